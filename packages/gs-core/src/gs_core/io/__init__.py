@@ -1,0 +1,1 @@
+"""File I/O: INRIA 3DGS PLY, .splat, atomic writes."""

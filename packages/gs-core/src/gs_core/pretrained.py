@@ -1,0 +1,185 @@
+"""diffusers-style checkpoints: ``config.json`` (the pydantic config) + ``model.safetensors``.
+
+Large models are sharded (``model-00001-of-00003.safetensors`` + ``model.safetensors.index.json``)
+so each file stays under a size limit. No pickle anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+
+import shutil
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+
+from gs_core.config import Config
+from gs_core.errors import FileFormatError, GS3DError, WeightsNotFoundError
+from gs_core.io.atomic import atomic_path, check_overwrite
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+INDEX_NAME = "model.safetensors.index.json"
+
+
+def save_state_dict(state: dict[str, torch.Tensor], directory: Path, max_shard_bytes: int | None = None) -> None:
+    """Write ``state`` into ``directory`` as one file or as shards below ``max_shard_bytes``."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+    # safetensors refuses tensors that share storage; clone the aliases.
+    seen: dict[int, str] = {}
+    for k, v in list(state.items()):
+        ptr = v.untyped_storage().data_ptr() if v.numel() else -1
+        if ptr in seen and ptr != -1:
+            state[k] = v.clone()
+        seen[ptr] = k
+    if max_shard_bytes is None:
+        save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+        return
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for k, v in state.items():
+        nbytes = v.numel() * v.element_size()
+        if shards[-1] and size + nbytes > max_shard_bytes:
+            shards.append({})
+            size = 0
+        shards[-1][k] = v
+        size += nbytes
+    n = len(shards)
+    weight_map = {}
+    for i, shard in enumerate(shards, 1):
+        name = f"model-{i:05d}-of-{n:05d}.safetensors"
+        save_file(shard, str(directory / name), metadata={"format": "pt"})
+        weight_map.update(dict.fromkeys(shard, name))
+    (directory / INDEX_NAME).write_text(json.dumps({"metadata": {}, "weight_map": weight_map}, indent=2))
+
+
+def load_state_dict(directory: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """Read the weights written by :func:`save_state_dict` (single file or sharded)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    single, index = directory / WEIGHTS_NAME, directory / INDEX_NAME
+    files: list[Path]
+    if single.is_file():
+        files = [single]
+    elif index.is_file():
+        try:
+            wm = json.loads(index.read_text())["weight_map"]
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise FileFormatError(index, f"expected {{'weight_map': {{key: file}}}} ({e})") from None
+        files = [directory / f for f in sorted(set(wm.values()))]
+    else:
+        raise WeightsNotFoundError(f"{directory}: no {WEIGHTS_NAME} or {INDEX_NAME} found")
+    state: dict[str, torch.Tensor] = {}
+    for f in files:
+        if not f.is_file():
+            raise WeightsNotFoundError(f"{f}: weight shard listed in the index is missing")
+        try:
+            state.update(load_file(str(f), device=str(device)))
+        except (SafetensorError, OSError) as e:
+            raise FileFormatError(f, f"not a readable safetensors file ({e})") from None
+    return state
+
+
+def resolve_pretrained_dir(name_or_path: str | Path) -> Path:
+    """A local directory as is; otherwise a hub repo id fetched through huggingface_hub."""
+    p = Path(name_or_path).expanduser()
+    if p.is_dir():
+        return p
+    if p.exists():
+        raise FileFormatError(p, "expected a checkpoint directory holding config.json and model.safetensors")
+    s = str(name_or_path)
+    if s.startswith((".", "/", "~")) or s.count("/") != 1:
+        raise WeightsNotFoundError(f"{s}: no such checkpoint directory")
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise WeightsNotFoundError(
+            f"{s}: not a local directory, and huggingface_hub is not installed to fetch it from the hub "
+            "(pip install 'gs-core[hub]', or download the checkpoint and pass its directory)"
+        ) from None
+    try:
+        return Path(snapshot_download(s, allow_patterns=["*.json", "*.safetensors"]))
+    except Exception as e:  # huggingface_hub raises many types for offline / missing repos
+        raise WeightsNotFoundError(
+            f"{s}: could not fetch from the Hugging Face hub ({type(e).__name__}: {str(e).splitlines()[0][:200]}). "
+            f"Download it where the hub is reachable (huggingface-cli download {s} --local-dir DIR) "
+            "and pass DIR instead."
+        ) from None
+
+
+class PretrainedMixin:
+    """Adds ``save_pretrained`` / ``from_pretrained`` to an ``nn.Module`` built from a Config.
+
+    The module must be constructible as ``cls(config)`` and keep it as ``self.config``.
+    """
+
+    config_class: ClassVar[type[Config]]
+    config: Config
+
+    def save_pretrained(
+        self, directory: str | Path, overwrite: bool = False, max_shard_bytes: int | None = None
+    ) -> Path:
+        directory = Path(directory)
+        check_overwrite(directory, overwrite)
+        with atomic_path(directory) as tmp:
+            tmp.mkdir(parents=True)
+            cfg = self.config.model_dump(mode="json")
+            cfg = {"_class_name": type(self).__name__, "_gs3d_version": _core_version(), **cfg}
+            (tmp / CONFIG_NAME).write_text(json.dumps(cfg, indent=2) + "\n")
+            save_state_dict(self.state_dict(), tmp, max_shard_bytes)  # type: ignore[attr-defined]
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, device: str | torch.device = "cpu", strict: bool = True):
+        directory = resolve_pretrained_dir(name_or_path)
+        cfg_path = directory / CONFIG_NAME
+        if not cfg_path.is_file():
+            raise FileFormatError(directory, f"no {CONFIG_NAME} in checkpoint directory")
+        config = cls.config_class.load_json(cfg_path)
+        model = cls(config)  # type: ignore[call-arg]
+        state = load_state_dict(directory, device=device)
+        try:
+            missing, unexpected = model.load_state_dict(state, strict=False)  # type: ignore[attr-defined]
+        except RuntimeError as e:
+            raise FileFormatError(directory, f"weights do not fit {cls.__name__}: {str(e).splitlines()[0]}") from None
+        if strict and (missing or unexpected):
+            raise FileFormatError(
+                directory,
+                f"weights do not match {cls.__name__}(config): missing {list(missing)[:5]}, "
+                f"unexpected {list(unexpected)[:5]}",
+            )
+        return model.to(device)  # type: ignore[attr-defined]
+
+
+def copy_checkpoint(src: str | Path, dst: str | Path, overwrite: bool = False) -> Path:
+    """Copy a checkpoint directory atomically (used when bundling models)."""
+    src, dst = Path(src), Path(dst)
+    if not (src / CONFIG_NAME).is_file():
+        raise FileFormatError(src, f"no {CONFIG_NAME} in checkpoint directory")
+    check_overwrite(dst, overwrite)
+    with atomic_path(dst) as tmp:
+        shutil.copytree(src, tmp)
+    return dst
+
+
+def _core_version() -> str:
+    from gs_core import __version__
+
+    return __version__
+
+
+__all__ = [
+    "CONFIG_NAME",
+    "INDEX_NAME",
+    "WEIGHTS_NAME",
+    "PretrainedMixin",
+    "copy_checkpoint",
+    "load_state_dict",
+    "resolve_pretrained_dir",
+    "save_state_dict",
+]
