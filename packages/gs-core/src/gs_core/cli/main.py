@@ -1,0 +1,42 @@
+"""Entry point of the ``gs3d`` command.
+
+Importing this module must stay cheap: no method plugin, no gsplat, no CUDA. Each command
+module imports what it needs inside its command function.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from gs_core.errors import GS3DError
+
+app = typer.Typer(
+    name="gs3d",
+    help="gs3d: single-image-to-3D generation with 3D Gaussian splatting.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Sub-command modules under gs_core.cli, each with a ``register(app)`` function.
+COMMAND_MODULES = ["plugins", "info", "convert"]
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"gs_core.cli.{_name}").register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, standalone_mode=True)
+    except GS3DError as e:
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
