@@ -151,8 +151,14 @@ def read_ply_vertices(path: str | Path) -> np.ndarray:
     return np.frombuffer(body, dtype=dt, count=n)
 
 
-def load_ply(path: str | Path, device: str | torch.device = "cpu") -> Gaussians:
-    """Read an INRIA 3DGS PLY into activated :class:`Gaussians` ``[N, ...]``."""
+def load_ply(
+    path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> Gaussians:
+    """Read an INRIA 3DGS PLY into activated :class:`Gaussians` ``[N, ...]``.
+
+    With ``dtype=torch.float64`` the activations are kept exact enough that ``save_ply``
+    reproduces the file byte for byte.
+    """
     path = Path(path)
     v = read_ply_vertices(path)
     names = set(v.dtype.names or ())
@@ -190,7 +196,7 @@ def load_ply(path: str | Path, device: str | torch.device = "cpu") -> Gaussians:
         g = Gaussians.from_raw(means, quats, log_scales, logit, sh)
     except ValidationError as e:
         raise FileFormatError(path, str(e)) from None
-    return g.to(device=device, dtype=torch.float32)
+    return g.to(device=device, dtype=dtype)
 
 
 # ---------------------------------------------------------------- point clouds
