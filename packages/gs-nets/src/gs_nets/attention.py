@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from gs_core.errors import ValidationError
+from torch import nn
 
 
 def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
@@ -121,7 +120,9 @@ class CrossAttention(nn.Module):
 class Mlp(nn.Module):
     """Two-layer GELU MLP (``fc1``, ``fc2``), as in DINOv2 / ViT."""
 
-    def __init__(self, dim: int, hidden_dim: int | None = None, out_dim: int | None = None, drop: float = 0.0):
+    def __init__(
+        self, dim: int, hidden_dim: int | None = None, out_dim: int | None = None, drop: float = 0.0
+    ):
         super().__init__()
         hidden_dim = hidden_dim or 4 * dim
         self.fc1 = nn.Linear(dim, hidden_dim)

@@ -7,8 +7,8 @@ inverse of their squared distance (clamped at 1e-10) and normalises the weights 
 from __future__ import annotations
 
 import torch
-
 from gs_core.errors import ValidationError
+
 from gs_nets.knn import gather_points, knn
 
 
@@ -25,8 +25,11 @@ def interpolate_features(
     normalised per query. Gradients flow to ``ref_feats`` (not to the coordinates, as in PVCNN).
     """
     if ref_feats.ndim != 3 or ref_feats.shape[:2] != ref_xyz.shape[:2]:
-        raise ValidationError("ref_feats", f"shape [B, N, C] with [B, N] = {tuple(ref_xyz.shape[:2])}",
-                              f"shape {tuple(ref_feats.shape)}")
+        raise ValidationError(
+            "ref_feats",
+            f"shape [B, N, C] with [B, N] = {tuple(ref_xyz.shape[:2])}",
+            f"shape {tuple(ref_feats.shape)}",
+        )
     k = min(k, ref_xyz.shape[1])
     dist2, idx = knn(query_xyz, ref_xyz, k)
     w = 1.0 / dist2.detach().float().clamp_min(eps)

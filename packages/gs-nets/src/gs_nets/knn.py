@@ -10,7 +10,6 @@ recomputed exactly from the coordinates.
 from __future__ import annotations
 
 import torch
-
 from gs_core.errors import ValidationError
 
 DEFAULT_MAX_BYTES = 256 * 2**20
@@ -22,7 +21,9 @@ def gather_points(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     Uses one flat ``index_select``, so no ``[B, *S, C]`` index tensor is materialised.
     """
     if x.ndim != 3 or idx.shape[0] != x.shape[0]:
-        raise ValidationError("gather_points", "x [B, N, C] and idx [B, ...]", f"{tuple(x.shape)}, {tuple(idx.shape)}")
+        raise ValidationError(
+            "gather_points", "x [B, N, C] and idx [B, ...]", f"{tuple(x.shape)}, {tuple(idx.shape)}"
+        )
     b, n, c = x.shape
     offset = (torch.arange(b, device=idx.device) * n).view(b, *([1] * (idx.ndim - 1)))
     flat = (idx.long() + offset).reshape(-1)

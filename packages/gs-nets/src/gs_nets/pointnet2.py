@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from gs_core.errors import ValidationError
 from torch import nn
 
-from gs_core.errors import ValidationError
 from gs_nets.interpolation import interpolate_features
 from gs_nets.knn import gather_points, group_points, knn
 from gs_nets.pvconv import SharedMLP
@@ -41,7 +41,9 @@ class SetAbstraction(nn.Module):
     ):
         super().__init__()
         if stride < 1 or k < 1:
-            raise ValidationError("SetAbstraction", "stride >= 1 and k >= 1", f"stride={stride}, k={k}")
+            raise ValidationError(
+                "SetAbstraction", "stride >= 1 and k >= 1", f"stride={stride}, k={k}"
+            )
         self.in_channels = in_channels
         self.stride = stride
         self.k = k
@@ -49,13 +51,17 @@ class SetAbstraction(nn.Module):
         self.mlp = SharedMLP(in_channels + 3, mlp_channels)
         self.out_channels = self.mlp.out_channels
 
-    def forward(self, feats: torch.Tensor | None, xyz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, feats: torch.Tensor | None, xyz: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         n = xyz.shape[1]
         if (feats is None) != (self.in_channels == 0) or (
             feats is not None and feats.shape[-1] != self.in_channels
         ):
             got = "None" if feats is None else f"shape {tuple(feats.shape)}"
-            raise ValidationError("SetAbstraction feats", f"[B, N, {self.in_channels}] (None iff 0 channels)", got)
+            raise ValidationError(
+                "SetAbstraction feats", f"[B, N, {self.in_channels}] (None iff 0 channels)", got
+            )
         m = max(1, n // self.stride)
         centers_idx = farthest_point_sample(xyz, m)
         centers = gather_points(xyz, centers_idx)
@@ -87,7 +93,9 @@ class FeaturePropagation(nn.Module):
         if skip is not None:
             x = torch.cat([x, skip.to(x.dtype)], dim=-1)
         elif self.skip_channels:
-            raise ValidationError("FeaturePropagation skip", f"[B, N, {self.skip_channels}] skip features", "None")
+            raise ValidationError(
+                "FeaturePropagation skip", f"[B, N, {self.skip_channels}] skip features", "None"
+            )
         return self.mlp(x)
 
 

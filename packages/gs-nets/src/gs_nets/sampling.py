@@ -8,12 +8,13 @@ already chosen set is largest (first index on ties). This loop does the same wit
 from __future__ import annotations
 
 import torch
-
 from gs_core.errors import ValidationError
 
 
 @torch.no_grad()
-def farthest_point_sample(xyz: torch.Tensor, num_samples: int, start_index: int = 0) -> torch.Tensor:
+def farthest_point_sample(
+    xyz: torch.Tensor, num_samples: int, start_index: int = 0
+) -> torch.Tensor:
     """Indices of ``num_samples`` farthest-point samples of each cloud.
 
     Args:

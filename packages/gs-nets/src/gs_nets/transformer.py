@@ -11,9 +11,9 @@
 from __future__ import annotations
 
 import torch
+from gs_core.errors import ValidationError
 from torch import nn
 
-from gs_core.errors import ValidationError
 from gs_nets.attention import Attention, CrossAttention, Mlp, layer_scale
 
 
@@ -112,7 +112,9 @@ class AGGBlock(nn.Module):
     def forward(
         self, x: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
-        x = x + self.ls_cross(self.cross_attn(self.norm_cross(x), self.norm_context(context), context_mask))
+        x = x + self.ls_cross(
+            self.cross_attn(self.norm_cross(x), self.norm_context(context), context_mask)
+        )
         x = x + self.ls_self(self.attn(self.norm_self(x)))
         return x + self.ls_mlp(self.mlp(self.norm_mlp(x)))
 
@@ -139,11 +141,15 @@ class QueryTransformer(nn.Module):
     ):
         super().__init__()
         if num_queries <= 0 or depth < 0:
-            raise ValidationError("QueryTransformer", "num_queries > 0 and depth >= 0", f"{num_queries}, {depth}")
+            raise ValidationError(
+                "QueryTransformer", "num_queries > 0 and depth >= 0", f"{num_queries}, {depth}"
+            )
         self.queries = nn.Parameter(torch.randn(num_queries, dim) * 0.02)
         self.global_proj = nn.Linear(context_dim, dim) if use_global_token else None
         self.blocks = nn.ModuleList(
-            AGGBlock(dim, context_dim, num_heads, mlp_ratio, layer_scale_init=layer_scale_init, drop=drop)
+            AGGBlock(
+                dim, context_dim, num_heads, mlp_ratio, layer_scale_init=layer_scale_init, drop=drop
+            )
             for _ in range(depth)
         )
         self.norm = nn.LayerNorm(dim, eps=1e-6)
@@ -160,7 +166,9 @@ class QueryTransformer(nn.Module):
         x = self.queries.unsqueeze(0).expand(b, -1, -1)
         if self.global_proj is not None:
             if global_token is None:
-                raise ValidationError("global_token", "the encoder's global token [B, C] (use_global_token=True)")
+                raise ValidationError(
+                    "global_token", "the encoder's global token [B, C] (use_global_token=True)"
+                )
             x = x + self.global_proj(global_token).unsqueeze(1)
         for blk in self.blocks:
             x = blk(x, context, context_mask)

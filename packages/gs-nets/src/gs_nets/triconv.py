@@ -14,9 +14,8 @@ next plane ``(p + 1) % 3`` shares this plane's *height* axis as its width, and t
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from gs_core.errors import ValidationError
+from torch import nn
 
 
 def triplane_context(planes: torch.Tensor) -> torch.Tensor:
@@ -33,12 +32,18 @@ def triplane_context(planes: torch.Tensor) -> torch.Tensor:
         gives a line over x.
     """
     if planes.ndim < 4 or planes.shape[-4] != 3 or planes.shape[-1] != planes.shape[-2]:
-        raise ValidationError("planes", "shape [..., 3, C, R, R] (square planes)", f"shape {tuple(planes.shape)}")
+        raise ValidationError(
+            "planes", "shape [..., 3, C, R, R] (square planes)", f"shape {tuple(planes.shape)}"
+        )
     # line over the width axis of each plane ([..., 3, C, 1, R]) and over its height ([..., 3, C, R, 1])
     over_width = planes.mean(dim=-2, keepdim=True)
     over_height = planes.mean(dim=-1, keepdim=True)
-    nxt = torch.roll(over_width, shifts=-1, dims=-4)  # plane p+1's width axis == plane p's height axis
-    prv = torch.roll(over_height, shifts=1, dims=-4)  # plane p-1's height axis == plane p's width axis
+    nxt = torch.roll(
+        over_width, shifts=-1, dims=-4
+    )  # plane p+1's width axis == plane p's height axis
+    prv = torch.roll(
+        over_height, shifts=1, dims=-4
+    )  # plane p-1's height axis == plane p's width axis
     nxt = nxt.transpose(-1, -2).expand_as(planes)  # [..., 3, C, R(height of p), R]
     prv = prv.transpose(-1, -2).expand_as(planes)  # [..., 3, C, R, R(width of p)]
     return torch.cat([planes, nxt, prv], dim=-3)
@@ -66,7 +71,13 @@ class TriConv(nn.Module):
         self.out_channels = out_channels
         padding = kernel_size // 2 if padding is None else padding
         self.conv = nn.Conv2d(
-            3 * 3 * in_channels, 3 * out_channels, kernel_size, stride=stride, padding=padding, groups=3, bias=bias
+            3 * 3 * in_channels,
+            3 * out_channels,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            groups=3,
+            bias=bias,
         )
 
     def forward(self, planes: torch.Tensor) -> torch.Tensor:

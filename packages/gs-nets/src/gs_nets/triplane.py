@@ -13,11 +13,11 @@ from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from gs_core.config import Config
 from gs_core.errors import ValidationError
 from gs_core.pretrained import PretrainedMixin
+from torch import nn
+
 from gs_nets.transformer import QueryTransformer
 
 # (u, v) coordinate indices of the planes xy, yz, zx; u -> width, v -> height.
@@ -51,16 +51,22 @@ def sample_triplane(
     _check_planes(planes)
     lead = planes.shape[:-4]
     if xyz.shape[-1] != 3 or tuple(xyz.shape[:-2]) != tuple(lead):
-        raise ValidationError("xyz", f"shape [{', '.join(map(str, lead)) + ', ' if lead else ''}N, 3]",
-                              f"shape {tuple(xyz.shape)}")
+        raise ValidationError(
+            "xyz",
+            f"shape [{', '.join(map(str, lead)) + ', ' if lead else ''}N, 3]",
+            f"shape {tuple(xyz.shape)}",
+        )
     c, h, w = planes.shape[-3:]
     n = xyz.shape[-2]
     b = math.prod(lead)
     grids = torch.stack([xyz[..., list(ax)] for ax in TRIPLANE_AXES], dim=-3)  # [..., 3, N, 2]
     grids = grids.reshape(b * 3, 1, n, 2).to(planes.dtype)
     out = F.grid_sample(
-        planes.reshape(b * 3, c, h, w), grids, mode="bilinear",
-        padding_mode=padding_mode, align_corners=align_corners,
+        planes.reshape(b * 3, c, h, w),
+        grids,
+        mode="bilinear",
+        padding_mode=padding_mode,
+        align_corners=align_corners,
     )  # [B*3, C, 1, N]
     out = out.reshape(b, 3, c, n).permute(0, 3, 1, 2).reshape(*lead, n, 3 * c)
     return out
@@ -87,10 +93,21 @@ class TriplaneGeneratorConfig(Config):
 
     presets: ClassVar = {
         "paper": {},
-        "small": {"dim": 384, "depth": 6, "num_heads": 6, "token_resolution": 16, "plane_channels": 32},
+        "small": {
+            "dim": 384,
+            "depth": 6,
+            "num_heads": 6,
+            "token_resolution": 16,
+            "plane_channels": 32,
+        },
         "tiny": {
-            "context_dim": 32, "dim": 32, "depth": 1, "num_heads": 2, "token_resolution": 4,
-            "plane_channels": 8, "layer_scale_init": None,
+            "context_dim": 32,
+            "dim": 32,
+            "depth": 1,
+            "num_heads": 2,
+            "token_resolution": 4,
+            "plane_channels": 8,
+            "layer_scale_init": None,
         },
     }
 
@@ -114,7 +131,11 @@ class TriplaneGenerator(PretrainedMixin, nn.Module):
         r = config.token_resolution
         f = config.upsample_factor
         if r <= 0 or f <= 0:
-            raise ValidationError("TriplaneGeneratorConfig", "token_resolution > 0 and upsample_factor > 0", f"{r}, {f}")
+            raise ValidationError(
+                "TriplaneGeneratorConfig",
+                "token_resolution > 0 and upsample_factor > 0",
+                f"{r}, {f}",
+            )
         self.transformer = QueryTransformer(
             num_queries=3 * r * r,
             dim=config.dim,
@@ -126,7 +147,9 @@ class TriplaneGenerator(PretrainedMixin, nn.Module):
             use_global_token=config.use_global_token,
         )
         # Kernel = stride: every token expands into its own f x f texel patch, as LRM's deconv.
-        self.upsample = nn.ConvTranspose2d(config.dim, config.plane_channels, kernel_size=f, stride=f)
+        self.upsample = nn.ConvTranspose2d(
+            config.dim, config.plane_channels, kernel_size=f, stride=f
+        )
 
     @property
     def plane_resolution(self) -> int:

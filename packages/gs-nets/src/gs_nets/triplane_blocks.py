@@ -16,9 +16,9 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from gs_core.errors import ValidationError
 from torch import nn
 
-from gs_core.errors import ValidationError
 from gs_nets.attention import CrossAttention
 from gs_nets.triconv import TriConv
 
@@ -83,15 +83,21 @@ class TriplaneResBlock(nn.Module):
         out_channels = out_channels or in_channels
         for name, ch in (("in_channels", in_channels), ("out_channels", out_channels)):
             if ch % groups:
-                raise ValidationError(f"TriplaneResBlock.{name}", f"a multiple of groups={groups}", str(ch))
+                raise ValidationError(
+                    f"TriplaneResBlock.{name}", f"a multiple of groups={groups}", str(ch)
+                )
         if resample not in (None, "down", "up"):
-            raise ValidationError("TriplaneResBlock.resample", "None, 'down' or 'up'", repr(resample))
+            raise ValidationError(
+                "TriplaneResBlock.resample", "None, 'down' or 'up'", repr(resample)
+            )
         self.resample = resample
         self.use_scale_shift_norm = use_scale_shift_norm
         self.norm1 = TriplaneGroupNorm(groups, in_channels)
         self.conv1 = TriConv(in_channels, out_channels, 3)
         self.emb_proj = (
-            nn.Linear(emb_dim, out_channels * (2 if use_scale_shift_norm else 1)) if emb_dim else None
+            nn.Linear(emb_dim, out_channels * (2 if use_scale_shift_norm else 1))
+            if emb_dim
+            else None
         )
         self.norm2 = TriplaneGroupNorm(groups, out_channels)
         self.dropout = nn.Dropout(dropout)
@@ -99,7 +105,9 @@ class TriplaneResBlock(nn.Module):
         nn.init.zeros_(self.conv2.conv.weight)
         nn.init.zeros_(self.conv2.conv.bias)
         self.skip = (
-            nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
+            nn.Conv2d(in_channels, out_channels, 1)
+            if in_channels != out_channels
+            else nn.Identity()
         )
 
     def _resample(self, planes: torch.Tensor) -> torch.Tensor:
@@ -115,7 +123,9 @@ class TriplaneResBlock(nn.Module):
         skip = _per_plane(self.skip, self._resample(planes))
         if self.emb_proj is not None:
             if emb is None:
-                raise ValidationError("emb", f"an embedding [B, {self.emb_proj.in_features}] (emb_dim is set)")
+                raise ValidationError(
+                    "emb", f"an embedding [B, {self.emb_proj.in_features}] (emb_dim is set)"
+                )
             e = self.emb_proj(F.silu(emb))[:, None, :, None, None]  # [B, 1, C(*2), 1, 1]
             if self.use_scale_shift_norm:
                 scale, shift = e.chunk(2, dim=2)

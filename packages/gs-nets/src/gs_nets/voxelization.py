@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from gs_core.errors import ValidationError
+from torch import nn
 
 
 def _check_points(feats: torch.Tensor | None, xyz: torch.Tensor) -> None:
@@ -29,7 +28,9 @@ def _check_points(feats: torch.Tensor | None, xyz: torch.Tensor) -> None:
         raise ValidationError("xyz", "shape [B, N, 3]", f"shape {tuple(xyz.shape)}")
     if feats is not None and (feats.ndim != 3 or feats.shape[:2] != xyz.shape[:2]):
         raise ValidationError(
-            "feats", f"shape [B, N, C] with [B, N] = {tuple(xyz.shape[:2])}", f"shape {tuple(feats.shape)}"
+            "feats",
+            f"shape [B, N, C] with [B, N] = {tuple(xyz.shape[:2])}",
+            f"shape {tuple(feats.shape)}",
         )
 
 
@@ -96,8 +97,11 @@ def trilinear_devoxelize(grid: torch.Tensor, coords: torch.Tensor) -> torch.Tens
     g = coords.flip(-1) * (2.0 / (r - 1)) - 1.0  # (z, y, x) -> grid_sample's (W, H, D)
     # float32 throughout: in bf16 a coordinate near 31 would be off by up to 1/8 of a voxel
     out = F.grid_sample(
-        grid.float(), g.float().view(b, 1, 1, -1, 3), mode="bilinear",
-        padding_mode="border", align_corners=True,
+        grid.float(),
+        g.float().view(b, 1, 1, -1, 3),
+        mode="bilinear",
+        padding_mode="border",
+        align_corners=True,
     )  # [B, C, 1, 1, N]
     return out.view(b, c, -1).transpose(1, 2).to(grid.dtype)
 

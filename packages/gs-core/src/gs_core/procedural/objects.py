@@ -27,13 +27,15 @@ class ProceduralObject:
     ``world = scale * p + offset``.
 
     Built with :meth:`normalized`, the world-space object is centred on its bounding-box centre
-    and fits inside the ball of radius ``radius`` around the origin.
+    and fits inside the ball of radius ``radius`` around the origin (``radius`` is always a
+    bound of the world-space object).
     """
 
     category: str
     parts: tuple[Part, ...]
     scale: float = 1.0
     offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    radius: float = 1.0
 
     @classmethod
     def normalized(cls, category: str, parts: Sequence[Part], radius: float = 0.5) -> ProceduralObject:
@@ -48,12 +50,7 @@ class ProceduralObject:
         far = float(np.linalg.norm(pts - center, axis=1).max()) * 1.01
         scale = radius / far
         offset = tuple(float(v) for v in -center * scale)
-        return cls(category=category, parts=tuple(parts), scale=float(scale), offset=offset)
-
-    def world_bound(self) -> tuple[np.ndarray, float]:
-        """Centre and radius of a world-space sphere containing the object."""
-        pts = self.to_world(np.concatenate([p.shape.extreme_points() for p in self.parts]))
-        return np.zeros(3), float(np.linalg.norm(pts, axis=1).max() * 1.01)
+        return cls(category=category, parts=tuple(parts), scale=float(scale), offset=offset, radius=float(radius))
 
     def to_world(self, p: np.ndarray) -> np.ndarray:
         return p * self.scale + np.asarray(self.offset)

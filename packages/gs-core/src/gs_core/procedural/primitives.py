@@ -85,6 +85,9 @@ class Primitive(ABC):
             raise ValidationError(f"{type(self).__name__}.rotation", "a 3x3 rotation matrix", str(R.shape))
         object.__setattr__(self, "rotation", R)
         object.__setattr__(self, "center", c)
+        object.__setattr__(self, "_R32", R.astype(np.float32))
+        object.__setattr__(self, "_c32", c.astype(np.float32))
+        object.__setattr__(self, "_identity", bool(np.array_equal(R, np.eye(3))))
         for name, value in self._size_fields().items():
             if not (value > 0 and math.isfinite(value)):
                 raise ValidationError(f"{type(self).__name__}.{name}", "a positive finite size", repr(value))
@@ -124,12 +127,14 @@ class Primitive(ABC):
     # -- placement ---------------------------------------------------------------------------
     def to_local(self, x, y, z):
         """Placing-frame points -> local frame (directions go through :meth:`dir_to_local`)."""
-        c = self.center
-        x, y, z = x - F32(c[0]), y - F32(c[1]), z - F32(c[2])
+        c = self._c32
+        x, y, z = x - c[0], y - c[1], z - c[2]
         return self.dir_to_local(x, y, z)
 
     def dir_to_local(self, x, y, z):
-        R = self.rotation.astype(np.float32)
+        if self._identity:
+            return x, y, z
+        R = self._R32
         # local = R^T world
         return (
             R[0, 0] * x + R[1, 0] * y + R[2, 0] * z,
@@ -138,7 +143,9 @@ class Primitive(ABC):
         )
 
     def dir_to_world(self, x, y, z):
-        R = self.rotation.astype(np.float32)
+        if self._identity:
+            return x, y, z
+        R = self._R32
         return (
             R[0, 0] * x + R[0, 1] * y + R[0, 2] * z,
             R[1, 0] * x + R[1, 1] * y + R[1, 2] * z,

@@ -45,28 +45,76 @@ def _sphere_candidates(rays, center, radius) -> np.ndarray:
     return np.nonzero((disc >= 0) & ((b < 0) | (c < 0)))[0]
 
 
-def cast(obj: ProceduralObject, rays_world) -> Hits:
-    """First hits of world rays ``(ox, oy, oz, dx, dy, dz)`` (``[N]`` float32 each, unit ``d``)."""
+def screen_candidates(obj: ProceduralObject, c2w: np.ndarray, K: np.ndarray, width: int, height: int) -> list[np.ndarray]:
+    """Per part, the indices (into the view-major ``[V * H * W]`` pixel-centre rays) of the
+    pixels inside the exact screen-space bounding box of the part's bounding sphere."""
+    V, H, W = c2w.shape[0], height, width
+    R = c2w[:, :3, :3]
+    o = c2w[:, :3, 3]
+    out = []
+    grid_cache: dict[tuple[int, int, int, int], np.ndarray] = {}
+    for part in obj.parts:
+        c_obj, r_obj = part.shape.bound_sphere()
+        c = obj.to_world(c_obj)
+        r = r_obj * obj.scale * 1.001 + 1e-6
+        pc = np.einsum("vji,vj->vi", R, c[None] - o)  # camera-frame centres [V, 3]
+        idx = []
+        for vi in range(V):
+            x, y, z = pc[vi]
+            bounds = []
+            for a, f, cpix, size in ((x, K[vi, 0, 0], K[vi, 0, 2], W), (y, K[vi, 1, 1], K[vi, 1, 2], H)):
+                if z * z - r * r <= 1e-9 or z <= 0:
+                    bounds.append((0, size - 1))  # the camera is (nearly) inside: whole view
+                    continue
+                # Planes through the camera centre tangent to the sphere: slopes m = a / z with
+                # (a - m z)^2 = r^2 (1 + m^2).
+                root = r * np.sqrt(max(a * a + z * z - r * r, 0.0))
+                m_lo = (a * z - root) / (z * z - r * r)
+                m_hi = (a * z + root) / (z * z - r * r)
+                lo = int(np.ceil(f * m_lo + cpix - 0.5)) - 1
+                hi = int(np.floor(f * m_hi + cpix - 0.5)) + 1
+                bounds.append((max(lo, 0), min(hi, size - 1)))
+            (x0, x1), (y0, y1) = bounds
+            if x1 < x0 or y1 < y0:
+                continue
+            key = (x0, x1, y0, y1)
+            if key not in grid_cache:
+                grid_cache[key] = (np.arange(y0, y1 + 1)[:, None] * W + np.arange(x0, x1 + 1)[None, :]).reshape(-1)
+            idx.append(grid_cache[key] + vi * H * W)
+        out.append(np.concatenate(idx) if idx else np.zeros(0, np.int64))
+    return out
+
+
+def cast(obj: ProceduralObject, rays_world, candidates: list[np.ndarray] | None = None) -> Hits:
+    """First hits of world rays ``(ox, oy, oz, dx, dy, dz)`` (``[N]`` float32 each, unit ``d``).
+
+    ``candidates`` optionally gives, per part, the only rays that can hit it (see
+    :func:`screen_candidates`); otherwise rays are culled against each part's bounding sphere.
+    """
     ox, oy, oz, dx, dy, dz = rays_world
     n = ox.shape[0]
     s = F32(obj.scale)
     off = obj.offset
-    # Object frame: p_obj = (p_world - offset) / scale; directions are unchanged, so the ray
-    # parameter scales by 1 / scale.
-    o_obj = ((ox - F32(off[0])) / s, (oy - F32(off[1])) / s, (oz - F32(off[2])) / s)
     best_t = np.full(n, np.inf, np.float32)
     best_part = np.full(n, -1, np.int16)
-    bound_c = obj.to_object(np.zeros(3))
-    _, bound_r = obj.world_bound()
-    active = _sphere_candidates((*o_obj, dx, dy, dz), bound_c, bound_r / obj.scale)
-    if active.size == 0:
-        return Hits(best_t, best_part)
-    rays_a = tuple(a[active] for a in (*o_obj, dx, dy, dz))
-    t_a = np.full(active.size, np.inf, np.float32)
-    part_a = np.full(active.size, -1, np.int16)
+    if candidates is None:
+        # Object frame: p_obj = (p_world - offset) / scale; directions are unchanged, so the
+        # ray parameter scales by 1 / scale.
+        o_obj = ((ox - F32(off[0])) / s, (oy - F32(off[1])) / s, (oz - F32(off[2])) / s)
+        active = _sphere_candidates((*o_obj, dx, dy, dz), obj.to_object(np.zeros(3)), obj.radius / obj.scale)
+        rays_a = tuple(a[active] for a in (*o_obj, dx, dy, dz))
+    else:
+        active = None
+        rays_a = (*((a - F32(b)) / s for a, b in zip((ox, oy, oz), off, strict=True)), dx, dy, dz)
+    m = rays_a[0].shape[0]
+    t_a = np.full(m, np.inf, np.float32)
+    part_a = np.full(m, -1, np.int16)
     for i, part in enumerate(obj.parts):
-        c, r = part.shape.bound_sphere()
-        idx = _sphere_candidates(rays_a, c, r * 1.001 + 1e-6)
+        if candidates is None:
+            c, r = part.shape.bound_sphere()
+            idx = _sphere_candidates(rays_a, c, r * 1.001 + 1e-6)
+        else:
+            idx = candidates[i]
         if idx.size == 0:
             continue
         t = part.shape.intersect(tuple(a[idx] for a in rays_a))
@@ -74,6 +122,8 @@ def cast(obj: ProceduralObject, rays_world) -> Hits:
         sel = idx[closer]
         t_a[sel] = t[closer]
         part_a[sel] = i
+    if active is None:
+        return Hits(t_a * s, part_a)
     best_t[active] = t_a * s
     best_part[active] = part_a
     return Hits(best_t, best_part)
@@ -87,8 +137,12 @@ def shade(obj: ProceduralObject, rays_world, hits: Hits) -> tuple[np.ndarray, np
     nrm = np.zeros((n, 3), np.float32)
     s = F32(obj.scale)
     off = obj.offset
+    hit_idx = np.nonzero(hits.part >= 0)[0]
+    order = np.argsort(hits.part[hit_idx], kind="stable")
+    hit_idx = hit_idx[order]
+    bounds = np.searchsorted(hits.part[hit_idx], np.arange(len(obj.parts) + 1))
     for i, part in enumerate(obj.parts):
-        idx = np.nonzero(hits.part == i)[0]
+        idx = hit_idx[bounds[i] : bounds[i + 1]]
         if idx.size == 0:
             continue
         t = hits.t[idx] / s
@@ -103,19 +157,32 @@ def shade(obj: ProceduralObject, rays_world, hits: Hits) -> tuple[np.ndarray, np
     return rgb, nrm
 
 
-def pixel_rays(c2w: np.ndarray, K: np.ndarray, view: np.ndarray, u: np.ndarray, v: np.ndarray):
-    """World rays through pixel coordinates ``(u, v)`` (``[N]``, pixel centres at +0.5) of
-    cameras ``view [N]``; returns the SoA rays and ``1 / |d_cam|`` (converts t to z-depth)."""
-    Kv = K[view]
-    x = ((u - Kv[:, 0, 2]) / Kv[:, 0, 0]).astype(np.float32)
-    y = ((v - Kv[:, 1, 2]) / Kv[:, 1, 1]).astype(np.float32)
+def pixel_rays(c2w: np.ndarray, K: np.ndarray, view: np.ndarray | None, u: np.ndarray, v: np.ndarray):
+    """World rays through pixel coordinates ``(u, v)`` (pixel centres at +0.5).
+
+    With ``view [N]``, ray ``i`` belongs to camera ``view[i]`` and ``u, v`` are ``[N]``; with
+    ``view=None``, ``u, v`` are ``[P]`` and every camera gets all ``P`` pixels (``N = V * P``,
+    view-major). Returns the SoA rays and ``1 / |d_cam|`` (it turns ``t`` into z-depth).
+    """
+    f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
+    fx, fy, cx, cy = f32(K[:, 0, 0]), f32(K[:, 1, 1]), f32(K[:, 0, 2]), f32(K[:, 1, 2])
+    R = [[f32(c2w[:, i, j]) for j in range(3)] for i in range(3)]
+    o = [f32(c2w[:, i, 3]) for i in range(3)]
+    u, v = f32(u), f32(v)
+    if view is None:
+        # [V, 1] per-camera constants broadcast against [1, P] pixels: no gathers.
+        col = lambda a: a[:, None]  # noqa: E731
+        u, v = u[None, :], v[None, :]
+    else:
+        col = lambda a: a[view]  # noqa: E731
+    x = (u - col(cx)) / col(fx)
+    y = (v - col(cy)) / col(fy)
     inv_norm = F32(1.0) / np.sqrt(x * x + y * y + F32(1.0))
-    R = c2w[:, :3, :3].astype(np.float32)[view]
-    dx = (R[:, 0, 0] * x + R[:, 0, 1] * y + R[:, 0, 2]) * inv_norm
-    dy = (R[:, 1, 0] * x + R[:, 1, 1] * y + R[:, 1, 2]) * inv_norm
-    dz = (R[:, 2, 0] * x + R[:, 2, 1] * y + R[:, 2, 2]) * inv_norm
-    o = c2w[:, :3, 3].astype(np.float32)[view]
-    return (o[:, 0].copy(), o[:, 1].copy(), o[:, 2].copy(), dx, dy, dz), inv_norm
+    d = [(col(R[i][0]) * x + col(R[i][1]) * y + col(R[i][2])) * inv_norm for i in range(3)]
+    shape = d[0].shape
+    orig = [np.broadcast_to(col(o[i]), shape) for i in range(3)]
+    flat = lambda a: np.ascontiguousarray(a).reshape(-1)  # noqa: E731
+    return (flat(orig[0]), flat(orig[1]), flat(orig[2]), flat(d[0]), flat(d[1]), flat(d[2])), flat(inv_norm)
 
 
 @dataclass
@@ -142,12 +209,12 @@ def render_views(
     if antialias < 1:
         raise ValidationError("antialias", "an integer >= 1", repr(antialias))
     V, H, W = c2w.shape[0], int(height), int(width)
-    view = np.repeat(np.arange(V), H * W)
-    yy, xx = np.divmod(np.arange(H * W), W)
-    u = np.tile(xx, V).astype(np.float64) + 0.5
-    v = np.tile(yy, V).astype(np.float64) + 0.5
-    rays, inv_norm = pixel_rays(c2w, K, view, u, v)
-    hits = cast(obj, rays)
+    yy, xx = np.divmod(np.arange(H * W, dtype=np.int64), W)
+    px_u = xx.astype(np.float32) + F32(0.5)
+    px_v = yy.astype(np.float32) + F32(0.5)
+    rays, inv_norm = pixel_rays(c2w, K, None, px_u, px_v)
+    candidates = screen_candidates(obj, c2w, K, W, H)
+    hits = cast(obj, rays, candidates)
     rgb, nrm = shade(obj, rays, hits)
     hit = hits.part >= 0
     depth = np.where(hit, hits.t * inv_norm, 0).astype(np.float32)
@@ -161,9 +228,10 @@ def render_views(
             a = [slice(None)] * 3
             b = [slice(None)] * 3
             a[axis], b[axis] = slice(1, None), slice(None, -1)
-            diff = part_img[tuple(a)] != part_img[tuple(b)]
-            cdiff = np.abs(rgb_img[tuple(a)] - rgb_img[tuple(b)]).max(-1) > EDGE_COLOR_THRESHOLD
-            d = diff | cdiff
+            d = part_img[tuple(a)] != part_img[tuple(b)]
+            for c in range(3):
+                ch = rgb_img[..., c]
+                d |= np.abs(ch[tuple(a)] - ch[tuple(b)]) > F32(EDGE_COLOR_THRESHOLD)
             edge[tuple(a)] |= d
             edge[tuple(b)] |= d
         idx = np.nonzero(edge.reshape(-1))[0]
@@ -173,11 +241,20 @@ def render_views(
             oy_, ox_ = np.meshgrid(offs, offs, indexing="ij")
             ox_, oy_ = ox_.reshape(-1), oy_.reshape(-1)
             ns = S * S
-            sub_view = np.repeat(view[idx], ns)
-            sub_u = (u[idx][:, None] + ox_[None]).reshape(-1)
-            sub_v = (v[idx][:, None] + oy_[None]).reshape(-1)
+            view, pix = np.divmod(idx, H * W)
+            sub_view = np.repeat(view, ns)
+            sub_u = (px_u[pix][:, None] + ox_[None]).reshape(-1)
+            sub_v = (px_v[pix][:, None] + oy_[None]).reshape(-1)
             sub_rays, _ = pixel_rays(c2w, K, sub_view, sub_u, sub_v)
-            sub_hits = cast(obj, sub_rays)
+            # A sub-pixel ray can only hit the parts whose screen box holds its pixel.
+            in_box = np.zeros(V * H * W, bool)
+            sub_cands = []
+            for cand in candidates:
+                in_box[cand] = True
+                pix_sel = np.nonzero(in_box[idx])[0]
+                in_box[cand] = False
+                sub_cands.append((pix_sel[:, None] * ns + np.arange(ns)[None]).reshape(-1))
+            sub_hits = cast(obj, sub_rays, sub_cands)
             sub_rgb, _ = shade(obj, sub_rays, sub_hits)
             cover = (sub_hits.part >= 0).reshape(-1, ns)
             a_sub = cover.mean(1, dtype=np.float32)

@@ -42,7 +42,9 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise GS3DError(f"environment variable {name}={raw!r}: expected an integer (set by torchrun)") from None
+        raise GS3DError(
+            f"environment variable {name}={raw!r}: expected an integer (set by torchrun)"
+        ) from None
 
 
 def resolve_device(preference: str, local_rank: int) -> torch.device:
@@ -54,7 +56,9 @@ def resolve_device(preference: str, local_rank: int) -> torch.device:
         return torch.device("cpu")
     if pref.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise GS3DError(f"device '{preference}': CUDA is not available on this machine (use device=cpu)")
+            raise GS3DError(
+                f"device '{preference}': CUDA is not available on this machine (use device=cpu)"
+            )
         dev = torch.device(pref)
         index = local_rank if dev.index is None else dev.index
         if index >= torch.cuda.device_count():
@@ -111,4 +115,11 @@ def all_reduce_sum_(tensor: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return tensor
 
 
-__all__ = ["DistInfo", "all_reduce_sum_", "barrier", "resolve_device", "setup_distributed", "teardown_distributed"]
+__all__ = [
+    "DistInfo",
+    "all_reduce_sum_",
+    "barrier",
+    "resolve_device",
+    "setup_distributed",
+    "teardown_distributed",
+]

@@ -19,7 +19,9 @@ from gs_core.errors import FileFormatError
 class EMA:
     """EMA of named parameters ``{name: Parameter}``; the shadow lives on the parameters' device."""
 
-    def __init__(self, params: Mapping[str, torch.nn.Parameter], decay: float, warmup: bool = False):
+    def __init__(
+        self, params: Mapping[str, torch.nn.Parameter], decay: float, warmup: bool = False
+    ):
         if not 0.0 < decay < 1.0:
             raise ValueError(f"EMA decay must be in (0, 1), got {decay}")
         self.decay = float(decay)
@@ -76,12 +78,15 @@ class EMA:
         if set(shadow) != set(self.names):
             missing = sorted(set(self.names) - set(shadow))[:5]
             extra = sorted(set(shadow) - set(self.names))[:5]
-            raise FileFormatError(source, f"EMA parameters differ (missing {missing}, unexpected {extra})")
+            raise FileFormatError(
+                source, f"EMA parameters differ (missing {missing}, unexpected {extra})"
+            )
         with torch.no_grad():
             for n, s in zip(self.names, self.shadow, strict=True):
                 if shadow[n].shape != s.shape:
                     raise FileFormatError(
-                        source, f"EMA of '{n}' has shape {tuple(shadow[n].shape)}, the model {tuple(s.shape)}"
+                        source,
+                        f"EMA of '{n}' has shape {tuple(shadow[n].shape)}, the model {tuple(s.shape)}",
                     )
                 s.copy_(shadow[n])
         self.num_updates = int(state["num_updates"])

@@ -77,4 +77,10 @@ def preserved_rng() -> Iterator[None]:
         set_rng_state(state)
 
 
-__all__ = ["get_rng_state", "preserved_rng", "seed_everything", "set_deterministic", "set_rng_state"]
+__all__ = [
+    "get_rng_state",
+    "preserved_rng",
+    "seed_everything",
+    "set_deterministic",
+    "set_rng_state",
+]

@@ -95,7 +95,9 @@ class ScheduleConfig(Config):
     @pydantic.model_validator(mode="after")
     def _positive_exponential_end(self):
         if self.kind == "exponential" and self.final_ratio <= 0.0:
-            raise ValueError("an exponential schedule needs final_ratio > 0 (it interpolates log lr)")
+            raise ValueError(
+                "an exponential schedule needs final_ratio > 0 (it interpolates log lr)"
+            )
         return self
 
     def multiplier(self, max_steps: int):

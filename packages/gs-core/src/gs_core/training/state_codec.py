@@ -93,7 +93,9 @@ def load_state(directory: Path, name: str) -> Any:
     jpath, tpath = directory / f"{name}.json", directory / f"{name}.safetensors"
     for p in (jpath, tpath):
         if not p.is_file():
-            raise FileFormatError(p, "missing from the checkpoint (it is incomplete or not a gs3d checkpoint)")
+            raise FileFormatError(
+                p, "missing from the checkpoint (it is incomplete or not a gs3d checkpoint)"
+            )
     try:
         doc = json.loads(jpath.read_text(encoding="utf-8"))
         skeleton = doc["state"]

@@ -1,0 +1,26 @@
+"""Differentiable 3D Gaussian splatting renderer: a pure-PyTorch backend and a gsplat backend.
+
+``render(gaussians, cameras)`` is the entry point; the lower-level functions (projection, SH
+evaluation, sparse compositing) follow gsplat's flat functional style and are public for methods
+that need intermediate results.
+"""
+
+from gs_core.rendering.api import RenderOutput, render
+from gs_core.rendering.gsplat_backend import BackendUnavailableError, gsplat_available
+from gs_core.rendering.projection import Projection, project_gaussians, quat_scale_to_covar
+from gs_core.rendering.rasterization import rasterize_pixels
+from gs_core.rendering.sh import eval_sh, sh_basis, sh_to_rgb
+
+__all__ = [
+    "BackendUnavailableError",
+    "Projection",
+    "RenderOutput",
+    "eval_sh",
+    "gsplat_available",
+    "project_gaussians",
+    "quat_scale_to_covar",
+    "rasterize_pixels",
+    "render",
+    "sh_basis",
+    "sh_to_rgb",
+]

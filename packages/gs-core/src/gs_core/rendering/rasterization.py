@@ -1,0 +1,347 @@
+"""Sparse front-to-back alpha compositing of projected Gaussians in pure PyTorch.
+
+Implements the 3DGS image formation (Kerbl et al. 2023, Eq. 3) with gsplat's per-pixel rules:
+pixel centres at +0.5, ``alpha = min(0.999, o * exp(-sigma))`` with
+``sigma = 0.5 (a dx^2 + c dy^2) + b dx dy``, contributions with ``alpha < 1/255`` skipped, and a
+pixel stops (exclusively) at the first Gaussian that would take its transmittance to
+``<= 1e-4``.
+
+Cost follows the pixels each Gaussian covers: every visible (image, Gaussian) entry enumerates
+only the pixels of its bounding box, so the work is the sum of footprints, never pixels x
+Gaussians. Entries are processed front to back in chunks of at most ``chunk_pairs`` candidate
+pairs, which bounds memory; after each chunk, pixels that are finished are dropped and an
+integral image of unfinished pixels lets later entries whose whole footprint is finished be
+skipped before enumeration (the analogue of gsplat's per-tile early exit).
+
+The backward pass is analytic (no autograd graph over the pairs): for the pairs of a pixel in
+front-to-back order with weights ``w_i = a_i T_i``, ``C = sum w_i c_i + T_N bg`` and
+``A = 1 - T_N``,
+
+    dL/dc_i = w_i g
+    dL/da_i = T_i (g . c_i) - (g . (C_fg - S_i) + T_N (g . bg) - gA T_N) / (1 - a_i)
+
+with ``S_i = sum_{j <= i} w_j c_j``. It revisits the chunks saved by the forward pass (their
+pixel and entry ids only), recomputing alpha, so memory stays proportional to the composited
+pairs. Transmittance and running sums use float64 prefix sums in log space, so segments of many
+pixels in one prefix sum do not lose precision.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from gs_core.rendering.projection import ALPHA_THRESHOLD
+
+ALPHA_MAX = 0.999
+TRANSMITTANCE_MIN = 1e-4
+_LOG_T_MIN = math.log(TRANSMITTANCE_MIN)
+DEFAULT_CHUNK_PAIRS = 1 << 21
+
+
+def rasterize_pixels(
+    means2d: torch.Tensor,
+    conics: torch.Tensor,
+    colors: torch.Tensor,
+    opacities: torch.Tensor,
+    radii: torch.Tensor,
+    image_ids: torch.Tensor,
+    n_images: int,
+    width: int,
+    height: int,
+    backgrounds: torch.Tensor | None = None,
+    chunk_pairs: int = DEFAULT_CHUNK_PAIRS,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Composite ``V`` projected entries into ``n_images`` images.
+
+    Args:
+        means2d: ``[V, 2]`` pixel-space centres.
+        conics: ``[V, 3]`` inverse 2D covariance ``(a, b, c)``.
+        colors: ``[V, D]`` per-entry features (RGB, depth, ...).
+        opacities: ``[V]`` (already multiplied by any anti-aliasing compensation).
+        radii: ``[V, 2]`` integer half-extents (all > 0).
+        image_ids: ``[V]`` int64 image index of each entry in ``[0, n_images)``.
+        backgrounds: ``[n_images, D]`` or ``None`` (zeros).
+
+    Entries must be sorted front to back (by depth; ties keep their order). Returns
+    ``colors [n_images, H, W, D]`` (background composited) and ``alphas [n_images, H, W, 1]``.
+    Differentiable w.r.t. means2d, conics, colors, opacities and backgrounds.
+    """
+    return _Rasterize.apply(
+        means2d,
+        conics,
+        colors,
+        opacities,
+        backgrounds,
+        radii,
+        image_ids,
+        int(n_images),
+        int(width),
+        int(height),
+        int(chunk_pairs),
+    )
+
+
+class _Footprints:
+    """Integer pixel bounding boxes of the entries (non-differentiable)."""
+
+    def __init__(self, means2d, radii, image_ids, width, height):
+        mx, my = means2d.detach().unbind(-1)
+        rx = radii[:, 0].to(mx.dtype)
+        ry = radii[:, 1].to(mx.dtype)
+        # Pixel j has its centre at j + 0.5; keep the centres inside [m - r, m + r].
+        x0 = torch.ceil(mx - rx - 0.5).clamp(0, width).long()
+        x1 = torch.floor(mx + rx - 0.5).clamp(-1, width - 1).long()
+        y0 = torch.ceil(my - ry - 0.5).clamp(0, height).long()
+        y1 = torch.floor(my + ry - 0.5).clamp(-1, height - 1).long()
+        self.x0, self.y0 = x0, y0
+        self.wx = (x1 - x0 + 1).clamp_min(0)
+        self.hy = (y1 - y0 + 1).clamp_min(0)
+        self.counts = self.wx * self.hy
+        self.image_ids = image_ids
+        self.base = image_ids * (width * height) + y0 * width + x0
+
+
+def _enumerate(fp: _Footprints, ent: torch.Tensor, width: int):
+    """Candidate pairs of entries ``ent``: (entry id [M], pixel key [M], px [M], py [M])."""
+    cnt = fp.counts[ent]
+    rep_local = torch.repeat_interleave(cnt)
+    m = rep_local.numel()
+    rep = ent[rep_local]
+    offs = torch.cumsum(cnt, 0) - cnt
+    local = torch.arange(m, device=cnt.device) - offs[rep_local]
+    w = fp.wx[rep]
+    ly = torch.div(local, w, rounding_mode="floor")
+    lx = local - ly * w
+    px = fp.x0[rep] + lx
+    py = fp.y0[rep] + ly
+    key = fp.base[rep] + ly * width + lx
+    return rep, key, px, py
+
+
+def _alpha(sp, rep, px, py):
+    """gsplat's per-pixel Gaussian falloff for the pairs; returns (alpha, o*vis, vis, dx, dy)."""
+    mx, my, ca, cb, cc, op = sp
+    dx = mx[rep] - (px.to(mx.dtype) + 0.5)
+    dy = my[rep] - (py.to(mx.dtype) + 0.5)
+    sigma = 0.5 * (ca[rep] * dx * dx + cc[rep] * dy * dy) + cb[rep] * dx * dy
+    vis = torch.exp(-sigma)
+    ov = op[rep] * vis
+    return ov.clamp_max(ALPHA_MAX), ov, vis, dx, dy, sigma
+
+
+def _segments(key_sorted: torch.Tensor):
+    """Start flags, segment ids and segment keys of a sorted key array."""
+    first = torch.ones_like(key_sorted, dtype=torch.bool)
+    first[1:] = key_sorted[1:] != key_sorted[:-1]
+    seg_id = torch.cumsum(first, 0) - 1
+    return first, seg_id, key_sorted[first]
+
+
+def _segmented_prefix(values: torch.Tensor, running: torch.Tensor, first, seg_id, seg_key):
+    """Exclusive per-pixel prefix sums of ``values`` (sorted by pixel) plus ``running[pixel]``."""
+    cs = torch.cumsum(values, 0)
+    excl = cs - values
+    base = running[seg_key] - excl[first]
+    return excl + base[seg_id]
+
+
+def _alive_mask(done: torch.Tensor, fp: _Footprints, ent, n_images, width, height):
+    """Entries whose footprint still holds an unfinished pixel (integral-image test)."""
+    open_px = (~done).view(n_images, height, width).to(torch.int32)
+    integ = torch.zeros(
+        (n_images, height + 1, width + 1), dtype=torch.int32, device=done.device
+    )
+    integ[:, 1:, 1:] = open_px.cumsum(1).cumsum(2)
+    flat = integ.view(-1)
+    stride_i = (height + 1) * (width + 1)
+    img = fp.image_ids[ent] * stride_i
+    x0, y0 = fp.x0[ent], fp.y0[ent]
+    x1, y1 = x0 + fp.wx[ent], y0 + fp.hy[ent]
+    w1 = width + 1
+    total = flat[img + y1 * w1 + x1] - flat[img + y0 * w1 + x1]
+    total = total - flat[img + y1 * w1 + x0] + flat[img + y0 * w1 + x0]
+    return total > 0
+
+
+class _Rasterize(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx,
+        means2d,
+        conics,
+        colors,
+        opacities,
+        backgrounds,
+        radii,
+        image_ids,
+        n_images,
+        width,
+        height,
+        chunk_pairs,
+    ):
+        dev, dtype = means2d.device, means2d.dtype
+        n_ch = colors.shape[-1]
+        hw = width * height
+        n_pix = n_images * hw
+        n_ent = means2d.shape[0]
+
+        sp = (*means2d.unbind(-1), *conics.unbind(-1), opacities)
+        sp = tuple(t.contiguous() for t in sp)
+        cols = tuple(c.contiguous() for c in colors.unbind(-1))
+        fp = _Footprints(means2d, radii, image_ids, width, height)
+
+        acc = torch.zeros((n_ch, n_pix), dtype=torch.float64, device=dev)
+        log_t = torch.zeros(n_pix, dtype=torch.float64, device=dev)
+        done = None
+        chunks: list[tuple[torch.Tensor, torch.Tensor]] = []
+        sort_int32 = n_pix < 2**31 - 1
+
+        raw_cum = torch.cumsum(fp.counts, 0).cpu() if n_ent else None
+        budget = max(int(chunk_pairs), hw)
+        live_frac = 1.0
+        start = 0
+        while start < n_ent:
+            prev = int(raw_cum[start - 1]) if start else 0
+            target = prev + int(budget / max(live_frac, 1.0 / 64))
+            end = int(torch.searchsorted(raw_cum, torch.tensor([target]), right=True))
+            end = min(max(end, start + 1), n_ent)
+            ent = torch.arange(start, end, device=dev)
+            raw = int(raw_cum[end - 1]) - prev
+            start = end
+            if done is not None:
+                ent = ent[_alive_mask(done, fp, ent, n_images, width, height)]
+            if ent.numel() == 0:
+                live_frac = 0.0
+                continue
+            rep, key, px, py = _enumerate(fp, ent, width)
+            live_frac = rep.numel() / max(raw, 1)
+            if rep.numel() == 0:
+                continue
+            alpha, _, _, _, _, sigma = _alpha(sp, rep, px, py)
+            keep = (sigma >= 0) & (alpha >= ALPHA_THRESHOLD)
+            if done is not None:
+                keep &= ~done[key]
+            idx = keep.nonzero().squeeze(1)
+            if idx.numel() == 0:
+                continue
+            rep, key, alpha = rep[idx], key[idx], alpha[idx]
+            key_s, perm = torch.sort(key.to(torch.int32) if sort_int32 else key, stable=True)
+            key = key_s.long()
+            rep, alpha = rep[perm], alpha[perm]
+
+            la = torch.log1p(-alpha.double())
+            first, seg_id, seg_key = _segments(key)
+            log_te = _segmented_prefix(la, log_t, first, seg_id, seg_key)
+            stop = (log_te + la) <= _LOG_T_MIN
+            if bool(stop.any()):
+                if done is None:
+                    done = torch.zeros(n_pix, dtype=torch.bool, device=dev)
+                done[key[stop]] = True
+                kidx = (~stop).nonzero().squeeze(1)
+                rep, key, alpha, la, log_te = (
+                    rep[kidx],
+                    key[kidx],
+                    alpha[kidx],
+                    la[kidx],
+                    log_te[kidx],
+                )
+            w = (alpha.double() * torch.exp(log_te)).to(dtype)
+            for d in range(n_ch):
+                acc[d].index_add_(0, key, (w * cols[d][rep]).double())
+            log_t.index_add_(0, key, la)
+            chunks.append((key.to(torch.int32), rep.to(torch.int32)))
+
+        t_final = torch.exp(log_t)
+        out = acc
+        if backgrounds is not None:
+            bg = backgrounds.detach().double().t().unsqueeze(-1)  # [D, I, 1]
+            out = acc + (t_final.view(1, n_images, hw) * bg).view(n_ch, n_pix)
+        render = out.t().reshape(n_images, height, width, n_ch).to(dtype)
+        alphas = (1.0 - t_final).view(n_images, height, width, 1).to(dtype)
+
+        ctx.save_for_backward(means2d, conics, colors, opacities, backgrounds)
+        ctx.chunks = chunks
+        ctx.t_final = t_final
+        ctx.acc = acc
+        ctx.meta = (n_images, width, height)
+        return render, alphas
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_render, g_alpha):
+        means2d, conics, colors, opacities, backgrounds = ctx.saved_tensors
+        n_images, width, height = ctx.meta
+        dtype, dev = means2d.dtype, means2d.device
+        hw = width * height
+        n_pix = n_images * hw
+        n_ch = colors.shape[-1]
+        n_ent = means2d.shape[0]
+        t_final, acc = ctx.t_final, ctx.acc
+
+        g_c = g_render.reshape(n_pix, n_ch).t().double()  # [D, P]
+        g_a = g_alpha.reshape(n_pix).double()
+        # K_p = g . C_fg + T_N (g . bg) - gA T_N: the part of dL/da_i shared by a pixel.
+        k_pix = (g_c * acc).sum(0) - g_a * t_final
+        g_bg = None
+        if backgrounds is not None:
+            bg = backgrounds.double().t().unsqueeze(-1)  # [D, I, 1]
+            gcb = (g_c.view(n_ch, n_images, hw) * bg).sum(0).view(n_pix)
+            k_pix = k_pix + t_final * gcb
+            if ctx.needs_input_grad[4]:
+                g_bg = (g_c.view(n_ch, n_images, hw) * t_final.view(1, n_images, hw)).sum(-1)
+                g_bg = g_bg.t().to(backgrounds.dtype)
+
+        sp = tuple(t.contiguous() for t in (*means2d.unbind(-1), *conics.unbind(-1), opacities))
+        ca, cb, cc = sp[2], sp[3], sp[4]
+        cols = tuple(c.contiguous() for c in colors.unbind(-1))
+        g_cols = tuple(g_c[d].contiguous() for d in range(n_ch))
+
+        v = torch.zeros((6 + n_ch, n_ent), dtype=dtype, device=dev)
+        log_t = torch.zeros(n_pix, dtype=torch.float64, device=dev)
+        run_q = torch.zeros(n_pix, dtype=torch.float64, device=dev)
+        n_chunks = len(ctx.chunks)
+        for ci, (key32, rep32) in enumerate(ctx.chunks):
+            key = key32.long()
+            rep = rep32.long()
+            pin = key % hw
+            py = torch.div(pin, width, rounding_mode="floor")
+            px = pin - py * width
+            alpha, ov, vis, dx, dy, _ = _alpha(sp, rep, px, py)
+            la = torch.log1p(-alpha.double())
+            first, seg_id, seg_key = _segments(key)
+            t_excl = torch.exp(_segmented_prefix(la, log_t, first, seg_id, seg_key))
+            w = (alpha.double() * t_excl).to(dtype)
+
+            gdot = torch.zeros_like(w, dtype=torch.float64)
+            for d in range(n_ch):
+                gd = g_cols[d][key]
+                v[6 + d].index_add_(0, rep, w * gd.to(dtype))
+                gdot += gd * cols[d][rep].double()
+            q = w.double() * gdot
+            s_incl = _segmented_prefix(q, run_q, first, seg_id, seg_key) + q
+            v_alpha = t_excl * gdot - (k_pix[key] - s_incl) / (1.0 - alpha.double())
+            v_alpha = v_alpha.to(dtype)
+
+            # min(0.999, .) passes no gradient where it clamps (as gsplat).
+            free = ov <= ALPHA_MAX
+            v_sig = torch.where(free, -ov * v_alpha, torch.zeros_like(v_alpha))
+            v_op = torch.where(free, vis * v_alpha, torch.zeros_like(v_alpha))
+            a_r, b_r, c_r = ca[rep], cb[rep], cc[rep]
+            v[0].index_add_(0, rep, v_sig * (a_r * dx + b_r * dy))
+            v[1].index_add_(0, rep, v_sig * (b_r * dx + c_r * dy))
+            v[2].index_add_(0, rep, 0.5 * v_sig * dx * dx)
+            v[3].index_add_(0, rep, v_sig * dx * dy)
+            v[4].index_add_(0, rep, 0.5 * v_sig * dy * dy)
+            v[5].index_add_(0, rep, v_op)
+            if ci + 1 < n_chunks:
+                log_t.index_add_(0, key, la)
+                run_q.index_add_(0, key, q)
+
+        g_means2d = v[0:2].t() if ctx.needs_input_grad[0] else None
+        g_conics = v[2:5].t() if ctx.needs_input_grad[1] else None
+        g_colors = v[6:].t() if ctx.needs_input_grad[2] else None
+        g_opac = v[5] if ctx.needs_input_grad[3] else None
+        return (g_means2d, g_conics, g_colors, g_opac, g_bg) + (None,) * 6

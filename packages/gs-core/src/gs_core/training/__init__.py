@@ -1,0 +1,70 @@
+"""The shared training engine: a method plugs in a :class:`TrainingModule`, the
+:class:`Trainer` owns the loop.
+
+Writing a training stage
+------------------------
+``Method.training_module(stage, data_dir=...)`` returns a :class:`TrainingModule` (an
+``nn.Module``) that holds the networks and provides:
+
+``trainer_config() -> TrainerConfig``
+    steps, per-process batch size, gradient accumulation, precision (fp32/bf16/fp16),
+    clipping by norm and/or value, EMA, checkpoint/log/validation intervals. Methods usually
+    keep one in their config (``config.train``) so ``key=value`` overrides reach it.
+``configure_optimizers() -> {name: optimizer | (optimizer, lr_scheduler)}``
+    param groups live inside the optimisers; :mod:`gs_core.training.schedules` has
+    checkpoint-friendly schedules (``ScheduleConfig``, ``build_scheduler``).
+``training_step(batch, step) -> {term: scalar tensor}``
+    named loss terms; the engine minimises ``sum(lambda_term * term)`` with the weights of
+    ``loss_weights(step)`` (default: the ``lambda_*`` fields of ``module.config``), logs each
+    term as ``loss/<term>``, and stops with an error naming the term and step if a weighted
+    term is NaN/Inf.
+``train_dataset()``
+    a map-style ``Dataset`` (split over processes, shuffled per epoch, resumable mid-epoch),
+    or ``None`` when the step makes its own data; ``collate(samples)`` batches samples.
+
+Optional: ``validation_step(step)`` (images -> PNG contact sheets in ``RUN_DIR/samples``,
+numbers -> ``val/*`` metrics), ``optimizers_to_step(step)`` (alternating updates),
+``models()`` (what checkpoints store), ``load_model_state`` (for parameters that change
+shape), ``training_state`` / ``load_training_state`` (curriculum and other state),
+``on_after_backward`` / ``on_step_end`` hooks.
+
+Running it
+----------
+``Trainer(module, run_dir, resume=...).fit()`` on one device, or under
+``torchrun --nproc_per_node=G`` for data parallelism (gloo on CPU, NCCL on GPU) with no
+change to the module; from the command line, ``gs3d train --method NAME ...``.
+
+Checkpoints (every ``checkpoint_every`` steps, on SIGTERM / Ctrl-C, and at the end; the last
+``keep_checkpoints`` kept) hold the weights (``save_pretrained``), the optimiser, LR-schedule,
+grad-scaler and EMA state, every process's RNG state and the step, written atomically without
+pickle. Resuming continues bit for bit on CPU. The run directory layout is documented in
+:mod:`gs_core.training.run_dir`.
+"""
+
+from gs_core.training.config import TrainerConfig
+from gs_core.training.distributed import DistInfo, setup_distributed
+from gs_core.training.ema import EMA
+from gs_core.training.failures import TrainingDivergedError, TrainingOutOfMemoryError
+from gs_core.training.metrics_log import read_metrics
+from gs_core.training.module import TrainingModule
+from gs_core.training.rng import seed_everything
+from gs_core.training.run_dir import RunDir
+from gs_core.training.schedules import ScheduleConfig, build_scheduler
+from gs_core.training.trainer import Trainer, TrainResult
+
+__all__ = [
+    "EMA",
+    "DistInfo",
+    "RunDir",
+    "ScheduleConfig",
+    "TrainResult",
+    "Trainer",
+    "TrainerConfig",
+    "TrainingDivergedError",
+    "TrainingModule",
+    "TrainingOutOfMemoryError",
+    "build_scheduler",
+    "read_metrics",
+    "seed_everything",
+    "setup_distributed",
+]

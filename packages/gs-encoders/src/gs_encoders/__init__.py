@@ -1,0 +1,1 @@
+"""gs-encoders: pretrained image and shape encoders for gs3d."""
