@@ -187,10 +187,10 @@ def load_toy_module():
     return mod
 
 
-def make_config(**train) -> ToyConfig:
+def make_config(toy: dict | None = None, **train) -> ToyConfig:
     base = dict(progress="off", tensorboard="off", log_every=1, batch_size=8, max_steps=6, checkpoint_every=100)
     base.update(train)
-    return ToyConfig(train=TrainerConfig(**base))
+    return ToyConfig(train=TrainerConfig(**base), **(toy or {}))
 
 
 def run_toy(run_dir: Path, cfg: ToyConfig, resume: bool = False, seed: int = 0):
@@ -325,7 +325,7 @@ def test_training_ema_warmup_decay():
 
 
 def test_training_alternating_optimizers_update_only_their_parameters(tmp_path):
-    cfg = make_config(max_steps=2, alternate=True)
+    cfg = make_config({"alternate": True}, max_steps=2)
     seed_everything(0)
     method = ToyMethod(cfg)
     before = _weights(method)
