@@ -77,7 +77,9 @@ def integration(session: nox.Session) -> None:
 def wheels(session: nox.Session) -> None:
     """Build every package's wheel and import it in a fresh venv (no workspace sources)."""
     dist = Path(session.create_tmp()) / "dist"
-    session.run("uv", "build", "--all-packages", "--wheel", "-o", str(dist), silent=True, external=True)
+    session.run(
+        "uv", "build", "--all-packages", "--wheel", "-o", str(dist), silent=True, external=True
+    )
     built = sorted(dist.glob("*.whl"))
     session.log(f"built {len(built)} wheels: {', '.join(p.name for p in built)}")
     constraints = Path(session.create_tmp()) / "constraints.txt"
@@ -87,7 +89,7 @@ def wheels(session: nox.Session) -> None:
     )  # fmt: skip
     session.install("-c", str(constraints), *map(str, built))
     modules = [p.name.split("-")[0] for p in built]
-    code = ";".join(f"import {m}" for m in modules) + ";print('imported', %r)" % modules
+    code = ";".join(f"import {m}" for m in modules) + f";print('imported', {modules!r})"
     # run from a temporary directory so the workspace sources cannot shadow the wheels
     with session.chdir(session.create_tmp()):
         session.run("python", "-c", code)

@@ -21,7 +21,9 @@ def run(cmd, **kw) -> subprocess.CompletedProcess:
     kw.setdefault("text", True)
     r = subprocess.run(cmd, **kw)
     if kw.get("check_rc", True) and r.returncode != 0:
-        raise AssertionError(f"command failed ({r.returncode}): {' '.join(map(str, cmd))}\n{r.stdout}\n{r.stderr}")
+        raise AssertionError(
+            f"command failed ({r.returncode}): {' '.join(map(str, cmd))}\n{r.stdout}\n{r.stderr}"
+        )
     return r
 
 
@@ -56,14 +58,28 @@ class IsolatedEnv:
         return new.pop()
 
     def install(self, *targets) -> None:
-        run([*uv(), "pip", "install", "-q", "--python", self.python, "-c", str(self.constraints), *map(str, targets)])
+        run(
+            [
+                *uv(),
+                "pip",
+                "install",
+                "-q",
+                "--python",
+                self.python,
+                "-c",
+                str(self.constraints),
+                *map(str, targets),
+            ]
+        )
 
     def run(self, *args, check: bool = True, **kw) -> subprocess.CompletedProcess:
         env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
         env.update(kw.pop("env", {}))
-        r = subprocess.run(list(args), capture_output=True, text=True, cwd=kw.pop("cwd", self.root), env=env, **kw)
+        r = subprocess.run(
+            list(args), capture_output=True, text=True, cwd=kw.pop("cwd", self.root), env=env, **kw
+        )
         if check and r.returncode != 0:
-            raise AssertionError(f"{' '.join(args)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+            raise AssertionError(
+                f"{' '.join(args)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}"
+            )
         return r
-
-

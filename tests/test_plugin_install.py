@@ -57,7 +57,16 @@ def test_template_plugin_lifecycle(core_env: IsolatedEnv, tmp_path):
     assert env.run(env.python, "-c", probe).stdout.split() == ["gs3d-pixel-cloud", "0.1.0"]
 
     # the plugin's own tests, including gs-core's conformance suite, pass against the wheels
-    r = env.run(env.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(TEMPLATE / "tests"), cwd=tmp_path)
+    r = env.run(
+        env.python,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        str(TEMPLATE / "tests"),
+        cwd=tmp_path,
+    )
     assert " passed" in r.stdout and "failed" not in r.stdout
 
     # a broken plugin is reported; everything else keeps working
@@ -67,11 +76,18 @@ def test_template_plugin_lifecycle(core_env: IsolatedEnv, tmp_path):
     checked = plugins_json(env, "--check")
     rows = {p["name"]: p for p in checked["plugins"]}
     assert rows["broken"]["status"] == "failed"
-    assert "broken on purpose" in rows["broken"]["error"] and rows["broken"]["distribution"] == "gs3d-broken-plugin"
+    assert (
+        "broken on purpose" in rows["broken"]["error"]
+        and rows["broken"]["distribution"] == "gs3d-broken-plugin"
+    )
     assert rows["pixel-cloud"]["status"] == "loaded" and "pixel-cloud" in checked["methods"]
     assert env.run(env.bin("gs3d"), "info", "--help").returncode == 0
     # ... and can be switched off
-    off = json.loads(env.run(env.bin("gs3d"), "plugins", "--json", "--check", env={"GS3D_DISABLE_PLUGINS": "broken"}).stdout)
+    off = json.loads(
+        env.run(
+            env.bin("gs3d"), "plugins", "--json", "--check", env={"GS3D_DISABLE_PLUGINS": "broken"}
+        ).stdout
+    )
     assert {p["name"]: p for p in off["plugins"]}["broken"]["status"].startswith("disabled")
 
     # a second distribution registering the same method name is refused, naming both
@@ -85,7 +101,12 @@ def test_template_plugin_lifecycle(core_env: IsolatedEnv, tmp_path):
             register(MethodSpec("pixel-cloud", "copy", PixelCloudConfig, lambda c: None, "1.0"))
     """)  # fmt: skip
     env.install(env.build(dup))
-    r = env.run(env.python, "-c", "from gs_core.plugins.registry import get_registry; get_registry().get_method('pixel-cloud')", check=False)
+    r = env.run(
+        env.python,
+        "-c",
+        "from gs_core.plugins.registry import get_registry; get_registry().get_method('pixel-cloud')",
+        check=False,
+    )
     assert r.returncode != 0
     assert "duplicate method name 'pixel-cloud'" in r.stderr
     assert "gs3d-pixel-cloud" in r.stderr and "gs3d-dup-plugin" in r.stderr

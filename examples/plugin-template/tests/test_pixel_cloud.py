@@ -1,7 +1,6 @@
 import torch
-
-from gs_core.testing import MethodConformanceTests, tiny_rgba_images
 from gs3d_pixel_cloud import PixelCloud, PixelCloudConfig
+from gs_core.testing import MethodConformanceTests, tiny_rgba_images
 
 
 class TestPixelCloudConformance(MethodConformanceTests):

@@ -3,7 +3,6 @@ import math
 
 import pytest
 import torch
-
 from gs_core import Cameras, ValidationError
 
 
@@ -27,9 +26,19 @@ def test_opengl_roundtrip_and_transforms_json():
     cams = Cameras.orbit([10, 200], [20, -5], 1.5, 40.0, 32, 32)
     c2w_gl = cams.camtoworlds_opengl()
     angle_x = 2 * math.atan(0.5 * 32 / float(cams.Ks[0, 0, 0]))
-    data = json.loads(json.dumps({"camera_angle_x": angle_x, "frames": [{"transform_matrix": m.tolist()} for m in c2w_gl]}))
+    data = json.loads(
+        json.dumps(
+            {
+                "camera_angle_x": angle_x,
+                "frames": [{"transform_matrix": m.tolist()} for m in c2w_gl],
+            }
+        )
+    )
     back = Cameras.from_camtoworlds_opengl(
-        torch.tensor([f["transform_matrix"] for f in data["frames"]]), 32, 32, camera_angle_x=data["camera_angle_x"]
+        torch.tensor([f["transform_matrix"] for f in data["frames"]]),
+        32,
+        32,
+        camera_angle_x=data["camera_angle_x"],
     )
     torch.testing.assert_close(back.viewmats, cams.viewmats, atol=1e-5, rtol=0)
     torch.testing.assert_close(back.Ks, cams.Ks, atol=1e-4, rtol=0)

@@ -3,11 +3,10 @@ from typing import ClassVar
 
 import pytest
 import torch
-from torch import nn
-
 from gs_core.config import Config
 from gs_core.errors import FileFormatError, GS3DError, WeightsNotFoundError
 from gs_core.pretrained import PretrainedMixin, load_state_dict
+from torch import nn
 
 
 class NetConfig(Config):
@@ -22,7 +21,9 @@ class Net(PretrainedMixin, nn.Module):
     def __init__(self, config: NetConfig):
         super().__init__()
         self.config = config
-        self.layers = nn.Sequential(*[nn.Linear(config.width, config.width) for _ in range(config.depth)])
+        self.layers = nn.Sequential(
+            *[nn.Linear(config.width, config.width) for _ in range(config.depth)]
+        )
 
 
 def test_presets_and_overrides():

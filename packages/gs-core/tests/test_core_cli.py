@@ -3,11 +3,10 @@ import subprocess
 import sys
 
 import torch
-from typer.testing import CliRunner
-
 from gs_core import Gaussians
 from gs_core.cli.main import app
 from gs_core.io import load_splat, save_ply
+from typer.testing import CliRunner
 
 runner = CliRunner()
 
@@ -39,7 +38,11 @@ def test_info_and_convert(tmp_path):
 
 def test_bad_file_gives_one_clear_line(tmp_path):
     (tmp_path / "bad.ply").write_bytes(b"nope")
-    r = subprocess.run([sys.executable, "-m", "gs_core.cli.main", "info", str(tmp_path / "bad.ply")], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "gs_core.cli.main", "info", str(tmp_path / "bad.ply")],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2
     assert "bad.ply: not a PLY file" in r.stderr and "Traceback" not in r.stderr
 

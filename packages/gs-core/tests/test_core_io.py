@@ -3,9 +3,16 @@ import struct
 import numpy as np
 import pytest
 import torch
-
 from gs_core import FileFormatError, Gaussians, Mesh
-from gs_core.io import OutputExistsError, load_ply, load_point_cloud, load_splat, save_ply, save_point_cloud, save_splat
+from gs_core.io import (
+    OutputExistsError,
+    load_ply,
+    load_point_cloud,
+    load_splat,
+    save_ply,
+    save_point_cloud,
+    save_splat,
+)
 
 
 def rand_g(n, degree, seed=0):
@@ -30,7 +37,9 @@ def test_ply_roundtrip(tmp_path, degree):
     ha, ba = (tmp_path / "a.ply").read_bytes().split(b"end_header\n")
     hb, bb = (tmp_path / "b.ply").read_bytes().split(b"end_header\n")
     assert ha == hb
-    np.testing.assert_allclose(np.frombuffer(bb, "<f4"), np.frombuffer(ba, "<f4"), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        np.frombuffer(bb, "<f4"), np.frombuffer(ba, "<f4"), rtol=1e-6, atol=1e-7
+    )
 
 
 def test_ply_layout_is_inria(tmp_path):
@@ -41,12 +50,23 @@ def test_ply_layout_is_inria(tmp_path):
     names = [ln.split()[-1] for ln in header.decode().splitlines() if ln.startswith("property")]
     assert names[:9] == ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"]
     assert names[9:18] == [f"f_rest_{i}" for i in range(9)]
-    assert names[18:] == ["opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
+    assert names[18:] == [
+        "opacity",
+        "scale_0",
+        "scale_1",
+        "scale_2",
+        "rot_0",
+        "rot_1",
+        "rot_2",
+        "rot_3",
+    ]
     assert b"binary_little_endian" in header
     row = np.frombuffer(body, "<f4").reshape(3, len(names))
     # f_rest channel-major: first K-1 values are red of bands 1..3
     np.testing.assert_allclose(row[0, 9:12], g.sh[0, 1:, 0].numpy(), rtol=1e-6)
-    np.testing.assert_allclose(row[0, 18], np.log(g.opacities[0] / (1 - g.opacities[0])).item(), rtol=1e-5)
+    np.testing.assert_allclose(
+        row[0, 18], np.log(g.opacities[0] / (1 - g.opacities[0])).item(), rtol=1e-5
+    )
     np.testing.assert_allclose(row[0, 19:22], np.log(g.scales[0].numpy()), rtol=1e-5)
 
 
@@ -83,7 +103,9 @@ def test_no_overwrite_and_atomic(tmp_path, monkeypatch):
     # a failure mid-write leaves neither a partial file nor a temp file behind
     import gs_core.io.ply as ply
 
-    monkeypatch.setattr(ply, "gaussians_to_ply_bytes", lambda g: (_ for _ in ()).throw(RuntimeError("boom")))
+    monkeypatch.setattr(
+        ply, "gaussians_to_ply_bytes", lambda g: (_ for _ in ()).throw(RuntimeError("boom"))
+    )
     with pytest.raises(RuntimeError):
         save_ply(tmp_path / "b.ply", g)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ply"]
@@ -96,7 +118,7 @@ def test_splat_records(tmp_path):
     assert len(blob) == 50 * 32
     h = load_splat(tmp_path / "a.splat")
     # records are sorted by opacity * volume, decreasing
-    key = (g.scales.prod(1) * g.opacities)
+    key = g.scales.prod(1) * g.opacities
     order = torch.argsort(-key, stable=True)
     torch.testing.assert_close(h.means, g.means[order])
     torch.testing.assert_close(h.scales, g.scales[order])

@@ -1,7 +1,6 @@
 import types
 
 import pytest
-
 from gs_core.errors import GS3DError, PluginError
 from gs_core.plugins.hookspecs import hookimpl
 from gs_core.plugins.registry import PluginEntry, Registry
@@ -12,7 +11,9 @@ from gs_core.testing import MethodConformanceTests  # noqa: F401  (import works 
 def _spec(name, api="1.0"):
     from gs_core.config import Config
 
-    return MethodSpec(name=name, summary="x", config_class=Config, factory=lambda c: None, core_api=api)
+    return MethodSpec(
+        name=name, summary="x", config_class=Config, factory=lambda c: None, core_api=api
+    )
 
 
 def _module(*specs, fail=False):
@@ -58,7 +59,9 @@ def test_broken_plugins_are_reported_not_raised(monkeypatch):
     reg._entries = [
         PluginEntry("broken", "gs3d_no_such_module_xyz", "dist-broken", "0.1"),
         PluginEntry("hookfail", "fake_hookfail", "dist-hook", "0.1"),
-        PluginEntry("off", "whatever", "dist-off", "0.1", disabled="disabled by GS3D_DISABLE_PLUGINS"),
+        PluginEntry(
+            "off", "whatever", "dist-off", "0.1", disabled="disabled by GS3D_DISABLE_PLUGINS"
+        ),
     ]
     import sys
 

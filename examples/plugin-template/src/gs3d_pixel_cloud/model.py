@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
 from gs_core import Cameras, Gaussians
 from gs_core.method import GenerationOutput, Method, timed
+
 from gs3d_pixel_cloud.config import PixelCloudConfig
 
 
@@ -30,7 +30,9 @@ class PixelCloud(Method):
         c = self.config
         timings: dict[str, float] = {}
         with timed(timings, "total", images.device):
-            img = F.interpolate(images, size=(c.resolution, c.resolution), mode="bilinear", align_corners=False)
+            img = F.interpolate(
+                images, size=(c.resolution, c.resolution), mode="bilinear", align_corners=False
+            )
             img = img.clamp(0, 1)
             b = img.shape[0]
             cam = self.input_camera().to(images.device)

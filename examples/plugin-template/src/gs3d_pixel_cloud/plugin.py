@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gs_core.plugins.hookspecs import hookimpl
 from gs_core.plugins.specs import MethodSpec
+
 from gs3d_pixel_cloud.config import PixelCloudConfig
 
 

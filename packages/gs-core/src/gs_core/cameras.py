@@ -33,7 +33,11 @@ def look_at(eye: torch.Tensor, target: torch.Tensor, up: torch.Tensor) -> torch.
     right = torch.linalg.cross(fwd, up, dim=-1)
     # Looking straight up or down: any horizontal right vector will do.
     degenerate = right.norm(dim=-1, keepdim=True) < 1e-6
-    alt = torch.linalg.cross(fwd, torch.tensor([0.0, 0.0, -1.0], dtype=fwd.dtype, device=fwd.device).expand_as(fwd), dim=-1)
+    alt = torch.linalg.cross(
+        fwd,
+        torch.tensor([0.0, 0.0, -1.0], dtype=fwd.dtype, device=fwd.device).expand_as(fwd),
+        dim=-1,
+    )
     right = torch.where(degenerate, alt, right)
     right = right / right.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     down = torch.linalg.cross(fwd, right, dim=-1)
@@ -51,7 +55,9 @@ def focal_from_fov(fov_deg: float, size: int) -> float:
     return 0.5 * size / math.tan(math.radians(fov_deg) / 2)
 
 
-def intrinsics(fx: float, fy: float, cx: float, cy: float, dtype=torch.float32, device=None) -> torch.Tensor:
+def intrinsics(
+    fx: float, fy: float, cx: float, cy: float, dtype=torch.float32, device=None
+) -> torch.Tensor:
     K = torch.zeros(3, 3, dtype=dtype, device=device)
     K[0, 0], K[1, 1], K[0, 2], K[1, 2], K[2, 2] = fx, fy, cx, cy, 1.0
     return K
@@ -85,7 +91,9 @@ class Cameras:
             if isinstance(val, bool) or not isinstance(val, int) or val <= 0:
                 raise ValidationError(f"Cameras.{name}", "a positive int", repr(val))
         if v.device != k.device:
-            raise ValidationError("Cameras", "viewmats and Ks on one device", f"{v.device} vs {k.device}")
+            raise ValidationError(
+                "Cameras", "viewmats and Ks on one device", f"{v.device} vs {k.device}"
+            )
         with torch.no_grad():
             for name, t in (("viewmats", v), ("Ks", k)):
                 if not bool(torch.isfinite(t).all()):
@@ -143,7 +151,12 @@ class Cameras:
         r = _as_tensor(radius, torch.float64).reshape(-1)
         az, el, r = torch.broadcast_tensors(az, el, r)
         eye = torch.stack(
-            [r * torch.cos(el) * torch.sin(az), r * torch.sin(el), r * torch.cos(el) * torch.cos(az)], -1
+            [
+                r * torch.cos(el) * torch.sin(az),
+                r * torch.sin(el),
+                r * torch.cos(el) * torch.cos(az),
+            ],
+            -1,
         )
         tgt = torch.tensor(target, dtype=torch.float64)
         eye = eye + tgt
@@ -182,7 +195,9 @@ class Cameras:
                 bottom[..., 0, 3] = 1
                 c2w = torch.cat([c2w, bottom], -2)
             else:
-                raise ValidationError("transform_matrix", "[C, 4, 4] camera-to-world matrices", _desc(c2w))
+                raise ValidationError(
+                    "transform_matrix", "[C, 4, 4] camera-to-world matrices", _desc(c2w)
+                )
         if fl_x is None:
             if camera_angle_x is None:
                 raise ValidationError("intrinsics", "camera_angle_x or fl_x")
@@ -212,7 +227,9 @@ class Cameras:
         H, W = self.height, self.width
         dev, dt = self.viewmats.device, self.viewmats.dtype
         v, u = torch.meshgrid(
-            torch.arange(H, device=dev, dtype=dt) + 0.5, torch.arange(W, device=dev, dtype=dt) + 0.5, indexing="ij"
+            torch.arange(H, device=dev, dtype=dt) + 0.5,
+            torch.arange(W, device=dev, dtype=dt) + 0.5,
+            indexing="ij",
         )
         K = self.Ks[..., None, None, :, :]  # [..., C, 1, 1, 3, 3]
         x = (u - K[..., 0, 2]) / K[..., 0, 0]
@@ -233,7 +250,9 @@ class Cameras:
 
     # ------------------------------------------------------------------ transforms
     def to(self, *args, **kwargs) -> Cameras:
-        return Cameras(self.viewmats.to(*args, **kwargs), self.Ks.to(*args, **kwargs), self.width, self.height)
+        return Cameras(
+            self.viewmats.to(*args, **kwargs), self.Ks.to(*args, **kwargs), self.width, self.height
+        )
 
     def resized(self, width: int, height: int) -> Cameras:
         """Same cameras at another resolution (intrinsics scaled)."""
@@ -265,7 +284,9 @@ class Cameras:
         w, h = items[0].width, items[0].height
         for i, c in enumerate(items):
             if (c.width, c.height) != (w, h):
-                raise ValidationError(f"Cameras.concat(items[{i}])", f"size {w}x{h}", f"{c.width}x{c.height}")
+                raise ValidationError(
+                    f"Cameras.concat(items[{i}])", f"size {w}x{h}", f"{c.width}x{c.height}"
+                )
         return Cameras(
             torch.cat([c.viewmats for c in items], -3), torch.cat([c.Ks for c in items], -3), w, h
         )

@@ -41,7 +41,9 @@ class Config(pydantic.BaseModel):
             parts = key.split(".")
             for p in parts[:-1]:
                 if not isinstance(node.get(p), dict):
-                    raise GS3DError(f"override '{key}': '{p}' is not a nested config of {type(self).__name__}")
+                    raise GS3DError(
+                        f"override '{key}': '{p}' is not a nested config of {type(self).__name__}"
+                    )
                 node = node[p]
             if parts[-1] not in node:
                 raise GS3DError(f"override '{key}': {type(self).__name__} has no field '{key}'")
@@ -49,7 +51,9 @@ class Config(pydantic.BaseModel):
         try:
             return type(self).model_validate(data)
         except pydantic.ValidationError as e:
-            raise GS3DError(f"invalid override for {type(self).__name__}: {_first_error(e)}") from None
+            raise GS3DError(
+                f"invalid override for {type(self).__name__}: {_first_error(e)}"
+            ) from None
 
     def save_json(self, path: str | Path) -> None:
         from gs_core.io.atomic import atomic_write_text

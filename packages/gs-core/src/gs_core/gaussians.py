@@ -96,20 +96,28 @@ class Gaussians:
         k = sh.shape[-2]
         deg = math.isqrt(k) - 1
         if (deg + 1) ** 2 != k or k == 0:
-            raise ValidationError("Gaussians.sh", "K = (degree+1)^2 in {1, 4, 9, 16, ...}", f"K = {k}")
+            raise ValidationError(
+                "Gaussians.sh", "K = (degree+1)^2 in {1, 4, 9, 16, ...}", f"K = {k}"
+            )
         devices = {t.device for t in fields.values()}
         if len(devices) > 1:
-            raise ValidationError("Gaussians", "all fields on one device", str(sorted(map(str, devices))))
+            raise ValidationError(
+                "Gaussians", "all fields on one device", str(sorted(map(str, devices)))
+            )
         if not check_values or n == 0:
             return
         with torch.no_grad():
             for name, t in fields.items():
                 if not bool(torch.isfinite(t).all()):
                     bad = int((~torch.isfinite(t)).sum())
-                    raise ValidationError(f"Gaussians.{name}", "finite values", f"{bad} NaN/Inf entries")
+                    raise ValidationError(
+                        f"Gaussians.{name}", "finite values", f"{bad} NaN/Inf entries"
+                    )
             if bool((self.scales <= 0).any()):
                 raise ValidationError(
-                    "Gaussians.scales", "positive linear scales", f"min {float(self.scales.min()):.3g}"
+                    "Gaussians.scales",
+                    "positive linear scales",
+                    f"min {float(self.scales.min()):.3g}",
                 )
             o = self.opacities
             if bool(((o < 0) | (o > 1)).any()):
@@ -120,7 +128,9 @@ class Gaussians:
                 )
             qn = self.quats.norm(dim=-1)
             if bool((qn < 1e-12).any()):
-                raise ValidationError("Gaussians.quats", "non-zero quaternions", "a zero quaternion")
+                raise ValidationError(
+                    "Gaussians.quats", "non-zero quaternions", "a zero quaternion"
+                )
 
     # ------------------------------------------------------------------ properties
     @property
@@ -160,7 +170,11 @@ class Gaussians:
         valid values by construction (their activations guarantee the ranges) and use this.
         """
         out = object.__new__(cls)
-        for name, t in zip(("means", "quats", "scales", "opacities", "sh"), (means, quats, scales, opacities, sh), strict=True):
+        for name, t in zip(
+            ("means", "quats", "scales", "opacities", "sh"),
+            (means, quats, scales, opacities, sh),
+            strict=True,
+        ):
             object.__setattr__(out, name, t)
         out.validate(check_values=False)
         return out
@@ -251,11 +265,11 @@ class Gaussians:
 
     def select(self, index: torch.Tensor | slice) -> Gaussians:
         """Select Gaussians along N with a slice, index tensor or boolean mask ``[N]``."""
-        if isinstance(index, torch.Tensor) and index.dtype == torch.bool:
-            if index.shape != (self.num_gaussians,):
-                raise ValidationError(
-                    "select(index)", f"a boolean mask of shape ({self.num_gaussians},)", _shape(index)
-                )
+        is_mask = isinstance(index, torch.Tensor) and index.dtype == torch.bool
+        if is_mask and index.shape != (self.num_gaussians,):
+            raise ValidationError(
+                "select(index)", f"a boolean mask of shape ({self.num_gaussians},)", _shape(index)
+            )
         nb = len(self.batch_shape)
         lead = (slice(None),) * nb
         return self._map(lambda t: t[(*lead, index)])

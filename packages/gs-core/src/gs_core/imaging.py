@@ -92,7 +92,9 @@ def contact_sheet(
     h, w = tiles[0].shape[:2]
     for i, t in enumerate(tiles):
         if t.shape[:2] != (h, w):
-            raise GS3DError(f"contact_sheet: image {i} is {t.shape[1]}x{t.shape[0]}, expected {w}x{h}")
+            raise GS3DError(
+                f"contact_sheet: image {i} is {t.shape[1]}x{t.shape[0]}, expected {w}x{h}"
+            )
     n = len(tiles)
     ncols = ncols or int(np.ceil(np.sqrt(n)))
     nrows = int(np.ceil(n / ncols))
@@ -115,7 +117,9 @@ def contact_sheet(
     return out
 
 
-def save_animation(path: str | Path, frames: Sequence, fps: int = 20, overwrite: bool = True) -> Path:
+def save_animation(
+    path: str | Path, frames: Sequence, fps: int = 20, overwrite: bool = True
+) -> Path:
     """Write frames as an animated GIF or an MP4 (by extension) atomically.
 
     MP4 needs the optional ``imageio-ffmpeg`` package (``pip install 'gs-core[video]'``).

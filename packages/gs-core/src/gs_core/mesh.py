@@ -32,16 +32,32 @@ class Mesh:
 
     def __post_init__(self) -> None:
         v, f = self.vertices, self.faces
-        if not isinstance(v, torch.Tensor) or v.ndim != 2 or v.shape[1] != 3 or not v.is_floating_point():
+        if (
+            not isinstance(v, torch.Tensor)
+            or v.ndim != 2
+            or v.shape[1] != 3
+            or not v.is_floating_point()
+        ):
             raise ValidationError("Mesh.vertices", "a float tensor [V, 3]", _desc(v))
-        if not isinstance(f, torch.Tensor) or f.ndim != 2 or f.shape[1] != 3 or f.is_floating_point():
+        if (
+            not isinstance(f, torch.Tensor)
+            or f.ndim != 2
+            or f.shape[1] != 3
+            or f.is_floating_point()
+        ):
             raise ValidationError("Mesh.faces", "an integer tensor [F, 3]", _desc(f))
         if f.numel() and (int(f.min()) < 0 or int(f.max()) >= v.shape[0]):
-            raise ValidationError("Mesh.faces", f"indices in [0, {v.shape[0]})", f"range [{int(f.min())}, {int(f.max())}]")
+            raise ValidationError(
+                "Mesh.faces",
+                f"indices in [0, {v.shape[0]})",
+                f"range [{int(f.min())}, {int(f.max())}]",
+            )
         if not bool(torch.isfinite(v).all()):
             raise ValidationError("Mesh.vertices", "finite values", "NaN/Inf entries")
         if self.vertex_colors is not None and tuple(self.vertex_colors.shape) != (v.shape[0], 3):
-            raise ValidationError("Mesh.vertex_colors", f"shape ({v.shape[0]}, 3)", _desc(self.vertex_colors))
+            raise ValidationError(
+                "Mesh.vertex_colors", f"shape ({v.shape[0]}, 3)", _desc(self.vertex_colors)
+            )
         if self.uvs is not None and tuple(self.uvs.shape) != (v.shape[0], 2):
             raise ValidationError("Mesh.uvs", f"shape ({v.shape[0]}, 2)", _desc(self.uvs))
         if self.texture is not None:
@@ -72,8 +88,14 @@ class Mesh:
                 uv=self.uvs.detach().cpu().numpy(), image=Image.fromarray(tex)
             )
         elif self.vertex_colors is not None:
-            c = (self.vertex_colors.detach().cpu().clamp(0, 1).numpy() * 255).round().astype(np.uint8)
-            visual = trimesh.visual.ColorVisuals(vertex_colors=np.concatenate([c, np.full((len(c), 1), 255, np.uint8)], 1))
+            c = (
+                (self.vertex_colors.detach().cpu().clamp(0, 1).numpy() * 255)
+                .round()
+                .astype(np.uint8)
+            )
+            visual = trimesh.visual.ColorVisuals(
+                vertex_colors=np.concatenate([c, np.full((len(c), 1), 255, np.uint8)], 1)
+            )
         return trimesh.Trimesh(vertices=v, faces=f, visual=visual, process=False)
 
     def export(self, path: str | Path, overwrite: bool = False) -> Path:
@@ -81,7 +103,9 @@ class Mesh:
         path = Path(path)
         ext = path.suffix.lower().lstrip(".")
         if ext not in {"glb", "obj", "ply", "gltf"}:
-            raise GS3DError(f"{path}: unsupported mesh format '.{ext}' (expected .glb, .gltf, .obj or .ply)")
+            raise GS3DError(
+                f"{path}: unsupported mesh format '.{ext}' (expected .glb, .gltf, .obj or .ply)"
+            )
         check_overwrite(path, overwrite)
         data = self.to_trimesh().export(file_type=ext)
         if isinstance(data, str):
@@ -93,7 +117,11 @@ class Mesh:
         return path
 
     def __repr__(self) -> str:
-        extra = " textured" if self.texture is not None else (" coloured" if self.vertex_colors is not None else "")
+        extra = (
+            " textured"
+            if self.texture is not None
+            else (" coloured" if self.vertex_colors is not None else "")
+        )
         return f"Mesh(V={self.num_vertices}, F={self.num_faces}{extra})"
 
 

@@ -63,7 +63,9 @@ class Method(PretrainedMixin, nn.Module):
     def __init__(self, config: Config):
         super().__init__()
         if not isinstance(config, self.config_class):
-            raise ValidationError(f"{type(self).__name__}(config)", self.config_class.__name__, type(config).__name__)
+            raise ValidationError(
+                f"{type(self).__name__}(config)", self.config_class.__name__, type(config).__name__
+            )
         self.config = config
 
     @property
@@ -76,7 +78,9 @@ class Method(PretrainedMixin, nn.Module):
 
     def generate(self, images: torch.Tensor, **kwargs: Any) -> GenerationOutput:
         """Images ``[B, 4, H, W]`` RGBA in [0, 1] -> :class:`GenerationOutput`."""
-        raise GS3DError(f"method '{self.name or type(self).__name__}' does not implement generate()")
+        raise GS3DError(
+            f"method '{self.name or type(self).__name__}' does not implement generate()"
+        )
 
     def training_module(self, stage: str | None = None, **kwargs: Any):
         """Return the ``gs_core.training`` module the engine drives for ``stage``."""

@@ -7,7 +7,6 @@ so each file stays under a size limit. No pickle anywhere.
 from __future__ import annotations
 
 import json
-
 import shutil
 from pathlib import Path
 from typing import ClassVar
@@ -15,7 +14,7 @@ from typing import ClassVar
 import torch
 
 from gs_core.config import Config
-from gs_core.errors import FileFormatError, GS3DError, WeightsNotFoundError
+from gs_core.errors import FileFormatError, WeightsNotFoundError
 from gs_core.io.atomic import atomic_path, check_overwrite
 
 CONFIG_NAME = "config.json"
@@ -23,7 +22,9 @@ WEIGHTS_NAME = "model.safetensors"
 INDEX_NAME = "model.safetensors.index.json"
 
 
-def save_state_dict(state: dict[str, torch.Tensor], directory: Path, max_shard_bytes: int | None = None) -> None:
+def save_state_dict(
+    state: dict[str, torch.Tensor], directory: Path, max_shard_bytes: int | None = None
+) -> None:
     """Write ``state`` into ``directory`` as one file or as shards below ``max_shard_bytes``."""
     from safetensors.torch import save_file
 
@@ -53,10 +54,14 @@ def save_state_dict(state: dict[str, torch.Tensor], directory: Path, max_shard_b
         name = f"model-{i:05d}-of-{n:05d}.safetensors"
         save_file(shard, str(directory / name), metadata={"format": "pt"})
         weight_map.update(dict.fromkeys(shard, name))
-    (directory / INDEX_NAME).write_text(json.dumps({"metadata": {}, "weight_map": weight_map}, indent=2))
+    (directory / INDEX_NAME).write_text(
+        json.dumps({"metadata": {}, "weight_map": weight_map}, indent=2)
+    )
 
 
-def load_state_dict(directory: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+def load_state_dict(
+    directory: str | Path, device: str | torch.device = "cpu"
+) -> dict[str, torch.Tensor]:
     """Read the weights written by :func:`save_state_dict` (single file or sharded)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -70,7 +75,9 @@ def load_state_dict(directory: str | Path, device: str | torch.device = "cpu") -
         try:
             wm = json.loads(index.read_text())["weight_map"]
         except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise FileFormatError(index, f"expected {{'weight_map': {{key: file}}}} ({e})") from None
+            raise FileFormatError(
+                index, f"expected {{'weight_map': {{key: file}}}} ({e})"
+            ) from None
         files = [directory / f for f in sorted(set(wm.values()))]
     else:
         raise WeightsNotFoundError(f"{directory}: no {WEIGHTS_NAME} or {INDEX_NAME} found")
@@ -91,7 +98,9 @@ def resolve_pretrained_dir(name_or_path: str | Path) -> Path:
     if p.is_dir():
         return p
     if p.exists():
-        raise FileFormatError(p, "expected a checkpoint directory holding config.json and model.safetensors")
+        raise FileFormatError(
+            p, "expected a checkpoint directory holding config.json and model.safetensors"
+        )
     s = str(name_or_path)
     if s.startswith((".", "/", "~")) or s.count("/") != 1:
         raise WeightsNotFoundError(f"{s}: no such checkpoint directory")
@@ -135,7 +144,9 @@ class PretrainedMixin:
         return directory
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | Path, device: str | torch.device = "cpu", strict: bool = True):
+    def from_pretrained(
+        cls, name_or_path: str | Path, device: str | torch.device = "cpu", strict: bool = True
+    ):
         directory = resolve_pretrained_dir(name_or_path)
         cfg_path = directory / CONFIG_NAME
         if not cfg_path.is_file():
@@ -146,7 +157,9 @@ class PretrainedMixin:
         try:
             missing, unexpected = model.load_state_dict(state, strict=False)  # type: ignore[attr-defined]
         except RuntimeError as e:
-            raise FileFormatError(directory, f"weights do not fit {cls.__name__}: {str(e).splitlines()[0]}") from None
+            raise FileFormatError(
+                directory, f"weights do not fit {cls.__name__}: {str(e).splitlines()[0]}"
+            ) from None
         if strict and (missing or unexpected):
             raise FileFormatError(
                 directory,

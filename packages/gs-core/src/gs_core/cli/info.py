@@ -24,7 +24,9 @@ def info(path: Path = typer.Argument(..., help="A 3DGS .ply or .splat file.")) -
         t.add_column(col)
     m = g.means
     for i, ax in enumerate("xyz"):
-        t.add_row(f"bounds {ax}", f"{m[:, i].min():.4g}", f"{m[:, i].mean():.4g}", f"{m[:, i].max():.4g}")
+        t.add_row(
+            f"bounds {ax}", f"{m[:, i].min():.4g}", f"{m[:, i].mean():.4g}", f"{m[:, i].max():.4g}"
+        )
     s = g.scales
     t.add_row("scale", f"{s.min():.4g}", f"{s.mean():.4g}", f"{s.max():.4g}")
     o = g.opacities

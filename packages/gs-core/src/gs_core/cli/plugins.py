@@ -52,10 +52,18 @@ def plugins(
         out = {"plugins": rows}
         if check:
             out["methods"] = {
-                n: {"distribution": s.distribution, "version": s.version, "summary": s.summary, "core_api": s.core_api}
+                n: {
+                    "distribution": s.distribution,
+                    "version": s.version,
+                    "summary": s.summary,
+                    "core_api": s.core_api,
+                }
                 for n, s in reg._methods.items()
             }
-            out["metrics"] = {n: {"distribution": s.distribution, "summary": s.summary} for n, s in reg._metrics.items()}
+            out["metrics"] = {
+                n: {"distribution": s.distribution, "summary": s.summary}
+                for n, s in reg._metrics.items()
+            }
         typer.echo(json.dumps(out, indent=2))
         return
     from rich.console import Console
@@ -76,7 +84,9 @@ def plugins(
     else:
         console.print("No gs3d plugins installed (entry-point group 'gs3d').")
     if not check:
-        console.print("[dim]Run `gs3d plugins --check` to import them and list their methods and metrics.[/]")
+        console.print(
+            "[dim]Run `gs3d plugins --check` to import them and list their methods and metrics.[/]"
+        )
 
 
 def register(app: typer.Typer) -> None:

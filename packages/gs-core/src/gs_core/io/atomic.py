@@ -19,7 +19,9 @@ class OutputExistsError(GS3DError, FileExistsError):
 def check_overwrite(path: str | Path, overwrite: bool) -> None:
     path = Path(path)
     if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path}: already exists (pass overwrite=True / --overwrite to replace it)")
+        raise OutputExistsError(
+            f"{path}: already exists (pass overwrite=True / --overwrite to replace it)"
+        )
 
 
 @contextlib.contextmanager

@@ -138,7 +138,9 @@ def read_ply_vertices(path: str | Path) -> np.ndarray:
         except (UnicodeDecodeError, ValueError):
             raise FileFormatError(path, "ASCII PLY body holds non-numeric values") from None
         if vals.size < n * len(props):
-            raise FileFormatError(path, f"truncated: expected {n} vertices with {len(props)} values each")
+            raise FileFormatError(
+                path, f"truncated: expected {n} vertices with {len(props)} values each"
+            )
         dt = np.dtype([(name, "f8") for name, _ in props])
         return np.rec.fromarrays(vals.reshape(n, len(props)).T, dtype=dt)
     order = "<" if fmt == "binary_little_endian" else ">"
@@ -146,7 +148,8 @@ def read_ply_vertices(path: str | Path) -> np.ndarray:
     need = n * dt.itemsize
     if len(body) < need:
         raise FileFormatError(
-            path, f"truncated: header declares {n} vertices ({need} bytes), file holds {len(body)} bytes"
+            path,
+            f"truncated: header declares {n} vertices ({need} bytes), file holds {len(body)} bytes",
         )
     return np.frombuffer(body, dtype=dt, count=n)
 
@@ -164,13 +167,16 @@ def load_ply(
     names = set(v.dtype.names or ())
     n_rest = len([nm for nm in names if nm.startswith("f_rest_")])
     if n_rest % 3 or not math.isqrt(n_rest // 3 + 1) ** 2 == n_rest // 3 + 1:
-        raise FileFormatError(path, f"{n_rest} f_rest_* properties; expected 3*((d+1)^2-1) for an SH degree d")
+        raise FileFormatError(
+            path, f"{n_rest} f_rest_* properties; expected 3*((d+1)^2-1) for an SH degree d"
+        )
     k = n_rest // 3 + 1
     required = [nm for nm in _gaussian_property_names(k) if nm not in ("nx", "ny", "nz")]
     missing = [nm for nm in required if nm not in names]
     if missing:
         raise FileFormatError(
-            path, f"not a 3DGS PLY: missing vertex properties {missing[:8]}{' ...' if len(missing) > 8 else ''}"
+            path,
+            f"not a 3DGS PLY: missing vertex properties {missing[:8]}{' ...' if len(missing) > 8 else ''}",
         )
     n = len(v)
 
@@ -186,12 +192,20 @@ def load_ply(
     logit = cols(["opacity"])[:, 0]
     log_scales = cols(["scale_0", "scale_1", "scale_2"])
     quats = cols(["rot_0", "rot_1", "rot_2", "rot_3"])
-    for name, t in (("x/y/z", means), ("f_dc/f_rest", sh), ("opacity", logit), ("scale_*", log_scales), ("rot_*", quats)):
+    for name, t in (
+        ("x/y/z", means),
+        ("f_dc/f_rest", sh),
+        ("opacity", logit),
+        ("scale_*", log_scales),
+        ("rot_*", quats),
+    ):
         if not bool(torch.isfinite(t).all()):
             bad = int((~torch.isfinite(t)).reshape(n, -1).any(1).sum())
             raise FileFormatError(path, f"{bad} Gaussians have NaN/Inf in '{name}'")
     if bool((quats.norm(dim=-1) == 0).any()):
-        raise FileFormatError(path, "some Gaussians have an all-zero rotation quaternion (rot_0..3)")
+        raise FileFormatError(
+            path, "some Gaussians have an all-zero rotation quaternion (rot_0..3)"
+        )
     try:
         g = Gaussians.from_raw(means, quats, log_scales, logit, sh)
     except ValidationError as e:
@@ -200,17 +214,23 @@ def load_ply(
 
 
 # ---------------------------------------------------------------- point clouds
-def save_point_cloud(path: str | Path, points: torch.Tensor | np.ndarray, colors=None, overwrite: bool = True) -> Path:
+def save_point_cloud(
+    path: str | Path, points: torch.Tensor | np.ndarray, colors=None, overwrite: bool = True
+) -> Path:
     """Write ``points [N, 3]`` with optional ``colors [N, 3]`` in [0, 1] as a binary PLY."""
     path = Path(path)
     check_overwrite(path, overwrite)
-    pts = np.asarray(points.detach().cpu() if isinstance(points, torch.Tensor) else points, dtype="<f4")
+    pts = np.asarray(
+        points.detach().cpu() if isinstance(points, torch.Tensor) else points, dtype="<f4"
+    )
     if pts.ndim != 2 or pts.shape[1] != 3:
         raise ValidationError("points", "shape [N, 3]", f"shape {pts.shape}")
     props = [("x", "float"), ("y", "float"), ("z", "float")]
     fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
     if colors is not None:
-        c = np.asarray(colors.detach().cpu() if isinstance(colors, torch.Tensor) else colors, dtype=np.float64)
+        c = np.asarray(
+            colors.detach().cpu() if isinstance(colors, torch.Tensor) else colors, dtype=np.float64
+        )
         if c.shape != pts.shape:
             raise ValidationError("colors", f"shape {pts.shape}", f"shape {c.shape}")
         props += [("red", "uchar"), ("green", "uchar"), ("blue", "uchar")]

@@ -18,14 +18,18 @@ from gs_core.errors import FileFormatError, ValidationError
 from gs_core.gaussians import Gaussians
 from gs_core.io.atomic import atomic_write_bytes, check_overwrite
 
-SPLAT_DTYPE = np.dtype([("position", "<f4", 3), ("scale", "<f4", 3), ("rgba", "u1", 4), ("rot", "u1", 4)])
+SPLAT_DTYPE = np.dtype(
+    [("position", "<f4", 3), ("scale", "<f4", 3), ("rgba", "u1", 4), ("rot", "u1", 4)]
+)
 assert SPLAT_DTYPE.itemsize == 32
 
 
 def gaussians_to_splat_bytes(gaussians: Gaussians) -> bytes:
     if gaussians.batch_shape:
         raise ValidationError(
-            "save_splat(gaussians)", "unbatched Gaussians [N, ...]", f"batch shape {gaussians.batch_shape}"
+            "save_splat(gaussians)",
+            "unbatched Gaussians [N, ...]",
+            f"batch shape {gaussians.batch_shape}",
         )
     g = gaussians.detach().to("cpu", torch.float64)
     scales = g.scales.numpy()
@@ -58,7 +62,9 @@ def load_splat(path: str | Path) -> Gaussians:
     except FileNotFoundError:
         raise FileFormatError(path, "file not found") from None
     if len(blob) % 32:
-        raise FileFormatError(path, f"size {len(blob)} is not a multiple of 32 bytes (.splat records)")
+        raise FileFormatError(
+            path, f"size {len(blob)} is not a multiple of 32 bytes (.splat records)"
+        )
     rec = np.frombuffer(blob, dtype=SPLAT_DTYPE)
     means = torch.from_numpy(rec["position"].astype(np.float32))
     scales = torch.from_numpy(rec["scale"].astype(np.float32))

@@ -20,5 +20,16 @@ def _ssim_factory(device):
 
 @hookimpl
 def gs3d_register_metrics(register):
-    register(MetricSpec("psnr", "peak signal-to-noise ratio in dB (images in [0, 1])", _psnr_factory, True))
-    register(MetricSpec("ssim", "structural similarity, 11x11 Gaussian window (Wang et al. 2004)", _ssim_factory, True))
+    register(
+        MetricSpec(
+            "psnr", "peak signal-to-noise ratio in dB (images in [0, 1])", _psnr_factory, True
+        )
+    )
+    register(
+        MetricSpec(
+            "ssim",
+            "structural similarity, 11x11 Gaussian window (Wang et al. 2004)",
+            _ssim_factory,
+            True,
+        )
+    )

@@ -112,9 +112,8 @@ class Registry:
         if self._builtin_loaded:
             return
         self._builtin_loaded = True
-        from gs_core.plugins import builtin
-
         from gs_core import __version__
+        from gs_core.plugins import builtin
 
         self.register_plugin_module(builtin, "gs-core", BUILTIN, __version__)
 
@@ -145,7 +144,9 @@ class Registry:
         for entry in self.entry_points():
             self.load(entry)
 
-    def register_plugin_module(self, module: ModuleType, name: str, distribution: str, version: str) -> None:
+    def register_plugin_module(
+        self, module: ModuleType, name: str, distribution: str, version: str
+    ) -> None:
         """Register a module's hook implementations and collect what it provides."""
         methods: list[MethodSpec] = []
         metrics: list[MetricSpec] = []
@@ -160,19 +161,25 @@ class Registry:
                 raise
             if self._pm.is_registered(module):
                 self._pm.unregister(module)
-            raise PluginError(f"plugin '{name}' ({distribution}) failed to register: {_first_line(e)}") from e
+            raise PluginError(
+                f"plugin '{name}' ({distribution}) failed to register: {_first_line(e)}"
+            ) from e
         for spec in methods:
             self.register_method(spec, distribution, version)
         for mspec in metrics:
             self.register_metric(mspec, distribution, version)
 
-    def register_method(self, spec: MethodSpec, distribution: str | None = None, version: str | None = None) -> None:
+    def register_method(
+        self, spec: MethodSpec, distribution: str | None = None, version: str | None = None
+    ) -> None:
         """Add a method (plugins go through the hook; tests and notebooks may call this)."""
         from gs_core import CORE_API_VERSION
 
         if not isinstance(spec, MethodSpec):
             raise PluginError(f"register() expected a MethodSpec, got {type(spec).__name__}")
-        spec = replace(spec, distribution=distribution or spec.distribution, version=version or spec.version)
+        spec = replace(
+            spec, distribution=distribution or spec.distribution, version=version or spec.version
+        )
         if not _api_compatible(spec.core_api, CORE_API_VERSION):
             raise PluginError(
                 f"method '{spec.name}' from {spec.distribution} {spec.version} was built for gs-core API "
@@ -188,10 +195,14 @@ class Registry:
             raise PluginError(msg)
         self._methods[spec.name] = spec
 
-    def register_metric(self, spec: MetricSpec, distribution: str | None = None, version: str | None = None) -> None:
+    def register_metric(
+        self, spec: MetricSpec, distribution: str | None = None, version: str | None = None
+    ) -> None:
         if not isinstance(spec, MetricSpec):
             raise PluginError(f"register() expected a MetricSpec, got {type(spec).__name__}")
-        spec = replace(spec, distribution=distribution or spec.distribution, version=version or spec.version)
+        spec = replace(
+            spec, distribution=distribution or spec.distribution, version=version or spec.version
+        )
         old = self._metrics.get(spec.name)
         if old is not None:
             raise PluginError(
@@ -226,7 +237,9 @@ class Registry:
         failed = [f for f in self.failures if f.name == name]
         if failed:
             f = failed[0]
-            raise GS3DError(f"method '{name}' is installed ({f.distribution}) but failed to load: {f.error}")
+            raise GS3DError(
+                f"method '{name}' is installed ({f.distribution}) but failed to load: {f.error}"
+            )
         entry = next((e for e in self.entry_points() if e.name == name and e.disabled), None)
         if entry is not None:
             raise GS3DError(f"method '{name}' ({entry.distribution}) is {entry.disabled}")

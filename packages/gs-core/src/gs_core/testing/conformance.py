@@ -19,8 +19,12 @@ def tiny_rgba_images(batch: int = 1, size: int = 32, seed: int = 0) -> torch.Ten
     alpha = ((xx**2 + yy**2) < 0.6).float()
     rgb = torch.rand(batch, 3, 1, 1, generator=g) * 0.6 + 0.2
     shade = 0.7 + 0.3 * (1 - yy).clamp(0, 1) / 2
-    img = torch.cat([rgb * shade.expand(batch, 1, size, size), alpha.expand(batch, 1, size, size)], 1)
-    return img * torch.cat([alpha.expand(batch, 3, size, size), torch.ones(batch, 1, size, size)], 1)
+    img = torch.cat(
+        [rgb * shade.expand(batch, 1, size, size), alpha.expand(batch, 1, size, size)], 1
+    )
+    return img * torch.cat(
+        [alpha.expand(batch, 3, size, size), torch.ones(batch, 1, size, size)], 1
+    )
 
 
 class MethodConformanceTests:
@@ -82,7 +86,9 @@ class MethodConformanceTests:
         if out.gaussians is not None:
             g = out.gaussians
             assert isinstance(g, Gaussians)
-            assert g.batch_shape == (1,), f"one set of Gaussians per input image, got {g.batch_shape}"
+            assert g.batch_shape == (1,), (
+                f"one set of Gaussians per input image, got {g.batch_shape}"
+            )
             assert g.num_gaussians > 0
             g.validate(check_values=True)
         else:
@@ -98,7 +104,9 @@ class MethodConformanceTests:
         a, b = self._generate(model), self._generate(loaded)
         if a.gaussians is not None:
             for f in ("means", "quats", "scales", "opacities", "sh"):
-                torch.testing.assert_close(getattr(a.gaussians, f), getattr(b.gaussians, f), rtol=0, atol=0)
+                torch.testing.assert_close(
+                    getattr(a.gaussians, f), getattr(b.gaussians, f), rtol=0, atol=0
+                )
         else:
             for ma, mb in zip(a.meshes or [], b.meshes or [], strict=True):
                 torch.testing.assert_close(ma.vertices, mb.vertices, rtol=0, atol=0)
