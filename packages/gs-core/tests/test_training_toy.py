@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("run_dir", type=Path)
     p.add_argument("--resume", action="store_true")
     p.add_argument("overrides", nargs="*")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)
     torch.set_num_threads(1)
     cfg = ToyConfig().with_overrides(["train.progress=off", "train.tensorboard=off", *args.overrides])
     _, _, _, result = run_toy(args.run_dir, cfg, resume=args.resume)

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from gs_nets import AGGBlock, Attention, CrossAttention, CrossAttentionBlock, QueryTransformer, SelfAttentionBlock
+from gs_nets import (
+    AGGBlock,
+    Attention,
+    CrossAttention,
+    CrossAttentionBlock,
+    QueryTransformer,
+    SelfAttentionBlock,
+)
 
 
 def _reference_attention(q, k, v, heads, mask=None):

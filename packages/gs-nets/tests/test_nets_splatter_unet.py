@@ -6,12 +6,11 @@ import math
 
 import pytest
 import torch
-from safetensors.torch import save_file
-
 from gs_core import Cameras, Gaussians
 from gs_core.errors import FileFormatError, WeightsNotFoundError
 from gs_nets import SplatterUNet, SplatterUNetConfig, splatter_activations, splatter_unet_input
 from gs_nets.splatter_unet import IMAGENET_MEAN, IMAGENET_STD, params_to_gaussians
+from safetensors.torch import save_file
 
 # --------------------------------------------------------------------------- official layout
 # Expected state dict of the official LGM model, written from 3DTopia/LGM core/unet.py
@@ -82,7 +81,9 @@ def official_lgm_shapes(down, down_attn, up, up_attn, layers=2, cin=9, cout=14, 
 DOWN = (64, 128, 256, 512, 1024, 1024)
 DOWN_ATTN = (False, False, False, True, True, True)
 OFFICIAL = {
-    "small": official_lgm_shapes(DOWN, DOWN_ATTN, (1024, 1024, 512, 256), (True, True, True, False)),
+    "small": official_lgm_shapes(
+        DOWN, DOWN_ATTN, (1024, 1024, 512, 256), (True, True, True, False)
+    ),
     "big": official_lgm_shapes(
         DOWN, DOWN_ATTN, (1024, 1024, 512, 256, 128), (True, True, True, False, False)
     ),
@@ -176,7 +177,9 @@ def test_gaussian_params_and_gaussians(tiny):
         g = tiny.gaussians(views)
     assert params.shape == (1, 4 * 16 * 16, 14)
     # pixel (v, y, x) -> Gaussian v*S*S + y*S + x (LGM's permute(0, 1, 3, 4, 2))
-    torch.testing.assert_close(params[0, 1 * 256 + 3 * 16 + 5], splatter_activations(raw[0, 1, :, 3, 5]))
+    torch.testing.assert_close(
+        params[0, 1 * 256 + 3 * 16 + 5], splatter_activations(raw[0, 1, :, 3, 5])
+    )
     assert isinstance(g, Gaussians) and g.num_gaussians == 1024 and g.batch_shape == (1,)
     g.validate()  # values valid by construction
     torch.testing.assert_close(g.colors, params[..., 11:14].clamp(0, 1))

@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-
 from gs_nets import (
     TRIPLANE_AXES,
     TriConv,

@@ -8,6 +8,7 @@ from gs_core.cameras import Cameras
 from gs_core.errors import FileFormatError, GS3DError, ValidationError, WeightsNotFoundError
 from gs_core.gaussians import Gaussians
 from gs_core.mesh import Mesh
+from gs_core.rendering import RenderOutput, render
 
 __version__ = "0.1.0"
 
@@ -22,7 +23,9 @@ __all__ = [
     "GS3DError",
     "Gaussians",
     "Mesh",
+    "RenderOutput",
     "ValidationError",
     "WeightsNotFoundError",
     "__version__",
+    "render",
 ]

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from gs_core.errors import FileFormatError, ValidationError, WeightsNotFoundError
 from gs_core.io.atomic import atomic_path, check_overwrite
+from torch import nn
+
 from gs_encoders.image_preprocessing import (
     check_images,
     normalize,
@@ -41,7 +41,9 @@ def clip_embed_dim(model_name: str) -> int:
 
     cfg = open_clip.get_model_config(model_name)
     if cfg is None:
-        raise ValidationError("model_name", "an open_clip model name (open_clip.list_models())", repr(model_name))
+        raise ValidationError(
+            "model_name", "an open_clip model name (open_clip.list_models())", repr(model_name)
+        )
     return int(cfg["embed_dim"])
 
 
@@ -73,7 +75,9 @@ class ClipEncoder(nn.Module):
 
         if open_clip.get_model_config(model_name) is None:
             raise ValidationError(
-                "model_name", "an open_clip model name (see open_clip.list_models())", repr(model_name)
+                "model_name",
+                "an open_clip model name (see open_clip.list_models())",
+                repr(model_name),
             )
         self.model_name = model_name
         what = f"CLIP {model_name}"
@@ -103,7 +107,9 @@ class ClipEncoder(nn.Module):
         for cfg in (tag_cfg, dir_cfg):
             pre.update({k: cfg[k] for k in _PREPROCESS_KEYS if k in cfg})
         self.mean, self.std = tuple(pre["mean"]), tuple(pre["std"])
-        self.interpolation = "bicubic" if pre.get("interpolation", "bicubic") == "bicubic" else "bilinear"
+        self.interpolation = (
+            "bicubic" if pre.get("interpolation", "bicubic") == "bicubic" else "bilinear"
+        )
         self.resize_mode = pre.get("resize_mode", "shortest")
         self.fill = float(pre.get("fill_color", 0)) / 255.0
         size = model.visual.image_size
@@ -119,7 +125,9 @@ class ClipEncoder(nn.Module):
         import open_clip
 
         spec = str(pretrained)
-        tag_cfg = open_clip.get_pretrained_cfg(model_name, spec) if isinstance(pretrained, str) else {}
+        tag_cfg = (
+            open_clip.get_pretrained_cfg(model_name, spec) if isinstance(pretrained, str) else {}
+        )
         local = Path(spec).expanduser()
         if tag_cfg and not local.exists():
             hub = tag_cfg.get("hf_hub", "")

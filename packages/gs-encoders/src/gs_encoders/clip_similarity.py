@@ -12,8 +12,8 @@ import os
 from collections.abc import Sequence
 
 import torch
-
 from gs_core.errors import ValidationError
+
 from gs_encoders.clip import ClipEncoder
 from gs_encoders.image_preprocessing import channels_first
 
@@ -34,7 +34,9 @@ def clip_image_similarity(
     ``images_b`` may hold one image, compared with every image of ``images_a``.
     """
     if images_b.shape[0] not in (1, images_a.shape[0]):
-        raise ValidationError("images_b", f"1 or {images_a.shape[0]} images", str(images_b.shape[0]))
+        raise ValidationError(
+            "images_b", f"1 or {images_a.shape[0]} images", str(images_b.shape[0])
+        )
     ea = encoder.encode_image(images_a, batch_size=batch_size)
     eb = encoder.encode_image(images_b, batch_size=batch_size)
     return (ea * eb).sum(-1)
@@ -63,7 +65,11 @@ def metric_encoder(device: torch.device | str = "cpu") -> ClipEncoder:
     model = os.environ.get(ENV_MODEL, DEFAULT_MODEL)
     pretrained = os.environ.get(ENV_PRETRAINED, DEFAULT_PRETRAINED)
     if not pretrained or pretrained.lower() in ("none", "null", "random"):
-        raise ValidationError(ENV_PRETRAINED, "a pretrained tag or a weights path (CLIP similarity needs real weights)", pretrained)
+        raise ValidationError(
+            ENV_PRETRAINED,
+            "a pretrained tag or a weights path (CLIP similarity needs real weights)",
+            pretrained,
+        )
     quick = os.environ.get(ENV_QUICK_GELU)
     quick_gelu = None if quick is None else quick.strip().lower() in ("1", "true", "yes")
     return ClipEncoder(model, pretrained=pretrained, quick_gelu=quick_gelu).to(device)

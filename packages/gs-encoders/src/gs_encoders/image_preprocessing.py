@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-
 from gs_core.errors import ValidationError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -23,11 +22,15 @@ def check_images(images: torch.Tensor, field: str = "images") -> torch.Tensor:
     if not isinstance(images, torch.Tensor):
         raise ValidationError(field, "a torch.Tensor [B, 3, H, W]", type(images).__name__)
     if images.ndim != 4 or images.shape[1] != 3:
-        raise ValidationError(field, "shape [B, 3, H, W] (RGB, channels first)", str(tuple(images.shape)))
+        raise ValidationError(
+            field, "shape [B, 3, H, W] (RGB, channels first)", str(tuple(images.shape))
+        )
     if not images.is_floating_point():
         raise ValidationError(field, "a floating point tensor in [0, 1]", str(images.dtype))
     if images.shape[0] == 0 or images.shape[2] < 2 or images.shape[3] < 2:
-        raise ValidationError(field, "a non-empty batch of images at least 2x2", str(tuple(images.shape)))
+        raise ValidationError(
+            field, "a non-empty batch of images at least 2x2", str(tuple(images.shape))
+        )
     return images
 
 

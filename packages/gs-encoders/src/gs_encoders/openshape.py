@@ -30,11 +30,11 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from gs_core.config import Config
 from gs_core.errors import FileFormatError, ValidationError
 from gs_core.pretrained import CONFIG_NAME, PretrainedMixin
+from torch import nn
+
 from gs_encoders.point_grouping import (
     ball_query,
     farthest_point_sample,
@@ -85,7 +85,14 @@ class OpenShapeConfig(Config):
             "group_size": 256,
             "out_dim": 768,
         },
-        "small": {"dim": 256, "depth": 6, "heads": 4, "mlp_dim": 768, "sa_dim": 128, "num_patches": 128},
+        "small": {
+            "dim": 256,
+            "depth": 6,
+            "heads": 4,
+            "mlp_dim": 768,
+            "sa_dim": 128,
+            "num_patches": 128,
+        },
         "tiny": {
             "dim": 32,
             "depth": 2,
@@ -162,11 +169,20 @@ class _Attention(nn.Module):
         return self.to_out(out.transpose(1, 2).reshape(b, t, -1))
 
 
-def _mlp(dim: int, hidden: int) -> nn.Module:
-    m = nn.Module()
-    m.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(0.0), nn.Linear(hidden, dim), nn.Dropout(0.0))
-    m.forward = m.net.forward  # type: ignore[method-assign]
-    return m
+class _FeedForward(nn.Module):
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        # The dropouts hold no weights but keep the checkpoint's indices (net.0, net.3).
+        self.net = nn.Sequential(
+            nn.Linear(dim, hidden),
+            nn.GELU(),
+            nn.Dropout(0.0),
+            nn.Linear(hidden, dim),
+            nn.Dropout(0.0),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
 
 
 class _Transformer(nn.Module):
@@ -176,7 +192,7 @@ class _Transformer(nn.Module):
             nn.ModuleList(
                 [
                     _PreNorm(cfg.dim, _Attention(cfg.dim, cfg.heads, cfg.head_dim)),
-                    _PreNorm(cfg.dim, _mlp(cfg.dim, cfg.mlp_dim)),
+                    _PreNorm(cfg.dim, _FeedForward(cfg.dim, cfg.mlp_dim)),
                 ]
             )
             for _ in range(cfg.depth)
@@ -194,7 +210,9 @@ class _PointPatchTransformer(nn.Module):
         super().__init__()
         self.cls_token = nn.Parameter(torch.randn(cfg.dim))
         self.sa = _SetAbstraction(cfg.in_channels + 3, (64, 64, cfg.sa_dim), cfg)
-        self.lift = nn.Sequential(nn.Conv1d(cfg.sa_dim + 3, cfg.dim, 1), _ChannelsLast(), nn.LayerNorm(cfg.dim))
+        self.lift = nn.Sequential(
+            nn.Conv1d(cfg.sa_dim + 3, cfg.dim, 1), _ChannelsLast(), nn.LayerNorm(cfg.dim)
+        )
         self.transformer = _Transformer(cfg)
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
@@ -228,12 +246,20 @@ class OpenShapeEncoder(PretrainedMixin, nn.Module):
         The embedding is not unit length, as in OpenShape; normalise it to compare with CLIP.
         """
         cfg = self.config
-        if not isinstance(points, torch.Tensor) or points.ndim != 3 or points.shape[-1] != cfg.in_channels:
+        if (
+            not isinstance(points, torch.Tensor)
+            or points.ndim != 3
+            or points.shape[-1] != cfg.in_channels
+        ):
             got = tuple(points.shape) if isinstance(points, torch.Tensor) else type(points).__name__
             raise ValidationError("points", f"[B, N, {cfg.in_channels}] (xyz + features)", str(got))
         need = max(cfg.num_patches, cfg.group_size)
         if points.shape[1] < need:
-            raise ValidationError("points", f"at least {need} points per cloud (OpenShape uses {NUM_POINTS})", str(points.shape[1]))
+            raise ValidationError(
+                "points",
+                f"at least {need} points per cloud (OpenShape uses {NUM_POINTS})",
+                str(points.shape[1]),
+            )
         dtype = self.proj.weight.dtype
         return self.proj(self.ppat(points.to(dtype)))
 
@@ -288,7 +314,9 @@ class OpenShapeEncoder(PretrainedMixin, nn.Module):
         # keeps the encoder under "pc_encoder." next to other networks.
         state = strip_prefixes(select_prefix(select_prefix(state, "module."), "pc_encoder."))
         if strict:
-            load_into(model, state, path, f"{what} ({model.config.dim}-d, depth {model.config.depth})")
+            load_into(
+                model, state, path, f"{what} ({model.config.dim}-d, depth {model.config.depth})"
+            )
         else:
             try:
                 model.load_state_dict(state, strict=False)
@@ -333,7 +361,9 @@ def prepare_point_cloud(
     if rgb is None:
         rgb = torch.full_like(xyz, MISSING_COLOR, dtype=torch.float32)
     if rgb.shape != xyz.shape:
-        raise ValidationError("rgb", f"colours of the same shape as xyz {tuple(xyz.shape)}", str(tuple(rgb.shape)))
+        raise ValidationError(
+            "rgb", f"colours of the same shape as xyz {tuple(xyz.shape)}", str(tuple(rgb.shape))
+        )
     if swap_yz:
         xyz = xyz[..., [0, 2, 1]]
     pts = torch.cat([normalize_point_cloud(xyz), rgb.float()], dim=-1)

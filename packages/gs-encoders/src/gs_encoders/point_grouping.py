@@ -9,7 +9,6 @@ whatever the input dtype: bf16 coordinates would reorder neighbours.
 from __future__ import annotations
 
 import torch
-
 from gs_core.errors import ValidationError
 
 
@@ -49,7 +48,9 @@ def farthest_point_sample(
     _check_xyz(xyz)
     b, n, _ = xyz.shape
     if not 1 <= num_samples <= n:
-        raise ValidationError("num_samples", f"between 1 and the number of points ({n})", str(num_samples))
+        raise ValidationError(
+            "num_samples", f"between 1 and the number of points ({n})", str(num_samples)
+        )
     pts = xyz.float()
     idx = torch.empty(b, num_samples, dtype=torch.long, device=xyz.device)
     cur = torch.as_tensor(start, dtype=torch.long, device=xyz.device).expand(b).clone()
@@ -82,7 +83,9 @@ def ball_query(xyz: torch.Tensor, centers: torch.Tensor, radius: float, k: int) 
     idx = idx.topk(k, dim=-1, largest=False, sorted=True).values
     first = idx[..., :1]
     if (first == n).any():
-        raise ValidationError("centers", f"every centre within {radius} of some point", "an empty ball")
+        raise ValidationError(
+            "centers", f"every centre within {radius} of some point", "an empty ball"
+        )
     return torch.where(idx == n, first, idx)
 
 

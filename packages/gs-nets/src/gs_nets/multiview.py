@@ -152,6 +152,10 @@ class SpatialTransformer3D(nn.Module):
     ) -> torch.Tensor:
         b = _views(x, num_views)
         bv, c, h, w = x.shape
+        if context is None and self.context_dim is not None:
+            raise ValidationError(
+                "context", f"image context tokens [B or B*V, M, {self.context_dim}]", "None"
+            )
         if context is not None:
             if context.ndim != 3 or context.shape[0] not in (b, bv):
                 raise ValidationError(

@@ -45,44 +45,46 @@ def _sphere_candidates(rays, center, radius) -> np.ndarray:
     return np.nonzero((disc >= 0) & ((b < 0) | (c < 0)))[0]
 
 
-def screen_candidates(obj: ProceduralObject, c2w: np.ndarray, K: np.ndarray, width: int, height: int) -> list[np.ndarray]:
-    """Per part, the indices (into the view-major ``[V * H * W]`` pixel-centre rays) of the
-    pixels inside the exact screen-space bounding box of the part's bounding sphere."""
-    V, H, W = c2w.shape[0], height, width
+Rect = tuple[int, int, int, int]  # x0, x1, y0, y1 (inclusive pixel ranges)
+
+
+def sphere_rects(c2w: np.ndarray, K: np.ndarray, width: int, height: int, center, radius: float) -> list[Rect | None]:
+    """Per view, the pixels whose centres can see a world sphere: the exact screen-space
+    bounding box of its projection, padded by one pixel (None: off screen)."""
     R = c2w[:, :3, :3]
-    o = c2w[:, :3, 3]
-    out = []
-    grid_cache: dict[tuple[int, int, int, int], np.ndarray] = {}
-    for part in obj.parts:
-        c_obj, r_obj = part.shape.bound_sphere()
-        c = obj.to_world(c_obj)
-        r = r_obj * obj.scale * 1.001 + 1e-6
-        pc = np.einsum("vji,vj->vi", R, c[None] - o)  # camera-frame centres [V, 3]
-        idx = []
-        for vi in range(V):
-            x, y, z = pc[vi]
-            bounds = []
-            for a, f, cpix, size in ((x, K[vi, 0, 0], K[vi, 0, 2], W), (y, K[vi, 1, 1], K[vi, 1, 2], H)):
-                if z * z - r * r <= 1e-9 or z <= 0:
-                    bounds.append((0, size - 1))  # the camera is (nearly) inside: whole view
-                    continue
-                # Planes through the camera centre tangent to the sphere: slopes m = a / z with
-                # (a - m z)^2 = r^2 (1 + m^2).
-                root = r * np.sqrt(max(a * a + z * z - r * r, 0.0))
-                m_lo = (a * z - root) / (z * z - r * r)
-                m_hi = (a * z + root) / (z * z - r * r)
-                lo = int(np.ceil(f * m_lo + cpix - 0.5)) - 1
-                hi = int(np.floor(f * m_hi + cpix - 0.5)) + 1
-                bounds.append((max(lo, 0), min(hi, size - 1)))
-            (x0, x1), (y0, y1) = bounds
-            if x1 < x0 or y1 < y0:
+    pc = np.einsum("vji,vj->vi", R, np.asarray(center, np.float64)[None] - c2w[:, :3, 3])  # camera frame
+    r = float(radius)
+    out: list[Rect | None] = []
+    for vi in range(c2w.shape[0]):
+        x, y, z = pc[vi]
+        bounds = []
+        for a, f, cpix, size in ((x, K[vi, 0, 0], K[vi, 0, 2], width), (y, K[vi, 1, 1], K[vi, 1, 2], height)):
+            if z <= 0 or z * z - r * r <= 1e-9:
+                bounds.append((0, size - 1))  # the camera is (nearly) inside: the whole view
                 continue
-            key = (x0, x1, y0, y1)
-            if key not in grid_cache:
-                grid_cache[key] = (np.arange(y0, y1 + 1)[:, None] * W + np.arange(x0, x1 + 1)[None, :]).reshape(-1)
-            idx.append(grid_cache[key] + vi * H * W)
-        out.append(np.concatenate(idx) if idx else np.zeros(0, np.int64))
+            # Planes through the camera centre tangent to the sphere have slopes m = a / z with
+            # (a - m z)^2 = r^2 (1 + m^2).
+            root = r * np.sqrt(max(a * a + z * z - r * r, 0.0))
+            m_lo = (a * z - root) / (z * z - r * r)
+            m_hi = (a * z + root) / (z * z - r * r)
+            lo = int(np.ceil(f * m_lo + cpix - 0.5)) - 1
+            hi = int(np.floor(f * m_hi + cpix - 0.5)) + 1
+            bounds.append((max(lo, 0), min(hi, size - 1)))
+        (x0, x1), (y0, y1) = bounds
+        out.append(None if x1 < x0 or y1 < y0 else (x0, x1, y0, y1))
     return out
+
+
+def _clip(a: Rect | None, b: Rect | None) -> Rect | None:
+    if a is None or b is None:
+        return None
+    x0, x1, y0, y1 = max(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), min(a[3], b[3])
+    return None if x1 < x0 or y1 < y0 else (x0, x1, y0, y1)
+
+
+def _rect_indices(rect: Rect, row_stride: int, x_origin: int = 0, y_origin: int = 0) -> np.ndarray:
+    x0, x1, y0, y1 = rect
+    return ((np.arange(y0, y1 + 1) - y_origin)[:, None] * row_stride + (np.arange(x0, x1 + 1) - x_origin)[None, :]).reshape(-1)
 
 
 def cast(obj: ProceduralObject, rays_world, candidates: list[np.ndarray] | None = None) -> Hits:
@@ -131,58 +133,58 @@ def cast(obj: ProceduralObject, rays_world, candidates: list[np.ndarray] | None 
 
 def shade(obj: ProceduralObject, rays_world, hits: Hits) -> tuple[np.ndarray, np.ndarray]:
     """Radiance ``[N, 3]`` and world normals ``[N, 3]`` of the hit rays (zeros for misses)."""
-    ox, oy, oz, dx, dy, dz = rays_world
-    n = ox.shape[0]
+    n = hits.t.shape[0]
     rgb = np.zeros((n, 3), np.float32)
     nrm = np.zeros((n, 3), np.float32)
-    s = F32(obj.scale)
-    off = obj.offset
     hit_idx = np.nonzero(hits.part >= 0)[0]
-    order = np.argsort(hits.part[hit_idx], kind="stable")
+    if hit_idx.size == 0:
+        return rgb, nrm
+    # Group the hits by part once; each part then works on a contiguous slice.
+    part_of = hits.part[hit_idx]
+    order = np.argsort(part_of, kind="stable")
     hit_idx = hit_idx[order]
-    bounds = np.searchsorted(hits.part[hit_idx], np.arange(len(obj.parts) + 1))
+    bounds = np.searchsorted(part_of[order], np.arange(len(obj.parts) + 1))
+    s = F32(obj.scale)
+    t = hits.t[hit_idx] / s
+    p = [
+        (rays_world[k][hit_idx] - F32(obj.offset[k])) / s + t * rays_world[3 + k][hit_idx] for k in range(3)
+    ]
+    rgb_s = np.empty((hit_idx.size, 3), np.float32)
+    nrm_s = np.empty((hit_idx.size, 3), np.float32)
     for i, part in enumerate(obj.parts):
-        idx = hit_idx[bounds[i] : bounds[i + 1]]
-        if idx.size == 0:
+        a, b = bounds[i], bounds[i + 1]
+        if a == b:
             continue
-        t = hits.t[idx] / s
-        px = (ox[idx] - F32(off[0])) / s + t * dx[idx]
-        py = (oy[idx] - F32(off[1])) / s + t * dy[idx]
-        pz = (oz[idx] - F32(off[2])) / s + t * dz[idx]
-        lx, ly, lz = part.shape.to_local(px, py, pz)
+        lx, ly, lz = part.shape.to_local(p[0][a:b], p[1][a:b], p[2][a:b])
         nx, ny, nz = part.shape.dir_to_world(*part.shape.normal_local(lx, ly, lz))
-        albedo = part.texture.albedo(lx, ly, lz)
-        rgb[idx] = lambert(albedo, nx, ny, nz)
-        nrm[idx, 0], nrm[idx, 1], nrm[idx, 2] = nx, ny, nz
+        rgb_s[a:b] = lambert(part.texture.albedo(lx, ly, lz), nx, ny, nz)
+        nrm_s[a:b, 0], nrm_s[a:b, 1], nrm_s[a:b, 2] = nx, ny, nz
+    rgb[hit_idx] = rgb_s
+    nrm[hit_idx] = nrm_s
     return rgb, nrm
 
 
-def pixel_rays(c2w: np.ndarray, K: np.ndarray, view: np.ndarray | None, u: np.ndarray, v: np.ndarray):
-    """World rays through pixel coordinates ``(u, v)`` (pixel centres at +0.5).
-
-    With ``view [N]``, ray ``i`` belongs to camera ``view[i]`` and ``u, v`` are ``[N]``; with
-    ``view=None``, ``u, v`` are ``[P]`` and every camera gets all ``P`` pixels (``N = V * P``,
-    view-major). Returns the SoA rays and ``1 / |d_cam|`` (it turns ``t`` into z-depth).
-    """
-    f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
-    fx, fy, cx, cy = f32(K[:, 0, 0]), f32(K[:, 1, 1]), f32(K[:, 0, 2]), f32(K[:, 1, 2])
-    R = [[f32(c2w[:, i, j]) for j in range(3)] for i in range(3)]
-    o = [f32(c2w[:, i, 3]) for i in range(3)]
-    u, v = f32(u), f32(v)
-    if view is None:
-        # [V, 1] per-camera constants broadcast against [1, P] pixels: no gathers.
-        col = lambda a: a[:, None]  # noqa: E731
-        u, v = u[None, :], v[None, :]
-    else:
-        col = lambda a: a[view]  # noqa: E731
-    x = (u - col(cx)) / col(fx)
-    y = (v - col(cy)) / col(fy)
-    inv_norm = F32(1.0) / np.sqrt(x * x + y * y + F32(1.0))
-    d = [(col(R[i][0]) * x + col(R[i][1]) * y + col(R[i][2])) * inv_norm for i in range(3)]
-    shape = d[0].shape
-    orig = [np.broadcast_to(col(o[i]), shape) for i in range(3)]
-    flat = lambda a: np.ascontiguousarray(a).reshape(-1)  # noqa: E731
-    return (flat(orig[0]), flat(orig[1]), flat(orig[2]), flat(d[0]), flat(d[1]), flat(d[2])), flat(inv_norm)
+def pixel_rays(c2w: np.ndarray, K: np.ndarray, view: np.ndarray, u: np.ndarray, v: np.ndarray):
+    """World rays through pixel coordinates ``u, v [N]`` (pixel centres at +0.5) of cameras
+    ``view [N]`` (sorted ascending). Returns the SoA rays and ``1 / |d_cam|`` (turns t into
+    z-depth)."""
+    n = u.shape[0]
+    out = [np.empty(n, np.float32) for _ in range(7)]
+    bounds = np.searchsorted(view, np.arange(c2w.shape[0] + 1))
+    for vi in range(c2w.shape[0]):
+        a, b = bounds[vi], bounds[vi + 1]
+        if a == b:
+            continue
+        # Per-camera constants are scalars here: no per-ray gathers.
+        Kv, M = K[vi], c2w[vi].astype(np.float32)
+        x = (u[a:b] - F32(Kv[0, 2])) / F32(Kv[0, 0])
+        y = (v[a:b] - F32(Kv[1, 2])) / F32(Kv[1, 1])
+        inv = F32(1.0) / np.sqrt(x * x + y * y + F32(1.0))
+        for k in range(3):
+            out[k][a:b] = M[k, 3]
+            out[3 + k][a:b] = (M[k, 0] * x + M[k, 1] * y + M[k, 2]) * inv
+        out[6][a:b] = inv
+    return tuple(out[:6]), out[6]
 
 
 @dataclass
@@ -209,51 +211,89 @@ def render_views(
     if antialias < 1:
         raise ValidationError("antialias", "an integer >= 1", repr(antialias))
     V, H, W = c2w.shape[0], int(height), int(width)
-    yy, xx = np.divmod(np.arange(H * W, dtype=np.int64), W)
-    px_u = xx.astype(np.float32) + F32(0.5)
-    px_v = yy.astype(np.float32) + F32(0.5)
-    rays, inv_norm = pixel_rays(c2w, K, None, px_u, px_v)
-    candidates = screen_candidates(obj, c2w, K, W, H)
-    hits = cast(obj, rays, candidates)
-    rgb, nrm = shade(obj, rays, hits)
-    hit = hits.part >= 0
-    depth = np.where(hit, hits.t * inv_norm, 0).astype(np.float32)
-    alpha = hit.astype(np.float32)
+    HW = H * W
+
+    # Only pixels inside the object's bounding-sphere box get a ray; part candidates are the
+    # pixels of the part's box, as indices into that compacted ray list (and into the image).
+    obj_rects = sphere_rects(c2w, K, W, H, np.zeros(3), obj.radius)
+    part_rects = [
+        sphere_rects(c2w, K, W, H, obj.to_world(c), r * obj.scale * 1.001 + 1e-6)
+        for c, r in (p.shape.bound_sphere() for p in obj.parts)
+    ]
+    pix_chunks, view_chunks, offsets = [], [], []
+    start = 0
+    for vi, rect in enumerate(obj_rects):
+        offsets.append(start)
+        if rect is None:
+            continue
+        idx = _rect_indices(rect, W)
+        pix_chunks.append(idx + vi * HW)
+        view_chunks.append(np.full(idx.size, vi, np.int64))
+        start += idx.size
+    pix = np.concatenate(pix_chunks) if pix_chunks else np.zeros(0, np.int64)
+    view = np.concatenate(view_chunks) if view_chunks else np.zeros(0, np.int64)
+    cand_active, cand_global = [], []
+    for rects in part_rects:
+        act, glob = [], []
+        for vi in range(V):
+            r = _clip(rects[vi], obj_rects[vi])
+            if r is None:
+                continue
+            o = obj_rects[vi]
+            act.append(_rect_indices(r, o[1] - o[0] + 1, o[0], o[2]) + offsets[vi])
+            glob.append(_rect_indices(r, W) + vi * HW)
+        cand_active.append(np.concatenate(act) if act else np.zeros(0, np.int64))
+        cand_global.append(np.concatenate(glob) if glob else np.zeros(0, np.int64))
+
+    yy, xx = np.divmod(pix - view * HW, W)
+    rays, inv_norm = pixel_rays(c2w, K, view, xx.astype(np.float32) + F32(0.5), yy.astype(np.float32) + F32(0.5))
+    hits = cast(obj, rays, cand_active)
+    rgb_a, nrm_a = shade(obj, rays, hits)
+
+    part_img = np.full(V * HW, -1, np.int16)
+    part_img[pix] = hits.part
+    rgb = np.zeros((V * HW, 3), np.float32)
+    rgb[pix] = rgb_a
+    nrm = np.zeros((V * HW, 3), np.float32)
+    nrm[pix] = nrm_a
+    depth = np.zeros(V * HW, np.float32)
+    depth[pix] = np.where(hits.part >= 0, hits.t * inv_norm, 0)
+    alpha = (part_img >= 0).astype(np.float32)
 
     if antialias > 1:
-        part_img = hits.part.reshape(V, H, W)
-        rgb_img = rgb.reshape(V, H, W, 3)
+        part3 = part_img.reshape(V, H, W)
+        rgb4 = rgb.reshape(V, H, W, 3)
         edge = np.zeros((V, H, W), bool)
         for axis in (1, 2):
             a = [slice(None)] * 3
             b = [slice(None)] * 3
             a[axis], b[axis] = slice(1, None), slice(None, -1)
-            d = part_img[tuple(a)] != part_img[tuple(b)]
+            a, b = tuple(a), tuple(b)
+            d = part3[a] != part3[b]
             for c in range(3):
-                ch = rgb_img[..., c]
-                d |= np.abs(ch[tuple(a)] - ch[tuple(b)]) > F32(EDGE_COLOR_THRESHOLD)
-            edge[tuple(a)] |= d
-            edge[tuple(b)] |= d
+                ch = rgb4[..., c]
+                d |= np.abs(ch[a] - ch[b]) > F32(EDGE_COLOR_THRESHOLD)
+            edge[a] |= d
+            edge[b] |= d
         idx = np.nonzero(edge.reshape(-1))[0]
         if idx.size:
             S = int(antialias)
-            offs = (np.arange(S) + 0.5) / S - 0.5
-            oy_, ox_ = np.meshgrid(offs, offs, indexing="ij")
-            ox_, oy_ = ox_.reshape(-1), oy_.reshape(-1)
             ns = S * S
-            view, pix = np.divmod(idx, H * W)
-            sub_view = np.repeat(view, ns)
-            sub_u = (px_u[pix][:, None] + ox_[None]).reshape(-1)
-            sub_v = (px_v[pix][:, None] + oy_[None]).reshape(-1)
-            sub_rays, _ = pixel_rays(c2w, K, sub_view, sub_u, sub_v)
-            # A sub-pixel ray can only hit the parts whose screen box holds its pixel.
-            in_box = np.zeros(V * H * W, bool)
+            offs = (np.arange(S, dtype=np.float32) + F32(0.5)) / F32(S) - F32(0.5)
+            oy_, ox_ = (g.reshape(-1) for g in np.meshgrid(offs, offs, indexing="ij"))
+            e_view, e_pix = np.divmod(idx, HW)
+            ey, ex = np.divmod(e_pix, W)
+            sub_u = ((ex.astype(np.float32) + F32(0.5))[:, None] + ox_[None]).reshape(-1)
+            sub_v = ((ey.astype(np.float32) + F32(0.5))[:, None] + oy_[None]).reshape(-1)
+            sub_rays, _ = pixel_rays(c2w, K, np.repeat(e_view, ns), sub_u, sub_v)
+            # A sub-pixel ray can only hit the parts whose box holds its pixel.
+            in_box = np.zeros(V * HW, bool)
             sub_cands = []
-            for cand in candidates:
+            for cand in cand_global:
                 in_box[cand] = True
-                pix_sel = np.nonzero(in_box[idx])[0]
+                sel = np.nonzero(in_box[idx])[0]
                 in_box[cand] = False
-                sub_cands.append((pix_sel[:, None] * ns + np.arange(ns)[None]).reshape(-1))
+                sub_cands.append((sel[:, None] * ns + np.arange(ns)[None]).reshape(-1))
             sub_hits = cast(obj, sub_rays, sub_cands)
             sub_rgb, _ = shade(obj, sub_rays, sub_hits)
             cover = (sub_hits.part >= 0).reshape(-1, ns)
@@ -262,9 +302,9 @@ def render_views(
             rgb[idx] = np.where(a_sub[:, None] > 0, premult / np.maximum(a_sub, F32(1e-8))[:, None], 0)
             alpha[idx] = a_sub
 
-    rgba = np.empty((V * H * W, 4), np.uint8)
-    rgba[:, :3] = np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8)
-    rgba[:, 3] = np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)
+    rgba = np.empty((V * HW, 4), np.uint8)
+    rgba[:, :3] = np.clip(rgb * F32(255) + F32(0.5), 0, 255).astype(np.uint8)
+    rgba[:, 3] = np.clip(alpha * F32(255) + F32(0.5), 0, 255).astype(np.uint8)
     return RenderedViews(
         rgba=rgba.reshape(V, H, W, 4), depth=depth.reshape(V, H, W), normals=nrm.reshape(V, H, W, 3)
     )

@@ -457,7 +457,7 @@ class Trainer:
         to_step = self._optimizers_for(step)
         for opt in self._optimizers.values():
             opt.zero_grad(set_to_none=True)
-        weights = {k: 1.0 for k in module.loss_weights(step)}
+        weights = dict(module.loss_weights(step))
         accum = cfg.grad_accum
         means: dict[str, float] = {}
         stop = False
