@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
-
 from gs_core.training import read_metrics
+from safetensors.torch import load_file
 
 
 def load_toy_module():
@@ -27,6 +26,7 @@ def load_toy_module():
         sys.modules[name] = mod
         spec.loader.exec_module(mod)
     return sys.modules[name]
+
 
 TOY = Path(__file__).with_name("test_training_toy.py")
 
@@ -55,7 +55,14 @@ def _env() -> dict[str, str]:
 
 
 def _run(run_dir: Path, *extra: str, resume: bool = False) -> str:
-    cmd = [sys.executable, str(TOY), str(run_dir), *(["--resume"] if resume else []), *OVERRIDES, *extra]
+    cmd = [
+        sys.executable,
+        str(TOY),
+        str(run_dir),
+        *(["--resume"] if resume else []),
+        *OVERRIDES,
+        *extra,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=_env())
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
@@ -64,7 +71,9 @@ def _run(run_dir: Path, *extra: str, resume: bool = False) -> str:
 def _start_stalling(run_dir: Path, stall_at: int, resume: bool = False) -> subprocess.Popen:
     cmd = [sys.executable, str(TOY), str(run_dir), *(["--resume"] if resume else []), *OVERRIDES]
     cmd.append(f"stall_at_step={stall_at}")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
+    )
     line = proc.stdout.readline()  # blocks until the step stalls (or the process dies: "")
     if not line.startswith(f"STALL {stall_at}"):
         proc.kill()

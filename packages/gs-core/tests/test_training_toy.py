@@ -15,9 +15,6 @@ import numpy as np
 import pydantic
 import pytest
 import torch
-from torch import nn
-from torch.utils.data import Dataset
-
 from gs_core.config import Config
 from gs_core.errors import GS3DError
 from gs_core.method import Method
@@ -34,6 +31,8 @@ from gs_core.training import (
 )
 from gs_core.training.data import epoch_batches
 from gs_core.training.state_codec import decode_state, encode_state, load_state, save_state
+from torch import nn
+from torch.utils.data import Dataset
 
 TOY = Path(__file__).resolve()
 
@@ -188,7 +187,14 @@ def load_toy_module():
 
 
 def make_config(toy: dict | None = None, **train) -> ToyConfig:
-    base = dict(progress="off", tensorboard="off", log_every=1, batch_size=8, max_steps=6, checkpoint_every=100)
+    base = dict(
+        progress="off",
+        tensorboard="off",
+        log_every=1,
+        batch_size=8,
+        max_steps=6,
+        checkpoint_every=100,
+    )
     base.update(train)
     return ToyConfig(train=TrainerConfig(**base), **(toy or {}))
 
@@ -210,7 +216,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("overrides", nargs="*")
     args = p.parse_intermixed_args(argv)
     torch.set_num_threads(1)
-    cfg = ToyConfig().with_overrides(["train.progress=off", "train.tensorboard=off", *args.overrides])
+    cfg = ToyConfig().with_overrides(
+        ["train.progress=off", "train.tensorboard=off", *args.overrides]
+    )
     _, _, _, result = run_toy(args.run_dir, cfg, resume=args.resume)
     print("DONE", json.dumps({"step": result.step, "interrupted": result.interrupted}), flush=True)
 
@@ -220,13 +228,16 @@ def _weights(module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.net.state_dict().items()}
 
 
-def _reference_loop(cfg: ToyConfig, steps: int, world_batch: int, seed: int = 0) -> dict[str, torch.Tensor]:
+def _reference_loop(
+    cfg: ToyConfig, steps: int, world_batch: int, seed: int = 0
+) -> dict[str, torch.Tensor]:
     """The same training written out by hand: fixed data order, Adam, cosine LR, clipping."""
     seed_everything(seed)
     net = ToyNet(cfg)
     data = ToyData()
     opt = torch.optim.Adam(
-        [{"params": net.body.parameters()}, {"params": net.head.parameters(), "lr": cfg.lr * 0.5}], lr=cfg.lr
+        [{"params": net.body.parameters()}, {"params": net.head.parameters(), "lr": cfg.lr * 0.5}],
+        lr=cfg.lr,
     )
     warm, total, final = cfg.schedule.warmup_steps, cfg.train.max_steps, cfg.schedule.final_ratio
 
@@ -240,7 +251,9 @@ def _reference_loop(cfg: ToyConfig, steps: int, world_batch: int, seed: int = 0)
     n_batches = len(data) // world_batch
     for s in range(steps):
         epoch, j = divmod(s, n_batches)
-        order = torch.randperm(len(data), generator=torch.Generator().manual_seed(cfg.train.seed + epoch)).tolist()
+        order = torch.randperm(
+            len(data), generator=torch.Generator().manual_seed(cfg.train.seed + epoch)
+        ).tolist()
         idx = order[j * world_batch : (j + 1) * world_batch]
         for g, b in zip(opt.param_groups, base, strict=True):
             g["lr"] = b * mult(s)
@@ -346,9 +359,14 @@ def test_training_alternating_optimizers_update_only_their_parameters(tmp_path):
 
 def test_training_run_directory_logs_samples_and_checkpoints(tmp_path):
     run = tmp_path / "run"
-    cfg = make_config(max_steps=5, checkpoint_every=2, keep_checkpoints=2, validate_every=2, log_every=2)
+    cfg = make_config(
+        max_steps=5, checkpoint_every=2, keep_checkpoints=2, validate_every=2, log_every=2
+    )
     _, module, _, result = run_toy(run, cfg)
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-00000004", "step-00000005"]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        "step-00000004",
+        "step-00000005",
+    ]
     assert result.checkpoint == run / "checkpoints" / "step-00000005"
     ck = run / "checkpoints" / "step-00000005"
     # weights via save_pretrained, loadable as the model class
@@ -399,7 +417,9 @@ def test_training_non_scalar_term_is_named(tmp_path):
         def training_step(self, batch, step):
             return {"mse": (self.net(batch["x"]) - batch["y"]) ** 2}
 
-    with pytest.raises(GS3DError, match=r"loss term 'mse': expected a float scalar tensor, got shape \(8, 2\)"):
+    with pytest.raises(
+        GS3DError, match=r"loss term 'mse': expected a float scalar tensor, got shape \(8, 2\)"
+    ):
         Trainer(Bad(ToyMethod(make_config())), tmp_path / "run").fit()
 
 
@@ -422,7 +442,11 @@ def test_training_state_codec_round_trip(tmp_path):
     opt.step()
     tree = {
         "opt": opt.state_dict(),
-        "nested": {1: (1.5, None, "a"), "inf": float("inf"), "t": torch.arange(4, dtype=torch.uint8)},
+        "nested": {
+            1: (1.5, None, "a"),
+            "inf": float("inf"),
+            "t": torch.arange(4, dtype=torch.uint8),
+        },
         "list": [torch.ones(2, dtype=torch.bfloat16), True],
     }
     save_state(tmp_path, "s", tree)
@@ -460,7 +484,9 @@ def test_training_data_split_is_the_single_process_batch():
 )
 def test_training_schedules(kind, expected):
     opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=2.0)
-    sched = build_scheduler(opt, ScheduleConfig(kind=kind, warmup_steps=2, final_ratio=0.1), max_steps=4)
+    sched = build_scheduler(
+        opt, ScheduleConfig(kind=kind, warmup_steps=2, final_ratio=0.1), max_steps=4
+    )
     lrs = []
     for _ in range(5):
         lrs.append(opt.param_groups[0]["lr"] / 2.0)
@@ -472,7 +498,9 @@ def test_training_schedules(kind, expected):
 
 def test_training_exponential_matches_dreamgaussian_position_lr():
     # DreamGaussian: position lr 1e-3 -> 2e-5 over 500 steps, log-linear.
-    mult = ScheduleConfig(kind="exponential", final_ratio=2e-5 / 1e-3, total_steps=500).multiplier(500)
+    mult = ScheduleConfig(kind="exponential", final_ratio=2e-5 / 1e-3, total_steps=500).multiplier(
+        500
+    )
     for step in (0, 100, 250, 500, 800):
         t = min(step / 500, 1.0)
         ref = np.exp(np.log(1e-3) * (1 - t) + np.log(2e-5) * t)
@@ -483,6 +511,36 @@ def test_training_loads_checkpoint_weights_with_load_state_dict(tmp_path):
     _, module, _, _ = run_toy(tmp_path / "run", make_config(max_steps=2, checkpoint_every=2))
     state = load_state_dict(tmp_path / "run" / "checkpoints" / "step-00000002" / "models" / "net")
     assert all(torch.equal(state[k], v) for k, v in module.net.state_dict().items())
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_training_mixed_precision_autocasts_and_resumes(tmp_path, precision):
+    seen = []
+
+    class Recording(ToyTraining):
+        def training_step(self, batch, step):
+            seen.append((torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")))
+            return super().training_step(batch, step)
+
+    run = tmp_path / "run"
+    seed_everything(0)
+    method = ToyMethod(make_config(max_steps=3, checkpoint_every=3, precision=precision))
+    Trainer(Recording(method), run).fit()
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    assert seen == [(True, dtype)] * 3
+    state = load_state(run / "checkpoints" / "step-00000003", "trainer")
+    if precision == "fp16":  # the loss scaler is checkpointed
+        assert state["scaler"]["scale"] > 0
+    else:
+        assert state["scaler"] is None
+    ref = _reference_loop(make_config(max_steps=3), 3, 8)
+    got = _weights(method)
+    assert all(torch.isfinite(v).all() for v in got.values())
+    # low-precision matmuls: close to the fp32 run, not equal
+    for k in ref:
+        torch.testing.assert_close(got[k], ref[k], rtol=0.05, atol=0.02)
+    _, _, _, result = run_toy(run, make_config(max_steps=4, precision=precision), resume=True)
+    assert result.step == 4
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """DINOv2 encoder: architecture fidelity at real sizes, input sizes, weights, bf16."""
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -7,6 +9,7 @@ import torch.nn.functional as F
 from gs_core.errors import FileFormatError, ValidationError, WeightsNotFoundError
 from gs_encoders import DINOV2_VARIANTS, DinoV2Encoder
 from gs_encoders.dinov2 import official_hub_id
+from gs_encoders.image_preprocessing import snap_to_multiple
 
 # Parameter counts (millions, one decimal) from the model cards of the released weights,
 # timm/vit_{small,base,large,giant}_patch14[_reg4]_dinov2.lvd142m ("Params (M)"); the DINOv2
@@ -28,6 +31,18 @@ EMBED_DIM = {"small": 384, "base": 768, "large": 1024, "giant": 1536}
 def base_256():
     torch.manual_seed(0)
     return DinoV2Encoder("base", pretrained=None, image_size=256)
+
+
+@pytest.fixture(scope="module")
+def small_56():
+    torch.manual_seed(1)
+    return DinoV2Encoder("small", pretrained=None, image_size=56)
+
+
+@pytest.fixture(scope="module")
+def small_reg4_112():
+    torch.manual_seed(2)
+    return DinoV2Encoder("small-reg4", pretrained=None, image_size=112)
 
 
 @pytest.mark.parametrize("variant", sorted(DINOV2_VARIANTS))
@@ -70,47 +85,46 @@ def test_other_input_sizes_are_resized(base_256):
     with torch.no_grad():
         out = base_256(torch.rand(1, 3, 300, 200))
     assert out.patches.shape == (1, 324, 768)
-    assert DinoV2Encoder("small", pretrained=None, image_size=(224, 300)).grid_size == (16, 21)
+    assert snap_to_multiple((224, 300), 14) == (224, 294)
+    assert snap_to_multiple(7, 14) == (14, 14) and snap_to_multiple(3, 14) == (14, 14)
 
 
-def test_registers_are_split_from_patches():
-    enc = DinoV2Encoder("small-reg4", pretrained=None, image_size=112)
+def test_registers_are_split_from_patches(small_reg4_112):
+    enc = small_reg4_112
     with torch.no_grad():
         out = enc(torch.rand(2, 3, 112, 112))
     assert out.cls.shape == (2, 1, 384) and out.registers.shape == (2, 4, 384)
     assert out.patches.shape == (2, 64, 384)
 
 
-def test_frozen_by_default_but_differentiable_wrt_images():
-    enc = DinoV2Encoder("small", pretrained=None, image_size=56)
+def test_frozen_by_default_but_differentiable_wrt_images(small_56):
+    enc = small_56
     assert not any(p.requires_grad for p in enc.parameters())
     enc.train()
     assert not enc.training  # frozen encoders stay in eval mode
     x = torch.rand(1, 3, 56, 56, requires_grad=True)
-    enc(x).cls.sum().backward()
+    (enc(x).cls ** 2).sum().backward()  # not .sum(): a LayerNorm output sums to ~0
     assert x.grad is not None and x.grad.abs().sum() > 0
     trainable = DinoV2Encoder("small", pretrained=None, image_size=56, trainable=True)
     assert all(p.requires_grad for p in trainable.parameters()) and trainable.training
 
 
-def test_bf16_weights_and_autocast_agree_with_float32():
-    torch.manual_seed(1)
-    enc = DinoV2Encoder("small", pretrained=None, image_size=112)
-    x = torch.rand(2, 3, 112, 112)
+def test_bf16_weights_and_autocast_agree_with_float32(small_56):
+    enc = small_56
+    x = torch.rand(2, 3, 56, 56)
     with torch.no_grad():
         ref = enc(x)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             auto = enc(x)
-        half = enc.to(torch.bfloat16)(x)
+        half = copy.deepcopy(enc).to(torch.bfloat16)(x)
     assert half.patches.dtype == torch.bfloat16
     for out in (auto, half):
         assert F.cosine_similarity(out.patches.float(), ref.patches, dim=-1).min() > 0.98
         assert torch.isfinite(out.cls.float()).all()
 
 
-def test_local_checkpoint_round_trip(tmp_path):
-    torch.manual_seed(2)
-    enc = DinoV2Encoder("small", pretrained=None, image_size=56)
+def test_local_checkpoint_round_trip(tmp_path, small_56):
+    enc = small_56
     enc.save_pretrained(tmp_path / "dino")
     x = torch.rand(1, 3, 56, 56)
     for source in (tmp_path / "dino", tmp_path / "dino" / "model.safetensors"):
@@ -119,11 +133,10 @@ def test_local_checkpoint_round_trip(tmp_path):
             torch.testing.assert_close(loaded(x).patches, enc(x).patches)
 
 
-def test_original_release_layout_and_ddp_prefix_load(tmp_path):
+def test_original_release_layout_and_ddp_prefix_load(tmp_path, small_reg4_112):
     # facebookresearch/dinov2 checkpoints carry mask_token and registers as register_tokens with
     # the class position inside pos_embed; timm's converter maps them, and a DDP prefix is dropped
-    torch.manual_seed(3)
-    enc = DinoV2Encoder("small-reg4", pretrained=None, image_size=56)
+    enc = small_reg4_112
     sd = {k: v.clone() for k, v in enc.model.state_dict().items()}
     original = {k: v for k, v in sd.items() if k not in ("reg_token", "cls_token", "pos_embed")}
     original["mask_token"] = torch.zeros(1, 384)
@@ -131,14 +144,14 @@ def test_original_release_layout_and_ddp_prefix_load(tmp_path):
     original["pos_embed"] = torch.cat([torch.zeros(1, 1, 384), sd["pos_embed"]], dim=1)
     original["cls_token"] = sd["cls_token"]
     torch.save({"model": {f"module.{k}": v for k, v in original.items()}}, tmp_path / "dinov2.pth")
-    loaded = DinoV2Encoder("small-reg4", pretrained=tmp_path / "dinov2.pth", image_size=56)
-    x = torch.rand(1, 3, 56, 56)
+    loaded = DinoV2Encoder("small-reg4", pretrained=tmp_path / "dinov2.pth", image_size=112)
+    x = torch.rand(1, 3, 112, 112)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x).patches, enc(x).patches)
 
 
-def test_weights_of_another_variant_are_refused(tmp_path):
-    DinoV2Encoder("small", pretrained=None, image_size=28).save_pretrained(tmp_path / "s")
+def test_weights_of_another_variant_are_refused(tmp_path, small_56):
+    small_56.save_pretrained(tmp_path / "s")
     with pytest.raises(FileFormatError):
         DinoV2Encoder("base", pretrained=tmp_path / "s", image_size=28)
 
@@ -153,9 +166,8 @@ def test_official_weights_missing_offline_say_what_and_how(offline_hub):
         DinoV2Encoder("small", pretrained=offline_hub / "nowhere.safetensors", image_size=28)
 
 
-def test_bad_arguments():
+def test_bad_arguments(small_56):
     with pytest.raises(ValidationError, match="variant"):
         DinoV2Encoder("huge", pretrained=None)
-    enc = DinoV2Encoder("small", pretrained=None, image_size=28)
     with pytest.raises(ValidationError, match="images"):
-        enc(torch.rand(1, 28, 28, 3))
+        small_56(torch.rand(1, 56, 56, 3))

@@ -96,3 +96,24 @@ def test_interpolate_features_formula():
             torch.testing.assert_close(out[b, i], (feats[b, nn3] * (w / w.sum())[:, None]).sum(0))
     # a query on a reference point copies that point's features
     torch.testing.assert_close(interpolate_features(ref_xyz[:, :3], ref_xyz, feats), feats[:, :3])
+
+
+def test_fps_cuda_graph_needs_cuda():
+    with pytest.raises(ValueError, match="cuda_graph"):
+        farthest_point_sample(torch.rand(1, 100, 3), 70, cuda_graph=True)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_fps_cuda_graph_matches_eager():
+    torch.manual_seed(0)
+    xyz = torch.randn(2, 5000, 3, device="cuda")
+    for m in (64, 200, 1000):  # whole blocks and a remainder
+        eager = farthest_point_sample(xyz, m, cuda_graph=False)
+        graph = farthest_point_sample(xyz, m, cuda_graph=True)
+        assert torch.equal(eager, graph)
+    other = torch.randn(2, 5000, 3, device="cuda")  # cached graph, new points
+    assert torch.equal(
+        farthest_point_sample(other, 300, 5, cuda_graph=True),
+        farthest_point_sample(other, 300, 5, cuda_graph=False),
+    )

@@ -236,3 +236,30 @@ def test_save_load_pretrained(tmp_path, tiny):
     x = torch.randn(1, 4, 9, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(m.eval()(x), tiny(x))
+
+
+def test_rays_match_lgm_convention():
+    # LGM's default input rays (core/models.py prepare_default_rays): kiui orbit cameras at
+    # elevation 0, azimuths 0/90/180/270, radius 1.5, OpenGL look-at (z backward, right =
+    # up x z), pixel-centre directions ((x - cx + 0.5) / f, -(y - cy + 0.5) / f, -1), f from the
+    # vertical fovy 49.1. Cameras.orbit must give the same Plücker rays.
+    size, fovy, radius = 16, 49.1, 1.5
+    cams = Cameras.orbit(
+        [0, 90, 180, 270], 0.0, radius=radius, fov_deg=fovy, width=size, height=size
+    )
+    got = splatter_unet_input(torch.zeros(1, 4, 3, size, size), cams, normalize=False)[0, :, 3:]
+    f = size * 0.5 / math.tan(math.radians(fovy) / 2)
+    xs, ys = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="xy")
+    cam_dirs = torch.stack([(xs - size / 2) / f, -(ys - size / 2) / f, -torch.ones_like(xs)], -1)
+    for v, az in enumerate([0, 90, 180, 270]):
+        a = math.radians(az)
+        pos = torch.tensor([radius * math.sin(a), 0.0, radius * math.cos(a)])
+        z = pos / pos.norm()
+        right = torch.linalg.cross(torch.tensor([0.0, 1.0, 0.0]), z)
+        right = right / right.norm()
+        up = torch.linalg.cross(z, right)
+        rot = torch.stack([right, up, z], dim=1)
+        d = cam_dirs @ rot.T
+        d = d / d.norm(dim=-1, keepdim=True)
+        ref = torch.cat([torch.linalg.cross(pos.expand_as(d), d, dim=-1), d], -1).permute(2, 0, 1)
+        torch.testing.assert_close(got[v], ref, atol=1e-5, rtol=1e-5)

@@ -11,6 +11,7 @@ parameter count (86.6 M for base) and the released checkpoint are the same at ev
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,9 +124,12 @@ class DinoV2Encoder(nn.Module):
 
         self.variant = resolve_variant(variant)
         self.image_size = snap_to_multiple(image_size, PATCH_SIZE)
-        self.model = timm.create_model(
-            self.variant, pretrained=False, num_classes=0, dynamic_img_size=True
-        )
+        # With weights to load, build on the meta device: a random init of ViT-g costs a minute
+        # of CPU for values that would be overwritten.
+        with torch.device("meta") if pretrained is not None else contextlib.nullcontext():
+            self.model = timm.create_model(
+                self.variant, pretrained=False, num_classes=0, dynamic_img_size=True
+            )
         self.source = "random" if pretrained is None else str(pretrained)
         if pretrained is not None:
             self._load(pretrained)
@@ -185,14 +189,18 @@ class DinoV2Encoder(nn.Module):
                 path = find_in_directory(path, _DIR_FILES, what)
         else:
             path = hub_file(spec, ["model.safetensors", "pytorch_model.bin"], what)
-        state = strip_prefixes(read_state_dict(path, what))
+        # float32 like a freshly built model, whatever precision the file was saved in
+        state = {
+            k: v.float() if v.is_floating_point() else v
+            for k, v in strip_prefixes(read_state_dict(path, what)).items()
+        }
         try:
             # Converts the original release's key names and resamples position tables / patch
             # kernels stored at another size.
             state = checkpoint_filter_fn(state, self.model)
         except Exception as e:
             raise FileFormatError(path, f"not DINOv2 weights for {self.variant} ({e})") from None
-        load_into(self.model, state, path, what)
+        load_into(self.model, state, path, what, assign=True)
 
     def save_pretrained(self, directory: str | Path, overwrite: bool = False) -> Path:
         """Write ``model.safetensors`` (timm layout, loadable with ``pretrained=directory``)."""

@@ -156,10 +156,19 @@ def select_prefix(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torc
     return picked or state
 
 
-def load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], source, what: str) -> None:
-    """``load_state_dict(strict=True)`` with one clear error naming the mismatch."""
+def load_into(
+    module: torch.nn.Module,
+    state: dict[str, torch.Tensor],
+    source,
+    what: str,
+    assign: bool = False,
+) -> None:
+    """``load_state_dict(strict=True)`` with one clear error naming the mismatch.
+
+    ``assign=True`` adopts the tensors (for modules built on the meta device).
+    """
     try:
-        missing, unexpected = module.load_state_dict(state, strict=False)
+        missing, unexpected = module.load_state_dict(state, strict=False, assign=assign)
     except RuntimeError as e:  # shape mismatches
         lines = [ln.strip() for ln in str(e).splitlines() if "size mismatch" in ln][:3]
         raise FileFormatError(

@@ -157,6 +157,10 @@ class PVCNNUNet(PretrainedMixin, nn.Module):
             got = "None" if feats is None else f"shape {tuple(feats.shape)}"
             raise ValidationError("feats", f"shape [B, N, {c_in}] = {(*xyz.shape[:2], c_in)}", got)
         if not c_in:
+            if feats is not None and feats.shape[-1]:
+                raise ValidationError(
+                    "feats", "None (PVCNNUNetConfig.in_channels = 0)", f"shape {tuple(feats.shape)}"
+                )
             feats = None
         x = xyz if feats is None else torch.cat([xyz, feats.to(xyz.dtype)], dim=-1)
         coords, skips = [], []

@@ -1,8 +1,12 @@
 """Farthest point sampling in pure PyTorch (PointNet++ / PVCNN's ``furthest_point_sample``).
 
 The reference CUDA op starts from point 0 and repeatedly takes the point whose distance to the
-already chosen set is largest (first index on ties). This loop does the same with one
-``[B, N]`` running-minimum buffer, so memory is ``O(B * N)`` whatever ``m``.
+already chosen set is largest (first index on ties). The loop here does the same with one
+``[B, N]`` running-minimum buffer, so memory is ``O(B * N)`` whatever ``M``.
+
+FPS is sequential: ``M`` iterations of a few small kernels, where Python dispatch, not the GPU,
+is the cost. On CUDA, blocks of iterations are therefore recorded once as a CUDA graph per
+``(B, N, device)`` and replayed (``cuda_graph=True``, the default there).
 """
 
 from __future__ import annotations
@@ -10,10 +14,59 @@ from __future__ import annotations
 import torch
 from gs_core.errors import ValidationError
 
+_GRAPH_BLOCK = 64
+_GRAPHS: dict[tuple[int, int, int], _FPSGraph] = {}
+
+
+def _fps_step(
+    pts: torch.Tensor, min_d2: torch.Tensor, cur: torch.Tensor, out: torch.Tensor
+) -> None:
+    """One iteration, in place: record ``cur`` in ``out``, update distances, pick the next."""
+    b = pts.shape[0]
+    out.copy_(cur)
+    center = torch.gather(pts, 1, cur.view(b, 1, 1).expand(b, 1, 3))
+    torch.minimum(min_d2, (pts - center).square_().sum(-1), out=min_d2)
+    cur.copy_(min_d2.argmax(dim=-1))
+
+
+class _FPSGraph:
+    """Static buffers and a CUDA graph running ``_GRAPH_BLOCK`` FPS iterations."""
+
+    def __init__(self, b: int, n: int, device: torch.device):
+        self.pts = torch.zeros(b, n, 3, device=device)
+        self.min_d2 = torch.full((b, n), float("inf"), device=device)
+        self.cur = torch.zeros(b, dtype=torch.long, device=device)
+        self.out = torch.zeros(b, _GRAPH_BLOCK, dtype=torch.long, device=device)
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):  # warm-up outside the capture (lazy init, workspaces)
+            self._body()
+        torch.cuda.current_stream(device).wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
+            self._body()
+
+    def _body(self) -> None:
+        for j in range(_GRAPH_BLOCK):
+            _fps_step(self.pts, self.min_d2, self.cur, self.out[:, j])
+
+    def run(self, pts: torch.Tensor, m: int, start_index: int) -> torch.Tensor:
+        self.pts.copy_(pts)
+        self.min_d2.fill_(float("inf"))
+        self.cur.fill_(start_index)
+        idx = torch.empty(pts.shape[0], m, dtype=torch.long, device=pts.device)
+        full = m // _GRAPH_BLOCK
+        for t in range(full):
+            self.graph.replay()
+            idx[:, t * _GRAPH_BLOCK : (t + 1) * _GRAPH_BLOCK] = self.out
+        for i in range(full * _GRAPH_BLOCK, m):
+            _fps_step(self.pts, self.min_d2, self.cur, idx[:, i])
+        return idx
+
 
 @torch.no_grad()
 def farthest_point_sample(
-    xyz: torch.Tensor, num_samples: int, start_index: int = 0
+    xyz: torch.Tensor, num_samples: int, start_index: int = 0, cuda_graph: bool | None = None
 ) -> torch.Tensor:
     """Indices of ``num_samples`` farthest-point samples of each cloud.
 
@@ -21,6 +74,8 @@ def farthest_point_sample(
         xyz: ``[B, N, 3]`` points.
         num_samples: ``M <= N``.
         start_index: the first sample (PVCNN / PointNet++ use 0).
+        cuda_graph: replay recorded CUDA graphs (default: on CUDA when ``M >= 64``); the
+            result is the same either way.
 
     Returns:
         ``[B, M]`` int64 indices into ``N``; ``idx[:, 0] == start_index``.
@@ -32,17 +87,22 @@ def farthest_point_sample(
         raise ValidationError("num_samples", f"an int in [1, N={n}]", str(num_samples))
     if not 0 <= start_index < n:
         raise ValidationError("start_index", f"an int in [0, N={n})", str(start_index))
+    if cuda_graph is None:
+        cuda_graph = xyz.is_cuda and num_samples >= _GRAPH_BLOCK
+    if cuda_graph and not xyz.is_cuda:
+        raise ValidationError("cuda_graph", "False for a tensor off CUDA", str(xyz.device))
     with torch.autocast(device_type=xyz.device.type, enabled=False):
         pts = xyz.float()
+        if cuda_graph:
+            key = (b, n, xyz.device.index or 0)
+            if key not in _GRAPHS:
+                _GRAPHS[key] = _FPSGraph(b, n, xyz.device)
+            return _GRAPHS[key].run(pts, num_samples, start_index)
         idx = torch.empty(b, num_samples, dtype=torch.long, device=xyz.device)
         min_d2 = torch.full((b, n), float("inf"), device=xyz.device)
         cur = torch.full((b,), start_index, dtype=torch.long, device=xyz.device)
-        batch = torch.arange(b, device=xyz.device)
         for i in range(num_samples):
-            idx[:, i] = cur
-            d2 = (pts - pts[batch, cur].unsqueeze(1)).square().sum(-1)
-            min_d2 = torch.minimum(min_d2, d2)
-            cur = min_d2.argmax(dim=-1)
+            _fps_step(pts, min_d2, cur, idx[:, i])
     return idx
 
 

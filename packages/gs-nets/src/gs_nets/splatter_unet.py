@@ -331,7 +331,8 @@ class SplatterUNet(PretrainedMixin, nn.Module):
         from safetensors.torch import load_file
 
         file = _resolve_lgm_file(path)
-        model = cls(SplatterUNetConfig.preset(preset))
+        with torch.device("meta"):  # no random init of ~400M parameters that get overwritten
+            model = cls(SplatterUNetConfig.preset(preset))
         try:
             state = load_file(str(file), device="cpu")
         except (SafetensorError, OSError) as e:
@@ -346,7 +347,7 @@ class SplatterUNet(PretrainedMixin, nn.Module):
                 f"not an LGM '{preset}' checkpoint: missing {missing[:3]}, unexpected {unexpected[:3]}, "
                 f"wrong shapes {bad[:3]}",
             )
-        model.load_state_dict({k: v.to(dtype) for k, v in state.items()})
+        model.load_state_dict({k: v.to(dtype) for k, v in state.items()}, assign=True)
         return model.to(device=device, dtype=dtype)
 
 

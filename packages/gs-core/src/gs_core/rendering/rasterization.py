@@ -256,7 +256,7 @@ class _Rasterize(torch.autograd.Function):
         out = acc
         if backgrounds is not None:
             bg = backgrounds.detach().double().t().unsqueeze(-1)  # [D, I, 1]
-            out = acc + (t_final.view(1, n_images, hw) * bg).view(n_ch, n_pix)
+            out = acc + (t_final.view(1, n_images, hw) * bg).reshape(n_ch, n_pix)
         render = out.t().reshape(n_images, height, width, n_ch).to(dtype)
         alphas = (1.0 - t_final).view(n_images, height, width, 1).to(dtype)
 
@@ -286,10 +286,10 @@ class _Rasterize(torch.autograd.Function):
         g_bg = None
         if backgrounds is not None:
             bg = backgrounds.double().t().unsqueeze(-1)  # [D, I, 1]
-            gcb = (g_c.view(n_ch, n_images, hw) * bg).sum(0).view(n_pix)
+            gcb = (g_c.reshape(n_ch, n_images, hw) * bg).sum(0).view(n_pix)
             k_pix = k_pix + t_final * gcb
             if ctx.needs_input_grad[4]:
-                g_bg = (g_c.view(n_ch, n_images, hw) * t_final.view(1, n_images, hw)).sum(-1)
+                g_bg = (g_c.reshape(n_ch, n_images, hw) * t_final.view(1, n_images, hw)).sum(-1)
                 g_bg = g_bg.t().to(backgrounds.dtype)
 
         sp = tuple(t.contiguous() for t in (*means2d.unbind(-1), *conics.unbind(-1), opacities))

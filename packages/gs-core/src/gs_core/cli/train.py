@@ -1,0 +1,164 @@
+"""``gs3d train``: train a registered method with the shared engine.
+
+One process: ``gs3d train --method NAME --preset P --data DIR --out RUN_DIR [key=value ...]``.
+Several GPUs: ``torchrun --nproc_per_node=G -m gs_core.cli.main train ...`` (same options).
+``--resume`` continues the newest checkpoint of ``RUN_DIR`` with the settings recorded in
+``RUN_DIR/config.json`` (overrides given with ``--resume`` are applied on top, e.g. a larger
+``train.max_steps``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from gs_core.errors import FileFormatError, GS3DError
+
+
+def _read_snapshot(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "config.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise FileFormatError(path, f"not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise FileFormatError(path, "expected a JSON object")
+    return data
+
+
+def _init_weights(method, source: str) -> str:
+    """Load matching weights from a ``save_pretrained`` directory (e.g. a previous stage)."""
+    from gs_core.pretrained import load_state_dict, resolve_pretrained_dir
+
+    directory = resolve_pretrained_dir(source)
+    state = load_state_dict(directory)
+    own = method.state_dict()
+    common = [k for k in state if k in own]
+    if not common:
+        raise FileFormatError(directory, f"no weight name in common with {type(method).__name__}")
+    for k in common:
+        if state[k].shape != own[k].shape:
+            raise FileFormatError(
+                directory,
+                f"'{k}' has shape {tuple(state[k].shape)}, {type(method).__name__} expects {tuple(own[k].shape)}",
+            )
+    method.load_state_dict({k: state[k] for k in common}, strict=False)
+    return f"initialised {len(common)}/{len(own)} tensors from {directory} ({len(state) - len(common)} unused)"
+
+
+def train(
+    overrides: list[str] = typer.Argument(
+        None, help="key=value overrides of the method config (e.g. train.max_steps=100)."
+    ),
+    method: str | None = typer.Option(
+        None, "--method", help="Registered method name (see `gs3d plugins`)."
+    ),
+    preset: str | None = typer.Option(
+        None, "--preset", help="Config preset of the method (default: paper)."
+    ),
+    data: Path | None = typer.Option(
+        None, "--data", help="Training data directory, read by the method."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", help="Run directory: config, checkpoints, logs, samples, final model."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue the newest checkpoint in --out."),
+    stage: str | None = typer.Option(
+        None, "--stage", help="Training stage, for multi-stage methods."
+    ),
+    init: str | None = typer.Option(
+        None,
+        "--init",
+        help="Start from the weights of a save_pretrained directory or hub id (e.g. a previous stage's RUN_DIR/final).",
+    ),
+    seed: int | None = typer.Option(
+        None, "--seed", help="Seed for building the model (default: 0)."
+    ),
+) -> None:
+    """Train a method; the trained model is written to RUN_DIR/final (EMA weights when EMA is on)."""
+    from rich.console import Console
+
+    from gs_core import __version__
+    from gs_core.method import Method
+    from gs_core.plugins.registry import get_registry
+    from gs_core.training import Trainer, seed_everything
+
+    console = Console(stderr=True, highlight=False)
+    overrides = list(overrides or [])
+    recorded = _read_snapshot(out) if resume else {}
+    if resume and recorded:
+        if method is not None and method != recorded.get("method"):
+            raise GS3DError(
+                f"--resume: {out} is a run of method '{recorded.get('method')}', not '{method}' (drop --method)"
+            )
+        for name, given in (("preset", preset), ("stage", stage)):
+            if given is not None and given != recorded.get(name):
+                raise GS3DError(
+                    f"--resume: {out} was run with --{name} {recorded.get(name)!r}, not {given!r}"
+                )
+        method = recorded.get("method")
+        preset = recorded.get("preset")
+        stage = recorded.get("stage")
+        data = (
+            data if data is not None else (Path(recorded["data"]) if recorded.get("data") else None)
+        )
+        init = None  # the checkpoint has the weights
+        seed = recorded.get("seed", 0) if seed is None else seed
+        overrides = [*recorded.get("overrides", []), *overrides]
+    if method is None:
+        raise GS3DError("--method is required (or --resume with a run directory that records it)")
+    preset = preset or "paper"
+    seed = 0 if seed is None else seed
+    if data is not None and not data.exists():
+        raise GS3DError(f"--data {data}: no such file or directory")
+
+    spec = get_registry().get_method(method)
+    config = spec.config_class.preset(preset)
+    if overrides:
+        config = config.with_overrides(overrides)
+    seed_everything(seed)
+    model = spec.factory(config)
+    if not isinstance(model, Method):
+        raise GS3DError(
+            f"method '{method}': factory returned {type(model).__name__}, not a gs_core Method"
+        )
+    if init is not None:
+        console.print(_init_weights(model, init))
+    module = model.training_module(stage, data_dir=data)
+    snapshot = {
+        "method": method,
+        "preset": preset,
+        "stage": stage,
+        "data": str(data) if data is not None else None,
+        "init": init if init is not None else recorded.get("init"),
+        "seed": seed,
+        "overrides": overrides,
+        "method_config": config.model_dump(mode="json"),
+        "gs3d_version": __version__,
+        "plugin": {"distribution": spec.distribution, "version": spec.version},
+    }
+    trainer = Trainer(module, out, resume=resume, snapshot=snapshot)
+    result = trainer.fit()
+    if not trainer.is_main:
+        return
+    if result.interrupted:
+        console.print(
+            f"interrupted at step {result.step}; continue with: gs3d train --out {out} --resume"
+        )
+        return
+    final = out / "final"
+    with trainer.averaged_weights():
+        model.save_pretrained(final, overwrite=True)
+    ema = " (EMA weights)" if trainer.ema is not None else ""
+    console.print(
+        f"trained {method} for {result.step} steps; model{ema}: {final}; checkpoint: {result.checkpoint}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)

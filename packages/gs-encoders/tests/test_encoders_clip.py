@@ -1,0 +1,152 @@
+"""CLIP encoder, CLIP similarity and the registered metric."""
+
+import pytest
+import torch
+
+from gs_core.errors import FileFormatError, ValidationError, WeightsNotFoundError
+from gs_core.plugins.specs import MetricSpec
+from gs_encoders import ClipEncoder, clip_embed_dim, clip_image_similarity, clip_text_similarity
+from gs_encoders.clip_similarity import ENV_MODEL, ENV_PRETRAINED, clip_similarity_metric
+
+# ViT-B-32 at its real size (151.28 M parameters in open_clip's model profile table), random.
+B32_PARAMS = 151_277_313
+
+
+@pytest.fixture(scope="module")
+def b32():
+    torch.manual_seed(0)
+    return ClipEncoder("ViT-B-32", pretrained=None)
+
+
+@pytest.fixture(scope="module")
+def b32_dir(b32, tmp_path_factory):
+    return b32.save_pretrained(tmp_path_factory.mktemp("clip") / "b32")
+
+
+def test_embedding_widths_without_building():
+    # Compress3D / OpenShape work in OpenCLIP ViT-bigG-14's 1280-d space; ViT-L/14 is 768-d
+    assert clip_embed_dim("ViT-bigG-14") == 1280
+    assert clip_embed_dim("ViT-L-14") == 768
+    with pytest.raises(ValidationError, match="model_name"):
+        clip_embed_dim("ViT-Q-99")
+
+
+def test_real_size_random_model(b32):
+    assert sum(p.numel() for p in b32.parameters()) == B32_PARAMS
+    assert b32.embed_dim == 512 and b32.image_size == (224, 224)
+    assert not any(p.requires_grad for p in b32.parameters()) and not b32.training
+    images = torch.rand(3, 3, 180, 260)
+    with torch.no_grad():
+        e = b32.encode_image(images)
+        t = b32.encode_text(["a red chair", "a blue car"])
+    assert e.shape == (3, 512) and t.shape == (2, 512)
+    torch.testing.assert_close(e.norm(dim=-1), torch.ones(3))
+    torch.testing.assert_close(t.norm(dim=-1), torch.ones(2))
+
+
+def test_preprocessing_matches_clip_transform_by_hand(b32):
+    # shortest side to 224 (bicubic, antialiased), centre crop, CLIP mean / std
+    images = torch.rand(1, 3, 224, 320)
+    x = b32.preprocess(images)
+    crop = images[..., :, 48:272]
+    mean = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(1, 3, 1, 1)
+    std = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(1, 3, 1, 1)
+    torch.testing.assert_close(x, (crop - mean) / std)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            b32.encode_image(images, normalized=False), b32.model.encode_image((crop - mean) / std)
+        )
+
+
+def test_batching_does_not_change_embeddings(b32):
+    images = torch.rand(5, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(b32.encode_image(images, batch_size=2), b32.encode_image(images))
+
+
+def test_gradients_reach_the_images(b32):
+    images = torch.rand(1, 3, 224, 224, requires_grad=True)
+    b32.encode_image(images, normalized=False).pow(2).sum().backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0
+
+
+def test_similarities(b32):
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.rand(4, 3, 64, 64, generator=g), torch.rand(4, 3, 64, 64, generator=g)
+    same = clip_image_similarity(b32, a, a)
+    torch.testing.assert_close(same, torch.ones(4), atol=1e-5, rtol=0)
+    sim = clip_image_similarity(b32, a, b)
+    ea, eb = b32.encode_image(a), b32.encode_image(b)
+    ref = torch.nn.functional.cosine_similarity(ea, eb)
+    torch.testing.assert_close(sim, ref, atol=1e-5, rtol=1e-5)
+    # one reference image against every render
+    torch.testing.assert_close(clip_image_similarity(b32, a, b[:1]), (ea @ eb[0]), atol=1e-5, rtol=1e-5)
+    text = clip_text_similarity(b32, a, "a photo of a chair")
+    torch.testing.assert_close(text, ea @ b32.encode_text(["a photo of a chair"])[0], atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValidationError, match="texts"):
+        clip_text_similarity(b32, a, ["x", "y"])
+
+
+def test_checkpoint_round_trip(b32, b32_dir):
+    images = torch.rand(2, 3, 224, 224)
+    with torch.no_grad():
+        ref = b32.encode_image(images)
+        for source in (b32_dir, b32_dir / "open_clip_model.safetensors"):
+            loaded = ClipEncoder("ViT-B-32", pretrained=source)
+            torch.testing.assert_close(loaded.encode_image(images), ref)
+    with pytest.raises(FileFormatError, match="ViT-B-32"):
+        ClipEncoder("ViT-B-16", pretrained=b32_dir)
+
+
+def test_ddp_prefixed_torch_checkpoint_loads(b32, tmp_path):
+    sd = {f"module.{k}": v for k, v in b32.model.state_dict().items()}
+    torch.save({"epoch": 3, "state_dict": sd}, tmp_path / "epoch_3.pt")
+    loaded = ClipEncoder("ViT-B-32", pretrained=tmp_path / "epoch_3.pt")
+    torch.testing.assert_close(loaded.model.visual.proj, b32.model.visual.proj)
+
+
+def test_missing_weights_say_what_and_how(offline_hub):
+    with pytest.raises(WeightsNotFoundError) as e:
+        ClipEncoder("ViT-B-32", pretrained="openai")
+    msg = str(e.value)
+    assert "open_clip_model.safetensors" in msg and "huggingface-cli download" in msg
+    assert "quick_gelu=True" in msg  # OpenAI weights need it when passed as a bare file
+    with pytest.raises(WeightsNotFoundError, match="laion2b_s34b_b79k"):
+        ClipEncoder("ViT-B-32", pretrained="no-such-tag")
+    with pytest.raises(ValidationError, match="model_name"):
+        ClipEncoder("ViT-Q-99", pretrained=None)
+
+
+def test_metric_factory_needs_real_weights(offline_hub, monkeypatch):
+    monkeypatch.delenv(ENV_MODEL, raising=False)
+    monkeypatch.delenv(ENV_PRETRAINED, raising=False)
+    with pytest.raises(WeightsNotFoundError, match="vit_large_patch14_clip_224.openai"):
+        clip_similarity_metric("cpu")
+    monkeypatch.setenv(ENV_PRETRAINED, "none")
+    with pytest.raises(ValidationError, match=ENV_PRETRAINED):
+        clip_similarity_metric("cpu")
+
+
+def test_metric_with_local_weights(b32_dir, monkeypatch):
+    monkeypatch.setenv(ENV_MODEL, "ViT-B-32")
+    monkeypatch.setenv(ENV_PRETRAINED, str(b32_dir))
+    fn = clip_similarity_metric(torch.device("cpu"))
+    g = torch.Generator().manual_seed(2)
+    pred, target = torch.rand(3, 48, 48, 3, generator=g), torch.rand(3, 64, 64, 3, generator=g)
+    out = fn(pred, target)
+    assert out.shape == (3,)
+    torch.testing.assert_close(fn(pred, pred), torch.ones(3), atol=1e-5, rtol=0)
+    assert fn(pred, target[:1]).shape == (3,)  # render-input: one input image
+    with pytest.raises(ValidationError, match="pred"):
+        fn(pred.permute(0, 3, 1, 2), target)
+
+
+def test_plugin_registers_the_metric():
+    from gs_encoders import plugin
+
+    specs = []
+    plugin.gs3d_register_metrics(register=specs.append)
+    (spec,) = specs
+    assert isinstance(spec, MetricSpec) and spec.name == "clip_similarity"
+    assert spec.higher_is_better and set(spec.pairs) == {"render-gt", "render-input"}
+    assert spec.factory is clip_similarity_metric
