@@ -20,12 +20,13 @@ import time
 from pathlib import Path
 
 import torch
+from torch import nn
+from torch.utils.data import Dataset
+
 from gs_core.training import Trainer, TrainerConfig, TrainingModule
 from gs_core.training.checkpoint import save_checkpoint
 from gs_core.training.distributed import DistInfo
 from gs_core.training.run_dir import RunDir
-from torch import nn
-from torch.utils.data import Dataset
 
 
 class Pairs(Dataset):

@@ -45,14 +45,18 @@ def test_ssim_matches_direct_reference_valid():
     got = ssim(x, y)
     assert got.shape == (2,)
     for i in range(2):
-        ref = np.mean([_ssim_reference(x[i, ..., ch].numpy(), y[i, ..., ch].numpy()) for ch in range(3)])
+        ref = np.mean(
+            [_ssim_reference(x[i, ..., ch].numpy(), y[i, ..., ch].numpy()) for ch in range(3)]
+        )
         assert got[i].item() == pytest.approx(ref, abs=1e-10)
 
 
 def test_ssim_same_padding_matches_zero_padded_reference():
     x, y = _pair(b=1, h=16, w=18)
     got = ssim(x, y, padding="same")
-    ref = np.mean([_ssim_reference(x[0, ..., ch].numpy(), y[0, ..., ch].numpy(), pad=5) for ch in range(3)])
+    ref = np.mean(
+        [_ssim_reference(x[0, ..., ch].numpy(), y[0, ..., ch].numpy(), pad=5) for ch in range(3)]
+    )
     assert got[0].item() == pytest.approx(ref, abs=1e-10)
     m = ssim_map(x.permute(0, 3, 1, 2), y.permute(0, 3, 1, 2), padding="same")
     assert m.shape == (1, 3, 16, 18)

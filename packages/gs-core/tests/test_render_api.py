@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from gs_core import Cameras, Gaussians, RenderOutput, ValidationError, render
 from gs_core.rendering import BackendUnavailableError
 
@@ -26,7 +27,13 @@ CAMS = Cameras.orbit([0.0, 90.0, 180.0], [10.0, 20.0, -10.0], radius=2.5, width=
 
 @pytest.mark.parametrize(
     "mode,has_rgb,has_depth",
-    [("RGB", True, False), ("RGB+D", True, True), ("RGB+ED", True, True), ("D", False, True), ("ED", False, True)],
+    [
+        ("RGB", True, False),
+        ("RGB+D", True, True),
+        ("RGB+ED", True, True),
+        ("D", False, True),
+        ("ED", False, True),
+    ],
 )
 def test_modes_shapes(mode, has_rgb, has_depth):
     g, _ = scene()

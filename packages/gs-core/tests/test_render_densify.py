@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from gs_core import Cameras, Gaussians, render
 from gs_core.gaussians import rgb_to_sh0
 
@@ -21,7 +22,13 @@ def _target_scene() -> Gaussians:
 
 def test_default_strategy_densifies_prunes_and_fits():
     torch.manual_seed(0)
-    cams = Cameras.orbit([0.0, 60.0, 120.0, 200.0, 280.0], [10.0, -15.0, 25.0, 5.0, -5.0], radius=2.2, width=32, height=32)
+    cams = Cameras.orbit(
+        [0.0, 60.0, 120.0, 200.0, 280.0],
+        [10.0, -15.0, 25.0, 5.0, -5.0],
+        radius=2.2,
+        width=32,
+        height=32,
+    )
     with torch.no_grad():
         target = render(_target_scene(), cams, background=1.0, backend="torch").rgb
 

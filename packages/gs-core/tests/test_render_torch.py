@@ -13,6 +13,7 @@ import math
 
 import pytest
 import torch
+
 from gs_core import Cameras, Gaussians, render
 from gs_core.rendering import eval_sh, project_gaussians, sh_to_rgb
 from gs_core.rendering.projection import quat_scale_to_covar
@@ -31,8 +32,19 @@ def _qrot(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 
 def reference_render(
-    means, quats, scales, opac, feats_fn, viewmat, K, width, height, bg=None, eps2d=0.3,
-    near=0.01, antialiased=False,
+    means,
+    quats,
+    scales,
+    opac,
+    feats_fn,
+    viewmat,
+    K,
+    width,
+    height,
+    bg=None,
+    eps2d=0.3,
+    near=0.01,
+    antialiased=False,
 ):
     """Dense all-pairs 3DGS compositing for one camera; returns colors [H, W, D], alpha, stopped."""
     n = means.shape[0]
@@ -123,8 +135,12 @@ def test_matches_dense_reference_float64(sh_degree, rasterize_mode):
     cams = Cameras.orbit([25.0], [10.0], radius=2.5, width=20, height=18).to(dtype=F64)
     bg = torch.tensor([0.2, 0.3, 0.9], dtype=F64)
     out = render(
-        Gaussians(means, quats, scales, opac, sh), cams, background=bg, mode="RGB+D",
-        backend="torch", rasterize_mode=rasterize_mode,
+        Gaussians(means, quats, scales, opac, sh),
+        cams,
+        background=bg,
+        mode="RGB+D",
+        backend="torch",
+        rasterize_mode=rasterize_mode,
     )
     feats = torch.cat([out.rgb[0], out.depth[0]], -1)
 
@@ -132,8 +148,17 @@ def test_matches_dense_reference_float64(sh_degree, rasterize_mode):
         return torch.cat([sh_to_rgb(sh_degree, dirs, sh), z[:, None]], -1)
 
     ref, ref_alpha, _ = reference_render(
-        means, quats, scales, opac, feats_fn, cams.viewmats[0], cams.Ks[0], 20, 18,
-        bg=torch.cat([bg, bg.new_zeros(1)]), antialiased=rasterize_mode == "antialiased",
+        means,
+        quats,
+        scales,
+        opac,
+        feats_fn,
+        cams.viewmats[0],
+        cams.Ks[0],
+        20,
+        18,
+        bg=torch.cat([bg, bg.new_zeros(1)]),
+        antialiased=rasterize_mode == "antialiased",
     )
     _compare(params, feats, out.alpha[0], ref, ref_alpha, 1e-10, 1e-9)
 
@@ -149,12 +174,30 @@ def test_early_stop_and_saturation_match_reference(chunk_pairs):
         opac[:30] = 1.0
     cams = Cameras.orbit([10.0], [20.0], radius=2.5, width=16, height=16).to(dtype=F64)
     col, alpha, _ = render_torch(
-        means, quats, scales, opac, sh, 1, cams.viewmats, cams.Ks, 16, 16, None, "RGB",
+        means,
+        quats,
+        scales,
+        opac,
+        sh,
+        1,
+        cams.viewmats,
+        cams.Ks,
+        16,
+        16,
+        None,
+        "RGB",
         chunk_pairs=chunk_pairs,
     )
     ref, ref_alpha, stopped = reference_render(
-        means, quats, scales, opac, lambda d, z: sh_to_rgb(1, d, sh), cams.viewmats[0],
-        cams.Ks[0], 16, 16,
+        means,
+        quats,
+        scales,
+        opac,
+        lambda d, z: sh_to_rgb(1, d, sh),
+        cams.viewmats[0],
+        cams.Ks[0],
+        16,
+        16,
     )
     assert stopped, "scene must exercise the transmittance early stop"
     assert float(ref_alpha.detach().max()) > 0.999

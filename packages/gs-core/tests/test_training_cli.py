@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from gs_core import CORE_API_VERSION
 from gs_core.cli.main import main
 from gs_core.plugins.registry import reset_registry

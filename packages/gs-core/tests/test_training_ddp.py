@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as dist
+
 from gs_core.pretrained import load_state_dict
 from gs_core.training import read_metrics
 

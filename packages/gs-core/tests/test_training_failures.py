@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from gs_core.training import TrainingDivergedError, TrainingOutOfMemoryError, read_metrics
 from gs_core.training.state_codec import load_state
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from gs_core.training import read_metrics
 from safetensors.torch import load_file
+
+from gs_core.training import read_metrics
 
 
 def load_toy_module():

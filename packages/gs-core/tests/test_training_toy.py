@@ -15,6 +15,9 @@ import numpy as np
 import pydantic
 import pytest
 import torch
+from torch import nn
+from torch.utils.data import Dataset
+
 from gs_core.config import Config
 from gs_core.errors import GS3DError
 from gs_core.method import Method
@@ -31,8 +34,6 @@ from gs_core.training import (
 )
 from gs_core.training.data import epoch_batches
 from gs_core.training.state_codec import decode_state, encode_state, load_state, save_state
-from torch import nn
-from torch.utils.data import Dataset
 
 TOY = Path(__file__).resolve()
 
@@ -324,7 +325,7 @@ def test_training_ema_warmup_decay():
     p = nn.Parameter(torch.zeros(3))
     ema = EMA({"p": p}, 0.999, warmup=True)
     decays = []
-    for i in range(3):
+    for _ in range(3):
         decays.append(ema.current_decay())
         with torch.no_grad():
             p.add_(1.0)
@@ -541,6 +542,58 @@ def test_training_mixed_precision_autocasts_and_resumes(tmp_path, precision):
         torch.testing.assert_close(got[k], ref[k], rtol=0.05, atol=0.02)
     _, _, _, result = run_toy(run, make_config(max_steps=4, precision=precision), resume=True)
     assert result.step == 4
+
+
+def test_training_progress_lines_show_step_speed_eta_and_terms(tmp_path, capsys):
+    run_toy(tmp_path / "run", make_config(max_steps=4, log_every=2, progress="lines"))
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("step ")]
+    assert len(lines) == 2
+    assert lines[0].startswith("step 2/4 | ") and " it/s | ETA " in lines[0]
+    assert (
+        "loss " in lines[0] and "mse " in lines[0] and "reg " in lines[0] and "probe " in lines[0]
+    )
+
+
+def test_training_progress_bar_renders_on_a_terminal(tmp_path):
+    from rich.console import Console
+
+    from gs_core.training.progress import ProgressDisplay
+
+    with open(tmp_path / "tty.txt", "w") as fh:
+        display = ProgressDisplay(
+            "auto", total=10, start=3, console=Console(file=fh, force_terminal=True, width=160)
+        )
+        assert display.mode == "bar"  # auto: a terminal gets the bar
+        display.update(5, 12.5, {"loss": 0.25, "mse": 0.125})
+        display.close()
+    text = (tmp_path / "tty.txt").read_text()
+    assert "5/10" in text and "12.50 it/s" in text and "loss 0.25 mse 0.125" in text
+
+
+def test_training_tensorboard_on_needs_the_package(tmp_path):
+    cfg = make_config(max_steps=2, tensorboard="on")
+    if importlib.util.find_spec("tensorboard") is None:
+        with pytest.raises(
+            GS3DError, match=r"tensorboard=on but the tensorboard package is not installed"
+        ):
+            run_toy(tmp_path / "run", cfg)
+    else:
+        run_toy(tmp_path / "run", cfg)
+        assert any((tmp_path / "run" / "logs" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_training_deterministic_mode_is_scoped_to_the_run(tmp_path):
+    seen = []
+
+    class Recording(ToyTraining):
+        def training_step(self, batch, step):
+            seen.append(torch.are_deterministic_algorithms_enabled())
+            return super().training_step(batch, step)
+
+    assert not torch.are_deterministic_algorithms_enabled()
+    Trainer(Recording(ToyMethod(make_config(max_steps=2, deterministic=True))), tmp_path / "run").fit()
+    assert seen == [True, True]
+    assert not torch.are_deterministic_algorithms_enabled()
 
 
 if __name__ == "__main__":

@@ -92,8 +92,12 @@ def test_kl_divergence_matches_closed_form_and_torch_distributions():
     p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
     ref = torch.distributions.kl_divergence(q, p)  # per element
     assert torch.allclose(kl_divergence(mu, logvar, "none")["kl"], ref.flatten(1).sum(1), atol=1e-5)
-    assert kl_divergence(mu, logvar)["kl"].item() == pytest.approx(ref.flatten(1).sum(1).mean().item(), rel=1e-5)
-    assert kl_divergence(mu, logvar, "mean")["kl"].item() == pytest.approx(ref.mean().item(), rel=1e-5)
+    assert kl_divergence(mu, logvar)["kl"].item() == pytest.approx(
+        ref.flatten(1).sum(1).mean().item(), rel=1e-5
+    )
+    assert kl_divergence(mu, logvar, "mean")["kl"].item() == pytest.approx(
+        ref.mean().item(), rel=1e-5
+    )
     zero = kl_divergence(torch.zeros(2, 3), torch.zeros(2, 3))["kl"]
     assert zero.item() == 0.0
     with pytest.raises(ValidationError, match="logvar"):

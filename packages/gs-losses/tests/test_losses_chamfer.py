@@ -45,7 +45,9 @@ def test_chamfer_distance_values_and_gradients_match_brute_force():
     assert torch.allclose(b.grad, b2.grad, atol=1e-6)
     # Plain (non-squared) distances.
     ref_plain = d.sqrt().min(2).values.mean(1) + d.sqrt().min(1).values.mean(1)
-    assert torch.allclose(chamfer_distance(a, b, squared=False, reduction="none"), ref_plain, atol=1e-6)
+    assert torch.allclose(
+        chamfer_distance(a, b, squared=False, reduction="none"), ref_plain, atol=1e-6
+    )
     assert chamfer_distance(a, b).item() == pytest.approx(ref.mean().item(), rel=1e-5)
 
 
@@ -89,8 +91,16 @@ def _attr_reference(p: dict, q: dict, w1: float, w2: float) -> dict:
 
 def test_attribute_chamfer_matches_loop_reference():
     g = torch.Generator().manual_seed(4)
-    p = {"xyz": torch.rand(2, 20, 3, generator=g), "opacity": torch.rand(2, 20, 1, generator=g), "rgb": torch.rand(2, 20, 3, generator=g)}
-    q = {"xyz": torch.rand(2, 15, 3, generator=g), "opacity": torch.rand(2, 15, 1, generator=g), "rgb": torch.rand(2, 15, 3, generator=g)}
+    p = {
+        "xyz": torch.rand(2, 20, 3, generator=g),
+        "opacity": torch.rand(2, 20, 1, generator=g),
+        "rgb": torch.rand(2, 20, 3, generator=g),
+    }
+    q = {
+        "xyz": torch.rand(2, 15, 3, generator=g),
+        "opacity": torch.rand(2, 15, 1, generator=g),
+        "rgb": torch.rand(2, 15, 3, generator=g),
+    }
     got = attribute_chamfer(p, q, w1=0.7, w2=1.3, max_block_elements=32)
     ref = _attr_reference(p, q, 0.7, 1.3)
     assert set(got) == {"xyz", "opacity", "rgb"}
@@ -125,7 +135,9 @@ def test_attribute_chamfer_on_gaussians_and_gradients():
     # Gradients reach every predicted attribute, not the matching.
     xyz = gp.means.clone().requires_grad_(True)
     op = gp.opacities.clone()[:, None].requires_grad_(True)
-    terms = attribute_chamfer({"xyz": xyz, "opacity": op}, {"xyz": gq.means, "opacity": gq.opacities[:, None]})
+    terms = attribute_chamfer(
+        {"xyz": xyz, "opacity": op}, {"xyz": gq.means, "opacity": gq.opacities[:, None]}
+    )
     (terms["xyz"] + terms["opacity"]).backward()
     assert xyz.grad.abs().sum() > 0 and op.grad.abs().sum() > 0
 

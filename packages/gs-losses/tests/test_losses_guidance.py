@@ -103,7 +103,9 @@ def test_guided_noise_single_and_compositional_cfg():
     assert torch.allclose(got, e_u + 2.0 * (e_1 - e_u) + 3.0 * (e_2 - e_u), atol=1e-5)
     # Unbatched evaluation gives the same result with one forward per condition.
     prior.calls.clear()
-    assert torch.allclose(guided_noise(prior, x_t, t, [c1, c2], [2.0, 3.0], batched=False), got, atol=1e-5)
+    assert torch.allclose(
+        guided_noise(prior, x_t, t, [c1, c2], [2.0, 3.0], batched=False), got, atol=1e-5
+    )
     assert prior.calls == [3, 3, 3]
     # Scale 1 with one condition: no unconditional pass at all.
     prior.calls.clear()
@@ -157,7 +159,11 @@ def test_sds_options_uniform_weighting_batch_mean_clip_and_latents():
     cfg = SDSConfig(guidance_scale=2.0, weighting="uniform", reduction="batch_mean", grad_clip=0.05)
     sds = SDS(prior, cfg)
     z = torch.randn(4, 2, 4, 4, requires_grad=True)
-    out = sds.compute(latents=z, condition=StubCondition(bias=torch.ones(1)), generator=torch.Generator().manual_seed(0))
+    out = sds.compute(
+        latents=z,
+        condition=StubCondition(bias=torch.ones(1)),
+        generator=torch.Generator().manual_seed(0),
+    )
     out.loss.backward()
     assert torch.equal(out.w, torch.ones(4))
     assert out.grad.abs().max() <= 0.05 + 1e-7
@@ -179,7 +185,9 @@ def test_multiview_sds_shares_t_per_object():
     out.loss.backward()
     assert views.grad.shape == views.shape
     # The condition was repeated per view: views of object 0 saw bias +1.
-    ref = sds.compute(views[:1].flatten(0, 1), StubCondition(bias=torch.ones(4)), t=out.t[:4], noise=out.noise[:4])
+    ref = sds.compute(
+        views[:1].flatten(0, 1), StubCondition(bias=torch.ones(4)), t=out.t[:4], noise=out.noise[:4]
+    )
     assert torch.allclose(ref.grad, out.grad[:4], atol=1e-6)
 
 
@@ -209,7 +217,9 @@ def test_timestep_schedules():
 
 def test_presets():
     dg = SDSConfig.preset("dreamgaussian")
-    assert dg.guidance_scale == 5.0 and dg.timesteps.bounds(T) == (20, 980) and dg.weighting == "sds"
+    assert (
+        dg.guidance_scale == 5.0 and dg.timesteps.bounds(T) == (20, 980) and dg.weighting == "sds"
+    )
     assert SDSConfig.preset("dd3g").timesteps.bounds(T) == (20, 300)
     geco = VSDConfig.preset("geco")
     assert geco.guidance_scale == 4.0 and geco.student_guidance_scale == 1.0
@@ -253,7 +263,11 @@ def test_vsd_student_loss_targets_by_prediction_type():
         got = vsd.student_loss(x0, cond, t=t, noise=noise)
         x_t = add_noise(x0, noise, t, sd_alphas())
         pred = 0.1 * x_t + cond.bias.view(-1, 1, 1, 1) + 1e-3 * t.float().view(-1, 1, 1, 1)
-        target = {"epsilon": noise, "v_prediction": prediction_target(x0, noise, t, sd_alphas(), "v_prediction"), "sample": x0}[pt]
+        target = {
+            "epsilon": noise,
+            "v_prediction": prediction_target(x0, noise, t, sd_alphas(), "v_prediction"),
+            "sample": x0,
+        }[pt]
         assert got.item() == pytest.approx(((pred - target) ** 2).mean().item(), rel=1e-5)
 
 
@@ -261,7 +275,9 @@ def test_vsd_terms_and_schedule_check():
     teacher, student = StubPrior(), StubPrior()
     vsd = VSD(teacher, student, VSDConfig(student_samples=2))
     images = torch.rand(2, 3, 8, 8, requires_grad=True)
-    terms = vsd(images, StubCondition(bias=torch.ones(1)), generator=torch.Generator().manual_seed(0))
+    terms = vsd(
+        images, StubCondition(bias=torch.ones(1)), generator=torch.Generator().manual_seed(0)
+    )
     assert set(terms) == {"vsd", "student"}
     assert student.calls[-1] == 4  # two timesteps per sample
     terms["vsd"].backward()

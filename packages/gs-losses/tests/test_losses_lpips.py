@@ -12,7 +12,11 @@ def _random_torchvision(net: str, seed: int):
     import torchvision
 
     torch.manual_seed(seed)
-    return torchvision.models.vgg16(weights=None) if net == "vgg" else torchvision.models.alexnet(weights=None)
+    return (
+        torchvision.models.vgg16(weights=None)
+        if net == "vgg"
+        else torchvision.models.alexnet(weights=None)
+    )
 
 
 def _features_state(model) -> dict:
@@ -27,7 +31,9 @@ def _reference_lpips(net: str, model, monkeypatch):
     import lpips.pretrained_networks as pn
 
     monkeypatch.setattr(pn.tv, "vgg16" if net == "vgg" else "alexnet", lambda *a, **k: model)
-    return lpips.LPIPS(net=net, version="0.1", pretrained=True, pnet_rand=False, verbose=False).eval()
+    return lpips.LPIPS(
+        net=net, version="0.1", pretrained=True, pnet_rand=False, verbose=False
+    ).eval()
 
 
 @pytest.mark.parametrize("net", ["vgg", "alex"])
@@ -68,7 +74,9 @@ def test_lpips_missing_backbone_names_file_and_remedy(tmp_path, monkeypatch):
     with pytest.raises(WeightsNotFoundError) as e:
         LPIPS("vgg")
     msg = str(e.value)
-    assert "vgg16-397923af.pth" in msg and "GS3D_LPIPS_VGG_WEIGHTS" in msg and "IMAGENET1K_V1" in msg
+    assert (
+        "vgg16-397923af.pth" in msg and "GS3D_LPIPS_VGG_WEIGHTS" in msg and "IMAGENET1K_V1" in msg
+    )
     with pytest.raises(WeightsNotFoundError, match="does not exist"):
         LPIPS("alex", backbone_weights=tmp_path / "nope.pth")
 

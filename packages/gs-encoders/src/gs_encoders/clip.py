@@ -61,6 +61,8 @@ class ClipEncoder(nn.Module):
             directory's config, else the architecture default; set it when loading OpenAI
             weights from a bare local file.
         trainable: ``False`` freezes the weights (gradients still reach the images).
+        device: where the model is built and loaded (building a large model directly on the
+            GPU skips a slow CPU initialisation).
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class ClipEncoder(nn.Module):
         pretrained: str | Path | None = "openai",
         quick_gelu: bool | None = None,
         trainable: bool = False,
+        device: str | torch.device = "cpu",
     ):
         super().__init__()
         import open_clip
@@ -87,16 +90,20 @@ class ClipEncoder(nn.Module):
             if quick_gelu is None:
                 quick_gelu = tag_cfg.get("quick_gelu", dir_cfg.get("quick_gelu"))
         self.quick_gelu = bool(quick_gelu)
-        model = open_clip.create_model(
-            model_name,
-            pretrained=None,
-            force_quick_gelu=self.quick_gelu,
-            pretrained_text=False,  # never fetch tower weights behind the caller's back
-            pretrained_image=False,
-        )
+        with torch.device(device):
+            model = open_clip.create_model(
+                model_name,
+                pretrained=None,
+                force_quick_gelu=self.quick_gelu,
+                pretrained_text=False,  # never fetch tower weights behind the caller's back
+                pretrained_image=False,
+                device=device,
+            )
         if path is not None:
             try:
-                open_clip.load_checkpoint(model, str(path), strict=True, weights_only=True)
+                open_clip.load_checkpoint(
+                    model, str(path), strict=True, weights_only=True, device=device
+                )
             except Exception as e:
                 raise FileFormatError(
                     path, f"not loadable as {what} weights ({type(e).__name__}: {str(e)[:300]})"

@@ -133,8 +133,9 @@ class _SetAbstraction(nn.Module):
         else:
             group = knn_query(xyz, centres, cfg.group_size)
         local = gather_points(xyz, group) - centres.unsqueeze(2)  # [B, S, k, 3]
-        x = torch.cat([local.to(feats.dtype), gather_points(feats, group)], dim=-1)
-        x = x.permute(0, 3, 1, 2)  # [B, 3 + C, S, k]
+        x = torch.cat([local, gather_points(feats.to(xyz.dtype), group)], dim=-1)
+        # geometry above stays in the input precision; the network runs in its own
+        x = x.to(self.mlp_convs[0].weight.dtype).permute(0, 3, 1, 2)  # [B, 3 + C, S, k]
         for conv, bn in zip(self.mlp_convs, self.mlp_bns, strict=True):
             x = F.relu(bn(conv(x)))
         return centres, x.amax(dim=-1).transpose(1, 2)
@@ -260,8 +261,9 @@ class OpenShapeEncoder(PretrainedMixin, nn.Module):
                 f"at least {need} points per cloud (OpenShape uses {NUM_POINTS})",
                 str(points.shape[1]),
             )
-        dtype = self.proj.weight.dtype
-        return self.proj(self.ppat(points.to(dtype)))
+        # Coordinates keep their precision for sampling and grouping (bf16 would move points
+        # across ball boundaries); each network stage casts to its weights' dtype.
+        return self.proj(self.ppat(points.float() if points.dtype == torch.float64 else points))
 
     @torch.no_grad()
     def encode(

@@ -15,7 +15,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gs_losses.chamfer import attribute_chamfer, chamfer_distance, gaussian_attributes, nearest_neighbors
+from gs_losses.chamfer import (
+    attribute_chamfer,
+    chamfer_distance,
+    gaussian_attributes,
+    nearest_neighbors,
+)
 from gs_losses.guidance import (
     SDS,
     VSD,

@@ -24,7 +24,11 @@ DEFAULT_BLOCK_ELEMENTS = 1 << 26
 
 def _as_batched_points(x: torch.Tensor, field: str, dim: int | None = None) -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim not in (2, 3):
-        got = f"shape {tuple(x.shape)}, {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+        got = (
+            f"shape {tuple(x.shape)}, {x.dtype}"
+            if isinstance(x, torch.Tensor)
+            else type(x).__name__
+        )
         raise ValidationError(field, "a float tensor [B, N, D] (or [N, D])", got)
     if dim is not None and x.shape[-1] != dim:
         raise ValidationError(field, f"last dim {dim}", f"shape {tuple(x.shape)}")
@@ -50,7 +54,9 @@ def nearest_neighbors(
     a = _as_batched_points(a, "nearest_neighbors(a)")
     b = _as_batched_points(b, "nearest_neighbors(b)", a.shape[-1])
     if a.shape[0] != b.shape[0]:
-        raise ValidationError("nearest_neighbors(b)", f"batch size {a.shape[0]} like a", str(b.shape[0]))
+        raise ValidationError(
+            "nearest_neighbors(b)", f"batch size {a.shape[0]} like a", str(b.shape[0])
+        )
     bsz, n, _ = a.shape
     m = b.shape[1]
     # Centring on a common point shrinks |x|^2 and with it the cancellation error of the
@@ -160,15 +166,23 @@ def attribute_chamfer(
     p = gaussian_attributes(pred) if isinstance(pred, Gaussians) else dict(pred)
     q = gaussian_attributes(target) if isinstance(target, Gaussians) else dict(target)
     if "xyz" not in p or "xyz" not in q:
-        raise ValidationError("attribute_chamfer", "attributes including 'xyz' (the Gaussians' means)", str(sorted(p)))
+        raise ValidationError(
+            "attribute_chamfer", "attributes including 'xyz' (the Gaussians' means)", str(sorted(p))
+        )
     if set(p) != set(q):
-        raise ValidationError("attribute_chamfer(target)", f"the attributes of pred {sorted(p)}", str(sorted(q)))
+        raise ValidationError(
+            "attribute_chamfer(target)", f"the attributes of pred {sorted(p)}", str(sorted(q))
+        )
     p = {k: _as_batched_points(v, f"attribute_chamfer(pred[{k!r}])") for k, v in p.items()}
     q = {k: _as_batched_points(v, f"attribute_chamfer(target[{k!r}])") for k, v in q.items()}
     bsz, n = p["xyz"].shape[:2]
     m = q["xyz"].shape[1]
     for k in p:
-        if p[k].shape[:2] != (bsz, n) or q[k].shape[:2] != (bsz, m) or p[k].shape[-1] != q[k].shape[-1]:
+        if (
+            p[k].shape[:2] != (bsz, n)
+            or q[k].shape[:2] != (bsz, m)
+            or p[k].shape[-1] != q[k].shape[-1]
+        ):
             raise ValidationError(
                 f"attribute_chamfer[{k!r}]",
                 f"pred [B={bsz}, N={n}, F] and target [B={bsz}, M={m}, F] with one F",

@@ -20,15 +20,21 @@ __all__ = ["l1_loss", "mse_loss", "psnr", "rgba_loss"]
 
 def _check(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None, name: str) -> None:
     if not isinstance(pred, torch.Tensor) or not isinstance(target, torch.Tensor):
-        raise ValidationError(f"{name}", "tensors pred and target", f"{type(pred).__name__}, {type(target).__name__}")
+        raise ValidationError(
+            f"{name}", "tensors pred and target", f"{type(pred).__name__}, {type(target).__name__}"
+        )
     if pred.shape != target.shape:
-        raise ValidationError(f"{name}(target)", f"shape {tuple(pred.shape)} like pred", f"{tuple(target.shape)}")
+        raise ValidationError(
+            f"{name}(target)", f"shape {tuple(pred.shape)} like pred", f"{tuple(target.shape)}"
+        )
     if mask is not None:
         try:
             torch.broadcast_shapes(mask.shape, pred.shape)
         except RuntimeError:
             raise ValidationError(
-                f"{name}(mask)", f"a shape broadcastable to {tuple(pred.shape)}", f"{tuple(mask.shape)}"
+                f"{name}(mask)",
+                f"a shape broadcastable to {tuple(pred.shape)}",
+                f"{tuple(mask.shape)}",
             ) from None
 
 
@@ -40,13 +46,17 @@ def _reduce(err: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return (err * weight).sum() / weight.sum().clamp_min(1e-8)
 
 
-def l1_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+def l1_loss(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean absolute error; with ``mask`` (broadcastable, values in [0, 1]) the mask-weighted mean."""
     _check(pred, target, mask, "l1_loss")
     return _reduce((pred - target).abs(), mask)
 
 
-def mse_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+def mse_loss(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean squared error; with ``mask`` (broadcastable, values in [0, 1]) the mask-weighted mean."""
     _check(pred, target, mask, "mse_loss")
     return _reduce((pred - target).square(), mask)

@@ -57,13 +57,18 @@ def _load_tensor_file(path: Path) -> dict[str, torch.Tensor]:
             return load_file(str(path))
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for foreign files
-        raise FileFormatError(path, f"not a readable weights file ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+        raise FileFormatError(
+            path,
+            f"not a readable weights file ({type(e).__name__}: {str(e).splitlines()[0][:200]})",
+        ) from None
     if not isinstance(state, Mapping):
         raise FileFormatError(path, f"expected a state dict, got {type(state).__name__}")
     return dict(state)
 
 
-def _resolve_backbone(net: Net, weights: str | Path | Mapping[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+def _resolve_backbone(
+    net: Net, weights: str | Path | Mapping[str, torch.Tensor] | None
+) -> dict[str, torch.Tensor]:
     if isinstance(weights, Mapping):
         return dict(weights)
     if weights is not None:
@@ -75,7 +80,9 @@ def _resolve_backbone(net: Net, weights: str | Path | Mapping[str, torch.Tensor]
     if env:
         path = Path(env).expanduser()
         if not path.is_file():
-            raise WeightsNotFoundError(f"LPIPS({net}) backbone weights: {ENV_VARS[net]}={env} does not exist")
+            raise WeightsNotFoundError(
+                f"LPIPS({net}) backbone weights: {ENV_VARS[net]}={env} does not exist"
+            )
         return _load_tensor_file(path)
     path = default_backbone_path(net)
     if path.is_file():
@@ -119,9 +126,13 @@ class LPIPS(nn.Module):
         with warnings.catch_warnings():
             # lpips builds its trunk with torchvision's deprecated `pretrained=` argument.
             warnings.simplefilter("ignore", UserWarning)
-            model = lpips.LPIPS(net=net, version="0.1", pretrained=False, pnet_rand=True, verbose=False)
-        lin_path = Path(linear_weights) if linear_weights is not None else (
-            Path(lpips.__file__).parent / "weights" / "v0.1" / f"{net}.pth"
+            model = lpips.LPIPS(
+                net=net, version="0.1", pretrained=False, pnet_rand=True, verbose=False
+            )
+        lin_path = (
+            Path(linear_weights)
+            if linear_weights is not None
+            else (Path(lpips.__file__).parent / "weights" / "v0.1" / f"{net}.pth")
         )
         if not lin_path.is_file():
             raise WeightsNotFoundError(
@@ -129,9 +140,14 @@ class LPIPS(nn.Module):
                 "(pip install --force-reinstall lpips), whose wheel ships them"
             )
         lin = _load_tensor_file(lin_path)
-        expected_lin = {k for k in model.state_dict() if k.startswith("lin") and not k.startswith("lins.")}
+        expected_lin = {
+            k for k in model.state_dict() if k.startswith("lin") and not k.startswith("lins.")
+        }
         if set(lin) != expected_lin:
-            raise FileFormatError(lin_path, f"expected LPIPS linear layers {sorted(expected_lin)}, got {sorted(lin)[:5]}")
+            raise FileFormatError(
+                lin_path,
+                f"expected LPIPS linear layers {sorted(expected_lin)}, got {sorted(lin)[:5]}",
+            )
         model.load_state_dict(lin, strict=False)
         _load_backbone(model.net, backbone, net)
         model.eval()
@@ -146,11 +162,20 @@ class LPIPS(nn.Module):
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         for field, t in (("pred", pred), ("target", target)):
-            if not isinstance(t, torch.Tensor) or t.ndim != 4 or t.shape[1] != 3 or not t.is_floating_point():
+            if (
+                not isinstance(t, torch.Tensor)
+                or t.ndim != 4
+                or t.shape[1] != 3
+                or not t.is_floating_point()
+            ):
                 got = f"shape {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__
-                raise ValidationError(f"LPIPS({field})", "a float tensor [B, 3, H, W] in [0, 1]", got)
+                raise ValidationError(
+                    f"LPIPS({field})", "a float tensor [B, 3, H, W] in [0, 1]", got
+                )
         if pred.shape != target.shape:
-            raise ValidationError("LPIPS(target)", f"shape {tuple(pred.shape)} like pred", f"{tuple(target.shape)}")
+            raise ValidationError(
+                "LPIPS(target)", f"shape {tuple(pred.shape)} like pred", f"{tuple(target.shape)}"
+            )
         return self.model(pred, target, normalize=True).flatten()
 
 
@@ -158,7 +183,7 @@ def _load_backbone(trunk: nn.Module, state: dict[str, torch.Tensor], net: str) -
     """Copy torchvision ``features.{i}.*`` tensors into lpips's ``slice{k}.{i}.*`` modules."""
     # lpips splits torchvision's `features` Sequential into slices but keeps the layer indices.
     targets = {}
-    for name, tensor in trunk.state_dict().items():
+    for name in trunk.state_dict():
         _slice, idx, param = name.split(".")
         targets[f"features.{idx}.{param}"] = name
     missing = sorted(k for k in targets if k not in state)

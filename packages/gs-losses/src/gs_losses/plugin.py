@@ -10,7 +10,9 @@ from gs_core.plugins.hookspecs import hookimpl
 from gs_core.plugins.specs import MetricSpec
 
 
-def lpips_metric_factory(net: str) -> Callable[[torch.device], Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
+def lpips_metric_factory(
+    net: str,
+) -> Callable[[torch.device], Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
     """``factory(device) -> fn(pred [B, H, W, 3], target) -> [B]``; raises WeightsNotFoundError
     (from :class:`~gs_losses.perceptual.LPIPS`) when the backbone weights are absent."""
 

@@ -25,9 +25,13 @@ def opacity_regularizer(opacities: torch.Tensor, eps: float = 1e-6) -> LossTerms
         ``{"opacity": -mean(log(alpha + eps))}``.
     """
     if not isinstance(opacities, torch.Tensor) or not opacities.is_floating_point():
-        raise ValidationError("opacity_regularizer(opacities)", "a float tensor in [0, 1]", type(opacities).__name__)
+        raise ValidationError(
+            "opacity_regularizer(opacities)", "a float tensor in [0, 1]", type(opacities).__name__
+        )
     if opacities.numel() == 0:
-        raise ValidationError("opacity_regularizer(opacities)", "at least one opacity", "an empty tensor")
+        raise ValidationError(
+            "opacity_regularizer(opacities)", "at least one opacity", "an empty tensor"
+        )
     return {"opacity": -torch.log(opacities + eps).mean()}
 
 
@@ -52,9 +56,15 @@ def kl_divergence(
     """
     for field, t in (("mean", mean), ("logvar", logvar)):
         if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.ndim < 1:
-            raise ValidationError(f"kl_divergence({field})", "a float tensor [B, ...]", type(t).__name__)
+            raise ValidationError(
+                f"kl_divergence({field})", "a float tensor [B, ...]", type(t).__name__
+            )
     if mean.shape != logvar.shape:
-        raise ValidationError("kl_divergence(logvar)", f"shape {tuple(mean.shape)} like mean", f"{tuple(logvar.shape)}")
+        raise ValidationError(
+            "kl_divergence(logvar)",
+            f"shape {tuple(mean.shape)} like mean",
+            f"{tuple(logvar.shape)}",
+        )
     elem = 0.5 * (mean.square() + logvar.exp() - 1.0 - logvar)
     if reduction == "mean":
         return {"kl": elem.mean()}
@@ -63,4 +73,6 @@ def kl_divergence(
         return {"kl": per_sample.mean()}
     if reduction == "none":
         return {"kl": per_sample}
-    raise ValidationError("kl_divergence(reduction)", "'batch_mean', 'mean' or 'none'", repr(reduction))
+    raise ValidationError(
+        "kl_divergence(reduction)", "'batch_mean', 'mean' or 'none'", repr(reduction)
+    )

@@ -22,13 +22,20 @@ def weighted_sum(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float]
     ``lambda_rgb`` weights the term ``rgb``). Every term needs a weight and every weight a term,
     so a renamed term can never silently drop out of the objective; a weight of 0 skips its term.
     """
-    w = {(k[len("lambda_") :] if k.startswith("lambda_") else k): float(v) for k, v in weights.items()}
+    w = {
+        (k[len("lambda_") :] if k.startswith("lambda_") else k): float(v)
+        for k, v in weights.items()
+    }
     missing = sorted(set(terms) - set(w))
     if missing:
-        raise ValidationError("weights", f"a weight for every term (lambda_{missing[0]})", f"keys {sorted(w)}")
+        raise ValidationError(
+            "weights", f"a weight for every term (lambda_{missing[0]})", f"keys {sorted(w)}"
+        )
     unknown = sorted(set(w) - set(terms))
     if unknown:
-        raise ValidationError("weights", f"only weights of computed terms {sorted(terms)}", f"lambda_{unknown[0]}")
+        raise ValidationError(
+            "weights", f"only weights of computed terms {sorted(terms)}", f"lambda_{unknown[0]}"
+        )
     total: torch.Tensor | None = None
     for name, value in terms.items():
         if w[name] == 0.0:

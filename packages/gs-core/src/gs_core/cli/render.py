@@ -55,7 +55,9 @@ def frame_scene(gaussians, fov_deg: float) -> tuple[tuple[float, float, float], 
 def render_command(
     scene: Path = typer.Argument(..., help="A 3DGS .ply (or .splat) file."),
     turntable: Path | None = typer.Option(
-        None, "--turntable", help="Write an orbit animation here (.gif, or .mp4 with imageio-ffmpeg installed)."
+        None,
+        "--turntable",
+        help="Write an orbit animation here (.gif, or .mp4 with imageio-ffmpeg installed).",
     ),
     grid: Path | None = typer.Option(
         None, "--grid", help="Write a contact sheet of --views evenly spaced views here (.png)."
@@ -77,7 +79,13 @@ def render_command(
     """Render a splat file as a turntable (GIF/MP4) and/or a contact sheet of views."""
     import torch
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     from gs_core.cameras import Cameras
     from gs_core.imaging import contact_sheet, save_animation, save_image
@@ -108,7 +116,9 @@ def render_command(
     try:
         dev = torch.device(device)
     except RuntimeError:
-        raise GS3DError(f"--device: '{device}' is not a torch device (auto, cpu, cuda, cuda:1)") from None
+        raise GS3DError(
+            f"--device: '{device}' is not a torch device (auto, cpu, cuda, cuda:1)"
+        ) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise GS3DError("--device cuda: no CUDA device is available; use --device cpu")
 
@@ -116,7 +126,9 @@ def render_command(
         raise GS3DError(f"{scene}: file not found")
     g = load_splat(scene) if scene.suffix.lower() == ".splat" else load_ply(scene)
     console = Console(stderr=True)
-    console.print(f"{scene}: {g.num_gaussians:,} Gaussians, SH degree {g.sh_degree}, rendering on {dev}")
+    console.print(
+        f"{scene}: {g.num_gaussians:,} Gaussians, SH degree {g.sh_degree}, rendering on {dev}"
+    )
     g = g.to(dev)
     center, fit = frame_scene(g, fov)
     dist = fit if distance is None else distance
@@ -125,8 +137,14 @@ def render_command(
 
     def shoot(azimuths: list[float], label: str) -> list:
         cams = Cameras.orbit(
-            azimuths, elevation, radius=dist, fov_deg=fov, width=resolution, height=resolution,
-            target=center, device=dev,
+            azimuths,
+            elevation,
+            radius=dist,
+            fov_deg=fov,
+            width=resolution,
+            height=resolution,
+            target=center,
+            device=dev,
         )
         images = []
         columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())

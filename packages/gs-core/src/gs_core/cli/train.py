@@ -154,7 +154,7 @@ def train(
     final = out / "final"
     with trainer.averaged_weights():
         model.save_pretrained(final, overwrite=True)
-    ema = " (EMA weights)" if trainer.ema is not None else ""
+    ema = " (EMA weights)" if trainer.ema_active else ""
     console.print(
         f"trained {method} for {result.step} steps; model{ema}: {final}; checkpoint: {result.checkpoint}"
     )

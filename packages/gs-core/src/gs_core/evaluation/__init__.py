@@ -1,0 +1,25 @@
+"""The evaluation harness (``gs3d eval``): protocols, predictors, metric plumbing, reports."""
+
+from gs_core.evaluation.harness import EvalConfig, evaluate, markdown_table, render_targets
+from gs_core.evaluation.metrics import LoadedMetrics, available_metrics, load_metrics
+from gs_core.evaluation.predictors import MethodPredictor, PlyFolderPredictor, Prediction, load_method
+from gs_core.evaluation.protocols import PROTOCOLS, RING15, ZERO123PP, ViewSelection, select_views
+
+__all__ = [
+    "PROTOCOLS",
+    "RING15",
+    "ZERO123PP",
+    "EvalConfig",
+    "LoadedMetrics",
+    "MethodPredictor",
+    "PlyFolderPredictor",
+    "Prediction",
+    "ViewSelection",
+    "available_metrics",
+    "evaluate",
+    "load_method",
+    "load_metrics",
+    "markdown_table",
+    "render_targets",
+    "select_views",
+]

@@ -17,9 +17,13 @@ def _check_pair(pred: torch.Tensor, target: torch.Tensor, name: str) -> None:
             got = str(t.dtype) if isinstance(t, torch.Tensor) else type(t).__name__
             raise ValidationError(f"{name}({field})", "a floating-point tensor", got)
     if pred.shape != target.shape:
-        raise ValidationError(f"{name}(target)", f"shape {tuple(pred.shape)} like pred", f"{tuple(target.shape)}")
+        raise ValidationError(
+            f"{name}(target)", f"shape {tuple(pred.shape)} like pred", f"{tuple(target.shape)}"
+        )
     if pred.ndim < 2:
-        raise ValidationError(f"{name}(pred)", "a batch [B, ...] with at least 2 dims", f"shape {tuple(pred.shape)}")
+        raise ValidationError(
+            f"{name}(pred)", "a batch [B, ...] with at least 2 dims", f"shape {tuple(pred.shape)}"
+        )
 
 
 def mse_per_image(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -59,16 +59,24 @@ def ssim_map(
     """
     for field, t in (("pred", pred), ("target", target)):
         if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.ndim != 4:
-            got = f"shape {tuple(t.shape)}, {t.dtype}" if isinstance(t, torch.Tensor) else type(t).__name__
+            got = (
+                f"shape {tuple(t.shape)}, {t.dtype}"
+                if isinstance(t, torch.Tensor)
+                else type(t).__name__
+            )
             raise ValidationError(f"ssim({field})", "a float tensor [B, C, H, W]", got)
     if pred.shape != target.shape:
-        raise ValidationError("ssim(target)", f"shape {tuple(pred.shape)} like pred", f"{tuple(target.shape)}")
+        raise ValidationError(
+            "ssim(target)", f"shape {tuple(pred.shape)} like pred", f"{tuple(target.shape)}"
+        )
     if padding not in ("valid", "same"):
         raise ValidationError("ssim(padding)", "'valid' or 'same'", repr(padding))
     b, c, h, w = pred.shape
     if padding == "valid" and (h < window_size or w < window_size):
         raise ValidationError(
-            "ssim(pred)", f"images of at least {window_size}x{window_size} pixels for padding='valid'", f"{h}x{w}"
+            "ssim(pred)",
+            f"images of at least {window_size}x{window_size} pixels for padding='valid'",
+            f"{h}x{w}",
         )
     dtype = torch.float64 if pred.dtype == torch.float64 else torch.float32
     x, y = pred.to(dtype), target.to(dtype)

@@ -21,6 +21,8 @@ class MethodSpec:
         core_api: the ``gs_core.CORE_API_VERSION`` the plugin was written for.
         paper: citation or URL of the paper it implements.
         default_checkpoint: a directory or hub id ``gs3d generate`` uses without ``--checkpoint``.
+        examples_dir: a directory of example objects (``transforms.json`` folders whose first
+            frame is the input view) that ``gs3d demo`` runs the method on.
         distribution / version: filled in by the registry from the entry point's package.
     """
 
@@ -31,6 +33,7 @@ class MethodSpec:
     core_api: str
     paper: str = ""
     default_checkpoint: str | None = None
+    examples_dir: str | None = None
     distribution: str = ""
     version: str = ""
 

@@ -70,7 +70,9 @@ def _background(background, shape: tuple[int, ...], dtype, device) -> torch.Tens
     if background is None:
         return None
     if isinstance(background, bool):
-        raise ValidationError("background", "None, a float, 3 floats or a tensor [..., C, 3]", "bool")
+        raise ValidationError(
+            "background", "None, a float, 3 floats or a tensor [..., C, 3]", "bool"
+        )
     if isinstance(background, (int, float)):
         bg = torch.full((3,), float(background), dtype=dtype, device=device)
     elif isinstance(background, torch.Tensor):
@@ -79,17 +81,23 @@ def _background(background, shape: tuple[int, ...], dtype, device) -> torch.Tens
         bg = torch.as_tensor([float(v) for v in background], dtype=dtype, device=device)
     else:
         raise ValidationError(
-            "background", "None, a float, 3 floats or a tensor [..., C, 3]", type(background).__name__
+            "background",
+            "None, a float, 3 floats or a tensor [..., C, 3]",
+            type(background).__name__,
         )
     if bg.ndim == 0:
         bg = bg.expand(3)
     if bg.shape[-1] != 3:
-        raise ValidationError("background", "3 colour channels in the last dim", f"shape {tuple(bg.shape)}")
+        raise ValidationError(
+            "background", "3 colour channels in the last dim", f"shape {tuple(bg.shape)}"
+        )
     try:
         bg = torch.broadcast_to(bg, (*shape, 3))
     except RuntimeError:
         raise ValidationError(
-            "background", f"a shape broadcastable to {(*shape, 3)} (batch..., C, 3)", f"shape {tuple(bg.shape)}"
+            "background",
+            f"a shape broadcastable to {(*shape, 3)} (batch..., C, 3)",
+            f"shape {tuple(bg.shape)}",
         ) from None
     if device.type == "cpu" and not bool(torch.isfinite(bg).all()):
         raise ValidationError("background", "finite values", "NaN/Inf entries")
@@ -148,6 +156,8 @@ def render(
         check_finite: reject NaN/Inf inputs naming the field; ``None`` checks on CPU only,
             where it is cheap (on CUDA it would synchronise every call).
     """
+    # This wrapper runs every training step in front of sub-millisecond gsplat kernels, so it
+    # reads each attribute once and touches tensors only when a conversion is needed.
     if not isinstance(gaussians, Gaussians):
         raise ValidationError("gaussians", "a gs_core.Gaussians", type(gaussians).__name__)
     if not isinstance(cameras, Cameras):
@@ -159,54 +169,58 @@ def render(
     if rasterize_mode not in RASTERIZE_MODES:
         raise ValidationError("rasterize_mode", f"one of {RASTERIZE_MODES}", repr(rasterize_mode))
     g = gaussians
-    deg = g.sh_degree if sh_degree is None else sh_degree
-    if isinstance(deg, bool) or not isinstance(deg, int) or not 0 <= deg <= min(g.sh_degree, MAX_SH_DEGREE):
-        raise ValidationError(
-            "sh_degree",
-            f"an int in [0, {min(g.sh_degree, MAX_SH_DEGREE)}] (the Gaussians carry degree {g.sh_degree})",
-            repr(deg),
-        )
-    if not g.dtype.is_floating_point or g.dtype not in (torch.float32, torch.float64):
-        raise ValidationError("gaussians", "float32 or float64 tensors", str(g.dtype))
+    means, sh = g.means, g.sh
+    dev, dtype = means.device, means.dtype
+    if dtype is not torch.float32 and dtype is not torch.float64:
+        raise ValidationError("gaussians", "float32 or float64 tensors", str(dtype))
+    have = math.isqrt(sh.shape[-2]) - 1
+    deg = have if sh_degree is None else sh_degree
+    if have > MAX_SH_DEGREE or sh_degree is not None:
+        top = min(have, MAX_SH_DEGREE)
+        if isinstance(deg, bool) or not isinstance(deg, int) or not 0 <= deg <= top:
+            raise ValidationError(
+                "sh_degree",
+                f"an int in [0, {top}] (the Gaussians carry SH degree {have})",
+                repr(deg),
+            )
 
-    batch = g.batch_shape
-    dev, dtype = g.device, g.dtype
-    viewmats = cameras.viewmats.to(device=dev, dtype=dtype)
-    Ks = cameras.Ks.to(device=dev, dtype=dtype)
-    c = cameras.n_cameras
-    if cameras.batch_shape != batch:
-        if cameras.batch_shape:
+    batch = means.shape[:-2]
+    viewmats, Ks = cameras.viewmats, cameras.Ks
+    if viewmats.device != dev or viewmats.dtype is not dtype:
+        viewmats = viewmats.to(device=dev, dtype=dtype)
+        Ks = Ks.to(device=dev, dtype=dtype)
+    c = viewmats.shape[-3]
+    if viewmats.shape[:-3] != batch:
+        if viewmats.ndim > 3:
             raise ValidationError(
                 "cameras",
-                f"batch shape {batch} (the Gaussians' leading dims) or none",
+                f"batch shape {tuple(batch)} (the Gaussians' leading dims) or none",
                 f"batch shape {cameras.batch_shape} (viewmats {tuple(cameras.viewmats.shape)})",
             )
-        viewmats = viewmats.expand(*batch, c, 4, 4)
-        Ks = Ks.expand(*batch, c, 3, 3)
+        viewmats = viewmats.expand(*batch, c, 4, 4).contiguous()
+        Ks = Ks.expand(*batch, c, 3, 3).contiguous()
     if c == 0:
         raise ValidationError("cameras", "at least one camera", "C = 0")
     width, height = cameras.width, cameras.height
 
-    if check_finite is None:
-        check_finite = dev.type == "cpu"
-    if check_finite:
+    if check_finite or (check_finite is None and dev.type == "cpu"):
         _check_finite(g, viewmats, Ks)
-    bg = _background(background, (*batch, c), dtype, dev)
+    bg = None if background is None else _background(background, (*batch, c), dtype, dev)
 
-    if g.num_gaussians == 0:
-        return _empty(batch, c, width, height, bg, mode, dtype, dev)
+    if means.shape[-2] == 0:
+        return _empty(tuple(batch), c, width, height, bg, mode, dtype, dev)
 
     name = _choose_backend(backend, dev, dtype)
     fn = render_gsplat if name == "gsplat" else render_torch
     colors, alphas, meta = fn(
-        g.means,
+        means,
         g.quats,
         g.scales,
         g.opacities,
-        g.sh,
+        sh,
         deg,
-        viewmats.contiguous(),
-        Ks.contiguous(),
+        viewmats,
+        Ks,
         width,
         height,
         bg,
@@ -218,14 +232,11 @@ def render(
         radius_clip=radius_clip,
     )
     meta["backend"] = name
-    rgb = depth = None
     if mode == "RGB":
-        rgb = colors
-    elif mode in ("RGB+D", "RGB+ED"):
-        rgb, depth = colors[..., :3], colors[..., 3:4]
-    else:
-        depth = colors
-    return RenderOutput(rgb=rgb, alpha=alphas, depth=depth, meta=meta)
+        return RenderOutput(colors, alphas, None, meta)
+    if mode == "RGB+D" or mode == "RGB+ED":
+        return RenderOutput(colors[..., :3], alphas, colors[..., 3:4], meta)
+    return RenderOutput(None, alphas, colors, meta)
 
 
 def _empty(batch, c, width, height, bg, mode, dtype, dev) -> RenderOutput:

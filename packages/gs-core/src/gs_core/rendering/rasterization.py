@@ -245,7 +245,9 @@ class _Rasterize(torch.autograd.Function):
                     done = torch.zeros(n_pix, dtype=torch.bool, device=dev)
                 done[key[stop]] = True
                 kidx = (~stop).nonzero().squeeze(1)
-                rep, key, alpha, la, log_te = (_take(t, kidx) for t in (rep, key, alpha, la, log_te))
+                rep, key, alpha, la, log_te = (
+                    _take(t, kidx) for t in (rep, key, alpha, la, log_te)
+                )
             w = alpha.double() * torch.exp(log_te)
             for d in range(n_ch):
                 acc[d].index_add_(0, key, w * _take(cols[d], rep))

@@ -18,9 +18,16 @@ class ProgressDisplay:
     """``mode``: ``bar`` (rich), ``lines`` (one line per logged step), ``off``, or ``auto``
     (a bar when stderr is a terminal, else lines)."""
 
-    def __init__(self, mode: str, total: int, start: int, enabled: bool = True):
+    def __init__(
+        self,
+        mode: str,
+        total: int,
+        start: int,
+        enabled: bool = True,
+        console: Console | None = None,
+    ):
         self.enabled = enabled
-        self.console = Console(stderr=True, highlight=False, quiet=not enabled)
+        self.console = console or Console(stderr=True, highlight=False, quiet=not enabled)
         if mode == "auto":
             mode = "bar" if self.console.is_terminal else "lines"
         self.mode = mode if enabled else "off"

@@ -25,15 +25,26 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def set_deterministic(enabled: bool) -> None:
-    """Ask torch for deterministic kernels (slower; warns where none exists)."""
-    if enabled:
-        # cuBLAS needs this before its first use to be deterministic.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(enabled, warn_only=True)
-    torch.backends.cudnn.deterministic = enabled
-    if enabled:
-        torch.backends.cudnn.benchmark = False
+@contextlib.contextmanager
+def deterministic_algorithms() -> Iterator[None]:
+    """Deterministic kernels inside the block (slower; warns where none exists), then the
+    previous settings again."""
+    # cuBLAS reads this when it initialises; set it before the first CUDA matmul.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+    )
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[2], before[3]
 
 
 def get_rng_state() -> dict[str, Any]:
@@ -78,9 +89,9 @@ def preserved_rng() -> Iterator[None]:
 
 
 __all__ = [
+    "deterministic_algorithms",
     "get_rng_state",
     "preserved_rng",
     "seed_everything",
-    "set_deterministic",
     "set_rng_state",
 ]

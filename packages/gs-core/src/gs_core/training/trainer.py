@@ -63,7 +63,12 @@ from gs_core.training.failures import (
 from gs_core.training.metrics_log import MetricsLog
 from gs_core.training.module import TrainingModule
 from gs_core.training.progress import ProgressDisplay
-from gs_core.training.rng import preserved_rng, seed_everything, set_deterministic, set_rng_state
+from gs_core.training.rng import (
+    deterministic_algorithms,
+    preserved_rng,
+    seed_everything,
+    set_rng_state,
+)
 from gs_core.training.run_dir import RunDir
 
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -160,7 +165,12 @@ class Trainer:
         """Train to ``max_steps`` (or until SIGINT/SIGTERM, after saving a checkpoint)."""
         self.dist = setup_distributed(self.config.device)
         try:
-            return self._fit()
+            with (
+                deterministic_algorithms()
+                if self.config.deterministic
+                else contextlib.nullcontext()
+            ):
+                return self._fit()
         finally:
             if self._progress is not None:
                 self._progress.close()
@@ -168,9 +178,16 @@ class Trainer:
                 self._log.close()
             teardown_distributed(self.dist)
 
+    @property
+    def ema_active(self) -> bool:
+        """EMA is on and has started averaging (``step >= ema_start``)."""
+        return self.ema is not None and self.step >= self.config.ema_start
+
     def averaged_weights(self) -> contextlib.AbstractContextManager:
-        """Within this block the models hold the EMA weights (a no-op without EMA)."""
-        return self.ema.applied() if self.ema is not None else contextlib.nullcontext()
+        """Within this block the models hold the EMA weights (a no-op while EMA is not active)."""
+        if self.ema is not None and self.ema_active:
+            return self.ema.applied()
+        return contextlib.nullcontext()
 
     @property
     def is_main(self) -> bool:
@@ -180,8 +197,6 @@ class Trainer:
     def _fit(self) -> TrainResult:
         cfg, dist, module = self.config, self.dist, self.module
         assert dist is not None
-        if cfg.deterministic:
-            set_deterministic(True)
         existing = self.run.latest_checkpoint()
         if existing is not None and not self.resume:
             raise OutputExistsError(
@@ -218,7 +233,10 @@ class Trainer:
             cfg.seed,
             cfg.shuffle,
             cfg.num_workers,
-            collate_fn=module.collate,
+            # the default is passed as a plain function, so worker processes never need the module
+            collate_fn=module.collate
+            if type(module).collate is not TrainingModule.collate
+            else None,
             position=self._position,
         )
         if dist.is_main:
@@ -595,11 +613,7 @@ class Trainer:
         assert dist is not None
         if dist.is_main:
             modes = {m: m.training for m in module.modules()}
-            use_ema = (
-                self.ema is not None
-                and self.config.validate_with_ema
-                and self.step >= self.config.ema_start
-            )
+            use_ema = self.config.validate_with_ema and self.ema_active
             module.eval()
             try:
                 with (

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 
 from gs_losses.guidance.noise import add_noise, guided_noise, prediction_target, to_epsilon
 from gs_losses.guidance.prior import Condition, DiffusionPrior
-from gs_losses.guidance.sds import SDS, ScoreDistillationOutput, SDSConfig, sds_weight, surrogate_loss
+from gs_losses.guidance.sds import (
+    SDS,
+    ScoreDistillationOutput,
+    SDSConfig,
+    sds_weight,
+    surrogate_loss,
+)
 from gs_losses.guidance.timesteps import TimestepSchedule
 from gs_losses.guidance.vsd import VSD, VSDConfig
 
@@ -34,7 +40,12 @@ if TYPE_CHECKING:
     from gs_losses.guidance.hub import resolve_model_dir
     from gs_losses.guidance.stable_diffusion import StableDiffusionGuidance, TextCondition
     from gs_losses.guidance.students import LoRAStudent, copy_student, lora_student
-    from gs_losses.guidance.zero123 import Zero123Condition, Zero123Guidance, Zero123Reference, zero123_camera
+    from gs_losses.guidance.zero123 import (
+        Zero123Condition,
+        Zero123Guidance,
+        Zero123Reference,
+        zero123_camera,
+    )
 
 
 def __getattr__(name: str):

@@ -28,7 +28,9 @@ def load_component(loader, directory: Path, subfolder: str, **kwargs: Any):
     except (OSError, ValueError, RuntimeError, KeyError) as e:
         first = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
         if isinstance(e, OSError | FileNotFoundError):
-            raise WeightsNotFoundError(f"{path}: could not load {loader.__name__} ({first})") from None
+            raise WeightsNotFoundError(
+                f"{path}: could not load {loader.__name__} ({first})"
+            ) from None
         raise FileFormatError(path, f"does not hold a {loader.__name__} ({first})") from None
 
 
@@ -74,15 +76,23 @@ class DiffusersPrior(nn.Module):
         self.unet.eval()
         prediction_type = scheduler.config.prediction_type
         if prediction_type not in PREDICTION_TYPES:
-            raise ValidationError("scheduler.prediction_type", f"one of {PREDICTION_TYPES}", repr(prediction_type))
+            raise ValidationError(
+                "scheduler.prediction_type", f"one of {PREDICTION_TYPES}", repr(prediction_type)
+            )
         self._prediction_type = prediction_type
         self._num_train_timesteps = int(scheduler.config.num_train_timesteps)
         # Kept outside the module's buffers so `.half()` can never round the schedule.
         self._alphas_cpu = scheduler.alphas_cumprod.detach().to(torch.float32).cpu()
         self._alphas_cache: dict[torch.device, torch.Tensor] = {}
         self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
-        self.image_size = int(image_size) if image_size is not None else int(unet.config.sample_size) * self.vae_scale_factor
-        self.latent_scaling = float(latent_scaling if latent_scaling is not None else vae.config.scaling_factor)
+        self.image_size = (
+            int(image_size)
+            if image_size is not None
+            else int(unet.config.sample_size) * self.vae_scale_factor
+        )
+        self.latent_scaling = float(
+            latent_scaling if latent_scaling is not None else vae.config.scaling_factor
+        )
         if latent_sample not in ("sample", "mode"):
             raise ValidationError("latent_sample", "'sample' or 'mode'", repr(latent_sample))
         self.latent_sample = latent_sample
@@ -118,16 +128,28 @@ class DiffusersPrior(nn.Module):
         return F.interpolate(images, (size, size), mode="bilinear", align_corners=False)
 
     def _check_images(self, images: torch.Tensor, field: str = "images") -> torch.Tensor:
-        if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] not in (3, 4):
-            got = f"shape {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ValidationError(field, "images [B, 3, H, W] (or RGBA [B, 4, H, W]) in [0, 1]", got)
+        if (
+            not isinstance(images, torch.Tensor)
+            or images.ndim != 4
+            or images.shape[1] not in (3, 4)
+        ):
+            got = (
+                f"shape {tuple(images.shape)}"
+                if isinstance(images, torch.Tensor)
+                else type(images).__name__
+            )
+            raise ValidationError(
+                field, "images [B, 3, H, W] (or RGBA [B, 4, H, W]) in [0, 1]", got
+            )
         if images.shape[1] == 4:
             # RGBA: composite on white, the background the image priors were trained with.
             rgb, a = images[:, :3], images[:, 3:]
             images = rgb * a + (1 - a)
         return images
 
-    def encode_images(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def encode_images(
+        self, images: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """``[B, 3, H, W]`` in ``[0, 1]`` -> scaled latents (float32), differentiable."""
         x = self._resize(self._check_images(images), self.image_size)
         dist = self.vae.encode((2 * x - 1).to(self.dtype)).latent_dist
@@ -161,7 +183,10 @@ class DiffusersPrior(nn.Module):
                 self.unet.enable_adapters()
                 self.unet.set_adapter(self._active_adapter)
         dtype = self.dtype
-        kwargs = {k: (v.to(dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v) for k, v in kwargs.items()}
+        kwargs = {
+            k: (v.to(dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v)
+            for k, v in kwargs.items()
+        }
         out = self.unet(sample.to(dtype), t, **kwargs).sample
         return out.float()
 

@@ -52,7 +52,9 @@ def resolve_model_dir(name_or_path: str | Path, components: Sequence[str]) -> Pa
         raise FileFormatError(p, "expected a diffusers model directory, found a file")
     s = str(name_or_path)
     if s.startswith((".", "/", "~")) or s.count("/") != 1:
-        raise WeightsNotFoundError(f"{s}: no such model directory (and not a hub repo id 'owner/name')")
+        raise WeightsNotFoundError(
+            f"{s}: no such model directory (and not a hub repo id 'owner/name')"
+        )
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
@@ -69,7 +71,9 @@ def resolve_model_dir(name_or_path: str | Path, components: Sequence[str]) -> Pa
         for c in components:
             folder = local / c
             if c not in CONFIG_ONLY and folder.is_dir() and not _has_weights(folder):
-                local = Path(snapshot_download(s, allow_patterns=[f"{c}/*.bin"], ignore_patterns=ignore))
+                local = Path(
+                    snapshot_download(s, allow_patterns=[f"{c}/*.bin"], ignore_patterns=ignore)
+                )
     except Exception as e:  # huggingface_hub raises many types for offline / missing / gated repos
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
         raise WeightsNotFoundError(

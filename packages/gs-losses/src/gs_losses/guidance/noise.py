@@ -28,7 +28,9 @@ def _coeffs(alphas_cumprod: torch.Tensor, t: torch.Tensor, ndim: int, dtype: tor
     return ab.sqrt().view(shape), (1 - ab).sqrt().view(shape)
 
 
-def add_noise(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, alphas_cumprod: torch.Tensor) -> torch.Tensor:
+def add_noise(
+    x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, alphas_cumprod: torch.Tensor
+) -> torch.Tensor:
     """``x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps`` for ``x0 [B, ...]``, ``t [B]``."""
     a, s = _coeffs(alphas_cumprod, t, x0.ndim, x0.dtype)
     return a * x0 + s * noise
@@ -49,7 +51,9 @@ def to_epsilon(
         return s * x_t + a * output
     if prediction_type == "sample":
         return (x_t - a * output) / s
-    raise ValidationError("prediction_type", "'epsilon', 'v_prediction' or 'sample'", repr(prediction_type))
+    raise ValidationError(
+        "prediction_type", "'epsilon', 'v_prediction' or 'sample'", repr(prediction_type)
+    )
 
 
 def prediction_target(
@@ -67,7 +71,9 @@ def prediction_target(
         return a * noise - s * x0
     if prediction_type == "sample":
         return x0
-    raise ValidationError("prediction_type", "'epsilon', 'v_prediction' or 'sample'", repr(prediction_type))
+    raise ValidationError(
+        "prediction_type", "'epsilon', 'v_prediction' or 'sample'", repr(prediction_type)
+    )
 
 
 def _as_lists(
@@ -75,13 +81,17 @@ def _as_lists(
 ) -> tuple[list[Condition], list[float]]:
     conds = [conditions] if isinstance(conditions, Condition) else list(conditions)
     if not conds or not all(isinstance(c, Condition) for c in conds):
-        raise ValidationError("conditions", "a Condition or a non-empty sequence of them", repr(type(conditions)))
+        raise ValidationError(
+            "conditions", "a Condition or a non-empty sequence of them", repr(type(conditions))
+        )
     if isinstance(guidance_scale, int | float):
         scales = [float(guidance_scale)] * len(conds)
     else:
         scales = [float(s) for s in guidance_scale]
     if len(scales) != len(conds):
-        raise ValidationError("guidance_scale", f"one scale per condition ({len(conds)})", f"{len(scales)} scales")
+        raise ValidationError(
+            "guidance_scale", f"one scale per condition ({len(conds)})", f"{len(scales)} scales"
+        )
     return conds, scales
 
 
@@ -117,10 +127,18 @@ def guided_noise(
         x = torch.cat([latents_t] * n, dim=0)
         tt = torch.cat([t] * n, dim=0)
         out = prior.model_output(x, tt, type(batch[0]).cat(batch))
-        eps = to_epsilon(out.float(), x.float(), tt, prior.alphas_cumprod, prior.prediction_type).chunk(n, dim=0)
+        eps = to_epsilon(
+            out.float(), x.float(), tt, prior.alphas_cumprod, prior.prediction_type
+        ).chunk(n, dim=0)
     else:
         eps = tuple(
-            to_epsilon(prior.model_output(latents_t, t, c).float(), latents_t.float(), t, prior.alphas_cumprod, prior.prediction_type)
+            to_epsilon(
+                prior.model_output(latents_t, t, c).float(),
+                latents_t.float(),
+                t,
+                prior.alphas_cumprod,
+                prior.prediction_type,
+            )
             for c in batch
         )
     if not need_uncond:

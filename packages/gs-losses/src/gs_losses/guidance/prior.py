@@ -51,7 +51,9 @@ class Condition:
     def batch_size(self) -> int:
         sizes = {t.shape[0] for t in self._tensor_fields().values()}
         if len(sizes) != 1:
-            raise ValidationError(type(self).__name__, "tensor fields with one batch size", str(sorted(sizes)))
+            raise ValidationError(
+                type(self).__name__, "tensor fields with one batch size", str(sorted(sizes))
+            )
         return sizes.pop()
 
     def expand_batch(self: C, n: int) -> C:
@@ -60,7 +62,9 @@ class Condition:
         if b == n:
             return self
         if b != 1:
-            raise ValidationError(type(self).__name__, f"batch 1 or {n} to match the latents", f"batch {b}")
+            raise ValidationError(
+                type(self).__name__, f"batch 1 or {n} to match the latents", f"batch {b}"
+            )
         return dataclasses.replace(
             self, **{k: v.expand(n, *v.shape[1:]) for k, v in self._tensor_fields().items()}
         )
@@ -74,7 +78,11 @@ class Condition:
     def to(self: C, device=None, dtype: torch.dtype | None = None) -> C:
         out = {}
         for k, v in self._tensor_fields().items():
-            out[k] = v.to(device=device, dtype=dtype) if dtype is not None and v.is_floating_point() else v.to(device)
+            out[k] = (
+                v.to(device=device, dtype=dtype)
+                if dtype is not None and v.is_floating_point()
+                else v.to(device)
+            )
         return dataclasses.replace(self, **out)
 
     @classmethod
@@ -85,7 +93,11 @@ class Condition:
         first = conditions[0]
         for c in conditions[1:]:
             if type(c) is not type(first):
-                raise ValidationError("Condition.cat", f"conditions of one type ({type(first).__name__})", type(c).__name__)
+                raise ValidationError(
+                    "Condition.cat",
+                    f"conditions of one type ({type(first).__name__})",
+                    type(c).__name__,
+                )
         values = {}
         for f in dataclasses.fields(first):
             vals = [getattr(c, f.name) for c in conditions]
@@ -93,7 +105,9 @@ class Condition:
                 values[f.name] = torch.cat(vals, dim=0)
             else:
                 if any(v != vals[0] for v in vals[1:]):
-                    raise ValidationError(f"Condition.cat({f.name})", "equal non-tensor fields", repr(vals))
+                    raise ValidationError(
+                        f"Condition.cat({f.name})", "equal non-tensor fields", repr(vals)
+                    )
                 values[f.name] = vals[0]
         return type(first)(**values)
 
@@ -125,7 +139,9 @@ class DiffusionPrior(Protocol):
         """Latents -> images ``[B, 3, H, W]`` in ``[0, 1]``."""
         ...
 
-    def model_output(self, latents_t: torch.Tensor, t: torch.Tensor, condition: Condition) -> torch.Tensor:
+    def model_output(
+        self, latents_t: torch.Tensor, t: torch.Tensor, condition: Condition
+    ) -> torch.Tensor:
         """Raw prediction (float32, shaped like ``latents_t``) for noisy latents at integer ``t [B]``."""
         ...
 
@@ -149,7 +165,11 @@ def check_prior(prior: object, field: str = "prior") -> DiffusionPrior:
             )
             if not hasattr(prior, n)
         ]
-        raise ValidationError(field, "a DiffusionPrior", f"{type(prior).__name__} lacking {missing}")
+        raise ValidationError(
+            field, "a DiffusionPrior", f"{type(prior).__name__} lacking {missing}"
+        )
     if prior.prediction_type not in PREDICTION_TYPES:
-        raise ValidationError(f"{field}.prediction_type", f"one of {PREDICTION_TYPES}", repr(prior.prediction_type))
+        raise ValidationError(
+            f"{field}.prediction_type", f"one of {PREDICTION_TYPES}", repr(prior.prediction_type)
+        )
     return prior

@@ -97,12 +97,24 @@ class SDSConfig(Config):
     presets = {
         # DreamGaussian stage 1 with Zero123: CFG 5, t in [0.02, 0.98], w = 1 - alpha_bar,
         # summed. DreamGaussian optionally anneals t = (1 - r) T: override timesteps.anneal=linear.
-        "dreamgaussian": {"guidance_scale": 5.0, "timesteps": {"t_range": (0.02, 0.98)}, "reduction": "sum"},
+        "dreamgaussian": {
+            "guidance_scale": 5.0,
+            "timesteps": {"t_range": (0.02, 0.98)},
+            "reduction": "sum",
+        },
         # DreamGaussian's text-to-3D Stable Diffusion guidance: CFG 100, mean over the batch.
-        "dreamgaussian_sd": {"guidance_scale": 100.0, "timesteps": {"t_range": (0.02, 0.98)}, "reduction": "batch_mean"},
+        "dreamgaussian_sd": {
+            "guidance_scale": 100.0,
+            "timesteps": {"t_range": (0.02, 0.98)},
+            "reduction": "batch_mean",
+        },
         # DD3G implicit verification: multi-view SDS with t in [20, 300] (section IV-A). The
         # paper gives no CFG scale; 5.0 is ImageDream's default for SDS.
-        "dd3g": {"guidance_scale": 5.0, "timesteps": {"t_range": (0.02, 0.3)}, "reduction": "batch_mean"},
+        "dd3g": {
+            "guidance_scale": 5.0,
+            "timesteps": {"t_range": (0.02, 0.3)},
+            "reduction": "batch_mean",
+        },
         "tiny": {"guidance_scale": 3.0},
     }
 
@@ -110,7 +122,9 @@ class SDSConfig(Config):
 def _flatten_views(x: torch.Tensor, field: str) -> tuple[torch.Tensor, int]:
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim not in (4, 5):
         got = f"shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValidationError(field, "a float tensor [B, C, H, W] or multi-view [B, V, C, H, W]", got)
+        raise ValidationError(
+            field, "a float tensor [B, C, H, W] or multi-view [B, V, C, H, W]", got
+        )
     if x.ndim == 5:
         return x.flatten(0, 1), x.shape[1]
     return x, 1
@@ -143,7 +157,11 @@ class SDS:
         schedule: TimestepSchedule,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
         if (images is None) == (latents is None):
-            raise ValidationError("SDS", "exactly one of images or latents", "both" if images is not None else "neither")
+            raise ValidationError(
+                "SDS",
+                "exactly one of images or latents",
+                "both" if images is not None else "neither",
+            )
         if images is not None:
             flat, views = _flatten_views(images, "images")
             z = self.prior.encode_images(flat)
@@ -151,7 +169,9 @@ class SDS:
             z, views = _flatten_views(latents, "latents")
         n = z.shape[0]
         if t is None:
-            t = schedule.sample(n // views, self.prior.num_train_timesteps, step_ratio, generator, z.device)
+            t = schedule.sample(
+                n // views, self.prior.num_train_timesteps, step_ratio, generator, z.device
+            )
             t = t.repeat_interleave(views)
         else:
             t = torch.as_tensor(t, device=z.device).long().flatten()
@@ -160,12 +180,18 @@ class SDS:
             if t.numel() != n:
                 raise ValidationError("t", f"{n // views} or {n} timesteps", f"{t.numel()}")
         if noise is None:
-            noise = torch.randn(z.shape, generator=generator, device=generator.device if generator is not None else z.device)
+            noise = torch.randn(
+                z.shape,
+                generator=generator,
+                device=generator.device if generator is not None else z.device,
+            )
             noise = noise.to(device=z.device, dtype=torch.float32)
         else:
             noise = noise.flatten(0, 1) if noise.ndim == 5 else noise
             if noise.shape != z.shape:
-                raise ValidationError("noise", f"shape {tuple(z.shape)} like the latents", f"{tuple(noise.shape)}")
+                raise ValidationError(
+                    "noise", f"shape {tuple(z.shape)} like the latents", f"{tuple(noise.shape)}"
+                )
             noise = noise.float()
         return z, t, noise, views
 
@@ -174,7 +200,9 @@ class SDS:
         out = []
         for c in conds:
             b = c.batch_size
-            out.append(c.repeat_interleave(views) if views > 1 and b * views == n else c.expand_batch(n))
+            out.append(
+                c.repeat_interleave(views) if views > 1 and b * views == n else c.expand_batch(n)
+            )
         return out
 
     def _grad(self, z, t, noise, eps_hat) -> tuple[torch.Tensor, torch.Tensor]:
@@ -209,7 +237,9 @@ class SDS:
         """
         if condition is None:
             raise ValidationError("condition", "a Condition (or a sequence of them)", "None")
-        z, t, noise, views = self._prepare(images, latents, step_ratio, t, noise, generator, self.config.timesteps)
+        z, t, noise, views = self._prepare(
+            images, latents, step_ratio, t, noise, generator, self.config.timesteps
+        )
         conds = self._expand_conditions(condition, z.shape[0], views)
         with torch.no_grad():
             z_t = add_noise(z.detach().float(), noise, t, self.prior.alphas_cumprod)
@@ -218,5 +248,7 @@ class SDS:
         loss = surrogate_loss(z, grad, self.config.reduction)
         return ScoreDistillationOutput(loss=loss, grad=grad, latents=z, noise=noise, t=t, w=w)
 
-    def __call__(self, images: torch.Tensor | None = None, condition: Conditions | None = None, **kwargs) -> LossTerms:
+    def __call__(
+        self, images: torch.Tensor | None = None, condition: Conditions | None = None, **kwargs
+    ) -> LossTerms:
         return {"sds": self.compute(images, condition, **kwargs).loss}

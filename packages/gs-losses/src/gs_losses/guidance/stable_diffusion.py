@@ -78,18 +78,38 @@ class StableDiffusionGuidance(DiffusersPrior):
         )
         return self.text_encoder(tokens.input_ids.to(self.device))[0].float()
 
-    def encode_text(self, prompts: str | Sequence[str], negative_prompts: str | Sequence[str] = "") -> TextCondition:
+    def encode_text(
+        self, prompts: str | Sequence[str], negative_prompts: str | Sequence[str] = ""
+    ) -> TextCondition:
         """Prompts (``B`` of them) -> :class:`TextCondition` with embeddings ``[B, L, D]``."""
         pos = [prompts] if isinstance(prompts, str) else list(prompts)
-        neg = [negative_prompts] * len(pos) if isinstance(negative_prompts, str) else list(negative_prompts)
+        neg = (
+            [negative_prompts] * len(pos)
+            if isinstance(negative_prompts, str)
+            else list(negative_prompts)
+        )
         if not pos or len(neg) != len(pos):
-            raise ValidationError("negative_prompts", f"one string or {len(pos)} strings (one per prompt)", str(len(neg)))
+            raise ValidationError(
+                "negative_prompts",
+                f"one string or {len(pos)} strings (one per prompt)",
+                str(len(neg)),
+            )
         return TextCondition(embeddings=self._embed(pos), null_embeddings=self._embed(neg))
 
     def null_condition(self, condition: TextCondition) -> TextCondition:
-        return TextCondition(embeddings=condition.null_embeddings, null_embeddings=condition.null_embeddings)
+        return TextCondition(
+            embeddings=condition.null_embeddings, null_embeddings=condition.null_embeddings
+        )
 
-    def model_output(self, latents_t: torch.Tensor, t: torch.Tensor, condition: TextCondition) -> torch.Tensor:
+    def model_output(
+        self, latents_t: torch.Tensor, t: torch.Tensor, condition: TextCondition
+    ) -> torch.Tensor:
         if not isinstance(condition, TextCondition):
-            raise ValidationError("condition", "a TextCondition (StableDiffusionGuidance.encode_text)", type(condition).__name__)
-        return self.unet_forward(latents_t, t, encoder_hidden_states=condition.embeddings.to(latents_t.device))
+            raise ValidationError(
+                "condition",
+                "a TextCondition (StableDiffusionGuidance.encode_text)",
+                type(condition).__name__,
+            )
+        return self.unet_forward(
+            latents_t, t, encoder_hidden_states=condition.embeddings.to(latents_t.device)
+        )

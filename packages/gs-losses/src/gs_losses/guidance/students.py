@@ -52,13 +52,19 @@ class LoRAStudent:
     def null_condition(self, condition: Condition) -> Condition:
         return self.prior.null_condition(condition)
 
-    def model_output(self, latents_t: torch.Tensor, t: torch.Tensor, condition: Condition) -> torch.Tensor:
+    def model_output(
+        self, latents_t: torch.Tensor, t: torch.Tensor, condition: Condition
+    ) -> torch.Tensor:
         with self.prior.adapter(self.adapter_name):
             return self.prior.model_output(latents_t, t, condition)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """The LoRA weights (float32 even when the U-Net is half precision)."""
-        return [p for n, p in self.prior.unet.named_parameters() if self.adapter_name in n and "lora_" in n]
+        return [
+            p
+            for n, p in self.prior.unet.named_parameters()
+            if self.adapter_name in n and "lora_" in n
+        ]
 
 
 def lora_student(

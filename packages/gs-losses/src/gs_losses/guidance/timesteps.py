@@ -61,7 +61,11 @@ class TimestepSchedule(Config):
         lo, hi = self.bounds(num_train_timesteps)
         if self.anneal != "none":
             if step_ratio is None:
-                raise ValidationError("step_ratio", f"the training progress in [0, 1] (anneal='{self.anneal}')", "None")
+                raise ValidationError(
+                    "step_ratio",
+                    f"the training progress in [0, 1] (anneal='{self.anneal}')",
+                    "None",
+                )
             if not 0.0 <= step_ratio <= 1.0:
                 raise ValidationError("step_ratio", "a value in [0, 1]", repr(step_ratio))
         if self.anneal in ("linear", "sqrt"):

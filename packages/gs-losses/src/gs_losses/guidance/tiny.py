@@ -154,7 +154,9 @@ def save_tiny_zero123(directory: str | Path, seed: int = 0) -> Path:
     )
     torch.manual_seed(seed + 4)
     projection = camera_projection_class()(embedding_dim=TINY_CROSS_DIM, additional_embeddings=4)
-    processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    processor = CLIPImageProcessor(
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+    )
     tiny_vae(seed).save_pretrained(directory / "vae")
     tiny_unet(8, TINY_CROSS_DIM, seed).save_pretrained(directory / "unet")
     image_encoder.save_pretrained(directory / "image_encoder")

@@ -58,7 +58,12 @@ class VSDConfig(Config):
         "prolificdreamer": {
             "guidance_scale": 7.5,
             "student_guidance_scale": 1.0,
-            "timesteps": {"t_range": (0.02, 0.98), "anneal": "drop_max", "anneal_t_max": 0.5, "anneal_start": 0.2},
+            "timesteps": {
+                "t_range": (0.02, 0.98),
+                "anneal": "drop_max",
+                "anneal_t_max": 0.5,
+                "anneal_start": 0.2,
+            },
             "student_timesteps": {"t_range": (0.0, 1.0)},
         },
         # GECO stage I (section 4.1): Zero123++ teacher CFG 4, full-copy student CFG 1,
@@ -85,16 +90,22 @@ class VSD(SDS):
         config: :class:`VSDConfig`.
     """
 
-    def __init__(self, teacher: DiffusionPrior, student: DiffusionPrior, config: VSDConfig | None = None):
+    def __init__(
+        self, teacher: DiffusionPrior, student: DiffusionPrior, config: VSDConfig | None = None
+    ):
         super().__init__(teacher, None)
         self.student = check_prior(student, "student")
         self.config = config if config is not None else VSDConfig()
         if self.student.num_train_timesteps != teacher.num_train_timesteps or not torch.allclose(
             self.student.alphas_cumprod.cpu(), teacher.alphas_cumprod.cpu()
         ):
-            raise ValidationError("student", "a prior with the teacher's noise schedule", "a different alphas_cumprod")
+            raise ValidationError(
+                "student", "a prior with the teacher's noise schedule", "a different alphas_cumprod"
+            )
         if self.config.student_samples < 1:
-            raise ValidationError("VSDConfig.student_samples", "a positive int", repr(self.config.student_samples))
+            raise ValidationError(
+                "VSDConfig.student_samples", "a positive int", repr(self.config.student_samples)
+            )
 
     @property
     def teacher(self) -> DiffusionPrior:
@@ -119,9 +130,13 @@ class VSD(SDS):
         """
         if condition is None:
             raise ValidationError("condition", "a Condition (or a sequence of them)", "None")
-        z, t, noise, views = self._prepare(images, latents, step_ratio, t, noise, generator, self.config.timesteps)
+        z, t, noise, views = self._prepare(
+            images, latents, step_ratio, t, noise, generator, self.config.timesteps
+        )
         conds = self._expand_conditions(condition, z.shape[0], views)
-        s_cond = self._expand_conditions(student_condition if student_condition is not None else conds[0], z.shape[0], views)
+        s_cond = self._expand_conditions(
+            student_condition if student_condition is not None else conds[0], z.shape[0], views
+        )
         with torch.no_grad():
             z_t = add_noise(z.detach().float(), noise, t, self.prior.alphas_cumprod)
             eps_pre = guided_noise(self.prior, z_t, t, conds, self.config.guidance_scale)
@@ -151,16 +166,24 @@ class VSD(SDS):
         x0 = latents.detach().float().repeat(k, *([1] * (latents.ndim - 1)))
         n = x0.shape[0]
         if t is None:
-            t = self.config.student_timesteps.sample(n, self.student.num_train_timesteps, None, generator, x0.device)
+            t = self.config.student_timesteps.sample(
+                n, self.student.num_train_timesteps, None, generator, x0.device
+            )
         if noise is None:
-            noise = torch.randn(x0.shape, generator=generator, device=generator.device if generator is not None else x0.device)
+            noise = torch.randn(
+                x0.shape,
+                generator=generator,
+                device=generator.device if generator is not None else x0.device,
+            )
             noise = noise.to(x0.device, torch.float32)
         cond = student_condition.expand_batch(latents.shape[0])
         if k > 1:
             cond = type(cond).cat([cond] * k)
         x_t = add_noise(x0, noise, t, self.student.alphas_cumprod)
         pred = self.student.model_output(x_t, t, cond).float()
-        target = prediction_target(x0, noise, t, self.student.alphas_cumprod, self.student.prediction_type)
+        target = prediction_target(
+            x0, noise, t, self.student.alphas_cumprod, self.student.prediction_type
+        )
         return F.mse_loss(pred, target)
 
     def __call__(
@@ -173,10 +196,16 @@ class VSD(SDS):
         **kwargs,
     ) -> LossTerms:
         """``{"vsd": generator term, "student": student term}`` (see the module docstring)."""
-        out = self.compute(images, condition, student_condition=student_condition, generator=generator, **kwargs)
+        out = self.compute(
+            images, condition, student_condition=student_condition, generator=generator, **kwargs
+        )
         s_cond = student_condition
         if s_cond is None:
             s_cond = condition if isinstance(condition, Condition) else list(condition)[0]
-        views = images.shape[1] if images is not None and images.ndim == 5 else 1
+        source = images if images is not None else kwargs.get("latents")
+        views = source.shape[1] if source is not None and source.ndim == 5 else 1
         s_cond = self._expand_conditions(s_cond, out.latents.shape[0], views)[0]
-        return {"vsd": out.loss, "student": self.student_loss(out.latents, s_cond, generator=generator)}
+        return {
+            "vsd": out.loss,
+            "student": self.student_loss(out.latents, s_cond, generator=generator),
+        }

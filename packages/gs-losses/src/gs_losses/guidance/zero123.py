@@ -36,7 +36,14 @@ from gs_losses.guidance.diffusers_prior import DiffusersPrior, load_component, s
 from gs_losses.guidance.hub import resolve_model_dir
 from gs_losses.guidance.prior import Condition
 
-COMPONENTS = ("vae", "unet", "image_encoder", "feature_extractor", "clip_camera_projection", "scheduler")
+COMPONENTS = (
+    "vae",
+    "unet",
+    "image_encoder",
+    "feature_extractor",
+    "clip_camera_projection",
+    "scheduler",
+)
 
 # CLIP's preprocessing statistics, used when feature_extractor/preprocessor_config.json omits them.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -106,7 +113,11 @@ def zero123_camera(
         torch.as_tensor(d_azimuth, dtype=torch.float32),
         torch.as_tensor(d_radius, dtype=torch.float32),
     )
-    d_elevation, d_azimuth, d_radius = d_elevation.flatten(), d_azimuth.flatten(), d_radius.flatten()
+    d_elevation, d_azimuth, d_radius = (
+        d_elevation.flatten(),
+        d_azimuth.flatten(),
+        d_radius.flatten(),
+    )
     az = torch.deg2rad(d_azimuth)
     if variant == "zero123":
         last = d_radius
@@ -153,7 +164,9 @@ class Zero123Guidance(DiffusersPrior):
             m.eval()
         self.variant = variant
         self.clip_size = int(clip_size)
-        self.register_buffer("clip_mean", torch.tensor(clip_mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer(
+            "clip_mean", torch.tensor(clip_mean).view(1, 3, 1, 1), persistent=False
+        )
         self.register_buffer("clip_std", torch.tensor(clip_std).view(1, 3, 1, 1), persistent=False)
 
     @classmethod
@@ -178,8 +191,12 @@ class Zero123Guidance(DiffusersPrior):
             variant = "stable_zero123" if "stable" in str(name_or_path).lower() else "zero123"
         vae = load_component(AutoencoderKL, directory, "vae", torch_dtype=dtype)
         unet = load_component(UNet2DConditionModel, directory, "unet", torch_dtype=dtype)
-        image_encoder = load_component(CLIPVisionModelWithProjection, directory, "image_encoder", dtype=dtype)
-        projection = load_component(camera_projection_class(), directory, "clip_camera_projection", torch_dtype=dtype)
+        image_encoder = load_component(
+            CLIPVisionModelWithProjection, directory, "image_encoder", dtype=dtype
+        )
+        projection = load_component(
+            camera_projection_class(), directory, "clip_camera_projection", torch_dtype=dtype
+        )
         scheduler = scheduler_from_dir(directory)
         if unet.config.in_channels != 2 * vae.config.latent_channels:
             raise FileFormatError(
@@ -189,7 +206,16 @@ class Zero123Guidance(DiffusersPrior):
             )
         clip_size, mean, std = _read_preprocessor(directory / "feature_extractor")
         return cls(
-            vae, unet, image_encoder, projection, scheduler, clip_size=clip_size, clip_mean=mean, clip_std=std, variant=variant, **kwargs
+            vae,
+            unet,
+            image_encoder,
+            projection,
+            scheduler,
+            clip_size=clip_size,
+            clip_mean=mean,
+            clip_std=std,
+            variant=variant,
+            **kwargs,
         ).to(device)
 
     # ------------------------------------------------------------------ conditioning
@@ -197,7 +223,9 @@ class Zero123Guidance(DiffusersPrior):
     def encode_reference(self, images: torch.Tensor) -> Zero123Reference:
         """Input view(s) ``[R, 3|4, H, W]`` in ``[0, 1]`` (RGBA is composited on white)."""
         x = self._check_images(images, "reference").to(self.device)
-        clip_in = F.interpolate(x, (self.clip_size, self.clip_size), mode="bicubic", align_corners=False, antialias=True)
+        clip_in = F.interpolate(
+            x, (self.clip_size, self.clip_size), mode="bicubic", align_corners=False, antialias=True
+        )
         clip_in = (clip_in.clamp(0, 1) - self.clip_mean) / self.clip_std
         embeds = self.image_encoder(clip_in.to(self.dtype)).image_embeds.float().unsqueeze(1)
         lat_in = self._resize(x, self.image_size)
@@ -221,36 +249,53 @@ class Zero123Guidance(DiffusersPrior):
             d_radius: ``[B]`` change of camera distance (Zero123; unused by Stable Zero123).
             reference_elevation: elevation of the input view in degrees (Stable Zero123).
         """
-        cam = zero123_camera(d_elevation, d_azimuth, d_radius, self.variant, reference_elevation).to(self.device)
+        cam = zero123_camera(
+            d_elevation, d_azimuth, d_radius, self.variant, reference_elevation
+        ).to(self.device)
         b = cam.shape[0]
         ref = reference.expand_batch(b)
         context = torch.cat([ref.clip_embeds.to(self.device), cam.unsqueeze(1)], dim=-1)
         embeddings = self.camera_projection(context.to(self.dtype)).float()
-        return Zero123Condition(embeddings=embeddings, image_latents=ref.image_latents.to(self.device))
+        return Zero123Condition(
+            embeddings=embeddings, image_latents=ref.image_latents.to(self.device)
+        )
 
     def null_condition(self, condition: Zero123Condition) -> Zero123Condition:
         return Zero123Condition(
-            embeddings=torch.zeros_like(condition.embeddings), image_latents=torch.zeros_like(condition.image_latents)
+            embeddings=torch.zeros_like(condition.embeddings),
+            image_latents=torch.zeros_like(condition.image_latents),
         )
 
-    def model_output(self, latents_t: torch.Tensor, t: torch.Tensor, condition: Zero123Condition) -> torch.Tensor:
+    def model_output(
+        self, latents_t: torch.Tensor, t: torch.Tensor, condition: Zero123Condition
+    ) -> torch.Tensor:
         if not isinstance(condition, Zero123Condition):
-            raise ValidationError("condition", "a Zero123Condition (Zero123Guidance.camera_condition)", type(condition).__name__)
+            raise ValidationError(
+                "condition",
+                "a Zero123Condition (Zero123Guidance.camera_condition)",
+                type(condition).__name__,
+            )
         sample = torch.cat([latents_t, condition.image_latents.to(latents_t)], dim=1)
-        return self.unet_forward(sample, t, encoder_hidden_states=condition.embeddings.to(latents_t.device))
+        return self.unet_forward(
+            sample, t, encoder_hidden_states=condition.embeddings.to(latents_t.device)
+        )
 
 
 def _read_preprocessor(folder: Path) -> tuple[int, tuple[float, ...], tuple[float, ...]]:
     """CLIP input size, mean and std from a ``CLIPImageProcessor`` config."""
     cfg_path = folder / "preprocessor_config.json"
     if not cfg_path.is_file():
-        raise FileFormatError(folder, "no preprocessor_config.json (the CLIP image processor config)")
+        raise FileFormatError(
+            folder, "no preprocessor_config.json (the CLIP image processor config)"
+        )
     try:
         cfg = json.loads(cfg_path.read_text())
     except json.JSONDecodeError as e:
         raise FileFormatError(cfg_path, f"not valid JSON ({e})") from None
     crop = cfg.get("crop_size", 224)
-    size = crop.get("height", crop.get("shortest_edge", 224)) if isinstance(crop, dict) else int(crop)
+    size = (
+        crop.get("height", crop.get("shortest_edge", 224)) if isinstance(crop, dict) else int(crop)
+    )
     mean = tuple(float(v) for v in cfg.get("image_mean", CLIP_MEAN))
     std = tuple(float(v) for v in cfg.get("image_std", CLIP_STD))
     if len(mean) != 3 or len(std) != 3 or not all(math.isfinite(v) and v > 0 for v in std):

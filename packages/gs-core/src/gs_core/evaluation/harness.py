@@ -1,0 +1,278 @@
+"""``gs3d eval``: one evaluation protocol for every method.
+
+For each object of a dataset split: pick the input view and the protocol's target views
+(:mod:`gs_core.evaluation.protocols`), get Gaussians from a predictor (a method run on the input
+view, timed, or a folder of PLYs), express the target cameras in the prediction's frame, render,
+and score every registered metric on render-vs-ground-truth and/or render-vs-input pairs. Images
+are composited on one background (white by default) for both predictions and ground truth.
+
+Prediction frames (``frame``):
+  ``world``   the dataset's world frame (e.g. ``gs3d fit`` outputs);
+  ``azimuth`` the world rotated so the input view has azimuth 0 — DD3G's protocol of rotating a
+              generation so its 0-degree view aligns with the input, and AGG's output space;
+  ``camera``  the input camera moved to the canonical pose (LGM-style normalisation).
+
+Outputs in ``out``: ``results.json`` (per object and averaged), ``results.md`` (a table) and
+``sheets/<object>.png`` (input, ground truth and prediction per target view).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pydantic
+import torch
+
+from gs_core.cameras import Cameras
+from gs_core.config import Config
+from gs_core.data.backgrounds import NAMED
+from gs_core.data.layout import read_split
+from gs_core.data.spaces import space_transform
+from gs_core.data.views import load_object_views
+from gs_core.errors import GS3DError
+from gs_core.evaluation.metrics import LoadedMetrics, load_metrics, score
+from gs_core.evaluation.predictors import Prediction
+from gs_core.evaluation.protocols import PROTOCOLS, select_views
+from gs_core.io.atomic import atomic_write_text, check_overwrite
+
+
+class EvalConfig(Config):
+    """Options of the evaluation harness."""
+
+    protocol: Literal["ring15", "zero123pp", "gso", "random", "all"] = "gso"
+    resolution: int = pydantic.Field(256, gt=0)
+    frame: Literal["world", "azimuth", "camera"] = "world"
+    input_index: int | None = pydantic.Field(None, ge=0, description="input frame (default: nearest az 0 / el 0)")
+    n_random: int = pydantic.Field(16, gt=0, description="views of the random protocol")
+    seed: int = 0
+    tolerance_deg: float = pydantic.Field(2.0, gt=0)
+    background: Literal["white", "black", "gray"] = "white"
+    metrics: list[str] | None = None
+    sheets: bool = True
+    max_objects: int | None = pydantic.Field(None, gt=0)
+    render_chunk: int = pydantic.Field(8, gt=0)
+    backend: Literal["auto", "torch", "gsplat"] = "auto"
+
+
+@dataclass
+class ObjectResult:
+    object_id: str
+    category: str
+    input_index: int
+    targets: dict[str, list[int]]
+    scores: dict[str, dict[str, float]]  # column -> group -> mean
+    seconds: float | None
+    timings: dict[str, float]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "object_id": self.object_id,
+            "category": self.category,
+            "input_index": self.input_index,
+            "targets": self.targets,
+            "scores": self.scores,
+            "seconds": self.seconds,
+            "timings": self.timings,
+        }
+
+
+def _composite(rgba: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
+    return rgba[..., :3] * rgba[..., 3:] + bg * (1 - rgba[..., 3:])
+
+
+@torch.no_grad()
+def render_targets(
+    gaussians, cameras: Cameras, background: torch.Tensor, chunk: int = 8, backend: str = "auto"
+) -> torch.Tensor:
+    """Renders ``[K, H, W, 3]`` (clamped to [0, 1]) of ``gaussians`` from ``cameras`` (K)."""
+    from gs_core.rendering import render
+
+    out = []
+    for a in range(0, cameras.n_cameras, chunk):
+        cams = cameras.select(slice(a, a + chunk)).to(gaussians.device)
+        r = render(gaussians, cams, background=background.to(gaussians.device), backend=backend)
+        out.append(r.rgb.clamp(0, 1).float().cpu())
+    return torch.cat(out)
+
+
+def _mean(values: list[float]) -> float:
+    vals = [v for v in values if v is not None and not math.isnan(v)]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def evaluate(
+    predictor: Callable[[str, torch.Tensor], Prediction],
+    root: str | Path,
+    split: str,
+    config: EvalConfig | None = None,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    device: str | torch.device = "cpu",
+    label: str = "",
+    categories: list[str] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> dict[str, Any]:
+    """Evaluate ``predictor`` on ``split`` of the dataset at ``root``; see the module docstring.
+
+    ``predictor(object_id, input_rgba [1, 4, H, W]) -> Prediction``. Returns the report dict
+    (also written to ``out/results.json`` with ``out/results.md`` and contact sheets).
+    """
+    cfg = config or EvalConfig()
+    if cfg.protocol not in PROTOCOLS:
+        raise GS3DError(f"unknown protocol {cfg.protocol!r} (available: {', '.join(PROTOCOLS)})")
+    device = torch.device(device)
+    out = Path(out) if out is not None else None
+    if out is not None:
+        check_overwrite(out / "results.json", overwrite)
+    ids = read_split(root, split, categories)
+    if cfg.max_objects is not None:
+        ids = ids[: cfg.max_objects]
+    metrics = load_metrics(cfg.metrics, device)
+    columns = metrics.columns()
+    if not columns:
+        raise GS3DError("no metric available to evaluate (gs-core registers psnr and ssim; is the registry broken?)")
+    bg = torch.tensor(NAMED[cfg.background], dtype=torch.float32)
+    results: list[ObjectResult] = []
+    for k, oid in enumerate(ids):
+        if progress is not None:
+            progress(k, len(ids), oid)
+        views = load_object_views(Path(root) / oid, cfg.resolution)
+        c2w = views.cameras.camtoworlds.double().numpy()
+        sel = select_views(
+            c2w[:, :3, 3],
+            cfg.protocol,
+            input_index=cfg.input_index,
+            n_random=cfg.n_random,
+            seed=cfg.seed,
+            tolerance_deg=cfg.tolerance_deg,
+            object_id=oid,
+        )
+        rgba = torch.from_numpy(views.rgba).float() / 255
+        input_rgba = rgba[sel.input_index].permute(2, 0, 1)[None]
+        pred = predictor(oid, input_rgba)
+        # Prediction frame P relates to the world by p_world = A p_P, A = T^-1 for the frame's
+        # world -> frame transform T; a world camera V sees the prediction as V A.
+        T = space_transform(cfg.frame, c2w[sel.input_index])
+        A = torch.from_numpy(np.linalg.inv(T)).float()
+        tgt = torch.tensor(sel.targets)
+        cams = views.cameras.select(tgt)
+        cams = Cameras(cams.viewmats @ A, cams.Ks, cams.width, cams.height)
+        renders = render_targets(pred.gaussians.to(device), cams, bg, cfg.render_chunk, cfg.backend)
+        gt = _composite(rgba[tgt], bg)
+        inp = _composite(rgba[sel.input_index], bg)
+        per_view: dict[str, torch.Tensor] = {}
+        for col, name, pair in columns:
+            fn = metrics.fns[name]
+            ref = gt if pair == "render-gt" else inp[None].expand_as(renders)
+            per_view[col] = score(fn, renders.to(device), ref.to(device))
+        scores: dict[str, dict[str, float]] = {}
+        offset = 0
+        group_slices = {}
+        for gname, gidx in sel.groups.items():
+            group_slices[gname] = slice(offset, offset + len(gidx))
+            offset += len(gidx)
+        for col, vals in per_view.items():
+            scores[col] = {g: float(vals[s].mean()) for g, s in group_slices.items()}
+            if len(group_slices) > 1:
+                scores[col]["all"] = float(vals.mean())
+        res = ObjectResult(
+            object_id=oid,
+            category=views.category,
+            input_index=sel.input_index,
+            targets=sel.groups,
+            scores=scores,
+            seconds=pred.seconds,
+            timings=pred.timings,
+        )
+        results.append(res)
+        if out is not None and cfg.sheets:
+            _save_sheet(out / "sheets" / f"{oid}.png", rgba[sel.input_index], gt, renders, bg, sel.groups)
+    report = _report(results, metrics, cfg, root, split, label)
+    if out is not None:
+        atomic_write_text(out / "results.json", json.dumps(report, indent=2) + "\n")
+        atomic_write_text(out / "results.md", markdown_table(report))
+    return report
+
+
+def _report(results: list[ObjectResult], metrics: LoadedMetrics, cfg: EvalConfig, root, split, label) -> dict[str, Any]:
+    cols = sorted({c for r in results for c in r.scores})
+    groups = sorted({g for r in results for s in r.scores.values() for g in s})
+    mean: dict[str, Any] = {c: {g: _mean([r.scores[c].get(g) for r in results]) for g in groups} for c in cols}
+    secs = [r.seconds for r in results if r.seconds is not None]
+    mean["seconds"] = float(np.mean(secs)) if secs else None
+    per_cat: dict[str, dict[str, float]] = {}
+    for cat in sorted({r.category for r in results}):
+        rs = [r for r in results if r.category == cat]
+        g0 = "all" if "all" in groups else groups[0]
+        per_cat[cat or "(none)"] = {c: _mean([r.scores[c].get(g0) for r in rs]) for c in cols}
+    return {
+        "predictions": label,
+        "dataset": str(root),
+        "split": split,
+        "config": cfg.model_dump(),
+        "metrics": {
+            n: {"higher_is_better": s.higher_is_better, "pairs": list(s.pairs), "summary": s.summary}
+            for n, s in metrics.specs.items()
+            if n in metrics.fns
+        },
+        "unavailable_metrics": metrics.unavailable,
+        "num_objects": len(results),
+        "mean": mean,
+        "per_category": per_cat,
+        "objects": [r.to_json() for r in results],
+    }
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}"
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    """Per-object scores and the mean as a markdown table (one column per metric and group)."""
+    objs = report["objects"]
+    cols = [c for c in report["mean"] if c != "seconds"]
+    groups = sorted({g for c in cols for g in report["mean"][c]})
+    headers = [f"{c} ({g})" if len(groups) > 1 else c for c in cols for g in groups]
+    lines = [
+        f"# gs3d eval: {report['predictions']}",
+        "",
+        f"dataset `{report['dataset']}`, split `{report['split']}`, protocol `{report['config']['protocol']}`, "
+        f"{report['num_objects']} objects, {report['config']['resolution']}px, frame `{report['config']['frame']}`",
+        "",
+        "| object | " + " | ".join(headers) + " | seconds |",
+        "|---" * (len(headers) + 2) + "|",
+    ]
+    for o in objs:
+        vals = [_fmt(o["scores"].get(c, {}).get(g)) for c in cols for g in groups]
+        lines.append(f"| {o['object_id']} | " + " | ".join(vals) + f" | {_fmt(o['seconds'])} |")
+    mean = [_fmt(report["mean"][c].get(g)) for c in cols for g in groups]
+    lines.append("| **mean** | " + " | ".join(mean) + f" | {_fmt(report['mean'].get('seconds'))} |")
+    if report.get("unavailable_metrics"):
+        lines += ["", "Unavailable metrics:"] + [f"- {k}: {v}" for k, v in report["unavailable_metrics"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _save_sheet(path: Path, input_rgba, gt, renders, bg, groups: dict[str, list[int]], per_row: int = 8) -> None:
+    from gs_core.imaging import contact_sheet, save_image
+
+    inp = _composite(input_rgba, bg)
+    blank = torch.ones_like(inp) * bg
+    names = [g for g, idx in groups.items() for _ in idx]
+    tiles, labels = [], []
+    K = gt.shape[0]
+    for a in range(0, K, per_row):
+        b = min(a + per_row, K)
+        pad = per_row - (b - a)
+        tiles += [inp] + [gt[i] for i in range(a, b)] + [blank] * pad
+        labels += ["input"] + [f"gt {names[i]}" for i in range(a, b)] + [""] * pad
+        tiles += [blank] + [renders[i] for i in range(a, b)] + [blank] * pad
+        labels += [""] + ["pred"] * (b - a) + [""] * pad
+    save_image(path, contact_sheet([t.numpy() for t in tiles], ncols=per_row + 1, labels=labels), overwrite=True)

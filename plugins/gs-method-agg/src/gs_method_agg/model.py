@@ -1,0 +1,123 @@
+"""The AGG method: image -> coarse hybrid generator -> Gaussian super-resolution -> 3D Gaussians.
+
+Objects live in the input camera's azimuth-normalised frame (Sec. 4.1): y up, the input camera
+at azimuth 0 (on the +z side, at its own elevation), so :meth:`AGG.generate`'s Gaussians are
+seen from the front by ``Cameras.orbit(0, elevation, radius)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from gs_core.errors import FileFormatError
+from gs_core.gaussians import Gaussians, rgb_to_sh0
+from gs_core.method import GenerationOutput, Method, timed
+
+from gs_method_agg.config import STAGES, AGGConfig
+from gs_method_agg.generator import CoarseGenerator, GaussianSuperResolution
+from gs_method_agg.image_encoder import ImageEncoder
+
+
+def canonical_gaussians(attrs: dict[str, torch.Tensor], scale: float) -> Gaussians:
+    """Predicted ``xyz [B, N, 3]``, ``rgb [B, N, 3]``, ``opacity [B, N, 1]`` -> Gaussians with
+    AGG's canonical isotropic ``scale``, identity rotation and SH degree 0 (Sec. 3.1, 4.1)."""
+    xyz = attrs["xyz"].float()
+    lead = xyz.shape[:-1]
+    quats = torch.zeros(*lead, 4, dtype=xyz.dtype, device=xyz.device)
+    quats[..., 0] = 1.0
+    return Gaussians.unchecked(
+        means=xyz,
+        quats=quats,
+        scales=torch.full((*lead, 3), scale, dtype=xyz.dtype, device=xyz.device),
+        opacities=attrs["opacity"].float().squeeze(-1),
+        sh=rgb_to_sh0(attrs["rgb"].float()).unsqueeze(-2),
+    )
+
+
+class AGG(Method):
+    """Amortized Generative 3D Gaussians (Xu et al. 2024).
+
+    ``forward(rgb [B, 3, H, W])`` -> ``{"coarse": attrs, "fine": attrs | None}`` (attribute dicts,
+    see :func:`canonical_gaussians`); :meth:`generate` takes RGBA and returns Gaussians.
+    """
+
+    config_class = AGGConfig
+    name = "agg"
+
+    def __init__(self, config: AGGConfig, _load_encoder_weights: bool = True):
+        super().__init__(config)
+        self.encoder = ImageEncoder(config.encoder, load_weights=_load_encoder_weights)
+        self.coarse = CoarseGenerator(config)
+        self.sr = GaussianSuperResolution(config) if config.super_resolution else None
+
+    # ------------------------------------------------------------------ inference
+    def input_rgb(self, images: torch.Tensor) -> torch.Tensor:
+        """RGBA ``[B, 4, H, W]`` composited on the training background -> RGB ``[B, 3, H, W]``."""
+        a = images[:, 3:4]
+        bg = torch.tensor(self.config.background, dtype=images.dtype, device=images.device)
+        return images[:, :3] * a + bg.view(1, 3, 1, 1) * (1 - a)
+
+    def forward(self, rgb: torch.Tensor, with_sr: bool = True) -> dict[str, Any]:
+        cls, tokens = self.encoder(rgb)
+        coarse = self.coarse(cls, tokens)
+        fine = None
+        if with_sr and self.sr is not None:
+            fine = self.sr(coarse, tokens)
+        return {"coarse": coarse, "fine": fine}
+
+    def generate(self, images: torch.Tensor, **kwargs: Any) -> GenerationOutput:
+        """RGBA ``[B, 4, H, W]`` in [0, 1] -> one set of Gaussians per image (16,384 at the
+        ``paper`` preset, the coarse 4,096 with ``super_resolution=False``)."""
+        images = self.check_images(images).to(self.device)
+        timings: dict[str, float] = {}
+        dev = self.device
+        with torch.no_grad():
+            with timed(timings, "encode", dev):
+                cls, tokens = self.encoder(self.input_rgb(images))
+            with timed(timings, "coarse", dev):
+                coarse = self.coarse(cls, tokens)
+            fine = None
+            if self.sr is not None:
+                with timed(timings, "super_resolution", dev):
+                    fine = self.sr(coarse, tokens)
+        coarse_g = canonical_gaussians(coarse, self.config.coarse_scale)
+        out = coarse_g if fine is None else canonical_gaussians(fine, self.config.fine_scale)
+        out.validate(check_values=True)
+        timings["total"] = sum(timings.values())
+        return GenerationOutput(gaussians=out, timings=timings, extras={"coarse": coarse_g})
+
+    # ------------------------------------------------------------------ training
+    def training_module(self, stage: str | None = None, **kwargs: Any):
+        """The engine's module for ``stage`` in ``warmup | coarse | sr`` (see
+        :mod:`gs_method_agg.training`); ``data_dir`` is a ``gs3d data procedural`` dataset."""
+        from gs_method_agg.training import AGGTrainingModule
+
+        return AGGTrainingModule(self, stage or "coarse", data_dir=kwargs.get("data_dir"))
+
+    # ------------------------------------------------------------------ weights
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, device: str | torch.device = "cpu", strict: bool = True):
+        """Load ``config.json`` + safetensors (one file or shards). The encoder is built without
+        fetching DINOv2 weights: the checkpoint holds them."""
+        from gs_core.pretrained import CONFIG_NAME, load_state_dict, resolve_pretrained_dir
+
+        directory = resolve_pretrained_dir(name_or_path)
+        config = cls.config_class.load_json(directory / CONFIG_NAME)
+        model = cls(config, _load_encoder_weights=False)
+        state = load_state_dict(directory, device="cpu")
+        try:
+            missing, unexpected = model.load_state_dict(state, strict=False)
+        except RuntimeError as e:
+            raise FileFormatError(directory, f"weights do not fit AGG: {str(e).splitlines()[0]}") from None
+        if strict and (missing or unexpected):
+            raise FileFormatError(
+                directory,
+                f"weights do not match AGG(config): missing {list(missing)[:5]}, "
+                f"unexpected {list(unexpected)[:5]}",
+            )
+        return model.to(device)
+
+
+__all__ = ["AGG", "STAGES", "canonical_gaussians"]

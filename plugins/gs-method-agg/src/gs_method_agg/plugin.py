@@ -1,0 +1,40 @@
+"""gs3d plugin hooks: registers the ``agg`` method with its bundled procedural-world model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gs_core.plugins.hookspecs import hookimpl
+from gs_core.plugins.specs import MethodSpec
+
+from gs_method_agg.config import AGGConfig
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+BUNDLED_CHECKPOINT = PACKAGE_DIR / "checkpoints" / "procedural-small"
+EXAMPLES_DIR = PACKAGE_DIR / "examples"
+
+
+def _build(config: AGGConfig):
+    from gs_method_agg.model import AGG
+
+    return AGG(config)
+
+
+@hookimpl
+def gs3d_register_methods(register):
+    register(
+        MethodSpec(
+            name="agg",
+            summary="AGG: amortized single-image-to-3D Gaussians (hybrid coarse generator + "
+            "Gaussian super-resolution).",
+            config_class=AGGConfig,
+            factory=_build,
+            core_api="1.0",
+            paper="Xu et al., AGG: Amortized Generative 3D Gaussians for Single Image to 3D, "
+            "arXiv:2401.04099 (2024)",
+            default_checkpoint=str(BUNDLED_CHECKPOINT)
+            if (BUNDLED_CHECKPOINT / "config.json").is_file()
+            else None,
+            examples_dir=str(EXAMPLES_DIR) if EXAMPLES_DIR.is_dir() else None,
+        )
+    )
