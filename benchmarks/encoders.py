@@ -105,7 +105,12 @@ def main() -> None:
     if "clip" not in args.skip:
         for name in args.clip_models:
             enc = ClipEncoder(name, pretrained=None, device=device).to(dtype)
-            bench(f"CLIP {name} image", f"{s}->{enc.image_size[0]}px, {enc.embed_dim}-d", images, enc.encode_image)
+            bench(
+                f"CLIP {name} image",
+                f"{s}->{enc.image_size[0]}px, {enc.embed_dim}-d",
+                images,
+                enc.encode_image,
+            )
             del enc
     if "openshape" not in args.skip:
         with torch.device(device):
@@ -124,11 +129,15 @@ def main() -> None:
             c = gather_points(xyz, farthest_point_sample(xyz, cfg.num_patches))
             return ball_query(xyz, c, cfg.ball_radius, cfg.group_size)
 
-        bench("  of which FPS + ball query", f"{cfg.num_patches} x {cfg.group_size}", clouds, grouping)
+        bench(
+            "  of which FPS + ball query", f"{cfg.num_patches} x {cfg.group_size}", clouds, grouping
+        )
         del enc
 
     dev = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"\n{dev}, {args.dtype} weights, median of {args.iters} after {args.warmup} warm-up; random weights\n")
+    print(
+        f"\n{dev}, {args.dtype} weights, median of {args.iters} after {args.warmup} warm-up; random weights\n"
+    )
     print("| model | input | batch | ms / batch | ms / item | items / s | peak GiB |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for name, size, b, ms, per, ips, mem in rows:

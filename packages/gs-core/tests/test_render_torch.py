@@ -342,3 +342,23 @@ def test_behind_camera_and_near_plane_give_no_nan():
     grads = torch.autograd.grad(loss, [means, quats, scales, opac, sh])
     for t in (out.rgb, out.depth, out.alpha, *grads):
         assert bool(torch.isfinite(t).all())
+
+
+def test_alpha_saturates_at_0999_without_opacity_gradient():
+    # One round Gaussian on the optical axis of a 9 x 9 camera: the centre pixel sits exactly on
+    # the projected mean (sigma = 0), so alpha there is min(0.999, o).
+    cam = Cameras.orbit([0.0], [0.0], radius=2.5, width=9, height=9).to(dtype=F64)
+    for o, expect in ((1.0, 0.999), (0.5, 0.5)):
+        opac = torch.tensor([o], dtype=F64, requires_grad=True)
+        g = Gaussians(
+            torch.zeros(1, 3, dtype=F64),
+            torch.tensor([[1.0, 0, 0, 0]], dtype=F64),
+            torch.full((1, 3), 0.3, dtype=F64),
+            opac,
+            torch.full((1, 1, 3), -0.5 / 0.28209479177387814, dtype=F64),  # black
+        )
+        out = render(g, cam, background=1.0, backend="torch")
+        assert abs(float(out.alpha[0, 4, 4, 0].detach()) - expect) < 1e-12
+        assert abs(float(out.rgb[0, 4, 4, 0].detach()) - (1 - expect)) < 1e-12
+        (grad,) = torch.autograd.grad(out.rgb[0, 4, 4, 0], opac)
+        assert float(grad) == (0.0 if o == 1.0 else -1.0)

@@ -3,6 +3,7 @@ reaches bit-for-bit the same state as an uninterrupted run, on CPU."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -16,10 +17,10 @@ from safetensors.torch import load_file
 
 from gs_core.training import read_metrics
 
+TOY = Path(__file__).with_name("test_training_toy.py")
+
 
 def load_toy_module():
-    import importlib.util
-
     name = "gs3d_training_toy"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, TOY)
@@ -28,8 +29,6 @@ def load_toy_module():
         spec.loader.exec_module(mod)
     return sys.modules[name]
 
-
-TOY = Path(__file__).with_name("test_training_toy.py")
 
 # Everything that draws random numbers or carries state across steps: dropout and input noise
 # (global RNG), a shuffled dataset resumed mid-epoch (3 steps of 8 samples; 4 steps per epoch),
@@ -53,20 +52,6 @@ def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     return env
-
-
-def _run(run_dir: Path, *extra: str, resume: bool = False) -> str:
-    cmd = [
-        sys.executable,
-        str(TOY),
-        str(run_dir),
-        *(["--resume"] if resume else []),
-        *OVERRIDES,
-        *extra,
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=_env())
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
 
 
 def _start_stalling(run_dir: Path, stall_at: int, resume: bool = False) -> subprocess.Popen:
@@ -109,8 +94,12 @@ def _assert_same_run(a: Path, b: Path) -> None:
 
 
 def test_training_sigkill_and_sigterm_then_resume_is_bitwise_identical(tmp_path):
-    reference = tmp_path / "uninterrupted"
-    assert 'DONE {"step": 8, "interrupted": false}' in _run(reference)
+    toy = load_toy_module()
+    cfg = toy.ToyConfig().with_overrides(
+        ["train.progress=off", "train.tensorboard=off", *OVERRIDES]
+    )
+    reference = tmp_path / "uninterrupted"  # in this process: the subprocesses must match it
+    assert toy.run_toy(reference, cfg)[3].step == 8
 
     run = tmp_path / "run"
     # 1) SIGKILL inside step 5: steps 0-4 are done, the last checkpoint is at step 3.
@@ -136,8 +125,9 @@ def test_training_sigkill_and_sigterm_then_resume_is_bitwise_identical(tmp_path)
     assert names == ["step-00000006", "step-00000007"]  # keep_checkpoints=2, partial removed
     (run / "release").unlink()
 
-    # 3) resume to the end.
-    assert 'DONE {"step": 8, "interrupted": false}' in _run(run, resume=True)
+    # 3) resume to the end (here, in this process).
+    result = toy.run_toy(run, cfg, resume=True)[3]
+    assert result.step == 8 and not result.interrupted
     _assert_same_run(reference, run)
 
 

@@ -84,7 +84,9 @@ def test_preprocessing_matches_clip_transform_by_hand(b32):
 def test_batching_does_not_change_embeddings(tiny):
     images = torch.rand(5, 3, 64, 64)
     with torch.no_grad():
-        torch.testing.assert_close(tiny.encode_image(images, batch_size=2), tiny.encode_image(images))
+        torch.testing.assert_close(
+            tiny.encode_image(images, batch_size=2), tiny.encode_image(images)
+        )
 
 
 def test_gradients_reach_the_images(tiny):
@@ -104,9 +106,13 @@ def test_similarities(tiny):
     ref = torch.nn.functional.cosine_similarity(ea, eb)
     torch.testing.assert_close(sim, ref, atol=1e-5, rtol=1e-5)
     # one reference image against every render
-    torch.testing.assert_close(clip_image_similarity(b32, a, b[:1]), (ea @ eb[0]), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        clip_image_similarity(b32, a, b[:1]), (ea @ eb[0]), atol=1e-5, rtol=1e-5
+    )
     text = clip_text_similarity(b32, a, "a photo of a chair")
-    torch.testing.assert_close(text, ea @ b32.encode_text(["a photo of a chair"])[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        text, ea @ b32.encode_text(["a photo of a chair"])[0], atol=1e-5, rtol=1e-5
+    )
     with pytest.raises(ValidationError, match="texts"):
         clip_text_similarity(b32, a, ["x", "y"])
 

@@ -50,7 +50,9 @@ def test_variant_sizes_match_the_model_cards(variant):
     import timm
 
     with torch.device("meta"):  # counts without allocating the giant's 4.5 GB
-        model = timm.create_model(DINOV2_VARIANTS[variant], pretrained=False, num_classes=0, dynamic_img_size=True)
+        model = timm.create_model(
+            DINOV2_VARIANTS[variant], pretrained=False, num_classes=0, dynamic_img_size=True
+        )
     n = sum(p.numel() for p in model.parameters())
     assert round(n / 1e6, 1) == MODEL_CARD_PARAMS_M[variant]
     assert model.embed_dim == EMBED_DIM[variant.split("-")[0]]

@@ -64,7 +64,9 @@ _OFFICIAL_LAYER = {
 }
 OFFICIAL_KEYS = {
     **_OFFICIAL_HEAD,
-    **{f"ppat.transformer.layers.{i}.{k}": s for i in range(12) for k, s in _OFFICIAL_LAYER.items()},
+    **{
+        f"ppat.transformer.layers.{i}.{k}": s for i in range(12) for k, s in _OFFICIAL_LAYER.items()
+    },
     "proj.weight": (1280, 512),
     "proj.bias": (1280,),
 }
@@ -84,7 +86,7 @@ def test_released_config_has_the_official_state_dict_layout():
     state = model.state_dict()
     assert {k: tuple(v.shape) for k, v in state.items()} == OFFICIAL_KEYS
     assert sum(p.numel() for p in model.parameters()) == OFFICIAL_PARAMS
-    assert 21_440 + 768 + 134_144 + 512 + 12 * 2_626_048 + 656_640 == OFFICIAL_PARAMS
+    assert OFFICIAL_PARAMS == 21_440 + 768 + 134_144 + 512 + 12 * 2_626_048 + 656_640
 
 
 def test_vitl14_preset_sizes():
@@ -105,7 +107,10 @@ def _official_checkpoint(model: OpenShapeEncoder) -> dict:
         "logit_scale": {"module.logit_scale": torch.tensor(14.28)},
         "text_proj": None,
         "image_proj": None,
-        "optimizer": {"state": {0: {"step": torch.tensor(3.0)}}, "param_groups": [{"lr": 1e-3, "params": [0]}]},
+        "optimizer": {
+            "state": {0: {"step": torch.tensor(3.0)}},
+            "param_groups": [{"lr": 1e-3, "params": [0]}],
+        },
         "scheduler": {"step_size": 10000, "gamma": 0.95, "last_epoch": 7},
         "epoch": 7,
         "step": 1234,
@@ -127,7 +132,9 @@ def tiny_model():
 @pytest.fixture(scope="module")
 def tiny_points():
     g = torch.Generator().manual_seed(5)
-    return prepare_point_cloud(torch.randn(2, 300, 3, generator=g), torch.rand(2, 300, 3, generator=g), num_points=None)
+    return prepare_point_cloud(
+        torch.randn(2, 300, 3, generator=g), torch.rand(2, 300, 3, generator=g), num_points=None
+    )
 
 
 def test_official_ddp_checkpoint_loads_weights_only(tmp_path, tiny_model, tiny_points):
@@ -168,7 +175,9 @@ def test_wrong_sizes_and_unsafe_pickles_are_refused(tmp_path, tiny_model):
 
     # an arbitrary object (here a Namespace) needs a full unpickle, which gs3d never does
     bad = tmp_path / "bad.pt"
-    torch.save({"state_dict": {"module.proj.weight": torch.zeros(1)}, "cfg": argparse.Namespace(lr=1)}, bad)
+    torch.save(
+        {"state_dict": {"module.proj.weight": torch.zeros(1)}, "cfg": argparse.Namespace(lr=1)}, bad
+    )
     with pytest.raises(FileFormatError, match="weights_only"):
         OpenShapeEncoder.from_pretrained(bad, config=tiny_model.config)
     with pytest.raises(WeightsNotFoundError, match="does not exist"):
@@ -206,17 +215,33 @@ def _reference_forward(state: dict, cfg: OpenShapeConfig, points: torch.Tensor) 
                 x = x @ w.T + state[f"ppat.sa.mlp_convs.{i}.bias"].double()
                 mean = state[f"ppat.sa.mlp_bns.{i}.running_mean"].double()
                 var = state[f"ppat.sa.mlp_bns.{i}.running_var"].double()
-                g, b = state[f"ppat.sa.mlp_bns.{i}.weight"].double(), state[f"ppat.sa.mlp_bns.{i}.bias"].double()
+                g, b = (
+                    state[f"ppat.sa.mlp_bns.{i}.weight"].double(),
+                    state[f"ppat.sa.mlp_bns.{i}.bias"].double(),
+                )
                 x = torch.relu((x - mean) / torch.sqrt(var + 1e-5) * g + b)
             feats.append(torch.cat([xyz[c], x.max(0).values]))
-        tokens = torch.stack(feats) @ state["ppat.lift.0.weight"].double()[:, :, 0].T + state["ppat.lift.0.bias"].double()
-        tokens = F.layer_norm(tokens, (cfg.dim,), state["ppat.lift.2.weight"].double(), state["ppat.lift.2.bias"].double())
+        tokens = (
+            torch.stack(feats) @ state["ppat.lift.0.weight"].double()[:, :, 0].T
+            + state["ppat.lift.0.bias"].double()
+        )
+        tokens = F.layer_norm(
+            tokens,
+            (cfg.dim,),
+            state["ppat.lift.2.weight"].double(),
+            state["ppat.lift.2.bias"].double(),
+        )
         x = torch.cat([state["ppat.cls_token"].double()[None], tokens])
         for layer in range(cfg.depth):
             p = f"ppat.transformer.layers.{layer}."
 
             def ln(t, name, p=p):
-                return F.layer_norm(t, (cfg.dim,), state[p + name + ".weight"].double(), state[p + name + ".bias"].double())
+                return F.layer_norm(
+                    t,
+                    (cfg.dim,),
+                    state[p + name + ".weight"].double(),
+                    state[p + name + ".bias"].double(),
+                )
 
             h = ln(x, "0.norm")
             q, k, v = (h @ state[p + "0.fn.to_qkv.weight"].double().T).chunk(3, dim=-1)
@@ -225,11 +250,21 @@ def _reference_forward(state: dict, cfg: OpenShapeConfig, points: torch.Tensor) 
                 sl = slice(hd * cfg.head_dim, (hd + 1) * cfg.head_dim)
                 a = torch.softmax(q[:, sl] @ k[:, sl].T / math.sqrt(cfg.head_dim), dim=-1)
                 heads.append(a @ v[:, sl])
-            o = torch.cat(heads, -1) @ state[p + "0.fn.to_out.0.weight"].double().T + state[p + "0.fn.to_out.0.bias"].double()
+            o = (
+                torch.cat(heads, -1) @ state[p + "0.fn.to_out.0.weight"].double().T
+                + state[p + "0.fn.to_out.0.bias"].double()
+            )
             x = x + o
             h = ln(x, "1.norm")
-            h = F.gelu(h @ state[p + "1.fn.net.0.weight"].double().T + state[p + "1.fn.net.0.bias"].double())
-            x = x + h @ state[p + "1.fn.net.3.weight"].double().T + state[p + "1.fn.net.3.bias"].double()
+            h = F.gelu(
+                h @ state[p + "1.fn.net.0.weight"].double().T
+                + state[p + "1.fn.net.0.bias"].double()
+            )
+            x = (
+                x
+                + h @ state[p + "1.fn.net.3.weight"].double().T
+                + state[p + "1.fn.net.3.bias"].double()
+            )
         outs.append(x[0] @ state["proj.weight"].double().T + state["proj.bias"].double())
     return torch.stack(outs).float()
 
@@ -288,3 +323,12 @@ def test_normalization_and_preparation():
     assert down.shape == (1, 100, 6)
     swapped = prepare_point_cloud(xyz[:1], num_points=None, swap_yz=True)
     torch.testing.assert_close(swapped[0, :, 1], n[0, :, 2])
+
+
+def test_knn_grouping_variant_runs_and_differs(tiny_model, tiny_points):
+    knn = OpenShapeEncoder(tiny_model.config.model_copy(update={"grouping": "knn"})).eval()
+    knn.load_state_dict(tiny_model.state_dict())  # same weights, other neighbourhoods
+    with torch.no_grad():
+        out = knn(tiny_points)
+        assert out.shape == (2, 24)
+        assert not torch.allclose(out, tiny_model(tiny_points))

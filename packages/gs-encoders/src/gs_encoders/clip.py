@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from gs_core.errors import FileFormatError, ValidationError, WeightsNotFoundError
-from gs_core.io.atomic import atomic_path, check_overwrite
 from torch import nn
 
+from gs_core.errors import FileFormatError, ValidationError, WeightsNotFoundError
+from gs_core.io.atomic import atomic_path, check_overwrite
 from gs_encoders.image_preprocessing import (
     check_images,
     normalize,

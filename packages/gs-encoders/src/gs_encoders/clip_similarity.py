@@ -12,8 +12,8 @@ import os
 from collections.abc import Sequence
 
 import torch
-from gs_core.errors import ValidationError
 
+from gs_core.errors import ValidationError
 from gs_encoders.clip import ClipEncoder
 from gs_encoders.image_preprocessing import channels_first
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from gs_core.errors import FileFormatError, ValidationError
-from gs_core.io.atomic import atomic_path, check_overwrite
 from torch import nn
 
+from gs_core.errors import FileFormatError, ValidationError
+from gs_core.io.atomic import atomic_path, check_overwrite
 from gs_encoders.image_preprocessing import (
     IMAGENET_MEAN,
     IMAGENET_STD,

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+
 from gs_core.errors import ValidationError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

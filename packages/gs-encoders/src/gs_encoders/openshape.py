@@ -30,11 +30,11 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from gs_core.config import Config
 from gs_core.errors import FileFormatError, ValidationError
 from gs_core.pretrained import CONFIG_NAME, PretrainedMixin
-from torch import nn
-
 from gs_encoders.point_grouping import (
     ball_query,
     farthest_point_sample,

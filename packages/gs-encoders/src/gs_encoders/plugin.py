@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 from gs_core.plugins.hookspecs import hookimpl
 from gs_core.plugins.specs import MetricSpec
-
 from gs_encoders.clip_similarity import (
     DEFAULT_MODEL,
     DEFAULT_PRETRAINED,

@@ -9,6 +9,7 @@ whatever the input dtype: bf16 coordinates would reorder neighbours.
 from __future__ import annotations
 
 import torch
+
 from gs_core.errors import ValidationError
 
 

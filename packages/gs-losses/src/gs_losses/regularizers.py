@@ -40,10 +40,10 @@ def kl_divergence(
     logvar: torch.Tensor,
     reduction: Literal["batch_mean", "mean", "none"] = "batch_mean",
 ) -> LossTerms:
-    """``D_KL(N(mu, diag(sigma^2)) || N(0, I))`` of a diagonal Gaussian posterior (Compress3D eq. 5).
+    """``D_KL(N(mu, diag(sigma^2)) || N(0, I))`` of a diagonal Gaussian posterior (Compress3D eq. 12).
 
     Per element ``0.5 (mu^2 + sigma^2 - 1 - log sigma^2)``, summed over every non-batch dim.
-    (Compress3D's eq. 5 prints ``- lambda_kl D_KL``; the penalty is added, as its text says:
+    (Compress3D's eq. 12 prints ``- lambda_kl D_KL``; the penalty is added, as its text says:
     it keeps the triplane latent close to N(0, 1).)
 
     Args:

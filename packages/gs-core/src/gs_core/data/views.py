@@ -140,7 +140,7 @@ def load_object_views(
         declared = (f.intrinsics.get("w"), f.intrinsics.get("h"))
         if declared[0] is not None and declared[1] is not None and size != (int(declared[0]), int(declared[1])):
             raise FileFormatError(
-                f.image_path, f"image is {size[0]}x{size[1]} but transforms.json declares w x h = {declared[0]}x{declared[1]}"
+                f.image_path, f"image is {size[0]}x{size[1]} but transforms.json declares w x h = {int(declared[0])}x{int(declared[1])}"
             )
         if size0 is None:
             size0 = size

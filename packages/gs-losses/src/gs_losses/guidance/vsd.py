@@ -1,6 +1,6 @@
 """Variational Score Distillation (ProlificDreamer, Wang et al. 2023; GECO stage I, eq. 1-2).
 
-Generator gradient (GECO eq. 1, ProlificDreamer eq. 9):
+Generator gradient (GECO eq. 1; the VSD gradient of ProlificDreamer):
 
 ``grad_theta L_VSD = E_{t, eps}[ w(t) (eps_pre(x_t; y, t) - eps_stu(x_t; y, t)) dx/dtheta ]``
 
