@@ -156,7 +156,10 @@ def main() -> None:
     p.add_argument(
         "--sizes", default="64x256x3,256x1024x4", help="comma list of batch x width x depth"
     )
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.cuda.set_device(device)

@@ -31,8 +31,20 @@ def test_turntable_gif_and_grid_png(tmp_path):
     r = runner.invoke(
         app,
         [
-            "render", str(ply), "--turntable", str(gif), "--frames", "5", "--resolution", "32",
-            "--grid", str(png), "--views", "4", "--background", "white",
+            "render",
+            str(ply),
+            "--turntable",
+            str(gif),
+            "--frames",
+            "5",
+            "--resolution",
+            "32",
+            "--grid",
+            str(png),
+            "--views",
+            "4",
+            "--background",
+            "white",
         ],
     )
     assert r.exit_code == 0, r.output
@@ -61,7 +73,9 @@ def test_errors_are_one_clear_line(tmp_path):
     assert r.exit_code != 0 and "--turntable" in str(r.exception)
     r = runner.invoke(app, ["render", str(ply), "--turntable", str(tmp_path / "x.avi")])
     assert r.exit_code != 0 and ".gif or .mp4" in str(r.exception)
-    r = runner.invoke(app, ["render", str(tmp_path / "none.ply"), "--grid", str(tmp_path / "g.png")])
+    r = runner.invoke(
+        app, ["render", str(tmp_path / "none.ply"), "--grid", str(tmp_path / "g.png")]
+    )
     assert r.exit_code != 0 and "not found" in str(r.exception)
     r = runner.invoke(
         app, ["render", str(ply), "--grid", str(tmp_path / "g.png"), "--background", "teal"]

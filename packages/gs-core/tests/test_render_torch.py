@@ -362,3 +362,51 @@ def test_alpha_saturates_at_0999_without_opacity_gradient():
         assert abs(float(out.rgb[0, 4, 4, 0].detach()) - (1 - expect)) < 1e-12
         (grad,) = torch.autograd.grad(out.rgb[0, 4, 4, 0], opac)
         assert float(grad) == (0.0 if o == 1.0 else -1.0)
+
+
+def test_chunking_bounds_candidates_per_batch(monkeypatch):
+    # Image 0 is covered by opaque splats first, so the entries behind them are skipped and the
+    # next chunk is planned larger; image 1's entries then all survive and must be re-split so
+    # no batch enumerates far more than the budget. Results equal one unchunked pass.
+    from gs_core.rendering import rasterization as rz
+
+    g = torch.Generator().manual_seed(0)
+    n_front, n_hidden, n_other = 12, 150, 150
+    v = n_front + n_hidden + n_other
+    img = torch.cat([torch.zeros(n_front + n_hidden), torch.ones(n_other)]).long()
+    means2d = torch.rand(v, 2, generator=g, dtype=F64) * 16
+    means2d[:n_front] = (
+        torch.tensor([[4.0, 4.0], [12.0, 4.0], [4.0, 12.0], [12.0, 12.0]]).repeat(3, 1).to(F64)
+    )
+    conics = torch.tensor([0.5, 0.0, 0.5], dtype=F64).repeat(v, 1)
+    conics[:n_front] = torch.tensor([0.002, 0.0, 0.002], dtype=F64)
+    opac = torch.rand(v, generator=g, dtype=F64) * 0.5 + 0.3
+    opac[:n_front] = 1.0
+    colors = torch.rand(v, 3, generator=g, dtype=F64)
+    radii = torch.full((v, 2), 4, dtype=torch.int32)
+    radii[:n_front] = 16
+    params = [t.requires_grad_() for t in (means2d, conics, colors, opac)]
+
+    sizes = []
+    run = rz._Compositor.run
+
+    def spy(self, ent):
+        sizes.append(int(rz._take(self.fp.counts, ent).sum()))
+        return run(self, ent)
+
+    outs = []
+    for chunk_pairs in (1, 10**9):
+        sizes.clear()
+        monkeypatch.setattr(rz._Compositor, "run", spy)
+        out, alpha = rasterize_pixels(
+            *params[:3], params[3], radii, img, 2, 16, 16, chunk_pairs=chunk_pairs
+        )
+        loss = (out * torch.arange(3, dtype=F64)).sum() + alpha.sum()
+        outs.append((out, alpha, torch.autograd.grad(loss, params)))
+        if chunk_pairs == 1:
+            assert len(sizes) > 5
+            assert max(sizes) <= 2 * 256 + 16 * 16 * 4  # budget = H*W; one entry may exceed it
+    (o1, a1, g1), (o2, a2, g2) = outs
+    assert torch.allclose(o1, o2, atol=1e-12) and torch.allclose(a1, a2, atol=1e-12)
+    for x, y in zip(g1, g2, strict=True):
+        assert torch.allclose(x, y, atol=1e-10)

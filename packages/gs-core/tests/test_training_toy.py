@@ -591,7 +591,9 @@ def test_training_deterministic_mode_is_scoped_to_the_run(tmp_path):
             return super().training_step(batch, step)
 
     assert not torch.are_deterministic_algorithms_enabled()
-    Trainer(Recording(ToyMethod(make_config(max_steps=2, deterministic=True))), tmp_path / "run").fit()
+    Trainer(
+        Recording(ToyMethod(make_config(max_steps=2, deterministic=True))), tmp_path / "run"
+    ).fit()
     assert seen == [True, True]
     assert not torch.are_deterministic_algorithms_enabled()
 

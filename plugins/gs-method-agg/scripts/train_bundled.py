@@ -10,9 +10,10 @@ Runs, in one process per model, exactly what these commands run (``gs3d train`` 
     gs3d train --method agg --preset small --stage sr     --data DATA --out RUN/sr     --init RUN/coarse/final train.max_steps=S
     gs3d eval --method agg --checkpoint RUN/sr/final --data EVAL --split test --frame azimuth --out REPORT
 
-The ablation "w/o Texture Field" (``texture_field=false``) trains warmup + coarse with the steps
-the full model spends on coarse + sr (equal budget); "w/o Super Resolution" is the full
-model's coarse generator trained on for the same extra steps instead of the sr stage.
+The ablations of Table 2 train beside it with the same number of optimiser steps: "w/o Super
+Resolution" (``super_resolution=false``) and "w/o Texture Field" (``texture_field=false``, the
+geometry predictor decodes every attribute) each run warmup + coarse for the steps the full
+model spends on coarse + sr.
 
 Usage (GPU machine): ``python3 plugins/gs-method-agg/scripts/train_bundled.py --out $OUT``.
 """
@@ -35,14 +36,25 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def train_stage(model, stage: str, data: Path, run: Path, steps: int, extra: dict | None = None):
+def train_stage(model, stage: str, data: Path, run: Path, steps: int, deadline: float | None = None):
+    """Train ``stage`` for ``steps`` steps; past ``deadline`` (``time.time()``) stop gracefully
+    the way Ctrl-C / SIGTERM stops ``gs3d train`` (checkpoint, then return)."""
+    import signal
+
     from gs_core.training import Trainer
 
     cfg = model.config.with_overrides({"train.max_steps": steps, "train.progress": "lines",
                                        "train.log_every": 50, "train.checkpoint_every": 100000,
-                                       "train.tensorboard": "off", **(extra or {})})  # fmt: skip
+                                       "train.tensorboard": "off"})  # fmt: skip
     model.config = cfg
     module = model.training_module(stage, data_dir=data)
+    if deadline is not None:
+
+        def on_step_end(step: int) -> None:
+            if time.time() > deadline:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        module.on_step_end = on_step_end
     shutil.rmtree(run, ignore_errors=True)
     t0 = time.perf_counter()
     result = Trainer(module, run).fit()
@@ -51,8 +63,10 @@ def train_stage(model, stage: str, data: Path, run: Path, steps: int, extra: dic
     model.requires_grad_(True)
     if not model.config.encoder.trainable:
         model.encoder.requires_grad_(False)
-    log(f"{stage}: {steps} steps in {dt:.0f} s ({steps / dt:.2f} it/s) {result.metrics}")
-    return {"stage": stage, "steps": steps, "seconds": dt, "final_metrics": result.metrics}
+    done = result.step
+    cut = " (stopped at the time budget)" if result.interrupted else ""
+    log(f"{stage}: {done}/{steps} steps{cut} in {dt:.0f} s ({done / dt:.2f} it/s) {result.metrics}")
+    return {"stage": stage, "steps": done, "planned_steps": steps, "seconds": dt, "final_metrics": result.metrics}
 
 
 def evaluate(model, eval_root: Path, out: Path, label: str) -> dict:
@@ -81,11 +95,14 @@ def main() -> None:
     ap.add_argument("--preset", default="small")
     ap.add_argument("--eval-data", type=Path, default=None, help="an existing procedural-eval")
     ap.add_argument("--device", default="cuda")
+    ap.add_argument("--budget-s", type=float, default=None, help="wall-time budget of the whole run")
     args = ap.parse_args()
 
     from gs_core.procedural import ProceduralConfig, generate
     from gs_method_agg import AGG, AGGConfig
 
+    t_start = time.time()
+    end = t_start + args.budget_s if args.budget_s else None
     args.out.mkdir(parents=True, exist_ok=True)
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -102,21 +119,26 @@ def main() -> None:
         info["eval_data"] = generate(ev, eval_root, overwrite=True, workers=workers, progress=False)
     log(f"data in {time.perf_counter() - t0:.0f} s: {info}")
 
-    ablation = None
+    procs = []
     if args.ablations:
-        # The "w/o Texture Field" variant trains beside the full model on the same GPU.
-        ablation = subprocess.Popen(
-            [sys.executable, __file__, "--ablation-notex", str(args.out), str(work),
-             str(args.warmup_steps), str(args.coarse_steps + args.sr_steps), args.preset, args.device],
-        )  # fmt: skip
+        # The ablations train beside the full model on the same GPU, with the same number of
+        # optimiser steps in total (warm-up + coarse [+ sr]).
+        total = str(args.coarse_steps + args.sr_steps)
+        for variant in ("notex", "nosr"):
+            procs.append(subprocess.Popen(
+                [sys.executable, __file__, "--ablation", variant, str(args.out), str(work),
+                 str(args.warmup_steps), total, args.preset, args.device, str(end or 0)],
+            ))  # fmt: skip
+
+    def stage_deadline(fraction: float) -> float | None:
+        # Leave ~45 s at the end for evaluation and writing the checkpoint.
+        return None if end is None else t_start + fraction * (end - 45 - t_start)
 
     torch.manual_seed(0)
     model = AGG(AGGConfig.preset(args.preset)).to(args.device)
-    stages = [train_stage(model, "warmup", data, work / "full-warmup", args.warmup_steps)]
-    stages.append(train_stage(model, "coarse", data, work / "full-coarse", args.coarse_steps))
-    coarse_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    stages.append(train_stage(model, "sr", data, work / "full-sr", args.sr_steps))
-    reports = {"full": evaluate(model, eval_root, work / "eval-full", "AGG small (full)")}
+    stages = [train_stage(model, "warmup", data, work / "full-warmup", args.warmup_steps, stage_deadline(0.25))]
+    stages.append(train_stage(model, "coarse", data, work / "full-coarse", args.coarse_steps, stage_deadline(0.7)))
+    stages.append(train_stage(model, "sr", data, work / "full-sr", args.sr_steps, stage_deadline(1.0)))
     info["gpu"] = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     info["stages"] = stages
     # Ship: fp16 halves the bundle; loading casts back to the float32 parameters.
@@ -130,40 +152,46 @@ def main() -> None:
     ckpt.mkdir()
     shutil.copy(final / "config.json", ckpt / "config.json")
     save_state_dict(state, ckpt, max_shard_bytes=15 * 1024 * 1024)
-    reports["full_fp16"] = evaluate(AGG.from_pretrained(ckpt, device=args.device), eval_root, work / "eval-fp16", "bundled fp16")
-    log(f"full: {json.dumps(reports['full']['mean'] if 'mean' in reports['full'] else reports['full'])[:400]}")
-
-    if args.ablations:
-        # "w/o Super Resolution": the coarse generator trained on for the sr stage's steps.
-        model.load_state_dict(coarse_state)
-        model.sr = None
-        model.config = model.config.with_overrides({"super_resolution": False})
-        ab = [train_stage(model, "coarse", data, work / "nosr-coarse", args.sr_steps)]
-        reports["no_sr"] = evaluate(model, eval_root, work / "eval-nosr", "w/o Super Resolution")
-        info["no_sr_stages"] = ab
-        ablation.wait()
-        notex = args.out / "notex.json"
-        if notex.is_file():
-            reports["no_texture_field"] = json.loads(notex.read_text())
+    reports = {"full_fp16": evaluate(AGG.from_pretrained(ckpt, device=args.device), eval_root, work / "eval-fp16", "bundled fp16")}
+    log(f"full (fp16): {json.dumps(reports['full_fp16']['mean'])[:400]}")
     info["reports"] = reports
     (args.out / "results.json").write_text(json.dumps(info, indent=1, default=str))
-    log(f"done in {time.perf_counter() - t0:.0f} s")
+    for p in procs:
+        p.wait()
+    for variant in ("notex", "nosr"):
+        f = args.out / f"{variant}.json"
+        if f.is_file():
+            reports[variant] = json.loads(f.read_text())
+    (args.out / "results.json").write_text(json.dumps(info, indent=1, default=str))
+    log(f"done in {time.time() - t_start:.0f} s")
 
 
-def ablation_notex(out: Path, work: Path, warmup: int, coarse: int, preset: str, device: str) -> None:
+def ablation(variant: str, out: Path, work: Path, warmup: int, coarse: int, preset: str, device: str, end: float) -> None:
+    """'notex': "w/o Texture Field"; 'nosr': "w/o Super Resolution" (Table 2)."""
     from gs_method_agg import AGG, AGGConfig
 
     torch.manual_seed(0)
     data, eval_root = work / "train-data", work / "procedural-eval"
-    model = AGG(AGGConfig.preset(preset, texture_field=False, super_resolution=False)).to(device)
-    stages = [train_stage(model, "warmup", data, work / "notex-warmup", warmup)]
-    stages.append(train_stage(model, "coarse", data, work / "notex-coarse", coarse))
-    rep = evaluate(model, eval_root, work / "eval-notex", "w/o Texture Field")
-    (out / "notex.json").write_text(json.dumps({"stages": stages, "report": rep}, default=str))
+    overrides = {"super_resolution": False}
+    if variant == "notex":
+        overrides["texture_field"] = False
+    model = AGG(AGGConfig.preset(preset, **overrides)).to(device)
+    t_start = time.time()
+
+    def deadline(fraction: float) -> float | None:
+        return None if not end else t_start + fraction * (end - 30 - t_start)
+
+    stages = [train_stage(model, "warmup", data, work / f"{variant}-warmup", warmup, deadline(0.2))]
+    stages.append(train_stage(model, "coarse", data, work / f"{variant}-coarse", coarse, deadline(1.0)))
+    label = {"notex": "w/o Texture Field", "nosr": "w/o Super Resolution"}[variant]
+    rep = evaluate(model, eval_root, work / f"eval-{variant}", label)
+    (out / f"{variant}.json").write_text(json.dumps({"stages": stages, "mean": rep["mean"]}, default=str))
+    log(f"{label}: {json.dumps(rep['mean'])[:300]}")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--ablation-notex":
-        ablation_notex(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6], sys.argv[7])
+    if len(sys.argv) > 1 and sys.argv[1] == "--ablation":
+        a = sys.argv[2:]
+        ablation(a[0], Path(a[1]), Path(a[2]), int(a[3]), int(a[4]), a[5], a[6], float(a[7]))
     else:
         main()

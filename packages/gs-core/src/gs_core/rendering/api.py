@@ -34,9 +34,10 @@ class RenderOutput:
     alpha: ``[..., C, H, W, 1]`` accumulated opacity ``1 - T``.
     depth: ``[..., C, H, W, 1]`` in "+D"/"D" modes the accumulated ``sum w z``; in "ED" modes
            the expected depth ``sum w z / alpha``; ``None`` in "RGB" mode.
-    meta:  gsplat-style intermediate results: at least ``means2d [..., C, N, 2]`` (gradients
-           retainable for densification), ``radii [..., C, N, 2]`` (0 = culled), ``depths``,
-           ``width``, ``height``, ``n_cameras``, ``backend``.
+    meta:  gsplat-style intermediate results: at least ``means2d [..., C, N, 2]`` (its
+           ``.grad`` is retained for densification when the Gaussians require grad),
+           ``radii [..., C, N, 2]`` (0 = culled), ``depths``, ``width``, ``height``,
+           ``n_cameras``, ``backend``.
     """
 
     rgb: torch.Tensor | None
@@ -232,6 +233,10 @@ def render(
         radius_clip=radius_clip,
     )
     meta["backend"] = name
+    m2 = meta["means2d"]
+    if m2.requires_grad:
+        # Densification (3DGS Sec. 5.2) reads the view-space positional gradient after backward.
+        m2.retain_grad()
     if mode == "RGB":
         return RenderOutput(colors, alphas, None, meta)
     if mode == "RGB+D" or mode == "RGB+ED":

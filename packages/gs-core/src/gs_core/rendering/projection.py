@@ -167,7 +167,9 @@ def project_gaussians(
         valid &= (mx + rad_x > 0) & (mx - rad_x < width) & (my + rad_y > 0) & (my - rad_y < height)
         # A non-finite centre (e.g. clamped out-of-frustum maths gone wrong) is never drawn.
         valid &= torch.isfinite(mx) & torch.isfinite(my)
-        radii = torch.stack([rad_x, rad_y], dim=-1)
+        # Near-plane Gaussians can reach radii beyond int32; any radius past 2^30 px covers
+        # every image anyway.
+        radii = torch.stack([rad_x, rad_y], dim=-1).clamp_max(2.0**30)
         radii = torch.where(valid.unsqueeze(-1), radii, torch.zeros_like(radii)).to(torch.int32)
 
     return Projection(

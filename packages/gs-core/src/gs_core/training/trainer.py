@@ -451,8 +451,8 @@ class Trainer:
             if stop:
                 interrupted = self.step < cfg.max_steps
                 break
-        if cfg.validate_every and validated_at != self.step:
-            self._validate()
+        if cfg.validate_every and validated_at != self.step and not interrupted:
+            self._validate()  # (skipped when stopping: a preempted job has seconds to save)
         if saved_at != self.step:
             self._checkpoint()
         if interrupted:

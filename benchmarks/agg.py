@@ -1,0 +1,178 @@
+"""AGG speed: inference per object (batch 1 and a large batch) and training step time.
+
+Paper preset sizes (DINOv2-base at 256, 4,096 -> 16,384 Gaussians) with random weights, which
+time the same as trained ones. The paper reports 0.19 s per object (Table 1); the target here is
+<= 15 ms per object at batch 1 in bf16 on an H100/H200.
+
+    python3 benchmarks/agg.py                       # paper preset, CUDA, bf16
+    python3 benchmarks/agg.py --preset tiny --device cpu --dtype fp32 --iters 2
+    python3 benchmarks/agg.py --stages DATA_DIR     # also time each training stage on a dataset
+
+Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_fn(fn, device: torch.device, iters: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        fn()
+    _sync(device)
+    return (time.perf_counter() - t0) / iters
+
+
+def build(preset: str, device: torch.device, overrides: list[str]):
+    from gs_method_agg import AGG, AGGConfig
+
+    cfg = AGGConfig.preset(preset)
+    # Random weights time the same; do not fetch DINOv2.
+    cfg = cfg.with_overrides(["encoder.pretrained=null", *overrides])
+    torch.manual_seed(0)
+    return AGG(cfg).to(device)
+
+
+def inference_rows(model, device, dtype, batches: list[int], iters: int) -> list[tuple]:
+    from gs_core.testing import tiny_rgba_images
+
+    rows = []
+    model.eval()
+    ac = torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
+    for b in batches:
+        x = tiny_rgba_images(b, 256).to(device)
+        timings: dict[str, float] = {}
+
+        def run(x=x, timings=timings):
+            with torch.no_grad(), ac:
+                out = model.generate(x)
+            for k, v in out.timings.items():
+                timings[k] = timings.get(k, 0.0) + v
+
+        try:
+            dt = time_fn(run, device, iters, warmup=3 if device.type == "cuda" else 1)
+        except torch.OutOfMemoryError:
+            rows.append((f"generate, batch {b}", "OOM", "", ""))
+            continue
+        n_calls = iters + (3 if device.type == "cuda" else 1)
+        parts = ", ".join(f"{k} {1000 * v / n_calls:.1f}" for k, v in timings.items() if k != "total")
+        rows.append((f"generate, batch {b}", f"{1000 * dt / b:.2f} ms/object", f"{b / dt:.1f} objects/s", parts))
+    return rows
+
+
+def train_step_rows(model, device, dtype, batch: int, views: int, resolution: int, iters: int) -> list[tuple]:
+    """A full coarse+sr rendering-loss step on synthetic targets (no data loading)."""
+    from gs_core.cameras import Cameras
+    from gs_core.rendering import render
+    from gs_core.testing import tiny_rgba_images
+    from gs_losses import rgba_loss
+
+    from gs_method_agg.model import canonical_gaussians
+
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-5)
+    x = tiny_rgba_images(batch, resolution).to(device)
+    cams = Cameras.orbit(torch.linspace(0, 270, views), 15.0, 1.5, width=resolution, height=resolution, device=device)
+    tgt = torch.rand(batch, views, resolution, resolution, 3, device=device)
+    tgt_a = torch.rand(batch, views, resolution, resolution, 1, device=device)
+    rows = []
+    for stage in ("coarse", "sr"):
+        if stage == "sr" and model.sr is None:
+            continue
+
+        def step(stage=stage):
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+                out = model(model.input_rgb(x), with_sr=stage == "sr")
+            attrs = out["fine"] if stage == "sr" else out["coarse"]
+            g = canonical_gaussians(attrs, 0.01 if stage == "sr" else 0.03)
+            r = render(g, cams, background=1.0)
+            loss = sum(rgba_loss(r.rgb, r.alpha, tgt, tgt_a).values())
+            loss.backward()
+            opt.step()
+
+        try:
+            dt = time_fn(step, device, iters, warmup=2 if device.type == "cuda" else 1)
+        except torch.OutOfMemoryError:
+            rows.append((f"train step ({stage})", "OOM", "", ""))
+            continue
+        mem = f"peak {torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB" if device.type == "cuda" else ""
+        rows.append(
+            (f"train step ({stage}), batch {batch}, {views} views at {resolution}", f"{1000 * dt:.0f} ms/step", f"{batch / dt:.1f} objects/s", mem)
+        )
+    return rows
+
+
+def stage_rows(preset: str, data: str, device: torch.device, steps: int) -> list[tuple]:
+    """Engine steps per second of each stage on a real dataset (data loading included)."""
+    import tempfile
+
+    from gs_core.training import Trainer
+
+    rows = []
+    model = build(preset, device, [])
+    for stage in ("warmup", "coarse", "sr"):
+        model.config = model.config.with_overrides(
+            {"train.max_steps": steps, "train.progress": "off", "train.tensorboard": "off", "train.checkpoint_every": 100000}
+        )
+        module = model.training_module(stage, data_dir=data)
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            Trainer(module, f"{tmp}/run").fit()
+            dt = time.perf_counter() - t0
+        model.requires_grad_(True)
+        bs = model.config.train.batch_size
+        rows.append((f"engine stage {stage} ({preset}), batch {bs}", f"{steps / dt:.2f} it/s", f"{1000 * dt / steps:.0f} ms/step", "incl. startup"))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="paper")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--dtype", choices=["bf16", "fp32"], default="bf16")
+    ap.add_argument("--batches", default="1,32")
+    ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--train-batch", type=int, default=8)
+    ap.add_argument("--train-views", type=int, default=4)
+    ap.add_argument("--train-resolution", type=int, default=256)
+    ap.add_argument("--stages", default=None, help="dataset dir: also time the engine stages")
+    ap.add_argument("--stage-preset", default="small")
+    ap.add_argument("--stage-steps", type=int, default=40)
+    ap.add_argument("overrides", nargs="*", help="key=value overrides of the AGG config")
+    args = ap.parse_args()
+
+    device = torch.device(args.device)
+    dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    model = build(args.preset, device, args.overrides)
+    n_params = sum(p.numel() for p in model.parameters()) / 1e6
+    rows = inference_rows(model, device, dtype, [int(b) for b in args.batches.split(",")], args.iters)
+    rows += train_step_rows(model, device, dtype, args.train_batch, args.train_views, args.train_resolution, max(2, args.iters // 4))
+    if args.stages:
+        rows += stage_rows(args.stage_preset, args.stages, device, args.stage_steps)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"\nAGG `{args.preset}` ({n_params:.1f} M parameters, {model.config.num_output_gaussians} Gaussians), {name}, {args.dtype}\n")
+    print("| what | time | throughput | notes |")
+    print("| --- | --- | --- | --- |")
+    for r in rows:
+        print("| " + " | ".join(str(c) for c in r) + " |")
+
+
+if __name__ == "__main__":
+    main()
