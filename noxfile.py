@@ -19,6 +19,10 @@ from pathlib import Path
 
 import nox
 
+# Bytecode caches make the many subprocess-based tests (DDP, kill-and-resume, isolated venvs)
+# import torch and diffusers several times faster; some shells switch them off.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
