@@ -27,7 +27,14 @@ from gs_core.io import OutputExistsError
 
 
 def _cams(n=5, size=24):
-    return Cameras.orbit(np.linspace(0, 300, n), np.linspace(-20, 30, n), radius=1.7, fov_deg=49.1, width=size, height=size)
+    return Cameras.orbit(
+        np.linspace(0, 300, n),
+        np.linspace(-20, 30, n),
+        radius=1.7,
+        fov_deg=49.1,
+        width=size,
+        height=size,
+    )
 
 
 def _rgba(n=5, size=24, seed=0):
@@ -89,7 +96,13 @@ def test_blender_style_file(tmp_path):
     frames = []
     for i in range(2):
         Image.fromarray(_rgba(1, 16, i)[0]).save(d / "train" / f"r_{i}.png")
-        frames.append({"file_path": f"./train/r_{i}", "transform_matrix": c2w[i][:3].tolist(), "rotation": 0.01})
+        frames.append(
+            {
+                "file_path": f"./train/r_{i}",
+                "transform_matrix": c2w[i][:3].tolist(),
+                "rotation": 0.01,
+            }
+        )
     (d / "transforms.json").write_text(json.dumps({"camera_angle_x": 0.6911, "frames": frames}))
     rec = read_transforms(d / "transforms.json")
     assert rec.frames[0].image_path.name == "r_0.png"
@@ -111,14 +124,33 @@ def _write_json(d, doc):
         (lambda doc: [1, 2], "JSON object"),
         (lambda doc: {**doc, "frames": []}, "'frames': the list is empty"),
         (lambda doc: {k: v for k, v in doc.items() if k != "frames"}, "'frames'"),
-        (lambda doc: _frame(doc, 1, transform_matrix=[[1, 0, 0], [0, 1, 0]]), r"frames\[1\].transform_matrix.*shape \(2, 3\)"),
-        (lambda doc: _frame(doc, 0, transform_matrix=np.diag([2.0, 2, 2, 1]).tolist()), "not a proper rotation"),
-        (lambda doc: _frame(doc, 0, transform_matrix=[[1, 0, 0, 0]] * 4), r"frames\[0\].transform_matrix"),
+        (
+            lambda doc: _frame(doc, 1, transform_matrix=[[1, 0, 0], [0, 1, 0]]),
+            r"frames\[1\].transform_matrix.*shape \(2, 3\)",
+        ),
+        (
+            lambda doc: _frame(doc, 0, transform_matrix=np.diag([2.0, 2, 2, 1]).tolist()),
+            "not a proper rotation",
+        ),
+        (
+            lambda doc: _frame(doc, 0, transform_matrix=[[1, 0, 0, 0]] * 4),
+            r"frames\[0\].transform_matrix",
+        ),
         (lambda doc: _frame(doc, 1, transform_matrix="eye"), r"frames\[1\].transform_matrix"),
         (lambda doc: _frame(doc, 0, file_path=None), r"frames\[0\].file_path"),
         (lambda doc: {**doc, "fl_x": "big"}, "'fl_x': expected a finite number"),
-        (lambda doc: {k: v for k, v in doc.items() if k not in ("fl_x", "fl_y", "camera_angle_x", "camera_angle_y")}, "no intrinsics"),
-        (lambda doc: _frame(doc, 0, _drop="transform_matrix"), r"frames\[0\].transform_matrix': missing"),
+        (
+            lambda doc: {
+                k: v
+                for k, v in doc.items()
+                if k not in ("fl_x", "fl_y", "camera_angle_x", "camera_angle_y")
+            },
+            "no intrinsics",
+        ),
+        (
+            lambda doc: _frame(doc, 0, _drop="transform_matrix"),
+            r"frames\[0\].transform_matrix': missing",
+        ),
     ],
 )
 def test_malformed_transforms_name_the_field(obj, mutate, match):
@@ -148,7 +180,9 @@ def test_missing_and_corrupt_images(obj):
     with pytest.raises(FileFormatError, match=r"001\.png: image of frames\[1\] not found"):
         load_object_views(d)
     (d / "images" / "001.png").write_bytes(b"\x89PNG garbage")
-    with pytest.raises(FileFormatError, match=r"001\.png: image of frames\[1\]: not a readable image"):
+    with pytest.raises(
+        FileFormatError, match=r"001\.png: image of frames\[1\]: not a readable image"
+    ):
         load_object_views(d)
 
 
@@ -168,7 +202,12 @@ def test_rgb_without_alpha_explains_options(obj):
     with pytest.raises(FileFormatError, match="without an alpha channel") as e:
         load_object_views(d)
     msg = str(e.value)
-    assert "000.png" in msg and "mask_file_path" in msg and "alpha_from_background" in msg and "Transparent" in msg
+    assert (
+        "000.png" in msg
+        and "mask_file_path" in msg
+        and "alpha_from_background" in msg
+        and "Transparent" in msg
+    )
     # Option 3: a known solid background.
     v = load_object_views(d, alpha_from_background=(1.0, 1.0, 1.0))
     assert v.rgba[0, 10, 10, 3] == 255 and v.rgba[0, 0, 0, 3] == 0
@@ -189,7 +228,12 @@ def test_resize_is_premultiplied(tmp_path):
     rgba = np.zeros((1, 32, 32, 4), np.uint8)
     rgba[0, 8:24, 8:24] = (255, 0, 0, 255)
     cams = _cams(1, 32)
-    d = write_object(tmp_path / "o", rgba, cams.camtoworlds_opengl().double().numpy(), fl_x=float(cams.Ks[0, 0, 0]))
+    d = write_object(
+        tmp_path / "o",
+        rgba,
+        cams.camtoworlds_opengl().double().numpy(),
+        fl_x=float(cams.Ks[0, 0, 0]),
+    )
     v = load_object_views(d, 8)
     a = v.rgba[0, ..., 3]
     edge = (a > 0) & (a < 255)
@@ -203,7 +247,9 @@ def test_write_object_refuses_to_overwrite(obj):
     d, cams, rgba, *_ = obj
     with pytest.raises(OutputExistsError):
         write_object(d, rgba, cams.camtoworlds_opengl().double().numpy(), fl_x=30.0)
-    write_object(d, rgba[:2], cams.camtoworlds_opengl().double().numpy()[:2], fl_x=30.0, overwrite=True)
+    write_object(
+        d, rgba[:2], cams.camtoworlds_opengl().double().numpy()[:2], fl_x=30.0, overwrite=True
+    )
     assert len(read_transforms(d).frames) == 2 and not (d / "depth").exists()
 
 
@@ -213,7 +259,10 @@ def test_splits_and_errors(tmp_path, obj):
         shutil.copytree(obj[0], root / name)
     assert list_objects(root) == ["b", "c", "obj"]
     assert read_split(root, "all") == ["b", "c", "obj"]
-    with pytest.raises(FileFormatError, match=r"splits/train.txt: split file not found \(splits in this dataset: none"):
+    with pytest.raises(
+        FileFormatError,
+        match=r"splits/train.txt: split file not found \(splits in this dataset: none",
+    ):
         read_split(root, "train")
     write_splits(root, {"train": ["b", "obj"], "val": [], "test": ["c", "ghost"]})
     assert read_split(root, "train") == ["b", "obj"]
@@ -223,7 +272,11 @@ def test_splits_and_errors(tmp_path, obj):
         read_split(root, "test")
     with pytest.raises(GS3DError, match="unknown category"):
         read_split(root, "train", ["chairs"])
-    parts = split_ids(["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"], {"val": 0.1, "test": 0.2, "train": 0.7}, seed=3)
+    parts = split_ids(
+        ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"],
+        {"val": 0.1, "test": 0.2, "train": 0.7},
+        seed=3,
+    )
     assert sorted(sum(parts.values(), [])) == list("abcdefghij")
     assert [len(parts[k]) for k in ("val", "test", "train")] == [1, 2, 7]
     assert parts == split_ids(list("jihgfedcba"), {"val": 0.1, "test": 0.2, "train": 0.7}, seed=3)

@@ -9,7 +9,13 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from gs_core.data import MultiViewConfig, MultiViewDataset, batch_cameras, load_object_views, sample_background
+from gs_core.data import (
+    MultiViewConfig,
+    MultiViewDataset,
+    batch_cameras,
+    load_object_views,
+    sample_background,
+)
 from gs_core.data.spaces import azimuth_elevation
 from gs_core.errors import FileFormatError, GS3DError, ValidationError
 from gs_core.procedural import ProceduralConfig, generate
@@ -18,14 +24,18 @@ from gs_core.procedural import ProceduralConfig, generate
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     out = tmp_path_factory.mktemp("loader") / "ds"
-    cfg = ProceduralConfig.preset("tiny", objects=4, views=8, resolution=32, points=600, split="train")
+    cfg = ProceduralConfig.preset(
+        "tiny", objects=4, views=8, resolution=32, points=600, split="train"
+    )
     generate(cfg, out, workers=0, progress=False)
     return out
 
 
 def _project(viewmat, K, p):
     pc = p @ viewmat[:3, :3].T + viewmat[:3, 3]
-    return torch.stack([K[0, 0] * pc[:, 0] / pc[:, 2] + K[0, 2], K[1, 1] * pc[:, 1] / pc[:, 2] + K[1, 2]], 1)
+    return torch.stack(
+        [K[0, 0] * pc[:, 0] / pc[:, 2] + K[0, 2], K[1, 1] * pc[:, 1] / pc[:, 2] + K[1, 2]], 1
+    )
 
 
 def test_item_shapes_and_compositing(root):
@@ -43,19 +53,26 @@ def test_item_shapes_and_compositing(root):
     manual = raw[..., :3] * raw[..., 3:] + (1 - raw[..., 3:])
     assert torch.allclose(it["target_rgb"], manual, atol=1e-6)
     assert torch.allclose(it["target_alpha"], raw[..., 3:])
-    assert torch.allclose(it["input_rgba"].permute(1, 2, 0), torch.from_numpy(views.rgba[int(it["input_index"])]).float() / 255)
+    assert torch.allclose(
+        it["input_rgba"].permute(1, 2, 0),
+        torch.from_numpy(views.rgba[int(it["input_index"])]).float() / 255,
+    )
 
 
 def test_input_view_modes_and_targets(root):
     ds = MultiViewDataset(root, "train", resolution=32, input_view="first", num_target_views=-1)
     it = ds[0]
     assert int(it["input_index"]) == 0 and it["target_index"].tolist() == list(range(1, 8))
-    ds = MultiViewDataset(root, "train", resolution=32, input_view="front", num_target_views=2, seed=1)
+    ds = MultiViewDataset(
+        root, "train", resolution=32, input_view="front", num_target_views=2, seed=1
+    )
     it = ds[0]
     c2w = ds.views(0).cameras.camtoworlds.numpy()
     scores = [min(a, 360 - a) ** 2 + e**2 for a, e, _ in (azimuth_elevation(c[:3, 3]) for c in c2w)]
     assert int(it["input_index"]) == int(np.argmin(scores))
-    ds = MultiViewDataset(root, "train", resolution=32, num_target_views=8, targets_include_input=True, input_view=3)
+    ds = MultiViewDataset(
+        root, "train", resolution=32, num_target_views=8, targets_include_input=True, input_view=3
+    )
     assert ds[0]["target_index"].tolist() == list(range(8))
     with pytest.raises(GS3DError, match="needs at least 9"):
         MultiViewDataset(root, "train", resolution=32, num_target_views=8)[0]
@@ -102,8 +119,27 @@ def test_dd3g_background_distribution():
 
 @pytest.mark.parametrize("space", ["azimuth", "camera"])
 def test_spaces_keep_relative_poses_and_points(root, space):
-    world = MultiViewDataset(root, "train", resolution=32, input_view=2, num_target_views=3, seed=0, load_points=True, num_points=300)
-    other = MultiViewDataset(root, "train", resolution=32, input_view=2, num_target_views=3, seed=0, load_points=True, num_points=300, space=space)
+    world = MultiViewDataset(
+        root,
+        "train",
+        resolution=32,
+        input_view=2,
+        num_target_views=3,
+        seed=0,
+        load_points=True,
+        num_points=300,
+    )
+    other = MultiViewDataset(
+        root,
+        "train",
+        resolution=32,
+        input_view=2,
+        num_target_views=3,
+        seed=0,
+        load_points=True,
+        num_points=300,
+        space=space,
+    )
     a, b = world[2], other[2]
     assert torch.equal(a["target_index"], b["target_index"])
     T = b["space_transform"].double()
@@ -117,24 +153,38 @@ def test_spaces_keep_relative_poses_and_points(root, space):
         assert el == pytest.approx(el_w, abs=1e-3)
     else:
         assert el == pytest.approx(0, abs=1e-3)
-        assert torch.allclose(c2w_in[:3, :3], torch.diag(torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64)), atol=1e-5)
+        assert torch.allclose(
+            c2w_in[:3, :3],
+            torch.diag(torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64)),
+            atol=1e-5,
+        )
     # Relative poses are unchanged, and points project to the same pixels in both spaces.
     rel_a = a["target_viewmats"].double() @ torch.linalg.inv(a["input_viewmat"].double())
     rel_b = b["target_viewmats"].double() @ torch.linalg.inv(b["input_viewmat"].double())
     assert torch.allclose(rel_a, rel_b, atol=1e-5)
-    assert torch.allclose(b["points"].double(), a["points"].double() @ T[:3, :3].T + T[:3, 3], atol=1e-5)
+    assert torch.allclose(
+        b["points"].double(), a["points"].double() @ T[:3, :3].T + T[:3, 3], atol=1e-5
+    )
     for k in range(3):
-        pa = _project(a["target_viewmats"][k].double(), a["target_Ks"][k].double(), a["points"].double())
-        pb = _project(b["target_viewmats"][k].double(), b["target_Ks"][k].double(), b["points"].double())
+        pa = _project(
+            a["target_viewmats"][k].double(), a["target_Ks"][k].double(), a["points"].double()
+        )
+        pb = _project(
+            b["target_viewmats"][k].double(), b["target_Ks"][k].double(), b["points"].double()
+        )
         assert torch.allclose(pa, pb, atol=1e-3)
 
 
 def test_points_land_on_the_object(root):
-    ds = MultiViewDataset(root, "train", resolution=32, num_target_views=4, seed=0, load_points=True, num_points=500)
+    ds = MultiViewDataset(
+        root, "train", resolution=32, num_target_views=4, seed=0, load_points=True, num_points=500
+    )
     it = ds[3]
     assert it["points"].shape == (500, 3) and it["point_colors"].shape == (500, 3)
     for k in range(4):
-        uv = _project(it["target_viewmats"][k], it["target_Ks"][k], it["points"]).long().clamp(0, 31)
+        uv = (
+            _project(it["target_viewmats"][k], it["target_Ks"][k], it["points"]).long().clamp(0, 31)
+        )
         a = it["target_alpha"][k, uv[:, 1], uv[:, 0], 0]
         assert (a > 0).float().mean() > 0.97
 
@@ -175,4 +225,8 @@ def test_missing_points_and_categories(root, tmp_path):
     assert ds.object_ids == ["mug_00000"]
     with pytest.raises(FileFormatError, match="points.ply: not found"):
         ds[0]
-    assert math.isfinite(float(MultiViewDataset(copy, "train", resolution=32, categories=["lamp"])[0]["input_azimuth"]))
+    assert math.isfinite(
+        float(
+            MultiViewDataset(copy, "train", resolution=32, categories=["lamp"])[0]["input_azimuth"]
+        )
+    )

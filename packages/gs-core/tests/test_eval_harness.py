@@ -32,7 +32,9 @@ from gs_core.procedural import ProceduralConfig, generate
 @pytest.fixture(scope="module")
 def protocol_ds(tmp_path_factory):
     out = tmp_path_factory.mktemp("evalds") / "ds"
-    cfg = ProceduralConfig.preset("eval", objects=2, views=3, resolution=24, points=3000, antialias=2)
+    cfg = ProceduralConfig.preset(
+        "eval", objects=2, views=3, resolution=24, points=3000, antialias=2
+    )
     generate(cfg, out, workers=0, progress=False)
     return out
 
@@ -57,20 +59,37 @@ def world_preds(protocol_ds, tmp_path_factory):
 def test_protocol_constants():
     assert len(RING15) == 15 and {e for _, e in RING15} == {0.0}
     assert [a for a, _ in RING15] == [24.0 * k for k in range(15)]
-    assert ZERO123PP == ((30.0, 30.0), (90.0, -20.0), (150.0, 30.0), (210.0, -20.0), (270.0, 30.0), (330.0, -20.0))
+    assert ZERO123PP == (
+        (30.0, 30.0),
+        (90.0, -20.0),
+        (150.0, 30.0),
+        (210.0, -20.0),
+        (270.0, 30.0),
+        (330.0, -20.0),
+    )
 
 
 def _centers(views, radius=2.0):
     out = []
     for az, el in views:
         a, e = math.radians(az), math.radians(el)
-        out.append([radius * math.cos(e) * math.sin(a), radius * math.sin(e), radius * math.cos(e) * math.cos(a)])
+        out.append(
+            [
+                radius * math.cos(e) * math.sin(a),
+                radius * math.sin(e),
+                radius * math.cos(e) * math.cos(a),
+            ]
+        )
     return np.asarray(out)
 
 
 def test_select_views_relative_to_input_azimuth():
     base = 40.0
-    views = [(base, 0.0)] + [(base + a + 0.5, e) for a, e in RING15] + [(base + a, e - 0.3) for a, e in ZERO123PP]
+    views = (
+        [(base, 0.0)]
+        + [(base + a + 0.5, e) for a, e in RING15]
+        + [(base + a, e - 0.3) for a, e in ZERO123PP]
+    )
     rng = np.random.default_rng(0)
     order = rng.permutation(len(views))
     centers = _centers([views[i] for i in order])
@@ -80,11 +99,15 @@ def test_select_views_relative_to_input_azimuth():
     assert sel.groups["zero123pp"] == [pos[i] for i in range(16, 22)]
     assert sel.input_index not in sel.targets
     with pytest.raises(GS3DError, match="azimuth 90 deg .* elevation -20 deg"):
-        select_views(np.delete(centers, pos[17], 0), "zero123pp", input_index=pos[0] - (pos[0] > pos[17]))
+        select_views(
+            np.delete(centers, pos[17], 0), "zero123pp", input_index=pos[0] - (pos[0] > pos[17])
+        )
     r1 = select_views(centers, "random", input_index=0, n_random=5, seed=3)
     assert r1.groups == select_views(centers, "random", input_index=0, n_random=5, seed=3).groups
     assert len(r1.targets) == 5 and 0 not in r1.targets
-    assert select_views(centers, "all", input_index=4).targets == [i for i in range(len(views)) if i != 4]
+    assert select_views(centers, "all", input_index=4).targets == [
+        i for i in range(len(views)) if i != 4
+    ]
     # Default input: the frame nearest azimuth 0 / elevation 0.
     c = _centers([(90, 0), (3, 2), (180, 0)])
     assert select_views(c, "all").input_index == 1
@@ -117,7 +140,9 @@ def test_scores_match_independent_psnr_and_ssim(protocol_ds, world_preds, tmp_pa
     from gs_core.rendering import render
 
     cfg = EvalConfig(protocol="gso", resolution=24, metrics=["psnr", "ssim"], frame="world")
-    report = evaluate(PlyFolderPredictor(world_preds), protocol_ds, "test", cfg, out=tmp_path / "r", label="pts")
+    report = evaluate(
+        PlyFolderPredictor(world_preds), protocol_ds, "test", cfg, out=tmp_path / "r", label="pts"
+    )
     assert report["num_objects"] == 2
     for obj in report["objects"]:
         oid = obj["object_id"]
@@ -153,15 +178,26 @@ def test_scores_match_independent_psnr_and_ssim(protocol_ds, world_preds, tmp_pa
 
 
 @pytest.mark.parametrize("frame", ["azimuth", "camera"])
-def test_frame_alignment_matches_world_evaluation(protocol_ds, world_preds, tmp_path, frame, monkeypatch):
+def test_frame_alignment_matches_world_evaluation(
+    protocol_ds, world_preds, tmp_path, frame, monkeypatch
+):
     """A prediction expressed in the input-aligned frame renders exactly like the world one."""
     import gs_core.evaluation.harness as harness
 
     captured = []
     real = harness.render_targets
-    monkeypatch.setattr(harness, "render_targets", lambda *a, **k: captured.append(real(*a, **k)) or captured[-1])
+    monkeypatch.setattr(
+        harness, "render_targets", lambda *a, **k: captured.append(real(*a, **k)) or captured[-1]
+    )
     input_index = 22  # a random view: azimuth and elevation away from 0
-    base = EvalConfig(protocol="random", n_random=4, resolution=24, metrics=["psnr"], input_index=input_index, sheets=False)
+    base = EvalConfig(
+        protocol="random",
+        n_random=4,
+        resolution=24,
+        metrics=["psnr"],
+        input_index=input_index,
+        sheets=False,
+    )
     ref = evaluate(PlyFolderPredictor(world_preds), protocol_ds, "test", base)
     d = tmp_path / frame
     d.mkdir()
@@ -170,9 +206,13 @@ def test_frame_alignment_matches_world_evaluation(protocol_ds, world_preds, tmp_
         T = space_transform(frame, c2w[input_index])
         assert not np.allclose(T, np.eye(4))
         save_ply(d / f"{oid}.ply", _point_gaussians(protocol_ds / oid, T))
-    got = evaluate(PlyFolderPredictor(d), protocol_ds, "test", base.with_overrides({"frame": frame}))
+    got = evaluate(
+        PlyFolderPredictor(d), protocol_ds, "test", base.with_overrides({"frame": frame})
+    )
     for a, b in zip(ref["objects"], got["objects"], strict=True):
-        assert b["scores"]["psnr"]["random"] == pytest.approx(a["scores"]["psnr"]["random"], abs=0.02)
+        assert b["scores"]["psnr"]["random"] == pytest.approx(
+            a["scores"]["psnr"]["random"], abs=0.02
+        )
     for a, b in zip(captured[0:2], captured[2:4], strict=True):
         assert (a - b).abs().max() < 0.02
     # Read as if it were in the world frame, the same prediction is misplaced.
@@ -189,7 +229,13 @@ def test_metric_plumbing_pairs_and_unavailable(protocol_ds, world_preds, monkeyp
         raise WeightsNotFoundError("weights.bin missing; download it to X")
 
     specs = {
-        "mae": MetricSpec("mae", "mean abs error", mae_factory, higher_is_better=False, pairs=("render-gt", "render-input")),
+        "mae": MetricSpec(
+            "mae",
+            "mean abs error",
+            mae_factory,
+            higher_is_better=False,
+            pairs=("render-gt", "render-input"),
+        ),
         "broken": MetricSpec("broken", "needs weights", broken),
     }
     monkeypatch.setattr(metrics_mod, "available_metrics", lambda: specs)
@@ -201,12 +247,24 @@ def test_metric_plumbing_pairs_and_unavailable(protocol_ds, world_preds, monkeyp
     o = rep["objects"][0]
     assert 0 < o["scores"]["mae"]["zero123pp"] < o["scores"]["mae_input"]["zero123pp"]
     with pytest.raises(GS3DError, match="metric 'broken'.*weights.bin missing"):
-        evaluate(PlyFolderPredictor(world_preds), protocol_ds, "test", cfg.with_overrides({"metrics": ["broken"]}))
+        evaluate(
+            PlyFolderPredictor(world_preds),
+            protocol_ds,
+            "test",
+            cfg.with_overrides({"metrics": ["broken"]}),
+        )
     with pytest.raises(GS3DError, match="unknown metric"):
-        evaluate(PlyFolderPredictor(world_preds), protocol_ds, "test", cfg.with_overrides({"metrics": ["fid"]}))
+        evaluate(
+            PlyFolderPredictor(world_preds),
+            protocol_ds,
+            "test",
+            cfg.with_overrides({"metrics": ["fid"]}),
+        )
 
 
-def test_method_predictor_times_generation_and_missing_predictions(protocol_ds, world_preds, tmp_path):
+def test_method_predictor_times_generation_and_missing_predictions(
+    protocol_ds, world_preds, tmp_path
+):
     from gs_core.config import Config
     from gs_core.method import GenerationOutput, Method
 
@@ -230,28 +288,45 @@ def test_method_predictor_times_generation_and_missing_predictions(protocol_ds, 
             return GenerationOutput(gaussians=_batch(self.g), timings={"net": 0.1})
 
     def _batch(g):
-        return Gaussians(g.means[None], g.quats[None], g.scales[None], g.opacities[None], g.sh[None])
+        return Gaussians(
+            g.means[None], g.quats[None], g.scales[None], g.opacities[None], g.sh[None]
+        )
 
     m = Echo(EchoConfig(), _point_gaussians(protocol_ds / "mug_00000"))
     rep = evaluate(
         MethodPredictor(m),
         protocol_ds,
         "test",
-        EvalConfig(protocol="ring15", resolution=24, metrics=["psnr"], frame="azimuth", sheets=False),
+        EvalConfig(
+            protocol="ring15", resolution=24, metrics=["psnr"], frame="azimuth", sheets=False
+        ),
         categories=["mug"],
     )
     assert m.seen == [(1, 4, 24, 24)]
     o = rep["objects"][0]
-    assert o["seconds"] > 0 and o["timings"] == {"net": 0.1} and rep["mean"]["seconds"] == o["seconds"]
+    assert (
+        o["seconds"] > 0 and o["timings"] == {"net": 0.1} and rep["mean"]["seconds"] == o["seconds"]
+    )
     # The input is the azimuth-0 view, so the azimuth frame is the world frame here.
     ref = evaluate(
-        PlyFolderPredictor(world_preds), protocol_ds, "test",
-        EvalConfig(protocol="ring15", resolution=24, metrics=["psnr"], sheets=False), categories=["mug"],
+        PlyFolderPredictor(world_preds),
+        protocol_ds,
+        "test",
+        EvalConfig(protocol="ring15", resolution=24, metrics=["psnr"], sheets=False),
+        categories=["mug"],
     )
-    assert o["scores"]["psnr"]["ring15"] == pytest.approx(ref["objects"][0]["scores"]["psnr"]["ring15"], abs=1e-4)
+    assert o["scores"]["psnr"]["ring15"] == pytest.approx(
+        ref["objects"][0]["scores"]["psnr"]["ring15"], abs=1e-4
+    )
     assert ref["objects"][0]["seconds"] is None
     with pytest.raises(Exception, match="no prediction for object 'table_00001'"):
-        evaluate(PlyFolderPredictor(tmp_path), protocol_ds, "test", EvalConfig(resolution=24, metrics=["psnr"]), categories=["table"])
+        evaluate(
+            PlyFolderPredictor(tmp_path),
+            protocol_ds,
+            "test",
+            EvalConfig(resolution=24, metrics=["psnr"]),
+            categories=["table"],
+        )
 
 
 def test_cli_eval(protocol_ds, world_preds, tmp_path):
@@ -259,8 +334,26 @@ def test_cli_eval(protocol_ds, world_preds, tmp_path):
 
     out = tmp_path / "cli"
     with pytest.raises(SystemExit) as e:
-        main(["eval", "--data", str(protocol_ds), "--predictions", str(world_preds), "--out", str(out),
-              "--protocol", "ring15", "--resolution", "24", "--metrics", "psnr", "--no-sheets", "--device", "cpu"])
+        main(
+            [
+                "eval",
+                "--data",
+                str(protocol_ds),
+                "--predictions",
+                str(world_preds),
+                "--out",
+                str(out),
+                "--protocol",
+                "ring15",
+                "--resolution",
+                "24",
+                "--metrics",
+                "psnr",
+                "--no-sheets",
+                "--device",
+                "cpu",
+            ]
+        )
     assert e.value.code == 0
     rep = json.loads((out / "results.json").read_text())
     assert rep["config"]["frame"] == "world" and rep["num_objects"] == 2
@@ -272,8 +365,19 @@ def test_cli_eval(protocol_ds, world_preds, tmp_path):
 def test_render_targets_uses_camera_subset():
     from gs_core.evaluation import render_targets
 
-    g = Gaussians.from_colors(torch.zeros(1, 3), torch.tensor([[1.0, 0.0, 0.0]]), scales=0.2, opacities=1.0)
+    g = Gaussians.from_colors(
+        torch.zeros(1, 3), torch.tensor([[1.0, 0.0, 0.0]]), scales=0.2, opacities=1.0
+    )
     cams = Cameras.orbit([0, 90, 180], [0, 0, 0], radius=2.0, width=12, height=12)
     img = render_targets(g, cams, torch.ones(3), chunk=2)
     assert img.shape == (3, 12, 12, 3)
     assert img[:, 6, 6, 0].min() > 0.9 and img[:, 6, 6, 1].max() < 0.2 and img[:, 0, 0].min() > 0.99
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # These tests render many tiny images: torch's intra-op threads only add synchronisation.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -102,7 +102,13 @@ def test_torus_matches_quartic_roots():
         a2 = dd[0] ** 2 + dd[2] ** 2
         b2 = 2 * (oo[0] * dd[0] + oo[2] * dd[2])
         c2 = oo[0] ** 2 + oo[2] ** 2
-        coeffs = [1, 2 * b, b * b + 2 * c - 4 * R * R * a2, 2 * b * c - 4 * R * R * b2, c * c - 4 * R * R * c2]
+        coeffs = [
+            1,
+            2 * b,
+            b * b + 2 * c - 4 * R * R * a2,
+            2 * b * c - 4 * R * R * b2,
+            c * c - 4 * R * R * c2,
+        ]
         roots = np.roots(coeffs)
         real = roots[(np.abs(roots.imag) < 1e-7) & (roots.real > 0)].real
         ref = real.min() if real.size else np.inf
@@ -111,7 +117,10 @@ def test_torus_matches_quartic_roots():
             n_checked += 1
         else:
             # Near-tangent rays (a double root) may go either way.
-            assert np.isfinite(ref) == np.isfinite(t[i]) or abs(np.polyval(coeffs, ref if np.isfinite(ref) else t[i])) < 1e-4
+            assert (
+                np.isfinite(ref) == np.isfinite(t[i])
+                or abs(np.polyval(coeffs, ref if np.isfinite(ref) else t[i])) < 1e-4
+            )
     assert n_checked > 40
 
 
@@ -126,7 +135,8 @@ def test_normals_are_unit_sdf_gradients(name):
     h = 1e-3
     g = np.stack(
         [
-            (shape.sdf((p + h * e).astype(np.float32)) - shape.sdf((p - h * e).astype(np.float32))) / (2 * h)
+            (shape.sdf((p + h * e).astype(np.float32)) - shape.sdf((p - h * e).astype(np.float32)))
+            / (2 * h)
             for e in np.eye(3)
         ],
         1,

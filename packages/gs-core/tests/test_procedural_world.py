@@ -30,13 +30,19 @@ from gs_core.procedural.shading import lambert
 
 
 def _cams(az, el, size=64, radius=2.0, fov=40.0):
-    c = Cameras.orbit(az, el, radius=radius, fov_deg=fov, width=size, height=size, dtype=torch.float64)
+    c = Cameras.orbit(
+        az, el, radius=radius, fov_deg=fov, width=size, height=size, dtype=torch.float64
+    )
     return c, c.camtoworlds.numpy(), c.Ks.numpy()
 
 
 def _sphere_object(r=0.3, center=(0.0, 0.0, 0.0), color=(1.0, 1.0, 1.0)):
-    part = Part("ball", Ellipsoid(radii=(r, r, r), center=np.asarray(center)), Texture("solid", color))
-    return ProceduralObject("ball", (part,), scale=1.0, offset=(0.0, 0.0, 0.0), radius=float(np.linalg.norm(center) + r))
+    part = Part(
+        "ball", Ellipsoid(radii=(r, r, r), center=np.asarray(center)), Texture("solid", color)
+    )
+    return ProceduralObject(
+        "ball", (part,), scale=1.0, offset=(0.0, 0.0, 0.0), radius=float(np.linalg.norm(center) + r)
+    )
 
 
 def test_sphere_silhouette_matches_projected_disc():
@@ -104,7 +110,14 @@ def test_all_categories_build_inside_the_ball_and_render():
         out = render_views(obj, c2w, K, 32, 32, antialias=2)
         assert out.rgba[..., 3].mean() > 10, f"{cat} barely visible"
         # Nothing touches the border: the object fits in the view at the default camera.
-        border = np.concatenate([out.rgba[:, 0, :, 3], out.rgba[:, -1, :, 3], out.rgba[:, :, 0, 3], out.rgba[:, :, -1, 3]])
+        border = np.concatenate(
+            [
+                out.rgba[:, 0, :, 3],
+                out.rgba[:, -1, :, 3],
+                out.rgba[:, :, 0, 3],
+                out.rgba[:, :, -1, 3],
+            ]
+        )
         assert border.max() == 0, cat
 
 
@@ -124,8 +137,12 @@ def test_points_project_inside_the_silhouettes():
         # Points on grazing silhouettes may cover less than one of the 16 sub-samples of their
         # pixel; then a neighbour is covered.
         full = out.rgba[i, ..., 3]
-        grown = np.max([np.roll(np.roll(full, dy, 0), dx, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1)], 0)
-        assert (grown[np.clip(v.astype(int), 0, 95), np.clip(u.astype(int), 0, 95)] > 0).mean() > 0.999
+        grown = np.max(
+            [np.roll(np.roll(full, dy, 0), dx, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1)], 0
+        )
+        assert (
+            grown[np.clip(v.astype(int), 0, 95), np.clip(u.astype(int), 0, 95)] > 0
+        ).mean() > 0.999
 
 
 def _digest(root: Path) -> dict[str, str]:
@@ -147,19 +164,30 @@ def test_same_seed_same_bytes_any_worker_count(tmp_path, tiny_cfg):
     assert a["views"] == 3 * tiny_cfg.views
     da, db = _digest(tmp_path / "a"), _digest(tmp_path / "b")
     assert da == db
-    assert {"dataset.json", "splits/train.txt", "categories/mug.txt", "mug_00000/transforms.json",
-            "mug_00000/points.ply", "mug_00000/images/000.png", "mug_00000/depth/000.png",
-            "mug_00000/normals/000.png"} <= set(da)
+    assert {
+        "dataset.json",
+        "splits/train.txt",
+        "categories/mug.txt",
+        "mug_00000/transforms.json",
+        "mug_00000/points.ply",
+        "mug_00000/images/000.png",
+        "mug_00000/depth/000.png",
+        "mug_00000/normals/000.png",
+    } <= set(da)
     generate(tiny_cfg.with_overrides({"seed": 1}), tmp_path / "c", workers=0, progress=False)
     dc = _digest(tmp_path / "c")
     assert dc["mug_00000/images/000.png"] != da["mug_00000/images/000.png"]
 
 
 def test_generator_metadata_splits_and_overwrite(tmp_path, tiny_cfg):
-    cfg = tiny_cfg.with_overrides({"objects": 12, "categories": ["mug", "lamp"], "split": "auto", "points": 0})
+    cfg = tiny_cfg.with_overrides(
+        {"objects": 12, "categories": ["mug", "lamp"], "split": "auto", "points": 0}
+    )
     out = tmp_path / "ds"
     summary = generate(cfg, out, workers=0, progress=False)
-    splits = {s: (out / "splits" / f"{s}.txt").read_text().split() for s in ("train", "val", "test")}
+    splits = {
+        s: (out / "splits" / f"{s}.txt").read_text().split() for s in ("train", "val", "test")
+    }
     ids = sorted(sum(splits.values(), []))
     assert ids == sorted(p.name for p in out.iterdir() if (p / "transforms.json").is_file())
     assert len(ids) == 12 and summary["splits"] == {k: len(v) for k, v in splits.items()}
@@ -168,7 +196,14 @@ def test_generator_metadata_splits_and_overwrite(tmp_path, tiny_cfg):
     meta = json.loads((out / "mug_00000" / "transforms.json").read_text())
     assert meta["gs3d"]["category"] == "mug" and meta["w"] == 32
     fr = meta["frames"][0]
-    assert {"azimuth", "elevation", "radius", "group", "depth_file_path", "normal_file_path"} <= set(fr)
+    assert {
+        "azimuth",
+        "elevation",
+        "radius",
+        "group",
+        "depth_file_path",
+        "normal_file_path",
+    } <= set(fr)
     lo, hi = cfg.elevation_range
     assert all(lo <= f["elevation"] <= hi for f in meta["frames"])
     with pytest.raises(OutputExistsError, match="--overwrite"):
@@ -178,7 +213,9 @@ def test_generator_metadata_splits_and_overwrite(tmp_path, tiny_cfg):
 
 
 def test_protocol_layout_and_point_cloud(tmp_path):
-    cfg = ProceduralConfig.preset("eval", objects=1, views=2, resolution=16, points=500, antialias=1)
+    cfg = ProceduralConfig.preset(
+        "eval", objects=1, views=2, resolution=16, points=500, antialias=1
+    )
     generate(cfg, tmp_path / "ev", workers=0, progress=False)
     meta = json.loads((tmp_path / "ev" / "mug_00000" / "transforms.json").read_text())
     groups = [f["group"] for f in meta["frames"]]

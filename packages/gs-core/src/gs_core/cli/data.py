@@ -27,19 +27,39 @@ def _floats(text: str, n: int, name: str) -> tuple[float, ...]:
 @data_app.command("procedural")
 def procedural(
     out: Path = typer.Option(..., "--out", help="Dataset folder to create."),
-    preset: str | None = typer.Option(None, "--preset", help="eval (the procedural-eval benchmark), small or tiny."),
+    preset: str | None = typer.Option(
+        None, "--preset", help="eval (the procedural-eval benchmark), small or tiny."
+    ),
     objects: int | None = typer.Option(None, "--objects", min=1, help="Number of objects [24]."),
     views: int | None = typer.Option(None, "--views", min=1, help="Random views per object [32]."),
-    resolution: int | None = typer.Option(None, "--resolution", min=8, help="Image size in pixels [128]."),
-    seed: int | None = typer.Option(None, "--seed", min=0, help="Seed; the same seed gives the same bytes [0]."),
-    categories: str | None = typer.Option(None, "--categories", help="Comma-separated subset of categories."),
-    elevation: str | None = typer.Option(None, "--elevation", help="Elevation range 'low,high' in degrees [-30,30]."),
+    resolution: int | None = typer.Option(
+        None, "--resolution", min=8, help="Image size in pixels [128]."
+    ),
+    seed: int | None = typer.Option(
+        None, "--seed", min=0, help="Seed; the same seed gives the same bytes [0]."
+    ),
+    categories: str | None = typer.Option(
+        None, "--categories", help="Comma-separated subset of categories."
+    ),
+    elevation: str | None = typer.Option(
+        None, "--elevation", help="Elevation range 'low,high' in degrees [-30,30]."
+    ),
     radius: float | None = typer.Option(None, "--radius", help="Camera distance [1.5]."),
-    fov: float | None = typer.Option(None, "--fov", help="Vertical field of view in degrees [49.1]."),
-    split: str | None = typer.Option(None, "--split", help="auto (80/10/10 per category), train, val or test."),
-    workers: int | None = typer.Option(None, "--workers", min=0, help="Processes (0: in process; default: cores)."),
-    overrides: list[str] = typer.Option([], "--set", help="Other config fields: key=value (repeatable)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset folder."),
+    fov: float | None = typer.Option(
+        None, "--fov", help="Vertical field of view in degrees [49.1]."
+    ),
+    split: str | None = typer.Option(
+        None, "--split", help="auto (80/10/10 per category), train, val or test."
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", min=0, help="Processes (0: in process; default: cores)."
+    ),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Other config fields: key=value (repeatable)."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing dataset folder."
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Generate procedural objects rendered by exact ray casting (RGBA, depth, normals, points)."""
@@ -56,7 +76,9 @@ def procedural(
         "radius": radius,
         "fov_deg": fov,
         "split": split,
-        "categories": [c.strip() for c in categories.split(",") if c.strip()] if categories else None,
+        "categories": [c.strip() for c in categories.split(",") if c.strip()]
+        if categories
+        else None,
         "elevation_range": _floats(elevation, 2, "--elevation") if elevation else None,
     }
     cfg = cfg.with_overrides({k: v for k, v in given.items() if v is not None})
@@ -75,7 +97,9 @@ def check(
     root: Path = typer.Argument(..., help="Dataset root (or one object folder)."),
     split: str = typer.Option("all", "--split", help="Split to check (all: every object)."),
     decode: bool = typer.Option(False, "--decode", help="Also decode every image (slower)."),
-    alpha_from_background: str | None = typer.Option(None, "--alpha-from-background", help="r,g,b of a solid background for RGB images."),
+    alpha_from_background: str | None = typer.Option(
+        None, "--alpha-from-background", help="r,g,b of a solid background for RGB images."
+    ),
 ) -> None:
     """Validate transforms.json files (and optionally images); report the first problem clearly."""
     from rich.console import Console
@@ -84,7 +108,11 @@ def check(
     from gs_core.data.transforms import TRANSFORMS_NAME, read_transforms
     from gs_core.data.views import load_object_views
 
-    bg = _floats(alpha_from_background, 3, "--alpha-from-background") if alpha_from_background else None
+    bg = (
+        _floats(alpha_from_background, 3, "--alpha-from-background")
+        if alpha_from_background
+        else None
+    )
     console = Console()
     if (root / TRANSFORMS_NAME).is_file():
         dirs = [root]
@@ -103,7 +131,9 @@ def check(
     console.print(f"{root}: {len(dirs)} object(s), {n_frames} views, sizes {sorted(sizes)}: OK")
     if len(dirs) > 1 or not (root / TRANSFORMS_NAME).is_file():
         cats = categories(root)
-        console.print(f"splits: {', '.join(available_splits(root)) or 'none'}; categories: {len(cats)}")
+        console.print(
+            f"splits: {', '.join(available_splits(root)) or 'none'}; categories: {len(cats)}"
+        )
 
 
 @data_app.command("split")

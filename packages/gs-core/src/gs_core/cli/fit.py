@@ -20,15 +20,31 @@ def _device(name: str) -> str:
 
 
 def fit(
-    path: Path = typer.Argument(..., help="An object folder (with transforms.json) or a dataset root."),
-    split: str = typer.Option("train", "--split", help="For a dataset root: the split to fit (all: every object)."),
-    out: Path | None = typer.Option(None, "--out", help="Output PLY for one object [OBJECT/gaussians.ply]."),
-    preset: str = typer.Option("small", "--preset", help="paper (3DGS schedule), small (CPU minutes) or tiny."),
-    overrides: list[str] = typer.Option([], "--set", help="FitConfig fields: key=value (repeatable)."),
+    path: Path = typer.Argument(
+        ..., help="An object folder (with transforms.json) or a dataset root."
+    ),
+    split: str = typer.Option(
+        "train", "--split", help="For a dataset root: the split to fit (all: every object)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Output PLY for one object [OBJECT/gaussians.ply]."
+    ),
+    preset: str = typer.Option(
+        "small", "--preset", help="paper (3DGS schedule), small (CPU minutes) or tiny."
+    ),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="FitConfig fields: key=value (repeatable)."
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda[:i]."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing gaussians.ply files."),
-    skip_existing: bool = typer.Option(False, "--skip-existing", help="For a dataset: skip objects already fitted."),
-    alpha_from_background: str | None = typer.Option(None, "--alpha-from-background", help="r,g,b of a solid background for RGB views."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace existing gaussians.ply files."
+    ),
+    skip_existing: bool = typer.Option(
+        False, "--skip-existing", help="For a dataset: skip objects already fitted."
+    ),
+    alpha_from_background: str | None = typer.Option(
+        None, "--alpha-from-background", help="r,g,b of a solid background for RGB views."
+    ),
 ) -> None:
     """Fit 3D Gaussians to an object's views (3DGS with gsplat's densification) and write a PLY."""
     from rich.console import Console
@@ -42,22 +58,34 @@ def fit(
     if overrides:
         cfg = cfg.with_overrides(overrides)
     dev = _device(device)
-    bg = _floats(alpha_from_background, 3, "--alpha-from-background") if alpha_from_background else None
+    bg = (
+        _floats(alpha_from_background, 3, "--alpha-from-background")
+        if alpha_from_background
+        else None
+    )
     console = Console()
     if (path / TRANSFORMS_NAME).is_file():
         targets = [(path, out)]
     else:
         if out is not None:
-            raise GS3DError("--out names one file; for a dataset root each object gets OBJECT/gaussians.ply")
+            raise GS3DError(
+                "--out names one file; for a dataset root each object gets OBJECT/gaussians.ply"
+            )
         targets = [(path / oid, None) for oid in read_split(path, split)]
     for k, (d, o) in enumerate(targets):
         dest = o or d / GAUSSIANS_NAME
         if dest.exists() and skip_existing and not overwrite:
             console.print(f"[{k + 1}/{len(targets)}] {d.name}: {dest} exists, skipped")
             continue
-        res = fit_object(d, cfg, out=dest, overwrite=overwrite, device=dev, alpha_from_background=bg)
+        res = fit_object(
+            d, cfg, out=dest, overwrite=overwrite, device=dev, alpha_from_background=bg
+        )
         m = res.metrics
-        held = f"held-out PSNR {m['psnr']:.2f} dB, SSIM {m.get('ssim', float('nan')):.4f}" if "psnr" in m else "no held-out views"
+        held = (
+            f"held-out PSNR {m['psnr']:.2f} dB, SSIM {m.get('ssim', float('nan')):.4f}"
+            if "psnr" in m
+            else "no held-out views"
+        )
         console.print(
             f"[{k + 1}/{len(targets)}] {d.name}: {len(res.gaussians)} Gaussians, {res.steps} steps in "
             f"{res.seconds:.1f} s, {held} -> {dest}"

@@ -14,7 +14,12 @@ import numpy as np
 
 from gs_core.errors import ValidationError
 
-NAMED = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0), "gray": (0.5, 0.5, 0.5), "grey": (0.5, 0.5, 0.5)}
+NAMED = {
+    "white": (1.0, 1.0, 1.0),
+    "black": (0.0, 0.0, 0.0),
+    "gray": (0.5, 0.5, 0.5),
+    "grey": (0.5, 0.5, 0.5),
+}
 RANDOM_KINDS = ("random", "dd3g")
 
 
@@ -23,7 +28,9 @@ def check_background(spec: str | Sequence[float]) -> str | tuple[float, float, f
     if isinstance(spec, str):
         if spec in NAMED or spec in RANDOM_KINDS:
             return spec
-        raise ValidationError("background", f"one of {sorted(NAMED) + list(RANDOM_KINDS)} or (r, g, b)", repr(spec))
+        raise ValidationError(
+            "background", f"one of {sorted(NAMED) + list(RANDOM_KINDS)} or (r, g, b)", repr(spec)
+        )
     try:
         rgb = tuple(float(v) for v in spec)
     except (TypeError, ValueError):

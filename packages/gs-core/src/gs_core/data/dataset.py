@@ -118,7 +118,9 @@ class MultiViewDataset(Dataset):
             self._cache.move_to_end(oid)
             return hit
         v = load_object_views(
-            self.root / oid, self.config.resolution, alpha_from_background=self.config.alpha_from_background
+            self.root / oid,
+            self.config.resolution,
+            alpha_from_background=self.config.alpha_from_background,
         )
         if self.config.cache_bytes > 0:
             self._cache[oid] = v
@@ -186,13 +188,17 @@ class MultiViewDataset(Dataset):
             i_in = int(np.argmin(ang))
         else:
             if not 0 <= sel < V:
-                raise ValidationError("input_view", f"a frame index in [0, {V})", f"{sel} for object {views.object_id}")
+                raise ValidationError(
+                    "input_view",
+                    f"a frame index in [0, {V})",
+                    f"{sel} for object {views.object_id}",
+                )
             i_in = int(sel)
         pool = np.arange(V) if self.config.targets_include_input else np.delete(np.arange(V), i_in)
         K = self.config.num_target_views
         if K == -1:
             return i_in, pool
-        if K > len(pool):
+        if len(pool) < K:
             raise GS3DError(
                 f"{views.record.directory}: object has {V} views; num_target_views={K} needs at least "
                 f"{K + (0 if self.config.targets_include_input else 1)}"

@@ -68,7 +68,9 @@ def categories(root: str | Path) -> dict[str, list[str]]:
     return {p.stem: _read_list(p) for p in sorted(d.glob("*.txt"))}
 
 
-def read_split(root: str | Path, split: str, categories_filter: Iterable[str] | None = None) -> list[str]:
+def read_split(
+    root: str | Path, split: str, categories_filter: Iterable[str] | None = None
+) -> list[str]:
     """Object ids of ``split`` (``"all"`` = every object), optionally only of some categories.
 
     Raises :class:`FileFormatError` when the split file is missing, lists no objects, or names
@@ -80,13 +82,16 @@ def read_split(root: str | Path, split: str, categories_filter: Iterable[str] | 
         ids = sorted(present)
         source = root
         if not ids:
-            raise FileFormatError(root, f"no object folders (folders holding {TRANSFORMS_NAME}) in the dataset root")
+            raise FileFormatError(
+                root, f"no object folders (folders holding {TRANSFORMS_NAME}) in the dataset root"
+            )
     else:
         source = root / SPLITS_DIR / f"{split}.txt"
         if not source.is_file():
             avail = ", ".join(available_splits(root)) or "none"
             raise FileFormatError(
-                source, f"split file not found (splits in this dataset: {avail}; or use split 'all')"
+                source,
+                f"split file not found (splits in this dataset: {avail}; or use split 'all')",
             )
         ids = _read_list(source)
         if not ids:
@@ -111,7 +116,9 @@ def read_split(root: str | Path, split: str, categories_filter: Iterable[str] | 
         keep = set().union(*(cats[c] for c in wanted))
         ids = [i for i in ids if i in keep]
         if not ids:
-            raise FileFormatError(source, f"split '{split}' has no objects of categories {', '.join(wanted)}")
+            raise FileFormatError(
+                source, f"split '{split}' has no objects of categories {', '.join(wanted)}"
+            )
     return ids
 
 
@@ -160,7 +167,11 @@ def split_ids(ids: list[str], fractions: dict[str, float], seed: int = 0) -> dic
     out, start = {}, 0
     names = list(fractions)
     for k, name in enumerate(names):
-        n = len(ids) - start if k == len(names) - 1 else int(round(len(ids) * fractions[name] / total))
+        n = (
+            len(ids) - start
+            if k == len(names) - 1
+            else int(round(len(ids) * fractions[name] / total))
+        )
         out[name] = sorted(shuffled[start : start + n])
         start += n
     return out

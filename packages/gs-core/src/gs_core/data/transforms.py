@@ -100,11 +100,17 @@ class ObjectRecord:
             with Image.open(frame.image_path) as im:
                 return im.size
         except FileNotFoundError:
-            raise FileFormatError(frame.image_path, f"image of frames[{frame.index}] not found") from None
+            raise FileFormatError(
+                frame.image_path, f"image of frames[{frame.index}] not found"
+            ) from None
         except OSError as e:
-            raise FileFormatError(frame.image_path, f"frames[{frame.index}]: not a readable image ({e})") from None
+            raise FileFormatError(
+                frame.image_path, f"frames[{frame.index}]: not a readable image ({e})"
+            ) from None
 
-    def cameras(self, indices: list[int] | None = None, size: tuple[int, int] | None = None) -> Cameras:
+    def cameras(
+        self, indices: list[int] | None = None, size: tuple[int, int] | None = None
+    ) -> Cameras:
         """OpenCV :class:`Cameras` of the frames (all by default), rescaled to ``size = (W, H)``."""
         idx = list(range(len(self.frames))) if indices is None else list(indices)
         w0, h0 = self.image_size(self.frames[idx[0]])
@@ -123,11 +129,16 @@ class ObjectRecord:
             Ks.append(intrinsics(fx * sx, fy * sy, cx * sx, cy * sy, dtype=torch.float64))
             views.append(torch.from_numpy(np.linalg.inv(f.c2w_gl @ GL_TO_CV)))
         return Cameras(
-            viewmats=torch.stack(views).float(), Ks=torch.stack(Ks).float(), width=int(W), height=int(H)
+            viewmats=torch.stack(views).float(),
+            Ks=torch.stack(Ks).float(),
+            width=int(W),
+            height=int(H),
         )
 
 
-def frame_intrinsics(frame: Frame, width: int, height: int, source: Path) -> tuple[float, float, float, float]:
+def frame_intrinsics(
+    frame: Frame, width: int, height: int, source: Path
+) -> tuple[float, float, float, float]:
     """``fx, fy, cx, cy`` in pixels of an image ``width x height``."""
     k = frame.intrinsics
     fx = k.get("fl_x")
@@ -137,7 +148,9 @@ def frame_intrinsics(frame: Frame, width: int, height: int, source: Path) -> tup
     if fy is None and "camera_angle_y" in k:
         fy = 0.5 * height / math.tan(0.5 * k["camera_angle_y"])
     if fx is None and fy is None:
-        raise FileFormatError(source, f"frames[{frame.index}]: no intrinsics (give camera_angle_x or fl_x)")
+        raise FileFormatError(
+            source, f"frames[{frame.index}]: no intrinsics (give camera_angle_x or fl_x)"
+        )
     fx = fy if fx is None else fx
     fy = fx if fy is None else fy
     cx = k.get("cx", width / 2)
@@ -159,22 +172,29 @@ def _matrix(value, where: str, path: Path) -> np.ndarray:
     if m.shape == (3, 4):
         m = np.concatenate([m, [[0.0, 0.0, 0.0, 1.0]]])
     if m.shape != (4, 4):
-        raise FileFormatError(path, f"field '{where}': expected a 4x4 (or 3x4) matrix, got shape {m.shape}")
+        raise FileFormatError(
+            path, f"field '{where}': expected a 4x4 (or 3x4) matrix, got shape {m.shape}"
+        )
     if not np.isfinite(m).all():
         raise FileFormatError(path, f"field '{where}': contains NaN/Inf")
     if not np.allclose(m[3], [0, 0, 0, 1], atol=1e-6):
-        raise FileFormatError(path, f"field '{where}': last row must be [0, 0, 0, 1], got {m[3].tolist()}")
+        raise FileFormatError(
+            path, f"field '{where}': last row must be [0, 0, 0, 1], got {m[3].tolist()}"
+        )
     R = m[:3, :3]
     if not np.allclose(R.T @ R, np.eye(3), atol=1e-3) or np.linalg.det(R) < 0:
         raise FileFormatError(
-            path, f"field '{where}': the rotation part is not a proper rotation (scaled or mirrored camera)"
+            path,
+            f"field '{where}': the rotation part is not a proper rotation (scaled or mirrored camera)",
         )
     return m
 
 
 def _resolve_file(directory: Path, value, where: str, path: Path) -> Path:
     if not isinstance(value, str) or not value:
-        raise FileFormatError(path, f"field '{where}': expected a relative file path string, got {value!r}")
+        raise FileFormatError(
+            path, f"field '{where}': expected a relative file path string, got {value!r}"
+        )
     p = (directory / value).resolve() if not Path(value).is_absolute() else Path(value)
     if not p.suffix and not p.exists():
         # Blender exports write "./train/r_0" for "./train/r_0.png".
@@ -194,16 +214,22 @@ def read_transforms(path: str | Path) -> ObjectRecord:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise FileFormatError(path, "not found (an object folder needs a transforms.json)") from None
+        raise FileFormatError(
+            path, "not found (an object folder needs a transforms.json)"
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise FileFormatError(path, f"not valid JSON ({e})") from None
     if not isinstance(raw, dict):
-        raise FileFormatError(path, f"expected a JSON object at the top level, got {type(raw).__name__}")
+        raise FileFormatError(
+            path, f"expected a JSON object at the top level, got {type(raw).__name__}"
+        )
     frames_raw = raw.get("frames")
     if not isinstance(frames_raw, list):
         raise FileFormatError(path, "field 'frames': expected a list of frames")
     if not frames_raw:
-        raise FileFormatError(path, "field 'frames': the list is empty (an object needs at least one view)")
+        raise FileFormatError(
+            path, "field 'frames': the list is empty (an object needs at least one view)"
+        )
     top = {}
     for key in INTRINSIC_KEYS:
         if key in raw:
@@ -212,7 +238,9 @@ def read_transforms(path: str | Path) -> ObjectRecord:
     frames = []
     for i, fr in enumerate(frames_raw):
         if not isinstance(fr, dict):
-            raise FileFormatError(path, f"field 'frames[{i}]': expected an object, got {type(fr).__name__}")
+            raise FileFormatError(
+                path, f"field 'frames[{i}]': expected an object, got {type(fr).__name__}"
+            )
         if "file_path" not in fr:
             raise FileFormatError(path, f"field 'frames[{i}].file_path': missing")
         if "transform_matrix" not in fr:
@@ -222,20 +250,33 @@ def read_transforms(path: str | Path) -> ObjectRecord:
             if key in fr:
                 k[key] = _number(fr[key], f"frames[{i}].{key}", path)
         if not any(key in k for key in ("camera_angle_x", "camera_angle_y", "fl_x", "fl_y")):
-            raise FileFormatError(path, f"frames[{i}]: no intrinsics (give camera_angle_x or fl_x/fl_y/cx/cy)")
+            raise FileFormatError(
+                path, f"frames[{i}]: no intrinsics (give camera_angle_x or fl_x/fl_y/cx/cy)"
+            )
         extras = {
             key: v
             for key, v in fr.items()
-            if key not in ("file_path", "transform_matrix", "mask_file_path", "depth_file_path", "normal_file_path")
+            if key
+            not in (
+                "file_path",
+                "transform_matrix",
+                "mask_file_path",
+                "depth_file_path",
+                "normal_file_path",
+            )
             and key not in INTRINSIC_KEYS
         }
         opt = {}
         for key in ("mask_file_path", "depth_file_path", "normal_file_path"):
-            opt[key] = _resolve_file(directory, fr[key], f"frames[{i}].{key}", path) if key in fr else None
+            opt[key] = (
+                _resolve_file(directory, fr[key], f"frames[{i}].{key}", path) if key in fr else None
+            )
         frames.append(
             Frame(
                 index=i,
-                image_path=_resolve_file(directory, fr["file_path"], f"frames[{i}].file_path", path),
+                image_path=_resolve_file(
+                    directory, fr["file_path"], f"frames[{i}].file_path", path
+                ),
                 c2w_gl=_matrix(fr["transform_matrix"], f"frames[{i}].transform_matrix", path),
                 intrinsics=k,
                 mask_path=opt["mask_file_path"],
@@ -252,7 +293,9 @@ def read_transforms(path: str | Path) -> ObjectRecord:
         directory=directory,
         frames=frames,
         meta=dict(meta),
-        depth_unit_scale_factor=None if dsf is None else _number(dsf, "depth_unit_scale_factor", path),
+        depth_unit_scale_factor=None
+        if dsf is None
+        else _number(dsf, "depth_unit_scale_factor", path),
     )
 
 
@@ -272,7 +315,9 @@ def transforms_dict(
     """The JSON object of a ``transforms.json`` (shared intrinsics, one frame per path)."""
     c2w_gl = np.asarray(c2w_gl, np.float64)
     if c2w_gl.shape != (len(file_paths), 4, 4):
-        raise ValidationError("c2w_gl", f"shape ({len(file_paths)}, 4, 4), one per file path", f"shape {c2w_gl.shape}")
+        raise ValidationError(
+            "c2w_gl", f"shape ({len(file_paths)}, 4, 4), one per file path", f"shape {c2w_gl.shape}"
+        )
     fl_y = fl_x if fl_y is None else fl_y
     cx = width / 2 if cx is None else cx
     cy = height / 2 if cy is None else cy

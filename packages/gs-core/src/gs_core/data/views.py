@@ -91,15 +91,19 @@ def _read_rgba(frame: Frame, alpha_from_background, bg_tolerance: float) -> np.n
 def resize_rgba(rgba: np.ndarray, width: int, height: int) -> np.ndarray:
     """Resize straight RGBA uint8 ``[V, H, W, 4]`` through premultiplied colour."""
     V, H, W = rgba.shape[:3]
-    if (W, H) == (width, height):
+    if (width, height) == (W, H):
         return rgba
     x = torch.from_numpy(rgba).float().div_(255).permute(0, 3, 1, 2)
     a = x[:, 3:4]
     prem = torch.cat([x[:, :3] * a, a], 1)
-    out = torch.nn.functional.interpolate(prem, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+    out = torch.nn.functional.interpolate(
+        prem, size=(height, width), mode="bilinear", antialias=True, align_corners=False
+    )
     out = out.clamp_(0, 1)
     a = out[:, 3:4]
-    rgb = torch.where(a > 1e-6, out[:, :3] / a.clamp_min(1e-6), torch.zeros_like(out[:, :3])).clamp_(0, 1)
+    rgb = torch.where(
+        a > 1e-6, out[:, :3] / a.clamp_min(1e-6), torch.zeros_like(out[:, :3])
+    ).clamp_(0, 1)
     res = torch.cat([rgb, a], 1).permute(0, 2, 3, 1).mul_(255).add_(0.5).floor_().to(torch.uint8)
     return res.numpy()
 
@@ -138,15 +142,21 @@ def load_object_views(
         arr = _read_rgba(f, alpha_from_background, bg_tolerance)
         size = (arr.shape[1], arr.shape[0])
         declared = (f.intrinsics.get("w"), f.intrinsics.get("h"))
-        if declared[0] is not None and declared[1] is not None and size != (int(declared[0]), int(declared[1])):
+        if (
+            declared[0] is not None
+            and declared[1] is not None
+            and size != (int(declared[0]), int(declared[1]))
+        ):
             raise FileFormatError(
-                f.image_path, f"image is {size[0]}x{size[1]} but transforms.json declares w x h = {int(declared[0])}x{int(declared[1])}"
+                f.image_path,
+                f"image is {size[0]}x{size[1]} but transforms.json declares w x h = {int(declared[0])}x{int(declared[1])}",
             )
         if size0 is None:
             size0 = size
         elif size != size0:
             raise FileFormatError(
-                f.image_path, f"image is {size[0]}x{size[1]} but frames[0] is {size0[0]}x{size0[1]} (views must share a size)"
+                f.image_path,
+                f"image is {size[0]}x{size[1]} but frames[0] is {size0[0]}x{size0[1]} (views must share a size)",
             )
         views.append(arr)
     rgba = resize_rgba(np.stack(views), W, H)

@@ -90,7 +90,9 @@ def write_object(
     check_overwrite(directory, overwrite)
     rgba = np.asarray(rgba)
     if rgba.ndim != 4 or rgba.shape[-1] != 4 or rgba.dtype != np.uint8:
-        raise ValidationError("rgba", "uint8 views [V, H, W, 4]", f"{rgba.dtype} shape {rgba.shape}")
+        raise ValidationError(
+            "rgba", "uint8 views [V, H, W, 4]", f"{rgba.dtype} shape {rgba.shape}"
+        )
     V, H, W = rgba.shape[:3]
     if depth is not None and np.shape(depth) != (V, H, W):
         raise ValidationError("depth", f"shape {(V, H, W)}", f"shape {np.shape(depth)}")

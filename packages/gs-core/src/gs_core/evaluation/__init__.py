@@ -2,7 +2,12 @@
 
 from gs_core.evaluation.harness import EvalConfig, evaluate, markdown_table, render_targets
 from gs_core.evaluation.metrics import LoadedMetrics, available_metrics, load_metrics
-from gs_core.evaluation.predictors import MethodPredictor, PlyFolderPredictor, Prediction, load_method
+from gs_core.evaluation.predictors import (
+    MethodPredictor,
+    PlyFolderPredictor,
+    Prediction,
+    load_method,
+)
 from gs_core.evaluation.protocols import PROTOCOLS, RING15, ZERO123PP, ViewSelection, select_views
 
 __all__ = [

@@ -48,7 +48,9 @@ class EvalConfig(Config):
     protocol: Literal["ring15", "zero123pp", "gso", "random", "all"] = "gso"
     resolution: int = pydantic.Field(256, gt=0)
     frame: Literal["world", "azimuth", "camera"] = "world"
-    input_index: int | None = pydantic.Field(None, ge=0, description="input frame (default: nearest az 0 / el 0)")
+    input_index: int | None = pydantic.Field(
+        None, ge=0, description="input frame (default: nearest az 0 / el 0)"
+    )
     n_random: int = pydantic.Field(16, gt=0, description="views of the random protocol")
     seed: int = 0
     tolerance_deg: float = pydantic.Field(2.0, gt=0)
@@ -136,7 +138,9 @@ def evaluate(
     metrics = load_metrics(cfg.metrics, device)
     columns = metrics.columns()
     if not columns:
-        raise GS3DError("no metric available to evaluate (gs-core registers psnr and ssim; is the registry broken?)")
+        raise GS3DError(
+            "no metric available to evaluate (gs-core registers psnr and ssim; is the registry broken?)"
+        )
     bg = torch.tensor(NAMED[cfg.background], dtype=torch.float32)
     results: list[ObjectResult] = []
     for k, oid in enumerate(ids):
@@ -192,7 +196,9 @@ def evaluate(
         )
         results.append(res)
         if out is not None and cfg.sheets:
-            _save_sheet(out / "sheets" / f"{oid}.png", rgba[sel.input_index], gt, renders, bg, sel.groups)
+            _save_sheet(
+                out / "sheets" / f"{oid}.png", rgba[sel.input_index], gt, renders, bg, sel.groups
+            )
     report = _report(results, metrics, cfg, root, split, label)
     if out is not None:
         atomic_write_text(out / "results.json", json.dumps(report, indent=2) + "\n")
@@ -200,10 +206,14 @@ def evaluate(
     return report
 
 
-def _report(results: list[ObjectResult], metrics: LoadedMetrics, cfg: EvalConfig, root, split, label) -> dict[str, Any]:
+def _report(
+    results: list[ObjectResult], metrics: LoadedMetrics, cfg: EvalConfig, root, split, label
+) -> dict[str, Any]:
     cols = sorted({c for r in results for c in r.scores})
     groups = sorted({g for r in results for s in r.scores.values() for g in s})
-    mean: dict[str, Any] = {c: {g: _mean([r.scores[c].get(g) for r in results]) for g in groups} for c in cols}
+    mean: dict[str, Any] = {
+        c: {g: _mean([r.scores[c].get(g) for r in results]) for g in groups} for c in cols
+    }
     secs = [r.seconds for r in results if r.seconds is not None]
     mean["seconds"] = float(np.mean(secs)) if secs else None
     per_cat: dict[str, dict[str, float]] = {}
@@ -217,7 +227,11 @@ def _report(results: list[ObjectResult], metrics: LoadedMetrics, cfg: EvalConfig
         "split": split,
         "config": cfg.model_dump(),
         "metrics": {
-            n: {"higher_is_better": s.higher_is_better, "pairs": list(s.pairs), "summary": s.summary}
+            n: {
+                "higher_is_better": s.higher_is_better,
+                "pairs": list(s.pairs),
+                "summary": s.summary,
+            }
             for n, s in metrics.specs.items()
             if n in metrics.fns
         },
@@ -256,11 +270,15 @@ def markdown_table(report: dict[str, Any]) -> str:
     mean = [_fmt(report["mean"][c].get(g)) for c in cols for g in groups]
     lines.append("| **mean** | " + " | ".join(mean) + f" | {_fmt(report['mean'].get('seconds'))} |")
     if report.get("unavailable_metrics"):
-        lines += ["", "Unavailable metrics:"] + [f"- {k}: {v}" for k, v in report["unavailable_metrics"].items()]
+        lines += ["", "Unavailable metrics:"] + [
+            f"- {k}: {v}" for k, v in report["unavailable_metrics"].items()
+        ]
     return "\n".join(lines) + "\n"
 
 
-def _save_sheet(path: Path, input_rgba, gt, renders, bg, groups: dict[str, list[int]], per_row: int = 8) -> None:
+def _save_sheet(
+    path: Path, input_rgba, gt, renders, bg, groups: dict[str, list[int]], per_row: int = 8
+) -> None:
     from gs_core.imaging import contact_sheet, save_image
 
     inp = _composite(input_rgba, bg)
@@ -275,4 +293,8 @@ def _save_sheet(path: Path, input_rgba, gt, renders, bg, groups: dict[str, list[
         labels += ["input"] + [f"gt {names[i]}" for i in range(a, b)] + [""] * pad
         tiles += [blank] + [renders[i] for i in range(a, b)] + [blank] * pad
         labels += [""] + ["pred"] * (b - a) + [""] * pad
-    save_image(path, contact_sheet([t.numpy() for t in tiles], ncols=per_row + 1, labels=labels), overwrite=True)
+    save_image(
+        path,
+        contact_sheet([t.numpy() for t in tiles], ncols=per_row + 1, labels=labels),
+        overwrite=True,
+    )

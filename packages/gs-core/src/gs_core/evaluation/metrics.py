@@ -71,7 +71,9 @@ def load_metrics(names: Sequence[str] | None, device: torch.device) -> LoadedMet
             out.fns[name] = spec.factory(device)
         except Exception as e:  # a plugin's factory may fail in many ways (weights, imports)
             if names is not None:
-                raise GS3DError(f"metric '{name}' ({spec.distribution or 'unknown package'}) is unavailable: {e}") from None
+                raise GS3DError(
+                    f"metric '{name}' ({spec.distribution or 'unknown package'}) is unavailable: {e}"
+                ) from None
             out.unavailable[name] = f"{type(e).__name__}: {e}"
     return out
 
@@ -84,6 +86,8 @@ def score(fn: MetricFn, pred: torch.Tensor, target: torch.Tensor, chunk: int = 1
         v = fn(pred[a : a + chunk], target[a : a + chunk])
         v = torch.as_tensor(v).reshape(-1).float().cpu()
         if v.numel() != min(chunk, pred.shape[0] - a):
-            raise GS3DError(f"metric returned {v.numel()} values for {min(chunk, pred.shape[0] - a)} image pairs")
+            raise GS3DError(
+                f"metric returned {v.numel()} values for {min(chunk, pred.shape[0] - a)} image pairs"
+            )
         vals.append(v)
     return torch.cat(vals)

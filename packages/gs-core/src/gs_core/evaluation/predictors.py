@@ -45,10 +45,13 @@ def load_method(name: str, checkpoint: str | None = None, device: str | torch.de
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as e:
-        raise FileFormatError(directory, f"weights do not fit method '{name}': {str(e).splitlines()[0]}") from None
+        raise FileFormatError(
+            directory, f"weights do not fit method '{name}': {str(e).splitlines()[0]}"
+        ) from None
     if missing or unexpected:
         raise FileFormatError(
-            directory, f"weights do not match method '{name}': missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]}"
+            directory,
+            f"weights do not match method '{name}': missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]}",
         )
     return model.to(device).eval()
 
@@ -72,7 +75,9 @@ class MethodPredictor:
             torch.cuda.synchronize(dev)
         dt = time.perf_counter() - t0
         if out.gaussians is None:
-            raise GS3DError(f"method '{self.label}' produced no Gaussians for {object_id} (mesh-only output)")
+            raise GS3DError(
+                f"method '{self.label}' produced no Gaussians for {object_id} (mesh-only output)"
+            )
         g = out.gaussians
         if g.batch_shape:
             g = g[0]

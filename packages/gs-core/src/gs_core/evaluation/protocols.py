@@ -41,7 +41,9 @@ def protocol_views(name: str) -> dict[str, tuple[tuple[float, float], ...]]:
         return {"zero123pp": ZERO123PP}
     if name == "gso":
         return {"ring15": RING15, "zero123pp": ZERO123PP}
-    raise ValidationError("protocol", "one of ring15, zero123pp, gso (fixed-camera protocols)", repr(name))
+    raise ValidationError(
+        "protocol", "one of ring15, zero123pp, gso (fixed-camera protocols)", repr(name)
+    )
 
 
 def _direction(az_deg: float, el_deg: float) -> np.ndarray:
@@ -95,7 +97,9 @@ def select_views(
     if protocol == "random":
         rng = np.random.default_rng([seed, V])
         k = min(n_random, len(others))
-        return ViewSelection(i_in, {"random": sorted(rng.choice(others, size=k, replace=False).tolist())})
+        return ViewSelection(
+            i_in, {"random": sorted(rng.choice(others, size=k, replace=False).tolist())}
+        )
     az_in, _, _ = azimuth_elevation(centers[i_in])
     dirs = centers / np.linalg.norm(centers, axis=1, keepdims=True)
     groups = {}

@@ -23,7 +23,9 @@ class FitConfig(Config):
     resolution: int = pydantic.Field(64, gt=0, description="views are resized to this (square)")
     views_per_step: int = pydantic.Field(1, gt=0, description="cameras rendered per step")
     sh_degree: int = pydantic.Field(0, ge=0, le=3)
-    sh_increase_every: int = pydantic.Field(1000, gt=0, description="raise the active SH degree every N steps")
+    sh_increase_every: int = pydantic.Field(
+        1000, gt=0, description="raise the active SH degree every N steps"
+    )
     init: Literal["auto", "points", "random"] = "auto"
     init_max_points: int = pydantic.Field(20000, gt=0)
     init_random_count: int = pydantic.Field(5000, gt=0)
@@ -46,9 +48,15 @@ class FitConfig(Config):
     reset_every: int = pydantic.Field(3000, gt=0)
     grow_grad2d: float = 2e-4
     prune_opa: float = 0.005
-    holdout_every: int = pydantic.Field(8, ge=0, description="every k-th view is held out (0: none)")
-    eval_every: int = pydantic.Field(0, ge=0, description="held-out PSNR every N steps (0: at the end)")
-    max_seconds: float | None = pydantic.Field(None, gt=0, description="stop early after this wall time")
+    holdout_every: int = pydantic.Field(
+        8, ge=0, description="every k-th view is held out (0: none)"
+    )
+    eval_every: int = pydantic.Field(
+        0, ge=0, description="held-out PSNR every N steps (0: at the end)"
+    )
+    max_seconds: float | None = pydantic.Field(
+        None, gt=0, description="stop early after this wall time"
+    )
     backend: Literal["auto", "torch", "gsplat"] = "auto"
     seed: int = 0
 
@@ -56,6 +64,18 @@ class FitConfig(Config):
         # The 3DGS reference schedule: 30k steps, densify 500..15k, SH degree 3.
         "paper": {"iterations": 30000, "resolution": 256, "sh_degree": 3},
         # Procedural objects on a CPU in minutes (benchmarks/fit.py).
-        "small": {"iterations": 1500, "resolution": 64, "views_per_step": 2, "refine_every": 50, "reset_every": 100000},
-        "tiny": {"iterations": 30, "resolution": 32, "refine_every": 10, "init_max_points": 2000, "reset_every": 100000},
+        "small": {
+            "iterations": 1500,
+            "resolution": 64,
+            "views_per_step": 2,
+            "refine_every": 50,
+            "reset_every": 100000,
+        },
+        "tiny": {
+            "iterations": 30,
+            "resolution": 32,
+            "refine_every": 10,
+            "init_max_points": 2000,
+            "reset_every": 100000,
+        },
     }

@@ -57,17 +57,29 @@ def scene_scale(cameras: Cameras) -> float:
 
 def _check_views(rgba: torch.Tensor, cameras: Cameras, name: str) -> None:
     if not isinstance(rgba, torch.Tensor) or rgba.ndim != 4 or rgba.shape[-1] != 4:
-        raise ValidationError(name, "RGBA views [V, H, W, 4] in [0, 1]", f"shape {tuple(getattr(rgba, 'shape', ()))}")
+        raise ValidationError(
+            name, "RGBA views [V, H, W, 4] in [0, 1]", f"shape {tuple(getattr(rgba, 'shape', ()))}"
+        )
     if cameras.batch_shape or cameras.n_cameras != rgba.shape[0]:
-        raise ValidationError(f"{name} cameras", f"{rgba.shape[0]} cameras without batch dims", repr(cameras))
+        raise ValidationError(
+            f"{name} cameras", f"{rgba.shape[0]} cameras without batch dims", repr(cameras)
+        )
     if (cameras.height, cameras.width) != tuple(rgba.shape[1:3]):
         raise ValidationError(
-            f"{name} cameras", f"size {rgba.shape[2]}x{rgba.shape[1]} like the views", f"{cameras.width}x{cameras.height}"
+            f"{name} cameras",
+            f"size {rgba.shape[2]}x{rgba.shape[1]} like the views",
+            f"{cameras.width}x{cameras.height}",
         )
 
 
 @torch.no_grad()
-def evaluate(gaussians: Gaussians, rgba: torch.Tensor, cameras: Cameras, backend: str = "auto", chunk: int = 8) -> dict[str, float]:
+def evaluate(
+    gaussians: Gaussians,
+    rgba: torch.Tensor,
+    cameras: Cameras,
+    backend: str = "auto",
+    chunk: int = 8,
+) -> dict[str, float]:
     """Mean PSNR / SSIM of renders vs views ``[V, H, W, 4]``, both on a white background."""
     from gs_core.metrics import psnr, ssim
     from gs_core.rendering import render
@@ -80,7 +92,11 @@ def evaluate(gaussians: Gaussians, rgba: torch.Tensor, cameras: Cameras, backend
         gt_rgb = gt[..., :3] * gt[..., 3:] + (1 - gt[..., 3:])
         pred = out.rgb.clamp(0, 1)
         p.append(psnr(pred, gt_rgb))
-        s.append(ssim(pred, gt_rgb) if min(rgba.shape[1:3]) >= 11 else torch.full_like(p[-1], float("nan")))
+        s.append(
+            ssim(pred, gt_rgb)
+            if min(rgba.shape[1:3]) >= 11
+            else torch.full_like(p[-1], float("nan"))
+        )
     return {"psnr": float(torch.cat(p).mean()), "ssim": float(torch.cat(s).mean())}
 
 
@@ -121,7 +137,9 @@ def fit_gaussians(
         pts = points.float()
         cols = colors.float() if colors is not None else torch.full_like(pts, 0.5)
         if pts.ndim != 2 or pts.shape[1] != 3 or cols.shape != pts.shape:
-            raise ValidationError("points/colors", "[P, 3] each", f"{tuple(pts.shape)} / {tuple(cols.shape)}")
+            raise ValidationError(
+                "points/colors", "[P, 3] each", f"{tuple(pts.shape)} / {tuple(cols.shape)}"
+            )
         if len(pts) > cfg.init_max_points:
             keep = torch.randperm(len(pts), generator=gen)[: cfg.init_max_points]
             pts, cols = pts[keep], cols[keep]
@@ -139,7 +157,8 @@ def fit_gaussians(
         "shN": cfg.lr_shN,
     }
     optimizers = {
-        k: torch.optim.Adam([{"params": params[k], "lr": lrs[k], "name": k}], eps=1e-15) for k in params
+        k: torch.optim.Adam([{"params": params[k], "lr": lrs[k], "name": k}], eps=1e-15)
+        for k in params
     }
     T = cfg.iterations
     strategy = DefaultStrategy(
@@ -176,12 +195,19 @@ def fit_gaussians(
             bg = torch.full((B, 3), 1.0 if cfg.background == "white" else 0.0, device=device)
         target = gt[..., :3] * gt[..., 3:] + bg[:, None, None, :] * (1 - gt[..., 3:])
         deg = min(step // cfg.sh_increase_every, cfg.sh_degree)
-        out = render(_gaussians(params), cams.select(idx), background=bg, sh_degree=deg, backend=cfg.backend)
+        out = render(
+            _gaussians(params), cams.select(idx), background=bg, sh_degree=deg, backend=cfg.backend
+        )
         pred = out.rgb
         l1 = (pred - target).abs().mean()
         loss = l1
         if cfg.lambda_dssim > 0:
-            d_ssim = 1 - ssim_map(pred.permute(0, 3, 1, 2), target.permute(0, 3, 1, 2), padding="same").mean()
+            d_ssim = (
+                1
+                - ssim_map(
+                    pred.permute(0, 3, 1, 2), target.permute(0, 3, 1, 2), padding="same"
+                ).mean()
+            )
             loss = (1 - cfg.lambda_dssim) * l1 + cfg.lambda_dssim * d_ssim
         info = out.meta
         if cfg.densify:
@@ -196,9 +222,17 @@ def fit_gaussians(
             strategy.step_post_backward(params, optimizers, state, step, info, packed=False)
         elapsed = time.perf_counter() - t0
         last = step == T - 1 or (cfg.max_seconds is not None and elapsed >= cfg.max_seconds)
-        rec: dict[str, Any] = {"loss": float(loss.detach()), "gaussians": len(params["means"]), "seconds": elapsed}
-        if eval_rgba is not None and ((cfg.eval_every and (step + 1) % cfg.eval_every == 0) or last):
-            rec.update(evaluate(_gaussians(params).detach(), eval_rgba, eval_cameras, backend=cfg.backend))
+        rec: dict[str, Any] = {
+            "loss": float(loss.detach()),
+            "gaussians": len(params["means"]),
+            "seconds": elapsed,
+        }
+        if eval_rgba is not None and (
+            (cfg.eval_every and (step + 1) % cfg.eval_every == 0) or last
+        ):
+            rec.update(
+                evaluate(_gaussians(params).detach(), eval_rgba, eval_cameras, backend=cfg.backend)
+            )
             rec["step"] = step + 1
             history.append(rec)
         if callback is not None:
@@ -211,4 +245,10 @@ def fit_gaussians(
     metrics = {k: v for k, v in history[-1].items() if k in ("psnr", "ssim")} if history else {}
     if math.isnan(metrics.get("ssim", 0.0)):
         metrics.pop("ssim")
-    return FitResult(gaussians=g, history=history, metrics=metrics, seconds=time.perf_counter() - t0, steps=step + 1)
+    return FitResult(
+        gaussians=g,
+        history=history,
+        metrics=metrics,
+        seconds=time.perf_counter() - t0,
+        steps=step + 1,
+    )

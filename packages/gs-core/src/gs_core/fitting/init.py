@@ -49,7 +49,9 @@ def raw_params(
     return params
 
 
-def random_ball(n: int, radius: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def random_ball(
+    n: int, radius: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` points uniform in the ball of ``radius`` and random colours (DreamGaussian's init)."""
     d = torch.randn(n, 3, generator=generator)
     d = d / d.norm(dim=1, keepdim=True).clamp_min(1e-12)

@@ -43,7 +43,11 @@ def fit_object(
     cfg = config or FitConfig()
     directory = Path(directory)
     record = read_transforms(directory)
-    target = Path(out) if out not in (None, "") else (directory / GAUSSIANS_NAME if out is None else None)
+    target = (
+        Path(out)
+        if out not in (None, "")
+        else (directory / GAUSSIANS_NAME if out is None else None)
+    )
     if target is not None:
         check_overwrite(target, overwrite)
     views = load_object_views(record, cfg.resolution, alpha_from_background=alpha_from_background)
@@ -56,7 +60,10 @@ def fit_object(
 
             points, colors = load_point_cloud(record.points_path)
         elif cfg.init == "points":
-            raise FileFormatError(directory / "points.ply", "not found; init='points' needs the object's point cloud (or use init=random)")
+            raise FileFormatError(
+                directory / "points.ply",
+                "not found; init='points' needs the object's point cloud (or use init=random)",
+            )
     idx_t = torch.tensor(train)
     result = fit_gaussians(
         rgba[idx_t],

@@ -5,7 +5,16 @@ dataset. Entry points: :func:`generate` (``gs3d data procedural``), :func:`make_
 
 from gs_core.procedural.generator import EVAL_SEED, ProceduralConfig, generate
 from gs_core.procedural.objects import Part, ProceduralObject
-from gs_core.procedural.primitives import Box, Capsule, Ellipsoid, Frustum, Primitive, Torus, cone, cylinder
+from gs_core.procedural.primitives import (
+    Box,
+    Capsule,
+    Ellipsoid,
+    Frustum,
+    Primitive,
+    Torus,
+    cone,
+    cylinder,
+)
 from gs_core.procedural.raycast import RenderedViews, cast, render_views
 from gs_core.procedural.sampling import sample_surface
 from gs_core.procedural.templates import CATEGORIES, make_object

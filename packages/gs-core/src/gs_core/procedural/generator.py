@@ -56,7 +56,9 @@ class ProceduralConfig(Config):
     normals: bool = True
     camera_layout: Literal["random", "protocol"] = "random"
     split: Literal["auto", "train", "val", "test"] = "auto"
-    split_fractions: dict[str, float] = pydantic.Field(default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1})
+    split_fractions: dict[str, float] = pydantic.Field(
+        default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1}
+    )
 
     presets = {
         "eval": {
@@ -75,12 +77,18 @@ class ProceduralConfig(Config):
     def _check(self):
         unknown = [c for c in self.categories if c not in CATEGORIES]
         if unknown or not self.categories:
-            raise ValueError(f"categories: unknown {unknown or 'empty list'} (available: {', '.join(CATEGORIES)})")
+            raise ValueError(
+                f"categories: unknown {unknown or 'empty list'} (available: {', '.join(CATEGORIES)})"
+            )
         lo, hi = self.elevation_range
         if not -89.9 <= lo <= hi <= 89.9:
-            raise ValueError(f"elevation_range: expected -89.9 <= low <= high <= 89.9, got {self.elevation_range}")
+            raise ValueError(
+                f"elevation_range: expected -89.9 <= low <= high <= 89.9, got {self.elevation_range}"
+            )
         if self.radius <= self.object_radius * 1.05:
-            raise ValueError(f"radius {self.radius} puts the camera inside the object ball (object_radius {self.object_radius})")
+            raise ValueError(
+                f"radius {self.radius} puts the camera inside the object ball (object_radius {self.object_radius})"
+            )
         return self
 
 
@@ -98,7 +106,11 @@ def camera_angles(cfg: ProceduralConfig, index: int) -> tuple[np.ndarray, np.nda
     if cfg.camera_layout == "protocol":
         from gs_core.evaluation.protocols import RING15, ZERO123PP
 
-        fixed = [(0.0, 0.0, "input")] + [(a, e, "ring15") for a, e in RING15] + [(a, e, "zero123pp") for a, e in ZERO123PP]
+        fixed = (
+            [(0.0, 0.0, "input")]
+            + [(a, e, "ring15") for a, e in RING15]
+            + [(a, e, "zero123pp") for a, e in ZERO123PP]
+        )
         az = np.concatenate([[a for a, _, _ in fixed], az])
         el = np.concatenate([[e for _, e, _ in fixed], el])
         groups = [g for _, _, g in fixed] + groups
@@ -157,9 +169,22 @@ def _tasks(cfg: ProceduralConfig, root: Path) -> list[dict[str, Any]]:
     for i in range(cfg.objects):
         cat = cfg.categories[i % len(cfg.categories)]
         az, el, groups = camera_angles(cfg, i)
-        cams = Cameras.orbit(az, el, radius=cfg.radius, fov_deg=cfg.fov_deg, width=cfg.resolution, height=cfg.resolution, dtype=torch.float64)
+        cams = Cameras.orbit(
+            az,
+            el,
+            radius=cfg.radius,
+            fov_deg=cfg.fov_deg,
+            width=cfg.resolution,
+            height=cfg.resolution,
+            dtype=torch.float64,
+        )
         extras = [
-            {"azimuth": round(float(a), 6), "elevation": round(float(e), 6), "radius": cfg.radius, "group": g}
+            {
+                "azimuth": round(float(a), 6),
+                "elevation": round(float(e), 6),
+                "radius": cfg.radius,
+                "group": g,
+            }
             for a, e, g in zip(az, el, groups, strict=True)
         ]
         tasks.append(
@@ -244,7 +269,9 @@ def generate(
         write_dataset_meta(
             tmp,
             {
-                "name": "procedural-eval" if cfg.seed == EVAL_SEED and cfg.camera_layout == "protocol" else "procedural",
+                "name": "procedural-eval"
+                if cfg.seed == EVAL_SEED and cfg.camera_layout == "protocol"
+                else "procedural",
                 "generator": "gs3d data procedural",
                 "config": cfg.model_dump(),
                 "num_objects": cfg.objects,
@@ -272,10 +299,20 @@ class _NoBar:
 
 class _RichBar:
     def __init__(self, total: int):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         self._p = Progress(
-            TextColumn("rendering views"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+            TextColumn("rendering views"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            transient=True,
         )
         self._task = self._p.add_task("views", total=total)
         self._p.start()
@@ -289,4 +326,3 @@ class _RichBar:
 
 def _progress(enabled: bool, total: int):
     return _RichBar(total) if enabled else _NoBar()
-

@@ -38,11 +38,15 @@ class ProceduralObject:
     radius: float = 1.0
 
     @classmethod
-    def normalized(cls, category: str, parts: Sequence[Part], radius: float = 0.5) -> ProceduralObject:
+    def normalized(
+        cls, category: str, parts: Sequence[Part], radius: float = 0.5
+    ) -> ProceduralObject:
         if not parts:
             raise ValidationError("ProceduralObject.parts", "at least one part", "none")
         if not 0 < radius <= 1:
-            raise ValidationError("object_radius", "a radius in (0, 1] (objects live in the unit ball)", repr(radius))
+            raise ValidationError(
+                "object_radius", "a radius in (0, 1] (objects live in the unit ball)", repr(radius)
+            )
         pts = np.concatenate([p.shape.extreme_points() for p in parts])
         center = 0.5 * (pts.min(0) + pts.max(0))
         # Extreme points cover the surfaces densely (exactly at box corners); a 1% margin covers
@@ -50,7 +54,13 @@ class ProceduralObject:
         far = float(np.linalg.norm(pts - center, axis=1).max()) * 1.01
         scale = radius / far
         offset = tuple(float(v) for v in -center * scale)
-        return cls(category=category, parts=tuple(parts), scale=float(scale), offset=offset, radius=float(radius))
+        return cls(
+            category=category,
+            parts=tuple(parts),
+            scale=float(scale),
+            offset=offset,
+            radius=float(radius),
+        )
 
     def to_world(self, p: np.ndarray) -> np.ndarray:
         return p * self.scale + np.asarray(self.offset)
@@ -58,7 +68,9 @@ class ProceduralObject:
     def to_object(self, p: np.ndarray) -> np.ndarray:
         return (p - np.asarray(self.offset)) / self.scale
 
-    def inside(self, points_object: np.ndarray, exclude: int | None = None, margin: float = 0.0) -> np.ndarray:
+    def inside(
+        self, points_object: np.ndarray, exclude: int | None = None, margin: float = 0.0
+    ) -> np.ndarray:
         """Mask ``[N]``: points (object frame) strictly inside any part other than ``exclude``."""
         mask = np.zeros(len(points_object), bool)
         for i, part in enumerate(self.parts):

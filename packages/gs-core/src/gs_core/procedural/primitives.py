@@ -35,7 +35,9 @@ def rotation_matrix(axis: str | np.ndarray, angle_rad: float) -> np.ndarray:
     """World-from-local rotation ``[3, 3]`` about a principal axis (``"x"``, ``"y"``, ``"z"``)."""
     c, s = math.cos(angle_rad), math.sin(angle_rad)
     if isinstance(axis, str):
-        axis = {"x": np.array([1.0, 0, 0]), "y": np.array([0, 1.0, 0]), "z": np.array([0, 0, 1.0])}[axis]
+        axis = {"x": np.array([1.0, 0, 0]), "y": np.array([0, 1.0, 0]), "z": np.array([0, 0, 1.0])}[
+            axis
+        ]
     a = np.asarray(axis, np.float64)
     a = a / np.linalg.norm(a)
     x, y, z = a
@@ -62,7 +64,9 @@ def _quadratic_roots(A, B, C):
 
 def _first_positive(t_near, t_far, valid_near, valid_far):
     inf = F32(np.inf)
-    return np.where(valid_near & (t_near > T_EPS), t_near, np.where(valid_far & (t_far > T_EPS), t_far, inf))
+    return np.where(
+        valid_near & (t_near > T_EPS), t_near, np.where(valid_far & (t_far > T_EPS), t_far, inf)
+    )
 
 
 def _normalize(x, y, z):
@@ -82,7 +86,9 @@ class Primitive(ABC):
         R = np.asarray(self.rotation, np.float64)
         c = np.asarray(self.center, np.float64).reshape(3)
         if R.shape != (3, 3) or not np.allclose(R @ R.T, np.eye(3), atol=1e-6):
-            raise ValidationError(f"{type(self).__name__}.rotation", "a 3x3 rotation matrix", str(R.shape))
+            raise ValidationError(
+                f"{type(self).__name__}.rotation", "a 3x3 rotation matrix", str(R.shape)
+            )
         object.__setattr__(self, "rotation", R)
         object.__setattr__(self, "center", c)
         object.__setattr__(self, "_R32", R.astype(np.float32))
@@ -90,7 +96,9 @@ class Primitive(ABC):
         object.__setattr__(self, "_identity", bool(np.array_equal(R, np.eye(3))))
         for name, value in self._size_fields().items():
             if not (value > 0 and math.isfinite(value)):
-                raise ValidationError(f"{type(self).__name__}.{name}", "a positive finite size", repr(value))
+                raise ValidationError(
+                    f"{type(self).__name__}.{name}", "a positive finite size", repr(value)
+                )
 
     # -- per-shape interface (local frame) ---------------------------------------------------
     def _size_fields(self) -> dict[str, float]:
@@ -309,7 +317,9 @@ class Box(Primitive):
         return p
 
     def extreme_points_local(self):
-        corners = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], float)
+        corners = np.array(
+            [[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], float
+        )
         return corners * np.asarray(self.half)
 
 
@@ -327,7 +337,11 @@ class Frustum(Primitive):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.r_top < 0 or self.r_bottom < 0 or max(self.r_top, self.r_bottom) <= 0:
-            raise ValidationError("Frustum radii", "r_bottom, r_top >= 0 and not both 0", f"{self.r_bottom}, {self.r_top}")
+            raise ValidationError(
+                "Frustum radii",
+                "r_bottom, r_top >= 0 and not both 0",
+                f"{self.r_bottom}, {self.r_top}",
+            )
 
     def _size_fields(self):
         return {"half_height": self.half_height}
@@ -460,8 +474,11 @@ class Torus(Primitive):
         # Start at the bounding sphere and march with the exact SDF: the step never overshoots,
         # so the first zero found is the first hit.
         Rb = F32(self.major + self.minor)
-        t0, t1, ok = _quadratic_roots(dx * dx + dy * dy + dz * dz, ox * dx + oy * dy + oz * dz,
-                                      ox * ox + oy * oy + oz * oz - Rb * Rb)
+        t0, t1, ok = _quadratic_roots(
+            dx * dx + dy * dy + dz * dz,
+            ox * dx + oy * dy + oz * dz,
+            ox * ox + oy * oy + oz * oz - Rb * Rb,
+        )
         idx = np.nonzero(ok & (t1 > T_EPS))[0]
         if idx.size == 0:
             return out
@@ -515,10 +532,14 @@ class Torus(Primitive):
         return np.stack([rad * np.cos(phi), r * np.sin(th), rad * np.sin(phi)], 1)
 
     def extreme_points_local(self):
-        th, phi = np.meshgrid(np.linspace(0, 2 * math.pi, 16, endpoint=False),
-                              np.linspace(0, 2 * math.pi, 128, endpoint=False))
+        th, phi = np.meshgrid(
+            np.linspace(0, 2 * math.pi, 16, endpoint=False),
+            np.linspace(0, 2 * math.pi, 128, endpoint=False),
+        )
         rad = self.major + self.minor * np.cos(th)
-        return np.stack([rad * np.cos(phi), self.minor * np.sin(th), rad * np.sin(phi)], -1).reshape(-1, 3)
+        return np.stack(
+            [rad * np.cos(phi), self.minor * np.sin(th), rad * np.sin(phi)], -1
+        ).reshape(-1, 3)
 
 
 @dataclass(frozen=True, eq=False)
@@ -539,13 +560,17 @@ class Capsule(Primitive):
         r, h = F32(self.radius), F32(self.half_length)
         # The capsule is the union of a cylinder side and two end spheres; the first entry into
         # a union of convex pieces is the first entry into any piece.
-        t0, t1, ok = _quadratic_roots(dx * dx + dz * dz, ox * dx + oz * dz, ox * ox + oz * oz - r * r)
+        t0, t1, ok = _quadratic_roots(
+            dx * dx + dz * dz, ox * dx + oz * dz, ox * ox + oz * oz - r * r
+        )
         y0 = oy + t0 * dy
         best = _first_positive(t0, t1, ok & (np.abs(y0) <= h), np.zeros_like(ok))
         A = dx * dx + dy * dy + dz * dz
         for cy in (h, -h):
             py = oy - cy
-            s0, s1, sok = _quadratic_roots(A, ox * dx + py * dy + oz * dz, ox * ox + py * py + oz * oz - r * r)
+            s0, s1, sok = _quadratic_roots(
+                A, ox * dx + py * dy + oz * dz, ox * ox + py * py + oz * oz - r * r
+            )
             best = np.minimum(best, _first_positive(s0, s1, sok, sok))
         return best
 

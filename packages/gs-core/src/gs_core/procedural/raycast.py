@@ -48,17 +48,24 @@ def _sphere_candidates(rays, center, radius) -> np.ndarray:
 Rect = tuple[int, int, int, int]  # x0, x1, y0, y1 (inclusive pixel ranges)
 
 
-def sphere_rects(c2w: np.ndarray, K: np.ndarray, width: int, height: int, center, radius: float) -> list[Rect | None]:
+def sphere_rects(
+    c2w: np.ndarray, K: np.ndarray, width: int, height: int, center, radius: float
+) -> list[Rect | None]:
     """Per view, the pixels whose centres can see a world sphere: the exact screen-space
     bounding box of its projection, padded by one pixel (None: off screen)."""
     R = c2w[:, :3, :3]
-    pc = np.einsum("vji,vj->vi", R, np.asarray(center, np.float64)[None] - c2w[:, :3, 3])  # camera frame
+    pc = np.einsum(
+        "vji,vj->vi", R, np.asarray(center, np.float64)[None] - c2w[:, :3, 3]
+    )  # camera frame
     r = float(radius)
     out: list[Rect | None] = []
     for vi in range(c2w.shape[0]):
         x, y, z = pc[vi]
         bounds = []
-        for a, f, cpix, size in ((x, K[vi, 0, 0], K[vi, 0, 2], width), (y, K[vi, 1, 1], K[vi, 1, 2], height)):
+        for a, f, cpix, size in (
+            (x, K[vi, 0, 0], K[vi, 0, 2], width),
+            (y, K[vi, 1, 1], K[vi, 1, 2], height),
+        ):
             if z <= 0 or z * z - r * r <= 1e-9:
                 bounds.append((0, size - 1))  # the camera is (nearly) inside: the whole view
                 continue
@@ -84,7 +91,10 @@ def _clip(a: Rect | None, b: Rect | None) -> Rect | None:
 
 def _rect_indices(rect: Rect, row_stride: int, x_origin: int = 0, y_origin: int = 0) -> np.ndarray:
     x0, x1, y0, y1 = rect
-    return ((np.arange(y0, y1 + 1) - y_origin)[:, None] * row_stride + (np.arange(x0, x1 + 1) - x_origin)[None, :]).reshape(-1)
+    return (
+        (np.arange(y0, y1 + 1) - y_origin)[:, None] * row_stride
+        + (np.arange(x0, x1 + 1) - x_origin)[None, :]
+    ).reshape(-1)
 
 
 def cast(obj: ProceduralObject, rays_world, candidates: list[np.ndarray] | None = None) -> Hits:
@@ -103,7 +113,9 @@ def cast(obj: ProceduralObject, rays_world, candidates: list[np.ndarray] | None 
         # Object frame: p_obj = (p_world - offset) / scale; directions are unchanged, so the
         # ray parameter scales by 1 / scale.
         o_obj = ((ox - F32(off[0])) / s, (oy - F32(off[1])) / s, (oz - F32(off[2])) / s)
-        active = _sphere_candidates((*o_obj, dx, dy, dz), obj.to_object(np.zeros(3)), obj.radius / obj.scale)
+        active = _sphere_candidates(
+            (*o_obj, dx, dy, dz), obj.to_object(np.zeros(3)), obj.radius / obj.scale
+        )
         rays_a = tuple(a[active] for a in (*o_obj, dx, dy, dz))
     else:
         active = None
@@ -131,14 +143,27 @@ def cast(obj: ProceduralObject, rays_world, candidates: list[np.ndarray] | None 
     return Hits(best_t, best_part)
 
 
-def shade(obj: ProceduralObject, rays_world, hits: Hits) -> tuple[np.ndarray, np.ndarray]:
-    """Radiance ``[N, 3]`` and world normals ``[N, 3]`` of the hit rays (zeros for misses)."""
+def shade(
+    obj: ProceduralObject,
+    rays_world,
+    hits: Hits,
+    rgb_out: np.ndarray | None = None,
+    normals_out: np.ndarray | None = None,
+    dest: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Radiance and world normals of the hit rays.
+
+    By default returns ``[N, 3]`` arrays (zeros for misses). With ``rgb_out`` (and optionally
+    ``normals_out``), writes ray ``i``'s values to row ``dest[i]`` of those arrays instead (rows
+    of misses are left untouched) and returns them.
+    """
     n = hits.t.shape[0]
-    rgb = np.zeros((n, 3), np.float32)
-    nrm = np.zeros((n, 3), np.float32)
+    if rgb_out is None:
+        rgb_out = np.zeros((n, 3), np.float32)
+        normals_out = np.zeros((n, 3), np.float32)
     hit_idx = np.nonzero(hits.part >= 0)[0]
     if hit_idx.size == 0:
-        return rgb, nrm
+        return rgb_out, normals_out
     # Group the hits by part once; each part then works on a contiguous slice.
     part_of = hits.part[hit_idx]
     order = np.argsort(part_of, kind="stable")
@@ -147,10 +172,11 @@ def shade(obj: ProceduralObject, rays_world, hits: Hits) -> tuple[np.ndarray, np
     s = F32(obj.scale)
     t = hits.t[hit_idx] / s
     p = [
-        (rays_world[k][hit_idx] - F32(obj.offset[k])) / s + t * rays_world[3 + k][hit_idx] for k in range(3)
+        (rays_world[k][hit_idx] - F32(obj.offset[k])) / s + t * rays_world[3 + k][hit_idx]
+        for k in range(3)
     ]
     rgb_s = np.empty((hit_idx.size, 3), np.float32)
-    nrm_s = np.empty((hit_idx.size, 3), np.float32)
+    nrm_s = np.empty((hit_idx.size, 3), np.float32) if normals_out is not None else None
     for i, part in enumerate(obj.parts):
         a, b = bounds[i], bounds[i + 1]
         if a == b:
@@ -158,10 +184,13 @@ def shade(obj: ProceduralObject, rays_world, hits: Hits) -> tuple[np.ndarray, np
         lx, ly, lz = part.shape.to_local(p[0][a:b], p[1][a:b], p[2][a:b])
         nx, ny, nz = part.shape.dir_to_world(*part.shape.normal_local(lx, ly, lz))
         rgb_s[a:b] = lambert(part.texture.albedo(lx, ly, lz), nx, ny, nz)
-        nrm_s[a:b, 0], nrm_s[a:b, 1], nrm_s[a:b, 2] = nx, ny, nz
-    rgb[hit_idx] = rgb_s
-    nrm[hit_idx] = nrm_s
-    return rgb, nrm
+        if nrm_s is not None:
+            nrm_s[a:b, 0], nrm_s[a:b, 1], nrm_s[a:b, 2] = nx, ny, nz
+    rows = hit_idx if dest is None else dest[hit_idx]
+    rgb_out[rows] = rgb_s
+    if nrm_s is not None:
+        normals_out[rows] = nrm_s
+    return rgb_out, normals_out
 
 
 def pixel_rays(c2w: np.ndarray, K: np.ndarray, view: np.ndarray, u: np.ndarray, v: np.ndarray):
@@ -198,7 +227,12 @@ class RenderedViews:
 
 
 def render_views(
-    obj: ProceduralObject, c2w: np.ndarray, K: np.ndarray, width: int, height: int, antialias: int = 4
+    obj: ProceduralObject,
+    c2w: np.ndarray,
+    K: np.ndarray,
+    width: int,
+    height: int,
+    antialias: int = 4,
 ) -> RenderedViews:
     """Ray cast ``V`` views: OpenCV ``c2w [V, 4, 4]``, ``K [V, 3, 3]``; ``antialias`` = S for the
     ``S x S`` sub-pixel grid on edge pixels (1 disables it)."""
@@ -246,16 +280,16 @@ def render_views(
         cand_global.append(np.concatenate(glob) if glob else np.zeros(0, np.int64))
 
     yy, xx = np.divmod(pix - view * HW, W)
-    rays, inv_norm = pixel_rays(c2w, K, view, xx.astype(np.float32) + F32(0.5), yy.astype(np.float32) + F32(0.5))
+    rays, inv_norm = pixel_rays(
+        c2w, K, view, xx.astype(np.float32) + F32(0.5), yy.astype(np.float32) + F32(0.5)
+    )
     hits = cast(obj, rays, cand_active)
-    rgb_a, nrm_a = shade(obj, rays, hits)
 
     part_img = np.full(V * HW, -1, np.int16)
     part_img[pix] = hits.part
     rgb = np.zeros((V * HW, 3), np.float32)
-    rgb[pix] = rgb_a
     nrm = np.zeros((V * HW, 3), np.float32)
-    nrm[pix] = nrm_a
+    shade(obj, rays, hits, rgb, nrm, dest=pix)
     depth = np.zeros(V * HW, np.float32)
     depth[pix] = np.where(hits.part >= 0, hits.t * inv_norm, 0)
     alpha = (part_img >= 0).astype(np.float32)
@@ -295,11 +329,13 @@ def render_views(
                 in_box[cand] = False
                 sub_cands.append((sel[:, None] * ns + np.arange(ns)[None]).reshape(-1))
             sub_hits = cast(obj, sub_rays, sub_cands)
-            sub_rgb, _ = shade(obj, sub_rays, sub_hits)
+            sub_rgb, _ = shade(obj, sub_rays, sub_hits, np.zeros((sub_u.size, 3), np.float32))
             cover = (sub_hits.part >= 0).reshape(-1, ns)
             a_sub = cover.mean(1, dtype=np.float32)
             premult = sub_rgb.reshape(-1, ns, 3).sum(1) / F32(ns)
-            rgb[idx] = np.where(a_sub[:, None] > 0, premult / np.maximum(a_sub, F32(1e-8))[:, None], 0)
+            rgb[idx] = np.where(
+                a_sub[:, None] > 0, premult / np.maximum(a_sub, F32(1e-8))[:, None], 0
+            )
             alpha[idx] = a_sub
 
     rgba = np.empty((V * HW, 4), np.uint8)

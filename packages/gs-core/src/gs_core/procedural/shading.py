@@ -23,5 +23,7 @@ def lambert(albedo: np.ndarray, nx: np.ndarray, ny: np.ndarray, nz: np.ndarray) 
     """Radiance ``[N, 3]`` in [0, 1] of albedo ``[N, 3]`` with world unit normals ``[N]`` each."""
     light = np.full(nx.shape, AMBIENT, np.float32)
     for (lx, ly, lz), k in LIGHTS:
-        light += np.float32(k) * np.maximum(nx * np.float32(lx) + ny * np.float32(ly) + nz * np.float32(lz), 0)
+        light += np.float32(k) * np.maximum(
+            nx * np.float32(lx) + ny * np.float32(ly) + nz * np.float32(lz), 0
+        )
     return np.clip(albedo * light[:, None], 0.0, 1.0)

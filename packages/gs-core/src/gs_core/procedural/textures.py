@@ -61,12 +61,16 @@ class Texture:
             parity = np.floor(coord * f).astype(np.int64) & 1
         else:
             parity = (
-                np.floor(x * f).astype(np.int64) + np.floor(y * f).astype(np.int64) + np.floor(z * f).astype(np.int64)
+                np.floor(x * f).astype(np.int64)
+                + np.floor(y * f).astype(np.int64)
+                + np.floor(z * f).astype(np.int64)
             ) & 1
         return np.where(parity[:, None] == 0, a, b)
 
 
-def random_color(rng: np.random.Generator, hue: float | None = None, sat=(0.35, 0.9), val=(0.45, 0.95)):
+def random_color(
+    rng: np.random.Generator, hue: float | None = None, sat=(0.35, 0.9), val=(0.45, 0.95)
+):
     """A saturated, mid-to-bright colour (never near-black, so shading stays visible)."""
     h = rng.random() if hue is None else hue % 1.0
     s = rng.uniform(*sat)
@@ -89,4 +93,6 @@ def random_texture(
     h, _, _ = colorsys.rgb_to_hsv(*a)
     b = random_color(rng, hue=h + rng.uniform(0.25, 0.75))
     freq = float(rng.uniform(1.0, 3.0)) / max(extent, 1e-3)
-    return Texture(kind=kind, color_a=a, color_b=b, frequency=freq, axis=int(rng.integers(3)), extent=extent)
+    return Texture(
+        kind=kind, color_a=a, color_b=b, frequency=freq, axis=int(rng.integers(3)), extent=extent
+    )

@@ -6,12 +6,13 @@ pixel centres at +0.5, ``alpha = min(0.999, o * exp(-sigma))`` with
 pixel stops (exclusively) at the first Gaussian that would take its transmittance to
 ``<= 1e-4``.
 
-Cost follows the pixels each Gaussian covers: every visible (image, Gaussian) entry enumerates
-only the pixels of its bounding box, so the work is the sum of footprints, never pixels x
-Gaussians. Entries are processed front to back in chunks of at most ``chunk_pairs`` candidate
-pairs, which bounds memory; after each chunk, pixels that are finished are dropped and an
-integral image of unfinished pixels lets later entries whose whole footprint is finished be
-skipped before enumeration (the analogue of gsplat's per-tile early exit).
+Cost follows the pixels each Gaussian covers: every visible (image, Gaussian) entry enumerates,
+row by row, only the pixels inside its ``alpha >= 1/255`` ellipse, so the work is the sum of
+footprints, never pixels x Gaussians (no dense all-pairs tensor exists at any point). Entries are
+processed front to back in batches of about ``chunk_pairs`` candidate pairs (bounding-box
+count), which bounds memory; after each batch, finished pixels are dropped and an integral image
+of unfinished pixels lets later entries whose whole box is finished be skipped before
+enumeration (the analogue of gsplat's per-tile early exit).
 
 The backward pass is analytic (no autograd graph over the pairs): for the pairs of a pixel in
 front-to-back order with weights ``w_i = a_i T_i``, ``C = sum w_i c_i + T_N bg`` and
