@@ -67,25 +67,37 @@ def inference_rows(model, device, dtype, batches: list[int], iters: int) -> list
             rows.append((f"generate, batch {b}", "OOM", "", ""))
             continue
         n_calls = iters + (3 if device.type == "cuda" else 1)
-        parts = ", ".join(f"{k} {1000 * v / n_calls:.1f}" for k, v in timings.items() if k != "total")
-        rows.append((f"generate, batch {b}", f"{1000 * dt / b:.2f} ms/object", f"{b / dt:.1f} objects/s", parts))
+        parts = ", ".join(
+            f"{k} {1000 * v / n_calls:.1f}" for k, v in timings.items() if k != "total"
+        )
+        rows.append(
+            (
+                f"generate, batch {b}",
+                f"{1000 * dt / b:.2f} ms/object",
+                f"{b / dt:.1f} objects/s",
+                parts,
+            )
+        )
     return rows
 
 
-def train_step_rows(model, device, dtype, batch: int, views: int, resolution: int, iters: int) -> list[tuple]:
+def train_step_rows(
+    model, device, dtype, batch: int, views: int, resolution: int, iters: int
+) -> list[tuple]:
     """A full coarse+sr rendering-loss step on synthetic targets (no data loading)."""
     from gs_core.cameras import Cameras
     from gs_core.rendering import render
     from gs_core.testing import tiny_rgba_images
     from gs_losses import rgba_loss
-
     from gs_method_agg.model import canonical_gaussians
 
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-5)
     x = tiny_rgba_images(batch, resolution).to(device)
-    cams = Cameras.orbit(torch.linspace(0, 270, views), 15.0, 1.5, width=resolution, height=resolution, device=device)
+    cams = Cameras.orbit(
+        torch.linspace(0, 270, views), 15.0, 1.5, width=resolution, height=resolution, device=device
+    )
     tgt = torch.rand(batch, views, resolution, resolution, 3, device=device)
     tgt_a = torch.rand(batch, views, resolution, resolution, 1, device=device)
     rows = []
@@ -109,9 +121,18 @@ def train_step_rows(model, device, dtype, batch: int, views: int, resolution: in
         except torch.OutOfMemoryError:
             rows.append((f"train step ({stage})", "OOM", "", ""))
             continue
-        mem = f"peak {torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB" if device.type == "cuda" else ""
+        mem = (
+            f"peak {torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB"
+            if device.type == "cuda"
+            else ""
+        )
         rows.append(
-            (f"train step ({stage}), batch {batch}, {views} views at {resolution}", f"{1000 * dt:.0f} ms/step", f"{batch / dt:.1f} objects/s", mem)
+            (
+                f"train step ({stage}), batch {batch}, {views} views at {resolution}",
+                f"{1000 * dt:.0f} ms/step",
+                f"{batch / dt:.1f} objects/s",
+                mem,
+            )
         )
     return rows
 
@@ -126,7 +147,12 @@ def stage_rows(preset: str, data: str, device: torch.device, steps: int) -> list
     model = build(preset, device, [])
     for stage in ("warmup", "coarse", "sr"):
         model.config = model.config.with_overrides(
-            {"train.max_steps": steps, "train.progress": "off", "train.tensorboard": "off", "train.checkpoint_every": 100000}
+            {
+                "train.max_steps": steps,
+                "train.progress": "off",
+                "train.tensorboard": "off",
+                "train.checkpoint_every": 100000,
+            }
         )
         module = model.training_module(stage, data_dir=data)
         with tempfile.TemporaryDirectory() as tmp:
@@ -135,12 +161,21 @@ def stage_rows(preset: str, data: str, device: torch.device, steps: int) -> list
             dt = time.perf_counter() - t0
         model.requires_grad_(True)
         bs = model.config.train.batch_size
-        rows.append((f"engine stage {stage} ({preset}), batch {bs}", f"{steps / dt:.2f} it/s", f"{1000 * dt / steps:.0f} ms/step", "incl. startup"))
+        rows.append(
+            (
+                f"engine stage {stage} ({preset}), batch {bs}",
+                f"{steps / dt:.2f} it/s",
+                f"{1000 * dt / steps:.0f} ms/step",
+                "incl. startup",
+            )
+        )
     return rows
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--preset", default="paper")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--dtype", choices=["bf16", "fp32"], default="bf16")
@@ -162,12 +197,24 @@ def main() -> None:
         torch.backends.cudnn.allow_tf32 = True
     model = build(args.preset, device, args.overrides)
     n_params = sum(p.numel() for p in model.parameters()) / 1e6
-    rows = inference_rows(model, device, dtype, [int(b) for b in args.batches.split(",")], args.iters)
-    rows += train_step_rows(model, device, dtype, args.train_batch, args.train_views, args.train_resolution, max(2, args.iters // 4))
+    rows = inference_rows(
+        model, device, dtype, [int(b) for b in args.batches.split(",")], args.iters
+    )
+    rows += train_step_rows(
+        model,
+        device,
+        dtype,
+        args.train_batch,
+        args.train_views,
+        args.train_resolution,
+        max(2, args.iters // 4),
+    )
     if args.stages:
         rows += stage_rows(args.stage_preset, args.stages, device, args.stage_steps)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"\nAGG `{args.preset}` ({n_params:.1f} M parameters, {model.config.num_output_gaussians} Gaussians), {name}, {args.dtype}\n")
+    print(
+        f"\nAGG `{args.preset}` ({n_params:.1f} M parameters, {model.config.num_output_gaussians} Gaussians), {name}, {args.dtype}\n"
+    )
     print("| what | time | throughput | notes |")
     print("| --- | --- | --- | --- |")
     for r in rows:

@@ -36,7 +36,9 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def train_stage(model, stage: str, data: Path, run: Path, steps: int, deadline: float | None = None):
+def train_stage(
+    model, stage: str, data: Path, run: Path, steps: int, deadline: float | None = None
+):
     """Train ``stage`` for ``steps`` steps; past ``deadline`` (``time.time()``) stop gracefully
     the way Ctrl-C / SIGTERM stops ``gs3d train`` (checkpoint, then return)."""
     import signal
@@ -66,7 +68,13 @@ def train_stage(model, stage: str, data: Path, run: Path, steps: int, deadline: 
     done = result.step
     cut = " (stopped at the time budget)" if result.interrupted else ""
     log(f"{stage}: {done}/{steps} steps{cut} in {dt:.0f} s ({done / dt:.2f} it/s) {result.metrics}")
-    return {"stage": stage, "steps": done, "planned_steps": steps, "seconds": dt, "final_metrics": result.metrics}
+    return {
+        "stage": stage,
+        "steps": done,
+        "planned_steps": steps,
+        "seconds": dt,
+        "final_metrics": result.metrics,
+    }
 
 
 def evaluate(model, eval_root: Path, out: Path, label: str) -> dict:
@@ -74,8 +82,13 @@ def evaluate(model, eval_root: Path, out: Path, label: str) -> dict:
     from gs_core.evaluation.predictors import MethodPredictor
 
     model.eval()
-    cfg = EvalConfig(protocol="gso", frame="azimuth", metrics=["psnr", "ssim"], sheets=False,
-                     max_objects=int(os.environ.get("AGG_EVAL_OBJECTS", "0")) or None)
+    cfg = EvalConfig(
+        protocol="gso",
+        frame="azimuth",
+        metrics=["psnr", "ssim"],
+        sheets=False,
+        max_objects=int(os.environ.get("AGG_EVAL_OBJECTS", "0")) or None,
+    )
     rep = evaluate(MethodPredictor(model, label), eval_root, "test", cfg, out=out, overwrite=True,
                    device=model.device, label=label)  # fmt: skip
     model.train()
@@ -83,7 +96,9 @@ def evaluate(model, eval_root: Path, out: Path, label: str) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--work", type=Path, default=Path("/tmp/agg-work"))
     ap.add_argument("--objects", type=int, default=960)
@@ -95,7 +110,9 @@ def main() -> None:
     ap.add_argument("--preset", default="small")
     ap.add_argument("--eval-data", type=Path, default=None, help="an existing procedural-eval")
     ap.add_argument("--device", default="cuda")
-    ap.add_argument("--budget-s", type=float, default=None, help="wall-time budget of the whole run")
+    ap.add_argument(
+        "--budget-s", type=float, default=None, help="wall-time budget of the whole run"
+    )
     args = ap.parse_args()
 
     from gs_core.procedural import ProceduralConfig, generate
@@ -109,7 +126,9 @@ def main() -> None:
     data, eval_root = work / "train-data", work / "procedural-eval"
     t0 = time.perf_counter()
     workers = min(16, os.cpu_count() or 1)
-    tr = ProceduralConfig(objects=args.objects, views=args.views, resolution=128, points=4096, split="train")
+    tr = ProceduralConfig(
+        objects=args.objects, views=args.views, resolution=128, points=4096, split="train"
+    )
     info = {"train_data": generate(tr, data, overwrite=True, workers=workers, progress=False)}
     if args.eval_data is not None:
         shutil.rmtree(eval_root, ignore_errors=True)
@@ -118,6 +137,16 @@ def main() -> None:
         ev = ProceduralConfig.preset("eval")
         info["eval_data"] = generate(ev, eval_root, overwrite=True, workers=workers, progress=False)
     log(f"data in {time.perf_counter() - t0:.0f} s: {info}")
+
+    if args.device.startswith("cuda"):
+        # Build gsplat's CUDA extension here, once: the ablation processes started below would
+        # otherwise JIT-compile it concurrently into the same cache and break each other's build.
+        from gs_core import Cameras, Gaussians, render
+
+        g = Gaussians.from_colors(
+            torch.zeros(1, 8, 3, device=args.device), torch.rand(1, 8, 3, device=args.device), 0.05
+        )
+        render(g, Cameras.orbit([0.0], 0.0, 1.5, width=32, height=32), background=1.0)
 
     procs = []
     if args.ablations:
@@ -136,9 +165,19 @@ def main() -> None:
 
     torch.manual_seed(0)
     model = AGG(AGGConfig.preset(args.preset)).to(args.device)
-    stages = [train_stage(model, "warmup", data, work / "full-warmup", args.warmup_steps, stage_deadline(0.25))]
-    stages.append(train_stage(model, "coarse", data, work / "full-coarse", args.coarse_steps, stage_deadline(0.7)))
-    stages.append(train_stage(model, "sr", data, work / "full-sr", args.sr_steps, stage_deadline(1.0)))
+    stages = [
+        train_stage(
+            model, "warmup", data, work / "full-warmup", args.warmup_steps, stage_deadline(0.25)
+        )
+    ]
+    stages.append(
+        train_stage(
+            model, "coarse", data, work / "full-coarse", args.coarse_steps, stage_deadline(0.7)
+        )
+    )
+    stages.append(
+        train_stage(model, "sr", data, work / "full-sr", args.sr_steps, stage_deadline(1.0))
+    )
     info["gpu"] = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     info["stages"] = stages
     # Ship: fp16 halves the bundle; loading casts back to the float32 parameters.
@@ -146,13 +185,22 @@ def main() -> None:
     model.save_pretrained(final, overwrite=True)
     from gs_core.pretrained import load_state_dict, save_state_dict
 
-    state = {k: (v.half() if v.is_floating_point() else v) for k, v in load_state_dict(final).items()}
+    state = {
+        k: (v.half() if v.is_floating_point() else v) for k, v in load_state_dict(final).items()
+    }
     ckpt = args.out / "ckpt"
     shutil.rmtree(ckpt, ignore_errors=True)
     ckpt.mkdir()
     shutil.copy(final / "config.json", ckpt / "config.json")
     save_state_dict(state, ckpt, max_shard_bytes=15 * 1024 * 1024)
-    reports = {"full_fp16": evaluate(AGG.from_pretrained(ckpt, device=args.device), eval_root, work / "eval-fp16", "bundled fp16")}
+    reports = {
+        "full_fp16": evaluate(
+            AGG.from_pretrained(ckpt, device=args.device),
+            eval_root,
+            work / "eval-fp16",
+            "bundled fp16",
+        )
+    }
     log(f"full (fp16): {json.dumps(reports['full_fp16']['mean'])[:400]}")
     info["reports"] = reports
     (args.out / "results.json").write_text(json.dumps(info, indent=1, default=str))
@@ -166,7 +214,16 @@ def main() -> None:
     log(f"done in {time.time() - t_start:.0f} s")
 
 
-def ablation(variant: str, out: Path, work: Path, warmup: int, coarse: int, preset: str, device: str, end: float) -> None:
+def ablation(
+    variant: str,
+    out: Path,
+    work: Path,
+    warmup: int,
+    coarse: int,
+    preset: str,
+    device: str,
+    end: float,
+) -> None:
     """'notex': "w/o Texture Field"; 'nosr': "w/o Super Resolution" (Table 2)."""
     from gs_method_agg import AGG, AGGConfig
 
@@ -182,10 +239,14 @@ def ablation(variant: str, out: Path, work: Path, warmup: int, coarse: int, pres
         return None if not end else t_start + fraction * (end - 30 - t_start)
 
     stages = [train_stage(model, "warmup", data, work / f"{variant}-warmup", warmup, deadline(0.2))]
-    stages.append(train_stage(model, "coarse", data, work / f"{variant}-coarse", coarse, deadline(1.0)))
+    stages.append(
+        train_stage(model, "coarse", data, work / f"{variant}-coarse", coarse, deadline(1.0))
+    )
     label = {"notex": "w/o Texture Field", "nosr": "w/o Super Resolution"}[variant]
     rep = evaluate(model, eval_root, work / f"eval-{variant}", label)
-    (out / f"{variant}.json").write_text(json.dumps({"stages": stages, "mean": rep["mean"]}, default=str))
+    (out / f"{variant}.json").write_text(
+        json.dumps({"stages": stages, "mean": rep["mean"]}, default=str)
+    )
     log(f"{label}: {json.dumps(rep['mean'])[:300]}")
 
 

@@ -17,16 +17,23 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 import pydantic
+
 from gs_core.config import Config
 from gs_core.training import ScheduleConfig, TrainerConfig
 from gs_nets import PointUpsamplerConfig, TriplaneGeneratorConfig
-from gs_nets.pvcnn_unet import PVCNNUNetConfig
 
 STAGES = ("warmup", "coarse", "sr")
 
 
 def _sa(mlp: list[int], pv: tuple[int, int, int], k: int = 16) -> dict:
-    return {"pv_channels": pv[0], "pv_blocks": pv[1], "voxel_resolution": pv[2], "stride": 4, "k": k, "mlp": mlp}
+    return {
+        "pv_channels": pv[0],
+        "pv_blocks": pv[1],
+        "voxel_resolution": pv[2],
+        "stride": 4,
+        "k": k,
+        "mlp": mlp,
+    }
 
 
 def _fp(mlp: list[int], pv: tuple[int, int, int]) -> dict:
@@ -104,7 +111,8 @@ class AGGConfig(Config):
 
     # Ablations of Table 2.
     texture_field: bool = pydantic.Field(
-        True, description="False: 'w/o Texture Field', the geometry predictor decodes all attributes"
+        True,
+        description="False: 'w/o Texture Field', the geometry predictor decodes all attributes",
     )
     super_resolution: bool = pydantic.Field(
         True, description="False: 'w/o Super Resolution', only the coarse generator"

@@ -8,10 +8,10 @@ and ``opacity`` per Gaussian, returned as dicts of ``[B, N, 3]``, ``[B, N, 3]``,
 from __future__ import annotations
 
 import torch
-from gs_nets import PointUpsampler, QueryTransformer, TriplaneGenerator, sample_triplane
 from torch import nn
 
 from gs_method_agg.config import AGGConfig
+from gs_nets import PointUpsampler, QueryTransformer, TriplaneGenerator, sample_triplane
 
 
 def _mlp(dim_in: int, hidden: int, dim_out: int) -> nn.Sequential:
@@ -65,7 +65,9 @@ class TextureField(nn.Module):
     def planes(self, cls: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         return self.generator(tokens, cls)
 
-    def decode(self, planes: torch.Tensor, xyz_unit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode(
+        self, planes: torch.Tensor, xyz_unit: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         raw = self.decoder(sample_triplane(planes, xyz_unit))
         return torch.sigmoid(raw[..., :3]), torch.sigmoid(raw[..., 3:])
 
@@ -111,7 +113,9 @@ class GaussianSuperResolution(nn.Module):
         self.config = config
         self.net = PointUpsampler(config.upsampler)
 
-    def forward(self, coarse: dict[str, torch.Tensor], tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(
+        self, coarse: dict[str, torch.Tensor], tokens: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         feats = torch.cat([coarse["rgb"], coarse["opacity"]], dim=-1)
         xyz_up, out = self.net(coarse["xyz"], feats, tokens)
         out = out.float()

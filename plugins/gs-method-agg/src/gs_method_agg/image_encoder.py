@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from gs_nets import SelfAttentionBlock
 from torch import nn
 
 from gs_method_agg.config import ImageEncoderConfig
+from gs_nets import SelfAttentionBlock
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -35,13 +35,17 @@ class SmallViT(nn.Module):
             SelfAttentionBlock(c.dim, c.num_heads, layer_scale_init=1e-5) for _ in range(c.depth)
         )
         self.norm = nn.LayerNorm(c.dim, eps=1e-6)
-        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer(
+            "mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False
+        )
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
         s = self.image_size
         if rgb.shape[-2:] != (s, s):
-            rgb = F.interpolate(rgb, size=(s, s), mode="bilinear", antialias=True, align_corners=False)
+            rgb = F.interpolate(
+                rgb, size=(s, s), mode="bilinear", antialias=True, align_corners=False
+            )
         x = self.patch_embed((rgb - self.mean) / self.std).flatten(2).transpose(1, 2)
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
         for blk in self.blocks:

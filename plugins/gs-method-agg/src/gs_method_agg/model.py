@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from gs_core.errors import FileFormatError
 from gs_core.gaussians import Gaussians, rgb_to_sh0
 from gs_core.method import GenerationOutput, Method, timed
-
 from gs_method_agg.config import STAGES, AGGConfig
 from gs_method_agg.generator import CoarseGenerator, GaussianSuperResolution
 from gs_method_agg.image_encoder import ImageEncoder
@@ -98,7 +98,9 @@ class AGG(Method):
 
     # ------------------------------------------------------------------ weights
     @classmethod
-    def from_pretrained(cls, name_or_path: str | Path, device: str | torch.device = "cpu", strict: bool = True):
+    def from_pretrained(
+        cls, name_or_path: str | Path, device: str | torch.device = "cpu", strict: bool = True
+    ):
         """Load ``config.json`` + safetensors (one file or shards). The encoder is built without
         fetching DINOv2 weights: the checkpoint holds them."""
         from gs_core.pretrained import CONFIG_NAME, load_state_dict, resolve_pretrained_dir
@@ -110,7 +112,9 @@ class AGG(Method):
         try:
             missing, unexpected = model.load_state_dict(state, strict=False)
         except RuntimeError as e:
-            raise FileFormatError(directory, f"weights do not fit AGG: {str(e).splitlines()[0]}") from None
+            raise FileFormatError(
+                directory, f"weights do not fit AGG: {str(e).splitlines()[0]}"
+            ) from None
         if strict and (missing or unexpected):
             raise FileFormatError(
                 directory,

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from gs_core.plugins.hookspecs import hookimpl
 from gs_core.plugins.specs import MethodSpec
-
 from gs_method_agg.config import AGGConfig
 
 PACKAGE_DIR = Path(__file__).resolve().parent

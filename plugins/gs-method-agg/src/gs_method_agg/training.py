@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
+
 from gs_core.data import MultiViewConfig, MultiViewDataset, batch_cameras
 from gs_core.errors import GS3DError, ValidationError
 from gs_core.rendering import render
 from gs_core.training import TrainerConfig, TrainingModule, build_scheduler
 from gs_losses import attribute_chamfer, rgba_loss
-from torch.utils.data import Dataset
-
 from gs_method_agg.config import STAGES, AGGConfig
 from gs_method_agg.model import AGG, canonical_gaussians
 
@@ -74,7 +74,9 @@ class FittedLabels(Dataset):
         return item
 
 
-def training_dataset(config: AGGConfig, data_dir: str | Path, stage: str, split: str = "train") -> Dataset:
+def training_dataset(
+    config: AGGConfig, data_dir: str | Path, stage: str, split: str = "train"
+) -> Dataset:
     """The multi-view samples of ``stage`` from a ``gs3d data procedural`` style dataset."""
     warm_points = stage == "warmup" and config.warmup_target == "points"
     mv = MultiViewConfig(
@@ -195,7 +197,9 @@ class AGGTrainingModule(TrainingModule):
         cams = batch_cameras(batch, "target")
         bg = batch["background"].float().unsqueeze(1)  # [B, 1, 3] -> every view
         r = render(gaussians, cams, background=bg)
-        terms = dict(rgba_loss(r.rgb, r.alpha, batch["target_rgb"], batch["target_alpha"], kind="l1"))
+        terms = dict(
+            rgba_loss(r.rgb, r.alpha, batch["target_rgb"], batch["target_alpha"], kind="l1")
+        )
         if self.model.config.lambda_lpips > 0:
             pred = r.rgb.flatten(0, 1).permute(0, 3, 1, 2)
             tgt = batch["target_rgb"].flatten(0, 1).permute(0, 3, 1, 2)
@@ -207,7 +211,10 @@ class AGGTrainingModule(TrainingModule):
         """Input, ground truth and renders of the first training object's target views."""
         ds = self.train_dataset()
         item = ds[0]
-        batch = {k: (v.unsqueeze(0).to(self.model.device) if torch.is_tensor(v) else [v]) for k, v in item.items()}
+        batch = {
+            k: (v.unsqueeze(0).to(self.model.device) if torch.is_tensor(v) else [v])
+            for k, v in item.items()
+        }
         g = self.model.generate(batch["input_rgba"]).gaussians
         if self.stage != "sr" and self.model.sr is not None:
             g = self.model.generate(batch["input_rgba"]).extras["coarse"]

@@ -42,11 +42,19 @@ def fit(
     skip_existing: bool = typer.Option(
         False, "--skip-existing", help="For a dataset: skip objects already fitted."
     ),
+    threads: int = typer.Option(
+        0,
+        "--threads",
+        min=0,
+        help="torch CPU threads (0: torch's default; 1 is often fastest for small images).",
+    ),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     alpha_from_background: str | None = typer.Option(
         None, "--alpha-from-background", help="r,g,b of a solid background for RGB views."
     ),
 ) -> None:
     """Fit 3D Gaussians to an object's views (3DGS with gsplat's densification) and write a PLY."""
+    import torch
     from rich.console import Console
 
     from gs_core.cli.data import _floats
@@ -54,6 +62,8 @@ def fit(
     from gs_core.data.transforms import GAUSSIANS_NAME, TRANSFORMS_NAME
     from gs_core.fitting import FitConfig, fit_object
 
+    if threads:
+        torch.set_num_threads(threads)
     cfg = FitConfig.preset(preset)
     if overrides:
         cfg = cfg.with_overrides(overrides)
@@ -77,9 +87,7 @@ def fit(
         if dest.exists() and skip_existing and not overwrite:
             console.print(f"[{k + 1}/{len(targets)}] {d.name}: {dest} exists, skipped")
             continue
-        res = fit_object(
-            d, cfg, out=dest, overwrite=overwrite, device=dev, alpha_from_background=bg
-        )
+        res = _fit_with_progress(fit_object, d, cfg, dest, overwrite, dev, bg, quiet)
         m = res.metrics
         held = (
             f"held-out PSNR {m['psnr']:.2f} dB, SSIM {m.get('ssim', float('nan')):.4f}"
@@ -89,6 +97,38 @@ def fit(
         console.print(
             f"[{k + 1}/{len(targets)}] {d.name}: {len(res.gaussians)} Gaussians, {res.steps} steps in "
             f"{res.seconds:.1f} s, {held} -> {dest}"
+        )
+
+
+def _fit_with_progress(fit_object, d, cfg, dest, overwrite, dev, bg, quiet):
+    if quiet:
+        return fit_object(
+            d, cfg, out=dest, overwrite=overwrite, device=dev, alpha_from_background=bg
+        )
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn(f"fitting {d.name}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("steps", total=cfg.iterations)
+        return fit_object(
+            d,
+            cfg,
+            out=dest,
+            overwrite=overwrite,
+            device=dev,
+            alpha_from_background=bg,
+            callback=lambda step, rec: bar.update(task, completed=step + 1),
         )
 
 

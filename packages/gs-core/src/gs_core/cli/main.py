@@ -22,7 +22,18 @@ app = typer.Typer(
 )
 
 # Sub-command modules under gs_core.cli, each with a ``register(app)`` function.
-COMMAND_MODULES = ["plugins", "info", "convert", "render", "train", "data", "fit", "eval"]
+COMMAND_MODULES = [
+    "plugins",
+    "info",
+    "convert",
+    "render",
+    "train",
+    "data",
+    "fit",
+    "eval",
+    "generate",
+    "demo",
+]
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"gs_core.cli.{_name}").register(app)

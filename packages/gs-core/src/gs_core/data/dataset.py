@@ -12,6 +12,7 @@ Each item is a dict of tensors (collates with ``torch.utils.data.default_collate
     target_viewmats [K, 4, 4]
     target_Ks       [K, 3, 3]
     target_index    [K]           frame indices of the targets; input_index: scalar
+    target_depth    [K, H, W, 1]  with load_depth: camera-space z of the targets (0 = background)
     background      [3]
     space_transform [4, 4]        world -> sample space (identity for space="world")
     input_azimuth, input_elevation  degrees, in the world frame
@@ -53,6 +54,7 @@ class MultiViewConfig(Config):
     targets_include_input: bool = False
     background: str | tuple[float, float, float] = "white"
     space: Literal["world", "azimuth", "camera"] = "world"
+    load_depth: bool = False
     load_points: bool = False
     num_points: int = pydantic.Field(4096, gt=0)
     load_fitted: bool = False
@@ -121,6 +123,7 @@ class MultiViewDataset(Dataset):
             self.root / oid,
             self.config.resolution,
             alpha_from_background=self.config.alpha_from_background,
+            depth=self.config.load_depth,
         )
         if self.config.cache_bytes > 0:
             self._cache[oid] = v
@@ -243,6 +246,8 @@ class MultiViewDataset(Dataset):
             "input_azimuth": torch.tensor(az, dtype=torch.float32),
             "input_elevation": torch.tensor(el, dtype=torch.float32),
         }
+        if views.depth is not None:
+            item["target_depth"] = torch.from_numpy(views.depth[targets])[..., None]
         for flag, kind, count, prefix in (
             (self.config.load_points, "points", self.config.num_points, "points"),
             (self.config.load_fitted, "fitted", self.config.num_fitted, "fitted_points"),

@@ -29,11 +29,13 @@ RGB_WITHOUT_ALPHA_HELP = (
 
 @dataclass
 class ObjectViews:
-    """All views of one object: ``rgba [V, H, W, 4]`` uint8 (straight alpha) and ``cameras``."""
+    """All views of one object: ``rgba [V, H, W, 4]`` uint8 (straight alpha), ``cameras`` and,
+    when loaded, ``depth [V, H, W]`` float32 camera-space z (0 = background)."""
 
     record: ObjectRecord
     rgba: np.ndarray
     cameras: Cameras
+    depth: np.ndarray | None = None
 
     @property
     def object_id(self) -> str:
@@ -48,7 +50,7 @@ class ObjectViews:
         return self.rgba.shape[0]
 
     def nbytes(self) -> int:
-        return int(self.rgba.nbytes)
+        return int(self.rgba.nbytes) + (int(self.depth.nbytes) if self.depth is not None else 0)
 
 
 def _open(path: Path, what: str):
@@ -123,13 +125,30 @@ def target_size(record: ObjectRecord, resolution: int | tuple[int, int] | None) 
     return int(resolution[0]), int(resolution[1])
 
 
+def _read_depth(record: ObjectRecord, frame: Frame) -> np.ndarray:
+    source = record.directory / "transforms.json"
+    if frame.depth_path is None:
+        raise FileFormatError(
+            source, f"frames[{frame.index}] has no 'depth_file_path' (needed for depth)"
+        )
+    if record.depth_unit_scale_factor is None:
+        raise FileFormatError(source, "depth maps need a top-level 'depth_unit_scale_factor'")
+    im = _open(frame.depth_path, f"depth map of frames[{frame.index}]")
+    return np.asarray(im, dtype=np.float32) * np.float32(record.depth_unit_scale_factor)
+
+
 def load_object_views(
     obj: str | Path | ObjectRecord,
     resolution: int | tuple[int, int] | None = None,
     alpha_from_background: tuple[float, float, float] | None = None,
     bg_tolerance: float = 0.02,
+    depth: bool = False,
 ) -> ObjectViews:
     """Read every view of an object folder, resized to ``resolution``.
+
+    With ``depth=True`` also reads each frame's ``depth_file_path`` (16-bit PNG times
+    ``depth_unit_scale_factor``), resized with nearest neighbours so no depth is invented
+    across silhouettes.
 
     Raises :class:`FileFormatError` naming the file for missing or corrupt images, images of
     mismatched sizes, and RGB images without an alpha channel (the message lists the options).
@@ -161,4 +180,16 @@ def load_object_views(
         views.append(arr)
     rgba = resize_rgba(np.stack(views), W, H)
     cams = record.cameras(size=(W, H))
-    return ObjectViews(record=record, rgba=rgba, cameras=cams)
+    depth_maps = None
+    if depth:
+        d = np.stack([_read_depth(record, f) for f in record.frames])
+        if d.shape[1:] != (size0[1], size0[0]):
+            raise FileFormatError(
+                record.frames[0].depth_path,
+                f"depth maps are not {size0[0]}x{size0[1]} like the images",
+            )
+        if size0 != (W, H):
+            t = torch.from_numpy(d)[:, None]
+            d = torch.nn.functional.interpolate(t, size=(H, W), mode="nearest-exact")[:, 0].numpy()
+        depth_maps = d
+    return ObjectViews(record=record, rgba=rgba, cameras=cams, depth=depth_maps)

@@ -8,28 +8,63 @@ written under a temporary name and renamed into place, so it appears complete or
 
 from __future__ import annotations
 
-import io
 import json
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from gs_core.data.transforms import POINTS_NAME, TRANSFORMS_NAME, transforms_dict
 from gs_core.errors import ValidationError
 from gs_core.io.atomic import atomic_path, check_overwrite
 
-# Fast zlib level: the views are flat-shaded and compress well even at level 1, and writing
-# speed matters for the procedural generator's throughput.
+# zlib level 1: the views are flat-shaded with large empty areas and compress well even at the
+# fastest level, and encoding speed bounds the procedural generator's throughput.
 PNG_COMPRESS_LEVEL = 1
+_PNG_COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type (grey, grey+A, RGB, RGBA)
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return (
+        struct.pack(">I", len(data))
+        + kind
+        + data
+        + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
 
 
 def png_bytes(arr: np.ndarray) -> bytes:
-    """Encode a uint8 ``[H, W, 3|4]`` / uint16 ``[H, W]`` array as PNG bytes (deterministic)."""
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-    return buf.getvalue()
+    """Encode uint8 ``[H, W]``/``[H, W, 1|2|3|4]`` or uint16 ``[H, W]`` as PNG bytes.
+
+    A direct encoder (signature, IHDR, one IDAT, IEND; PNG spec sec. 11) with the "Up" filter on
+    every row, computed with numpy; several times faster than going through Pillow for small
+    images, and deterministic.
+    """
+    a = np.asarray(arr)
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[-1] not in _PNG_COLOR_TYPES or a.dtype not in (np.uint8, np.uint16):
+        raise ValidationError(
+            "png image", "uint8 [H, W, 1-4] or uint16 [H, W]", f"{a.dtype} shape {a.shape}"
+        )
+    if a.dtype == np.uint16 and a.shape[-1] != 1:
+        raise ValidationError("png image", "uint16 images with one channel", f"shape {a.shape}")
+    h, w, c = a.shape
+    depth = 8 if a.dtype == np.uint8 else 16
+    rows = np.ascontiguousarray(a.astype(">u2") if depth == 16 else a).view(np.uint8).reshape(h, -1)
+    # Filter type 2 (Up): each byte minus the byte above it, modulo 256.
+    up = rows.copy()
+    up[1:] -= rows[:-1]
+    raw = np.concatenate([np.full((h, 1), 2, np.uint8), up], 1).tobytes()
+    ihdr = struct.pack(">IIBBBBB", w, h, depth, _PNG_COLOR_TYPES[c], 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", ihdr)
+        + _chunk(b"IDAT", zlib.compress(raw, PNG_COMPRESS_LEVEL))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def depth_scale_for(max_depth: float) -> float:

@@ -65,7 +65,7 @@ class FitConfig(Config):
         "paper": {"iterations": 30000, "resolution": 256, "sh_degree": 3},
         # Procedural objects on a CPU in minutes (benchmarks/fit.py).
         "small": {
-            "iterations": 1500,
+            "iterations": 1200,
             "resolution": 64,
             "views_per_step": 2,
             "refine_every": 50,

@@ -50,7 +50,7 @@ class ProceduralConfig(Config):
     radius: float = pydantic.Field(1.5, gt=0, description="camera distance to the origin")
     fov_deg: float = pydantic.Field(49.1, gt=1, lt=170, description="vertical field of view")
     object_radius: float = pydantic.Field(0.5, gt=0, le=1.0)
-    antialias: int = pydantic.Field(4, ge=1, le=8, description="S: S x S samples on edge pixels")
+    antialias: int = pydantic.Field(3, ge=1, le=8, description="S: S x S samples on edge pixels")
     points: int = pydantic.Field(16384, ge=0, description="surface points (0: no points.ply)")
     depth: bool = True
     normals: bool = True
@@ -117,8 +117,10 @@ def camera_angles(cfg: ProceduralConfig, index: int) -> tuple[np.ndarray, np.nda
     return az, el, groups
 
 
-def _render_object(task: dict[str, Any]) -> tuple[str, str, int]:
-    """Worker: build, ray cast and write one object (numpy only, no torch)."""
+def _render_object(task: dict[str, Any]) -> tuple[str, str, int, float]:
+    """Worker: build, ray cast and write one object (numpy only, no torch); returns its id,
+    category, number of views and the CPU seconds it took."""
+    cpu0 = time.process_time()
     from gs_core.data.writer import write_object
     from gs_core.procedural.raycast import render_views
     from gs_core.procedural.sampling import sample_surface
@@ -156,7 +158,7 @@ def _render_object(task: dict[str, Any]) -> tuple[str, str, int]:
         meta=meta,
         frame_extras=task["extras"],
     )
-    return oid, cat, int(out.rgba.shape[0])
+    return oid, cat, int(out.rgba.shape[0]), time.process_time() - cpu0
 
 
 def _tasks(cfg: ProceduralConfig, root: Path) -> list[dict[str, Any]]:
@@ -240,6 +242,7 @@ def generate(
     t0 = time.perf_counter()
     ids_by_cat: dict[str, list[str]] = {}
     n_views = 0
+    cpu = 0.0
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         tasks = _tasks(cfg, tmp)
@@ -247,19 +250,20 @@ def generate(
         bar = _progress(progress, total_views)
         try:
             if workers == 0 or len(tasks) == 1:
-                results = map(_render_object, tasks)
-                for oid, cat, nv in results:
+                for oid, cat, nv, c in map(_render_object, tasks):
                     ids_by_cat.setdefault(cat, []).append(oid)
                     n_views += nv
+                    cpu += c
                     bar.advance(nv)
             else:
                 # fork when the platform has it (workers start in milliseconds and only use
                 # numpy); spawn elsewhere.
                 method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
                 with mp.get_context(method).Pool(min(workers, len(tasks))) as pool:
-                    for oid, cat, nv in pool.imap_unordered(_render_object, tasks):
+                    for oid, cat, nv, c in pool.imap_unordered(_render_object, tasks):
                         ids_by_cat.setdefault(cat, []).append(oid)
                         n_views += nv
+                        cpu += c
                         bar.advance(nv)
         finally:
             bar.stop()
@@ -285,6 +289,7 @@ def generate(
         "views": n_views,
         "seconds": dt,
         "views_per_second": n_views / dt if dt > 0 else math.inf,
+        "cpu_seconds": cpu,
         "splits": {k: len(v) for k, v in splits.items()},
     }
 

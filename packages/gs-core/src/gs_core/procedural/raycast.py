@@ -254,18 +254,24 @@ def render_views(
         sphere_rects(c2w, K, W, H, obj.to_world(c), r * obj.scale * 1.001 + 1e-6)
         for c, r in (p.shape.bound_sphere() for p in obj.parts)
     ]
-    pix_chunks, view_chunks, offsets = [], [], []
+    chunks: dict[str, list[np.ndarray]] = {"pix": [], "view": [], "u": [], "v": []}
+    offsets = []
     start = 0
     for vi, rect in enumerate(obj_rects):
         offsets.append(start)
         if rect is None:
             continue
-        idx = _rect_indices(rect, W)
-        pix_chunks.append(idx + vi * HW)
-        view_chunks.append(np.full(idx.size, vi, np.int64))
-        start += idx.size
-    pix = np.concatenate(pix_chunks) if pix_chunks else np.zeros(0, np.int64)
-    view = np.concatenate(view_chunks) if view_chunks else np.zeros(0, np.int64)
+        x0, x1, y0, y1 = rect
+        nx, ny = x1 - x0 + 1, y1 - y0 + 1
+        chunks["pix"].append(_rect_indices(rect, W) + vi * HW)
+        chunks["view"].append(np.full(nx * ny, vi, np.int64))
+        chunks["u"].append(np.tile(np.arange(x0, x1 + 1, dtype=np.float32) + F32(0.5), ny))
+        chunks["v"].append(np.repeat(np.arange(y0, y1 + 1, dtype=np.float32) + F32(0.5), nx))
+        start += nx * ny
+    pix, view, px_u, px_v = (
+        np.concatenate(c) if c else np.zeros(0, np.int64 if k in ("pix", "view") else np.float32)
+        for k, c in chunks.items()
+    )
     cand_active, cand_global = [], []
     for rects in part_rects:
         act, glob = [], []
@@ -275,14 +281,12 @@ def render_views(
                 continue
             o = obj_rects[vi]
             act.append(_rect_indices(r, o[1] - o[0] + 1, o[0], o[2]) + offsets[vi])
-            glob.append(_rect_indices(r, W) + vi * HW)
+            if antialias > 1:
+                glob.append(_rect_indices(r, W) + vi * HW)
         cand_active.append(np.concatenate(act) if act else np.zeros(0, np.int64))
         cand_global.append(np.concatenate(glob) if glob else np.zeros(0, np.int64))
 
-    yy, xx = np.divmod(pix - view * HW, W)
-    rays, inv_norm = pixel_rays(
-        c2w, K, view, xx.astype(np.float32) + F32(0.5), yy.astype(np.float32) + F32(0.5)
-    )
+    rays, inv_norm = pixel_rays(c2w, K, view, px_u, px_v)
     hits = cast(obj, rays, cand_active)
 
     part_img = np.full(V * HW, -1, np.int16)
@@ -338,9 +342,15 @@ def render_views(
             )
             alpha[idx] = a_sub
 
+    # Radiance and coverage are in [0, 1] by construction; quantise in place.
     rgba = np.empty((V * HW, 4), np.uint8)
-    rgba[:, :3] = np.clip(rgb * F32(255) + F32(0.5), 0, 255).astype(np.uint8)
-    rgba[:, 3] = np.clip(alpha * F32(255) + F32(0.5), 0, 255).astype(np.uint8)
+    rgb *= F32(255)
+    rgb += F32(0.5)
+    np.minimum(rgb, F32(255), out=rgb)
+    rgba[:, :3] = rgb
+    alpha *= F32(255)
+    alpha += F32(0.5)
+    rgba[:, 3] = alpha
     return RenderedViews(
         rgba=rgba.reshape(V, H, W, 4), depth=depth.reshape(V, H, W), normals=nrm.reshape(V, H, W, 3)
     )
