@@ -24,10 +24,12 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_fn(fn, device: torch.device, iters: int, warmup: int) -> float:
+def time_fn(fn, device: torch.device, iters: int, warmup: int, after_warmup=None) -> float:
     for _ in range(warmup):
         fn()
     _sync(device)
+    if after_warmup is not None:
+        after_warmup()
     t0 = time.perf_counter()
     for _ in range(iters):
         fn()
@@ -62,11 +64,11 @@ def inference_rows(model, device, dtype, batches: list[int], iters: int) -> list
                 timings[k] = timings.get(k, 0.0) + v
 
         try:
-            dt = time_fn(run, device, iters, warmup=3 if device.type == "cuda" else 1)
+            dt = time_fn(run, device, iters, 3 if device.type == "cuda" else 1, timings.clear)
         except torch.OutOfMemoryError:
             rows.append((f"generate, batch {b}", "OOM", "", ""))
             continue
-        n_calls = iters + (3 if device.type == "cuda" else 1)
+        n_calls = iters
         parts = ", ".join(
             f"{k} {1000 * v / n_calls:.1f}" for k, v in timings.items() if k != "total"
         )

@@ -25,9 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--category", default="mug")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--preset", default="small", help="FitConfig preset")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], help="FitConfig key=value")
+    ap.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="FitConfig key=value"
+    )
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest for small images)")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads (1 is fastest for small images)"
+    )
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--budget", type=float, default=180.0, help="seconds the target allows")
     ap.add_argument("--target", type=float, default=30.0, help="held-out PSNR target in dB")
@@ -40,29 +44,50 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     cfg = FitConfig.preset(args.preset).with_overrides(
-        {"resolution": args.resolution, "eval_every": args.eval_every, **dict(_kv(o) for o in args.overrides)}
+        {
+            "resolution": args.resolution,
+            "eval_every": args.eval_every,
+            **dict(_kv(o) for o in args.overrides),
+        }
     )
     with tempfile.TemporaryDirectory() as tmp:
         data = ProceduralConfig(
-            objects=1, views=args.views, resolution=args.resolution, categories=[args.category], seed=args.seed, split="train"
+            objects=1,
+            views=args.views,
+            resolution=args.resolution,
+            categories=[args.category],
+            seed=args.seed,
+            split="train",
         )
         generate(data, f"{tmp}/ds", workers=0, progress=False)
-        obj = next(p for p in os.scandir(f"{tmp}/ds") if p.is_dir() and p.name.startswith(args.category))
+        obj = next(
+            p for p in os.scandir(f"{tmp}/ds") if p.is_dir() and p.name.startswith(args.category)
+        )
         t0 = time.perf_counter()
         res = fit_object(obj.path, cfg, out="", device=args.device)
         total = time.perf_counter() - t0
 
-    dev = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU ({os.cpu_count()} cores, {args.threads} torch threads)"
+    dev = (
+        torch.cuda.get_device_name()
+        if args.device.startswith("cuda")
+        else f"CPU ({os.cpu_count()} cores, {args.threads} torch threads)"
+    )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"## gs3d fit: {args.category} (seed {args.seed}), {args.resolution}x{args.resolution}, preset {args.preset}")
+    print(
+        f"## gs3d fit: {args.category} (seed {args.seed}), {args.resolution}x{args.resolution}, preset {args.preset}"
+    )
     print()
-    print(f"device: {dev}; load average at end: {load:.1f}; iterations {cfg.iterations}, {cfg.views_per_step} views/step")
+    print(
+        f"device: {dev}; load average at end: {load:.1f}; iterations {cfg.iterations}, {cfg.views_per_step} views/step"
+    )
     print()
     print("| step | seconds | Gaussians | held-out PSNR (dB) | held-out SSIM |")
     print("|---:|---:|---:|---:|---:|")
     reached = None
     for h in res.history:
-        print(f"| {h['step']} | {h['seconds']:.1f} | {h['gaussians']} | {h['psnr']:.2f} | {h['ssim']:.4f} |")
+        print(
+            f"| {h['step']} | {h['seconds']:.1f} | {h['gaussians']} | {h['psnr']:.2f} | {h['ssim']:.4f} |"
+        )
         if reached is None and h["psnr"] >= args.target:
             reached = h["seconds"]
     print()

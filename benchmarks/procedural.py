@@ -26,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--views", type=int, default=32)
     ap.add_argument("--resolution", type=int, default=128)
     ap.add_argument("--antialias", type=int, default=3)
-    ap.add_argument("--workers", type=int, nargs="*", default=None, help="worker counts to try [1, cores]")
+    ap.add_argument(
+        "--workers", type=int, nargs="*", default=None, help="worker counts to try [1, cores]"
+    )
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
@@ -38,7 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     cores = os.cpu_count() or 1
     workers = args.workers if args.workers else sorted({1, cores})
     cfg = ProceduralConfig(
-        objects=args.objects, views=args.views, resolution=args.resolution, antialias=args.antialias, seed=args.seed
+        objects=args.objects,
+        views=args.views,
+        resolution=args.resolution,
+        antialias=args.antialias,
+        seed=args.seed,
     )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -47,8 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         n = 0
         for t in tasks:
-            obj = make_object(t["category"], np.random.default_rng([cfg.seed, t["index"], 0]), cfg.object_radius)
-            n += render_views(obj, t["c2w_cv"], t["K"], cfg.resolution, cfg.resolution, cfg.antialias).rgba.shape[0]
+            obj = make_object(
+                t["category"], np.random.default_rng([cfg.seed, t["index"], 0]), cfg.object_radius
+            )
+            n += render_views(
+                obj, t["c2w_cv"], t["K"], cfg.resolution, cfg.resolution, cfg.antialias
+            ).rgba.shape[0]
         dt = time.perf_counter() - t0
         rows.append(("ray casting only (render_views)", 1, n, dt))
         for w in workers:
@@ -56,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(("gs3d data procedural (render + write)", w, s["views"], s["seconds"]))
             cpu_ms = 1000 * s["cpu_seconds"] / s["views"]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"## procedural world: {args.objects} objects x {args.views} views, {args.resolution}x{args.resolution}, antialias {args.antialias}")
+    print(
+        f"## procedural world: {args.objects} objects x {args.views} views, {args.resolution}x{args.resolution}, antialias {args.antialias}"
+    )
     print()
     print(f"{cores} CPU cores; load average at end: {load:.1f}")
     print()
@@ -70,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         f"worker CPU time {cpu_ms:.2f} ms/view (render + write): capacity {1000 * cores / cpu_ms:.0f} views/s "
         f"on {cores} idle cores (the wall-clock rows share the cores with whatever else runs)"
     )
-    print(f"best end-to-end throughput {best:.0f} views/s (target >= 200 at 128x128): {'PASS' if best >= 200 else 'FAIL'}")
+    print(
+        f"best end-to-end throughput {best:.0f} views/s (target >= 200 at 128x128): {'PASS' if best >= 200 else 'FAIL'}"
+    )
     return 0
 
 

@@ -11,6 +11,9 @@ just fills the 49.1 deg vertical field of view) at R x R pixels.
 Times are the minimum (and median) over ``--repeats`` runs after ``--warmup`` runs, synchronised
 on CUDA; "fwd" is a forward with autograd recording (as in training), "fwd+bwd" adds the
 backward of a sum of all outputs. Prints markdown tables.
+
+On a CPU shared with other busy processes, torch's thread pool stalls waiting for its second
+thread and a 2-thread run can be several times slower than ``--threads 1``; compare both there.
 """
 
 from __future__ import annotations

@@ -51,3 +51,14 @@ def test_installed_agg_lists_and_generates(agg_env, tmp_path):
         env.python, "-c", f"from gs_core.io import load_ply; print(load_ply('{out}').num_gaussians)"
     )
     assert r.stdout.strip() == "4096"
+
+
+def test_installed_agg_passes_the_conformance_suite(agg_env):
+    env, _ = agg_env
+    env.install("pytest")
+    tests = ROOT / "plugins" / "gs-method-agg" / "tests" / "test_agg_model.py"
+    r = env.run(
+        env.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--import-mode=importlib",
+        "--rootdir", str(env.root), str(tests), "-k", "Conformance",
+    )  # fmt: skip
+    assert " passed" in r.stdout and "failed" not in r.stdout

@@ -3,7 +3,7 @@
 Runs, in one process per model, exactly what these commands run (``gs3d train`` drives the same
 ``Trainer`` with the module of ``AGG.training_module``)::
 
-    gs3d data procedural --out DATA --objects N --views V --resolution 128 --points 4096 --split train
+    gs3d data procedural --out DATA --objects N --views V --resolution 128 --set points=4096 --split train
     gs3d data procedural --preset eval --out EVAL
     gs3d train --method agg --preset small --stage warmup --data DATA --out RUN/warmup train.max_steps=W
     gs3d train --method agg --preset small --stage coarse --data DATA --out RUN/coarse --init RUN/warmup/final train.max_steps=C

@@ -117,12 +117,54 @@ def test_sharded_fp16_checkpoint_roundtrip(tmp_path):
     assert next(loaded.parameters()).dtype == torch.float32
 
 
-def test_missing_dinov2_weights_fail_clearly(tmp_path):
-    cfg = AGGConfig.preset("paper").with_overrides(
-        [f"encoder.pretrained={tmp_path}/missing.safetensors"]
+def small_dinov2_config(pretrained) -> AGGConfig:
+    return AGGConfig.preset("tiny").with_overrides(
+        {
+            "encoder": {
+                "kind": "dinov2",
+                "variant": "small",
+                "pretrained": pretrained,
+                "image_size": 28,
+            },
+            "texture.context_dim": 384,
+            "upsampler.context_dim": 384,
+        }
     )
+
+
+def test_missing_dinov2_weights_fail_clearly(tmp_path):
+    m = AGG(small_dinov2_config(f"{tmp_path}/missing.safetensors"))
     with pytest.raises(GS3DError, match="missing.safetensors"):
-        AGG(cfg)
+        m.generate(tiny_rgba_images(1, 32))
+    with pytest.raises(GS3DError, match="missing.safetensors"):
+        m.save_pretrained(tmp_path / "ckpt")
+
+
+def test_dinov2_weights_load_once_and_checkpoints_are_self_contained(tmp_path):
+    from gs_encoders import DinoV2Encoder
+
+    torch.manual_seed(0)
+    released = DinoV2Encoder("small", pretrained=None, image_size=28)
+    released.save_pretrained(tmp_path / "dino")
+    m = AGG(small_dinov2_config(str(tmp_path / "dino"))).eval()
+    m.generate(tiny_rgba_images(1, 32))  # first use loads the given DINOv2 weights
+    pairs = zip(
+        m.encoder.dino.model.state_dict().values(),
+        released.model.state_dict().values(),
+        strict=True,
+    )
+    for a, b in pairs:
+        torch.testing.assert_close(a, b)
+    ckpt = m.save_pretrained(tmp_path / "agg")
+    (tmp_path / "dino" / "model.safetensors").unlink()  # the checkpoint alone must suffice
+    loaded = AGG.from_pretrained(ckpt).eval()
+    x = tiny_rgba_images(1, 32)
+    torch.testing.assert_close(loaded.generate(x).gaussians.means, m.generate(x).gaussians.means)
+    # the generic loader (gs3d generate / eval / demo) builds AGG(config), then loads the state
+    from gs_core.evaluation.predictors import load_method
+
+    generic = load_method("agg", str(ckpt))
+    torch.testing.assert_close(generic.generate(x).gaussians.means, m.generate(x).gaussians.means)
 
 
 def test_bundled_model_generates_the_example():

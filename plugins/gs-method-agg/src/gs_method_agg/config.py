@@ -120,7 +120,9 @@ class AGGConfig(Config):
 
     # Rendering supervision (eq. 4) and the camera system of the data (Sec. 4.1).
     background: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    render_resolution: int = pydantic.Field(128, gt=0)
+    render_resolution: int = pydantic.Field(
+        256, gt=0, description="target views and renders (our choice: the encoder input size)"
+    )
     num_target_views: int = pydantic.Field(4, gt=0, description="random novel views per object")
     camera_radius: float = pydantic.Field(1.5, gt=0, description="of generate()'s default views")
     fov_deg: float = pydantic.Field(49.1, gt=0, lt=180)

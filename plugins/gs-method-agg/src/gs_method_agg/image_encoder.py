@@ -54,29 +54,60 @@ class SmallViT(nn.Module):
 
 
 class ImageEncoder(nn.Module):
-    """DINOv2 (gs-encoders, the paper) or :class:`SmallViT`, per ``config.kind``."""
+    """DINOv2 (gs-encoders, the paper) or :class:`SmallViT`, per ``config.kind``.
+
+    The released DINOv2 weights are fetched on first use (first forward, ``training_module`` or
+    ``save_pretrained``), not at construction, and never when a checkpoint that holds the
+    encoder's weights is loaded first: an AGG checkpoint is self-contained and loads offline.
+    """
 
     def __init__(self, config: ImageEncoderConfig, load_weights: bool = True):
         super().__init__()
         self.config = config
+        self._pending: str | None = None
         if config.kind == "dinov2":
             from gs_encoders import DinoV2Encoder
 
-            # When a checkpoint is about to overwrite the weights anyway, do not fetch them.
             self.dino = DinoV2Encoder(
                 config.variant,
-                pretrained=config.pretrained if load_weights else None,
+                pretrained=None,
                 image_size=config.image_size,
                 trainable=config.trainable,
             )
+            self._pending = config.pretrained if load_weights else None
+            self._register_load_state_dict_pre_hook(self._weights_from_checkpoint)
             self.vit = None
         else:
             self.dino = None
             self.vit = SmallViT(config)
             self.vit.requires_grad_(config.trainable)
 
+    def _weights_from_checkpoint(self, state_dict, prefix, *args, **kwargs) -> None:
+        if any(k.startswith(prefix + "dino.") for k in state_dict):
+            self._pending = None
+
+    def ensure_weights(self) -> None:
+        """Load the pretrained DINOv2 weights if they are still pending (raises
+        :class:`gs_core.errors.WeightsNotFoundError` naming the file when they are absent)."""
+        if self._pending is None:
+            return
+        from gs_encoders import DinoV2Encoder
+
+        source = DinoV2Encoder(
+            self.config.variant, pretrained=self._pending, image_size=self.config.image_size
+        )
+        with torch.no_grad():
+            for dst, src in zip(
+                self.dino.model.state_dict().values(),
+                source.model.state_dict().values(),
+                strict=True,
+            ):
+                dst.copy_(src)
+        self._pending = None
+
     def forward(self, rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.dino is not None:
+            self.ensure_weights()
             out = self.dino(rgb)
             tokens = torch.cat([out.cls, out.patches], dim=1)
         else:

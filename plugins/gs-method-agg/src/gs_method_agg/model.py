@@ -94,9 +94,19 @@ class AGG(Method):
         :mod:`gs_method_agg.training`); ``data_dir`` is a ``gs3d data procedural`` dataset."""
         from gs_method_agg.training import AGGTrainingModule
 
+        self.encoder.ensure_weights()
         return AGGTrainingModule(self, stage or "coarse", data_dir=kwargs.get("data_dir"))
 
     # ------------------------------------------------------------------ weights
+    def save_pretrained(
+        self, directory, overwrite: bool = False, max_shard_bytes: int | None = None
+    ):
+        # A checkpoint must never hold a random stand-in for the pretrained encoder.
+        self.encoder.ensure_weights()
+        return super().save_pretrained(
+            directory, overwrite=overwrite, max_shard_bytes=max_shard_bytes
+        )
+
     @classmethod
     def from_pretrained(
         cls, name_or_path: str | Path, device: str | torch.device = "cpu", strict: bool = True

@@ -168,6 +168,19 @@ class MultiViewDataset(Dataset):
         self._aux[key] = out
         return out
 
+    def _poses(self, views: ObjectViews) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """OpenCV ``c2w``, ``viewmats`` (float64) and ``Ks`` (float32) of an object, cached."""
+        key = f"{views.object_id}/poses"
+        if key not in self._aux:
+            v = views.cameras.viewmats.double().numpy()
+            self._aux[key] = {
+                "c2w": np.linalg.inv(v),
+                "viewmats": v,
+                "Ks": views.cameras.Ks.numpy(),
+            }
+        p = self._aux[key]
+        return p["c2w"], p["viewmats"], p["Ks"]
+
     # ------------------------------------------------------------------ sampling
     def _rng(self, index: int) -> np.random.Generator:
         if self.config.seed is not None:
@@ -183,7 +196,7 @@ class MultiViewDataset(Dataset):
         elif sel == "first":
             i_in = 0
         elif sel == "front":
-            c2w = views.cameras.camtoworlds.numpy()
+            c2w = self._poses(views)[0]
             ang = []
             for c in c2w[:, :3, 3]:
                 az, el, _ = azimuth_elevation(c)
@@ -215,34 +228,34 @@ class MultiViewDataset(Dataset):
         rng = self._rng(index)
         i_in, targets = self._choose(views, rng)
         bg = sample_background(self.config.background, rng)
-        rgba = views.rgba
-        c2w = views.cameras.camtoworlds.double().numpy()
+        c2w, viewmats_w, Ks = self._poses(views)
         T = space_transform(self.config.space, c2w[i_in])
-        T_inv = np.linalg.inv(T)
-        viewmats = views.cameras.viewmats.double().numpy() @ T_inv
-        Ks = views.cameras.Ks
+        viewmats = viewmats_w @ np.linalg.inv(T)
         az, el, _ = azimuth_elevation(c2w[i_in][:3, 3])
-
-        inp = torch.from_numpy(rgba[i_in]).float().div_(255)  # [H, W, 4]
-        tgt = torch.from_numpy(rgba[targets]).float().div_(255)  # [K, H, W, 4]
-        bgt = torch.from_numpy(bg)
-        a_in = inp[..., 3:]
-        a_t = tgt[..., 3:]
+        # numpy for the per-sample arithmetic: small single-threaded ops (torch's intra-op
+        # threads only add synchronisation here, and stall badly on busy hosts).
+        scale = np.float32(1 / 255)
+        inp = views.rgba[i_in].astype(np.float32) * scale  # [H, W, 4]
+        tgt = views.rgba[targets].astype(np.float32) * scale  # [K, H, W, 4]
+        a_in, a_t = inp[..., 3:], tgt[..., 3:]
+        t = torch.from_numpy
         item: dict[str, Any] = {
             "object_id": views.object_id,
             "category": views.category,
             "input_index": torch.tensor(i_in),
-            "input_rgba": inp.permute(2, 0, 1).contiguous(),
-            "input_rgb": (inp[..., :3] * a_in + bgt * (1 - a_in)).permute(2, 0, 1).contiguous(),
-            "input_viewmat": torch.from_numpy(viewmats[i_in]).float(),
-            "input_K": Ks[i_in].clone(),
-            "target_index": torch.from_numpy(np.asarray(targets, np.int64)),
-            "target_rgb": tgt[..., :3] * a_t + bgt * (1 - a_t),
-            "target_alpha": a_t.contiguous(),
-            "target_viewmats": torch.from_numpy(viewmats[targets]).float(),
-            "target_Ks": Ks[targets].clone(),
-            "background": bgt,
-            "space_transform": torch.from_numpy(T).float(),
+            "input_rgba": t(np.ascontiguousarray(inp.transpose(2, 0, 1))),
+            "input_rgb": t(
+                np.ascontiguousarray((inp[..., :3] * a_in + bg * (1 - a_in)).transpose(2, 0, 1))
+            ),
+            "input_viewmat": t(viewmats[i_in].astype(np.float32)),
+            "input_K": t(Ks[i_in].copy()),
+            "target_index": t(np.asarray(targets, np.int64)),
+            "target_rgb": t(tgt[..., :3] * a_t + bg * (1 - a_t)),
+            "target_alpha": t(np.ascontiguousarray(a_t)),
+            "target_viewmats": t(viewmats[targets].astype(np.float32)),
+            "target_Ks": t(Ks[targets].copy()),
+            "background": t(bg),
+            "space_transform": t(T.astype(np.float32)),
             "input_azimuth": torch.tensor(az, dtype=torch.float32),
             "input_elevation": torch.tensor(el, dtype=torch.float32),
         }

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from gs_core.cameras import Cameras
-from gs_core.errors import ValidationError
+from gs_core.errors import GS3DError, ValidationError
 from gs_core.fitting.config import FitConfig
 from gs_core.fitting.init import random_ball, raw_params
 from gs_core.gaussians import Gaussians
@@ -45,6 +45,17 @@ def _gaussians(params: dict[str, torch.Tensor]) -> Gaussians:
         opacities=torch.sigmoid(params["opacities"]),
         sh=sh,
     )
+
+
+def _default_strategy():
+    try:
+        from gsplat.strategy import DefaultStrategy
+    except ImportError:
+        raise GS3DError(
+            "fitting densifies with gsplat's DefaultStrategy (pure PyTorch, runs on CPU too): "
+            "pip install 'gs-core[cuda]' to get gsplat, or set densify=false"
+        ) from None
+    return DefaultStrategy
 
 
 def scene_scale(cameras: Cameras) -> float:
@@ -118,8 +129,6 @@ def fit_gaussians(
     views scored every ``config.eval_every`` steps and at the end. ``callback(step, info)`` is
     called after each step (progress bars).
     """
-    from gsplat.strategy import DefaultStrategy
-
     from gs_core.metrics import ssim_map
     from gs_core.rendering import render
 
@@ -161,16 +170,18 @@ def fit_gaussians(
         for k in params
     }
     T = cfg.iterations
-    strategy = DefaultStrategy(
-        prune_opa=cfg.prune_opa,
-        grow_grad2d=cfg.grow_grad2d,
-        refine_start_iter=int(cfg.refine_start * T),
-        refine_stop_iter=int(cfg.refine_stop * T) if cfg.densify else 0,
-        refine_every=cfg.refine_every,
-        reset_every=cfg.reset_every,
-    )
-    strategy.check_sanity(params, optimizers)
-    state = strategy.initialize_state(scene_scale=scale)
+    strategy = state = None
+    if cfg.densify:
+        strategy = _default_strategy()(
+            prune_opa=cfg.prune_opa,
+            grow_grad2d=cfg.grow_grad2d,
+            refine_start_iter=int(cfg.refine_start * T),
+            refine_stop_iter=int(cfg.refine_stop * T),
+            refine_every=cfg.refine_every,
+            reset_every=cfg.reset_every,
+        )
+        strategy.check_sanity(params, optimizers)
+        state = strategy.initialize_state(scene_scale=scale)
 
     views = rgba.float().to(device)
     cams = cameras.to(device)
@@ -210,7 +221,7 @@ def fit_gaussians(
             )
             loss = (1 - cfg.lambda_dssim) * l1 + cfg.lambda_dssim * d_ssim
         info = out.meta
-        if cfg.densify:
+        if strategy is not None:
             strategy.step_pre_backward(params, optimizers, state, step, info)
         loss.backward()
         for opt in optimizers.values():
@@ -218,7 +229,7 @@ def fit_gaussians(
             opt.zero_grad(set_to_none=True)
         for g in optimizers["means"].param_groups:
             g["lr"] *= decay
-        if cfg.densify:
+        if strategy is not None:
             strategy.step_post_backward(params, optimizers, state, step, info, packed=False)
         elapsed = time.perf_counter() - t0
         last = step == T - 1 or (cfg.max_seconds is not None and elapsed >= cfg.max_seconds)

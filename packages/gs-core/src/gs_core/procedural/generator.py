@@ -2,7 +2,8 @@
 
 Object ``i`` is of category ``categories[i % len(categories)]`` and everything about it (shape,
 cameras, point cloud) is drawn from generators seeded by ``(seed, i)``, so a dataset is the same
-bytes on every run and objects do not depend on how work is split between processes.
+bytes on every run (on one platform: other CPUs may round transcendental functions differently)
+and objects do not depend on how work is split between processes.
 
 Cameras sit on the orbit sphere of :meth:`gs_core.cameras.Cameras.orbit` (y up, azimuth 0 on
 +z) at ``radius`` with vertical ``fov_deg``; the defaults (radius 1.5, FOV 49.1 deg, objects in
@@ -14,7 +15,9 @@ The standard offline benchmark "procedural-eval" is the ``eval`` preset::
 
 24 objects (2 per category), seed 20251121, 256x256, all in the ``test`` split, each with an
 input view at azimuth 0 / elevation 0, the ring-15 and Zero123++ protocol views and 16 random
-views (see :mod:`gs_core.evaluation.protocols`).
+views (see :mod:`gs_core.evaluation.protocols`). A method is scored on it with::
+
+    gs3d eval --data data/procedural-eval --split test --method NAME --checkpoint DIR --out runs/eval-NAME
 """
 
 from __future__ import annotations

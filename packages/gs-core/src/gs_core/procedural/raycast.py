@@ -1,7 +1,8 @@
 """Exact vectorised ray casting of procedural objects: RGBA, depth and normal maps.
 
-Every pixel centre gets one ray intersected analytically with every part (culled by bounding
-spheres); pixels on silhouettes, part boundaries and texture edges are then re-cast with an
+Each pixel centre inside the object's screen-space bounding box gets one ray, intersected
+analytically with the parts whose own bounding boxes hold the pixel; pixels on silhouettes, part
+boundaries and texture edges (where neighbouring centre samples differ) are then re-cast with an
 ``S x S`` stratified sub-pixel grid and averaged, so edges are anti-aliased the way a camera
 integrates a pixel (alpha = covered fraction). Depth and normals come from the centre ray.
 
@@ -232,7 +233,7 @@ def render_views(
     K: np.ndarray,
     width: int,
     height: int,
-    antialias: int = 4,
+    antialias: int = 3,
 ) -> RenderedViews:
     """Ray cast ``V`` views: OpenCV ``c2w [V, 4, 4]``, ``K [V, 3, 3]``; ``antialias`` = S for the
     ``S x S`` sub-pixel grid on edge pixels (1 disables it)."""

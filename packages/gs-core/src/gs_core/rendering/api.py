@@ -66,7 +66,9 @@ def _choose_backend(backend: str, device: torch.device, dtype: torch.dtype) -> s
     return "torch"
 
 
-def _background(background, shape: tuple[int, ...], dtype, device) -> torch.Tensor | None:
+def _background(
+    background, shape: tuple[int, ...], dtype, device, check: bool
+) -> torch.Tensor | None:
     """Background as ``[..., C, 3]`` (``shape`` = batch + (C,)) or ``None`` for black."""
     if background is None:
         return None
@@ -100,7 +102,7 @@ def _background(background, shape: tuple[int, ...], dtype, device) -> torch.Tens
             f"a shape broadcastable to {(*shape, 3)} (batch..., C, 3)",
             f"shape {tuple(bg.shape)}",
         ) from None
-    if device.type == "cpu" and not bool(torch.isfinite(bg).all()):
+    if check and not bool(torch.isfinite(bg).all()):
         raise ValidationError("background", "finite values", "NaN/Inf entries")
     return bg.contiguous()
 
@@ -204,9 +206,12 @@ def render(
         raise ValidationError("cameras", "at least one camera", "C = 0")
     width, height = cameras.width, cameras.height
 
-    if check_finite or (check_finite is None and dev.type == "cpu"):
+    check = check_finite or (check_finite is None and dev.type == "cpu")
+    if check:
         _check_finite(g, viewmats, Ks)
-    bg = None if background is None else _background(background, (*batch, c), dtype, dev)
+    bg = None
+    if background is not None:
+        bg = _background(background, (*batch, c), dtype, dev, check)
 
     if means.shape[-2] == 0:
         return _empty(tuple(batch), c, width, height, bg, mode, dtype, dev)
