@@ -234,7 +234,9 @@ def test_missing_points_and_categories(root, tmp_path):
 
 def test_depth_maps_match_the_cameras(root):
     """Depth from the maps back-projects onto the object: points project to their own z."""
-    ds = MultiViewDataset(root, "train", resolution=32, load_depth=True, load_points=True, num_points=400, seed=0)
+    ds = MultiViewDataset(
+        root, "train", resolution=32, load_depth=True, load_points=True, num_points=400, seed=0
+    )
     it = ds[0]
     d = it["target_depth"]
     assert d.shape == (4, 32, 32, 1)

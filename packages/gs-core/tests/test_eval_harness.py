@@ -381,3 +381,41 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def test_load_method_from_registry_checkpoint(tmp_path, monkeypatch):
+    import gs_core.plugins.registry as reg
+    from gs_core import CORE_API_VERSION
+    from gs_core.config import Config
+    from gs_core.evaluation import load_method
+    from gs_core.method import Method
+    from gs_core.plugins.specs import MethodSpec
+
+    class ScaleConfig(Config):
+        width: int = 3
+
+    class Scale(Method):
+        config_class = ScaleConfig
+        name = "scale-test"
+
+        def __init__(self, config):
+            super().__init__(config)
+            self.w = torch.nn.Parameter(torch.zeros(config.width))
+
+    fresh = reg.Registry(discover=False)
+    monkeypatch.setattr(reg, "_REGISTRY", fresh)
+    fresh.register_method(MethodSpec("scale-test", "test", ScaleConfig, Scale, CORE_API_VERSION))
+    trained = Scale(ScaleConfig(width=5))
+    with torch.no_grad():
+        trained.w.copy_(torch.arange(5.0))
+    trained.save_pretrained(tmp_path / "ckpt")
+    m = load_method("scale-test", str(tmp_path / "ckpt"))
+    assert isinstance(m, Scale) and m.config.width == 5 and torch.equal(m.w, torch.arange(5.0))
+    assert not m.training
+    with pytest.raises(GS3DError, match="no default checkpoint"):
+        load_method("scale-test")
+    with pytest.raises(WeightsNotFoundError, match="no such checkpoint directory"):
+        load_method("scale-test", str(tmp_path / "missing"))
+    (tmp_path / "ckpt" / "model.safetensors").unlink()
+    with pytest.raises(WeightsNotFoundError, match="model.safetensors"):
+        load_method("scale-test", str(tmp_path / "ckpt"))
