@@ -76,15 +76,17 @@ def depth_scale_for(max_depth: float) -> float:
 
 
 def encode_depth(depth: np.ndarray, unit: float) -> np.ndarray:
-    q = np.round(np.asarray(depth, np.float64) / unit)
-    return np.clip(q, 0, 65535).astype(np.uint16)
+    """Depth ``[H, W]`` -> uint16 counts of ``unit`` (rounded, clipped to the 16-bit range)."""
+    q = np.asarray(depth, np.float64) / unit
+    return np.clip(q + 0.5, 0, 65535).astype(np.uint16)
 
 
 def encode_normals(normals: np.ndarray) -> np.ndarray:
+    """Unit normals ``[H, W, 3]`` -> uint8 ``(n + 1) * 127.5`` in [1, 255]; zero vectors -> 0."""
     n = np.asarray(normals, np.float32)
-    valid = ((n[..., 0] != 0) | (n[..., 1] != 0) | (n[..., 2] != 0))[..., None]
-    enc = np.clip((n + 1) * 127.5 + 0.5, 1, 255).astype(np.uint8)
-    return np.where(valid, enc, 0).astype(np.uint8)
+    enc = np.clip(n * np.float32(127.5) + np.float32(128.0), 1, 255).astype(np.uint8)
+    enc[(n[..., 0] == 0) & (n[..., 1] == 0) & (n[..., 2] == 0)] = 0
+    return enc
 
 
 def decode_normals(enc: np.ndarray) -> np.ndarray:

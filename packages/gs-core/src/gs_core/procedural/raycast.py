@@ -90,6 +90,18 @@ def _clip(a: Rect | None, b: Rect | None) -> Rect | None:
     return None if x1 < x0 or y1 < y0 else (x0, x1, y0, y1)
 
 
+def _union(rects: list[Rect | None]) -> Rect | None:
+    rects = [r for r in rects if r is not None]
+    if not rects:
+        return None
+    return (
+        min(r[0] for r in rects),
+        max(r[1] for r in rects),
+        min(r[2] for r in rects),
+        max(r[3] for r in rects),
+    )
+
+
 def _rect_indices(rect: Rect, row_stride: int, x_origin: int = 0, y_origin: int = 0) -> np.ndarray:
     x0, x1, y0, y1 = rect
     return (
@@ -98,11 +110,17 @@ def _rect_indices(rect: Rect, row_stride: int, x_origin: int = 0, y_origin: int 
     ).reshape(-1)
 
 
-def cast(obj: ProceduralObject, rays_world, candidates: list[np.ndarray] | None = None) -> Hits:
+def cast(
+    obj: ProceduralObject,
+    rays_world,
+    candidates: list[np.ndarray] | None = None,
+    sphere_test: bool = False,
+) -> Hits:
     """First hits of world rays ``(ox, oy, oz, dx, dy, dz)`` (``[N]`` float32 each, unit ``d``).
 
-    ``candidates`` optionally gives, per part, the only rays that can hit it (see
-    :func:`screen_candidates`); otherwise rays are culled against each part's bounding sphere.
+    ``candidates`` optionally gives, per part, the only rays that can hit it (its screen box,
+    see :func:`render_views`), and ``sphere_test`` further culls those against the part's
+    bounding sphere; without candidates every ray is culled against the bounding spheres.
     """
     ox, oy, oz, dx, dy, dz = rays_world
     n = ox.shape[0]
@@ -132,7 +150,14 @@ def cast(obj: ProceduralObject, rays_world, candidates: list[np.ndarray] | None 
             idx = candidates[i]
         if idx.size == 0:
             continue
-        t = part.shape.intersect(tuple(a[idx] for a in rays_a))
+        sub = tuple(a[idx] for a in rays_a)
+        if candidates is not None and sphere_test:
+            c, r = part.shape.bound_sphere()
+            keep = _sphere_candidates(sub, c, r * 1.001 + 1e-6)
+            if keep.size < idx.size:
+                idx = idx[keep]
+                sub = tuple(a[keep] for a in sub)
+        t = part.shape.intersect(sub)
         closer = t < t_a[idx]
         sel = idx[closer]
         t_a[sel] = t[closer]
@@ -250,11 +275,20 @@ def render_views(
 
     # Only pixels inside the object's bounding-sphere box get a ray; part candidates are the
     # pixels of the part's box, as indices into that compacted ray list (and into the image).
-    obj_rects = sphere_rects(c2w, K, W, H, np.zeros(3), obj.radius)
+    obj_sphere = sphere_rects(c2w, K, W, H, np.zeros(3), obj.radius)
     part_rects = [
-        sphere_rects(c2w, K, W, H, obj.to_world(c), r * obj.scale * 1.001 + 1e-6)
-        for c, r in (p.shape.bound_sphere() for p in obj.parts)
+        [
+            _clip(r, o)
+            for r, o in zip(
+                sphere_rects(c2w, K, W, H, obj.to_world(c), rad * obj.scale * 1.001 + 1e-6),
+                obj_sphere,
+                strict=True,
+            )
+        ]
+        for c, rad in (p.shape.bound_sphere() for p in obj.parts)
     ]
+    # The object's box per view: the union of its parts' boxes (tighter than its own sphere's).
+    obj_rects = [_union([pr[vi] for pr in part_rects]) for vi in range(V)]
     chunks: dict[str, list[np.ndarray]] = {"pix": [], "view": [], "u": [], "v": []}
     offsets = []
     start = 0
@@ -333,7 +367,7 @@ def render_views(
                 sel = np.nonzero(in_box[idx])[0]
                 in_box[cand] = False
                 sub_cands.append((sel[:, None] * ns + np.arange(ns)[None]).reshape(-1))
-            sub_hits = cast(obj, sub_rays, sub_cands)
+            sub_hits = cast(obj, sub_rays, sub_cands, sphere_test=True)
             sub_rgb, _ = shade(obj, sub_rays, sub_hits, np.zeros((sub_u.size, 3), np.float32))
             cover = (sub_hits.part >= 0).reshape(-1, ns)
             a_sub = cover.mean(1, dtype=np.float32)
