@@ -221,7 +221,10 @@ def main(argv: list[str] | None = None) -> None:
         ["train.progress=off", "train.tensorboard=off", *args.overrides]
     )
     _, _, _, result = run_toy(args.run_dir, cfg, resume=args.resume)
-    print("DONE", json.dumps({"step": result.step, "interrupted": result.interrupted}), flush=True)
+    # one write per line: ranks share the pipe, and print() of several arguments interleaves
+    done = json.dumps({"step": result.step, "interrupted": result.interrupted})
+    sys.stdout.write(f"DONE {done}\n")
+    sys.stdout.flush()
 
 
 # ---------------------------------------------------------------------------- tests
