@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from gs_core.pretrained import load_state_dict
+from gs_core.training import Trainer, seed_everything
 
 TOY = Path(__file__).with_name("test_training_toy.py")
 
@@ -38,7 +40,14 @@ def test_training_gpu_resume_continues_the_same_run(tmp_path, precision):
         device="cuda", precision=precision, deterministic=True, ema_decay=0.9, clip_grad_norm=1.0
     )
     _, full, _, _ = toy.run_toy(tmp_path / "full", toy.make_config(max_steps=6, **common))
-    toy.run_toy(tmp_path / "cut", toy.make_config(max_steps=3, **common))
+    # the same 6-step run (schedules depend on max_steps), stopped by SIGTERM after step 3
+    seed_everything(0)
+    module = toy.ToyMethod(toy.make_config(max_steps=6, **common)).training_module(
+        run_dir=tmp_path / "cut"
+    )
+    module.on_step_end = lambda step: os.kill(os.getpid(), signal.SIGTERM) if step == 3 else None
+    cut = Trainer(module, tmp_path / "cut").fit()
+    assert cut.interrupted and 3 <= cut.step < 6
     _, resumed, _, result = toy.run_toy(
         tmp_path / "cut", toy.make_config(max_steps=6, **common), resume=True
     )
