@@ -109,6 +109,8 @@ def contact_sheet(
         pil = Image.fromarray(out)
         draw = ImageDraw.Draw(pil)
         for i, text in enumerate(labels[:n]):
+            if not text:
+                continue
             r, c = divmod(i, ncols)
             y, x = pad + r * (h + pad), pad + c * (w + pad)
             draw.rectangle([x, y, x + 6 * len(text) + 4, y + 12], fill=(0, 0, 0))
