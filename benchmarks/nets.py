@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 
 import torch
+
 from gs_nets import (
     PointTransformerStack,
     PointUpsampler,

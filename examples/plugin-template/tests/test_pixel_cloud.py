@@ -1,4 +1,5 @@
 import torch
+
 from gs3d_pixel_cloud import PixelCloud, PixelCloudConfig
 from gs_core.testing import MethodConformanceTests, tiny_rgba_images
 

@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+
 from gs_core import Cameras, ValidationError
 
 

@@ -3,10 +3,11 @@ from typing import ClassVar
 
 import pytest
 import torch
+from torch import nn
+
 from gs_core.config import Config
 from gs_core.errors import FileFormatError, GS3DError, WeightsNotFoundError
 from gs_core.pretrained import PretrainedMixin, load_state_dict
-from torch import nn
 
 
 class NetConfig(Config):

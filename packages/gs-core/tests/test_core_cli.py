@@ -3,10 +3,11 @@ import subprocess
 import sys
 
 import torch
+from typer.testing import CliRunner
+
 from gs_core import Gaussians
 from gs_core.cli.main import app
 from gs_core.io import load_splat, save_ply
-from typer.testing import CliRunner
 
 runner = CliRunner()
 

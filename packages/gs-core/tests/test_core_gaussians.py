@@ -1,5 +1,6 @@
 import pytest
 import torch
+
 from gs_core import Gaussians, ValidationError
 from gs_core.gaussians import SH_C0, rgb_to_sh0
 

@@ -3,6 +3,7 @@ import struct
 import numpy as np
 import pytest
 import torch
+
 from gs_core import FileFormatError, Gaussians, Mesh
 from gs_core.io import (
     OutputExistsError,

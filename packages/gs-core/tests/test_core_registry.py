@@ -1,6 +1,7 @@
 import types
 
 import pytest
+
 from gs_core.errors import GS3DError, PluginError
 from gs_core.plugins.hookspecs import hookimpl
 from gs_core.plugins.registry import PluginEntry, Registry

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import gs_nets as n
 import pytest
 import torch
+
+import gs_nets as n
 
 
 def _r(*shape):

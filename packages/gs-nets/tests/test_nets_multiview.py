@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from gs_core import Cameras
 from gs_nets import (
     CameraEmbedding,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from gs_nets import farthest_point_sample, gather_points, group_points, interpolate_features, knn
 
 

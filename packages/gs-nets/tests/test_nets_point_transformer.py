@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from gs_nets import PointTransformerBlock, PointTransformerLayer, PointTransformerStack
 
 

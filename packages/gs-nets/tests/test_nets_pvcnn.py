@@ -7,6 +7,7 @@ import itertools
 
 import pytest
 import torch
+
 from gs_nets import (
     FeatureExpansion,
     FeaturePropagation,

@@ -6,11 +6,12 @@ import math
 
 import pytest
 import torch
+from safetensors.torch import save_file
+
 from gs_core import Cameras, Gaussians
 from gs_core.errors import FileFormatError, WeightsNotFoundError
 from gs_nets import SplatterUNet, SplatterUNetConfig, splatter_activations, splatter_unet_input
 from gs_nets.splatter_unet import IMAGENET_MEAN, IMAGENET_STD, params_to_gaussians
-from safetensors.torch import save_file
 
 # --------------------------------------------------------------------------- official layout
 # Expected state dict of the official LGM model, written from 3DTopia/LGM core/unet.py

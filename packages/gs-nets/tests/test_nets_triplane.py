@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from gs_nets import (
     TRIPLANE_AXES,
     TriConv,

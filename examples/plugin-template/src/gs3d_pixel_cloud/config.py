@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from gs_core.config import Config
 from pydantic import Field
+
+from gs_core.config import Config
 
 
 class PixelCloudConfig(Config):

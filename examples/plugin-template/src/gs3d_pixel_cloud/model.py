@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from gs_core import Cameras, Gaussians
-from gs_core.method import GenerationOutput, Method, timed
 
 from gs3d_pixel_cloud.config import PixelCloudConfig
+from gs_core import Cameras, Gaussians
+from gs_core.method import GenerationOutput, Method, timed
 
 
 class PixelCloud(Method):

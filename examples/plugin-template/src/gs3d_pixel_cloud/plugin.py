@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from gs3d_pixel_cloud.config import PixelCloudConfig
 from gs_core.plugins.hookspecs import hookimpl
 from gs_core.plugins.specs import MethodSpec
-
-from gs3d_pixel_cloud.config import PixelCloudConfig
 
 
 def _build(config: PixelCloudConfig):

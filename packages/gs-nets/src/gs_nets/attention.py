@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from gs_core.errors import ValidationError
 from torch import nn
+
+from gs_core.errors import ValidationError
 
 
 def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
+
 from gs_core.cameras import Cameras
 from gs_core.errors import ValidationError
-from torch import nn
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:

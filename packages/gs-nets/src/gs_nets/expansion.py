@@ -8,8 +8,9 @@ Child ``j`` of point ``i`` becomes point ``i * r + j`` and takes channels ``[j*C
 from __future__ import annotations
 
 import torch
-from gs_core.errors import ValidationError
 from torch import nn
+
+from gs_core.errors import ValidationError
 
 
 def expand_features(x: torch.Tensor, ratio: int) -> torch.Tensor:

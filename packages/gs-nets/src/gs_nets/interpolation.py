@@ -7,8 +7,8 @@ inverse of their squared distance (clamped at 1e-10) and normalises the weights 
 from __future__ import annotations
 
 import torch
-from gs_core.errors import ValidationError
 
+from gs_core.errors import ValidationError
 from gs_nets.knn import gather_points, knn
 
 

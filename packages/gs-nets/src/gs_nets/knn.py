@@ -10,6 +10,7 @@ recomputed exactly from the coordinates.
 from __future__ import annotations
 
 import torch
+
 from gs_core.errors import ValidationError
 
 DEFAULT_MAX_BYTES = 256 * 2**20

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from gs_core.errors import ValidationError
 from torch import nn
 
+from gs_core.errors import ValidationError
 from gs_nets.attention import Attention, CrossAttention
 
 

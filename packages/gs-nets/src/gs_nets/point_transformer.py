@@ -20,9 +20,9 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from gs_core.errors import ValidationError
 from torch import nn
 
+from gs_core.errors import ValidationError
 from gs_nets.knn import gather_points, knn
 from gs_nets.pvconv import ChannelBatchNorm
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
+from torch import nn
+
 from gs_core.config import Config
 from gs_core.errors import ValidationError
 from gs_core.pretrained import PretrainedMixin
-from torch import nn
-
 from gs_nets.expansion import expand_features, expand_points
 from gs_nets.pvcnn_unet import PVCNNUNet, PVCNNUNetConfig
 from gs_nets.transformer import CrossAttentionBlock

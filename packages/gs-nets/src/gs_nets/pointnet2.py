@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from gs_core.errors import ValidationError
 from torch import nn
 
+from gs_core.errors import ValidationError
 from gs_nets.interpolation import interpolate_features
 from gs_nets.knn import gather_points, group_points, knn
 from gs_nets.pvconv import SharedMLP

@@ -15,11 +15,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
+from torch import nn
+
 from gs_core.config import Config
 from gs_core.errors import ValidationError
 from gs_core.pretrained import PretrainedMixin
-from torch import nn
-
 from gs_nets.pointnet2 import FeaturePropagation, SetAbstraction
 from gs_nets.pvconv import PVConv
 

@@ -13,8 +13,9 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from gs_core.errors import ValidationError
 from torch import nn
+
+from gs_core.errors import ValidationError
 
 
 class ResBlock(nn.Module):

@@ -12,6 +12,7 @@ is the cost. On CUDA, blocks of iterations are therefore recorded once as a CUDA
 from __future__ import annotations
 
 import torch
+
 from gs_core.errors import ValidationError
 
 _GRAPH_BLOCK = 64

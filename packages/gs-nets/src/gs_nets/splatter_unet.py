@@ -22,14 +22,14 @@ from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
+from pydantic import model_validator
+from torch import nn
+
 from gs_core.cameras import Cameras
 from gs_core.config import Config
 from gs_core.errors import FileFormatError, ValidationError, WeightsNotFoundError
 from gs_core.gaussians import Gaussians, rgb_to_sh0
 from gs_core.pretrained import PretrainedMixin
-from pydantic import model_validator
-from torch import nn
-
 from gs_nets.embeddings import plucker_embedding
 from gs_nets.multiview import MultiViewAttention
 from gs_nets.resblock import ResBlock

@@ -11,9 +11,9 @@
 from __future__ import annotations
 
 import torch
-from gs_core.errors import ValidationError
 from torch import nn
 
+from gs_core.errors import ValidationError
 from gs_nets.attention import Attention, CrossAttention, Mlp, layer_scale
 
 

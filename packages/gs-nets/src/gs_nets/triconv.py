@@ -14,8 +14,9 @@ next plane ``(p + 1) % 3`` shares this plane's *height* axis as its width, and t
 from __future__ import annotations
 
 import torch
-from gs_core.errors import ValidationError
 from torch import nn
+
+from gs_core.errors import ValidationError
 
 
 def triplane_context(planes: torch.Tensor) -> torch.Tensor:

@@ -13,11 +13,11 @@ from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from gs_core.config import Config
 from gs_core.errors import ValidationError
 from gs_core.pretrained import PretrainedMixin
-from torch import nn
-
 from gs_nets.transformer import QueryTransformer
 
 # (u, v) coordinate indices of the planes xy, yz, zx; u -> width, v -> height.

@@ -16,9 +16,9 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from gs_core.errors import ValidationError
 from torch import nn
 
+from gs_core.errors import ValidationError
 from gs_nets.attention import CrossAttention
 from gs_nets.triconv import TriConv
 

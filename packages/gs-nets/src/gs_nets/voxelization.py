@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from gs_core.errors import ValidationError
 from torch import nn
+
+from gs_core.errors import ValidationError
 
 
 def _check_points(feats: torch.Tensor | None, xyz: torch.Tensor) -> None:
