@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -18,22 +15,9 @@ from gs_core.pretrained import load_state_dict
 from gs_core.training import read_metrics
 from gs_core.training.state_codec import load_state
 
-TOY = Path(__file__).with_name("test_training_toy.py")
-
-
-def _toy():
-    name = "gs3d_training_toy"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, TOY)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
 
 @pytest.fixture
-def toy_registered():
-    toy = _toy()
+def toy_registered(toy):
     reg = reset_registry(discover=False)
     reg.register_method(
         MethodSpec(

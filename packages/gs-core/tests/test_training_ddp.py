@@ -3,7 +3,6 @@ process with the same global batch, with no change to the training module."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -28,21 +27,10 @@ COMMON = {
 }
 
 
-def _toy():
-    name = "gs3d_training_toy"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, TOY)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
 @pytest.mark.skipif(
     not dist.is_available() or not dist.is_gloo_available(), reason="needs torch.distributed gloo"
 )
-def test_training_ddp_two_processes_equal_one_process(tmp_path):
-    toy = _toy()
+def test_training_ddp_two_processes_equal_one_process(tmp_path, toy):
     # one process, global batch 8 = 8 x 1
     _, single, single_trainer, _ = toy.run_toy(
         tmp_path / "one", toy.make_config(batch_size=8, **COMMON)

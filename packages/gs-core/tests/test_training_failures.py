@@ -3,8 +3,6 @@ out-of-memory suggests what to change."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,25 +11,12 @@ import torch
 from gs_core.training import TrainingDivergedError, TrainingOutOfMemoryError, read_metrics
 from gs_core.training.state_codec import load_state
 
-TOY = Path(__file__).with_name("test_training_toy.py")
-
-
-def _toy():
-    name = "gs3d_training_toy"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, TOY)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
 
 def _checkpoints(run: Path) -> list[str]:
     return sorted(p.name for p in (run / "checkpoints").iterdir())
 
 
-def test_training_nan_loss_stops_naming_term_and_step(tmp_path):
-    toy = _toy()
+def test_training_nan_loss_stops_naming_term_and_step(tmp_path, toy):
     run = tmp_path / "run"
     cfg = toy.make_config({"nan_at_step": 4}, max_steps=10, checkpoint_every=2, keep_checkpoints=5)
     with pytest.raises(TrainingDivergedError) as err:
@@ -52,16 +37,14 @@ def test_training_nan_loss_stops_naming_term_and_step(tmp_path):
     assert result.step == 6
 
 
-def test_training_nan_before_any_checkpoint_says_so(tmp_path):
-    toy = _toy()
+def test_training_nan_before_any_checkpoint_says_so(tmp_path, toy):
     with pytest.raises(
         TrainingDivergedError, match="at step 1; training stopped, no checkpoint had been written"
     ):
         toy.run_toy(tmp_path / "run", toy.make_config({"nan_at_step": 1}, checkpoint_every=5))
 
 
-def test_training_nan_in_a_zero_weight_term_is_only_logged(tmp_path):
-    toy = _toy()
+def test_training_nan_in_a_zero_weight_term_is_only_logged(tmp_path, toy):
 
     class NanProbe(toy.ToyTraining):
         def training_step(self, batch, step):
@@ -76,8 +59,7 @@ def test_training_nan_in_a_zero_weight_term_is_only_logged(tmp_path):
     assert records[-1]["loss/probe"] == float("inf") and records[-1]["loss"] < 10
 
 
-def test_training_nan_gradient_stops_at_the_clipping_norm(tmp_path):
-    toy = _toy()
+def test_training_nan_gradient_stops_at_the_clipping_norm(tmp_path, toy):
 
     class NanGrad(toy.ToyTraining):
         def on_after_backward(self, step):
@@ -91,8 +73,7 @@ def test_training_nan_gradient_stops_at_the_clipping_norm(tmp_path):
     assert _checkpoints(tmp_path / "run") == ["step-00000002"]
 
 
-def test_training_never_checkpoints_nan_weights(tmp_path):
-    toy = _toy()
+def test_training_never_checkpoints_nan_weights(tmp_path, toy):
 
     class NanGrad(toy.ToyTraining):
         def on_after_backward(self, step):
@@ -105,8 +86,7 @@ def test_training_never_checkpoints_nan_weights(tmp_path):
     assert not (tmp_path / "run" / "checkpoints").exists() or _checkpoints(tmp_path / "run") == []
 
 
-def test_training_out_of_memory_suggests_batch_and_resolution(tmp_path):
-    toy = _toy()
+def test_training_out_of_memory_suggests_batch_and_resolution(tmp_path, toy):
 
     class Oom(toy.ToyTraining):
         def training_step(self, batch, step):

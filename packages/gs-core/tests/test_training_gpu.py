@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -23,19 +22,8 @@ pytestmark = [
 ]
 
 
-def _toy():
-    name = "gs3d_training_toy"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, TOY)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
-def test_training_gpu_resume_continues_the_same_run(tmp_path, precision):
-    toy = _toy()
+def test_training_gpu_resume_continues_the_same_run(tmp_path, precision, toy):
     common = dict(
         device="cuda", precision=precision, deterministic=True, ema_decay=0.9, clip_grad_norm=1.0
     )
@@ -59,8 +47,7 @@ def test_training_gpu_resume_continues_the_same_run(tmp_path, precision):
 
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 GPUs")
-def test_training_gpu_ddp_nccl_two_gpus_equal_one(tmp_path):
-    toy = _toy()
+def test_training_gpu_ddp_nccl_two_gpus_equal_one(tmp_path, toy):
     common = {
         "max_steps": 6,
         "grad_accum": 2,
