@@ -5,8 +5,9 @@ already chosen set is largest (first index on ties). The loop here does the same
 ``[B, N]`` running-minimum buffer, so memory is ``O(B * N)`` whatever ``M``.
 
 FPS is sequential: ``M`` iterations of a few small kernels, where Python dispatch, not the GPU,
-is the cost. On CUDA, blocks of iterations are therefore recorded once as a CUDA graph per
-``(B, N, device)`` and replayed (``cuda_graph=True``, the default there).
+is the cost. On CUDA, clouds of up to 32,768 points therefore run as one Triton kernel
+(:mod:`gs_nets.fps_triton`) when Triton is installed; otherwise blocks of iterations are
+recorded once as a CUDA graph per ``(B, N, device)`` and replayed (``cuda_graph=True``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from gs_core.errors import ValidationError
+from gs_nets import fps_triton
 
 _GRAPH_BLOCK = 64
 _GRAPHS: dict[tuple[int, int, int], _FPSGraph] = {}
@@ -67,7 +69,11 @@ class _FPSGraph:
 
 @torch.no_grad()
 def farthest_point_sample(
-    xyz: torch.Tensor, num_samples: int, start_index: int = 0, cuda_graph: bool | None = None
+    xyz: torch.Tensor,
+    num_samples: int,
+    start_index: int = 0,
+    cuda_graph: bool | None = None,
+    use_triton: bool | None = None,
 ) -> torch.Tensor:
     """Indices of ``num_samples`` farthest-point samples of each cloud.
 
@@ -77,6 +83,8 @@ def farthest_point_sample(
         start_index: the first sample (PVCNN / PointNet++ use 0).
         cuda_graph: replay recorded CUDA graphs (default: on CUDA when ``M >= 64``); the
             result is the same either way.
+        use_triton: the single-kernel Triton path (default: on CUDA when Triton imports and
+            ``N <= 32768``).
 
     Returns:
         ``[B, M]`` int64 indices into ``N``; ``idx[:, 0] == start_index``.
@@ -88,6 +96,15 @@ def farthest_point_sample(
         raise ValidationError("num_samples", f"an int in [1, N={n}]", str(num_samples))
     if not 0 <= start_index < n:
         raise ValidationError("start_index", f"an int in [0, N={n})", str(start_index))
+    if use_triton is None:
+        use_triton = xyz.is_cuda and n <= fps_triton.MAX_POINTS and fps_triton.triton_available()
+    if use_triton and not (xyz.is_cuda and n <= fps_triton.MAX_POINTS):
+        raise ValidationError(
+            "use_triton", f"a CUDA tensor with N <= {fps_triton.MAX_POINTS}", f"{xyz.device}, N={n}"
+        )
+    if use_triton:
+        with torch.autocast(device_type="cuda", enabled=False):
+            return fps_triton.farthest_point_sample_triton(xyz.float(), num_samples, start_index)
     if cuda_graph is None:
         cuda_graph = xyz.is_cuda and num_samples >= _GRAPH_BLOCK
     if cuda_graph and not xyz.is_cuda:
