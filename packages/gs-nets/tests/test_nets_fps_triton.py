@@ -2,19 +2,17 @@ import pytest
 import torch
 
 from gs_nets import farthest_point_sample
+from gs_nets.fps_triton import triton_available
 
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
+    pytest.mark.skipif(not triton_available(), reason="needs triton"),
 ]
 
 
 @pytest.mark.parametrize("n, m", [(100, 17), (4096, 1024), (16384, 4096), (20000, 333)])
 def test_triton_fps_equals_torch_loop_exactly(n, m):
-    from gs_nets.fps_triton import triton_available
-
-    if not triton_available():
-        pytest.skip("triton not installed")
     g = torch.Generator().manual_seed(n)
     # integer coordinates: squared distances are exact in float32, so both paths must agree
     # index for index, ties (many here) included

@@ -71,7 +71,7 @@ def save_checkpoint(
     models: dict[str, nn.Module],
     trainer_state: Callable[[], dict[str, Any]],
 ) -> Path:
-    """Write ``checkpoints/step-XXXXXXXX`` atomically; collective over all processes."""
+    """Write ``checkpoints/step-NNNNNNNN`` atomically; collective over all processes."""
     name = checkpoint_name(step)
     final = run.checkpoint(step)
     tmp = run.checkpoints / f".{name}.partial"

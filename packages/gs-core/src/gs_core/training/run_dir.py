@@ -20,7 +20,7 @@
       final/                   the trained model for inference (``gs3d train`` writes it with
                                save_pretrained; EMA weights when EMA is on)
 
-A checkpoint directory appears only complete: it is written as ``.step-XXXXXXXX.partial`` and
+A checkpoint directory appears only complete: it is written as ``.step-NNNNNNNN.partial`` and
 renamed when every file is in place.
 """
 

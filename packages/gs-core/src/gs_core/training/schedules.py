@@ -32,6 +32,11 @@ class Constant:
         return _warmup(step, self.warmup_steps) if step < self.warmup_steps else 1.0
 
 
+def _decay_progress(step: int, warmup_steps: int, total_steps: int) -> float:
+    """Fraction in [0, 1] of the decay phase (after warm-up) done at ``step``."""
+    return min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+
+
 @dataclass
 class Linear:
     """Warm-up, then linear decay from 1 to ``final_ratio`` at ``total_steps``."""
@@ -43,7 +48,7 @@ class Linear:
     def __call__(self, step: int) -> float:
         if step < self.warmup_steps:
             return _warmup(step, self.warmup_steps)
-        t = min(1.0, (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
+        t = _decay_progress(step, self.warmup_steps, self.total_steps)
         return 1.0 + (self.final_ratio - 1.0) * t
 
 
@@ -58,7 +63,7 @@ class Cosine:
     def __call__(self, step: int) -> float:
         if step < self.warmup_steps:
             return _warmup(step, self.warmup_steps)
-        t = min(1.0, (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
+        t = _decay_progress(step, self.warmup_steps, self.total_steps)
         return self.final_ratio + (1.0 - self.final_ratio) * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
