@@ -47,19 +47,21 @@ def build(preset: str, device: torch.device, overrides: list[str]):
     return AGG(cfg).to(device)
 
 
-def inference_rows(model, device, dtype, batches: list[int], iters: int) -> list[tuple]:
+def inference_rows(
+    model, device, dtype, batches: list[int], iters: int, graph_modes: list[bool]
+) -> list[tuple]:
     from gs_core.testing import tiny_rgba_images
 
     rows = []
     model.eval()
     ac = torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
-    for b in batches:
+    for b, graph in [(b, g) for b in batches for g in graph_modes]:
         x = tiny_rgba_images(b, 256).to(device)
         timings: dict[str, float] = {}
 
-        def run(x=x, timings=timings):
+        def run(x=x, timings=timings, graph=graph):
             with torch.no_grad(), ac:
-                out = model.generate(x)
+                out = model.generate(x, cuda_graph=graph)
             for k, v in out.timings.items():
                 timings[k] = timings.get(k, 0.0) + v
 
@@ -68,13 +70,11 @@ def inference_rows(model, device, dtype, batches: list[int], iters: int) -> list
         except torch.OutOfMemoryError:
             rows.append((f"generate, batch {b}", "OOM", "", ""))
             continue
-        n_calls = iters
-        parts = ", ".join(
-            f"{k} {1000 * v / n_calls:.1f}" for k, v in timings.items() if k != "total"
-        )
+        parts = ", ".join(f"{k} {1000 * v / iters:.1f}" for k, v in timings.items() if k != "total")
+        mode = "CUDA graphs" if graph else "eager"
         rows.append(
             (
-                f"generate, batch {b}",
+                f"generate, batch {b} ({mode})",
                 f"{1000 * dt / b:.2f} ms/object",
                 f"{b / dt:.1f} objects/s",
                 parts,
@@ -199,8 +199,9 @@ def main() -> None:
         torch.backends.cudnn.allow_tf32 = True
     model = build(args.preset, device, args.overrides)
     n_params = sum(p.numel() for p in model.parameters()) / 1e6
+    graph_modes = [True, False] if device.type == "cuda" else [False]
     rows = inference_rows(
-        model, device, dtype, [int(b) for b in args.batches.split(",")], args.iters
+        model, device, dtype, [int(b) for b in args.batches.split(",")], args.iters, graph_modes
     )
     rows += train_step_rows(
         model,

@@ -206,3 +206,41 @@ def test_point_upsampler_tiny():
     bad = cfg.model_copy(update={"latent_channels": 6})
     with pytest.raises(ValueError, match="decoder.in_channels"):
         PointUpsampler(bad)
+
+
+def test_pvcnn_unet_given_sample_indices():
+    torch.manual_seed(0)
+    net = PVCNNUNet(PVCNNUNetConfig.preset("tiny", in_channels=3)).eval()
+    xyz, feats = torch.randn(2, 48, 3), torch.randn(2, 48, 3)
+    out, idx = net(xyz, feats, return_sample_idx=True)
+    assert [i.shape for i in idx] == [(2, 12), (2, 3)]
+    torch.testing.assert_close(net(xyz, feats, sample_idx=idx), out)
+    # other centres give another result: the indices are really used
+    other = [torch.arange(12).expand(2, 12), None]
+    assert not torch.allclose(net(xyz, feats, sample_idx=other), out)
+    with pytest.raises(ValueError, match="sample_idx"):
+        net(xyz, feats, sample_idx=[None])
+    with pytest.raises(ValueError, match="centers_idx"):
+        net(xyz, feats, sample_idx=[torch.zeros(2, 5, dtype=torch.long), None])
+
+
+@pytest.mark.parametrize("ratio, k", [(4, 4), (4, 12), (2, 4)])
+def test_point_upsampler_sampling_reuse_is_exact(ratio, k):
+    # ratio 4 = the decoder's first stride: the parents, their neighbourhoods (k = 4: a parent's
+    # own copies; 12: three parents' copies) and the encoder's indices are reused;
+    # ratio 2: strides differ, FPS and kNN run (same numbers either way)
+    torch.manual_seed(0)
+    cfg = PointUpsamplerConfig.preset("tiny", ratio=ratio)
+    first = cfg.decoder.sa_levels[0].model_copy(update={"k": k})
+    dec = cfg.decoder.model_copy(update={"sa_levels": [first, *cfg.decoder.sa_levels[1:]]})
+    cfg = cfg.model_copy(update={"decoder": dec})
+    fast = PointUpsampler(cfg).eval()
+    slow = PointUpsampler(cfg.model_copy(update={"reuse_sampling": False})).eval()
+    slow.load_state_dict(fast.state_dict())
+    assert fast._reuse == (ratio == 4) and not slow._reuse
+    xyz, feats = torch.randn(2, 40, 3), torch.randn(2, 40, cfg.in_channels)
+    ctx = torch.randn(2, 5, cfg.context_dim)
+    with torch.no_grad():
+        a, b = fast(xyz, feats, ctx), slow(xyz, feats, ctx)
+    torch.testing.assert_close(a[0], b[0])
+    torch.testing.assert_close(a[1], b[1], atol=1e-5, rtol=1e-5)

@@ -159,25 +159,17 @@ def main() -> None:
                  str(args.warmup_steps), total, args.preset, args.device, str(end or 0)],
             ))  # fmt: skip
 
-    def stage_deadline(fraction: float) -> float | None:
-        # Leave ~45 s at the end for evaluation and writing the checkpoint.
-        return None if end is None else t_start + fraction * (end - 45 - t_start)
+    # A safety net only: the step counts are chosen to fit, so that every model gets exactly
+    # its planned steps (the equal budget of the ablations). ~45 s are left for evaluation.
+    deadline = None if end is None else end - 45
 
     torch.manual_seed(0)
     model = AGG(AGGConfig.preset(args.preset)).to(args.device)
     stages = [
-        train_stage(
-            model, "warmup", data, work / "full-warmup", args.warmup_steps, stage_deadline(0.25)
-        )
+        train_stage(model, "warmup", data, work / "full-warmup", args.warmup_steps, deadline),
+        train_stage(model, "coarse", data, work / "full-coarse", args.coarse_steps, deadline),
+        train_stage(model, "sr", data, work / "full-sr", args.sr_steps, deadline),
     ]
-    stages.append(
-        train_stage(
-            model, "coarse", data, work / "full-coarse", args.coarse_steps, stage_deadline(0.7)
-        )
-    )
-    stages.append(
-        train_stage(model, "sr", data, work / "full-sr", args.sr_steps, stage_deadline(1.0))
-    )
     info["gpu"] = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     info["stages"] = stages
     # Ship: fp16 halves the bundle; loading casts back to the float32 parameters.
@@ -233,15 +225,11 @@ def ablation(
     if variant == "notex":
         overrides["texture_field"] = False
     model = AGG(AGGConfig.preset(preset, **overrides)).to(device)
-    t_start = time.time()
-
-    def deadline(fraction: float) -> float | None:
-        return None if not end else t_start + fraction * (end - 30 - t_start)
-
-    stages = [train_stage(model, "warmup", data, work / f"{variant}-warmup", warmup, deadline(0.2))]
-    stages.append(
-        train_stage(model, "coarse", data, work / f"{variant}-coarse", coarse, deadline(1.0))
-    )
+    deadline = end - 30 if end else None  # a safety net, as for the full model
+    stages = [
+        train_stage(model, "warmup", data, work / f"{variant}-warmup", warmup, deadline),
+        train_stage(model, "coarse", data, work / f"{variant}-coarse", coarse, deadline),
+    ]
     label = {"notex": "w/o Texture Field", "nosr": "w/o Super Resolution"}[variant]
     rep = evaluate(model, eval_root, work / f"eval-{variant}", label)
     (out / f"{variant}.json").write_text(

@@ -89,13 +89,50 @@ def test_without_texture_field_one_network_decodes_everything():
 
 def test_super_resolution_children_stay_near_their_parents():
     m = tiny()
+    torch.nn.init.normal_(m.sr.net.head.weight, std=1.0)  # a trained head: children move
     with torch.no_grad():
         out = m(m.input_rgb(tiny_rgba_images(1, 32)))
     r = m.config.upsampler.ratio
     parents = out["coarse"]["xyz"].repeat_interleave(r, dim=1)
-    move = (out["fine"]["xyz"] - parents).abs().max()
-    assert move <= m.config.sr_offset_scale + 1e-6
+    split = m.sr.split_offsets.norm(dim=-1).max()
+    move = (out["fine"]["xyz"] - parents).norm(dim=-1).max()
+    assert move <= split + 3**0.5 * m.config.sr_offset_scale + 1e-6
+    assert (out["fine"]["xyz"] - parents).abs().max() > 0.5 * m.config.sr_offset_scale
     assert out["fine"]["xyz"].shape[1] == r * out["coarse"]["xyz"].shape[1]
+
+
+@pytest.mark.parametrize("ratio", [4, 6, 3])
+def test_split_directions_are_centred(ratio):
+    from gs_method_agg.generator import split_directions
+
+    u = split_directions(ratio)
+    assert u.shape == (ratio, 3)
+    torch.testing.assert_close(u.square().sum(), torch.tensor(float(ratio)))
+    torch.testing.assert_close(u.sum(0), torch.zeros(3), atol=1e-6, rtol=0)
+    if ratio in (4, 6):  # isotropic: the split keeps the parent's covariance
+        torch.testing.assert_close(u.T @ u, ratio / 3 * torch.eye(3), atol=1e-6, rtol=0)
+
+
+def test_untrained_super_resolution_is_a_moment_matched_split():
+    m = tiny(upsampler={"ratio": 4}, coarse_scale=0.05, fine_scale=0.03)
+    with torch.no_grad():
+        out = m(m.input_rgb(tiny_rgba_images(2, 32)))
+    co, fine = out["coarse"], out["fine"]
+    r = 4
+    kids = fine["xyz"].unflatten(1, (-1, r))  # [B, N, r, 3]
+    inside = co["xyz"].abs().amax(-1) < m.config.position_bound - 0.1  # away from the clamp
+    # children centred on the parent, at distance d = sqrt(3 (0.05^2 - 0.03^2)) = 0.0693
+    torch.testing.assert_close(kids.mean(2)[inside], co["xyz"][inside], atol=1e-5, rtol=0)
+    d = (kids - co["xyz"].unsqueeze(2)).norm(dim=-1)[inside]
+    torch.testing.assert_close(d, torch.full_like(d, (3 * (0.05**2 - 0.03**2)) ** 0.5))
+    # mixture covariance s_f^2 I + cov(children) == s_c^2 I
+    dev = kids[inside] - co["xyz"][inside].unsqueeze(1)
+    cov = dev.transpose(1, 2) @ dev / r + 0.03**2 * torch.eye(3)
+    torch.testing.assert_close(cov, (0.05**2 * torch.eye(3)).expand_as(cov), atol=1e-6, rtol=0)
+    # the parents' colour and opacity
+    for k in ("rgb", "opacity"):
+        parent = co[k].repeat_interleave(r, dim=1)
+        torch.testing.assert_close(fine[k], parent.clamp(1e-4, 1 - 1e-4), atol=1e-5, rtol=0)
 
 
 def test_sharded_fp16_checkpoint_roundtrip(tmp_path):
@@ -183,3 +220,24 @@ def test_bundled_model_generates_the_example():
     rgb = sh0_to_rgb(g.sh[0, :, 0]).clamp(0, 1)
     seen = rgb[g.opacities[0] > 0.5].mean(0)
     assert (seen - obj).abs().mean() < (seen - 1.0).abs().mean()
+
+
+def test_cuda_graph_needs_cuda():
+    with pytest.raises(ValueError, match="cuda_graph"):
+        tiny().generate(tiny_rgba_images(1, 32), cuda_graph=True)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("preset", ["tiny", "small"])
+def test_cuda_graph_generate_equals_eager(preset):
+    torch.manual_seed(0)
+    m = AGG(AGGConfig.preset(preset)).cuda().eval()
+    x = tiny_rgba_images(2, m.config.encoder.image_size).cuda()
+    eager = m.generate(x, cuda_graph=False)
+    for _ in range(2):  # the first call records, the second replays
+        graphed = m.generate(x)
+        torch.testing.assert_close(graphed.gaussians.means, eager.gaussians.means)
+        torch.testing.assert_close(graphed.gaussians.sh, eager.gaussians.sh)
+        torch.testing.assert_close(graphed.gaussians.opacities, eager.gaussians.opacities)
+    assert set(graphed.timings) == {"encode", "coarse", "super_resolution", "total"}

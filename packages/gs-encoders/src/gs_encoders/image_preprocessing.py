@@ -7,6 +7,7 @@ sit inside a loss.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -96,9 +97,19 @@ def resize_longest_pad(
     return F.pad(images, (left, tw - nw - left, top, th - nh - top), value=fill)
 
 
+@functools.lru_cache(maxsize=64)
+def _channel_constant(
+    values: tuple[float, ...], dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
+    # Cached so that repeated calls copy nothing from the host: a host-to-device copy inside a
+    # CUDA graph capture is an error.
+    return torch.tensor(values, dtype=dtype, device=device).view(1, -1, 1, 1)
+
+
 def normalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    m = torch.as_tensor(mean, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
-    s = torch.as_tensor(std, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
+    """``(images - mean) / std`` per channel of ``images [B, C, H, W]``."""
+    m = _channel_constant(tuple(float(v) for v in mean), images.dtype, images.device)
+    s = _channel_constant(tuple(float(v) for v in std), images.dtype, images.device)
     return (images - m) / s
 
 

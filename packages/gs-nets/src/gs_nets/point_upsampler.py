@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import pydantic
 import torch
 from torch import nn
 
@@ -39,6 +40,11 @@ class PointUpsamplerConfig(Config):
     head_dim: int = 32
     cross_attn_before: int = 1
     cross_attn_after: int = 1
+    reuse_sampling: bool = pydantic.Field(
+        True,
+        description="decoder: take its centres from the parents and the encoder's sampling "
+        "instead of running farthest point sampling again (same centres, see PointUpsampler)",
+    )
     encoder: PVCNNUNetConfig
     decoder: PVCNNUNetConfig
 
@@ -58,7 +64,19 @@ class PointUpsamplerConfig(Config):
 class PointUpsampler(PretrainedMixin, nn.Module):
     """``forward(xyz [B, N, 3], feats [B, N, in_channels], context [B, M, context_dim])``
     -> ``(xyz_up [B, N*r, 3], out [B, N*r, out_channels])``; ``xyz_up`` are the parents'
-    positions repeated ``r`` times (child ``j`` of point ``i`` at row ``i*r + j``)."""
+    positions repeated ``r`` times (child ``j`` of point ``i`` at row ``i*r + j``).
+
+    Sampling reuse (``reuse_sampling``): the decoder runs on ``r`` copies of each parent.
+    Farthest point sampling at stride ``r`` on such a cloud picks one copy of every parent
+    (copies are at distance 0 from a chosen one, any unchosen parent is farther), so its first
+    level's centres are the parents themselves; its deeper levels then sample the parents
+    exactly as the encoder's levels did. With matching strides the decoder therefore takes
+    the parents (``PVCNNUNet(repeats=r)``, which also finds their neighbourhoods among the
+    ``N`` parents rather than the ``N * r`` copies) and the encoder's indices: the same centres
+    (the order differs, which nothing downstream depends on) without the FPS and kNN of
+    ``N * r`` points, the slowest steps at batch 1. Coincident parents are the exception, where
+    FPS would pick further copies.
+    """
 
     config_class = PointUpsamplerConfig
 
@@ -98,18 +116,28 @@ class PointUpsampler(PretrainedMixin, nn.Module):
         )
         self.decoder = PVCNNUNet(c.decoder)
         self.head = nn.Linear(self.decoder.out_channels, c.out_channels)
+        enc = [lv.stride for lv in c.encoder.sa_levels]
+        dec = [lv.stride for lv in c.decoder.sa_levels]
+        self._reuse = c.reuse_sampling and dec[0] == c.ratio and dec[1:] == enc[: len(dec) - 1]
 
     def forward(
         self, xyz: torch.Tensor, feats: torch.Tensor | None, context: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.to_latent(self.encoder(xyz, feats))
+        r = self.config.ratio
+        h, enc_idx = self.encoder(xyz, feats, return_sample_idx=True)
+        h = self.to_latent(h)
         for blk in self.attn_before:
             h = blk(h, context)
-        h = expand_features(h, self.config.ratio)
-        xyz_up = expand_points(xyz, self.config.ratio)
+        h = expand_features(h, r)
+        xyz_up = expand_points(xyz, r)
         for blk in self.attn_after:
             h = blk(h, context)
-        return xyz_up, self.head(self.decoder(xyz_up, h))
+        if not self._reuse:
+            return xyz_up, self.head(self.decoder(xyz_up, h))
+        levels = len(self.decoder.sa)
+        dec_idx = [None, *enc_idx[: levels - 1]]
+        dec_idx += [None] * (levels - len(dec_idx))
+        return xyz_up, self.head(self.decoder(xyz_up, h, sample_idx=dec_idx, repeats=r))
 
 
 __all__ = ["PointUpsampler", "PointUpsamplerConfig"]

@@ -51,9 +51,22 @@ class SetAbstraction(nn.Module):
         self.mlp = SharedMLP(in_channels + 3, mlp_channels)
         self.out_channels = self.mlp.out_channels
 
+    def num_centers(self, n: int) -> int:
+        return max(1, n // self.stride)
+
+    def sample(self, xyz: torch.Tensor) -> torch.Tensor:
+        """The centres' indices ``[B, N // stride]`` (farthest point sampling from index 0)."""
+        return farthest_point_sample(xyz, self.num_centers(xyz.shape[1]))
+
     def forward(
-        self, feats: torch.Tensor | None, xyz: torch.Tensor
+        self,
+        feats: torch.Tensor | None,
+        xyz: torch.Tensor,
+        centers_idx: torch.Tensor | None = None,
+        neighbors: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``centers_idx [B, M]``: the centres' indices when already known (skips the FPS);
+        ``neighbors``: their ``(dist2, idx)`` of ``knn(centers, xyz, k)`` when already known."""
         n = xyz.shape[1]
         if (feats is None) != (self.in_channels == 0) or (
             feats is not None and feats.shape[-1] != self.in_channels
@@ -62,10 +75,16 @@ class SetAbstraction(nn.Module):
             raise ValidationError(
                 "SetAbstraction feats", f"[B, N, {self.in_channels}] (None iff 0 channels)", got
             )
-        m = max(1, n // self.stride)
-        centers_idx = farthest_point_sample(xyz, m)
+        m = self.num_centers(n)
+        if centers_idx is None:
+            centers_idx = self.sample(xyz)
+        elif centers_idx.shape != (xyz.shape[0], m):
+            raise ValidationError(
+                "centers_idx", f"shape [B, N // stride] = {(xyz.shape[0], m)}",
+                f"shape {tuple(centers_idx.shape)}",
+            )  # fmt: skip
         centers = gather_points(xyz, centers_idx)
-        dist2, idx = knn(centers, xyz, min(self.k, n))
+        dist2, idx = knn(centers, xyz, min(self.k, n)) if neighbors is None else neighbors
         if self.radius is not None:
             idx = torch.where(dist2 > self.radius**2, idx[..., :1], idx)
         grouped = group_points(feats, xyz, centers, idx)  # [B, M, k, 3 + C]
@@ -88,8 +107,9 @@ class FeaturePropagation(nn.Module):
         centers: torch.Tensor,
         center_feats: torch.Tensor,
         skip: torch.Tensor | None = None,
+        neighbors: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        x = interpolate_features(xyz, centers, center_feats)
+        x = interpolate_features(xyz, centers, center_feats, neighbors=neighbors)
         if skip is not None:
             x = torch.cat([x, skip.to(x.dtype)], dim=-1)
         elif self.skip_channels:

@@ -12,6 +12,7 @@ encoder and decoder from such point-voxel UNets.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
@@ -20,6 +21,7 @@ from torch import nn
 from gs_core.config import Config
 from gs_core.errors import ValidationError
 from gs_core.pretrained import PretrainedMixin
+from gs_nets.knn import knn
 from gs_nets.pointnet2 import FeaturePropagation, SetAbstraction
 from gs_nets.pvconv import PVConv
 
@@ -149,8 +151,32 @@ class PVCNNUNet(PretrainedMixin, nn.Module):
             self.fp_pv.append(nn.ModuleList(blocks))
         self.out_channels = ch
 
-    def forward(self, xyz: torch.Tensor, feats: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        xyz: torch.Tensor,
+        feats: torch.Tensor | None = None,
+        sample_idx: Sequence[torch.Tensor | None] | None = None,
+        return_sample_idx: bool = False,
+        repeats: int = 1,
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        """``sample_idx``: per encoder level, the centres' indices into that level's points when
+        already known (``None`` entries are sampled); ``return_sample_idx`` also returns the
+        indices used, level by level.
+
+        ``repeats = r``: the points are ``r`` copies of each of ``N / r`` parents (row
+        ``i * r + j``, as :func:`~gs_nets.expansion.expand_points` makes them). With a first
+        stride of ``r`` the first level's centres are then the parents in order (what farthest
+        point sampling picks, one copy of each, up to order), and when ``k`` is a multiple of
+        ``r`` its neighbourhoods and the last propagation's neighbours come from the ``N / r``
+        parents instead of all ``N`` points: the same neighbours (copies are equidistant), at a
+        ``r``-th of the kNN cost.
+        """
         c_in = self.config.in_channels
+        levels = len(self.sa)
+        if sample_idx is not None and len(sample_idx) != levels:
+            raise ValidationError(
+                "sample_idx", f"{levels} entries (one per level)", f"{len(sample_idx)}"
+            )
         if xyz.ndim != 3 or xyz.shape[-1] != 3:
             raise ValidationError("xyz", "shape [B, N, 3]", f"shape {tuple(xyz.shape)}")
         if c_in and (feats is None or feats.shape != (*xyz.shape[:2], c_in)):
@@ -163,22 +189,45 @@ class PVCNNUNet(PretrainedMixin, nn.Module):
                 )
             feats = None
         x = xyz if feats is None else torch.cat([xyz, feats.to(xyz.dtype)], dim=-1)
-        coords, skips = [], []
+        sample_idx = list(sample_idx) if sample_idx is not None else [None] * levels
+        sa_nbrs = fp_nbrs = None
+        first = self.sa[0]
+        if repeats > 1 and first.stride == repeats and xyz.shape[1] % repeats == 0:
+            b, n = xyz.shape[0], xyz.shape[1] // repeats
+            sample_idx[0] = (torch.arange(n, device=xyz.device) * repeats).expand(b, n)
+            if first.k % repeats == 0 and first.radius is None and first.k <= xyz.shape[1]:
+                parents = xyz[:, ::repeats]
+                d2, idx = knn(parents, parents, first.k // repeats)
+                copies = torch.arange(repeats, device=xyz.device)
+                sa_nbrs = (
+                    d2.repeat_interleave(repeats, dim=-1),
+                    (idx.unsqueeze(-1) * repeats + copies).flatten(-2),
+                )
+                if idx.shape[-1] >= min(3, n):  # the propagation's 3 nearest parents
+                    k_fp = min(3, n)
+                    fp_nbrs = (
+                        d2[..., :k_fp].repeat_interleave(repeats, dim=1),
+                        idx[..., :k_fp].repeat_interleave(repeats, dim=1),
+                    )
+        coords, skips, used = [], [], []
         p = xyz
-        for pv_blocks, sa in zip(self.sa_pv, self.sa, strict=True):
+        for i, (pv_blocks, sa) in enumerate(zip(self.sa_pv, self.sa, strict=True)):
             coords.append(p)
             skips.append(x)
             for blk in pv_blocks:
                 x = blk(x, p)
-            x, p = sa(x, p)
+            idx = sample_idx[i]
+            used.append(sa.sample(p) if idx is None else idx)
+            x, p = sa(x, p, used[-1], sa_nbrs if i == 0 else None)
         skips[0] = feats
         for j, (fp, pv_blocks) in enumerate(zip(self.fp, self.fp_pv, strict=True)):
             fine = coords[-1 - j]
-            x = fp(fine, p, x, skips[-1 - j])
+            last = j == len(self.fp) - 1
+            x = fp(fine, p, x, skips[-1 - j], fp_nbrs if last else None)
             p = fine
             for blk in pv_blocks:
                 x = blk(x, p)
-        return x
+        return (x, used) if return_sample_idx else x
 
 
 __all__ = ["FPLevelConfig", "PVCNNUNet", "PVCNNUNetConfig", "SALevelConfig"]

@@ -59,7 +59,10 @@ def sample_triplane(
     c, h, w = planes.shape[-3:]
     n = xyz.shape[-2]
     b = math.prod(lead)
-    grids = torch.stack([xyz[..., list(ax)] for ax in TRIPLANE_AXES], dim=-3)  # [..., 3, N, 2]
+    # plain indexing, no index tensor: a host-to-device copy would break CUDA graph capture
+    grids = torch.stack(
+        [torch.stack([xyz[..., i], xyz[..., j]], dim=-1) for i, j in TRIPLANE_AXES], dim=-3
+    )  # [..., 3, N, 2]
     grids = grids.reshape(b * 3, 1, n, 2).to(planes.dtype)
     out = F.grid_sample(
         planes.reshape(b * 3, c, h, w),

@@ -11,17 +11,16 @@ Follows mit-han-lab/pvcnn ``modules/voxelization.py`` and ``modules/functional``
 * devoxelisation trilinearly interpolates the 8 voxels around the continuous coordinate.
 
 Grids are ``[B, C, r, r, r]`` indexed ``[x, y, z]`` like PVCNN's ``x * r^2 + y * r + z``. The
-CUDA ops are replaced by ``index_add`` (scatter) and ``grid_sample``; ``grid_sample`` reads its
-last grid dim as ``(W, H, D)`` = ``(z, y, x)`` here, hence the flip below.
+CUDA ops are replaced by ``index_add`` (scatter) and a gather of the 8 corners.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gs_core.errors import ValidationError
+from gs_nets.knn import gather_points
 
 
 def _check_points(feats: torch.Tensor | None, xyz: torch.Tensor) -> None:
@@ -88,23 +87,29 @@ def avg_voxelize(feats: torch.Tensor, voxel_idx: torch.Tensor, resolution: int) 
 def trilinear_devoxelize(grid: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
     """Trilinearly interpolate ``grid [B, C, r, r, r]`` at ``coords [B, N, 3]`` in ``[0, r-1]``.
 
-    Voxel centres sit at integer coordinates (``align_corners=True``). Returns ``[B, N, C]``.
+    Voxel centres sit at integer coordinates; coordinates outside are clamped to the border.
+    Returns ``[B, N, C]`` in ``grid.dtype``.
     """
     if grid.ndim != 5 or not (grid.shape[2] == grid.shape[3] == grid.shape[4]):
         raise ValidationError("grid", "shape [B, C, r, r, r]", f"shape {tuple(grid.shape)}")
     _check_points(None, coords)
     b, c, r = grid.shape[0], grid.shape[1], grid.shape[2]
     _check_resolution(r)
-    g = coords.flip(-1) * (2.0 / (r - 1)) - 1.0  # (z, y, x) -> grid_sample's (W, H, D)
-    # float32 throughout: in bf16 a coordinate near 31 would be off by up to 1/8 of a voxel
-    out = F.grid_sample(
-        grid.float(),
-        g.float().view(b, 1, 1, -1, 3),
-        mode="bilinear",
-        padding_mode="border",
-        align_corners=True,
-    )  # [B, C, 1, 1, N]
-    return out.view(b, c, -1).transpose(1, 2).to(grid.dtype)
+    with torch.no_grad():
+        # float32 weights: in bf16 a coordinate near 31 would be off by up to 1/8 of a voxel
+        p = coords.detach().float().clamp(0, r - 1)
+        lo = p.floor().clamp_(max=r - 2)
+        t = (p - lo).unsqueeze(2)  # [B, N, 1, 3]
+        corner = torch.arange(8, device=grid.device)
+        corner = torch.stack([corner // 4, (corner // 2) % 2, corner % 2], dim=-1)  # [8, 3]
+        ijk = lo.long().unsqueeze(2) + corner  # [B, N, 8, 3]
+        flat = (ijk[..., 0] * r + ijk[..., 1]) * r + ijk[..., 2]  # [B, N, 8]
+        w = torch.where(corner.bool(), t, 1 - t).prod(-1)  # [B, N, 8]
+    # Channels-last rows gathered for all 8 corners at once: one parallel gather over every
+    # (point, corner, channel), where grid_sample runs one thread per point over all channels.
+    rows = grid.permute(0, 2, 3, 4, 1).reshape(b, r**3, c)
+    vals = gather_points(rows, flat)  # [B, N, 8, C]
+    return (vals * w.unsqueeze(-1)).sum(2).to(grid.dtype)
 
 
 class Voxelization(nn.Module):

@@ -198,6 +198,9 @@ class AGGConfig(Config):
             "warmup_points": 4096,
             "lr": 4e-4,
             "lr_schedule": {"kind": "cosine", "warmup_steps": 100, "final_ratio": 0.05},
+            # A few thousand steps leave the coarse generator far from converged: it keeps
+            # learning, through the super-resolved Gaussians, during the sr stage.
+            "sr_train_coarse": True,
             "train": {"max_steps": 2000, "batch_size": 16, "precision": "bf16", "num_workers": 6},
         },
         "tiny": {

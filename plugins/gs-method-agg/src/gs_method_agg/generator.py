@@ -100,18 +100,50 @@ class CoarseGenerator(nn.Module):
         return out
 
 
+def split_directions(ratio: int) -> torch.Tensor:
+    """``[ratio, 3]`` directions summing to zero with ``sum |u|^2 = ratio``: a regular tetrahedron
+    for ``ratio = 4`` (AGG's 4,096 -> 16,384; then ``sum(u u^T) = (4 / 3) I``), ``+-`` the axes
+    for 6, otherwise a centred Fibonacci sphere (approximately isotropic for larger ratios)."""
+    if ratio == 1:
+        return torch.zeros(1, 3)
+    if ratio == 4:
+        u = torch.tensor([[1.0, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]])
+    elif ratio == 6:
+        u = torch.cat([torch.eye(3), -torch.eye(3)])
+    else:
+        i = torch.arange(ratio, dtype=torch.float64) + 0.5
+        y = 1 - 2 * i / ratio
+        phi = i * torch.pi * (3 - 5**0.5)
+        ring = (1 - y * y).sqrt()
+        u = torch.stack([ring * phi.cos(), y, ring * phi.sin()], -1)
+        u = u - u.mean(0)
+        return (u / u.square().sum(-1).mean().sqrt()).float()
+    return u / u.norm(dim=-1, keepdim=True)
+
+
 class GaussianSuperResolution(nn.Module):
     """Point-voxel UNet encoder, cross-attention to the image tokens before and after the latent
     feature expansion ``(B, N, C*r) -> (B, N*r, C)``, point-voxel UNet decoder (Sec. 3.3).
 
-    The decoder predicts, per child Gaussian, an offset from its parent (bounded by
-    ``sr_offset_scale``), colour and opacity. ``forward(coarse, tokens)`` -> the dense dict.
+    ``forward(coarse, tokens)`` -> the dense dict. The decoder's outputs are residuals on a
+    fixed split of each parent (the paper leaves the parametrisation open; this one is ours):
+    child ``j`` starts at ``parent + d u_j`` with the :func:`split_directions` ``u_j`` and
+    ``d = sqrt(3 (s_coarse^2 - s_fine^2))``, so that the ``r`` fine Gaussians have the second
+    moment of their coarse parent (like 3DGS's densification split), and with the parent's colour
+    and opacity. The head starts at zero, so training starts from a super-resolved model that
+    renders like the coarse one; it then moves each child by up to ``sr_offset_scale`` and
+    changes its colour and opacity (in logit space) freely.
     """
 
     def __init__(self, config: AGGConfig):
         super().__init__()
         self.config = config
         self.net = PointUpsampler(config.upsampler)
+        nn.init.zeros_(self.net.head.weight)
+        nn.init.zeros_(self.net.head.bias)
+        spread = max(config.coarse_scale**2 - config.fine_scale**2, 0.0)
+        offsets = split_directions(config.upsampler.ratio) * (3 * spread) ** 0.5
+        self.register_buffer("split_offsets", offsets, persistent=False)
 
     def forward(
         self, coarse: dict[str, torch.Tensor], tokens: torch.Tensor
@@ -119,10 +151,16 @@ class GaussianSuperResolution(nn.Module):
         feats = torch.cat([coarse["rgb"], coarse["opacity"]], dim=-1)
         xyz_up, out = self.net(coarse["xyz"], feats, tokens)
         out = out.float()
-        b = self.config.position_bound
-        xyz = (xyz_up + self.config.sr_offset_scale * torch.tanh(out[..., :3])).clamp(-b, b)
+        r = self.config.upsampler.ratio
+        n = coarse["xyz"].shape[1]
+        base = xyz_up.float() + self.split_offsets.repeat(n, 1)
+        bound = self.config.position_bound
+        xyz = (base + self.config.sr_offset_scale * torch.tanh(out[..., :3])).clamp(-bound, bound)
+        eps = 1e-4
+        parent_rgb = torch.logit(coarse["rgb"].float().clamp(eps, 1 - eps))
+        parent_opacity = torch.logit(coarse["opacity"].float().clamp(eps, 1 - eps))
         return {
             "xyz": xyz,
-            "rgb": torch.sigmoid(out[..., 3:6]),
-            "opacity": torch.sigmoid(out[..., 6:7]),
+            "rgb": torch.sigmoid(parent_rgb.repeat_interleave(r, dim=1) + out[..., 3:6]),
+            "opacity": torch.sigmoid(parent_opacity.repeat_interleave(r, dim=1) + out[..., 6:7]),
         }

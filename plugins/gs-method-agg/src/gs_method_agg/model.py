@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from gs_core.errors import FileFormatError
+from gs_core.errors import FileFormatError, ValidationError
 from gs_core.gaussians import Gaussians, rgb_to_sh0
 from gs_core.method import GenerationOutput, Method, timed
 from gs_method_agg.config import STAGES, AGGConfig
@@ -67,26 +67,59 @@ class AGG(Method):
             fine = self.sr(coarse, tokens)
         return {"coarse": coarse, "fine": fine}
 
-    def generate(self, images: torch.Tensor, **kwargs: Any) -> GenerationOutput:
+    def generate(
+        self, images: torch.Tensor, cuda_graph: bool | None = None, **kwargs: Any
+    ) -> GenerationOutput:
         """RGBA ``[B, 4, H, W]`` in [0, 1] -> one set of Gaussians per image (16,384 at the
-        ``paper`` preset, the coarse 4,096 with ``super_resolution=False``)."""
+        ``paper`` preset, the coarse 4,096 with ``super_resolution=False``).
+
+        ``cuda_graph`` (default: on CUDA) replays each stage as a recorded CUDA graph (see
+        :class:`gs_core.cuda_graphs.GraphedCallable`): the same numbers without the per-kernel
+        launch cost that dominates at batch 1. The first call per input shape records.
+        """
         images = self.check_images(images).to(self.device)
-        timings: dict[str, float] = {}
         dev = self.device
+        if cuda_graph is None:
+            cuda_graph = dev.type == "cuda"
+        if cuda_graph and dev.type != "cuda":
+            raise ValidationError("cuda_graph", "False (or None) off CUDA", f"True on {dev}")
+        encode, coarse_fn, sr_fn = self._graphed_stages() if cuda_graph else self._eager_stages()
+        timings: dict[str, float] = {}
         with torch.no_grad():
+            rgb = self.input_rgb(images)
             with timed(timings, "encode", dev):
-                cls, tokens = self.encoder(self.input_rgb(images))
+                cls, tokens = encode(rgb)
             with timed(timings, "coarse", dev):
-                coarse = self.coarse(cls, tokens)
+                coarse = coarse_fn(cls, tokens)
             fine = None
             if self.sr is not None:
                 with timed(timings, "super_resolution", dev):
-                    fine = self.sr(coarse, tokens)
+                    fine = sr_fn(coarse["xyz"], coarse["rgb"], coarse["opacity"], tokens)
         coarse_g = canonical_gaussians(coarse, self.config.coarse_scale)
         out = coarse_g if fine is None else canonical_gaussians(fine, self.config.fine_scale)
         out.validate(check_values=True)
         timings["total"] = sum(timings.values())
         return GenerationOutput(gaussians=out, timings=timings, extras={"coarse": coarse_g})
+
+    def _sr_call(self, xyz, rgb, opacity, tokens):
+        return self.sr({"xyz": xyz, "rgb": rgb, "opacity": opacity}, tokens)
+
+    def _eager_stages(self):
+        return self.encoder, self.coarse, self._sr_call
+
+    def _graphed_stages(self):
+        from gs_core.cuda_graphs import GraphedCallable
+
+        graphs = self.__dict__.get("_cuda_graphs")
+        if graphs is None:
+            graphs = (
+                GraphedCallable(self.encoder, self.encoder),
+                GraphedCallable(self.coarse, self.coarse),
+                GraphedCallable(self._sr_call, self.sr),
+            )
+            # Kept out of nn.Module's registries: no parameters, not part of the state.
+            self.__dict__["_cuda_graphs"] = graphs
+        return graphs
 
     # ------------------------------------------------------------------ training
     def training_module(self, stage: str | None = None, **kwargs: Any):
