@@ -151,6 +151,28 @@ class PVCNNUNet(PretrainedMixin, nn.Module):
             self.fp_pv.append(nn.ModuleList(blocks))
         self.out_channels = ch
 
+    def _parents_sampling(self, xyz: torch.Tensor, repeats: int):
+        """For ``repeats`` copies of each parent (see :meth:`forward`): the first level's centre
+        indices ``[B, N / r]``, and when they can be had from the parents alone, its kNN
+        ``(dist2, idx)`` and the last propagation's (``None`` otherwise)."""
+        first = self.sa[0]
+        b, n = xyz.shape[0], xyz.shape[1] // repeats
+        centers = (torch.arange(n, device=xyz.device) * repeats).expand(b, n)
+        if first.k % repeats or first.radius is not None or first.k > xyz.shape[1]:
+            return centers, None, None
+        parents = xyz[:, ::repeats]
+        d2, idx = knn(parents, parents, first.k // repeats)
+        copies = torch.arange(repeats, device=xyz.device)
+        sa_nbrs = (
+            d2.repeat_interleave(repeats, dim=-1),
+            (idx.unsqueeze(-1) * repeats + copies).flatten(-2),
+        )
+        k_fp = min(3, n)  # the propagation's 3 nearest parents
+        if idx.shape[-1] < k_fp:
+            return centers, sa_nbrs, None
+        fp_nbrs = tuple(t[..., :k_fp].repeat_interleave(repeats, dim=1) for t in (d2, idx))
+        return centers, sa_nbrs, fp_nbrs
+
     def forward(
         self,
         xyz: torch.Tensor,
@@ -191,24 +213,8 @@ class PVCNNUNet(PretrainedMixin, nn.Module):
         x = xyz if feats is None else torch.cat([xyz, feats.to(xyz.dtype)], dim=-1)
         sample_idx = list(sample_idx) if sample_idx is not None else [None] * levels
         sa_nbrs = fp_nbrs = None
-        first = self.sa[0]
-        if repeats > 1 and first.stride == repeats and xyz.shape[1] % repeats == 0:
-            b, n = xyz.shape[0], xyz.shape[1] // repeats
-            sample_idx[0] = (torch.arange(n, device=xyz.device) * repeats).expand(b, n)
-            if first.k % repeats == 0 and first.radius is None and first.k <= xyz.shape[1]:
-                parents = xyz[:, ::repeats]
-                d2, idx = knn(parents, parents, first.k // repeats)
-                copies = torch.arange(repeats, device=xyz.device)
-                sa_nbrs = (
-                    d2.repeat_interleave(repeats, dim=-1),
-                    (idx.unsqueeze(-1) * repeats + copies).flatten(-2),
-                )
-                if idx.shape[-1] >= min(3, n):  # the propagation's 3 nearest parents
-                    k_fp = min(3, n)
-                    fp_nbrs = (
-                        d2[..., :k_fp].repeat_interleave(repeats, dim=1),
-                        idx[..., :k_fp].repeat_interleave(repeats, dim=1),
-                    )
+        if repeats > 1 and self.sa[0].stride == repeats and xyz.shape[1] % repeats == 0:
+            sample_idx[0], sa_nbrs, fp_nbrs = self._parents_sampling(xyz, repeats)
         coords, skips, used = [], [], []
         p = xyz
         for i, (pv_blocks, sa) in enumerate(zip(self.sa_pv, self.sa, strict=True)):
