@@ -71,8 +71,8 @@ def main() -> None:
     ap.add_argument("--skip", nargs="*", default=[], choices=["dinov2", "clip", "openshape"])
     args = ap.parse_args()
 
+    from gs_core.points import ball_query, farthest_point_sample, gather_points
     from gs_encoders import ClipEncoder, DinoV2Encoder, OpenShapeEncoder, prepare_point_cloud
-    from gs_encoders.point_grouping import ball_query, farthest_point_sample, gather_points
 
     device = torch.device(args.device)
     dtype = DTYPES[args.dtype]

@@ -1,4 +1,7 @@
-"""Benchmark the gs-nets blocks at the sizes the papers use: forward and forward+backward.
+"""Benchmark the network blocks at the sizes the papers use: forward and forward+backward.
+
+The blocks of gs-nets, the point operations of ``gs_core.points`` and AGG's own assemblies
+(``gs_method_agg.point_upsampler``, ``gs_method_agg.triplane_generator``).
 
     python3 benchmarks/nets.py                       # GPU, bf16 autocast, paper sizes
     python3 benchmarks/nets.py --device cpu --tiny   # CPU smoke test at tiny sizes
@@ -25,19 +28,16 @@ from collections.abc import Callable
 
 import torch
 
+from gs_core.points import farthest_point_sample, knn
+from gs_method_agg.point_upsampler import PointUpsampler, PointUpsamplerConfig
+from gs_method_agg.triplane_generator import TriplaneGenerator, TriplaneGeneratorConfig
 from gs_nets import (
     PointTransformerStack,
-    PointUpsampler,
-    PointUpsamplerConfig,
     PVConv,
     SpatialTransformer3D,
     SplatterUNet,
     SplatterUNetConfig,
-    TriplaneGenerator,
-    TriplaneGeneratorConfig,
     TriplaneResBlock,
-    farthest_point_sample,
-    knn,
 )
 
 

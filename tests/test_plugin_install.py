@@ -1,5 +1,6 @@
-"""A third-party plugin installed as users install it: listed, loaded lazily, conformant; broken
-and duplicate plugins are reported without breaking the CLI."""
+"""A third-party plugin installed as users install it: listed, loaded lazily, conformant, adding
+a `gs3d` subcommand that `gs3d --help` lists without importing it (nor torch); broken and
+duplicate plugins are reported without breaking the CLI."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from isolated import ROOT, IsolatedEnv
 TEMPLATE = ROOT / "examples" / "plugin-template"
 
 
-def make_plugin(root: Path, dist: str, module: str, ep_name: str, body: str) -> Path:
+def make_plugin(
+    root: Path, dist: str, module: str, ep_name: str, body: str, commands: tuple[str, ...] = ()
+) -> Path:
     pkg = root / dist
     (pkg / "src" / module).mkdir(parents=True)
     (pkg / "src" / module / "__init__.py").write_text(textwrap.dedent(body))
@@ -31,6 +34,8 @@ def make_plugin(root: Path, dist: str, module: str, ep_name: str, body: str) -> 
         [tool.hatch.build.targets.wheel]
         packages = ["src/{module}"]
         """)
+        + ('[project.entry-points."gs3d.commands"]\n' if commands else "")
+        + "".join(f'{c} = "{module}"\n' for c in commands)
     )
     return pkg
 
@@ -56,6 +61,21 @@ def test_template_plugin_lifecycle(core_env: IsolatedEnv, tmp_path):
     )
     assert env.run(env.python, "-c", probe).stdout.split() == ["gs3d-pixel-cloud", "0.1.0"]
 
+    # its command is listed by `gs3d --help` from metadata alone: neither it nor torch is imported
+    help_probe = (
+        "import sys\nfrom gs_core.cli.main import main\ntry:\n    main(['--help'])\n"
+        "except SystemExit:\n    pass\n"
+        "print('IMPORTED', sorted(m for m in ('torch', 'gs3d_pixel_cloud') if m in sys.modules))\n"
+    )
+    r = env.run(env.python, "-c", help_probe, env={"COLUMNS": "200"})
+    assert "pixel-cloud-info" in r.stdout and "IMPORTED []" in r.stdout
+    assert env.run(env.bin("gs3d"), "--version").stdout.startswith("gs3d 0.")
+    # ... and runs the method when invoked
+    info = json.loads(
+        env.run(env.bin("gs3d"), "pixel-cloud-info", "--preset", "tiny", "--json").stdout
+    )
+    assert info["gaussians_per_image"] == 16 * 16 and info["distribution"] == "gs3d-pixel-cloud"
+
     # the plugin's own tests, including gs-core's conformance suite, pass against the wheels
     r = env.run(
         env.python,
@@ -71,7 +91,8 @@ def test_template_plugin_lifecycle(core_env: IsolatedEnv, tmp_path):
 
     # a broken plugin is reported; everything else keeps working
     broken = make_plugin(tmp_path, "gs3d-broken-plugin", "gs3d_broken_plugin", "broken",
-                         "raise ImportError('this plugin is broken on purpose')\n")  # fmt: skip
+                         "raise ImportError('this plugin is broken on purpose')\n",
+                         commands=("broken-cmd",))  # fmt: skip
     env.install(env.build(broken))
     checked = plugins_json(env, "--check")
     rows = {p["name"]: p for p in checked["plugins"]}
@@ -82,6 +103,14 @@ def test_template_plugin_lifecycle(core_env: IsolatedEnv, tmp_path):
     )
     assert rows["pixel-cloud"]["status"] == "loaded" and "pixel-cloud" in checked["methods"]
     assert env.run(env.bin("gs3d"), "info", "--help").returncode == 0
+    # its command fails alone, in one line naming the distribution
+    r = env.run(env.bin("gs3d"), "broken-cmd", check=False)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "'broken-cmd' from plugin gs3d-broken-plugin 9.8.7 failed to load" in " ".join(
+        r.stderr.split()
+    )
+    assert env.run(env.bin("gs3d"), "pixel-cloud-info", "--preset", "tiny").returncode == 0
+    assert "broken-cmd" in env.run(env.bin("gs3d"), "--help", env={"COLUMNS": "200"}).stdout
     # ... and can be switched off
     off = json.loads(
         env.run(

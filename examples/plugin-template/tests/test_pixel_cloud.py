@@ -26,3 +26,22 @@ def test_transparent_pixels_get_zero_opacity():
     images[:, 3] = 0
     out = PixelCloud(PixelCloudConfig.preset("tiny")).generate(images)
     assert float(out.gaussians.opacities.max()) == 0.0
+
+
+def test_pixel_cloud_info_command_reports_the_generated_cloud():
+    """`gs3d pixel-cloud-info`, added through gs3d_register_commands (the plugin is installed)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from gs_core.cli.main import app
+
+    r = CliRunner().invoke(app, ["pixel-cloud-info", "--preset", "tiny", "--json"])
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.stdout)
+    assert info["method"] == "pixel-cloud" and info["distribution"] == "gs3d-pixel-cloud"
+    assert info["gaussians_per_image"] == 16 * 16
+    fx = float(PixelCloud(PixelCloudConfig.preset("tiny")).input_camera().Ks[0, 0, 0])
+    thickness, side_a, side_b = sorted(info["card_extent"])
+    # a flat square card: pixel centres span 15 pixel footprints at depth 1
+    assert thickness < 1e-4 and abs(side_a - 15 / fx) < 1e-4 and abs(side_b - 15 / fx) < 1e-4

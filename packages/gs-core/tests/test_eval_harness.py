@@ -387,7 +387,7 @@ def test_load_method_from_registry_checkpoint(tmp_path, monkeypatch):
     import gs_core.plugins.registry as reg
     from gs_core import CORE_API_VERSION
     from gs_core.config import Config
-    from gs_core.evaluation import load_method
+    from gs_core.loading import load_method
     from gs_core.method import Method
     from gs_core.plugins.specs import MethodSpec
 
@@ -409,13 +409,127 @@ def test_load_method_from_registry_checkpoint(tmp_path, monkeypatch):
     with torch.no_grad():
         trained.w.copy_(torch.arange(5.0))
     trained.save_pretrained(tmp_path / "ckpt")
-    m = load_method("scale-test", str(tmp_path / "ckpt"))
+    m = load_method("scale-test", checkpoint=str(tmp_path / "ckpt"))
     assert isinstance(m, Scale) and m.config.width == 5 and torch.equal(m.w, torch.arange(5.0))
     assert not m.training
     with pytest.raises(GS3DError, match="no default checkpoint"):
         load_method("scale-test")
     with pytest.raises(WeightsNotFoundError, match="no such checkpoint directory"):
-        load_method("scale-test", str(tmp_path / "missing"))
+        load_method("scale-test", checkpoint=str(tmp_path / "missing"))
     (tmp_path / "ckpt" / "model.safetensors").unlink()
     with pytest.raises(WeightsNotFoundError, match="model.safetensors"):
-        load_method("scale-test", str(tmp_path / "ckpt"))
+        load_method("scale-test", checkpoint=str(tmp_path / "ckpt"))
+
+
+def _noisy_method(obj_dir):
+    """A stochastic method class: the object's surface Gaussians with seeded noise on the means."""
+    from gs_core.config import Config
+    from gs_core.method import GenerationOutput, Method
+
+    class NoisyConfig(Config):
+        sigma: float = 0.0
+        presets = {"paper": {"sigma": 0.0}, "noisy": {"sigma": 0.03}}
+
+    base = _point_gaussians(obj_dir)
+
+    class Noisy(Method):
+        config_class = NoisyConfig
+        name = "noisy"
+
+        def __init__(self, config):
+            super().__init__(config)
+            self.seeds = []
+
+        def generate(self, images, seed=None, **kw):
+            self.seeds.append(seed)
+            gen = torch.Generator().manual_seed(1000 if seed is None else seed)
+            noise = torch.randn(base.means.shape, generator=gen) * self.config.sigma
+            g = base
+            return GenerationOutput(
+                gaussians=Gaussians(
+                    (g.means + noise)[None],
+                    g.quats[None],
+                    g.scales[None],
+                    g.opacities[None],
+                    g.sh[None],
+                )  # fmt: skip
+            )
+
+    return NoisyConfig, Noisy
+
+
+def test_seeds_report_mean_and_spread(protocol_ds, world_preds):
+    from gs_core.evaluation import markdown_table
+
+    cfg_cls, cls = _noisy_method(protocol_ds / "mug_00000")
+    m = cls(cfg_cls.preset("noisy"))
+    cfg = EvalConfig(protocol="ring15", resolution=24, metrics=["psnr"], sheets=False, seeds=3)
+    rep = evaluate(MethodPredictor(m), protocol_ds, "test", cfg, categories=["mug"])
+    assert m.seeds == [0, 1, 2]
+    o = rep["objects"][0]
+    per_seed = [s["psnr"]["ring15"] for s in o["per_seed"]]
+    assert o["seeds"] == [0, 1, 2] and len(set(per_seed)) == 3  # the seed changes the output
+    assert o["scores"]["psnr"]["ring15"] == pytest.approx(np.mean(per_seed))
+    assert o["scores_std"]["psnr"]["ring15"] == pytest.approx(np.std(per_seed, ddof=1))
+    # one object: the dataset mean per seed is that object's score, its spread the same std
+    assert [s["psnr"]["ring15"] for s in rep["mean_per_seed"]] == pytest.approx(per_seed)
+    assert rep["std"]["psnr"]["ring15"] == pytest.approx(np.std(per_seed, ddof=1))
+    assert rep["mean"]["psnr"]["ring15"] == pytest.approx(np.mean(per_seed))
+    assert "| **std over 3 seeds** |" in markdown_table(rep)
+    # the same seed gives the same score; without seeds the report keeps its old keys only
+    again = evaluate(MethodPredictor(m), protocol_ds, "test", cfg, categories=["mug"])
+    assert again["objects"][0]["per_seed"] == o["per_seed"]
+    plain = evaluate(
+        MethodPredictor(m, seed=1), protocol_ds, "test", cfg.with_overrides({"seeds": None}),
+        categories=["mug"],
+    )  # fmt: skip
+    assert "std" not in plain and "per_seed" not in plain["objects"][0] and m.seeds[-1] == 1
+    assert plain["objects"][0]["scores"]["psnr"]["ring15"] == pytest.approx(per_seed[1])
+    with pytest.raises(GS3DError, match="seeds apply to methods"):
+        evaluate(PlyFolderPredictor(world_preds), protocol_ds, "test", cfg, categories=["mug"])
+
+
+def test_cli_eval_preset_seeds_and_output_frame(protocol_ds, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import gs_core.plugins.registry as reg
+    from gs_core import CORE_API_VERSION
+    from gs_core.cli.main import app
+    from gs_core.plugins.specs import MethodSpec
+
+    cfg_cls, cls = _noisy_method(protocol_ds / "mug_00000")
+    fresh = reg.Registry(discover=False)
+    monkeypatch.setattr(reg, "_REGISTRY", fresh)
+    common = dict(config_class=cfg_cls, factory=cls, core_api=CORE_API_VERSION)
+    fresh.register_method(
+        MethodSpec("noisy", "test", output_frame="camera", has_weights=False, **common)
+    )
+    fresh.register_method(MethodSpec("noisy-trained", "test", **common))
+    base = ["eval", "--data", protocol_ds, "--protocol", "ring15", "--resolution", 24,
+            "--metrics", "psnr", "--no-sheets", "--categories", "mug", "--device", "cpu"]  # fmt: skip
+
+    def run(*args):
+        return CliRunner().invoke(app, list(map(str, [*base, *args])))
+
+    # a method without weights of its own: its paper preset, no warning, its own output frame
+    r = run("--method", "noisy", "--out", tmp_path / "a", "--seeds", 2, "--set", "sigma=0.03")
+    assert r.exit_code == 0, r.output + repr(r.exception)
+    rep = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert rep["config"]["frame"] == "camera" and rep["seeds"] == [0, 1]
+    assert rep["std"]["psnr"]["ring15"] > 0 and "warning" not in r.output
+    assert "mean ± std over 2 seeds" in " ".join(r.output.split())
+    # a trained method built from a preset: one yellow warning line about random weights
+    r = run("--method", "noisy-trained", "--preset", "paper", "--out", tmp_path / "b")
+    assert r.exit_code == 0, r.output + repr(r.exception)
+    text = " ".join(r.output.split())
+    assert "warning: method 'noisy-trained' built from preset 'paper'" in text
+    assert "random weights" in text
+    assert json.loads((tmp_path / "b" / "results.json").read_text())["config"]["frame"] == "azimuth"
+    r = run(
+        "--method", "noisy", "--checkpoint", tmp_path, "--preset", "paper", "--out", tmp_path / "c"
+    )
+    assert r.exit_code != 0 and "not both" in str(r.exception)
+    r = run("--predictions", tmp_path, "--seeds", 2, "--out", tmp_path / "d")
+    assert r.exit_code != 0 and "--seeds needs --method" in str(r.exception)
+    r = run("--method", "noisy", "--backend", "gsplat", "--out", tmp_path / "e")
+    assert r.exit_code != 0 and type(r.exception).__name__ == "BackendUnavailableError"

@@ -160,6 +160,26 @@ def test_cli_fit_dataset(ds, tmp_path):
     assert e.value.code == 0
 
 
+def test_cli_fit_backend_and_device(ds, tmp_path):
+    from typer.testing import CliRunner
+
+    from gs_core.cli.main import app
+    from gs_core.rendering import BackendUnavailableError
+
+    obj = ds / "mug_00001"
+    args = ["fit", str(obj), "--preset", "tiny", "--set", "iterations=2", "--quiet"]
+    out = tmp_path / "g.ply"
+    r = CliRunner().invoke(
+        app, [*args, "--out", str(out), "--backend", "gsplat", "--device", "cpu"]
+    )
+    assert isinstance(r.exception, BackendUnavailableError) and not out.exists()
+    r = CliRunner().invoke(app, [*args, "--out", str(out), "--backend", "torch", "--device", "cpu"])
+    assert r.exit_code == 0, r.output + repr(r.exception)
+    assert out.is_file()
+    r = CliRunner().invoke(app, [*args, "--out", str(out), "--device", "cuda:x"])
+    assert r.exit_code != 0 and str(r.exception).startswith("--device 'cuda:x'")
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_fit_on_gpu_with_gsplat(ds):

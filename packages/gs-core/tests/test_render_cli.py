@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import imageio.v3 as iio
-import numpy as np
 import torch
 from typer.testing import CliRunner
 
 from gs_core import Gaussians
 from gs_core.cli.main import app
-from gs_core.cli.render import frame_scene
 from gs_core.io import save_ply
 
 runner = CliRunner()
@@ -59,14 +57,6 @@ def test_turntable_gif_and_grid_png(tmp_path):
     assert sheet.shape[0] > 64 and sheet.shape[1] > 64  # 2 x 2 tiles of 32 px plus padding
 
 
-def test_frame_scene_fits_bounding_sphere():
-    means = torch.randn(2000, 3) * 0.1 + torch.tensor([1.0, 2.0, 3.0])
-    g = Gaussians.from_colors(means, torch.rand(2000, 3), 0.01, 0.5)
-    center, dist = frame_scene(g, 49.1)
-    assert np.allclose(center, (1.0, 2.0, 3.0), atol=0.05)
-    assert 0.5 < dist < 2.0
-
-
 def test_errors_are_one_clear_line(tmp_path):
     ply = _ply(tmp_path)
     r = runner.invoke(app, ["render", str(ply)])
@@ -90,3 +80,18 @@ def test_errors_are_one_clear_line(tmp_path):
     r = runner.invoke(app, ["render", str(ply), "--grid", str(tmp_path / "exists.png")])
     assert r.exit_code != 0 and "exists" in str(r.exception)
     assert (tmp_path / "exists.png").read_bytes() == b"x"
+
+
+def test_backend_and_device_reach_the_renderer(tmp_path):
+    from gs_core.rendering import BackendUnavailableError
+
+    ply = _ply(tmp_path)
+    grid = ["render", str(ply), "--grid", str(tmp_path / "g.png"), "--views", "2"]
+    r = runner.invoke(app, [*grid, "--resolution", "16", "--backend", "torch", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, [*grid, "--overwrite", "--backend", "gsplat", "--device", "cpu"])
+    assert isinstance(r.exception, BackendUnavailableError)
+    r = runner.invoke(app, [*grid, "--overwrite", "--backend", "vulkan"])
+    assert r.exit_code != 0 and "--backend: expected auto, torch, gsplat" in str(r.exception)
+    r = runner.invoke(app, [*grid, "--overwrite", "--device", "gpu0"])
+    assert r.exit_code != 0 and str(r.exception).startswith("--device 'gpu0'")

@@ -198,7 +198,7 @@ def test_none_is_an_explicit_random_init():
 
 def _reference_forward(state: dict, cfg: OpenShapeConfig, points: torch.Tensor) -> torch.Tensor:
     """OpenShape's computation spelled out with explicit loops over the state dict tensors."""
-    from gs_encoders.point_grouping import farthest_point_sample
+    from gs_core.points import farthest_point_sample
 
     outs = []
     for cloud in points.double():

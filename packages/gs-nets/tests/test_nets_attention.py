@@ -1,4 +1,4 @@
-"""Attention layers and DINOv2 / AGG transformer blocks against explicit formulas."""
+"""Attention layers and DINOv2 transformer blocks against explicit formulas."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ import pytest
 import torch
 
 from gs_nets import (
-    AGGBlock,
     Attention,
     CrossAttention,
     CrossAttentionBlock,
-    QueryTransformer,
     SelfAttentionBlock,
 )
 
@@ -59,17 +57,6 @@ def test_bad_heads_and_context():
         CrossAttention(8, 8, 2)(torch.randn(2, 3, 8), torch.randn(3, 4, 8))
 
 
-def test_agg_block_order():
-    # AGG: cross-attention, then self-attention, then MLP, each pre-normed and residual.
-    torch.manual_seed(0)
-    blk = AGGBlock(16, 8, num_heads=2, layer_scale_init=0.5)
-    x, ctx = torch.randn(2, 6, 16), torch.randn(2, 3, 8)
-    h = x + 0.5 * blk.cross_attn(blk.norm_cross(x), blk.norm_context(ctx))
-    h = h + 0.5 * blk.attn(blk.norm_self(h))
-    h = h + 0.5 * blk.mlp(blk.norm_mlp(h))
-    torch.testing.assert_close(blk(x, ctx), h)
-
-
 def test_dinov2_blocks_shapes_and_grads():
     torch.manual_seed(0)
     x = torch.randn(2, 6, 16, requires_grad=True)
@@ -79,17 +66,3 @@ def test_dinov2_blocks_shapes_and_grads():
     assert y.shape == z.shape == x.shape
     z.sum().backward()
     assert x.grad.abs().sum() > 0 and ctx.grad.abs().sum() > 0
-
-
-def test_query_transformer():
-    torch.manual_seed(0)
-    qt = QueryTransformer(num_queries=10, dim=16, depth=2, num_heads=2, context_dim=8)
-    ctx, cls = torch.randn(3, 5, 8), torch.randn(3, 8)
-    out = qt(ctx, cls)
-    assert out.shape == (3, 10, 16)
-    # the [CLS] token conditions every query
-    assert not torch.allclose(out, qt(ctx, cls + 1.0))
-    out.sum().backward()
-    assert qt.queries.grad is not None and qt.global_proj.weight.grad is not None
-    with pytest.raises(ValueError, match="global_token"):
-        qt(ctx)

@@ -27,17 +27,6 @@ CASES = {
         (_r(2, 5, 8), _r(2, 3, 6)),
         (2, 5, 8),
     ),
-    "AGGBlock": lambda: (n.AGGBlock(8, 6, 2), (_r(2, 5, 8), _r(2, 3, 6)), (2, 5, 8)),
-    "QueryTransformer": lambda: (
-        n.QueryTransformer(4, 8, 1, 2, 6),
-        (_r(2, 3, 6), _r(2, 6)),
-        (2, 4, 8),
-    ),
-    "TriplaneGenerator": lambda: (
-        n.TriplaneGenerator(n.TriplaneGeneratorConfig.preset("tiny")),
-        (_r(2, 3, 32), _r(2, 32)),
-        (2, 3, 8, 8, 8),
-    ),
     "TriConv": lambda: (n.TriConv(4, 6), (_r(2, 3, 4, 5, 5),), (2, 3, 6, 5, 5)),
     "TriplaneResBlock": lambda: (
         n.TriplaneResBlock(4, 8, emb_dim=5, resample="down", groups=2),
@@ -67,12 +56,6 @@ CASES = {
         n.PVCNNUNet(n.PVCNNUNetConfig.preset("tiny", in_channels=2)),
         (torch.randn(2, 24, 3), _r(2, 24, 2)),
         (2, 24, 8),
-    ),
-    "FeatureExpansion": lambda: (n.FeatureExpansion(4, 3, 2), (_r(2, 5, 4),), (2, 10, 3)),
-    "PointUpsampler": lambda: (
-        n.PointUpsampler(n.PointUpsamplerConfig.preset("tiny")),
-        (torch.randn(1, 16, 3), _r(1, 16, 4), _r(1, 3, 16)),
-        None,
     ),
     "PointTransformerLayer": lambda: (
         n.PointTransformerLayer(8, 16, 4, 4),

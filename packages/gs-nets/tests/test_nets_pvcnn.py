@@ -1,5 +1,4 @@
-"""PVCNN voxelisation / devoxelisation, PVConv, set abstraction, the point-voxel UNet and AGG's
-feature expansion."""
+"""PVCNN voxelisation / devoxelisation, PVConv, set abstraction and the point-voxel UNet."""
 
 from __future__ import annotations
 
@@ -9,18 +8,13 @@ import pytest
 import torch
 
 from gs_nets import (
-    FeatureExpansion,
     FeaturePropagation,
-    PointUpsampler,
-    PointUpsamplerConfig,
     PVCNNUNet,
     PVCNNUNetConfig,
     PVConv,
     SetAbstraction,
     Voxelization,
     avg_voxelize,
-    expand_features,
-    expand_points,
     normalize_voxel_coords,
     trilinear_devoxelize,
 )
@@ -172,42 +166,6 @@ def test_pvcnn_presets_build():
         assert net.out_channels == PVCNNUNetConfig.preset(name).fp_levels[-1].pv_channels
 
 
-def test_expand_features_rearrangement():
-    b, n, c, r = 2, 3, 4, 5
-    x = torch.randn(b, n, c * r)
-    y = expand_features(x, r)
-    assert y.shape == (b, n * r, c)
-    for i, j in itertools.product(range(n), range(r)):
-        torch.testing.assert_close(y[:, i * r + j], x[:, i, j * c : (j + 1) * c])
-    xyz = torch.randn(b, n, 3)
-    p = expand_points(xyz, r)
-    torch.testing.assert_close(p[:, 2 * r + 4], xyz[:, 2])
-    with pytest.raises(ValueError, match="ratio"):
-        expand_features(x, 3)
-    fe = FeatureExpansion(7, c, r)
-    assert fe(torch.randn(b, n, 7)).shape == (b, n * r, c)
-
-
-def test_point_upsampler_tiny():
-    torch.manual_seed(0)
-    cfg = PointUpsamplerConfig.preset("tiny")
-    net = PointUpsampler(cfg)
-    xyz, feats = torch.randn(2, 32, 3), torch.randn(2, 32, cfg.in_channels)
-    ctx = torch.randn(2, 5, cfg.context_dim, requires_grad=True)
-    xyz_up, out = net(xyz, feats, ctx)
-    assert xyz_up.shape == (2, 32 * cfg.ratio, 3) and out.shape == (
-        2,
-        32 * cfg.ratio,
-        cfg.out_channels,
-    )
-    out.square().mean().backward()
-    assert ctx.grad.abs().sum() > 0  # the image conditions the result through cross-attention
-    assert torch.isfinite(out).all()
-    bad = cfg.model_copy(update={"latent_channels": 6})
-    with pytest.raises(ValueError, match="decoder.in_channels"):
-        PointUpsampler(bad)
-
-
 def test_pvcnn_unet_given_sample_indices():
     torch.manual_seed(0)
     net = PVCNNUNet(PVCNNUNetConfig.preset("tiny", in_channels=3)).eval()
@@ -222,25 +180,3 @@ def test_pvcnn_unet_given_sample_indices():
         net(xyz, feats, sample_idx=[None])
     with pytest.raises(ValueError, match="centers_idx"):
         net(xyz, feats, sample_idx=[torch.zeros(2, 5, dtype=torch.long), None])
-
-
-@pytest.mark.parametrize("ratio, k", [(4, 4), (4, 12), (2, 4)])
-def test_point_upsampler_sampling_reuse_is_exact(ratio, k):
-    # ratio 4 = the decoder's first stride: the parents, their neighbourhoods (k = 4: a parent's
-    # own copies; 12: three parents' copies) and the encoder's indices are reused;
-    # ratio 2: strides differ, FPS and kNN run (same numbers either way)
-    torch.manual_seed(0)
-    cfg = PointUpsamplerConfig.preset("tiny", ratio=ratio)
-    first = cfg.decoder.sa_levels[0].model_copy(update={"k": k})
-    dec = cfg.decoder.model_copy(update={"sa_levels": [first, *cfg.decoder.sa_levels[1:]]})
-    cfg = cfg.model_copy(update={"decoder": dec})
-    fast = PointUpsampler(cfg).eval()
-    slow = PointUpsampler(cfg.model_copy(update={"reuse_sampling": False})).eval()
-    slow.load_state_dict(fast.state_dict())
-    assert fast._reuse == (ratio == 4) and not slow._reuse
-    xyz, feats = torch.randn(2, 40, 3), torch.randn(2, 40, cfg.in_channels)
-    ctx = torch.randn(2, 5, cfg.context_dim)
-    with torch.no_grad():
-        a, b = fast(xyz, feats, ctx), slow(xyz, feats, ctx)
-    torch.testing.assert_close(a[0], b[0])
-    torch.testing.assert_close(a[1], b[1], atol=1e-5, rtol=1e-5)

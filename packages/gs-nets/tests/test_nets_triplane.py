@@ -1,4 +1,4 @@
-"""Triplane sampling (against the bilinear formula), TriConv, triplane blocks and generator."""
+"""Triplane sampling (against the bilinear formula), TriConv and triplane blocks."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from gs_nets import (
     TriConv,
     TriplaneCrossAttention,
     TriplaneDownsample,
-    TriplaneGenerator,
-    TriplaneGeneratorConfig,
     TriplaneResBlock,
     TriplaneUpsample,
     sample_triplane,
@@ -139,20 +137,3 @@ def test_triplane_resample_and_cross_attention():
     torch.nn.init.normal_(ca.attn.proj.weight)
     out = ca(planes, ctx)
     assert out.shape == planes.shape and not torch.allclose(out, planes)
-
-
-def test_triplane_generator(tmp_path):
-    torch.manual_seed(0)
-    cfg = TriplaneGeneratorConfig.preset("tiny")
-    gen = TriplaneGenerator(cfg)
-    ctx, cls = torch.randn(2, 9, cfg.context_dim), torch.randn(2, cfg.context_dim)
-    planes = gen(ctx, cls)
-    r = cfg.token_resolution * cfg.upsample_factor
-    assert planes.shape == (2, 3, cfg.plane_channels, r, r) and gen.plane_resolution == r
-    feats = sample_triplane(planes, torch.rand(2, 11, 3) * 2 - 1)
-    feats.sum().backward()
-    assert gen.transformer.queries.grad.abs().sum() > 0
-    gen.save_pretrained(tmp_path / "tri")
-    again = TriplaneGenerator.from_pretrained(tmp_path / "tri")
-    torch.testing.assert_close(again(ctx, cls), planes.detach())
-    assert TriplaneGeneratorConfig.preset("paper").context_dim == 768  # DINOv2-base tokens

@@ -39,10 +39,8 @@ def log(msg: str) -> None:
 def train_stage(
     model, stage: str, data: Path, run: Path, steps: int, deadline: float | None = None
 ):
-    """Train ``stage`` for ``steps`` steps; past ``deadline`` (``time.time()``) stop gracefully
-    the way Ctrl-C / SIGTERM stops ``gs3d train`` (checkpoint, then return)."""
-    import signal
-
+    """Train ``stage`` for ``steps`` steps; past ``deadline`` (``time.time()``) the engine stops
+    gracefully, as Ctrl-C / SIGTERM stops ``gs3d train`` (checkpoint, then return)."""
     from gs_core.training import Trainer
 
     cfg = model.config.with_overrides({"train.max_steps": steps, "train.progress": "lines",
@@ -50,23 +48,18 @@ def train_stage(
                                        "train.tensorboard": "off"})  # fmt: skip
     model.config = cfg
     module = model.training_module(stage, data_dir=data)
-    if deadline is not None:
-
-        def on_step_end(step: int) -> None:
-            if time.time() > deadline:
-                os.kill(os.getpid(), signal.SIGTERM)
-
-        module.on_step_end = on_step_end
+    # A deadline already past still trains one step, as the stop is checked after each step.
+    budget = None if deadline is None else max(deadline - time.time(), 1e-3)
     shutil.rmtree(run, ignore_errors=True)
     t0 = time.perf_counter()
-    result = Trainer(module, run).fit()
+    result = Trainer(module, run, budget_s=budget).fit()
     dt = time.perf_counter() - t0
     # The next stage starts from these weights with everything trainable again.
     model.requires_grad_(True)
     if not model.config.encoder.trainable:
         model.encoder.requires_grad_(False)
     done = result.step
-    cut = " (stopped at the time budget)" if result.interrupted else ""
+    cut = " (stopped at the time budget)" if result.stopped_by == "budget" else ""
     log(f"{stage}: {done}/{steps} steps{cut} in {dt:.0f} s ({done / dt:.2f} it/s) {result.metrics}")
     return {
         "stage": stage,

@@ -36,7 +36,7 @@ def disc_image(rgba: bool, size: int = 48) -> np.ndarray:
 
 
 def test_mask_from_flat_background():
-    from gs_core.cli.generate import mask_from_flat_background
+    from gs_core.image_inputs import mask_from_flat_background
 
     rgb = disc_image(rgba=False)
     rgba, bg = mask_from_flat_background(rgb, "x.png")
@@ -82,7 +82,7 @@ def test_generate_defaults_to_the_bundled_checkpoint(tmp_path):
 
 def test_demo(tmp_path):
     out = tmp_path / "demo"
-    r = cli("demo", "--out", out, "--resolution", 64)
+    r = cli("demo", "--out", out, "--resolution", 64, "--backend", "torch", "--device", "cpu")
     assert r.exit_code == 0, r.output + repr(r.exception)
     for name in (
         "mug_00000.ply",
@@ -94,3 +94,27 @@ def test_demo(tmp_path):
         assert (out / name).is_file(), name
     assert len(list((out / "sheets").glob("*.png"))) == 3
     assert "PSNR" in r.output
+    import json
+
+    from gs_core.plugins.registry import get_registry
+
+    config = json.loads((out / "results.json").read_text())["config"]
+    assert config["frame"] == get_registry().get_method("agg").output_frame == "azimuth"
+    assert config["backend"] == "torch"
+
+
+def test_generate_from_a_preset_warns_about_random_weights(tmp_path):
+    from gs_core.imaging import save_image
+    from gs_core.io import load_ply
+
+    img = tmp_path / "in.png"
+    save_image(img, disc_image(rgba=True))
+    out = tmp_path / "random.ply"
+    r = cli("generate", img, "--method", "agg", "--preset", "tiny", "-o", out, "--seed", 0)
+    assert r.exit_code == 0, r.output + repr(r.exception)
+    assert load_ply(out).num_gaussians == AGGConfig.preset("tiny").num_output_gaussians
+    text = " ".join(r.output.split())
+    assert "warning: method 'agg' built from preset 'tiny'" in text and "random weights" in text
+    r = cli("generate", img, "--method", "agg", "--preset", "tiny", "--checkpoint", tmp_path,
+            "-o", tmp_path / "x.ply")  # fmt: skip
+    assert r.exit_code != 0 and "not both" in str(r.exception)

@@ -198,9 +198,9 @@ def test_dinov2_weights_load_once_and_checkpoints_are_self_contained(tmp_path):
     x = tiny_rgba_images(1, 32)
     torch.testing.assert_close(loaded.generate(x).gaussians.means, m.generate(x).gaussians.means)
     # the generic loader (gs3d generate / eval / demo) builds AGG(config), then loads the state
-    from gs_core.evaluation.predictors import load_method
+    from gs_core.loading import load_method
 
-    generic = load_method("agg", str(ckpt))
+    generic = load_method("agg", checkpoint=str(ckpt))
     torch.testing.assert_close(generic.generate(x).gaussians.means, m.generate(x).gaussians.means)
 
 

@@ -25,7 +25,11 @@ class PixelCloud(Method):
         c = self.config
         return Cameras.orbit([0.0], [0.0], c.camera_radius, c.fov_deg, c.resolution, c.resolution)
 
-    def generate(self, images: torch.Tensor, **kwargs) -> GenerationOutput:
+    def generate(
+        self, images: torch.Tensor, *, seed: int | None = None, **kwargs
+    ) -> GenerationOutput:
+        """RGBA ``[B, 4, H, W]`` -> ``resolution**2`` Gaussians per image. Deterministic:
+        ``seed`` is accepted for the Method contract and has no effect."""
         images = self.check_images(images)
         c = self.config
         timings: dict[str, float] = {}

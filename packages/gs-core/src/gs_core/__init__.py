@@ -1,14 +1,45 @@
 """gs-core: the shared core of the gs3d toolkit.
 
-Importing ``gs_core`` loads only torch, numpy and pydantic-free type modules; optional heavy
-dependencies (gsplat, trimesh, huggingface_hub, method plugins) load on first use.
+Importing ``gs_core`` loads no third-party module: ``gs3d --help`` and the plugin listing
+import it without torch. The torch-backed types below (``Cameras``, ``Gaussians``, ``Mesh``,
+``render``, ``RenderOutput``) load on first access; optional heavy dependencies (gsplat,
+trimesh, huggingface_hub, method plugins) load on first use.
 """
 
-from gs_core.cameras import Cameras
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from gs_core.errors import FileFormatError, GS3DError, ValidationError, WeightsNotFoundError
-from gs_core.gaussians import Gaussians
-from gs_core.mesh import Mesh
-from gs_core.rendering import RenderOutput, render
+
+if TYPE_CHECKING:
+    from gs_core.cameras import Cameras
+    from gs_core.gaussians import Gaussians
+    from gs_core.mesh import Mesh
+    from gs_core.rendering import RenderOutput, render
+
+_LAZY = {
+    "Cameras": "gs_core.cameras",
+    "Gaussians": "gs_core.gaussians",
+    "Mesh": "gs_core.mesh",
+    "RenderOutput": "gs_core.rendering",
+    "render": "gs_core.rendering",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gs_core' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 

@@ -39,3 +39,8 @@ class WeightsNotFoundError(GS3DError, FileNotFoundError):
 
 class PluginError(GS3DError):
     """A plugin could not be loaded or registered."""
+
+
+class RandomWeightsWarning(UserWarning):
+    """A method that has weights of its own was built from a preset: its outputs come from
+    random weights, useful for smoke tests and timing, not for results."""

@@ -6,16 +6,25 @@ A method plugin ships
    (the paper's exact settings) and ``tiny`` (builds and runs in seconds on a CPU);
 2. a model class subclassing :class:`Method` (an ``nn.Module`` built as ``Cls(config)``), whose
    :meth:`Method.generate` turns input images into a :class:`GenerationOutput`;
-3. ``save_pretrained(dir)`` / ``from_pretrained(dir_or_hub_id)`` (inherited: ``config.json`` +
-   ``model.safetensors``);
+3. ``save_pretrained(dir)`` / ``from_pretrained(dir_or_hub_id, **overrides)`` (inherited:
+   ``config.json`` + ``model.safetensors``). Building a method (``Cls(config)``) never fetches
+   pretrained sub-weights (an image encoder's, say): a checkpoint holds every weight, and a
+   method that needs released weights before training fetches them in an explicit step of
+   :meth:`Method.training_module` or on first use, so loading never depends on how the method
+   was built;
 4. for trainable methods, :meth:`Method.training_module`, which returns the object the shared
    training engine (``gs_core.training``) drives for one stage;
 5. a :class:`~gs_core.plugins.specs.MethodSpec` registered from the ``gs3d_register_methods``
-   hook of a module named by an entry point in the ``gs3d`` group.
+   hook of a module named by an entry point in the ``gs3d`` group: the method class, its output
+   frame, its training stages and whether it has weights of its own. Get a ready method by
+   name with :func:`gs_core.loading.load_method`.
 
 Inputs to :meth:`Method.generate` are RGBA images ``[B, 4, H, W]`` in ``[0, 1]`` (alpha is the
 object mask; methods that need a background composite it themselves), square or not; each
-method resizes to its own input size.
+method resizes to its own input size. ``generate(images, seed=s)`` is reproducible: a
+stochastic method draws all its randomness from ``s`` (e.g. a ``torch.Generator`` seeded with
+it, see :meth:`Method.seeded_generator`), never from the global RNG state, so equal seeds give
+equal outputs; ``seed=None`` draws a fresh seed. Deterministic methods accept and ignore it.
 """
 
 from __future__ import annotations
@@ -76,8 +85,13 @@ class Method(PretrainedMixin, nn.Module):
             return b.device
         return torch.device("cpu")
 
-    def generate(self, images: torch.Tensor, **kwargs: Any) -> GenerationOutput:
-        """Images ``[B, 4, H, W]`` RGBA in [0, 1] -> :class:`GenerationOutput`."""
+    def generate(
+        self, images: torch.Tensor, *, seed: int | None = None, **kwargs: Any
+    ) -> GenerationOutput:
+        """Images ``[B, 4, H, W]`` RGBA in [0, 1] -> :class:`GenerationOutput`.
+
+        ``seed`` fixes the randomness of stochastic methods (ignored by deterministic ones).
+        """
         raise GS3DError(
             f"method '{self.name or type(self).__name__}' does not implement generate()"
         )
@@ -85,6 +99,16 @@ class Method(PretrainedMixin, nn.Module):
     def training_module(self, stage: str | None = None, **kwargs: Any):
         """Return the ``gs_core.training`` module the engine drives for ``stage``."""
         raise GS3DError(f"method '{self.name or type(self).__name__}' cannot be trained")
+
+    def seeded_generator(self, seed: int | None) -> torch.Generator:
+        """A ``torch.Generator`` on the method's device seeded with ``seed`` (a fresh random
+        seed when ``None``), for stochastic :meth:`generate` implementations."""
+        gen = torch.Generator(device=self.device)
+        if seed is None:
+            gen.seed()
+        else:
+            gen.manual_seed(int(seed))
+        return gen
 
     @staticmethod
     def check_images(images: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,9 @@
 """diffusers-style checkpoints: ``config.json`` (the pydantic config) + ``model.safetensors``.
 
+Every model built from a config loads through :func:`load_pretrained` (``from_pretrained`` of
+:class:`PretrainedMixin`, and :func:`gs_core.loading.load_method` for registered methods);
+where the files come from is :func:`gs_core.hub.resolve_pretrained`'s business.
+
 Large models are sharded (``model-00001-of-00003.safetensors`` + ``model.safetensors.index.json``)
 so each file stays under a size limit. No pickle anywhere.
 """
@@ -8,8 +12,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -92,33 +97,62 @@ def load_state_dict(
     return state
 
 
-def resolve_pretrained_dir(name_or_path: str | Path) -> Path:
-    """A local directory as is; otherwise a hub repo id fetched through huggingface_hub."""
-    p = Path(name_or_path).expanduser()
-    if p.is_dir():
-        return p
-    if p.exists():
-        raise FileFormatError(
-            p, "expected a checkpoint directory holding config.json and model.safetensors"
+def checkpoint_directory(name_or_path: str | Path) -> Path:
+    """A ``save_pretrained`` directory: local as is, or a hub repo fetched through
+    :func:`gs_core.hub.resolve_pretrained` (``org/name[@rev]``, ``hf://org/name[@rev]``)."""
+    from gs_core.hub import parse_hub_ref, resolve_pretrained
+
+    if parse_hub_ref(name_or_path) is None and not Path(name_or_path).expanduser().exists():
+        raise WeightsNotFoundError(
+            f"{name_or_path}: no such checkpoint directory (nor a hub id 'org/name')"
         )
-    s = str(name_or_path)
-    if s.startswith((".", "/", "~")) or s.count("/") != 1:
-        raise WeightsNotFoundError(f"{s}: no such checkpoint directory")
+    directory = resolve_pretrained(name_or_path, what="checkpoint")
+    if not directory.is_dir():
+        raise FileFormatError(
+            directory, "expected a checkpoint directory holding config.json and model.safetensors"
+        )
+    return directory
+
+
+def load_pretrained(
+    build: Callable[[Config], Any],
+    config_class: type[Config],
+    name_or_path: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    strict: bool = True,
+    overrides: Mapping[str, Any] | Sequence[str] = (),
+):
+    """``build(config)`` from a checkpoint's ``config.json`` (with ``overrides`` applied), then
+    its weights; the one loading path behind every ``from_pretrained``.
+
+    ``overrides`` are config fields, as ``{"train.max_steps": 5}`` or ``["train.max_steps=5"]``;
+    an unknown field raises :class:`~gs_core.errors.GS3DError` naming it.
+    """
+    directory = checkpoint_directory(name_or_path)
+    cfg_path = directory / CONFIG_NAME
+    if not cfg_path.is_file():
+        raise FileFormatError(directory, f"no {CONFIG_NAME} in checkpoint directory")
+    config = config_class.load_json(cfg_path)
+    if overrides:
+        items = dict(overrides) if isinstance(overrides, Mapping) else list(overrides)
+        config = config.with_overrides(items)
+    model = build(config)
+    what = type(model).__name__
+    state = load_state_dict(directory, device="cpu")
     try:
-        from huggingface_hub import snapshot_download
-    except ImportError:
-        raise WeightsNotFoundError(
-            f"{s}: not a local directory, and huggingface_hub is not installed to fetch it from the hub "
-            "(pip install 'gs-core[hub]', or download the checkpoint and pass its directory)"
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:
+        raise FileFormatError(
+            directory, f"weights do not fit {what}: {str(e).splitlines()[0]}"
         ) from None
-    try:
-        return Path(snapshot_download(s, allow_patterns=["*.json", "*.safetensors"]))
-    except Exception as e:  # huggingface_hub raises many types for offline / missing repos
-        raise WeightsNotFoundError(
-            f"{s}: could not fetch from the Hugging Face hub ({type(e).__name__}: {str(e).splitlines()[0][:200]}). "
-            f"Download it where the hub is reachable (huggingface-cli download {s} --local-dir DIR) "
-            "and pass DIR instead."
-        ) from None
+    if strict and (missing or unexpected):
+        raise FileFormatError(
+            directory,
+            f"weights do not match {what}(config): missing {list(missing)[:5]}, "
+            f"unexpected {list(unexpected)[:5]}",
+        )
+    return model.to(device)
 
 
 class PretrainedMixin:
@@ -145,28 +179,24 @@ class PretrainedMixin:
 
     @classmethod
     def from_pretrained(
-        cls, name_or_path: str | Path, device: str | torch.device = "cpu", strict: bool = True
+        cls,
+        name_or_path: str | Path,
+        *,
+        device: str | torch.device = "cpu",
+        strict: bool = True,
+        **overrides: Any,
     ):
-        directory = resolve_pretrained_dir(name_or_path)
-        cfg_path = directory / CONFIG_NAME
-        if not cfg_path.is_file():
-            raise FileFormatError(directory, f"no {CONFIG_NAME} in checkpoint directory")
-        config = cls.config_class.load_json(cfg_path)
-        model = cls(config)  # type: ignore[call-arg]
-        state = load_state_dict(directory, device=device)
-        try:
-            missing, unexpected = model.load_state_dict(state, strict=False)  # type: ignore[attr-defined]
-        except RuntimeError as e:
-            raise FileFormatError(
-                directory, f"weights do not fit {cls.__name__}: {str(e).splitlines()[0]}"
-            ) from None
-        if strict and (missing or unexpected):
-            raise FileFormatError(
-                directory,
-                f"weights do not match {cls.__name__}(config): missing {list(missing)[:5]}, "
-                f"unexpected {list(unexpected)[:5]}",
-            )
-        return model.to(device)  # type: ignore[attr-defined]
+        """Build from a ``save_pretrained`` directory, a hub id (``org/name[@rev]``) or
+        ``hf://org/name[@rev]``.
+
+        ``overrides`` replace fields of the saved config before the model is built (dotted
+        paths through ``**{"train.max_steps": 5}``); the config validates them, and an unknown
+        field raises :class:`~gs_core.errors.GS3DError`. Building never fetches pretrained
+        sub-weights: the checkpoint holds every weight.
+        """
+        return load_pretrained(
+            cls, cls.config_class, name_or_path, device=device, strict=strict, overrides=overrides
+        )
 
 
 def copy_checkpoint(src: str | Path, dst: str | Path, overwrite: bool = False) -> Path:
@@ -191,8 +221,9 @@ __all__ = [
     "INDEX_NAME",
     "WEIGHTS_NAME",
     "PretrainedMixin",
+    "checkpoint_directory",
     "copy_checkpoint",
+    "load_pretrained",
     "load_state_dict",
-    "resolve_pretrained_dir",
     "save_state_dict",
 ]

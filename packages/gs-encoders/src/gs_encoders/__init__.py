@@ -2,14 +2,16 @@
 
 - :class:`DinoV2Encoder`: DINOv2 CLS + patch tokens (AGG's image encoder), via timm.
 - :class:`ClipEncoder`: CLIP image / text embeddings for any open_clip model, and CLIP
-  similarity (registered as the ``clip_similarity`` metric of ``gs3d eval``).
+  similarity (registered as the ``clip_similarity`` metric of ``gs3d eval``); these need the
+  ``clip`` extra (``pip install 'gs-encoders[clip]'``).
 - :class:`OpenShapeEncoder`: OpenShape's point-patch transformer, loading the released
   ``OpenShape/openshape-pointbert-vitg14-rgb`` weights (Compress3D's shape embeddings).
 
 Every encoder takes ``pretrained`` weights as a hub id (the default: the official release), a
 local file or directory, or ``None`` for an explicit random initialisation; missing weights raise
 :class:`gs_core.errors.WeightsNotFoundError` naming the file and how to provide it. timm and
-open_clip are imported when an encoder is built, not when this package is imported.
+open_clip are imported when an encoder is built, not when this package is imported, so
+``import gs_encoders`` works without open_clip.
 """
 
 from gs_encoders.clip import ClipEncoder, clip_embed_dim
@@ -23,7 +25,6 @@ from gs_encoders.openshape import (
     normalize_point_cloud,
     prepare_point_cloud,
 )
-from gs_encoders.point_grouping import ball_query, farthest_point_sample, knn_query
 
 __version__ = "0.1.0"
 
@@ -36,12 +37,9 @@ __all__ = [
     "DinoV2Output",
     "OpenShapeConfig",
     "OpenShapeEncoder",
-    "ball_query",
     "clip_embed_dim",
     "clip_image_similarity",
     "clip_text_similarity",
-    "farthest_point_sample",
-    "knn_query",
     "normalize_point_cloud",
     "prepare_point_cloud",
     "__version__",

@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gs_core.errors import FileFormatError, ValidationError, WeightsNotFoundError
+from gs_core.errors import FileFormatError, GS3DError, ValidationError, WeightsNotFoundError
+from gs_core.hub import resolve_pretrained
 from gs_core.io.atomic import atomic_path, check_overwrite
 from gs_encoders.image_preprocessing import (
     check_images,
@@ -26,19 +27,32 @@ from gs_encoders.image_preprocessing import (
     resize_longest_pad,
     resize_shortest_center_crop,
 )
-from gs_encoders.weights import find_in_directory, hub_file
+from gs_encoders.weights import find_in_directory
 
 # open_clip's hub files: the safetensors copy first, the pickle second (read weights-only).
 _HUB_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 _DIR_FILES = (*_HUB_FILES, "model.safetensors", "pytorch_model.bin")
 _CONFIG = "gs3d_clip.json"
 _PREPROCESS_KEYS = ("mean", "std", "interpolation", "resize_mode", "fill_color")
+CLIP_EXTRA = "gs-encoders[clip]"
+
+
+def import_open_clip():
+    """The ``open_clip`` module, or a :class:`GS3DError` naming the extra that installs it."""
+    try:
+        import open_clip
+    except ModuleNotFoundError as e:
+        if e.name != "open_clip":
+            raise
+        raise GS3DError(
+            f"CLIP needs open_clip, which is not installed (pip install '{CLIP_EXTRA}')"
+        ) from None
+    return open_clip
 
 
 def clip_embed_dim(model_name: str) -> int:
     """Embedding width of an open_clip architecture, without building it (ViT-bigG-14: 1280)."""
-    import open_clip
-
+    open_clip = import_open_clip()
     cfg = open_clip.get_model_config(model_name)
     if cfg is None:
         raise ValidationError(
@@ -74,7 +88,7 @@ class ClipEncoder(nn.Module):
         device: str | torch.device = "cpu",
     ):
         super().__init__()
-        import open_clip
+        open_clip = import_open_clip()
 
         if open_clip.get_model_config(model_name) is None:
             raise ValidationError(
@@ -129,7 +143,7 @@ class ClipEncoder(nn.Module):
 
     @staticmethod
     def _resolve(model_name: str, pretrained: str | Path, what: str):
-        import open_clip
+        open_clip = import_open_clip()
 
         spec = str(pretrained)
         tag_cfg = (
@@ -148,7 +162,7 @@ class ClipEncoder(nn.Module):
             if filename.endswith((".bin", ".pth")):
                 names.insert(0, filename.rsplit(".", 1)[0] + ".safetensors")
             try:
-                return hub_file(repo, names, what), tag_cfg, {}
+                return resolve_pretrained(repo, filenames=names, what=what), tag_cfg, {}
             except WeightsNotFoundError as e:
                 if not tag_cfg.get("quick_gelu"):
                     raise
@@ -215,7 +229,7 @@ class ClipEncoder(nn.Module):
         return F.normalize(emb, dim=-1) if normalized else emb
 
     def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
-        import open_clip
+        open_clip = import_open_clip()
 
         if isinstance(texts, str) or not all(isinstance(t, str) for t in texts) or not texts:
             raise ValidationError("texts", "a non-empty list of strings", repr(texts)[:80])

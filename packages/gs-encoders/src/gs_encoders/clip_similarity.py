@@ -3,7 +3,8 @@
 The image-to-3D papers report it on renders: DreamGaussian (CLIP similarity of novel views to the
 input), AGG (CLIP distance = 1 - similarity, on multi-view renders), Compress3D (render vs
 ground-truth render at the same viewpoint). ``gs3d eval`` gets it through the ``clip_similarity``
-metric this package registers; the functions here serve the same numbers to code.
+metric this package registers; the functions here serve the same numbers to code. Both need the
+``clip`` extra (open_clip).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 import torch
 
 from gs_core.errors import ValidationError
-from gs_encoders.clip import ClipEncoder
+from gs_encoders.clip import ClipEncoder, import_open_clip
 from gs_encoders.image_preprocessing import channels_first
 
 # The metric's model: ViT-L/14 with OpenAI's weights, the CLIP most image-to-3D evaluations use.
@@ -76,7 +77,12 @@ def metric_encoder(device: torch.device | str = "cpu") -> ClipEncoder:
 
 
 def clip_similarity_metric(device: torch.device | str):
-    """``MetricSpec`` factory: ``fn(pred [B, H, W, 3], target [B, H, W, 3]) -> [B]``."""
+    """``MetricSpec`` factory: ``fn(pred [B, H, W, 3], target [B, H, W, 3]) -> [B]``.
+
+    Without the ``clip`` extra it raises :class:`~gs_core.errors.GS3DError` naming it, so
+    ``gs3d eval`` reports the metric unavailable.
+    """
+    import_open_clip()
     encoder = metric_encoder(device)
 
     def fn(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from gs_core.errors import FileFormatError, ValidationError
+from gs_core.hub import resolve_pretrained
 from gs_core.io.atomic import atomic_path, check_overwrite
 from gs_encoders.image_preprocessing import (
     IMAGENET_MEAN,
@@ -31,9 +32,7 @@ from gs_encoders.image_preprocessing import (
 )
 from gs_encoders.weights import (
     find_in_directory,
-    hub_file,
     load_into,
-    looks_local,
     read_state_dict,
     strip_prefixes,
 )
@@ -183,12 +182,11 @@ class DinoV2Encoder(nn.Module):
         spec = str(pretrained)
         if spec == OFFICIAL:
             spec = official_hub_id(self.variant)
-        if looks_local(spec):
-            path = Path(spec).expanduser()
-            if path.is_dir():
-                path = find_in_directory(path, _DIR_FILES, what)
-        else:
-            path = hub_file(spec, ["model.safetensors", "pytorch_model.bin"], what)
+        path = resolve_pretrained(
+            spec, filenames=["model.safetensors", "pytorch_model.bin"], what=what
+        )
+        if path.is_dir():
+            path = find_in_directory(path, _DIR_FILES, what)
         # float32 like a freshly built model, whatever precision the file was saved in
         state = {
             k: v.float() if v.is_floating_point() else v

@@ -34,18 +34,12 @@ from torch import nn
 
 from gs_core.config import Config
 from gs_core.errors import FileFormatError, ValidationError
+from gs_core.hub import resolve_pretrained
+from gs_core.points import ball_query, farthest_point_sample, gather_points, group_points, knn
 from gs_core.pretrained import CONFIG_NAME, PretrainedMixin
-from gs_encoders.point_grouping import (
-    ball_query,
-    farthest_point_sample,
-    gather_points,
-    knn_query,
-)
 from gs_encoders.weights import (
     find_in_directory,
-    hub_file,
     load_into,
-    looks_local,
     read_state_dict,
     select_prefix,
     strip_prefixes,
@@ -131,9 +125,8 @@ class _SetAbstraction(nn.Module):
         if cfg.grouping == "ball":
             group = ball_query(xyz, centres, cfg.ball_radius, cfg.group_size)
         else:
-            group = knn_query(xyz, centres, cfg.group_size)
-        local = gather_points(xyz, group) - centres.unsqueeze(2)  # [B, S, k, 3]
-        x = torch.cat([local, gather_points(feats.to(xyz.dtype), group)], dim=-1)
+            group = knn(centres, xyz, cfg.group_size)[1]
+        x = group_points(feats.to(xyz.dtype), xyz, centres, group)  # [B, S, k, 3 + C]
         # geometry above stays in the input precision; the network runs in its own
         x = x.to(self.mlp_convs[0].weight.dtype).permute(0, 3, 1, 2)  # [B, 3 + C, S, k]
         for conv, bn in zip(self.mlp_convs, self.mlp_bns, strict=True):
@@ -302,14 +295,11 @@ class OpenShapeEncoder(PretrainedMixin, nn.Module):
             return cls(config).to(device).eval()
         spec = str(name_or_path)
         what = "OpenShape point encoder"
-        if looks_local(spec):
-            path = Path(spec).expanduser()
-            if path.is_dir() and (path / CONFIG_NAME).is_file():
-                return super().from_pretrained(path, device=device, strict=strict).eval()
-            if path.is_dir():
-                path = find_in_directory(path, (OPENSHAPE_FILE, "model.safetensors"), what)
-        else:
-            path = hub_file(spec, [OPENSHAPE_FILE], what)
+        path = resolve_pretrained(spec, filenames=[OPENSHAPE_FILE], what=what)
+        if path.is_dir() and (path / CONFIG_NAME).is_file():
+            return super().from_pretrained(path, device=device, strict=strict).eval()
+        if path.is_dir():
+            path = find_in_directory(path, (OPENSHAPE_FILE, "model.safetensors"), what)
         model = cls(config)
         state = read_state_dict(path, what)
         # The released vitg14 file is a DDP training checkpoint ("module." keys); the vitl14 one

@@ -2,8 +2,9 @@
 
 ``pretrained`` is one of:
 
-- a Hugging Face hub id (``"org/name"``): the named file is fetched through ``huggingface_hub``
-  (and read from its cache when offline);
+- a Hugging Face hub id (``"org/name[@revision]"`` or ``"hf://org/name[@revision]"``): the named
+  file is found by :func:`gs_core.hub.resolve_pretrained` (the local cache first; offline or
+  with the hub unreachable it fails at once, saying how to fetch the file);
 - a local file: ``.safetensors``, or a torch checkpoint read with ``torch.load(weights_only=True)``
   (never a full unpickle);
 - a local directory holding one of the file names the encoder expects;
@@ -20,55 +21,8 @@ import torch
 
 from gs_core.errors import FileFormatError, WeightsNotFoundError
 
-WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
-
 # Containers training scripts wrap a state dict in (OpenShape: "state_dict"; others: "model").
 _STATE_KEYS = ("state_dict", "model", "model_state_dict")
-
-
-def looks_local(spec: str | Path) -> bool:
-    """Whether ``spec`` names a local path rather than a hub id."""
-    if isinstance(spec, Path):
-        return True
-    p = Path(spec).expanduser()
-    return (
-        p.exists()
-        or spec.startswith((".", "/", "~"))
-        or spec.count("/") != 1
-        or spec.endswith(WEIGHT_SUFFIXES)
-    )
-
-
-def hub_file(repo_id: str, filenames: Sequence[str], what: str) -> Path:
-    """Fetch the first of ``filenames`` that ``repo_id`` holds (cache first when offline).
-
-    A file missing from a reachable repo moves on to the next name; an unreachable hub stops at
-    once (trying more names would only repeat the network timeout).
-    """
-    try:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import LocalEntryNotFoundError
-    except ImportError:
-        raise WeightsNotFoundError(
-            f"{what}: weights '{repo_id}' are a hub id, but huggingface_hub is not installed "
-            f"(pip install huggingface-hub), or download {filenames[0]} and pass its local path"
-        ) from None
-    last: Exception | None = None
-    for name in filenames:
-        try:
-            return Path(hf_hub_download(repo_id, name))
-        except LocalEntryNotFoundError as e:  # hub unreachable and not cached
-            last = e
-            break
-        except Exception as e:  # huggingface_hub raises many types for missing repos / files
-            last = e
-    reason = f"{type(last).__name__}: {str(last).splitlines()[0][:160]}" if last else "unknown"
-    raise WeightsNotFoundError(
-        f"{what}: could not fetch '{filenames[0]}' from the Hugging Face repo '{repo_id}' "
-        f"({reason}). On a machine that reaches the hub run "
-        f"`huggingface-cli download {repo_id} {filenames[0]} --local-dir DIR`, then pass "
-        f"pretrained='DIR/{filenames[0]}' (or point HF_HOME at a cache that holds it)."
-    )
 
 
 def find_in_directory(directory: Path, names: Iterable[str], what: str) -> Path:
@@ -184,11 +138,8 @@ def load_into(
 
 
 __all__ = [
-    "WEIGHT_SUFFIXES",
     "find_in_directory",
-    "hub_file",
     "load_into",
-    "looks_local",
     "read_state_dict",
     "select_prefix",
     "strip_prefixes",

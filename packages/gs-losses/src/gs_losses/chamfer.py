@@ -1,10 +1,10 @@
 """Chamfer distance between point sets and AGG's attribute Chamfer loss on Gaussians.
 
-Nearest neighbours are found blockwise: the ``[B, N, M]`` distance matrix is never held whole,
-only ``[B, chunk, M]`` slices of at most ``max_block_elements`` entries, and one pass over the
-rows yields both directions (row minima for a->b, running column minima for b->a). The search
-runs without autograd; distances to the found neighbours are then recomputed from the inputs,
-so the gradient is the usual Chamfer subgradient and the backward pass costs O(N + M) memory.
+Correspondences come from :func:`gs_core.points.nearest_neighbors`: blockwise (the ``[B, N, M]``
+distance matrix is never held whole, only ``[B, chunk, M]`` slices of at most
+``max_block_elements`` entries), both directions from one pass, without autograd. Distances to
+the found neighbours are then recomputed from the inputs, so the gradient is the usual Chamfer
+subgradient and the backward pass costs O(N + M) memory.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import torch
 
 from gs_core.errors import ValidationError
 from gs_core.gaussians import Gaussians, sh0_to_rgb
+from gs_core.points import gather_points, nearest_neighbors
 from gs_losses.terms import LossTerms
 
 # 2^26 float32 entries = 256 MiB per block; 16k x 16k points take 4 blocks.
@@ -37,54 +38,12 @@ def _as_batched_points(x: torch.Tensor, field: str, dim: int | None = None) -> t
     return x if x.ndim == 3 else x.unsqueeze(0)
 
 
-@torch.no_grad()
-def nearest_neighbors(
-    a: torch.Tensor, b: torch.Tensor, max_block_elements: int = DEFAULT_BLOCK_ELEMENTS
+def _nearest_both_ways(
+    a: torch.Tensor, b: torch.Tensor, max_block_elements: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices of nearest neighbours (squared Euclidean) in both directions.
-
-    Args:
-        a: ``[B, N, D]`` points; b: ``[B, M, D]`` points.
-        max_block_elements: bound on the entries of one distance block ``[B, chunk, M]``.
-
-    Returns:
-        ``idx_ab [B, N]`` (for each point of ``a``, its nearest point in ``b``) and
-        ``idx_ba [B, M]`` (for each point of ``b``, its nearest point in ``a``), int64.
-    """
-    a = _as_batched_points(a, "nearest_neighbors(a)")
-    b = _as_batched_points(b, "nearest_neighbors(b)", a.shape[-1])
-    if a.shape[0] != b.shape[0]:
-        raise ValidationError(
-            "nearest_neighbors(b)", f"batch size {a.shape[0]} like a", str(b.shape[0])
-        )
-    bsz, n, _ = a.shape
-    m = b.shape[1]
-    # Centring on a common point shrinks |x|^2 and with it the cancellation error of the
-    # |a|^2 + |b|^2 - 2 a.b expansion.
-    centre = b.mean(dim=1, keepdim=True)
-    a = a - centre
-    b = b - centre
-    b_sq = b.square().sum(-1).unsqueeze(1)  # [B, 1, M]
-    b_t = b.transpose(1, 2).contiguous()
-    chunk = max(1, min(n, max_block_elements // max(1, bsz * m)))
-    idx_ab = torch.empty(bsz, n, dtype=torch.long, device=a.device)
-    best_ba = torch.full((bsz, m), float("inf"), dtype=a.dtype, device=a.device)
-    idx_ba = torch.zeros(bsz, m, dtype=torch.long, device=a.device)
-    for start in range(0, n, chunk):
-        a_c = a[:, start : start + chunk]
-        d = torch.baddbmm(b_sq, a_c, b_t, alpha=-2.0)
-        d.add_(a_c.square().sum(-1, keepdim=True))
-        idx_ab[:, start : start + chunk] = d.argmin(dim=2)
-        col_val, col_idx = d.min(dim=1)
-        better = col_val < best_ba
-        best_ba = torch.where(better, col_val, best_ba)
-        idx_ba = torch.where(better, col_idx + start, idx_ba)
-    return idx_ab, idx_ba
-
-
-def _gather(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """``x [B, M, F]`` rows at ``idx [B, N]`` -> ``[B, N, F]``."""
-    return torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+    """``idx_ab [B, N]``, ``idx_ba [B, M]`` for ``a [B, N, D]``, ``b [B, M, D]`` (no gradient)."""
+    # the search counts float32 bytes per block
+    return nearest_neighbors(a.detach(), b.detach(), max_bytes=4 * max_block_elements)
 
 
 def chamfer_distance(
@@ -108,9 +67,9 @@ def chamfer_distance(
     """
     a3 = _as_batched_points(a, "chamfer_distance(a)")
     b3 = _as_batched_points(b, "chamfer_distance(b)", a3.shape[-1])
-    idx_ab, idx_ba = nearest_neighbors(a3.detach(), b3.detach(), max_block_elements)
-    d_ab = (a3 - _gather(b3, idx_ab)).square().sum(-1)
-    d_ba = (b3 - _gather(a3, idx_ba)).square().sum(-1)
+    idx_ab, idx_ba = _nearest_both_ways(a3, b3, max_block_elements)
+    d_ab = (a3 - gather_points(b3, idx_ab)).square().sum(-1)
+    d_ba = (b3 - gather_points(a3, idx_ba)).square().sum(-1)
     if not squared:
         # sqrt'(0) is infinite; coincident points get a zero gradient instead of NaN.
         d_ab = d_ab.clamp_min(1e-20).sqrt()
@@ -188,10 +147,10 @@ def attribute_chamfer(
                 f"pred [B={bsz}, N={n}, F] and target [B={bsz}, M={m}, F] with one F",
                 f"{tuple(p[k].shape)} and {tuple(q[k].shape)}",
             )
-    idx_pq, idx_qp = nearest_neighbors(p["xyz"].detach(), q["xyz"].detach(), max_block_elements)
+    idx_pq, idx_qp = _nearest_both_ways(p["xyz"], q["xyz"], max_block_elements)
     terms: LossTerms = {}
     for k in p:
-        fwd = (p[k] - _gather(q[k], idx_pq)).abs().sum(-1).mean(1)
-        bwd = (q[k] - _gather(p[k], idx_qp)).abs().sum(-1).mean(1)
+        fwd = (p[k] - gather_points(q[k], idx_pq)).abs().sum(-1).mean(1)
+        bwd = (q[k] - gather_points(p[k], idx_qp)).abs().sum(-1).mean(1)
         terms[k] = (w1 * fwd + w2 * bwd).mean()
     return terms

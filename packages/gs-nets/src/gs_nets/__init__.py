@@ -1,5 +1,8 @@
 """gs-nets: the network blocks the gs3d methods share, in pure PyTorch (no custom CUDA ops).
 
+Point operations (farthest point sampling, kNN, ball query, gathers) live in
+:mod:`gs_core.points`; blocks only one method uses live in that method's plugin.
+
 Layouts: tokens and points are ``[B, N, C]`` with positions ``[B, N, 3]``; triplanes are
 ``[B, 3, C, R, R]`` (planes ``xy, yz, zx``); multi-view feature maps are ``[B * V, C, H, W]``.
 """
@@ -11,9 +14,7 @@ from gs_nets.embeddings import (
     plucker_embedding,
     timestep_embedding,
 )
-from gs_nets.expansion import FeatureExpansion, expand_features, expand_points
 from gs_nets.interpolation import interpolate_features
-from gs_nets.knn import gather_points, group_points, knn
 from gs_nets.multiview import (
     GEGLUFeedForward,
     MultiViewAttention,
@@ -25,12 +26,10 @@ from gs_nets.point_transformer import (
     PointTransformerLayer,
     PointTransformerStack,
 )
-from gs_nets.point_upsampler import PointUpsampler, PointUpsamplerConfig
 from gs_nets.pointnet2 import FeaturePropagation, SetAbstraction
 from gs_nets.pvcnn_unet import FPLevelConfig, PVCNNUNet, PVCNNUNetConfig, SALevelConfig
 from gs_nets.pvconv import PVConv, SE3d, SharedMLP
 from gs_nets.resblock import ResBlock
-from gs_nets.sampling import farthest_point_sample
 from gs_nets.splatter_unet import (
     SplatterUNet,
     SplatterUNetConfig,
@@ -38,14 +37,9 @@ from gs_nets.splatter_unet import (
     splatter_activations,
     splatter_unet_input,
 )
-from gs_nets.transformer import AGGBlock, CrossAttentionBlock, QueryTransformer, SelfAttentionBlock
+from gs_nets.transformer import CrossAttentionBlock, SelfAttentionBlock
 from gs_nets.triconv import TriConv, triplane_context
-from gs_nets.triplane import (
-    TRIPLANE_AXES,
-    TriplaneGenerator,
-    TriplaneGeneratorConfig,
-    sample_triplane,
-)
+from gs_nets.triplane import TRIPLANE_AXES, sample_triplane
 from gs_nets.triplane_blocks import (
     TriplaneCrossAttention,
     TriplaneDownsample,
@@ -64,13 +58,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "TRIPLANE_AXES",
-    "AGGBlock",
     "Attention",
     "CameraEmbedding",
     "CrossAttention",
     "CrossAttentionBlock",
     "FPLevelConfig",
-    "FeatureExpansion",
     "FeaturePropagation",
     "GEGLUFeedForward",
     "LayerScale",
@@ -83,9 +75,6 @@ __all__ = [
     "PointTransformerBlock",
     "PointTransformerLayer",
     "PointTransformerStack",
-    "PointUpsampler",
-    "PointUpsamplerConfig",
-    "QueryTransformer",
     "ResBlock",
     "SALevelConfig",
     "SE3d",
@@ -99,21 +88,13 @@ __all__ = [
     "TriConv",
     "TriplaneCrossAttention",
     "TriplaneDownsample",
-    "TriplaneGenerator",
-    "TriplaneGeneratorConfig",
     "TriplaneGroupNorm",
     "TriplaneResBlock",
     "TriplaneUpsample",
     "Voxelization",
     "__version__",
     "avg_voxelize",
-    "expand_features",
-    "expand_points",
-    "farthest_point_sample",
-    "gather_points",
-    "group_points",
     "interpolate_features",
-    "knn",
     "normalize_voxel_coords",
     "params_to_gaussians",
     "plucker_embedding",

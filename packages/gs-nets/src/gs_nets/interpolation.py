@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from gs_core.errors import ValidationError
-from gs_nets.knn import gather_points, knn
+from gs_core.points import gather_points, knn
 
 
 def interpolate_features(
@@ -24,7 +24,7 @@ def interpolate_features(
 
     Weights ``w_j = 1 / max(|q - p_j|^2, eps)`` over the ``k`` nearest reference points,
     normalised per query. Gradients flow to ``ref_feats`` (not to the coordinates, as in PVCNN).
-    ``neighbors``: ``(dist2 [B, M, k], idx [B, M, k])`` of :func:`~gs_nets.knn.knn` when already
+    ``neighbors``: ``(dist2 [B, M, k], idx [B, M, k])`` of :func:`~gs_core.points.knn` when already
     known.
     """
     if ref_feats.ndim != 3 or ref_feats.shape[:2] != ref_xyz.shape[:2]:

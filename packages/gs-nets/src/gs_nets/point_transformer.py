@@ -11,7 +11,7 @@ For point ``i`` with neighbours ``j`` in its ``k``-NN set (itself included)::
 blocks over its output tokens with 3D positions (DD3G Sec. 3, "Progressive Decoding").
 
 Memory is ``O(B * N * k * C)``: only the neighbourhoods are materialised (kNN itself is chunked,
-see :func:`gs_nets.knn.knn`).
+see :func:`gs_core.points.knn`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gs_core.errors import ValidationError
-from gs_nets.knn import gather_points, knn
+from gs_core.points import gather_points, knn
 from gs_nets.pvconv import ChannelBatchNorm
 
 NormKind = Literal["batch", "layer"]

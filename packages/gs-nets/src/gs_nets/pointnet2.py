@@ -17,10 +17,9 @@ import torch
 from torch import nn
 
 from gs_core.errors import ValidationError
+from gs_core.points import farthest_point_sample, gather_points, group_points, knn
 from gs_nets.interpolation import interpolate_features
-from gs_nets.knn import gather_points, group_points, knn
 from gs_nets.pvconv import SharedMLP
-from gs_nets.sampling import farthest_point_sample
 
 
 class SetAbstraction(nn.Module):

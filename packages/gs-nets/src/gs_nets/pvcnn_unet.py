@@ -20,8 +20,8 @@ from torch import nn
 
 from gs_core.config import Config
 from gs_core.errors import ValidationError
+from gs_core.points import knn
 from gs_core.pretrained import PretrainedMixin
-from gs_nets.knn import knn
 from gs_nets.pointnet2 import FeaturePropagation, SetAbstraction
 from gs_nets.pvconv import PVConv
 
@@ -186,7 +186,7 @@ class PVCNNUNet(PretrainedMixin, nn.Module):
         indices used, level by level.
 
         ``repeats = r``: the points are ``r`` copies of each of ``N / r`` parents (row
-        ``i * r + j``, as :func:`~gs_nets.expansion.expand_points` makes them). With a first
+        ``i * r + j``, each parent repeated ``r`` times in a row). With a first
         stride of ``r`` the first level's centres are then the parents in order (what farthest
         point sampling picks, one copy of each, up to order), and when ``k`` is a multiple of
         ``r`` its neighbourhoods and the last propagation's neighbours come from the ``N / r``

@@ -323,9 +323,9 @@ class SplatterUNet(PretrainedMixin, nn.Module):
     ) -> SplatterUNet:
         """Load an official LGM checkpoint (``model_fp16_fixrot.safetensors`` = ``big``).
 
-        ``path`` is the ``.safetensors`` file, a directory holding it, or the hub id
-        ``ashawkey/LGM`` (needs ``huggingface_hub`` and network access). Keys must match the
-        preset exactly.
+        ``path`` is the ``.safetensors`` file, a directory holding it, or a hub id
+        (``ashawkey/LGM``, ``hf://ashawkey/LGM@rev``; needs ``huggingface_hub``, read from its
+        cache first). Keys must match the preset exactly.
         """
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -352,38 +352,22 @@ class SplatterUNet(PretrainedMixin, nn.Module):
 
 
 def _resolve_lgm_file(path: str | Path) -> Path:
-    p = Path(path).expanduser()
-    if p.is_file():
-        return p
+    from gs_core.hub import parse_hub_ref, resolve_pretrained
+
+    hint = (
+        f"download it with `hf download {LGM_HUB_ID} {LGM_CHECKPOINT} --local-dir DIR` "
+        f"(`huggingface-cli download {LGM_HUB_ID} {LGM_CHECKPOINT} --local-dir DIR` with "
+        "huggingface_hub < 1.0) and pass DIR"
+    )
+    if parse_hub_ref(path) is None and not Path(path).expanduser().exists():
+        raise WeightsNotFoundError(f"{path}: no such LGM checkpoint file; {hint}")
+    p = resolve_pretrained(path, filenames=[LGM_CHECKPOINT], what="LGM checkpoint")
     if p.is_dir():
         f = p / LGM_CHECKPOINT
-        if f.is_file():
-            return f
-        raise WeightsNotFoundError(
-            f"{p}: no {LGM_CHECKPOINT} in this directory "
-            f"(download it with: huggingface-cli download {LGM_HUB_ID} {LGM_CHECKPOINT} --local-dir {p})"
-        )
-    s = str(path)
-    if s.count("/") != 1 or s.startswith((".", "/", "~")) or s.endswith(".safetensors"):
-        raise WeightsNotFoundError(
-            f"{s}: no such LGM checkpoint file (download {LGM_CHECKPOINT} with: "
-            f"huggingface-cli download {LGM_HUB_ID} {LGM_CHECKPOINT} --local-dir DIR, and pass DIR)"
-        )
-    try:
-        from huggingface_hub import hf_hub_download
-    except ImportError:
-        raise WeightsNotFoundError(
-            f"{s}: fetching from the hub needs huggingface_hub (pip install 'gs-core[hub]'); or download "
-            f"{LGM_CHECKPOINT} yourself and pass its path"
-        ) from None
-    try:
-        return Path(hf_hub_download(s, LGM_CHECKPOINT))
-    except Exception as e:  # huggingface_hub raises many types for offline / missing repos
-        raise WeightsNotFoundError(
-            f"{s}/{LGM_CHECKPOINT}: could not fetch from the Hugging Face hub ({type(e).__name__}). "
-            f"Download it where the hub is reachable (huggingface-cli download {s} {LGM_CHECKPOINT} "
-            "--local-dir DIR) and pass DIR."
-        ) from None
+        if not f.is_file():
+            raise WeightsNotFoundError(f"{p}: no {LGM_CHECKPOINT} in this directory; {hint}")
+        return f
+    return p
 
 
 def params_to_gaussians(params: torch.Tensor) -> Gaussians:

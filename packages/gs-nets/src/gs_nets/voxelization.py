@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from gs_core.errors import ValidationError
-from gs_nets.knn import gather_points
+from gs_core.points import gather_points
 
 
 def _check_points(feats: torch.Tensor | None, xyz: torch.Tensor) -> None:

@@ -20,7 +20,8 @@ import pydantic
 
 from gs_core.config import Config
 from gs_core.training import ScheduleConfig, TrainerConfig
-from gs_nets import PointUpsamplerConfig, TriplaneGeneratorConfig
+from gs_method_agg.point_upsampler import PointUpsamplerConfig
+from gs_method_agg.triplane_generator import TriplaneGeneratorConfig
 
 STAGES = ("warmup", "coarse", "sr")
 

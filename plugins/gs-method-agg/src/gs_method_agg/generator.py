@@ -10,8 +10,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from gs_method_agg.blocks import QueryTransformer
 from gs_method_agg.config import AGGConfig
-from gs_nets import PointUpsampler, QueryTransformer, TriplaneGenerator, sample_triplane
+from gs_method_agg.point_upsampler import PointUpsampler
+from gs_method_agg.triplane_generator import TriplaneGenerator
+from gs_nets import sample_triplane
 
 
 def _mlp(dim_in: int, hidden: int, dim_out: int) -> nn.Sequential:

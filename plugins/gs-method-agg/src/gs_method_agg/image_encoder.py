@@ -61,7 +61,7 @@ class ImageEncoder(nn.Module):
     encoder's weights is loaded first: an AGG checkpoint is self-contained and loads offline.
     """
 
-    def __init__(self, config: ImageEncoderConfig, load_weights: bool = True):
+    def __init__(self, config: ImageEncoderConfig):
         super().__init__()
         self.config = config
         self._pending: str | None = None
@@ -74,7 +74,7 @@ class ImageEncoder(nn.Module):
                 image_size=config.image_size,
                 trainable=config.trainable,
             )
-            self._pending = config.pretrained if load_weights else None
+            self._pending = config.pretrained
             self._register_load_state_dict_pre_hook(self._weights_from_checkpoint)
             self.vit = None
         else:

@@ -7,12 +7,11 @@ seen from the front by ``Cameras.orbit(0, elevation, radius)``.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from gs_core.errors import FileFormatError, ValidationError
+from gs_core.errors import ValidationError
 from gs_core.gaussians import Gaussians, rgb_to_sh0
 from gs_core.method import GenerationOutput, Method, timed
 from gs_method_agg.config import STAGES, AGGConfig
@@ -46,9 +45,10 @@ class AGG(Method):
     config_class = AGGConfig
     name = "agg"
 
-    def __init__(self, config: AGGConfig, _load_encoder_weights: bool = True):
+    def __init__(self, config: AGGConfig):
         super().__init__(config)
-        self.encoder = ImageEncoder(config.encoder, load_weights=_load_encoder_weights)
+        # Released DINOv2 weights load on first use, never here: a checkpoint holds them.
+        self.encoder = ImageEncoder(config.encoder)
         self.coarse = CoarseGenerator(config)
         self.sr = GaussianSuperResolution(config) if config.super_resolution else None
 
@@ -68,10 +68,17 @@ class AGG(Method):
         return {"coarse": coarse, "fine": fine}
 
     def generate(
-        self, images: torch.Tensor, cuda_graph: bool | None = None, **kwargs: Any
+        self,
+        images: torch.Tensor,
+        *,
+        seed: int | None = None,
+        cuda_graph: bool | None = None,
+        **kwargs: Any,
     ) -> GenerationOutput:
         """RGBA ``[B, 4, H, W]`` in [0, 1] -> one set of Gaussians per image (16,384 at the
         ``paper`` preset, the coarse 4,096 with ``super_resolution=False``).
+
+        AGG is deterministic: ``seed`` is accepted for the Method contract and has no effect.
 
         ``cuda_graph`` (default: on CUDA) replays each stage as a recorded CUDA graph (see
         :class:`gs_core.cuda_graphs.GraphedCallable`): the same numbers without the per-kernel
@@ -139,32 +146,6 @@ class AGG(Method):
         return super().save_pretrained(
             directory, overwrite=overwrite, max_shard_bytes=max_shard_bytes
         )
-
-    @classmethod
-    def from_pretrained(
-        cls, name_or_path: str | Path, device: str | torch.device = "cpu", strict: bool = True
-    ):
-        """Load ``config.json`` + safetensors (one file or shards). The encoder is built without
-        fetching DINOv2 weights: the checkpoint holds them."""
-        from gs_core.pretrained import CONFIG_NAME, load_state_dict, resolve_pretrained_dir
-
-        directory = resolve_pretrained_dir(name_or_path)
-        config = cls.config_class.load_json(directory / CONFIG_NAME)
-        model = cls(config, _load_encoder_weights=False)
-        state = load_state_dict(directory, device="cpu")
-        try:
-            missing, unexpected = model.load_state_dict(state, strict=False)
-        except RuntimeError as e:
-            raise FileFormatError(
-                directory, f"weights do not fit AGG: {str(e).splitlines()[0]}"
-            ) from None
-        if strict and (missing or unexpected):
-            raise FileFormatError(
-                directory,
-                f"weights do not match AGG(config): missing {list(missing)[:5]}, "
-                f"unexpected {list(unexpected)[:5]}",
-            )
-        return model.to(device)
 
 
 __all__ = ["AGG", "STAGES", "canonical_gaussians"]

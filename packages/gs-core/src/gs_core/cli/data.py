@@ -6,22 +6,13 @@ from pathlib import Path
 
 import typer
 
+from gs_core.cli.options import parse_floats
 from gs_core.errors import GS3DError
 
 data_app = typer.Typer(
     help="Multi-view datasets (transforms.json format): procedural generation, checks, splits.",
     no_args_is_help=True,
 )
-
-
-def _floats(text: str, n: int, name: str) -> tuple[float, ...]:
-    try:
-        vals = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        vals = ()
-    if len(vals) != n:
-        raise GS3DError(f"{name}: expected {n} comma-separated numbers, got '{text}'")
-    return vals
 
 
 @data_app.command("procedural")
@@ -79,7 +70,7 @@ def procedural(
         "categories": [c.strip() for c in categories.split(",") if c.strip()]
         if categories
         else None,
-        "elevation_range": _floats(elevation, 2, "--elevation") if elevation else None,
+        "elevation_range": parse_floats(elevation, 2, "--elevation") if elevation else None,
     }
     cfg = cfg.with_overrides({k: v for k, v in given.items() if v is not None})
     if overrides:
@@ -109,7 +100,7 @@ def check(
     from gs_core.data.views import load_object_views
 
     bg = (
-        _floats(alpha_from_background, 3, "--alpha-from-background")
+        parse_floats(alpha_from_background, 3, "--alpha-from-background")
         if alpha_from_background
         else None
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 
+from gs_core.cli.options import BACKEND_HELP, PRESET_HELP, SET_HELP
 from gs_core.errors import GS3DError
 
 
@@ -25,31 +26,42 @@ def demo(
         "agg", "--method", help="A registered method with bundled examples."
     ),
     checkpoint: str | None = typer.Option(
-        None, "--checkpoint", help="Checkpoint [default: the bundled one]."
+        None, "--checkpoint", help="Checkpoint (default: the bundled one)."
     ),
+    preset: str | None = typer.Option(None, "--preset", help=PRESET_HELP),
+    overrides: list[str] = typer.Option([], "--set", help=SET_HELP),
     resolution: int = typer.Option(128, "--resolution", min=16, help="Evaluation / render size."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda[:i]."),
+    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N (or auto)."),
 ) -> None:
     """Generate 3D Gaussians for the bundled examples and compare them with the ground truth."""
     import torch
     from rich.console import Console
 
-    from gs_core.cli.generate import write_turntable
+    from gs_core.cli.method_loading import load_method_for_cli
+    from gs_core.cli.options import check_backend
+    from gs_core.devices import resolve_device
     from gs_core.evaluation.harness import EvalConfig, evaluate, markdown_table
-    from gs_core.evaluation.predictors import MethodPredictor, load_method
+    from gs_core.evaluation.predictors import MethodPredictor
     from gs_core.io import save_ply
     from gs_core.plugins.registry import get_registry
+    from gs_core.rendering.turntable import write_turntable
 
     console = Console(stderr=True, highlight=False)
     t0 = time.perf_counter()
+    check_backend(backend)
+    dev = resolve_device(device, field="--device")
     spec = get_registry().get_method(method)
     if not spec.examples_dir or not Path(spec.examples_dir).is_dir():
         raise GS3DError(
             f"method '{method}' ships no example inputs (MethodSpec.examples_dir is not set)"
         )
-    model = load_method(method, checkpoint, device)
+    model = load_method_for_cli(
+        console, method, checkpoint=checkpoint, preset=preset, overrides=overrides, device=dev
+    )
     out.mkdir(parents=True, exist_ok=True)
-    predictor = MethodPredictor(model, label=f"{method} ({checkpoint or 'bundled'})")
+    source = checkpoint or (f"preset {preset}" if preset else "bundled")
+    predictor = MethodPredictor(model, label=f"{method} ({source})")
     generated = {}
 
     def predict_and_save(object_id: str, input_rgba: torch.Tensor):
@@ -64,10 +76,11 @@ def demo(
     console.print(f"gs3d demo: {method} on the examples in {spec.examples_dir}")
     cfg = EvalConfig(
         protocol="all",
-        frame="azimuth",
+        frame=spec.output_frame,
         resolution=resolution,
         metrics=["psnr", "ssim"],
         sheets=True,
+        backend=backend,
     )
     report = evaluate(
         predict_and_save,
@@ -76,12 +89,18 @@ def demo(
         cfg,
         out=out,
         overwrite=True,
-        device=device,
+        device=dev,
         label=predictor.label,
     )
     first = next(iter(generated))
     gif = write_turntable(
-        generated[first][0].gaussians, out / "turntable.gif", 24, resolution, 15.0, overwrite=True
+        generated[first][0].gaussians,
+        out / "turntable.gif",
+        frames=24,
+        resolution=resolution,
+        elevation=15.0,
+        backend=backend,
+        overwrite=True,
     )
 
     print(markdown_table(report))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from gs_core.cli.options import BACKEND_HELP, DEVICE_HELP, PRESET_HELP, SET_HELP
 from gs_core.errors import GS3DError
 
 
@@ -20,6 +21,14 @@ def eval_command(
     checkpoint: str | None = typer.Option(
         None, "--checkpoint", help="Method checkpoint directory or hub id."
     ),
+    preset: str | None = typer.Option(None, "--preset", help=PRESET_HELP),
+    overrides: list[str] = typer.Option([], "--set", help=SET_HELP),
+    seeds: int | None = typer.Option(
+        None,
+        "--seeds",
+        min=1,
+        help="Run the method with seeds 0..N-1; report the mean and the spread (std).",
+    ),
     predictions: Path | None = typer.Option(
         None, "--predictions", help="Folder of <object_id>.ply predictions."
     ),
@@ -33,11 +42,11 @@ def eval_command(
         None,
         "--frame",
         help="Frame of the predictions: world, azimuth (input at azimuth 0) or camera "
-        "[world for --predictions, azimuth for --method].",
+        "(default: world for --predictions, the method's output frame for --method).",
     ),
     resolution: int = typer.Option(256, "--resolution", min=8, help="Evaluation image size."),
     metrics: str | None = typer.Option(
-        None, "--metrics", help="Comma-separated metrics [every registered one]."
+        None, "--metrics", help="Comma-separated metrics (default: every registered one)."
     ),
     n_random: int = typer.Option(16, "--n-random", min=1, help="Views of the random protocol."),
     categories: str | None = typer.Option(
@@ -50,44 +59,60 @@ def eval_command(
     no_sheets: bool = typer.Option(
         False, "--no-sheets", help="Skip the per-object contact sheets."
     ),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda[:i]."),
+    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing report."),
 ) -> None:
     """Render predictions at the protocol's cameras; report PSNR/SSIM/LPIPS/CLIP per object and mean."""
     from rich.console import Console
 
-    from gs_core.cli.fit import _device
-    from gs_core.evaluation import (
-        EvalConfig,
-        MethodPredictor,
-        PlyFolderPredictor,
-        evaluate,
-        load_method,
-    )
+    from gs_core.cli.method_loading import load_method_for_cli
+    from gs_core.cli.options import check_backend
+    from gs_core.devices import resolve_device
+    from gs_core.evaluation import EvalConfig, MethodPredictor, PlyFolderPredictor, evaluate
+    from gs_core.plugins.registry import get_registry
 
     if (method is None) == (predictions is None):
-        raise GS3DError("give exactly one of --method (with --checkpoint) or --predictions FOLDER")
-    if checkpoint is not None and method is None:
-        raise GS3DError("--checkpoint needs --method")
-    dev = _device(device)
+        raise GS3DError(
+            "give exactly one of --method (with --checkpoint or --preset) or --predictions FOLDER"
+        )
+    for flag, given in (
+        ("--checkpoint", checkpoint),
+        ("--preset", preset),
+        ("--set", overrides or None),
+        ("--seeds", seeds),
+    ):
+        if given is not None and method is None:
+            raise GS3DError(f"{flag} needs --method")
+    check_backend(backend)
+    dev = resolve_device(device, field="--device")
+    console = Console()
+    if predictions is not None:
+        default_frame = "world"
+    else:
+        default_frame = get_registry().get_method(method).output_frame
     cfg = EvalConfig(
         protocol=protocol,
         resolution=resolution,
-        frame=frame or ("world" if predictions is not None else "azimuth"),
+        frame=frame or default_frame,
         n_random=n_random,
         background=background,
         metrics=[m.strip() for m in metrics.split(",") if m.strip()] if metrics else None,
         sheets=not no_sheets,
         max_objects=max_objects,
+        backend=backend,
+        seeds=seeds,
     )
     if predictions is not None:
         predictor = PlyFolderPredictor(predictions, device=dev)
         label = f"predictions {predictions}"
     else:
-        model = load_method(method, checkpoint, device=dev)
+        model = load_method_for_cli(
+            console, method, checkpoint=checkpoint, preset=preset, overrides=overrides, device=dev
+        )
         predictor = MethodPredictor(model, label=method)
-        label = f"method {method} ({checkpoint or 'default checkpoint'})"
-    console = Console()
+        source = checkpoint or (f"preset {preset}" if preset else "default checkpoint")
+        label = f"method {method} ({source})"
     report = evaluate(
         predictor,
         data,
@@ -106,11 +131,13 @@ def eval_command(
         if col == "seconds" or not isinstance(groups, dict):
             continue
         g = "all" if "all" in groups else next(iter(groups))
-        parts.append(f"{col} {groups[g]:.4f}")
+        spread = f" ± {report['std'][col][g]:.4f}" if "std" in report else ""
+        parts.append(f"{col} {groups[g]:.4f}{spread}")
     if mean.get("seconds") is not None:
         parts.append(f"{mean['seconds']:.3f} s/object")
+    over = f" (mean ± std over {seeds} seeds)" if "std" in report else ""
     console.print(
-        f"{report['num_objects']} objects: " + ", ".join(parts) + f" -> {out / 'results.md'}"
+        f"{report['num_objects']} objects{over}: " + ", ".join(parts) + f" -> {out / 'results.md'}"
     )
     for name, why in report["unavailable_metrics"].items():
         console.print(f"[yellow]metric {name} unavailable:[/] {why}")

@@ -6,17 +6,8 @@ from pathlib import Path
 
 import typer
 
+from gs_core.cli.options import BACKEND_HELP, DEVICE_HELP
 from gs_core.errors import GS3DError
-
-
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise GS3DError(f"--device {name}: CUDA is not available on this machine")
-    return name
 
 
 def fit(
@@ -27,7 +18,7 @@ def fit(
         "train", "--split", help="For a dataset root: the split to fit (all: every object)."
     ),
     out: Path | None = typer.Option(
-        None, "--out", help="Output PLY for one object [OBJECT/gaussians.ply]."
+        None, "--out", help="Output PLY for one object (default: OBJECT/gaussians.ply)."
     ),
     preset: str = typer.Option(
         "small", "--preset", help="paper (3DGS schedule), small (CPU minutes) or tiny."
@@ -35,7 +26,10 @@ def fit(
     overrides: list[str] = typer.Option(
         [], "--set", help="FitConfig fields: key=value (repeatable)."
     ),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda[:i]."),
+    backend: str | None = typer.Option(
+        None, "--backend", help=BACKEND_HELP + " (default: the preset's, auto)"
+    ),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace existing gaussians.ply files."
     ),
@@ -57,9 +51,10 @@ def fit(
     import torch
     from rich.console import Console
 
-    from gs_core.cli.data import _floats
+    from gs_core.cli.options import check_backend, parse_floats
     from gs_core.data.layout import read_split
     from gs_core.data.transforms import GAUSSIANS_NAME, TRANSFORMS_NAME
+    from gs_core.devices import resolve_device
     from gs_core.fitting import FitConfig, fit_object
 
     if threads:
@@ -67,9 +62,11 @@ def fit(
     cfg = FitConfig.preset(preset)
     if overrides:
         cfg = cfg.with_overrides(overrides)
-    dev = _device(device)
+    if backend is not None:
+        cfg = cfg.with_overrides({"backend": check_backend(backend)})
+    dev = resolve_device(device, field="--device")
     bg = (
-        _floats(alpha_from_background, 3, "--alpha-from-background")
+        parse_floats(alpha_from_background, 3, "--alpha-from-background")
         if alpha_from_background
         else None
     )

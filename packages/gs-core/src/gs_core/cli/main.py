@@ -1,7 +1,9 @@
 """Entry point of the ``gs3d`` command.
 
-Importing this module must stay cheap: no method plugin, no gsplat, no CUDA. Each command
-module imports what it needs inside its command function.
+Importing this module must stay cheap: no torch, no method plugin, no gsplat, no CUDA (a test
+runs ``gs3d --help`` and checks ``sys.modules``). Each command module imports what it needs
+inside its command function. Plugins add commands through ``gs3d_register_commands``
+(:mod:`gs_core.cli.plugin_commands`), listed here from their metadata alone.
 """
 
 from __future__ import annotations
@@ -11,15 +13,39 @@ import sys
 
 import typer
 
+from gs_core.cli.plugin_commands import PluginCommandGroup
 from gs_core.errors import GS3DError
 
 app = typer.Typer(
     name="gs3d",
     help="gs3d: single-image-to-3D generation with 3D Gaussian splatting.",
+    cls=PluginCommandGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from gs_core import __version__
+
+        typer.echo(f"gs3d {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the gs3d version and exit.",
+    ),
+) -> None:
+    """gs3d: single-image-to-3D generation with 3D Gaussian splatting."""
+
 
 # Sub-command modules under gs_core.cli, each with a ``register(app)`` function.
 COMMAND_MODULES = [

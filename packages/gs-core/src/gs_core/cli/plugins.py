@@ -7,13 +7,59 @@ import json
 import typer
 
 
+def _builtin_commands(ctx: typer.Context) -> set[str]:
+    """Names of the built-in ``gs3d`` commands (plugin commands never enter ``commands``)."""
+    group = ctx.parent.command if ctx.parent is not None else None
+    return set(getattr(group, "commands", None) or {})
+
+
+def _command_rows(reg, check: bool, builtin: set[str]) -> list[dict]:
+    from gs_core.errors import GS3DError
+
+    entries = reg.command_entry_points()
+    dists: dict[str, set[str]] = {}
+    for e in entries:
+        if not e.disabled:
+            dists.setdefault(e.name, set()).add(e.distribution)
+    rows = []
+    for e in entries:
+        row = {
+            "name": e.name,
+            "distribution": e.distribution,
+            "version": e.version,
+            "module": e.value,
+            "status": "installed (not imported)",
+        }
+        if e.disabled:
+            row["status"] = f"disabled ({e.disabled})"
+        elif e.name in builtin:
+            row["status"] = "refused"
+            row["error"] = f"'{e.name}' is a built-in gs3d command"
+        elif len(dists[e.name]) > 1:
+            row["status"] = "refused"
+            row["error"] = (
+                f"duplicate command name '{e.name}': declared by {' and '.join(sorted(dists[e.name]))}"
+            )
+        elif check:
+            try:
+                reg.load_command(e.name, reserved=builtin)
+                row["status"] = "loaded"
+            except GS3DError as err:
+                row["status"] = "failed"
+                row["error"] = str(err)
+        rows.append(row)
+    return rows
+
+
 def plugins(
+    ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
     check: bool = typer.Option(
         False, "--check", help="Import every plugin and report what it provides or why it failed."
     ),
 ) -> None:
-    """List installed gs3d plugins (methods and metrics), their distributions, versions and status."""
+    """List installed gs3d plugins (methods, metrics, priors, commands), their distributions,
+    versions and status."""
     from gs_core.plugins.registry import get_registry
 
     reg = get_registry()
@@ -21,10 +67,13 @@ def plugins(
     provided: dict[str, dict[str, list[str]]] = {}
     if check:
         reg.load_all()
-        for spec in reg._methods.values():
-            provided.setdefault(spec.distribution, {}).setdefault("methods", []).append(spec.name)
-        for mspec in reg._metrics.values():
-            provided.setdefault(mspec.distribution, {}).setdefault("metrics", []).append(mspec.name)
+        for kind, table in (
+            ("methods", reg._methods),
+            ("metrics", reg._metrics),
+            ("priors", reg._priors),
+        ):
+            for spec in table.values():
+                provided.setdefault(spec.distribution, {}).setdefault(kind, []).append(spec.name)
     failures = {(f.distribution, f.name): f.error for f in reg.failures}
     rows = []
     for e in entries:
@@ -48,8 +97,9 @@ def plugins(
         if check:
             row.update(provided.get(e.distribution, {}))
         rows.append(row)
+    commands = _command_rows(reg, check, _builtin_commands(ctx))
     if as_json:
-        out = {"plugins": rows}
+        out: dict = {"plugins": rows, "commands": commands}
         if check:
             out["methods"] = {
                 n: {
@@ -64,28 +114,49 @@ def plugins(
                 n: {"distribution": s.distribution, "summary": s.summary}
                 for n, s in reg._metrics.items()
             }
+            out["priors"] = {
+                n: {
+                    "distribution": s.distribution,
+                    "version": s.version,
+                    "summary": s.summary,
+                    "default_model_id": s.default_model_id,
+                }
+                for n, s in reg._priors.items()
+            }
         typer.echo(json.dumps(out, indent=2))
         return
     from rich.console import Console
     from rich.table import Table
 
+    console = Console()
     table = Table(title="gs3d plugins", title_justify="left")
     for col in ("name", "distribution", "version", "status", "provides / error"):
         table.add_column(col)
     for r in rows:
         extra = r.get("error") or ", ".join(
-            f"{k}: {' '.join(v)}" for k, v in r.items() if k in ("methods", "metrics")
+            f"{k}: {' '.join(v)}" for k, v in r.items() if k in ("methods", "metrics", "priors")
         )
         style = "red" if r["status"] == "failed" else None
         table.add_row(r["name"], r["distribution"], r["version"], r["status"], extra, style=style)
-    console = Console()
     if rows:
         console.print(table)
     else:
         console.print("No gs3d plugins installed (entry-point group 'gs3d').")
+    if commands:
+        ctable = Table(title="gs3d plugin commands", title_justify="left")
+        for col in ("command", "distribution", "version", "status", "error"):
+            ctable.add_column(col)
+        for r in commands:
+            style = "red" if r["status"] in ("failed", "refused") else None
+            ctable.add_row(
+                r["name"], r["distribution"], r["version"], r["status"], r.get("error", ""),
+                style=style,
+            )  # fmt: skip
+        console.print(ctable)
     if not check:
         console.print(
-            "[dim]Run `gs3d plugins --check` to import them and list their methods and metrics.[/]"
+            "[dim]Run `gs3d plugins --check` to import them and list their methods, metrics, "
+            "priors and commands.[/]"
         )
 
 

@@ -31,26 +31,6 @@ def _read_snapshot(run_dir: Path) -> dict[str, Any]:
     return data
 
 
-def _init_weights(method, source: str) -> str:
-    """Load matching weights from a ``save_pretrained`` directory (e.g. a previous stage)."""
-    from gs_core.pretrained import load_state_dict, resolve_pretrained_dir
-
-    directory = resolve_pretrained_dir(source)
-    state = load_state_dict(directory)
-    own = method.state_dict()
-    common = [k for k in state if k in own]
-    if not common:
-        raise FileFormatError(directory, f"no weight name in common with {type(method).__name__}")
-    for k in common:
-        if state[k].shape != own[k].shape:
-            raise FileFormatError(
-                directory,
-                f"'{k}' has shape {tuple(state[k].shape)}, {type(method).__name__} expects {tuple(own[k].shape)}",
-            )
-    method.load_state_dict({k: state[k] for k in common}, strict=False)
-    return f"initialised {len(common)}/{len(own)} tensors from {directory} ({len(state) - len(common)} unused)"
-
-
 def train(
     overrides: list[str] = typer.Argument(
         None, help="key=value overrides of the method config (e.g. train.max_steps=100)."
@@ -69,7 +49,9 @@ def train(
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue the newest checkpoint in --out."),
     stage: str | None = typer.Option(
-        None, "--stage", help="Training stage, for multi-stage methods."
+        None,
+        "--stage",
+        help="Training stage of a multi-stage method (default: its first; a wrong name lists them).",
     ),
     init: str | None = typer.Option(
         None,
@@ -84,6 +66,7 @@ def train(
     from rich.console import Console
 
     from gs_core import __version__
+    from gs_core.loading import init_from
     from gs_core.method import Method
     from gs_core.plugins.registry import get_registry
     from gs_core.training import Trainer, seed_everything
@@ -118,6 +101,14 @@ def train(
         raise GS3DError(f"--data {data}: no such file or directory")
 
     spec = get_registry().get_method(method)
+    if stage is not None or not resume:  # a resumed run keeps the stage it recorded, even none
+        stage = spec.resolve_stage(stage)
+    stage_spec = spec.get_stage(stage) if stage is not None else None
+    if init is None and not resume and stage_spec is not None and stage_spec.init_from:
+        console.print(
+            f"note: stage '{stage}' of {method} usually starts from the '{stage_spec.init_from}' "
+            f"stage's weights (--init RUN_DIR/final of that run); starting from scratch"
+        )
     config = spec.config_class.preset(preset)
     if overrides:
         config = config.with_overrides(overrides)
@@ -128,7 +119,7 @@ def train(
             f"method '{method}': factory returned {type(model).__name__}, not a gs_core Method"
         )
     if init is not None:
-        console.print(_init_weights(model, init))
+        console.print(init_from(model, init))
     module = model.training_module(stage, data_dir=data)
     snapshot = {
         "method": method,

@@ -2,12 +2,7 @@
 
 from gs_core.evaluation.harness import EvalConfig, evaluate, markdown_table, render_targets
 from gs_core.evaluation.metrics import LoadedMetrics, available_metrics, load_metrics
-from gs_core.evaluation.predictors import (
-    MethodPredictor,
-    PlyFolderPredictor,
-    Prediction,
-    load_method,
-)
+from gs_core.evaluation.predictors import MethodPredictor, PlyFolderPredictor, Prediction
 from gs_core.evaluation.protocols import PROTOCOLS, RING15, ZERO123PP, ViewSelection, select_views
 
 __all__ = [
@@ -22,7 +17,6 @@ __all__ = [
     "ViewSelection",
     "available_metrics",
     "evaluate",
-    "load_method",
     "load_metrics",
     "markdown_table",
     "render_targets",

@@ -60,6 +60,11 @@ class EvalConfig(Config):
     max_objects: int | None = pydantic.Field(None, gt=0)
     render_chunk: int = pydantic.Field(8, gt=0)
     backend: Literal["auto", "torch", "gsplat"] = "auto"
+    seeds: int | None = pydantic.Field(
+        None,
+        gt=0,
+        description="run the method with seeds 0..N-1 and report the mean and the spread (std)",
+    )
 
 
 @dataclass
@@ -71,9 +76,13 @@ class ObjectResult:
     scores: dict[str, dict[str, float]]  # column -> group -> mean
     seconds: float | None
     timings: dict[str, float]
+    # With seeds: ``scores`` is the mean over seeds, these hold each seed's scores and the std.
+    seeds: list[int] | None = None
+    per_seed: list[dict[str, dict[str, float]]] | None = None
+    scores_std: dict[str, dict[str, float]] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "object_id": self.object_id,
             "category": self.category,
             "input_index": self.input_index,
@@ -82,6 +91,11 @@ class ObjectResult:
             "seconds": self.seconds,
             "timings": self.timings,
         }
+        if self.seeds is not None:
+            out["seeds"] = self.seeds
+            out["per_seed"] = self.per_seed
+            out["scores_std"] = self.scores_std
+        return out
 
 
 def _composite(rgba: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
@@ -108,6 +122,22 @@ def _mean(values: list[float]) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 
+def _std(values: list[float]) -> float:
+    """Sample standard deviation (ddof 1) of the finite values; 0 for a single value."""
+    vals = [v for v in values if v is not None and not math.isnan(v)]
+    if not vals:
+        return float("nan")
+    return float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+
+
+def _over_seeds(per_seed: list[dict[str, dict[str, float]]], reduce) -> dict[str, dict[str, float]]:
+    """column -> group -> ``reduce`` of that score over the seeds."""
+    return {
+        col: {g: reduce([s[col][g] for s in per_seed]) for g in groups}
+        for col, groups in per_seed[0].items()
+    }
+
+
 def evaluate(
     predictor: Callable[[str, torch.Tensor], Prediction],
     root: str | Path,
@@ -122,8 +152,12 @@ def evaluate(
 ) -> dict[str, Any]:
     """Evaluate ``predictor`` on ``split`` of the dataset at ``root``; see the module docstring.
 
-    ``predictor(object_id, input_rgba [1, 4, H, W]) -> Prediction``. Returns the report dict
-    (also written to ``out/results.json`` with ``out/results.md`` and contact sheets).
+    ``predictor(object_id, input_rgba [1, 4, H, W]) -> Prediction``; with ``config.seeds = N``
+    it is called as ``predictor(object_id, input_rgba, seed=s)`` for ``s`` in 0..N-1, each
+    object's ``scores`` are the mean over seeds, and the report adds ``per_seed`` /
+    ``scores_std`` per object and ``mean_per_seed`` / ``std`` (the spread of the dataset mean
+    over seeds). Returns the report dict (also written to ``out/results.json`` with
+    ``out/results.md`` and contact sheets; the sheets show seed 0).
     """
     cfg = config or EvalConfig()
     if cfg.protocol not in PROTOCOLS:
@@ -159,7 +193,6 @@ def evaluate(
         )
         rgba = torch.from_numpy(views.rgba).float() / 255
         input_rgba = rgba[sel.input_index].permute(2, 0, 1)[None]
-        pred = predictor(oid, input_rgba)
         # Prediction frame P relates to the world by p_world = A p_P, A = T^-1 for the frame's
         # world -> frame transform T; a world camera V sees the prediction as V A.
         T = space_transform(cfg.frame, c2w[sel.input_index])
@@ -167,32 +200,38 @@ def evaluate(
         tgt = torch.tensor(sel.targets)
         cams = views.cameras.select(tgt)
         cams = Cameras(cams.viewmats @ A, cams.Ks, cams.width, cams.height)
-        renders = render_targets(pred.gaussians.to(device), cams, bg, cfg.render_chunk, cfg.backend)
         gt = _composite(rgba[tgt], bg)
         inp = _composite(rgba[sel.input_index], bg)
-        per_view: dict[str, torch.Tensor] = {}
-        for col, name, pair in columns:
-            fn = metrics.fns[name]
-            ref = gt if pair == "render-gt" else inp[None].expand_as(renders)
-            per_view[col] = score(fn, renders.to(device), ref.to(device))
-        scores: dict[str, dict[str, float]] = {}
-        offset = 0
-        group_slices = {}
-        for gname, gidx in sel.groups.items():
-            group_slices[gname] = slice(offset, offset + len(gidx))
-            offset += len(gidx)
-        for col, vals in per_view.items():
-            scores[col] = {g: float(vals[s].mean()) for g, s in group_slices.items()}
-            if len(group_slices) > 1:
-                scores[col]["all"] = float(vals.mean())
+        seeds = list(range(cfg.seeds)) if cfg.seeds is not None else None
+        preds: list[Prediction] = []
+        per_seed: list[dict[str, dict[str, float]]] = []
+        renders = None  # the first run's, for the contact sheet
+        for seed in seeds if seeds is not None else [None]:
+            pred = (
+                predictor(oid, input_rgba)
+                if seed is None
+                else predictor(oid, input_rgba, seed=seed)
+            )
+            r = render_targets(pred.gaussians.to(device), cams, bg, cfg.render_chunk, cfg.backend)
+            per_seed.append(_score_views(r, gt, inp, columns, metrics, sel.groups, device))
+            preds.append(pred)
+            renders = r if renders is None else renders
+        secs = [p.seconds for p in preds if p.seconds is not None]
+        timing_keys = dict.fromkeys(k for p in preds for k in p.timings)
         res = ObjectResult(
             object_id=oid,
             category=views.category,
             input_index=sel.input_index,
             targets=sel.groups,
-            scores=scores,
-            seconds=pred.seconds,
-            timings=pred.timings,
+            scores=per_seed[0] if seeds is None else _over_seeds(per_seed, _mean),
+            seconds=float(np.mean(secs)) if secs else None,
+            timings={
+                k: float(np.mean([p.timings[k] for p in preds if k in p.timings]))
+                for k in timing_keys
+            },
+            seeds=seeds,
+            per_seed=per_seed if seeds is not None else None,
+            scores_std=_over_seeds(per_seed, _std) if seeds is not None else None,
         )
         results.append(res)
         if out is not None and cfg.sheets:
@@ -204,6 +243,35 @@ def evaluate(
         atomic_write_text(out / "results.json", json.dumps(report, indent=2) + "\n")
         atomic_write_text(out / "results.md", markdown_table(report))
     return report
+
+
+def _score_views(
+    renders: torch.Tensor,
+    gt: torch.Tensor,
+    inp: torch.Tensor,
+    columns,
+    metrics: LoadedMetrics,
+    groups: dict[str, list[int]],
+    device: torch.device,
+) -> dict[str, dict[str, float]]:
+    """column -> group -> mean score of ``renders [K, H, W, 3]`` against ``gt [K, H, W, 3]`` or
+    the input ``inp [H, W, 3]`` (K views ordered group by group, as ``groups`` lists them)."""
+    per_view: dict[str, torch.Tensor] = {}
+    for col, name, pair in columns:
+        fn = metrics.fns[name]
+        ref = gt if pair == "render-gt" else inp[None].expand_as(renders)
+        per_view[col] = score(fn, renders.to(device), ref.to(device))
+    scores: dict[str, dict[str, float]] = {}
+    offset = 0
+    group_slices = {}
+    for gname, gidx in groups.items():
+        group_slices[gname] = slice(offset, offset + len(gidx))
+        offset += len(gidx)
+    for col, vals in per_view.items():
+        scores[col] = {g: float(vals[s].mean()) for g, s in group_slices.items()}
+        if len(group_slices) > 1:
+            scores[col]["all"] = float(vals.mean())
+    return scores
 
 
 def _report(
@@ -221,7 +289,7 @@ def _report(
         rs = [r for r in results if r.category == cat]
         g0 = "all" if "all" in groups else groups[0]
         per_cat[cat or "(none)"] = {c: _mean([r.scores[c].get(g0) for r in rs]) for c in cols}
-    return {
+    report = {
         "predictions": label,
         "dataset": str(root),
         "split": split,
@@ -241,6 +309,23 @@ def _report(
         "per_category": per_cat,
         "objects": [r.to_json() for r in results],
     }
+    if cfg.seeds is not None and results:
+        # The spread a reader cares about is how much the benchmark number moves with the seed:
+        # the dataset mean under each seed, then its std across seeds.
+        n = cfg.seeds
+        per_seed_mean = [
+            {
+                c: {g: _mean([r.per_seed[i][c].get(g) for r in results]) for g in groups}
+                for c in cols
+            }
+            for i in range(n)
+        ]
+        report["seeds"] = list(range(n))
+        report["mean_per_seed"] = per_seed_mean
+        report["std"] = {
+            c: {g: _std([m[c][g] for m in per_seed_mean]) for g in groups} for c in cols
+        }
+    return report
 
 
 def _fmt(v) -> str:
@@ -269,6 +354,10 @@ def markdown_table(report: dict[str, Any]) -> str:
         lines.append(f"| {o['object_id']} | " + " | ".join(vals) + f" | {_fmt(o['seconds'])} |")
     mean = [_fmt(report["mean"][c].get(g)) for c in cols for g in groups]
     lines.append("| **mean** | " + " | ".join(mean) + f" | {_fmt(report['mean'].get('seconds'))} |")
+    if "std" in report:
+        std = [_fmt(report["std"].get(c, {}).get(g)) for c in cols for g in groups]
+        n = len(report["seeds"])
+        lines.append(f"| **std over {n} seeds** | " + " | ".join(std) + " | - |")
     if report.get("unavailable_metrics"):
         lines += ["", "Unavailable metrics:"] + [
             f"- {k}: {v}" for k, v in report["unavailable_metrics"].items()

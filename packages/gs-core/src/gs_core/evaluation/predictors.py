@@ -21,56 +21,30 @@ class Prediction:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def load_method(name: str, checkpoint: str | None = None, device: str | torch.device = "cpu"):
-    """A registered method with trained weights (a checkpoint directory or a hub id).
-
-    Falls back to the method's ``default_checkpoint``; never to random weights.
-    """
-    from gs_core.plugins.registry import get_registry
-    from gs_core.pretrained import CONFIG_NAME, load_state_dict, resolve_pretrained_dir
-
-    spec = get_registry().get_method(name)
-    ckpt = checkpoint or spec.default_checkpoint
-    if ckpt is None:
-        raise GS3DError(
-            f"method '{name}' has no default checkpoint: pass --checkpoint DIR (a directory written by "
-            "gs3d train / save_pretrained, holding config.json and model.safetensors)"
-        )
-    directory = resolve_pretrained_dir(ckpt)
-    cfg_path = directory / CONFIG_NAME
-    if not cfg_path.is_file():
-        raise FileFormatError(directory, f"no {CONFIG_NAME} in checkpoint directory")
-    model = spec.factory(spec.config_class.load_json(cfg_path))
-    state = load_state_dict(directory, device="cpu")
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as e:
-        raise FileFormatError(
-            directory, f"weights do not fit method '{name}': {str(e).splitlines()[0]}"
-        ) from None
-    if missing or unexpected:
-        raise FileFormatError(
-            directory,
-            f"weights do not match method '{name}': missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]}",
-        )
-    return model.to(device).eval()
-
-
 class MethodPredictor:
-    """Runs ``method.generate`` on the input view (RGBA ``[1, 4, H, W]``) and times it."""
+    """Runs ``method.generate`` on the input view (RGBA ``[1, 4, H, W]``) and times it.
 
-    def __init__(self, method, label: str | None = None):
+    ``seed`` (per call, else the one given here) reaches ``generate(images, seed=...)``; with
+    neither, ``generate`` is called without one and a stochastic method picks its own.
+    """
+
+    def __init__(self, method, label: str | None = None, seed: int | None = None):
         self.method = method
         self.label = label or getattr(method, "name", "") or type(method).__name__
+        self.seed = seed
 
     @torch.no_grad()
-    def __call__(self, object_id: str, input_rgba: torch.Tensor) -> Prediction:
+    def __call__(
+        self, object_id: str, input_rgba: torch.Tensor, seed: int | None = None
+    ) -> Prediction:
         dev = self.method.device
         x = input_rgba.to(dev)
+        seed = self.seed if seed is None else seed
+        kwargs = {} if seed is None else {"seed": seed}
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         t0 = time.perf_counter()
-        out = self.method.generate(x)
+        out = self.method.generate(x, **kwargs)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         dt = time.perf_counter() - t0
@@ -94,8 +68,16 @@ class PlyFolderPredictor:
         self.device = torch.device(device)
         self.label = str(self.folder)
 
-    def __call__(self, object_id: str, input_rgba: torch.Tensor) -> Prediction:
+    def __call__(
+        self, object_id: str, input_rgba: torch.Tensor, seed: int | None = None
+    ) -> Prediction:
         from gs_core.io import load_ply
+
+        if seed is not None:
+            raise GS3DError(
+                f"{self.folder}: a folder of PLYs holds one prediction per object; seeds apply to "
+                "methods (use --method with --seeds)"
+            )
 
         for p in (self.folder / f"{object_id}.ply", self.folder / object_id / "gaussians.ply"):
             if p.is_file():

@@ -33,14 +33,18 @@ Running it
 ``Trainer(module, run_dir, resume=...).fit()`` on one device, or under
 ``torchrun --nproc_per_node=G`` for data parallelism (gloo on CPU, NCCL on GPU) with no
 change to the module; from the command line, ``gs3d train --method NAME ...``.
+``Trainer(..., callbacks=[...], budget_s=...)`` lets a script watch the run and stop it
+(:mod:`gs_core.training.callbacks`): at a wall-clock budget, or when a callback's
+``on_step_end`` returns a reason; ``TrainResult.stopped_by`` says which.
 
-Checkpoints (every ``checkpoint_every`` steps, on SIGTERM / Ctrl-C, and at the end; the last
+Checkpoints (every ``checkpoint_every`` steps, at any early stop, and at the end; the last
 ``keep_checkpoints`` kept) hold the weights (``save_pretrained``), the optimiser, LR-schedule,
 grad-scaler and EMA state, every process's RNG state and the step, written atomically without
 pickle. Resuming continues bit for bit on CPU. The run directory layout is documented in
 :mod:`gs_core.training.run_dir`.
 """
 
+from gs_core.training.callbacks import Callback, WallClockBudget
 from gs_core.training.config import TrainerConfig
 from gs_core.training.distributed import DistInfo, setup_distributed
 from gs_core.training.ema import EMA
@@ -54,6 +58,7 @@ from gs_core.training.trainer import Trainer, TrainResult
 
 __all__ = [
     "EMA",
+    "Callback",
     "DistInfo",
     "RunDir",
     "ScheduleConfig",
@@ -63,6 +68,7 @@ __all__ = [
     "TrainingDivergedError",
     "TrainingModule",
     "TrainingOutOfMemoryError",
+    "WallClockBudget",
     "build_scheduler",
     "read_metrics",
     "seed_everything",

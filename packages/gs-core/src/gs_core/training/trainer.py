@@ -9,7 +9,12 @@ One optimiser step (``step`` counts them from 0):
    gradients on the last micro-batch only);
 3. unscale (fp16), clip by value then by norm, step the optimisers of
    ``optimizers_to_step(step)`` and their LR schedules, update the EMA;
-4. log, validate, checkpoint as configured.
+4. run the callbacks' ``on_step_end`` (any may ask to stop);
+5. log, validate, checkpoint as configured.
+
+A run stops before ``max_steps`` on SIGTERM / Ctrl-C, at the wall-clock budget
+(``budget_s``) or when a callback asks; it then writes a checkpoint and returns, and
+``TrainResult.stopped_by`` says why (``"signal"``, ``"budget"`` or the callback's reason).
 
 Data parallelism is ``torch.nn.parallel.DistributedDataParallel`` around the whole
 :class:`TrainingModule` (its ``forward`` is ``training_step``), so a method may call any of
@@ -24,7 +29,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +42,7 @@ from torch.nn.parallel import DistributedDataParallel
 from gs_core.errors import FileFormatError, GS3DError
 from gs_core.imaging import contact_sheet, save_image
 from gs_core.io.atomic import OutputExistsError, atomic_write_text
+from gs_core.training.callbacks import Callback, WallClockBudget, stop_reason
 from gs_core.training.checkpoint import (
     load_model_states,
     load_rng_state,
@@ -76,12 +82,18 @@ _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 @dataclass
 class TrainResult:
-    """How :meth:`Trainer.fit` ended."""
+    """How :meth:`Trainer.fit` ended.
+
+    ``stopped_by`` is ``None`` when the run reached ``max_steps``, else why it stopped early:
+    ``"signal"`` (SIGTERM / Ctrl-C), ``"budget"`` (``budget_s`` ran out) or the reason a
+    callback returned. ``interrupted`` is ``stopped_by is not None``.
+    """
 
     step: int
     checkpoint: Path | None
     metrics: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
+    stopped_by: str | None = None
 
 
 class _Window:
@@ -121,6 +133,11 @@ class Trainer:
             is none yet). Without it, a ``run_dir`` that already holds checkpoints is refused.
         snapshot: what to record in ``run_dir/config.json`` besides the engine config
             (method name, preset, overrides...).
+        callbacks: :class:`~gs_core.training.callbacks.Callback` objects called during
+            :meth:`fit`, in this order.
+        budget_s: wall-clock seconds the run may take from the start of :meth:`fit`; past
+            them it stops after the current step as on SIGTERM (checkpoint, then return with
+            ``stopped_by="budget"``). ``None``: no limit.
     """
 
     def __init__(
@@ -130,6 +147,8 @@ class Trainer:
         config: TrainerConfig | None = None,
         resume: bool = False,
         snapshot: Mapping[str, Any] | None = None,
+        callbacks: Sequence[Callback] = (),
+        budget_s: float | None = None,
     ):
         if not isinstance(module, TrainingModule):
             raise GS3DError(
@@ -140,6 +159,14 @@ class Trainer:
             raise GS3DError(
                 f"{type(module).__name__}.trainer_config(): expected a TrainerConfig, got {type(cfg).__name__}"
             )
+        self.callbacks: list[Callback] = list(callbacks)
+        for cb in self.callbacks:
+            if not isinstance(cb, Callback):
+                raise GS3DError(
+                    f"Trainer(callbacks): expected gs_core.training.Callback objects, got {type(cb).__name__}"
+                )
+        if budget_s is not None:
+            self.callbacks.append(WallClockBudget(budget_s))
         self.module = module
         self.config = cfg
         self.run = RunDir(run_dir)
@@ -162,15 +189,21 @@ class Trainer:
 
     # ------------------------------------------------------------------ public
     def fit(self) -> TrainResult:
-        """Train to ``max_steps`` (or until SIGINT/SIGTERM, after saving a checkpoint)."""
+        """Train to ``max_steps``, or until a signal, the budget or a callback stops the run
+        (after saving a checkpoint)."""
         self.dist = setup_distributed(self.config.device)
         try:
+            for cb in self.callbacks:
+                cb.on_fit_start(self)
             with (
                 deterministic_algorithms()
                 if self.config.deterministic
                 else contextlib.nullcontext()
             ):
-                return self._fit()
+                result = self._fit()
+            for cb in self.callbacks:
+                cb.on_fit_end(self, result)
+            return result
         finally:
             if self._progress is not None:
                 self._progress.close()
@@ -421,11 +454,11 @@ class Trainer:
         saved_at = self.step if self._last_checkpoint is not None else None
         validated_at: int | None = None
         logged: dict[str, float] = {}
-        interrupted = False
+        stopped_by: str | None = None
         while self.step < cfg.max_steps:
             step = self.step
             try:
-                values, stop = self._train_step(step, batches)
+                values, signalled = self._train_step(step, batches)
             except torch.OutOfMemoryError:
                 raise TrainingOutOfMemoryError(
                     out_of_memory_message(
@@ -435,6 +468,9 @@ class Trainer:
             self.step = step + 1
             self._update_ema()
             self.module.on_step_end(self.step)
+            requested = self._callbacks_step_end(values)
+            stopped_by = "signal" if signalled else requested
+            stop = stopped_by is not None
             window.add(values)
             log_now = self.step % cfg.log_every == 0 or self.step == cfg.max_steps or stop
             if self._progress.mode == "bar" or (log_now and self._progress.mode == "lines"):
@@ -449,18 +485,46 @@ class Trainer:
                 self._checkpoint()
                 saved_at = self.step
             if stop:
-                interrupted = self.step < cfg.max_steps
                 break
+        if self.step >= cfg.max_steps:
+            stopped_by = None  # a stop asked for at the last step changes nothing
+        interrupted = stopped_by is not None
         if cfg.validate_every and validated_at != self.step and not interrupted:
             self._validate()  # (skipped when stopping: a preempted job has seconds to save)
         if saved_at != self.step:
             self._checkpoint()
         if interrupted:
             self._progress.message(
-                f"stopped at step {self.step}; checkpoint {self._last_checkpoint} (continue with --resume)",
+                f"stopped at step {self.step} ({stopped_by}); checkpoint {self._last_checkpoint} "
+                "(continue with --resume)",
                 always=True,
             )
-        return TrainResult(self.step, self._last_checkpoint, logged, interrupted)
+        return TrainResult(self.step, self._last_checkpoint, logged, interrupted, stopped_by)
+
+    def _callbacks_step_end(self, values: Mapping[str, float]) -> str | None:
+        """Run every callback's ``on_step_end``; the reason to stop, agreed by all processes."""
+        if not self.callbacks:
+            return None
+        dist = self.dist
+        assert dist is not None
+        reason = None
+        for cb in self.callbacks:
+            asked = stop_reason(cb, cb.on_step_end(self, self.step, values))
+            reason = reason or asked
+        if not dist.is_distributed:
+            return reason
+        # Every process must leave the loop after the same step, or the next collective hangs.
+        flags = torch.tensor(
+            [reason is not None, reason == WallClockBudget.reason],
+            dtype=torch.float32,
+            device=dist.device,
+        )
+        any_stop, any_budget = (v > 0 for v in all_reduce_sum_(flags, dist).tolist())
+        if not any_stop:
+            return None
+        if reason is not None:
+            return reason
+        return WallClockBudget.reason if any_budget else "a callback on another process"
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         dtype = _AUTOCAST_DTYPES.get(self.config.precision)
@@ -655,6 +719,8 @@ class Trainer:
         self._last_checkpoint = path
         if dist.is_main:
             prune_checkpoints(self.run, self.config.keep_checkpoints)
+        for cb in self.callbacks:
+            cb.on_checkpoint(self, path)
 
     def _check_finite_params(self) -> None:
         """Never checkpoint NaN weights (a NaN gradient with a finite loss shows up only here)."""

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import torch
 
 from gs_core.errors import ValidationError
-from gs_losses.guidance.prior import Condition, DiffusionPrior
+from gs_priors.prior import Condition, DiffusionPrior
 
 
 def _coeffs(alphas_cumprod: torch.Tensor, t: torch.Tensor, ndim: int, dtype: torch.dtype):

@@ -14,8 +14,7 @@ and DreamGaussian) or ``1`` (``"uniform"``).
 
 Multi-view SDS takes rendered views ``[B, V, 3, H, W]``: one ``t`` per object shared by its
 ``V`` views (a multi-view prior such as ImageDream denoises them jointly), independent noise per
-view. DD3G's implicit verification (DD3G eq. 5) is multi-view SDS with ``t`` in ``[20, 300]``
-(the ``dd3g`` preset).
+view. DD3G's implicit verification (DD3G eq. 5) is multi-view SDS with ``t`` in ``[20, 300]``.
 """
 
 from __future__ import annotations
@@ -29,9 +28,9 @@ import torch
 from gs_core.config import Config
 from gs_core.errors import ValidationError
 from gs_losses.guidance.noise import add_noise, guided_noise
-from gs_losses.guidance.prior import Condition, DiffusionPrior, check_prior
 from gs_losses.guidance.timesteps import TimestepSchedule
 from gs_losses.terms import LossTerms
+from gs_priors.prior import Condition, DiffusionPrior, check_prior
 
 Conditions = Condition | Sequence[Condition]
 
@@ -94,27 +93,8 @@ class SDSConfig(Config):
     reduction: Literal["sum", "batch_mean"] = "sum"
     grad_clip: float | None = None
 
+    # Generic settings only: a method's own preset (DreamGaussian's, DD3G's) lives in its plugin.
     presets = {
-        # DreamGaussian stage 1 with Zero123: CFG 5, t in [0.02, 0.98], w = 1 - alpha_bar,
-        # summed. DreamGaussian optionally anneals t = (1 - r) T: override timesteps.anneal=linear.
-        "dreamgaussian": {
-            "guidance_scale": 5.0,
-            "timesteps": {"t_range": (0.02, 0.98)},
-            "reduction": "sum",
-        },
-        # DreamGaussian's text-to-3D Stable Diffusion guidance: CFG 100, mean over the batch.
-        "dreamgaussian_sd": {
-            "guidance_scale": 100.0,
-            "timesteps": {"t_range": (0.02, 0.98)},
-            "reduction": "batch_mean",
-        },
-        # DD3G implicit verification: multi-view SDS with t in [20, 300] (section IV-A). The
-        # paper gives no CFG scale; 5.0 is ImageDream's default for SDS.
-        "dd3g": {
-            "guidance_scale": 5.0,
-            "timesteps": {"t_range": (0.02, 0.3)},
-            "reduction": "batch_mean",
-        },
         "tiny": {"guidance_scale": 3.0},
     }
 
@@ -139,7 +119,7 @@ class SDS:
 
     Args:
         prior: the teacher; its weights are frozen and run without autograd.
-        config: :class:`SDSConfig` (or a preset, ``SDSConfig.preset("dreamgaussian")``).
+        config: :class:`SDSConfig` (or a preset, ``SDSConfig.preset("tiny")``).
     """
 
     def __init__(self, prior: DiffusionPrior, config: SDSConfig | None = None):

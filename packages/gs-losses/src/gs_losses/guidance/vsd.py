@@ -29,10 +29,10 @@ import torch.nn.functional as F
 from gs_core.config import Config
 from gs_core.errors import ValidationError
 from gs_losses.guidance.noise import add_noise, guided_noise, prediction_target
-from gs_losses.guidance.prior import Condition, DiffusionPrior, check_prior
 from gs_losses.guidance.sds import SDS, Conditions, ScoreDistillationOutput, surrogate_loss
 from gs_losses.guidance.timesteps import TimestepSchedule
 from gs_losses.terms import LossTerms
+from gs_priors.prior import Condition, DiffusionPrior, check_prior
 
 
 class VSDConfig(Config):
@@ -52,10 +52,11 @@ class VSDConfig(Config):
     reduction: Literal["sum", "batch_mean"] = "batch_mean"
     grad_clip: float | None = None
 
+    # Generic settings only: a method's own preset (GECO's) lives in its plugin.
     presets = {
-        # ProlificDreamer (threestudio): teacher CFG 7.5, LoRA student CFG 1, t in [0.02, 0.98]
-        # with the upper bound dropping to 0.5 after 5000 of 25000 steps, student t in [0, T).
-        "prolificdreamer": {
+        # Teacher t in [0.02, 0.98], the upper bound dropping to 0.5 after 20% of training;
+        # student t on all of [0, T) - ProlificDreamer's schedule (threestudio: 5000 of 25000).
+        "drop_max": {
             "guidance_scale": 7.5,
             "student_guidance_scale": 1.0,
             "timesteps": {
@@ -65,14 +66,6 @@ class VSDConfig(Config):
                 "anneal_start": 0.2,
             },
             "student_timesteps": {"t_range": (0.0, 1.0)},
-        },
-        # GECO stage I (section 4.1): Zero123++ teacher CFG 4, full-copy student CFG 1,
-        # student t in [0.02, 0.98].
-        "geco": {
-            "guidance_scale": 4.0,
-            "student_guidance_scale": 1.0,
-            "timesteps": {"t_range": (0.02, 0.98)},
-            "student_timesteps": {"t_range": (0.02, 0.98)},
         },
         "tiny": {"guidance_scale": 3.0, "student_guidance_scale": 1.0},
     }
@@ -84,8 +77,8 @@ class VSD(SDS):
     Args:
         teacher: the pretrained prior (frozen).
         student: a prior that estimates the score of the generator's samples, typically
-            :func:`~gs_losses.guidance.students.lora_student` (ProlificDreamer) or
-            :func:`~gs_losses.guidance.students.copy_student` (GECO) of the teacher. It must
+            :func:`gs_priors.students.lora_student` (ProlificDreamer) or
+            :func:`gs_priors.students.copy_student` (GECO) of the teacher. It must
             noise with the same schedule as the teacher.
         config: :class:`VSDConfig`.
     """

@@ -1,8 +1,10 @@
+"""The Triton FPS kernel gives the torch loop's indices exactly (CUDA with Triton only)."""
+
 import pytest
 import torch
 
-from gs_nets import farthest_point_sample
-from gs_nets.fps_triton import triton_available
+from gs_core.points import farthest_point_sample
+from gs_core.points.fps_triton import triton_available
 
 pytestmark = [
     pytest.mark.gpu,
@@ -21,6 +23,15 @@ def test_triton_fps_equals_torch_loop_exactly(n, m):
     got = farthest_point_sample(xyz, m, start_index=5, use_triton=True)
     assert got.dtype == torch.long and got.shape == (3, m)
     assert torch.equal(got, ref)
+
+
+def test_triton_fps_per_cloud_start_equals_torch_loop():
+    g = torch.Generator().manual_seed(1)
+    xyz = torch.randint(0, 64, (3, 3000, 3), generator=g).float().cuda()
+    starts = torch.tensor([0, 1, 2999])
+    ref = farthest_point_sample(xyz, 200, starts, use_triton=False, cuda_graph=False)
+    got = farthest_point_sample(xyz, 200, starts, use_triton=True)
+    assert got[:, 0].tolist() == [0, 1, 2999] and torch.equal(got, ref)
 
 
 def test_triton_fps_on_float_clouds_is_a_valid_fps():

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gs_core.errors import FileFormatError, ValidationError, WeightsNotFoundError
-from gs_losses.guidance.prior import PREDICTION_TYPES
+from gs_priors.prior import PREDICTION_TYPES
 
 
 def load_component(loader, directory: Path, subfolder: str, **kwargs: Any):

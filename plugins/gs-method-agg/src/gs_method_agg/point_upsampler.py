@@ -2,7 +2,7 @@
 
 A point-voxel UNet encodes the coarse points; a linear layer widens each latent to
 ``latent_channels * ratio``; cross-attention blocks to the image tokens modulate the latents
-before and after :func:`~gs_nets.expansion.expand_features` turns ``N`` latents into ``N * ratio``
+before and after :func:`~gs_method_agg.feature_expansion.expand_features` turns ``N`` latents into ``N * ratio``
 (AGG: "we adopt cross-attention layers before and after the feature expansion operation");
 a second point-voxel UNet decodes the expanded set, placed at the parents' positions, into
 per-point outputs (e.g. position offsets and attributes; their meaning is the caller's).
@@ -19,9 +19,8 @@ from torch import nn
 from gs_core.config import Config
 from gs_core.errors import ValidationError
 from gs_core.pretrained import PretrainedMixin
-from gs_nets.expansion import expand_features, expand_points
-from gs_nets.pvcnn_unet import PVCNNUNet, PVCNNUNetConfig
-from gs_nets.transformer import CrossAttentionBlock
+from gs_method_agg.feature_expansion import expand_features, expand_points
+from gs_nets import CrossAttentionBlock, PVCNNUNet, PVCNNUNetConfig
 
 
 def _unet(name: str, in_channels: int) -> dict:

@@ -32,9 +32,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from gs_core.errors import FileFormatError, ValidationError
-from gs_losses.guidance.diffusers_prior import DiffusersPrior, load_component, scheduler_from_dir
-from gs_losses.guidance.hub import resolve_model_dir
-from gs_losses.guidance.prior import Condition
+from gs_priors.diffusers_prior import DiffusersPrior, load_component, scheduler_from_dir
+from gs_priors.model_dir import resolve_model_dir
+from gs_priors.prior import Condition
 
 COMPONENTS = (
     "vae",
@@ -45,6 +45,7 @@ COMPONENTS = (
     "scheduler",
 )
 
+DEFAULT_MODEL_ID = "ashawkey/zero123-xl-diffusers"
 # CLIP's preprocessing statistics, used when feature_extractor/preprocessor_config.json omits them.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -130,14 +131,14 @@ def zero123_camera(
 
 
 class Zero123Guidance(DiffusersPrior):
-    """Zero123 / Stable Zero123 as a :class:`~gs_losses.guidance.prior.DiffusionPrior`.
+    """Zero123 / Stable Zero123 as a :class:`~gs_priors.prior.DiffusionPrior`.
 
     Usage::
 
         z123 = Zero123Guidance.from_pretrained("ashawkey/zero123-xl-diffusers", device="cuda", dtype=torch.float16)
         ref = z123.encode_reference(input_rgba)                  # once per input image
         cond = z123.camera_condition(ref, d_elev, d_azim, d_radius)  # per rendered view
-        loss = SDS(z123, SDSConfig.preset("dreamgaussian"))(renders, cond)["sds"]
+        loss = SDS(z123, SDSConfig(guidance_scale=5.0))(renders, cond)["sds"]  # gs_losses
     """
 
     def __init__(
@@ -172,7 +173,7 @@ class Zero123Guidance(DiffusersPrior):
     @classmethod
     def from_pretrained(
         cls,
-        name_or_path: str | Path = "ashawkey/zero123-xl-diffusers",
+        name_or_path: str | Path = DEFAULT_MODEL_ID,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         variant: Literal["auto", "zero123", "stable_zero123"] = "auto",

@@ -15,11 +15,12 @@ from pathlib import Path
 import torch
 
 from gs_core.errors import ValidationError
-from gs_losses.guidance.diffusers_prior import DiffusersPrior, load_component, scheduler_from_dir
-from gs_losses.guidance.hub import resolve_model_dir
-from gs_losses.guidance.prior import Condition
+from gs_priors.diffusers_prior import DiffusersPrior, load_component, scheduler_from_dir
+from gs_priors.model_dir import resolve_model_dir
+from gs_priors.prior import Condition
 
 COMPONENTS = ("vae", "unet", "text_encoder", "tokenizer", "scheduler")
+DEFAULT_MODEL_ID = "stabilityai/stable-diffusion-2-1-base"
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class TextCondition(Condition):
 
 
 class StableDiffusionGuidance(DiffusersPrior):
-    """A Stable Diffusion :class:`~gs_losses.guidance.prior.DiffusionPrior` (epsilon or v).
+    """A Stable Diffusion :class:`~gs_priors.prior.DiffusionPrior` (epsilon or v).
 
     Build with :meth:`from_pretrained`; condition with :meth:`encode_text`.
     """
@@ -46,7 +47,7 @@ class StableDiffusionGuidance(DiffusersPrior):
     @classmethod
     def from_pretrained(
         cls,
-        name_or_path: str | Path = "stabilityai/stable-diffusion-2-1-base",
+        name_or_path: str | Path = DEFAULT_MODEL_ID,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         **kwargs,

@@ -136,7 +136,7 @@ def save_tiny_zero123(directory: str | Path, seed: int = 0) -> Path:
     clip_camera_projection, scheduler) with CLIP images of 32x32."""
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
-    from gs_losses.guidance.zero123 import camera_projection_class
+    from gs_priors.zero123 import camera_projection_class
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

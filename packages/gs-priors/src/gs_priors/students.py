@@ -1,6 +1,6 @@
 """VSD student priors: a LoRA on the teacher's U-Net (ProlificDreamer) or a full copy (GECO).
 
-Both are :class:`~gs_losses.guidance.prior.DiffusionPrior` s sharing the teacher's VAE,
+Both are :class:`~gs_priors.prior.DiffusionPrior` s sharing the teacher's VAE,
 encoders and conditions; only the denoiser differs and is trainable.
 """
 
@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from gs_core.errors import ValidationError
-from gs_losses.guidance.diffusers_prior import DiffusersPrior
-from gs_losses.guidance.prior import Condition
+from gs_priors.diffusers_prior import DiffusersPrior
+from gs_priors.prior import Condition
 
 DEFAULT_LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 

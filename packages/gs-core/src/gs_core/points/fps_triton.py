@@ -1,10 +1,11 @@
 """Farthest point sampling as one Triton kernel per cloud (CUDA only).
 
-The torch loop in :mod:`gs_nets.sampling` launches a few kernels per sample, so ``M`` samples
+The torch loop in :mod:`gs_core.points.fps` launches a few kernels per sample, so ``M`` samples
 cost ``M`` launch latencies (about 70 ms for 16,384 -> 4,096 points on an H200, even replayed as
 CUDA graphs). Here one program per cloud keeps the coordinates and the running minimum
 distance in registers and runs all ``M`` iterations itself. Same rule as the reference:
-start at ``start_index``, then the point farthest from the chosen set, first index on ties.
+start at the cloud's start index, then the point farthest from the chosen set, first index on
+ties. Triton is imported only when this path runs: CPU machines need not have it.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def _kernel():
     import triton.language as tl
 
     @triton.jit
-    def fps_kernel(xyz_ptr, out_ptr, n, m, start, BLOCK: tl.constexpr):
+    def fps_kernel(xyz_ptr, start_ptr, out_ptr, n, m, BLOCK: tl.constexpr):
         b = tl.program_id(0)
         offs = tl.arange(0, BLOCK)
         valid = offs < n
@@ -43,7 +44,7 @@ def _kernel():
         z = tl.load(base + offs * 3 + 2, mask=valid, other=0.0)
         # padding lanes sit at -1 so they never win the argmax (real distances are >= 0)
         dist = tl.where(valid, float("inf"), -1.0)
-        cur = start
+        cur = tl.load(start_ptr + b)
         for i in range(m):
             tl.store(out_ptr + b.to(tl.int64) * m + i, cur)
             cx = tl.load(base + cur * 3 + 0)
@@ -60,9 +61,10 @@ def _kernel():
 
 
 def farthest_point_sample_triton(
-    pts: torch.Tensor, num_samples: int, start_index: int
+    pts: torch.Tensor, num_samples: int, start: torch.Tensor
 ) -> torch.Tensor:
-    """``pts [B, N, 3]`` float32 contiguous on CUDA, ``N <= MAX_POINTS`` -> ``[B, M]`` int64."""
+    """``pts [B, N, 3]`` float32 on CUDA, ``N <= MAX_POINTS``, ``start [B]`` first picks
+    -> ``[B, M]`` int64."""
     import triton
 
     b, n, _ = pts.shape
@@ -70,7 +72,6 @@ def farthest_point_sample_triton(
     # measured on an H200 at batch 1: 16 warps for 16k points (6.2 ms vs 6.9 with 32), 8 for 4k
     warps = min(16, max(4, block // 512))
     out = torch.empty(b, num_samples, dtype=torch.int32, device=pts.device)
-    _kernel()[(b,)](
-        pts.contiguous(), out, n, num_samples, start_index, BLOCK=block, num_warps=warps
-    )
+    first = start.to(device=pts.device, dtype=torch.int32).contiguous()
+    _kernel()[(b,)](pts.contiguous(), first, out, n, num_samples, BLOCK=block, num_warps=warps)
     return out.long()

@@ -1,13 +1,14 @@
 """The ``DiffusionPrior`` protocol every score-distillation teacher (and student) implements.
 
-A prior wraps a pretrained latent (or pixel) diffusion model. Score distillation needs from it
+A prior wraps a pretrained latent (or pixel) diffusion model. Score distillation (SDS / VSD in
+``gs_losses.guidance``) needs from it
 
 * ``encode_images`` - rendered images ``[B, 3, H, W]`` in ``[0, 1]`` to the latents the model
   denoises, differentiably (the gradient flows back through the encoder);
 * ``model_output`` - the raw network prediction for ``(latents_t, t, condition)``, whose meaning
   ``prediction_type`` names (``"epsilon"``, ``"v_prediction"`` or ``"sample"``, as diffusers);
 * ``alphas_cumprod`` - the training schedule ``alpha_bar_t`` ``[T]``, so noising and the
-  conversions between prediction types are done here, once, for every prior;
+  conversions between prediction types are done once, by the loss, for every prior;
 * ``null_condition`` - the unconditional counterpart of a condition, for classifier-free
   guidance.
 

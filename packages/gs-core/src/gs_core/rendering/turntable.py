@@ -1,0 +1,165 @@
+"""Orbit views around a set of Gaussians: scene framing, orbit renders and turntable animations.
+
+``gs3d render``, ``gs3d generate --turntable`` and ``gs3d demo`` all go through these functions,
+so a turntable looks the same whichever command wrote it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gs_core.cameras import Cameras
+from gs_core.errors import GS3DError
+from gs_core.gaussians import Gaussians
+
+# The vertical field of view of the procedural datasets' cameras (and of the turntables so far).
+DEFAULT_FOV_DEG = 49.1
+TURNTABLE_SUFFIXES = (".gif", ".mp4")
+
+
+def frame_scene(
+    gaussians: Gaussians, fov_deg: float = DEFAULT_FOV_DEG
+) -> tuple[tuple[float, float, float], float]:
+    """Orbit target and camera distance that fit the scene's bounding sphere in the view.
+
+    ``gaussians`` unbatched (means ``[N, 3]``). Uses Gaussians with opacity > 0.05 and robust
+    (1st-99th percentile) bounds so a few stray splats far away do not shrink the object to a dot.
+    """
+    g = gaussians
+    keep = g.opacities > 0.05
+    means = g.means[keep] if bool(keep.sum() >= 8) else g.means
+    means = means.double()
+    if means.shape[0] >= 100:
+        lo = torch.quantile(means, 0.01, dim=0)
+        hi = torch.quantile(means, 0.99, dim=0)
+    else:
+        lo, hi = means.min(0).values, means.max(0).values
+    center = (lo + hi) / 2
+    inside = ((means >= lo) & (means <= hi)).all(-1)
+    dist = (means[inside] - center).norm(dim=-1)
+    radius = float(dist.max()) if dist.numel() else 0.0
+    radius += 2.0 * float(g.scales.median())
+    radius = max(radius, 1e-3)
+    distance = radius / math.sin(math.radians(fov_deg) / 2) * 1.05
+    return tuple(float(v) for v in center), distance  # type: ignore[return-value]
+
+
+def orbit_azimuths(n: int) -> list[float]:
+    """``n`` evenly spaced azimuths in degrees, starting at 0."""
+    return [360.0 * i / n for i in range(n)]
+
+
+def render_orbit(
+    gaussians: Gaussians,
+    azimuths: Sequence[float],
+    *,
+    elevation: float = 15.0,
+    resolution: int = 256,
+    fov_deg: float = DEFAULT_FOV_DEG,
+    distance: float | None = None,
+    background: float | Sequence[float] = 1.0,
+    backend: str = "auto",
+    chunk: int = 8,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[np.ndarray]:
+    """Renders ``[resolution, resolution, 3]`` float in [0, 1], one per azimuth (degrees).
+
+    The cameras orbit the scene centre found by :func:`frame_scene` at ``distance`` (default:
+    the distance that fits the scene) and ``elevation`` degrees. ``progress(done, total)`` is
+    called after each chunk of ``chunk`` views.
+    """
+    target, fit = frame_scene(gaussians, fov_deg)
+    dist = fit if distance is None else distance
+    if dist <= 0:
+        raise GS3DError(f"distance: expected a positive camera distance, got {dist}")
+    from gs_core.rendering.api import render
+
+    cams = Cameras.orbit(
+        list(azimuths),
+        elevation,
+        radius=dist,
+        fov_deg=fov_deg,
+        width=resolution,
+        height=resolution,
+        target=target,
+        device=gaussians.device,
+    )
+    images: list[np.ndarray] = []
+    total = len(azimuths)
+    with torch.no_grad():
+        for a in range(0, total, chunk):
+            out = render(
+                gaussians, cams.select(slice(a, a + chunk)), background=background, backend=backend
+            )
+            images += [im.clamp(0, 1).float().cpu().numpy() for im in out.rgb]
+            if progress is not None:
+                progress(len(images), total)
+    return images
+
+
+def check_turntable_path(path: str | Path, overwrite: bool = False) -> Path:
+    """Fail before any rendering when ``path`` cannot be written as a turntable animation."""
+    from gs_core.io import check_overwrite
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TURNTABLE_SUFFIXES:
+        raise GS3DError(f"--turntable {path}: expected a .gif or .mp4 file name")
+    if suffix == ".mp4":
+        try:
+            import imageio_ffmpeg  # noqa: F401
+        except ImportError:
+            raise GS3DError(
+                f"--turntable {path}: MP4 needs imageio-ffmpeg "
+                "(pip install 'gs-core[video]'); or write a .gif"
+            ) from None
+    check_overwrite(path, overwrite)
+    return path
+
+
+def write_turntable(
+    gaussians: Gaussians,
+    path: str | Path,
+    *,
+    frames: int = 36,
+    resolution: int = 256,
+    elevation: float = 15.0,
+    fov_deg: float = DEFAULT_FOV_DEG,
+    distance: float | None = None,
+    fps: int = 12,
+    background: float | Sequence[float] = 1.0,
+    backend: str = "auto",
+    overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Render a ``frames``-view orbit of ``gaussians`` (means ``[N, 3]``) into a GIF or MP4."""
+    from gs_core.imaging import save_animation
+
+    path = check_turntable_path(path, overwrite)
+    images = render_orbit(
+        gaussians,
+        orbit_azimuths(frames),
+        elevation=elevation,
+        resolution=resolution,
+        fov_deg=fov_deg,
+        distance=distance,
+        background=background,
+        backend=backend,
+        progress=progress,
+    )
+    return save_animation(path, images, fps=fps, overwrite=overwrite)
+
+
+__all__ = [
+    "DEFAULT_FOV_DEG",
+    "check_turntable_path",
+    "frame_scene",
+    "orbit_azimuths",
+    "render_orbit",
+    "write_turntable",
+]

@@ -1,0 +1,45 @@
+"""``gs_core.devices.resolve_device``: one reading of auto | cpu | cuda | cuda:N everywhere."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gs_core.devices import resolve_device
+from gs_core.errors import GS3DError
+
+
+def test_cpu_and_auto_without_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("CPU") == torch.device("cpu")
+    assert resolve_device("auto") == torch.device("cpu")
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+
+
+def test_auto_picks_cuda_when_available(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
+
+
+@pytest.mark.parametrize("name", ["cuda", "cuda:0", "cuda:3"])
+def test_cuda_without_cuda_is_one_clear_line(monkeypatch, name):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(GS3DError, match=f"--device {name}: CUDA is not available") as e:
+        resolve_device(name, field="--device")
+    assert "\n" not in str(e.value)
+
+
+def test_cuda_index_past_the_last_device(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(GS3DError, match=r"device cuda:2: this machine has 2 CUDA device\(s\)"):
+        resolve_device("cuda:2")
+
+
+@pytest.mark.parametrize("name", ["gpu", "cuda:x", "cuda:", "tpu:0", "", "cpu:0"])
+def test_bogus_names(name):
+    with pytest.raises(GS3DError, match="expected auto, cpu, cuda or cuda:N") as e:
+        resolve_device(name, field="--device")
+    assert str(e.value).startswith(f"--device '{name}'")
