@@ -32,7 +32,7 @@ PYTHON = "3.11"
 # optional extras a package's own tests exercise (gs-core's densification test uses gsplat's
 # pure-torch DefaultStrategy, which installs and runs on CPU; gs-encoders' CLIP tests need
 # open_clip; gs-losses' SDS / VSD tests run over gs-priors' tiny priors)
-TEST_EXTRAS = {"gs-core": ["cuda"], "gs-encoders": ["clip"], "gs-losses": ["guidance"]}
+TEST_EXTRAS = {"gs3d-core": ["cuda"], "gs-encoders": ["clip"], "gs-losses": ["guidance"]}
 
 
 def _members() -> dict[str, Path]:

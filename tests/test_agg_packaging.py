@@ -14,16 +14,41 @@ PACKAGES = ("gs-core", "gs-nets", "gs-encoders", "gs-losses")
 
 
 @pytest.fixture(scope="module")
-def agg_env(tmp_path_factory) -> tuple[IsolatedEnv, object]:
+def agg_env(tmp_path_factory) -> tuple[IsolatedEnv, object, list]:
     env = IsolatedEnv(tmp_path_factory.mktemp("agg-isolated"))
     wheels = [env.build(ROOT / "packages" / p) for p in PACKAGES]
     plugin = env.build(ROOT / "plugins" / "gs-method-agg")
     env.install(*wheels, plugin)
-    return env, plugin
+    return env, plugin, wheels
+
+
+def _metadata(wheel) -> tuple[str, list[str]]:
+    """(METADATA text, file names) of a wheel's dist-info."""
+    z = zipfile.ZipFile(wheel)
+    info = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+    return z.read(info).decode(), z.namelist()
+
+
+def test_wheels_are_publishable(agg_env):
+    """The core distribution is gs3d-core (gs-core on the index is another project), internal
+    dependencies are pinned to the same minor series, and every wheel carries the licence."""
+    _, plugin, wheels = agg_env
+    for wheel in [*wheels, plugin]:
+        meta, names = _metadata(wheel)
+        assert any(n.endswith("LICENSE") and ".dist-info/" in n for n in names), wheel.name
+        assert "License-Expression: Apache-2.0" in meta, wheel.name
+        assert "Classifier: Programming Language :: Python :: 3.11" in meta, wheel.name
+        assert "Project-URL: Changelog," in meta, wheel.name
+        requires = [ln for ln in meta.splitlines() if ln.startswith("Requires-Dist:")]
+        assert not any(r.split()[1].split("[")[0].split(">")[0] == "gs-core" for r in requires)
+        internal = [r for r in requires if r.split()[1].startswith(("gs3d-core", "gs-"))]
+        assert all("<0.2" in r and ">=0.1" in r for r in internal), internal
+    core_meta, _ = _metadata(wheels[0])
+    assert "Name: gs3d-core" in core_meta
 
 
 def test_wheel_ships_the_model_and_examples(agg_env):
-    _, plugin = agg_env
+    _, plugin, _ = agg_env
     names = zipfile.ZipFile(plugin).namelist()
     ckpt = [n for n in names if "/checkpoints/procedural-small/" in n]
     assert any(n.endswith("config.json") for n in ckpt)
@@ -34,7 +59,7 @@ def test_wheel_ships_the_model_and_examples(agg_env):
 
 
 def test_installed_agg_lists_and_generates(agg_env, tmp_path):
-    env, _ = agg_env
+    env, _, _ = agg_env
     listing = json.loads(env.run(env.bin("gs3d"), "plugins", "--json").stdout)
     row = next(p for p in listing["plugins"] if p["name"] == "agg")
     assert row["distribution"] == "gs-method-agg" and row["version"] == "0.1.0"
@@ -54,7 +79,7 @@ def test_installed_agg_lists_and_generates(agg_env, tmp_path):
 
 
 def test_installed_agg_passes_the_conformance_suite(agg_env):
-    env, _ = agg_env
+    env, _, _ = agg_env
     env.install("pytest")
     tests = ROOT / "plugins" / "gs-method-agg" / "tests" / "test_agg_model.py"
     r = env.run(

@@ -54,7 +54,7 @@ def install_closure(root: str, extras: tuple[str, ...] = ()) -> set[str]:
 
 def test_agg_plugin_installs_no_diffusion_or_clip_stack():
     closure = install_closure("gs-method-agg")
-    assert {"gs-core", "gs-nets", "gs-encoders", "gs-losses", "torch"} <= closure
+    assert {"gs3d-core", "gs-nets", "gs-encoders", "gs-losses", "torch"} <= closure
     heavy = sorted(closure & HEAVY)
     assert not heavy, (
         f"installing gs-method-agg pulls {heavy} (see `uv tree --package gs-method-agg`)"

@@ -25,7 +25,7 @@ def make_plugin(
         name = "{dist}"
         version = "9.8.7"
         requires-python = ">=3.11"
-        dependencies = ["gs-core"]
+        dependencies = ["gs3d-core"]
         [project.entry-points.gs3d]
         {ep_name} = "{module}"
         [build-system]

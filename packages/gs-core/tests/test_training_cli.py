@@ -162,3 +162,40 @@ def test_training_cli_refuses_existing_run_and_wrong_method_on_resume(
     with pytest.raises(SystemExit):
         main(["train", "--method", "other", "--out", str(run), "--resume"])
     assert "is a run of method 'toy', not 'other'" in " ".join(capsys.readouterr().err.split())
+
+
+@pytest.fixture
+def toy_with_stages(toy):
+    from gs_core.plugins.specs import StageSpec
+
+    reg = reset_registry(discover=False)
+    reg.register_method(
+        MethodSpec(
+            name="toy",
+            summary="a two-layer MLP for engine tests",
+            config_class=toy.ToyConfig,
+            method_class=toy.ToyMethod,
+            core_api=CORE_API_VERSION,
+            stages=(StageSpec("main"), StageSpec("polish", init_from="main")),
+        )
+    )
+    yield toy
+    reset_registry()
+
+
+def test_training_cli_stages_come_from_the_method_spec(tmp_path, toy_with_stages, capsys):
+    run = tmp_path / "run"
+    _gs3d("train", "--method", "toy", "--preset", "tiny", "--out", str(run), "train.max_steps=2")
+    assert json.loads((run / "config.json").read_text())["stage"] == "main"  # the first
+    capsys.readouterr()
+    for stage, message in (
+        ("fine", "--stage fine: method 'toy' has the stages main, polish"),
+        # passes the spec (the toy itself only trains "main"); without --init it is told where
+        # the stage usually starts from
+        ("polish", "note: stage 'polish' of toy usually starts from the 'main' stage's weights"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", "--method", "toy", "--preset", "tiny", "--out", str(tmp_path / stage),
+                  "--stage", stage])  # fmt: skip
+        assert exit_info.value.code == 2
+        assert message in " ".join(capsys.readouterr().err.split())

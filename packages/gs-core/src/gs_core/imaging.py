@@ -124,7 +124,7 @@ def save_animation(
 ) -> Path:
     """Write frames as an animated GIF or an MP4 (by extension) atomically.
 
-    MP4 needs the optional ``imageio-ffmpeg`` package (``pip install 'gs-core[video]'``).
+    MP4 needs the optional ``imageio-ffmpeg`` package (``pip install 'gs3d-core[video]'``).
     """
     import imageio.v3 as iio
 
@@ -141,7 +141,7 @@ def save_animation(
             import imageio_ffmpeg  # noqa: F401
         except ImportError:
             raise GS3DError(
-                f"{path}: writing MP4 needs imageio-ffmpeg (pip install 'gs-core[video]'); or write a .gif"
+                f"{path}: writing MP4 needs imageio-ffmpeg (pip install 'gs3d-core[video]'); or write a .gif"
             ) from None
         data = iio.imwrite("<bytes>", np.stack(arrs), extension=".mp4", fps=fps)
     else:

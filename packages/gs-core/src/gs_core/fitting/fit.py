@@ -53,7 +53,7 @@ def _default_strategy():
     except ImportError:
         raise GS3DError(
             "fitting densifies with gsplat's DefaultStrategy (pure PyTorch, runs on CPU too): "
-            "pip install 'gs-core[cuda]' to get gsplat, or set densify=false"
+            "pip install 'gs3d-core[cuda]' to get gsplat, or set densify=false"
         ) from None
     return DefaultStrategy
 

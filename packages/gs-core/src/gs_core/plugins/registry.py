@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "gs3d"
 COMMANDS_GROUP = "gs3d.commands"
-BUILTIN = "gs-core"
+BUILTIN = "gs3d-core"
 
 
 @dataclass(frozen=True)

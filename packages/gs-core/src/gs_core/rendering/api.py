@@ -151,7 +151,7 @@ def render(
             broadcastable to ``[..., C, 3]``; ``None`` is black. Depth composites over 0.
         mode: "RGB", "RGB+D" (accumulated depth), "RGB+ED" (expected depth), "D", "ED".
         backend: "torch" (pure PyTorch, any device), "gsplat" (CUDA kernels, needs
-            ``gs-core[cuda]``), or "auto": gsplat for CUDA tensors when it can run, else torch.
+            ``gs3d-core[cuda]``), or "auto": gsplat for CUDA tensors when it can run, else torch.
         rasterize_mode: "classic" or "antialiased" (Mip-Splatting's 2D filter compensation).
         near_plane, far_plane: depth range kept; Gaussians outside are culled (no NaN).
         eps2d: low-pass variance added to every projected covariance (pixels^2).

@@ -1,4 +1,4 @@
-"""The CUDA backend: a thin wrapper over ``gsplat.rasterization`` (optional extra ``gs-core[cuda]``).
+"""The CUDA backend: a thin wrapper over ``gsplat.rasterization`` (optional extra ``gs3d-core[cuda]``).
 
 gsplat is imported lazily, on the first call, so ``import gs_core`` never loads it. The wrapper
 passes activated scales and opacities and ``packed=False`` so ``meta`` has the same layout as
@@ -28,7 +28,7 @@ def _probe() -> str | None:
     try:
         import gsplat  # noqa: F401
     except ImportError as e:
-        return f"gsplat is not installed ({e}); install it with pip install 'gs-core[cuda]'"
+        return f"gsplat is not installed ({e}); install it with pip install 'gs3d-core[cuda]'"
     try:
         # Loads the prebuilt extension or JIT-compiles it with nvcc (about a minute, once).
         from gsplat.cuda._backend import _C

@@ -116,7 +116,7 @@ def check_turntable_path(path: str | Path, overwrite: bool = False) -> Path:
         except ImportError:
             raise GS3DError(
                 f"--turntable {path}: MP4 needs imageio-ffmpeg "
-                "(pip install 'gs-core[video]'); or write a .gif"
+                "(pip install 'gs3d-core[video]'); or write a .gif"
             ) from None
     check_overwrite(path, overwrite)
     return path

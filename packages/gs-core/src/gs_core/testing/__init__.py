@@ -7,6 +7,12 @@
     class TestMyMethod(MethodConformanceTests):
         method = "my-method"          # the registered method name
 
+It checks the ``MethodSpec`` (presets ``paper`` and ``tiny``, the method class, output frame,
+stages, ``has_weights``), that ``generate`` on the ``tiny`` preset returns valid Gaussians and is
+reproducible with ``seed=``, that ``gs_core.loading.load_method(name, preset="tiny")`` builds it,
+and that ``save_pretrained`` -> ``from_pretrained`` / ``load_method(checkpoint=...)`` reproduces
+its outputs exactly.
+
 The pytest plugin (auto-loaded through the ``pytest11`` entry point) registers the ``gpu``
 marker and skips tests carrying it when CUDA is not available.
 """

@@ -22,7 +22,7 @@ def _tensorboard_writer(directory: Path, mode: str):
         if mode == "on":
             raise GS3DError(
                 "tensorboard=on but the tensorboard package is not installed "
-                "(pip install 'gs-core[tensorboard]', or set tensorboard=off)"
+                "(pip install 'gs3d-core[tensorboard]', or set tensorboard=off)"
             ) from None
         return None
     return SummaryWriter(log_dir=str(directory))
