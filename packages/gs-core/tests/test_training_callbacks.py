@@ -133,3 +133,44 @@ def test_trainer_budget_s_stops_a_run_on_the_real_clock(toy, tmp_path, capsys):
     assert result.stopped_by == "budget" and result.step == 1
     assert (tmp_path / "run" / "checkpoints" / "step-00000001").is_dir()
     assert "stopped at step 1 (budget)" in capsys.readouterr().err
+
+
+DDP_SCRIPT = """
+import importlib.util, os, sys
+from pathlib import Path
+spec = importlib.util.spec_from_file_location("gs3d_training_toy", {toy!r})
+toy = importlib.util.module_from_spec(spec)
+sys.modules["gs3d_training_toy"] = toy
+spec.loader.exec_module(toy)
+from gs_core.training import Callback, Trainer, seed_everything
+
+class StopOnRankOne(Callback):
+    def on_step_end(self, trainer, step, logs):
+        return "rank-one" if step == 2 and os.environ["RANK"] == "1" else None
+
+seed_everything(0)
+cfg = toy.make_config(max_steps=6, batch_size=4)
+module = toy.ToyMethod(cfg).training_module(run_dir=Path({run!r}))
+result = Trainer(module, {run!r}, callbacks=[StopOnRankOne()]).fit()
+sys.stdout.write(f"DONE rank={{os.environ['RANK']}} step={{result.step}} by={{result.stopped_by}}\\n")
+"""
+
+
+def test_a_stop_request_on_one_process_stops_every_process(toy, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import torch.distributed as dist
+
+    if not dist.is_available() or not dist.is_gloo_available():
+        pytest.skip("needs torch.distributed gloo")
+    script = tmp_path / "ddp_stop.py"
+    script.write_text(DDP_SCRIPT.format(toy=toy.__file__, run=str(tmp_path / "run")))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    proc = subprocess.run([*cmd, str(script)], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "DONE rank=1 step=2 by=rank-one" in proc.stdout
+    assert "DONE rank=0 step=2 by=a callback on another process" in proc.stdout
+    assert (tmp_path / "run" / "checkpoints" / "step-00000002").is_dir()

@@ -17,7 +17,7 @@ def gs3d_register_methods(register):
             config_class=PixelCloudConfig,
             # "module:Class": registering (gs3d plugins, gs3d --help) imports no model code.
             method_class="gs3d_pixel_cloud.model:PixelCloud",
-            core_api="1.0",
+            core_api="1.1",
             paper="(none: a template for plugin authors)",
             # The cloud sits in front of Cameras.orbit(0, 0, radius): the input camera on +z at
             # elevation 0, i.e. the "camera" frame of gs_core.data.spaces.

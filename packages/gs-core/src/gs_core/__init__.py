@@ -43,9 +43,15 @@ def __dir__() -> list[str]:
 
 __version__ = "0.1.0"
 
-# The plugin API version method plugins declare they were built for. Bump the major on
-# breaking changes of the Method contract or the hook specs.
-CORE_API_VERSION = "1.0"
+# The plugin API a plugin declares it was written for (``MethodSpec.core_api``); the policy is in
+# the package README. MAJOR changes when something a plugin relies on changes incompatibly (the
+# Method contract, hook signatures, spec fields removed or retyped) and every plugin must be
+# updated; MINOR grows with additions (new optional spec fields, new hooks, new keyword
+# arguments with defaults). A plugin built for X.Y loads in any core with the same X and a minor
+# >= Y; anything else is refused with a message naming both versions. 1.1 added MethodSpec's
+# method_class / output_frame / stages / has_weights, generate(seed=), and the commands and
+# priors hooks.
+CORE_API_VERSION = "1.1"
 
 __all__ = [
     "CORE_API_VERSION",

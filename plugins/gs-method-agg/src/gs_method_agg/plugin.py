@@ -43,7 +43,7 @@ def gs3d_register_methods(register):
             "Gaussian super-resolution).",
             config_class=AGGConfig,
             method_class="gs_method_agg.model:AGG",
-            core_api="1.0",
+            core_api="1.1",
             paper="Xu et al., AGG: Amortized Generative 3D Gaussians for Single Image to 3D, "
             "arXiv:2401.04099 (2024)",
             default_checkpoint=str(BUNDLED_CHECKPOINT)
