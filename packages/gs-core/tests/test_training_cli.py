@@ -199,3 +199,18 @@ def test_training_cli_stages_come_from_the_method_spec(tmp_path, toy_with_stages
                   "--stage", stage])  # fmt: skip
         assert exit_info.value.code == 2
         assert message in " ".join(capsys.readouterr().err.split())
+
+
+def test_training_cli_budget_stops_with_a_resumable_checkpoint(tmp_path, toy_registered, capsys):
+    data, run = tmp_path / "data", tmp_path / "run"
+    data.mkdir()
+    _gs3d(
+        "train", "--method", "toy", "--preset", "tiny", "--data", str(data), "--out", str(run),
+        "--budget", "0.000001",
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert "stopped (budget) at step 1" in err and "--resume" in err
+    assert not (run / "final").exists()
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-00000001"]
+    _gs3d("train", "--out", str(run), "--resume")
+    assert "trained toy for 4 steps" in capsys.readouterr().err

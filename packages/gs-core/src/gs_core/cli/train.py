@@ -61,6 +61,13 @@ def train(
     seed: int | None = typer.Option(
         None, "--seed", help="Seed for building the model (default: 0)."
     ),
+    budget: float | None = typer.Option(
+        None,
+        "--budget",
+        min=0.0,
+        help="Wall-clock budget in seconds: stop after the step that exceeds it, with a "
+        "checkpoint to --resume from.",
+    ),
 ) -> None:
     """Train a method; the trained model is written to RUN_DIR/final (EMA weights when EMA is on)."""
     from rich.console import Console
@@ -133,13 +140,14 @@ def train(
         "gs3d_version": __version__,
         "plugin": {"distribution": spec.distribution, "version": spec.version},
     }
-    trainer = Trainer(module, out, resume=resume, snapshot=snapshot)
+    trainer = Trainer(module, out, resume=resume, snapshot=snapshot, budget_s=budget)
     result = trainer.fit()
     if not trainer.is_main:
         return
     if result.interrupted:
         console.print(
-            f"interrupted at step {result.step}; continue with: gs3d train --out {out} --resume"
+            f"stopped ({result.stopped_by or 'interrupted'}) at step {result.step}; continue with: "
+            f"gs3d train --out {out} --resume"
         )
         return
     final = out / "final"
