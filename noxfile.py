@@ -29,10 +29,10 @@ nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).parent
 PYTHON = "3.11"
-# optional extras a package's own tests exercise (gs-core's densification test uses gsplat's
-# pure-torch DefaultStrategy, which installs and runs on CPU; gs-encoders' CLIP tests need
-# open_clip; gs-losses' SDS / VSD tests run over gs-priors' tiny priors)
-TEST_EXTRAS = {"gs3d-core": ["cuda"], "gs-encoders": ["clip"], "gs-losses": ["guidance"]}
+# optional extras a package's own tests exercise: gs3d-core's resolver tests build a
+# huggingface_hub cache and its densification test runs gsplat's pure-torch DefaultStrategy on
+# CPU; gs-encoders' CLIP tests need open_clip; gs-losses' SDS / VSD run over gs-priors' priors
+TEST_EXTRAS = {"gs3d-core": ["cuda", "hub"], "gs-encoders": ["clip"], "gs-losses": ["guidance"]}
 
 
 def _members() -> dict[str, Path]:
