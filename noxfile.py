@@ -93,13 +93,27 @@ def wheels(session: nox.Session) -> None:
         "--no-header", "-o", str(constraints), silent=True, external=True,
     )  # fmt: skip
     session.install("-c", str(constraints), *map(str, built))
-    modules = [p.name.split("-")[0] for p in built]
+    # the import name is the wheel's top-level package (gs3d-core installs gs_core)
+    modules = [_top_level_package(p) for p in built]
     code = ";".join(f"import {m}" for m in modules) + f";print('imported', {modules!r})"
     # run from a temporary directory so the workspace sources cannot shadow the wheels
     with session.chdir(session.create_tmp()):
         session.run("python", "-c", code)
         session.run("gs3d", "--help", silent=True)
         session.run("gs3d", "plugins", "--check")
+
+
+def _top_level_package(wheel: Path) -> str:
+    import zipfile
+
+    tops = {
+        n.split("/")[0]
+        for n in zipfile.ZipFile(wheel).namelist()
+        if "/" in n and not n.split("/")[0].endswith((".dist-info", ".data"))
+    }
+    if len(tops) != 1:
+        raise ValueError(f"{wheel.name}: expected one top-level package, found {sorted(tops)}")
+    return tops.pop()
 
 
 @nox.session(python=PYTHON)
