@@ -8,10 +8,10 @@ trimesh, huggingface_hub, method plugins) load on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gs_core.errors import FileFormatError, GS3DError, ValidationError, WeightsNotFoundError
+from gs_core.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from gs_core.cameras import Cameras
@@ -28,17 +28,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'gs_core' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 __version__ = "0.1.0"

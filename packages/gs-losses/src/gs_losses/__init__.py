@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from gs_core.lazy_exports import lazy_exports
 from gs_losses.chamfer import attribute_chamfer, chamfer_distance, gaussian_attributes
 from gs_losses.image import l1_loss, mse_loss, psnr, rgba_loss
 from gs_losses.regularizers import kl_divergence, opacity_regularizer
@@ -39,14 +40,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [
