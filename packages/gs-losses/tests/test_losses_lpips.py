@@ -128,3 +128,31 @@ def test_lpips_metric_plugin(tmp_path, monkeypatch):
 
     direct = LPIPS("alex", backbone_weights=path)(x.permute(0, 3, 1, 2), y.permute(0, 3, 1, 2))
     assert torch.allclose(fn(x, y), direct)
+
+
+@pytest.mark.parametrize("net, enum_name", [("vgg", "VGG16_Weights"), ("alex", "AlexNet_Weights")])
+def test_backbone_urls_match_torchvision(net, enum_name):
+    import torchvision
+
+    from gs_losses.perceptual import backbone_weights_url
+
+    assert backbone_weights_url(net) == getattr(torchvision.models, enum_name).IMAGENET1K_V1.url
+
+
+def test_missing_lpips_weights_are_reported_without_importing_torchvision(tmp_path):
+    """A metric whose weights are absent is reported at once: no torchvision / lpips import."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from gs_core.errors import WeightsNotFoundError\n"
+        "from gs_losses.plugin import lpips_metric_factory\n"
+        "try:\n"
+        "    lpips_metric_factory('vgg')('cpu')\n"
+        "except WeightsNotFoundError as e:\n"
+        "    print('missing', 'torchvision' in sys.modules, 'lpips' in sys.modules)\n"
+    )
+    env = {**__import__("os").environ, "TORCH_HOME": str(tmp_path), "GS3D_LPIPS_VGG_WEIGHTS": ""}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.stdout.strip() == "missing False False", r.stdout + r.stderr

@@ -35,12 +35,18 @@ _TORCHVISION_WEIGHTS = {"vgg": ("vgg16", "VGG16_Weights"), "alex": ("alexnet", "
 ENV_VARS = {"vgg": "GS3D_LPIPS_VGG_WEIGHTS", "alex": "GS3D_LPIPS_ALEX_WEIGHTS"}
 
 
+# torchvision.models.<Arch>_Weights.IMAGENET1K_V1.url, spelled out: looking for the weights must
+# not import torchvision (seconds), or a metric whose weights are absent is not reported at once.
+# test_losses_lpips checks them against torchvision's own table.
+_BACKBONE_URLS = {
+    "vgg": "https://download.pytorch.org/models/vgg16-397923af.pth",
+    "alex": "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+}
+
+
 def backbone_weights_url(net: Net) -> str:
     """Where torchvision publishes the ImageNet weights LPIPS's backbone uses."""
-    import torchvision
-
-    _, enum_name = _TORCHVISION_WEIGHTS[net]
-    return getattr(torchvision.models, enum_name).IMAGENET1K_V1.url
+    return _BACKBONE_URLS[net]
 
 
 def default_backbone_path(net: Net) -> Path:
