@@ -40,8 +40,10 @@ def make_plugin(
     return pkg
 
 
-def plugins_json(env: IsolatedEnv, *extra) -> dict:
-    r = env.run(env.bin("gs3d"), "plugins", "--json", *extra)
+def plugins_json(env: IsolatedEnv, *extra, rc: int = 0) -> dict:
+    """``gs3d plugins --json`` (``--check`` exits 1 when a plugin failed)."""
+    r = env.run(env.bin("gs3d"), "plugins", "--json", *extra, check=False)
+    assert r.returncode == rc, r.stderr
     return json.loads(r.stdout)
 
 
@@ -94,7 +96,7 @@ def test_template_plugin_lifecycle(core_env: IsolatedEnv, tmp_path):
                          "raise ImportError('this plugin is broken on purpose')\n",
                          commands=("broken-cmd",))  # fmt: skip
     env.install(env.build(broken))
-    checked = plugins_json(env, "--check")
+    checked = plugins_json(env, "--check", rc=1)
     rows = {p["name"]: p for p in checked["plugins"]}
     assert rows["broken"]["status"] == "failed"
     assert (
@@ -111,12 +113,14 @@ def test_template_plugin_lifecycle(core_env: IsolatedEnv, tmp_path):
     )
     assert env.run(env.bin("gs3d"), "pixel-cloud-info", "--preset", "tiny").returncode == 0
     assert "broken-cmd" in env.run(env.bin("gs3d"), "--help", env={"COLUMNS": "200"}).stdout
-    # ... and can be switched off
+    # ... and can be switched off, by its distribution's name in any PEP 503 spelling (its
+    # plugin and its command): then --check passes
     off = json.loads(
         env.run(
-            env.bin("gs3d"), "plugins", "--json", "--check", env={"GS3D_DISABLE_PLUGINS": "broken"}
+            env.bin("gs3d"), "plugins", "--json", "--check",
+            env={"GS3D_DISABLE_PLUGINS": "GS3D_Broken_Plugin"},
         ).stdout
-    )
+    )  # fmt: skip
     assert {p["name"]: p for p in off["plugins"]}["broken"]["status"].startswith("disabled")
 
     # a second distribution registering the same method name is refused, naming both
@@ -139,5 +143,5 @@ def test_template_plugin_lifecycle(core_env: IsolatedEnv, tmp_path):
     assert r.returncode != 0
     assert "duplicate method name 'pixel-cloud'" in r.stderr
     assert "gs3d-pixel-cloud" in r.stderr and "gs3d-dup-plugin" in r.stderr
-    listing = plugins_json(env, "--check")  # the listing itself still works
+    listing = plugins_json(env, "--check", rc=1)  # the listing itself still works
     assert any("duplicate" in p.get("error", "") for p in listing["plugins"])

@@ -182,3 +182,48 @@ def test_plugin_registers_the_metric():
     assert isinstance(spec, MetricSpec) and spec.name == "clip_similarity"
     assert spec.higher_is_better and set(spec.pairs) == {"render-gt", "render-input"}
     assert spec.factory is clip_similarity_metric
+
+
+def test_metric_default_weights_match_open_clip_table():
+    """The metric resolves its default weights without open_clip: the repo, activation and
+    preprocessing it assumes must be the ones open_clip's own table gives the tag."""
+    import open_clip
+    from open_clip.transform import PreprocessCfg
+
+    from gs_encoders.clip_similarity import DEFAULT_HUB_REPO, DEFAULT_MODEL, DEFAULT_PRETRAINED
+
+    cfg = open_clip.get_pretrained_cfg(DEFAULT_MODEL, DEFAULT_PRETRAINED)
+    assert cfg["hf_hub"].rstrip("/") == DEFAULT_HUB_REPO and cfg["quick_gelu"] is True
+    default = PreprocessCfg()
+    assert tuple(cfg["mean"]) == tuple(default.mean) and tuple(cfg["std"]) == tuple(default.std)
+    assert (cfg["interpolation"], cfg["resize_mode"]) == (
+        default.interpolation,
+        default.resize_mode,
+    )
+
+
+def test_metric_without_weights_fails_before_importing_open_clip(tmp_path):
+    # open_clip's import alone takes 10-20 s (torchvision): a machine without the weights must
+    # hear that the metric is unavailable without paying for it, and without hub retries.
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from gs_core.errors import WeightsNotFoundError\n"
+        "from gs_encoders.clip_similarity import clip_similarity_metric\n"
+        "try:\n"
+        "    clip_similarity_metric('cpu')\n"
+        "except WeightsNotFoundError as e:\n"
+        "    print('unavailable:', e)\n"
+        "print('open_clip imported:', 'open_clip' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GS3D_CLIP_", "HF_"))}
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert r.returncode == 0, r.stderr
+    assert "unavailable:" in r.stdout and "GS3D_CLIP_PRETRAINED" in r.stdout
+    assert "open_clip imported: False" in r.stdout

@@ -173,3 +173,41 @@ def test_gs3d_train_runs_the_three_stages(tiny_data, tmp_path):
         for k in coarse
         if k.startswith("coarse.") and sd_b[k].is_floating_point()
     )
+
+
+def test_gs3d_train_divergence_keeps_a_resumable_checkpoint(tiny_data, tmp_path, capsys):
+    """lr=300 diverges: one line naming the step and the tensor, no final/ model, and the
+    checkpoint kept is one that resumes with a sane rate and generates."""
+    from gs_core.cli.main import main
+
+    run = tmp_path / "run"
+    args = ["train", "--method", "agg", "--preset", "tiny", "--stage", "coarse",
+            "--data", str(tiny_data), "--out", str(run)]  # fmt: skip
+    with pytest.raises(SystemExit) as exit_:
+        main([*args, "lr=300", "train.max_steps=8", "train.checkpoint_every=2"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("error: step ") and "non-finite values in " in line
+    assert "training stopped, the last good checkpoint is " in line
+    assert not (run / "final").exists()
+    kept = sorted(p.name for p in (run / "checkpoints").glob("step-????????"))
+    assert kept and str(run / "checkpoints" / kept[-1]) in line
+
+    # the kept weights generate, and training continues from them with a sane rate
+    out = tmp_path / "g.ply"
+    image = next(tiny_data.glob("*/images/*.png"))
+    generate = ["generate", str(image), "--method", "agg", "-o", str(out),
+            "--checkpoint", str(run / "checkpoints" / kept[-1] / "models" / "model")]  # fmt: skip
+    with pytest.raises(SystemExit) as exit_:
+        main(generate)
+    assert exit_.value.code in (0, None), capsys.readouterr().err
+    assert out.is_file()
+    step = int(kept[-1].split("-")[1])
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--out", str(run), "--resume", "lr=0.001", f"train.max_steps={step + 2}"])
+    assert exit_.value.code in (0, None), capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"resumed from {run / 'checkpoints' / kept[-1]}" in err
+    assert "lr 300.0 -> 0.001" in err
+    assert (run / "final" / "model.safetensors").is_file()

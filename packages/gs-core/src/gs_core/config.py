@@ -10,11 +10,42 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import pydantic
 
 from gs_core.errors import FileFormatError, GS3DError
+from gs_core.limits import (
+    MAX_DEPTH,
+    MAX_GAUSSIANS,
+    MAX_POINTS,
+    MAX_RESOLUTION,
+    MAX_VIEWS,
+    MAX_WIDTH,
+)
+
+
+def bounded_int(maximum: int, unit: str, minimum: int = 1) -> Any:
+    """An ``int`` field type accepting ``minimum..maximum`` (``unit`` names what is counted in
+    the error, e.g. ``"pixels"``). Use it for every field that sets the size of something
+    allocated: ``resolution: bounded_int(MAX_RESOLUTION, "pixels") = 256``.
+    """
+
+    def check(value: int) -> int:
+        if not minimum <= value <= maximum:
+            raise ValueError(f"expected {minimum:,} to {maximum:,} {unit}, got {value:,}")
+        return value
+
+    return Annotated[int, pydantic.AfterValidator(check)]
+
+
+# The size fields configs share.
+Resolution = bounded_int(MAX_RESOLUTION, "pixels")
+GaussianCount = bounded_int(MAX_GAUSSIANS, "Gaussians")
+PointCount = bounded_int(MAX_POINTS, "points")
+ViewCount = bounded_int(MAX_VIEWS, "views")
+Width = bounded_int(MAX_WIDTH, "channels")
+Depth = bounded_int(MAX_DEPTH, "layers")
 
 
 class Config(pydantic.BaseModel):
@@ -30,7 +61,10 @@ class Config(pydantic.BaseModel):
                 f"{cls.__name__}: unknown preset '{name}' (available: {', '.join(sorted(cls.presets)) or 'none'})"
             )
         data = _deep_merge(dict(cls.presets[name]), overrides)
-        return cls.model_validate(data)
+        try:
+            return cls.model_validate(data)
+        except pydantic.ValidationError as e:
+            raise GS3DError(f"{cls.__name__} preset '{name}': {_first_error(e)}") from None
 
     def with_overrides(self, items: list[str] | dict[str, Any]):
         """Return a copy with dotted ``key=value`` overrides applied and re-validated."""
@@ -104,6 +138,7 @@ def _first_error(e: pydantic.ValidationError) -> str:
     parts = []
     for err in errs[:3]:
         loc = ".".join(str(x) for x in err["loc"]) or "(root)"
-        parts.append(f"field '{loc}': {err['msg']}")
+        msg = err["msg"].removeprefix("Value error, ")  # a validator's own sentence
+        parts.append(f"field '{loc}': {msg}")
     more = f" (+{len(errs) - 3} more)" if len(errs) > 3 else ""
     return "; ".join(parts) + more

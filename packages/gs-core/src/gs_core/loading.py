@@ -15,7 +15,13 @@ from pathlib import Path
 
 import torch
 
-from gs_core.errors import FileFormatError, GS3DError, RandomWeightsWarning
+from gs_core.errors import (
+    FileFormatError,
+    GS3DError,
+    PluginError,
+    RandomWeightsWarning,
+    plugin_failures,
+)
 from gs_core.method import Method
 
 # The preset a method without weights of its own is built from when nothing else is asked.
@@ -80,8 +86,20 @@ def load_method(
                 ),
                 stacklevel=2,
             )
-        model = _check_method(name, spec.factory(config)).to(device)
+        model = build_method(spec, config).to(device)
     return model.eval()
+
+
+def build_method(spec, config) -> Method:
+    """``spec.factory(config)``: an untrained model of a registered method.
+
+    Raises:
+        PluginError: the plugin's factory or constructor raised (naming the method, its
+            distribution and the exception's first line), or built something not a Method.
+    """
+    with _plugin_code(spec, "building the model"):
+        model = spec.factory(config)
+    return _check_method(spec.name, model)
 
 
 def init_from(method: Method, source: str | Path) -> str:
@@ -117,21 +135,26 @@ def _from_checkpoint(spec, checkpoint: str, overrides: list[str], device) -> Met
     from gs_core.config import _split as parse_override
     from gs_core.pretrained import load_pretrained
 
-    cls = spec.load_method_class()
-    if cls is not None:
-        fields = dict(parse_override(item) for item in overrides)
-        model = cls.from_pretrained(checkpoint, device=device, **fields)
-    else:  # a spec registered with a factory only
-        model = load_pretrained(
-            spec.factory, spec.config_class, checkpoint, device=device, overrides=overrides
-        )
+    with _plugin_code(spec, "loading the checkpoint"):
+        cls = spec.load_method_class()
+        if cls is not None:
+            fields = dict(parse_override(item) for item in overrides)
+            model = cls.from_pretrained(checkpoint, device=device, **fields)
+        else:  # a spec registered with a factory only
+            model = load_pretrained(
+                spec.factory, spec.config_class, checkpoint, device=device, overrides=overrides
+            )
     return _check_method(spec.name, model)
+
+
+def _plugin_code(spec, what: str):
+    return plugin_failures("method", spec.name, spec.distribution, what)
 
 
 def _check_method(name: str, model) -> Method:
     if not isinstance(model, Method):
-        raise GS3DError(f"method '{name}': built a {type(model).__name__}, not a gs_core Method")
+        raise PluginError(f"method '{name}': built a {type(model).__name__}, not a gs_core Method")
     return model
 
 
-__all__ = ["DEFAULT_PRESET", "init_from", "load_method"]
+__all__ = ["DEFAULT_PRESET", "build_method", "init_from", "load_method"]

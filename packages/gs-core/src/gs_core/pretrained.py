@@ -77,13 +77,7 @@ def load_state_dict(
     if single.is_file():
         files = [single]
     elif index.is_file():
-        try:
-            wm = json.loads(index.read_text())["weight_map"]
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise FileFormatError(
-                index, f"expected {{'weight_map': {{key: file}}}} ({e})"
-            ) from None
-        files = [directory / f for f in sorted(set(wm.values()))]
+        files = [directory / f for f in _read_index(index)]
     else:
         raise WeightsNotFoundError(f"{directory}: no {WEIGHTS_NAME} or {INDEX_NAME} found")
     state: dict[str, torch.Tensor] = {}
@@ -95,6 +89,37 @@ def load_state_dict(
         except (SafetensorError, OSError) as e:
             raise FileFormatError(f, f"not a readable safetensors file ({e})") from None
     return state
+
+
+def _read_index(index: Path) -> list[str]:
+    """The shard file names of ``model.safetensors.index.json``, each checked to be a plain
+    file name inside the checkpoint folder (an index must not point elsewhere on disk)."""
+    try:
+        raw = json.loads(index.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise FileFormatError(index, f"not valid JSON ({e})") from None
+    if not isinstance(raw, dict):
+        raise FileFormatError(index, f"expected a JSON object, got {type(raw).__name__}")
+    wm = raw.get("weight_map")
+    if not isinstance(wm, dict) or not wm:
+        got = "missing" if wm is None else f"{type(wm).__name__} {str(wm)[:40]}"
+        raise FileFormatError(
+            index, f"field 'weight_map': expected an object {{tensor name: shard file}}, got {got}"
+        )
+    shards = set()
+    for key, name in wm.items():
+        if not isinstance(name, str) or not name:
+            raise FileFormatError(
+                index, f"field 'weight_map.{key}': expected a shard file name, got {name!r}"
+            )
+        if Path(name).name != name or name in (".", ".."):
+            raise FileFormatError(
+                index,
+                f"field 'weight_map.{key}': expected a file name inside the checkpoint folder, "
+                f"got {name!r}",
+            )
+        shards.add(name)
+    return sorted(shards)
 
 
 def checkpoint_directory(name_or_path: str | Path) -> Path:

@@ -9,12 +9,14 @@ metric this package registers; the functions here serve the same numbers to code
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Sequence
 
 import torch
 
-from gs_core.errors import ValidationError
+from gs_core.errors import ValidationError, WeightsNotFoundError
+from gs_core.hub import resolve_pretrained
 from gs_encoders.clip import ClipEncoder, import_open_clip
 from gs_encoders.image_preprocessing import channels_first
 
@@ -24,6 +26,12 @@ DEFAULT_PRETRAINED = "openai"
 ENV_MODEL = "GS3D_CLIP_MODEL"
 ENV_PRETRAINED = "GS3D_CLIP_PRETRAINED"
 ENV_QUICK_GELU = "GS3D_CLIP_QUICK_GELU"
+# Where open_clip's table puts the default weights (OpenAI's, so QuickGELU, and open_clip's
+# default preprocessing); a test checks this against the table. Resolving them here, before
+# open_clip is imported (10-20 s with torchvision), makes a machine without them report the
+# metric unavailable at once.
+DEFAULT_HUB_REPO = "timm/vit_large_patch14_clip_224.openai"
+DEFAULT_HUB_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 
 
 @torch.no_grad()
@@ -73,6 +81,21 @@ def metric_encoder(device: torch.device | str = "cpu") -> ClipEncoder:
         )
     quick = os.environ.get(ENV_QUICK_GELU)
     quick_gelu = None if quick is None else quick.strip().lower() in ("1", "true", "yes")
+    if importlib.util.find_spec("open_clip") is None:
+        import_open_clip()  # raises the error naming the extra that installs it
+    if (model, pretrained) == (DEFAULT_MODEL, DEFAULT_PRETRAINED):
+        try:
+            pretrained = resolve_pretrained(
+                DEFAULT_HUB_REPO,
+                filenames=DEFAULT_HUB_FILES,
+                what=f"CLIP {model} ({DEFAULT_PRETRAINED} weights)",
+            )
+        except WeightsNotFoundError as e:
+            raise WeightsNotFoundError(
+                f"{e} For the metric, set {ENV_PRETRAINED} to that directory or file and "
+                f"{ENV_QUICK_GELU}=1 (OpenAI's weights use QuickGELU)."
+            ) from None
+        quick_gelu = True if quick_gelu is None else quick_gelu
     return ClipEncoder(model, pretrained=pretrained, quick_gelu=quick_gelu).to(device)
 
 
@@ -82,7 +105,6 @@ def clip_similarity_metric(device: torch.device | str):
     Without the ``clip`` extra it raises :class:`~gs_core.errors.GS3DError` naming it, so
     ``gs3d eval`` reports the metric unavailable.
     """
-    import_open_clip()
     encoder = metric_encoder(device)
 
     def fn(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -94,6 +116,7 @@ def clip_similarity_metric(device: torch.device | str):
 
 
 __all__ = [
+    "DEFAULT_HUB_REPO",
     "DEFAULT_MODEL",
     "DEFAULT_PRETRAINED",
     "clip_image_similarity",

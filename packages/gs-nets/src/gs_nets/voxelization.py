@@ -53,6 +53,8 @@ def normalize_voxel_coords(
         p = p - p.mean(dim=1, keepdim=True)
         if normalize:
             radius = p.norm(dim=-1, keepdim=True).amax(dim=1, keepdim=True)
+            # coincident points (a collapsed prediction) have radius 0: centre them, not 0/0
+            radius = radius.clamp_min(torch.finfo(p.dtype).tiny)
             p = p / (radius * 2.0 + eps) + 0.5
         else:
             p = (p + 1.0) / 2.0

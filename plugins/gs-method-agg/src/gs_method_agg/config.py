@@ -18,7 +18,17 @@ from typing import Any, ClassVar, Literal
 
 import pydantic
 
-from gs_core.config import Config
+from gs_core.config import (
+    MAX_GAUSSIANS,
+    MAX_RESOLUTION,
+    Config,
+    Depth,
+    GaussianCount,
+    PointCount,
+    Resolution,
+    ViewCount,
+    Width,
+)
 from gs_core.training import ScheduleConfig, TrainerConfig
 from gs_method_agg.point_upsampler import PointUpsamplerConfig
 from gs_method_agg.triplane_generator import TriplaneGeneratorConfig
@@ -64,12 +74,12 @@ class ImageEncoderConfig(Config):
         "official", description="DINOv2 weights: 'official', a hub id, a local path, or null"
     )
     trainable: bool = pydantic.Field(False, description="fine-tune the encoder (DINOv2 frozen)")
-    image_size: int = pydantic.Field(256, gt=0)
+    image_size: Resolution = 256
     # kind="vit" only
-    patch_size: int = pydantic.Field(8, gt=0)
-    dim: int = pydantic.Field(192, gt=0)
-    depth: int = pydantic.Field(6, ge=1)
-    num_heads: int = pydantic.Field(3, ge=1)
+    patch_size: Resolution = 8
+    dim: Width = 192
+    depth: Depth = 6
+    num_heads: Depth = 3
 
 
 class GeometryConfig(Config):
@@ -77,11 +87,11 @@ class GeometryConfig(Config):
 
     Widths and depth are our choice (the paper gives none)."""
 
-    dim: int = 512
-    depth: int = 8
-    num_heads: int = 8
-    mlp_ratio: float = 4.0
-    head_hidden: int = 256
+    dim: Width = 512
+    depth: Depth = 8
+    num_heads: Depth = 8
+    mlp_ratio: float = pydantic.Field(4.0, gt=0, le=64)
+    head_hidden: Width = 256
     layer_scale_init: float | None = 1e-5
 
 
@@ -92,15 +102,15 @@ class AGGConfig(Config):
     encoder: ImageEncoderConfig = pydantic.Field(default_factory=ImageEncoderConfig)
     geometry: GeometryConfig = pydantic.Field(default_factory=GeometryConfig)
     texture: TriplaneGeneratorConfig = pydantic.Field(default_factory=TriplaneGeneratorConfig)
-    texture_decoder_hidden: int = pydantic.Field(
-        128, gt=0, description="hidden width of the shared triplane decoding MLP (our choice)"
+    texture_decoder_hidden: Width = pydantic.Field(
+        128, description="hidden width of the shared triplane decoding MLP (our choice)"
     )
     upsampler: PointUpsamplerConfig = pydantic.Field(
         default_factory=lambda: PointUpsamplerConfig.preset("paper")
     )
 
     # Canonical Gaussians (Sec. 3.1, 3.4.1, 4.1).
-    num_gaussians: int = pydantic.Field(4096, gt=0, description="coarse Gaussians = queries")
+    num_gaussians: GaussianCount = pydantic.Field(4096, description="coarse Gaussians = queries")
     coarse_scale: float = pydantic.Field(0.03, gt=0)
     fine_scale: float = pydantic.Field(0.01, gt=0)
     position_bound: float = pydantic.Field(
@@ -121,10 +131,10 @@ class AGGConfig(Config):
 
     # Rendering supervision (eq. 4) and the camera system of the data (Sec. 4.1).
     background: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    render_resolution: int = pydantic.Field(
-        256, gt=0, description="target views and renders (our choice: the encoder input size)"
+    render_resolution: Resolution = pydantic.Field(
+        256, description="target views and renders (our choice: the encoder input size)"
     )
-    num_target_views: int = pydantic.Field(4, gt=0, description="random novel views per object")
+    num_target_views: ViewCount = pydantic.Field(4, description="random novel views per object")
     camera_radius: float = pydantic.Field(1.5, gt=0, description="of generate()'s default views")
     fov_deg: float = pydantic.Field(49.1, gt=0, lt=180)
     lambda_rgb: float = pydantic.Field(1.0, ge=0, description="L_rgba, colour part (L1)")
@@ -138,7 +148,7 @@ class AGGConfig(Config):
         description="'fitted': gaussians.ply of `gs3d fit` (the paper); 'points': the "
         "ground-truth coloured surface points with opacity 1",
     )
-    warmup_points: int = pydantic.Field(8192, gt=0, description="pseudo-label points per object")
+    warmup_points: PointCount = pydantic.Field(8192, description="pseudo-label points per object")
     lambda_chamfer_xyz: float = pydantic.Field(1.0, ge=0)
     lambda_chamfer_opacity: float = pydantic.Field(1.0, ge=0)
     lambda_chamfer_rgb: float = pydantic.Field(1.0, ge=0)
@@ -263,6 +273,17 @@ class AGGConfig(Config):
             )
         if self.encoder.kind == "vit" and self.encoder.image_size % self.encoder.patch_size:
             raise ValueError("encoder.image_size must be a multiple of encoder.patch_size")
+        plane = self.texture.token_resolution * self.texture.upsample_factor
+        if plane > MAX_RESOLUTION:
+            raise ValueError(
+                f"texture.token_resolution x texture.upsample_factor = {plane:,}: triplanes of "
+                f"at most {MAX_RESOLUTION:,} pixels a side"
+            )
+        if self.num_output_gaussians > MAX_GAUSSIANS:
+            raise ValueError(
+                f"num_gaussians x upsampler.ratio = {self.num_output_gaussians:,} output "
+                f"Gaussians; expected at most {MAX_GAUSSIANS:,}"
+            )
         return self
 
     @property

@@ -8,6 +8,7 @@ import typer
 
 from gs_core.cli.options import parse_floats
 from gs_core.errors import GS3DError
+from gs_core.limits import MAX_RESOLUTION
 
 data_app = typer.Typer(
     help="Multi-view datasets (transforms.json format): procedural generation, checks, splits.",
@@ -24,7 +25,11 @@ def procedural(
     objects: int | None = typer.Option(None, "--objects", min=1, help="Number of objects [24]."),
     views: int | None = typer.Option(None, "--views", min=1, help="Random views per object [32]."),
     resolution: int | None = typer.Option(
-        None, "--resolution", min=8, help="Image size in pixels [128]."
+        None,
+        "--resolution",
+        min=8,
+        max=MAX_RESOLUTION,
+        help="Image size in pixels [128].",
     ),
     seed: int | None = typer.Option(
         None, "--seed", min=0, help="Seed; the same seed gives the same bytes [0]."
@@ -77,7 +82,7 @@ def procedural(
         cfg = cfg.with_overrides(overrides)
     summary = generate(cfg, out, overwrite=overwrite, workers=workers, progress=not quiet)
     splits = ", ".join(f"{k} {v}" for k, v in summary["splits"].items())
-    Console().print(
+    Console(markup=False).print(
         f"wrote {summary['objects']} objects / {summary['views']} views to {out} in {summary['seconds']:.1f} s "
         f"({summary['views_per_second']:.0f} views/s); splits: {splits}"
     )
@@ -104,7 +109,7 @@ def check(
         if alpha_from_background
         else None
     )
-    console = Console()
+    console = Console(markup=False)  # paths and messages verbatim
     if (root / TRANSFORMS_NAME).is_file():
         dirs = [root]
     else:
@@ -150,7 +155,7 @@ def split_cmd(
         raise GS3DError(f"{root}: no object folders (folders holding transforms.json)")
     parts = split_ids(ids, {"val": val, "test": test, "train": 1 - val - test}, seed=seed)
     write_splits(root, parts)
-    Console().print(", ".join(f"{k}: {len(v)}" for k, v in parts.items()))
+    Console(markup=False).print(", ".join(f"{k}: {len(v)}" for k, v in parts.items()))
 
 
 def register(app: typer.Typer) -> None:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
-from gs_core.cli.options import BACKEND_HELP, DEVICE_HELP, PRESET_HELP, SET_HELP
+from gs_core.cli.options import BACKEND_HELP, DEVICE_HELP, PRESET_HELP, SET_HELP, threads_option
 from gs_core.errors import GS3DError
+from gs_core.limits import MAX_RESOLUTION
 
 
 def eval_command(
@@ -44,7 +45,9 @@ def eval_command(
         help="Frame of the predictions: world, azimuth (input at azimuth 0) or camera "
         "(default: world for --predictions, the method's output frame for --method).",
     ),
-    resolution: int = typer.Option(256, "--resolution", min=8, help="Evaluation image size."),
+    resolution: int = typer.Option(
+        256, "--resolution", min=8, max=MAX_RESOLUTION, help="Evaluation image size."
+    ),
     metrics: str | None = typer.Option(
         None, "--metrics", help="Comma-separated metrics (default: every registered one)."
     ),
@@ -62,14 +65,20 @@ def eval_command(
     backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing report."),
+    threads: int | None = threads_option(),
 ) -> None:
     """Render predictions at the protocol's cameras; report PSNR/SSIM/LPIPS/CLIP per object and mean."""
-    from rich.console import Console
-
+    from gs_core.cli.console import make_console
     from gs_core.cli.method_loading import load_method_for_cli
     from gs_core.cli.options import check_backend
-    from gs_core.devices import resolve_device
-    from gs_core.evaluation import EvalConfig, MethodPredictor, PlyFolderPredictor, evaluate
+    from gs_core.devices import resolve_device, set_cpu_threads
+    from gs_core.evaluation import (
+        EvalConfig,
+        MethodPredictor,
+        PlyFolderPredictor,
+        evaluate,
+        plan_evaluation,
+    )
     from gs_core.plugins.registry import get_registry
 
     if (method is None) == (predictions is None):
@@ -86,12 +95,13 @@ def eval_command(
             raise GS3DError(f"{flag} needs --method")
     check_backend(backend)
     dev = resolve_device(device, field="--device")
-    console = Console()
+    set_cpu_threads(threads)
+    console = make_console(stderr=False)
     if predictions is not None:
         default_frame = "world"
     else:
         default_frame = get_registry().get_method(method).output_frame
-    cfg = EvalConfig(
+    cfg = EvalConfig.from_options(
         protocol=protocol,
         resolution=resolution,
         frame=frame or default_frame,
@@ -103,8 +113,16 @@ def eval_command(
         backend=backend,
         seeds=seeds,
     )
+    cats = [c.strip() for c in categories.split(",")] if categories else None
+    # Dataset, protocol, resolution, report folder and metrics are checked before any model
+    # loads; what is merely doubtful (upsampled ground truth, a metric without weights) is
+    # said now rather than after the last object.
+    plan = plan_evaluation(data, split, cfg, cats, dev, out, overwrite)
+    for line in plan.warnings:
+        make_console().print(f"warning: {line}", style="yellow")
     if predictions is not None:
         predictor = PlyFolderPredictor(predictions, device=dev)
+        predictor.require(plan.object_ids)
         label = f"predictions {predictions}"
     else:
         model = load_method_for_cli(
@@ -122,8 +140,9 @@ def eval_command(
         overwrite=overwrite,
         device=dev,
         label=label,
-        categories=[c.strip() for c in categories.split(",")] if categories else None,
-        progress=lambda k, n, oid: console.print(f"[{k + 1}/{n}] {oid}", highlight=False),
+        categories=cats,
+        progress=lambda k, n, oid: console.print(f"[{k + 1}/{n}] {oid}"),
+        plan=plan,
     )
     mean = report["mean"]
     parts = []
@@ -139,8 +158,6 @@ def eval_command(
     console.print(
         f"{report['num_objects']} objects{over}: " + ", ".join(parts) + f" -> {out / 'results.md'}"
     )
-    for name, why in report["unavailable_metrics"].items():
-        console.print(f"[yellow]metric {name} unavailable:[/] {why}")
 
 
 def register(app: typer.Typer) -> None:

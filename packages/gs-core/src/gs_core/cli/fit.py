@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from gs_core.cli.options import BACKEND_HELP, DEVICE_HELP
+from gs_core.cli.options import BACKEND_HELP, DEVICE_HELP, threads_option
 from gs_core.errors import GS3DError
 
 
@@ -36,41 +36,38 @@ def fit(
     skip_existing: bool = typer.Option(
         False, "--skip-existing", help="For a dataset: skip objects already fitted."
     ),
-    threads: int = typer.Option(
-        0,
-        "--threads",
-        min=0,
-        help="torch CPU threads (0: torch's default; 1 is often fastest for small images).",
-    ),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    threads: int | None = threads_option(),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress display."),
     alpha_from_background: str | None = typer.Option(
         None, "--alpha-from-background", help="r,g,b of a solid background for RGB views."
     ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the results as JSON on stdout (messages go to stderr)."
+    ),
 ) -> None:
     """Fit 3D Gaussians to an object's views (3DGS with gsplat's densification) and write a PLY."""
-    import torch
-    from rich.console import Console
-
+    from gs_core.cli.console import make_console, print_json
     from gs_core.cli.options import check_backend, parse_floats
+    from gs_core.cli.progress import progress
     from gs_core.data.layout import read_split
     from gs_core.data.transforms import GAUSSIANS_NAME, TRANSFORMS_NAME
-    from gs_core.devices import resolve_device
+    from gs_core.devices import resolve_device, set_cpu_threads
     from gs_core.fitting import FitConfig, fit_object
+    from gs_core.io import check_overwrite
 
-    if threads:
-        torch.set_num_threads(threads)
     cfg = FitConfig.preset(preset)
     if overrides:
         cfg = cfg.with_overrides(overrides)
     if backend is not None:
         cfg = cfg.with_overrides({"backend": check_backend(backend)})
     dev = resolve_device(device, field="--device")
+    n_threads = set_cpu_threads(threads)
     bg = (
         parse_floats(alpha_from_background, 3, "--alpha-from-background")
         if alpha_from_background
         else None
     )
-    console = Console()
+    console = make_console()
     if (path / TRANSFORMS_NAME).is_file():
         targets = [(path, out)]
     else:
@@ -79,12 +76,30 @@ def fit(
                 "--out names one file; for a dataset root each object gets OBJECT/gaussians.ply"
             )
         targets = [(path / oid, None) for oid in read_split(path, split)]
+    # Every destination is checked before the first fit, so a refusal never comes after hours
+    # of fitting, with some objects written and others not.
+    for d, o in targets:
+        dest = o or d / GAUSSIANS_NAME
+        if not (skip_existing and dest.exists()):
+            check_overwrite(dest, overwrite)
+    results = []
     for k, (d, o) in enumerate(targets):
         dest = o or d / GAUSSIANS_NAME
+        entry = {"object": d.name, "folder": str(d), "output": str(dest)}
         if dest.exists() and skip_existing and not overwrite:
             console.print(f"[{k + 1}/{len(targets)}] {d.name}: {dest} exists, skipped")
+            results.append({**entry, "skipped": True})
             continue
-        res = _fit_with_progress(fit_object, d, cfg, dest, overwrite, dev, bg, quiet)
+        with progress(console, f"fitting {d.name}", cfg.iterations, enabled=not quiet) as update:
+            res = fit_object(
+                d,
+                cfg,
+                out=dest,
+                overwrite=overwrite,
+                device=dev,
+                alpha_from_background=bg,
+                callback=lambda step, rec: update(step + 1),
+            )
         m = res.metrics
         held = (
             f"held-out PSNR {m['psnr']:.2f} dB, SSIM {m.get('ssim', float('nan')):.4f}"
@@ -95,37 +110,25 @@ def fit(
             f"[{k + 1}/{len(targets)}] {d.name}: {len(res.gaussians)} Gaussians, {res.steps} steps in "
             f"{res.seconds:.1f} s, {held} -> {dest}"
         )
-
-
-def _fit_with_progress(fit_object, d, cfg, dest, overwrite, dev, bg, quiet):
-    if quiet:
-        return fit_object(
-            d, cfg, out=dest, overwrite=overwrite, device=dev, alpha_from_background=bg
+        results.append(
+            {
+                **entry,
+                "skipped": False,
+                "num_gaussians": len(res.gaussians),
+                "steps": res.steps,
+                "seconds": res.seconds,
+                "metrics": dict(m),
+            }
         )
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(
-        TextColumn(f"fitting {d.name}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("steps", total=cfg.iterations)
-        return fit_object(
-            d,
-            cfg,
-            out=dest,
-            overwrite=overwrite,
-            device=dev,
-            alpha_from_background=bg,
-            callback=lambda step, rec: bar.update(task, completed=step + 1),
+    if as_json:
+        print_json(
+            {
+                "preset": preset,
+                "device": str(dev),
+                "threads": n_threads,
+                "config": cfg.model_dump(mode="json"),
+                "objects": results,
+            }
         )
 
 

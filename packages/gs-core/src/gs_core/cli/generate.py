@@ -2,7 +2,9 @@
 
 ``gs3d generate IMAGE --method NAME -o OUT.ply [--checkpoint DIR | --preset P] [--seed S]
 [--turntable OUT.gif]``; without ``--checkpoint`` or ``--preset`` the method's bundled
-``default_checkpoint`` is used (or its default preset when it has no weights of its own).
+``default_checkpoint`` is used (or its default preset when it has no weights of its own). The
+picture is padded to square and its object framed like the training views
+(:meth:`gs_core.image_inputs.InputImage.framed`) unless ``--no-recenter``.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from pathlib import Path
 
 import typer
 
-from gs_core.cli.options import BACKEND_HELP, DEVICE_HELP, PRESET_HELP, SET_HELP
+from gs_core.cli.options import BACKEND_HELP, DEVICE_HELP, PRESET_HELP, SET_HELP, threads_option
 from gs_core.errors import GS3DError
+from gs_core.limits import MAX_RESOLUTION
 
 
 def generate(
@@ -37,34 +40,56 @@ def generate(
         None, "--turntable", help="Also write a turntable animation (.gif or .mp4)."
     ),
     frames: int = typer.Option(36, "--frames", min=2, help="Turntable frames."),
-    size: int = typer.Option(256, "--size", min=16, help="Turntable frame size in pixels."),
+    size: int = typer.Option(
+        256, "--size", min=16, max=MAX_RESOLUTION, help="Turntable frame size in pixels."
+    ),
     elevation: float = typer.Option(
         15.0, "--elevation", help="Turntable camera elevation in degrees."
     ),
     backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    no_recenter: bool = typer.Option(
+        False,
+        "--no-recenter",
+        help="Use the picture as it is, without padding it to square and framing the object "
+        "like the training views.",
+    ),
+    threads: int | None = threads_option(),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the result as JSON on stdout (messages go to stderr)."
+    ),
 ) -> None:
     """Generate 3D Gaussians from one image with a registered method."""
     import torch
-    from rich.console import Console
 
+    from gs_core.cli.console import make_console, print_json
     from gs_core.cli.method_loading import load_method_for_cli
     from gs_core.cli.options import check_backend
-    from gs_core.devices import resolve_device
+    from gs_core.cli.progress import progress
+    from gs_core.devices import resolve_device, set_cpu_threads
     from gs_core.image_inputs import load_rgba
     from gs_core.io import check_overwrite, save_ply
+    from gs_core.io.outputs import check_distinct_outputs
     from gs_core.rendering.turntable import check_turntable_path, write_turntable
 
-    console = Console(stderr=True, highlight=False)
+    console = make_console()
     check_backend(backend)
-    check_overwrite(out, overwrite)
+    check_distinct_outputs({"--out": out, "--turntable": turntable}, inputs={"IMAGE": image})
+    check_overwrite(out, overwrite, directory=False)
     if turntable is not None:
         check_turntable_path(turntable, overwrite)
     dev = resolve_device(device, field="--device")
+    set_cpu_threads(threads)
     inp = load_rgba(image)
     if inp.mask_note is not None:
-        console.print(inp.mask_note)
+        console.print(inp.mask_note, markup=False, soft_wrap=True)
+    if not no_recenter:
+        inp, framing = inp.framed()
+        console.print(framing, markup=False, soft_wrap=True)
+    bundled_warning = bundled_weights_warning(method, image, checkpoint, preset)
+    if bundled_warning is not None:
+        console.print(bundled_warning, markup=False, soft_wrap=True, style="yellow")
     model = load_method_for_cli(
         console, method, checkpoint=checkpoint, preset=preset, overrides=overrides, device=dev
     )
@@ -78,16 +103,60 @@ def generate(
     parts = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in result.timings.items())
     console.print(f"{method}: {g.num_gaussians} Gaussians -> {out} ({parts})")
     if turntable is not None:
-        write_turntable(
-            g,
-            turntable,
-            frames=frames,
-            resolution=size,
-            elevation=elevation,
-            backend=backend,
-            overwrite=overwrite,
-        )
+        with progress(console, "rendering turntable", frames) as update:
+            write_turntable(
+                g,
+                turntable,
+                frames=frames,
+                resolution=size,
+                elevation=elevation,
+                backend=backend,
+                overwrite=overwrite,
+                progress=update,
+            )
         console.print(f"turntable: {turntable}")
+    if as_json:
+        print_json(
+            {
+                "method": method,
+                "image": str(image),
+                "output": str(out),
+                "turntable": str(turntable) if turntable is not None else None,
+                "num_gaussians": g.num_gaussians,
+                "sh_degree": g.sh_degree,
+                "seed": seed,
+                "device": str(dev),
+                "timings_s": dict(result.timings),
+            }
+        )
+
+
+def bundled_weights_warning(
+    method: str, image: Path, checkpoint: str | None, preset: str | None
+) -> str | None:
+    """One warning line when a picture meets the weights shipped inside a method's package.
+
+    Those are small models trained on gs3d's procedural world only, so a person's own picture
+    gets a rough shape at best; hub checkpoints and the method's own example inputs get no
+    warning.
+    """
+    from gs_core.plugins.registry import get_registry
+
+    spec = get_registry().get_method(method)
+    default = spec.default_checkpoint
+    if checkpoint is not None or preset is not None or not spec.has_weights or default is None:
+        return None
+    if not Path(default).is_dir():  # a hub id: not shipped in the package
+        return None
+    if spec.examples_dir and image.resolve().is_relative_to(Path(spec.examples_dir).resolve()):
+        return None
+    from gs_core.procedural.templates import CATEGORIES
+
+    return (
+        f"warning: the bundled '{method}' weights ({Path(default).name}) know only gs3d's "
+        f"procedural objects ({', '.join(CATEGORIES)}); other pictures give a rough shape at "
+        "best (train on your own data with `gs3d train`)"
+    )
 
 
 def register(app: typer.Typer) -> None:

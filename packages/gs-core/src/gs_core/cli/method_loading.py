@@ -23,8 +23,6 @@ def load_method_for_cli(
 
     Other warnings pass through unchanged.
     """
-    from rich.markup import escape
-
     from gs_core.errors import RandomWeightsWarning
     from gs_core.loading import load_method
 
@@ -36,7 +34,11 @@ def load_method_for_cli(
     for w in caught:
         if issubclass(w.category, RandomWeightsWarning):
             console.print(
-                f"[yellow]warning: {escape(str(w.message))}[/]", highlight=False, soft_wrap=True
+                f"warning: {w.message}",
+                style="yellow",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
             )
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)

@@ -124,11 +124,12 @@ def plugins(
                 for n, s in reg._priors.items()
             }
         typer.echo(json.dumps(out, indent=2))
+        _exit_on_failures(check, rows, commands)
         return
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(markup=False)  # errors and install hints ('gs3d-core[cuda]') verbatim
     table = Table(title="gs3d plugins", title_justify="left")
     for col in ("name", "distribution", "version", "status", "provides / error"):
         table.add_column(col)
@@ -155,9 +156,19 @@ def plugins(
         console.print(ctable)
     if not check:
         console.print(
-            "[dim]Run `gs3d plugins --check` to import them and list their methods, metrics, "
-            "priors and commands.[/]"
+            "Run `gs3d plugins --check` to import them and list their methods, metrics, "
+            "priors and commands.",
+            style="dim",
         )
+    _exit_on_failures(check, rows, commands)
+
+
+def _exit_on_failures(check: bool, rows: list[dict], commands: list[dict]) -> None:
+    """With ``--check``, exit 1 when a plugin or plugin command failed or was refused, so a
+    script (CI, an install check) can tell; listing alone imports nothing and always exits 0."""
+    bad = [r for r in [*rows, *commands] if r["status"] in ("failed", "refused")]
+    if check and bad:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

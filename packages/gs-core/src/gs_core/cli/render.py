@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
-from gs_core.cli.options import BACKEND_HELP, DEVICE_HELP
-from gs_core.errors import GS3DError
+from gs_core.cli.options import BACKEND_HELP, DEVICE_HELP, threads_option
+from gs_core.errors import FileFormatError, GS3DError
+from gs_core.limits import MAX_RESOLUTION
 
 
 def render_command(
@@ -23,7 +24,9 @@ def render_command(
     frames: int = typer.Option(60, "--frames", min=1, help="Frames of the turntable."),
     views: int = typer.Option(8, "--views", min=1, help="Views in the --grid contact sheet."),
     elevation: float = typer.Option(15.0, "--elevation", help="Camera elevation in degrees."),
-    resolution: int = typer.Option(512, "--resolution", min=8, help="Image size in pixels."),
+    resolution: int = typer.Option(
+        512, "--resolution", min=8, max=MAX_RESOLUTION, help="Image size in pixels."
+    ),
     fov: float = typer.Option(49.1, "--fov", min=1.0, max=170.0, help="Vertical field of view."),
     distance: float | None = typer.Option(
         None, "--distance", help="Camera distance from the scene centre (default: fit the scene)."
@@ -33,48 +36,45 @@ def render_command(
     backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    threads: int | None = threads_option(),
 ) -> None:
     """Render a splat file as a turntable (GIF/MP4) and/or a contact sheet of views."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
+    from gs_core.cli.console import make_console
     from gs_core.cli.options import check_backend, parse_background
-    from gs_core.devices import resolve_device
+    from gs_core.cli.progress import progress
+    from gs_core.devices import resolve_device, set_cpu_threads
     from gs_core.imaging import contact_sheet, save_animation, save_image
     from gs_core.io import check_overwrite, load_ply, load_splat
+    from gs_core.io.outputs import check_distinct_outputs
     from gs_core.rendering.turntable import check_turntable_path, orbit_azimuths, render_orbit
 
     if turntable is None and grid is None:
         raise GS3DError("gs3d render: give --turntable OUT.gif|OUT.mp4 and/or --grid OUT.png")
+    check_distinct_outputs({"--turntable": turntable, "--grid": grid}, inputs={"SCENE": scene})
     if turntable is not None:
         check_turntable_path(turntable, overwrite)
     if grid is not None:
-        check_overwrite(grid, overwrite)
+        check_overwrite(grid, overwrite, directory=False)
     check_backend(backend)
     bg = parse_background(background)
     dev = resolve_device(device, field="--device")
+    set_cpu_threads(threads)
     if distance is not None and distance <= 0:
         raise GS3DError(f"--distance: expected a positive distance, got {distance}")
 
     if not scene.is_file():
         raise GS3DError(f"{scene}: file not found")
     g = load_splat(scene) if scene.suffix.lower() == ".splat" else load_ply(scene)
-    console = Console(stderr=True)
+    if g.num_gaussians == 0:
+        raise FileFormatError(scene, "no Gaussians to render")
+    console = make_console()
     console.print(
         f"{scene}: {g.num_gaussians:,} Gaussians, SH degree {g.sh_degree}, rendering on {dev}"
     )
     g = g.to(dev)
 
     def shoot(azimuths: list[float], label: str) -> list:
-        columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=console, transient=True) as bar:
-            task = bar.add_task(label, total=len(azimuths))
+        with progress(console, f"rendering {label}", len(azimuths)) as update:
             return render_orbit(
                 g,
                 azimuths,
@@ -85,7 +85,7 @@ def render_command(
                 background=bg,
                 backend=backend,
                 chunk=1,  # one frame at a time: 512 px views, and a smooth progress bar
-                progress=lambda done, total: bar.update(task, completed=done),
+                progress=update,
             )
 
     if turntable is not None:

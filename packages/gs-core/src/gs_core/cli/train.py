@@ -17,8 +17,21 @@ import typer
 
 from gs_core.errors import FileFormatError, GS3DError
 
+# The fields of RUN/config.json that --resume reads, with the JSON types each may hold (the
+# file may have been edited by hand: a wrong type must be one line, not a traceback later).
+_SNAPSHOT_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "method": ((str,), "a method name (string)"),
+    "preset": ((str, type(None)), "a preset name (string) or null"),
+    "stage": ((str, type(None)), "a stage name (string) or null"),
+    "data": ((str, type(None)), "a data path (string) or null"),
+    "init": ((str, type(None)), "a checkpoint path or hub id (string) or null"),
+    "seed": ((int,), "an integer seed"),
+    "overrides": ((list,), "a list of 'key=value' strings"),
+}
+
 
 def _read_snapshot(run_dir: Path) -> dict[str, Any]:
+    """The settings a run recorded in ``RUN/config.json``, type-checked; ``{}`` when absent."""
     path = run_dir / "config.json"
     if not path.is_file():
         return {}
@@ -27,7 +40,25 @@ def _read_snapshot(run_dir: Path) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise FileFormatError(path, f"not valid JSON ({e})") from None
     if not isinstance(data, dict):
-        raise FileFormatError(path, "expected a JSON object")
+        raise FileFormatError(path, f"expected a JSON object, got {type(data).__name__}")
+    if "method" not in data:
+        raise FileFormatError(path, "field 'method': missing (the run's method name)")
+    for name, (types, expected) in _SNAPSHOT_FIELDS.items():
+        if name not in data:
+            continue
+        value = data[name]
+        # bool is an int to Python, never a seed.
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise FileFormatError(path, f"field '{name}': expected {expected}, got {value!r}")
+    if "seed" in data and not 0 <= data["seed"] < 2**63:
+        raise FileFormatError(
+            path, f"field 'seed': expected an integer in [0, 2**63), got {data['seed']}"
+        )
+    for i, item in enumerate(data.get("overrides", [])):
+        if not isinstance(item, str) or "=" not in item:
+            raise FileFormatError(
+                path, f"field 'overrides[{i}]': expected a 'key=value' string, got {item!r}"
+            )
     return data
 
 
@@ -59,7 +90,7 @@ def train(
         help="Start from the weights of a save_pretrained directory or hub id (e.g. a previous stage's RUN_DIR/final).",
     ),
     seed: int | None = typer.Option(
-        None, "--seed", help="Seed for building the model (default: 0)."
+        None, "--seed", min=0, max=2**63 - 1, help="Seed for building the model (default: 0)."
     ),
     budget: float | None = typer.Option(
         None,
@@ -73,12 +104,11 @@ def train(
     from rich.console import Console
 
     from gs_core import __version__
-    from gs_core.loading import init_from
-    from gs_core.method import Method
+    from gs_core.loading import build_method, init_from
     from gs_core.plugins.registry import get_registry
     from gs_core.training import Trainer, seed_everything
 
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, markup=False)  # paths and messages verbatim
     overrides = list(overrides or [])
     recorded = _read_snapshot(out) if resume else {}
     if resume and recorded:
@@ -120,11 +150,7 @@ def train(
     if overrides:
         config = config.with_overrides(overrides)
     seed_everything(seed)
-    model = spec.factory(config)
-    if not isinstance(model, Method):
-        raise GS3DError(
-            f"method '{method}': factory returned {type(model).__name__}, not a gs_core Method"
-        )
+    model = build_method(spec, config)
     if init is not None:
         console.print(init_from(model, init))
     module = model.training_module(stage, data_dir=data)

@@ -36,9 +36,9 @@ import torch
 from torch.utils.data import Dataset
 
 from gs_core.cameras import Cameras
-from gs_core.config import Config
+from gs_core.config import MAX_VIEWS, Config, PointCount, Resolution
 from gs_core.data.backgrounds import check_background, sample_background
-from gs_core.data.layout import read_split
+from gs_core.data.layout import check_object_id, read_split
 from gs_core.data.spaces import azimuth_elevation, space_transform
 from gs_core.data.transforms import read_transforms
 from gs_core.data.views import ObjectViews, load_object_views
@@ -48,17 +48,19 @@ from gs_core.errors import FileFormatError, GS3DError, ValidationError
 class MultiViewConfig(Config):
     """Options of :class:`MultiViewDataset`."""
 
-    resolution: int = pydantic.Field(128, gt=0, description="square output size in pixels")
-    num_target_views: int = pydantic.Field(4, ge=-1, description="K; -1 = every other view")
+    resolution: Resolution = pydantic.Field(128, description="square output size in pixels")
+    num_target_views: int = pydantic.Field(
+        4, ge=-1, le=MAX_VIEWS, description="K; -1 = every other view"
+    )
     input_view: Literal["random", "first", "front"] | int = "random"
     targets_include_input: bool = False
     background: str | tuple[float, float, float] = "white"
     space: Literal["world", "azimuth", "camera"] = "world"
     load_depth: bool = False
     load_points: bool = False
-    num_points: int = pydantic.Field(4096, gt=0)
+    num_points: PointCount = 4096
     load_fitted: bool = False
-    num_fitted: int = pydantic.Field(4096, gt=0)
+    num_fitted: PointCount = 4096
     alpha_from_background: tuple[float, float, float] | None = None
     cache_bytes: int = pydantic.Field(2 * 1024**3, ge=0)
     seed: int | None = None
@@ -293,4 +295,4 @@ def batch_cameras(batch: dict[str, Any], which: Literal["input", "target"] = "ta
 
 def object_record(root: str | Path, object_id: str):
     """The parsed ``transforms.json`` of one object of a dataset."""
-    return read_transforms(Path(root) / object_id)
+    return read_transforms(Path(root) / check_object_id(object_id, root))

@@ -36,11 +36,29 @@ def _read_list(path: Path) -> list[str]:
     except UnicodeDecodeError as e:
         raise FileFormatError(path, f"not a UTF-8 text list ({e})") from None
     ids = []
-    for line in text.splitlines():
+    for n, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if line:
-            ids.append(line)
+            ids.append(check_object_id(line, path, f"line {n}"))
     return ids
+
+
+def check_object_id(object_id: str, source: str | Path, where: str = "object id") -> str:
+    """``object_id`` if it names a folder directly under the dataset root.
+
+    Split and category lists name object folders; a path (``a/b``, ``../x``, ``/abs``) would
+    reach outside the dataset, so it is refused with one line naming ``source``.
+    """
+    if (
+        not object_id
+        or object_id in (".", "..")
+        or any(c in object_id for c in "/\\\0")
+        or Path(object_id).is_absolute()
+    ):
+        raise FileFormatError(
+            source, f"{where}: expected an object id (a folder name), got {object_id!r}"
+        )
+    return object_id
 
 
 def _write_list(path: Path, ids: Iterable[str]) -> None:

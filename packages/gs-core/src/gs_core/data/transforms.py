@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,19 +95,9 @@ class ObjectRecord:
         w, h = frame.intrinsics.get("w"), frame.intrinsics.get("h")
         if w is not None and h is not None:
             return int(w), int(h)
-        from PIL import Image
+        from gs_core.imaging import image_size
 
-        try:
-            with Image.open(frame.image_path) as im:
-                return im.size
-        except FileNotFoundError:
-            raise FileFormatError(
-                frame.image_path, f"image of frames[{frame.index}] not found"
-            ) from None
-        except OSError as e:
-            raise FileFormatError(
-                frame.image_path, f"frames[{frame.index}]: not a readable image ({e})"
-            ) from None
+        return image_size(frame.image_path, f"image of frames[{frame.index}]")
 
     def cameras(
         self, indices: list[int] | None = None, size: tuple[int, int] | None = None
@@ -164,6 +155,28 @@ def _number(value, where: str, path: Path) -> float:
     return float(value)
 
 
+# Range of each intrinsic a camera can have: a field of view strictly between 0 and pi (tan of
+# half of it is finite and positive), positive focal lengths and image sizes. Principal points
+# may lie anywhere (off-centre crops).
+_INTRINSIC_RANGES = {
+    "camera_angle_x": (0.0, math.pi, "an angle in radians in (0, pi)"),
+    "camera_angle_y": (0.0, math.pi, "an angle in radians in (0, pi)"),
+    "fl_x": (0.0, math.inf, "a focal length in pixels > 0"),
+    "fl_y": (0.0, math.inf, "a focal length in pixels > 0"),
+    "w": (0.0, math.inf, "an image width in pixels > 0"),
+    "h": (0.0, math.inf, "an image height in pixels > 0"),
+}
+
+
+def _intrinsic(value, key: str, where: str, path: Path) -> float:
+    v = _number(value, where, path)
+    if key in _INTRINSIC_RANGES:
+        low, high, expected = _INTRINSIC_RANGES[key]
+        if not low < v < high:
+            raise FileFormatError(path, f"field '{where}': expected {expected}, got {value!r}")
+    return v
+
+
 def _matrix(value, where: str, path: Path) -> np.ndarray:
     try:
         m = np.asarray(value, dtype=np.float64)
@@ -195,11 +208,29 @@ def _resolve_file(directory: Path, value, where: str, path: Path) -> Path:
         raise FileFormatError(
             path, f"field '{where}': expected a relative file path string, got {value!r}"
         )
-    p = (directory / value).resolve() if not Path(value).is_absolute() else Path(value)
+    p = inside_folder(directory, value, where, path)
     if not p.suffix and not p.exists():
         # Blender exports write "./train/r_0" for "./train/r_0.png".
         p = p.with_suffix(".png")
     return p
+
+
+def inside_folder(directory: Path, value: str, where: str, source: Path) -> Path:
+    """``directory / value`` for a relative path that stays inside ``directory``.
+
+    A dataset names its files relative to its own folder; an absolute path or one climbing out
+    with ``..`` would read files the dataset does not hold, so both are refused. The check is
+    on the written path, not on resolved links: a dataset may keep its images behind a
+    symbolic link to shared storage.
+    """
+    rel = Path(value.replace("\\", "/"))
+    normal = os.path.normpath(rel)
+    if rel.is_absolute() or rel.drive or normal == ".." or normal.startswith("../"):
+        raise FileFormatError(
+            source,
+            f"field '{where}': expected a path inside {directory}, got {value!r}",
+        )
+    return (directory / normal).absolute()
 
 
 def read_transforms(path: str | Path) -> ObjectRecord:
@@ -233,7 +264,7 @@ def read_transforms(path: str | Path) -> ObjectRecord:
     top = {}
     for key in INTRINSIC_KEYS:
         if key in raw:
-            top[key] = _number(raw[key], key, path)
+            top[key] = _intrinsic(raw[key], key, key, path)
     directory = path.parent
     frames = []
     for i, fr in enumerate(frames_raw):
@@ -248,7 +279,7 @@ def read_transforms(path: str | Path) -> ObjectRecord:
         k = dict(top)
         for key in INTRINSIC_KEYS:
             if key in fr:
-                k[key] = _number(fr[key], f"frames[{i}].{key}", path)
+                k[key] = _intrinsic(fr[key], key, f"frames[{i}].{key}", path)
         if not any(key in k for key in ("camera_angle_x", "camera_angle_y", "fl_x", "fl_y")):
             raise FileFormatError(
                 path, f"frames[{i}]: no intrinsics (give camera_angle_x or fl_x/fl_y/cx/cy)"

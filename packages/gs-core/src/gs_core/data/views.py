@@ -53,29 +53,17 @@ class ObjectViews:
         return int(self.rgba.nbytes) + (int(self.depth.nbytes) if self.depth is not None else 0)
 
 
-def _open(path: Path, what: str):
-    from PIL import Image
-
-    if not path.is_file():
-        raise FileFormatError(path, f"{what} not found")
-    try:
-        im = Image.open(path)
-        im.load()
-        return im
-    except (OSError, SyntaxError, ValueError) as e:
-        raise FileFormatError(path, f"{what}: not a readable image ({e})") from None
-
-
 def _read_rgba(frame: Frame, alpha_from_background, bg_tolerance: float) -> np.ndarray:
-    """Straight RGBA uint8 ``[H, W, 4]`` of one frame."""
-    im = _open(frame.image_path, f"image of frames[{frame.index}]")
-    has_alpha = "A" in im.getbands() or (im.mode == "P" and "transparency" in im.info)
-    if has_alpha and frame.mask_path is None:
-        return np.asarray(im.convert("RGBA"))
-    rgb = np.asarray(im.convert("RGB"))
+    """Straight RGBA uint8 ``[H, W, 4]`` of one frame (any image mode, see ``load_image``)."""
+    from gs_core.imaging import load_image
+
+    img = load_image(frame.image_path, what=f"image of frames[{frame.index}]", dtype=np.uint8)
+    if img.shape[-1] == 4 and frame.mask_path is None:
+        return img
+    rgb = img[..., :3]
     if frame.mask_path is not None:
-        m = _open(frame.mask_path, f"mask of frames[{frame.index}]")
-        alpha = np.asarray(m.convert("L"))
+        what = f"mask of frames[{frame.index}]"
+        alpha = load_image(frame.mask_path, "L", what, dtype=np.uint8)[..., 0]
         if alpha.shape != rgb.shape[:2]:
             raise FileFormatError(
                 frame.mask_path,
@@ -133,8 +121,18 @@ def _read_depth(record: ObjectRecord, frame: Frame) -> np.ndarray:
         )
     if record.depth_unit_scale_factor is None:
         raise FileFormatError(source, "depth maps need a top-level 'depth_unit_scale_factor'")
-    im = _open(frame.depth_path, f"depth map of frames[{frame.index}]")
-    return np.asarray(im, dtype=np.float32) * np.float32(record.depth_unit_scale_factor)
+    from gs_core.imaging import open_image
+
+    what = f"depth map of frames[{frame.index}]"
+    with open_image(frame.depth_path, what) as im:
+        im.load()
+        # raw values, not colours: depth units times depth_unit_scale_factor
+        depth, mode = np.asarray(im, dtype=np.float32), im.mode
+    if depth.ndim != 2:
+        raise FileFormatError(
+            frame.depth_path, f"{what}: expected a single-channel (16-bit) image, got mode {mode}"
+        )
+    return depth * np.float32(record.depth_unit_scale_factor)
 
 
 def load_object_views(

@@ -2,6 +2,7 @@
 
 from gs_core.evaluation.harness import EvalConfig, evaluate, markdown_table, render_targets
 from gs_core.evaluation.metrics import LoadedMetrics, available_metrics, load_metrics
+from gs_core.evaluation.plan import EvalPlan, plan_evaluation
 from gs_core.evaluation.predictors import MethodPredictor, PlyFolderPredictor, Prediction
 from gs_core.evaluation.protocols import PROTOCOLS, RING15, ZERO123PP, ViewSelection, select_views
 
@@ -10,6 +11,7 @@ __all__ = [
     "RING15",
     "ZERO123PP",
     "EvalConfig",
+    "EvalPlan",
     "LoadedMetrics",
     "MethodPredictor",
     "PlyFolderPredictor",
@@ -19,6 +21,7 @@ __all__ = [
     "evaluate",
     "load_metrics",
     "markdown_table",
+    "plan_evaluation",
     "render_targets",
     "select_views",
 ]

@@ -30,23 +30,22 @@ import pydantic
 import torch
 
 from gs_core.cameras import Cameras
-from gs_core.config import Config
+from gs_core.config import Config, Resolution
 from gs_core.data.backgrounds import NAMED
-from gs_core.data.layout import read_split
 from gs_core.data.spaces import space_transform
 from gs_core.data.views import load_object_views
-from gs_core.errors import GS3DError
-from gs_core.evaluation.metrics import LoadedMetrics, load_metrics, score
+from gs_core.errors import ValidationError
+from gs_core.evaluation.metrics import LoadedMetrics, score
+from gs_core.evaluation.plan import REPORT_NAME, EvalPlan, plan_evaluation
 from gs_core.evaluation.predictors import Prediction
-from gs_core.evaluation.protocols import PROTOCOLS, select_views
-from gs_core.io.atomic import atomic_write_text, check_overwrite
+from gs_core.io.atomic import atomic_write_text
 
 
 class EvalConfig(Config):
     """Options of the evaluation harness."""
 
     protocol: Literal["ring15", "zero123pp", "gso", "random", "all"] = "gso"
-    resolution: int = pydantic.Field(256, gt=0)
+    resolution: Resolution = 256
     frame: Literal["world", "azimuth", "camera"] = "world"
     input_index: int | None = pydantic.Field(
         None, ge=0, description="input frame (default: nearest az 0 / el 0)"
@@ -65,6 +64,21 @@ class EvalConfig(Config):
         gt=0,
         description="run the method with seeds 0..N-1 and report the mean and the spread (std)",
     )
+
+    @classmethod
+    def from_options(cls, **fields: Any) -> EvalConfig:
+        """The config of command-line values: a bad one raises one :class:`ValidationError`
+        naming its option (``n_random`` is ``--n-random``), not pydantic's multi-line report."""
+        try:
+            return cls(**fields)
+        except pydantic.ValidationError as e:
+            err = e.errors()[0]
+            name = str(err["loc"][0]) if err["loc"] else "config"
+            msg = str(err["msg"])
+            expected = msg[len("Input should be ") :] if msg.startswith("Input should be ") else msg
+            raise ValidationError(
+                f"--{name.replace('_', '-')}", expected, repr(err.get("input"))
+            ) from None
 
 
 @dataclass
@@ -149,6 +163,7 @@ def evaluate(
     label: str = "",
     categories: list[str] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    plan: EvalPlan | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``predictor`` on ``split`` of the dataset at ``root``; see the module docstring.
 
@@ -158,39 +173,31 @@ def evaluate(
     ``scores_std`` per object and ``mean_per_seed`` / ``std`` (the spread of the dataset mean
     over seeds). Returns the report dict (also written to ``out/results.json`` with
     ``out/results.md`` and contact sheets; the sheets show seed 0).
+
+    Everything that can be checked without predictions is checked first
+    (:func:`~gs_core.evaluation.plan.plan_evaluation`); ``plan`` passes a plan made earlier
+    with the same arguments, as ``gs3d eval`` does before it loads a model.
     """
     cfg = config or EvalConfig()
-    if cfg.protocol not in PROTOCOLS:
-        raise GS3DError(f"unknown protocol {cfg.protocol!r} (available: {', '.join(PROTOCOLS)})")
     device = torch.device(device)
     out = Path(out) if out is not None else None
-    if out is not None:
-        check_overwrite(out / "results.json", overwrite)
-    ids = read_split(root, split, categories)
-    if cfg.max_objects is not None:
-        ids = ids[: cfg.max_objects]
-    metrics = load_metrics(cfg.metrics, device)
+    if plan is None:
+        plan = plan_evaluation(root, split, cfg, categories, device, out, overwrite)
+    ids = plan.object_ids
+    metrics = plan.metrics
     columns = metrics.columns()
-    if not columns:
-        raise GS3DError(
-            "no metric available to evaluate (gs-core registers psnr and ssim; is the registry broken?)"
-        )
+    # A predictor may name the inputs it lacks before any object is rendered (a PLY folder).
+    require = getattr(predictor, "require", None)
+    if callable(require):
+        require(ids)
     bg = torch.tensor(NAMED[cfg.background], dtype=torch.float32)
     results: list[ObjectResult] = []
     for k, oid in enumerate(ids):
         if progress is not None:
             progress(k, len(ids), oid)
-        views = load_object_views(Path(root) / oid, cfg.resolution)
+        views = load_object_views(plan.records[oid], cfg.resolution)
         c2w = views.cameras.camtoworlds.double().numpy()
-        sel = select_views(
-            c2w[:, :3, 3],
-            cfg.protocol,
-            input_index=cfg.input_index,
-            n_random=cfg.n_random,
-            seed=cfg.seed,
-            tolerance_deg=cfg.tolerance_deg,
-            object_id=oid,
-        )
+        sel = plan.selections[oid]
         rgba = torch.from_numpy(views.rgba).float() / 255
         input_rgba = rgba[sel.input_index].permute(2, 0, 1)[None]
         # Prediction frame P relates to the world by p_world = A p_P, A = T^-1 for the frame's
@@ -240,7 +247,7 @@ def evaluate(
             )
     report = _report(results, metrics, cfg, root, split, label)
     if out is not None:
-        atomic_write_text(out / "results.json", json.dumps(report, indent=2) + "\n")
+        atomic_write_text(out / REPORT_NAME, json.dumps(report, indent=2) + "\n")
         atomic_write_text(out / "results.md", markdown_table(report))
     return report
 

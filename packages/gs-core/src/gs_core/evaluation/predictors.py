@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from gs_core.data.transforms import GAUSSIANS_NAME
 from gs_core.errors import FileFormatError, GS3DError
 from gs_core.gaussians import Gaussians
 
@@ -59,7 +60,12 @@ class MethodPredictor:
 
 
 class PlyFolderPredictor:
-    """Reads ``FOLDER/<object_id>.ply`` (or ``FOLDER/<object_id>/gaussians.ply``)."""
+    """Reads each object's prediction from a folder, in either layout:
+
+    - ``FOLDER/<object_id>.ply`` (one file per object);
+    - ``FOLDER/<object_id>/gaussians.ply``: what ``gs3d fit`` writes into a dataset root, so
+      ``gs3d eval --data D --predictions D`` scores the fits of ``gs3d fit D``.
+    """
 
     def __init__(self, folder: str | Path, device: str | torch.device = "cpu"):
         self.folder = Path(folder)
@@ -67,6 +73,26 @@ class PlyFolderPredictor:
             raise FileFormatError(self.folder, "predictions folder not found")
         self.device = torch.device(device)
         self.label = str(self.folder)
+
+    def candidates(self, object_id: str) -> tuple[Path, Path]:
+        return self.folder / f"{object_id}.ply", self.folder / object_id / GAUSSIANS_NAME
+
+    def find(self, object_id: str) -> Path | None:
+        """The prediction file of ``object_id``, or None."""
+        return next((p for p in self.candidates(object_id) if p.is_file()), None)
+
+    def require(self, object_ids: list[str]) -> None:
+        """Refuse, before anything is rendered, when some objects have no prediction."""
+        missing = [oid for oid in object_ids if self.find(oid) is None]
+        if not missing:
+            return
+        oid = missing[0]
+        more = f" and {len(missing) - 1} other object(s)" if len(missing) > 1 else ""
+        raise FileFormatError(
+            self.folder,
+            f"no prediction for object '{oid}'{more} of the {len(object_ids)} evaluated (expected "
+            f"{oid}.ply or {oid}/{GAUSSIANS_NAME}, as gs3d fit writes into a dataset root)",
+        )
 
     def __call__(
         self, object_id: str, input_rgba: torch.Tensor, seed: int | None = None
@@ -78,11 +104,7 @@ class PlyFolderPredictor:
                 f"{self.folder}: a folder of PLYs holds one prediction per object; seeds apply to "
                 "methods (use --method with --seeds)"
             )
-
-        for p in (self.folder / f"{object_id}.ply", self.folder / object_id / "gaussians.ply"):
-            if p.is_file():
-                return Prediction(gaussians=load_ply(p, device=self.device))
-        raise FileFormatError(
-            self.folder / f"{object_id}.ply",
-            f"no prediction for object '{object_id}' (expected {object_id}.ply or {object_id}/gaussians.ply)",
-        )
+        path = self.find(object_id)
+        if path is None:
+            self.require([object_id])
+        return Prediction(gaussians=load_ply(path, device=self.device))

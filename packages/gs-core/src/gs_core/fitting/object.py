@@ -8,12 +8,13 @@ from typing import Any
 
 import torch
 
-from gs_core.data.transforms import GAUSSIANS_NAME, read_transforms
+from gs_core.data.transforms import GAUSSIANS_NAME, TRANSFORMS_NAME, ObjectRecord, read_transforms
 from gs_core.data.views import load_object_views
 from gs_core.errors import FileFormatError
 from gs_core.fitting.config import FitConfig
 from gs_core.fitting.fit import FitResult, fit_gaussians
 from gs_core.io.atomic import check_overwrite
+from gs_core.io.outputs import check_distinct_outputs
 
 
 def holdout_split(n_views: int, every: int) -> tuple[list[int], list[int]]:
@@ -23,6 +24,16 @@ def holdout_split(n_views: int, every: int) -> tuple[list[int], list[int]]:
     held = [i for i in range(n_views) if i % every == every - 1]
     train = [i for i in range(n_views) if i not in held]
     return train, held
+
+
+def input_files(record: ObjectRecord) -> dict[str, Path | None]:
+    """The files a fit reads, by the name a message should give them."""
+    files: dict[str, Path | None] = {TRANSFORMS_NAME: record.directory / TRANSFORMS_NAME}
+    for fr in record.frames:
+        files[f"frames[{fr.index}].file_path"] = fr.image_path
+        files[f"frames[{fr.index}].mask_file_path"] = fr.mask_path
+    files["points.ply"] = record.points_path
+    return files
 
 
 def fit_object(
@@ -49,6 +60,7 @@ def fit_object(
         else (directory / GAUSSIANS_NAME if out is None else None)
     )
     if target is not None:
+        check_distinct_outputs({"out": target}, inputs=input_files(record))
         check_overwrite(target, overwrite)
     views = load_object_views(record, cfg.resolution, alpha_from_background=alpha_from_background)
     rgba = torch.from_numpy(views.rgba).float() / 255

@@ -76,7 +76,7 @@ def gaussians_to_ply_bytes(gaussians: Gaussians) -> bytes:
 def save_ply(path: str | Path, gaussians: Gaussians, overwrite: bool = True) -> Path:
     """Write ``gaussians`` (unbatched) as an INRIA 3DGS PLY, atomically."""
     path = Path(path)
-    check_overwrite(path, overwrite)
+    check_overwrite(path, overwrite, directory=False)
     atomic_write_bytes(path, gaussians_to_ply_bytes(gaussians))
     return path
 
@@ -92,43 +92,49 @@ def read_ply_vertices(path: str | Path) -> np.ndarray:
         raise FileFormatError(path, "is a directory, expected a .ply file") from None
     if not blob.startswith(b"ply"):
         raise FileFormatError(path, "not a PLY file (it does not start with 'ply')")
-    end = blob.find(b"end_header")
-    if end < 0:
-        raise FileFormatError(path, "PLY header has no 'end_header' line (truncated or not a PLY)")
-    nl = blob.find(b"\n", end)
-    if nl < 0:
-        raise FileFormatError(path, "PLY header is truncated")
-    try:
-        header = blob[:end].decode("ascii").splitlines()
-    except UnicodeDecodeError:
-        raise FileFormatError(path, "PLY header is not ASCII") from None
-    body = blob[nl + 1 :]
+    header, body = _split_header(path, blob)
     fmt = None
     elements: list[tuple[str, int, list[tuple[str, str]]]] = []
     for line in header[1:]:
         parts = line.split()
         if not parts or parts[0] in ("comment", "obj_info"):
             continue
-        if parts[0] == "format" and len(parts) >= 2:
-            fmt = parts[1]
-        elif parts[0] == "element" and len(parts) == 3:
-            if not re.fullmatch(r"\d+", parts[2]):
-                raise FileFormatError(path, f"bad element count in header line '{line}'")
+        if parts[0] == "format":
+            if fmt is not None:
+                raise FileFormatError(path, "PLY header has more than one 'format' line")
+            fmt = parts[1] if len(parts) >= 2 else ""
+        elif parts[0] == "element":
+            if len(parts) != 3 or not re.fullmatch(r"\d+", parts[2]):
+                raise FileFormatError(
+                    path, f"bad element line '{line}' (expected 'element NAME COUNT')"
+                )
+            if any(e[0] == parts[1] for e in elements):
+                raise FileFormatError(path, f"PLY header declares element '{parts[1]}' twice")
             elements.append((parts[1], int(parts[2]), []))
         elif parts[0] == "property":
             if not elements:
                 raise FileFormatError(path, f"property before any element: '{line}'")
-            if parts[1] == "list":
-                elements[-1][2].append((parts[-1], "list"))
+            if len(parts) == 5 and parts[1] == "list":
+                name, kind = parts[4], "list"
             elif len(parts) == 3 and parts[1] in _PLY_TYPES:
-                elements[-1][2].append((parts[2], parts[1]))
+                name, kind = parts[2], parts[1]
             else:
                 raise FileFormatError(path, f"unsupported property line '{line}'")
+            el_name, _, props = elements[-1]
+            if any(p == name for p, _ in props):
+                raise FileFormatError(
+                    path, f"PLY header repeats property '{name}' of element '{el_name}'"
+                )
+            props.append((name, kind))
+        else:
+            raise FileFormatError(path, f"unknown PLY header line '{line}'")
     if fmt not in ("binary_little_endian", "binary_big_endian", "ascii"):
         raise FileFormatError(path, f"unsupported PLY format '{fmt}'")
     if not elements or elements[0][0] != "vertex":
         raise FileFormatError(path, "expected 'vertex' as the first element of the PLY")
     _, n, props = elements[0]
+    if not props:
+        raise FileFormatError(path, "the vertex element declares no properties")
     if any(t == "list" for _, t in props):
         raise FileFormatError(path, "list properties in the vertex element are not supported")
     if fmt == "ascii":
@@ -152,6 +158,19 @@ def read_ply_vertices(path: str | Path) -> np.ndarray:
             f"truncated: header declares {n} vertices ({need} bytes), file holds {len(body)} bytes",
         )
     return np.frombuffer(body, dtype=dt, count=n)
+
+
+def _split_header(path: Path, blob: bytes) -> tuple[list[str], bytes]:
+    """The header's lines (up to, not including, ``end_header``) and the body after it."""
+    # The header ends at a line that is exactly 'end_header' (not a comment mentioning it).
+    m = re.search(rb"(?:\r?\n)end_header[ \t]*(\r?\n)", blob)
+    if m is None:
+        raise FileFormatError(path, "PLY header has no 'end_header' line (truncated or not a PLY)")
+    try:
+        header = blob[: m.start()].decode("ascii").splitlines()
+    except UnicodeDecodeError:
+        raise FileFormatError(path, "PLY header is not ASCII") from None
+    return header, blob[m.end() :]
 
 
 def load_ply(
@@ -219,7 +238,7 @@ def save_point_cloud(
 ) -> Path:
     """Write ``points [N, 3]`` with optional ``colors [N, 3]`` in [0, 1] as a binary PLY."""
     path = Path(path)
-    check_overwrite(path, overwrite)
+    check_overwrite(path, overwrite, directory=False)
     pts = np.asarray(
         points.detach().cpu() if isinstance(points, torch.Tensor) else points, dtype="<f4"
     )

@@ -49,7 +49,7 @@ def gaussians_to_splat_bytes(gaussians: Gaussians) -> bytes:
 def save_splat(path: str | Path, gaussians: Gaussians, overwrite: bool = True) -> Path:
     """Write unbatched Gaussians as a ``.splat`` file, atomically."""
     path = Path(path)
-    check_overwrite(path, overwrite)
+    check_overwrite(path, overwrite, directory=False)
     atomic_write_bytes(path, gaussians_to_splat_bytes(gaussians))
     return path
 

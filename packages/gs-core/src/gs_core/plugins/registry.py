@@ -21,14 +21,19 @@ A plugin that fails to import or register is recorded in :attr:`Registry.failure
 distribution, first line of the error) and never breaks the rest. Environment variables
 (they apply to both groups):
 
-* ``GS3D_DISABLE_PLUGINS=a,b`` — entry-point or distribution names never to load;
+* ``GS3D_DISABLE_PLUGINS=a,b`` — plugins never to load;
 * ``GS3D_LOAD_PLUGINS=a,b`` — if set, load only these (allowlist).
+
+Each item is a distribution name (spelled as pip shows it or any PEP 503 equivalent: every entry
+point of that distribution, and only of it), ``distribution:entry`` (one entry point), or an
+entry-point name (every distribution's entry point of that name).
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from importlib import metadata
@@ -89,17 +94,46 @@ def _api_compatible(required: str, current: str) -> bool:
     return r_major == c_major and r_minor <= c_minor
 
 
+def canonical_name(name: str) -> str:
+    """A distribution name as PEP 503 compares them: ``GS3D_Dup.Plugin`` is ``gs3d-dup-plugin``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _selects(token: str, name: str, dist: str, dists: set[str]) -> bool:
+    """Whether an item of ``GS3D_DISABLE_PLUGINS`` / ``GS3D_LOAD_PLUGINS`` selects entry point
+    ``name`` of distribution ``dist``; ``dists`` holds the installed plugins' canonical names.
+
+    ``distribution:entry`` selects that one entry point; a distribution's name selects every
+    entry point of that distribution and nothing else, even where another distribution declares
+    an entry point of that name; any other item selects the entry points of that name.
+    """
+    if ":" in token:
+        d, _, n = token.partition(":")
+        return canonical_name(d) == canonical_name(dist) and n.strip() == name
+    if canonical_name(token) in dists:
+        return canonical_name(token) == canonical_name(dist)
+    return token == name
+
+
 def _read_entry_points(group: str) -> list[PluginEntry]:
     disabled = _env_list("GS3D_DISABLE_PLUGINS") or set()
     allow = _env_list("GS3D_LOAD_PLUGINS")
+    # Distribution names over both groups: a name means the same thing to either group.
+    dists = {
+        canonical_name(ep.dist.name)
+        for g in (ENTRY_POINT_GROUP, COMMANDS_GROUP)
+        for ep in metadata.entry_points(group=g)
+        if ep.dist is not None
+    }
     entries: list[PluginEntry] = []
     for ep in metadata.entry_points(group=group):
         dist = ep.dist.name if ep.dist is not None else "?"
         version = ep.dist.version if ep.dist is not None else "?"
         why = None
-        if ep.name in disabled or dist in disabled:
-            why = "disabled by GS3D_DISABLE_PLUGINS"
-        elif allow is not None and ep.name not in allow and dist not in allow:
+        hit = next((t for t in sorted(disabled) if _selects(t, ep.name, dist, dists)), None)
+        if hit is not None:
+            why = f"disabled by GS3D_DISABLE_PLUGINS={hit}"
+        elif allow is not None and not any(_selects(t, ep.name, dist, dists) for t in allow):
             why = "not in GS3D_LOAD_PLUGINS"
         entries.append(PluginEntry(ep.name, ep.value, dist, version, why))
     entries.sort(key=lambda e: (e.name, e.distribution))
@@ -223,7 +257,8 @@ class Registry:
         if old is not None:
             msg = (
                 f"duplicate {kind} name '{spec.name}': provided by both {old.distribution} and "
-                f"{spec.distribution}; uninstall one or disable it with GS3D_DISABLE_PLUGINS"
+                f"{spec.distribution}; uninstall one or disable it "
+                f"(GS3D_DISABLE_PLUGINS={spec.distribution})"
             )
             self._conflicts[(kind, spec.name)] = msg
             raise PluginError(msg)
@@ -291,18 +326,21 @@ class Registry:
         if not entries:
             known = ", ".join(e.name for e in self.command_entry_points()) or "none installed"
             raise GS3DError(f"unknown plugin command '{name}' (plugin commands: {known})")
-        entry = entries[0]
+        # A disabled distribution takes no part: disabling one of two that declare the same
+        # command is how that conflict is resolved.
+        enabled = [e for e in entries if not e.disabled]
+        entry = (enabled or entries)[0]
         where = f"plugin {entry.distribution} {entry.version}"
         if name in reserved:
             raise PluginError(
                 f"{where} declares the command '{name}', which is a built-in gs3d command; "
                 "the plugin's command is refused (rename it in its gs3d.commands entry point)"
             )
-        if len({e.distribution for e in entries}) > 1:
-            dists = " and ".join(sorted({e.distribution for e in entries}))
+        if len({e.distribution for e in enabled}) > 1:
+            dists = sorted({e.distribution for e in enabled})
             raise PluginError(
-                f"duplicate command name '{name}': declared by both {dists}; uninstall one or "
-                "disable it with GS3D_DISABLE_PLUGINS"
+                f"duplicate command name '{name}': declared by both {' and '.join(dists)}; "
+                f"uninstall one or disable it (GS3D_DISABLE_PLUGINS={dists[-1]})"
             )
         if entry.disabled:
             raise GS3DError(f"command '{name}' ({entry.distribution}) is {entry.disabled}")

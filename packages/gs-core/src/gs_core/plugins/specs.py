@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import torch
 
-from gs_core.errors import GS3DError, PluginError, ValidationError
+from gs_core.errors import GS3DError, PluginError, ValidationError, plugin_failures
 
 # The frames gs_core.data.spaces.space_transform knows; a method's outputs live in one of them.
 OUTPUT_FRAMES = ("world", "azimuth", "camera")
@@ -260,4 +260,5 @@ class PriorSpec:
                 f"prior '{self.name}' ({self.distribution or 'unregistered'}) has no default "
                 "model id: pass a hub id or a local directory"
             )
-        return self.factory(model_id, **kwargs)
+        with plugin_failures("prior", self.name, self.distribution, f"loading '{model_id}'"):
+            return self.factory(model_id, **kwargs)

@@ -118,7 +118,7 @@ def check_turntable_path(path: str | Path, overwrite: bool = False) -> Path:
                 f"--turntable {path}: MP4 needs imageio-ffmpeg "
                 "(pip install 'gs3d-core[video]'); or write a .gif"
             ) from None
-    check_overwrite(path, overwrite)
+    check_overwrite(path, overwrite, directory=False)
     return path
 
 

@@ -16,8 +16,9 @@ Writing a training stage
 ``training_step(batch, step) -> {term: scalar tensor}``
     named loss terms; the engine minimises ``sum(lambda_term * term)`` with the weights of
     ``loss_weights(step)`` (default: the ``lambda_*`` fields of ``module.config``), logs each
-    term as ``loss/<term>``, and stops with an error naming the term and step if a weighted
-    term is NaN/Inf.
+    term as ``loss/<term>``, and stops with an error naming the step and the tensor where
+    NaN/Inf first appear: a weighted term, a finiteness check inside the step (``Gaussians``,
+    ``render``), a gradient or a parameter after the optimiser step.
 ``train_dataset()``
     a map-style ``Dataset`` (split over processes, shuffled per epoch, resumable mid-epoch),
     or ``None`` when the step makes its own data; ``collate(samples)`` batches samples.
@@ -40,7 +41,10 @@ change to the module; from the command line, ``gs3d train --method NAME ...``.
 Checkpoints (every ``checkpoint_every`` steps, at any early stop, and at the end; the last
 ``keep_checkpoints`` kept) hold the weights (``save_pretrained``), the optimiser, LR-schedule,
 grad-scaler and EMA state, every process's RNG state and the step, written atomically without
-pickle. Resuming continues bit for bit on CPU. The run directory layout is documented in
+pickle. Resuming continues bit for bit on CPU; optimiser settings the configuration changes
+(``--resume lr=...``) apply from the resumed step. No checkpoint holds NaN/Inf weights, and one
+whose weights produced NaN/Inf is set aside as ``step-NNNNNNNN.diverged``, so resuming after a
+divergence starts from the last good one. The run directory layout is documented in
 :mod:`gs_core.training.run_dir`.
 """
 

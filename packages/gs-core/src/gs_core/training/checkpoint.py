@@ -100,14 +100,36 @@ def save_checkpoint(
     return final
 
 
-def prune_checkpoints(run: RunDir, keep: int) -> list[Path]:
-    """Delete all but the newest ``keep`` checkpoints (main process only)."""
+def prune_checkpoints(run: RunDir, keep: int, current_step: int | None = None) -> list[Path]:
+    """Delete all but the newest ``keep`` checkpoints (main process only).
+
+    With ``current_step``, the newest checkpoint older than it is kept as well: training has
+    run from it without NaN/Inf, while the one just written may still turn out to diverge (so
+    ``keep=1`` holds two checkpoints until the next one is written).
+    """
     found = run.list_checkpoints()
+    verified = [path for step, path in found if current_step is not None and step < current_step]
+    protected = {verified[-1]} if verified else set()
     removed = []
     for _, path in found[: max(0, len(found) - keep)]:
+        if path in protected:
+            continue
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
     return removed
+
+
+def set_aside_checkpoint(run: RunDir, step: int) -> Path | None:
+    """Rename checkpoint ``step`` to ``step-NNNNNNNN.diverged`` (main process only), so resuming
+    skips it but it stays for inspection; ``None`` when there is no such checkpoint."""
+    path = run.checkpoint(step)
+    if not path.is_dir():
+        return None
+    aside = path.with_name(f"{path.name}.diverged")
+    shutil.rmtree(aside, ignore_errors=True)  # an earlier divergence at the same step
+    os.replace(path, aside)
+    _fsync_dir(run.checkpoints)
+    return aside
 
 
 def remove_partial_checkpoints(run: RunDir) -> None:
@@ -160,4 +182,5 @@ __all__ = [
     "remove_partial_checkpoints",
     "save_checkpoint",
     "save_model_dir",
+    "set_aside_checkpoint",
 ]

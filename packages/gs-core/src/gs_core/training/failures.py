@@ -8,20 +8,42 @@ from gs_core.errors import GS3DError
 
 
 class TrainingDivergedError(GS3DError):
-    """A loss term or the gradient norm became NaN/Inf; no checkpoint was written for it."""
+    """NaN/Inf appeared in training: in a forward output, a loss term, a gradient or a parameter.
 
-    def __init__(self, what: str, step: int, value: float, last_checkpoint: Path | None):
-        self.what = what
+    ``step`` is the optimiser step (0-based) where they first appeared and ``what`` names the
+    tensor. No checkpoint holds the weights that produced them: ``last_checkpoint`` is the newest
+    one a later step ran from without NaN/Inf (``None`` when there is none), and ``set_aside``
+    the checkpoint whose weights produced them, renamed so ``--resume`` skips it (or ``None``).
+    """
+
+    def __init__(
+        self,
+        step: int,
+        what: str,
+        detail: str,
+        last_checkpoint: Path | None,
+        set_aside: Path | None = None,
+    ):
         self.step = step
-        self.value = value
+        self.what = what
+        self.detail = detail
         self.last_checkpoint = last_checkpoint
+        self.set_aside = set_aside
         where = (
-            f"the last good checkpoint is {last_checkpoint} (continue from it with --resume, e.g. "
-            "with a lower learning rate, fp32/bf16 instead of fp16, or gradient clipping)"
+            f"the last good checkpoint is {last_checkpoint} (continue from it with --resume and "
+            "new overrides, e.g. a lower learning rate, fp32/bf16 instead of fp16, or gradient "
+            "clipping)"
             if last_checkpoint is not None
-            else "no checkpoint had been written yet"
+            else "no good checkpoint had been written yet"
         )
-        super().__init__(f"{what} is {value} at step {step}; training stopped, {where}")
+        aside = (
+            f"; the checkpoint whose weights produced them was moved to {set_aside}"
+            if set_aside is not None
+            else ""
+        )
+        super().__init__(
+            f"step {step}: non-finite values in {what} ({detail}); training stopped, {where}{aside}"
+        )
 
 
 def out_of_memory_message(

@@ -14,9 +14,15 @@ def _fmt_terms(terms: dict[str, float], limit: int = 6) -> str:
     return " ".join(f"{k} {v:.4g}" for k, v in items)
 
 
+# In ``lines`` mode, a line at least this often even between logged steps: slow steps (large
+# models on a CPU) would otherwise leave a log silent for minutes.
+LINE_EVERY_S = 10.0
+
+
 class ProgressDisplay:
-    """``mode``: ``bar`` (rich), ``lines`` (one line per logged step), ``off``, or ``auto``
-    (a bar when stderr is a terminal, else lines)."""
+    """``mode``: ``bar`` (rich), ``lines`` (a line per logged step, and at least one every
+    :data:`LINE_EVERY_S` seconds), ``off``, or ``auto`` (a bar when stderr is a terminal, else
+    lines)."""
 
     def __init__(
         self,
@@ -27,13 +33,16 @@ class ProgressDisplay:
         console: Console | None = None,
     ):
         self.enabled = enabled
-        self.console = console or Console(stderr=True, highlight=False, quiet=not enabled)
+        self.console = console or Console(
+            stderr=True, highlight=False, markup=False, quiet=not enabled
+        )
         if mode == "auto":
             mode = "bar" if self.console.is_terminal else "lines"
         self.mode = mode if enabled else "off"
         self.total = total
         self._t0 = time.perf_counter()
         self._start = start
+        self._last_line = self._t0
         self._bar: Progress | None = None
         if self.mode == "bar":
             self._bar = Progress(
@@ -51,12 +60,15 @@ class ProgressDisplay:
             )
             self._bar.start()
 
-    def update(self, step: int, its: float, terms: dict[str, float]) -> None:
+    def update(self, step: int, its: float, terms: dict[str, float], logged: bool = True) -> None:
+        """Called after every step; ``logged``: the step is one the metrics log records."""
+        now = time.perf_counter()
         if self.mode == "bar" and self._bar is not None:
             self._bar.update(
                 self._task, completed=step, speed=f"{its:.2f} it/s", terms=_fmt_terms(terms)
             )
-        elif self.mode == "lines":
+        elif self.mode == "lines" and (logged or now - self._last_line >= LINE_EVERY_S):
+            self._last_line = now
             eta = (self.total - step) / its if its > 0 else float("nan")
             eta_s = time.strftime("%H:%M:%S", time.gmtime(eta)) if eta == eta else "?"
             print(

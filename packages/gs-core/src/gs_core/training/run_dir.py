@@ -6,12 +6,15 @@
       config.json              what was run: method, preset, stage, overrides, seed, data,
                                the method config and the engine config (rewritten on resume)
       checkpoints/
-        step-00001000/         one per checkpoint, the last ``keep_checkpoints`` kept
+        step-00001000/         one per checkpoint, the last ``keep_checkpoints`` kept (and the
+                               newest one training has run on from, when keep_checkpoints=1)
           models/<name>/       weights of each model (save_pretrained: config.json +
                                model.safetensors)
           trainer.json         step, data position, optimiser / scheduler / grad-scaler / EMA
           trainer.safetensors  state and the module's training_state (JSON + tensors)
           rng/rank-00000.*     random-number state of each process
+        step-00001200.diverged/  a checkpoint whose weights gave NaN/Inf in the next step, set
+                               aside so --resume continues from the last good one
       logs/
         metrics.jsonl          one JSON object per logged step: loss terms, lr, grad norm, it/s
         tensorboard/           event files, when TensorBoard is installed or asked for

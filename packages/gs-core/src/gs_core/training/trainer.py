@@ -7,10 +7,21 @@ One optimiser step (``step`` counts them from 0):
    ``precision`` is bf16/fp16), average the named terms over processes, stop if a weighted term
    is NaN/Inf, back-propagate ``sum(lambda_i * term_i) / grad_accum`` (DDP synchronises the
    gradients on the last micro-batch only);
-3. unscale (fp16), clip by value then by norm, step the optimisers of
-   ``optimizers_to_step(step)`` and their LR schedules, update the EMA;
+3. unscale (fp16), stop if a gradient is NaN/Inf, clip by value then by norm, step the
+   optimisers of ``optimizers_to_step(step)`` and their LR schedules, update the EMA;
 4. run the callbacks' ``on_step_end`` (any may ask to stop);
 5. log, validate, checkpoint as configured.
+
+NaN/Inf stop the run with :class:`~gs_core.training.failures.TrainingDivergedError` at the
+step and in the tensor where they first appear: a non-finite check raised inside
+``training_step`` (e.g. ``Gaussians.means``), a loss term, a gradient (named by parameter) or a
+parameter after the optimiser step. The checks are fused reductions read back with the host
+synchronisations the step already makes (the parameter check of step N with the loss terms of
+step N + 1, or earlier when a hook, validation or a checkpoint reads the weights). No
+checkpoint is written with non-finite weights, and a checkpoint whose weights produced NaN/Inf
+in the step that followed it is renamed ``step-NNNNNNNN.diverged``, so ``--resume`` continues
+from the last good one; optimiser settings changed in the configuration (a lower ``lr``) apply
+on resume.
 
 A run stops before ``max_steps`` on SIGTERM / Ctrl-C, at the wall-clock budget
 (``budget_s``) or when a callback asks; it then writes a checkpoint and returns, and
@@ -50,6 +61,7 @@ from gs_core.training.checkpoint import (
     prune_checkpoints,
     remove_partial_checkpoints,
     save_checkpoint,
+    set_aside_checkpoint,
 )
 from gs_core.training.config import TrainerConfig
 from gs_core.training.data import BatchStream, to_device
@@ -66,6 +78,7 @@ from gs_core.training.failures import (
     TrainingOutOfMemoryError,
     out_of_memory_message,
 )
+from gs_core.training.finite import first_nonfinite, is_nonfinite_error, largest, nonfinite_flag
 from gs_core.training.metrics_log import MetricsLog
 from gs_core.training.module import TrainingModule
 from gs_core.training.progress import ProgressDisplay
@@ -186,6 +199,12 @@ class Trainer:
         self._forward: nn.Module = module
         self._log: MetricsLog | None = None
         self._progress: ProgressDisplay | None = None
+        # NaN/Inf flag of the parameters after the last optimiser step, not yet read on the host
+        self._params_flag: torch.Tensor | None = None
+        # optimiser settings as configure_optimizers() made them (checkpointed, so a resumed run
+        # can tell which ones the new configuration changed)
+        self._configured: dict[str, list[dict[str, Any]]] = {}
+        self._resume_notes: list[str] = []
 
     # ------------------------------------------------------------------ public
     def fit(self) -> TrainResult:
@@ -285,6 +304,8 @@ class Trainer:
         )
         if checkpoint is not None:
             self._progress.message(f"resumed from {checkpoint[1]} (step {self.step})", always=True)
+            for note in self._resume_notes:
+                self._progress.message(note, always=True)
         elif self.resume:
             self._progress.message(
                 f"no checkpoint in {self.run.checkpoints}; starting at step 0", always=True
@@ -308,6 +329,7 @@ class Trainer:
             self._optimizers[name] = opt
             if sched is not None:
                 self._schedulers[name] = sched
+            self._configured[name] = [_hyperparameters(g) for g in opt.param_groups]
 
     def _check_ownership(self, models: dict[str, nn.Module]) -> None:
         owned = {id(p) for m in models.values() for p in m.parameters()}
@@ -383,6 +405,7 @@ class Trainer:
             if saved is None:
                 raise FileFormatError(path, f"no state for the LR schedule of optimizer '{name}'")
             sched.load_state_dict(saved)
+        self._apply_changed_hyperparameters(state)
         if self._scaler is not None and state.get("scaler"):
             self._scaler.load_state_dict(state["scaler"])
         module.load_training_state(state.get("module", {}))
@@ -413,6 +436,36 @@ class Trainer:
                     flush=True,
                 )
         self._last_checkpoint = path
+
+    def _apply_changed_hyperparameters(self, state: Mapping[str, Any]) -> None:
+        """Loading optimiser and schedule state brings back the checkpoint's learning rate,
+        weight decay, betas...; where the configuration now says otherwise (``--resume lr=...``
+        after a divergence) the configuration wins. A changed ``lr`` rescales the scheduled rate,
+        so a schedule keeps its position. Unchanged settings are left alone (exact resume)."""
+        recorded = state.get("optimizer_hparams")
+        for name, opt in self._optimizers.items():
+            if isinstance(recorded, Mapping):
+                before = recorded.get(name)
+            else:  # checkpoints written before the settings were recorded
+                groups = state.get("optimizers", {}).get(name, {}).get("param_groups", [])
+                before = [_hyperparameters(g) for g in groups]
+            now = self._configured[name]
+            if not isinstance(before, list) or len(before) != len(now):
+                continue
+            sched = self._schedulers.get(name)
+            for i, (group, old, new) in enumerate(zip(opt.param_groups, before, now, strict=True)):
+                for key, value in new.items():
+                    if key not in old or old[key] == value:
+                        continue
+                    if key == "lr":
+                        _rescale_lr(opt, sched, i, float(old[key]), float(value))
+                    else:
+                        group[key] = value
+                    label = group.get("name", i)
+                    self._resume_notes.append(
+                        f"optimizer '{name}' group {label}: {key} {old[key]} -> {value} "
+                        "(from the new configuration)"
+                    )
 
     def _write_snapshot(self) -> None:
         data: dict[str, Any] = {}
@@ -466,6 +519,8 @@ class Trainer:
                     )
                 ) from None
             self.step = step + 1
+            if self.callbacks or type(self.module).on_step_end is not TrainingModule.on_step_end:
+                self._settle_params(step)  # they may read the weights: never NaN ones
             self._update_ema()
             self.module.on_step_end(self.step)
             requested = self._callbacks_step_end(values)
@@ -473,8 +528,7 @@ class Trainer:
             stop = stopped_by is not None
             window.add(values)
             log_now = self.step % cfg.log_every == 0 or self.step == cfg.max_steps or stop
-            if self._progress.mode == "bar" or (log_now and self._progress.mode == "lines"):
-                self._progress.update(self.step, window.its(), _display_terms(values))
+            self._progress.update(self.step, window.its(), _display_terms(values), log_now)
             if log_now:
                 logged = self._log_window(window)
                 window.reset()
@@ -554,23 +608,29 @@ class Trainer:
                 else contextlib.nullcontext()
             )
             with sync:
-                with self._autocast():
-                    terms = self._forward(batch, step)
+                terms = self._run_step(batch, step)
                 names = self._check_terms(terms, weights, step)
                 flag = (
                     torch.ones((), device=dist.device)
                     if self._stop_requested
                     else torch.zeros((), device=dist.device)
                 )
-                stats = torch.stack([terms[n].detach().float().reshape(()) for n in names] + [flag])
+                # the previous update's parameter check rides on this read-back
+                pending, self._params_flag = self._params_flag, None
+                if pending is None:
+                    pending = torch.zeros((), device=dist.device)
+                stats = torch.stack(
+                    [terms[n].detach().float().reshape(()) for n in names]
+                    + [flag, pending.to(dist.device)]
+                )
                 host = all_reduce_sum_(stats, dist).tolist()
-                stop = stop or host[-1] > 0
+                stop = stop or host[-2] > 0
+                if host[-1] > 0:
+                    raise self._parameter_divergence(step - 1)
                 for i, n in enumerate(names):
                     v = host[i] / dist.world_size
                     if weights[n] != 0.0 and not math.isfinite(v):
-                        raise TrainingDivergedError(
-                            f"loss term '{n}'", step, v, self._last_checkpoint
-                        )
+                        raise self._diverged(step, f"loss term '{n}'", str(v), from_weights=True)
                     means[n] = means.get(n, 0.0) + v / accum
                 weighted = [terms[n].float() * weights[n] for n in names if weights[n] != 0.0]
                 loss = torch.stack(weighted).sum() if weighted else None
@@ -589,14 +649,29 @@ class Trainer:
         if self._scaler is not None:
             for o in opts:
                 self._scaler.unscale_(o)
-        if cfg.clip_grad_value is not None:
-            torch.nn.utils.clip_grad_value_(params, cfg.clip_grad_value)
         values = {f"loss/{n}": v for n, v in means.items()}
         values["loss"] = sum(weights[n] * v for n, v in means.items() if weights[n] != 0.0)
-        if cfg.clip_grad_norm is not None:
+        # One fused reduction over all gradients checks them (and, when clipping by norm alone,
+        # is the norm clipped by). Under fp16 the grad scaler skips steps with NaN/Inf gradients.
+        norm_clipped = False
+        if self._scaler is None:
+            grads = [p.grad for p in params]
+            if cfg.clip_grad_norm is not None and cfg.clip_grad_value is None:
+                total = torch.nn.utils.get_total_norm(grads)
+                norm = float(total)
+                if not math.isfinite(norm):
+                    raise self._gradient_divergence(step, params, norm)
+                torch.nn.utils.clip_grads_with_norm_(params, cfg.clip_grad_norm, total)
+                values["grad_norm"] = norm
+                norm_clipped = True
+            elif float(nonfinite_flag(grads)) > 0:
+                raise self._gradient_divergence(step, params, None)
+        if cfg.clip_grad_value is not None:
+            torch.nn.utils.clip_grad_value_(params, cfg.clip_grad_value)
+        if cfg.clip_grad_norm is not None and not norm_clipped:
             norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad_norm))
             if self._scaler is None and not math.isfinite(norm):
-                raise TrainingDivergedError("the gradient norm", step, norm, self._last_checkpoint)
+                raise self._gradient_divergence(step, params, norm)
             values["grad_norm"] = norm
         for name, opt in zip(to_step, opts, strict=True):
             if self._scaler is not None:
@@ -608,7 +683,77 @@ class Trainer:
                 sched.step()
         if self._scaler is not None:
             self._scaler.update()
+        self._params_flag = nonfinite_flag(params)  # read with the next step's loss terms
         return values, stop
+
+    def _run_step(self, batch: Any, step: int) -> Any:
+        """``training_step`` under autocast; NaN/Inf it reports become a divergence at ``step``."""
+        try:
+            with self._autocast():
+                return self._forward(batch, step)
+        except Exception as e:
+            # NaN weights from the previous update often fail deep inside a method (an index
+            # out of range in voxelisation): name them rather than the symptom.
+            self._settle_params(step - 1)
+            if is_nonfinite_error(e):
+                raise self._diverged(
+                    step, f"{e.field}, computed in training_step", e.got or "NaN/Inf", True
+                ) from None
+            raise
+
+    # ------------------------------------------------------------------ divergence
+    def _settle_params(self, update_step: int) -> None:
+        """Read the pending parameter check of optimiser step ``update_step`` (a host sync)."""
+        flag, self._params_flag = self._params_flag, None
+        if flag is not None and float(flag) > 0:
+            raise self._parameter_divergence(update_step)
+
+    def _named_trained(self) -> list[tuple[str, torch.Tensor]]:
+        trained = {id(p) for p in self._trained_params()}
+        return [
+            (f"{mname}.{pname}", p)
+            for mname, model in self.module.models().items()
+            for pname, p in model.named_parameters()
+            if id(p) in trained
+        ]
+
+    def _parameter_divergence(self, update_step: int) -> TrainingDivergedError:
+        found = first_nonfinite(self._named_trained())
+        name, detail = found if found is not None else ("?", "NaN/Inf")
+        return self._diverged(
+            update_step, f"parameter '{name}' after the optimiser step", detail, False
+        )
+
+    def _gradient_divergence(
+        self, step: int, params: list[torch.Tensor], norm: float | None
+    ) -> TrainingDivergedError:
+        names = {id(p): n for n, p in self._named_trained()}
+        named = [(names.get(id(p), f"of shape {tuple(p.shape)}"), p.grad) for p in params]
+        found = first_nonfinite(named)
+        if found is not None:
+            return self._diverged(step, f"the gradient of parameter '{found[0]}'", found[1], True)
+        name, big = largest(named)
+        return self._diverged(
+            step,
+            "the gradient norm",
+            f"{norm}: every entry is finite but the norm overflows; the largest, {big:.3g}, is "
+            f"in the gradient of '{name}'",
+            True,
+        )
+
+    def _diverged(
+        self, step: int, what: str, detail: str, from_weights: bool
+    ) -> TrainingDivergedError:
+        """The error for NaN/Inf first seen at ``step``. ``from_weights``: the weights that
+        step started from produced them (forward, loss or gradient), so a checkpoint of exactly
+        those weights would fail the same way on resume whatever the new settings: it is set
+        aside, and the last good checkpoint is the newest one left."""
+        aside = None
+        if from_weights and self.is_main:
+            aside = set_aside_checkpoint(self.run, step)
+        latest = self.run.latest_checkpoint()
+        self._last_checkpoint = latest[1] if latest is not None else None
+        return TrainingDivergedError(step, what, detail, self._last_checkpoint, aside)
 
     def _optimizers_for(self, step: int) -> list[str]:
         names = self.module.optimizers_to_step(step)
@@ -675,6 +820,7 @@ class Trainer:
     def _validate(self) -> None:
         dist, module = self.dist, self.module
         assert dist is not None
+        self._settle_params(self.step - 1)
         if dist.is_main:
             modes = {m: m.training for m in module.modules()}
             use_ema = self.config.validate_with_ema and self.ema_active
@@ -714,24 +860,26 @@ class Trainer:
     def _checkpoint(self) -> None:
         dist = self.dist
         assert dist is not None
-        self._check_finite_params()
+        self._check_weights()
         path = save_checkpoint(self.run, self.step, dist, self.module.models(), self._trainer_state)
         self._last_checkpoint = path
         if dist.is_main:
-            prune_checkpoints(self.run, self.config.keep_checkpoints)
+            prune_checkpoints(self.run, self.config.keep_checkpoints, current_step=self.step)
         for cb in self.callbacks:
             cb.on_checkpoint(self, path)
 
-    def _check_finite_params(self) -> None:
-        """Never checkpoint NaN weights (a NaN gradient with a finite loss shows up only here)."""
-        params = self._trained_params()
-        if not params:
+    def _check_weights(self) -> None:
+        """Never checkpoint NaN/Inf weights, nor an EMA of them (``final/`` may get the EMA)."""
+        self._params_flag = None  # superseded by this full check
+        shadow = list(self.ema.shadow) if self.ema is not None else []
+        if float(nonfinite_flag([p.detach() for p in self._trained_params()] + shadow)) == 0:
             return
-        norms = torch._foreach_norm([p.detach() for p in params])
-        if not bool(torch.isfinite(torch.stack([n.float().cpu() for n in norms])).all()):
-            raise TrainingDivergedError(
-                "a trained parameter", self.step, float("nan"), self._last_checkpoint
-            )
+        if first_nonfinite(self._named_trained()) is not None:
+            raise self._parameter_divergence(self.step - 1)
+        assert self.ema is not None
+        found = first_nonfinite(zip(self.ema.names, self.ema.shadow, strict=True))
+        name, detail = found if found is not None else ("?", "NaN/Inf")
+        raise self._diverged(self.step - 1, f"the EMA of parameter '{name}'", detail, False)
 
     def _trainer_state(self) -> dict[str, Any]:
         cfg, dist = self.config, self.dist
@@ -743,12 +891,51 @@ class Trainer:
             "batch_size": cfg.batch_size,
             "grad_accum": cfg.grad_accum,
             "optimizers": {n: o.state_dict() for n, o in self._optimizers.items()},
+            "optimizer_hparams": self._configured,
             "schedulers": {n: s.state_dict() for n, s in self._schedulers.items()},
             "scaler": self._scaler.state_dict() if self._scaler is not None else None,
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "module": self.module.training_state(),
             "trainer_config": self.config.model_dump(mode="json"),
         }
+
+
+def _is_plain(value: Any) -> bool:
+    """Numbers, strings, booleans, None and tuples/lists of them: the optimiser settings a
+    checkpoint records."""
+    if isinstance(value, tuple | list):
+        return all(_is_plain(v) for v in value)
+    return value is None or isinstance(value, bool | int | float | str)
+
+
+def _hyperparameters(group: Mapping[str, Any]) -> dict[str, Any]:
+    """A param group's settings as configured: plain values only, with the configured rate
+    (``initial_lr``, which an LR schedule sets and keeps) as ``lr``."""
+    out = {
+        k: v for k, v in group.items() if k not in ("params", "lr", "initial_lr") and _is_plain(v)
+    }
+    lr = group.get("initial_lr", group.get("lr"))
+    if isinstance(lr, int | float) and not isinstance(lr, bool):
+        out["lr"] = float(lr)
+    return out
+
+
+def _rescale_lr(opt: torch.optim.Optimizer, sched: Any, index: int, old: float, new: float) -> None:
+    """Give param group ``index`` the configured rate ``new`` in place of ``old``, keeping the
+    schedule's current multiplier."""
+    group = opt.param_groups[index]
+    current = group["lr"]
+    value = float(current) * new / old if old else new
+    if isinstance(current, torch.Tensor):
+        current.fill_(value)
+    else:
+        group["lr"] = value
+    if "initial_lr" in group:
+        group["initial_lr"] = new
+    base = getattr(sched, "base_lrs", None)
+    if isinstance(base, list) and index < len(base):
+        base[index] = new
+        sched._last_lr = [float(g["lr"]) for g in opt.param_groups]
 
 
 def _display_terms(values: Mapping[str, float]) -> dict[str, float]:
