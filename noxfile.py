@@ -31,8 +31,13 @@ ROOT = Path(__file__).parent
 PYTHON = "3.11"
 # optional extras a package's own tests exercise: gs3d-core's resolver tests build a
 # huggingface_hub cache and its densification test runs gsplat's pure-torch DefaultStrategy on
-# CPU; gs-encoders' CLIP tests need open_clip; gs-losses' SDS / VSD run over gs-priors' priors
-TEST_EXTRAS = {"gs3d-core": ["cuda", "hub"], "gs-encoders": ["clip"], "gs-losses": ["guidance"]}
+# CPU and its meshing tests run marching cubes, decimation and UV unwrapping; gs-encoders' CLIP
+# tests need open_clip; gs-losses' SDS / VSD run over gs-priors' priors
+TEST_EXTRAS = {
+    "gs3d-core": ["cuda", "hub", "mesh"],
+    "gs-encoders": ["clip"],
+    "gs-losses": ["guidance"],
+}
 
 
 def _members() -> dict[str, Path]:

@@ -12,6 +12,7 @@ import torch
 
 from gs_core.gaussians import Gaussians
 from gs_core.training import Callback, TrainingDivergedError, read_metrics
+from gs_core.training.finite import first_nonfinite, nonfinite_flag
 from gs_core.training.state_codec import load_state
 
 
@@ -256,3 +257,18 @@ def test_resume_with_an_unchanged_configuration_keeps_the_optimiser_state(tmp_pa
     (opt,) = trainer._optimizers.values()
     assert [g["lr"] for g in opt.param_groups] == [g["lr"] for g in before["param_groups"]]
     assert trainer._resume_notes == []
+
+
+# ---------------------------------------------------------------------------- the checks
+def test_fused_check_flags_nan_and_inf_and_the_search_confirms_them():
+    finite = [torch.ones(3), torch.full((100_000,), 60.0, dtype=torch.float16), torch.zeros(0)]
+    assert float(nonfinite_flag(finite)) == 0  # fp16 with a norm beyond 65504 is still finite
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        t = torch.ones(5, dtype=torch.bfloat16)
+        t[3] = bad
+        assert float(nonfinite_flag([*finite, t])) > 0
+        assert first_nonfinite([("a", finite[0]), ("b", t)]) == ("b", "1 of 5 entries are NaN/Inf")
+    # huge finite values may raise the fused flag (the norm overflows) but are not NaN/Inf
+    huge = [("w", torch.full((4,), 1e30))]
+    assert first_nonfinite(huge) is None
+    assert float(nonfinite_flag([torch.full((4,), 1e30, dtype=torch.float64)])) == 0

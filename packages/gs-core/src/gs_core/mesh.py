@@ -31,6 +31,18 @@ class Mesh:
     texture: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
+        # Construction allows an empty mesh (a placeholder a method may fill or a caller may
+        # reject); everything that renders, samples or scores a mesh calls validate() first.
+        self.validate(allow_empty=True)
+
+    def validate(self, allow_empty: bool = False) -> Mesh:
+        """Check shapes, dtypes, devices, index ranges and finiteness; return ``self``.
+
+        Raises :class:`~gs_core.errors.ValidationError` naming the first bad field: a mesh with
+        no vertices or no faces (unless ``allow_empty``), NaN/Inf vertices, colours, UVs or
+        texels, face indices that are negative or ``>= V``. Degenerate faces are legal here
+        (see :meth:`degenerate_faces` / :meth:`drop_degenerate`).
+        """
         v, f = self.vertices, self.faces
         if (
             not isinstance(v, torch.Tensor)
@@ -44,8 +56,19 @@ class Mesh:
             or f.ndim != 2
             or f.shape[1] != 3
             or f.is_floating_point()
+            or f.dtype == torch.bool
+            or f.is_complex()
         ):
             raise ValidationError("Mesh.faces", "an integer tensor [F, 3]", _desc(f))
+        if not allow_empty:
+            if v.shape[0] == 0:
+                raise ValidationError("Mesh.vertices", "at least 3 vertices", "an empty mesh")
+            if f.shape[0] == 0:
+                raise ValidationError("Mesh.faces", "at least one face", "an empty mesh")
+        if f.device != v.device:
+            raise ValidationError(
+                "Mesh.faces", f"a tensor on {v.device} (as vertices)", str(f.device)
+            )
         if f.numel() and (int(f.min()) < 0 or int(f.max()) >= v.shape[0]):
             raise ValidationError(
                 "Mesh.faces",
@@ -53,18 +76,83 @@ class Mesh:
                 f"range [{int(f.min())}, {int(f.max())}]",
             )
         if not bool(torch.isfinite(v).all()):
-            raise ValidationError("Mesh.vertices", "finite values", "NaN/Inf entries")
-        if self.vertex_colors is not None and tuple(self.vertex_colors.shape) != (v.shape[0], 3):
-            raise ValidationError(
-                "Mesh.vertex_colors", f"shape ({v.shape[0]}, 3)", _desc(self.vertex_colors)
-            )
-        if self.uvs is not None and tuple(self.uvs.shape) != (v.shape[0], 2):
-            raise ValidationError("Mesh.uvs", f"shape ({v.shape[0]}, 2)", _desc(self.uvs))
+            bad = int((~torch.isfinite(v)).any(-1).sum())
+            raise ValidationError("Mesh.vertices", "finite values", f"{bad} NaN/Inf vertices")
+        optional = (
+            ("vertex_colors", self.vertex_colors, (v.shape[0], 3)),
+            ("uvs", self.uvs, (v.shape[0], 2)),
+        )
+        for name, t, shape in optional:
+            if t is None:
+                continue
+            if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape:
+                raise ValidationError(f"Mesh.{name}", f"shape {shape}", _desc(t))
+            _check_float_finite(f"Mesh.{name}", t, v.device)
         if self.texture is not None:
             if self.uvs is None:
                 raise ValidationError("Mesh.texture", "uvs to be given with a texture")
-            if self.texture.ndim != 3 or self.texture.shape[-1] != 3:
-                raise ValidationError("Mesh.texture", "shape [H, W, 3]", _desc(self.texture))
+            t = self.texture
+            if not isinstance(t, torch.Tensor) or t.ndim != 3 or t.shape[-1] != 3 or 0 in t.shape:
+                raise ValidationError("Mesh.texture", "shape [H, W, 3]", _desc(t))
+            _check_float_finite("Mesh.texture", t, v.device)
+        return self
+
+    # ------------------------------------------------------------------ geometry
+    def _corners(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Face corner positions, each ``[F, 3]``."""
+        tri = self.vertices[self.faces]  # [F, 3, 3]
+        return tri[:, 0], tri[:, 1], tri[:, 2]
+
+    def _face_cross(self) -> torch.Tensor:
+        """``(b - a) x (c - a)`` per face ``[F, 3]``: twice the area times the unit normal."""
+        a, b, c = self._corners()
+        return torch.linalg.cross(b - a, c - a)
+
+    def face_areas(self) -> torch.Tensor:
+        """Triangle areas ``[F]`` (differentiable in the vertices)."""
+        return 0.5 * self._face_cross().norm(dim=-1)
+
+    def face_normals(self) -> torch.Tensor:
+        """Unit face normals ``[F, 3]`` by the right-hand rule on ``(a, b, c)``; zero for
+        degenerate faces (counter-clockwise faces seen from outside point outwards)."""
+        n = self._face_cross()
+        return n / n.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(n.dtype).tiny)
+
+    def vertex_normals(self) -> torch.Tensor:
+        """Unit vertex normals ``[V, 3]``: the area-weighted mean of the adjacent face normals
+        (summing unnormalised cross products weights by area). Vertices that no face of
+        positive area touches get zero."""
+        n = self._face_cross()
+        acc = torch.zeros_like(self.vertices)
+        for k in range(3):
+            acc = acc.index_add(0, self.faces[:, k], n)
+        norm = acc.norm(dim=-1, keepdim=True)
+        return torch.where(norm > 0, acc / norm.clamp_min(torch.finfo(acc.dtype).tiny), 0.0)
+
+    def degenerate_faces(self, eps: float = 1e-12) -> torch.Tensor:
+        """Mask ``[F]`` of degenerate faces: a repeated vertex index, or an area at most
+        ``eps`` times the squared bounding-box diagonal (relative, so the test does not
+        depend on the mesh's units). ``int(mask.sum())`` counts them."""
+        f = self.faces
+        repeated = (f[:, 0] == f[:, 1]) | (f[:, 1] == f[:, 2]) | (f[:, 0] == f[:, 2])
+        if self.num_vertices == 0 or f.shape[0] == 0:
+            return repeated
+        with torch.no_grad():
+            v = self.vertices
+            diag2 = float((v.amax(0) - v.amin(0)).square().sum())
+            return repeated | (self.face_areas() <= eps * diag2)
+
+    def drop_degenerate(self, eps: float = 1e-12) -> Mesh:
+        """A mesh without the faces :meth:`degenerate_faces` flags (vertices are kept, so
+        colours and UVs still line up)."""
+        keep = ~self.degenerate_faces(eps)
+        return Mesh(
+            vertices=self.vertices,
+            faces=self.faces[keep],
+            vertex_colors=self.vertex_colors,
+            uvs=self.uvs,
+            texture=self.texture,
+        )
 
     @property
     def num_vertices(self) -> int:
@@ -123,6 +211,17 @@ class Mesh:
             else (" coloured" if self.vertex_colors is not None else "")
         )
         return f"Mesh(V={self.num_vertices}, F={self.num_faces}{extra})"
+
+
+def _check_float_finite(field: str, t: torch.Tensor, device: torch.device) -> None:
+    if not t.is_floating_point():
+        raise ValidationError(field, "a float tensor", str(t.dtype))
+    if t.device != device:
+        raise ValidationError(field, f"a tensor on {device} (as vertices)", str(t.device))
+    if not bool(torch.isfinite(t).all()):
+        raise ValidationError(
+            field, "finite values", f"{int((~torch.isfinite(t)).sum())} NaN/Inf entries"
+        )
 
 
 def _desc(x) -> str:

@@ -626,7 +626,7 @@ class Trainer:
                 host = all_reduce_sum_(stats, dist).tolist()
                 stop = stop or host[-2] > 0
                 if host[-1] > 0:
-                    raise self._parameter_divergence(step - 1)
+                    self._raise_if_nonfinite_params(step - 1)
                 for i, n in enumerate(names):
                     v = host[i] / dist.world_size
                     if weights[n] != 0.0 and not math.isfinite(v):
@@ -660,18 +660,18 @@ class Trainer:
                 total = torch.nn.utils.get_total_norm(grads)
                 norm = float(total)
                 if not math.isfinite(norm):
-                    raise self._gradient_divergence(step, params, norm)
+                    self._raise_if_nonfinite_gradients(step, params, norm)
                 torch.nn.utils.clip_grads_with_norm_(params, cfg.clip_grad_norm, total)
                 values["grad_norm"] = norm
                 norm_clipped = True
             elif float(nonfinite_flag(grads)) > 0:
-                raise self._gradient_divergence(step, params, None)
+                self._raise_if_nonfinite_gradients(step, params, None)
         if cfg.clip_grad_value is not None:
             torch.nn.utils.clip_grad_value_(params, cfg.clip_grad_value)
         if cfg.clip_grad_norm is not None and not norm_clipped:
             norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad_norm))
             if self._scaler is None and not math.isfinite(norm):
-                raise self._gradient_divergence(step, params, norm)
+                self._raise_if_nonfinite_gradients(step, params, norm)
             values["grad_norm"] = norm
         for name, opt in zip(to_step, opts, strict=True):
             if self._scaler is not None:
@@ -706,7 +706,7 @@ class Trainer:
         """Read the pending parameter check of optimiser step ``update_step`` (a host sync)."""
         flag, self._params_flag = self._params_flag, None
         if flag is not None and float(flag) > 0:
-            raise self._parameter_divergence(update_step)
+            self._raise_if_nonfinite_params(update_step)
 
     def _named_trained(self) -> list[tuple[str, torch.Tensor]]:
         trained = {id(p) for p in self._trained_params()}
@@ -717,29 +717,34 @@ class Trainer:
             if id(p) in trained
         ]
 
-    def _parameter_divergence(self, update_step: int) -> TrainingDivergedError:
+    # The fused checks can also fire on huge finite values (their norm overflows): these
+    # searches confirm NaN/Inf before stopping, and run only when a check fired.
+    def _raise_if_nonfinite_params(self, update_step: int) -> None:
         found = first_nonfinite(self._named_trained())
-        name, detail = found if found is not None else ("?", "NaN/Inf")
-        return self._diverged(
-            update_step, f"parameter '{name}' after the optimiser step", detail, False
-        )
+        if found is not None:
+            raise self._diverged(
+                update_step, f"parameter '{found[0]}' after the optimiser step", found[1], False
+            )
 
-    def _gradient_divergence(
+    def _raise_if_nonfinite_gradients(
         self, step: int, params: list[torch.Tensor], norm: float | None
-    ) -> TrainingDivergedError:
+    ) -> None:
+        """``norm``: the non-finite norm clipping would divide by (it would zero every
+        gradient, so an overflow stops the run too), or ``None`` without clipping by norm."""
         names = {id(p): n for n, p in self._named_trained()}
         named = [(names.get(id(p), f"of shape {tuple(p.shape)}"), p.grad) for p in params]
         found = first_nonfinite(named)
         if found is not None:
-            return self._diverged(step, f"the gradient of parameter '{found[0]}'", found[1], True)
-        name, big = largest(named)
-        return self._diverged(
-            step,
-            "the gradient norm",
-            f"{norm}: every entry is finite but the norm overflows; the largest, {big:.3g}, is "
-            f"in the gradient of '{name}'",
-            True,
-        )
+            raise self._diverged(step, f"the gradient of parameter '{found[0]}'", found[1], True)
+        if norm is not None:
+            name, big = largest(named)
+            raise self._diverged(
+                step,
+                "the gradient norm",
+                f"{norm}: every entry is finite but the norm overflows; the largest, {big:.3g}, "
+                f"is in the gradient of '{name}'",
+                True,
+            )
 
     def _diverged(
         self, step: int, what: str, detail: str, from_weights: bool
@@ -874,12 +879,12 @@ class Trainer:
         shadow = list(self.ema.shadow) if self.ema is not None else []
         if float(nonfinite_flag([p.detach() for p in self._trained_params()] + shadow)) == 0:
             return
-        if first_nonfinite(self._named_trained()) is not None:
-            raise self._parameter_divergence(self.step - 1)
-        assert self.ema is not None
-        found = first_nonfinite(zip(self.ema.names, self.ema.shadow, strict=True))
-        name, detail = found if found is not None else ("?", "NaN/Inf")
-        raise self._diverged(self.step - 1, f"the EMA of parameter '{name}'", detail, False)
+        self._raise_if_nonfinite_params(self.step - 1)
+        found = first_nonfinite(zip(self.ema.names, shadow, strict=True)) if shadow else None
+        if found is not None:
+            raise self._diverged(
+                self.step - 1, f"the EMA of parameter '{found[0]}'", found[1], False
+            )
 
     def _trainer_state(self) -> dict[str, Any]:
         cfg, dist = self.config, self.dist

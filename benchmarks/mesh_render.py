@@ -1,0 +1,89 @@
+"""Benchmark gs_core.rendering.mesh_render.render_mesh: forward + backward.
+
+Scene: a unit sphere of about ``--faces`` triangles (a trimesh UV sphere sized to the face
+budget; the exact count is printed) with random vertex colours, seen by 4 orbit cameras at
+distance 2.5 (49.1 deg vertical field of view) at R x R pixels. "fwd+bwd" renders RGB, alpha,
+depth and normals with silhouette antialiasing and back-propagates the sum of all outputs to the
+vertex positions and colours.
+
+    python3 benchmarks/mesh_render.py --device cpu --resolution 128     # target <= 1 s
+    python3 benchmarks/mesh_render.py --device cuda --resolution 512    # target <= 15 ms (H200)
+
+Times are the minimum (and median) over ``--repeats`` runs after ``--warmup`` runs, synchronised
+on CUDA. Prints one markdown table row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+import torch
+import trimesh
+
+from gs_core import Cameras, Mesh
+from gs_core.rendering.mesh_render import render_mesh
+
+
+def make_sphere(faces: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    # trimesh's UV sphere with count [n, 2n] has about 8 n^2 faces.
+    n = max(4, round(math.sqrt(faces / 8)))
+    s = trimesh.creation.uv_sphere(radius=1.0, count=[n, 2 * n])
+    v = torch.tensor(s.vertices, dtype=torch.float32, device=device)
+    f = torch.tensor(s.faces, dtype=torch.int64, device=device)
+    return v, f
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--resolution", type=int, default=128)
+    ap.add_argument("--faces", type=int, default=100_000)
+    ap.add_argument("--cameras", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    v, f = make_sphere(args.faces, device)
+    colors = torch.rand(v.shape[0], 3, device=device, generator=None)
+    az = [360.0 * i / args.cameras + 15.0 for i in range(args.cameras)]
+    cams = Cameras.orbit(
+        az, 15.0, radius=2.5, width=args.resolution, height=args.resolution, device=device
+    )
+
+    def step() -> None:
+        vv = v.clone().requires_grad_()
+        cc = colors.clone().requires_grad_()
+        out = render_mesh(Mesh(vv, f, vertex_colors=cc), cams)
+        loss = out.rgb.sum() + out.alpha.sum() + out.depth.sum() + out.normal.sum()
+        loss.backward()
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    for _ in range(args.warmup):
+        step()
+    sync()
+    ts = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        step()
+        sync()
+        ts.append((time.perf_counter() - t0) * 1000)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print("| device | faces | cameras | resolution | fwd+bwd min ms | median ms |")
+    print("|---|---|---|---|---|---|")
+    print(
+        f"| {name} ({torch.get_num_threads()} threads) | {f.shape[0]:,} | {args.cameras} "
+        f"| {args.resolution} | {min(ts):.1f} | {statistics.median(ts):.1f} |"
+    )
+
+
+if __name__ == "__main__":
+    main()

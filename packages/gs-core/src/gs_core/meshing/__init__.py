@@ -1,0 +1,26 @@
+"""Meshes from Gaussians and Gaussians from meshes.
+
+Gaussians to a mesh: :func:`gaussian_density` on a grid, :func:`marching_cubes` (PyMCubes),
+:func:`clean_mesh`, :func:`decimate` (fast-simplification), :func:`gaussian_vertex_colors`,
+:func:`unwrap_uv` (xatlas), all chained by :func:`gaussians_to_mesh`. The three libraries are
+the optional extra ``gs3d-core[mesh]``. Names load on first access, so importing this package
+imports neither torch nor an extra.
+"""
+
+from __future__ import annotations
+
+from gs_core.lazy_exports import lazy_exports
+
+_LAZY = {
+    "clean_mesh": "gs_core.meshing.clean",
+    "decimate": "gs_core.meshing.decimate",
+    "gaussian_density": "gs_core.meshing.density",
+    "gaussian_vertex_colors": "gs_core.meshing.colors",
+    "gaussians_to_mesh": "gs_core.meshing.pipeline",
+    "marching_cubes": "gs_core.meshing.extract",
+    "unwrap_uv": "gs_core.meshing.uv",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+
+__all__ = sorted(_LAZY)

@@ -1,0 +1,378 @@
+"""Triangle rasterisation and attribute interpolation, pure PyTorch (any device).
+
+The first two stages of the decomposition of Laine et al. 2020, "Modular Primitives for
+High-Performance Differentiable Rendering" (nvdiffrast): ``rasterize`` finds, for every pixel
+centre, the nearest triangle covering it and its perspective-correct barycentrics;
+``interpolate`` turns per-vertex (or per-corner) attributes into images. Texture sampling is in
+``mesh_texture`` and silhouette antialiasing in ``mesh_antialias``.
+
+Conventions are those of ``render()``: ``Cameras`` in OpenCV (x right, y down, z forward), pixel
+centres at ``+0.5``, depth is camera-space z. Triangles are rendered double-sided; a triangle
+with a vertex in front of ``near_plane`` is culled whole (no clipping), and triangles of zero
+screen area are skipped.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from gs_core.cameras import Cameras
+from gs_core.errors import ValidationError
+
+# Candidate (triangle, pixel) pairs tested at once: bounds the rasteriser's working memory to
+# roughly 100 bytes per candidate, whatever the mesh and image size.
+DEFAULT_CHUNK = 1 << 22
+
+_EMPTY_KEY = torch.iinfo(torch.int64).max
+_LOW32 = (1 << 32) - 1
+
+
+class Rasterization(NamedTuple):
+    """What ``rasterize`` returns (``...`` = batch dims, ``C`` cameras).
+
+    tri_id: ``[..., C, H, W]`` int64 index of the visible face, ``-1`` where empty.
+    bary:   ``[..., C, H, W, 3]`` perspective-correct barycentrics of the face's three
+            vertices (zeros where empty); differentiable w.r.t. vertex positions.
+    depth:  ``[..., C, H, W]`` camera-space z of the visible surface, 0 where empty;
+            differentiable w.r.t. vertex positions.
+    """
+
+    tri_id: torch.Tensor
+    bary: torch.Tensor
+    depth: torch.Tensor
+
+
+def check_mesh_tensors(verts: torch.Tensor, faces: torch.Tensor) -> None:
+    """Raise one ``ValidationError`` naming the field for tensors the rasteriser cannot take.
+
+    ``verts [..., V, 3]`` float, finite, ``V >= 1``; ``faces [F, 3]`` integer, ``F >= 1``, indices
+    in ``[0, V)``. Degenerate faces are allowed (they are skipped when rasterising).
+    """
+    if not isinstance(verts, torch.Tensor) or verts.ndim < 2 or verts.shape[-1] != 3:
+        raise ValidationError("verts", "a float tensor [..., V, 3]", _desc(verts))
+    if not verts.is_floating_point():
+        raise ValidationError("verts", "a float tensor [..., V, 3]", str(verts.dtype))
+    if verts.shape[-2] == 0:
+        raise ValidationError("verts", "at least one vertex", "an empty mesh (V = 0)")
+    if not isinstance(faces, torch.Tensor) or faces.ndim != 2 or faces.shape[1] != 3:
+        raise ValidationError("faces", "an integer tensor [F, 3]", _desc(faces))
+    if faces.is_floating_point() or faces.dtype == torch.bool:
+        raise ValidationError("faces", "an integer tensor [F, 3]", str(faces.dtype))
+    if faces.shape[0] == 0:
+        raise ValidationError("faces", "at least one face", "an empty mesh (F = 0)")
+    if faces.device != verts.device:
+        raise ValidationError("faces", f"a tensor on {verts.device}", str(faces.device))
+    with torch.no_grad():
+        lo, hi = int(faces.min()), int(faces.max())
+        if lo < 0 or hi >= verts.shape[-2]:
+            raise ValidationError(
+                "faces", f"indices in [0, {verts.shape[-2]})", f"range [{lo}, {hi}]"
+            )
+        if not bool(torch.isfinite(verts).all()):
+            bad = int((~torch.isfinite(verts)).sum())
+            raise ValidationError("verts", "finite values", f"{bad} NaN/Inf entries")
+
+
+def _view_layout(verts: torch.Tensor, cameras: Cameras) -> tuple[tuple[int, ...], torch.Tensor]:
+    """Batch shape of the output and, for each of the ``N = prod(batch) * C`` views, the index
+    of its vertex set in ``verts.reshape(-1, V, 3)``."""
+    vb, cb = tuple(verts.shape[:-2]), cameras.batch_shape
+    if vb and cb and vb != cb:
+        raise ValidationError(
+            "cameras", f"batch shape {vb} (the vertices' leading dims) or none", f"{cb}"
+        )
+    batch = vb or cb
+    nb = 1
+    for s in batch:
+        nb *= s
+    c = cameras.n_cameras
+    views = torch.arange(nb * c, device=verts.device)
+    mesh_of_view = views // c if vb else torch.zeros_like(views)
+    return batch, mesh_of_view
+
+
+def _camera_mats(cameras: Cameras, batch, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+    vm = cameras.viewmats.to(device=device, dtype=dtype)
+    ks = cameras.Ks.to(device=device, dtype=dtype)
+    shape = (*batch, cameras.n_cameras)
+    return vm.expand(*shape, 4, 4).reshape(-1, 4, 4), ks.expand(*shape, 3, 3).reshape(-1, 3, 3)
+
+
+def project_vertices(verts: torch.Tensor, cameras: Cameras) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel positions and camera-space depths of the vertices in every camera.
+
+    Args:
+        verts: ``[..., V, 3]`` world positions (``...`` empty, or the cameras' batch shape).
+        cameras: ``[..., C]``.
+
+    Returns:
+        ``xy [..., C, V, 2]`` in pixels (centres at +0.5) and ``z [..., C, V]``; differentiable.
+        Points at or behind the camera get a clamped, meaningless ``xy``.
+    """
+    batch, mesh_of_view = _view_layout(verts, cameras)
+    vm, ks = _camera_mats(cameras, batch, verts.dtype, verts.device)
+    v = verts.reshape(-1, verts.shape[-2], 3)[mesh_of_view]  # [N, V, 3]
+    cam = v @ vm[:, :3, :3].transpose(1, 2) + vm[:, None, :3, 3]
+    z = cam[..., 2]
+    zs = z.clamp_min(1e-8)
+    x = ks[:, None, 0, 0] * cam[..., 0] / zs + ks[:, None, 0, 2]
+    y = ks[:, None, 1, 1] * cam[..., 1] / zs + ks[:, None, 1, 2]
+    c = cameras.n_cameras
+    xy = torch.stack([x, y], -1).reshape(*batch, c, verts.shape[-2], 2)
+    return xy, z.reshape(*batch, c, verts.shape[-2])
+
+
+def _edge_values(
+    fv: torch.Tensor, fi: torch.Tensor, px: torch.Tensor, py: torch.Tensor
+) -> torch.Tensor:
+    """Edge functions ``[P, 3]`` of pixel ``(px, py)`` w.r.t. the edge opposite each vertex.
+
+    Each edge is evaluated from its lower-indexed vertex and the sign flipped afterwards, so two
+    faces sharing an edge compute bit-identical values of opposite sign: no pixel centre on a
+    shared edge falls through both (a watertight rasteriser without wider arithmetic).
+    ``fv [P, 3, 2]`` are the face's vertex positions, ``fi [P, 3]`` their indices.
+    """
+    out = []
+    for k in range(3):
+        a, b = (k + 1) % 3, (k + 2) % 3
+        swap = fi[:, a] > fi[:, b]
+        va = torch.where(swap[:, None], fv[:, b], fv[:, a])
+        vb = torch.where(swap[:, None], fv[:, a], fv[:, b])
+        e = (vb[:, 0] - va[:, 0]) * (py - va[:, 1]) - (vb[:, 1] - va[:, 1]) * (px - va[:, 0])
+        out.append(torch.where(swap, -e, e))
+    return torch.stack(out, -1)
+
+
+def rasterize(
+    verts: torch.Tensor,
+    faces: torch.Tensor,
+    cameras: Cameras,
+    *,
+    near_plane: float = 0.01,
+    chunk: int = DEFAULT_CHUNK,
+    check: bool = True,
+) -> Rasterization:
+    """Depth-tested rasterisation of ``verts [..., V, 3]`` / ``faces [F, 3]`` into ``cameras``.
+
+    Every face is tested against the pixel centres inside its screen bounding box, in chunks of
+    at most ``chunk`` (face, pixel) candidates; the nearest covering face per pixel wins through
+    one ``scatter_reduce(amin)`` on keys packing (depth bits, face index), so ties go to the
+    lower face index and the result is deterministic. Barycentrics and depth are then
+    recomputed with autograd for the winning faces only: gradients reach vertex positions
+    through the interior (for silhouettes use ``antialias``).
+
+    Args:
+        verts: world positions; leading dims ``...`` are none, or equal the cameras' batch dims
+            (one mesh per batch element, sharing ``faces``).
+        faces: int64 (or other integer) vertex indices, shared by the batch.
+        cameras: ``[..., C]`` cameras; without batch dims they are shared by all meshes.
+        near_plane: faces with a vertex at ``z <= near_plane`` are culled.
+        chunk: candidates tested at once (memory bound).
+        check: validate the inputs (one ``ValidationError`` naming the field).
+
+    Returns:
+        ``Rasterization(tri_id [..., C, H, W], bary [..., C, H, W, 3], depth [..., C, H, W])``.
+    """
+    if not isinstance(cameras, Cameras):
+        raise ValidationError("cameras", "a gs_core.Cameras", type(cameras).__name__)
+    if check:
+        check_mesh_tensors(verts, faces)
+    faces = faces.long()
+    xy, z = project_vertices(verts, cameras)
+    batch = xy.shape[:-3]
+    C, H, W = cameras.n_cameras, cameras.height, cameras.width
+    V = verts.shape[-2]
+    xy = xy.reshape(-1, V, 2)
+    z = z.reshape(-1, V)
+    N = xy.shape[0]
+    dev = verts.device
+
+    with torch.no_grad():
+        key = _zbuffer(xy.detach(), z.detach(), faces, H, W, near_plane, chunk)
+        hit = key != _EMPTY_KEY
+        tri = torch.where(hit, key & _LOW32, torch.full_like(key, -1))  # [N*H*W]
+
+    # Differentiable barycentrics for the covered pixels only.
+    pix = hit.nonzero()[:, 0]
+    f = tri[pix]
+    view = pix // (H * W)
+    py = ((pix % (H * W)) // W).to(xy.dtype) + 0.5
+    px = (pix % W).to(xy.dtype) + 0.5
+    fi = faces[f]  # [P, 3]
+    fv = xy[view[:, None], fi]  # [P, 3, 2]
+    fz = z[view[:, None], fi]  # [P, 3]
+    bary, depth = _perspective_bary(fv, fz, fi, px, py)
+
+    bary_img = torch.zeros(N * H * W, 3, dtype=xy.dtype, device=dev)
+    depth_img = torch.zeros(N * H * W, dtype=xy.dtype, device=dev)
+    bary_img = bary_img.index_put((pix,), bary)
+    depth_img = depth_img.index_put((pix,), depth)
+    shape = (*batch, C, H, W)
+    return Rasterization(tri.reshape(shape), bary_img.reshape(*shape, 3), depth_img.reshape(shape))
+
+
+def _perspective_bary(fv, fz, fi, px, py) -> tuple[torch.Tensor, torch.Tensor]:
+    """Perspective-correct barycentrics ``[P, 3]`` and depth ``[P]``: screen-space barycentrics
+    ``b`` interpolate ``1/z`` linearly, so ``bary_i = (b_i / z_i) / sum_j (b_j / z_j)`` and
+    ``depth = 1 / sum_j (b_j / z_j)``."""
+    e = _edge_values(fv, fi, px, py)
+    area = e.sum(-1, keepdim=True)  # edge functions sum to twice the signed area
+    b = e / area
+    w = b / fz
+    inv_z = w.sum(-1)
+    return w / inv_z[:, None], 1.0 / inv_z
+
+
+def _zbuffer(xy, z, faces, H, W, near_plane, chunk) -> torch.Tensor:
+    """Packed nearest-face keys ``[N*H*W]`` int64: ``depth_bits << 32 | face`` (or empty).
+
+    Each live face becomes 12 numbers: three edge functions and ``1/z`` as planes
+    ``a x + b y + c`` over the screen (``1/z`` is affine in screen space), so testing a
+    candidate pixel is one gather and a few multiply-adds. Edge planes are built from the
+    lower-indexed vertex and oriented by the face's sign of area, both exact operations, so two
+    consistently wound faces sharing an edge get exactly opposite planes (watertight).
+    """
+    N, F = xy.shape[0], faces.shape[0]
+    V = xy.shape[1]
+    dev, dt = xy.device, xy.dtype
+    keys = torch.full((N * H * W,), _EMPTY_KEY, dtype=torch.int64, device=dev)
+    gidx = (torch.arange(N, device=dev)[:, None] * V + faces.reshape(1, -1)).reshape(-1)
+    fv = xy.reshape(N * V, 2).index_select(0, gidx).reshape(N * F, 3, 2)
+    fz = z.reshape(N * V).index_select(0, gidx).reshape(N * F, 3)
+    lo = fv.amin(1)
+    hi = fv.amax(1)
+    # Pixel i is tested when its centre i + 0.5 lies in [lo, hi].
+    x0 = torch.ceil(lo[:, 0] - 0.5).clamp(0, W)
+    x1 = torch.floor(hi[:, 0] - 0.5).clamp(-1, W - 1)
+    y0 = torch.ceil(lo[:, 1] - 0.5).clamp(0, H)
+    y1 = torch.floor(hi[:, 1] - 0.5).clamp(-1, H - 1)
+    ok = (fz > near_plane).all(-1) & (x1 >= x0) & (y1 >= y0)
+    live = ok.nonzero()[:, 0]
+    if live.numel() == 0:
+        return keys
+    fv, fz = fv[live], fz[live]
+    fi = faces[live % F]
+    x0, y0 = x0[live].long(), y0[live].long()
+    bw = x1[live].long() - x0 + 1
+    counts = bw * (y1[live].long() - y0 + 1)
+    planes = []
+    for k in range(3):
+        a, b = (k + 1) % 3, (k + 2) % 3
+        swap = (fi[:, a] > fi[:, b])[:, None]
+        va = torch.where(swap, fv[:, b], fv[:, a])
+        d = torch.where(swap, fv[:, a], fv[:, b]) - va
+        sgn = torch.where(swap[:, 0], -1.0, 1.0).to(dt)
+        # e(p) = d.x (p.y - va.y) - d.y (p.x - va.x)
+        planes.append(
+            torch.stack([-d[:, 1], d[:, 0], d[:, 1] * va[:, 0] - d[:, 0] * va[:, 1]], -1)
+            * sgn[:, None]
+        )
+    ep = torch.stack(planes, 1)  # [L, 3 edges, (a, b, c)]
+    # Twice the signed area: the sum of the three edge functions at any point (take p = 0
+    # relative to vertex 0 for accuracy).
+    e1, e2 = fv[:, 1] - fv[:, 0], fv[:, 2] - fv[:, 0]
+    area2 = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    nondegen = area2.abs() > 1e-12
+    orient = torch.where(area2 >= 0, 1.0, -1.0).to(dt)
+    ep = ep * orient[:, None, None]
+    # 1/z at p = sum_k b_k / z_k with b_k = e_k(p) / |area2| (oriented planes): a plane too.
+    wz = 1.0 / (area2.abs().clamp_min(1e-30)[:, None] * fz)  # [L, 3]
+    zp = (ep * wz[..., None]).sum(1)  # [L, 3]
+    table = torch.cat([ep.reshape(-1, 9), zp], 1)  # [L, 12]
+    counts = torch.where(nondegen, counts, 0)
+    ends = counts.cumsum(0)
+    base_pix = (live // F) * (H * W) + y0 * W + x0
+    meta = torch.stack([base_pix, bw, live % F], 1)
+    # Runs of at most `chunk` candidates (a face larger than the chunk forms a run of its own).
+    bounds = [0]
+    n_live = live.numel()
+    while bounds[-1] < n_live:
+        start = bounds[-1]
+        base = int(ends[start - 1]) if start else 0
+        nxt = int(torch.searchsorted(ends, base + chunk, right=True))
+        bounds.append(max(nxt, start + 1))
+    for s, t in zip(bounds[:-1], bounds[1:], strict=True):
+        cnt = counts[s:t]
+        total = int(cnt.sum())
+        if total == 0:
+            continue
+        j = torch.repeat_interleave(torch.arange(s, t, device=dev), cnt, output_size=total)
+        local = torch.arange(total, device=dev) - (ends - counts).index_select(0, j)
+        local = local + (int(ends[s - 1]) if s else 0)
+        m = meta.index_select(0, j)
+        w = m[:, 1]
+        dy, dx = local // w, local % w
+        px = (x0.index_select(0, j) + dx).to(dt) + 0.5
+        py = (y0.index_select(0, j) + dy).to(dt) + 0.5
+        tab = table.index_select(0, j)
+        e = tab[:, 0:9:3] * px[:, None] + tab[:, 1:9:3] * py[:, None] + tab[:, 2:9:3]
+        inside = (e >= 0).all(-1)
+        inv_z = tab[:, 9] * px + tab[:, 10] * py + tab[:, 11]
+        sel = inside.nonzero()[:, 0]
+        if sel.numel() == 0:
+            continue
+        depth = (1.0 / inv_z[sel]).float().clamp_min(0)
+        k = (depth.view(torch.int32).long() << 32) | m[sel, 2]
+        pix = m[sel, 0] + dy[sel] * W + dx[sel]
+        keys.scatter_reduce_(0, pix, k, reduce="amin")
+    return keys
+
+
+def interpolate(
+    attr: torch.Tensor, rast: Rasterization, faces: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Interpolate attributes over the rasterised faces with the perspective-correct barycentrics.
+
+    Args:
+        attr: per-vertex ``[V, K]`` (with ``faces``), per-corner ``[F, 3, K]`` (``faces`` not
+            needed; e.g. flat normals or UVs with seams), or either with the rasterised
+            batch dims in front (``[..., V, K]`` / ``[..., F, 3, K]``, one set per mesh).
+        rast: the output of ``rasterize``.
+        faces: ``[F, 3]`` vertex indices, for per-vertex attributes.
+
+    Returns:
+        ``[..., C, H, W, K]``, zeros where no face is visible; differentiable w.r.t. ``attr``
+        and ``rast.bary``.
+    """
+    tri, bary = rast.tri_id, rast.bary
+    lead = tri.shape[:-3]
+    C, H, W = tri.shape[-3:]
+    per_corner = faces is None
+    core = 3 if per_corner else 2
+    if not isinstance(attr, torch.Tensor) or attr.ndim < core:
+        want = "[..., F, 3, K]" if per_corner else "[..., V, K]"
+        raise ValidationError("attr", f"a tensor {want}", _desc(attr))
+    if per_corner and attr.shape[-2] != 3:
+        raise ValidationError("attr", "per-corner values [..., F, 3, K] (or pass faces)", _desc(attr))
+    ab = tuple(attr.shape[:-core])
+    if ab and ab != tuple(lead):
+        raise ValidationError("attr", f"leading dims {tuple(lead)} or none", _desc(attr))
+    K = attr.shape[-1]
+    n_sets = 1
+    for s in ab:
+        n_sets *= s
+    flat_tri = tri.reshape(-1)
+    pix = (flat_tri >= 0).nonzero()[:, 0]
+    f = flat_tri[pix]
+    set_idx = pix // (C * H * W) if ab else torch.zeros_like(pix)
+    if per_corner:
+        nf = attr.shape[-3]
+        corner = attr.reshape(n_sets * nf, 3, K)[set_idx * nf + f]  # [P, 3, K]
+    else:
+        if faces.ndim != 2 or faces.shape[1] != 3:
+            raise ValidationError("faces", "an integer tensor [F, 3]", _desc(faces))
+        nv = attr.shape[-2]
+        corner = attr.reshape(n_sets * nv, K)[set_idx[:, None] * nv + faces.long()[f]]
+    b = bary.reshape(-1, 3)[pix].to(attr.dtype)
+    vals = (b[..., None] * corner).sum(-2)
+    out = torch.zeros(flat_tri.numel(), K, dtype=vals.dtype, device=vals.device)
+    out = out.index_put((pix,), vals)
+    return out.reshape(*lead, C, H, W, K)
+
+
+def _desc(x) -> str:
+    if isinstance(x, torch.Tensor):
+        return f"{x.dtype} shape {tuple(x.shape)}"
+    return type(x).__name__
