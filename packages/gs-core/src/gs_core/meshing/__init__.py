@@ -2,7 +2,9 @@
 
 Gaussians to a mesh: :func:`gaussian_density` on a grid, :func:`marching_cubes` (PyMCubes),
 :func:`clean_mesh`, :func:`decimate` (fast-simplification), :func:`gaussian_vertex_colors`,
-:func:`unwrap_uv` (xatlas), all chained by :func:`gaussians_to_mesh`. The three libraries are
+:func:`unwrap_uv` (xatlas), all chained by :func:`gaussians_to_mesh`. Meshes to Gaussians: :func:`sample_surface`
+(area-uniform, with colours) and :func:`mesh_to_gaussians` (flat Gaussians in the face plane).
+The three libraries are
 the optional extra ``gs3d-core[mesh]``. Names load on first access, so importing this package
 imports neither torch nor an extra.
 """
@@ -18,6 +20,8 @@ _LAZY = {
     "gaussian_vertex_colors": "gs_core.meshing.colors",
     "gaussians_to_mesh": "gs_core.meshing.pipeline",
     "marching_cubes": "gs_core.meshing.extract",
+    "mesh_to_gaussians": "gs_core.meshing.sampling",
+    "sample_surface": "gs_core.meshing.sampling",
     "unwrap_uv": "gs_core.meshing.uv",
 }
 
