@@ -63,6 +63,7 @@ COMMAND_MODULES = [
     "train",
     "data",
     "fit",
+    "mesh",
     "eval",
     "generate",
     "demo",

@@ -72,12 +72,14 @@ def antialias(
     tri, depth = rast.tri_id, rast.depth
     if not isinstance(color, torch.Tensor) or color.shape[:-1] != tri.shape:
         raise ValidationError(
-            "color", f"a tensor [..., C, H, W, K] with [..., C, H, W] = {tuple(tri.shape)}",
+            "color",
+            f"a tensor [..., C, H, W, K] with [..., C, H, W] = {tuple(tri.shape)}",
             _desc(color),
         )
     if not isinstance(xy, torch.Tensor) or xy.shape[:-2] != tri.shape[:-2] or xy.shape[-1] != 2:
         raise ValidationError(
-            "xy", f"vertex pixel positions [..., C, V, 2] with [..., C] = {tuple(tri.shape[:-2])}",
+            "xy",
+            f"vertex pixel positions [..., C, V, 2] with [..., C] = {tuple(tri.shape[:-2])}",
             _desc(xy),
         )
     faces = faces.long()

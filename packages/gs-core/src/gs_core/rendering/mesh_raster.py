@@ -345,7 +345,9 @@ def interpolate(
         want = "[..., F, 3, K]" if per_corner else "[..., V, K]"
         raise ValidationError("attr", f"a tensor {want}", _desc(attr))
     if per_corner and attr.shape[-2] != 3:
-        raise ValidationError("attr", "per-corner values [..., F, 3, K] (or pass faces)", _desc(attr))
+        raise ValidationError(
+            "attr", "per-corner values [..., F, 3, K] (or pass faces)", _desc(attr)
+        )
     ab = tuple(attr.shape[:-core])
     if ab and ab != tuple(lead):
         raise ValidationError("attr", f"leading dims {tuple(lead)} or none", _desc(attr))
