@@ -38,7 +38,7 @@ def mesh_command(
         50_000,
         "--samples",
         min=100,
-        max=1_000_000,
+        max=100_000,  # the reference is sampled with 100,000 points
         help="Surface points per side for the --reference scores.",
     ),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),

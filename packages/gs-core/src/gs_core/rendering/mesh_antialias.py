@@ -126,12 +126,16 @@ def antialias(
             crossing = (eo < 0) & (ef >= 0)
             tk = torch.where(crossing, ef / (ef - eo).clamp_min(1e-30), torch.inf)
             tmin, k = tk.min(-1)
-            other_side = topology[tf, k]
+            # The segment may leave through a vertex, where two edges tie (and which one argmin
+            # names differs between devices): the transition is interior when either tied edge
+            # leads into the face seen in the other pixel.
+            tied = tk <= tmin[:, None] + 1e-6
+            interior = (tied & (topology[tf] == to[:, None]) & (to[:, None] >= 0)).any(-1)
             va = fv.detach()[torch.arange(k.numel(), device=k.device), (k + 1) % 3]
             vb = fv.detach()[torch.arange(k.numel(), device=k.device), (k + 2) % 3]
             d = (vb - va).abs()
             steep = d[:, 1] >= d[:, 0]
-            keep = torch.isfinite(tmin) & ((other_side < 0) | (other_side != to))
+            keep = torch.isfinite(tmin) & ~interior
             keep &= steep if step_x else ~steep
         sel = keep.nonzero()[:, 0]
         if sel.numel() == 0:
