@@ -29,3 +29,15 @@ def load_toy():
 @pytest.fixture
 def toy():
     return load_toy()
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run a test module with one torch thread: tests that render many tiny images only pay
+    intra-op synchronisation for more threads (and stall on a busy 2-core host)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

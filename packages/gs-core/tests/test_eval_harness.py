@@ -374,13 +374,7 @@ def test_render_targets_uses_camera_subset():
     assert img[:, 6, 6, 0].min() > 0.9 and img[:, 6, 6, 1].max() < 0.2 and img[:, 0, 0].min() > 0.99
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # These tests render many tiny images: torch's intra-op threads only add synchronisation.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_load_method_from_registry_checkpoint(tmp_path, monkeypatch):

@@ -22,14 +22,7 @@ from gs_core.fitting.init import knn_mean_distance, raw_params
 from gs_core.io import OutputExistsError, load_ply, load_point_cloud
 from gs_core.procedural import ProceduralConfig, generate
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny images: torch's intra-op threads only add synchronisation (and stall on busy hosts).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import torch
 
 from gs_core import CORE_API_VERSION, Gaussians
 from gs_core.cli.main import main
@@ -38,13 +37,7 @@ def _run_cli(capsys, *args) -> tuple[int, str, str]:
     return e.value.code, out.out, " ".join(out.err.split())
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny images: torch's intra-op threads only add synchronisation on a small machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---------------------------------------------------------------------------------- eval

@@ -29,12 +29,7 @@ SPACING = 0.04  # lattice spacing of the Gaussians, in object units (objects spa
 CHAMFER_BOUND = SPACING
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
