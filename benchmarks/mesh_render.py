@@ -52,6 +52,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    ap.add_argument("--profile", action="store_true", help="print a torch.profiler op table")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -83,6 +84,32 @@ def main() -> None:
         step()
         sync()
         ts.append((time.perf_counter() - t0) * 1000)
+    if args.profile:
+        from gs_core.rendering.mesh_raster import rasterize
+
+        def timed(label, fn) -> None:
+            fn()
+            sync()
+            t0 = time.perf_counter()
+            for _ in range(args.repeats):
+                fn()
+            sync()
+            print(f"{label}: {(time.perf_counter() - t0) * 1000 / args.repeats:.2f} ms")
+
+        mesh = Mesh(v, f, vertex_colors=colors)
+        with torch.no_grad():
+            timed("rasterize (no grad)", lambda: rasterize(v, f, cams))
+            timed("render_mesh fwd, no antialias", lambda: render_mesh(mesh, cams, antialias=False))
+            timed("render_mesh fwd", lambda: render_mesh(mesh, cams))
+        timed("fwd+bwd", step)
+        from torch.profiler import ProfilerActivity, profile
+
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        with profile(activities=acts, record_shapes=False) as prof:
+            step()
+            sync()
+        key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+        print(prof.key_averages().table(sort_by=key, row_limit=40, max_name_column_width=60))
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print("| device | faces | cameras | resolution | fwd+bwd min ms | median ms |")
     print("|---|---|---|---|---|---|")

@@ -187,7 +187,9 @@ class Mesh:
         return trimesh.Trimesh(vertices=v, faces=f, visual=visual, process=False)
 
     def export(self, path: str | Path, overwrite: bool = False) -> Path:
-        """Write ``.glb``, ``.gltf``, ``.obj`` or ``.ply`` (by extension), atomically."""
+        """Write ``.glb``, ``.gltf``, ``.obj`` or ``.ply`` (by extension), atomically. A texture
+        goes inside a ``.glb``, beside an ``.obj`` (``NAME.mtl`` + ``NAME.png``); ``.ply`` holds
+        no texture image, and a textured ``.gltf`` is refused."""
         path = Path(path)
         ext = path.suffix.lower().lstrip(".")
         if ext not in {"glb", "obj", "ply", "gltf"}:
@@ -195,13 +197,32 @@ class Mesh:
                 f"{path}: unsupported mesh format '.{ext}' (expected .glb, .gltf, .obj or .ply)"
             )
         check_overwrite(path, overwrite)
+        if ext == "obj" and self.texture is not None:
+            return self._export_textured_obj(path, overwrite)
+        if ext == "gltf" and self.texture is not None:
+            raise GS3DError(f"{path}: a textured .gltf needs several files; export .glb instead")
         data = self.to_trimesh().export(file_type=ext)
         if isinstance(data, str):
             data = data.encode()
-        if isinstance(data, dict):  # trimesh returns a dict of files for OBJ with textures
-            raise GS3DError(f"{path}: textured OBJ needs several files; export .glb instead")
         with atomic_path(path) as tmp:
             tmp.write_bytes(data)
+        return path
+
+    def _export_textured_obj(self, path: Path, overwrite: bool) -> Path:
+        """``NAME.obj`` with ``NAME.mtl`` and ``NAME.png`` beside it (an OBJ keeps its texture
+        in side files; they are named after the OBJ so two exports in one folder don't clash)."""
+        from trimesh.exchange.obj import export_obj
+
+        tm = self.to_trimesh()
+        tm.visual.material.name = path.stem
+        text, files = export_obj(tm, return_texture=True, mtl_name=f"{path.stem}.mtl")
+        for name in files:
+            check_overwrite(path.with_name(name), overwrite)
+        for name, data in files.items():
+            with atomic_path(path.with_name(name)) as tmp:
+                tmp.write_bytes(data)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(text.encode())
         return path
 
     def __repr__(self) -> str:

@@ -80,6 +80,10 @@ def demo(
 
     def predict_and_save(object_id: str, input_rgba: torch.Tensor):
         pred = predictor(object_id, input_rgba)
+        if pred.gaussians is None:  # the demo writes PLYs; a mesh-only method has none
+            raise GS3DError(
+                f"method '{method}' produced no Gaussians for {object_id} (mesh-only output)"
+            )
         path = save_ply(
             out / f"{object_id}.ply", pred.gaussians.detach().to("cpu"), overwrite=overwrite
         )

@@ -1,4 +1,5 @@
-"""``gs3d eval``: score a method checkpoint or a folder of PLYs on a dataset split."""
+"""``gs3d eval``: score a method checkpoint or a folder of PLY / GLB / OBJ predictions on a
+dataset split, by image metrics and (``--geometry``) against the exact procedural geometry."""
 
 from __future__ import annotations
 
@@ -31,7 +32,34 @@ def eval_command(
         help="Run the method with seeds 0..N-1; report the mean and the spread (std).",
     ),
     predictions: Path | None = typer.Option(
-        None, "--predictions", help="Folder of <object_id>.ply predictions."
+        None,
+        "--predictions",
+        help="Folder of <object_id>.ply Gaussians, <object_id>/gaussians.ply (gs3d fit) or "
+        "<object_id>.glb / .obj meshes.",
+    ),
+    score: str = typer.Option(
+        "auto",
+        "--score",
+        help="What to render and score: gaussians, mesh, or auto (the Gaussians when a "
+        "prediction has them, else its mesh).",
+    ),
+    geometry: bool = typer.Option(
+        False,
+        "--geometry",
+        help="Also score geometry against the procedural world's exact surface: Chamfer, "
+        "F-score@0.05, normal consistency (Gaussians through their centres).",
+    ),
+    geometry_points: int = typer.Option(
+        50_000,
+        "--geometry-points",
+        min=1,
+        help="With --geometry: surface samples per point set (Chamfer is O(N^2)).",
+    ),
+    iou_resolution: int | None = typer.Option(
+        None,
+        "--iou-resolution",
+        min=2,
+        help="With --geometry: volume IoU of meshes on an N^3 grid (cost N^3 x faces).",
     ),
     out: Path = typer.Option(
         ..., "--out", help="Report folder: results.json, results.md, sheets/."
@@ -67,7 +95,8 @@ def eval_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing report."),
     threads: int | None = threads_option(),
 ) -> None:
-    """Render predictions at the protocol's cameras; report PSNR/SSIM/LPIPS/CLIP per object and mean."""
+    """Render predictions (Gaussians or meshes) at the protocol's cameras; report PSNR/SSIM/LPIPS/CLIP
+    per object and mean, and with --geometry Chamfer/F-score against the exact procedural surface."""
     from gs_core.cli.console import make_console
     from gs_core.cli.method_loading import load_method_for_cli
     from gs_core.cli.options import check_backend
@@ -112,6 +141,10 @@ def eval_command(
         max_objects=max_objects,
         backend=backend,
         seeds=seeds,
+        score=score,
+        geometry=geometry,
+        iou_resolution=iou_resolution,
+        geometry_points=geometry_points,
     )
     cats = [c.strip() for c in categories.split(",")] if categories else None
     # Dataset, protocol, resolution, report folder and metrics are checked before any model
@@ -154,6 +187,12 @@ def eval_command(
         parts.append(f"{col} {groups[g]:.4f}{spread}")
     if mean.get("seconds") is not None:
         parts.append(f"{mean['seconds']:.3f} s/object")
+    if "geometry" in report:
+        geo = report["geometry"]
+        for name in ("chamfer", "fscore", "normal_consistency", "volume_iou"):
+            if name in geo["mean"]:
+                spread = f" ± {geo['std'][name]:.4f}" if "std" in geo else ""
+                parts.append(f"{name} {geo['mean'][name]:.4f}{spread}")
     over = f" (mean ± std over {seeds} seeds)" if "std" in report else ""
     console.print(
         f"{report['num_objects']} objects{over}: " + ", ".join(parts) + f" -> {out / 'results.md'}"

@@ -1,7 +1,8 @@
-"""``gs3d generate``: run any registered method on one image and write its Gaussians as a PLY.
+"""``gs3d generate``: run any registered method on one image and write its Gaussians as a PLY
+and/or its mesh as a GLB/OBJ/PLY.
 
-``gs3d generate IMAGE --method NAME -o OUT.ply [--checkpoint DIR | --preset P] [--seed S]
-[--turntable OUT.gif]``; without ``--checkpoint`` or ``--preset`` the method's bundled
+``gs3d generate IMAGE --method NAME -o OUT.ply [--mesh OUT.glb] [--checkpoint DIR | --preset P]
+[--seed S] [--turntable OUT.gif]``; at least one of ``-o`` and ``--mesh``; without ``--checkpoint`` or ``--preset`` the method's bundled
 ``default_checkpoint`` is used (or its default preset when it has no weights of its own). The
 picture is padded to square and its object framed like the training views
 (:meth:`gs_core.image_inputs.InputImage.framed`) unless ``--no-recenter``.
@@ -25,7 +26,14 @@ def generate(
     method: str = typer.Option(
         ..., "--method", help="Registered method name (see `gs3d plugins`)."
     ),
-    out: Path = typer.Option(..., "-o", "--out", help="Output PLY (INRIA 3DGS layout)."),
+    out: Path | None = typer.Option(
+        None, "-o", "--out", help="Output PLY of the Gaussians (INRIA 3DGS layout)."
+    ),
+    mesh: Path | None = typer.Option(
+        None,
+        "--mesh",
+        help="Output mesh (.glb, .obj or .ply) of a method that outputs meshes.",
+    ),
     checkpoint: str | None = typer.Option(
         None,
         "--checkpoint",
@@ -60,7 +68,7 @@ def generate(
         False, "--json", help="Print the result as JSON on stdout (messages go to stderr)."
     ),
 ) -> None:
-    """Generate 3D Gaussians from one image with a registered method."""
+    """Generate 3D Gaussians (and/or a mesh) from one image with a registered method."""
     import torch
 
     from gs_core.cli.console import make_console, print_json
@@ -75,8 +83,21 @@ def generate(
 
     console = make_console()
     check_backend(backend)
-    check_distinct_outputs({"--out": out, "--turntable": turntable}, inputs={"IMAGE": image})
-    check_overwrite(out, overwrite, directory=False)
+    from gs_core.cli.mesh import MESH_SUFFIXES
+
+    if out is None and mesh is None:
+        raise GS3DError("gs3d generate: give -o OUT.ply and/or --mesh OUT.glb")
+    if mesh is not None and mesh.suffix.lower() not in MESH_SUFFIXES:
+        raise GS3DError(
+            f"--mesh {mesh}: unsupported mesh format '{mesh.suffix}' "
+            f"(expected {', '.join(MESH_SUFFIXES)})"
+        )
+    check_distinct_outputs(
+        {"--out": out, "--mesh": mesh, "--turntable": turntable}, inputs={"IMAGE": image}
+    )
+    for path in (out, mesh):
+        if path is not None:
+            check_overwrite(path, overwrite, directory=False)
     if turntable is not None:
         check_turntable_path(turntable, overwrite)
     dev = resolve_device(device, field="--device")
@@ -95,17 +116,34 @@ def generate(
     )
     with torch.no_grad():
         result = model.generate(inp.rgba.to(dev), seed=seed)
-    if result.gaussians is None:
-        raise GS3DError(f"method '{method}' produced no Gaussians (mesh-only output)")
-    g = result.gaussians
-    g = g[0] if g.batch_shape else g
-    save_ply(out, g.detach().to("cpu"), overwrite=overwrite)
+    # Checked before anything is written, so a refused run leaves no half of its outputs.
+    if out is not None and result.gaussians is None:
+        raise GS3DError(
+            f"-o/--out {out}: method '{method}' outputs meshes only, no Gaussians for a PLY; "
+            "write its mesh with --mesh OUT.glb"
+        )
+    if mesh is not None and not result.meshes:
+        raise GS3DError(
+            f"--mesh {mesh}: method '{method}' outputs Gaussians only; "
+            "extract a mesh from the PLY with `gs3d mesh OUT.ply -o OUT.glb`"
+        )
     parts = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in result.timings.items())
-    console.print(f"{method}: {g.num_gaussians} Gaussians -> {out} ({parts})")
+    g = m = None
+    if out is not None:
+        g = result.gaussians
+        g = g[0] if g.batch_shape else g
+        save_ply(out, g.detach().to("cpu"), overwrite=overwrite)
+        console.print(f"{method}: {g.num_gaussians} Gaussians -> {out} ({parts})")
+    if mesh is not None:
+        m = result.meshes[0]  # one mesh per input image; generate takes one image
+        m.validate().export(mesh, overwrite=overwrite)
+        console.print(f"{method}: mesh of {m.num_vertices} vertices, {m.num_faces} faces -> {mesh}")
     if turntable is not None:
+        # The Gaussians when they were written, else the mesh.
+        shown = g if g is not None else m
         with progress(console, "rendering turntable", frames) as update:
             write_turntable(
-                g,
+                shown,
                 turntable,
                 frames=frames,
                 resolution=size,
@@ -120,10 +158,12 @@ def generate(
             {
                 "method": method,
                 "image": str(image),
-                "output": str(out),
+                "output": str(out) if out is not None else None,
+                "mesh": str(mesh) if mesh is not None else None,
                 "turntable": str(turntable) if turntable is not None else None,
-                "num_gaussians": g.num_gaussians,
-                "sh_degree": g.sh_degree,
+                "num_gaussians": g.num_gaussians if g is not None else None,
+                "sh_degree": g.sh_degree if g is not None else None,
+                "num_faces": m.num_faces if m is not None else None,
                 "seed": seed,
                 "device": str(dev),
                 "timings_s": dict(result.timings),

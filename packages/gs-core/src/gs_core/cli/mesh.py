@@ -14,6 +14,10 @@ from gs_core.errors import GS3DError
 MESH_SUFFIXES = (".glb", ".obj", ".ply")
 # A 1024^3 float32 density grid is 4 GiB; finer grids are refused before allocating.
 MAX_GRID = 1024
+# Texture side limit: an 8192^2 float texture is already 768 MiB while baking.
+MAX_TEXTURE = 8192
+# Formats that can carry a baked texture.
+TEXTURE_SUFFIXES = (".glb", ".obj")
 
 
 def mesh_command(
@@ -27,6 +31,14 @@ def mesh_command(
     ),
     faces: int = typer.Option(
         100_000, "--faces", min=4, help="Face budget; quadric decimation above it."
+    ),
+    texture: int | None = typer.Option(
+        None,
+        "--texture",
+        min=8,
+        max=MAX_TEXTURE,
+        help="Unwrap UVs (xatlas) and bake a SIZE x SIZE texture from renders of the "
+        "Gaussians (.glb: embedded; .obj: NAME.mtl + NAME.png beside it).",
     ),
     reference: Path | None = typer.Option(
         None,
@@ -49,7 +61,8 @@ def mesh_command(
     ),
 ) -> None:
     """Extract a mesh from Gaussians (density grid, marching cubes, cleaning, decimation,
-    vertex colours) and write it as .glb, .obj or .ply."""
+    vertex colours; with --texture also UVs and a baked texture) and write it as .glb, .obj
+    or .ply."""
     import math
     import time
 
@@ -66,6 +79,11 @@ def mesh_command(
         raise GS3DError(
             f"-o/--out {out}: unsupported mesh format '{out.suffix}' "
             f"(expected {', '.join(MESH_SUFFIXES)})"
+        )
+    if texture is not None and out.suffix.lower() not in TEXTURE_SUFFIXES:
+        raise GS3DError(
+            f"-o/--out {out}: --texture needs {' or '.join(TEXTURE_SUFFIXES)} "
+            f"(a '{out.suffix}' file holds no texture image)"
         )
     if not math.isfinite(level) or level <= 0:
         raise GS3DError(f"--level: expected a positive density level, got {level}")
@@ -91,6 +109,15 @@ def mesh_command(
         if e.field == "level":  # say which option to change, and to what range
             raise ValidationError("--level", e.expected, e.got) from None
         raise
+    if texture is not None:
+        from gs_core.meshing import bake_texture, unwrap_uv
+
+        console.print(f"unwrapping UVs and baking a {texture}x{texture} texture")
+        # Render size: DreamGaussian's 512 for its 1024 texture, smaller for small textures
+        # (pixels no denser than texels), so a quick low-resolution bake stays quick.
+        mesh = bake_texture(
+            unwrap_uv(mesh), g.to(dev), size=texture, resolution=min(512, max(64, texture))
+        )
     seconds = time.perf_counter() - t0
     mesh = _cpu(mesh)
     mesh.export(out, overwrite=overwrite)
@@ -107,6 +134,7 @@ def mesh_command(
         "resolution": resolution,
         "level": level,
         "face_budget": faces,
+        "texture": texture,
         "device": str(dev),
         "seconds": seconds,
     }

@@ -1,4 +1,4 @@
-"""``gs3d render``: turntable animations and contact sheets of a Gaussian splat file."""
+"""``gs3d render``: turntable animations and contact sheets of a Gaussian splat file or a mesh."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from gs_core.limits import MAX_RESOLUTION
 
 
 def render_command(
-    scene: Path = typer.Argument(..., help="A 3DGS .ply (or .splat) file."),
+    scene: Path = typer.Argument(
+        ...,
+        help="A 3DGS .ply (or .splat) file, or a mesh (.glb, .gltf, .obj, or a .ply with faces).",
+    ),
     turntable: Path | None = typer.Option(
         None,
         "--turntable",
@@ -38,14 +41,15 @@ def render_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     threads: int | None = threads_option(),
 ) -> None:
-    """Render a splat file as a turntable (GIF/MP4) and/or a contact sheet of views."""
+    """Render a splat file or a mesh as a turntable (GIF/MP4) and/or a contact sheet of views."""
     from gs_core.cli.console import make_console
     from gs_core.cli.options import check_backend, parse_background
     from gs_core.cli.progress import progress
     from gs_core.devices import resolve_device, set_cpu_threads
     from gs_core.imaging import contact_sheet, save_animation, save_image
-    from gs_core.io import check_overwrite, load_ply, load_splat
+    from gs_core.io import check_overwrite
     from gs_core.io.outputs import check_distinct_outputs
+    from gs_core.mesh import Mesh
     from gs_core.rendering.turntable import check_turntable_path, orbit_azimuths, render_orbit
 
     if turntable is None and grid is None:
@@ -64,14 +68,26 @@ def render_command(
 
     if not scene.is_file():
         raise GS3DError(f"{scene}: file not found")
-    g = load_splat(scene) if scene.suffix.lower() == ".splat" else load_ply(scene)
-    if g.num_gaussians == 0:
-        raise FileFormatError(scene, "no Gaussians to render")
+    g = _load_scene(scene)
     console = make_console()
-    console.print(
-        f"{scene}: {g.num_gaussians:,} Gaussians, SH degree {g.sh_degree}, rendering on {dev}"
-    )
-    g = g.to(dev)
+    if isinstance(g, Mesh):
+        kind = (
+            "textured"
+            if g.texture is not None
+            else "coloured"
+            if g.vertex_colors is not None
+            else "uncoloured"
+        )
+        console.print(
+            f"{scene}: mesh of {g.num_vertices:,} vertices, {g.num_faces:,} faces ({kind}), "
+            f"rendering on {dev}"
+        )
+        g = _mesh_to(g, dev)
+    else:
+        console.print(
+            f"{scene}: {g.num_gaussians:,} Gaussians, SH degree {g.sh_degree}, rendering on {dev}"
+        )
+        g = g.to(dev)
 
     def shoot(azimuths: list[float], label: str) -> list:
         with progress(console, f"rendering {label}", len(azimuths)) as update:
@@ -98,6 +114,52 @@ def render_command(
         sheet = contact_sheet(images, labels=[f"az {a:.0f}" for a in az], background=bg)
         save_image(grid, sheet, overwrite=overwrite)
         console.print(f"wrote {grid} ({views} views, {resolution}x{resolution} each)")
+
+
+def _load_scene(path: Path):
+    """Gaussians for a .splat or a 3DGS .ply; a :class:`Mesh` for mesh files and face PLYs."""
+    from gs_core.io import load_ply, load_splat
+    from gs_core.io.mesh_file import MESH_FILE_SUFFIXES, is_gaussian_ply, load_mesh
+
+    suffix = path.suffix.lower()
+    if suffix == ".splat":
+        g = load_splat(path)
+    elif suffix == ".ply" and is_gaussian_ply(path):
+        g = load_ply(path)
+    elif suffix == ".ply":
+        from gs_core.io.mesh_file import ply_header
+
+        if not any(ln.split()[:2] == ["element", "face"] for ln in ply_header(path)):
+            raise FileFormatError(
+                path,
+                "neither a 3DGS PLY (no opacity/scale/rotation properties) nor a mesh (no faces)",
+            )
+        return load_mesh(path)
+    elif suffix in MESH_FILE_SUFFIXES:
+        return load_mesh(path)
+    else:
+        raise GS3DError(
+            f"{path}: unsupported scene format '{path.suffix}' "
+            f"(expected .ply, .splat, {', '.join(s for s in MESH_FILE_SUFFIXES if s != '.ply')})"
+        )
+    if g.num_gaussians == 0:
+        raise FileFormatError(path, "no Gaussians to render")
+    return g
+
+
+def _mesh_to(mesh, device):
+    from gs_core.mesh import Mesh
+
+    def move(t):
+        return None if t is None else t.to(device)
+
+    return Mesh(
+        vertices=mesh.vertices.to(device),
+        faces=mesh.faces.to(device),
+        vertex_colors=move(mesh.vertex_colors),
+        uvs=move(mesh.uvs),
+        texture=move(mesh.texture),
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -1,9 +1,16 @@
-"""The evaluation harness (``gs3d eval``): protocols, predictors, metric plumbing, reports."""
+"""The evaluation harness (``gs3d eval``): protocols, predictors, metric plumbing, geometry
+against exact procedural shapes, reports."""
 
-from gs_core.evaluation.harness import EvalConfig, evaluate, markdown_table, render_targets
+from gs_core.evaluation.harness import (
+    EvalConfig,
+    evaluate,
+    markdown_table,
+    render_mesh_targets,
+    render_targets,
+)
 from gs_core.evaluation.metrics import LoadedMetrics, available_metrics, load_metrics
 from gs_core.evaluation.plan import EvalPlan, plan_evaluation
-from gs_core.evaluation.predictors import MethodPredictor, PlyFolderPredictor, Prediction
+from gs_core.evaluation.predictors import MethodPredictor, PlyFolderPredictor, Prediction, load_mesh
 from gs_core.evaluation.protocols import PROTOCOLS, RING15, ZERO123PP, ViewSelection, select_views
 
 __all__ = [
@@ -19,9 +26,11 @@ __all__ = [
     "ViewSelection",
     "available_metrics",
     "evaluate",
+    "load_mesh",
     "load_metrics",
     "markdown_table",
     "plan_evaluation",
+    "render_mesh_targets",
     "render_targets",
     "select_views",
 ]

@@ -1,10 +1,21 @@
 """``gs3d eval``: one evaluation protocol for every method.
 
 For each object of a dataset split: pick the input view and the protocol's target views
-(:mod:`gs_core.evaluation.protocols`), get Gaussians from a predictor (a method run on the input
-view, timed, or a folder of PLYs), express the target cameras in the prediction's frame, render,
-and score every registered metric on render-vs-ground-truth and/or render-vs-input pairs. Images
-are composited on one background (white by default) for both predictions and ground truth.
+(:mod:`gs_core.evaluation.protocols`), get a prediction from a predictor (a method run on the
+input view, timed, or a folder of PLY / GLB / OBJ files), express the target cameras in the
+prediction's frame, render, and score every registered metric on render-vs-ground-truth and/or
+render-vs-input pairs. Images are composited on one background (white by default) for both
+predictions and ground truth.
+
+What is scored (``score``): ``gaussians`` (rendered by ``render``), ``mesh`` (rendered by
+``render_mesh``, vertex colours or texture, else grey) or ``auto``: the Gaussians when the
+prediction has them, else its mesh. The same protocols, cameras and metrics apply to both.
+
+Geometry (``geometry``): per object, the scored shape is moved into the world frame and
+compared with the procedural world's exact geometry
+(:mod:`gs_core.evaluation.world_geometry`): Chamfer, F-score at ``FSCORE_THRESHOLD`` (0.05),
+normal consistency, and for meshes volume IoU with ``iou_resolution``. Gaussians are scored
+through their centres. The report holds them under ``geometry`` per object and in the mean.
 
 Prediction frames (``frame``):
   ``world``   the dataset's world frame (e.g. ``gs3d fit`` outputs);
@@ -34,10 +45,11 @@ from gs_core.config import Config, Resolution
 from gs_core.data.backgrounds import NAMED
 from gs_core.data.spaces import space_transform
 from gs_core.data.views import load_object_views
-from gs_core.errors import ValidationError
+from gs_core.errors import GS3DError, ValidationError
 from gs_core.evaluation.metrics import LoadedMetrics, score
 from gs_core.evaluation.plan import REPORT_NAME, EvalPlan, plan_evaluation
 from gs_core.evaluation.predictors import Prediction
+from gs_core.evaluation.world_geometry import prediction_geometry
 from gs_core.io.atomic import atomic_write_text
 
 
@@ -63,6 +75,18 @@ class EvalConfig(Config):
         None,
         gt=0,
         description="run the method with seeds 0..N-1 and report the mean and the spread (std)",
+    )
+    score: Literal["auto", "gaussians", "mesh"] = pydantic.Field(
+        "auto", description="what to score: Gaussians, mesh, or auto (Gaussians if any)"
+    )
+    geometry: bool = pydantic.Field(
+        False, description="geometry metrics against the procedural world's exact geometry"
+    )
+    iou_resolution: int | None = pydantic.Field(
+        None, ge=2, description="volume IoU of meshes on this grid (needs geometry)"
+    )
+    geometry_points: int = pydantic.Field(
+        50_000, gt=0, description="surface samples per point set of the geometry metrics"
     )
 
     @classmethod
@@ -94,6 +118,11 @@ class ObjectResult:
     seeds: list[int] | None = None
     per_seed: list[dict[str, dict[str, float]]] | None = None
     scores_std: dict[str, dict[str, float]] | None = None
+    scored: str = "gaussians"  # "gaussians" or "mesh"
+    # With geometry: name -> value (mean over seeds), and per seed / std with seeds.
+    geometry: dict[str, float] | None = None
+    geometry_per_seed: list[dict[str, float]] | None = None
+    geometry_std: dict[str, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -104,11 +133,17 @@ class ObjectResult:
             "scores": self.scores,
             "seconds": self.seconds,
             "timings": self.timings,
+            "scored": self.scored,
         }
+        if self.geometry is not None:
+            out["geometry"] = self.geometry
         if self.seeds is not None:
             out["seeds"] = self.seeds
             out["per_seed"] = self.per_seed
             out["scores_std"] = self.scores_std
+            if self.geometry is not None:
+                out["geometry_per_seed"] = self.geometry_per_seed
+                out["geometry_std"] = self.geometry_std
         return out
 
 
@@ -131,6 +166,50 @@ def render_targets(
     return torch.cat(out)
 
 
+@torch.no_grad()
+def render_mesh_targets(
+    mesh, cameras: Cameras, background: torch.Tensor, chunk: int = 8
+) -> torch.Tensor:
+    """Renders ``[K, H, W, 3]`` (clamped to [0, 1]) of ``mesh`` from ``cameras`` (K) with the
+    mesh rasteriser (antialiased silhouettes, as the Gaussian renders are soft-edged)."""
+    from gs_core.rendering.mesh_render import render_mesh
+
+    dev = mesh.vertices.device
+    out = []
+    for a in range(0, cameras.n_cameras, chunk):
+        cams = cameras.select(slice(a, a + chunk)).to(dev)
+        r = render_mesh(mesh, cams, background=background.to(dev), attributes=("rgb",))
+        out.append(r.rgb.clamp(0, 1).float().cpu())
+    return torch.cat(out)
+
+
+def _mesh_to(mesh, device: torch.device):
+    from gs_core.mesh import Mesh
+
+    if mesh.vertices.device == device:
+        return mesh
+    return Mesh(
+        *(
+            None if t is None else t.to(device)
+            for t in (mesh.vertices, mesh.faces, mesh.vertex_colors, mesh.uvs, mesh.texture)
+        )
+    )
+
+
+def _pick(pred: Prediction, score: str, object_id: str) -> tuple[str, Any]:
+    """The (kind, shape) of ``pred`` to score under ``score`` (see the module docstring)."""
+    if score == "auto":
+        score = "gaussians" if pred.gaussians is not None else "mesh"
+    shape = pred.gaussians if score == "gaussians" else pred.mesh
+    if shape is None:
+        has = "a mesh" if pred.mesh is not None else "Gaussians"
+        raise GS3DError(
+            f"--score {score}: the prediction for {object_id} has no "
+            f"{'Gaussians' if score == 'gaussians' else 'mesh'}, only {has}"
+        )
+    return score, shape
+
+
 def _mean(values: list[float]) -> float:
     vals = [v for v in values if v is not None and not math.isnan(v)]
     return float(np.mean(vals)) if vals else float("nan")
@@ -142,6 +221,11 @@ def _std(values: list[float]) -> float:
     if not vals:
         return float("nan")
     return float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+
+
+def _geo_reduce(rows: list[dict[str, float]], reduce) -> dict[str, float]:
+    """name -> ``reduce`` of each geometry score over ``rows`` (seeds or objects)."""
+    return {k: reduce([r.get(k) for r in rows]) for k in rows[0]}
 
 
 def _over_seeds(per_seed: list[dict[str, dict[str, float]]], reduce) -> dict[str, dict[str, float]]:
@@ -212,15 +296,41 @@ def evaluate(
         seeds = list(range(cfg.seeds)) if cfg.seeds is not None else None
         preds: list[Prediction] = []
         per_seed: list[dict[str, dict[str, float]]] = []
+        geo_per_seed: list[dict[str, float]] = []
+        reference = None
+        if cfg.geometry:
+            from gs_core.procedural.surface import procedural_reference
+
+            reference = procedural_reference(
+                plan.root / oid, points=cfg.geometry_points, sample_seed=cfg.seed
+            )
         renders = None  # the first run's, for the contact sheet
+        kind = "gaussians"
         for seed in seeds if seeds is not None else [None]:
             pred = (
                 predictor(oid, input_rgba)
                 if seed is None
                 else predictor(oid, input_rgba, seed=seed)
             )
-            r = render_targets(pred.gaussians.to(device), cams, bg, cfg.render_chunk, cfg.backend)
+            kind, shape = _pick(pred, cfg.score, oid)
+            if kind == "mesh":
+                shape = _mesh_to(shape, device)
+                r = render_mesh_targets(shape, cams, bg, cfg.render_chunk)
+            else:
+                shape = shape.to(device)
+                r = render_targets(shape, cams, bg, cfg.render_chunk, cfg.backend)
             per_seed.append(_score_views(r, gt, inp, columns, metrics, sel.groups, device))
+            if reference is not None:
+                geo_per_seed.append(
+                    prediction_geometry(
+                        shape,
+                        np.linalg.inv(T),
+                        reference,
+                        cfg.geometry_points,
+                        cfg.iou_resolution,
+                        seed=cfg.seed,
+                    )
+                )
             preds.append(pred)
             renders = r if renders is None else renders
         secs = [p.seconds for p in preds if p.seconds is not None]
@@ -239,6 +349,10 @@ def evaluate(
             seeds=seeds,
             per_seed=per_seed if seeds is not None else None,
             scores_std=_over_seeds(per_seed, _std) if seeds is not None else None,
+            scored=kind,
+            geometry=_geo_reduce(geo_per_seed, _mean) if geo_per_seed else None,
+            geometry_per_seed=geo_per_seed if geo_per_seed and seeds is not None else None,
+            geometry_std=_geo_reduce(geo_per_seed, _std) if geo_per_seed and seeds else None,
         )
         results.append(res)
         if out is not None and cfg.sheets:
@@ -332,6 +446,30 @@ def _report(
         report["std"] = {
             c: {g: _std([m[c][g] for m in per_seed_mean]) for g in groups} for c in cols
         }
+    geo = [r for r in results if r.geometry is not None]
+    if geo:
+        from gs_core.evaluation.geometry import FSCORE_THRESHOLD, MIN_OPACITY
+
+        kinds = sorted({r.scored for r in geo})
+        through = {
+            "mesh": "area-uniform surface samples of the mesh",
+            "gaussians": f"centres of the Gaussians with opacity >= {MIN_OPACITY}",
+        }
+        g_report: dict[str, Any] = {
+            "reference": "procedural world's exact geometry (rebuilt from seed and index)",
+            "fscore_threshold": FSCORE_THRESHOLD,
+            "points": cfg.geometry_points,
+            "iou_resolution": cfg.iou_resolution,
+            "through": {k: through[k] for k in kinds},
+            "mean": _geo_reduce([r.geometry for r in geo], _mean),
+        }
+        if cfg.seeds is not None:
+            per_seed_geo = [
+                _geo_reduce([r.geometry_per_seed[i] for r in geo], _mean) for i in range(cfg.seeds)
+            ]
+            g_report["mean_per_seed"] = per_seed_geo
+            g_report["std"] = _geo_reduce(per_seed_geo, _std)
+        report["geometry"] = g_report
     return report
 
 
@@ -365,11 +503,37 @@ def markdown_table(report: dict[str, Any]) -> str:
         std = [_fmt(report["std"].get(c, {}).get(g)) for c in cols for g in groups]
         n = len(report["seeds"])
         lines.append(f"| **std over {n} seeds** | " + " | ".join(std) + " | - |")
+    if "geometry" in report:
+        lines += _geometry_table(report)
     if report.get("unavailable_metrics"):
         lines += ["", "Unavailable metrics:"] + [
             f"- {k}: {v}" for k, v in report["unavailable_metrics"].items()
         ]
     return "\n".join(lines) + "\n"
+
+
+def _geometry_table(report: dict[str, Any]) -> list[str]:
+    geo = report["geometry"]
+    names = list(geo["mean"])
+    through = "; ".join(f"{k}: {v}" for k, v in geo["through"].items())
+    lines = [
+        "",
+        f"## Geometry against the exact surface (F-score at {geo['fscore_threshold']}, "
+        f"{geo['points']} points per set; {through})",
+        "",
+        "| object | scored | " + " | ".join(names) + " |",
+        "|---" * (len(names) + 2) + "|",
+    ]
+    for o in report["objects"]:
+        if "geometry" in o:
+            vals = [_fmt(o["geometry"].get(n)) for n in names]
+            lines.append(f"| {o['object_id']} | {o['scored']} | " + " | ".join(vals) + " |")
+    lines.append("| **mean** | | " + " | ".join(_fmt(geo["mean"][n]) for n in names) + " |")
+    if "std" in geo:
+        n_seeds = len(report["seeds"])
+        std = " | ".join(_fmt(geo["std"][n]) for n in names)
+        lines.append(f"| **std over {n_seeds} seeds** | | " + std + " |")
+    return lines
 
 
 def _save_sheet(

@@ -54,11 +54,16 @@ def plan_evaluation(
     Raises :class:`GS3DError` naming the file or option for: an existing ``out/results.json``
     without ``overwrite``, a missing split or category, an unreadable ``transforms.json``,
     views that are not square (the resolution is a square side) or do not share an aspect, a
-    protocol view no frame matches, an unknown or explicitly requested but unavailable metric.
+    protocol view no frame matches, an unknown or explicitly requested but unavailable metric,
+    ``geometry`` on an object that is not from the procedural world (no ``gs3d`` seed /
+    category / index in its ``transforms.json``), ``iou_resolution`` without ``geometry``.
     """
     from gs_core.data.views import target_size
+    from gs_core.evaluation.world_geometry import check_procedural
 
     root = Path(root)
+    if getattr(config, "iou_resolution", None) is not None and not config.geometry:
+        raise GS3DError("--iou-resolution needs --geometry (volume IoU is a geometry metric)")
     if out is not None:
         check_overwrite(Path(out) / REPORT_NAME, overwrite)
     ids = read_split(root, split, categories)
@@ -69,6 +74,8 @@ def plan_evaluation(
     smaller: dict[str, tuple[int, int]] = {}  # objects whose views are below the resolution
     for oid in ids:
         rec = read_transforms(root / oid)
+        if getattr(config, "geometry", False):
+            check_procedural(root / oid, rec.meta)
         native = rec.image_size(rec.frames[0])
         size = target_size(rec, config.resolution)
         # Every frame must scale to the evaluation size; this reads image headers, not pixels.

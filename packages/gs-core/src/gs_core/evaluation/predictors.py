@@ -1,4 +1,8 @@
-"""Where evaluated Gaussians come from: a method run on the input view, or a folder of PLYs."""
+"""Where evaluated predictions come from: a method run on the input view, or a folder of files.
+
+A prediction holds Gaussians, a mesh or both (a method's ``GenerationOutput`` may carry both);
+the harness picks which one to score (``EvalConfig.score``).
+"""
 
 from __future__ import annotations
 
@@ -9,21 +13,60 @@ from pathlib import Path
 import torch
 
 from gs_core.data.transforms import GAUSSIANS_NAME
-from gs_core.errors import FileFormatError, GS3DError
+from gs_core.errors import FileFormatError, GS3DError, ValidationError
 from gs_core.gaussians import Gaussians
+from gs_core.mesh import Mesh
+
+# Mesh files a predictions folder may hold, in the order they are looked for.
+MESH_SUFFIXES = (".glb", ".obj")
 
 
 @dataclass
 class Prediction:
-    """Gaussians for one object, the wall time it took to produce them, and stage timings."""
+    """Gaussians and/or a mesh for one object, the wall time it took to produce them, and
+    stage timings. At least one of ``gaussians`` (unbatched ``[N]``) and ``mesh`` is set."""
 
-    gaussians: Gaussians
+    gaussians: Gaussians | None = None
     seconds: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    mesh: Mesh | None = None
+
+    def __post_init__(self) -> None:
+        if self.gaussians is None and self.mesh is None:
+            raise ValidationError("Prediction", "gaussians and/or a mesh", "neither")
+
+
+def load_mesh(path: str | Path, device: str | torch.device = "cpu") -> Mesh:
+    """A ``.glb`` / ``.obj`` file as one :class:`Mesh` (scene parts concatenated in world
+    space; vertex colours kept when the file has them, textures dropped: the harness scores
+    shape and colour through vertex colours or grey). Raises :class:`FileFormatError`."""
+    import numpy as np
+    import trimesh
+
+    path = Path(path)
+    try:
+        tm = trimesh.load(path, force="mesh", process=False)
+    except Exception as e:  # trimesh raises many types for a corrupt file
+        raise FileFormatError(path, f"not a readable mesh ({type(e).__name__}: {e})") from None
+    if not isinstance(tm, trimesh.Trimesh) or len(tm.faces) == 0:
+        raise FileFormatError(path, "holds no triangles")
+    colors = None
+    if getattr(tm.visual, "kind", None) == "vertex":
+        c = np.asarray(tm.visual.vertex_colors)[:, :3].astype(np.float32) / 255
+        colors = torch.from_numpy(c).to(device)
+    try:
+        return Mesh(
+            torch.from_numpy(np.asarray(tm.vertices, dtype=np.float32)).to(device),
+            torch.from_numpy(np.asarray(tm.faces, dtype=np.int64)).to(device),
+            vertex_colors=colors,
+        ).validate()
+    except ValidationError as e:
+        raise FileFormatError(path, str(e)) from None
 
 
 class MethodPredictor:
-    """Runs ``method.generate`` on the input view (RGBA ``[1, 4, H, W]``) and times it.
+    """Runs ``method.generate`` on the input view (RGBA ``[1, 4, H, W]``) and times it; the
+    prediction carries the output's Gaussians and its first mesh, whichever it has.
 
     ``seed`` (per call, else the one given here) reaches ``generate(images, seed=...)``; with
     neither, ``generate`` is called without one and a stochastic method picks its own.
@@ -49,22 +92,24 @@ class MethodPredictor:
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         dt = time.perf_counter() - t0
-        if out.gaussians is None:
-            raise GS3DError(
-                f"method '{self.label}' produced no Gaussians for {object_id} (mesh-only output)"
-            )
         g = out.gaussians
-        if g.batch_shape:
+        if g is not None and g.batch_shape:
             g = g[0]
-        return Prediction(gaussians=g, seconds=dt, timings=dict(out.timings))
+        mesh = out.meshes[0] if out.meshes else None
+        if g is None and mesh is None:
+            raise GS3DError(
+                f"method '{self.label}' produced neither Gaussians nor a mesh for {object_id}"
+            )
+        return Prediction(gaussians=g, seconds=dt, timings=dict(out.timings), mesh=mesh)
 
 
 class PlyFolderPredictor:
-    """Reads each object's prediction from a folder, in either layout:
+    """Reads each object's prediction from a folder, in any of these layouts (first found):
 
-    - ``FOLDER/<object_id>.ply`` (one file per object);
+    - ``FOLDER/<object_id>.ply`` (Gaussians, one file per object);
     - ``FOLDER/<object_id>/gaussians.ply``: what ``gs3d fit`` writes into a dataset root, so
-      ``gs3d eval --data D --predictions D`` scores the fits of ``gs3d fit D``.
+      ``gs3d eval --data D --predictions D`` scores the fits of ``gs3d fit D``;
+    - ``FOLDER/<object_id>.glb`` or ``.obj``: a mesh (e.g. from ``gs3d mesh``).
     """
 
     def __init__(self, folder: str | Path, device: str | torch.device = "cpu"):
@@ -74,8 +119,12 @@ class PlyFolderPredictor:
         self.device = torch.device(device)
         self.label = str(self.folder)
 
-    def candidates(self, object_id: str) -> tuple[Path, Path]:
-        return self.folder / f"{object_id}.ply", self.folder / object_id / GAUSSIANS_NAME
+    def candidates(self, object_id: str) -> tuple[Path, ...]:
+        return (
+            self.folder / f"{object_id}.ply",
+            self.folder / object_id / GAUSSIANS_NAME,
+            *(self.folder / f"{object_id}{ext}" for ext in MESH_SUFFIXES),
+        )
 
     def find(self, object_id: str) -> Path | None:
         """The prediction file of ``object_id``, or None."""
@@ -91,7 +140,8 @@ class PlyFolderPredictor:
         raise FileFormatError(
             self.folder,
             f"no prediction for object '{oid}'{more} of the {len(object_ids)} evaluated (expected "
-            f"{oid}.ply or {oid}/{GAUSSIANS_NAME}, as gs3d fit writes into a dataset root)",
+            f"{oid}.ply, {oid}/{GAUSSIANS_NAME} as gs3d fit writes into a dataset root, "
+            f"or a mesh {oid}.glb / {oid}.obj)",
         )
 
     def __call__(
@@ -101,10 +151,12 @@ class PlyFolderPredictor:
 
         if seed is not None:
             raise GS3DError(
-                f"{self.folder}: a folder of PLYs holds one prediction per object; seeds apply to "
+                f"{self.folder}: a predictions folder holds one prediction per object; seeds apply to "
                 "methods (use --method with --seeds)"
             )
         path = self.find(object_id)
         if path is None:
             self.require([object_id])
+        if path.suffix.lower() in MESH_SUFFIXES:
+            return Prediction(mesh=load_mesh(path, device=self.device))
         return Prediction(gaussians=load_ply(path, device=self.device))

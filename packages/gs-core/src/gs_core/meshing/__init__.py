@@ -2,7 +2,8 @@
 
 Gaussians to a mesh: :func:`gaussian_density` on a grid, :func:`marching_cubes` (PyMCubes),
 :func:`clean_mesh`, :func:`decimate` (fast-simplification), :func:`gaussian_vertex_colors`,
-:func:`unwrap_uv` (xatlas), all chained by :func:`gaussians_to_mesh`. Meshes to Gaussians: :func:`sample_surface`
+:func:`unwrap_uv` (xatlas), all chained by :func:`gaussians_to_mesh`; :func:`bake_texture`
+bakes renders of the Gaussians into a UV texture. Meshes to Gaussians: :func:`sample_surface`
 (area-uniform, with colours) and :func:`mesh_to_gaussians` (flat Gaussians in the face plane).
 The three libraries are
 the optional extra ``gs3d-core[mesh]``. Names load on first access, so importing this package
@@ -14,6 +15,7 @@ from __future__ import annotations
 from gs_core.lazy_exports import lazy_exports
 
 _LAZY = {
+    "bake_texture": "gs_core.meshing.bake",
     "clean_mesh": "gs_core.meshing.clean",
     "decimate": "gs_core.meshing.decimate",
     "gaussian_density": "gs_core.meshing.density",

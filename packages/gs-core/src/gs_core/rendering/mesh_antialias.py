@@ -137,17 +137,15 @@ def antialias(
             steep = d[:, 1] >= d[:, 0]
             keep = torch.isfinite(tmin) & ~interior
             keep &= steep if step_x else ~steep
-        sel = keep.nonzero()[:, 0]
-        if sel.numel() == 0:
-            continue
-        k = k[sel]
-        e_f = ef[sel].gather(1, k[:, None])[:, 0]
-        e_o = eo[sel].gather(1, k[:, None])[:, 0]
-        t = (e_f / (e_f - e_o)).clamp(0, 1)
-        pf, po = pf[sel], po[sel]
+        # Pairs that are not kept get weight 0 rather than being compacted away (no host
+        # sync); their denominator is replaced by 1 so no NaN reaches the gradients.
+        e_f = ef.gather(1, k[:, None])[:, 0]
+        e_o = eo.gather(1, k[:, None])[:, 0]
+        t = (e_f / torch.where(keep, e_f - e_o, 1.0)).clamp(0, 1)
         cf, co = col[pf], col[po]
-        w_other = (t - 0.5).clamp_min(0)[:, None]
-        w_front = (0.5 - t).clamp_min(0)[:, None]
+        zero = t.new_zeros(())
+        w_other = torch.where(keep, (t - 0.5).clamp_min(0), zero)[:, None]
+        w_front = torch.where(keep, (0.5 - t).clamp_min(0), zero)[:, None]
         out = out.index_add(0, po, w_other * (cf - co))
         out = out.index_add(0, pf, w_front * (co - cf))
     return out.reshape(color.shape)

@@ -65,13 +65,16 @@ def check_mesh_tensors(verts: torch.Tensor, faces: torch.Tensor) -> None:
     if faces.device != verts.device:
         raise ValidationError("faces", f"a tensor on {verts.device}", str(faces.device))
     with torch.no_grad():
-        lo, hi = int(faces.min()), int(faces.max())
+        # One host sync for all three statistics (each sync stalls the GPU launch queue).
+        stats = torch.stack(
+            [faces.min().long(), faces.max().long(), (~torch.isfinite(verts)).sum()]
+        ).tolist()
+        lo, hi, bad = stats
         if lo < 0 or hi >= verts.shape[-2]:
             raise ValidationError(
                 "faces", f"indices in [0, {verts.shape[-2]})", f"range [{lo}, {hi}]"
             )
-        if not bool(torch.isfinite(verts).all()):
-            bad = int((~torch.isfinite(verts)).sum())
+        if bad:
             raise ValidationError("verts", "finite values", f"{bad} NaN/Inf entries")
 
 
@@ -134,15 +137,14 @@ def _edge_values(
     shared edge falls through both (a watertight rasteriser without wider arithmetic).
     ``fv [P, 3, 2]`` are the face's vertex positions, ``fi [P, 3]`` their indices.
     """
-    out = []
-    for k in range(3):
-        a, b = (k + 1) % 3, (k + 2) % 3
-        swap = fi[:, a] > fi[:, b]
-        va = torch.where(swap[:, None], fv[:, b], fv[:, a])
-        vb = torch.where(swap[:, None], fv[:, a], fv[:, b])
-        e = (vb[:, 0] - va[:, 0]) * (py - va[:, 1]) - (vb[:, 1] - va[:, 1]) * (px - va[:, 0])
-        out.append(torch.where(swap, -e, e))
-    return torch.stack(out, -1)
+    # All three edges at once (few kernels: this runs per covered pixel, forward and
+    # backward); edge k joins vertices k + 1 and k + 2 (rolls of the corner axis).
+    va, vb = fv.roll(-1, 1), fv.roll(-2, 1)  # [P, 3, 2]
+    swap = fi.roll(-1, 1) > fi.roll(-2, 1)  # [P, 3]
+    lo = torch.where(swap[..., None], vb, va)
+    d = torch.where(swap[..., None], va, vb) - lo
+    e = d[..., 0] * (py[:, None] - lo[..., 1]) - d[..., 1] * (px[:, None] - lo[..., 0])
+    return torch.where(swap, -e, e)
 
 
 def rasterize(
@@ -257,19 +259,17 @@ def _zbuffer(xy, z, faces, H, W, near_plane, chunk) -> torch.Tensor:
     x0, y0 = x0[live].long(), y0[live].long()
     bw = x1[live].long() - x0 + 1
     counts = bw * (y1[live].long() - y0 + 1)
-    planes = []
-    for k in range(3):
-        a, b = (k + 1) % 3, (k + 2) % 3
-        swap = (fi[:, a] > fi[:, b])[:, None]
-        va = torch.where(swap, fv[:, b], fv[:, a])
-        d = torch.where(swap, fv[:, a], fv[:, b]) - va
-        sgn = torch.where(swap[:, 0], -1.0, 1.0).to(dt)
-        # e(p) = d.x (p.y - va.y) - d.y (p.x - va.x)
-        planes.append(
-            torch.stack([-d[:, 1], d[:, 0], d[:, 1] * va[:, 0] - d[:, 0] * va[:, 1]], -1)
-            * sgn[:, None]
-        )
-    ep = torch.stack(planes, 1)  # [L, 3 edges, (a, b, c)]
+    # Edge k joins vertices k + 1 and k + 2 (rolls of the corner axis), all edges at once.
+    va, vb = fv.roll(-1, 1), fv.roll(-2, 1)  # [L, 3, 2]
+    swap = fi.roll(-1, 1) > fi.roll(-2, 1)  # [L, 3]
+    lo = torch.where(swap[..., None], vb, va)
+    d = torch.where(swap[..., None], va, vb) - lo
+    sgn = torch.where(swap, -1.0, 1.0).to(dt)[..., None]
+    # e(p) = d.x (p.y - lo.y) - d.y (p.x - lo.x)
+    ep = (
+        torch.stack([-d[..., 1], d[..., 0], d[..., 1] * lo[..., 0] - d[..., 0] * lo[..., 1]], -1)
+        * sgn
+    )  # [L, 3 edges, (a, b, c)]
     # Twice the signed area: the sum of the three edge functions at any point (take p = 0
     # relative to vertex 0 for accuracy).
     e1, e2 = fv[:, 1] - fv[:, 0], fv[:, 2] - fv[:, 0]
@@ -286,16 +286,20 @@ def _zbuffer(xy, z, faces, H, W, near_plane, chunk) -> torch.Tensor:
     base_pix = (live // F) * (H * W) + y0 * W + x0
     meta = torch.stack([base_pix, bw, live % F], 1)
     # Runs of at most `chunk` candidates (a face larger than the chunk forms a run of its own).
-    bounds = [0]
+    # The common case, everything in one run, costs a single host sync.
     n_live = live.numel()
-    while bounds[-1] < n_live:
-        start = bounds[-1]
-        base = int(ends[start - 1]) if start else 0
-        nxt = int(torch.searchsorted(ends, base + chunk, right=True))
-        bounds.append(max(nxt, start + 1))
+    grand = int(ends[-1])
+    bounds = [0, n_live]
+    if grand > chunk:
+        bounds = [0]
+        while bounds[-1] < n_live:
+            start = bounds[-1]
+            base = int(ends[start - 1]) if start else 0
+            nxt = int(torch.searchsorted(ends, base + chunk, right=True))
+            bounds.append(max(nxt, start + 1))
     for s, t in zip(bounds[:-1], bounds[1:], strict=True):
         cnt = counts[s:t]
-        total = int(cnt.sum())
+        total = grand if len(bounds) == 2 else int(cnt.sum())
         if total == 0:
             continue
         j = torch.repeat_interleave(torch.arange(s, t, device=dev), cnt, output_size=total)
@@ -310,12 +314,12 @@ def _zbuffer(xy, z, faces, H, W, near_plane, chunk) -> torch.Tensor:
         e = tab[:, 0:9:3] * px[:, None] + tab[:, 1:9:3] * py[:, None] + tab[:, 2:9:3]
         inside = (e >= 0).all(-1)
         inv_z = tab[:, 9] * px + tab[:, 10] * py + tab[:, 11]
-        sel = inside.nonzero()[:, 0]
-        if sel.numel() == 0:
-            continue
-        depth = (1.0 / inv_z[sel]).float().clamp_min(0)
-        k = (depth.view(torch.int32).long() << 32) | m[sel, 2]
-        pix = m[sel, 0] + dy[sel] * W + dx[sel]
+        # Candidates outside their face scatter the empty key (a no-op under amin) instead of
+        # being compacted first: no host sync and fewer kernels.
+        depth = (1.0 / inv_z).float().clamp_min(0)
+        k = (depth.view(torch.int32).long() << 32) | m[:, 2]
+        k = torch.where(inside, k, _EMPTY_KEY)
+        pix = m[:, 0] + dy * W + dx
         keys.scatter_reduce_(0, pix, k, reduce="amin")
     return keys
 

@@ -90,6 +90,9 @@ def render_mesh(
     """
     if not isinstance(mesh, Mesh):
         raise ValidationError("mesh", "a gs_core.Mesh", type(mesh).__name__)
+    # Empty meshes, NaN vertices and out-of-range faces: one line naming the Mesh field
+    # here, rather than a failure deep in the rasteriser (degenerate faces are skipped there).
+    mesh.validate()
     if not isinstance(cameras, Cameras):
         raise ValidationError("cameras", "a gs_core.Cameras", type(cameras).__name__)
     if cameras.batch_shape:

@@ -1,7 +1,9 @@
-"""Orbit views around a set of Gaussians: scene framing, orbit renders and turntable animations.
+"""Orbit views around a set of Gaussians or a mesh: scene framing, orbit renders and turntable
+animations.
 
 ``gs3d render``, ``gs3d generate --turntable`` and ``gs3d demo`` all go through these functions,
-so a turntable looks the same whichever command wrote it.
+so a turntable looks the same whichever command wrote it and whatever the scene is made of:
+Gaussians go through ``render()``, meshes through ``render_mesh()``.
 """
 
 from __future__ import annotations
@@ -16,21 +18,31 @@ import torch
 from gs_core.cameras import Cameras
 from gs_core.errors import GS3DError
 from gs_core.gaussians import Gaussians
+from gs_core.mesh import Mesh
 
+# What the orbit functions take: Gaussians (means ``[N, 3]``) or a triangle mesh.
+Scene = Gaussians | Mesh
+# Headlight shading of meshes: ambient + diffuse * |n . view ray|. Without it an uncoloured mesh
+# is a flat grey silhouette; |.| so faces wound inwards still light up.
+MESH_AMBIENT = 0.45
 # The vertical field of view of the procedural datasets' cameras (and of the turntables so far).
 DEFAULT_FOV_DEG = 49.1
 TURNTABLE_SUFFIXES = (".gif", ".mp4")
 
 
 def frame_scene(
-    gaussians: Gaussians, fov_deg: float = DEFAULT_FOV_DEG
+    scene: Scene, fov_deg: float = DEFAULT_FOV_DEG
 ) -> tuple[tuple[float, float, float], float]:
     """Orbit target and camera distance that fit the scene's bounding sphere in the view.
 
-    ``gaussians`` unbatched (means ``[N, 3]``). Uses Gaussians with opacity > 0.05 and robust
+    Gaussians unbatched (means ``[N, 3]``): uses those with opacity > 0.05 and robust
     (1st-99th percentile) bounds so a few stray splats far away do not shrink the object to a dot.
+    A mesh: the centre of its bounding box and the farthest vertex a face uses (exact bounds;
+    a mesh has no stray splats).
     """
-    g = gaussians
+    if isinstance(scene, Mesh):
+        return _frame_mesh(scene, fov_deg)
+    g = scene
     keep = g.opacities > 0.05
     means = g.means[keep] if bool(keep.sum() >= 8) else g.means
     means = means.double()
@@ -44,6 +56,21 @@ def frame_scene(
     dist = (means[inside] - center).norm(dim=-1)
     radius = float(dist.max()) if dist.numel() else 0.0
     radius += 2.0 * float(g.scales.median())
+    return _fit(center, radius, fov_deg)
+
+
+def _frame_mesh(mesh: Mesh, fov_deg: float) -> tuple[tuple[float, float, float], float]:
+    mesh.validate()
+    with torch.no_grad():
+        used = mesh.vertices[mesh.faces.reshape(-1).unique()].double()
+        center = (used.amin(0) + used.amax(0)) / 2
+        radius = float((used - center).norm(dim=-1).max())
+    return _fit(center, radius, fov_deg)
+
+
+def _fit(
+    center: torch.Tensor, radius: float, fov_deg: float
+) -> tuple[tuple[float, float, float], float]:
     radius = max(radius, 1e-3)
     distance = radius / math.sin(math.radians(fov_deg) / 2) * 1.05
     return tuple(float(v) for v in center), distance  # type: ignore[return-value]
@@ -55,7 +82,7 @@ def orbit_azimuths(n: int) -> list[float]:
 
 
 def render_orbit(
-    gaussians: Gaussians,
+    scene: Scene,
     azimuths: Sequence[float],
     *,
     elevation: float = 15.0,
@@ -69,11 +96,15 @@ def render_orbit(
 ) -> list[np.ndarray]:
     """Renders ``[resolution, resolution, 3]`` float in [0, 1], one per azimuth (degrees).
 
-    The cameras orbit the scene centre found by :func:`frame_scene` at ``distance`` (default:
-    the distance that fits the scene) and ``elevation`` degrees. ``progress(done, total)`` is
-    called after each chunk of ``chunk`` views.
+    ``scene`` is Gaussians (means ``[N, 3]``) or a :class:`Mesh`; meshes are rendered with
+    :func:`~gs_core.rendering.mesh_render.render_mesh` under a headlight (``backend`` applies to
+    Gaussians only). The cameras orbit the scene centre found by :func:`frame_scene` at
+    ``distance`` (default: the distance that fits the scene) and ``elevation`` degrees.
+    ``progress(done, total)`` is called after each chunk of ``chunk`` views.
     """
-    target, fit = frame_scene(gaussians, fov_deg)
+    if not isinstance(scene, Gaussians | Mesh):
+        raise GS3DError(f"scene: expected Gaussians or a Mesh, got {type(scene).__name__}")
+    target, fit = frame_scene(scene, fov_deg)
     dist = fit if distance is None else distance
     if dist <= 0:
         raise GS3DError(f"distance: expected a positive camera distance, got {dist}")
@@ -87,19 +118,41 @@ def render_orbit(
         width=resolution,
         height=resolution,
         target=target,
-        device=gaussians.device,
+        device=scene.vertices.device if isinstance(scene, Mesh) else scene.device,
     )
     images: list[np.ndarray] = []
     total = len(azimuths)
     with torch.no_grad():
         for a in range(0, total, chunk):
-            out = render(
-                gaussians, cams.select(slice(a, a + chunk)), background=background, backend=backend
-            )
-            images += [im.clamp(0, 1).float().cpu().numpy() for im in out.rgb]
+            views = cams.select(slice(a, a + chunk))
+            if isinstance(scene, Mesh):
+                rgb = _shaded_mesh(scene, views, background)
+            else:
+                rgb = render(scene, views, background=background, backend=backend).rgb
+            images += [im.clamp(0, 1).float().cpu().numpy() for im in rgb]
             if progress is not None:
                 progress(len(images), total)
     return images
+
+
+def _shaded_mesh(mesh: Mesh, cameras: Cameras, background: float | Sequence[float]) -> torch.Tensor:
+    """``[C, H, W, 3]`` RGB of ``mesh`` lit by a light at each camera, over ``background``."""
+    from gs_core.rendering.api import _background
+    from gs_core.rendering.mesh_render import render_mesh
+
+    out = render_mesh(mesh, cameras, background=0.0, attributes=("rgb", "alpha", "normal"))
+    # Rendered over black, rgb is colour x coverage and normal is normal x coverage, so the
+    # shading below keeps the antialiased edges and compositing over the background is exact.
+    _, rays = cameras.rays()  # [C, H, W, 3] per-pixel view directions: a true headlight
+    alpha = out.alpha.clamp(0, 1)
+    cos = (out.normal * rays.to(out.normal.dtype)).sum(-1, keepdim=True).abs()
+    cos = (cos / alpha.clamp_min(1e-6)).clamp(max=1)  # undo the coverage weighting
+    rgb = out.rgb * (MESH_AMBIENT + (1 - MESH_AMBIENT) * cos)
+    C, dtype, dev = out.rgb.shape[0], out.rgb.dtype, out.rgb.device
+    bg = _background(background, (C,), dtype, dev, check=True)
+    if bg is not None:
+        rgb = rgb + bg[:, None, None, :] * (1 - alpha)
+    return rgb
 
 
 def check_turntable_path(path: str | Path, overwrite: bool = False) -> Path:
@@ -123,7 +176,7 @@ def check_turntable_path(path: str | Path, overwrite: bool = False) -> Path:
 
 
 def write_turntable(
-    gaussians: Gaussians,
+    scene: Scene,
     path: str | Path,
     *,
     frames: int = 36,
@@ -137,12 +190,13 @@ def write_turntable(
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Render a ``frames``-view orbit of ``gaussians`` (means ``[N, 3]``) into a GIF or MP4."""
+    """Render a ``frames``-view orbit of ``scene`` (Gaussians with means ``[N, 3]``, or a
+    :class:`Mesh`) into a GIF or MP4."""
     from gs_core.imaging import save_animation
 
     path = check_turntable_path(path, overwrite)
     images = render_orbit(
-        gaussians,
+        scene,
         orbit_azimuths(frames),
         elevation=elevation,
         resolution=resolution,
@@ -157,6 +211,8 @@ def write_turntable(
 
 __all__ = [
     "DEFAULT_FOV_DEG",
+    "MESH_AMBIENT",
+    "Scene",
     "check_turntable_path",
     "frame_scene",
     "orbit_azimuths",
