@@ -10,7 +10,7 @@ from gs_core.evaluation.harness import (
 )
 from gs_core.evaluation.metrics import LoadedMetrics, available_metrics, load_metrics
 from gs_core.evaluation.plan import EvalPlan, plan_evaluation
-from gs_core.evaluation.predictors import MethodPredictor, PlyFolderPredictor, Prediction, load_mesh
+from gs_core.evaluation.predictors import MethodPredictor, PlyFolderPredictor, Prediction
 from gs_core.evaluation.protocols import PROTOCOLS, RING15, ZERO123PP, ViewSelection, select_views
 
 __all__ = [
@@ -26,7 +26,6 @@ __all__ = [
     "ViewSelection",
     "available_metrics",
     "evaluate",
-    "load_mesh",
     "load_metrics",
     "markdown_table",
     "plan_evaluation",

@@ -36,34 +36,6 @@ class Prediction:
             raise ValidationError("Prediction", "gaussians and/or a mesh", "neither")
 
 
-def load_mesh(path: str | Path, device: str | torch.device = "cpu") -> Mesh:
-    """A ``.glb`` / ``.obj`` file as one :class:`Mesh` (scene parts concatenated in world
-    space; vertex colours kept when the file has them, textures dropped: the harness scores
-    shape and colour through vertex colours or grey). Raises :class:`FileFormatError`."""
-    import numpy as np
-    import trimesh
-
-    path = Path(path)
-    try:
-        tm = trimesh.load(path, force="mesh", process=False)
-    except Exception as e:  # trimesh raises many types for a corrupt file
-        raise FileFormatError(path, f"not a readable mesh ({type(e).__name__}: {e})") from None
-    if not isinstance(tm, trimesh.Trimesh) or len(tm.faces) == 0:
-        raise FileFormatError(path, "holds no triangles")
-    colors = None
-    if getattr(tm.visual, "kind", None) == "vertex":
-        c = np.asarray(tm.visual.vertex_colors)[:, :3].astype(np.float32) / 255
-        colors = torch.from_numpy(c).to(device)
-    try:
-        return Mesh(
-            torch.from_numpy(np.asarray(tm.vertices, dtype=np.float32)).to(device),
-            torch.from_numpy(np.asarray(tm.faces, dtype=np.int64)).to(device),
-            vertex_colors=colors,
-        ).validate()
-    except ValidationError as e:
-        raise FileFormatError(path, str(e)) from None
-
-
 class MethodPredictor:
     """Runs ``method.generate`` on the input view (RGBA ``[1, 4, H, W]``) and times it; the
     prediction carries the output's Gaussians and its first mesh, whichever it has.
@@ -158,5 +130,7 @@ class PlyFolderPredictor:
         if path is None:
             self.require([object_id])
         if path.suffix.lower() in MESH_SUFFIXES:
+            from gs_core.io.mesh_file import load_mesh
+
             return Prediction(mesh=load_mesh(path, device=self.device))
         return Prediction(gaussians=load_ply(path, device=self.device))

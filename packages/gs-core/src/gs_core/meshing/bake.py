@@ -66,7 +66,7 @@ def uv_rasterize(mesh: Mesh, size: int) -> Rasterization:
     (``-1`` outside the UV islands) and ``bary [1, size, size, 3]``.
     """
     uv = mesh.uvs.detach().to(torch.float32)
-    pos = torch.stack([uv[:, 0] * size, uv[:, 1] * size, torch.ones_like(uv[:, 0])], -1)
+    pos = torch.stack([uv[:, 0] * size, (1 - uv[:, 1]) * size, torch.ones_like(uv[:, 0])], -1)
     dev = pos.device
     cam = Cameras(
         viewmats=torch.eye(4, device=dev)[None],
@@ -190,9 +190,9 @@ def bake_texture(
             vc = gaussian_vertex_colors(Mesh(vertices=verts, faces=faces), g).vertex_colors
         fallback = interpolate(vc.detach().float(), rast, faces).reshape(-1, 3)[inside]
         seen = wsum > 0
-        colours = torch.where(
-            seen[:, None], acc / wsum.clamp_min(1e-12)[:, None], fallback
-        ).clamp(0, 1)
+        colours = torch.where(seen[:, None], acc / wsum.clamp_min(1e-12)[:, None], fallback).clamp(
+            0, 1
+        )
 
         tex = torch.zeros(size * size, 3, device=dev)
         filled = torch.zeros(size * size, dtype=torch.bool, device=dev)
