@@ -25,23 +25,26 @@ def mip_pyramid(tex: torch.Tensor) -> list[torch.Tensor]:
 
 
 def _neighbour_diff(uv: torch.Tensor, valid: torch.Tensor, dim: int) -> torch.Tensor:
-    """Per-pixel finite difference of ``uv [N, H, W, 2]`` along image ``dim`` (1 = y, 2 = x),
-    forward where the forward neighbour is valid, else backward, else 0: differences across a
-    silhouette would pick the far level of the pyramid for no reason."""
+    """Per-pixel finite difference of ``uv [N, H, W, 2]`` along image ``dim`` (1 = y, 2 = x):
+    of the forward and backward differences whose neighbour is valid, the smaller one (0 when
+    neither is). Differences across a silhouette, or across a UV seam (where the two sides of
+    the pixel lie on different charts and one difference jumps), would otherwise pick a far
+    level of the pyramid and blur the texture to its average colour along every seam."""
     n = uv.shape[dim]
-    d = torch.zeros_like(uv)
     if n < 2:
-        return d
-    fwd = uv.narrow(dim, 1, n - 1) - uv.narrow(dim, 0, n - 1)
-    ok = (valid.narrow(dim, 1, n - 1) & valid.narrow(dim, 0, n - 1))[..., None]
-    fwd = torch.where(ok, fwd, torch.zeros_like(fwd))
-    d.narrow(dim, 0, n - 1).copy_(fwd)
-    # Pixels without a valid forward neighbour take the backward difference.
-    no_fwd = torch.ones_like(valid)
-    no_fwd.narrow(dim, 0, n - 1).copy_(~ok[..., 0])
-    back = torch.zeros_like(uv)
-    back.narrow(dim, 1, n - 1).copy_(fwd)
-    return torch.where(no_fwd[..., None], back, d)
+        return torch.zeros_like(uv)
+    step = uv.narrow(dim, 1, n - 1) - uv.narrow(dim, 0, n - 1)
+    ok = valid.narrow(dim, 1, n - 1) & valid.narrow(dim, 0, n - 1)
+    inf = torch.full(valid.shape, float("inf"), dtype=uv.dtype, device=uv.device)
+    fwd, bwd = torch.zeros_like(uv), torch.zeros_like(uv)
+    fwd.narrow(dim, 0, n - 1).copy_(step)
+    bwd.narrow(dim, 1, n - 1).copy_(step)
+    fwd_len, bwd_len = inf.clone(), inf.clone()
+    size = step.square().sum(-1)
+    fwd_len.narrow(dim, 0, n - 1).copy_(torch.where(ok, size, inf.narrow(dim, 0, n - 1)))
+    bwd_len.narrow(dim, 1, n - 1).copy_(torch.where(ok, size, inf.narrow(dim, 1, n - 1)))
+    d = torch.where((bwd_len < fwd_len)[..., None], bwd, fwd)
+    return torch.where(torch.isfinite(torch.minimum(fwd_len, bwd_len))[..., None], d, 0.0)
 
 
 def mip_level(
