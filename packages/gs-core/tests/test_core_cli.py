@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -53,3 +54,20 @@ def test_plugins_json_lists_without_import():
     assert r.exit_code == 0
     data = json.loads(r.stdout)
     assert all(p["status"] != "loaded" for p in data["plugins"])
+
+
+def test_lazy_exports_refuse_a_name_shadowed_by_its_submodule():
+    from gs_core.lazy_exports import lazy_exports
+
+    with pytest.raises(ValueError, match="decimate"):
+        lazy_exports("gs_core.meshing", {"decimate": "gs_core.meshing.decimate"})
+
+
+def test_meshing_names_are_functions_whatever_was_imported_first():
+    import gs_core.meshing.pipeline  # noqa: F401  imports every meshing submodule
+    from gs_core import meshing
+
+    for name in meshing.__all__:
+        assert callable(getattr(meshing, name)) and not isinstance(
+            getattr(meshing, name), type(meshing)
+        ), name

@@ -17,6 +17,12 @@ def lazy_exports(
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``(__getattr__, __dir__)`` for module ``module_name``: ``table`` maps a public name to the
     module that defines it; the first access imports it and caches it on the module."""
+    # A name equal to one of the package's own submodules would be shadowed by that submodule
+    # as soon as anything imports it (the import system sets it as a package attribute, and
+    # __getattr__ is never asked): whether the name meant the function would depend on order.
+    clashes = [name for name, source in table.items() if source == f"{module_name}.{name}"]
+    if clashes:
+        raise ValueError(f"{module_name}: lazy names equal to their submodule: {clashes}")
 
     def __getattr__(name: str) -> Any:
         source = table.get(name)

@@ -17,7 +17,7 @@ from gs_core.lazy_exports import lazy_exports
 _LAZY = {
     "bake_texture": "gs_core.meshing.bake",
     "clean_mesh": "gs_core.meshing.clean",
-    "decimate": "gs_core.meshing.decimate",
+    "decimate": "gs_core.meshing.simplification",
     "gaussian_density": "gs_core.meshing.density",
     "gaussian_vertex_colors": "gs_core.meshing.colors",
     "gaussians_to_mesh": "gs_core.meshing.pipeline",

@@ -11,9 +11,9 @@ from gs_core.gaussians import Gaussians
 from gs_core.mesh import Mesh
 from gs_core.meshing.clean import clean_mesh, drop_bad_faces
 from gs_core.meshing.colors import gaussian_vertex_colors
-from gs_core.meshing.decimate import decimate
 from gs_core.meshing.density import gaussian_density
 from gs_core.meshing.extract import marching_cubes
+from gs_core.meshing.simplification import decimate
 
 
 def gaussians_to_mesh(
