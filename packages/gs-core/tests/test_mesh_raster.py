@@ -355,3 +355,39 @@ def test_cuda_matches_cpu():
         assert float(off.float().mean()) < 0.005, name
     out.alpha.sum().backward()
     assert bool(torch.isfinite(vc.grad).all()) and float(vc.grad.abs().sum()) > 0
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("scene", ["cube", "sphere", "soup"])
+def test_triton_zbuffer_matches_torch_zbuffer(scene, monkeypatch):
+    pytest.importorskip("triton")
+    from gs_core.rendering import mesh_raster
+
+    gen = torch.Generator().manual_seed(0)
+    if scene == "cube":
+        v, f = CUBE_V, CUBE_F
+    elif scene == "sphere":
+        v, f = sphere(subdivisions=4)
+    else:  # interpenetrating triangles of all sizes, some crossing the image border
+        v = (torch.rand(900, 3, generator=gen) - 0.5) * 1.6
+        f = torch.randperm(900, generator=gen).reshape(300, 3)
+    cams = Cameras.orbit([0.0, 100.0, 215.0], 25.0, radius=2.5, width=96, height=80)
+    v, f, cams = v.cuda(), f.cuda(), cams.to("cuda")
+    fast = rasterize(v, f, cams)
+    monkeypatch.setattr(mesh_raster, "_TRITON_ZBUFFER", False)
+    ref = rasterize(v, f, cams)
+    assert float((ref.tri_id >= 0).float().mean()) > 0.05
+    assert torch.equal(fast.tri_id, ref.tri_id)
+    assert torch.equal(fast.depth, ref.depth)
+
+
+def test_edge_topology_is_cached_per_unmodified_faces_tensor():
+    from gs_core.rendering.mesh_antialias import cached_edge_topology
+
+    f = CUBE_F.clone()
+    t1 = cached_edge_topology(f)
+    assert cached_edge_topology(f) is t1
+    assert torch.equal(t1, edge_topology(f))
+    f[[0, 1]] = f[[1, 0]]  # in place: the cached entry must not be reused
+    t2 = cached_edge_topology(f)
+    assert t2 is not t1 and torch.equal(t2, edge_topology(f))

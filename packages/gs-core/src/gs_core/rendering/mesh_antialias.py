@@ -20,6 +20,8 @@ edge a silhouette; weld them first for clean gradients.
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 
 from gs_core.errors import ValidationError
@@ -33,8 +35,8 @@ def edge_topology(faces: torch.Tensor) -> torch.Tensor:
     nf = faces.shape[0]
     a = faces[:, [1, 2, 0]]
     b = faces[:, [2, 0, 1]]
-    nv = int(faces.max()) + 1 if nf else 1
-    key = (torch.minimum(a, b) * nv + torch.maximum(a, b)).reshape(-1)
+    # Packing the pair into one int64 (indices < 2^31) needs no vertex count: no host sync.
+    key = ((torch.minimum(a, b) << 32) | torch.maximum(a, b)).reshape(-1)
     order = torch.argsort(key, stable=True)
     sk = key[order]
     _, inv, counts = torch.unique_consecutive(sk, return_inverse=True, return_counts=True)
@@ -46,6 +48,32 @@ def edge_topology(faces: torch.Tensor) -> torch.Tensor:
     opp[order[p]] = order[p + 1] // 3
     opp[order[p + 1]] = order[p] // 3
     return opp.reshape(nf, 3)
+
+
+# Recent topologies by id(faces): render_mesh passes the same faces tensor every step, and the
+# argsort + nonzero (a host sync) would otherwise run every call. An entry is used only while
+# its weak reference still points at that very tensor, unmodified (same version counter).
+_TOPOLOGY_CACHE: dict[int, tuple[weakref.ref, int, torch.Tensor]] = {}
+_TOPOLOGY_CACHE_SIZE = 8
+
+
+def cached_edge_topology(faces: torch.Tensor) -> torch.Tensor:
+    """``edge_topology(faces)``, reused while ``faces`` is the same, unmodified tensor."""
+    if faces.is_inference():  # no version counter to tell a modified tensor
+        return edge_topology(faces)
+    hit = _TOPOLOGY_CACHE.get(id(faces))
+    if hit is not None and hit[0]() is faces and hit[1] == faces._version:
+        return hit[2]
+    topo = edge_topology(faces)
+    while len(_TOPOLOGY_CACHE) >= _TOPOLOGY_CACHE_SIZE:
+        _TOPOLOGY_CACHE.pop(next(iter(_TOPOLOGY_CACHE)))
+    key = id(faces)
+    _TOPOLOGY_CACHE[key] = (
+        weakref.ref(faces, lambda _r, k=key: _TOPOLOGY_CACHE.pop(k, None)),
+        faces._version,
+        topo,
+    )
+    return topo
 
 
 def antialias(
@@ -64,7 +92,8 @@ def antialias(
         xy: ``[..., C, V, 2]`` vertex pixel positions from ``project_vertices`` (with the
             autograd graph to the vertices).
         faces: ``[F, 3]`` the rasterised faces.
-        topology: ``edge_topology(faces)``, computed when ``None`` (pass it to reuse).
+        topology: ``edge_topology(faces)``; when ``None``, computed or taken from a cache of
+            recent faces tensors.
 
     Returns:
         ``[..., C, H, W, K]``; differentiable w.r.t. ``color`` and ``xy``.
@@ -82,9 +111,9 @@ def antialias(
             f"vertex pixel positions [..., C, V, 2] with [..., C] = {tuple(tri.shape[:-2])}",
             _desc(xy),
         )
-    faces = faces.long()
     if topology is None:
-        topology = edge_topology(faces)
+        topology = cached_edge_topology(faces)
+    faces = faces.long()
     H, W = tri.shape[-2:]
     K = color.shape[-1]
     tri = tri.reshape(-1, H, W)
@@ -112,7 +141,10 @@ def antialias(
         pf = torch.where(a_front, flat_a, flat_b)
         po = torch.where(a_front, flat_b, flat_a)
         fi = faces[tf]
-        fv = pos[n[:, None], fi]  # [P, 3, 2]
+        # index_select: its backward is an index_add (indexing's is a sort-based index_put)
+        nv = pos.shape[1]
+        fv = pos.reshape(-1, 2).index_select(0, (n[:, None] * nv + fi).reshape(-1))
+        fv = fv.reshape(-1, 3, 2)  # [P, 3, 2]
 
         def centre(flat):
             r = flat % (H * W)
@@ -142,7 +174,7 @@ def antialias(
         e_f = ef.gather(1, k[:, None])[:, 0]
         e_o = eo.gather(1, k[:, None])[:, 0]
         t = (e_f / torch.where(keep, e_f - e_o, 1.0)).clamp(0, 1)
-        cf, co = col[pf], col[po]
+        cf, co = col.index_select(0, pf), col.index_select(0, po)
         zero = t.new_zeros(())
         w_other = torch.where(keep, (t - 0.5).clamp_min(0), zero)[:, None]
         w_front = torch.where(keep, (0.5 - t).clamp_min(0), zero)[:, None]

@@ -28,6 +28,9 @@ DEFAULT_CHUNK = 1 << 22
 _EMPTY_KEY = torch.iinfo(torch.int64).max
 _LOW32 = (1 << 32) - 1
 
+# Switch for the CUDA z-buffer kernel (tests compare it with the torch path by clearing it).
+_TRITON_ZBUFFER = True
+
 
 class Rasterization(NamedTuple):
     """What ``rasterize`` returns (``...`` = batch dims, ``C`` cameras).
@@ -203,8 +206,11 @@ def rasterize(
     py = ((pix % (H * W)) // W).to(xy.dtype) + 0.5
     px = (pix % W).to(xy.dtype) + 0.5
     fi = faces[f]  # [P, 3]
-    fv = xy[view[:, None], fi]  # [P, 3, 2]
-    fz = z[view[:, None], fi]  # [P, 3]
+    # index_select rather than advanced indexing: its backward is an index_add, where
+    # indexing's is a sort-based index_put (the costliest kernel of the backward on CUDA).
+    gi = (view[:, None] * V + fi).reshape(-1)
+    fv = xy.reshape(N * V, 2).index_select(0, gi).reshape(-1, 3, 2)  # [P, 3, 2]
+    fz = z.reshape(N * V).index_select(0, gi).reshape(-1, 3)  # [P, 3]
     bary, depth = _perspective_bary(fv, fz, fi, px, py)
 
     bary_img = torch.zeros(N * H * W, 3, dtype=xy.dtype, device=dev)
@@ -251,14 +257,23 @@ def _zbuffer(xy, z, faces, H, W, near_plane, chunk) -> torch.Tensor:
     y0 = torch.ceil(lo[:, 1] - 0.5).clamp(0, H)
     y1 = torch.floor(hi[:, 1] - 0.5).clamp(-1, H - 1)
     ok = (fz > near_plane).all(-1) & (x1 >= x0) & (y1 >= y0)
-    live = ok.nonzero()[:, 0]
-    if live.numel() == 0:
-        return keys
-    fv, fz = fv[live], fz[live]
-    fi = faces[live % F]
-    x0, y0 = x0[live].long(), y0[live].long()
-    bw = x1[live].long() - x0 + 1
-    counts = bw * (y1[live].long() - y0 + 1)
+    use_triton = _use_triton(xy)
+    if use_triton:
+        # The kernel finds each candidate's face by search, so culled faces need not be
+        # compacted away (no host sync, no gathers): they just get no candidates.
+        live = torch.arange(N * F, device=dev)
+        nondegen_ok = ok
+    else:
+        live = ok.nonzero()[:, 0]
+        if live.numel() == 0:
+            return keys
+        fv, fz = fv[live], fz[live]
+        x0, x1, y0, y1 = x0[live], x1[live], y0[live], y1[live]
+        nondegen_ok = True
+    fi = faces.repeat(N, 1) if use_triton else faces[live % F]
+    x0, y0 = x0.long(), y0.long()
+    bw = x1.long() - x0 + 1
+    counts = bw * (y1.long() - y0 + 1)
     # Edge k joins vertices k + 1 and k + 2 (rolls of the corner axis), all edges at once.
     va, vb = fv.roll(-1, 1), fv.roll(-2, 1)  # [L, 3, 2]
     swap = fi.roll(-1, 1) > fi.roll(-2, 1)  # [L, 3]
@@ -281,7 +296,7 @@ def _zbuffer(xy, z, faces, H, W, near_plane, chunk) -> torch.Tensor:
     wz = 1.0 / (area2.abs().clamp_min(1e-30)[:, None] * fz)  # [L, 3]
     zp = (ep * wz[..., None]).sum(1)  # [L, 3]
     table = torch.cat([ep.reshape(-1, 9), zp], 1)  # [L, 12]
-    counts = torch.where(nondegen, counts, 0)
+    counts = torch.where(nondegen & nondegen_ok, counts, 0)
     ends = counts.cumsum(0)
     base_pix = (live // F) * (H * W) + y0 * W + x0
     meta = torch.stack([base_pix, bw, live % F], 1)
@@ -289,6 +304,14 @@ def _zbuffer(xy, z, faces, H, W, near_plane, chunk) -> torch.Tensor:
     # The common case, everything in one run, costs a single host sync.
     n_live = live.numel()
     grand = int(ends[-1])
+    if use_triton:
+        if grand == 0:
+            return keys
+        from gs_core.rendering.mesh_zbuffer_triton import zbuffer_scatter_triton
+
+        # Same table, same per-candidate arithmetic, one kernel; no chunking (no buffers).
+        zbuffer_scatter_triton(keys, table, ends, counts, x0, y0, base_pix, bw, live % F, grand, W)
+        return keys
     bounds = [0, n_live]
     if grand > chunk:
         bounds = [0]
@@ -322,6 +345,15 @@ def _zbuffer(xy, z, faces, H, W, near_plane, chunk) -> torch.Tensor:
         pix = m[:, 0] + dy * W + dx
         keys.scatter_reduce_(0, pix, k, reduce="amin")
     return keys
+
+
+def _use_triton(xy: torch.Tensor) -> bool:
+    """The Triton z-buffer runs for float32 on CUDA when Triton imports (bit-identical keys)."""
+    if not (xy.is_cuda and xy.dtype == torch.float32) or not _TRITON_ZBUFFER:
+        return False
+    from gs_core.rendering.mesh_zbuffer_triton import triton_available
+
+    return triton_available()
 
 
 def interpolate(
@@ -365,13 +397,14 @@ def interpolate(
     set_idx = pix // (C * H * W) if ab else torch.zeros_like(pix)
     if per_corner:
         nf = attr.shape[-3]
-        corner = attr.reshape(n_sets * nf, 3, K)[set_idx * nf + f]  # [P, 3, K]
+        corner = attr.reshape(n_sets * nf, 3, K).index_select(0, set_idx * nf + f)  # [P, 3, K]
     else:
         if faces.ndim != 2 or faces.shape[1] != 3:
             raise ValidationError("faces", "an integer tensor [F, 3]", _desc(faces))
         nv = attr.shape[-2]
-        corner = attr.reshape(n_sets * nv, K)[set_idx[:, None] * nv + faces.long()[f]]
-    b = bary.reshape(-1, 3)[pix].to(attr.dtype)
+        gi = (set_idx[:, None] * nv + faces.long()[f]).reshape(-1)
+        corner = attr.reshape(n_sets * nv, K).index_select(0, gi).reshape(-1, 3, K)
+    b = bary.reshape(-1, 3).index_select(0, pix).to(attr.dtype)
     vals = (b[..., None] * corner).sum(-2)
     out = torch.zeros(flat_tri.numel(), K, dtype=vals.dtype, device=vals.device)
     out = out.index_put((pix,), vals)
