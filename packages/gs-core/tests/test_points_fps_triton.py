@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from gs_core.points import farthest_point_sample
-from gs_core.points.fps_triton import triton_available
+from gs_core.triton_support import triton_available
 
 pytestmark = [
     pytest.mark.gpu,

@@ -18,6 +18,7 @@ import torch
 
 from gs_core.errors import ValidationError
 from gs_core.points import fps_triton
+from gs_core.triton_support import triton_available
 
 _GRAPH_BLOCK = 64
 _GRAPHS: dict[tuple[int, int, int], _FPSGraph] = {}
@@ -118,7 +119,7 @@ def farthest_point_sample(
         raise ValidationError("num_samples", f"an int in [1, N={n}]", str(num_samples))
     start = _start_indices(start_index, b, n, xyz.device)
     if use_triton is None:
-        use_triton = xyz.is_cuda and n <= fps_triton.MAX_POINTS and fps_triton.triton_available()
+        use_triton = xyz.is_cuda and n <= fps_triton.MAX_POINTS and triton_available()
     if use_triton and not (xyz.is_cuda and n <= fps_triton.MAX_POINTS):
         raise ValidationError(
             "use_triton", f"a CUDA tensor with N <= {fps_triton.MAX_POINTS}", f"{xyz.device}, N={n}"

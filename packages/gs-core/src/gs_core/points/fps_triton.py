@@ -19,16 +19,6 @@ MAX_POINTS = 32768
 
 
 @functools.cache
-def triton_available() -> bool:
-    try:
-        import triton  # noqa: F401
-        import triton.language  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@functools.cache
 def _kernel():
     import triton
     import triton.language as tl

@@ -351,7 +351,7 @@ def _use_triton(xy: torch.Tensor) -> bool:
     """The Triton z-buffer runs for float32 on CUDA when Triton imports (bit-identical keys)."""
     if not (xy.is_cuda and xy.dtype == torch.float32) or not _TRITON_ZBUFFER:
         return False
-    from gs_core.rendering.mesh_zbuffer_triton import triton_available
+    from gs_core.triton_support import triton_available
 
     return triton_available()
 
