@@ -16,18 +16,21 @@ from gs_core.training import read_metrics
 from gs_core.training.state_codec import load_state
 
 
-@pytest.fixture
-def toy_registered(toy):
-    reg = reset_registry(discover=False)
-    reg.register_method(
+def _register_toy(toy, **spec_fields) -> None:
+    reset_registry(discover=False).register_method(
         MethodSpec(
             name="toy",
             summary="a two-layer MLP for engine tests",
             config_class=toy.ToyConfig,
-            factory=toy.ToyMethod,
             core_api=CORE_API_VERSION,
+            **spec_fields,
         )
     )
+
+
+@pytest.fixture
+def toy_registered(toy):
+    _register_toy(toy, factory=toy.ToyMethod)
     yield toy
     reset_registry()
 
@@ -168,17 +171,8 @@ def test_training_cli_refuses_existing_run_and_wrong_method_on_resume(
 def toy_with_stages(toy):
     from gs_core.plugins.specs import StageSpec
 
-    reg = reset_registry(discover=False)
-    reg.register_method(
-        MethodSpec(
-            name="toy",
-            summary="a two-layer MLP for engine tests",
-            config_class=toy.ToyConfig,
-            method_class=toy.ToyMethod,
-            core_api=CORE_API_VERSION,
-            stages=(StageSpec("main"), StageSpec("polish", init_from="main")),
-        )
-    )
+    stages = (StageSpec("main"), StageSpec("polish", init_from="main"))
+    _register_toy(toy, method_class=toy.ToyMethod, stages=stages)
     yield toy
     reset_registry()
 
