@@ -20,7 +20,9 @@ data_app = typer.Typer(
 def procedural(
     out: Path = typer.Option(..., "--out", help="Dataset folder to create."),
     preset: str | None = typer.Option(
-        None, "--preset", help="eval (the procedural-eval benchmark), small or tiny."
+        None,
+        "--preset",
+        help="eval (the procedural-eval benchmark), eval-hard (asymmetric objects), small or tiny.",
     ),
     objects: int | None = typer.Option(None, "--objects", min=1, help="Number of objects [24]."),
     views: int | None = typer.Option(None, "--views", min=1, help="Random views per object [32]."),

@@ -9,6 +9,19 @@ Cameras sit on the orbit sphere of :meth:`gs_core.cameras.Cameras.orbit` (y up, 
 +z) at ``radius`` with vertical ``fov_deg``; the defaults (radius 1.5, FOV 49.1 deg, objects in
 the ball of radius 0.5) follow LGM / Zero123 renderings of unit-cube-normalised objects.
 
+Camera layouts (``camera_layout``): ``random`` (``views`` random poses; any two of them are an
+input and a Zero123 target with their relative camera), ``protocol`` (the evaluation views,
+below), ``zero123pp`` (``views // 7`` sets, each a random input pose and the six Zero123++
+views relative to its azimuth at the absolute elevations ``zero123pp_elevations``) and ``ring24``
+(``views // 24`` rings of 24 views 15 degrees apart from a random start azimuth, at one
+elevation per ring drawn from ``elevation_range``: ImageDream's four orthogonal views are every
+sixth view of a ring). Frames record ``azimuth``, ``elevation``, ``group`` and, for the two set
+layouts, ``set``. A random start azimuth is a random yaw of the object.
+
+``asymmetric=true`` adds :mod:`gs_core.procedural.asymmetry` (an angular texture, side markers)
+so the unseen side of an object cannot be predicted by mirroring the input. The ``eval-hard``
+preset is ``procedural-eval-hard``: the ``eval`` layout on asymmetric objects of another seed.
+
 The standard offline benchmark "procedural-eval" is the ``eval`` preset::
 
     gs3d data procedural --preset eval --out data/procedural-eval
@@ -39,6 +52,9 @@ from gs_core.procedural.templates import CATEGORIES
 
 GL_TO_CV = np.diag([1.0, -1.0, -1.0, 1.0])
 EVAL_SEED = 20251121
+EVAL_HARD_SEED = 20261130
+ZERO123PP_AZIMUTHS = (30.0, 90.0, 150.0, 210.0, 270.0, 330.0)
+RING24_STEP_DEG = 15.0
 
 
 class ProceduralConfig(Config):
@@ -57,7 +73,15 @@ class ProceduralConfig(Config):
     points: int = pydantic.Field(16384, ge=0, description="surface points (0: no points.ply)")
     depth: bool = True
     normals: bool = True
-    camera_layout: Literal["random", "protocol"] = "random"
+    camera_layout: Literal["random", "protocol", "zero123pp", "ring24"] = "random"
+    zero123pp_elevations: tuple[float, float] = pydantic.Field(
+        (30.0, -20.0),
+        description="absolute elevations of the Zero123++ views, alternating from azimuth +30: "
+        "v1.1 (30, -20), v1.2 (20, -10) (sudo-ai/zero123plus README)",
+    )
+    asymmetric: bool = pydantic.Field(
+        False, description="add asymmetric structure (gs_core.procedural.asymmetry)"
+    )
     split: Literal["auto", "train", "val", "test"] = "auto"
     split_fractions: dict[str, float] = pydantic.Field(
         default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1}
@@ -71,6 +95,15 @@ class ProceduralConfig(Config):
             "seed": EVAL_SEED,
             "camera_layout": "protocol",
             "split": "test",
+        },
+        "eval-hard": {
+            "objects": 2 * len(CATEGORIES),
+            "views": 16,
+            "resolution": 256,
+            "seed": EVAL_HARD_SEED,
+            "camera_layout": "protocol",
+            "split": "test",
+            "asymmetric": True,
         },
         "small": {"objects": 48, "views": 24, "resolution": 64, "points": 4096},
         "tiny": {"objects": 4, "views": 6, "resolution": 32, "points": 512, "antialias": 2},
@@ -103,6 +136,8 @@ def camera_angles(cfg: ProceduralConfig, index: int) -> tuple[np.ndarray, np.nda
     """Azimuths, elevations (degrees) and group names of object ``index``'s views."""
     rng = np.random.default_rng([cfg.seed, index, 1])
     lo, hi = cfg.elevation_range
+    if cfg.camera_layout in ("zero123pp", "ring24"):
+        return _set_angles(cfg, rng)
     az = rng.uniform(0.0, 360.0, cfg.views)
     el = rng.uniform(lo, hi, cfg.views)
     groups = ["random"] * cfg.views
@@ -120,6 +155,32 @@ def camera_angles(cfg: ProceduralConfig, index: int) -> tuple[np.ndarray, np.nda
     return az, el, groups
 
 
+def views_per_set(cfg: ProceduralConfig) -> int:
+    """Views in one set of the ``zero123pp`` (input + 6) or ``ring24`` layout, else 1."""
+    return {"zero123pp": 7, "ring24": 24}.get(cfg.camera_layout, 1)
+
+
+def _set_angles(
+    cfg: ProceduralConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    lo, hi = cfg.elevation_range
+    per = views_per_set(cfg)
+    az, el, groups = [], [], []
+    for _ in range(max(1, cfg.views // per)):
+        a0 = float(rng.uniform(0.0, 360.0))
+        e0 = float(rng.uniform(lo, hi))
+        if cfg.camera_layout == "zero123pp":
+            az += [a0] + [(a0 + d) % 360.0 for d in ZERO123PP_AZIMUTHS]
+            high, low = cfg.zero123pp_elevations
+            el += [e0] + [high if k % 2 == 0 else low for k in range(6)]
+            groups += ["input"] + ["zero123pp"] * 6
+        else:
+            az += [(a0 + RING24_STEP_DEG * k) % 360.0 for k in range(per)]
+            el += [e0] * per
+            groups += ["ring24"] * per
+    return np.asarray(az), np.asarray(el), groups
+
+
 def _render_object(task: dict[str, Any]) -> tuple[str, str, int, float]:
     """Worker: build, ray cast and write one object (numpy only, no torch); returns its id,
     category, number of views and the CPU seconds it took."""
@@ -131,7 +192,12 @@ def _render_object(task: dict[str, Any]) -> tuple[str, str, int, float]:
 
     cfg = ProceduralConfig.model_validate(task["config"])
     i, cat = task["index"], task["category"]
-    obj = make_object(cat, np.random.default_rng([cfg.seed, i, 0]), radius=cfg.object_radius)
+    obj = make_object(
+        cat,
+        np.random.default_rng([cfg.seed, i, 0]),
+        radius=cfg.object_radius,
+        asymmetric=cfg.asymmetric,
+    )
     c2w_cv, K = task["c2w_cv"], task["K"]
     out = render_views(obj, c2w_cv, K, cfg.resolution, cfg.resolution, antialias=cfg.antialias)
     pts = cols = None
@@ -146,6 +212,8 @@ def _render_object(task: dict[str, Any]) -> tuple[str, str, int, float]:
         "object_radius": cfg.object_radius,
         "parts": [p.name for p in obj.parts],
     }
+    if cfg.asymmetric:  # only when set, so datasets of symmetric objects keep their bytes
+        meta["asymmetric"] = True
     write_object(
         Path(task["root"]) / oid,
         out.rgba,
@@ -192,6 +260,9 @@ def _tasks(cfg: ProceduralConfig, root: Path) -> list[dict[str, Any]]:
             }
             for a, e, g in zip(az, el, groups, strict=True)
         ]
+        if views_per_set(cfg) > 1:
+            for k, extra in enumerate(extras):
+                extra["set"] = k // views_per_set(cfg)
         tasks.append(
             {
                 "config": dump,
@@ -276,9 +347,7 @@ def generate(
         write_dataset_meta(
             tmp,
             {
-                "name": "procedural-eval"
-                if cfg.seed == EVAL_SEED and cfg.camera_layout == "protocol"
-                else "procedural",
+                "name": _dataset_name(cfg),
                 "generator": "gs3d data procedural",
                 "config": cfg.model_dump(),
                 "num_objects": cfg.objects,
@@ -295,6 +364,14 @@ def generate(
         "cpu_seconds": cpu,
         "splits": {k: len(v) for k, v in splits.items()},
     }
+
+
+def _dataset_name(cfg: ProceduralConfig) -> str:
+    if cfg.camera_layout == "protocol" and (cfg.seed, cfg.asymmetric) == (EVAL_SEED, False):
+        return "procedural-eval"
+    if cfg.camera_layout == "protocol" and (cfg.seed, cfg.asymmetric) == (EVAL_HARD_SEED, True):
+        return "procedural-eval-hard"
+    return "procedural"
 
 
 class _NoBar:

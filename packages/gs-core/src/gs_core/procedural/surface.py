@@ -1,7 +1,7 @@
 """Exact reference geometry of a procedural object, for geometry metrics.
 
 A dataset object is rebuilt from what its ``transforms.json`` records (``gs3d.category``,
-``seed``, ``index``, ``object_radius``) exactly as ``gs3d data procedural`` built it: the shape
+``seed``, ``index``, ``object_radius``, ``asymmetric``) exactly as ``gs3d data procedural`` built it: the shape
 generator is seeded by ``(seed, index, 0)``, so the rebuilt primitives are the ones that were
 ray cast. From the analytic primitives (not from ray casting or a tessellation):
 
@@ -67,14 +67,23 @@ class ReferenceGeometry:
 
 
 def rebuild_object(
-    category: str, index: int, seed: int, object_radius: float = DEFAULT_OBJECT_RADIUS
+    category: str,
+    index: int,
+    seed: int,
+    object_radius: float = DEFAULT_OBJECT_RADIUS,
+    asymmetric: bool = False,
 ) -> ProceduralObject:
     """Object ``index`` of a ``gs3d data procedural`` run with ``seed``, as it was generated."""
     if category not in CATEGORIES:
         raise GS3DError(
             f"unknown procedural category '{category}' (available: {', '.join(CATEGORIES)})"
         )
-    return make_object(category, np.random.default_rng([seed, index, 0]), radius=object_radius)
+    return make_object(
+        category,
+        np.random.default_rng([seed, index, 0]),
+        radius=object_radius,
+        asymmetric=asymmetric,
+    )
 
 
 def _from_directory(directory: Path) -> ProceduralObject:
@@ -96,6 +105,7 @@ def _from_directory(directory: Path) -> ProceduralObject:
         int(meta["index"]),
         int(meta["seed"]),
         float(meta.get("object_radius", DEFAULT_OBJECT_RADIUS)),
+        bool(meta.get("asymmetric", False)),
     )
 
 
@@ -106,12 +116,14 @@ def procedural_reference(
     object_radius: float = DEFAULT_OBJECT_RADIUS,
     points: int = DEFAULT_POINTS,
     sample_seed: int = 0,
+    asymmetric: bool = False,
 ) -> ReferenceGeometry:
     """Exact reference geometry of a procedural object.
 
     ``source``: an object folder written by ``gs3d data procedural`` (its metadata says how to
     rebuild it), an object id ``"mug_00003"`` together with the dataset's ``seed`` (and its
-    ``object_radius`` if not the default 0.5), or a :class:`ProceduralObject`. ``points``
+    ``object_radius`` if not the default 0.5, and ``asymmetric`` if it was generated so), or a
+    :class:`ProceduralObject`. ``points``
     surface samples are drawn with ``sample_seed``.
     """
     if isinstance(source, ProceduralObject):
@@ -130,7 +142,7 @@ def procedural_reference(
                 )
             if seed is None:
                 raise ValidationError("seed", "the dataset's seed to rebuild an object id", "None")
-            obj = rebuild_object(m["category"], int(m["index"]), seed, object_radius)
+            obj = rebuild_object(m["category"], int(m["index"]), seed, object_radius, asymmetric)
     pts, _, nrm = sample_surface(obj, points, np.random.default_rng(sample_seed))
     return ReferenceGeometry(points=pts, normals=nrm, object=obj)
 

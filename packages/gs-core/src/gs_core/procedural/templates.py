@@ -451,12 +451,23 @@ CATEGORIES: dict[str, Callable[[U], list[Part]]] = {
 }
 
 
-def make_object(category: str, rng: np.random.Generator, radius: float = 0.5) -> ProceduralObject:
-    """Build one random object of ``category``, normalised into the ball of ``radius``."""
+def make_object(
+    category: str, rng: np.random.Generator, radius: float = 0.5, asymmetric: bool = False
+) -> ProceduralObject:
+    """Build one random object of ``category``, normalised into the ball of ``radius``.
+
+    ``asymmetric`` adds :mod:`gs_core.procedural.asymmetry`'s angular texture and side markers
+    after the template's own draws, so the base shape is the same as without it.
+    """
     try:
         template = CATEGORIES[category]
     except KeyError:
         raise GS3DError(
             f"unknown procedural category '{category}' (available: {', '.join(CATEGORIES)})"
         ) from None
-    return ProceduralObject.normalized(category, template(rng), radius=radius)
+    parts = template(rng)
+    if asymmetric:
+        from gs_core.procedural.asymmetry import add_asymmetry
+
+        parts = add_asymmetry(parts, rng)
+    return ProceduralObject.normalized(category, parts, radius=radius)

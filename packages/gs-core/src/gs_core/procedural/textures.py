@@ -14,8 +14,11 @@ import numpy as np
 
 from gs_core.errors import ValidationError
 
-TextureKind = Literal["solid", "stripes", "checker", "gradient"]
+TextureKind = Literal["solid", "stripes", "checker", "gradient", "angular"]
+# What random_texture draws from by default; "angular" is only placed deliberately (asymmetric
+# objects), so adding it leaves every existing seed's objects unchanged.
 TEXTURE_KINDS: tuple[str, ...] = ("solid", "stripes", "checker", "gradient")
+ALL_TEXTURE_KINDS: tuple[str, ...] = (*TEXTURE_KINDS, "angular")
 
 F32 = np.float32
 
@@ -26,7 +29,9 @@ class Texture:
 
     ``stripes`` alternate ``color_a``/``color_b`` along local ``axis`` with ``frequency`` stripe
     pairs per unit length; ``checker`` is the 3D checkerboard of cell size ``1 / (2 frequency)``;
-    ``gradient`` blends ``color_a`` -> ``color_b`` along ``axis`` over ``[-extent, extent]``.
+    ``gradient`` blends ``color_a`` -> ``color_b`` along ``axis`` over ``[-extent, extent]``;
+    ``angular`` blends them once around ``axis`` (the angle in the plane of the two other axes,
+    from -180 to 180 degrees), a pattern that neither repeats under rotation nor survives a mirror.
     """
 
     kind: TextureKind = "solid"
@@ -37,8 +42,8 @@ class Texture:
     extent: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.kind not in TEXTURE_KINDS:
-            raise ValidationError("Texture.kind", f"one of {TEXTURE_KINDS}", repr(self.kind))
+        if self.kind not in ALL_TEXTURE_KINDS:
+            raise ValidationError("Texture.kind", f"one of {ALL_TEXTURE_KINDS}", repr(self.kind))
         for name in ("color_a", "color_b"):
             c = getattr(self, name)
             if len(c) != 3 or not all(0.0 <= float(v) <= 1.0 for v in c):
@@ -53,6 +58,10 @@ class Texture:
             return np.broadcast_to(a, (x.shape[0], 3)).copy()
         b = np.asarray(self.color_b, np.float32)
         coord = (x, y, z)[self.axis]
+        if self.kind == "angular":
+            u, v = [c for i, c in enumerate((x, y, z)) if i != self.axis]
+            w = ((np.arctan2(u, v) + F32(np.pi)) / F32(2 * np.pi)).astype(np.float32)[:, None]
+            return a * (1 - w) + b * w
         if self.kind == "gradient":
             w = np.clip((coord / F32(self.extent) + 1) * F32(0.5), 0, 1)[:, None]
             return a * (1 - w) + b * w
