@@ -1,0 +1,324 @@
+"""Is a view-synthesis teacher useful? Its samples against ground truth and two free baselines.
+
+A novel-view diffusion teacher (Zero123, Zero123++, ImageDream on the procedural world) maps an
+input view and a relative camera to an image of the target view. On a symmetric world two
+baselines that know nothing do surprisingly well: *copy* (the input itself) and *mirror* (the
+input flipped left-right, which is the back view of a mirror-symmetric object). A teacher is
+useful only if, on held-out objects:
+
+* its samples beat both baselines by a margin on views far from the input (>= 90 degrees of
+  angle between the viewing directions), where copying cannot help;
+* it gets the pose right: for a target at relative azimuth +d, the sample is closer to the
+  ground truth at +d than to the one at -d (the latter ray cast from the rebuilt procedural
+  object, since layouts such as Zero123++'s have no view there; scored on pairs whose two
+  ground truths differ, i.e. asymmetric objects);
+* its samples differ across seeds on unseen sides (a teacher that always draws the same image
+  has collapsed).
+
+:func:`view_pairs` reads (input, target) pairs from a ``gs3d data procedural`` dataset (any
+layout: frames grouped by ``set`` where the layout has sets, else frame ``input`` or 0 against
+the rest); :func:`score_novel_views` scores a predictor and the baselines on them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from gs_core.errors import ValidationError
+from gs_core.metrics import psnr, ssim
+
+# A predictor maps input views [B, 4, H, W] in [0, 1] (straight alpha), relative elevations and
+# azimuths [B] (degrees, gs3d's convention: elevation up, azimuth towards +x) and a seed to
+# images [B, 3, H, W] in [0, 1] on the pairs' background.
+Predictor = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], torch.Tensor]
+
+FAR_DEG = 90.0
+# Two ground truths closer than this (PSNR, dB) are one image: the pose check skips the pair.
+SAME_IMAGE_DB = 30.0
+
+
+@dataclass(frozen=True, eq=False)
+class ViewPair:
+    """One input view and one target view of an object, with their absolute cameras."""
+
+    object_id: str
+    input_rgba: torch.Tensor  # [4, H, W] in [0, 1]
+    target_rgb: torch.Tensor  # [3, H, W] composited on the background
+    input_angles: tuple[float, float]  # (azimuth, elevation) degrees
+    target_angles: tuple[float, float]
+    mirror_rgb: torch.Tensor | None = None  # [3, H, W] ground truth at -d_azimuth
+
+    @property
+    def d_azimuth(self) -> float:
+        return (self.target_angles[0] - self.input_angles[0] + 180.0) % 360.0 - 180.0
+
+    @property
+    def d_elevation(self) -> float:
+        return self.target_angles[1] - self.input_angles[1]
+
+    @property
+    def separation_deg(self) -> float:
+        """Angle between the input's and the target's viewing directions."""
+        (a1, e1), (a2, e2) = self.input_angles, self.target_angles
+        e1, e2, da = math.radians(e1), math.radians(e2), math.radians(a2 - a1)
+        c = math.cos(e1) * math.cos(e2) * math.cos(da) + math.sin(e1) * math.sin(e2)
+        return math.degrees(math.acos(max(-1.0, min(1.0, c))))
+
+
+def _composite(rgba: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
+    a = rgba[..., 3:4, :, :]
+    return rgba[..., :3, :, :] * a + background.view(3, 1, 1) * (1 - a)
+
+
+def view_pairs(
+    dataset: str | Path,
+    split: str | None = None,
+    resolution: int | None = None,
+    background: Sequence[float] = (1.0, 1.0, 1.0),
+    max_objects: int | None = None,
+    mirrors: bool = True,
+) -> list[ViewPair]:
+    """(input, target) pairs of every object of ``dataset`` (optionally one ``split``).
+
+    With ``mirrors``, each pair also gets the ground truth at the mirrored relative azimuth
+    (same target elevation), ray cast from the object rebuilt from its seed: the dataset must
+    come from ``gs3d data procedural``.
+    """
+    from gs_core.data.layout import list_objects, read_dataset_meta, read_split
+    from gs_core.data.views import load_object_views
+
+    root = Path(dataset)
+    ids = read_split(root, split) if split else list_objects(root)
+    if max_objects is not None:
+        ids = ids[:max_objects]
+    if not ids:
+        raise ValidationError("dataset", "a dataset with at least one object", str(root))
+    bg = torch.tensor(list(background), dtype=torch.float32)
+    config = read_dataset_meta(root).get("config", {}) if mirrors else {}
+    pairs: list[ViewPair] = []
+    for oid in ids:
+        views = load_object_views(root / oid, resolution=resolution)
+        rgba = torch.from_numpy(views.rgba).permute(0, 3, 1, 2).float() / 255.0
+        frames = views.record.frames
+        angles = []
+        for f in frames:
+            if "azimuth" not in f.extras or "elevation" not in f.extras:
+                raise ValidationError(
+                    f"{oid}/transforms.json frames[{f.index}]",
+                    "'azimuth' and 'elevation' (a gs3d data procedural dataset)",
+                    "missing",
+                )
+            angles.append((float(f.extras["azimuth"]), float(f.extras["elevation"])))
+        groups: dict[int, list[int]] = {}
+        for f in frames:
+            groups.setdefault(int(f.extras.get("set", 0)), []).append(f.index)
+        for members in groups.values():
+            tagged = [i for i in members if frames[i].extras.get("group") == "input"]
+            src = tagged[0] if tagged else members[0]
+            targets = [i for i in members if i != src]
+            mirrored = None
+            if mirrors and targets:
+                mirror_angles = [(2 * angles[src][0] - angles[i][0], angles[i][1]) for i in targets]
+                mirrored = _ray_cast(root / oid, config, mirror_angles, rgba.shape[-1], bg)
+            for n, i in enumerate(targets):
+                pairs.append(
+                    ViewPair(
+                        oid,
+                        rgba[src],
+                        _composite(rgba[i], bg),
+                        angles[src],
+                        angles[i],
+                        None if mirrored is None else mirrored[n],
+                    )
+                )
+    return pairs
+
+
+def _ray_cast(
+    object_dir: Path, config: dict, angles: list[tuple[float, float]], size: int, bg
+) -> torch.Tensor:
+    """Ground truth ``[V, 3, size, size]`` of a procedural object at (azimuth, elevation)s."""
+    from gs_core.cameras import Cameras
+    from gs_core.procedural.raycast import render_views
+    from gs_core.procedural.surface import procedural_reference
+
+    obj = procedural_reference(object_dir, points=1).object
+    cams = Cameras.orbit(
+        [a for a, _ in angles],
+        [e for _, e in angles],
+        radius=float(config.get("radius", 1.5)),
+        fov_deg=float(config.get("fov_deg", 49.1)),
+        width=size,
+        height=size,
+        dtype=torch.float64,
+    )
+    out = render_views(
+        obj,
+        cams.camtoworlds.numpy(),
+        cams.Ks.numpy(),
+        size,
+        size,
+        antialias=int(config.get("antialias", 3)),
+    )
+    rgba = torch.from_numpy(out.rgba).permute(0, 3, 1, 2).float() / 255.0
+    return _composite(rgba, bg)
+
+
+def copy_input(inputs, d_elevation, d_azimuth, seed, background=(1.0, 1.0, 1.0)):
+    """Baseline: the input view itself."""
+    return _composite(inputs, torch.tensor(list(background), dtype=inputs.dtype))
+
+
+def mirror_input(inputs, d_elevation, d_azimuth, seed, background=(1.0, 1.0, 1.0)):
+    """Baseline: the input flipped left-right (the back of a mirror-symmetric object)."""
+    return copy_input(inputs.flip(-1), d_elevation, d_azimuth, seed, background)
+
+
+@dataclass
+class MethodScores:
+    """Mean PSNR / SSIM of one predictor: all pairs and far pairs; spread over seeds."""
+
+    psnr: float
+    ssim: float
+    psnr_far: float
+    ssim_far: float
+    psnr_far_seed_std: float = 0.0
+
+
+@dataclass
+class NovelViewReport:
+    methods: dict[str, MethodScores]
+    pose_accuracy: float | None  # share of asymmetric pairs where +d beats -d
+    pose_pairs: int
+    seed_diversity_far: float | None  # mean per-pixel std across seeds, far pairs, x 255
+    pairs: int
+    far_pairs: int
+    seeds: list[int] = field(default_factory=list)
+
+    @property
+    def margin_far_db(self) -> float:
+        """Teacher far-view PSNR minus the better of the two baselines'."""
+        base = max(self.methods["copy"].psnr_far, self.methods["mirror"].psnr_far)
+        return self.methods["teacher"].psnr_far - base
+
+    def to_markdown(self) -> str:
+        rows = [
+            "| | PSNR | SSIM | PSNR >= 90 deg | SSIM >= 90 deg |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for name, m in self.methods.items():
+            spread = f" ± {m.psnr_far_seed_std:.2f}" if m.psnr_far_seed_std else ""
+            rows.append(
+                f"| {name} | {m.psnr:.2f} | {m.ssim:.3f} | {m.psnr_far:.2f}{spread} |"
+                f" {m.ssim_far:.3f} |"
+            )
+        pose = "n/a" if self.pose_accuracy is None else f"{100 * self.pose_accuracy:.0f}%"
+        div = "n/a" if self.seed_diversity_far is None else f"{self.seed_diversity_far:.2f}"
+        rows.append("")
+        rows.append(
+            f"{self.pairs} pairs ({self.far_pairs} at >= {FAR_DEG:.0f} deg), seeds "
+            f"{self.seeds}; far-view margin over the best baseline {self.margin_far_db:+.2f} dB; "
+            f"pose right on {pose} of {self.pose_pairs} pairs whose +d and -d views differ; "
+            f"seed diversity on far views {div} (per-pixel std x 255)"
+        )
+        return "\n".join(rows)
+
+
+def _scores(images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    a = images.permute(0, 2, 3, 1).clamp(0, 1)
+    b = targets.permute(0, 2, 3, 1)
+    return psnr(a, b), ssim(a, b)
+
+
+def score_novel_views(
+    predict: Predictor,
+    pairs: Sequence[ViewPair],
+    seeds: Sequence[int] = (0, 1, 2),
+    batch_size: int = 16,
+    background: Sequence[float] = (1.0, 1.0, 1.0),
+) -> NovelViewReport:
+    """Score ``predict`` (as ``teacher``) and the copy / mirror baselines on ``pairs``."""
+    if not pairs:
+        raise ValidationError("pairs", "at least one view pair", "none")
+    if not seeds:
+        raise ValidationError("seeds", "at least one seed", "none")
+    inputs = torch.stack([p.input_rgba for p in pairs])
+    targets = torch.stack([p.target_rgb for p in pairs])
+    d_el = torch.tensor([p.d_elevation for p in pairs])
+    d_az = torch.tensor([p.d_azimuth for p in pairs])
+    far = torch.tensor([p.separation_deg >= FAR_DEG for p in pairs])
+
+    def run(fn, seed: int) -> torch.Tensor:
+        out = []
+        for s in range(0, len(pairs), batch_size):
+            sl = slice(s, s + batch_size)
+            with torch.no_grad():
+                out.append(fn(inputs[sl], d_el[sl], d_az[sl], seed).float().cpu())
+        return torch.cat(out)
+
+    def bg_fn(base):
+        return lambda x, e, a, s: base(x, e, a, s, background)
+
+    methods: dict[str, MethodScores] = {}
+    samples = [run(predict, s) for s in seeds]
+    for name, images in (
+        ("teacher", samples),
+        ("copy", [run(bg_fn(copy_input), 0)]),
+        ("mirror", [run(bg_fn(mirror_input), 0)]),
+    ):
+        per_seed = [_scores(im, targets) for im in images]
+        p = torch.stack([ps for ps, _ in per_seed])  # [S, N]
+        q = torch.stack([ss for _, ss in per_seed])
+        far_p = p[:, far].mean(1) if far.any() else torch.full((len(images),), float("nan"))
+        methods[name] = MethodScores(
+            psnr=float(p.mean()),
+            ssim=float(q.mean()),
+            psnr_far=float(far_p.mean()),
+            ssim_far=float(q[:, far].mean()) if far.any() else float("nan"),
+            psnr_far_seed_std=float(far_p.std()) if len(images) > 1 else 0.0,
+        )
+
+    right = total = 0
+    for k, pair in enumerate(pairs):
+        if pair.mirror_rgb is None:
+            continue
+        other = pair.mirror_rgb
+        gt_gap = _scores(targets[k : k + 1], other[None])[0].item()
+        if gt_gap >= SAME_IMAGE_DB:
+            continue
+        for im in samples:
+            d_right = (im[k] - targets[k]).pow(2).mean()
+            d_wrong = (im[k] - other).pow(2).mean()
+            right += int(d_right < d_wrong)
+            total += 1
+    diversity = None
+    if len(samples) > 1 and far.any():
+        stack = torch.stack(samples)[:, far]  # [S, F, 3, H, W]
+        diversity = float(stack.std(0).mean() * 255.0)
+    return NovelViewReport(
+        methods=methods,
+        pose_accuracy=right / total if total else None,
+        pose_pairs=total // max(1, len(samples)),
+        seed_diversity_far=diversity,
+        pairs=len(pairs),
+        far_pairs=int(far.sum()),
+        seeds=list(seeds),
+    )
+
+
+__all__ = [
+    "FAR_DEG",
+    "MethodScores",
+    "NovelViewReport",
+    "Predictor",
+    "ViewPair",
+    "copy_input",
+    "mirror_input",
+    "score_novel_views",
+    "view_pairs",
+]
