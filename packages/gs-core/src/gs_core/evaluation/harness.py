@@ -147,6 +147,22 @@ class ObjectResult:
         return out
 
 
+@dataclass
+class ObjectRenders:
+    """What one object was scored on, for callers that show it (``gs3d compare``'s page).
+
+    ``input_rgb [H, W, 3]``, ``ground_truth`` and ``renders`` ``[K, H, W, 3]`` (the first seed's
+    renders), all float in [0, 1] on the evaluation background; the K target views are ordered
+    group by group as ``groups`` lists them.
+    """
+
+    object_id: str
+    input_rgb: torch.Tensor
+    ground_truth: torch.Tensor
+    renders: torch.Tensor
+    groups: dict[str, list[int]]
+
+
 def _composite(rgba: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
     return rgba[..., :3] * rgba[..., 3:] + bg * (1 - rgba[..., 3:])
 
@@ -248,6 +264,7 @@ def evaluate(
     categories: list[str] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     plan: EvalPlan | None = None,
+    on_object: Callable[[ObjectRenders], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``predictor`` on ``split`` of the dataset at ``root``; see the module docstring.
 
@@ -260,7 +277,8 @@ def evaluate(
 
     Everything that can be checked without predictions is checked first
     (:func:`~gs_core.evaluation.plan.plan_evaluation`); ``plan`` passes a plan made earlier
-    with the same arguments, as ``gs3d eval`` does before it loads a model.
+    with the same arguments, as ``gs3d eval`` does before it loads a model. ``on_object`` is
+    called after each object is scored with its :class:`ObjectRenders`.
     """
     cfg = config or EvalConfig()
     device = torch.device(device)
@@ -355,6 +373,8 @@ def evaluate(
             geometry_std=_geo_reduce(geo_per_seed, _std) if geo_per_seed and seeds else None,
         )
         results.append(res)
+        if on_object is not None:
+            on_object(ObjectRenders(oid, inp, gt, renders, sel.groups))
         if out is not None and cfg.sheets:
             _save_sheet(
                 out / "sheets" / f"{oid}.png", rgba[sel.input_index], gt, renders, bg, sel.groups
