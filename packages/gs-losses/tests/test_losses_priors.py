@@ -217,3 +217,19 @@ def test_student_term_reaches_only_the_student(sd_dir):
         add_noise(torch.zeros(1), torch.ones(1), torch.tensor([999]), student.alphas_cumprod),
         add_noise(torch.zeros(1), torch.ones(1), torch.tensor([999]), teacher.alphas_cumprod),
     )
+
+
+def test_multiview_sds_against_imagedream(tmp_path):
+    """SDS over ImageDream: 2 objects x 4 views share one timestep per object."""
+    from gs_priors.imagedream import ImageDreamGuidance
+    from gs_priors.tiny import save_tiny_imagedream
+
+    dream = ImageDreamGuidance.from_pretrained(save_tiny_imagedream(tmp_path / "id"))
+    cond = dream.condition(dream.encode_reference(torch.rand(2, 4, 20, 20)))
+    renders = torch.rand(2, 4, 3, 24, 24, requires_grad=True)
+    out = SDS(dream, SDSConfig(guidance_scale=5.0, timesteps={"t_range": (0.02, 0.3)})).compute(
+        renders, cond, generator=torch.Generator().manual_seed(0)
+    )
+    out.loss.backward()
+    assert out.t.view(2, 4).unique(dim=1).shape[1] == 1
+    assert torch.isfinite(renders.grad).all() and renders.grad.abs().sum() > 0

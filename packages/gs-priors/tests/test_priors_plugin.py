@@ -29,6 +29,19 @@ def test_entry_point_registers_stable_diffusion_and_zero123():
     assert not [f for f in registry.failures if f.distribution == "gs-priors"]
 
 
+def test_entry_point_registers_zero123plus_and_imagedream():
+    from gs_core.plugins.registry import Registry
+    from gs_priors.imagedream import DEFAULT_MODEL_ID as ID_ID
+    from gs_priors.zero123plus import DEFAULT_MODEL_ID as ZPP_ID
+
+    registry = Registry()
+    zpp = registry.get_prior("zero123plus")
+    dream = registry.get_prior("imagedream")
+    assert (zpp.default_model_id, dream.default_model_id) == (ZPP_ID, ID_ID)
+    assert zpp.distribution == dream.distribution == "gs-priors"
+    assert zpp.paper and dream.paper
+
+
 def test_spec_builds_the_prior_from_a_directory(tmp_path):
     from gs_core.plugins.registry import Registry
     from gs_priors import StableDiffusionGuidance, Zero123Guidance
@@ -48,7 +61,7 @@ def test_registering_imports_no_diffusers():
         "from gs_priors import plugin\n"
         "r = Registry(discover=False)\n"
         "r.register_plugin_module(plugin, 'priors', 'gs-priors', '0.1.0')\n"
-        "assert sorted(r.priors()) == ['stable-diffusion', 'zero123'], r.priors()\n"
+        "assert sorted(r.priors()) == ['imagedream', 'stable-diffusion', 'zero123', 'zero123plus'], r.priors()\n"
         "heavy = [m for m in ('diffusers', 'transformers', 'peft') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

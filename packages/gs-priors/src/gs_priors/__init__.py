@@ -31,11 +31,28 @@ _LAZY = {
     "lora_student": "gs_priors.students",
     "copy_student": "gs_priors.students",
     "resolve_model_dir": "gs_priors.model_dir",
+    "Zero123PlusGuidance": "gs_priors.zero123plus",
+    "Zero123PlusCondition": "gs_priors.zero123plus",
+    "sample": "gs_priors.samplers",
+    "refine": "gs_priors.samplers",
+    "GuidedDenoiser": "gs_priors.samplers",
+    "SampleResult": "gs_priors.samplers",
+    "ImageDreamGuidance": "gs_priors.imagedream",
+    "ImageDreamCondition": "gs_priors.imagedream",
+    "ImageDreamReference": "gs_priors.imagedream",
+    "MultiViewUNetModel": "gs_priors.multiview_unet",
 }
 
 if TYPE_CHECKING:
     from gs_priors.diffusers_prior import DiffusersPrior
+    from gs_priors.imagedream import (
+        ImageDreamCondition,
+        ImageDreamGuidance,
+        ImageDreamReference,
+    )
     from gs_priors.model_dir import resolve_model_dir
+    from gs_priors.multiview_unet import MultiViewUNetModel
+    from gs_priors.samplers import GuidedDenoiser, SampleResult, refine, sample
     from gs_priors.stable_diffusion import StableDiffusionGuidance, TextCondition
     from gs_priors.students import LoRAStudent, copy_student, lora_student
     from gs_priors.zero123 import (
@@ -44,6 +61,7 @@ if TYPE_CHECKING:
         Zero123Reference,
         zero123_camera,
     )
+    from gs_priors.zero123plus import Zero123PlusCondition, Zero123PlusGuidance
 
 __version__ = "0.1.0"
 
@@ -56,16 +74,26 @@ __all__ = [
     "Condition",
     "DiffusersPrior",
     "DiffusionPrior",
+    "GuidedDenoiser",
+    "ImageDreamCondition",
+    "ImageDreamGuidance",
+    "ImageDreamReference",
     "LoRAStudent",
+    "MultiViewUNetModel",
+    "SampleResult",
     "StableDiffusionGuidance",
     "TextCondition",
     "Zero123Condition",
     "Zero123Guidance",
+    "Zero123PlusCondition",
+    "Zero123PlusGuidance",
     "Zero123Reference",
     "__version__",
     "check_prior",
     "copy_student",
     "lora_student",
+    "refine",
     "resolve_model_dir",
+    "sample",
     "zero123_camera",
 ]

@@ -1,4 +1,5 @@
-"""gs-priors' contribution to the plugin registry: Stable Diffusion and Zero123 as named priors.
+"""gs-priors' contribution to the plugin registry: Stable Diffusion, Zero123, Zero123++ and
+ImageDream as named priors.
 
 Each factory is the prior's ``from_pretrained(model_id_or_path, device=..., dtype=..., ...)``.
 Registering imports neither diffusers nor transformers; a prior loads them when it is built.
@@ -10,8 +11,10 @@ from collections.abc import Callable
 
 from gs_core.plugins.hookspecs import hookimpl
 from gs_core.plugins.specs import PriorSpec
+from gs_priors import imagedream as idream
 from gs_priors import stable_diffusion as sd
 from gs_priors import zero123 as z123
+from gs_priors import zero123plus as zpp
 
 
 @hookimpl
@@ -35,5 +38,29 @@ def gs3d_register_priors(register: Callable[[PriorSpec], None]) -> None:
             factory=z123.Zero123Guidance.from_pretrained,
             default_model_id=z123.DEFAULT_MODEL_ID,
             paper="Liu et al. 2023, Zero-1-to-3: Zero-shot One Image to 3D Object",
+        )
+    )
+    register(
+        PriorSpec(
+            name="zero123plus",
+            summary=(
+                "Zero123++ v1.1 / v1.2 six-view diffusion (3x2 grid, reference attention); "
+                "a hub id containing '1.2' selects v1.2's cameras"
+            ),
+            factory=zpp.Zero123PlusGuidance.from_pretrained,
+            default_model_id=zpp.DEFAULT_MODEL_ID,
+            paper="Shi et al. 2023, Zero123++: a Single Image to Consistent Multi-view Diffusion Base Model",
+        )
+    )
+    register(
+        PriorSpec(
+            name="imagedream",
+            summary=(
+                "ImageDream multi-view diffusion: four orthogonal 256 px views of an input image "
+                "(+ optional text)"
+            ),
+            factory=idream.ImageDreamGuidance.from_pretrained,
+            default_model_id=idream.DEFAULT_MODEL_ID,
+            paper="Wang & Shi 2023, ImageDream: Image-Prompt Multi-view Diffusion for 3D Generation",
         )
     )

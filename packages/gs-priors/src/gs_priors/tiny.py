@@ -175,3 +175,261 @@ def save_tiny_zero123(directory: str | Path, seed: int = 0) -> Path:
         },
     )
     return directory
+
+
+def tiny_text_encoder(tokenizer, hidden_size: int = TINY_CROSS_DIM, seed: int = 0):
+    """A two-layer CLIP text encoder over ``tokenizer``'s vocabulary."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(seed + 2)
+    return CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=hidden_size,
+            intermediate_size=2 * hidden_size,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            max_position_embeddings=tokenizer.model_max_length,
+            projection_dim=hidden_size,
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+        )
+    )
+
+
+def tiny_multiview_unet(
+    seed: int = 0, context_dim: int = TINY_CROSS_DIM, clip_dim: int = 16, ip_dim: int = 4
+):
+    """An ImageDream-layout multi-view U-Net (camera MLP, ``ip_dim`` image-prompt tokens; 0 for
+    MVDream's layout) on 8x8 latents.
+
+    The official initialisation zeroes every block's output layer, so an untrained model would
+    predict exactly zero; here those layers get random weights too, so that every path (joint
+    attention, camera, text, image prompt, input frame) reaches the output in tests.
+    """
+    from gs_priors.multiview_unet import MultiViewUNetModel
+
+    torch.manual_seed(seed + 5)
+    unet = MultiViewUNetModel(
+        image_size=TINY_LATENT_SIZE,
+        in_channels=4,
+        out_channels=4,
+        model_channels=16,
+        num_res_blocks=1,
+        attention_resolutions=(1, 2),
+        channel_mult=(1, 2),
+        num_head_channels=8,
+        transformer_depth=1,
+        context_dim=context_dim,
+        camera_dim=16,
+        ip_dim=ip_dim,
+        norm_num_groups=4,
+        ip_embedding_dim=clip_dim,
+        ip_depth=1,
+        ip_heads=2,
+        ip_head_dim=8,
+    )
+    with torch.no_grad():
+        for p in unet.parameters():
+            if p.ndim > 1 and not p.any():
+                p.normal_(0.0, 0.2)
+    return unet
+
+
+def save_tiny_imagedream(directory: str | Path, seed: int = 0) -> Path:
+    """An ImageDream-layout checkpoint (vae, multi-view unet, text_encoder, tokenizer,
+    scheduler, image_encoder, feature_extractor) with 16x16 views and CLIP images of 32x32."""
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = tiny_clip_tokenizer()
+    torch.manual_seed(seed + 6)
+    image_encoder = CLIPVisionModel(
+        CLIPVisionConfig(
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=8,
+        )
+    )
+    processor = CLIPImageProcessor(
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+    )
+    tiny_vae(seed).save_pretrained(directory / "vae")
+    tiny_multiview_unet(seed, TINY_CROSS_DIM, 16).save_pretrained(directory / "unet")
+    tiny_text_encoder(tokenizer, TINY_CROSS_DIM, seed).save_pretrained(directory / "text_encoder")
+    tokenizer.save_pretrained(directory / "tokenizer")
+    tiny_scheduler("epsilon").save_pretrained(directory / "scheduler")
+    image_encoder.save_pretrained(directory / "image_encoder")
+    processor.save_pretrained(directory / "feature_extractor")
+    _write_index(
+        directory,
+        {
+            "vae": ("diffusers", "AutoencoderKL"),
+            "unet": ("gs_priors.multiview_unet", "MultiViewUNetModel"),
+            "text_encoder": ("transformers", "CLIPTextModel"),
+            "tokenizer": ("transformers", "CLIPTokenizer"),
+            "scheduler": ("diffusers", "DDIMScheduler"),
+            "image_encoder": ("transformers", "CLIPVisionModel"),
+            "feature_extractor": ("transformers", "CLIPImageProcessor"),
+        },
+    )
+    return directory
+
+
+# Zero123++ at view size 8: a 24x16 grid, 12x8 latents; a 12x12 condition image (6x6 latents),
+# so the reference and the denoised latents differ in shape, as 64x64 and 120x80 do at paper size.
+TINY_ZERO123PLUS_VIEW_SIZE = 8
+
+
+def save_tiny_zero123plus(directory: str | Path, seed: int = 0) -> Path:
+    """A Zero123++-layout checkpoint (vae, unet, text_encoder, tokenizer, vision_encoder,
+    feature_extractor_clip, feature_extractor_vae, scheduler, ``ramping_coefficients`` in
+    model_index.json); load it with ``view_size=TINY_ZERO123PLUS_VIEW_SIZE``."""
+    from diffusers import EulerAncestralDiscreteScheduler
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPTextConfig,
+        CLIPTextModel,
+        CLIPVisionConfig,
+        CLIPVisionModelWithProjection,
+    )
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = tiny_clip_tokenizer()
+    torch.manual_seed(seed + 5)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=TINY_CROSS_DIM,
+            intermediate_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            max_position_embeddings=tokenizer.model_max_length,
+            projection_dim=TINY_CROSS_DIM,
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+        )
+    )
+    # The image embedding is added to the text states: one width for both.
+    vision_encoder = CLIPVisionModelWithProjection(
+        CLIPVisionConfig(
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=8,
+            projection_dim=TINY_CROSS_DIM,
+        )
+    )
+    ramping = torch.rand(tokenizer.model_max_length, generator=torch.Generator().manual_seed(seed))
+    tiny_vae(seed).save_pretrained(directory / "vae")
+    tiny_unet(4, TINY_CROSS_DIM, seed).save_pretrained(directory / "unet")
+    text_encoder.save_pretrained(directory / "text_encoder")
+    vision_encoder.save_pretrained(directory / "vision_encoder")
+    tokenizer.save_pretrained(directory / "tokenizer")
+    CLIPImageProcessor(
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+    ).save_pretrained(directory / "feature_extractor_clip")
+    # v1.2's condition normalisation: mean 0.5, std 0.8.
+    CLIPImageProcessor(
+        size={"shortest_edge": 12},
+        crop_size={"height": 12, "width": 12},
+        image_mean=0.5,
+        image_std=0.8,
+        resample=2,
+    ).save_pretrained(directory / "feature_extractor_vae")
+    # The official scheduler: linear betas, v-prediction.
+    EulerAncestralDiscreteScheduler(
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="linear",
+        prediction_type="v_prediction",
+        timestep_spacing="linspace",
+        steps_offset=1,
+    ).save_pretrained(directory / "scheduler")
+    _write_index(
+        directory,
+        {
+            "vae": ("diffusers", "AutoencoderKL"),
+            "unet": ("diffusers", "UNet2DConditionModel"),
+            "text_encoder": ("transformers", "CLIPTextModel"),
+            "tokenizer": ("transformers", "CLIPTokenizer"),
+            "vision_encoder": ("transformers", "CLIPVisionModelWithProjection"),
+            "feature_extractor_clip": ("transformers", "CLIPImageProcessor"),
+            "feature_extractor_vae": ("transformers", "CLIPImageProcessor"),
+            "scheduler": ("diffusers", "EulerAncestralDiscreteScheduler"),
+        },
+    )
+    index_path = directory / "model_index.json"
+    index = json.loads(index_path.read_text())
+    index["ramping_coefficients"] = [round(float(v), 6) for v in ramping]
+    index_path.write_text(json.dumps(index, indent=2) + "\n")
+    return directory
+
+
+def paper_size_imagedream(
+    device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0
+):
+    """ImageDream at paper size with random weights, built directly on ``device`` (for timing
+    and memory; nothing is written or downloaded): SD's VAE, a 23-layer 1024-wide CLIP text
+    encoder, a CLIP ViT-H/14 image encoder at 224 px and the official multi-view U-Net (its
+    output layers zero as initialised). The tokenizer is :func:`tiny_clip_tokenizer` at 77
+    tokens, so the text embedding table has 514 rows instead of 49,408; compute is unchanged.
+    """
+    from diffusers import AutoencoderKL
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPVisionConfig, CLIPVisionModel
+
+    from gs_priors.imagedream import ImageDreamGuidance
+    from gs_priors.multiview_unet import MultiViewUNetModel
+
+    tokenizer = tiny_clip_tokenizer(max_length=77)
+    scheduler = tiny_scheduler("epsilon")
+    torch.manual_seed(seed)
+    with torch.device(device):
+        vae = AutoencoderKL(
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            block_out_channels=(128, 256, 512, 512),
+            layers_per_block=2,
+            latent_channels=4,
+            sample_size=256,
+        )
+        text_encoder = CLIPTextModel(
+            CLIPTextConfig(
+                vocab_size=len(tokenizer),
+                hidden_size=1024,
+                intermediate_size=4096,
+                num_hidden_layers=23,
+                num_attention_heads=16,
+                max_position_embeddings=77,
+                hidden_act="gelu",
+                projection_dim=512,
+                bos_token_id=0,
+                eos_token_id=1,
+                pad_token_id=1,
+            )
+        )
+        image_encoder = CLIPVisionModel(
+            CLIPVisionConfig(
+                hidden_size=1280,
+                intermediate_size=5120,
+                num_hidden_layers=32,
+                num_attention_heads=16,
+                image_size=224,
+                patch_size=14,
+                hidden_act="gelu",
+                projection_dim=1024,
+            )
+        )
+        unet = MultiViewUNetModel()
+    prior = ImageDreamGuidance(vae, unet, text_encoder, tokenizer, image_encoder, scheduler)
+    return prior.to(device=device, dtype=dtype)

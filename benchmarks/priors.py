@@ -1,0 +1,211 @@
+"""gs-priors: one classifier-free-guided denoiser call and a full DDIM sample per diffusion prior,
+at paper size with random weights (timing only), batch 1, eager and replayed as CUDA graphs.
+
+Issue targets (H200, bf16): Zero123 guided call <= 8 ms; Zero123++ 75-step six-view sample
+<= 1.2 s; ImageDream 50-step four-view sample <= 0.8 s.
+
+    python3 benchmarks/priors.py                          # every prior, CUDA, bf16
+    python3 benchmarks/priors.py --priors zero123plus --dtype float16
+
+Add a prior by adding a :class:`Bench` to :data:`PRIORS`. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from gs_priors.prior import Condition, DiffusionPrior
+from gs_priors.samplers import GuidedDenoiser, sample
+
+
+@dataclass(frozen=True)
+class Bench:
+    """``build(device, dtype) -> (prior, condition, latent shape [1, C, h, w])`` at paper size."""
+
+    build: Callable[[torch.device, torch.dtype], tuple[DiffusionPrior, Condition, tuple]]
+    steps: int
+    guidance_scale: float
+    what: str
+    scheduler_options: dict
+
+
+def _sd_vae():
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(128, 256, 512, 512),
+        layers_per_block=2,
+        latent_channels=4,
+        sample_size=256,
+    )
+
+
+def build_zero123(device: torch.device, dtype: torch.dtype):
+    """``ashawkey/zero123-xl-diffusers``: an SD 1.x U-Net on 8 channels (noisy + image latent),
+    768-d context from CLIP ViT-L/14 and the 772 -> 768 camera projection; 256 px, 32x32
+    latents; DreamGaussian's CFG 5."""
+    from diffusers import DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    from gs_priors.zero123 import Zero123Guidance, camera_projection_class
+
+    with torch.device(device):
+        unet = UNet2DConditionModel(
+            sample_size=32,
+            in_channels=8,
+            out_channels=4,
+            block_out_channels=(320, 640, 1280, 1280),
+            layers_per_block=2,
+            attention_head_dim=8,
+            cross_attention_dim=768,
+        )
+        encoder = CLIPVisionModelWithProjection(
+            CLIPVisionConfig(
+                hidden_size=1024,
+                intermediate_size=4096,
+                num_hidden_layers=24,
+                num_attention_heads=16,
+                image_size=224,
+                patch_size=14,
+                projection_dim=768,
+                hidden_act="quick_gelu",
+            )
+        )
+        prior = Zero123Guidance(
+            _sd_vae(),
+            unet,
+            encoder,
+            camera_projection_class()(),
+            DDIMScheduler(
+                beta_start=0.00085,
+                beta_end=0.012,
+                beta_schedule="scaled_linear",
+                clip_sample=False,
+                set_alpha_to_one=False,
+                steps_offset=1,
+            ),
+        )
+    prior = prior.to(device=device, dtype=dtype)
+    ref = prior.encode_reference(torch.rand(1, 4, 256, 256, device=device))
+    cond = prior.camera_condition(ref, torch.tensor([0.0]), torch.tensor([90.0]))
+    return prior, cond, (1, 4, 32, 32)
+
+
+def build_zero123plus(device: torch.device, dtype: torch.dtype):
+    """``sudo-ai/zero123plus-v1.1``: the SD2 U-Net with reference attention over the noised
+    512 px condition latent (64x64), the six views as one 120x80 latent; CFG 4."""
+    from diffusers import EulerAncestralDiscreteScheduler
+
+    from gs_priors.tiny import tiny_clip_tokenizer
+    from gs_priors.zero123plus import PAPER_CONFIGS, Zero123PlusGuidance, build_modules
+
+    with torch.device(device):
+        modules = build_modules(PAPER_CONFIGS)
+    # Timing only: a byte-level tokenizer stands in for the CLIP vocabulary.
+    tokenizer = tiny_clip_tokenizer(max_length=77)
+    scheduler = EulerAncestralDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="linear",
+        prediction_type="v_prediction",
+        timestep_spacing="linspace",
+        steps_offset=1,
+    )
+    prior = Zero123PlusGuidance(
+        modules["vae"],
+        modules["unet"],
+        modules["text_encoder"],
+        tokenizer,
+        modules["vision_encoder"],
+        scheduler,
+        ramping_coefficients=torch.linspace(0.0, 1.2, 77).tolist(),
+    ).to(device=device, dtype=dtype)
+    cond = prior.encode_reference(torch.rand(1, 4, 320, 320, device=device))
+    return prior, cond, prior.latent_shape(1)
+
+
+PRIORS: dict[str, Bench] = {
+    "zero123": Bench(build_zero123, 50, 5.0, "Zero123-XL, 256 px, 1 view", {}),
+    "zero123plus": Bench(
+        build_zero123plus,
+        75,
+        4.0,
+        "Zero123++ v1.1, 6 views 960x640",
+        {"timestep_spacing": "trailing"},
+    ),
+}
+
+
+def _time(fn, repeats: int) -> float:
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    torch.cuda.synchronize()
+    return (time.perf_counter() - t0) / repeats
+
+
+def measure(bench: Bench, device: torch.device, dtype: torch.dtype, calls: int, samples: int):
+    """Rows ``(what, U-Net M params, mode, guided call ms, steps, sample s)``, eager and graphed."""
+    prior, cond, shape = bench.build(device, dtype)
+    params = sum(p.numel() for p in prior.unet.parameters()) / 1e6
+    x = torch.randn(shape, device=device)
+    rows = []
+    for graphed in (False, True):
+        denoiser = GuidedDenoiser(prior, cond, bench.guidance_scale, shape[0], graphed)
+        for _ in range(3):  # warm-up (and the graph's recording)
+            denoiser(x, 500)
+        call = _time(lambda d=denoiser: d(x, 500), calls)
+
+        def run(denoiser=denoiser):
+            # Reusing the denoiser keeps its recorded graph across samples.
+            return sample(
+                prior,
+                cond,
+                shape,
+                steps=bench.steps,
+                generator=torch.Generator(device).manual_seed(0),
+                denoiser=denoiser,
+                **bench.scheduler_options,
+            )
+
+        run()
+        total = _time(run, samples)
+        mode = "graphed" if graphed else "eager"
+        rows.append((bench.what, params, mode, call * 1e3, bench.steps, total))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--priors", nargs="*", default=list(PRIORS), choices=list(PRIORS))
+    ap.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
+    ap.add_argument("--calls", type=int, default=20, help="timed denoiser calls")
+    ap.add_argument("--samples", type=int, default=2, help="timed full samples")
+    args = ap.parse_args()
+    if not torch.cuda.is_available():
+        raise SystemExit("benchmarks/priors.py needs a CUDA device")
+    device = torch.device("cuda")
+    dtype = getattr(torch, args.dtype)
+    rows = []
+    for name in args.priors:
+        t0 = time.perf_counter()
+        rows += measure(PRIORS[name], device, dtype, args.calls, args.samples)
+        print(f"{name}: measured in {time.perf_counter() - t0:.0f} s", flush=True)
+        torch.cuda.empty_cache()
+    print(f"\ndevice: {torch.cuda.get_device_name(device)}; {args.dtype}; batch 1; DDIM\n")
+    print("| prior | U-Net (M params) | mode | guided call (ms) | steps | sample (s) |")
+    print("|---|---:|---|---:|---:|---:|")
+    for what, params, mode, ms, steps, s in rows:
+        print(f"| {what} | {params:.0f} | {mode} | {ms:.2f} | {steps} | {s:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
