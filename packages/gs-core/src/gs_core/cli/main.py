@@ -67,6 +67,8 @@ COMMAND_MODULES = [
     "eval",
     "generate",
     "demo",
+    "compare",
+    "view",
 ]
 
 for _name in COMMAND_MODULES:

@@ -4,15 +4,28 @@ The viewer (``gs3d view``) and the comparison report (``gs3d compare``) are page
 open them in a real browser and look at the pixels. Chromium comes from Debian's ``chromium``
 package (``apt-get install chromium``); where it is absent, :func:`require_chromium` skips the
 calling test with that reason instead of failing.
+
+:func:`screenshot` suits pages that are complete once loaded: Chromium's own ``--screenshot``
+after a budget of virtual time. :class:`LivePage` (and its one-shot :func:`live_screenshot`)
+suits pages a server keeps feeding over a websocket (the viewer): virtual time runs ahead of
+the server, so it drives the browser over the DevTools protocol instead, waits in real time
+until the caller says the page is ready, captures exactly ``size`` pixels, and can capture one
+page several times (the browser's start-up is most of the cost).
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import json
 import os
 import shutil
 import subprocess
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 # Debian names the binary ``chromium``; other distributions and Google's build use the others.
 _CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -88,3 +101,231 @@ def screenshot(
         tail = (proc.stderr or "").strip().splitlines()[-5:]
         raise RuntimeError(f"Chromium wrote no screenshot of {url}: " + " | ".join(tail))
     return out_png
+
+
+def live_screenshot(
+    url: str,
+    out_png: str | Path,
+    *,
+    size: tuple[int, int] = (1024, 768),
+    ready: Callable[[], bool] | None = None,
+    settle_ms: int = 500,
+    script: str | None = None,
+    accept: Callable[[Path], bool] | None = None,
+    timeout_s: float = 60.0,
+) -> Path:
+    """Load ``url`` in headless Chromium, wait until ``ready()`` is true, and write a PNG
+    (one :class:`LivePage` capture; see there for the arguments)."""
+    with LivePage(url, size=size, timeout_s=timeout_s) as page:
+        page.wait_until(ready, settle_ms=settle_ms)
+        if script is not None:
+            page.run(script)
+        return page.capture(out_png, accept=accept)
+
+
+class LivePage:
+    """A page open in headless Chromium, driven over the DevTools protocol.
+
+    Args:
+        url: the page, typically ``http://127.0.0.1:PORT/`` of a live server.
+        size: viewport ``(width, height)`` in CSS pixels (device scale 1), exactly.
+        timeout_s: wall-clock limit for everything done with the page.
+
+    Opening waits for the page's load event. Raises ``RuntimeError`` when Chromium is missing,
+    fails, or a wait runs past ``timeout_s``.
+    """
+
+    def __init__(self, url: str, *, size: tuple[int, int] = (1024, 768), timeout_s: float = 60.0):
+        self.url = url
+        self.size = size
+        self.timeout_s = timeout_s
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> LivePage:
+        exe = chromium_executable()
+        if exe is None:
+            raise RuntimeError("headless Chromium not found: apt-get install chromium")
+        self.deadline = time.monotonic() + self.timeout_s
+        try:
+            profile = self._stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="gs3d-chromium-")
+            )
+            dt = self._dt = self._stack.enter_context(_DevTools(exe, profile))
+            target = dt.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+            attached = dt.call("Target.attachToTarget", {"targetId": target, "flatten": True})
+            self._session = attached["sessionId"]
+            w, h = self.size
+            metrics = {"width": w, "height": h, "deviceScaleFactor": 1, "mobile": False}
+            dt.call("Emulation.setDeviceMetricsOverride", metrics, self._session)
+            dt.call("Page.enable", {}, self._session)
+            dt.call("Emulation.setFocusEmulationEnabled", {"enabled": True}, self._session)
+            dt.call("Page.bringToFront", {}, self._session)
+            dt.call("Page.navigate", {"url": self.url}, self._session)
+            dt.wait_event("Page.loadEventFired", self._session, self.deadline)
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()
+
+    def wait_until(self, ready: Callable[[], bool] | None, *, settle_ms: int = 500) -> None:
+        """Poll ``ready()`` (in this process, every 50 ms; e.g. "the server has sent its frame")
+        until it is true, then give the page ``settle_ms`` of real time to receive and paint."""
+        while ready is not None and not ready():
+            if time.monotonic() > self.deadline:
+                raise RuntimeError(
+                    f"{self.url}: the page was not ready within {self.timeout_s:.0f} s"
+                )
+            time.sleep(0.05)
+        time.sleep(settle_ms / 1000)
+
+    def run(self, script: str) -> None:
+        """Run JavaScript in the page (e.g. to close a notice), then let it repaint."""
+        self._dt.call("Runtime.evaluate", {"expression": script}, self._session)
+        time.sleep(0.1)
+
+    def capture(self, out_png: str | Path, *, accept: Callable[[Path], bool] | None = None) -> Path:
+        """Write a PNG of the viewport. ``accept`` is called with it; while it says ``False`` the
+        page is captured again every 250 ms until the deadline (for what the browser draws on
+        its own schedule, such as a mesh it parses). The last capture is kept either way."""
+        out_png = Path(out_png)
+        out_png.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            shot = self._dt.call("Page.captureScreenshot", {"format": "png"}, self._session)
+            _write_png(out_png, base64.b64decode(shot["data"]))
+            if accept is None or accept(out_png) or time.monotonic() > self.deadline:
+                return out_png
+            time.sleep(0.25)
+
+
+def _write_png(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _above_4(fd: int) -> int:
+    """``fd`` moved to a number above 4, so that placing the pipe ends at 3 and 4 in the child
+    cannot overwrite or close one of them."""
+    import fcntl
+
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 5)
+    os.close(fd)
+    return high
+
+
+class _DevTools:
+    """Chromium driven over ``--remote-debugging-pipe``: JSON messages ending in a NUL byte,
+    commands on the browser's fd 3, replies and events on its fd 4."""
+
+    def __init__(self, exe: str, profile: str):
+        cmd_r, self._cmd_w = (_above_4(fd) for fd in os.pipe())
+        self._out_r, out_w = (_above_4(fd) for fd in os.pipe())
+        args = [
+            "--headless=new",
+            "--no-sandbox",  # CI runs as root, where Chromium's sandbox refuses to start
+            "--disable-gpu-sandbox",
+            "--use-angle=swiftshader",
+            "--enable-unsafe-swiftshader",
+            "--hide-scrollbars",
+            "--no-first-run",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={profile}",
+            # A page nobody looks at gets its animation frames throttled to a trickle; a WebGL
+            # page (viser) then takes many seconds to show what it was sent.
+            "--disable-background-timer-throttling",
+            "--disable-renderer-backgrounding",
+            "--disable-backgrounding-occluded-windows",
+            "--remote-debugging-pipe",
+            "about:blank",
+        ]
+        # A file, not a pipe: Chromium's log lines would fill a pipe nobody reads and stall it.
+        self._stderr = Path(profile) / "stderr.log"
+        # The pipe ends must be the browser's fds 3 and 4. posix_spawn places them there without
+        # running Python in the child (a preexec_fn is unsafe in a process with threads, such as
+        # the viewer's) and without a shell (dash cannot name fds above 9).
+        self._pid = os.posix_spawn(
+            exe,
+            [exe, *args],
+            os.environ,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 2, str(self._stderr), os.O_WRONLY | os.O_CREAT, 0o600),
+                (os.POSIX_SPAWN_DUP2, cmd_r, 3),
+                (os.POSIX_SPAWN_DUP2, out_w, 4),
+            ],
+        )
+        os.close(cmd_r)
+        os.close(out_w)
+        self._next_id = 0
+        self._buffer = b""
+        self._messages: list[dict[str, Any]] = []
+
+    def __enter__(self) -> _DevTools:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with contextlib.suppress(OSError):
+            self._send("Browser.close", {}, None)
+        deadline = time.monotonic() + 10
+        while os.waitpid(self._pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(self._pid, 9)
+                os.waitpid(self._pid, 0)
+                break
+            time.sleep(0.05)
+        os.close(self._cmd_w)
+        os.close(self._out_r)
+
+    def _send(self, method: str, params: dict[str, Any], session: str | None) -> int:
+        self._next_id += 1
+        msg: dict[str, Any] = {"id": self._next_id, "method": method, "params": params}
+        if session is not None:
+            msg["sessionId"] = session
+        os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
+        return self._next_id
+
+    def _read(self, deadline: float) -> dict[str, Any]:
+        import select
+
+        while b"\0" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError("Chromium did not answer in time")
+            readable, _, _ = select.select([self._out_r], [], [], left)
+            if not readable:
+                continue
+            chunk = os.read(self._out_r, 1 << 20)
+            if not chunk:
+                err = self._stderr.read_text(errors="replace") if self._stderr.exists() else ""
+                tail = " | ".join(err.strip().splitlines()[-5:])
+                raise RuntimeError(f"Chromium exited: {tail}")
+            self._buffer += chunk
+        raw, self._buffer = self._buffer.split(b"\0", 1)
+        return json.loads(raw)
+
+    def call(
+        self, method: str, params: dict[str, Any], session: str | None = None, timeout_s: float = 30
+    ) -> dict[str, Any]:
+        """Send a command and return its ``result``; events read meanwhile are kept."""
+        msg_id = self._send(method, params, session)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            msg = self._read(deadline)
+            if msg.get("id") == msg_id:
+                if "error" in msg:
+                    raise RuntimeError(f"Chromium {method}: {msg['error'].get('message')}")
+                return msg.get("result", {})
+            self._messages.append(msg)
+
+    def wait_event(self, method: str, session: str | None, deadline: float) -> dict[str, Any]:
+        for i, msg in enumerate(self._messages):
+            if msg.get("method") == method and msg.get("sessionId") == session:
+                return self._messages.pop(i)
+        while True:
+            msg = self._read(deadline)
+            if msg.get("method") == method and msg.get("sessionId") == session:
+                return msg

@@ -1,0 +1,140 @@
+"""``gs3d view``: an interactive browser viewer (viser) for a splat file, a mesh or a training run.
+
+``gs3d view SCENE.ply|SCENE.splat|MESH.glb|RUN_DIR [--port 8080] [--host 127.0.0.1]
+[--device auto] [--resolution 512] [--input IMAGE]``: Gaussians are rendered by gs3d's renderer
+from the browser's camera and streamed as images (or drawn by the browser's WebGL splats, a
+switch in the page); meshes are drawn as meshes; a run directory shows its newest checkpoint's
+output on a chosen input and follows the training. Needs ``gs3d-core[viewer]``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from gs_core.cli.options import BACKEND_HELP, DEVICE_HELP, threads_option
+from gs_core.errors import GS3DError
+from gs_core.limits import MAX_RESOLUTION
+
+
+def view(
+    scene: Path = typer.Argument(
+        ...,
+        help="A 3DGS .ply or .splat, a mesh (.glb, .gltf, .obj, or a .ply with faces), or a "
+        "training run directory (gs3d train --out RUN).",
+    ),
+    port: int = typer.Option(8080, "--port", help="Port to listen on (0: any free port)."),
+    host: str = typer.Option(
+        "127.0.0.1",
+        "--host",
+        help="Address to listen on; 127.0.0.1 keeps the viewer on this machine, 0.0.0.0 opens "
+        "it to the network.",
+    ),
+    resolution: int = typer.Option(
+        512,
+        "--resolution",
+        min=16,
+        max=MAX_RESOLUTION,
+        help="Pixels on the longer side of a streamed frame.",
+    ),
+    inputs: list[Path] = typer.Option(
+        [],
+        "--input",
+        help="With a run directory: a picture to generate from, offered first (repeatable; "
+        "default: the held-out objects of the run's data).",
+    ),
+    poll: float = typer.Option(
+        3.0, "--poll", min=0.2, help="With a run directory: seconds between checkpoint checks."
+    ),
+    background: str = typer.Option("white", "--background", help="white, black, gray or r,g,b."),
+    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    threads: int | None = threads_option(),
+) -> None:
+    """Open a splat file, a mesh or a training run in the browser (viser); Ctrl+C stops it."""
+    from gs_core.cli.console import make_console
+    from gs_core.cli.options import check_backend, parse_background
+    from gs_core.viewer.ports import LOOPBACK_HOSTS, check_port_free
+    from gs_core.viewer.server import import_viser
+
+    console = make_console()
+    check_backend(backend)
+    bg = parse_background(background)
+    import_viser()  # before any loading: a missing extra is the first thing to hear about
+    check_port_free(host, port)
+    if not scene.exists():
+        raise GS3DError(f"{scene}: no such file or directory")
+    if inputs and not scene.is_dir():
+        raise GS3DError(f"--input: only for a training run directory; {scene} is a file")
+    from gs_core.devices import resolve_device, set_cpu_threads
+
+    dev = resolve_device(device, field="--device")
+    set_cpu_threads(threads)
+    shown, what = _open_scene(scene, inputs, dev, log=lambda line: console.print(line))
+    from gs_core.viewer.server import Viewer
+
+    viewer = Viewer(
+        shown,
+        host=host,
+        port=port,
+        resolution=resolution,
+        background=bg,
+        backend=backend,
+        device=dev,
+        poll_s=poll,
+        log=lambda line: console.print(line),
+    )
+    try:
+        if host not in LOOPBACK_HOSTS:
+            console.print(
+                f"warning: listening on {host}: anyone who can reach this machine can open "
+                "the viewer",
+                style="yellow",
+            )
+        console.print(f"gs3d view: {what}")
+        console.print(f"open {viewer.url} in a browser (Ctrl+C stops the viewer)")
+        viewer.wait()
+    finally:
+        viewer.stop()
+
+
+def _open_scene(scene: Path, inputs: list[Path], device, log):
+    """What the viewer shows (Gaussians, a Mesh or a TrainingRun) and one line describing it."""
+    from gs_core.mesh import Mesh
+
+    if scene.is_dir():
+        from gs_core.image_inputs import load_rgba
+        from gs_core.viewer.training_run import RunInput, TrainingRun, is_run_directory
+
+        if not is_run_directory(scene):
+            raise GS3DError(
+                f"{scene}: a folder, but not a training run directory (expected config.json and "
+                "checkpoints/ as `gs3d train --out` writes them)"
+            )
+        given = []
+        for path in inputs:
+            load_rgba(path)  # a bad picture is refused now, not when chosen in the page
+            given.append(RunInput(path.name, path, frame=True))
+        run = TrainingRun(scene, device=device, extra_inputs=given, log=log)
+        ref = run.refresh() and run.checkpoint
+        return run, (
+            f"run {scene} (method {run.method}, {ref.label if ref else 'no checkpoint'}), "
+            f"{len(run.inputs)} input(s); following new checkpoints"
+        )
+    from gs_core.cli.render import _load_scene
+
+    loaded = _load_scene(scene)
+    if isinstance(loaded, Mesh):
+        return (
+            loaded,
+            f"{scene}: mesh of {loaded.num_vertices:,} vertices, {loaded.num_faces:,} faces",
+        )
+    return loaded, (
+        f"{scene}: {loaded.num_gaussians:,} Gaussians (SH degree {loaded.sh_degree}), "
+        f"rendered on {device}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("view")(view)

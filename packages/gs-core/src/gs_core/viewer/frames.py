@@ -1,0 +1,101 @@
+"""The viewer's render path: Gaussians seen from a browser camera, as an 8-bit image.
+
+This is what ``gs3d view`` streams to the browser and what ``benchmarks/viewer.py`` times. It
+goes through :func:`gs_core.rendering.render` like every other picture gs3d makes (gsplat on
+CUDA, the torch backend elsewhere), so the viewer shows exactly what ``gs3d render`` and the
+evaluation see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from gs_core.errors import ValidationError
+from gs_core.gaussians import Gaussians
+from gs_core.viewer.camera import ViewerCamera, to_cameras
+
+# Drafts (drawn while the camera moves, on the CPU) have this fraction of the full size: a
+# quarter of the pixels; for the bundled AGG output 7.5 drafts/s against 3.0 full frames/s on
+# the 2-core machine at load average 4 from other jobs (benchmarks/viewer.py).
+DRAFT_FRACTION = 0.5
+# Below this, a draft is too blurry to steer by.
+MIN_DRAFT_RESOLUTION = 96
+
+
+class GaussianFrames:
+    """Renders unbatched Gaussians (means ``[N, 3]``) for browser cameras.
+
+    Args:
+        gaussians: what to show; moved to ``device`` once here.
+        resolution: pixels on the longer side of a full frame.
+        background: RGB in [0, 1] behind the Gaussians.
+        backend: ``auto``, ``torch`` or ``gsplat`` (see :func:`gs_core.rendering.render`).
+        device: where the Gaussians live and render.
+    """
+
+    def __init__(
+        self,
+        gaussians: Gaussians,
+        *,
+        resolution: int = 512,
+        background: Sequence[float] = (1.0, 1.0, 1.0),
+        backend: str = "auto",
+        device: str | torch.device = "cpu",
+    ):
+        self.device = torch.device(device)
+        self.resolution = int(resolution)
+        self.background = tuple(float(v) for v in background)
+        self.backend = backend
+        self._gaussians = self._prepare(gaussians)
+
+    @property
+    def gaussians(self) -> Gaussians:
+        return self._gaussians
+
+    @gaussians.setter
+    def gaussians(self, value: Gaussians) -> None:
+        # One attribute assignment: a frame being drawn keeps the set it started with.
+        self._gaussians = self._prepare(value)
+
+    @property
+    def backend_name(self) -> str:
+        """The backend that draws the frames (what ``auto`` resolves to here)."""
+        if self.backend != "auto":
+            return self.backend
+        if self.device.type != "cuda":
+            return "torch"
+        from gs_core.rendering import gsplat_available
+
+        return "gsplat" if gsplat_available() else "torch"
+
+    @property
+    def draft_resolution(self) -> int:
+        return min(
+            self.resolution, max(MIN_DRAFT_RESOLUTION, round(self.resolution * DRAFT_FRACTION))
+        )
+
+    def _prepare(self, g: Gaussians) -> Gaussians:
+        if not isinstance(g, Gaussians):
+            raise ValidationError("gaussians", "gs_core.Gaussians", type(g).__name__)
+        if g.batch_shape:
+            raise ValidationError("gaussians", "unbatched Gaussians [N]", f"batch {g.batch_shape}")
+        return g.detach().to(self.device)
+
+    @torch.inference_mode()
+    def render(self, view: ViewerCamera, *, draft: bool = False) -> np.ndarray:
+        """``[H, W, 3]`` uint8 image of the Gaussians from ``view``; ``H`` and ``W`` follow the
+        canvas aspect with the longer side at the full (or draft) resolution."""
+        from gs_core.rendering.api import render
+
+        g = self._gaussians
+        res = self.draft_resolution if draft else self.resolution
+        cams = to_cameras(view, res, device=self.device)
+        out = render(g, cams, background=self.background, backend=self.backend)
+        rgb = out.rgb[0].clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8)
+        return rgb.cpu().numpy()
+
+
+__all__ = ["DRAFT_FRACTION", "GaussianFrames"]
