@@ -149,3 +149,16 @@ def test_mesh_export(tmp_path):
         assert len(loaded.faces) == 4
     with pytest.raises(Exception, match="Mesh.faces"):
         Mesh(v, torch.tensor([[0, 1, 9]]))
+
+
+def test_textured_glb_has_a_white_base_colour(tmp_path):
+    """The texture alone is the colour: no grey material factor darkening it in glTF viewers."""
+    import trimesh
+
+    v = torch.tensor([[0.0, 0, 0], [1, 0, 0], [0, 1, 0]])
+    uv = torch.tensor([[0.0, 0], [1, 0], [0, 1]])
+    Mesh(v, torch.tensor([[0, 1, 2]]), uvs=uv, texture=torch.full((8, 8, 3), 0.5)).export(
+        tmp_path / "t.glb"
+    )
+    loaded = trimesh.load(tmp_path / "t.glb", force="mesh")
+    assert list(loaded.visual.material.baseColorFactor) == [255, 255, 255, 255]

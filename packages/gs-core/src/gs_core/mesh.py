@@ -172,8 +172,13 @@ class Mesh:
         visual = None
         if self.texture is not None:
             tex = (self.texture.detach().cpu().clamp(0, 1).numpy() * 255).round().astype(np.uint8)
+            # trimesh's default material multiplies the texture by a grey diffuse, which every
+            # glTF viewer shows 40% darker: the texture alone is the colour.
+            material = trimesh.visual.material.SimpleMaterial(
+                image=Image.fromarray(tex), diffuse=[255, 255, 255, 255]
+            )
             visual = trimesh.visual.TextureVisuals(
-                uv=self.uvs.detach().cpu().numpy(), image=Image.fromarray(tex)
+                uv=self.uvs.detach().cpu().numpy(), material=material
             )
         elif self.vertex_colors is not None:
             c = (
