@@ -37,6 +37,7 @@ TEST_EXTRAS = {
     "gs3d-core": ["cuda", "hub", "mesh", "viewer"],
     "gs-encoders": ["clip"],
     "gs-losses": ["guidance"],
+    "gs-method-dreamgaussian": ["mesh"],
 }
 
 

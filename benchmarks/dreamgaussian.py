@@ -1,0 +1,179 @@
+"""DreamGaussian speed: stage 1 (500 steps of Zero123 SDS) and stage 2 (mesh extraction, UV
+baking, 50 steps of texture refinement) for one object, and where the time goes.
+
+The ``paper`` preset runs with a Zero123 of the released architecture (Zero123-XL: the Stable
+Diffusion 1.x U-Net with 8 input channels, the SD VAE, CLIP ViT-L/14, the 772 -> 768 camera
+projection) and random weights, built in memory and handed to the method
+(``gs_method_dreamgaussian.guidance.install_prior``): it times the same as the released weights
+and needs no download. Random guidance steers densification differently from a trained prior,
+so the final Gaussian count (printed) is not the one a real run reaches. Targets on one H200:
+stage 1 <= 12 s, stage 2 with extraction and baking <= 12 s (the official README: about a
+minute each on a V100).
+
+    python3 benchmarks/dreamgaussian.py                               # paper preset, CUDA
+    python3 benchmarks/dreamgaussian.py --preset tiny --device cpu    # CPU, tiny random Zero123
+    python3 benchmarks/dreamgaussian.py --set stage1.steps=100 --no-cuda-graph
+
+Each configuration runs ``--runs`` times (the first also records CUDA graphs and warms the
+allocator; the table shows the last), then once more with ``profile=True``: seconds per section
+(U-Net, VAE encode and its backward, Gaussian rendering and its backward, optimiser,
+densification, mesh extraction, UV atlas, baking, mesh rendering, refinement), each bracketed by
+CUDA synchronisations, so their sum exceeds the unprofiled time. Prints markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+
+def paper_size_zero123(device: torch.device, dtype: torch.dtype):
+    """A Zero123-XL-architecture prior and its DDIM scheduler, random weights, on ``device``."""
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    from gs_priors.zero123 import Zero123Guidance, camera_projection_class
+
+    torch.manual_seed(0)
+    with torch.device(device):
+        # Stable Diffusion 1.x U-Net (diffusers' defaults) at 32x32 latents, 8 input channels.
+        unet = UNet2DConditionModel(
+            sample_size=32, in_channels=8, out_channels=4, cross_attention_dim=768
+        )
+        vae = AutoencoderKL(
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            block_out_channels=(128, 256, 512, 512),
+            layers_per_block=2,
+            latent_channels=4,
+            sample_size=256,
+            scaling_factor=0.18215,
+        )
+        clip = CLIPVisionModelWithProjection(
+            CLIPVisionConfig(
+                hidden_size=1024,
+                intermediate_size=4096,
+                num_hidden_layers=24,
+                num_attention_heads=16,
+                image_size=224,
+                patch_size=14,
+                projection_dim=768,
+            )
+        )
+        projection = camera_projection_class()(embedding_dim=768, additional_embeddings=4)
+    # Zero123's training schedule (Stable Diffusion's), as DDIM.
+    scheduler = DDIMScheduler(
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+        prediction_type="epsilon",
+    )
+    for m in (unet, vae, clip, projection):
+        m.to(device=device, dtype=dtype)
+    prior = Zero123Guidance(vae, unet, clip, projection, scheduler, clip_size=224)
+    return prior.to(device), scheduler
+
+
+def input_image(size: int) -> torch.Tensor:
+    """A procedural mug seen from the front at 1.5 (the procedural world's views), as RGBA
+    ``[1, 4, size, size]`` in [0, 1]."""
+    import numpy as np
+
+    from gs_core.cameras import Cameras
+    from gs_core.procedural import make_object, render_views
+
+    obj = make_object("mug", np.random.default_rng(0))
+    cam = Cameras.orbit([0.0], [0.0], radius=1.5, width=size, height=size)
+    views = render_views(obj, cam.camtoworlds.double().numpy(), cam.Ks.double().numpy(), size, size)
+    return torch.from_numpy(views.rgba).float().div(255).permute(0, 3, 1, 2)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--preset", default="paper", help="paper, paper_stable or tiny")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--runs", type=int, default=2, help="unprofiled runs; the last is reported")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (CPU runs)")
+    p.add_argument("--no-cuda-graph", action="store_true", help="eager guided U-Net calls")
+    p.add_argument("--set", dest="overrides", action="append", default=[], help="key=value")
+    p.add_argument("--json", default=None, help="also write the numbers to this file")
+    args = p.parse_args()
+
+    from gs_method_dreamgaussian import DreamGaussian, DreamGaussianConfig
+    from gs_method_dreamgaussian.guidance import install_prior
+
+    device = torch.device(args.device)
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads)
+    cfg = DreamGaussianConfig.preset(args.preset)
+    overrides = list(args.overrides)
+    if args.no_cuda_graph:
+        overrides.append("prior.cuda_graph=false")
+    if overrides:
+        cfg = cfg.with_overrides(overrides)
+
+    t0 = time.perf_counter()
+    if cfg.prior.source != "tiny_random":
+        dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(cfg.prior.dtype)
+        dtype = dtype if device.type == "cuda" and dtype is not None else torch.float32
+        prior, _ = paper_size_zero123(device, dtype)
+        install_prior(cfg.prior, device, prior)
+    build_s = time.perf_counter() - t0
+
+    model = DreamGaussian(cfg).to(device)
+    image = input_image(256).to(device)
+    out = None
+    for _ in range(max(1, args.runs)):
+        out = model.generate(image, seed=0)
+    profiled = model.generate(image, seed=0, profile=True)
+
+    mem = (
+        f"{torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB"
+        if device.type == "cuda"
+        else "n/a"
+    )
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(f"\nDreamGaussian, preset {args.preset}, {name}, torch {torch.__version__}")
+    print(f"prior built in {build_s:.1f} s; peak CUDA memory {mem}")
+    g = out.gaussians
+    mesh = out.meshes[0] if out.meshes else None
+    faces = f"{mesh.num_faces:,}" if mesh is not None else "-"
+    print(f"Gaussians {g.num_gaussians:,} (final), mesh faces {faces}\n")
+    print("| part | seconds |")
+    print("| --- | ---: |")
+    for k, v in out.timings.items():
+        print(f"| {k} | {v:.2f} |")
+    print("\n| profiled section | seconds |")
+    print("| --- | ---: |")
+    sections = profiled.extras["profile"][0]
+    for k, v in sorted(sections.items(), key=lambda kv: -kv[1]):
+        print(f"| {k} | {v:.2f} |")
+    if args.json:
+        from gs_core.io.atomic import atomic_write_text
+
+        atomic_write_text(
+            args.json,
+            json.dumps(
+                {
+                    "preset": args.preset,
+                    "device": name,
+                    "timings_s": out.timings,
+                    "profile_s": sections,
+                    "num_gaussians": g.num_gaussians,
+                    "num_faces": mesh.num_faces if mesh is not None else None,
+                },
+                indent=2,
+            )
+            + "\n",
+        )
+
+
+if __name__ == "__main__":
+    main()

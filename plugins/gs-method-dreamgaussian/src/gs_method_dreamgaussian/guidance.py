@@ -1,0 +1,160 @@
+"""The Zero123 prior of both stages: loading it, encoding the input view as the official
+``get_img_embeds`` does, and the CUDA-graphed guided U-Net call of score distillation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from gs_core.errors import RandomWeightsWarning, WeightsNotFoundError
+from gs_method_dreamgaussian.config import PriorConfig
+
+_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+
+
+@dataclass
+class LoadedPrior:
+    """A Zero123 prior (``gs_priors.Zero123Guidance``) and ``model``, what score distillation
+    calls: the prior itself, or a :class:`GraphedZero123` around it on CUDA."""
+
+    prior: Any
+    model: Any
+
+
+# One prior per process: reloading Zero123 for every object would cost more than optimising it.
+_CACHE: dict[tuple, LoadedPrior] = {}
+
+
+def _key(cfg: PriorConfig, device: torch.device) -> tuple[tuple, torch.dtype]:
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        # "cuda" and "cuda:0" are one device (a method's parameters report the index).
+        device = torch.device("cuda", torch.cuda.current_device())
+    dtype = _DTYPES[cfg.dtype] if device.type == "cuda" else torch.float32
+    return (cfg.source, cfg.model_id, cfg.variant, cfg.tiny_seed, str(device), dtype), dtype
+
+
+def install_prior(cfg: PriorConfig, device: torch.device, prior: Any) -> None:
+    """Make ``prior`` (a ``Zero123Guidance`` on ``device``) what :func:`load_prior` returns for
+    ``cfg`` in this process, instead of loading ``model_id``: for priors built in memory (a
+    benchmark's random paper-size Zero123, a teacher being trained)."""
+    key, _ = _key(cfg, device)
+    _CACHE.clear()
+    _CACHE[key] = LoadedPrior(prior=prior, model=prior)
+
+
+def load_prior(cfg: PriorConfig, device: torch.device) -> LoadedPrior:
+    """The prior of ``cfg`` on ``device`` (cached per process, one at a time).
+
+    Raises:
+        WeightsNotFoundError: a ``local`` model_id that does not exist (naming it and
+            ``missing_hint``), or a hub id that is neither cached nor reachable.
+    """
+    key, dtype = _key(cfg, device)
+    hit = _CACHE.get(key)
+    if hit is None:
+        _CACHE.clear()
+        prior = _load(cfg, device, dtype)
+        hit = LoadedPrior(prior=prior, model=prior)
+        _CACHE[key] = hit
+    if cfg.source == "tiny_random":
+        warnings.warn(
+            "dreamgaussian: prior.source='tiny_random' - the Zero123 prior has random weights "
+            "(gs_priors.tiny); the result is for tests and timing only",
+            RandomWeightsWarning,
+            stacklevel=3,
+        )
+    graphed = cfg.cuda_graph and device.type == "cuda"
+    if graphed and not isinstance(hit.model, GraphedZero123):
+        hit.model = GraphedZero123(hit.prior)
+    elif not graphed:
+        hit.model = hit.prior
+    return hit
+
+
+def _load(cfg: PriorConfig, device: torch.device, dtype: torch.dtype):
+    from gs_priors.model_dir import resolve_model_dir
+    from gs_priors.zero123 import COMPONENTS, Zero123Guidance
+
+    if cfg.source == "tiny_random":
+        from gs_priors.tiny import save_tiny_zero123
+
+        with tempfile.TemporaryDirectory(prefix="gs3d-tiny-zero123-") as tmp:
+            directory = save_tiny_zero123(tmp, seed=cfg.tiny_seed)
+            return Zero123Guidance.from_pretrained(
+                directory, device=device, dtype=dtype, variant=_variant(cfg)
+            )
+    if cfg.source == "local":
+        path = cfg.local_path()
+        if not path.is_dir():
+            hint = f"; {cfg.missing_hint}" if cfg.missing_hint else ""
+            raise WeightsNotFoundError(
+                f"{path}: the Zero123 checkpoint of prior.model_id does not exist{hint}"
+            )
+        name: Any = path
+    else:
+        name = cfg.model_id
+    directory = resolve_model_dir(name, COMPONENTS)
+    return Zero123Guidance.from_pretrained(
+        directory, device=device, dtype=dtype, variant=_variant(cfg)
+    )
+
+
+def _variant(cfg: PriorConfig) -> str:
+    # The directory a hub id resolves to no longer carries its name; decide from the id.
+    if cfg.variant != "auto":
+        return cfg.variant
+    return "stable_zero123" if "stable" in cfg.model_id.lower() else "zero123"
+
+
+@torch.no_grad()
+def encode_input(prior, rgb: torch.Tensor, cfg: PriorConfig):
+    """The input view ``rgb [1, 3, S, S]`` (composited on white, in [0, 1]) as a
+    ``Zero123Reference``: CLIP image embedding and the VAE latent that Zero123 concatenates,
+    a posterior sample (``reference_latent='sample'``, the official choice) or its mode. Draws
+    from the global generator (seeded by the caller)."""
+    ref = prior.encode_reference(rgb)
+    if cfg.reference_latent == "mode":
+        return ref
+    # encode_images samples the posterior and multiplies by the scaling factor; Zero123 takes
+    # the latent unscaled (get_img_embeds divides it back).
+    latents = prior.encode_images(rgb) / prior.latent_scaling
+    return dataclasses.replace(ref, image_latents=latents)
+
+
+class GraphedZero123:
+    """The ``DiffusionPrior`` protocol of a Zero123 prior whose ``model_output`` (the guided
+    U-Net call: unconditional and conditional batched) replays a CUDA graph
+    (:class:`gs_core.cuda_graphs.GraphedCallable`); everything else is the prior's own."""
+
+    def __init__(self, prior):
+        from gs_core.cuda_graphs import GraphedCallable
+
+        self._prior = prior
+        self._graphed = GraphedCallable(self._forward, prior.unet)
+
+    def _forward(self, latents_t, t, embeddings, image_latents):
+        from gs_priors.zero123 import Zero123Condition
+
+        cond = Zero123Condition(embeddings=embeddings, image_latents=image_latents)
+        return self._prior.model_output(latents_t, t, cond)
+
+    def model_output(self, latents_t: torch.Tensor, t: torch.Tensor, condition) -> torch.Tensor:
+        t = torch.as_tensor(t, device=latents_t.device).expand(latents_t.shape[0]).contiguous()
+        return self._graphed(
+            latents_t.contiguous(),
+            t,
+            condition.embeddings.contiguous(),
+            condition.image_latents.contiguous(),
+        )
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):  # never delegate private names (copying looks them up early)
+            raise AttributeError(name)
+        return getattr(self._prior, name)
