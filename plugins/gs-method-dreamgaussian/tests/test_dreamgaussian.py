@@ -332,16 +332,16 @@ def test_bad_inputs_are_refused_in_one_line():
         DreamGaussianConfig.preset("tiny").with_overrides(["stage1.t_range=[0.9, 0.1]"])
 
 
-def test_procedural_teacher_missing_names_path_and_script(tmp_path):
+def test_procedural_teacher_missing_names_path_and_what_to_do(tmp_path):
     from gs_method_dreamgaussian.guidance import load_prior
 
     cfg = DreamGaussianConfig.preset("procedural")
-    assert cfg.prior.source == "local" and "train_zero123_procedural" in cfg.prior.missing_hint
+    assert cfg.prior.source == "local" and "prior.model_id=DIR" in cfg.prior.missing_hint
     prior = cfg.prior.model_copy(update={"model_id": str(tmp_path / "no-teacher")})
     with pytest.raises(WeightsNotFoundError) as e:
         load_prior(prior, torch.device("cpu"))
     msg = str(e.value)
-    assert str(tmp_path / "no-teacher") in msg and "train_zero123_procedural.py" in msg
+    assert str(tmp_path / "no-teacher") in msg and "prior.model_id=DIR" in msg
     assert "\n" not in msg
 
 

@@ -27,9 +27,9 @@ FaceCount = bounded_int(10_000_000, "faces", minimum=4)
 # Where the procedural preset looks for its teacher, and how that checkpoint is made.
 PROCEDURAL_TEACHER_DIR = "~/.cache/gs3d/priors/zero123-procedural"
 PROCEDURAL_TEACHER_HINT = (
-    "train it with `python packages/gs-priors/scripts/train_zero123_procedural.py "
-    f"--out {PROCEDURAL_TEACHER_DIR}` (the Zero123 teacher fine-tuned on gs3d's procedural "
-    "world)"
+    "the procedural Zero123 teacher (a small Zero123 trained on gs3d's procedural world) has no "
+    "training script yet; put a Zero123-layout diffusers folder there, or pass its path with "
+    "--set prior.model_id=DIR"
 )
 
 
