@@ -135,3 +135,18 @@ def test_cli_mesh_texture_refuses_ply(tmp_path, capsys):
         main(["mesh", str(ply), "-o", str(tmp_path / "x.ply"), "--texture", "64"])
     assert e.value.code == 2
     assert "--texture" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_bake_on_cuda_matches_cpu(baked):
+    # The same texels from the GPU's rasteriser and renders (the fixture baked on the CPU with
+    # the torch renderer, used here too), up to texels where visibility tests round
+    # differently.
+    g, mesh, out = baked
+    cuda = lambda t: None if t is None else t.cuda()  # noqa: E731
+    m = Mesh(cuda(mesh.vertices), cuda(mesh.faces), uvs=cuda(mesh.uvs))
+    gpu = bake_texture(m, g.to("cuda"), size=SIZE, resolution=96, backend="torch")
+    assert gpu.texture.device.type == "cuda"
+    off = (gpu.texture.cpu() - out.texture).abs().amax(-1) > 0.02
+    assert float(off.float().mean()) < 0.02

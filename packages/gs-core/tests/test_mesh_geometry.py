@@ -13,6 +13,7 @@ from gs_core.errors import FileFormatError, ValidationError
 from gs_core.evaluation.geometry import (
     chamfer_fscore,
     gaussian_geometry_scores,
+    grid_occupancy,
     mesh_geometry_scores,
     normal_consistency,
     volume_iou,
@@ -279,6 +280,56 @@ def test_volume_iou_of_meshes_through_the_winding_number():
     assert torch.allclose(w, torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64), atol=1e-9)
     with pytest.raises(ValidationError, match="volume_iou"):
         volume_iou(cube(0.01), cube(0.01), (-0.5, 0.5), 4)
+
+
+def _cell_centres(lo, hi, r):
+    ax = lo + (torch.arange(r, dtype=torch.float64) + 0.5) * (hi - lo) / r
+    return torch.stack(torch.meshgrid(ax, ax, ax, indexing="ij"), -1)
+
+
+def test_grid_occupancy_of_a_sphere_is_the_exact_ball_but_near_the_surface():
+    # Ray parity against the analytic ball: cells differ only within the tessellation's sag
+    # of the sphere (the UV sphere is inscribed: its faces lie at most 1 - cos(pi / 24) inside).
+    r, res = 0.4, 40
+    occ = grid_occupancy(sphere_mesh(r, 24, 48), (-0.5, 0.5), res)
+    dist = _cell_centres(-0.5, 0.5, res).norm(dim=-1)
+    exact = dist < r
+    sag = r * (1 - math.cos(math.pi / 24)) + 1e-9
+    differs = occ != exact
+    assert int(exact.sum()) > 1000
+    assert bool((dist[differs] > r - sag).all() & (dist[differs] < r + 1e-9).all())
+    assert float(differs.float().mean()) < 0.01
+    # the same from the exact occupancy function through volume_iou
+    assert volume_iou(sphere_mesh(r, 24, 48), lambda p: p.norm(dim=-1) < r, (-0.5, 0.5), res) > 0.95
+
+
+def test_grid_occupancy_agrees_with_the_winding_number_and_survives_a_hole():
+    # Two disjoint boxes with inverted winding. The larger one spans [-0.2, 0.3] on every axis,
+    # so its faces' diagonals run exactly through columns of cell centres (cells of 0.05
+    # centred at 0.025 + 0.05 k): a crossing there must count once, not twice or never.
+    parts = [box_mesh((0.25,) * 3, (0.05,) * 3), box_mesh((0.1,) * 3, (-0.35, -0.3, -0.3))]
+    v = torch.cat([parts[0].vertices, parts[1].vertices])
+    f = torch.cat([parts[0].faces, parts[1].faces + 8]).flip(-1)
+    mesh = Mesh(v, f)
+    res = 20
+    occ = grid_occupancy(mesh, (-0.5, 0.5), res)
+    wn = winding_number(mesh, _cell_centres(-0.5, 0.5, res).reshape(-1, 3)).abs() > 0.5
+    assert torch.equal(occ.reshape(-1), wn)
+    # one face missing: the parity along one axis breaks, the majority of three does not
+    holed = Mesh(v, f[1:])
+    assert torch.equal(grid_occupancy(holed, (-0.5, 0.5), res), occ)
+    with pytest.raises(ValidationError, match="resolution"):
+        grid_occupancy(mesh, (-0.5, 0.5), 1)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_grid_occupancy_on_cuda_matches_cpu():
+    mesh = sphere_mesh(0.45, 32, 64)
+    cpu = grid_occupancy(mesh, (-0.5, 0.5), 48)
+    gpu_mesh = Mesh(mesh.vertices.cuda(), mesh.faces.cuda())
+    gpu = grid_occupancy(gpu_mesh, (-0.5, 0.5), 48)
+    assert gpu.device.type == "cuda" and torch.equal(gpu.cpu(), cpu)
 
 
 # ---------------------------------------------------------------------------- procedural

@@ -312,6 +312,21 @@ def test_bad_meshes_raise_one_clear_error():
         render_mesh(CUBE_V, cams)
 
 
+def test_interpolate_and_antialias_refuse_indices_past_their_inputs():
+    cams = front_camera(res=8)
+    rast = rasterize(CUBE_V, CUBE_F, cams)
+    with pytest.raises(ValidationError, match=r"^faces: expected indices in \[0, 5\)"):
+        interpolate(torch.rand(5, 3), rast, CUBE_F)  # 5 colours for 8 vertices
+    with pytest.raises(ValidationError, match="^attr: expected per-corner values of at least"):
+        interpolate(torch.rand(2, 3, 3), rast)  # 2 faces' corners for 12 faces
+    xy, _ = project_vertices(CUBE_V, cams)
+    col = torch.rand(1, 8, 8, 3)
+    with pytest.raises(ValidationError, match=r"^faces: expected indices in \[0, 6\)"):
+        antialias(col, rast, xy[:, :6], CUBE_F)
+    with pytest.raises(ValidationError, match="^topology"):
+        antialias(col, rast, xy, CUBE_F, edge_topology(CUBE_F)[:3])
+
+
 def test_degenerate_and_behind_camera_faces_are_skipped():
     cams = front_camera(res=32)
     base = rasterize(CUBE_V, CUBE_F, cams)
@@ -391,3 +406,155 @@ def test_edge_topology_is_cached_per_unmodified_faces_tensor():
     f[[0, 1]] = f[[1, 0]]  # in place: the cached entry must not be reused
     t2 = cached_edge_topology(f)
     assert t2 is not t1 and torch.equal(t2, edge_topology(f))
+
+
+# ------------------------------------------------------------ Triton kernels vs the torch path
+
+
+def _render_with_grads(v, f, cams, col, weights_seed=1):
+    x, c = v.clone().requires_grad_(), col.clone().requires_grad_()
+    out = render_mesh(Mesh(x, f, vertex_colors=c), cams)
+    w = torch.rand(out.rgb.shape, generator=torch.Generator().manual_seed(weights_seed))
+    w = w.to(out.rgb.device)
+    loss = (out.rgb * w).sum() + out.alpha.sum() + 0.3 * out.depth.sum() + (out.normal * w).sum()
+    loss.backward()
+    return out, x.grad, c.grad
+
+
+def _set_kernels(on: bool) -> None:
+    from gs_core.rendering import mesh_antialias, mesh_raster
+
+    mesh_raster._TRITON_ZBUFFER = mesh_raster._TRITON_BARY = on
+    mesh_antialias._TRITON_ANTIALIAS = on
+
+
+def compare_kernels_on_cpu(scene: str) -> None:
+    """The Triton kernels, run by Triton's interpreter on CPU tensors (``TRITON_INTERPRET=1``
+    set before Triton is imported), against the torch path processing every pixel as on a GPU.
+    Run in a subprocess by the test below."""
+    from gs_core.rendering import mesh_antialias, mesh_raster
+
+    def use(xy, switch):
+        return switch and xy.dtype == torch.float32
+
+    for mod in (mesh_raster, mesh_antialias):
+        mod._use_triton = use
+        mod._dense = lambda t: True
+    gen = torch.Generator().manual_seed(0)
+    if scene == "sphere":
+        v, f = sphere(subdivisions=1)
+    else:  # interpenetrating triangles of all sizes, some crossing the image border
+        v = (torch.rand(90, 3, generator=gen) - 0.5) * 1.6
+        f = torch.randperm(90, generator=gen).reshape(30, 3)
+    cams = Cameras.orbit([0.0, 100.0], 25.0, radius=2.5, width=24, height=20)
+    col = torch.rand(v.shape[0], 3, generator=gen)
+    xy, z = project_vertices(v, cams)
+    xy, z = xy.reshape(-1, v.shape[0], 2), z.reshape(-1, v.shape[0])
+    keys = mesh_raster._zbuffer(xy, z, f, 20, 24, 0.01, mesh_raster.DEFAULT_CHUNK)
+    fast, gv_fast, gc_fast = _render_with_grads(v, f, cams, col)
+    _set_kernels(False)
+    ref_keys = mesh_raster._zbuffer(xy, z, f, 20, 24, 0.01, mesh_raster.DEFAULT_CHUNK)
+    ref, gv, gc = _render_with_grads(v, f, cams, col)
+    assert torch.equal(keys, ref_keys)  # the z-buffer is bit-exact
+    assert float((ref.alpha > 0).float().mean()) > 0.1
+    assert torch.equal(fast.meta["rast"].tri_id, ref.meta["rast"].tri_id)
+    for name in ("rgb", "alpha", "depth", "normal"):
+        assert torch.allclose(getattr(fast, name), getattr(ref, name), atol=1e-5), name
+    assert torch.allclose(fast.meta["rast"].bary, ref.meta["rast"].bary, atol=1e-5)
+    assert torch.allclose(gv_fast, gv, rtol=1e-4, atol=1e-4 * float(gv.abs().max()))
+    assert torch.allclose(gc_fast, gc, rtol=1e-4, atol=1e-5)
+
+
+def test_triton_kernels_match_the_torch_path():
+    # Triton's interpreter must be chosen before Triton is first imported, hence a process
+    # of its own (one for both scenes: importing torch is most of its time).
+    pytest.importorskip("triton")
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "import test_mesh_raster as t; [t.compare_kernels_on_cpu(s) for s in sys.argv[2:]]"
+    )
+    env = {**os.environ, "TRITON_INTERPRET": "1", "OMP_NUM_THREADS": "1"}
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(Path(__file__).parent), "sphere", "soup"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("scene", ["sphere", "soup"])
+def test_cuda_kernels_match_the_torch_path(scene, monkeypatch):
+    pytest.importorskip("triton")
+    from gs_core.rendering import mesh_antialias, mesh_raster
+
+    gen = torch.Generator().manual_seed(0)
+    if scene == "sphere":
+        v, f = sphere(subdivisions=4)
+    else:
+        v = (torch.rand(900, 3, generator=gen) - 0.5) * 1.6
+        f = torch.randperm(900, generator=gen).reshape(300, 3)
+    cams = Cameras.orbit([0.0, 100.0, 215.0], 25.0, radius=2.5, width=96, height=80).to("cuda")
+    col = torch.rand(v.shape[0], 3, generator=gen).cuda()
+    v, f = v.cuda(), f.cuda()
+    fast, gv_fast, gc_fast = _render_with_grads(v, f, cams, col)
+    for switch in ("_TRITON_ZBUFFER", "_TRITON_BARY"):
+        monkeypatch.setattr(mesh_raster, switch, False)
+    monkeypatch.setattr(mesh_antialias, "_TRITON_ANTIALIAS", False)
+    ref, gv, gc = _render_with_grads(v, f, cams, col)
+    assert float((ref.alpha > 0).float().mean()) > 0.05
+    assert torch.equal(fast.meta["rast"].tri_id, ref.meta["rast"].tri_id)
+    # The kernels round as torch does, but sums may be ordered differently (and the GPU's
+    # atomics add in any order): a pixel pair whose exit edges tie to within that rounding may
+    # decide differently, which moves a few pixels and the gradients of their vertices.
+    for name in ("rgb", "alpha", "depth", "normal"):
+        off = (getattr(fast, name) - getattr(ref, name)).abs().amax(-1) > 1e-4
+        assert float(off.float().mean()) < 1e-3, name
+    for a, b in ((gv_fast, gv), (gc_fast, gc)):
+        assert float((a - b).norm() / b.norm()) < 1e-2
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kernels", [True, False])
+def test_cuda_render_never_waits_for_the_gpu(kernels, monkeypatch):
+    # The GPU path queues its launches without a host sync (no nonzero, no .item()), so it
+    # runs ahead of the GPU and can be recorded in a CUDA graph; torch raises on any sync.
+    # Without kernels: the torch barycentrics and antialiasing (the z-buffer is always the
+    # kernel on CUDA; its torch reference chunks by candidate counts, which needs the host).
+    from gs_core.rendering import mesh_antialias, mesh_raster
+    from gs_core.rendering.mesh_render import _shade
+
+    monkeypatch.setattr(mesh_raster, "_TRITON_BARY", kernels)
+    monkeypatch.setattr(mesh_antialias, "_TRITON_ANTIALIAS", kernels)
+    v, f = sphere(subdivisions=3)
+    v, f = v.cuda(), f.cuda()
+    cams = Cameras.orbit([0.0, 120.0], 10.0, radius=2.5, width=48, height=40).to("cuda")
+    topo = edge_topology(f)
+    uvs = torch.rand(v.shape[0], 2, device="cuda")
+
+    def step():
+        x = v.clone().requires_grad_()
+        tex = torch.rand(16, 16, 3, device="cuda", requires_grad=True)
+        chans, _, _ = _shade(
+            x, f, cams.viewmats, cams.Ks, 48, 40, vertex_colors=None, uvs=uvs, tex=tex,
+            bg=torch.ones(2, 3, device="cuda"), attrs=("rgb", "alpha", "depth", "normal"),
+            antialias=True, normals="vertex", mip=True, near_plane=0.01, topology=topo,
+        )  # fmt: skip
+        sum(c.sum() for c in chans.values()).backward()
+        return x.grad
+
+    step()  # compiles the kernels
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        g = step()
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert bool(torch.isfinite(g).all()) and float(g.abs().sum()) > 0

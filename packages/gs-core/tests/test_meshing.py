@@ -246,6 +246,25 @@ def test_xatlas_uvs_lie_in_the_unit_square_and_keep_the_surface():
     assert bool(((e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]).abs() > 0).all())
 
 
+def test_degenerate_faces_are_dropped_or_refused_by_name():
+    s = _sphere(1.0, subdivisions=2)  # 320 faces
+    n = s.num_vertices
+    # faces repeating a vertex cannot be collapsed away: dropped before decimating
+    junk = torch.stack([torch.arange(50) % n, torch.arange(50) % n, (torch.arange(50) + 1) % n], 1)
+    d = decimate(Mesh(s.vertices, torch.cat([s.faces, junk])), 200)
+    assert d.num_faces <= 200 and bool((_edge_counts(d) == 2).all())
+    with pytest.raises(ValidationError, match="^mesh.faces: expected faces with three distinct"):
+        decimate(Mesh(s.vertices, junk), 10)
+    # xatlas gives zero-area faces no UVs: dropped before unwrapping, refused when alone
+    flat = torch.tensor([[0, 1, 1]])
+    u = unwrap_uv(Mesh(s.vertices, torch.cat([s.faces, flat])))
+    assert u.num_faces == s.num_faces and bool(torch.isfinite(u.uvs).all())
+    with pytest.raises(
+        ValidationError, match="^mesh.faces: expected at least one face of positive"
+    ):
+        unwrap_uv(Mesh(s.vertices, flat))
+
+
 # ---------------------------------------------------------------------------------- the extra
 @pytest.mark.parametrize(
     ("module", "call"),

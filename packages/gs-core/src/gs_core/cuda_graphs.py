@@ -13,6 +13,10 @@ static buffers and outputs are cloned out of the graph's memory, so results stay
 the next call. A parameter moved or replaced (``module.to(...)``, a new ``nn.Parameter``) gives a
 new signature and a new recording, never a replay over freed memory; in-place updates
 (``load_state_dict``, optimiser steps) are seen by the next replay.
+
+:class:`GraphedFunction` does the same for a training step's forward and backward: both are
+recorded (one memory pool) and replayed inside an autograd function, so gradients reach the
+inputs that require grad; the differentiable mesh renderer's graphed form is built on it.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gs_core.errors import ValidationError
+from gs_core.errors import GS3DError, ValidationError
 
 Tree = Any  # a Tensor, or a tuple / list / dict (str keys) of trees
 
@@ -164,4 +168,154 @@ class GraphedCallable:
         self._recordings.clear()
 
 
-__all__ = ["GraphedCallable"]
+# ---------------------------------------------------------------------------- with autograd
+
+
+class _TrainingRecording:
+    """One signature of a :class:`GraphedFunction`: a forward graph, and a backward graph
+    from the outputs that require grad to the inputs that do, sharing one memory pool."""
+
+    def __init__(self, fn: Callable[..., Tree], args: tuple[torch.Tensor, ...], warmup: int):
+        device = args[0].device
+        self.inputs = [a.detach().clone().requires_grad_(a.requires_grad) for a in args]
+        self.needs = [i for i, a in enumerate(self.inputs) if a.requires_grad]
+        wanted = [self.inputs[i] for i in self.needs]
+        # Warm-up and both captures on one side stream (the backward's kernels run on the
+        # streams of their forward ones); lazy initialisation happens in the warm-up.
+        stream = torch.cuda.Stream(device)
+        stream.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(stream):
+            for _ in range(warmup):
+                leaves: list[torch.Tensor] = []
+                _flatten(fn(*self.inputs), leaves)
+                diff = [o for o in leaves if o.requires_grad]
+                if diff:
+                    torch.autograd.grad(
+                        diff, wanted, [torch.ones_like(o) for o in diff], allow_unused=True
+                    )
+        torch.cuda.synchronize(device)
+        pool = torch.cuda.graph_pool_handle()
+        self.forward_graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.forward_graph, pool=pool, stream=stream):
+            out = fn(*self.inputs)
+        self.outputs: list[torch.Tensor] = []
+        self.spec = _flatten(out, self.outputs)
+        self.diff = [i for i, o in enumerate(self.outputs) if o.requires_grad]
+        self.grad_outputs = [torch.empty_like(self.outputs[i]) for i in self.diff]
+        self.backward_graph = torch.cuda.CUDAGraph()
+        self.grads: list[torch.Tensor | None] = [None] * len(self.needs)
+        if self.diff:
+            with torch.cuda.graph(self.backward_graph, pool=pool, stream=stream):
+                self.grads = list(
+                    torch.autograd.grad(
+                        [self.outputs[i] for i in self.diff],
+                        wanted,
+                        self.grad_outputs,
+                        allow_unused=True,
+                    )
+                )
+        # Counts forward replays: a backward must belong to the latest one, whose activations
+        # the graph's memory holds.
+        self.generation = 0
+
+
+class _Replay(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, rec: _TrainingRecording, *args: torch.Tensor):
+        for static, a in zip(rec.inputs, args, strict=True):
+            if static.data_ptr() != a.data_ptr():
+                static.copy_(a)
+        rec.forward_graph.replay()
+        rec.generation += 1
+        ctx.rec, ctx.generation = rec, rec.generation
+        outs = tuple(o.detach().clone() for o in rec.outputs)
+        ctx.mark_non_differentiable(*(o for i, o in enumerate(outs) if i not in rec.diff))
+        return outs
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, *grads: torch.Tensor):
+        rec: _TrainingRecording = ctx.rec
+        if ctx.generation != rec.generation:
+            raise GS3DError(
+                "GraphedFunction: backward of an earlier call after a later forward; the graph "
+                "keeps the activations of its latest call only (back-propagate each call before "
+                "the next)"
+            )
+        for buf, i in zip(rec.grad_outputs, rec.diff, strict=True):
+            buf.copy_(grads[i])
+        rec.backward_graph.replay()
+        out: list[torch.Tensor | None] = [None] * len(rec.inputs)
+        for i, g in zip(rec.needs, rec.grads, strict=True):
+            out[i] = None if g is None else g.clone()
+        return (None, *out)
+
+
+class GraphedFunction:
+    """``GraphedFunction(fn)(*tensors)`` == ``fn(*tensors)`` with autograd: the forward and the
+    backward are each replayed from a CUDA graph, for training steps whose shapes do not change.
+
+    Recorded once per input signature (shapes, dtypes, strides, device, which inputs require
+    grad, grad and autocast mode). With grad disabled, or no input requiring grad, it records
+    the forward only, as :class:`GraphedCallable`. Outputs are copies (valid after the next
+    call) and so are the gradients; the gradients reach the inputs that require grad, through
+    the outputs that do. ``fn`` must be free of host synchronisation and data-dependent shapes,
+    and read every changing tensor from its arguments (other tensors it reads are baked into
+    the graph by address). Each call must be back-propagated before the next call's forward
+    (the graph holds the activations of the latest one); otherwise backward raises.
+
+    Args:
+        fn: takes CUDA tensors (one device) and returns a tensor or a tuple / list / dict of
+            tensors.
+        warmup: eager forward + backward passes before recording.
+        max_recordings: signatures kept (least recently used dropped first); each holds its
+            own memory pool.
+    """
+
+    def __init__(self, fn: Callable[..., Tree], warmup: int = 2, max_recordings: int = 4):
+        self.fn = fn
+        self.warmup = warmup
+        self.max_recordings = max_recordings
+        self._recordings: OrderedDict[tuple, _TrainingRecording | _Recording] = OrderedDict()
+
+    def __call__(self, *args: torch.Tensor) -> Tree:
+        if not args or not all(isinstance(a, torch.Tensor) for a in args):
+            raise ValidationError("GraphedFunction arguments", "one or more tensors", repr(args))
+        device = args[0].device
+        if device.type != "cuda" or any(a.device != device for a in args):
+            raise ValidationError(
+                "GraphedFunction arguments",
+                "tensors on one CUDA device",
+                ", ".join(str(a.device) for a in args),
+            )
+        train = torch.is_grad_enabled() and any(a.requires_grad for a in args)
+        key = (
+            tuple((tuple(a.shape), a.dtype, a.stride(), a.requires_grad) for a in args),
+            device,
+            train,
+            torch.is_autocast_enabled(device.type),
+            torch.get_autocast_dtype(device.type),
+        )
+        rec = self._recordings.get(key)
+        if rec is None:
+            rec = (
+                _TrainingRecording(self.fn, args, self.warmup)
+                if train
+                else _Recording(self.fn, args, self.warmup)
+            )
+            self._recordings[key] = rec
+            while len(self._recordings) > self.max_recordings:
+                self._recordings.popitem(last=False)
+        else:
+            self._recordings.move_to_end(key)
+        if not train:
+            return rec.replay(args)
+        outs = _Replay.apply(rec, *args)
+        return _unflatten(rec.spec, list(outs), [0])
+
+    def clear(self) -> None:
+        """Drop every recording and its memory."""
+        self._recordings.clear()
+
+
+__all__ = ["GraphedCallable", "GraphedFunction"]

@@ -103,8 +103,11 @@ def mesh_command(
     console = make_console()
     console.print(f"{scene}: {g.num_gaussians:,} Gaussians, meshing on {dev}")
     t0 = time.perf_counter()
+    stages: dict[str, float] = {}
     try:
-        mesh = gaussians_to_mesh(g.to(dev), resolution=resolution, level=level, faces=faces)
+        mesh = gaussians_to_mesh(
+            g.to(dev), resolution=resolution, level=level, faces=faces, timings=stages
+        )
     except ValidationError as e:
         if e.field == "level":  # say which option to change, and to what range
             raise ValidationError("--level", e.expected, e.got) from None
@@ -113,11 +116,13 @@ def mesh_command(
         from gs_core.meshing import bake_texture, unwrap_uv
 
         console.print(f"unwrapping UVs and baking a {texture}x{texture} texture")
+        t1 = time.perf_counter()
+        mesh = unwrap_uv(mesh)
+        t2 = time.perf_counter()
         # Render size: DreamGaussian's 512 for its 1024 texture, smaller for small textures
         # (pixels no denser than texels), so a quick low-resolution bake stays quick.
-        mesh = bake_texture(
-            unwrap_uv(mesh), g.to(dev), size=texture, resolution=min(512, max(64, texture))
-        )
+        mesh = bake_texture(mesh, g.to(dev), size=texture, resolution=min(512, max(64, texture)))
+        stages["uv"], stages["bake"] = t2 - t1, time.perf_counter() - t2
     seconds = time.perf_counter() - t0
     mesh = _cpu(mesh)
     mesh.export(out, overwrite=overwrite)
@@ -137,6 +142,7 @@ def mesh_command(
         "texture": texture,
         "device": str(dev),
         "seconds": seconds,
+        "stage_seconds": stages,
     }
     if ref is not None:
         from gs_core.evaluation.geometry import FSCORE_THRESHOLD, mesh_geometry_scores

@@ -16,9 +16,14 @@ radius 0.5, i.e. the unit cube ``[-0.5, 0.5]^3``):
 * **Normal consistency**: mean ``|cos|`` between each point's normal and its nearest neighbour's
   in the other set, averaged over both directions (unoriented by default: Gaussians have no
   inside or outside).
-* **Volume IoU**: occupancy on the centres of a ``resolution^3`` grid over ``bounds``; a mesh's
-  occupancy is its generalised winding number ``|w| > 0.5`` (robust to small holes and to
-  inverted winding).
+* **Volume IoU**: occupancy on the centres of a ``resolution^3`` grid over ``bounds``. A mesh's
+  occupancy comes from ray parity along the grid's columns (:func:`grid_occupancy`): a cell is
+  inside when the column through its centre crosses the surface an odd number of times below
+  it; this is done along all three axes and the majority taken, so a small hole only flips the
+  columns through it along one axis, and winding does not matter. It costs ``O(faces +
+  columns crossed + resolution^3)`` on the mesh's device, where the generalised winding number
+  (:func:`winding_number`, kept for arbitrary points) costs ``O(resolution^3 x faces)``; on a
+  closed mesh both agree except at cell centres within rounding of the surface.
 
 **Gaussians** are scored through their centres (:func:`gaussian_geometry_scores`): the centres
 of Gaussians with opacity at least ``min_opacity`` are the predicted points and each Gaussian's
@@ -168,13 +173,105 @@ def winding_number(mesh: Mesh, points: torch.Tensor, block: int = WINDING_BLOCK)
     return out
 
 
-def _occupancy(shape: Mesh | Occupancy, name: str) -> Occupancy:
-    if isinstance(shape, Mesh):
-        shape.validate()
-        return lambda p: winding_number(shape, p).abs() > 0.5
-    if not callable(shape):
-        raise ValidationError(name, "a Mesh or an occupancy function", type(shape).__name__)
-    return shape
+# (face, column) candidates tested at once by grid_occupancy: bounds its memory to ~100 MB.
+COLUMN_CHUNK = 1 << 20
+
+
+def grid_occupancy(
+    mesh: Mesh,
+    bounds: tuple[float | Sequence[float], float | Sequence[float]],
+    resolution: int,
+    *,
+    chunk: int = COLUMN_CHUNK,
+) -> torch.Tensor:
+    """Inside/outside ``[R, R, R]`` (bool, indexed ``[x, y, z]``) of ``mesh`` at the cell centres
+    of a ``resolution^3`` grid over the box ``bounds = (lo, hi)``, by ray parity along each axis
+    and a majority of the three (see the module docstring). Runs on the mesh's device in
+    float64; crossings exactly on a shared edge or vertex count once (top-left rule on edge
+    functions that neighbouring faces compute identically)."""
+    mesh.validate()
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
+        raise ValidationError("resolution", "an integer >= 2", repr(resolution))
+    lo, hi = _bounds(bounds)
+    dev = mesh.vertices.device
+    # vertex positions in cell units: cell i's centre sits at i
+    v = mesh.vertices.detach().to(torch.float64)
+    lo, hi = lo.to(dev), hi.to(dev)
+    g = (v - lo) / ((hi - lo) / resolution) - 0.5
+    votes = torch.zeros((resolution,) * 3, dtype=torch.int8, device=dev)
+    faces = mesh.faces.long()
+    for axis in range(3):
+        odd = _column_parity(g, faces, axis, resolution, chunk)  # [R (a), R (b), R (axis)]
+        votes += odd.movedim(-1, axis).to(torch.int8)
+    return votes >= 2
+
+
+def _column_parity(
+    g: torch.Tensor, faces: torch.Tensor, axis: int, R: int, chunk: int
+) -> torch.Tensor:
+    """``[R, R, R]`` parity of the crossings below each cell centre along ``axis`` (last dim),
+    the columns indexed by the other two axes in increasing order."""
+    a, b = [k for k in range(3) if k != axis]
+    dev = g.device
+    fv = g[faces]  # [F, 3 corners, 3]
+    u, w, h = fv[..., a], fv[..., b], fv[..., axis]  # [F, 3]
+    # Edge k joins corners k + 1 and k + 2, evaluated from its lower-indexed vertex and negated
+    # when swapped, so faces sharing the edge get exactly opposite values (no column lost or
+    # counted twice).
+    ka, kb = [1, 2, 0], [2, 0, 1]
+    swap = faces[:, ka] > faces[:, kb]  # [F, 3]
+    lu = torch.where(swap, u[:, kb], u[:, ka])
+    lw = torch.where(swap, w[:, kb], w[:, ka])
+    du = torch.where(swap, u[:, ka], u[:, kb]) - lu
+    dw = torch.where(swap, w[:, ka], w[:, kb]) - lw
+    sgn = torch.where(swap, -1.0, 1.0).to(g.dtype)
+    e1u, e1w = u[:, 1] - u[:, 0], w[:, 1] - w[:, 0]
+    e2u, e2w = u[:, 2] - u[:, 0], w[:, 2] - w[:, 0]
+    area = e1u * e2w - e1w * e2u  # twice the signed projected area
+    orient = torch.where(area >= 0, 1.0, -1.0).to(g.dtype)
+    sgn = sgn * orient[:, None]
+    # A column exactly on an edge or vertex belongs to the faces that contain it moved by an
+    # infinitesimal (-1, -eta): decided by the edge's direction in the oriented face, which is
+    # opposite in the face across the edge.
+    ou, ow = du * sgn, dw * sgn
+    top_left = (ow > 0) | ((ow == 0) & (ou < 0))  # [F, 3]
+    i0 = torch.ceil(u.amin(1)).clamp(0, R)
+    i1 = torch.floor(u.amax(1)).clamp(-1, R - 1)
+    j0 = torch.ceil(w.amin(1)).clamp(0, R)
+    j1 = torch.floor(w.amax(1)).clamp(-1, R - 1)
+    live = ((i1 >= i0) & (j1 >= j0) & (area.abs() > 0)).nonzero()[:, 0]
+    counts = torch.zeros(R * R * (R + 1), dtype=torch.int32, device=dev)
+    if live.numel():
+        bw = (i1 - i0 + 1).long()[live]
+        n = bw * (j1 - j0 + 1).long()[live]
+        ends = n.cumsum(0)
+        start = 0
+        while start < live.numel():
+            # runs of faces with at most `chunk` candidates (a larger face forms its own run)
+            base = int(ends[start - 1]) if start else 0
+            stop = max(start + 1, int(torch.searchsorted(ends, base + chunk, right=True)))
+            sel = torch.arange(start, stop, device=dev)
+            cnt = n[sel]
+            total = int(cnt.sum())
+            j = torch.repeat_interleave(sel, cnt, output_size=total)
+            local = torch.arange(total, device=dev) - (ends - n)[j]
+            f = live[j]
+            ci = i0[f].long() + local % bw[j]
+            cj = j0[f].long() + local // bw[j]
+            pu, pw = ci.to(g.dtype), cj.to(g.dtype)
+            e = sgn[f] * (du[f] * (pw[:, None] - lw[f]) - dw[f] * (pu[:, None] - lu[f]))
+            inside = ((e > 0) | ((e == 0) & top_left[f])).all(-1)
+            # height of the crossing: barycentric interpolation (edge k weights corner k)
+            hc = (e * h[f]).sum(-1) / (e.sum(-1))
+            ci, cj, hc = ci[inside], cj[inside], hc[inside]
+            # the crossing toggles every cell centre above it
+            k0 = (torch.floor(hc) + 1).clamp(0, R).long()
+            counts.index_add_(
+                0, (ci * R + cj) * (R + 1) + k0, torch.ones_like(k0, dtype=torch.int32)
+            )
+            start = stop
+    below = counts.reshape(R, R, R + 1).cumsum(-1)[..., :R]
+    return below % 2 == 1
 
 
 def _bounds(bounds) -> tuple[torch.Tensor, torch.Tensor]:
@@ -193,22 +290,27 @@ def volume_iou(
     """Intersection over union of two solids on the cell centres of a ``resolution^3`` grid
     over the box ``bounds = (lo, hi)`` (scalars or per-axis).
 
-    Each solid is a :class:`Mesh` (winding-number occupancy) or a function from points
-    ``[N, 3]`` (float64, CPU) to a boolean mask ``[N]`` (tensor or numpy array).
+    Each solid is a :class:`Mesh` (occupancy by :func:`grid_occupancy`) or a function from
+    points ``[N, 3]`` (float64, CPU) to a boolean mask ``[N]`` (tensor or numpy array).
     """
     if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
         raise ValidationError("resolution", "an integer >= 2", repr(resolution))
     lo, hi = _bounds(bounds)
-    occ_p, occ_g = _occupancy(pred, "pred"), _occupancy(gt, "gt")
+    for name, shape in (("pred", pred), ("gt", gt)):
+        if not isinstance(shape, Mesh) and not callable(shape):
+            raise ValidationError(name, "a Mesh or an occupancy function", type(shape).__name__)
     axes = [
         lo[k] + (torch.arange(resolution, dtype=torch.float64) + 0.5) * (hi[k] - lo[k]) / resolution
         for k in range(3)
     ]
     grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)
     masks = []
-    for name, fn in (("pred", occ_p), ("gt", occ_g)):
-        m = fn(grid)
-        m = m.cpu() if torch.is_tensor(m) else torch.as_tensor(np.asarray(m))
+    for name, shape in (("pred", pred), ("gt", gt)):
+        if isinstance(shape, Mesh):
+            m = grid_occupancy(shape, (lo, hi), resolution).reshape(-1).cpu()
+        else:
+            m = shape(grid)
+            m = m.cpu() if torch.is_tensor(m) else torch.as_tensor(np.asarray(m))
         if m.shape != (grid.shape[0],):
             raise ValidationError(
                 name, f"an occupancy mask [{grid.shape[0]}]", f"shape {tuple(m.shape)}"
@@ -278,9 +380,10 @@ def mesh_geometry_scores(
 ) -> dict[str, float]:
     """Chamfer / F-score and normal consistency of ``samples`` area-uniform surface points of
     ``mesh`` against ``reference``; with ``iou_resolution``, also the volume IoU against the
-    reference's exact occupancy over its bounds. The winding number behind it costs
-    ``iou_resolution^3 * faces`` point-face terms (about 10^7 per second on one CPU core, far
-    more on a GPU), so it is off by default: 32 with a 1k-face mesh is seconds on a CPU."""
+    reference's exact occupancy over its bounds (the mesh's side by :func:`grid_occupancy`,
+    under a second at 64 with a 100k-face mesh on one CPU core; the reference's exact
+    occupancy function is evaluated at every cell centre, which dominates at high
+    resolutions)."""
     from gs_core.meshing.sampling import sample_surface
 
     with torch.no_grad():
@@ -302,6 +405,7 @@ __all__ = [
     "MIN_OPACITY",
     "chamfer_fscore",
     "gaussian_geometry_scores",
+    "grid_occupancy",
     "mesh_geometry_scores",
     "normal_consistency",
     "volume_iou",

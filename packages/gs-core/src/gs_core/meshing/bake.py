@@ -165,7 +165,7 @@ def bake_texture(
         rast = uv_rasterize(mesh, size)
         tri = rast.tri_id.reshape(-1)
         inside = (tri >= 0).nonzero()[:, 0]  # [P] texel indices inside the islands
-        pts = interpolate(verts, rast, faces).reshape(-1, 3)[inside]  # [P, 3]
+        pts = interpolate(verts, rast, faces, check=False).reshape(-1, 3)[inside]  # [P, 3]
         tri_v = verts[faces]
         fn = torch.linalg.cross(tri_v[:, 1] - tri_v[:, 0], tri_v[:, 2] - tri_v[:, 0], dim=-1)
         fn = fn / fn.norm(dim=-1, keepdim=True).clamp_min(1e-20)
@@ -188,7 +188,8 @@ def bake_texture(
         vc = mesh.vertex_colors
         if vc is None:
             vc = gaussian_vertex_colors(Mesh(vertices=verts, faces=faces), g).vertex_colors
-        fallback = interpolate(vc.detach().float(), rast, faces).reshape(-1, 3)[inside]
+        fallback = interpolate(vc.detach().float(), rast, faces, check=False)
+        fallback = fallback.reshape(-1, 3)[inside]
         seen = wsum > 0
         colours = torch.where(seen[:, None], acc / wsum.clamp_min(1e-12)[:, None], fallback).clamp(
             0, 1

@@ -4,6 +4,9 @@ vertex colours. Each default follows DreamGaussian's mesh extraction unless its 
 
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
+
 import torch
 
 from gs_core.errors import ValidationError
@@ -28,6 +31,7 @@ def gaussians_to_mesh(
     min_component_fraction: float = 0.01,
     colors: bool = True,
     chunk: int = 1 << 22,
+    timings: dict[str, float] | None = None,
 ) -> Mesh:
     """Extract a closed, outward-wound, vertex-coloured mesh from one set of Gaussians.
 
@@ -54,6 +58,9 @@ def gaussians_to_mesh(
         colors: colour the vertices from the Gaussians
             (:func:`~gs_core.meshing.colors.gaussian_vertex_colors`).
         chunk: the most (Gaussian, grid point) pairs evaluated at once in the density.
+        timings: when given, filled with the seconds of each stage ("density",
+            "marching_cubes", "clean", "decimate", "colors"), the device synchronised around
+            each.
 
     Raises:
         ValidationError: naming ``gaussians.opacities`` when no Gaussian is above
@@ -67,16 +74,44 @@ def gaussians_to_mesh(
             "gaussians.opacities", f"at least one Gaussian with opacity > {min_opacity}", "none"
         )
     g = gaussians.detach().select(keep)
+    stage = _Stages(timings, g.means.device)
     with torch.no_grad():
-        grid, used_bounds = gaussian_density(g, resolution, bounds, chunk=chunk)
-        mesh = marching_cubes(grid, used_bounds, level)
+        with stage("density"):
+            grid, used_bounds = gaussian_density(g, resolution, bounds, chunk=chunk)
+        with stage("marching_cubes"):
+            mesh = marching_cubes(grid, used_bounds, level)
         voxel = float((used_bounds[1] - used_bounds[0]).max()) / (resolution - 1)
-        mesh = clean_mesh(
-            mesh,
-            merge_distance=merge_voxels * voxel,
-            min_component_fraction=min_component_fraction,
-        )
-        mesh = drop_bad_faces(decimate(mesh, faces))
+        with stage("clean"):
+            mesh = clean_mesh(
+                mesh,
+                merge_distance=merge_voxels * voxel,
+                min_component_fraction=min_component_fraction,
+            )
+        with stage("decimate"):
+            mesh = drop_bad_faces(decimate(mesh, faces))
         if colors:
-            mesh = gaussian_vertex_colors(mesh, g)
+            with stage("colors"):
+                mesh = gaussian_vertex_colors(mesh, g)
     return mesh
+
+
+class _Stages:
+    """``with stages(name):`` records the seconds of the block into ``timings[name]`` (the
+    device synchronised before and after, so asynchronous GPU work is counted where it runs);
+    a no-op without ``timings``."""
+
+    def __init__(self, timings: dict[str, float] | None, device: torch.device):
+        self.timings, self.device = timings, device
+
+    @contextmanager
+    def __call__(self, name: str):
+        if self.timings is None:
+            yield
+            return
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        t0 = time.perf_counter()
+        yield
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.timings[name] = time.perf_counter() - t0

@@ -19,11 +19,24 @@ _RETRIES = 4
 def decimate(mesh: Mesh, faces: int) -> Mesh:
     """At most ``faces`` faces by quadric decimation; a mesh already within the budget is
     returned unchanged. Vertex colours, UVs and textures do not survive decimation (the
-    vertices move), so the result carries geometry only; colour it afterwards."""
+    vertices move), so the result carries geometry only; colour it afterwards. Faces that
+    repeat a vertex index are dropped before decimating; a mesh of nothing else is refused
+    (``ValidationError`` naming ``mesh.faces``)."""
     if not isinstance(faces, int) or faces < 4:
         raise ValidationError("faces", "an int >= 4 (a face budget)", repr(faces))
     if mesh.num_faces <= faces:
         return mesh
+    mesh.validate()
+    # Faces that repeat a vertex cover nothing, and an edge collapse cannot remove them (they
+    # have no edge of positive length to collapse): dropped first.
+    f = mesh.faces
+    distinct = (f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])
+    if not bool(distinct.any()):
+        raise ValidationError("mesh.faces", "faces with three distinct vertices", "none")
+    if not bool(distinct.all()):
+        mesh = compact(Mesh(vertices=mesh.vertices, faces=f[distinct]))
+        if mesh.num_faces <= faces:
+            return mesh
     fs = require("fast_simplification", "mesh decimation")
     points = mesh.vertices.detach().cpu().double().numpy()
     tris = mesh.faces.detach().cpu().numpy().astype(np.int32)

@@ -8,8 +8,15 @@ that need intermediate results.
 from gs_core.rendering.api import RenderOutput, render
 from gs_core.rendering.gsplat_backend import BackendUnavailableError, gsplat_available
 from gs_core.rendering.mesh_antialias import antialias, edge_topology
-from gs_core.rendering.mesh_raster import Rasterization, interpolate, project_vertices, rasterize
-from gs_core.rendering.mesh_render import MeshRenderOutput, render_mesh
+from gs_core.rendering.mesh_raster import (
+    Rasterization,
+    interpolate,
+    project_points,
+    project_vertices,
+    rasterize,
+    rasterize_projected,
+)
+from gs_core.rendering.mesh_render import GraphedMeshRenderer, MeshRenderOutput, render_mesh
 from gs_core.rendering.mesh_texture import texture
 from gs_core.rendering.projection import Projection, project_gaussians, quat_scale_to_covar
 from gs_core.rendering.rasterization import rasterize_pixels
@@ -17,6 +24,7 @@ from gs_core.rendering.sh import eval_sh, sh_basis, sh_to_rgb
 
 __all__ = [
     "BackendUnavailableError",
+    "GraphedMeshRenderer",
     "MeshRenderOutput",
     "Projection",
     "Rasterization",
@@ -26,11 +34,13 @@ __all__ = [
     "eval_sh",
     "gsplat_available",
     "interpolate",
-    "project_vertices",
     "project_gaussians",
+    "project_points",
+    "project_vertices",
     "quat_scale_to_covar",
     "rasterize",
     "rasterize_pixels",
+    "rasterize_projected",
     "render",
     "render_mesh",
     "sh_basis",

@@ -16,6 +16,11 @@ edge length, as for the exact coverage.
 
 Meshes whose neighbouring faces do not share vertex indices (unwelded seams) make every such
 edge a silhouette; weld them first for clean gradients.
+
+On the CPU only the pairs that show two different faces are examined; on a GPU every pair is,
+with masks instead of compaction (no host sync, so the pass can be recorded in a CUDA graph),
+and for float32 on CUDA one Triton kernel each way does it
+(:mod:`~gs_core.rendering.mesh_antialias_triton`); the torch code here is its reference.
 """
 
 from __future__ import annotations
@@ -25,7 +30,10 @@ import weakref
 import torch
 
 from gs_core.errors import ValidationError
-from gs_core.rendering.mesh_raster import Rasterization, _edge_values
+from gs_core.rendering.mesh_raster import Rasterization, _dense, _edge_values, _use_triton
+
+# Switch for the CUDA kernels (tests compare them with the torch path by clearing it).
+_TRITON_ANTIALIAS = True
 
 
 def edge_topology(faces: torch.Tensor) -> torch.Tensor:
@@ -82,6 +90,8 @@ def antialias(
     xy: torch.Tensor,
     faces: torch.Tensor,
     topology: torch.Tensor | None = None,
+    *,
+    check: bool = True,
 ) -> torch.Tensor:
     """Blend ``color [..., C, H, W, K]`` across silhouette edges; see the module docstring.
 
@@ -94,6 +104,8 @@ def antialias(
         faces: ``[F, 3]`` the rasterised faces.
         topology: ``edge_topology(faces)``; when ``None``, computed or taken from a cache of
             recent faces tensors.
+        check: refuse faces indexing past ``xy``'s vertices (one ``ValidationError``, one host
+            sync; callers that validated the mesh pass ``False``).
 
     Returns:
         ``[..., C, H, W, K]``; differentiable w.r.t. ``color`` and ``xy``.
@@ -111,8 +123,20 @@ def antialias(
             f"vertex pixel positions [..., C, V, 2] with [..., C] = {tuple(tri.shape[:-2])}",
             _desc(xy),
         )
+    if not isinstance(faces, torch.Tensor) or faces.ndim != 2 or faces.shape[1] != 3:
+        raise ValidationError("faces", "an integer tensor [F, 3]", _desc(faces))
+    if check and faces.numel():
+        lo, hi = torch.stack([faces.min(), faces.max()]).tolist()
+        if lo < 0 or hi >= xy.shape[-2]:
+            raise ValidationError(
+                "faces", f"indices in [0, {xy.shape[-2]}) (xy's vertices)", f"[{lo}, {hi}]"
+            )
     if topology is None:
         topology = cached_edge_topology(faces)
+    elif not isinstance(topology, torch.Tensor) or topology.shape != faces.shape:
+        raise ValidationError(
+            "topology", f"edge_topology(faces) [{faces.shape[0]}, 3]", _desc(topology)
+        )
     faces = faces.long()
     H, W = tri.shape[-2:]
     K = color.shape[-1]
@@ -120,24 +144,44 @@ def antialias(
     N = tri.shape[0]
     zf = torch.where(tri >= 0, depth.detach().reshape(N, H, W), torch.inf)
     pos = xy.reshape(N, -1, 2)
+    if _use_triton(pos, _TRITON_ANTIALIAS) and color.dtype == torch.float32:
+        from gs_core.rendering.mesh_antialias_triton import antialias_triton
+
+        out = antialias_triton(
+            color.reshape(-1, K), pos, tri.reshape(-1), zf.reshape(-1), faces, topology, H, W
+        )
+        return out.reshape(color.shape)
     col = color.reshape(N * H * W, K)
     out = col
+    dense = _dense(pos)
     for step_x in (True, False):
         if step_x:
             ta, tb, za, zb = tri[:, :, :-1], tri[:, :, 1:], zf[:, :, :-1], zf[:, :, 1:]
         else:
             ta, tb, za, zb = tri[:, :-1], tri[:, 1:], zf[:, :-1], zf[:, 1:]
         cand = (ta != tb) & ((ta >= 0) | (tb >= 0))
-        idx = cand.nonzero()
-        if idx.numel() == 0:
-            continue
-        n, y, x = idx.unbind(1)
+        if dense:
+            # every pair, the non-candidates weighted 0 below (fixed shapes, no host sync)
+            n, y, x = (
+                i.reshape(-1)
+                for i in torch.meshgrid(
+                    *(torch.arange(s, device=tri.device) for s in cand.shape), indexing="ij"
+                )
+            )
+            cand = cand.reshape(-1)
+        else:
+            idx = cand.nonzero()
+            if idx.numel() == 0:
+                continue
+            n, y, x = idx.unbind(1)
         ta, tb, za, zb = ta[n, y, x], tb[n, y, x], za[n, y, x], zb[n, y, x]
         flat_a = n * (H * W) + y * W + x
         flat_b = flat_a + (1 if step_x else W)
         a_front = (ta >= 0) & ((tb < 0) | (za <= zb))
         tf = torch.where(a_front, ta, tb)
         to = torch.where(a_front, tb, ta)
+        if dense:
+            tf = tf.clamp_min(0)  # pairs of two empty pixels; never kept
         pf = torch.where(a_front, flat_a, flat_b)
         po = torch.where(a_front, flat_b, flat_a)
         fi = faces[tf]
@@ -169,6 +213,8 @@ def antialias(
             steep = d[:, 1] >= d[:, 0]
             keep = torch.isfinite(tmin) & ~interior
             keep &= steep if step_x else ~steep
+            if dense:
+                keep &= cand
         # Pairs that are not kept get weight 0 rather than being compacted away (no host
         # sync); their denominator is replaced by 1 so no NaN reaches the gradients.
         e_f = ef.gather(1, k[:, None])[:, 0]

@@ -9,7 +9,14 @@ centre, the nearest triangle covering it and its perspective-correct barycentric
 Conventions are those of ``render()``: ``Cameras`` in OpenCV (x right, y down, z forward), pixel
 centres at ``+0.5``, depth is camera-space z. Triangles are rendered double-sided; a triangle
 with a vertex in front of ``near_plane`` is culled whole (no clipping), and triangles of zero
-screen area are skipped.
+screen area or with a non-finite vertex are skipped.
+
+On the CPU only the covered pixels are processed. On a GPU every pixel is, with fixed shapes and
+masks instead of compaction, so nothing waits for the device (no ``nonzero``, no ``.item()``):
+the launches queue ahead of the GPU and the whole pass can be recorded in a CUDA graph. Float32
+on CUDA runs the z-buffer and the barycentrics as Triton kernels
+(:mod:`~gs_core.rendering.mesh_zbuffer_triton`, :mod:`~gs_core.rendering.mesh_bary_triton`); the
+torch code here is their reference.
 """
 
 from __future__ import annotations
@@ -28,8 +35,9 @@ DEFAULT_CHUNK = 1 << 22
 _EMPTY_KEY = torch.iinfo(torch.int64).max
 _LOW32 = (1 << 32) - 1
 
-# Switch for the CUDA z-buffer kernel (tests compare it with the torch path by clearing it).
+# Switches for the CUDA kernels (tests compare them with the torch path by clearing them).
 _TRITON_ZBUFFER = True
+_TRITON_BARY = True
 
 
 class Rasterization(NamedTuple):
@@ -119,15 +127,28 @@ def project_vertices(verts: torch.Tensor, cameras: Cameras) -> tuple[torch.Tenso
     """
     batch, mesh_of_view = _view_layout(verts, cameras)
     vm, ks = _camera_mats(cameras, batch, verts.dtype, verts.device)
-    v = verts.reshape(-1, verts.shape[-2], 3)[mesh_of_view]  # [N, V, 3]
-    cam = v @ vm[:, :3, :3].transpose(1, 2) + vm[:, None, :3, 3]
-    z = cam[..., 2]
-    zs = z.clamp_min(1e-8)
-    x = ks[:, None, 0, 0] * cam[..., 0] / zs + ks[:, None, 0, 2]
-    y = ks[:, None, 1, 1] * cam[..., 1] / zs + ks[:, None, 1, 2]
+    V = verts.shape[-2]
+    v = verts.reshape(-1, V, 3)
+    v = v[mesh_of_view] if verts.ndim > 2 else v.expand(vm.shape[0], V, 3)
+    xy, z = project_points(v, vm, ks)
     c = cameras.n_cameras
-    xy = torch.stack([x, y], -1).reshape(*batch, c, verts.shape[-2], 2)
-    return xy, z.reshape(*batch, c, verts.shape[-2])
+    return xy.reshape(*batch, c, V, 2), z.reshape(*batch, c, V)
+
+
+def project_points(
+    verts: torch.Tensor, viewmats: torch.Tensor, Ks: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``xy [N, V, 2]`` (pixels) and ``z [N, V]`` of ``verts [N, V, 3]`` (or ``[V, 3]``, shared)
+    in ``N`` cameras given as matrices ``viewmats [N, 4, 4]`` and ``Ks [N, 3, 3]`` (the
+    tensor-only core of :func:`project_vertices`, for code that holds no ``Cameras``)."""
+    rot, t = viewmats[:, :3, :3], viewmats[:, None, :3, 3]
+    cam = verts @ rot.transpose(1, 2) + t  # [N, V, 3]
+    z = cam[..., 2]
+    # x = fx X / z + cx, y = fy Y / z + cy as one product with [[fx, fy]] and one sum
+    f = torch.stack([Ks[:, 0, 0], Ks[:, 1, 1]], -1)[:, None]  # [N, 1, 2]
+    c = torch.stack([Ks[:, 0, 2], Ks[:, 1, 2]], -1)[:, None]
+    xy = f * cam[..., :2] / z.clamp_min(1e-8)[..., None] + c
+    return xy, z
 
 
 def _edge_values(
@@ -174,8 +195,11 @@ def rasterize(
         faces: int64 (or other integer) vertex indices, shared by the batch.
         cameras: ``[..., C]`` cameras; without batch dims they are shared by all meshes.
         near_plane: faces with a vertex at ``z <= near_plane`` are culled.
-        chunk: candidates tested at once (memory bound).
-        check: validate the inputs (one ``ValidationError`` naming the field).
+        chunk: candidates tested at once by the torch z-buffer (memory bound; the CUDA kernel
+            needs no chunks).
+        check: validate the inputs (one ``ValidationError`` naming the field; one host sync).
+            Without it, faces with a non-finite vertex are skipped, but out-of-range indices are
+            undefined behaviour.
 
     Returns:
         ``Rasterization(tri_id [..., C, H, W], bary [..., C, H, W, 3], depth [..., C, H, W])``.
@@ -184,24 +208,50 @@ def rasterize(
         raise ValidationError("cameras", "a gs_core.Cameras", type(cameras).__name__)
     if check:
         check_mesh_tensors(verts, faces)
-    faces = faces.long()
     xy, z = project_vertices(verts, cameras)
-    batch = xy.shape[:-3]
-    C, H, W = cameras.n_cameras, cameras.height, cameras.width
-    V = verts.shape[-2]
+    return rasterize_projected(
+        xy, z, faces, cameras.width, cameras.height, near_plane=near_plane, chunk=chunk
+    )
+
+
+def rasterize_projected(
+    xy: torch.Tensor,
+    z: torch.Tensor,
+    faces: torch.Tensor,
+    width: int,
+    height: int,
+    *,
+    near_plane: float = 0.01,
+    chunk: int = DEFAULT_CHUNK,
+) -> Rasterization:
+    """:func:`rasterize` of already projected vertices: ``xy [..., C, V, 2]`` and
+    ``z [..., C, V]`` from :func:`project_vertices` (or :func:`project_points`), into images of
+    ``width x height``. No validation; gradients flow to ``xy`` and ``z``."""
+    faces = faces.long()
+    lead = xy.shape[:-2]
+    H, W = height, width
+    V = xy.shape[-2]
     xy = xy.reshape(-1, V, 2)
     z = z.reshape(-1, V)
     N = xy.shape[0]
-    dev = verts.device
+    shape = (*lead, H, W)
 
     with torch.no_grad():
         key = _zbuffer(xy.detach(), z.detach(), faces, H, W, near_plane, chunk)
         hit = key != _EMPTY_KEY
-        tri = torch.where(hit, key & _LOW32, torch.full_like(key, -1))  # [N*H*W]
+        tri = torch.where(hit, key & _LOW32, -1)  # [N*H*W]
 
-    # Differentiable barycentrics for the covered pixels only.
-    pix = hit.nonzero()[:, 0]
-    f = tri[pix]
+    if _use_triton(xy, _TRITON_BARY):
+        from gs_core.rendering.mesh_bary_triton import perspective_bary_triton
+
+        bary, depth = perspective_bary_triton(xy, z, tri, faces, W)
+        return Rasterization(tri.reshape(shape), bary.reshape(*shape, 3), depth.reshape(shape))
+
+    # Differentiable barycentrics: every pixel on accelerators (fixed shapes), the covered ones
+    # on the CPU.
+    dense = _dense(xy)
+    pix = torch.arange(N * H * W, device=xy.device) if dense else hit.nonzero()[:, 0]
+    f = tri.clamp_min(0) if dense else tri[pix]
     view = pix // (H * W)
     py = ((pix % (H * W)) // W).to(xy.dtype) + 0.5
     px = (pix % W).to(xy.dtype) + 0.5
@@ -211,14 +261,30 @@ def rasterize(
     gi = (view[:, None] * V + fi).reshape(-1)
     fv = xy.reshape(N * V, 2).index_select(0, gi).reshape(-1, 3, 2)  # [P, 3, 2]
     fz = z.reshape(N * V).index_select(0, gi).reshape(-1, 3)  # [P, 3]
+    if dense:
+        # Empty pixels see a unit triangle at depth 1, which keeps every value and gradient
+        # finite; their results are masked to 0 below.
+        unit = torch.eye(3, 2, dtype=fv.dtype, device=fv.device)  # made there: no copy
+        fv = torch.where(hit[:, None, None], fv, unit)
+        fz = torch.where(hit[:, None], fz, 1.0)
     bary, depth = _perspective_bary(fv, fz, fi, px, py)
-
-    bary_img = torch.zeros(N * H * W, 3, dtype=xy.dtype, device=dev)
-    depth_img = torch.zeros(N * H * W, dtype=xy.dtype, device=dev)
+    if dense:
+        return Rasterization(
+            tri.reshape(shape),
+            torch.where(hit[:, None], bary, 0.0).reshape(*shape, 3),
+            torch.where(hit, depth, 0.0).reshape(shape),
+        )
+    bary_img = torch.zeros(N * H * W, 3, dtype=xy.dtype, device=xy.device)
+    depth_img = torch.zeros(N * H * W, dtype=xy.dtype, device=xy.device)
     bary_img = bary_img.index_put((pix,), bary)
     depth_img = depth_img.index_put((pix,), depth)
-    shape = (*batch, C, H, W)
     return Rasterization(tri.reshape(shape), bary_img.reshape(*shape, 3), depth_img.reshape(shape))
+
+
+def _dense(t: torch.Tensor) -> bool:
+    """Process every pixel (fixed shapes, no host sync) rather than the covered ones: on every
+    device but the CPU, where a sync costs nothing and compaction saves the work."""
+    return t.device.type != "cpu"
 
 
 def _perspective_bary(fv, fz, fi, px, py) -> tuple[torch.Tensor, torch.Tensor]:
@@ -242,6 +308,10 @@ def _zbuffer(xy, z, faces, H, W, near_plane, chunk) -> torch.Tensor:
     lower-indexed vertex and oriented by the face's sign of area, both exact operations, so two
     consistently wound faces sharing an edge get exactly opposite planes (watertight).
     """
+    if _use_triton(xy, _TRITON_ZBUFFER):
+        from gs_core.rendering.mesh_zbuffer_triton import zbuffer_triton
+
+        return zbuffer_triton(xy, z, faces, H, W, near_plane)
     N, F = xy.shape[0], faces.shape[0]
     V = xy.shape[1]
     dev, dt = xy.device, xy.dtype
@@ -249,28 +319,23 @@ def _zbuffer(xy, z, faces, H, W, near_plane, chunk) -> torch.Tensor:
     gidx = (torch.arange(N, device=dev)[:, None] * V + faces.reshape(1, -1)).reshape(-1)
     fv = xy.reshape(N * V, 2).index_select(0, gidx).reshape(N * F, 3, 2)
     fz = z.reshape(N * V).index_select(0, gidx).reshape(N * F, 3)
-    lo = fv.amin(1)
-    hi = fv.amax(1)
+    # elementwise over the corners (faster on the CPU than reductions over a middle dim)
+    lo = torch.minimum(torch.minimum(fv[:, 0], fv[:, 1]), fv[:, 2])
+    hi = torch.maximum(torch.maximum(fv[:, 0], fv[:, 1]), fv[:, 2])
     # Pixel i is tested when its centre i + 0.5 lies in [lo, hi].
     x0 = torch.ceil(lo[:, 0] - 0.5).clamp(0, W)
     x1 = torch.floor(hi[:, 0] - 0.5).clamp(-1, W - 1)
     y0 = torch.ceil(lo[:, 1] - 0.5).clamp(0, H)
     y1 = torch.floor(hi[:, 1] - 0.5).clamp(-1, H - 1)
-    ok = (fz > near_plane).all(-1) & (x1 >= x0) & (y1 >= y0)
-    use_triton = _use_triton(xy)
-    if use_triton:
-        # The kernel finds each candidate's face by search, so culled faces need not be
-        # compacted away (no host sync, no gathers): they just get no candidates.
-        live = torch.arange(N * F, device=dev)
-        nondegen_ok = ok
-    else:
-        live = ok.nonzero()[:, 0]
-        if live.numel() == 0:
-            return keys
-        fv, fz = fv[live], fz[live]
-        x0, x1, y0, y1 = x0[live], x1[live], y0[live], y1[live]
-        nondegen_ok = True
-    fi = faces.repeat(N, 1) if use_triton else faces[live % F]
+    # (NaN fails every comparison: faces with a non-finite vertex are not live)
+    ok = (fz[:, 0] > near_plane) & (fz[:, 1] > near_plane) & (fz[:, 2] > near_plane)
+    ok &= (x1 >= x0) & (y1 >= y0) & torch.isfinite(hi - lo).all(-1)
+    live = ok.nonzero()[:, 0]
+    if live.numel() == 0:
+        return keys
+    fv, fz = fv[live], fz[live]
+    x0, x1, y0, y1 = x0[live], x1[live], y0[live], y1[live]
+    fi = faces[live % F]
     x0, y0 = x0.long(), y0.long()
     bw = x1.long() - x0 + 1
     counts = bw * (y1.long() - y0 + 1)
@@ -293,10 +358,12 @@ def _zbuffer(xy, z, faces, H, W, near_plane, chunk) -> torch.Tensor:
     orient = torch.where(area2 >= 0, 1.0, -1.0).to(dt)
     ep = ep * orient[:, None, None]
     # 1/z at p = sum_k b_k / z_k with b_k = e_k(p) / |area2| (oriented planes): a plane too.
+    # The sum is written out so its order is the Triton kernel's.
     wz = 1.0 / (area2.abs().clamp_min(1e-30)[:, None] * fz)  # [L, 3]
-    zp = (ep * wz[..., None]).sum(1)  # [L, 3]
+    pz = ep * wz[..., None]
+    zp = pz[:, 0] + pz[:, 1] + pz[:, 2]  # [L, 3]
     table = torch.cat([ep.reshape(-1, 9), zp], 1)  # [L, 12]
-    counts = torch.where(nondegen & nondegen_ok, counts, 0)
+    counts = torch.where(nondegen, counts, 0)
     ends = counts.cumsum(0)
     base_pix = (live // F) * (H * W) + y0 * W + x0
     meta = torch.stack([base_pix, bw, live % F], 1)
@@ -304,14 +371,6 @@ def _zbuffer(xy, z, faces, H, W, near_plane, chunk) -> torch.Tensor:
     # The common case, everything in one run, costs a single host sync.
     n_live = live.numel()
     grand = int(ends[-1])
-    if use_triton:
-        if grand == 0:
-            return keys
-        from gs_core.rendering.mesh_zbuffer_triton import zbuffer_scatter_triton
-
-        # Same table, same per-candidate arithmetic, one kernel; no chunking (no buffers).
-        zbuffer_scatter_triton(keys, table, ends, counts, x0, y0, base_pix, bw, live % F, grand, W)
-        return keys
     bounds = [0, n_live]
     if grand > chunk:
         bounds = [0]
@@ -338,7 +397,7 @@ def _zbuffer(xy, z, faces, H, W, near_plane, chunk) -> torch.Tensor:
         inside = (e >= 0).all(-1)
         inv_z = tab[:, 9] * px + tab[:, 10] * py + tab[:, 11]
         # Candidates outside their face scatter the empty key (a no-op under amin) instead of
-        # being compacted first: no host sync and fewer kernels.
+        # being compacted first: fewer kernels.
         depth = (1.0 / inv_z).float().clamp_min(0)
         k = (depth.view(torch.int32).long() << 32) | m[:, 2]
         k = torch.where(inside, k, _EMPTY_KEY)
@@ -347,9 +406,9 @@ def _zbuffer(xy, z, faces, H, W, near_plane, chunk) -> torch.Tensor:
     return keys
 
 
-def _use_triton(xy: torch.Tensor) -> bool:
-    """The Triton z-buffer runs for float32 on CUDA when Triton imports (bit-identical keys)."""
-    if not (xy.is_cuda and xy.dtype == torch.float32) or not _TRITON_ZBUFFER:
+def _use_triton(xy: torch.Tensor, switch: bool) -> bool:
+    """A Triton kernel runs for float32 on CUDA when Triton imports and its switch is on."""
+    if not (switch and xy.is_cuda and xy.dtype == torch.float32):
         return False
     from gs_core.triton_support import triton_available
 
@@ -357,7 +416,11 @@ def _use_triton(xy: torch.Tensor) -> bool:
 
 
 def interpolate(
-    attr: torch.Tensor, rast: Rasterization, faces: torch.Tensor | None = None
+    attr: torch.Tensor,
+    rast: Rasterization,
+    faces: torch.Tensor | None = None,
+    *,
+    check: bool = True,
 ) -> torch.Tensor:
     """Interpolate attributes over the rasterised faces with the perspective-correct barycentrics.
 
@@ -367,6 +430,9 @@ def interpolate(
             batch dims in front (``[..., V, K]`` / ``[..., F, 3, K]``, one set per mesh).
         rast: the output of ``rasterize``.
         faces: ``[F, 3]`` vertex indices, for per-vertex attributes.
+        check: refuse, in one ``ValidationError``, faces indexing past ``attr``'s vertices or
+            rasterised face ids past its faces (one host sync; callers that validated the
+            mesh pass ``False``).
 
     Returns:
         ``[..., C, H, W, K]``, zeros where no face is visible; differentiable w.r.t. ``attr``
@@ -387,28 +453,62 @@ def interpolate(
     ab = tuple(attr.shape[:-core])
     if ab and ab != tuple(lead):
         raise ValidationError("attr", f"leading dims {tuple(lead)} or none", _desc(attr))
+    if not per_corner and (
+        not isinstance(faces, torch.Tensor) or faces.ndim != 2 or faces.shape[1] != 3
+    ):
+        raise ValidationError("faces", "an integer tensor [F, 3]", _desc(faces))
+    if check:
+        _check_indices(attr, tri, faces, per_corner)
     K = attr.shape[-1]
     n_sets = 1
     for s in ab:
         n_sets *= s
     flat_tri = tri.reshape(-1)
-    pix = (flat_tri >= 0).nonzero()[:, 0]
-    f = flat_tri[pix]
-    set_idx = pix // (C * H * W) if ab else torch.zeros_like(pix)
+    # Every pixel on accelerators (empty ones have zero barycentrics, so they interpolate to 0
+    # with no mask and no host sync), the covered ones on the CPU.
+    dense = _dense(flat_tri)
+    pix = None if dense else (flat_tri >= 0).nonzero()[:, 0]
+    f = flat_tri.clamp_min(0) if dense else flat_tri[pix]
+    if not ab:
+        set_idx = torch.zeros_like(f)
+    elif dense:
+        set_idx = torch.arange(n_sets, device=f.device).repeat_interleave(C * H * W)
+    else:
+        set_idx = pix // (C * H * W)
     if per_corner:
         nf = attr.shape[-3]
         corner = attr.reshape(n_sets * nf, 3, K).index_select(0, set_idx * nf + f)  # [P, 3, K]
     else:
-        if faces.ndim != 2 or faces.shape[1] != 3:
-            raise ValidationError("faces", "an integer tensor [F, 3]", _desc(faces))
         nv = attr.shape[-2]
         gi = (set_idx[:, None] * nv + faces.long()[f]).reshape(-1)
         corner = attr.reshape(n_sets * nv, K).index_select(0, gi).reshape(-1, 3, K)
-    b = bary.reshape(-1, 3).index_select(0, pix).to(attr.dtype)
+    b = bary.reshape(-1, 3)
+    b = (b if dense else b.index_select(0, pix)).to(attr.dtype)
     vals = (b[..., None] * corner).sum(-2)
+    if dense:
+        return vals.reshape(*lead, C, H, W, K)
     out = torch.zeros(flat_tri.numel(), K, dtype=vals.dtype, device=vals.device)
     out = out.index_put((pix,), vals)
     return out.reshape(*lead, C, H, W, K)
+
+
+def _check_indices(attr, tri, faces, per_corner: bool) -> None:
+    """Indices that would read past ``attr``: one ``ValidationError`` naming the field."""
+    with torch.no_grad():
+        if per_corner:
+            hi = int(tri.max()) if tri.numel() else -1
+            if hi >= attr.shape[-3]:
+                raise ValidationError(
+                    "attr",
+                    f"per-corner values of at least {hi + 1} faces (rasterised)",
+                    _desc(attr),
+                )
+        elif faces.numel():
+            lo, hi = torch.stack([faces.min(), faces.max()]).tolist()
+            if lo < 0 or hi >= attr.shape[-2]:
+                raise ValidationError(
+                    "faces", f"indices in [0, {attr.shape[-2]}) (attr's vertices)", f"[{lo}, {hi}]"
+                )
 
 
 def _desc(x) -> str:

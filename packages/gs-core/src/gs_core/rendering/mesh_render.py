@@ -8,6 +8,7 @@ over 0.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -19,7 +20,13 @@ from gs_core.errors import ValidationError
 from gs_core.mesh import Mesh
 from gs_core.rendering.api import _background
 from gs_core.rendering.mesh_antialias import antialias as antialias_fn
-from gs_core.rendering.mesh_raster import interpolate, project_vertices, rasterize
+from gs_core.rendering.mesh_antialias import edge_topology
+from gs_core.rendering.mesh_raster import (
+    Rasterization,
+    interpolate,
+    project_points,
+    rasterize_projected,
+)
 from gs_core.rendering.mesh_texture import texture
 
 ATTRIBUTES = ("rgb", "alpha", "depth", "normal")
@@ -77,7 +84,9 @@ def render_mesh(
 
     Differentiable w.r.t. vertex positions (interior through barycentrics and depth, silhouettes
     through ``antialias``), vertex colours and the texture. Colour comes from the texture when
-    the mesh has one, else from vertex colours, else a uniform grey (0.7).
+    the mesh has one, else from vertex colours, else a uniform grey (0.7). For a training loop
+    of fixed shapes on CUDA, :class:`GraphedMeshRenderer` replays the same computation from
+    CUDA graphs.
 
     Args:
         background: RGB behind the mesh: a float, 3 floats or a tensor broadcastable to
@@ -93,33 +102,109 @@ def render_mesh(
     # Empty meshes, NaN vertices and out-of-range faces: one line naming the Mesh field
     # here, rather than a failure deep in the rasteriser (degenerate faces are skipped there).
     mesh.validate()
+    _check_cameras(cameras)
+    attrs = _check_options(attributes, normals)
+    verts, faces = mesh.vertices, mesh.faces.long()
+    if cameras.device != verts.device or cameras.viewmats.dtype != verts.dtype:
+        cameras = cameras.to(device=verts.device, dtype=verts.dtype)
+    bg = _background_rgb(background, cameras.n_cameras, verts.dtype, verts.device)
+    chans, rast, xy = _shade(
+        verts,
+        faces,
+        cameras.viewmats,
+        cameras.Ks,
+        cameras.width,
+        cameras.height,
+        vertex_colors=mesh.vertex_colors,
+        uvs=mesh.uvs,
+        tex=mesh.texture,
+        bg=bg,
+        attrs=attrs,
+        antialias=antialias,
+        normals=normals,
+        mip=mip,
+        near_plane=near_plane,
+        topology=None,
+    )
+    return MeshRenderOutput(
+        rgb=chans.get("rgb"),
+        alpha=chans.get("alpha"),
+        depth=chans.get("depth"),
+        normal=chans.get("normal"),
+        meta={"rast": rast, "xy": xy if antialias else None},
+    )
+
+
+def _check_cameras(cameras) -> None:
     if not isinstance(cameras, Cameras):
         raise ValidationError("cameras", "a gs_core.Cameras", type(cameras).__name__)
     if cameras.batch_shape:
         raise ValidationError("cameras", "cameras [C] without batch dims", repr(cameras))
+
+
+def _check_options(attributes, normals) -> tuple[str, ...]:
     attrs = tuple(attributes)
     bad = [a for a in attrs if a not in ATTRIBUTES]
     if bad or not attrs:
         raise ValidationError("attributes", f"a non-empty subset of {ATTRIBUTES}", repr(attributes))
     if normals not in ("face", "vertex"):
         raise ValidationError("normals", "'face' or 'vertex'", repr(normals))
-    verts, faces = mesh.vertices, mesh.faces.long()
-    cameras = cameras.to(device=verts.device, dtype=verts.dtype)
-    rast = rasterize(verts, faces, cameras, near_plane=near_plane)
+    return attrs
+
+
+def _background_rgb(background, n_cameras: int, dtype, device) -> torch.Tensor | None:
+    """``[C, 3]`` or ``None``; numbers are checked on the host (no device round trip)."""
+    numbers = background if isinstance(background, Sequence) else [background]
+    if (
+        background is not None
+        and not isinstance(background, torch.Tensor)
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers)
+    ):
+        if not all(math.isfinite(float(v)) for v in numbers):
+            raise ValidationError("background", "finite values", repr(background))
+        return _background(background, (n_cameras,), dtype, device, check=False)
+    return _background(background, (n_cameras,), dtype, device, check=True)
+
+
+def _shade(
+    verts: torch.Tensor,
+    faces: torch.Tensor,
+    viewmats: torch.Tensor,
+    Ks: torch.Tensor,
+    width: int,
+    height: int,
+    *,
+    vertex_colors: torch.Tensor | None,
+    uvs: torch.Tensor | None,
+    tex: torch.Tensor | None,
+    bg: torch.Tensor | None,
+    attrs: tuple[str, ...],
+    antialias: bool,
+    normals: str,
+    mip: bool,
+    near_plane: float,
+    topology: torch.Tensor | None,
+) -> tuple[dict[str, torch.Tensor], Rasterization, torch.Tensor]:
+    """The images of ``verts [V, 3]`` / ``faces [F, 3]`` (int64, indices already validated) in
+    cameras ``viewmats [C, 4, 4]``, ``Ks [C, 3, 3]``; no host synchronisation on a GPU. ``uvs`` are per
+    vertex ``[V, 2]`` or per corner ``[F, 3, 2]``; ``bg [C, 3]`` or ``None``."""
+    dtype = verts.dtype
+    xy, z = project_points(verts, viewmats, Ks)
+    rast = rasterize_projected(xy, z, faces, width, height, near_plane=near_plane)
     mask = rast.tri_id >= 0
-    m = mask[..., None].to(verts.dtype)
+    m = mask[..., None].to(dtype)
     C, H, W = rast.tri_id.shape
 
     chans: dict[str, torch.Tensor] = {}
     if "rgb" in attrs:
-        if mesh.texture is not None:
-            uv = interpolate(mesh.uvs.to(verts.dtype), rast, faces)
-            rgb = texture(mesh.texture.to(verts.dtype), uv, mip=mip, mask=mask)
-        elif mesh.vertex_colors is not None:
-            rgb = interpolate(mesh.vertex_colors.to(verts.dtype), rast, faces)
+        if tex is not None:
+            corner = uvs.ndim == 3
+            uv = interpolate(uvs.to(dtype), rast, None if corner else faces, check=False)
+            rgb = texture(tex.to(dtype), uv, mip=mip, mask=mask)
+        elif vertex_colors is not None:
+            rgb = interpolate(vertex_colors.to(dtype), rast, faces, check=False)
         else:
             rgb = m.expand(C, H, W, 3) * UNCOLOURED
-        bg = _background(background, (C,), verts.dtype, verts.device, check=True)
         if bg is not None:
             rgb = rgb * m + bg[:, None, None, :] * (1 - m)
         chans["rgb"] = rgb
@@ -129,24 +214,193 @@ def render_mesh(
         chans["depth"] = rast.depth[..., None]
     if "normal" in attrs:
         if normals == "face":
+            # constant over a face: a gather, no interpolation
             fn = face_normals(verts, faces)
-            n = interpolate(fn[:, None, :].expand(-1, 3, -1), rast)
+            n = fn.index_select(0, rast.tri_id.clamp_min(0).reshape(-1)).reshape(C, H, W, 3) * m
         else:
-            n = interpolate(vertex_normals(verts, faces), rast, faces)
+            n = interpolate(vertex_normals(verts, faces), rast, faces, check=False)
             n = n / n.norm(dim=-1, keepdim=True).clamp_min(1e-20)
         chans["normal"] = n
 
-    xy = None
     if antialias:
-        xy, _ = project_vertices(verts, cameras)
         names = list(chans)
         sizes = [chans[k].shape[-1] for k in names]
-        stacked = antialias_fn(torch.cat([chans[k] for k in names], -1), rast, xy, faces)
+        stacked = antialias_fn(
+            torch.cat([chans[k] for k in names], -1), rast, xy, faces, topology, check=False
+        )
         chans = dict(zip(names, stacked.split(sizes, -1), strict=True))
-    return MeshRenderOutput(
-        rgb=chans.get("rgb"),
-        alpha=chans.get("alpha"),
-        depth=chans.get("depth"),
-        normal=chans.get("normal"),
-        meta={"rast": rast, "xy": xy},
-    )
+    return chans, rast, xy
+
+
+class GraphedMeshRenderer:
+    """:func:`render_mesh` for one mesh topology, replayed from CUDA graphs (forward and
+    backward): for training loops on CUDA whose mesh connectivity, camera count and image size
+    stay fixed while vertex positions, colours or the texture and the cameras change (a mesh
+    fit, DreamGaussian's texture stage).
+
+    A recording is made on the first call with each combination of shapes and of which inputs
+    require grad (:class:`~gs_core.cuda_graphs.GraphedFunction`), after two eager warm-up
+    passes; later calls copy their inputs in and replay one graph forward and one backward.
+    The options are those of :func:`render_mesh`; ``faces [F, 3]`` and (for textures)
+    ``uvs`` (per vertex ``[V, 2]`` or per corner ``[F, 3, 2]``) are fixed here, on the CUDA
+    device the renderer runs on.
+
+    Calls check shapes and devices on the host only: faces are checked against the vertex
+    count once per count, and faces with a non-finite vertex are skipped, not reported (use
+    :func:`render_mesh` or ``Mesh.validate`` to find them). Each call must be back-propagated
+    (if at all) before the next call.
+    """
+
+    def __init__(
+        self,
+        faces: torch.Tensor,
+        *,
+        uvs: torch.Tensor | None = None,
+        background: torch.Tensor | Sequence[float] | float | None = 1.0,
+        attributes: Sequence[str] = ATTRIBUTES,
+        antialias: bool = True,
+        normals: Literal["face", "vertex"] = "face",
+        mip: bool = True,
+        near_plane: float = 0.01,
+    ):
+        if (
+            not isinstance(faces, torch.Tensor)
+            or faces.ndim != 2
+            or faces.shape[1] != 3
+            or faces.is_floating_point()
+            or faces.dtype == torch.bool
+            or faces.shape[0] == 0
+        ):
+            raise ValidationError("faces", "a non-empty integer tensor [F, 3]", _desc(faces))
+        if faces.device.type != "cuda":
+            raise ValidationError("faces", "a tensor on a CUDA device", str(faces.device))
+        if int(faces.min()) < 0:
+            raise ValidationError("faces", "non-negative vertex indices", f"min {int(faces.min())}")
+        self.faces = faces.long().contiguous()
+        self.uvs = None
+        if uvs is not None:
+            corner = (self.faces.shape[0], 3, 2)
+            if not isinstance(uvs, torch.Tensor) or not (
+                (uvs.ndim == 2 and uvs.shape[1] == 2) or tuple(uvs.shape) == corner
+            ):
+                raise ValidationError("uvs", f"a tensor [V, 2] or {list(corner)}", _desc(uvs))
+            if uvs.device != faces.device or not bool(torch.isfinite(uvs).all()):
+                raise ValidationError("uvs", f"finite values on {faces.device}", _desc(uvs))
+            self.uvs = uvs.detach().float().contiguous()
+        self.attributes = _check_options(attributes, normals)
+        self.background = background
+        self.options = {
+            "antialias": bool(antialias),
+            "normals": normals,
+            "mip": bool(mip),
+            "near_plane": float(near_plane),
+        }
+        # edge topology once: the graphs must not sort (a host sync) on every call
+        self.topology = edge_topology(self.faces) if antialias else None
+        self._max_index = int(self.faces.max())
+        self._checked_counts: set[int] = set()
+        self._graphs: dict[tuple, Any] = {}
+
+    def __call__(
+        self,
+        vertices: torch.Tensor,
+        cameras: Cameras,
+        *,
+        vertex_colors: torch.Tensor | None = None,
+        texture: torch.Tensor | None = None,
+    ) -> MeshRenderOutput:
+        """Render ``vertices [V, 3]`` (float32) with ``vertex_colors [V, 3]`` or ``texture
+        [Ht, Wt, 3]`` (needs ``uvs``; or neither: grey) from ``cameras [C]``.
+
+        Returns a :class:`MeshRenderOutput` as :func:`render_mesh`'s (``meta`` holds
+        ``tri_id [C, H, W]``); differentiable w.r.t. the inputs that require grad.
+        """
+        dev = self.faces.device
+        if (
+            not isinstance(vertices, torch.Tensor)
+            or vertices.ndim != 2
+            or vertices.shape[1] != 3
+            or vertices.dtype != torch.float32
+            or vertices.device != dev
+        ):
+            raise ValidationError("vertices", f"a float32 tensor [V, 3] on {dev}", _desc(vertices))
+        V = vertices.shape[0]
+        if V not in self._checked_counts:
+            if self._max_index >= V:
+                raise ValidationError(
+                    "faces", f"indices in [0, {V})", f"max index {self._max_index}"
+                )
+            if self.uvs is not None and self.uvs.ndim == 2 and self.uvs.shape[0] != V:
+                raise ValidationError("uvs", f"[{V}, 2] (one per vertex)", _desc(self.uvs))
+            self._checked_counts.add(V)
+        _check_cameras(cameras)
+        if cameras.device != dev or cameras.viewmats.dtype != torch.float32:
+            raise ValidationError("cameras", f"float32 cameras on {dev}", repr(cameras))
+        extra: tuple[torch.Tensor, ...] = ()
+        mode = "grey"
+        if texture is not None:
+            if self.uvs is None:
+                raise ValidationError("texture", "uvs given to GraphedMeshRenderer", "none")
+            if (
+                not isinstance(texture, torch.Tensor)
+                or texture.ndim != 3
+                or texture.shape[-1] != 3
+                or texture.device != dev
+            ):
+                raise ValidationError("texture", f"a tensor [Ht, Wt, 3] on {dev}", _desc(texture))
+            extra, mode = (texture,), "texture"
+        elif vertex_colors is not None:
+            if not isinstance(vertex_colors, torch.Tensor) or tuple(vertex_colors.shape) != (
+                V,
+                3,
+            ):
+                raise ValidationError("vertex_colors", f"a tensor [{V}, 3]", _desc(vertex_colors))
+            if vertex_colors.device != dev:
+                raise ValidationError("vertex_colors", f"a tensor on {dev}", _desc(vertex_colors))
+            extra, mode = (vertex_colors,), "vertex"
+        key = (mode, cameras.n_cameras, cameras.width, cameras.height)
+        graphed = self._graphs.get(key)
+        if graphed is None:
+            # imported here: it registers module hooks, which plain rendering does not need
+            from gs_core.cuda_graphs import GraphedFunction
+
+            graphed = GraphedFunction(self._function(mode, *key[1:]))
+            self._graphs[key] = graphed
+        outs = graphed(vertices, cameras.viewmats, cameras.Ks, *extra)
+        images = dict(zip(self.attributes, outs[:-1], strict=True))
+        return MeshRenderOutput(
+            rgb=images.get("rgb"),
+            alpha=images.get("alpha"),
+            depth=images.get("depth"),
+            normal=images.get("normal"),
+            meta={"tri_id": outs[-1]},
+        )
+
+    def _function(self, mode: str, n_cameras: int, width: int, height: int):
+        bg = _background_rgb(self.background, n_cameras, torch.float32, self.faces.device)
+
+        def render(verts, viewmats, Ks, *extra):
+            chans, rast, _ = _shade(
+                verts,
+                self.faces,
+                viewmats,
+                Ks,
+                width,
+                height,
+                vertex_colors=extra[0] if mode == "vertex" else None,
+                uvs=self.uvs,
+                tex=extra[0] if mode == "texture" else None,
+                bg=bg,
+                attrs=self.attributes,
+                topology=self.topology,
+                **self.options,
+            )
+            return (*(chans[a] for a in self.attributes), rast.tri_id)
+
+        return render
+
+
+def _desc(x) -> str:
+    if isinstance(x, torch.Tensor):
+        return f"{x.dtype} shape {tuple(x.shape)} on {x.device}"
+    return type(x).__name__

@@ -60,9 +60,11 @@ def mip_level(
         if mask is None
         else mask.reshape(-1, H, W).bool()
     )
-    scale = torch.tensor([tex_size[1], tex_size[0]], dtype=u.dtype, device=u.device)
-    dx = _neighbour_diff(u, valid, 2) * scale
-    dy = _neighbour_diff(u, valid, 1) * scale
+    # in texels (scaled by Python numbers: a tensor of the sizes would be a host-to-device copy,
+    # which a CUDA graph cannot record)
+    u = torch.stack([u[..., 0] * tex_size[1], u[..., 1] * tex_size[0]], -1)
+    dx = _neighbour_diff(u, valid, 2)
+    dy = _neighbour_diff(u, valid, 1)
     rho2 = torch.maximum(dx.square().sum(-1), dy.square().sum(-1)).clamp_min(1.0)
     return (0.5 * torch.log2(rho2)).reshape(*lead, H, W)
 
@@ -111,8 +113,14 @@ def texture(
         lod = mip_level(uv, (tex.shape[0], tex.shape[1]), mask)
     lod = lod.detach().reshape(-1).to(tex.dtype).clamp(0, len(levels) - 1)
     out = torch.zeros(grid.shape[1], K, dtype=tex.dtype, device=tex.device)
+    # On the CPU each level samples only the pixels that use it; elsewhere every level samples
+    # every pixel with weight 0 for most (fixed shapes: no host sync, CUDA-graph safe).
+    dense = tex.device.type != "cpu"
     for i, level in enumerate(levels):
         w = (1 - (lod - i).abs()).clamp_min(0)
+        if dense:
+            out = out + w[:, None] * sample(level, grid)
+            continue
         sel = (w > 0).nonzero()[:, 0]
         if sel.numel() == 0:
             continue
