@@ -29,56 +29,7 @@ import time
 
 import torch
 
-
-def paper_size_zero123(device: torch.device, dtype: torch.dtype):
-    """A Zero123-XL-architecture prior and its DDIM scheduler, random weights, on ``device``."""
-    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
-    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
-
-    from gs_priors.zero123 import Zero123Guidance, camera_projection_class
-
-    torch.manual_seed(0)
-    with torch.device(device):
-        # Stable Diffusion 1.x U-Net (diffusers' defaults) at 32x32 latents, 8 input channels.
-        unet = UNet2DConditionModel(
-            sample_size=32, in_channels=8, out_channels=4, cross_attention_dim=768
-        )
-        vae = AutoencoderKL(
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-            block_out_channels=(128, 256, 512, 512),
-            layers_per_block=2,
-            latent_channels=4,
-            sample_size=256,
-            scaling_factor=0.18215,
-        )
-        clip = CLIPVisionModelWithProjection(
-            CLIPVisionConfig(
-                hidden_size=1024,
-                intermediate_size=4096,
-                num_hidden_layers=24,
-                num_attention_heads=16,
-                image_size=224,
-                patch_size=14,
-                projection_dim=768,
-            )
-        )
-        projection = camera_projection_class()(embedding_dim=768, additional_embeddings=4)
-    # Zero123's training schedule (Stable Diffusion's), as DDIM.
-    scheduler = DDIMScheduler(
-        num_train_timesteps=1000,
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-        prediction_type="epsilon",
-    )
-    for m in (unet, vae, clip, projection):
-        m.to(device=device, dtype=dtype)
-    prior = Zero123Guidance(vae, unet, clip, projection, scheduler, clip_size=224)
-    return prior.to(device), scheduler
+from gs_priors.tiny import paper_size_zero123
 
 
 def input_image(size: int) -> torch.Tensor:
@@ -123,7 +74,7 @@ def main() -> None:
     if cfg.prior.source != "tiny_random":
         dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(cfg.prior.dtype)
         dtype = dtype if device.type == "cuda" and dtype is not None else torch.float32
-        prior, _ = paper_size_zero123(device, dtype)
+        prior = paper_size_zero123(device, dtype)
         install_prior(cfg.prior, device, prior)
     build_s = time.perf_counter() - t0
 

@@ -34,65 +34,12 @@ class Bench:
     scheduler_options: dict
 
 
-def _sd_vae():
-    from diffusers import AutoencoderKL
-
-    return AutoencoderKL(
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(128, 256, 512, 512),
-        layers_per_block=2,
-        latent_channels=4,
-        sample_size=256,
-    )
-
-
 def build_zero123(device: torch.device, dtype: torch.dtype):
-    """``ashawkey/zero123-xl-diffusers``: an SD 1.x U-Net on 8 channels (noisy + image latent),
-    768-d context from CLIP ViT-L/14 and the 772 -> 768 camera projection; 256 px, 32x32
-    latents; DreamGaussian's CFG 5."""
-    from diffusers import DDIMScheduler, UNet2DConditionModel
-    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+    """``ashawkey/zero123-xl-diffusers`` at paper size (``gs_priors.tiny.paper_size_zero123``);
+    256 px, 32x32 latents; DreamGaussian's CFG 5."""
+    from gs_priors.tiny import paper_size_zero123
 
-    from gs_priors.zero123 import Zero123Guidance, camera_projection_class
-
-    with torch.device(device):
-        unet = UNet2DConditionModel(
-            sample_size=32,
-            in_channels=8,
-            out_channels=4,
-            block_out_channels=(320, 640, 1280, 1280),
-            layers_per_block=2,
-            attention_head_dim=8,
-            cross_attention_dim=768,
-        )
-        encoder = CLIPVisionModelWithProjection(
-            CLIPVisionConfig(
-                hidden_size=1024,
-                intermediate_size=4096,
-                num_hidden_layers=24,
-                num_attention_heads=16,
-                image_size=224,
-                patch_size=14,
-                projection_dim=768,
-                hidden_act="quick_gelu",
-            )
-        )
-        prior = Zero123Guidance(
-            _sd_vae(),
-            unet,
-            encoder,
-            camera_projection_class()(),
-            DDIMScheduler(
-                beta_start=0.00085,
-                beta_end=0.012,
-                beta_schedule="scaled_linear",
-                clip_sample=False,
-                set_alpha_to_one=False,
-                steps_offset=1,
-            ),
-        )
-    prior = prior.to(device=device, dtype=dtype)
+    prior = paper_size_zero123(device, dtype)
     ref = prior.encode_reference(torch.rand(1, 4, 256, 256, device=device))
     cond = prior.camera_condition(ref, torch.tensor([0.0]), torch.tensor([90.0]))
     return prior, cond, (1, 4, 32, 32)
@@ -131,6 +78,17 @@ def build_zero123plus(device: torch.device, dtype: torch.dtype):
     return prior, cond, prior.latent_shape(1)
 
 
+def build_imagedream(device: torch.device, dtype: torch.dtype):
+    """``ashawkey/imagedream-ipmv-diffusers`` at paper size (``gs_priors.tiny.
+    paper_size_imagedream``): four orthogonal 256 px views (32x32 latents) plus the input as a
+    fifth frame; CFG 5."""
+    from gs_priors.tiny import paper_size_imagedream
+
+    prior = paper_size_imagedream(device, dtype)
+    cond = prior.condition(prior.encode_reference(torch.rand(1, 4, 256, 256, device=device)))
+    return prior, cond, (4, 4, 32, 32)
+
+
 PRIORS: dict[str, Bench] = {
     "zero123": Bench(build_zero123, 50, 5.0, "Zero123-XL, 256 px, 1 view", {}),
     "zero123plus": Bench(
@@ -140,6 +98,7 @@ PRIORS: dict[str, Bench] = {
         "Zero123++ v1.1, 6 views 960x640",
         {"timestep_spacing": "trailing"},
     ),
+    "imagedream": Bench(build_imagedream, 50, 5.0, "ImageDream, 4 views + input, 256 px", {}),
 }
 
 

@@ -93,26 +93,11 @@ def save_tiny_stable_diffusion(
     prediction_type: Literal["epsilon", "v_prediction", "sample"] = "epsilon",
 ) -> Path:
     """A Stable-Diffusion-layout checkpoint (vae, unet, text_encoder, tokenizer, scheduler)."""
-    from transformers import CLIPTextConfig, CLIPTextModel
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tokenizer = tiny_clip_tokenizer()
-    torch.manual_seed(seed + 2)
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=TINY_CROSS_DIM,
-            intermediate_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            max_position_embeddings=tokenizer.model_max_length,
-            projection_dim=TINY_CROSS_DIM,
-            bos_token_id=0,
-            eos_token_id=1,
-            pad_token_id=1,
-        )
-    )
+    text_encoder = tiny_text_encoder(tokenizer, TINY_CROSS_DIM, seed)
     tiny_vae(seed).save_pretrained(directory / "vae")
     tiny_unet(4, TINY_CROSS_DIM, seed).save_pretrained(directory / "unet")
     text_encoder.save_pretrained(directory / "text_encoder")
@@ -293,8 +278,6 @@ def save_tiny_zero123plus(directory: str | Path, seed: int = 0) -> Path:
     from diffusers import EulerAncestralDiscreteScheduler
     from transformers import (
         CLIPImageProcessor,
-        CLIPTextConfig,
-        CLIPTextModel,
         CLIPVisionConfig,
         CLIPVisionModelWithProjection,
     )
@@ -302,21 +285,7 @@ def save_tiny_zero123plus(directory: str | Path, seed: int = 0) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tokenizer = tiny_clip_tokenizer()
-    torch.manual_seed(seed + 5)
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=TINY_CROSS_DIM,
-            intermediate_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            max_position_embeddings=tokenizer.model_max_length,
-            projection_dim=TINY_CROSS_DIM,
-            bos_token_id=0,
-            eos_token_id=1,
-            pad_token_id=1,
-        )
-    )
+    text_encoder = tiny_text_encoder(tokenizer, TINY_CROSS_DIM, seed + 3)
     # The image embedding is added to the text states: one width for both.
     vision_encoder = CLIPVisionModelWithProjection(
         CLIPVisionConfig(
@@ -376,6 +345,71 @@ def save_tiny_zero123plus(directory: str | Path, seed: int = 0) -> Path:
     return directory
 
 
+def paper_size_sd_vae():
+    """Stable Diffusion's VAE architecture (the one Zero123, ImageDream and Zero123++ share),
+    random weights, on the current default device."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(128, 256, 512, 512),
+        layers_per_block=2,
+        latent_channels=4,
+        sample_size=256,
+    )
+
+
+def paper_size_zero123(
+    device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0
+):
+    """Zero123-XL (``ashawkey/zero123-xl-diffusers``) at paper size with random weights, for
+    timing: an SD 1.x U-Net on 8 channels (noisy + image latent), SD's VAE, CLIP ViT-L/14 at
+    224 px (quick GELU, 768-d projection) and the 772 -> 768 camera projection; DDIM on SD's
+    training schedule."""
+    from diffusers import DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    from gs_priors.zero123 import Zero123Guidance, camera_projection_class
+
+    torch.manual_seed(seed)
+    with torch.device(device):
+        unet = UNet2DConditionModel(
+            sample_size=32,
+            in_channels=8,
+            out_channels=4,
+            block_out_channels=(320, 640, 1280, 1280),
+            layers_per_block=2,
+            attention_head_dim=8,
+            cross_attention_dim=768,
+        )
+        encoder = CLIPVisionModelWithProjection(
+            CLIPVisionConfig(
+                hidden_size=1024,
+                intermediate_size=4096,
+                num_hidden_layers=24,
+                num_attention_heads=16,
+                image_size=224,
+                patch_size=14,
+                projection_dim=768,
+                hidden_act="quick_gelu",
+            )
+        )
+        vae = paper_size_sd_vae()
+        projection = camera_projection_class()(embedding_dim=768, additional_embeddings=4)
+    # The schedule's tables stay on the CPU (the prior keeps a CPU copy of alphas_cumprod).
+    scheduler = DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+    prior = Zero123Guidance(vae, unet, encoder, projection, scheduler)
+    return prior.to(device=device, dtype=dtype)
+
+
 def paper_size_imagedream(
     device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0
 ):
@@ -385,7 +419,6 @@ def paper_size_imagedream(
     output layers zero as initialised). The tokenizer is :func:`tiny_clip_tokenizer` at 77
     tokens, so the text embedding table has 514 rows instead of 49,408; compute is unchanged.
     """
-    from diffusers import AutoencoderKL
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPVisionConfig, CLIPVisionModel
 
     from gs_priors.imagedream import ImageDreamGuidance
@@ -395,14 +428,7 @@ def paper_size_imagedream(
     scheduler = tiny_scheduler("epsilon")
     torch.manual_seed(seed)
     with torch.device(device):
-        vae = AutoencoderKL(
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-            block_out_channels=(128, 256, 512, 512),
-            layers_per_block=2,
-            latent_channels=4,
-            sample_size=256,
-        )
+        vae = paper_size_sd_vae()
         text_encoder = CLIPTextModel(
             CLIPTextConfig(
                 vocab_size=len(tokenizer),
