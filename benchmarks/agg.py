@@ -7,6 +7,13 @@ time the same as trained ones. The paper reports 0.19 s per object (Table 1); th
     python3 benchmarks/agg.py                       # paper preset, CUDA, bf16
     python3 benchmarks/agg.py --preset tiny --device cpu --dtype fp32 --iters 2
     python3 benchmarks/agg.py --stages DATA_DIR     # also time each training stage on a dataset
+    python3 benchmarks/agg.py --engine DATA_DIR --recipes before,resident,small --json OUT.json
+
+``--engine`` times the engine's steady state (steps 10 onwards) of each training recipe and
+samples how busy the GPU is meanwhile (``nvidia-smi`` utilisation: the share of time a kernel
+runs). Recipes: ``before`` (the bundled model's first recipe: 1,024 -> 4,096 Gaussians, batch
+16, DataLoader with 6 workers), ``resident`` (the same model and batch, views resident on the
+GPU), ``small`` (the ``small`` preset: 4,096 -> 16,384 Gaussians, batch 32, resident views).
 
 Prints a markdown table.
 """
@@ -174,6 +181,148 @@ def stage_rows(preset: str, data: str, device: torch.device, steps: int) -> list
     return rows
 
 
+# The first bundled model's recipe, as overrides of today's ``small`` preset.
+BEFORE = {
+    "num_gaussians": 1024,
+    "coarse_scale": 0.04,
+    "fine_scale": 0.02,
+    "texture.upsample_factor": 2,
+    "lr_schedule.warmup_steps": 100,
+    "resident_data": False,
+    "train.batch_size": 16,
+    "train.num_workers": 6,
+    "train.clip_grad_norm": None,
+}
+RECIPES = {
+    "before": BEFORE,
+    "resident": {**BEFORE, "resident_data": True, "train.num_workers": 0},
+    "small": {},
+}
+
+
+class GpuBusy:
+    """``nvidia-smi`` utilisation samples of one GPU every 100 ms, read by a thread."""
+
+    def __init__(self, device: torch.device):
+        import subprocess
+        import threading
+
+        uuid = str(torch.cuda.get_device_properties(device).uuid)
+        ident = uuid if uuid.startswith("GPU-") else f"GPU-{uuid}"
+        self.samples: list[tuple[float, float]] = []
+        self.proc = subprocess.Popen(
+            ["nvidia-smi", "-i", ident, "--query-gpu=utilization.gpu",
+             "--format=csv,noheader,nounits", "-lms", "100"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            try:
+                self.samples.append((time.perf_counter(), float(line.strip())))
+            except ValueError:
+                continue
+
+    def mean(self, t0: float, t1: float) -> float | None:
+        vals = [v for t, v in self.samples if t0 <= t <= t1]
+        return sum(vals) / len(vals) if vals else None
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def engine_throughput(
+    recipe: str, data: str, device: torch.device, steps: int, skip: int = 10, busy=None,
+    resident=None, stages=("warmup", "coarse", "sr"), overrides=(),
+) -> dict[str, dict]:  # fmt: skip
+    """Steady-state engine rate of each stage of ``recipe`` (steps ``skip`` .. ``steps``)."""
+    import tempfile
+
+    from gs_core.training import Callback, Trainer
+
+    class Clock(Callback):
+        def on_step_end(self, trainer, step, logs):
+            if step in (skip, steps):
+                torch.cuda.synchronize(device) if device.type == "cuda" else None
+                marks[step] = time.perf_counter()
+
+    out = {}
+    from gs_method_agg import AGG, AGGConfig
+
+    torch.manual_seed(0)
+    cfg = AGGConfig.preset("small").with_overrides(RECIPES[recipe]).with_overrides(list(overrides))
+    model = AGG(cfg).to(device)
+    for stage in stages:
+        marks: dict[int, float] = {}
+        model.config = model.config.with_overrides(
+            {"train.max_steps": steps, "train.progress": "off", "train.tensorboard": "off",
+             "train.checkpoint_every": 100000, "train.device": str(device)}
+        )  # fmt: skip
+        module = model.training_module(stage, data_dir=data, resident=resident)
+        with tempfile.TemporaryDirectory() as tmp:
+            Trainer(module, f"{tmp}/run", callbacks=[Clock()]).fit()
+        model.requires_grad_(True)
+        dt = marks[steps] - marks[skip]
+        bs = model.config.train.batch_size
+        its = (steps - skip) / dt
+        out[stage] = {
+            "it_s": its,
+            "samples_s": its * bs,
+            "batch": bs,
+            "gpu_busy_pct": busy.mean(marks[skip], marks[steps]) if busy else None,
+            "gaussians": model.config.num_output_gaussians,
+            "resident": model.config.resident_data,
+        }
+        print(f"{recipe} {stage}: {out[stage]}", flush=True)
+    return out
+
+
+def engine_main(args) -> None:
+    import json
+
+    from gs_core.data.resident import ResidentViews
+
+    device = torch.device(args.device)
+    busy = GpuBusy(device) if device.type == "cuda" else None
+    resident = None
+    results = {"gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
+    try:
+        for recipe in args.recipes.split(","):
+            if RECIPES[recipe].get("resident_data", True) and resident is None:
+                t0 = time.perf_counter()
+                resident = ResidentViews.from_dataset(
+                    args.engine, "train", 128, device, points=4096, workers=16
+                )
+                results["resident_load_s"] = time.perf_counter() - t0
+            results[recipe] = engine_throughput(
+                recipe,
+                args.engine,
+                device,
+                args.engine_steps,
+                args.engine_skip,
+                busy,
+                resident,
+                overrides=args.overrides,
+            )
+    finally:
+        if busy is not None:
+            busy.close()
+    if args.json:
+        from pathlib import Path
+
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    print("| recipe | stage | batch | it/s | samples/s | GPU busy |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for recipe in args.recipes.split(","):
+        for stage, r in results[recipe].items():
+            b = r["gpu_busy_pct"]
+            print(f"| {recipe} | {stage} | {r['batch']} | {r['it_s']:.2f} | {r['samples_s']:.0f} | "
+                  f"{'n/a' if b is None else f'{b:.0f}%'} |")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -189,8 +338,16 @@ def main() -> None:
     ap.add_argument("--stages", default=None, help="dataset dir: also time the engine stages")
     ap.add_argument("--stage-preset", default="small")
     ap.add_argument("--stage-steps", type=int, default=40)
+    ap.add_argument("--engine", default=None, help="dataset dir: engine throughput of recipes")
+    ap.add_argument("--recipes", default="before,resident,small")
+    ap.add_argument("--engine-steps", type=int, default=50)
+    ap.add_argument("--engine-skip", type=int, default=10, help="steps before timing starts")
+    ap.add_argument("--json", default=None)
     ap.add_argument("overrides", nargs="*", help="key=value overrides of the AGG config")
     args = ap.parse_args()
+    if args.engine:
+        engine_main(args)
+        return
 
     device = torch.device(args.device)
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32

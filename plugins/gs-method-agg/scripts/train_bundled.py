@@ -1,21 +1,33 @@
-"""Train the bundled procedural-world AGG model (``small`` preset) and the Table 2 ablations.
+"""Train the bundled procedural-world AGG model (``small`` preset) and the Table 2 ablations on a
+two-GPU machine, in one detached run.
 
-Runs, in one process per model, exactly what these commands run (``gs3d train`` drives the same
-``Trainer`` with the module of ``AGG.training_module``)::
+What it runs, in order (``--gpus 0,1``):
 
-    gs3d data procedural --out DATA --objects N --views V --resolution 128 --set points=4096 --split train
-    gs3d data procedural --preset eval --out EVAL
-    gs3d train --method agg --preset small --stage warmup --data DATA --out RUN/warmup train.max_steps=W
-    gs3d train --method agg --preset small --stage coarse --data DATA --out RUN/coarse --init RUN/warmup/final train.max_steps=C
-    gs3d train --method agg --preset small --stage sr     --data DATA --out RUN/sr     --init RUN/coarse/final train.max_steps=S
-    gs3d eval --method agg --checkpoint RUN/sr/final --data EVAL --split test --frame azimuth --out REPORT
+1. data: ``gs3d data procedural --out WORK/train-data --objects N --views 24 --resolution 128
+   --set points=4096 --split train`` and ``gs3d data procedural --preset eval``; the training
+   split is decoded once into ``WORK/train-data/.resident/train-128px.safetensors``, which every
+   training process then loads onto its GPU (``resident_data``);
+2. efficiency check: ``benchmarks/agg.py --engine`` times the old recipe (DataLoader workers)
+   on the second GPU while the first times the resident recipes; the measured rates of the
+   ``small`` preset turn the time budgets below into step counts (so each cosine schedule
+   runs to its end);
+3. training, both GPUs at once:
 
-The ablations of Table 2 train beside it with the same number of optimiser steps: "w/o Super
-Resolution" (``super_resolution=false``) and "w/o Texture Field" (``texture_field=false``, the
-geometry predictor decodes every attribute) each run warmup + coarse for the steps the full
-model spends on coarse + sr.
+   - GPU 0, the bundled model: exactly what ``gs3d train --method agg --preset small --stage
+     warmup|coarse|sr --data WORK/train-data --init PREVIOUS train.max_steps=STEPS`` runs,
+     for ``--train-seconds`` in the proportions of ``STAGE_SHARES``; evaluated on
+     ``procedural-eval`` (protocol ``gso``) after the coarse stage, halfway through ``sr`` and
+     at the end (fp16, as shipped): the scaling curve;
+   - GPU 1, the ablations of Table 2 at equal steps, seeds 0..S-1, one after another and
+     interleaved (seed 0 of every variant first): "full", "w/o Super Resolution"
+     (``super_resolution=false``: warm-up + coarse for as many steps as the full model's coarse
+     + sr) and "w/o Texture Field" (``texture_field=false`` as well);
+4. results: ``OUT/ckpt`` (the fp16 checkpoint in <= 15 MiB shards), ``OUT/results.json``.
 
-Usage (GPU machine): ``python3 plugins/gs-method-agg/scripts/train_bundled.py --out $OUT``.
+Progress goes to stdout; ``OUT/done`` appears at the end. Usage on the GPU machine::
+
+    setsid nohup python3 plugins/gs-method-agg/scripts/train_bundled.py --out /tmp/agg/out \\
+        > /tmp/agg/run.log 2>&1 < /dev/null &
 """
 
 from __future__ import annotations
@@ -31,61 +43,353 @@ from pathlib import Path
 
 import torch
 
+ROOT = Path(__file__).resolve().parents[3]
+# Shares of the training time: the warm-up only has to place points, the coarse stage learns
+# most of the shape, the super-resolution stage (which also trains the coarse generator)
+# refines it.
+STAGE_SHARES = {"warmup": 0.07, "coarse": 0.50, "sr": 0.43}
+VARIANTS = {
+    "full": {},
+    "nosr": {"super_resolution": False},
+    "notex": {"super_resolution": False, "texture_field": False},
+}
+LABELS = {"full": "full", "nosr": "w/o Super Resolution", "notex": "w/o Texture Field"}
+
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def train_stage(
-    model, stage: str, data: Path, run: Path, steps: int, deadline: float | None = None
-):
-    """Train ``stage`` for ``steps`` steps; past ``deadline`` (``time.time()``) the engine stops
-    gracefully, as Ctrl-C / SIGTERM stops ``gs3d train`` (checkpoint, then return)."""
+def resolution(args) -> int:
+    """Training views are decoded at the preset's render resolution."""
+    return preset_config(args).render_resolution
+
+
+def preset_config(args):
+    """``--preset`` with the ``--set key=value`` overrides."""
+    from gs_method_agg import AGGConfig
+
+    return AGGConfig.preset(args.preset).with_overrides(list(args.set))
+
+
+def write_json(path: Path, data) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    tmp.replace(path)
+
+
+# ---------------------------------------------------------------------- training helpers
+def train_stage(model, stage, data, run, steps, resident, seed=0, deadline=None, callbacks=()):
+    """Train ``stage`` for ``steps`` optimiser steps through the engine; past ``deadline``
+    (``time.time()``) the engine stops as on SIGTERM (checkpoint, then return)."""
     from gs_core.training import Trainer
 
-    cfg = model.config.with_overrides({"train.max_steps": steps, "train.progress": "lines",
-                                       "train.log_every": 50, "train.checkpoint_every": 100000,
-                                       "train.tensorboard": "off"})  # fmt: skip
-    model.config = cfg
-    module = model.training_module(stage, data_dir=data)
-    # A deadline already past still trains one step, as the stop is checked after each step.
+    model.config = model.config.with_overrides(
+        {"train.max_steps": steps, "train.seed": seed, "train.progress": "lines",
+         "train.log_every": 200, "train.checkpoint_every": 10**6, "train.tensorboard": "off"}
+    )  # fmt: skip
+    module = model.training_module(stage, data_dir=data, resident=resident)
     budget = None if deadline is None else max(deadline - time.time(), 1e-3)
     shutil.rmtree(run, ignore_errors=True)
     t0 = time.perf_counter()
-    result = Trainer(module, run, budget_s=budget).fit()
+    result = Trainer(module, run, budget_s=budget, callbacks=list(callbacks)).fit()
     dt = time.perf_counter() - t0
     # The next stage starts from these weights with everything trainable again.
     model.requires_grad_(True)
-    if not model.config.encoder.trainable:
-        model.encoder.requires_grad_(False)
-    done = result.step
     cut = " (stopped at the time budget)" if result.stopped_by == "budget" else ""
-    log(f"{stage}: {done}/{steps} steps{cut} in {dt:.0f} s ({done / dt:.2f} it/s) {result.metrics}")
-    return {
-        "stage": stage,
-        "steps": done,
-        "planned_steps": steps,
-        "seconds": dt,
-        "final_metrics": result.metrics,
-    }
+    log(f"{stage}: {result.step}/{steps} steps{cut} in {dt:.0f} s ({result.step / dt:.2f} it/s)")
+    return {"stage": stage, "steps": result.step, "planned_steps": steps, "seconds": dt}
 
 
 def evaluate(model, eval_root: Path, out: Path, label: str) -> dict:
-    from gs_core.evaluation.harness import EvalConfig, evaluate
+    from gs_core.evaluation.harness import EvalConfig
+    from gs_core.evaluation.harness import evaluate as run_eval
     from gs_core.evaluation.predictors import MethodPredictor
 
+    was_training = model.training
     model.eval()
-    cfg = EvalConfig(
-        protocol="gso",
-        frame="azimuth",
-        metrics=["psnr", "ssim"],
-        sheets=False,
-        max_objects=int(os.environ.get("AGG_EVAL_OBJECTS", "0")) or None,
-    )
-    rep = evaluate(MethodPredictor(model, label), eval_root, "test", cfg, out=out, overwrite=True,
-                   device=model.device, label=label)  # fmt: skip
-    model.train()
-    return rep
+    cfg = EvalConfig(protocol="gso", frame="azimuth", metrics=["psnr", "ssim"], sheets=False,
+                     max_objects=int(os.environ.get("AGG_EVAL_OBJECTS", "0")) or None)  # fmt: skip
+    t0 = time.perf_counter()
+    rep = run_eval(MethodPredictor(model, label), eval_root, "test", cfg, out=out,
+                   overwrite=True, device=model.device, label=label)  # fmt: skip
+    model.train(was_training)
+    mean = rep["mean"]
+    per_cat: dict[str, list[float]] = {}
+    for o in rep["objects"]:
+        per_cat.setdefault(o["category"], []).append(o["scores"]["psnr"]["all"])
+    summary = {
+        "psnr": mean["psnr"]["all"],
+        "ssim": mean["ssim"]["all"],
+        "psnr_ring15": mean["psnr"].get("ring15"),
+        "psnr_zero123pp": mean["psnr"].get("zero123pp"),
+        "per_object_psnr": {o["object_id"]: o["scores"]["psnr"]["all"] for o in rep["objects"]},
+        "per_category_psnr": {c: sum(v) / len(v) for c, v in sorted(per_cat.items())},
+        "eval_seconds": time.perf_counter() - t0,
+    }
+    log(f"eval {label}: PSNR {summary['psnr']:.2f} SSIM {summary['ssim']:.4f}")
+    return summary
+
+
+def coarse_only(model):
+    """The coarse generator of ``model`` alone (its 4,096 Gaussians), sharing its weights."""
+    from gs_method_agg import AGG
+
+    m = AGG(model.config.with_overrides({"super_resolution": False})).to(model.device)
+    m.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("sr.")})
+    return m
+
+
+def save_fp16(model, directory: Path) -> Path:
+    """The shipped form: fp16 safetensors in <= 15 MiB shards (loads back into fp32)."""
+    from gs_core.pretrained import load_state_dict, save_state_dict
+
+    full = directory.with_name(directory.name + "-fp32")
+    shutil.rmtree(full, ignore_errors=True)
+    model.save_pretrained(full, overwrite=True)
+    state = {
+        k: (v.half() if v.is_floating_point() else v) for k, v in load_state_dict(full).items()
+    }
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    shutil.copy(full / "config.json", directory / "config.json")
+    save_state_dict(state, directory, max_shard_bytes=15 * 1024 * 1024)
+    shutil.rmtree(full)
+    return directory
+
+
+# ---------------------------------------------------------------------- roles
+def role_main(args, plan) -> None:
+    """The bundled model on this process's GPU, with its scaling-curve evaluations."""
+    from gs_core.data.resident import ResidentViews
+    from gs_core.training import Callback
+    from gs_method_agg import AGG
+
+    work, out = args.work, args.out
+    data, eval_root = work / "train-data", work / "procedural-eval"
+    resident = ResidentViews.from_dataset(data, "train", resolution(args), args.device, points=4096)
+    torch.manual_seed(0)
+    model = AGG(preset_config(args)).to(args.device)
+    n_params = sum(p.numel() for p in model.parameters())
+    steps = plan["main"]
+    curve: list[dict] = []
+    stages: list[dict] = []
+    gpu_s = 0.0
+    state = {"results": {"params": n_params, "steps": steps, "stages": stages, "curve": curve}}
+
+    def point(label, m, gaussians, steps_done):
+        ev = evaluate(m, eval_root, work / f"eval-{label}", label)
+        curve.append({"label": label, "gpu_s": gpu_s, "steps": steps_done, "params": n_params,
+                      "gaussians": gaussians, **ev})  # fmt: skip
+        write_json(out / "main.json", state["results"])
+
+    class HalfwayEval(Callback):
+        """Evaluates once, halfway through the sr stage (a point of the scaling curve)."""
+
+        def __init__(self, at: int, before: float, done_before: int):
+            self.at, self.before, self.done_before = at, before, done_before
+            self.t0 = 0.0
+
+        def on_fit_start(self, trainer):
+            self.t0 = time.perf_counter()
+
+        def on_step_end(self, trainer, step, logs):
+            nonlocal gpu_s
+            if step == self.at:
+                gpu_s = self.before + time.perf_counter() - self.t0
+                point("sr-half", model, model.config.num_output_gaussians, self.done_before + step)
+                self.t0 -= curve[-1]["eval_seconds"]  # evaluation is not training time
+            return None
+
+    done = 0
+    for stage in ("warmup", "coarse", "sr"):
+        cbs = []
+        if stage == "sr":
+            cbs = [HalfwayEval(steps["sr"] // 2, gpu_s, done)]
+        rec = train_stage(model, stage, data, work / f"main-{stage}", steps[stage], resident,
+                          deadline=args.deadline, callbacks=cbs)  # fmt: skip
+        if stage == "sr":
+            rec["seconds"] -= curve[-1]["eval_seconds"] if curve[-1]["label"] == "sr-half" else 0
+        stages.append(rec)
+        gpu_s = sum(s["seconds"] for s in stages)
+        done += rec["steps"]
+        if stage == "coarse":
+            save_fp16(model, work / "ckpt-coarse")
+            point("coarse", coarse_only(model), model.config.num_gaussians, done)
+    ckpt = save_fp16(model, out / "ckpt")
+    shipped = AGG.from_pretrained(ckpt, device=args.device)
+    point("final-fp16", shipped, shipped.config.num_output_gaussians, done)
+    fp32 = evaluate(model, eval_root, work / "eval-final-fp32", "final-fp32")
+    state["results"]["final_fp32"] = fp32
+    write_json(out / "main.json", state["results"])
+    log(f"main: done, {done} steps in {gpu_s:.0f} s of GPU training")
+
+
+def role_ablations(args, plan) -> None:
+    """The Table 2 variants at equal steps, seeds 0..S-1, interleaved."""
+    from gs_core.data.resident import ResidentViews
+    from gs_method_agg import AGG
+
+    work, out = args.work, args.out
+    data, eval_root = work / "train-data", work / "procedural-eval"
+    resident = ResidentViews.from_dataset(data, "train", resolution(args), args.device, points=4096)
+    steps = plan["ablation"]
+    results: dict = {"steps": steps, "runs": []}
+    for seed in range(args.seeds):
+        for variant, overrides in VARIANTS.items():
+            if time.time() > args.deadline - 20:
+                log(f"ablations: no time left for {variant} seed {seed}")
+                continue
+            torch.manual_seed(seed)
+            model = AGG(preset_config(args).with_overrides(overrides)).to(args.device)
+            plan_v = [("warmup", steps["warmup"])]
+            if variant == "full":
+                plan_v += [("coarse", steps["coarse"]), ("sr", steps["sr"])]
+            else:
+                plan_v += [("coarse", steps["coarse"] + steps["sr"])]
+            recs = [train_stage(model, st, data, work / f"abl-{variant}-{seed}-{st}", n, resident,
+                                seed=seed, deadline=args.deadline - 15)
+                    for st, n in plan_v]  # fmt: skip
+            label = f"{LABELS[variant]} seed {seed}"
+            ev = evaluate(model, eval_root, work / f"eval-{variant}-{seed}", label)
+            results["runs"].append({"variant": variant, "seed": seed, "stages": recs, **ev,
+                                    "complete": all(r["steps"] == r["planned_steps"] for r in recs)})  # fmt: skip
+            write_json(out / "ablations.json", results)
+            del model
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+
+# ---------------------------------------------------------------------- driver
+def prepare_data(args) -> dict:
+    from gs_core.data.resident import ResidentViews
+    from gs_core.procedural import ProceduralConfig, generate
+
+    work = args.work
+    workers = os.cpu_count() or 1
+    t0 = time.perf_counter()
+    # Depth and normal maps are not trained on: not rendered, which halves the generation time.
+    tr = ProceduralConfig(objects=args.objects, views=args.views, resolution=resolution(args),
+                          points=4096, split="train", seed=args.data_seed, depth=False,
+                          normals=False)  # fmt: skip
+    info = {"train": generate(tr, work / "train-data", overwrite=True, workers=workers,
+                              progress=False)}  # fmt: skip
+    ev = ProceduralConfig.preset("eval")
+    info["eval"] = generate(ev, work / "procedural-eval", overwrite=True, workers=workers,
+                            progress=False)  # fmt: skip
+    info["generate_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    # Decoded once here (no CUDA in this process: the pool forks); every role loads the file.
+    views = ResidentViews.from_dataset(work / "train-data", "train", resolution(args), "cpu", points=4096,
+                                       workers=workers)  # fmt: skip
+    info["resident_build_s"] = time.perf_counter() - t0
+    info["resident_gb"] = views.rgba.numel() / 1e9
+    return info
+
+
+def plan_steps(args, bench: dict) -> dict:
+    """Step counts from measured rates: ``--train-seconds`` for the bundled model, and for
+    each ablation run its share of the second GPU's time."""
+    rates = {st: bench["small"][st]["it_s"] for st in STAGE_SHARES}
+    main = {st: max(1, int(args.train_seconds * share * rates[st]))
+            for st, share in STAGE_SHARES.items()}  # fmt: skip
+    # Nine runs (three variants x seeds) plus their evaluations share the second GPU; the
+    # cheaper variants leave a margin for the full one.
+    runs = len(VARIANTS) * args.seeds
+    per_run = (args.train_seconds + 30) / runs - 12
+    abl = {st: max(1, int(per_run * share * rates[st])) for st, share in STAGE_SHARES.items()}
+    return {"rates": rates, "main": main, "ablation": abl}
+
+
+def spawn(args, role: str, gpu: int, extra=()) -> subprocess.Popen:
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(gpu)}
+    cmd = [sys.executable, __file__, "--role", role, "--out", str(args.out),
+           "--work", str(args.work), "--preset", args.preset, "--seeds", str(args.seeds),
+           "--deadline", str(args.deadline), "--device", args.device, *extra]  # fmt: skip
+    for item in args.set:
+        cmd += ["--set", item]
+    return subprocess.Popen(cmd, env=env)
+
+
+def driver(args) -> None:
+    t_start = time.time()
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.work.mkdir(parents=True, exist_ok=True)
+    gpus = [int(g) for g in args.gpus.split(",")]
+    cuda = args.device == "cuda"
+    smi = warm = None
+    if cuda:
+        smi = subprocess.Popen(
+            ["nvidia-smi", "--query-gpu=timestamp,index,utilization.gpu,memory.used",
+             "--format=csv,noheader", "-l", "5"],
+            stdout=(args.out / "gpu-busy.csv").open("w"), stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        # gsplat JIT-compiles its CUDA kernels (about a minute) while the data is generated.
+        warm = subprocess.Popen(
+        [sys.executable, "-c", "import torch; from gs_core import Cameras, Gaussians, render;"
+         "g = Gaussians.from_colors(torch.zeros(1, 8, 3, device='cuda'), "
+         "torch.rand(1, 8, 3, device='cuda'), 0.05);"
+         "render(g, Cameras.orbit([0.0], 0.0, 1.5, width=32, height=32), background=1.0,"
+         " backend='gsplat'); print('gsplat ready', flush=True)"],
+            env={**os.environ, "CUDA_VISIBLE_DEVICES": str(gpus[0])},
+        )  # fmt: skip
+    from gs_core.data.resident import cache_path
+
+    cached = cache_path(args.work / "train-data", "train", resolution(args))
+    if args.reuse_data and cached.is_file() and (args.work / "procedural-eval").is_dir():
+        info = {"data": {"reused": str(args.work)}}
+    else:
+        info = {"data": prepare_data(args)}
+    log(f"data: {json.dumps(info['data'])[:300]}")
+    if warm is not None and warm.wait() != 0:
+        raise SystemExit("gsplat could not be built")
+    info["efficiency"] = bench = efficiency_check(args, gpus)
+    plan = plan_steps(args, bench)
+    info["plan"] = plan
+    write_json(args.out / "results.json", info)
+    write_json(args.work / "plan.json", plan)
+    log(f"plan: {json.dumps(plan)}")
+    args.deadline = time.time() + args.train_seconds + args.eval_margin
+    roles = [spawn(args, "main", gpus[0])]
+    if len(gpus) > 1 and args.seeds > 0:
+        roles.append(spawn(args, "ablations", gpus[1]))
+    codes = [p.wait() for p in roles]
+    if smi is not None:
+        smi.terminate()
+    for name in ("main.json", "ablations.json"):
+        if (args.out / name).is_file():
+            info[name[:-5]] = json.loads((args.out / name).read_text())
+    info["wall_s"] = time.time() - t_start
+    info["exit_codes"] = codes
+    write_json(args.out / "results.json", info)
+    (args.out / "done").write_text("ok\n" if not any(codes) else f"exit codes {codes}\n")
+    log(f"all done in {info['wall_s']:.0f} s, exit codes {codes}")
+
+
+def efficiency_check(args, gpus: list[int]) -> dict:
+    """Old recipe on the last GPU, resident recipes on the first, at the same time."""
+    if args.bench_json is not None:
+        return json.loads(args.bench_json.read_text())
+    bench_py = ROOT / "benchmarks" / "agg.py"
+    data = args.work / "train-data"
+    benches = {}
+    procs = []
+    for recipes, gpu in (("before", gpus[-1]), ("resident,small", gpus[0])):
+        path = args.work / f"bench-{recipes.split(',')[0]}.json"
+        benches[recipes] = path
+        procs.append(subprocess.Popen(
+            [sys.executable, str(bench_py), "--engine", str(data), "--recipes", recipes,
+             "--engine-steps", str(args.bench_steps), "--json", str(path),
+             "--device", args.device],
+            env={**os.environ, "CUDA_VISIBLE_DEVICES": str(gpu)},
+        ))  # fmt: skip
+    for p in procs:
+        if p.wait() != 0:
+            raise SystemExit("efficiency check failed")
+    bench = {}
+    for path in benches.values():
+        bench.update(json.loads(path.read_text()))
+    return bench
 
 
 def main() -> None:
@@ -94,146 +398,34 @@ def main() -> None:
     )
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--work", type=Path, default=Path("/tmp/agg-work"))
-    ap.add_argument("--objects", type=int, default=960)
-    ap.add_argument("--views", type=int, default=24)
-    ap.add_argument("--warmup-steps", type=int, default=300)
-    ap.add_argument("--coarse-steps", type=int, default=1500)
-    ap.add_argument("--sr-steps", type=int, default=700)
-    ap.add_argument("--ablations", action="store_true")
     ap.add_argument("--preset", default="small")
-    ap.add_argument("--eval-data", type=Path, default=None, help="an existing procedural-eval")
-    ap.add_argument("--device", default="cuda")
-    ap.add_argument(
-        "--budget-s", type=float, default=None, help="wall-time budget of the whole run"
-    )
+    ap.add_argument("--objects", type=int, default=4000)
+    ap.add_argument("--views", type=int, default=24)
+    ap.add_argument("--data-seed", type=int, default=0)
+    ap.add_argument("--gpus", default="0,1")
+    ap.add_argument("--train-seconds", type=float, default=540.0,
+                    help="training time of the bundled model (the ablations share the same "
+                    "window on the second GPU)")  # fmt: skip
+    ap.add_argument("--eval-margin", type=float, default=90.0,
+                    help="seconds past the training time for evaluations and packaging")  # fmt: skip
+    ap.add_argument("--seeds", type=int, default=3, help="ablation seeds (0: no ablations)")
+    ap.add_argument("--bench-steps", type=int, default=50)
+    ap.add_argument("--device", default="cuda", help="cuda (each role on its GPU) or cpu")
+    ap.add_argument("--bench-json", type=Path, default=None,
+                    help="rates of an earlier efficiency check instead of a new one")  # fmt: skip
+    ap.add_argument("--reuse-data", action="store_true",
+                    help="keep the data of an earlier run in --work (a restart)")  # fmt: skip
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override of the preset (repeatable)")  # fmt: skip
+    ap.add_argument("--role", choices=["main", "ablations"], default=None)
+    ap.add_argument("--deadline", type=float, default=None)
     args = ap.parse_args()
-
-    from gs_core.procedural import ProceduralConfig, generate
-    from gs_method_agg import AGG, AGGConfig
-
-    t_start = time.time()
-    end = t_start + args.budget_s if args.budget_s else None
-    args.out.mkdir(parents=True, exist_ok=True)
-    work = args.work
-    work.mkdir(parents=True, exist_ok=True)
-    data, eval_root = work / "train-data", work / "procedural-eval"
-    t0 = time.perf_counter()
-    workers = min(16, os.cpu_count() or 1)
-    tr = ProceduralConfig(
-        objects=args.objects, views=args.views, resolution=128, points=4096, split="train"
-    )
-    info = {"train_data": generate(tr, data, overwrite=True, workers=workers, progress=False)}
-    if args.eval_data is not None:
-        shutil.rmtree(eval_root, ignore_errors=True)
-        shutil.copytree(args.eval_data, eval_root)
-    else:
-        ev = ProceduralConfig.preset("eval")
-        info["eval_data"] = generate(ev, eval_root, overwrite=True, workers=workers, progress=False)
-    log(f"data in {time.perf_counter() - t0:.0f} s: {info}")
-
-    if args.device.startswith("cuda"):
-        # Build gsplat's CUDA extension here, once: the ablation processes started below would
-        # otherwise JIT-compile it concurrently into the same cache and break each other's build.
-        from gs_core import Cameras, Gaussians, render
-
-        g = Gaussians.from_colors(
-            torch.zeros(1, 8, 3, device=args.device), torch.rand(1, 8, 3, device=args.device), 0.05
-        )
-        render(g, Cameras.orbit([0.0], 0.0, 1.5, width=32, height=32), background=1.0)
-
-    procs = []
-    if args.ablations:
-        # The ablations train beside the full model on the same GPU, with the same number of
-        # optimiser steps in total (warm-up + coarse [+ sr]).
-        total = str(args.coarse_steps + args.sr_steps)
-        for variant in ("notex", "nosr"):
-            procs.append(subprocess.Popen(
-                [sys.executable, __file__, "--ablation", variant, str(args.out), str(work),
-                 str(args.warmup_steps), total, args.preset, args.device, str(end or 0)],
-            ))  # fmt: skip
-
-    # A safety net only: the step counts are chosen to fit, so that every model gets exactly
-    # its planned steps (the equal budget of the ablations). ~45 s are left for evaluation.
-    deadline = None if end is None else end - 45
-
-    torch.manual_seed(0)
-    model = AGG(AGGConfig.preset(args.preset)).to(args.device)
-    stages = [
-        train_stage(model, "warmup", data, work / "full-warmup", args.warmup_steps, deadline),
-        train_stage(model, "coarse", data, work / "full-coarse", args.coarse_steps, deadline),
-        train_stage(model, "sr", data, work / "full-sr", args.sr_steps, deadline),
-    ]
-    info["gpu"] = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
-    info["stages"] = stages
-    # Ship: fp16 halves the bundle; loading casts back to the float32 parameters.
-    final = work / "final"
-    model.save_pretrained(final, overwrite=True)
-    from gs_core.pretrained import load_state_dict, save_state_dict
-
-    state = {
-        k: (v.half() if v.is_floating_point() else v) for k, v in load_state_dict(final).items()
-    }
-    ckpt = args.out / "ckpt"
-    shutil.rmtree(ckpt, ignore_errors=True)
-    ckpt.mkdir()
-    shutil.copy(final / "config.json", ckpt / "config.json")
-    save_state_dict(state, ckpt, max_shard_bytes=15 * 1024 * 1024)
-    reports = {
-        "full_fp16": evaluate(
-            AGG.from_pretrained(ckpt, device=args.device),
-            eval_root,
-            work / "eval-fp16",
-            "bundled fp16",
-        )
-    }
-    log(f"full (fp16): {json.dumps(reports['full_fp16']['mean'])[:400]}")
-    info["reports"] = reports
-    (args.out / "results.json").write_text(json.dumps(info, indent=1, default=str))
-    for p in procs:
-        p.wait()
-    for variant in ("notex", "nosr"):
-        f = args.out / f"{variant}.json"
-        if f.is_file():
-            reports[variant] = json.loads(f.read_text())
-    (args.out / "results.json").write_text(json.dumps(info, indent=1, default=str))
-    log(f"done in {time.time() - t_start:.0f} s")
-
-
-def ablation(
-    variant: str,
-    out: Path,
-    work: Path,
-    warmup: int,
-    coarse: int,
-    preset: str,
-    device: str,
-    end: float,
-) -> None:
-    """'notex': "w/o Texture Field"; 'nosr': "w/o Super Resolution" (Table 2)."""
-    from gs_method_agg import AGG, AGGConfig
-
-    torch.manual_seed(0)
-    data, eval_root = work / "train-data", work / "procedural-eval"
-    overrides = {"super_resolution": False}
-    if variant == "notex":
-        overrides["texture_field"] = False
-    model = AGG(AGGConfig.preset(preset, **overrides)).to(device)
-    deadline = end - 30 if end else None  # a safety net, as for the full model
-    stages = [
-        train_stage(model, "warmup", data, work / f"{variant}-warmup", warmup, deadline),
-        train_stage(model, "coarse", data, work / f"{variant}-coarse", coarse, deadline),
-    ]
-    label = {"notex": "w/o Texture Field", "nosr": "w/o Super Resolution"}[variant]
-    rep = evaluate(model, eval_root, work / f"eval-{variant}", label)
-    (out / f"{variant}.json").write_text(
-        json.dumps({"stages": stages, "mean": rep["mean"]}, default=str)
-    )
-    log(f"{label}: {json.dumps(rep['mean'])[:300]}")
+    if args.role is None:
+        driver(args)
+        return
+    plan = json.loads((args.work / "plan.json").read_text())
+    {"main": role_main, "ablations": role_ablations}[args.role](args, plan)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--ablation":
-        a = sys.argv[2:]
-        ablation(a[0], Path(a[1]), Path(a[2]), int(a[3]), int(a[4]), a[5], a[6], float(a[7]))
-    else:
-        main()
+    main()

@@ -72,35 +72,45 @@ def test_generate_defaults_to_the_bundled_checkpoint(tmp_path):
     from gs_core.io import load_ply
     from gs_method_agg import EXAMPLES_DIR
 
-    out = tmp_path / "mug.ply"
+    out = tmp_path / "lamp.ply"
     r = cli(
-        "generate", EXAMPLES_DIR / "mug_00000" / "images" / "000.png", "--method", "agg", "-o", out
+        "generate", EXAMPLES_DIR / "lamp_00014" / "images" / "000.png", "--method", "agg", "-o", out
     )
     assert r.exit_code == 0, r.output + repr(r.exception)
-    assert load_ply(out).num_gaussians == 4096
+    assert load_ply(out).num_gaussians == 16384
 
 
 def test_demo(tmp_path):
+    import json
+
+    from PIL import Image
+
+    from gs_core.evaluation.showcase import LABEL_PX
+    from gs_core.plugins.registry import get_registry
+
     out = tmp_path / "demo"
     r = cli("demo", "--out", out, "--resolution", 64, "--backend", "torch", "--device", "cpu")
     assert r.exit_code == 0, r.output + repr(r.exception)
-    for name in (
-        "mug_00000.ply",
-        "car_00004.ply",
-        "chair_00005.ply",
-        "turntable.gif",
-        "results.md",
-    ):
+    ids = ["chair_00017", "lamp_00014", "snowman_00003"]
+    for name in [f"{i}.ply" for i in ids] + ["turntable.gif", "results.md"]:
         assert (out / name).is_file(), name
-    assert len(list((out / "sheets").glob("*.png"))) == 3
-    assert "PSNR" in r.output
-    import json
-
-    from gs_core.plugins.registry import get_registry
-
+    assert sorted(p.stem for p in (out / "sheets").glob("*.png")) == ids
+    text = " ".join(r.output.split())
+    assert "PSNR" in text and "over all 24 objects of procedural-eval" in text
+    assert "ranks among those 24" in (out / "results.md").read_text()
     config = json.loads((out / "results.json").read_text())["config"]
     assert config["frame"] == get_registry().get_method("agg").output_frame == "azimuth"
     assert config["backend"] == "torch"
+    # sheets: six 64 px columns (input + five views), none of them empty in either row
+    sheet = np.asarray(Image.open(out / "sheets" / "lamp_00014.png").convert("L"))
+    assert sheet.shape[1] == LABEL_PX + 6 * (64 + 4) + 4
+    for col in range(6):
+        x = LABEL_PX + 4 + col * 68
+        for y in (40 + 4, 40 + 4 + 68):  # ground-truth row, prediction row
+            assert (sheet[y + 2 : y + 62, x + 2 : x + 62] < 200).any(), (col, y)
+    # the turntable shows all three objects side by side at 256 px
+    gif = Image.open(out / "turntable.gif")
+    assert gif.size[0] == 3 * 256 + 2 * 4 and gif.size[1] > 256 and gif.n_frames == 24
 
 
 def test_generate_from_a_preset_warns_about_random_weights(tmp_path):

@@ -3,6 +3,7 @@ checkpoints (sharded, fp16, bundled) and the conformance suite."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -204,22 +205,42 @@ def test_dinov2_weights_load_once_and_checkpoints_are_self_contained(tmp_path):
     torch.testing.assert_close(generic.generate(x).gaussians.means, m.generate(x).gaussians.means)
 
 
-def test_bundled_model_generates_the_example():
+def test_bundled_model_is_the_small_preset():
+    """The shipped checkpoint is the ``small`` preset's network: the paper's 4,096 coarse
+    Gaussians super-resolved x4 to 16,384, with the canonical scales 0.03 / 0.01."""
+    from gs_method_agg import BUNDLED_CHECKPOINT
+
+    small = AGGConfig.preset("small")
+    assert small.num_gaussians == 4096 and small.num_output_gaussians == 16384
+    assert (small.coarse_scale, small.fine_scale) == (0.03, 0.01)
+    assert small.resident_data and small.upsampler.ratio == 4
+    shipped = AGGConfig.load_json(BUNDLED_CHECKPOINT / "config.json")
+    # everything but the engine settings of its last stage is the preset
+    assert shipped.model_dump(exclude={"train"}) == small.model_dump(exclude={"train"})
+    m = load_bundled()
+    assert sum(p.numel() for p in m.parameters()) == 14_004_206
+
+
+def test_bundled_model_generates_the_examples():
     from gs_core.data import load_object_views
+    from gs_core.data.layout import read_split
     from gs_method_agg import EXAMPLES_DIR
 
     m = load_bundled().eval()
-    assert m.config.num_gaussians == 1024 and m.config.encoder.kind == "vit"
-    views = load_object_views(EXAMPLES_DIR / "mug_00000", 128)
-    x = torch.from_numpy(views.rgba[:1]).float().div(255).permute(0, 3, 1, 2)
+    ids = read_split(EXAMPLES_DIR, "test")
+    assert len(ids) == 3
+    rgba = [load_object_views(EXAMPLES_DIR / oid, 128).rgba[0] for oid in ids]
+    x = torch.from_numpy(np.stack(rgba)).float().div(255).permute(0, 3, 1, 2)
     out = m.generate(x)
     g = out.gaussians
-    assert g.num_gaussians == 4096
-    # a purple mug: the predicted colours are closer to the input's object colour than to white
-    obj = x[0, :3][:, x[0, 3] > 0.5].mean(-1)
-    rgb = sh0_to_rgb(g.sh[0, :, 0]).clamp(0, 1)
-    seen = rgb[g.opacities[0] > 0.5].mean(0)
-    assert (seen - obj).abs().mean() < (seen - 1.0).abs().mean()
+    assert g.num_gaussians == 16384 and out.extras["coarse"].num_gaussians == 4096
+    assert torch.all(g.scales == 0.01) and torch.all(out.extras["coarse"].scales == 0.03)
+    for b in range(len(ids)):
+        # the predicted colours are closer to the input's object colour than to white
+        obj = x[b, :3][:, x[b, 3] > 0.5].mean(-1)
+        rgb = sh0_to_rgb(g.sh[b, :, 0]).clamp(0, 1)
+        seen = rgb[g.opacities[b] > 0.5].mean(0)
+        assert (seen - obj).abs().mean() < (seen - 1.0).abs().mean(), ids[b]
 
 
 def test_cuda_graph_needs_cuda():

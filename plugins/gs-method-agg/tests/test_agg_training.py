@@ -175,6 +175,37 @@ def test_gs3d_train_runs_the_three_stages(tiny_data, tmp_path):
     )
 
 
+def test_resident_data_trains_the_stages_on_the_same_samples(tiny_data, tmp_path):
+    """With ``resident_data`` the engine streams object indices and the step draws the samples
+    on the device: same keys and layout as the DataLoader's batches, and the stages train."""
+    import shutil
+
+    from gs_core.data.resident import IndexDataset
+    from gs_core.training import Trainer
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)  # the resident cache is written into the dataset
+    m, loader = model_and_module("warmup", data)
+    reference = first_batch(loader)
+    torch.manual_seed(0)
+    m = AGG(AGGConfig.preset("tiny", resident_data=True))
+    for stage in ("warmup", "coarse", "sr"):
+        mod = m.training_module(stage, data_dir=data)
+        ds = mod.train_dataset()
+        assert isinstance(ds, IndexDataset) and len(ds) == len(loader.train_dataset())
+        batch = mod.resident_batch(torch.tensor([0, 1]))
+        for key in ("input_rgba", "target_rgb", "target_alpha", "target_viewmats", "background"):
+            assert batch[key].shape == reference[key].shape, key
+        if stage == "warmup":
+            assert batch["points"].shape == reference["points"].shape
+        result = Trainer(mod, tmp_path / stage).fit()
+        assert result.step == m.config.train.max_steps and np.isfinite(result.metrics["loss"])
+        m.requires_grad_(True)
+    fitted = AGG(AGGConfig.preset("tiny", resident_data=True, warmup_target="fitted"))
+    with pytest.raises(GS3DError, match="warmup_target=points"):
+        fitted.training_module("warmup", data_dir=data).train_dataset()
+
+
 def test_gs3d_train_divergence_keeps_a_resumable_checkpoint(tiny_data, tmp_path, capsys):
     """lr=300 diverges: one line naming the step and the tensor, no final/ model, and the
     checkpoint kept is one that resumes with a sane rate and generates."""

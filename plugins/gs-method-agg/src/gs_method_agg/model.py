@@ -131,11 +131,18 @@ class AGG(Method):
     # ------------------------------------------------------------------ training
     def training_module(self, stage: str | None = None, **kwargs: Any):
         """The engine's module for ``stage`` in ``warmup | coarse | sr`` (see
-        :mod:`gs_method_agg.training`); ``data_dir`` is a ``gs3d data procedural`` dataset."""
+        :mod:`gs_method_agg.training`); ``data_dir`` is a ``gs3d data procedural`` dataset;
+        ``resident`` a :class:`gs_core.data.resident.ResidentViews` of it, shared by stages
+        trained in one process (with ``resident_data``)."""
         from gs_method_agg.training import AGGTrainingModule
 
         self.encoder.ensure_weights()
-        return AGGTrainingModule(self, stage or "coarse", data_dir=kwargs.get("data_dir"))
+        return AGGTrainingModule(
+            self,
+            stage or "coarse",
+            data_dir=kwargs.get("data_dir"),
+            resident=kwargs.get("resident"),
+        )
 
     # ------------------------------------------------------------------ weights
     def save_pretrained(

@@ -12,11 +12,14 @@
 
 Samples come from :class:`gs_core.data.MultiViewDataset` with ``space="azimuth"``: a random
 input view per object, objects and target cameras rotated so that its azimuth is 0 (Sec. 4.1,
-the rotation augmentation).
+the rotation augmentation). With ``resident_data`` the same samples are drawn on the training
+device from :class:`gs_core.data.resident.ResidentViews` (the engine then streams object
+indices, and ``training_step`` turns them into samples).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ import torch
 from torch.utils.data import Dataset
 
 from gs_core.data import MultiViewConfig, MultiViewDataset, batch_cameras
+from gs_core.data.resident import IndexDataset, ResidentViews
 from gs_core.errors import GS3DError, ValidationError
 from gs_core.rendering import render
 from gs_core.training import TrainerConfig, TrainingModule, build_scheduler
@@ -97,7 +101,13 @@ def training_dataset(
 class AGGTrainingModule(TrainingModule):
     """One AGG training stage; the engine checkpoints ``model`` (the whole :class:`AGG`)."""
 
-    def __init__(self, model: AGG, stage: str, data_dir: str | Path | None = None):
+    def __init__(
+        self,
+        model: AGG,
+        stage: str,
+        data_dir: str | Path | None = None,
+        resident: ResidentViews | None = None,
+    ):
         super().__init__(model.config)
         if stage not in STAGES:
             raise ValidationError("stage", f"one of {', '.join(STAGES)}", repr(stage))
@@ -106,6 +116,8 @@ class AGGTrainingModule(TrainingModule):
         self.stage = stage
         self.model = model
         self.data_dir = Path(data_dir) if data_dir is not None else None
+        # A plain attribute: device tensors of the data are neither parameters nor state.
+        self.__dict__["_resident"] = resident
         cfg: AGGConfig = model.config
         self._lpips = None
         # The cascade (Sec. 3.3): the super-resolution stage refines a trained coarse generator.
@@ -135,12 +147,66 @@ class AGGTrainingModule(TrainingModule):
         return {"model": (opt, build_scheduler(opt, cfg.lr_schedule, cfg.train.max_steps))}
 
     def train_dataset(self) -> Dataset:
+        if self.model.config.resident_data:
+            return IndexDataset(len(self.resident()))
         if self.data_dir is None:
             raise GS3DError(
                 "AGG training needs --data DIR: a multi-view dataset such as "
                 "`gs3d data procedural --out DIR` writes"
             )
         return training_dataset(self.model.config, self.data_dir, self.stage)
+
+    def resident(self) -> ResidentViews:
+        """The training split on the model's device (decoded on first use)."""
+        cfg: AGGConfig = self.model.config
+        warm_points = self.stage == "warmup" and cfg.warmup_target == "points"
+        if self.stage == "warmup" and cfg.warmup_target == "fitted":
+            raise GS3DError(
+                "resident_data=true draws warm-up targets from the ground-truth points: train "
+                "the warmup stage with warmup_target=points, or with resident_data=false to "
+                "read the gaussians.ply pseudo labels"
+            )
+        views = self.__dict__["_resident"]
+        if views is None:
+            if self.data_dir is None:
+                raise GS3DError(
+                    "AGG training needs --data DIR: a multi-view dataset such as "
+                    "`gs3d data procedural --out DIR` writes"
+                )
+            views = ResidentViews.from_dataset(
+                self.data_dir,
+                "train",
+                resolution=cfg.render_resolution,
+                device=self.model.device,
+                points=cfg.warmup_points if warm_points else 0,
+                workers=min(16, os.cpu_count() or 1),
+            )
+            self.__dict__["_resident"] = views
+        if views.rgba.shape[2] != cfg.render_resolution:
+            raise GS3DError(
+                f"resident views are {views.rgba.shape[2]} px; render_resolution is "
+                f"{cfg.render_resolution}"
+            )
+        if warm_points and (views.points is None or views.points.shape[1] < cfg.warmup_points):
+            have = 0 if views.points is None else views.points.shape[1]
+            raise GS3DError(
+                f"resident views hold {have} points per object; the warm-up needs "
+                f"warmup_points={cfg.warmup_points}"
+            )
+        return views
+
+    def resident_batch(self, index: torch.Tensor) -> dict[str, Any]:
+        """The samples of objects ``index [B]``, drawn on the device as the dataset would."""
+        cfg: AGGConfig = self.model.config
+        warm_points = self.stage == "warmup" and cfg.warmup_target == "points"
+        return self.resident().sample(
+            index,
+            cfg.num_target_views,
+            input_view="random",
+            background=cfg.background,
+            space="azimuth",
+            num_points=cfg.warmup_points if warm_points else 0,
+        )
 
     def loss_weights(self, step: int) -> dict[str, float]:
         c: AGGConfig = self.model.config
@@ -157,6 +223,8 @@ class AGGTrainingModule(TrainingModule):
 
     def training_step(self, batch: dict[str, Any], step: int) -> dict[str, torch.Tensor]:
         cfg: AGGConfig = self.model.config
+        if isinstance(batch, torch.Tensor):
+            batch = self.resident_batch(batch)
         rgb_in = self.model.input_rgb(batch["input_rgba"])
         if self.stage == "warmup":
             out = self.model(rgb_in, with_sr=False)["coarse"]
@@ -209,12 +277,14 @@ class AGGTrainingModule(TrainingModule):
     @torch.no_grad()
     def validation_step(self, step: int):
         """Input, ground truth and renders of the first training object's target views."""
-        ds = self.train_dataset()
-        item = ds[0]
-        batch = {
-            k: (v.unsqueeze(0).to(self.model.device) if torch.is_tensor(v) else [v])
-            for k, v in item.items()
-        }
+        if self.model.config.resident_data:
+            batch = self.resident_batch(torch.zeros(1, dtype=torch.long))
+        else:
+            item = self.train_dataset()[0]
+            batch = {
+                k: (v.unsqueeze(0).to(self.model.device) if torch.is_tensor(v) else [v])
+                for k, v in item.items()
+            }
         g = self.model.generate(batch["input_rgba"]).gaussians
         if self.stage != "sr" and self.model.sr is not None:
             g = self.model.generate(batch["input_rgba"]).extras["coarse"]

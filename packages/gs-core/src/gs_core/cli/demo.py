@@ -1,10 +1,14 @@
 """``gs3d demo``: run a method's bundled model on its bundled example objects, on the CPU.
 
 For each example (a ``transforms.json`` object whose first frame is the input view) it writes the
-generated Gaussians as ``OUT/<object>.ply``, a contact sheet ``OUT/sheets/<object>.png`` (input,
-ground truth and novel-view renders), ``OUT/results.md`` / ``results.json`` (PSNR and SSIM
-against the ground-truth views, via the ``gs3d eval`` harness) and a turntable GIF of the first
-object, then prints where everything is.
+generated Gaussians as ``OUT/<object>.ply``, a sheet ``OUT/sheets/<object>.png`` (every view's
+ground truth above the prediction at the same camera, labelled), ``OUT/results.md`` /
+``results.json`` (PSNR and SSIM against the ground-truth views, via the ``gs3d eval`` harness)
+and one turntable GIF of all examples side by side at 256 px, then prints where everything is.
+
+When the examples folder holds a ``reference.json`` (the bundled model's scores on every object
+of the split the examples come from, under the demo's settings), the demo also says how its
+examples relate to that split: the split's mean and each example's rank.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from gs_core.limits import MAX_RESOLUTION
 
 TURNTABLE_NAME = "turntable.gif"
 TURNTABLE_FRAMES = 24
+TURNTABLE_RESOLUTION = 256
+REFERENCE_NAME = "reference.json"
 
 
 def demo(
@@ -55,9 +61,12 @@ def demo(
     from gs_core.devices import resolve_device, set_cpu_threads
     from gs_core.evaluation.harness import EvalConfig, evaluate, markdown_table
     from gs_core.evaluation.predictors import MethodPredictor
+    from gs_core.evaluation.showcase import turntable_row
+    from gs_core.imaging import save_animation
     from gs_core.io import save_ply
+    from gs_core.io.atomic import atomic_write_text
     from gs_core.plugins.registry import get_registry
-    from gs_core.rendering.turntable import write_turntable
+    from gs_core.rendering.turntable import check_turntable_path
 
     console = make_console()
     t0 = time.perf_counter()
@@ -99,7 +108,7 @@ def demo(
         frame=spec.output_frame,
         resolution=resolution,
         metrics=["psnr", "ssim"],
-        sheets=True,
+        sheets=False,
         backend=backend,
     )
     report = evaluate(
@@ -113,18 +122,25 @@ def demo(
         label=predictor.label,
         progress=lambda k, n, oid: console.print(f"[{k + 1}/{n}] {oid}"),
     )
-    first = next(iter(generated))
-    with progress(console, "rendering turntable", TURNTABLE_FRAMES) as update:
-        gif = write_turntable(
-            generated[first][0].gaussians,
-            out / TURNTABLE_NAME,
+    bundled = checkpoint is None and preset is None
+    reference = read_reference(Path(spec.examples_dir)) if bundled else None
+    relation = reference_lines(report, reference) if reference is not None else []
+    write_sheets(out, report, generated, spec, resolution, backend, method)
+    ids = list(generated)
+    with progress(console, "rendering turntable", TURNTABLE_FRAMES * len(ids)) as update:
+        frames = turntable_row(
+            [generated[o][0].gaussians.detach().to("cpu") for o in ids],
+            ids,
             frames=TURNTABLE_FRAMES,
-            resolution=resolution,
+            resolution=TURNTABLE_RESOLUTION,
             elevation=15.0,
             backend=backend,
-            overwrite=overwrite,
             progress=update,
         )
+    gif = save_animation(check_turntable_path(out / TURNTABLE_NAME, overwrite), frames, fps=12)
+    if relation:
+        text = (out / "results.md").read_text(encoding="utf-8")
+        atomic_write_text(out / "results.md", text + "\n" + "\n".join(relation) + "\n")
 
     print(markdown_table(report))
     mean = report["mean"]
@@ -134,10 +150,81 @@ def demo(
         f"\nPSNR {psnr:.2f} dB, SSIM {ssim:.3f} against the procedural ground truth "
         f"({report['num_objects']} objects, every held-out view at {resolution}x{resolution})"
     )
+    for line in relation:
+        console.print(line)
     console.print(f"PLYs: {', '.join(str(p) for _, p in generated.values())}")
-    console.print(f"contact sheets: {out / 'sheets'}/  (input | ground truth | renders)")
-    console.print(f"turntable: {gif}")
+    console.print(f"sheets: {out / 'sheets'}/  (ground truth above the prediction, per view)")
+    console.print(f"turntable: {gif} ({len(ids)} objects, {TURNTABLE_RESOLUTION} px each)")
     console.print(f"report: {out / 'results.md'}; total {time.perf_counter() - t0:.1f} s")
+
+
+def write_sheets(out: Path, report: dict, generated: dict, spec, resolution: int, backend: str,
+                 method: str) -> None:  # fmt: skip
+    """One labelled sheet per example: ground truth above the prediction at every view."""
+    from gs_core.evaluation.showcase import comparison_sheet, comparison_views
+    from gs_core.imaging import save_image
+
+    for obj in report["objects"]:
+        oid = obj["object_id"]
+        g = generated[oid][0].gaussians.detach().to("cpu")
+        targets = [i for idx in obj["targets"].values() for i in idx]
+        gt, pred, headers = comparison_views(
+            g, Path(spec.examples_dir) / oid, obj["input_index"], targets,
+            frame=spec.output_frame, resolution=resolution, backend=backend,
+        )  # fmt: skip
+        sc = obj["scores"]
+        caption = (
+            f"{oid}: PSNR {sc['psnr']['all']:.2f} dB, SSIM {sc['ssim']['all']:.3f} over the "
+            f"{len(targets)} novel views; {g.num_gaussians:,} Gaussians"
+        )
+        label = f"{method} (pred.)"
+        sheet = comparison_sheet(gt, pred, headers, ("ground truth", label), caption)
+        save_image(out / "sheets" / f"{oid}.png", sheet, overwrite=True)
+
+
+def read_reference(examples_dir: Path) -> dict | None:
+    """``reference.json`` of the examples folder, or ``None`` when there is none."""
+    import json
+
+    from gs_core.errors import FileFormatError
+
+    path = examples_dir / REFERENCE_NAME
+    if not path.is_file():
+        return None
+    try:
+        ref = json.loads(path.read_text(encoding="utf-8"))
+        ok = isinstance(ref["objects"], dict) and all(
+            isinstance(v["psnr"], int | float) for v in ref["objects"].values()
+        )
+        float(ref["mean"]["psnr"])
+        float(ref["mean"]["ssim"])
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
+        raise FileFormatError(
+            path, f"expected {{'mean': {{'psnr', 'ssim'}}, 'objects': {{id: {{'psnr'}}}}}} ({e})"
+        ) from None
+    if not ok:
+        raise FileFormatError(path, "'objects' must map object ids to {'psnr': number}")
+    return ref
+
+
+def reference_lines(report: dict, reference: dict) -> list[str]:
+    """How the examples relate to the split they come from (its mean, their ranks)."""
+    objects = reference["objects"]
+    n = len(objects)
+    order = sorted(objects, key=lambda o: objects[o]["psnr"])
+    ranks = [
+        f"{o['object_id']} {order.index(o['object_id']) + 1}"
+        for o in report["objects"]
+        if o["object_id"] in objects
+    ]
+    mean = reference["mean"]
+    here = report["mean"]["psnr"]["all"]
+    where = reference.get("dataset", "the split")
+    return [
+        f"The {report['num_objects']} examples average {here:.2f} dB; the same model averages "
+        f"{mean['psnr']:.2f} dB / SSIM {mean['ssim']:.3f} over all {n} objects of {where}.",
+        f"Their PSNR ranks among those {n} (1 = lowest): {', '.join(ranks)}.",
+    ]
 
 
 def demo_outputs(out: Path, object_ids: list[str]) -> list[Path]:
