@@ -122,12 +122,22 @@ class DiffusersPrior(nn.Module):
             self._alphas_cache[dev] = self._alphas_cpu.to(dev)
         return self._alphas_cache[dev]
 
+    def _register_clip_preprocessing(
+        self, size: int, mean: tuple[float, ...], std: tuple[float, ...]
+    ) -> None:
+        """The CLIP image encoder's input size and normalisation (from its preprocessor)."""
+        self.clip_size = int(size)
+        self.register_buffer("clip_mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("clip_std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
     def _resize(self, images: torch.Tensor, size: int) -> torch.Tensor:
         if images.shape[-2:] == (size, size):
             return images
         return F.interpolate(images, (size, size), mode="bilinear", align_corners=False)
 
-    def _check_images(self, images: torch.Tensor, field: str = "images") -> torch.Tensor:
+    def _check_images(
+        self, images: torch.Tensor, field: str = "images", background: float = 1.0
+    ) -> torch.Tensor:
         if (
             not isinstance(images, torch.Tensor)
             or images.ndim != 4
@@ -142,9 +152,9 @@ class DiffusersPrior(nn.Module):
                 field, "images [B, 3, H, W] (or RGBA [B, 4, H, W]) in [0, 1]", got
             )
         if images.shape[1] == 4:
-            # RGBA: composite on white, the background the image priors were trained with.
+            # RGBA: composite on the background the prior was trained with (white for most).
             rgb, a = images[:, :3], images[:, 3:]
-            images = rgb * a + (1 - a)
+            images = rgb * a + background * (1 - a)
         return images
 
     def encode_images(

@@ -164,11 +164,7 @@ class Zero123Guidance(DiffusersPrior):
             m.requires_grad_(False)
             m.eval()
         self.variant = variant
-        self.clip_size = int(clip_size)
-        self.register_buffer(
-            "clip_mean", torch.tensor(clip_mean).view(1, 3, 1, 1), persistent=False
-        )
-        self.register_buffer("clip_std", torch.tensor(clip_std).view(1, 3, 1, 1), persistent=False)
+        self._register_clip_preprocessing(clip_size, clip_mean, clip_std)
 
     @classmethod
     def from_pretrained(

@@ -470,23 +470,7 @@ class Zero123PlusGuidance(DiffusersPrior):
 
     # ------------------------------------------------------------------ images <-> latents
     def _rgb(self, images: torch.Tensor, field: str) -> torch.Tensor:
-        if (
-            not isinstance(images, torch.Tensor)
-            or images.ndim != 4
-            or images.shape[1] not in (3, 4)
-        ):
-            got = (
-                f"shape {tuple(images.shape)}"
-                if isinstance(images, torch.Tensor)
-                else type(images).__name__
-            )
-            raise ValidationError(
-                field, "images [B, 3, H, W] (or RGBA [B, 4, H, W]) in [0, 1]", got
-            )
-        if images.shape[1] == 4:
-            rgb, a = images[:, :3], images[:, 3:]
-            images = rgb * a + GRAY * (1 - a)
-        return images
+        return self._check_images(images, field, background=GRAY)
 
     def encode_images(
         self, images: torch.Tensor, generator: torch.Generator | None = None
