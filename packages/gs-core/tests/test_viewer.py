@@ -305,7 +305,8 @@ def test_the_viewer_follows_a_training_run(tmp_path, tint_registered):
         _until(
             lambda: torch.allclose(viewer.scene.colors, torch.tensor([0.0, 0.0, 1.0]), atol=1e-3)
         )
-        assert any("new checkpoint (step 2)" in line for line in lines)
+        # The line is logged just after the scene is swapped.
+        _until(lambda: any("new checkpoint (step 2)" in line for line in lines))
     finally:
         viewer.stop()
 
@@ -348,6 +349,8 @@ def test_bad_files_are_one_clear_line(tmp_path, gaussian_ply):
     assert "--input: only for a training run directory" in str(r.exception)
     r = _view(gaussian_ply, "--port", port, "--background", "purple")
     assert "--background" in str(r.exception) and isinstance(r.exception, GS3DError)
+    r = _view(gaussian_ply, "--port", port, "--display", "hologram")
+    assert "--display: expected auto, splats or render, got 'hologram'" in str(r.exception)
 
 
 def test_a_port_in_use_is_refused_not_silently_moved(gaussian_ply):
@@ -386,16 +389,18 @@ def test_missing_viser_says_how_to_install_it(monkeypatch, gaussian_ply):
 
 
 # ---------------------------------------------------------------------------- in a browser
-def test_the_page_shows_gaussians_a_mesh_and_webgl_splats_in_headless_chromium(tmp_path):
-    """A real browser opens the viewer (one page, three scenes). Gaussians: where the object
-    projects the page shows the frame gs3d rendered, elsewhere the white background. A
-    vertex-coloured box: drawn by the browser where gs3d's own mesh rasteriser puts it for the
-    same camera. The Gaussians as viser's WebGL splats: about where gs3d draws them."""
+def test_the_page_shows_webgl_splats_streamed_frames_and_a_mesh_in_headless_chromium(tmp_path):
+    """A real browser opens the viewer (one page, three views). On a CPU the Gaussians are
+    first viser's WebGL splats: drawn where gs3d's renderer puts the object for the browser's
+    camera, the white background elsewhere. Switched to gs3d's renderer: the page shows the
+    frame gs3d rendered. A vertex-coloured box: drawn by the browser where gs3d's own mesh
+    rasteriser puts it for the same camera."""
     pytest.importorskip("viser")
     from gs_core.imaging import load_image
     from gs_core.rendering.mesh_render import render_mesh
     from gs_core.testing.browser import LivePage, require_chromium
-    from gs_core.viewer.server import DISPLAY_SPLATS, Viewer, start_camera
+    from gs_core.viewer.frames import GaussianFrames
+    from gs_core.viewer.server import DISPLAY_RENDERER, DISPLAY_SPLATS, Viewer, start_camera
 
     require_chromium()
     W, H = 640, 400
@@ -403,7 +408,18 @@ def test_the_page_shows_gaussians_a_mesh_and_webgl_splats_in_headless_chromium(t
     # Below the control panel (top right) and the notices (top left), right of the axes gizmo.
     region = (slice(int(0.45 * H), H - 5), slice(int(0.15 * W), W - 5))
     viewer = Viewer(g, port=0, resolution=160, device="cpu")
+    assert viewer.display == DISPLAY_SPLATS  # auto on a CPU
     eye, _ = start_camera(g)
+
+    def browser_camera() -> ViewerCamera | None:
+        for client in viewer.server.get_clients().values():
+            if client.camera.image_width > 0:
+                return ViewerCamera.from_viser(client.camera)
+        return None
+
+    def at_start() -> bool:
+        view = browser_camera()
+        return view is not None and np.allclose(view.position, eye, atol=1e-4)
 
     def frame_sent() -> bool:  # the full frame of the start camera
         frame = viewer.last_frame
@@ -429,20 +445,40 @@ def test_the_page_shows_gaussians_a_mesh_and_webgl_splats_in_headless_chromium(t
 
     try:
         with LivePage(viewer.url, size=(W, H), timeout_s=90) as page:
+            page.wait_until(at_start, settle_ms=0)
+            assert viewer.splats_sent == 1 and viewer.last_frame is None  # nothing streamed
+            webgl_png = page.capture(tmp_path / "webgl.png", accept=blob_drawn)
+            splat_view = browser_camera()
+            # The same page switched to gs3d's renderer: the frame it streams replaces them.
+            viewer.display = DISPLAY_RENDERER
             page.wait_until(frame_sent, settle_ms=800)
             streamed_png = page.capture(tmp_path / "gaussians.png")
-            # The same browser, the scene swapped: the page must drop the streamed image.
+            # The scene swapped for a mesh: the page must drop the streamed image.
             viewer.set_scene(mesh)
             mesh_png = page.capture(tmp_path / "mesh.png", accept=box_drawn)
-            # The Gaussians again, drawn by viser's WebGL splats this time.
-            viewer.display = DISPLAY_SPLATS
-            viewer.set_scene(g)
-            webgl_png = page.capture(tmp_path / "webgl.png", accept=blob_drawn)
     finally:
         viewer.stop()
 
-    shot = (load_image(streamed_png)[..., :3] * 255).astype(np.float64)
+    # What gs3d renders for the browser's camera at the page's size: where the object is.
+    exp = GaussianFrames(g, resolution=W).render(splat_view).astype(np.float64)
+    assert exp.shape == (H, W, 3)
+    darkness = 255 - exp.min(-1)
+    obj = np.zeros((H, W), bool)
+    obj[region] = darkness[region] > 80
+    bg = np.zeros((H, W), bool)
+    bg[region] = True
+    bg &= _far_from(darkness > 3, 6)
+    assert obj.sum() > 500 and bg.sum() > 500
+    # viser's splats: another rasteriser, so only roughly the same picture as gs3d's.
+    shot = (load_image(webgl_png)[..., :3] * 255).astype(np.float64)
     assert shot.shape == (H, W, 3)
+    assert (255 - shot[obj].min(-1)).mean() > 60  # the object is drawn where it projects
+    assert (255 - shot[bg].min(-1)).mean() < 8  # the background elsewhere
+    assert np.abs(shot[region] - exp[region]).mean() < 25
+    red = shot[obj]
+    assert (red[:, 0] - red[:, 2]).mean() > 60  # in the Gaussians' colour
+
+    shot = (load_image(streamed_png)[..., :3] * 255).astype(np.float64)
     view, frame = viewer.last_frame
     assert view.aspect == pytest.approx(W / H, abs=0.01)  # the canvas fills the viewport
     # The streamed frame stretched over the canvas: where it shows the object, and where white.
@@ -465,10 +501,33 @@ def test_the_page_shows_gaussians_a_mesh_and_webgl_splats_in_headless_chromium(t
     assert blue(shot)[inside].mean() > 0.9  # the box where it projects
     assert (shot[outside] > 0.95).all(-1).mean() > 0.99  # white elsewhere: no stale frame
 
-    # viser's splats: another rasteriser, so only roughly the same picture as gs3d's.
-    shot = (load_image(webgl_png)[..., :3] * 255).astype(np.float64)[region]
-    assert (255 - shot[obj].min(-1)).mean() > 60 and (255 - shot[bg].min(-1)).mean() < 8
-    assert np.abs(shot - exp).mean() < 25
+
+def test_the_frame_counter_counts_webgl_frames_drawn_not_idle_ones(tmp_path):
+    """``LivePage.frame_counter``: a page drawing WebGL on every animation frame is counted at
+    its rate; a static page draws nothing."""
+    from gs_core.testing.browser import LivePage, require_chromium
+
+    require_chromium()
+    page_html = tmp_path / "spin.html"
+    page_html.write_text(
+        "<canvas id=c width=64 height=64></canvas><script>"
+        "const gl = document.getElementById('c').getContext('webgl2'); let drawing = false;"
+        "function f() { if (drawing) { gl.clearColor(Math.random(), 0, 0, 1);"
+        "gl.clear(gl.COLOR_BUFFER_BIT); } requestAnimationFrame(f); } f();"
+        "window.start = () => { drawing = true; };</script>"
+    )
+    with LivePage(page_html.as_uri(), size=(64, 64), timeout_s=60) as page:
+        a = page.frame_counter()
+        time.sleep(0.5)
+        b = page.frame_counter()
+        page.evaluate("window.start()")
+        time.sleep(1.0)
+        c = page.frame_counter()
+        with pytest.raises(RuntimeError, match="script failed"):
+            page.evaluate("no_such_name.x")
+    assert b["ticks"] > a["ticks"] and b["drawn"] == a["drawn"] == 0  # idle: nothing drawn
+    fps = (c["drawn"] - b["drawn"]) / ((c["ms"] - b["ms"]) / 1000)
+    assert fps > 5 and c["drawn"] <= c["ticks"]
 
 
 def test_meshes_go_to_the_browser_matte_with_their_colours():
@@ -516,22 +575,107 @@ def test_splat_display_arrays_and_switch():
         sh=Gaussians.from_colors(torch.zeros(1, 3), torch.tensor([[0.2, 0.4, 0.6]]), 0.1).sh,
     )
     a = splat_arrays(g)
+    k = a["scale"]
     # The long axis (x, 0.3) turned onto y: variance 0.09 along y, 0.01 along x.
-    assert np.allclose(a["covariances"][0], np.diag([0.01, 0.09, 0.04]), atol=1e-6)
-    assert np.allclose(a["centers"], [[0.1, 0.2, 0.3]]) and np.allclose(a["opacities"], [[0.7]])
-    assert np.allclose(a["rgbs"], [[0.2, 0.4, 0.6]], atol=1e-6)
+    assert np.allclose(a["covariances"][0] * k * k, np.diag([0.01, 0.09, 0.04]), atol=1e-6)
+    assert np.allclose(a["centers"] * k, [[0.1, 0.2, 0.3]])
+    assert a["opacities"].dtype == np.uint8 and a["opacities"].tolist() == [[round(0.7 * 255)]]
+    assert a["rgbs"].tolist() == [[51, 102, 153]]
     pytest.importorskip("viser")
     from gs_core.viewer.server import DISPLAY_RENDERER, DISPLAY_SPLATS, Viewer
 
-    viewer = Viewer(_blob(), port=0, resolution=64)
+    viewer = Viewer(_blob(), port=0, resolution=64, display="render")
     try:
+        assert viewer.display == DISPLAY_RENDERER and viewer.splats_sent == 0
         viewer.display = DISPLAY_SPLATS
-        assert viewer.display == DISPLAY_SPLATS
+        assert viewer.display == DISPLAY_SPLATS and viewer.splats_sent == 1
         viewer.display = DISPLAY_RENDERER
         with pytest.raises(GS3DError, match="display"):
             viewer.display = "raytraced"
     finally:
         viewer.stop()
+
+
+@pytest.mark.parametrize("size", [1e-3, 0.02, 3.0])
+def test_splats_reach_viser_as_r_s_s_rt_with_their_colours(size):
+    """Random Gaussians (unnormalised quaternions, anisotropic scales, colours beyond [0, 1])
+    through viser's own packing: the covariance decoded from the bytes viser sends equals
+    ``R S S^T R^T`` with ``R`` from scipy's quaternion convention (scalar last), to float16
+    precision relative to the Gaussian's size, centres exactly, colours ``0.5 + C0 * f_dc``
+    clamped and rounded to 8 bits."""
+    from scipy.spatial.transform import Rotation
+
+    from gs_core.gaussians import SH_C0
+    from gs_core.viewer.splats import splat_arrays
+
+    gen = torch.Generator().manual_seed(int(size * 1000))
+    n = 64
+    quats = torch.randn(n, 4, generator=gen) * 3.0
+    scales = size * torch.exp(torch.randn(n, 3, generator=gen) * 0.7)
+    dc = torch.randn(n, 3, generator=gen) * 2.5  # some colours far outside [0, 1]
+    sh = dc[:, None, :]
+    opacities = torch.rand(n, generator=gen)
+    means = torch.randn(n, 3, generator=gen) * size * 20
+    g = Gaussians(means=means, quats=quats / quats.norm(dim=-1, keepdim=True), scales=scales,
+                  opacities=opacities, sh=sh)  # fmt: skip
+    a = splat_arrays(g)
+    R = Rotation.from_quat(quats[:, [1, 2, 3, 0]].double().numpy()).as_matrix()
+    S = np.stack([np.diag(s) for s in scales.double().numpy()])
+    expected_cov = R @ S @ S.transpose(0, 2, 1) @ R.transpose(0, 2, 1)
+    rgb = np.clip(0.5 + SH_C0 * dc.double().numpy(), 0.0, 1.0)
+    assert (np.abs(rgb - 0.5) > 0.49).any()  # the clamp matters
+    assert np.array_equal(a["rgbs"], np.round(rgb * 255).astype(np.uint8))
+    assert np.array_equal(a["opacities"][:, 0], np.round(opacities.double().numpy() * 255))
+
+    viser = pytest.importorskip("viser")
+    server = viser.ViserServer(host="127.0.0.1", port=0, verbose=False)
+    try:
+        handle = server.scene.add_gaussian_splats("/splats", **a)
+        buffer = np.asarray(handle.buffer)
+        assert handle.scale == a["scale"]
+    finally:
+        server.stop()
+    k = a["scale"]
+    centers = buffer[:, 0:3].copy().view(np.float32) * k
+    triu = buffer[:, 4:7].copy().view(np.float16).astype(np.float64) * k * k
+    cov = triu[:, [0, 1, 2, 1, 3, 4, 2, 4, 5]].reshape(n, 3, 3)
+    rgba = buffer[:, 7:8].copy().view(np.uint8)
+    assert np.allclose(centers, means.numpy(), rtol=1e-6, atol=0)
+    # float16 keeps 11 significant bits: 1e-3 of the largest variance of each Gaussian.
+    tol = 2e-3 * np.abs(expected_cov).max(axis=(1, 2))[:, None, None]
+    assert (np.abs(cov - expected_cov) <= tol).all()
+    assert np.array_equal(rgba[:, :3], a["rgbs"]) and np.array_equal(rgba[:, 3:], a["opacities"])
+
+
+def test_display_choice_and_draft_steering():
+    from gs_core.viewer.frames import MAX_DRAFT_STEP, MIN_DRAFT_RESOLUTION, GaussianFrames
+    from gs_core.viewer.server import DISPLAY_RENDERER, DISPLAY_SPLATS, resolve_display
+
+    assert resolve_display("auto", "cpu") == DISPLAY_SPLATS
+    assert resolve_display("auto", "cuda") == DISPLAY_RENDERER
+    assert resolve_display("render", "cpu") == DISPLAY_RENDERER
+    assert resolve_display("splats", "cuda") == DISPLAY_SPLATS
+    with pytest.raises(GS3DError, match="--display: expected auto, splats or render, got 'x'"):
+        resolve_display("x", "cpu")
+    frames = GaussianFrames(_blob(), resolution=512)
+    assert frames.draft_resolution == 256  # half size until a draft has been timed
+    sizes = []
+    for _ in range(12):  # drafts 4x slower than the target: smaller, but never below the floor
+        frames._steer_draft(4 * 0.125)
+        sizes.append(frames.draft_resolution)
+    assert sizes[0] == round(256 / MAX_DRAFT_STEP) and sizes == sorted(sizes, reverse=True)
+    assert sizes[-1] == MIN_DRAFT_RESOLUTION
+    for _ in range(12):  # fast drafts grow back to the full size, no further
+        frames._steer_draft(0.001)
+    assert frames.draft_resolution == 512
+    view = ViewerCamera.looking_at((0.0, 0.3, 2.0), (0.0, 0.0, 0.0), fov_y=0.9, aspect=2.0)
+    frames._draft_resolution = 128
+    assert frames.render(view, draft=True).shape == (64, 128, 3)
+    assert frames.render(view).shape == (256, 512, 3)
+    # A full frame 16x slower than a draft should be: drafts of a quarter of its side, at once.
+    frames._draft_resolution = 512
+    frames._steer_draft(16 * 0.125, 512)
+    assert frames.draft_resolution == 128
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -281,13 +281,15 @@ class ImageDreamGuidance(DiffusersPrior):
         prompt: str | Sequence[str] = "",
         negative_prompt: str | Sequence[str] = "",
         generator: torch.Generator | None = None,
+        input_latents: torch.Tensor | None = None,
     ) -> ImageDreamReference:
         """Input images ``[R, 3|4, H, W]`` in ``[0, 1]`` (RGBA composited on white) and their
         prompts (ImageDream works with an empty one) -> :class:`ImageDreamReference`.
 
         The input latent is the VAE posterior sampled with ``generator`` (the pipeline's
-        choice; ``latent_sample="mode"`` at construction makes it deterministic).
-        """
+        choice; ``latent_sample="mode"`` at construction makes it deterministic);
+        ``input_latents`` ``[R, 4, h, w]``: :meth:`encode_images` of the images when already
+        computed (a trainer caches them per view)."""
         x = self._check_images(images, "images").to(self.device)
         r = x.shape[0]
         features = self.image_encoder(
@@ -300,7 +302,11 @@ class ImageDreamGuidance(DiffusersPrior):
             null_text_embeddings=self._embed_text(_as_list(negative_prompt, r, "negative_prompt")),
             image_tokens=tokens,
             null_image_tokens=null_tokens,
-            input_latents=self.encode_images(x, generator=generator),
+            input_latents=(
+                self.encode_images(x, generator=generator)
+                if input_latents is None
+                else input_latents.to(self.device).float()
+            ),
         )
 
     @torch.no_grad()

@@ -109,10 +109,14 @@ def zero123_camera(
     ``zero123``: ``[rad(-d_elev), sin rad(d_azim), cos rad(d_azim), d_radius]``;
     ``stable_zero123``: the last entry is ``rad(90 - reference_elevation)``.
     """
+    dev = next(
+        (x.device for x in (d_elevation, d_azimuth, d_radius) if isinstance(x, torch.Tensor)),
+        None,
+    )
     d_elevation, d_azimuth, d_radius = torch.broadcast_tensors(
-        torch.as_tensor(d_elevation, dtype=torch.float32),
-        torch.as_tensor(d_azimuth, dtype=torch.float32),
-        torch.as_tensor(d_radius, dtype=torch.float32),
+        torch.as_tensor(d_elevation, dtype=torch.float32, device=dev),
+        torch.as_tensor(d_azimuth, dtype=torch.float32, device=dev),
+        torch.as_tensor(d_radius, dtype=torch.float32, device=dev),
     )
     d_elevation, d_azimuth, d_radius = (
         d_elevation.flatten(),
@@ -217,17 +221,30 @@ class Zero123Guidance(DiffusersPrior):
 
     # ------------------------------------------------------------------ conditioning
     @torch.no_grad()
-    def encode_reference(self, images: torch.Tensor) -> Zero123Reference:
-        """Input view(s) ``[R, 3|4, H, W]`` in ``[0, 1]`` (RGBA is composited on white)."""
+    def encode_reference(
+        self, images: torch.Tensor, image_latents: torch.Tensor | None = None
+    ) -> Zero123Reference:
+        """Input view(s) ``[R, 3|4, H, W]`` in ``[0, 1]`` (RGBA is composited on white).
+
+        ``image_latents`` ``[R, 4, h, w]``: the inputs' unscaled VAE latents
+        (:meth:`reference_latents`) when already computed (a trainer caches them per view).
+        """
         x = self._check_images(images, "reference").to(self.device)
         clip_in = F.interpolate(
             x, (self.clip_size, self.clip_size), mode="bicubic", align_corners=False, antialias=True
         )
         clip_in = (clip_in.clamp(0, 1) - self.clip_mean) / self.clip_std
         embeds = self.image_encoder(clip_in.to(self.dtype)).image_embeds.float().unsqueeze(1)
+        if image_latents is None:
+            image_latents = self.reference_latents(x)
+        return Zero123Reference(clip_embeds=embeds, image_latents=image_latents.float())
+
+    def reference_latents(self, images: torch.Tensor) -> torch.Tensor:
+        """Unscaled VAE latents (posterior mode) ``[R, 4, h, w]`` of input views, as the model
+        was trained to take them."""
+        x = self._check_images(images, "reference").to(self.device)
         lat_in = self._resize(x, self.image_size)
-        latents = self.vae.encode((2 * lat_in - 1).to(self.dtype)).latent_dist.mode().float()
-        return Zero123Reference(clip_embeds=embeds, image_latents=latents)
+        return self.vae.encode((2 * lat_in - 1).to(self.dtype)).latent_dist.mode().float()
 
     @torch.no_grad()
     def camera_condition(

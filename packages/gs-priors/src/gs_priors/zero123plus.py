@@ -524,6 +524,7 @@ class Zero123PlusGuidance(DiffusersPrior):
         prompt: str = "",
         generator: torch.Generator | None = None,
         fixed_noise: bool = False,
+        reference_latents: torch.Tensor | None = None,
     ) -> Zero123PlusCondition:
         """Condition images ``[R, 3|4, H, W]`` in ``[0, 1]`` (RGBA composited on gray 127;
         square inputs as the official pipeline expects) -> :class:`Zero123PlusCondition` ``[R]``.
@@ -531,6 +532,8 @@ class Zero123PlusGuidance(DiffusersPrior):
         ``generator`` seeds the VAE posterior samples and, with ``fixed_noise``, the one
         reference noise reused at every call (a deterministic denoiser, e.g. for DDIM teacher
         trajectories); without it each call draws fresh noise, as the official pipeline does.
+        ``reference_latents`` ``[R, 4, h_r, w_r]``: :meth:`reference_latents` of the images when
+        already computed (a trainer caches them).
         """
         x = self._rgb(images, "reference").to(self.device).float()
         r = x.shape[0]
@@ -538,11 +541,14 @@ class Zero123PlusGuidance(DiffusersPrior):
         dev = x.device
         clip_in = (clip_in - self.clip_mean.to(dev)) / self.clip_std.to(dev)
         image_embeds = self.vision_encoder(clip_in.to(self.dtype)).image_embeds.float()
-        ref_in = self._square(x, self.reference_size, "bilinear")
-        ref_in = (ref_in - self.reference_mean.to(dev)) / self.reference_std.to(dev)
-        reference = self._vae_sample(ref_in, generator)
-        # The unconditional reference: an all-zero normalised image.
-        null_reference = self._vae_sample(torch.zeros_like(ref_in), generator)
+        if reference_latents is None:
+            reference_latents = self.reference_latents(x, generator)
+        reference = reference_latents.to(dev).float()
+        # The unconditional reference: the latent of an all-zero normalised image.
+        size = (1, 3, self.reference_size, self.reference_size)
+        null_reference = self._vae_sample(torch.zeros(size, device=dev), generator).expand(
+            r, -1, -1, -1
+        )
         text = self._text_states(prompt).expand(r, -1, -1)
         null_text = self._text_states("").expand(r, -1, -1)
         embeddings = text + image_embeds[:, None, :] * self.ramping.to(dev)[None, :, None]
@@ -560,6 +566,16 @@ class Zero123PlusGuidance(DiffusersPrior):
             null_reference_latents=null_reference,
             reference_noise=noise,
         )
+
+    def reference_latents(
+        self, images: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """The condition images' unscaled VAE latents ``[R, 4, h_r, w_r]`` (square crop at the
+        reference size, normalised by ``feature_extractor_vae``, posterior sampled)."""
+        x = self._rgb(images, "reference").to(self.device).float()
+        ref_in = self._square(x, self.reference_size, "bilinear")
+        ref_in = (ref_in - self.reference_mean.to(x.device)) / self.reference_std.to(x.device)
+        return self._vae_sample(ref_in, generator)
 
     def null_condition(self, condition: Zero123PlusCondition) -> Zero123PlusCondition:
         return Zero123PlusCondition(

@@ -1,10 +1,11 @@
 """``gs3d view``: an interactive browser viewer (viser) for a splat file, a mesh or a training run.
 
 ``gs3d view SCENE.ply|SCENE.splat|MESH.glb|RUN_DIR [--port 8080] [--host 127.0.0.1]
-[--device auto] [--resolution 512] [--input IMAGE]``: Gaussians are rendered by gs3d's renderer
-from the browser's camera and streamed as images (or drawn by the browser's WebGL splats, a
-switch in the page); meshes are drawn as meshes; a run directory shows its newest checkpoint's
-output on a chosen input and follows the training. Needs ``gs3d-core[viewer]``.
+[--device auto] [--display auto|splats|render] [--resolution 512] [--input IMAGE]``: Gaussians
+are drawn by the browser's WebGL splats (the default when gs3d renders on a CPU) or rendered by
+gs3d's renderer from the browser's camera and streamed as images (the default on CUDA); a
+dropdown in the page switches. Meshes are drawn as meshes; a run directory shows its newest
+checkpoint's output on a chosen input and follows the training. Needs ``gs3d-core[viewer]``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ def view(
         help="Address to listen on; 127.0.0.1 keeps the viewer on this machine, 0.0.0.0 opens "
         "it to the network.",
     ),
+    display: str = typer.Option(
+        "auto",
+        "--display",
+        help="How Gaussians are shown first (a dropdown in the page switches): splats (viser's "
+        "WebGL splats, drawn by the browser's GPU), render (gs3d's renderer, exact, streamed "
+        "as images), or auto: render when --device is CUDA, splats otherwise.",
+    ),
     resolution: int = typer.Option(
         512,
         "--resolution",
@@ -56,10 +64,11 @@ def view(
     from gs_core.cli.console import make_console
     from gs_core.cli.options import check_backend, parse_background
     from gs_core.viewer.ports import LOOPBACK_HOSTS, check_port_free
-    from gs_core.viewer.server import import_viser
+    from gs_core.viewer.server import import_viser, resolve_display
 
     console = make_console()
     check_backend(backend)
+    resolve_display(display, "cpu")  # a bad --display is refused before anything loads
     bg = parse_background(background)
     import_viser()  # before any loading: a missing extra is the first thing to hear about
     check_port_free(host, port)
@@ -68,6 +77,7 @@ def view(
     if inputs and not scene.is_dir():
         raise GS3DError(f"--input: only for a training run directory; {scene} is a file")
     from gs_core.devices import resolve_device, set_cpu_threads
+    from gs_core.mesh import Mesh
 
     dev = resolve_device(device, field="--device")
     set_cpu_threads(threads)
@@ -82,6 +92,7 @@ def view(
         background=bg,
         backend=backend,
         device=dev,
+        display=display,
         poll_s=poll,
         log=lambda line: console.print(line),
     )
@@ -93,6 +104,8 @@ def view(
                 style="yellow",
             )
         console.print(f"gs3d view: {what}")
+        if not isinstance(viewer.scene, Mesh):
+            console.print(f"display: {viewer.display} (the page's dropdown switches)")
         console.print(f"open {viewer.url} in a browser (Ctrl+C stops the viewer)")
         viewer.wait()
     finally:
@@ -132,7 +145,7 @@ def _open_scene(scene: Path, inputs: list[Path], device, log):
         )
     return loaded, (
         f"{scene}: {loaded.num_gaussians:,} Gaussians (SH degree {loaded.sh_degree}), "
-        f"rendered on {device}"
+        f"gs3d renderer on {device}"
     )
 
 

@@ -23,7 +23,7 @@ the rest); :func:`score_novel_views` scores a predictor and the baselines on the
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -236,13 +236,23 @@ def _scores(images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, 
 
 
 def score_novel_views(
-    predict: Predictor,
+    predict: Predictor | None,
     pairs: Sequence[ViewPair],
     seeds: Sequence[int] = (0, 1, 2),
     batch_size: int = 16,
     background: Sequence[float] = (1.0, 1.0, 1.0),
+    samples: Mapping[int, torch.Tensor] | None = None,
 ) -> NovelViewReport:
-    """Score ``predict`` (as ``teacher``) and the copy / mirror baselines on ``pairs``."""
+    """Score ``predict`` (as ``teacher``) and the copy / mirror baselines on ``pairs``.
+
+    A multi-view teacher, which draws all views of an input at once, passes its images instead:
+    ``samples`` maps each seed to ``[len(pairs), 3, H, W]`` in ``pairs``' order (``predict``
+    is then ``None``).
+    """
+    if (predict is None) == (samples is None):
+        raise ValidationError("predict / samples", "exactly one of them", "both or neither")
+    if samples is not None:
+        seeds = list(samples)
     if not pairs:
         raise ValidationError("pairs", "at least one view pair", "none")
     if not seeds:
@@ -265,7 +275,15 @@ def score_novel_views(
         return lambda x, e, a, s: base(x, e, a, s, background)
 
     methods: dict[str, MethodScores] = {}
-    samples = [run(predict, s) for s in seeds]
+    if samples is not None:
+        for seed, images in samples.items():
+            if tuple(images.shape) != tuple(targets.shape):
+                raise ValidationError(
+                    f"samples[{seed}]", f"shape {tuple(targets.shape)}", str(tuple(images.shape))
+                )
+        samples = [samples[s].float().cpu() for s in seeds]
+    else:
+        samples = [run(predict, s) for s in seeds]
     for name, images in (
         ("teacher", samples),
         ("copy", [run(bg_fn(copy_input), 0)]),

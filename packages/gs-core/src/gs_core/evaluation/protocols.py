@@ -4,14 +4,19 @@ Protocol views are given as (azimuth, elevation) in degrees on the orbit of ``Ca
 azimuths are relative to the input view's azimuth (the input is the "0-degree view").
 
 - ``ring15`` — 15 views evenly spaced in azimuth at elevation 0 (GECO Sec. 4.1, after
-  SyncDreamer's GSO protocol; also DD3G's comparison setting).
+  SyncDreamer's GSO protocol).
+- ``ring12`` — 12 views evenly spaced in azimuth (every 30 degrees) at elevation 0: DD3G's
+  comparison setting (Sec. IV-B, "we render 12 images from different viewpoints"; the paper
+  gives no elevation, 0 is our reading). DD3G and the methods it compares with treat the input's
+  azimuth as hidden, so predictions are first aligned to the input view
+  (:mod:`gs_core.evaluation.alignment`).
 - ``zero123pp`` — the 6 Zero123++ v1.1 views: azimuths 30, 90, ..., 330 relative to the input,
   absolute elevations alternating 30 / -20 (GECO Sec. 4.1).
 - ``gso`` — both sets (GECO reports each).
 - ``random`` — ``n`` random views of the dataset (Compress3D renders 40 random views).
 - ``all`` — every view of the dataset except the input.
 
-For ``ring15``/``zero123pp``/``gso``, a dataset object must contain frames at those cameras
+For ``ring15``/``ring12``/``zero123pp``/``gso``, a dataset object must contain frames at those cameras
 (the procedural evaluation split does; for renders of GSO, render them); frames are matched by
 the direction of the camera centre within ``tolerance_deg``.
 """
@@ -27,22 +32,27 @@ from gs_core.data.spaces import azimuth_elevation
 from gs_core.errors import GS3DError, ValidationError
 
 RING15: tuple[tuple[float, float], ...] = tuple((24.0 * k, 0.0) for k in range(15))
+RING12: tuple[tuple[float, float], ...] = tuple((30.0 * k, 0.0) for k in range(12))
 ZERO123PP: tuple[tuple[float, float], ...] = tuple(
     (30.0 + 60.0 * k, 30.0 if k % 2 == 0 else -20.0) for k in range(6)
 )
-PROTOCOLS = ("ring15", "zero123pp", "gso", "random", "all")
+PROTOCOLS = ("ring15", "ring12", "zero123pp", "gso", "random", "all")
 
 
 def protocol_views(name: str) -> dict[str, tuple[tuple[float, float], ...]]:
     """Named groups of (relative azimuth, elevation) views of a fixed-camera protocol."""
     if name == "ring15":
         return {"ring15": RING15}
+    if name == "ring12":
+        return {"ring12": RING12}
     if name == "zero123pp":
         return {"zero123pp": ZERO123PP}
     if name == "gso":
         return {"ring15": RING15, "zero123pp": ZERO123PP}
     raise ValidationError(
-        "protocol", "one of ring15, zero123pp, gso (fixed-camera protocols)", repr(name)
+        "protocol",
+        "one of ring15, ring12, zero123pp, gso (fixed-camera protocols)",
+        repr(name),
     )
 
 

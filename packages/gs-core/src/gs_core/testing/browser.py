@@ -10,7 +10,13 @@ after a budget of virtual time. :class:`LivePage` (and its one-shot :func:`live_
 suits pages a server keeps feeding over a websocket (the viewer): virtual time runs ahead of
 the server, so it drives the browser over the DevTools protocol instead, waits in real time
 until the caller says the page is ready, captures exactly ``size`` pixels, and can capture one
-page several times (the browser's start-up is most of the cost).
+page several times (the browser's start-up is most of the cost). It also counts the frames a
+WebGL page draws (:meth:`LivePage.frame_counter`), which is how ``benchmarks/viewer.py``
+measures the browser side of ``gs3d view``.
+
+WebGL runs on SwiftShader, Chromium's software (CPU) implementation: a headless machine
+without a GPU has nothing else, so frame rates measured here are those of a browser with no
+GPU on the same CPU, a worst case for a page such as viser's splat display.
 """
 
 from __future__ import annotations
@@ -186,6 +192,28 @@ class LivePage:
         self._dt.call("Runtime.evaluate", {"expression": script}, self._session)
         time.sleep(0.1)
 
+    def evaluate(self, expression: str) -> Any:
+        """The JSON value of a JavaScript expression evaluated in the page."""
+        reply = self._dt.call(
+            "Runtime.evaluate", {"expression": expression, "returnByValue": True}, self._session
+        )
+        if "exceptionDetails" in reply:
+            text = reply["exceptionDetails"].get("exception", {}).get("description", "")
+            raise RuntimeError(f"{self.url}: script failed: {text or reply['exceptionDetails']}")
+        return reply.get("result", {}).get("value")
+
+    def frame_counter(self) -> dict[str, float]:
+        """Frames the page has drawn so far: ``{"drawn", "ticks", "ms"}``.
+
+        The first call installs the counter: every WebGL draw or clear call marks the current
+        animation frame as drawn, and a ``requestAnimationFrame`` loop counts the animation
+        frames (``ticks``) and those that drew (``drawn``), with ``ms`` the page's clock. Two
+        readings give frames drawn per second. A page that renders on demand (viser) draws
+        nothing while idle, so ``drawn`` is the figure to use; the browser delays animation
+        frames while its (software) GPU is behind, so a tick is no faster than the drawing.
+        """
+        return self.evaluate(_FRAME_COUNTER_JS)
+
     def capture(self, out_png: str | Path, *, accept: Callable[[Path], bool] | None = None) -> Path:
         """Write a PNG of the viewport. ``accept`` is called with it; while it says ``False`` the
         page is captured again every 250 ms until the deadline (for what the browser draws on
@@ -198,6 +226,31 @@ class LivePage:
             if accept is None or accept(out_png) or time.monotonic() > self.deadline:
                 return out_png
             time.sleep(0.25)
+
+
+_FRAME_COUNTER_JS = """(() => {
+  let s = window.__gs3dFrames;
+  if (!s) {
+    s = window.__gs3dFrames = {drawn: 0, ticks: 0, dirty: false};
+    const names = ["drawArrays", "drawElements", "drawArraysInstanced", "drawElementsInstanced",
+                   "clear"];
+    for (const ctx of [window.WebGLRenderingContext, window.WebGL2RenderingContext]) {
+      if (!ctx) continue;
+      for (const name of names) {
+        const f = ctx.prototype[name];
+        if (!f) continue;
+        ctx.prototype[name] = function (...args) { s.dirty = true; return f.apply(this, args); };
+      }
+    }
+    const tick = () => {
+      s.ticks += 1;
+      if (s.dirty) { s.drawn += 1; s.dirty = false; }
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  }
+  return {drawn: s.drawn, ticks: s.ticks, ms: performance.now()};
+})()"""
 
 
 def _write_png(path: Path, data: bytes) -> None:

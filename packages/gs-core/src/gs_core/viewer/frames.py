@@ -8,6 +8,8 @@ evaluation see.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,12 +19,18 @@ from gs_core.errors import ValidationError
 from gs_core.gaussians import Gaussians
 from gs_core.viewer.camera import ViewerCamera, to_cameras
 
-# Drafts (drawn while the camera moves, on the CPU) have this fraction of the full size: a
-# quarter of the pixels; for the bundled AGG output 7.5 drafts/s against 3.0 full frames/s on
-# the 2-core machine at load average 4 from other jobs (benchmarks/viewer.py).
+# Drafts (drawn while the camera moves, on the CPU) start at this fraction of the full size (a
+# quarter of the pixels) and then follow DRAFT_TARGET_S.
 DRAFT_FRACTION = 0.5
+# Seconds a draft should take: the draft size is steered towards it after every draft, so a
+# slow machine (the 2-core CPU, or one busy with other jobs) still follows the mouse at about
+# 8 frames/s with blurrier drafts, and a fast one drafts at full size.
+DRAFT_TARGET_S = 0.125
 # Below this, a draft is too blurry to steer by.
 MIN_DRAFT_RESOLUTION = 96
+# One step of the draft-size controller changes the side by at most this factor either way:
+# a draft that was slow because of a passing load spike must not shrink the next one 4x.
+MAX_DRAFT_STEP = 1.5
 
 
 class GaussianFrames:
@@ -50,6 +58,9 @@ class GaussianFrames:
         self.background = tuple(float(v) for v in background)
         self.backend = backend
         self._gaussians = self._prepare(gaussians)
+        self._draft_resolution = min(
+            self.resolution, max(MIN_DRAFT_RESOLUTION, round(self.resolution * DRAFT_FRACTION))
+        )
 
     @property
     def gaussians(self) -> Gaussians:
@@ -73,9 +84,18 @@ class GaussianFrames:
 
     @property
     def draft_resolution(self) -> int:
-        return min(
-            self.resolution, max(MIN_DRAFT_RESOLUTION, round(self.resolution * DRAFT_FRACTION))
-        )
+        """Pixels on the longer side of the next draft (see :data:`DRAFT_TARGET_S`)."""
+        return self._draft_resolution
+
+    def _steer_draft(self, seconds: float, resolution: int | None = None) -> None:
+        """Size the next draft from a frame of ``resolution`` (default: the current draft size)
+        that took ``seconds``: render time grows with the pixel count, the square of the side."""
+        base = self._draft_resolution if resolution is None else resolution
+        step = math.sqrt(DRAFT_TARGET_S / max(seconds, 1e-6))
+        if resolution is None:
+            step = min(MAX_DRAFT_STEP, max(1.0 / MAX_DRAFT_STEP, step))
+        low = min(self.resolution, MIN_DRAFT_RESOLUTION)
+        self._draft_resolution = min(self.resolution, max(low, round(base * step)))
 
     def _prepare(self, g: Gaussians) -> Gaussians:
         if not isinstance(g, Gaussians):
@@ -92,10 +112,23 @@ class GaussianFrames:
 
         g = self._gaussians
         res = self.draft_resolution if draft else self.resolution
+        t0 = time.perf_counter()
         cams = to_cameras(view, res, device=self.device)
         out = render(g, cams, background=self.background, backend=self.backend)
         rgb = out.rgb[0].clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8)
-        return rgb.cpu().numpy()
+        image = rgb.cpu().numpy()  # waits for the device: the time below is the whole frame
+        seconds = time.perf_counter() - t0
+        if draft:
+            self._steer_draft(seconds)
+        elif seconds > DRAFT_TARGET_S:
+            # A slow full frame sizes the drafts that follow it at once, unclamped (the first
+            # drafts of a session would otherwise each take as long as several good ones), but
+            # only downwards: per-Gaussian costs make small frames slower than their pixel
+            # count says, which the drafts' own timings then correct.
+            previous = self._draft_resolution
+            self._steer_draft(seconds, res)
+            self._draft_resolution = min(previous, self._draft_resolution)
+        return image
 
 
-__all__ = ["DRAFT_FRACTION", "GaussianFrames"]
+__all__ = ["DRAFT_FRACTION", "DRAFT_TARGET_S", "GaussianFrames"]

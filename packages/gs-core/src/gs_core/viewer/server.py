@@ -1,11 +1,13 @@
 """The browser viewer: a viser server showing Gaussians, a mesh or a training run.
 
-* Gaussians are rendered by :class:`~gs_core.viewer.frames.GaussianFrames` (gs3d's renderer)
-  from each browser's camera and streamed as its background image; one
-  :class:`~gs_core.viewer.latest_only.LatestOnlyWorker` per browser draws only the newest camera.
-  On the CPU, frames are drafted at half size while the camera moves and drawn in full once it
-  rests. A GUI switch hands the Gaussians to viser's own WebGL splats instead (the browser's
-  GPU draws them; smooth where the server renders slowly).
+* Gaussians are shown in one of two displays, chosen by ``display`` and switchable in the page:
+  viser's own WebGL splats (the browser sorts and draws them on its GPU; the default when the
+  server renders on a CPU, where it cannot stream frames at interactive rates), or frames of
+  gs3d's renderer (:class:`~gs_core.viewer.frames.GaussianFrames`: exact, what ``gs3d render``
+  and the evaluation see) streamed as each browser's background image, the default on CUDA.
+  One :class:`~gs_core.viewer.latest_only.LatestOnlyWorker` per browser draws only the newest
+  camera; on the CPU, frames are drafted small while the camera moves (sized to take about
+  :data:`~gs_core.viewer.frames.DRAFT_TARGET_S`) and drawn in full once it rests.
 * A mesh is sent once as a GLB (vertex colours or texture kept, matte) and drawn by the
   browser.
 * A training run (:class:`~gs_core.viewer.training_run.TrainingRun`) shows its newest
@@ -51,6 +53,24 @@ AMBIENT_LIGHT = 1.0
 DISPLAY_RENDERER = "gs3d renderer"
 DISPLAY_SPLATS = "browser splats (WebGL)"
 DISPLAYS = (DISPLAY_RENDERER, DISPLAY_SPLATS)
+# ``--display`` names of the displays; ``auto`` picks by the render device (see resolve_display).
+DISPLAY_CHOICES = {"splats": DISPLAY_SPLATS, "render": DISPLAY_RENDERER}
+
+
+def resolve_display(display: str, device: str | torch.device) -> str:
+    """The page's display for a ``--display`` choice: ``splats``, ``render``, or ``auto``:
+    the renderer's streamed frames where gs3d renders on a GPU, the browser's WebGL splats
+    otherwise (on the 2-core CPU the torch backend draws about one full 512x512 frame/s of
+    the bundled AGG output; ``benchmarks/viewer.py``)."""
+    if display in DISPLAYS:
+        return display
+    if display == "auto":
+        return DISPLAY_RENDERER if torch.device(device).type == "cuda" else DISPLAY_SPLATS
+    if display not in DISPLAY_CHOICES:
+        raise GS3DError(
+            f"--display: expected auto, {' or '.join(DISPLAY_CHOICES)}, got '{display}'"
+        )
+    return DISPLAY_CHOICES[display]
 
 
 def import_viser():
@@ -84,6 +104,8 @@ class Viewer:
         resolution: pixels on the longer side of a streamed frame.
         background: RGB in [0, 1] behind the Gaussians.
         backend, device: of :func:`gs_core.rendering.render`.
+        display: how Gaussians are shown first: ``auto``, ``splats`` or ``render`` (see
+            :func:`resolve_display`), or one of :data:`DISPLAYS`.
         poll_s: seconds between looks for a newer checkpoint of a training run.
         log: receives one line per event worth telling (a new checkpoint, a failed frame).
     """
@@ -98,11 +120,13 @@ class Viewer:
         background: Sequence[float] = (1.0, 1.0, 1.0),
         backend: str = "auto",
         device: str | torch.device = "cpu",
+        display: str = "auto",
         poll_s: float = 3.0,
         log: Callable[[str], None] | None = None,
     ):
         viser = import_viser()
         self.device = torch.device(device)
+        self._display = resolve_display(display, self.device)
         self._log = log or (lambda line: None)
         self._run = scene if isinstance(scene, TrainingRun) else None
         self._input_index = 0
@@ -118,13 +142,17 @@ class Viewer:
         )
         self._frames: GaussianFrames | None = None  # made with the first Gaussians shown
         self._scene: Gaussians | Mesh = scene
-        self._display = DISPLAY_RENDERER
         self._workers: dict[int, LatestOnlyWorker[ViewerCamera]] = {}
+        # Workers of closed tabs that may still be drawing; stop() waits for them, so no
+        # render thread is left running into interpreter shutdown.
+        self._closing: list[LatestOnlyWorker[ViewerCamera]] = []
         self._clients: dict[int, object] = {}
         self._lock = threading.RLock()
         self._node = None
         self._stopped = threading.Event()
         self._frame_line = ""
+        self.splats_sent = 0  # Gaussian sets handed to the browsers' splat display
+        self.frames_sent = 0  # streamed frames, drafts included (benchmarks/viewer.py)
         # The camera and image of the newest full frame sent to a browser (tests and the README
         # screenshot wait for the one of the start camera).
         self.last_frame: tuple[ViewerCamera, np.ndarray] | None = None
@@ -219,8 +247,9 @@ class Viewer:
     def stop(self) -> None:
         self._stopped.set()
         with self._lock:
-            workers = list(self._workers.values())
+            workers = [*self._workers.values(), *self._closing]
             self._workers.clear()
+            self._closing.clear()
         for w in workers:
             w.close()
         if self._poller is not None:
@@ -248,6 +277,7 @@ class Viewer:
         if self._display == DISPLAY_SPLATS:
             self._node = self.server.scene.add_gaussian_splats("/splats", **splat_arrays(scene))
             self._clear_backgrounds()
+            self.splats_sent += 1
         else:
             for w in list(self._workers.values()):
                 w.redraw()
@@ -269,9 +299,10 @@ class Viewer:
         self._display_dd = gui.add_dropdown(
             "display",
             DISPLAYS,
-            initial_value=DISPLAY_RENDERER,
-            hint="gs3d renderer: what gs3d render and the evaluation see, streamed as images. "
-            "Browser splats: viser's WebGL splats, drawn by your GPU (degree-0 colour only).",
+            initial_value=self._display,
+            hint="gs3d renderer: what gs3d render and the evaluation see, streamed as images "
+            "(slow on a CPU server). Browser splats: viser's WebGL splats, drawn by your "
+            "browser's GPU (degree-0 colour only; slow where the browser has no GPU).",
         )
         self._display_dd.on_update(lambda _: self._set_display(self._display_dd.value))
         self._input_dd = None
@@ -340,6 +371,7 @@ class Viewer:
                 if client.client_id not in self._clients:  # the tab closed while drawing
                     return
             client.scene.set_background_image(image, format="jpeg", jpeg_quality=JPEG_QUALITY)
+            self.frames_sent += 1
             if not draft:
                 self.last_frame = (view, image)
                 self._frame_line = f"last frame {image.shape[1]}x{image.shape[0]} in {ms:.0f} ms"
@@ -365,7 +397,9 @@ class Viewer:
             worker = self._workers.pop(client.client_id, None)
             self._clients.pop(client.client_id, None)
         if worker is not None:
-            worker.close(timeout=0)
+            worker.close(timeout=0)  # not waited for here: viser's event loop calls this
+            with self._lock:
+                self._closing.append(worker)
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -377,4 +411,11 @@ def _unique(names: list[str]) -> list[str]:
     return out
 
 
-__all__ = ["Viewer", "import_viser", "start_camera"]
+__all__ = [
+    "DISPLAY_CHOICES",
+    "DISPLAYS",
+    "Viewer",
+    "import_viser",
+    "resolve_display",
+    "start_camera",
+]

@@ -1,0 +1,300 @@
+"""Train the three procedural teachers (Zero123, Zero123++, ImageDream) and check that they are
+useful, in one detached run on the two-GPU machine.
+
+What it runs, in order:
+
+1. data (CPU, every core): ``gs3d data procedural`` training sets of asymmetric objects, one per
+   prior's camera layout (``random`` for Zero123, ``zero123pp`` for Zero123++, ``ring24`` for
+   ImageDream; seeds 1001-1003, disjoint from the evaluation objects), and the held-out
+   ``eval-hard`` objects in the same three layouts;
+2. the shared VAE on GPU 0 (``--vae-seconds``);
+3. the teachers, both GPUs at once: Zero123 on the first, ImageDream then Zero123++ on the
+   second, each for its ``--seconds``; EMA weights saved fp16, then packed as one int8 file
+   (:mod:`gs_priors.teachers.packing`);
+4. evaluation of the packed (int8) teachers on the held-out objects: 50-step DDIM samples at
+   guidance 1 and at the official pipeline's scale, seeds 0-2, against the ground truth and
+   the copy / mirror baselines; the fp16 teachers once more at the official scale, to measure
+   what int8 storage costs;
+5. ``OUT/results.json``, ``OUT/<prior>.safetensors`` (the packed teachers) and ``OUT/done``.
+
+Usage on the GPU machine::
+
+    setsid nohup python3 packages/gs-priors/scripts/train_procedural_teachers.py \\
+        --work /tmp/teachers --out /tmp/teachers/out > /tmp/teachers.log 2>&1 < /dev/null &
+
+On a CPU, ``--preset tiny --gpus cpu`` runs every step in seconds (the test does).
+Unpack a teacher with ``gs_priors.teachers.packing.unpack_teacher(FILE, DIR)`` and load it with
+``gs_priors.teachers.load_teacher(DIR)`` or the prior's ``from_pretrained(DIR)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+NAMES = ("zero123", "zero123plus", "imagedream")
+DATA_SEEDS = {"zero123": 1001, "zero123plus": 1002, "imagedream": 1003}
+# Training sets: objects and views per object (sets of 7 for zero123pp, one ring of 24).
+DATA = {
+    "procedural": {"zero123": (3000, 12), "zero123plus": (3000, 14), "imagedream": (2000, 24)},
+    "tiny": {"zero123": (4, 4), "zero123plus": (4, 7), "imagedream": (4, 24)},
+}
+EVAL_VIEWS = {"zero123": None, "zero123plus": 7, "imagedream": 24}
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def write_json(path: Path, data) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=float))
+    tmp.replace(path)
+
+
+def teacher_config(args, name: str):
+    from gs_priors.teachers import TeacherConfig
+
+    return TeacherConfig.preset(name if args.preset == "procedural" else f"tiny-{name}")
+
+
+def generate_data(args, work: Path) -> None:
+    from gs_core.procedural.generator import ProceduralConfig, generate
+    from gs_priors.teachers import LAYOUTS
+
+    workers = os.cpu_count() or 1
+    for name in NAMES:
+        cfg = teacher_config(args, name)
+        objects, views = DATA[args.preset][name]
+        if args.objects:
+            objects = args.objects
+        common = {
+            "resolution": cfg.resolution,
+            "camera_layout": LAYOUTS[name],
+            "asymmetric": True,
+            "points": 0,
+            "depth": False,
+            "normals": False,
+        }
+        train = ProceduralConfig(
+            objects=objects, views=views, seed=DATA_SEEDS[name], split="train", **common
+        )
+        out = work / "data" / f"{name}-train"
+        if not out.exists():
+            s = generate(train, out, workers=workers, progress=False)
+            log(f"data {name}: {s['views']} views in {s['seconds']:.1f} s")
+        # The eval-hard objects (same seed and indices) seen through this prior's layout.
+        ev = ProceduralConfig.preset("eval-hard")
+        overrides = {"resolution": cfg.resolution}
+        if EVAL_VIEWS[name]:
+            overrides |= {"camera_layout": LAYOUTS[name], "views": EVAL_VIEWS[name]}
+        if args.preset == "tiny":
+            overrides |= {"objects": 2, "antialias": 1}
+        ev = ev.model_copy(update=overrides)
+        out = work / "data" / f"{name}-eval"
+        if not out.exists():
+            generate(
+                ProceduralConfig.model_validate(ev.model_dump()),
+                out,
+                workers=workers,
+                progress=False,
+            )
+
+
+def train_vae_stage(args, work: Path, device: str) -> dict:
+    from gs_priors.teachers import ViewBank, build_vae, train_vae
+
+    out = work / "vae"
+    if (out / "config.json").exists():
+        return json.loads((work / "vae.json").read_text())
+    cfg = teacher_config(args, "zero123")
+    banks = [
+        ViewBank.load(
+            work / "data" / f"{n}-train",
+            cfg.resolution if n != "zero123plus" else None,
+            device,
+            workers=os.cpu_count() or 1,
+            max_objects=args.vae_objects,
+        )
+        for n in NAMES
+    ]
+    vae = build_vae(cfg).to(device)
+    stats = train_vae(vae, banks, seconds=args.vae_seconds, steps=args.vae_steps, log=log)
+    vae.to(torch.float32).save_pretrained(out)
+    write_json(work / "vae.json", stats)
+    log(f"vae: {stats}")
+    return stats
+
+
+def eval_pairs(args, work: Path, name: str, resolution: int):
+    from gs_core.evaluation.novel_views import view_pairs
+
+    bg = (127 / 255,) * 3 if name == "zero123plus" else (1.0, 1.0, 1.0)
+    pairs = view_pairs(work / "data" / f"{name}-eval", resolution=resolution, background=bg)
+    if name == "imagedream":
+        pairs = [p for p in pairs if round(abs(p.d_azimuth)) in (90, 180)]
+    return pairs
+
+
+def run_teacher(args, work: Path, name: str, device: str) -> dict:
+    """Train, pack and evaluate one teacher; writes ``WORK/<name>/result.json``."""
+    from gs_priors.teachers import (
+        PAPER_GUIDANCE,
+        TeacherTrainer,
+        ViewBank,
+        evaluate_teacher,
+        load_teacher,
+        usefulness,
+        write_teacher,
+    )
+    from gs_priors.teachers.packing import pack_teacher, unpack_teacher
+
+    cfg = teacher_config(args, name)
+    root = work / name
+    if root.exists():
+        shutil.rmtree(root)
+    directory = write_teacher(cfg, root / "fp16", work / "vae", seed=args.seed)
+    prior = load_teacher(directory, device=device)
+    bank = ViewBank.load(
+        work / "data" / f"{name}-train",
+        cfg.resolution,
+        device,
+        workers=min(16, os.cpu_count() or 1),
+    )
+    log(f"{name}: {bank.num_objects} objects x {bank.views_per_object} views on {device}")
+    trainer = TeacherTrainer(prior, cfg, bank, seed=args.seed)
+    seconds = args.seconds.get(name) if args.seconds else None
+    stats = trainer.train(seconds=seconds, steps=args.steps, log=log, log_every=args.log_every)
+    trainer.use_ema()
+    trainer.save(directory)
+    del trainer, bank, prior
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    packed = pack_teacher(directory, root / f"{name}.safetensors")
+    int8_dir = unpack_teacher(packed, root / "int8")
+    pairs = eval_pairs(args, work, name, cfg.resolution)
+    scales = sorted({1.0, PAPER_GUIDANCE[name]})
+    seeds = tuple(range(args.seeds))
+    t0 = time.perf_counter()
+    reports = evaluate_teacher(
+        load_teacher(int8_dir, device=device), name, pairs, scales, seeds, steps=args.eval_steps
+    )
+    eval_seconds = time.perf_counter() - t0
+    fp16 = evaluate_teacher(
+        load_teacher(directory, device=device),
+        name,
+        pairs,
+        [PAPER_GUIDANCE[name]],
+        seeds,
+        steps=args.eval_steps,
+    )[PAPER_GUIDANCE[name]]
+    checks = usefulness(reports, PAPER_GUIDANCE[name])
+    result = {
+        "prior": name,
+        "config": cfg.model_dump(),
+        "train": stats,
+        "packed_bytes": packed.stat().st_size,
+        "eval_seconds": eval_seconds,
+        "reports": {str(g): _report(r) for g, r in reports.items()},
+        "fp16_at_paper_scale": _report(fp16),
+        "checks": checks,
+        "useful": all(c["passed"] for c in checks.values()),
+    }
+    write_json(root / "result.json", result)
+    for g, r in reports.items():
+        log(f"{name} guidance {g}:\n{r.to_markdown()}")
+    log(f"{name}: checks {json.dumps(checks, default=float)}")
+    return result
+
+
+def _report(r) -> dict:
+    return {
+        "methods": {k: vars(v) for k, v in r.methods.items()},
+        "margin_far_db": r.margin_far_db,
+        "pose_accuracy": r.pose_accuracy,
+        "pose_pairs": r.pose_pairs,
+        "seed_diversity_far": r.seed_diversity_far,
+        "pairs": r.pairs,
+        "far_pairs": r.far_pairs,
+        "seeds": r.seeds,
+        "markdown": r.to_markdown(),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--work", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--preset", choices=("procedural", "tiny"), default="procedural")
+    p.add_argument("--gpus", default="0,1", help="'0,1', '0' or 'cpu'")
+    p.add_argument("--objects", type=int, default=None, help="training objects per prior")
+    p.add_argument("--vae-seconds", type=float, default=90.0)
+    p.add_argument("--vae-steps", type=int, default=None)
+    p.add_argument("--vae-objects", type=int, default=1000)
+    p.add_argument(
+        "--seconds",
+        type=json.loads,
+        default=None,
+        help='per prior, e.g. \'{"zero123": 600, "imagedream": 300, "zero123plus": 300}\'',
+    )
+    p.add_argument("--steps", type=int, default=None, help="steps per teacher (instead of seconds)")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument(
+        "--eval-steps", type=int, default=50, help="DDIM steps of the evaluation samples"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log-every", type=int, default=100)
+    p.add_argument("--only", choices=NAMES, nargs="+", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.seconds is None and args.steps is None:
+        args.seconds = {"zero123": 600, "imagedream": 300, "zero123plus": 300}
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    if args.only:  # a child process: these teachers, one after another, on its device
+        device = "cuda" if torch.cuda.is_available() and args.gpus != "cpu" else "cpu"
+        for name in args.only:
+            run_teacher(args, work, name, device)
+        return
+    t0 = time.perf_counter()
+    generate_data(args, work)
+    log(f"data ready ({time.perf_counter() - t0:.0f} s)")
+    gpus = [] if args.gpus == "cpu" else args.gpus.split(",")
+    vae = train_vae_stage(args, work, f"cuda:{gpus[0]}" if gpus else "cpu")
+    chains = [["zero123"], ["imagedream", "zero123plus"]] if len(gpus) >= 2 else [list(NAMES)]
+    forwarded = [a for a in sys.argv[1:]]
+    procs = []
+    for k, chain in enumerate(chains):
+        env = dict(os.environ)
+        if gpus:
+            env["CUDA_VISIBLE_DEVICES"] = gpus[k]
+        procs.append(
+            subprocess.Popen([sys.executable, __file__, *forwarded, "--only", *chain], env=env)
+        )
+    codes = [proc.wait() for proc in procs]
+    results = {}
+    for name in NAMES:
+        f = work / name / "result.json"
+        results[name] = json.loads(f.read_text()) if f.exists() else {"error": "no result"}
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in NAMES:
+        packed = work / name / f"{name}.safetensors"
+        if packed.exists():
+            shutil.copy(packed, args.out / packed.name)
+    write_json(
+        args.out / "results.json",
+        {"vae": vae, "teachers": results, "exit_codes": codes, "seconds": time.perf_counter() - t0},
+    )
+    (args.out / "done").write_text("ok\n")
+    log(f"done in {time.perf_counter() - t0:.0f} s, exit codes {codes}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""What a procedural teacher is: the prior it imitates, its size and how it is trained.
+
+A procedural teacher is a small configuration of one of the real prior classes (Zero123,
+Zero123++, ImageDream), written as a checkpoint directory in that prior's official layout and
+trained here on the procedural world, so that the code which loads and runs the real
+checkpoint is the code the students and DreamGaussian use offline.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pydantic
+
+from gs_core.config import Config
+
+PriorName = Literal["zero123", "zero123plus", "imagedream"]
+# The camera layout of ``gs3d data procedural`` each prior trains on.
+LAYOUTS: dict[str, str] = {"zero123": "random", "zero123plus": "zero123pp", "imagedream": "ring24"}
+# The guidance scale each official pipeline samples with (Zero123's diffusers pipeline 3.0,
+# Zero123++ 4.0, ImageDream 5.0): the "paper" scale of the usefulness checks.
+PAPER_GUIDANCE: dict[str, float] = {"zero123": 3.0, "zero123plus": 4.0, "imagedream": 5.0}
+
+
+class TeacherConfig(Config):
+    """Architecture and training of one procedural teacher (``presets``: one per prior at the
+    procedural size, and ``tiny-*`` for CPU tests)."""
+
+    prior: PriorName = "zero123"
+    resolution: int = pydantic.Field(
+        128,
+        ge=8,
+        le=512,
+        description="side of one view in pixels (Zero123++: of one of the six tiles). 128 keeps "
+        "the latents at 32x32 (the official models: 256 / 320 px views, 32x32 / 40x40 latents)",
+    )
+    vae_channels: list[int] = pydantic.Field(
+        [32, 64, 128],
+        description="AutoencoderKL block widths; len - 1 halvings (3 blocks: a 4x smaller latent, "
+        "SD's VAE has 4 blocks and 8x); one VAE is trained first and shared by all teachers",
+    )
+    unet_channels: list[int] = pydantic.Field(
+        [64, 128, 192],
+        description="U-Net block widths; attention at every level but the first (SD attends at "
+        "64/32/16 of 64x64 latents, here at 16/8 of 32x32); 16.5 M parameters, 17 MB as int8, "
+        "so a teacher travels to the GPU machine with a student",
+    )
+    unet_layers: int = pydantic.Field(2, ge=1, le=4, description="res blocks per level (SD: 2)")
+    head_channels: int = pydantic.Field(32, ge=4, description="channels per attention head")
+    context_dim: int = pydantic.Field(
+        256, ge=8, description="cross-attention width (CLIP embedding / text state width)"
+    )
+    encoder_width: int = pydantic.Field(256, ge=8, description="CLIP vision tower width")
+    encoder_layers: int = pydantic.Field(4, ge=1, description="CLIP vision tower depth")
+    encoder_image_size: int = pydantic.Field(
+        64, ge=16, description="CLIP input side (patch 8: 64 tokens; the official towers: 224)"
+    )
+    groups: int = pydantic.Field(32, ge=1, description="group-norm groups")
+    # training
+    batch_size: int = pydantic.Field(256, ge=1, description="samples (objects) per step")
+    lr: float = pydantic.Field(3e-4, gt=0, description="AdamW learning rate after warm-up")
+    warmup_steps: int = pydantic.Field(200, ge=0)
+    weight_decay: float = pydantic.Field(0.01, ge=0)
+    ema_decay: float = pydantic.Field(
+        0.999, ge=0, lt=1, description="EMA of the weights, which is what is saved and sampled"
+    )
+    condition_dropout: float = pydantic.Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="share of samples trained on the prior's null condition (its "
+        "classifier-free guidance branch; Zero123 and ImageDream trained with 5-10%)",
+    )
+    grad_clip: float = pydantic.Field(1.0, gt=0)
+
+    presets = {
+        "zero123": {"prior": "zero123"},
+        "zero123plus": {
+            "prior": "zero123plus",
+            "resolution": 64,
+            # 64 px tiles make a 192x128 grid (48x32 latents, as many tokens as ImageDream's
+            # four 32x32 frames / 2.7).
+            "batch_size": 192,
+        },
+        "imagedream": {"prior": "imagedream", "batch_size": 96},
+        "tiny-zero123": {
+            "prior": "zero123",
+            "resolution": 16,
+            "vae_channels": [8, 16],
+            "unet_channels": [16, 32],
+            "unet_layers": 1,
+            "head_channels": 8,
+            "context_dim": 16,
+            "encoder_width": 16,
+            "encoder_layers": 1,
+            "encoder_image_size": 16,
+            "groups": 4,
+            "batch_size": 4,
+            "warmup_steps": 2,
+        },
+    }
+
+
+for _prior in ("zero123plus", "imagedream"):
+    TeacherConfig.presets[f"tiny-{_prior}"] = {
+        **TeacherConfig.presets["tiny-zero123"],
+        "prior": _prior,
+        "batch_size": 2,
+    }

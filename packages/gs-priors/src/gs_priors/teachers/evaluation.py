@@ -1,0 +1,212 @@
+"""Is a procedural teacher useful? Its samples on held-out objects against ground truth and the
+copy / mirror baselines (:mod:`gs_core.evaluation.novel_views`), at guidance 1 and at its
+official pipeline's scale, checked against the criteria a student or DreamGaussian needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from gs_core.errors import ValidationError
+from gs_core.evaluation.novel_views import NovelViewReport, ViewPair, score_novel_views
+from gs_priors.samplers import sample
+
+# The usefulness criteria (issue 16): far-view margin over the better baseline, pose right
+# on asymmetric objects, and seeds that differ on unseen sides (per-pixel std x 255).
+MIN_MARGIN_DB = 2.0
+MIN_POSE_ACCURACY = 0.9
+MIN_SEED_DIVERSITY = 1.0
+IMAGEDREAM_AZIMUTHS = (0.0, 90.0, 180.0, 270.0)
+
+
+def _autocast(prior):
+    dev = prior.device.type
+    return torch.autocast(dev, torch.bfloat16, enabled=dev == "cuda")
+
+
+def _images(prior, latents: torch.Tensor, size: int) -> torch.Tensor:
+    x = prior.decode_latents(latents).float()
+    if x.shape[-1] != size:
+        x = F.interpolate(x, (size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x.clamp(0, 1)
+
+
+@torch.no_grad()
+def zero123_predictor(prior, guidance_scale: float, steps: int = 50):
+    """A :data:`~gs_core.evaluation.novel_views.Predictor` drawing DDIM samples of Zero123."""
+
+    def predict(inputs, d_elevation, d_azimuth, seed):
+        dev = prior.device
+        with _autocast(prior):
+            ref = prior.encode_reference(inputs.to(dev))
+            cond = prior.camera_condition(ref, d_elevation.to(dev), d_azimuth.to(dev))
+            h = prior.image_size // prior.vae_scale_factor
+            gen = torch.Generator(dev).manual_seed(int(seed))
+            out = sample(
+                prior,
+                cond,
+                (inputs.shape[0], 4, h, h),
+                steps=steps,
+                guidance_scale=guidance_scale,
+                generator=gen,
+            )
+            return _images(prior, out.latents, inputs.shape[-1])
+
+    return predict
+
+
+def _groups(pairs: Sequence[ViewPair]) -> list[list[int]]:
+    """Indices of consecutive pairs sharing one input view."""
+    groups: list[list[int]] = []
+    for i, p in enumerate(pairs):
+        prev = pairs[groups[-1][0]] if groups else None
+        if prev is not None and (prev.object_id, prev.input_angles) == (
+            p.object_id,
+            p.input_angles,
+        ):
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
+def _view_index(name: str, prior, pair: ViewPair) -> int:
+    if name == "zero123plus":
+        for k, (az, el) in enumerate(prior.views):
+            if (
+                abs((pair.d_azimuth - az + 180) % 360 - 180) < 1e-3
+                and abs(pair.target_angles[1] - el) < 1e-3
+            ):
+                return k
+    else:
+        for k, az in enumerate(IMAGEDREAM_AZIMUTHS):
+            if abs((pair.d_azimuth - az + 180) % 360 - 180) < 1e-3:
+                return k
+    raise ValidationError(
+        "pairs",
+        f"targets at the {name} views",
+        f"{pair.object_id} at relative azimuth {pair.d_azimuth:.1f}, "
+        f"elevation {pair.target_angles[1]:.1f}",
+    )
+
+
+@torch.no_grad()
+def multiview_samples(
+    prior,
+    name: str,
+    pairs: Sequence[ViewPair],
+    seeds: Sequence[int],
+    guidance_scale: float,
+    steps: int = 50,
+    batch_size: int = 32,
+) -> dict[int, torch.Tensor]:
+    """Samples of a multi-view teacher (``zero123plus`` / ``imagedream``) for ``pairs``: one
+    draw of all views per input and seed, each pair given its view. ``[len(pairs), 3, H, W]``
+    per seed."""
+    groups = _groups(pairs)
+    size = pairs[0].target_rgb.shape[-1]
+    dev = prior.device
+    out = {s: torch.empty(len(pairs), 3, size, size) for s in seeds}
+    index = [[_view_index(name, prior, pairs[i]) for i in g] for g in groups]
+    for start in range(0, len(groups), batch_size):
+        chunk = groups[start : start + batch_size]
+        inputs = torch.stack([pairs[g[0]].input_rgba for g in chunk]).to(dev)
+        for seed in seeds:
+            gen = torch.Generator(dev).manual_seed(int(seed) * 100003 + start)
+            with _autocast(prior):
+                if name == "zero123plus":
+                    from gs_priors.zero123plus import untile_views
+
+                    cond = prior.encode_reference(inputs)
+                    res = sample(
+                        prior,
+                        cond,
+                        prior.latent_shape(len(chunk)),
+                        steps=steps,
+                        guidance_scale=guidance_scale,
+                        generator=gen,
+                    )
+                    views = untile_views(prior.decode_latents(res.latents).float())
+                else:
+                    from gs_priors.imagedream import orbit_cameras
+
+                    ref = prior.encode_reference(inputs)
+                    el = torch.tensor([pairs[g[0]].input_angles[1] for g in chunk])
+                    az = torch.tensor(IMAGEDREAM_AZIMUTHS)
+                    cams = orbit_cameras(el.repeat_interleave(4), az.repeat(len(chunk)))
+                    cond = prior.condition(ref, cams.view(len(chunk), 4, -1).to(dev))
+                    h = prior.image_size // prior.vae_scale_factor
+                    res = sample(
+                        prior,
+                        cond,
+                        (4 * len(chunk), 4, h, h),
+                        steps=steps,
+                        guidance_scale=guidance_scale,
+                        generator=gen,
+                    )
+                    views = (
+                        prior.decode_latents(res.latents)
+                        .float()
+                        .view(len(chunk), 4, 3, h * prior.vae_scale_factor, -1)
+                    )
+            for j, g in enumerate(chunk):
+                for i, k in zip(g, index[start + j], strict=True):
+                    v = views[j, k : k + 1]
+                    if v.shape[-1] != size:
+                        v = F.interpolate(v, (size, size), mode="bilinear", antialias=True)
+                    out[seed][i] = v[0].clamp(0, 1).cpu()
+    return out
+
+
+def evaluate_teacher(
+    prior,
+    name: str,
+    pairs: Sequence[ViewPair],
+    guidance_scales: Sequence[float],
+    seeds: Sequence[int] = (0, 1, 2),
+    steps: int = 50,
+    batch_size: int = 64,
+) -> dict[float, NovelViewReport]:
+    """One :class:`NovelViewReport` per guidance scale (background: the prior's own)."""
+    background = (127 / 255,) * 3 if name == "zero123plus" else (1.0, 1.0, 1.0)
+    reports = {}
+    for g in guidance_scales:
+        if name == "zero123":
+            reports[g] = score_novel_views(
+                zero123_predictor(prior, g, steps),
+                pairs,
+                seeds=seeds,
+                batch_size=batch_size,
+                background=background,
+            )
+        else:
+            samples = multiview_samples(prior, name, pairs, seeds, g, steps, batch_size)
+            reports[g] = score_novel_views(None, pairs, background=background, samples=samples)
+    return reports
+
+
+def usefulness(reports: dict[float, NovelViewReport], paper_scale: float) -> dict[str, dict]:
+    """The checks of a useful teacher, each ``{"value", "required", "passed"}``."""
+    paper, one = reports[paper_scale], reports[1.0]
+    checks = {
+        "far_margin_db": (paper.margin_far_db, MIN_MARGIN_DB, paper.margin_far_db >= MIN_MARGIN_DB),
+        "paper_scale_vs_1_far_db": (
+            paper.methods["teacher"].psnr_far - one.methods["teacher"].psnr_far,
+            0.0,
+            paper.methods["teacher"].psnr_far >= one.methods["teacher"].psnr_far,
+        ),
+        "pose_accuracy": (
+            paper.pose_accuracy,
+            MIN_POSE_ACCURACY,
+            paper.pose_accuracy is not None and paper.pose_accuracy >= MIN_POSE_ACCURACY,
+        ),
+        "seed_diversity_far": (
+            paper.seed_diversity_far,
+            MIN_SEED_DIVERSITY,
+            paper.seed_diversity_far is not None and paper.seed_diversity_far >= MIN_SEED_DIVERSITY,
+        ),
+    }
+    return {k: {"value": v, "required": r, "passed": bool(p)} for k, (v, r, p) in checks.items()}

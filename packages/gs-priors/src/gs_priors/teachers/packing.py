@@ -1,0 +1,95 @@
+"""A teacher directory as one safetensors file, with int8 weight-only storage, so that it
+travels to and from the GPU machine (its transfers take few, small files).
+
+Floating-point weights of two or more dimensions are stored as int8 with one fp16 scale per
+output channel (symmetric, round to nearest); the rest as fp16. Every small file of the
+directory (configs, tokenizer vocabularies, ``model_index.json``) rides in the header's
+metadata. :func:`unpack_teacher` writes the directory back in the prior's layout, fp16.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from gs_core.errors import FileFormatError
+
+WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "model.safetensors")
+FORMAT = "gs3d-teacher-int8/1"
+
+
+def quantize(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``w [O, ...]`` -> int8 values and fp16 scales ``[O]`` (per output channel)."""
+    flat = w.float().reshape(w.shape[0], -1)
+    scale = flat.abs().amax(dim=1).clamp_min(1e-12) / 127.0
+    q = torch.round(flat / scale[:, None]).clamp(-127, 127).to(torch.int8)
+    return q.reshape(w.shape), scale.to(torch.float16)
+
+
+def dequantize(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return (q.float() * scale.float().view(-1, *([1] * (q.ndim - 1)))).to(torch.float16)
+
+
+def pack_teacher(directory: str | Path, path: str | Path, int8: bool = True) -> Path:
+    """Write teacher ``directory`` into the single file ``path``."""
+    from safetensors.torch import load_file, save_file
+
+    directory, path = Path(directory), Path(path)
+    tensors: dict[str, torch.Tensor] = {}
+    files: dict[str, str] = {}
+    for f in sorted(directory.rglob("*")):
+        if not f.is_file():
+            continue
+        rel = f.relative_to(directory).as_posix()
+        if f.name in WEIGHT_FILES:
+            for key, w in load_file(str(f)).items():
+                name = f"{rel}::{key}"
+                if int8 and w.is_floating_point() and w.ndim >= 2:
+                    tensors[name + "::q"], tensors[name + "::scale"] = quantize(w)
+                else:
+                    tensors[name] = w.to(torch.float16) if w.is_floating_point() else w
+        elif f.suffix == ".safetensors":
+            raise FileFormatError(f, f"unexpected weights file (expected one of {WEIGHT_FILES})")
+        else:
+            files[rel] = f.read_text()
+    meta = {"format": FORMAT, "files": json.dumps(files)}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
+    tmp.replace(path)
+    return path
+
+
+def unpack_teacher(path: str | Path, directory: str | Path) -> Path:
+    """Write the teacher directory stored in ``path`` (fp16 weights) into ``directory``."""
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import save_file
+
+    path, directory = Path(path), Path(directory)
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+            if meta.get("format") != FORMAT:
+                raise FileFormatError(path, f"not a packed teacher (format {meta.get('format')!r})")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    except (OSError, RuntimeError, SafetensorError) as e:
+        raise FileFormatError(path, f"cannot read safetensors ({e})") from None
+    weights: dict[str, dict[str, torch.Tensor]] = {}
+    for name, t in tensors.items():
+        parts = name.split("::")
+        if len(parts) == 3 and parts[2] == "scale":
+            continue
+        rel, key = parts[0], parts[1]
+        if len(parts) == 3:
+            t = dequantize(t, tensors[f"{rel}::{key}::scale"])
+        weights.setdefault(rel, {})[key] = t
+    for rel, text in json.loads(meta["files"]).items():
+        out = directory / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+    for rel, state in weights.items():
+        out = directory / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_file(state, str(out), metadata={"format": "pt"})
+    return directory

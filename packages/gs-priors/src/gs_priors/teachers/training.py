@@ -1,0 +1,267 @@
+"""Training a procedural teacher: the prior's own conditioning code, its noise schedule and
+prediction target, classifier-free-guidance dropout, bf16 autocast and an EMA of the weights.
+
+The guidance classes build conditions under ``torch.no_grad`` for inference; training calls the
+same methods with gradients (``__wrapped__`` of their ``torch.no_grad`` decorator), so the
+trained conditioning path is exactly the one samplers and score distillation run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gs_priors.teachers.config import TeacherConfig
+from gs_priors.teachers.data import BATCHES, MultiViewBatch, ViewBank, Zero123Batch
+
+# The modules each prior trains; everything else (VAE, text encoder) stays frozen.
+TRAINED: dict[str, tuple[str, ...]] = {
+    "zero123": ("unet", "image_encoder", "camera_projection"),
+    "zero123plus": ("unet", "vision_encoder"),
+    "imagedream": ("unet", "image_encoder"),
+}
+# Where each trained module is saved in the checkpoint layout.
+SUBFOLDERS = {"camera_projection": "clip_camera_projection"}
+
+
+def _with_grad(method: Callable) -> Callable:
+    return getattr(method, "__wrapped__", method)
+
+
+def _mix(cond, null, mask: torch.Tensor):
+    """``cond`` with the rows where ``mask`` ``[N]`` is set taken from ``null``."""
+    out = {}
+    for f in dataclasses.fields(cond):
+        a, b = getattr(cond, f.name), getattr(null, f.name)
+        if isinstance(a, torch.Tensor) and a.shape[:1] == mask.shape and a.shape == b.shape:
+            m = mask.view(-1, *([1] * (a.ndim - 1)))
+            out[f.name] = torch.where(m, b.to(a), a)
+        else:
+            out[f.name] = a
+    return type(cond)(**out)
+
+
+@torch.no_grad()
+def latent_cache(
+    prior, name: str, bank: ViewBank, batch_size: int = 256
+) -> dict[str, torch.Tensor]:
+    """The VAE latents a training step would otherwise encode again and again, computed once
+    with the prior's own methods: ``views`` ``[N, V, 4, h, w]`` (Zero123: unscaled
+    :meth:`reference_latents`; ImageDream: scaled :meth:`encode_images`), and for Zero123++
+    ``grids`` ``[N, S, 4, 3h, 2h]`` (the six views of each set tiled) and ``references``
+    ``[N, S, 4, h_r, w_r]``."""
+    n, v = bank.num_objects, bank.views_per_object
+    flat = [(i, j) for i in range(n) for j in range(v)]
+
+    def encode(fn, items: list[tuple[int, int]], *shape_of) -> torch.Tensor:
+        out = []
+        for s in range(0, len(items), batch_size):
+            chunk = items[s : s + batch_size]
+            obj = torch.tensor([i for i, _ in chunk], device=bank.rgba.device)
+            view = torch.tensor([j for _, j in chunk], device=bank.rgba.device)
+            out.append(fn(obj, view).float())
+        x = torch.cat(out)
+        return x.view(*shape_of, *x.shape[1:])
+
+    if name == "zero123":
+        return {
+            "views": encode(lambda o, w: prior.reference_latents(bank.images(o, w)), flat, n, v)
+        }
+    if name == "imagedream":
+        return {"views": encode(lambda o, w: prior.encode_images(bank.images(o, w)), flat, n, v)}
+    from gs_priors.zero123plus import tile_views
+
+    sets = [(i, 7 * k) for i in range(n) for k in range(v // 7)]
+    six = torch.arange(1, 7, device=bank.rgba.device)
+
+    def grid(o, start):
+        views = bank.rgba[o[:, None], start[:, None] + six].float() / 255.0
+        return prior.encode_images(tile_views(views))
+
+    return {
+        "grids": encode(grid, sets, n, v // 7),
+        "references": encode(
+            lambda o, w: prior.reference_latents(bank.images(o, w)), sets, n, v // 7
+        ),
+    }
+
+
+def conditioned_batch(
+    prior, name: str, batch, cache: dict[str, torch.Tensor] | None = None
+) -> tuple[torch.Tensor, object, object, int]:
+    """Clean target latents ``[N, 4, h, w]``, the condition and its null counterpart (``N``
+    rows) and the rows per object (1, or the views denoised jointly). ``cache`` from
+    :func:`latent_cache` replaces the VAE encodings."""
+    cls = type(prior)
+    if name == "zero123":
+        assert isinstance(batch, Zero123Batch)
+        if cache is None:
+            with torch.no_grad():
+                x0 = prior.encode_images(batch.targets)
+            latents = None
+        else:
+            x0 = cache["views"][batch.obj, batch.dst] * prior.latent_scaling
+            latents = cache["views"][batch.obj, batch.src]
+        ref = _with_grad(cls.encode_reference)(prior, batch.inputs, image_latents=latents)
+        cond = _with_grad(cls.camera_condition)(prior, ref, batch.d_elevation, batch.d_azimuth)
+        return x0, cond, prior.null_condition(cond), 1
+    assert isinstance(batch, MultiViewBatch)
+    if name == "zero123plus":
+        from gs_priors.zero123plus import tile_views
+
+        if cache is None:
+            with torch.no_grad():
+                x0 = prior.encode_images(tile_views(batch.targets))
+            refs = None
+        else:
+            x0 = cache["grids"][batch.obj, batch.src // 7]
+            refs = cache["references"][batch.obj, batch.src // 7]
+        cond = _with_grad(cls.encode_reference)(prior, batch.inputs, reference_latents=refs)
+        return x0, cond, prior.null_condition(cond), 1
+    from gs_priors.imagedream import orbit_cameras
+
+    b, v = batch.targets.shape[:2]
+    if cache is None:
+        with torch.no_grad():
+            x0 = prior.encode_images(batch.targets.flatten(0, 1))
+        latents = None
+    else:
+        x0 = cache["views"][batch.obj[:, None], batch.dst].flatten(0, 1)
+        latents = cache["views"][batch.obj, batch.src]
+    ref = _with_grad(cls.encode_reference)(prior, batch.inputs, input_latents=latents)
+    cams = orbit_cameras(batch.elevation.flatten().cpu(), batch.d_azimuth.flatten().cpu())
+    cond = _with_grad(cls.condition)(prior, ref, cams.view(b, v, -1).to(batch.inputs.device))
+    return x0, cond, prior.null_condition(cond), v
+
+
+class TeacherTrainer:
+    """Optimises ``prior``'s trainable modules (:data:`TRAINED`) on ``bank``'s batches."""
+
+    def __init__(
+        self, prior, cfg: TeacherConfig, bank: ViewBank, seed: int = 0, cache_latents: bool = True
+    ):
+        self.prior, self.cfg, self.bank = prior, cfg, bank
+        self.name = cfg.prior
+        self.modules: dict[str, nn.Module] = {n: getattr(prior, n) for n in TRAINED[self.name]}
+        for m in self.modules.values():
+            m.requires_grad_(True)
+            m.train()
+        self.params = [p for m in self.modules.values() for p in m.parameters()]
+        self.ema = [p.detach().clone() for p in self.params]
+        self.opt = torch.optim.AdamW(
+            self.params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99)
+        )
+        self.device = prior.device
+        self.generator = torch.Generator(self.device).manual_seed(seed)
+        self.step_count = 0
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.device.type == "cuda"):
+            self.cache = latent_cache(prior, cfg.prior, bank) if cache_latents else None
+        if self.device.type == "cuda":
+            prior.unet.to(memory_format=torch.channels_last)
+
+    def loss(self) -> torch.Tensor:
+        prior, cfg = self.prior, self.cfg
+        batch = BATCHES[self.name](self.bank, cfg.batch_size, self.generator)
+        x0, cond, null, per = conditioned_batch(prior, self.name, batch, self.cache)
+        objects = x0.shape[0] // per
+        dev = x0.device
+        drop = torch.rand(objects, device=dev, generator=self.generator) < cfg.condition_dropout
+        cond = _mix(cond, null, drop.repeat_interleave(per))
+        # One timestep per object: views denoised jointly share it.
+        t = torch.randint(
+            prior.num_train_timesteps, (objects,), device=dev, generator=self.generator
+        ).repeat_interleave(per)
+        noise = torch.randn(x0.shape, device=dev, generator=self.generator)
+        ab = prior.alphas_cumprod[t].view(-1, 1, 1, 1)
+        xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+        out = prior.model_output(xt, t, cond)
+        if prior.prediction_type == "epsilon":
+            target = noise
+        elif prior.prediction_type == "v_prediction":
+            target = ab.sqrt() * noise - (1 - ab).sqrt() * x0
+        else:
+            target = x0
+        return (out.float() - target).pow(2).mean()
+
+    def step(self) -> float:
+        cfg = self.cfg
+        lr = cfg.lr * min(1.0, (self.step_count + 1) / max(1, cfg.warmup_steps))
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.device.type == "cuda"):
+            loss = self.loss()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
+        self.opt.step()
+        # EMA with a warm-up, so early checkpoints are not dominated by the initialisation.
+        decay = min(cfg.ema_decay, (1 + self.step_count) / (10 + self.step_count))
+        with torch.no_grad():
+            torch._foreach_lerp_(self.ema, [p.detach() for p in self.params], 1 - decay)
+        self.step_count += 1
+        return loss.detach()
+
+    def train(
+        self,
+        seconds: float | None = None,
+        steps: int | None = None,
+        log: Callable[[str], None] = print,
+        log_every: int = 100,
+    ) -> dict:
+        """Train for ``seconds`` of wall time or ``steps`` steps (whichever ends first)."""
+        if seconds is None and steps is None:
+            raise ValueError("give seconds or steps")
+        t0 = time.perf_counter()
+        losses: list[torch.Tensor] = []
+        history = []
+        n0 = self.step_count
+        while True:
+            losses.append(self.step())
+            done = self.step_count - n0
+            elapsed = time.perf_counter() - t0
+            if done % log_every == 0:
+                mean = float(torch.stack(losses[-log_every:]).mean())
+                history.append({"step": self.step_count, "seconds": elapsed, "loss": mean})
+                log(
+                    f"{self.name} step {self.step_count} loss {mean:.4f} "
+                    f"{done * self.cfg.batch_size / elapsed:.0f} samples/s"
+                )
+            if (steps is not None and done >= steps) or (
+                seconds is not None and elapsed >= seconds
+            ):
+                break
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - t0
+        done = self.step_count - n0
+        return {
+            "steps": done,
+            "seconds": elapsed,
+            "samples_per_second": done * self.cfg.batch_size / elapsed,
+            "final_loss": float(torch.stack(losses[-min(len(losses), log_every) :]).mean()),
+            "history": history,
+        }
+
+    @torch.no_grad()
+    def use_ema(self) -> None:
+        """Load the EMA weights into the prior (what is saved and sampled)."""
+        for p, e in zip(self.params, self.ema, strict=True):
+            p.copy_(e)
+        for m in self.modules.values():
+            m.requires_grad_(False)
+            m.eval()
+
+    def save(self, directory: str | Path, dtype: torch.dtype = torch.float16) -> None:
+        """Write the trained modules into the teacher directory (``dtype`` weights)."""
+        import copy
+
+        directory = Path(directory)
+        for name, module in self.modules.items():
+            # safetensors stores contiguous tensors: undo channels-last first.
+            out = copy.deepcopy(module).to(dtype=dtype, memory_format=torch.contiguous_format)
+            out.save_pretrained(directory / SUBFOLDERS.get(name, name))

@@ -1,0 +1,217 @@
+"""Procedural teachers: checkpoint layouts loaded by the real classes, cached training latents
+equal to the prior's own encodings, training that learns, int8 packing, multi-view scoring."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("diffusers")
+
+from gs_core.errors import FileFormatError, ValidationError  # noqa: E402
+from gs_core.evaluation.novel_views import score_novel_views, view_pairs  # noqa: E402
+from gs_core.procedural.generator import ProceduralConfig, generate  # noqa: E402
+from gs_priors.teachers import (  # noqa: E402
+    LAYOUTS,
+    TeacherConfig,
+    TeacherTrainer,
+    ViewBank,
+    build_vae,
+    load_teacher,
+    write_teacher,
+)
+from gs_priors.teachers.data import BATCHES  # noqa: E402
+from gs_priors.teachers.evaluation import multiview_samples, usefulness  # noqa: E402
+from gs_priors.teachers.packing import pack_teacher, unpack_teacher  # noqa: E402
+from gs_priors.teachers.training import conditioned_batch  # noqa: E402
+
+NAMES = ("zero123", "zero123plus", "imagedream")
+VIEWS = {"zero123": 4, "zero123plus": 7, "imagedream": 24}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("teachers")
+
+
+@pytest.fixture(scope="module")
+def datasets(root) -> dict[str, Path]:
+    out = {}
+    for name in NAMES:
+        cfg = ProceduralConfig(
+            objects=2,
+            views=VIEWS[name],
+            resolution=16,
+            camera_layout=LAYOUTS[name],
+            asymmetric=True,
+            points=0,
+            depth=False,
+            normals=False,
+            antialias=1,
+            split="train",
+        )
+        generate(cfg, root / name, workers=0, progress=False)
+        out[name] = root / name
+    return out
+
+
+@pytest.fixture(scope="module")
+def teachers(root) -> dict[str, Path]:
+    vae = build_vae(TeacherConfig.preset("tiny-zero123"))
+    vae.save_pretrained(root / "vae")
+    return {
+        n: write_teacher(TeacherConfig.preset(f"tiny-{n}"), root / f"t-{n}", root / "vae")
+        for n in NAMES
+    }
+
+
+def test_presets_are_valid_and_checkpoints_load_through_the_real_classes(teachers):
+    from gs_priors.imagedream import ImageDreamGuidance
+    from gs_priors.zero123 import Zero123Guidance
+    from gs_priors.zero123plus import Zero123PlusGuidance
+
+    for name in NAMES:
+        assert TeacherConfig.preset(name).prior == name
+    classes = {
+        "zero123": Zero123Guidance,
+        "zero123plus": Zero123PlusGuidance,
+        "imagedream": ImageDreamGuidance,
+    }
+    for name, d in teachers.items():
+        prior = load_teacher(d)
+        assert type(prior) is classes[name]
+        assert json.loads((d / "teacher_config.json").read_text())["prior"] == name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_cached_latents_give_the_priors_own_conditions(name, teachers, datasets):
+    prior = load_teacher(teachers[name])
+    prior.latent_sample = "mode"  # the cache stores posterior modes
+    bank = ViewBank.load(datasets[name], 16)
+    trainer = TeacherTrainer(prior, TeacherConfig.preset(f"tiny-{name}"), bank)
+    batch = BATCHES[name](bank, 2, torch.Generator().manual_seed(0))
+    x_cached, c_cached, _, per = conditioned_batch(prior, name, batch, trainer.cache)
+    x_fresh, c_fresh, _, per2 = conditioned_batch(prior, name, batch, None)
+    assert per == per2 == (4 if name == "imagedream" else 1)
+    torch.testing.assert_close(x_cached, x_fresh, atol=1e-4, rtol=1e-4)
+    for f in dataclasses.fields(c_cached):
+        a, b = getattr(c_cached, f.name), getattr(c_fresh, f.name)
+        if isinstance(a, torch.Tensor) and f.name != "reference_noise":
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4, msg=f.name)
+
+
+def test_batches_pair_views_with_their_relative_cameras(datasets):
+    bank = ViewBank.load(datasets["imagedream"], 16)
+    b = BATCHES["imagedream"](bank, 3, torch.Generator().manual_seed(1))
+    assert b.targets.shape == (3, 4, 4, 16, 16)
+    torch.testing.assert_close(b.d_azimuth, torch.tensor([[0.0, 90.0, -180.0, -90.0]] * 3))
+    torch.testing.assert_close(b.targets[:, 0], b.inputs)  # the front view faces the input
+    bank = ViewBank.load(datasets["zero123plus"], 16)
+    b = BATCHES["zero123plus"](bank, 2, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(b.d_azimuth[0], torch.tensor([30.0, 90, 150, -150, -90, -30]))
+    torch.testing.assert_close(b.elevation[0], torch.tensor([30.0, -20] * 3))
+    bank = ViewBank.load(datasets["zero123"], 16)
+    b = BATCHES["zero123"](bank, 8, torch.Generator().manual_seed(1))
+    assert (b.src != b.dst).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_training_lowers_the_loss_and_saves_the_ema(name, teachers, datasets, root):
+    cfg = TeacherConfig.preset(f"tiny-{name}", lr=3e-3, ema_decay=0.5, condition_dropout=0.0)
+    prior = load_teacher(teachers[name])
+    trainer = TeacherTrainer(prior, cfg, ViewBank.load(datasets[name], 16), seed=0)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        first = sum(float(trainer.loss()) for _ in range(4)) / 4
+    trainer.train(steps=40, log=lambda _: None, log_every=20)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        last = sum(float(trainer.loss()) for _ in range(4)) / 4
+    assert last < first
+    trainer.use_ema()
+    out = root / f"saved-{name}"
+    import shutil
+
+    shutil.copytree(teachers[name], out)
+    trainer.save(out)
+    reloaded = load_teacher(out)
+    for p, q in zip(prior.unet.parameters(), reloaded.unet.parameters(), strict=True):
+        torch.testing.assert_close(p.half().float(), q.float())
+
+
+def test_int8_packing_round_trips_the_checkpoint(teachers, tmp_path):
+    src = teachers["zero123plus"]
+    packed = pack_teacher(src, tmp_path / "t.safetensors")
+    out = unpack_teacher(packed, tmp_path / "unpacked")
+    a, b = load_teacher(src), load_teacher(out)
+    for (k, p), (_, q) in zip(
+        a.unet.state_dict().items(), b.unet.state_dict().items(), strict=True
+    ):
+        err = (p.float() - q.float()).abs().max()
+        assert err <= p.float().abs().max() / 127 + 1e-3, k
+    assert (out / "model_index.json").read_text() == (src / "model_index.json").read_text()
+    (tmp_path / "bad.safetensors").write_bytes(b"not a file")
+    with pytest.raises(FileFormatError):
+        unpack_teacher(tmp_path / "bad.safetensors", tmp_path / "x")
+
+
+@pytest.mark.parametrize("name", ["zero123plus", "imagedream"])
+def test_multiview_samples_score_like_a_predictor(name, teachers, datasets):
+    prior = load_teacher(teachers[name])
+    bg = (127 / 255,) * 3 if name == "zero123plus" else (1.0, 1.0, 1.0)
+    pairs = view_pairs(datasets[name], resolution=16, background=bg, mirrors=False)
+    if name == "imagedream":
+        pairs = [p for p in pairs if round(abs(p.d_azimuth)) in (90, 180)]
+    samples = multiview_samples(prior, name, pairs, seeds=(0, 1), guidance_scale=2.0, steps=2)
+    assert set(samples) == {0, 1} and samples[0].shape == (len(pairs), 3, 16, 16)
+    report = score_novel_views(None, pairs, samples=samples, background=bg)
+    assert report.seeds == [0, 1] and report.pairs == len(pairs)
+    with pytest.raises(ValidationError):
+        score_novel_views(None, pairs)
+    bad = {0: samples[0][:1]}
+    with pytest.raises(ValidationError):
+        score_novel_views(None, pairs, samples=bad)
+
+
+def test_usefulness_checks_follow_the_criteria():
+    from gs_core.evaluation.novel_views import MethodScores, NovelViewReport
+
+    def report(teacher_far, pose, diversity):
+        m = {
+            "teacher": MethodScores(20, 0.8, teacher_far, 0.8),
+            "copy": MethodScores(19, 0.8, 15.0, 0.8),
+            "mirror": MethodScores(19, 0.8, 16.0, 0.8),
+        }
+        return NovelViewReport(m, pose, 10, diversity, 20, 10, [0, 1])
+
+    ok = usefulness({1.0: report(17.5, 0.95, 5.0), 3.0: report(18.5, 0.95, 5.0)}, 3.0)
+    assert all(c["passed"] for c in ok.values())
+    bad = usefulness({1.0: report(18.9, 0.5, 0.1), 3.0: report(17.0, 0.5, 0.1)}, 3.0)
+    assert not any(c["passed"] for c in bad.values())
+
+
+def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
+    script = Path(__file__).parents[1] / "scripts" / "train_procedural_teachers.py"
+    cmd = [
+        sys.executable, str(script), "--work", str(tmp_path / "w"), "--out", str(tmp_path / "o"),
+        "--preset", "tiny", "--gpus", "cpu", "--steps", "2", "--vae-steps", "2", "--seeds", "2",
+        "--eval-steps", "1", "--objects", "2",
+    ]  # fmt: skip
+    subprocess.run(cmd, check=True, capture_output=True, timeout=600)
+    results = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert set(results["teachers"]) == set(NAMES)
+    for name in NAMES:
+        t = results["teachers"][name]
+        assert set(t["checks"]) == {
+            "far_margin_db",
+            "paper_scale_vs_1_far_db",
+            "pose_accuracy",
+            "seed_diversity_far",
+        }
+        assert (tmp_path / "o" / f"{name}.safetensors").stat().st_size > 0

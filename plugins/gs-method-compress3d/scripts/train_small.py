@@ -1,0 +1,461 @@
+"""Train and measure Compress3D on the procedural world, stage by stage, in one command.
+
+    python plugins/gs-method-compress3d/scripts/train_small.py --out runs/compress3d --gpus 0,1
+
+Stages (each with a measured check, all written to ``OUT/results.json``):
+
+1. data: ``gs3d data procedural`` writes the training set and ``--preset eval``
+   (``procedural-eval``) unless ``--data`` / ``--eval-data`` are given;
+2. ``encoders``: the procedural contrastive encoders; image-to-shape top-1 retrieval on the
+   held-out objects (chance = 1 / objects);
+3. ``autoencoder`` with and without 3D-aware cross-attention (Table 2; the two variants run on
+   two GPUs at once with ``--gpus 0,1``): RGB PSNR and L_rgb, mask IoU and L_mask, depth error,
+   Chamfer and volume IoU of the reconstructed meshes against the exact procedural geometry;
+4. ``prior`` (on the attention autoencoder): shape retrieval from prior-predicted shape
+   embeddings against retrieval from the image embeddings themselves;
+5. ``diffusion`` with and without the prior (Table 4, two GPUs): generation on the held-out
+   objects over ``--seeds`` seeds: PSNR, mask IoU, Chamfer / F-score against exact geometry,
+   a "procedural Fréchet distance" (Fréchet distance in the procedural image encoder's feature
+   space; not FID) and the procedural-encoder similarity of renders (not CLIP similarity).
+
+The final models are written as fp16 safetensors shards of at most 16 MiB
+(``OUT/model-attention-prior`` ...). ``--preset tiny`` runs the whole pipeline on a CPU in
+seconds (the plugin's tests do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import torch
+
+SHARD_BYTES = 16 * 1024 * 1024
+# Scores use every view of a held-out object but the input one (the paper renders 40 random
+# views; procedural-eval has 16 per object).
+EVAL_VIEWS = -1
+
+
+# ------------------------------------------------------------------ data
+def make_data(out: Path, preset: str, objects: int | None) -> tuple[Path, Path]:
+    """``gs3d data procedural`` for training and held-out evaluation sets."""
+    train, evald = out / "data" / "train", out / "data" / "procedural-eval"
+    cli = [sys.executable, "-m", "gs_core.cli.main", "data", "procedural", "--quiet"]
+    if not (train / "dataset.json").is_file():
+        size = ["--objects", str(objects or 4000), "--views", "24", "--resolution", "128"]
+        if preset == "tiny":
+            size = ["--objects", str(objects or 6), "--views", "4", "--resolution", "32"]
+        subprocess.run([*cli, *size, "--split", "train", "--out", str(train)], check=True)
+    if not (evald / "dataset.json").is_file():
+        which = ["--preset", "eval"]  # procedural-eval as published (its split is "test")
+        if preset == "tiny":
+            which = ["--objects", "4", "--views", "4", "--resolution", "32", "--seed", "20251121"]
+            which += ["--split", "test"]
+        subprocess.run([*cli, *which, "--out", str(evald)], check=True)
+    return train, evald
+
+
+def eval_split(root: Path) -> str:
+    from gs_core.data import available_splits
+
+    splits = available_splits(root)
+    return "test" if "test" in splits else (splits[0] if splits else "all")
+
+
+# ------------------------------------------------------------------ model plumbing
+def build(preset: str, overrides: dict[str, Any], device: str):
+    from gs_method_compress3d.config import Compress3DConfig
+    from gs_method_compress3d.model import Compress3D
+
+    cfg = Compress3DConfig.preset(preset, **overrides)
+    cfg = cfg.with_overrides({"train.trainer.device": device})
+    torch.manual_seed(0)
+    return Compress3D(cfg).to(device)
+
+
+def load(path: Path, device: str, overrides: dict[str, Any] | None = None):
+    from gs_method_compress3d.model import Compress3D
+
+    model = Compress3D.from_pretrained(path).float()
+    cfg = model.config.with_overrides({**(overrides or {}), "train.trainer.device": device})
+    fresh = Compress3D(cfg)
+    # strict=False: the "w/o attention" variant drops the attention's weights
+    fresh.load_state_dict(model.state_dict(), strict=False)
+    return fresh.to(device)
+
+
+def train_stage(model, stage: str, data: Path, run: Path, budget_s: float | None) -> dict:
+    from gs_core.training import Trainer
+
+    module = model.training_module(stage, data_dir=data)
+    t0 = time.perf_counter()
+    result = Trainer(module, run, budget_s=budget_s).fit()
+    return {
+        "steps": result.step,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "final_metrics": {k: float(v) for k, v in result.metrics.items()},
+    }
+
+
+def eval_samples(model, root: Path, views: int, resolution: int, points: int) -> list[dict]:
+    from gs_core.data import MultiViewConfig, MultiViewDataset
+
+    mv = MultiViewConfig(
+        resolution=resolution,
+        num_target_views=views,
+        input_view="first",
+        background="white",
+        space="world",
+        load_depth=True,
+        load_points=True,
+        num_points=points,
+        seed=0,
+    )
+    ds = MultiViewDataset(root, eval_split(root), mv)
+    return [ds[i] for i in range(len(ds))]
+
+
+def to_device(item: dict, device: str) -> dict:
+    return {k: (v.unsqueeze(0).to(device) if torch.is_tensor(v) else [v]) for k, v in item.items()}
+
+
+def mesh_images(mesh, item: dict, device: str) -> dict[str, torch.Tensor]:
+    from gs_core.data import batch_cameras
+    from gs_core.rendering import render_mesh
+
+    cams = batch_cameras(to_device(item, device), "target")
+    cams = type(cams)(
+        viewmats=cams.viewmats[0], Ks=cams.Ks[0], width=cams.width, height=cams.height
+    )
+    r = render_mesh(mesh, cams, background=1.0, attributes=("rgb", "alpha", "depth"))
+    return {"rgb": r.rgb, "alpha": r.alpha, "depth": r.depth}
+
+
+def image_scores(images: dict, item: dict, device: str) -> dict[str, float]:
+    gt_rgb = item["target_rgb"].to(device)
+    gt_a = item["target_alpha"].to(device)
+    gt_d = item["target_depth"].to(device)
+    mse = (images["rgb"] - gt_rgb).pow(2).mean()
+    pm, gm = images["alpha"] > 0.5, gt_a > 0.5
+    union = (pm | gm).sum().clamp_min(1)
+    both = (pm | gm).float()
+    return {
+        "psnr": float(-10 * torch.log10(mse.clamp_min(1e-10))),
+        "l_rgb": float(mse),
+        "l_mask": float((images["alpha"] - gt_a).pow(2).mean()),
+        "mask_iou": float((pm & gm).sum() / union),
+        "l_depth": float(((images["depth"] - gt_d).pow(2) * both).sum() / both.sum().clamp_min(1)),
+    }
+
+
+def geometry_scores(mesh, root: Path, object_id: str, iou_resolution: int) -> dict[str, float]:
+    from gs_core.evaluation.geometry import mesh_geometry_scores
+    from gs_core.procedural.surface import procedural_reference
+
+    ref = procedural_reference(root / object_id, points=4096)
+    s = mesh_geometry_scores(mesh, ref, samples=4096, iou_resolution=iou_resolution)
+    return {k: float(v) for k, v in s.items()}
+
+
+def mean_dict(rows: list[dict[str, float]]) -> dict[str, float]:
+    keys = rows[0].keys() if rows else []
+    return {k: sum(r[k] for r in rows) / len(rows) for k in keys}
+
+
+def save_fp16(model, path: Path) -> list[str]:
+    """The model as fp16 safetensors shards of at most 16 MiB."""
+    half = type(model)(model.config)
+    half.load_state_dict(model.state_dict())
+    half = half.half()
+    written = half.save_pretrained(path, overwrite=True, max_shard_bytes=SHARD_BYTES)
+    return sorted(p.name for p in Path(written).glob("*.safetensors"))
+
+
+# ------------------------------------------------------------------ jobs (one process each)
+def autoencoder_job(args: dict) -> dict:
+    """Train and score one autoencoder variant (Table 2)."""
+    from gs_core.errors import GS3DError
+
+    torch.set_num_threads(args["threads"])
+    dev, out = args["device"], Path(args["out"])
+    model = load(Path(args["init"]), dev, {"attention.enabled": args["attention"]})
+    res = train_stage(model, "autoencoder", Path(args["data"]), out / "run", args["budget_s"])
+    model.eval()
+    cfg = model.config
+    items = eval_samples(
+        model,
+        Path(args["eval"]),
+        EVAL_VIEWS,
+        cfg.loss.render_resolution,
+        cfg.encoder.num_points,
+    )
+    rows, failures = [], 0
+    with torch.no_grad():
+        for item in items:
+            b = to_device(item, dev)
+            ae = model.autoencoder
+            try:
+                shape = ae.extract(ae.decode(ae.encode(b["points"], b["point_colors"]).mode()))[0]
+            except GS3DError:
+                failures += 1
+                continue
+            row = image_scores(mesh_images(shape.mesh, item, dev), item, dev)
+            row.update(
+                geometry_scores(
+                    shape.mesh, Path(args["eval"]), item["object_id"], args["iou_resolution"]
+                )
+            )
+            rows.append(row)
+    model.save_pretrained(out / "model", overwrite=True)
+    res.update({"objects": len(items), "empty_surfaces": failures, "scores": mean_dict(rows)})
+    return res
+
+
+def diffusion_job(args: dict) -> dict:
+    """Train the triplane diffusion (with or without the prior) and score generations (Table 4)."""
+    from gs_core.errors import GS3DError
+    from gs_method_compress3d.frechet import frechet_distance
+
+    torch.set_num_threads(args["threads"])
+    dev, out = args["device"], Path(args["out"])
+    model = load(
+        Path(args["init"]),
+        dev,
+        {"unet.use_prior": args["use_prior"], "unet.latent_scale": args["latent_scale"]},
+    )
+    res = train_stage(model, "diffusion", Path(args["data"]), out / "run", args["budget_s"])
+    model.eval()
+    cfg = model.config
+    items = eval_samples(
+        model,
+        Path(args["eval"]),
+        EVAL_VIEWS,
+        cfg.loss.render_resolution,
+        cfg.encoder.num_points,
+    )
+    per_seed, gen_feats, gt_feats, sims, failures = [], [], [], [], 0
+    with torch.no_grad():
+        for seed in range(args["seeds"]):
+            rows = []
+            for item in items:
+                b = to_device(item, dev)
+                try:
+                    out_g = model.generate(b["input_rgba"], seed=seed)
+                except GS3DError:
+                    failures += 1
+                    continue
+                mesh = out_g.meshes[0]
+                images = mesh_images(mesh, item, dev)
+                row = image_scores(images, item, dev)
+                row.update(
+                    geometry_scores(
+                        mesh, Path(args["eval"]), item["object_id"], args["iou_resolution"]
+                    )
+                )
+                rows.append(row)
+                f_gen = model.encoders.image(images["rgb"].permute(0, 3, 1, 2).float())
+                f_gt = model.encoders.image(item["target_rgb"].to(dev).permute(0, 3, 1, 2))
+                gen_feats.append(f_gen.cpu())
+                gt_feats.append(f_gt.cpu())
+                sims.append(float(torch.nn.functional.cosine_similarity(f_gen, f_gt).mean()))
+            if rows:
+                per_seed.append(mean_dict(rows))
+    scores = mean_dict(per_seed) if per_seed else {}
+    if per_seed:
+        scores["spread"] = {
+            k: max(r[k] for r in per_seed) - min(r[k] for r in per_seed) for k in per_seed[0]
+        }
+    if len(gen_feats) and sum(len(f) for f in gen_feats) >= 2:
+        scores["procedural_frechet_distance"] = frechet_distance(
+            torch.cat(gen_feats), torch.cat(gt_feats)
+        )
+        scores["procedural_encoder_similarity"] = sum(sims) / len(sims)
+    model.save_pretrained(out / "model", overwrite=True)
+    res.update(
+        {
+            "objects": len(items),
+            "seeds": args["seeds"],
+            "empty_surfaces": failures,
+            "scores": scores,
+        }
+    )
+    return res
+
+
+def run_jobs(fn, jobs: list[dict], devices: list[str]) -> list[dict]:
+    """Run ``fn`` on each job; in parallel processes when several GPUs are given."""
+    for i, job in enumerate(jobs):
+        job["device"] = devices[i % len(devices)]
+    if len(devices) == 1:
+        return [fn(job) for job in jobs]
+    with ProcessPoolExecutor(len(devices), mp_context=get_context("spawn")) as pool:
+        return list(pool.map(fn, jobs))
+
+
+# ------------------------------------------------------------------ the other checks
+@torch.no_grad()
+def retrieval(model, items: list[dict], device: str, with_prior: bool) -> dict[str, float]:
+    """Image -> shape top-1 retrieval among the held-out objects."""
+    from gs_method_compress3d.procedural_encoders import retrieval_accuracy
+
+    rgb = torch.stack([model.input_rgb(i["input_rgba"][None])[0] for i in items]).to(device)
+    xyz = torch.stack([i["points"] for i in items]).to(device)
+    col = torch.stack([i["point_colors"] for i in items]).to(device)
+    e_p = model.image_embedding(rgb)
+    e_s = model.shape_embedding(xyz, col)
+    out = {"objects": len(items), "chance": 1.0 / max(len(items), 1)}
+    out["image_to_shape"] = retrieval_accuracy(e_p, e_s)
+    if with_prior:
+        g = torch.Generator(device=device).manual_seed(0)
+        out["prior_to_shape"] = retrieval_accuracy(model.prior.sample(e_p, generator=g), e_s)
+    return out
+
+
+@torch.no_grad()
+def latent_scale(model, data: Path, device: str, objects: int = 64) -> float:
+    """1 / std of the encoder's latents over training objects (LDM's scale factor)."""
+    from gs_method_compress3d.training import stage_dataset
+
+    ds = stage_dataset(model.config, data, "diffusion")
+    zs = []
+    for i in range(min(objects, len(ds))):
+        b = to_device(ds[i], device)
+        zs.append(model.autoencoder.encode(b["points"], b["point_colors"]).mode().flatten())
+    std = float(torch.cat(zs).std())
+    return 1.0 / max(std, 1e-6)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--preset", default="small", choices=["small", "tiny"])
+    ap.add_argument("--data", type=Path, default=None, help="training set (default: generate)")
+    ap.add_argument(
+        "--eval-data", type=Path, default=None, help="held-out set (default: procedural-eval)"
+    )
+    ap.add_argument("--objects", type=int, default=None, help="training objects to generate")
+    ap.add_argument(
+        "--gpus", default=None, help="e.g. '0,1'; default: cuda:0 if available, else cpu"
+    )
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--iou-resolution", type=int, default=64)
+    ap.add_argument("--budget-s", type=float, default=None, help="wall-clock cap per training run")
+    args = ap.parse_args(argv)
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    if args.gpus:
+        devices = [f"cuda:{g.strip()}" for g in args.gpus.split(",") if g.strip()]
+    else:
+        devices = ["cuda:0" if torch.cuda.is_available() else "cpu"]
+    dev = devices[0]
+    threads = 1 if dev == "cpu" else 4
+    results: dict[str, Any] = {"preset": args.preset, "devices": devices, "stages": {}}
+    t_all = time.perf_counter()
+
+    data, evald = args.data, args.eval_data
+    if data is None or evald is None:
+        gen_train, gen_eval = make_data(out, args.preset, args.objects)
+        data, evald = data or gen_train, evald or gen_eval
+    results["data"] = {"train": str(data), "eval": str(evald)}
+
+    # 1. procedural contrastive encoders
+    model = build(args.preset, {}, dev)
+    results["stages"]["encoders"] = train_stage(
+        model, "encoders", data, out / "runs" / "encoders", args.budget_s
+    )
+    model.eval()
+    cfg = model.config
+    items = eval_samples(model, evald, 1, cfg.embeddings.image_size, cfg.embeddings.shape_points)
+    results["stages"]["encoders"]["retrieval"] = retrieval(model, items, dev, with_prior=False)
+    model.save_pretrained(out / "work" / "encoders", overwrite=True)
+
+    # 2. autoencoder with / without 3D-aware cross-attention (Table 2)
+    common = {
+        "data": str(data),
+        "eval": str(evald),
+        "threads": threads,
+        "budget_s": args.budget_s,
+        "iou_resolution": args.iou_resolution,
+    }
+    jobs = [
+        {
+            **common,
+            "attention": flag,
+            "init": str(out / "work" / "encoders"),
+            "out": str(out / "work" / f"autoencoder-{name}"),
+        }
+        for flag, name in ((True, "attention"), (False, "no-attention"))
+    ]
+    ae = run_jobs(autoencoder_job, jobs, devices)
+    results["stages"]["autoencoder"] = {"attention": ae[0], "no_attention": ae[1]}
+    a, n = ae[0]["scores"], ae[1]["scores"]
+    if a and n:
+        results["stages"]["autoencoder"]["attention_better"] = {
+            "rgb": a["l_rgb"] < n["l_rgb"],
+            "mask": a["l_mask"] < n["l_mask"],
+            "depth": a["l_depth"] < n["l_depth"],
+            "chamfer": a["chamfer"] < n["chamfer"],
+        }
+
+    # 3. prior (on the attention autoencoder)
+    model = load(out / "work" / "autoencoder-attention" / "model", dev)
+    results["stages"]["prior"] = train_stage(
+        model, "prior", data, out / "runs" / "prior", args.budget_s
+    )
+    model.eval()
+    r = retrieval(model, items, dev, with_prior=True)
+    r["prior_beats_image_embedding"] = r["prior_to_shape"] > r["image_to_shape"]
+    results["stages"]["prior"]["retrieval"] = r
+    scale = latent_scale(model, data, dev)
+    results["stages"]["prior"]["latent_scale"] = scale
+    model.save_pretrained(out / "work" / "prior", overwrite=True)
+
+    # 4. triplane diffusion with / without the prior (Table 4)
+    jobs = [
+        {
+            **common,
+            "use_prior": flag,
+            "latent_scale": scale,
+            "seeds": args.seeds,
+            "init": str(out / "work" / "prior"),
+            "out": str(out / "work" / f"diffusion-{name}"),
+        }
+        for flag, name in ((True, "prior"), (False, "no-prior"))
+    ]
+    dm = run_jobs(diffusion_job, jobs, devices)
+    results["stages"]["diffusion"] = {"prior": dm[0], "no_prior": dm[1]}
+    p, q = dm[0]["scores"], dm[1]["scores"]
+    if "procedural_frechet_distance" in p and "procedural_frechet_distance" in q:
+        results["stages"]["diffusion"]["prior_better"] = {
+            "procedural_frechet_distance": p["procedural_frechet_distance"]
+            < q["procedural_frechet_distance"],
+            "procedural_encoder_similarity": p["procedural_encoder_similarity"]
+            > q["procedural_encoder_similarity"],
+            "chamfer": p["chamfer"] < q["chamfer"],
+        }
+
+    # 5. the final models, fp16 shards <= 16 MiB
+    shards = {}
+    for name in ("prior", "no-prior"):
+        m = load(out / "work" / f"diffusion-{name}" / "model", "cpu")
+        shards[name] = save_fp16(m, out / f"model-attention-{name}")
+    results["checkpoints"] = shards
+    results["seconds"] = round(time.perf_counter() - t_all, 2)
+
+    from gs_core.io.atomic import atomic_write_text
+
+    atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
+    print(json.dumps({k: results[k] for k in ("preset", "devices", "seconds")}))
+    return results
+
+
+if __name__ == "__main__":
+    main()

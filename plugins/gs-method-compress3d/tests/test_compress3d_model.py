@@ -1,0 +1,118 @@
+"""Conformance and end-to-end behaviour of the tiny Compress3D method."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gs_core.errors import ValidationError
+from gs_core.mesh import Mesh
+from gs_core.testing import MethodConformanceTests, tiny_rgba_images
+from gs_method_compress3d.config import Compress3DConfig
+from gs_method_compress3d.model import Compress3D
+
+
+class TestCompress3DConformance(MethodConformanceTests):
+    method = "compress3d"
+
+
+def tiny(**overrides) -> Compress3D:
+    torch.manual_seed(0)
+    return Compress3D(Compress3DConfig.preset("tiny", **overrides)).eval()
+
+
+def test_generate_returns_coloured_mesh_and_gaussians_on_it():
+    model = tiny()
+    out = model.generate(tiny_rgba_images(2, 32), seed=3)
+    assert out.meshes is not None and len(out.meshes) == 2
+    assert out.gaussians.batch_shape == (2,)
+    assert out.gaussians.num_gaussians == model.config.gaussians_per_mesh
+    for b, mesh in enumerate(out.meshes):
+        assert isinstance(mesh, Mesh) and mesh.faces.shape[0] > 0
+        assert mesh.vertex_colors is not None and mesh.vertex_colors.shape == mesh.vertices.shape
+        # the Gaussians lie on the mesh: inside its bounding box
+        lo, hi = mesh.vertices.min(0).values, mesh.vertices.max(0).values
+        means = out.gaussians.means[b]
+        assert bool(((means >= lo - 1e-4) & (means <= hi + 1e-4)).all())
+    for key in ("prior", "unet", "decode", "flexicubes", "gaussians"):
+        assert out.timings[key] >= 0
+
+
+def test_seeds_change_the_sample_and_repeat_exactly():
+    model = tiny()
+    images = tiny_rgba_images(1, 32)
+    a = model.generate(images, seed=1).extras["latent"]
+    b = model.generate(images, seed=1).extras["latent"]
+    c = model.generate(images, seed=2).extras["latent"]
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not torch.equal(a, c)
+
+
+def test_without_prior_uses_the_null_shape_embedding():
+    model = tiny()
+    out = model.generate(tiny_rgba_images(1, 32), seed=0, use_prior=False)
+    torch.testing.assert_close(out.extras["shape_embedding"][0], model.unet.null_shape)
+    with_prior = model.generate(tiny_rgba_images(1, 32), seed=0)
+    assert not torch.equal(with_prior.extras["shape_embedding"], out.extras["shape_embedding"])
+
+
+def test_generate_rejects_unknown_keywords_and_bad_images():
+    model = tiny()
+    with pytest.raises(ValidationError, match="use_prior"):
+        model.generate(tiny_rgba_images(1, 32), seed=0, guidance=3)
+    with pytest.raises(ValidationError, match="images"):
+        model.generate(torch.rand(1, 3, 32, 32), seed=0)
+
+
+def test_paper_embedders_fail_clearly_without_weights(monkeypatch):
+    from gs_core.errors import WeightsNotFoundError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = Compress3DConfig.preset("tiny", embeddings={"kind": "openshape", "dim": 16})
+    model = Compress3D(cfg).eval()
+    assert model.encoders is None
+    with pytest.raises(WeightsNotFoundError, match="ViT-bigG-14"):
+        model.generate(tiny_rgba_images(1, 32), seed=0)
+    with pytest.raises(WeightsNotFoundError, match="openshape"):
+        model.shape_embedding(torch.rand(1, 64, 3), torch.rand(1, 64, 3))
+
+
+def test_paper_embedding_width_is_the_encoders():
+    from gs_encoders.clip import clip_embed_dim
+    from gs_encoders.openshape import OpenShapeConfig
+
+    emb = Compress3DConfig.preset("paper").embeddings
+    assert emb.kind == "openshape" and emb.dim == 1280
+    assert clip_embed_dim(emb.clip_model) == OpenShapeConfig().out_dim == emb.dim
+    assert (emb.shape_scale, emb.image_scale) == (0.25, 0.85)
+
+
+def test_config_consistency_errors_name_the_field():
+    from gs_core.errors import GS3DError
+
+    with pytest.raises(GS3DError, match="volume_resolution"):
+        Compress3DConfig.preset("tiny", encoder={"volume_resolution": 24})
+    with pytest.raises(GS3DError, match="drop"):
+        Compress3DConfig.preset("tiny", unet={"drop_image": 0.6, "drop_shape": 0.6})
+
+
+def test_external_paper_encoders_are_used_and_kept_out_of_the_state():
+    from gs_encoders.openshape import OpenShapeConfig, OpenShapeEncoder
+
+    torch.manual_seed(0)
+    shape_encoder = OpenShapeEncoder(OpenShapeConfig.preset("tiny")).eval()  # 24-d
+    cfg = Compress3DConfig.preset(
+        "tiny",
+        embeddings={"kind": "openshape", "dim": 24, "shape_scale": 0.25},
+        unet={"context_tokens": 2},
+    )
+    model = Compress3D(cfg).eval()
+    model.set_external_encoders(shape=shape_encoder)
+    # OpenShape resamples each cloud at random: clouds of one repeated coloured point are
+    # unchanged by it, so the embedding can be compared exactly
+    xyz = torch.rand(2, 1, 3).expand(2, 64, 3)
+    rgb = torch.rand(2, 1, 3).expand(2, 64, 3)
+    e = model.shape_embedding(xyz, rgb)
+    assert e.shape == (2, 24) and model.encoders is None
+    torch.testing.assert_close(e, cfg.embeddings.shape_scale * shape_encoder.encode(xyz, rgb))
+    assert not any(k.startswith(("ppat.", "proj.")) for k in model.state_dict())

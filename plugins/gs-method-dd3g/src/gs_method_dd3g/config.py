@@ -1,0 +1,358 @@
+"""Configuration of DD3G (Qin et al., "Distilling Multi-view Diffusion Models into 3D
+Generators"): the PEPD generator, the joint objective and its curriculum, training.
+
+What the paper fixes and the ``paper`` preset uses exactly: the inputs (DINOv2 image tokens; per
+view the noise ``N`` concatenated with the Plücker rays of ``C``, Sec. III-B), ResBlocks and
+SpatialTransformer3D layers (3D self-attention, cross-attention to the image, feed-forward) in
+Pattern Extraction with convolutions at both ends, stacked Point Transformer blocks in
+Progressive Decoding with heads reading weighted sums of adjacent blocks ([0.15, 0.7, 0.15] for
+position, scale, rotation; [0.2, 0.8] for colour and opacity; position first, then scale and
+rotation, then colour and opacity), 512 Gaussians per token and 157,184 in all, log-scales in
+(-9, -3) through a sigmoid (IV-A); ``L_ES = 0.5 MSE + 0.5 LPIPS`` (Eq. 4, lambda_1 = lambda_2 =
+0.5), ``L_IV`` multi-view SDS with ``t`` in [20, 300], azimuth in [-180, 180], pitch in [-5, 5]
+(Eq. 5), random backgrounds (Eq. 8), ``beta_i = min(0.5 (e^{i/I} - 1), eta)`` with ``eta = 0.4``
+(Eq. 6), ``L_on`` (Eq. 7); Adam at 1e-5, EMA, gradient clipping by value to (-5, 5), renders of
+256 x 256, batch 72 (IV-A); the teacher ImageDream sampled by 50-step DDIM.
+
+Everything else (widths, depths, the number of pattern tokens, the block each head reads, the
+EMA decay, the SDS guidance scale and weighting) the paper leaves to its unpublished supplement;
+each is our choice, documented on its field.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import pydantic
+
+from gs_core.config import Config, Depth, GaussianCount, Resolution, ViewCount, Width
+from gs_core.training import TrainerConfig
+
+# Attributes in decoding order (IV-A): position first, then scale and rotation, then colour and
+# opacity.
+ATTRIBUTES = ("position", "scale", "rotation", "color", "opacity")
+ATTRIBUTE_DIMS = {"position": 3, "scale": 3, "rotation": 4, "color": 3, "opacity": 1}
+# The paper's head weights (IV-A, "Progressive Decoding").
+PAPER_HEAD_WEIGHTS = {
+    "position": [0.15, 0.7, 0.15],
+    "scale": [0.15, 0.7, 0.15],
+    "rotation": [0.15, 0.7, 0.15],
+    "color": [0.2, 0.8],
+    "opacity": [0.2, 0.8],
+}
+GENERATORS = ("pepd", "pd")
+
+
+class ImageEncoderConfig(Config):
+    """The image encoder: DINOv2 through gs_encoders (the paper's, Sec. IV-F names DINO), or a
+    DINOv2-layout ViT trained from scratch (``kind="vit"``) for the offline procedural world,
+    where released DINOv2 weights cannot be fetched."""
+
+    kind: Literal["dinov2", "vit"] = "dinov2"
+    variant: str = pydantic.Field(
+        "base",
+        description="DINOv2 size (our choice: the paper names DINO without a size; base is "
+        "what the amortised generators it compares with, AGG and TGS, condition on)",
+    )
+    pretrained: str | None = pydantic.Field(
+        "official",
+        description="DINOv2 weights: 'official' (timm/<variant>.lvd142m), a hub id, a local "
+        "path, or null (random, for tests only)",
+    )
+    image_size: Resolution = pydantic.Field(
+        224,
+        description="encoder input side (our choice): 224 px gives 16 x 16 patches + CLS = 257 "
+        "image tokens, which with 50 pattern tokens makes the paper's 307 tokens x 512 = "
+        "157,184 Gaussians",
+    )
+    trainable: bool = pydantic.Field(False, description="fine-tune the encoder (DINOv2: frozen)")
+    # kind="vit" only
+    patch_size: Resolution = 8
+    dim: Width = 192
+    depth: Depth = 6
+    num_heads: Depth = 3
+
+
+class PatternExtractionConfig(Config):
+    """Pattern Extraction (Sec. III-B, Eq. 2 ``p1``): conv in, [ResBlock, SpatialTransformer3D]
+    per level, conv out, reduced to pattern tokens."""
+
+    channels: list[int] = pydantic.Field(
+        [256, 512],
+        description="width per level; each level is a ResBlock then a SpatialTransformer3D, a "
+        "level after the first halves the map (our choice: 32x32 noise latents -> 16x16, "
+        "ImageDream's own U-Net widths scaled down to keep PE under a millisecond on an H200)",
+    )
+    num_heads: Depth = pydantic.Field(8, description="attention heads (our choice)")
+    groups: Depth = pydantic.Field(32, description="GroupNorm groups (LDM / ImageDream: 32)")
+    num_pattern_tokens: Depth = pydantic.Field(
+        50,
+        description="pattern tokens after the reduction (our choice: 257 image tokens + 50 = "
+        "307 tokens, the only split consistent with 157,184 = 307 x 512 Gaussians and 224 px "
+        "DINOv2 input)",
+    )
+    reduction: Literal["queries"] = pydantic.Field(
+        "queries",
+        description="how the view maps become pattern tokens: learned queries cross-attending "
+        "to all views' tokens (our choice; the paper only says 'pattern tokens')",
+    )
+
+
+class ProgressiveDecodingConfig(Config):
+    """Progressive Decoding (Sec. III-B, IV-A, Eq. 2 ``p2``)."""
+
+    dim: Width = pydantic.Field(512, description="token width of the PD backbone (our choice)")
+    depth: Depth = pydantic.Field(8, description="Point Transformer blocks (our choice)")
+    share_planes: Depth = pydantic.Field(8, description="Point Transformer v1 grouping (8)")
+    k: Depth = pydantic.Field(16, description="kNN neighbourhood of the vector attention (16)")
+    norm: Literal["batch", "layer"] = pydantic.Field(
+        "layer",
+        description="norm inside the Point Transformer blocks (our choice: LayerNorm; "
+        "Pointcept's BatchNorm couples objects of a batch, and DD3G trains with batches of "
+        "one object per GPU step mixed with a verification pass)",
+    )
+    head_blocks: dict[str, list[int]] = pydantic.Field(
+        default_factory=lambda: {
+            "position": [1, 2, 3],
+            "scale": [3, 4, 5],
+            "rotation": [4, 5, 6],
+            "color": [6, 7],
+            "opacity": [6, 7],
+        },
+        description="0-based blocks each head reads, adjacent and in decoding order (our "
+        "choice of where; the paper gives the order and the weights only)",
+    )
+    head_weights: dict[str, list[float]] = pydantic.Field(
+        default_factory=lambda: {k: list(v) for k, v in PAPER_HEAD_WEIGHTS.items()},
+        description="weights of the blocks each head reads (IV-A)",
+    )
+    head_hidden: Width = pydantic.Field(512, description="hidden width of each MLP head")
+    gaussians_per_token: GaussianCount = pydantic.Field(512, description="IV-A: 512")
+    position_bound: float = pydantic.Field(
+        0.6,
+        gt=0,
+        description="means lie in [-b, b]^3 (tanh; our choice: the procedural objects fill "
+        "the ball of radius 0.5)",
+    )
+    log_scale_range: tuple[float, float] = pydantic.Field(
+        (-9.0, -3.0), description="log-scales through a sigmoid into this range (IV-A)"
+    )
+    anchor_bound: float = pydantic.Field(
+        0.6,
+        gt=0,
+        description="tokens get 3D anchors (tanh of a linear map of their features) for the "
+        "kNN of the Point Transformer (our choice: the paper does not say where tokens sit)",
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _check_heads(self):
+        for attr in ATTRIBUTES:
+            blocks = self.head_blocks.get(attr)
+            weights = self.head_weights.get(attr)
+            if blocks is None or weights is None:
+                raise ValueError(f"head_blocks / head_weights: missing '{attr}'")
+            if len(blocks) != len(weights):
+                raise ValueError(
+                    f"head_blocks['{attr}'] and head_weights['{attr}']: expected equal "
+                    f"lengths, got {len(blocks)} and {len(weights)}"
+                )
+            if any(not 0 <= b < self.depth for b in blocks):
+                raise ValueError(f"head_blocks['{attr}']: expected blocks in [0, {self.depth})")
+            if any(b2 != b1 + 1 for b1, b2 in zip(blocks, blocks[1:], strict=False)):
+                raise ValueError(f"head_blocks['{attr}']: expected adjacent blocks, got {blocks}")
+        lo, hi = self.log_scale_range
+        if not lo < hi:
+            raise ValueError(f"log_scale_range: expected low < high, got {self.log_scale_range}")
+        return self
+
+
+class DD3GConfig(Config):
+    """Everything about one DD3G model; presets ``paper``, ``small`` (the procedural world),
+    ``tiny`` (CPU tests)."""
+
+    generator: Literal["pepd", "pd"] = pydantic.Field(
+        "pepd",
+        description="'pepd' (the method) or 'pd' (Table II (c): Progressive Decoding alone on "
+        "the image tokens, the noise and cameras ignored)",
+    )
+    encoder: ImageEncoderConfig = pydantic.Field(default_factory=ImageEncoderConfig)
+    pattern: PatternExtractionConfig = pydantic.Field(default_factory=PatternExtractionConfig)
+    decoder: ProgressiveDecodingConfig = pydantic.Field(default_factory=ProgressiveDecodingConfig)
+
+    # The noise / camera input (Sec. III-B) and the teacher's views.
+    num_views: ViewCount = pydantic.Field(4, description="n: ImageDream's four views")
+    latent_channels: Width = pydantic.Field(4, description="the teacher's latent channels (SD VAE)")
+    latent_size: Resolution = pydantic.Field(
+        32, description="side of the teacher's latents (ImageDream: 256 px / 8 = 32)"
+    )
+    view_elevation_range: tuple[float, float] = pydantic.Field(
+        (0.0, 0.0),
+        description="elevation of the random C at inference and in quadruples, degrees (our "
+        "choice: ImageDream's pipeline samples at elevation 0)",
+    )
+    camera_radius: float = pydantic.Field(
+        1.5, gt=0, description="orbit radius of rendered views (ImageDream / LGM renders: 1.5)"
+    )
+    fov_deg: float = pydantic.Field(49.1, gt=0, lt=180, description="vertical FOV (49.1)")
+
+    # Explicit supervision (Eq. 3-4).
+    render_resolution: Resolution = pydantic.Field(256, description="IV-A: 256 x 256")
+    lambda_mse: float = pydantic.Field(0.5, ge=0, description="lambda_1 of Eq. 4 (IV-A: 0.5)")
+    lambda_lpips: float = pydantic.Field(0.5, ge=0, description="lambda_2 of Eq. 4 (IV-A: 0.5)")
+    lpips_net: Literal["vgg", "alex"] = pydantic.Field(
+        "vgg", description="LPIPS backbone (our choice: VGG, as LGM's renders are scored)"
+    )
+    es_background: tuple[float, float, float] = pydantic.Field(
+        (1.0, 1.0, 1.0),
+        description="background of the L_ES renders: the teacher's outputs are on white "
+        "(ImageDream composites on white); Eq. 8 randomises only the verification",
+    )
+
+    # Implicit verification (Eq. 5, 8).
+    iv_t_range: tuple[int, int] = pydantic.Field((20, 300), description="IV-A: t in [20, 300]")
+    iv_azimuth_range: tuple[float, float] = pydantic.Field(
+        (-180.0, 180.0), description="IV-A: rotation of the random views, degrees"
+    )
+    iv_pitch_range: tuple[float, float] = pydantic.Field(
+        (-5.0, 5.0), description="IV-A: pitch of the random views, degrees"
+    )
+    iv_guidance_scale: float = pydantic.Field(
+        5.0, gt=0, description="CFG of the verifier (our choice: ImageDream's pipeline scale 5)"
+    )
+    iv_weighting: Literal["sds", "uniform"] = pydantic.Field(
+        "sds", description="w(t) of Eq. 5 (our choice: DreamFusion's 1 - alpha_bar_t)"
+    )
+    iv_random_background: bool = pydantic.Field(True, description="Eq. 8's random backgrounds")
+
+    # The joint objective (Eq. 6-7).
+    objective: Literal["joint", "es", "iv"] = pydantic.Field(
+        "joint",
+        description="Table III: 'joint' (L_ES + beta_i L_IV + L_on), 'es' (explicit supervision "
+        "only) or 'iv' (implicit verification only)",
+    )
+    eta: float = pydantic.Field(0.4, ge=0, description="upper limit of beta_i (Eq. 6, IV-A)")
+    iv_only_weight: float = pydantic.Field(
+        1.0,
+        gt=0,
+        description="weight of L_IV in the 'iv' ablation (our choice: without L_ES there is "
+        "nothing to ramp against)",
+    )
+    lambda_opacity: float = pydantic.Field(
+        1.0, ge=0, description="weight of L_on (Eq. 6 adds it with weight 1)"
+    )
+
+    # Optimisation (IV-A).
+    lr: float = pydantic.Field(1e-5, gt=0, description="Adam learning rate (IV-A: 1e-5)")
+    train: TrainerConfig = pydantic.Field(
+        default_factory=lambda: TrainerConfig(
+            max_steps=100_000,
+            batch_size=12,
+            precision="bf16",
+            clip_grad_value=5.0,
+            ema_decay=0.999,
+        ),
+        description="batch 12 per GPU x 6 GPUs = 72 (IV-A); clipping by value to (-5, 5); EMA "
+        "decay 0.999 (our choice; the paper gives none); steps our choice",
+    )
+
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": {},
+        # The procedural world: the procedural ImageDream teacher renders 128 px views from
+        # 32x32 latents of a 4x VAE; DINOv2 weights are unreachable offline, so a small ViT
+        # trained from scratch stands in; 77 tokens x 128 Gaussians = 9,856 Gaussians.
+        "small": {
+            "encoder": {
+                "kind": "vit",
+                "pretrained": None,
+                "trainable": True,
+                "image_size": 64,
+                "patch_size": 8,
+                "dim": 192,
+                "depth": 4,
+                "num_heads": 3,
+            },
+            "pattern": {"channels": [64, 128], "num_heads": 4, "num_pattern_tokens": 12},
+            "decoder": {"dim": 192, "depth": 8, "head_hidden": 192, "gaussians_per_token": 128},
+            "latent_size": 32,
+            "render_resolution": 128,
+            "lambda_lpips": 0.0,
+            "lr": 1e-4,
+            "train": {
+                "max_steps": 3000,
+                "batch_size": 16,
+                "precision": "bf16",
+                "clip_grad_value": 5.0,
+                "ema_decay": 0.999,
+                "num_workers": 0,
+            },
+        },
+        "tiny": {
+            "encoder": {
+                "kind": "vit",
+                "pretrained": None,
+                "trainable": True,
+                "image_size": 16,
+                "patch_size": 8,
+                "dim": 32,
+                "depth": 1,
+                "num_heads": 2,
+            },
+            "pattern": {"channels": [8, 16], "num_heads": 2, "groups": 4, "num_pattern_tokens": 3},
+            "decoder": {
+                "dim": 32,
+                "depth": 4,
+                "head_hidden": 32,
+                "gaussians_per_token": 8,
+                "k": 4,
+                "head_blocks": {
+                    "position": [0, 1, 2],
+                    "scale": [1, 2, 3],
+                    "rotation": [1, 2, 3],
+                    "color": [2, 3],
+                    "opacity": [2, 3],
+                },
+            },
+            "latent_size": 8,
+            "render_resolution": 16,
+            "lambda_lpips": 0.0,
+            "lr": 1e-3,
+            "train": {
+                "max_steps": 4,
+                "batch_size": 2,
+                "precision": "fp32",
+                "clip_grad_value": 5.0,
+                "ema_decay": 0.9,
+                "num_workers": 0,
+                "log_every": 1,
+                "checkpoint_every": 1000,
+                "progress": "off",
+                "tensorboard": "off",
+            },
+        },
+    }
+
+    def num_image_tokens(self) -> int:
+        e = self.encoder
+        patch = 14 if e.kind == "dinov2" else e.patch_size
+        side = round(e.image_size / patch) if e.kind == "dinov2" else e.image_size // patch
+        return side * side + 1
+
+    def num_tokens(self) -> int:
+        """Tokens entering Progressive Decoding (image tokens + pattern tokens)."""
+        extra = self.pattern.num_pattern_tokens if self.generator == "pepd" else 0
+        return self.num_image_tokens() + extra
+
+    def num_gaussians(self) -> int:
+        return self.num_tokens() * self.decoder.gaussians_per_token
+
+
+__all__ = [
+    "ATTRIBUTES",
+    "ATTRIBUTE_DIMS",
+    "GENERATORS",
+    "PAPER_HEAD_WEIGHTS",
+    "DD3GConfig",
+    "ImageEncoderConfig",
+    "PatternExtractionConfig",
+    "ProgressiveDecodingConfig",
+]

@@ -1,0 +1,64 @@
+"""Implicit verification ``L_IV`` (Eq. 5, 8): multi-view SDS of the student's renders through
+the teacher, used as a verifier. The renders are at random views (a set of ``n`` views 360/n
+apart, first azimuth in [-180, 180], pitch in [-5, 5]) on random backgrounds (Eq. 8); ``t`` is
+uniform in [20, 300] so the verifier checks the sample without repainting it. gs_losses' SDS
+does the mathematics (one ``t`` per object shared by its views, ``w(t) = 1 - alpha_bar_t``)."""
+
+from __future__ import annotations
+
+import torch
+
+from gs_core.gaussians import Gaussians
+from gs_core.rendering import render
+from gs_losses.terms import LossTerms
+from gs_method_dd3g.cameras import orbit_views, random_background, random_verification_views
+
+
+def verification_sds(teacher, config):
+    """gs_losses' :class:`SDS` over ``teacher`` with DD3G's settings from ``config``."""
+    from gs_losses.guidance import SDS, SDSConfig, TimestepSchedule
+
+    t_min, t_max = config.iv_t_range
+    n = teacher.num_train_timesteps
+    return SDS(
+        teacher,
+        SDSConfig(
+            guidance_scale=config.iv_guidance_scale,
+            timesteps=TimestepSchedule(t_range=(t_min / n, t_max / n)),
+            weighting=config.iv_weighting,
+            reduction="batch_mean",
+        ),
+    )
+
+
+def implicit_verification(
+    gaussians: Gaussians,
+    input_images: torch.Tensor,
+    teacher,
+    sds,
+    config,
+    generator: torch.Generator | None = None,
+) -> LossTerms:
+    """``gaussians [B]``, the inputs II ``[B, 4, H, W]`` -> ``{"iv": surrogate}`` whose gradient
+    is the verifier's ``w(t) (eps_hat - eps)`` on the renders' latents."""
+    b = input_images.shape[0]
+    dev = gaussians.means.device
+    v = config.num_views
+    az, el = random_verification_views(
+        b, v, config.iv_azimuth_range, config.iv_pitch_range, generator, dev
+    )
+    size = int(teacher.image_size)
+    cams = orbit_views(az, el, config.camera_radius, config.fov_deg, size)
+    if config.iv_random_background:
+        bg = random_background((b, 1, 3), generator, dev)
+    else:
+        bg = torch.ones(b, 1, 3, device=dev)
+    r = render(gaussians, cams, background=bg)
+    renders = r.rgb.permute(0, 1, 4, 2, 3)  # [B, V, 3, H, W]
+    with torch.no_grad():
+        ref = teacher.encode_reference(input_images.to(teacher.device).float())
+        cond = teacher.condition(ref, cams)
+    return {"iv": sds(renders.float(), cond, generator=generator)["sds"]}
+
+
+__all__ = ["implicit_verification", "verification_sds"]

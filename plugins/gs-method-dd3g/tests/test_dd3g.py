@@ -1,0 +1,247 @@
+"""Unit tests of DD3G's components on tiny configurations."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gs_core.errors import GS3DError, ValidationError, WeightsNotFoundError
+from gs_core.testing import tiny_rgba_images
+from gs_method_dd3g import DD3G, DD3GConfig
+from gs_method_dd3g.cameras import (
+    orbit_views,
+    plucker_inputs,
+    random_background,
+    random_verification_views,
+    random_view_sets,
+)
+from gs_method_dd3g.curriculum import objective_weights, verification_weight
+from gs_method_dd3g.explicit_supervision import explicit_supervision
+from gs_method_dd3g.model import gaussians_from_attributes
+from gs_method_dd3g.progressive_decoding import weighted_levels
+from gs_method_dd3g.quadruples import QuadrupleSet
+
+
+def _tiny(**overrides) -> DD3G:
+    torch.manual_seed(0)
+    return DD3G(DD3GConfig.preset("tiny", **overrides))
+
+
+def _inputs(model: DD3G, b: int = 2, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    az, el, noise = model.sample_inputs(b, g)
+    rays = plucker_inputs(model.view_cameras(az, el), model.config.latent_size)
+    rgb = model.input_rgb(tiny_rgba_images(b, 32))
+    return rgb, noise, rays
+
+
+def test_paper_preset_counts():
+    cfg = DD3GConfig.preset("paper")
+    assert cfg.num_image_tokens() == 257  # DINOv2 at 224 px: CLS + 16 x 16
+    assert cfg.num_tokens() == 307
+    assert cfg.num_gaussians() == 157_184  # IV-A
+    assert cfg.decoder.head_weights["position"] == [0.15, 0.7, 0.15]
+    assert cfg.decoder.head_weights["color"] == [0.2, 0.8]
+    assert cfg.lr == 1e-5 and cfg.train.clip_grad_value == 5.0 and cfg.render_resolution == 256
+    assert cfg.iv_t_range == (20, 300) and cfg.eta == 0.4
+
+
+def test_head_config_rejects_bad_windows():
+    with pytest.raises(GS3DError, match="adjacent"):
+        DD3GConfig.preset("tiny", decoder={"head_blocks": {"position": [0, 2, 3]}})
+    with pytest.raises(GS3DError, match="equal"):
+        weights = {a: list(w) for a, w in DD3GConfig().decoder.head_weights.items()}
+        weights["color"] = [1.0]
+        DD3GConfig.preset("tiny", decoder={"head_weights": weights})
+
+
+def test_shapes_and_ranges():
+    m = _tiny().eval()
+    rgb, noise, rays = _inputs(m)
+    with torch.no_grad():
+        out = m(rgb, noise, rays)
+    n = m.config.num_gaussians()
+    assert out["position"].shape == (2, n, 3)
+    assert out["rotation"].shape == (2, n, 4)
+    assert out["opacity"].shape == (2, n)
+    assert len(out["levels"]) == m.config.decoder.depth
+    assert out["log_scale"].min() > -9 and out["log_scale"].max() < -3
+    torch.testing.assert_close(out["rotation"].norm(dim=-1), torch.ones(2, n))
+    g = gaussians_from_attributes(out)
+    g.validate(check_values=True)
+    assert g.scales.max() < math.exp(-3)
+
+
+def test_head_reads_weighted_adjacent_blocks():
+    levels = [torch.full((1, 2, 3), float(i)) for i in range(4)]
+    out = weighted_levels(levels, [1, 2, 3], [0.15, 0.7, 0.15])
+    torch.testing.assert_close(out, torch.full((1, 2, 3), 0.15 * 1 + 0.7 * 2 + 0.15 * 3))
+    # The position head sees only its blocks: changing a later block leaves it unchanged.
+    m = _tiny().eval()
+    rgb, noise, rays = _inputs(m, 1)
+    with torch.no_grad():
+        lv = m.generator.decoder.levels(m.generator.tokens(m.encoder(rgb), noise, rays))
+        a = m.generator.decoder.decode(lv)
+        lv2 = list(lv)
+        lv2[3] = lv2[3] + 1.0  # tiny: position reads blocks 0-2, colour 2-3
+        b = m.generator.decoder.decode(lv2)
+    torch.testing.assert_close(a["position"], b["position"])
+    assert not torch.allclose(a["color"], b["color"])
+
+
+def test_noise_and_cameras_reach_the_output_only_with_pattern_extraction():
+    for generator, changes in (("pepd", True), ("pd", False)):
+        m = _tiny(generator=generator).eval()
+        rgb, noise, rays = _inputs(m, 1)
+        with torch.no_grad():
+            a = m(rgb, noise, rays)["position"]
+            b = m(rgb, torch.randn_like(noise), rays)["position"]
+        assert (not torch.allclose(a, b)) == changes, generator
+
+
+def test_curriculum_values():
+    assert verification_weight(0, 100) == 0.0
+    assert verification_weight(20, 100) == pytest.approx(0.5 * (math.exp(0.2) - 1))
+    assert verification_weight(100, 100) == 0.4  # capped at eta
+    knee = math.log(1 + 2 * 0.4)
+    assert verification_weight(int(knee * 1000) - 1, 1000) < 0.4
+    kw = {"eta": 0.4, "lambda_mse": 0.5, "lambda_lpips": 0.5, "lambda_opacity": 1.0}
+    assert objective_weights("joint", 0, 10, iv_only_weight=1.0, **kw) == {
+        "es_mse": 0.5,
+        "es_lpips": 0.5,
+        "opacity": 1.0,
+    }
+    assert set(objective_weights("joint", 5, 10, iv_only_weight=1.0, **kw)) == {
+        "es_mse",
+        "es_lpips",
+        "iv",
+        "opacity",
+    }
+    assert set(objective_weights("es", 5, 10, iv_only_weight=1.0, **kw)) == {
+        "es_mse",
+        "es_lpips",
+        "opacity",
+    }
+    assert set(objective_weights("iv", 0, 10, iv_only_weight=1.0, **kw)) == {"iv", "opacity"}
+
+
+def test_cameras_and_backgrounds():
+    g = torch.Generator().manual_seed(0)
+    az, el = random_view_sets(3, 4, (0.0, 0.0), g)
+    d = torch.remainder(az[:, 1:] - az[:, :-1], 360.0)
+    torch.testing.assert_close(d, torch.full_like(d, 90.0))
+    assert (el == 0).all()
+    az, el = random_verification_views(64, 4, (-180.0, 180.0), (-5.0, 5.0), g)
+    assert az.min() >= -180 and az.max() <= 180 and el.abs().max() <= 5
+    bg = random_background((10000, 3), g)
+    assert bg.min() >= 0 and bg.max() <= 1
+    # E[1 - (1 - zeta)^3] = 3/4 (Eq. 8 favours light backgrounds)
+    assert abs(bg.mean().item() - 0.75) < 0.02
+    cams = orbit_views(az[:2], el[:2], 1.5, 49.1, 16)
+    assert plucker_inputs(cams, 8).shape == (2, 4, 6, 8, 8)
+
+
+def test_seed_reproducible_and_fresh():
+    m = _tiny().eval()
+    x = tiny_rgba_images(1, 32)
+    a = m.generate(x, seed=3).gaussians.means
+    b = m.generate(x, seed=3).gaussians.means
+    c = m.generate(x, seed=4).gaussians.means
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not torch.allclose(a, c)
+
+
+def test_explicit_supervision_decreases_on_fixed_quadruple(tiny_quadruples):
+    m = _tiny()
+    cfg = m.config
+    q = tiny_quadruples.batch(torch.tensor([0]))
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    cams = m.view_cameras(q["azimuths"], q["elevations"])
+    rays = plucker_inputs(cams, cfg.latent_size)
+    losses = []
+    for _ in range(12):
+        g = gaussians_from_attributes(m(m.input_rgb(q["images"]), q["noise"], rays))
+        loss = explicit_supervision(g, cams, q["outputs"])["es_mse"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_implicit_verification_gradient_reaches_generator(tiny_teacher, tiny_quadruples):
+    from gs_method_dd3g.implicit_verification import implicit_verification, verification_sds
+
+    m = _tiny()
+    q = tiny_quadruples.batch(torch.tensor([0, 1]))
+    cams = m.view_cameras(q["azimuths"], q["elevations"], m.config.latent_size)
+    g = gaussians_from_attributes(
+        m(m.input_rgb(q["images"]), q["noise"], plucker_inputs(cams, m.config.latent_size))
+    )
+    sds = verification_sds(tiny_teacher, m.config)
+    lo, hi = sds.config.timesteps.bounds(tiny_teacher.num_train_timesteps)
+    assert (lo, hi) == (20, 300)
+    terms = implicit_verification(
+        g, q["images"], tiny_teacher, sds, m.config, torch.Generator().manual_seed(0)
+    )
+    terms["iv"].backward()
+    head = m.generator.decoder.heads["color"].fc2.weight.grad
+    pe = m.generator.pattern.conv_in.weight.grad
+    assert head is not None and head.abs().sum() > 0
+    assert pe is not None and pe.abs().sum() > 0
+
+
+@pytest.mark.parametrize("objective", ["joint", "es", "iv"])
+def test_training_module_runs_each_objective(objective, tiny_teacher, tiny_quadruples, tmp_path):
+    from gs_core.training import Trainer
+
+    m = _tiny(objective=objective, train={"max_steps": 3})
+    mod = m.training_module(quadruples=tiny_quadruples, teacher=tiny_teacher)
+    res = Trainer(mod, tmp_path / "run").fit()
+    assert res.step == 3
+    assert "loss/opacity" in res.metrics
+    assert ("loss/es_mse" in res.metrics) == (objective != "iv")
+
+
+def test_training_needs_teacher_for_verification(tiny_quadruples):
+    with pytest.raises(GS3DError, match="teacher"):
+        _tiny(objective="joint").training_module(quadruples=tiny_quadruples)
+
+
+def test_quadruples_roundtrip_and_errors(tiny_quadruples, tmp_path):
+    path = tiny_quadruples.save(tmp_path)
+    back = QuadrupleSet.load(tmp_path)
+    torch.testing.assert_close(back.noise, tiny_quadruples.noise)
+    assert back.meta["steps"] == 4 and back.meta["sampler"] == "ddim"
+    path.write_bytes(b"garbage")
+    with pytest.raises(GS3DError, match="safetensors"):
+        QuadrupleSet.load(tmp_path)
+    with pytest.raises(ValidationError, match="noise"):
+        _tiny(latent_size=16).training_module(quadruples=tiny_quadruples, teacher=None)
+
+
+def test_quadruples_are_deterministic(tiny_teacher):
+    from gs_method_dd3g.quadruples import generate_quadruples
+
+    x = tiny_rgba_images(1, 32)
+    a = generate_quadruples(tiny_teacher, x, steps=3, generator=torch.Generator().manual_seed(1))
+    b = generate_quadruples(tiny_teacher, x, steps=3, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a.outputs, b.outputs) and torch.equal(a.noise, b.noise)
+
+
+def test_dinov2_encoder_offline_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    cfg = DD3GConfig.preset(
+        "tiny",
+        encoder={"kind": "dinov2", "variant": "small", "image_size": 28, "pretrained": "official"},
+    )
+    m = DD3G(cfg)
+    assert m.config.num_image_tokens() == 5
+    with pytest.raises(WeightsNotFoundError, match="dinov2"):
+        m.encoder.ensure_weights()
+    m.encoder._pending = None  # random weights (tests only): the path runs end to end
+    out = m.eval().generate(tiny_rgba_images(1, 32), seed=0)
+    assert out.gaussians.num_gaussians == cfg.num_gaussians()

@@ -1,0 +1,329 @@
+"""GECO's offline proof on the procedural world, in one command (the ``small`` preset):
+
+1. data: ``camera_layout=zero123pp`` training sets and ``procedural-eval`` (generated into
+   ``--out/data`` unless given);
+2. R: a small LGM trained on the teacher's view layout (ground-truth sets; R's pretraining);
+3. stage I: G (initialised from the teacher) against a full-U-Net student by VSD, condition
+   images only;
+4. pseudo ground truth: 75-step deterministic teacher samples -> R -> random-view renders;
+5. stage II: G and R jointly on the pseudo ground truth;
+6. evaluation on procedural-eval (``gso`` protocol, PSNR / SSIM, azimuth frame): one-step
+   teacher + LGM, 75-step teacher + LGM (Table 1), GECO without stage II, GECO (Table 2); and
+   the six-view quality of G and of the 75-step teacher against the ground-truth Zero123++
+   views;
+7. ``--out/results.json`` and the trained model as fp16 safetensors shards of at most 16 MiB
+   (``--out/checkpoint``).
+
+    python plugins/gs-method-geco/scripts/train_small.py TEACHER_DIR --out runs/geco-small \\
+        --view-size 64
+
+``--preset tiny`` runs every step in seconds on a CPU (tests/test_train_small.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gs_core.errors import GS3DError
+
+SHARD_BYTES = 16 * 1024**2
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("teacher", help="the procedural Zero123++ teacher (diffusers directory)")
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--preset", default="small", choices=["small", "tiny"])
+    ap.add_argument("--view-size", type=int, default=64, help="the teacher's view size")
+    ap.add_argument("--data", type=Path, help="a camera_layout=zero123pp dataset (train split)")
+    ap.add_argument(
+        "--eval-data", type=Path, help="procedural-eval (gs3d data procedural --preset eval)"
+    )
+    ap.add_argument(
+        "--objects", type=int, default=400, help="training objects when generating data"
+    )
+    ap.add_argument("--lgm-steps", type=int, default=3000, help="R's pretraining steps")
+    ap.add_argument("--lgm-batch", type=int, default=16)
+    ap.add_argument("--eval-objects", type=int, default=None, help="limit evaluated objects")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--overwrite", action="store_true")
+    return ap.parse_args(argv)
+
+
+# ---------------------------------------------------------------------------- data
+def make_data(args) -> tuple[Path, Path]:
+    from gs_core.procedural import ProceduralConfig, generate
+
+    tiny = args.preset == "tiny"
+    train = args.data
+    if train is None:
+        train = args.out / "data" / "train"
+        if tiny:
+            cfg = ProceduralConfig.preset("tiny", camera_layout="zero123pp", views=7, split="train")
+        else:
+            res = max(64, args.view_size)
+            cfg = ProceduralConfig.preset(
+                "small",
+                objects=args.objects,
+                views=28,
+                resolution=res,
+                camera_layout="zero123pp",
+                split="train",
+            )
+        generate(
+            cfg, train, overwrite=args.overwrite, workers=0 if tiny else None, progress=not tiny
+        )
+    evald = args.eval_data
+    if evald is None:
+        evald = args.out / "data" / "procedural-eval"
+        if tiny:
+            cfg = ProceduralConfig.preset(
+                "tiny", objects=2, views=1, camera_layout="protocol", split="test"
+            )
+        else:
+            cfg = ProceduralConfig.preset("eval")
+        generate(
+            cfg, evald, overwrite=args.overwrite, workers=0 if tiny else None, progress=not tiny
+        )
+    return train, evald
+
+
+# ---------------------------------------------------------------------------- training
+def fit(module, run_dir: Path, device: str, quiet: bool) -> float:
+    from gs_core.training import Trainer
+
+    cfg = module.trainer_config().model_copy(
+        update={
+            "device": device,
+            "progress": "off" if quiet else "lines",
+            "tensorboard": "off",
+            "checkpoint_every": 10**9,
+            "log_every": 50,
+        }
+    )
+    t0 = time.perf_counter()
+    Trainer(module, run_dir, config=cfg).fit()
+    return time.perf_counter() - t0
+
+
+# ---------------------------------------------------------------------------- evaluation
+def _six_view_targets(root: Path, oid: str, size: int):
+    """Input RGBA ``[1, 4, H, W]`` and ground-truth six views ``[1, 6, 3, size, size]`` on gray."""
+    import torch.nn.functional as F
+
+    from gs_core.data.transforms import read_transforms
+    from gs_core.data.views import load_object_views
+    from gs_priors.zero123plus import GRAY
+
+    record = read_transforms(root / oid)
+    views = load_object_views(record)
+    rgba = torch.from_numpy(np.ascontiguousarray(views.rgba)).permute(0, 3, 1, 2).float() / 255
+    groups = [f.extras.get("group") for f in record.frames]
+    inp = groups.index("input")
+    six = sorted(
+        (i for i, g in enumerate(groups) if g == "zero123pp"),
+        key=lambda i: float(record.frames[i].extras["azimuth"]) % 360.0,
+    )
+    x = rgba[six]
+    x = x[:, :3] * x[:, 3:] + GRAY * (1 - x[:, 3:])
+    x = F.interpolate(x, (size, size), mode="bilinear", align_corners=False, antialias=True)
+    return rgba[inp : inp + 1], x[None]
+
+
+def _scores(pred: torch.Tensor, target: torch.Tensor) -> tuple[float, float]:
+    from gs_core.metrics.psnr import psnr
+    from gs_core.metrics.ssim import ssim
+
+    p = pred.flatten(0, 1).permute(0, 2, 3, 1).float().cpu().clamp(0, 1)
+    t = target.flatten(0, 1).permute(0, 2, 3, 1).float().cpu()
+    return float(psnr(p, t).mean()), float(ssim(p, t, padding="same").mean())
+
+
+@torch.no_grad()
+def evaluate_all(args, model, stage1, teacher, eval_root: Path) -> dict:
+    from gs_core.data.layout import read_split
+    from gs_core.evaluation.harness import EvalConfig, evaluate
+    from gs_core.evaluation.predictors import Prediction
+    from gs_method_geco.pseudo_ground_truth import teacher_views
+    from gs_priors.samplers import sample
+    from gs_priors.zero123plus import untile_views
+
+    dev = model.device
+    cfg = model.config
+
+    def one_step_teacher(images, gen):
+        cond = stage1.generator.encode_condition(images, gen)
+        noise = stage1.generator.sample_noise(images.shape[0], gen)
+        # "trailing": the single step runs at t = T - 1 (leading / linspace spacing would put
+        # one step at t = 0 or 1, denoising pure noise as if it were nearly clean).
+        res = sample(
+            teacher,
+            cond,
+            tuple(noise.shape),
+            steps=1,
+            guidance_scale=cfg.teacher_guidance_scale,
+            noise=noise,
+            timestep_spacing="trailing",
+        )
+        return untile_views(teacher.decode_latents(res.latents))
+
+    def many_step_teacher(images, gen):
+        return teacher_views(stage1, teacher, images, gen)[1]
+
+    def geco_views(m):
+        def run(images, gen):
+            cond = m.generator.encode_condition(images, gen)
+            return m.views(m.generator.sample_noise(images.shape[0], gen), cond)
+
+        return run
+
+    variants = {
+        "teacher_1step_lgm": (one_step_teacher, stage1),
+        "teacher_75step_lgm": (many_step_teacher, stage1),
+        "geco_without_stage2": (geco_views(stage1), stage1),
+        "geco": (geco_views(model), model),
+    }
+    ecfg = EvalConfig(
+        protocol="gso",
+        frame="azimuth",
+        metrics=["psnr", "ssim"],
+        sheets=False,
+        backend="auto",
+        max_objects=args.eval_objects,
+        resolution=64 if args.preset == "tiny" else 256,
+        background="white",
+    )
+    results: dict = {"gaussians": {}, "six_views": {}}
+    for name, (views_fn, recon) in variants.items():
+
+        def predictor(oid, rgba, views_fn=views_fn, recon=recon, seed=None):
+            gen = torch.Generator(dev).manual_seed(args.seed if seed is None else seed)
+            t0 = time.perf_counter()
+            g = recon.reconstruct(views_fn(rgba.to(dev), gen))
+            return Prediction(gaussians=g[0], seconds=time.perf_counter() - t0)
+
+        report = evaluate(predictor, eval_root, "test", ecfg, device=dev, label=name)
+        results["gaussians"][name] = report["mean"]
+    ids = read_split(eval_root, "test")[: args.eval_objects]
+    for name in ("teacher_75step", "generator_stage1", "generator"):
+        fn = {
+            "teacher_75step": many_step_teacher,
+            "generator_stage1": geco_views(stage1),
+            "generator": geco_views(model),
+        }[name]
+        rows = []
+        for oid in ids:
+            rgba, target = _six_view_targets(eval_root, oid, cfg.generator.view_size)
+            gen = torch.Generator(dev).manual_seed(args.seed)
+            rows.append(_scores(fn(rgba.to(dev), gen), target))
+        results["six_views"][name] = {
+            "psnr": float(np.mean([r[0] for r in rows])),
+            "ssim": float(np.mean([r[1] for r in rows])),
+        }
+    return results
+
+
+def _metric(mean: dict, name: str) -> float:
+    """The harness's mean of ``name`` over every protocol view (``mean[name]["all"]``)."""
+    value = mean[name]
+    return float(value["all"] if isinstance(value, dict) else value)
+
+
+def table2_ordering(results: dict) -> dict:
+    g = results["gaussians"]
+    out = {}
+    for metric in ("psnr", "ssim"):
+        a, b, c = (
+            _metric(g[k], metric) for k in ("teacher_1step_lgm", "geco_without_stage2", "geco")
+        )
+        out[metric] = {"values": [a, b, c], "holds": bool(a < b < c)}
+    return out
+
+
+# ---------------------------------------------------------------------------- main
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    from gs_core.io.atomic import atomic_write_text, check_overwrite
+    from gs_method_geco.config import GECOConfig
+    from gs_method_geco.model import GECO
+    from gs_method_geco.pseudo_ground_truth import (
+        merge,
+        pseudo_ground_truth,
+        save_pseudo_ground_truth,
+    )
+    from gs_method_geco.reconstructor_training import ReconstructorTrainingModule, ViewSets
+    from gs_method_geco.training import (
+        JointTrainingModule,
+        VSDTrainingModule,
+        condition_images,
+    )
+    from gs_priors.zero123plus import Zero123PlusGuidance
+
+    check_overwrite(args.out, args.overwrite, directory=True)
+    if args.overwrite and args.out.exists():
+        import shutil
+
+        shutil.rmtree(args.out)
+    args.out.mkdir(parents=True)
+    torch.manual_seed(args.seed)
+    quiet = args.preset == "tiny"
+    device = args.device
+    train_root, eval_root = make_data(args)
+    teacher = Zero123PlusGuidance.from_pretrained(
+        args.teacher, device=device, view_size=args.view_size
+    )
+    model = GECO.from_teacher(teacher, GECOConfig.preset(args.preset))
+    cfg = model.config
+    times = {}
+
+    rc = cfg.reconstructor
+    sets = ViewSets(train_root, "train", rc.lgm.input_size, cfg.render_resolution, rc.background)
+    lgm_steps = 2 if quiet else args.lgm_steps
+    module = ReconstructorTrainingModule(
+        model, sets, steps=lgm_steps, batch_size=min(args.lgm_batch, len(sets))
+    )
+    times["reconstructor"] = fit(module, args.out / "runs" / "reconstructor", device, quiet)
+
+    images = condition_images(train_root, "train", resolution=max(64, cfg.generator.view_size))
+    vsd = VSDTrainingModule(model, teacher, images=images)
+    times["stage1"] = fit(vsd, args.out / "runs" / "vsd", device, quiet)
+    stage1 = copy.deepcopy(model).eval()
+
+    gen = torch.Generator(device).manual_seed(args.seed)
+    t0 = time.perf_counter()
+    parts = [
+        pseudo_ground_truth(model, teacher, chunk.to(device), gen)
+        for chunk in images.split(cfg.joint_batch_size)
+    ]
+    pgt = merge(parts)
+    save_pseudo_ground_truth(args.out / "pseudo" / "pseudo_ground_truth.safetensors", pgt)
+    times["pseudo_ground_truth"] = time.perf_counter() - t0
+    joint = JointTrainingModule(model, data=pgt)
+    times["stage2"] = fit(joint, args.out / "runs" / "joint", device, quiet)
+    model.eval()
+
+    results = evaluate_all(args, model, stage1, teacher, eval_root)
+    results["table2_ordering"] = table2_ordering(results)
+    results["train_seconds"] = times
+    results["preset"] = args.preset
+    results["device"] = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
+    fp16 = copy.deepcopy(model).half()
+    fp16.save_pretrained(args.out / "checkpoint", max_shard_bytes=SHARD_BYTES)
+    atomic_write_text(args.out / "results.json", json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except GS3DError as e:
+        raise SystemExit(f"error: {e}") from None

@@ -1,0 +1,277 @@
+"""GECO's one-step multi-view generator G (Sec. 3.1): Zero123++'s U-Net run once, at the last
+training timestep, from pure noise, with classifier-free guidance inside.
+
+Differences from the teacher's denoiser call (``gs_priors.zero123plus.Zero123PlusGuidance``):
+
+* reference attention reads the *clean* condition latent ("we directly used the self-attention
+  matrices of the clean condition image to preserve the information"), where the teacher noises
+  it to the call's timestep;
+* the raw v-prediction is converted to an x0-prediction (``x0 = sqrt(ab) x_T - sqrt(1 - ab) v``),
+  so G's output is a clean latent grid;
+* the prompt is always empty, so its text states are stored as a buffer (``prompt_states``)
+  instead of a text encoder and tokenizer.
+
+Shapes: noise and outputs are the 3x2 grid latent ``[B, 4, 3 v / f, 2 v / f]`` of view size ``v``
+and VAE factor ``f``; decoded views ``[B, 6, 3, v, v]`` in Zero123++ order.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gs_core.errors import GS3DError, ValidationError
+from gs_method_geco.config import GeneratorConfig
+from gs_priors.zero123plus import (
+    GRAY,
+    IMAGE_SCALE,
+    LATENT_SCALE,
+    LATENT_SHIFT,
+    Zero123PlusCondition,
+    install_reference_attention,
+    untile_views,
+)
+
+
+def alphas_cumprod(config: GeneratorConfig) -> torch.Tensor:
+    """``alpha_bar_t`` ``[T]`` (float64) of the teacher's training schedule."""
+    n = config.num_train_timesteps
+    if config.beta_schedule == "linear":
+        betas = torch.linspace(
+            config.beta_start, config.beta_end, n, dtype=torch.float64, device="cpu"
+        )
+    else:
+        betas = (
+            torch.linspace(
+                config.beta_start**0.5, config.beta_end**0.5, n, dtype=torch.float64, device="cpu"
+            )
+            ** 2
+        )
+    return torch.cumprod(1.0 - betas, dim=0)
+
+
+def _require(value, field: str):
+    if value is None:
+        raise ValidationError(
+            f"GeneratorConfig.{field}",
+            "a network layout (null means the teacher's: build with GECO.from_teacher or "
+            "scripts/train_small.py)",
+            "None",
+        )
+    return value
+
+
+def square_resize(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
+    """``[B, 3, H, W]`` -> ``[B, 3, size, size]``: shortest side to ``size``, centre crop (the
+    CLIPImageProcessor steps the teacher applies to its condition image)."""
+    h, w = x.shape[-2:]
+    scale = size / min(h, w)
+    rh, rw = max(size, round(h * scale)), max(size, round(w * scale))
+    if (rh, rw) != (h, w):
+        x = F.interpolate(x, (rh, rw), mode=mode, align_corners=False, antialias=True)
+    top, left = (rh - size) // 2, (rw - size) // 2
+    return x[..., top : top + size, left : left + size].clamp(0, 1)
+
+
+class OneStepGenerator(nn.Module):
+    """G: ``(noise [B, 4, h, w], condition) -> x0 latents [B, 4, h, w]``; see the module docstring.
+
+    Holds the Zero123++ U-Net (trained), its VAE and CLIP image tower (frozen), the empty
+    prompt's text states and the ramping coefficients of the image embedding (buffers).
+    """
+
+    def __init__(self, config: GeneratorConfig):
+        super().__init__()
+        from diffusers import AutoencoderKL, UNet2DConditionModel
+        from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+        self.config = config
+        self.unet = UNet2DConditionModel.from_config(dict(_require(config.unet, "unet")))
+        self.vae = AutoencoderKL.from_config(dict(_require(config.vae, "vae")))
+        vision = dict(_require(config.vision_encoder, "vision_encoder"))
+        self.vision_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(**vision))
+        width = int(self.unet.config.cross_attention_dim)
+        if self.vision_encoder.config.projection_dim != width:
+            raise ValidationError(
+                "GeneratorConfig.vision_encoder.projection_dim",
+                f"the U-Net's context width {width}",
+                str(self.vision_encoder.config.projection_dim),
+            )
+        self.vae.requires_grad_(False)
+        self.vision_encoder.requires_grad_(False)
+        self.register_buffer("prompt_states", torch.randn(1, config.prompt_tokens, width) * 0.02)
+        self.register_buffer("ramping", torch.ones(config.prompt_tokens))
+        # Float32 outside the buffers: a bf16 cast of the module must not round the schedule.
+        self._alphas = alphas_cumprod(config).float()
+        self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
+        if config.view_size % self.vae_scale_factor:
+            raise ValidationError(
+                "GeneratorConfig.view_size",
+                f"a multiple of the VAE factor {self.vae_scale_factor}",
+                str(config.view_size),
+            )
+        install_reference_attention(self.unet)
+
+    # ------------------------------------------------------------------ geometry
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.unet.parameters()).dtype
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.unet.parameters()).device
+
+    def latent_shape(self, batch_size: int = 1) -> tuple[int, int, int, int]:
+        v, f = self.config.view_size, self.vae_scale_factor
+        return (batch_size, int(self.vae.config.latent_channels), 3 * v // f, 2 * v // f)
+
+    def final_alpha(self, device: torch.device) -> torch.Tensor:
+        """``alpha_bar`` at the last training timestep ``T - 1``, where G runs."""
+        return self._alphas[-1].to(device)
+
+    # ------------------------------------------------------------------ teacher weights
+    @torch.no_grad()
+    def load_teacher(self, teacher) -> OneStepGenerator:
+        """Copy a :class:`~gs_priors.zero123plus.Zero123PlusGuidance`'s U-Net, VAE, image
+        tower, empty-prompt states and ramping into G (Sec. 4.1: G starts as Zero123++)."""
+        ab = teacher.alphas_cumprod.detach().cpu().float()
+        if ab.shape != self._alphas.shape or not torch.allclose(ab, self._alphas, atol=1e-5):
+            raise ValidationError(
+                "teacher", "the noise schedule of GeneratorConfig", "a different alphas_cumprod"
+            )
+        if teacher.prediction_type != self.config.prediction_type:
+            raise ValidationError(
+                "teacher.prediction_type", self.config.prediction_type, teacher.prediction_type
+            )
+        for name in ("unet", "vae"):
+            getattr(self, name).load_state_dict(getattr(teacher, name).state_dict())
+        self.vision_encoder.load_state_dict(teacher.vision_encoder.state_dict())
+        states = teacher._text_states("")
+        if states.shape[1:] != self.prompt_states.shape[1:]:
+            raise ValidationError(
+                "GeneratorConfig.prompt_tokens",
+                f"the teacher's text states {tuple(states.shape[1:])}",
+                str(tuple(self.prompt_states.shape[1:])),
+            )
+        self.prompt_states.copy_(states)
+        self.ramping.copy_(teacher.ramping)
+        return self
+
+    # ------------------------------------------------------------------ condition
+    @torch.no_grad()
+    def encode_condition(
+        self, images: torch.Tensor, generator: torch.Generator | None = None
+    ) -> Zero123PlusCondition:
+        """Condition images ``[B, 3|4, H, W]`` in ``[0, 1]`` (RGBA composited on gray 127) ->
+        :class:`Zero123PlusCondition` ``[B]``, computed as the teacher's ``encode_reference``
+        (same random draws from ``generator``), with ``reference_noise=None``: G never noises
+        the reference, and the teacher noises it afresh at each call."""
+        if (
+            not isinstance(images, torch.Tensor)
+            or images.ndim != 4
+            or images.shape[1] not in (3, 4)
+        ):
+            got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+            raise ValidationError("images", "[B, 3|4, H, W] in [0, 1]", str(got))
+        cfg = self.config
+        x = images.to(self.device).float()
+        if x.shape[1] == 4:
+            x = x[:, :3] * x[:, 3:] + GRAY * (1 - x[:, 3:])
+        dev = x.device
+        mean = torch.tensor(cfg.clip_mean, device=dev).view(1, 3, 1, 1)
+        std = torch.tensor(cfg.clip_std, device=dev).view(1, 3, 1, 1)
+        clip_in = (square_resize(x, cfg.clip_size, "bicubic") - mean) / std
+        image_embeds = self.vision_encoder(clip_in.to(self.dtype)).image_embeds.float()
+        mean = torch.tensor(cfg.reference_mean, device=dev).view(1, 3, 1, 1)
+        std = torch.tensor(cfg.reference_std, device=dev).view(1, 3, 1, 1)
+        ref_in = (square_resize(x, cfg.reference_size, "bilinear") - mean) / std
+        reference = self._vae_sample(ref_in, generator)
+        # The unconditional reference: one latent of an all-zero normalised image, shared by the
+        # batch (the teacher's convention).
+        zeros = torch.zeros(1, *ref_in.shape[1:], device=dev)
+        null_reference = self._vae_sample(zeros, generator).expand(x.shape[0], -1, -1, -1)
+        text = self.prompt_states.float().expand(x.shape[0], -1, -1)
+        ramp = self.ramping.float()[None, :, None]
+        return Zero123PlusCondition(
+            embeddings=text + image_embeds[:, None, :] * ramp,
+            reference_latents=reference,
+            null_embeddings=text.contiguous(),
+            null_reference_latents=null_reference,
+            reference_noise=None,
+        )
+
+    def _vae_sample(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        return self.vae.encode(x.to(self.dtype)).latent_dist.sample(generator).float()
+
+    # ------------------------------------------------------------------ G
+    def forward(self, noise: torch.Tensor, condition: Zero123PlusCondition) -> torch.Tensor:
+        """``noise [B, 4, h, w]`` -> x0 latents ``[B, 4, h, w]`` (float32, differentiable in the
+        U-Net's weights): one guided U-Net call at ``t = T - 1``."""
+        if not isinstance(condition, Zero123PlusCondition):
+            raise ValidationError("condition", "a Zero123PlusCondition", type(condition).__name__)
+        if tuple(noise.shape[1:]) != self.latent_shape()[1:]:
+            raise ValidationError(
+                "noise",
+                f"[B, {', '.join(map(str, self.latent_shape()[1:]))}]",
+                str(tuple(noise.shape)),
+            )
+        b = noise.shape[0]
+        cond = condition.expand_batch(b)
+        dev, dtype = noise.device, self.dtype
+        guided = self.config.guidance_scale != 1.0
+        if guided:
+            x = torch.cat([noise, noise])
+            context = torch.cat([cond.null_embeddings, cond.embeddings])
+            reference = torch.cat([cond.null_reference_latents, cond.reference_latents])
+        else:
+            x, context, reference = noise, cond.embeddings, cond.reference_latents
+        n = x.shape[0]
+        t = torch.full((n,), self.config.num_train_timesteps - 1, device=dev, dtype=torch.long)
+        t_ref = t if self.config.reference_timestep == "same" else torch.zeros_like(t)
+        context = context.to(dev, dtype)
+        state = install_reference_attention(self.unet)
+        try:
+            with state.running("write"):
+                self.unet(reference.to(dev, dtype), t_ref, encoder_hidden_states=context)
+            with state.running("read"):
+                out = self.unet(x.to(dtype), t, encoder_hidden_states=context).sample.float()
+        finally:
+            state.bank.clear()
+        if guided:
+            uncond, conditional = out.chunk(2)
+            out = uncond + self.config.guidance_scale * (conditional - uncond)
+        ab = self.final_alpha(dev)
+        x_t = noise.float()
+        if self.config.prediction_type == "v_prediction":
+            return ab.sqrt() * x_t - (1 - ab).sqrt() * out
+        if self.config.prediction_type == "epsilon":
+            return (x_t - (1 - ab).sqrt() * out) / ab.sqrt()
+        return out
+
+    # ------------------------------------------------------------------ latents -> views
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Scaled, shifted grid latents ``[B, 4, h, w]`` -> six views ``[B, 6, 3, v, v]`` in
+        ``[0, 1]`` (differentiable; the VAE stays frozen)."""
+        z = (latents.float() / LATENT_SCALE + LATENT_SHIFT) / self.vae.config.scaling_factor
+        x = self.vae.decode(z.to(self.dtype)).sample.float() / IMAGE_SCALE
+        return untile_views((x / 2 + 0.5).clamp(0, 1))
+
+    def sample_noise(self, batch_size: int, generator: torch.Generator | None) -> torch.Tensor:
+        """Start noise ``[B, 4, h, w]`` (float32) on G's device, drawn from ``generator``."""
+        src = generator.device if generator is not None else self.device
+        shape = self.latent_shape(batch_size)
+        return torch.randn(shape, generator=generator, device=src).to(self.device)
+
+
+def check_teacher_layout(generator: OneStepGenerator, teacher) -> None:
+    """Fail with one line when ``teacher``'s latent grid differs from G's."""
+    if tuple(teacher.latent_shape(1)) != generator.latent_shape(1):
+        raise GS3DError(
+            f"teacher latents {tuple(teacher.latent_shape(1))} differ from the generator's "
+            f"{generator.latent_shape(1)}: load the teacher with view_size="
+            f"{generator.config.view_size}"
+        )
+
+
+__all__ = ["OneStepGenerator", "alphas_cumprod", "check_teacher_layout", "square_resize"]

@@ -1,0 +1,304 @@
+"""GECO's components on the tiny preset with gs_priors' tiny random Zero123++ teacher."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from gs_core.errors import FileFormatError, GS3DError, ValidationError
+from gs_core.testing import tiny_rgba_images
+from gs_method_geco.config import GECOConfig
+
+
+def _params(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def _changed(before, module) -> bool:
+    return any(not torch.equal(a, b) for a, b in zip(before, module.parameters(), strict=True))
+
+
+# ---------------------------------------------------------------------------- generator
+def test_condition_matches_teacher(model, teacher):
+    images = tiny_rgba_images(2, 24)
+    ours = model.generator.encode_condition(images, torch.Generator().manual_seed(3))
+    ref = teacher.encode_reference(images, generator=torch.Generator().manual_seed(3))
+    for f in ("embeddings", "reference_latents", "null_embeddings", "null_reference_latents"):
+        torch.testing.assert_close(getattr(ours, f), getattr(ref, f), rtol=1e-5, atol=1e-6)
+    assert ours.reference_noise is None
+
+
+def test_generator_shapes_and_guidance(model):
+    g = model.generator
+    cond = g.encode_condition(tiny_rgba_images(1, 24), torch.Generator().manual_seed(0))
+    noise = g.sample_noise(2, torch.Generator().manual_seed(1))
+    assert noise.shape == g.latent_shape(2) == (2, 4, 12, 8)
+    with torch.no_grad():
+        x0 = g(noise, cond)
+        views = g.decode(x0)
+        # CFG inside G: the guided x0 is affine in the scale, u + s (c - u).
+        g.config.guidance_scale = 1.0
+        cond_only = g(noise, cond)
+        g.config.guidance_scale = 7.0
+        x7 = g(noise, cond)
+        g.config.guidance_scale = 4.0
+    assert x0.shape == noise.shape and views.shape == (2, 6, 3, 8, 8)
+    assert float(views.min()) >= 0 and float(views.max()) <= 1
+    # x(s) is linear in s through x(1) = c: x(7) - x(1) = 2 (x(4) - x(1)).
+    torch.testing.assert_close(x7 - cond_only, 2 * (x0 - cond_only), rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(x0, cond_only)
+
+
+def test_generator_uses_clean_reference(model):
+    """G's output does not depend on torch's global RNG (the teacher noises its reference)."""
+    g = model.generator
+    cond = g.encode_condition(tiny_rgba_images(1, 24), torch.Generator().manual_seed(0))
+    noise = g.sample_noise(1, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.manual_seed(1)
+        a = g(noise, cond)
+        torch.manual_seed(2)
+        b = g(noise, cond)
+        g.config.reference_timestep = "zero"
+        c = g(noise, cond)
+        g.config.reference_timestep = "same"
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not torch.allclose(a, c)
+
+
+def test_small_preset_takes_the_teachers_layout(teacher):
+    from gs_method_geco.model import GECO
+
+    with pytest.raises(ValidationError, match="GeneratorConfig.unet"):
+        GECO(GECOConfig.preset("small"))
+    cfg = GECOConfig.preset(
+        "small", reconstructor=GECOConfig.preset("tiny").reconstructor.model_dump()
+    )
+    m = GECO.from_teacher(teacher, cfg)
+    assert m.config.generator.unet["block_out_channels"] == [8, 16]
+    assert m.config.generator.view_size == 8 and m.config.generator.prompt_tokens == 16
+    # The filled-in config is a complete checkpoint config.
+    assert GECOConfig.model_validate_json(m.config.model_dump_json()) == m.config
+
+
+def test_reconstructor_weights_need_an_official_layout(tmp_path):
+    from gs_method_geco.model import GECO
+
+    m = GECO(GECOConfig.preset("tiny", reconstructor={"weights": str(tmp_path / "none")}))
+    with pytest.raises(ValidationError, match="reconstructor.weights"):
+        m.load_reconstructor_weights()
+
+
+# ---------------------------------------------------------------------------- adapter
+def test_adapter_cameras_match_zero123plus(model):
+    from gs_core.rendering import projection  # noqa: F401  (renderer importable)
+    from gs_method_geco.adapter import adapter_input
+    from gs_nets.embeddings import plucker_embedding
+    from gs_priors.zero123plus import zero123plus_cameras
+
+    size = model.config.reconstructor.lgm.input_size
+    cams = model.lgm_cameras()
+    ref = zero123plus_cameras("v1.1", 0.0, radius=1.5, fov_deg=49.1, size=size)
+    torch.testing.assert_close(cams.viewmats, ref.viewmats)
+    torch.testing.assert_close(cams.Ks, ref.Ks)
+    views = torch.rand(2, 6, 3, 8, 8)
+    x = adapter_input(views, cams, size)
+    assert x.shape == (2, 6, 9, size, size)
+    torch.testing.assert_close(x[0, :, 3:], plucker_embedding(ref, size, size))
+    with pytest.raises(ValidationError, match="views"):
+        adapter_input(torch.rand(2, 4, 3, 8, 8), cams, size)
+
+
+def test_augmentations():
+    from gs_method_geco.adapter import six_view_cameras
+    from gs_method_geco.augmentations import augment_views, grid_distortion, orbit_camera_jitter
+
+    images = torch.rand(3, 3, 16, 16)
+    a = grid_distortion(images, 0.5, torch.Generator().manual_seed(0))
+    b = grid_distortion(images, 0.5, torch.Generator().manual_seed(0))
+    assert a.shape == images.shape and torch.equal(a, b)
+    assert not torch.allclose(a, images)
+
+    cams = six_view_cameras("v1.1", 1.5, 49.1, 16)
+    c2w = cams.camtoworlds
+    jit = orbit_camera_jitter(c2w, 0.1, torch.Generator().manual_seed(0))
+    # Orbital: the camera stays on the sphere and its rotation stays a rotation.
+    torch.testing.assert_close(jit[:, :3, 3].norm(dim=-1), c2w[:, :3, 3].norm(dim=-1))
+    r = jit[:, :3, :3]
+    torch.testing.assert_close(
+        r @ r.transpose(1, 2), torch.eye(3).expand(6, 3, 3), atol=1e-5, rtol=0
+    )
+    assert not torch.allclose(jit, c2w)
+
+    views = torch.rand(2, 6, 3, 16, 16)
+    kw = {
+        "grid_strength": 0.5,
+        "jitter_strength": 0.1,
+        "generator": torch.Generator().manual_seed(1),
+    }
+    out, out_cams = augment_views(
+        views, cams, prob_grid_distortion=1.0, prob_camera_jitter=1.0, **kw
+    )
+    assert out_cams.batch_shape == (2,)
+    assert torch.equal(out[:, 0], views[:, 0]) and not torch.allclose(out[:, 1:], views[:, 1:])
+    torch.testing.assert_close(out_cams.viewmats[:, 0], cams.viewmats[0].expand(2, 4, 4))
+    same, same_cams = augment_views(
+        views, cams, prob_grid_distortion=0.0, prob_camera_jitter=0.0, **kw
+    )
+    assert torch.equal(same, views)
+    torch.testing.assert_close(same_cams.viewmats, cams.viewmats.expand(2, 6, 4, 4))
+
+
+# ---------------------------------------------------------------------------- stage I
+def test_vsd_step_alternates_and_changes_generator(model, teacher):
+    from gs_method_geco.training import VSDTrainingModule
+
+    module = VSDTrainingModule(model, teacher, images=tiny_rgba_images(2, 24))
+    opts = module.configure_optimizers()
+    assert set(module.models()) == {"model", "student"}
+    assert module.trainer_config().max_steps == 2 * model.config.vsd_iterations
+    g0, s0 = _params(model.generator.unet), _params(module.student.unet)
+    frozen = _params(model.reconstructor)
+    batch = {"images": tiny_rgba_images(2, 24)}
+    gen = torch.Generator().manual_seed(0)
+    for step in range(2):
+        (name,) = module.optimizers_to_step(step)
+        terms = module.training_step(batch, step, generator=gen)
+        assert set(terms) == {"vsd" if step == 0 else "student"}
+        for opt in opts.values():
+            opt.zero_grad(set_to_none=True)
+        sum(terms.values()).backward()
+        opts[name].step()
+        if step == 0:
+            assert _changed(g0, model.generator.unet) and not _changed(s0, module.student.unet)
+            g1 = _params(model.generator.unet)
+        else:
+            assert _changed(s0, module.student.unet) and not _changed(g1, model.generator.unet)
+    assert not _changed(frozen, model.reconstructor)
+    # The teacher stays the teacher.
+    torch.testing.assert_close(next(teacher.unet.parameters()), next(iter(_params(teacher.unet))))
+
+
+# ---------------------------------------------------------------------------- pseudo GT, stage II
+@pytest.fixture()
+def pseudo(model, teacher):
+    from gs_method_geco.pseudo_ground_truth import pseudo_ground_truth
+
+    return pseudo_ground_truth(
+        model, teacher, tiny_rgba_images(2, 24), torch.Generator().manual_seed(5)
+    )
+
+
+def test_pseudo_ground_truth_is_deterministic(model, teacher, pseudo, tmp_path):
+    from gs_method_geco.pseudo_ground_truth import (
+        load_pseudo_ground_truth,
+        pseudo_ground_truth,
+        save_pseudo_ground_truth,
+    )
+
+    cfg = model.config
+    assert pseudo["rgb"].shape == (
+        2,
+        cfg.pseudo_views,
+        3,
+        cfg.render_resolution,
+        cfg.render_resolution,
+    )
+    assert pseudo["noise"].shape == (2, 4, 12, 8) and pseudo["viewmats"].shape == (
+        2,
+        cfg.pseudo_views,
+        4,
+        4,
+    )
+    torch.manual_seed(123)  # the global RNG plays no part
+    again = pseudo_ground_truth(
+        model, teacher, tiny_rgba_images(2, 24), torch.Generator().manual_seed(5)
+    )
+    for k in pseudo:
+        torch.testing.assert_close(pseudo[k], again[k], rtol=0, atol=0)
+    path = save_pseudo_ground_truth(tmp_path / "pgt.safetensors", pseudo)
+    loaded = load_pseudo_ground_truth(path)
+    assert all(torch.equal(loaded[k], pseudo[k]) for k in pseudo)
+    (tmp_path / "bad.safetensors").write_bytes(b"not a file")
+    with pytest.raises(FileFormatError, match="bad.safetensors"):
+        load_pseudo_ground_truth(tmp_path / "bad.safetensors")
+
+
+def test_stage_two_reduces_loss_on_a_fixed_batch(model, pseudo):
+    from gs_method_geco.training import JointTrainingModule, PseudoViews
+
+    module = JointTrainingModule(model, data=pseudo)
+    assert module.trainer_config().max_steps == 1  # 1 epoch of 2 objects at batch 2
+    opt = module.configure_optimizers()["model"]
+    batch = torch.utils.data.default_collate([PseudoViews(pseudo, 2)[i] for i in range(2)])
+    g0, r0 = _params(model.generator.unet), _params(model.reconstructor)
+    losses = []
+    for step in range(6):
+        terms = module.training_step(batch, step, generator=torch.Generator().manual_seed(0))
+        assert set(terms) == {"mse"}
+        opt.zero_grad(set_to_none=True)
+        terms["mse"].backward()
+        opt.step()
+        losses.append(float(terms["mse"].detach()))
+    assert losses[-1] < 0.8 * losses[0], losses
+    assert _changed(g0, model.generator.unet) and _changed(r0, model.reconstructor)
+
+
+def test_joint_stage_without_data_says_what_it_needs(model):
+    from gs_method_geco.training import JointTrainingModule
+
+    with pytest.raises(GS3DError, match="pseudo_ground_truth"):
+        JointTrainingModule(model).trainer_config()
+
+
+# ---------------------------------------------------------------------------- inference
+def test_generate_is_seeded(model):
+    images = tiny_rgba_images(2, 32)
+    with torch.no_grad():
+        a = model.generate(images, seed=7)
+        b = model.generate(images, seed=7)
+        c = model.generate(images, seed=8)
+    assert a.gaussians.batch_shape == (2,)
+    assert a.extras["views"].shape == (2, 6, 3, 8, 8)
+    assert torch.equal(a.gaussians.means, b.gaussians.means)
+    assert not torch.equal(a.gaussians.means, c.gaussians.means)
+    assert {"condition", "generator", "reconstructor"} <= set(a.timings)
+
+
+def test_bad_inputs_get_one_line(model):
+    with pytest.raises(ValidationError, match="images"):
+        model.generate(torch.rand(1, 3, 16, 16))
+    cond = model.generator.encode_condition(tiny_rgba_images(1, 16))
+    with pytest.raises(ValidationError, match="noise"):
+        model.generator(torch.randn(1, 4, 8, 8), cond)
+    with pytest.raises(ValidationError, match="condition"):
+        model.generator(torch.randn(1, 4, 12, 8), dataclasses.asdict(cond))
+
+
+def test_paper_layout_is_zero123plus_and_lgm_big():
+    """The paper preset builds Zero123++ v1.1's networks and LGM big (on the meta device)."""
+    from gs_method_geco.generator import alphas_cumprod
+    from gs_method_geco.model import GECO
+    from gs_nets.splatter_unet import SplatterUNet, SplatterUNetConfig
+    from gs_priors.zero123plus import PAPER_CONFIGS, build_modules
+
+    cfg = GECOConfig.preset("paper")
+    with torch.device("meta"):
+        model = GECO(cfg)
+        ref = build_modules(PAPER_CONFIGS)
+        lgm = SplatterUNet(SplatterUNetConfig.preset("big"))
+
+    def layout(m):
+        return {k: tuple(v.shape) for k, v in m.state_dict().items()}
+
+    for name in ("unet", "vae", "vision_encoder"):
+        assert layout(getattr(model.generator, name)) == layout(ref[name]), name
+    assert layout(model.reconstructor) == layout(lgm)
+    assert model.generator.latent_shape(1) == (1, 4, 120, 80)
+    from diffusers import DDIMScheduler
+
+    # Zero123++'s schedule (linear betas) as diffusers computes it.
+    sched = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="linear")
+    torch.testing.assert_close(alphas_cumprod(cfg.generator).float(), sched.alphas_cumprod)

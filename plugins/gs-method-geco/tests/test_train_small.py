@@ -1,0 +1,48 @@
+"""scripts/train_small.py end to end on the tiny preset (CPU, seconds), so it cannot rot."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import torch
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_small.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("geco_train_small", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_small_tiny_end_to_end(teacher_dir, tmp_path):
+    from gs_core.testing import tiny_rgba_images
+    from gs_method_geco.model import GECO
+    from gs_priors.tiny import TINY_ZERO123PLUS_VIEW_SIZE
+
+    out = tmp_path / "run"
+    args = [str(teacher_dir), "--out", str(out), "--preset", "tiny", "--device", "cpu"]
+    results = _script().main([*args, "--view-size", str(TINY_ZERO123PLUS_VIEW_SIZE)])
+
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["table2_ordering"] == results["table2_ordering"]
+    variants = {"teacher_1step_lgm", "teacher_75step_lgm", "geco_without_stage2", "geco"}
+    assert set(saved["gaussians"]) == variants
+    assert set(saved["six_views"]) == {"teacher_75step", "generator_stage1", "generator"}
+    for metric in ("psnr", "ssim"):
+        values = saved["table2_ordering"][metric]["values"]
+        assert len(values) == 3 and all(math.isfinite(v) for v in values)
+        assert saved["table2_ordering"][metric]["holds"] == (values[0] < values[1] < values[2])
+    assert (out / "pseudo" / "pseudo_ground_truth.safetensors").is_file()
+    shards = list((out / "checkpoint").glob("*.safetensors"))
+    assert shards and all(p.stat().st_size <= 16 * 1024**2 for p in shards)
+
+    model = GECO.from_pretrained(out / "checkpoint").float().eval()
+    assert next(model.reconstructor.parameters()).dtype == torch.float32
+    with torch.no_grad():
+        g = model.generate(tiny_rgba_images(1, 32), seed=0).gaussians
+    g.validate(check_values=True)
