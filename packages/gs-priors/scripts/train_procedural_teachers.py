@@ -236,7 +236,7 @@ def main() -> None:
     p.add_argument("--preset", choices=("procedural", "tiny"), default="procedural")
     p.add_argument("--gpus", default="0,1", help="'0,1', '0' or 'cpu'")
     p.add_argument("--objects", type=int, default=None, help="training objects per prior")
-    p.add_argument("--vae-seconds", type=float, default=90.0)
+    p.add_argument("--vae-seconds", type=float, default=180.0)
     p.add_argument("--vae-steps", type=int, default=None)
     p.add_argument("--vae-objects", type=int, default=1000)
     p.add_argument(
