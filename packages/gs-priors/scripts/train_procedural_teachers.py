@@ -17,6 +17,10 @@ What it runs, in order:
    what int8 storage costs;
 5. ``OUT/results.json``, ``OUT/<prior>.safetensors`` (the packed teachers) and ``OUT/done``.
 
+Packed EMA checkpoints appear in ``WORK/<prior>/<prior>.safetensors`` every
+``--checkpoint-every`` seconds; ``--resume DIR`` continues from packed teachers brought back
+(``DIR/<prior>.safetensors``; their VAE is kept, the optimiser starts afresh).
+
 Usage on the GPU machine::
 
     setsid nohup python3 packages/gs-priors/scripts/train_procedural_teachers.py \\
@@ -115,6 +119,25 @@ def train_vae_stage(args, work: Path, device: str) -> dict:
     out = work / "vae"
     if (out / "config.json").exists():
         return json.loads((work / "vae.json").read_text())
+    if args.resume is not None:
+        # Continuing teachers keep the VAE their latents were trained on.
+        from gs_priors.teachers.packing import unpack_teacher
+
+        packed = next(
+            (
+                args.resume / f"{n}.safetensors"
+                for n in NAMES
+                if (args.resume / f"{n}.safetensors").exists()
+            ),
+            None,
+        )
+        if packed is not None:
+            tmp = unpack_teacher(packed, work / "resumed-vae-source")
+            shutil.copytree(tmp / "vae", out)
+            stats = {"resumed_from": str(packed)}
+            write_json(work / "vae.json", stats)
+            log(f"vae: taken from {packed}")
+            return stats
     cfg = teacher_config(args, "zero123")
     banks = [
         ViewBank.load(
@@ -161,7 +184,16 @@ def run_teacher(args, work: Path, name: str, device: str) -> dict:
     root = work / name
     if root.exists():
         shutil.rmtree(root)
-    directory = write_teacher(cfg, root / "fp16", work / "vae", seed=args.seed)
+    root.mkdir(parents=True)
+    resumed = args.resume / f"{name}.safetensors" if args.resume is not None else None
+    if resumed is not None and resumed.exists():
+        # Continue from weights brought back (int8-rounded; the optimiser state starts afresh,
+        # so the learning-rate warm-up runs again).
+        directory = unpack_teacher(resumed, root / "fp16")
+        log(f"{name}: continuing from {resumed}")
+    else:
+        resumed = None
+        directory = write_teacher(cfg, root / "fp16", work / "vae", seed=args.seed)
     prior = load_teacher(directory, device=device)
     bank = ViewBank.load(
         work / "data" / f"{name}-train",
@@ -172,13 +204,38 @@ def run_teacher(args, work: Path, name: str, device: str) -> dict:
     log(f"{name}: {bank.num_objects} objects x {bank.views_per_object} views on {device}")
     trainer = TeacherTrainer(prior, cfg, bank, seed=args.seed)
     seconds = args.seconds.get(name) if args.seconds else None
-    stats = trainer.train(seconds=seconds, steps=args.steps, log=log, log_every=args.log_every)
+    stats = {"steps": 0, "seconds": 0.0, "history": []}
+    packed = root / f"{name}.safetensors"
+    while True:
+        # Segments of --checkpoint-every seconds, each ending in a packed EMA checkpoint, so a
+        # run cut short (a lease ending) still leaves weights to bring back.
+        left_s = None if seconds is None else seconds - stats["seconds"]
+        left_steps = None if args.steps is None else args.steps - stats["steps"]
+        seg = trainer.train(
+            seconds=None if left_s is None else min(left_s, args.checkpoint_every),
+            steps=left_steps,
+            log=log,
+            log_every=args.log_every,
+        )
+        stats = {
+            **seg,
+            "steps": stats["steps"] + seg["steps"],
+            "seconds": stats["seconds"] + seg["seconds"],
+            "history": stats["history"] + seg["history"],
+        }
+        trainer.save(directory)
+        pack_teacher(directory, packed)
+        log(f"{name}: checkpoint after {stats['steps']} steps -> {packed}")
+        if (left_steps is not None and seg["steps"] >= left_steps) or (
+            left_s is not None and seg["seconds"] >= left_s
+        ):
+            break
+    stats["samples_per_second"] = stats["steps"] * cfg.batch_size / max(stats["seconds"], 1e-9)
+    stats["resumed_from"] = None if resumed is None else str(resumed)
     trainer.use_ema()
-    trainer.save(directory)
     del trainer, bank, prior
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
-    packed = pack_teacher(directory, root / f"{name}.safetensors")
     int8_dir = unpack_teacher(packed, root / "int8")
     pairs = eval_pairs(args, work, name, cfg.resolution)
     scales = sorted({1.0, PAPER_GUIDANCE[name]})
@@ -246,6 +303,18 @@ def main() -> None:
         help='per prior, e.g. \'{"zero123": 600, "imagedream": 300, "zero123plus": 300}\'',
     )
     p.add_argument("--steps", type=int, default=None, help="steps per teacher (instead of seconds)")
+    p.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        help="a folder of packed teachers (<prior>.safetensors) to continue training",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=float,
+        default=240.0,
+        help="seconds between packed EMA checkpoints in WORK/<prior>/",
+    )
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument(
         "--eval-steps", type=int, default=50, help="DDIM steps of the evaluation samples"

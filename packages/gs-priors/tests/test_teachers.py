@@ -215,3 +215,14 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
             "seed_diversity_far",
         }
         assert (tmp_path / "o" / f"{name}.safetensors").stat().st_size > 0
+        assert t["train"]["resumed_from"] is None
+    # Continuing from the packed teachers brought back: same VAE, no fresh initialisation.
+    cmd = [c if c != str(tmp_path / "w") else str(tmp_path / "w2") for c in cmd]
+    cmd = [c if c != str(tmp_path / "o") else str(tmp_path / "o2") for c in cmd]
+    subprocess.run(
+        [*cmd, "--resume", str(tmp_path / "o")], check=True, capture_output=True, timeout=600
+    )
+    again = json.loads((tmp_path / "o2" / "results.json").read_text())
+    assert "resumed_from" in again["vae"]
+    for name in NAMES:
+        assert again["teachers"][name]["train"]["resumed_from"].endswith(f"{name}.safetensors")

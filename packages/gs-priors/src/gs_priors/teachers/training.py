@@ -257,11 +257,17 @@ class TeacherTrainer:
             m.eval()
 
     def save(self, directory: str | Path, dtype: torch.dtype = torch.float16) -> None:
-        """Write the trained modules into the teacher directory (``dtype`` weights)."""
+        """Write the EMA weights of the trained modules into the teacher directory (``dtype``),
+        without touching the weights being trained (so it can checkpoint mid-run)."""
         import copy
 
         directory = Path(directory)
+        ema = iter(self.ema)
         for name, module in self.modules.items():
+            out = copy.deepcopy(module)
+            with torch.no_grad():
+                for p in out.parameters():
+                    p.copy_(next(ema))
             # safetensors stores contiguous tensors: undo channels-last first.
-            out = copy.deepcopy(module).to(dtype=dtype, memory_format=torch.contiguous_format)
+            out = out.to(dtype=dtype, memory_format=torch.contiguous_format)
             out.save_pretrained(directory / SUBFOLDERS.get(name, name))
