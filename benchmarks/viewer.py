@@ -82,6 +82,9 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=4)
     p.add_argument("--seconds", type=float, default=6.0, help="browser orbit per display")
     p.add_argument("--no-browser", action="store_true", help="in-process timings only")
+    p.add_argument(
+        "--only-points", action="store_true", help="browser rows: the points display only"
+    )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (gs3d default)")
     args = p.parse_args()
 
@@ -150,6 +153,7 @@ def _browser_rows(g, args, dev, where: str) -> list[tuple[str, str, str, float]]
 
     try:
         from gs_core.viewer.server import (
+            DISPLAY_POINTS,
             DISPLAY_RENDERER,
             DISPLAY_SPLATS,
             Viewer,
@@ -167,7 +171,11 @@ def _browser_rows(g, args, dev, where: str) -> list[tuple[str, str, str, float]]
     size = (args.resolution, max(1, round(args.resolution / args.aspect)))
     eye, target = start_camera(g)
     rows = []
-    for display, dpr in ((DISPLAY_SPLATS, 1.0), (DISPLAY_SPLATS, 0.5), (DISPLAY_RENDERER, 1.0)):
+    displays = [(DISPLAY_SPLATS, 1.0), (DISPLAY_SPLATS, 0.5), (DISPLAY_POINTS, 1.0),
+                (DISPLAY_RENDERER, 1.0)]  # fmt: skip
+    if args.only_points:
+        displays = [(DISPLAY_POINTS, 1.0)]
+    for display, dpr in displays:
         viewer = Viewer(g, port=0, resolution=args.resolution, backend=args.backend, device=dev,
                         display=display)  # fmt: skip
         url = viewer.url + (f"?fixedDpr={dpr}" if dpr != 1.0 else "")
@@ -175,7 +183,7 @@ def _browser_rows(g, args, dev, where: str) -> list[tuple[str, str, str, float]]
             with LivePage(url, size=size, timeout_s=120 + 2 * args.seconds) as page:
                 page.frame_counter()
                 page.wait_until(lambda v=viewer: v.clients > 0, settle_ms=0)
-                if display == DISPLAY_SPLATS:  # the splats arrived and the first sort is done
+                if display != DISPLAY_RENDERER:  # the scene arrived (and the first sort is done)
                     _wait_drawn(page, quiet_s=1.0)
                 else:
                     page.wait_until(lambda v=viewer: v.last_frame is not None, settle_ms=1000)
@@ -183,7 +191,11 @@ def _browser_rows(g, args, dev, where: str) -> list[tuple[str, str, str, float]]
         finally:
             viewer.stop()
         w, h = round(size[0] * dpr), round(size[1] * dpr)
-        if display == DISPLAY_SPLATS:
+        if display == DISPLAY_POINTS:
+            rows.append(("browser points (viser WebGL point cloud, one disc per Gaussian)",
+                         "headless Chromium, SwiftShader (software WebGL on this CPU)",
+                         f"{w}x{h}", drawn))  # fmt: skip
+        elif display == DISPLAY_SPLATS:
             rows.append((f"browser splats (viser WebGL), device pixel ratio {dpr:g}",
                          "headless Chromium, SwiftShader (software WebGL on this CPU)",
                          f"{w}x{h}", drawn))  # fmt: skip

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from gs_core import CORE_API_VERSION, Cameras, Gaussians
 from gs_core.cameras import look_at
 from gs_core.config import Config
-from gs_core.errors import GS3DError
+from gs_core.errors import GS3DError, ValidationError
 from gs_core.method import GenerationOutput, Method
 from gs_core.viewer.camera import ViewerCamera, render_size, to_cameras
 from gs_core.viewer.latest_only import LatestOnlyWorker
@@ -350,7 +350,7 @@ def test_bad_files_are_one_clear_line(tmp_path, gaussian_ply):
     r = _view(gaussian_ply, "--port", port, "--background", "purple")
     assert "--background" in str(r.exception) and isinstance(r.exception, GS3DError)
     r = _view(gaussian_ply, "--port", port, "--display", "hologram")
-    assert "--display: expected auto, splats or render, got 'hologram'" in str(r.exception)
+    assert "--display: expected auto, splats, render, points, got 'hologram'" in str(r.exception)
 
 
 def test_a_port_in_use_is_refused_not_silently_moved(gaussian_ply):
@@ -655,7 +655,7 @@ def test_display_choice_and_draft_steering():
     assert resolve_display("auto", "cuda") == DISPLAY_RENDERER
     assert resolve_display("render", "cpu") == DISPLAY_RENDERER
     assert resolve_display("splats", "cuda") == DISPLAY_SPLATS
-    with pytest.raises(GS3DError, match="--display: expected auto, splats or render, got 'x'"):
+    with pytest.raises(GS3DError, match="--display: expected auto, splats, render, points, got 'x'"):
         resolve_display("x", "cpu")
     frames = GaussianFrames(_blob(), resolution=512)
     assert frames.draft_resolution == 256  # half size until a draft has been timed
@@ -717,3 +717,31 @@ def _until(cond, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.02)
+
+
+def test_point_display_drops_faint_gaussians_and_keeps_colours():
+    from gs_core.viewer.points import POINT_DIAMETER_SIGMAS, point_arrays
+
+    g = Gaussians.from_colors(
+        torch.tensor([[0.0, 0.0, 0.0], [0.1, 0.0, 0.0], [0.0, 0.2, 0.0]]),
+        torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.2, 0.4, 0.6]]),
+        scales=torch.tensor([[0.01, 0.02, 0.01], [0.03, 0.01, 0.01], [0.05, 0.05, 0.05]]),
+        opacities=torch.tensor([0.9, 0.05, 0.5]),
+    )
+    a = point_arrays(g)
+    assert a["points"].shape == (2, 3) and a["colors"].dtype == np.uint8
+    assert a["colors"].tolist() == [[255, 0, 0], [51, 102, 153]]  # the faint one is left out
+    # torch's median of an even count is the lower middle value: 0.02 of (0.02, 0.05).
+    assert a["point_size"] == pytest.approx(POINT_DIAMETER_SIGMAS * 0.02)
+    with pytest.raises(ValidationError):
+        point_arrays("not gaussians")
+    pytest.importorskip("viser")
+    from gs_core.viewer.server import DISPLAY_POINTS, Viewer, resolve_display
+
+    assert resolve_display("points", "cuda") == DISPLAY_POINTS
+    viewer = Viewer(_blob(), port=0, resolution=64, display="points")
+    try:
+        assert viewer.display == DISPLAY_POINTS and viewer.splats_sent == 1
+        assert viewer.last_frame is None  # nothing streamed
+    finally:
+        viewer.stop()

@@ -1,7 +1,7 @@
 """``gs3d view``: an interactive browser viewer (viser) for a splat file, a mesh or a training run.
 
 ``gs3d view SCENE.ply|SCENE.splat|MESH.glb|RUN_DIR [--port 8080] [--host 127.0.0.1]
-[--device auto] [--display auto|splats|render] [--resolution 512] [--input IMAGE]``: Gaussians
+[--device auto] [--display auto|splats|points|render] [--resolution 512] [--input IMAGE]``: Gaussians
 are drawn by the browser's WebGL splats (the default when gs3d renders on a CPU) or rendered by
 gs3d's renderer from the browser's camera and streamed as images (the default on CUDA); a
 dropdown in the page switches. Meshes are drawn as meshes; a run directory shows its newest
@@ -36,8 +36,9 @@ def view(
         "auto",
         "--display",
         help="How Gaussians are shown first (a dropdown in the page switches): splats (viser's "
-        "WebGL splats, drawn by the browser's GPU), render (gs3d's renderer, exact, streamed "
-        "as images), or auto: render when --device is CUDA, splats otherwise.",
+        "WebGL splats, drawn by the browser's GPU), points (one opaque disc per Gaussian, fast "
+        "even in a browser without a GPU), render (gs3d's renderer, exact, streamed as images), "
+        "or auto: render when --device is CUDA, splats otherwise.",
     ),
     resolution: int = typer.Option(
         512,

@@ -1,10 +1,12 @@
 """The browser viewer: a viser server showing Gaussians, a mesh or a training run.
 
-* Gaussians are shown in one of two displays, chosen by ``display`` and switchable in the page:
+* Gaussians are shown in one of three displays, chosen by ``display`` and switchable in the page:
   viser's own WebGL splats (the browser sorts and draws them on its GPU; the default when the
   server renders on a CPU, where it cannot stream frames at interactive rates), or frames of
   gs3d's renderer (:class:`~gs_core.viewer.frames.GaussianFrames`: exact, what ``gs3d render``
-  and the evaluation see) streamed as each browser's background image, the default on CUDA.
+  and the evaluation see) streamed as each browser's background image, the default on CUDA;
+  or viser's point cloud (:mod:`gs_core.viewer.points`: one opaque disc per Gaussian, the one
+  display that stays interactive in a browser without a GPU).
   One :class:`~gs_core.viewer.latest_only.LatestOnlyWorker` per browser draws only the newest
   camera; on the CPU, frames are drafted small while the camera moves (sized to take about
   :data:`~gs_core.viewer.frames.DRAFT_TARGET_S`) and drawn in full once it rests.
@@ -37,6 +39,7 @@ from gs_core.viewer.camera import ViewerCamera
 from gs_core.viewer.frames import GaussianFrames
 from gs_core.viewer.latest_only import LatestOnlyWorker
 from gs_core.viewer.mesh_glb import matte_glb
+from gs_core.viewer.points import point_arrays
 from gs_core.viewer.ports import check_port_free
 from gs_core.viewer.splats import splat_arrays
 from gs_core.viewer.training_run import TrainingRun
@@ -52,9 +55,10 @@ JPEG_QUALITY = 90
 AMBIENT_LIGHT = 1.0
 DISPLAY_RENDERER = "gs3d renderer"
 DISPLAY_SPLATS = "browser splats (WebGL)"
-DISPLAYS = (DISPLAY_RENDERER, DISPLAY_SPLATS)
+DISPLAY_POINTS = "browser points (WebGL)"
+DISPLAYS = (DISPLAY_RENDERER, DISPLAY_SPLATS, DISPLAY_POINTS)
 # ``--display`` names of the displays; ``auto`` picks by the render device (see resolve_display).
-DISPLAY_CHOICES = {"splats": DISPLAY_SPLATS, "render": DISPLAY_RENDERER}
+DISPLAY_CHOICES = {"splats": DISPLAY_SPLATS, "render": DISPLAY_RENDERER, "points": DISPLAY_POINTS}
 
 
 def resolve_display(display: str, device: str | torch.device) -> str:
@@ -68,7 +72,7 @@ def resolve_display(display: str, device: str | torch.device) -> str:
         return DISPLAY_RENDERER if torch.device(device).type == "cuda" else DISPLAY_SPLATS
     if display not in DISPLAY_CHOICES:
         raise GS3DError(
-            f"--display: expected auto, {' or '.join(DISPLAY_CHOICES)}, got '{display}'"
+            f"--display: expected auto, {', '.join(DISPLAY_CHOICES)}, got '{display}'"
         )
     return DISPLAY_CHOICES[display]
 
@@ -220,7 +224,7 @@ class Viewer:
 
     @property
     def display(self) -> str:
-        """How Gaussians are shown: :data:`DISPLAY_RENDERER` or :data:`DISPLAY_SPLATS`."""
+        """How Gaussians are shown: one of :data:`DISPLAYS`."""
         return self._display
 
     @display.setter
@@ -278,14 +282,17 @@ class Viewer:
             self._node = self.server.scene.add_gaussian_splats("/splats", **splat_arrays(scene))
             self._clear_backgrounds()
             self.splats_sent += 1
+        elif self._display == DISPLAY_POINTS:
+            self._node = self.server.scene.add_point_cloud("/points", **point_arrays(scene))
+            self._clear_backgrounds()
+            self.splats_sent += 1
         else:
             for w in list(self._workers.values()):
                 w.redraw()
-        how = (
-            "viser's WebGL splats"
-            if self._display == DISPLAY_SPLATS
-            else f"gs3d renderer ({self._frames.backend_name}) on {self.device}"
-        )
+        how = {
+            DISPLAY_SPLATS: "viser's WebGL splats",
+            DISPLAY_POINTS: "viser's WebGL points (one opaque disc per Gaussian)",
+        }.get(self._display, f"gs3d renderer ({self._frames.backend_name}) on {self.device}")
         self._status(f"{scene.num_gaussians:,} Gaussians: {how}")
 
     def _clear_backgrounds(self) -> None:
@@ -302,7 +309,8 @@ class Viewer:
             initial_value=self._display,
             hint="gs3d renderer: what gs3d render and the evaluation see, streamed as images "
             "(slow on a CPU server). Browser splats: viser's WebGL splats, drawn by your "
-            "browser's GPU (degree-0 colour only; slow where the browser has no GPU).",
+            "browser's GPU (degree-0 colour only; slow where the browser has no GPU). Browser "
+            "points: one opaque disc per Gaussian, fast even without a GPU.",
         )
         self._display_dd.on_update(lambda _: self._set_display(self._display_dd.value))
         self._input_dd = None
