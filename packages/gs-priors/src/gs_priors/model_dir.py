@@ -9,8 +9,10 @@ naming the model and what to do; nothing ever falls back to random weights.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from gs_core.errors import FileFormatError, WeightsNotFoundError
 from gs_core.hub import parse_hub_ref, resolve_pretrained
@@ -21,6 +23,59 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin")
 # Half-precision duplicates, EMA-less training copies and original-format checkpoints are
 # never loaded, so they are never downloaded either.
 IGNORE_PATTERNS = ("*.fp16.*", "*non_ema*", "*.ckpt")
+
+
+# ``model_index.json`` of each checkpoint layout: component -> (library, class), as the official
+# repositories list them (gs_priors' own classes where diffusers has none).
+MODEL_INDEX: dict[str, dict[str, tuple[str, str]]] = {
+    "stable_diffusion": {
+        "vae": ("diffusers", "AutoencoderKL"),
+        "unet": ("diffusers", "UNet2DConditionModel"),
+        "text_encoder": ("transformers", "CLIPTextModel"),
+        "tokenizer": ("transformers", "CLIPTokenizer"),
+        "scheduler": ("diffusers", "DDIMScheduler"),
+    },
+    "zero123": {
+        "vae": ("diffusers", "AutoencoderKL"),
+        "unet": ("diffusers", "UNet2DConditionModel"),
+        "image_encoder": ("transformers", "CLIPVisionModelWithProjection"),
+        "feature_extractor": ("transformers", "CLIPImageProcessor"),
+        "clip_camera_projection": ("zero123", "CLIPCameraProjection"),
+        "scheduler": ("diffusers", "DDIMScheduler"),
+    },
+    "zero123plus": {
+        "vae": ("diffusers", "AutoencoderKL"),
+        "unet": ("diffusers", "UNet2DConditionModel"),
+        "text_encoder": ("transformers", "CLIPTextModel"),
+        "tokenizer": ("transformers", "CLIPTokenizer"),
+        "vision_encoder": ("transformers", "CLIPVisionModelWithProjection"),
+        "feature_extractor_clip": ("transformers", "CLIPImageProcessor"),
+        "feature_extractor_vae": ("transformers", "CLIPImageProcessor"),
+        "scheduler": ("diffusers", "EulerAncestralDiscreteScheduler"),
+    },
+    "imagedream": {
+        "vae": ("diffusers", "AutoencoderKL"),
+        "unet": ("gs_priors.multiview_unet", "MultiViewUNetModel"),
+        "text_encoder": ("transformers", "CLIPTextModel"),
+        "tokenizer": ("transformers", "CLIPTokenizer"),
+        "scheduler": ("diffusers", "DDIMScheduler"),
+        "image_encoder": ("transformers", "CLIPVisionModel"),
+        "feature_extractor": ("transformers", "CLIPImageProcessor"),
+    },
+}
+
+
+def write_model_index(directory: Path, layout: str, class_name: str, **extra: Any) -> Path:
+    """Write ``directory/model_index.json`` for a checkpoint of ``layout`` (a key of
+    :data:`MODEL_INDEX`), with ``extra`` entries (e.g. Zero123++'s ``ramping_coefficients``)."""
+    index = {
+        "_class_name": class_name,
+        **{k: list(v) for k, v in MODEL_INDEX[layout].items()},
+        **extra,
+    }
+    path = Path(directory) / "model_index.json"
+    path.write_text(json.dumps(index, indent=2) + "\n")
+    return path
 
 
 def _has_weights(folder: Path) -> bool:

@@ -9,11 +9,12 @@ them. Method plugins use these to test their own priors (Zero123++, ImageDream) 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
 import torch
+
+from gs_priors.model_dir import write_model_index
 
 TINY_CROSS_DIM = 16
 TINY_LATENT_SIZE = 8  # latents 8x8, images 16x16 (VAE downsamples by 2)
@@ -82,11 +83,6 @@ def tiny_clip_tokenizer(max_length: int = 16):
     return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=max_length)
 
 
-def _write_index(directory: Path, components: dict[str, tuple[str, str]]) -> None:
-    index = {"_class_name": "gs3d-tiny", **{k: list(v) for k, v in components.items()}}
-    (directory / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
-
-
 def save_tiny_stable_diffusion(
     directory: str | Path,
     seed: int = 0,
@@ -103,16 +99,7 @@ def save_tiny_stable_diffusion(
     text_encoder.save_pretrained(directory / "text_encoder")
     tokenizer.save_pretrained(directory / "tokenizer")
     tiny_scheduler(prediction_type).save_pretrained(directory / "scheduler")
-    _write_index(
-        directory,
-        {
-            "vae": ("diffusers", "AutoencoderKL"),
-            "unet": ("diffusers", "UNet2DConditionModel"),
-            "text_encoder": ("transformers", "CLIPTextModel"),
-            "tokenizer": ("transformers", "CLIPTokenizer"),
-            "scheduler": ("diffusers", "DDIMScheduler"),
-        },
-    )
+    write_model_index(directory, "stable_diffusion", "gs3d-tiny")
     return directory
 
 
@@ -148,17 +135,7 @@ def save_tiny_zero123(directory: str | Path, seed: int = 0) -> Path:
     processor.save_pretrained(directory / "feature_extractor")
     projection.save_pretrained(directory / "clip_camera_projection")
     tiny_scheduler("epsilon").save_pretrained(directory / "scheduler")
-    _write_index(
-        directory,
-        {
-            "vae": ("diffusers", "AutoencoderKL"),
-            "unet": ("diffusers", "UNet2DConditionModel"),
-            "image_encoder": ("transformers", "CLIPVisionModelWithProjection"),
-            "feature_extractor": ("transformers", "CLIPImageProcessor"),
-            "clip_camera_projection": ("zero123", "CLIPCameraProjection"),
-            "scheduler": ("diffusers", "DDIMScheduler"),
-        },
-    )
+    write_model_index(directory, "zero123", "gs3d-tiny")
     return directory
 
 
@@ -251,18 +228,7 @@ def save_tiny_imagedream(directory: str | Path, seed: int = 0) -> Path:
     tiny_scheduler("epsilon").save_pretrained(directory / "scheduler")
     image_encoder.save_pretrained(directory / "image_encoder")
     processor.save_pretrained(directory / "feature_extractor")
-    _write_index(
-        directory,
-        {
-            "vae": ("diffusers", "AutoencoderKL"),
-            "unet": ("gs_priors.multiview_unet", "MultiViewUNetModel"),
-            "text_encoder": ("transformers", "CLIPTextModel"),
-            "tokenizer": ("transformers", "CLIPTokenizer"),
-            "scheduler": ("diffusers", "DDIMScheduler"),
-            "image_encoder": ("transformers", "CLIPVisionModel"),
-            "feature_extractor": ("transformers", "CLIPImageProcessor"),
-        },
-    )
+    write_model_index(directory, "imagedream", "gs3d-tiny")
     return directory
 
 
@@ -325,23 +291,12 @@ def save_tiny_zero123plus(directory: str | Path, seed: int = 0) -> Path:
         timestep_spacing="linspace",
         steps_offset=1,
     ).save_pretrained(directory / "scheduler")
-    _write_index(
+    write_model_index(
         directory,
-        {
-            "vae": ("diffusers", "AutoencoderKL"),
-            "unet": ("diffusers", "UNet2DConditionModel"),
-            "text_encoder": ("transformers", "CLIPTextModel"),
-            "tokenizer": ("transformers", "CLIPTokenizer"),
-            "vision_encoder": ("transformers", "CLIPVisionModelWithProjection"),
-            "feature_extractor_clip": ("transformers", "CLIPImageProcessor"),
-            "feature_extractor_vae": ("transformers", "CLIPImageProcessor"),
-            "scheduler": ("diffusers", "EulerAncestralDiscreteScheduler"),
-        },
+        "zero123plus",
+        "gs3d-tiny",
+        ramping_coefficients=[round(float(v), 6) for v in ramping],
     )
-    index_path = directory / "model_index.json"
-    index = json.loads(index_path.read_text())
-    index["ramping_coefficients"] = [round(float(v), 6) for v in ramping]
-    index_path.write_text(json.dumps(index, indent=2) + "\n")
     return directory
 
 

@@ -8,15 +8,16 @@ the prompt is always empty), so theirs stay as initialised from a fixed seed.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import torch
 
+from gs_priors.model_dir import write_model_index
 from gs_priors.teachers.config import TeacherConfig
 
 TEXT_TOKENS = 8  # the empty prompt fills the context with padding: a few tokens suffice
+CLASS_NAME = "gs3d-procedural-teacher"
 
 
 def build_vae(cfg: TeacherConfig, seed: int = 0):
@@ -83,11 +84,21 @@ def _processor(size: int, **kwargs):
     )
 
 
-def _scheduler(prediction_type: str, beta_schedule: str = "scaled_linear"):
-    from diffusers import DDIMScheduler
+def _scheduler(prediction_type: str, beta_schedule: str = "scaled_linear", euler: bool = False):
+    from diffusers import DDIMScheduler, EulerAncestralDiscreteScheduler
 
     # Stable Diffusion's training schedule (Zero123 and ImageDream keep it; Zero123++ switches
-    # to linear betas and v-prediction).
+    # to linear betas and v-prediction, and ships an Euler-ancestral scheduler config).
+    if euler:
+        return EulerAncestralDiscreteScheduler(
+            num_train_timesteps=1000,
+            beta_start=0.00085,
+            beta_end=0.012,
+            beta_schedule=beta_schedule,
+            prediction_type=prediction_type,
+            timestep_spacing="linspace",
+            steps_offset=1,
+        )
     return DDIMScheduler(
         num_train_timesteps=1000,
         beta_start=0.00085,
@@ -98,15 +109,6 @@ def _scheduler(prediction_type: str, beta_schedule: str = "scaled_linear"):
         steps_offset=1,
         prediction_type=prediction_type,
     )
-
-
-def _write_index(directory: Path, components: dict[str, tuple[str, str]], **extra) -> None:
-    index = {
-        "_class_name": "gs3d-procedural-teacher",
-        **{k: list(v) for k, v in components.items()},
-        **extra,
-    }
-    (directory / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
 
 
 def write_teacher(cfg: TeacherConfig, directory: str | Path, vae_dir: str | Path, seed: int = 0):
@@ -133,17 +135,7 @@ def write_teacher(cfg: TeacherConfig, directory: str | Path, vae_dir: str | Path
         )
         projection.save_pretrained(directory / "clip_camera_projection")
         _scheduler("epsilon").save_pretrained(directory / "scheduler")
-        _write_index(
-            directory,
-            {
-                "vae": ("diffusers", "AutoencoderKL"),
-                "unet": ("diffusers", "UNet2DConditionModel"),
-                "image_encoder": ("transformers", "CLIPVisionModelWithProjection"),
-                "feature_extractor": ("transformers", "CLIPImageProcessor"),
-                "clip_camera_projection": ("zero123", "CLIPCameraProjection"),
-                "scheduler": ("diffusers", "DDIMScheduler"),
-            },
-        )
+        write_model_index(directory, "zero123", CLASS_NAME)
     elif cfg.prior == "zero123plus":
         tokenizer = tiny_clip_tokenizer(max_length=TEXT_TOKENS)
         _unet(cfg, 4).save_pretrained(directory / "unet")
@@ -159,19 +151,11 @@ def write_teacher(cfg: TeacherConfig, directory: str | Path, vae_dir: str | Path
         _processor(cfg.resolution, image_mean=0.5, image_std=0.8, resample=2).save_pretrained(
             directory / "feature_extractor_vae"
         )
-        _scheduler("v_prediction", "linear").save_pretrained(directory / "scheduler")
-        _write_index(
+        _scheduler("v_prediction", "linear", euler=True).save_pretrained(directory / "scheduler")
+        write_model_index(
             directory,
-            {
-                "vae": ("diffusers", "AutoencoderKL"),
-                "unet": ("diffusers", "UNet2DConditionModel"),
-                "text_encoder": ("transformers", "CLIPTextModel"),
-                "tokenizer": ("transformers", "CLIPTokenizer"),
-                "vision_encoder": ("transformers", "CLIPVisionModelWithProjection"),
-                "feature_extractor_clip": ("transformers", "CLIPImageProcessor"),
-                "feature_extractor_vae": ("transformers", "CLIPImageProcessor"),
-                "scheduler": ("diffusers", "DDIMScheduler"),
-            },
+            "zero123plus",
+            CLASS_NAME,
             # The learned per-token scale of the image embedding starts at 1 everywhere.
             ramping_coefficients=[1.0] * TEXT_TOKENS,
         )
@@ -206,18 +190,7 @@ def write_teacher(cfg: TeacherConfig, directory: str | Path, vae_dir: str | Path
         CLIPVisionModel(_vision_config(cfg, False)).save_pretrained(directory / "image_encoder")
         _processor(cfg.encoder_image_size).save_pretrained(directory / "feature_extractor")
         _scheduler("epsilon").save_pretrained(directory / "scheduler")
-        _write_index(
-            directory,
-            {
-                "vae": ("diffusers", "AutoencoderKL"),
-                "unet": ("gs_priors.multiview_unet", "MultiViewUNetModel"),
-                "text_encoder": ("transformers", "CLIPTextModel"),
-                "tokenizer": ("transformers", "CLIPTokenizer"),
-                "scheduler": ("diffusers", "DDIMScheduler"),
-                "image_encoder": ("transformers", "CLIPVisionModel"),
-                "feature_extractor": ("transformers", "CLIPImageProcessor"),
-            },
-        )
+        write_model_index(directory, "imagedream", CLASS_NAME)
     (directory / "teacher_config.json").write_text(cfg.model_dump_json(indent=1) + "\n")
     return directory
 
