@@ -22,6 +22,11 @@ CASES = {
         (_r(2, 5, 8),),
         (2, 5, 8),
     ),
+    "SmallViT": lambda: (
+        n.SmallViT(image_size=16, patch_size=8, dim=8, depth=2, num_heads=2),
+        (_r(2, 3, 20, 20),),  # resized to 16: CLS + 2 x 2 patches
+        (2, 5, 8),
+    ),
     "CrossAttentionBlock": lambda: (
         n.CrossAttentionBlock(8, 6, 2),
         (_r(2, 5, 8), _r(2, 3, 6)),

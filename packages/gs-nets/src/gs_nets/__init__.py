@@ -47,6 +47,7 @@ from gs_nets.triplane_blocks import (
     TriplaneResBlock,
     TriplaneUpsample,
 )
+from gs_nets.vit import SmallViT
 from gs_nets.voxelization import (
     Voxelization,
     avg_voxelize,
@@ -79,6 +80,7 @@ __all__ = [
     "SALevelConfig",
     "SE3d",
     "SelfAttentionBlock",
+    "SmallViT",
     "SetAbstraction",
     "SharedMLP",
     "SpatialTransformer3D",

@@ -9,48 +9,10 @@ layers "DINOv2 features" and uses patch-wise features besides the global token.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gs_method_agg.config import ImageEncoderConfig
-from gs_nets import SelfAttentionBlock
-
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class SmallViT(nn.Module):
-    """A DINOv2-architecture ViT (patch embedding, CLS token, learned positions, pre-norm blocks
-    with LayerScale and GELU MLPs, final LayerNorm) trained with the generator."""
-
-    def __init__(self, config: ImageEncoderConfig):
-        super().__init__()
-        c = config
-        self.image_size = c.image_size
-        self.patch_embed = nn.Conv2d(3, c.dim, kernel_size=c.patch_size, stride=c.patch_size)
-        n = (c.image_size // c.patch_size) ** 2
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, c.dim))
-        self.pos_embed = nn.Parameter(torch.randn(1, 1 + n, c.dim) * 0.02)
-        self.blocks = nn.ModuleList(
-            SelfAttentionBlock(c.dim, c.num_heads, layer_scale_init=1e-5) for _ in range(c.depth)
-        )
-        self.norm = nn.LayerNorm(c.dim, eps=1e-6)
-        self.register_buffer(
-            "mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False
-        )
-        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-
-    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
-        s = self.image_size
-        if rgb.shape[-2:] != (s, s):
-            rgb = F.interpolate(
-                rgb, size=(s, s), mode="bilinear", antialias=True, align_corners=False
-            )
-        x = self.patch_embed((rgb - self.mean) / self.std).flatten(2).transpose(1, 2)
-        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
-        for blk in self.blocks:
-            x = blk(x)
-        return self.norm(x)
+from gs_nets import SmallViT
 
 
 class ImageEncoder(nn.Module):
@@ -79,7 +41,9 @@ class ImageEncoder(nn.Module):
             self.vit = None
         else:
             self.dino = None
-            self.vit = SmallViT(config)
+            self.vit = SmallViT(
+                config.image_size, config.patch_size, config.dim, config.depth, config.num_heads
+            )
             self.vit.requires_grad_(config.trainable)
 
     def _weights_from_checkpoint(self, state_dict, prefix, *args, **kwargs) -> None:
