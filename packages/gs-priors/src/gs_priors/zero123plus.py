@@ -95,6 +95,19 @@ def untile_views(grid: torch.Tensor) -> torch.Tensor:
     return views.reshape(b, NUM_VIEWS, c, h, w)
 
 
+def square_resize(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
+    """``[B, C, H, W]`` -> ``[B, C, size, size]`` in [0, 1]: shortest side to ``size``, then the
+    centre square (CLIPImageProcessor's steps, which the official pipeline applies to its
+    condition image)."""
+    h, w = x.shape[-2:]
+    scale = size / min(h, w)
+    rh, rw = max(size, round(h * scale)), max(size, round(w * scale))
+    if (rh, rw) != (h, w):
+        x = F.interpolate(x, (rh, rw), mode=mode, align_corners=False, antialias=True)
+    top, left = (rh - size) // 2, (rw - size) // 2
+    return x[..., top : top + size, left : left + size].clamp(0, 1)
+
+
 def _check_version(version: str) -> str:
     if version not in VERSIONS:
         raise ValidationError("version", f"one of {VERSIONS}", repr(version))
@@ -491,16 +504,6 @@ class Zero123PlusGuidance(DiffusersPrior):
         return (x / 2 + 0.5).clamp(0, 1)
 
     # ------------------------------------------------------------------ conditioning
-    def _square(self, x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
-        """Shortest side to ``size``, centre crop ``size x size`` (CLIPImageProcessor's steps)."""
-        h, w = x.shape[-2:]
-        scale = size / min(h, w)
-        rh, rw = max(size, round(h * scale)), max(size, round(w * scale))
-        if (rh, rw) != (h, w):
-            x = F.interpolate(x, (rh, rw), mode=mode, align_corners=False, antialias=True)
-        top, left = (rh - size) // 2, (rw - size) // 2
-        return x[..., top : top + size, left : left + size].clamp(0, 1)
-
     @torch.no_grad()
     def _text_states(self, prompt: str) -> torch.Tensor:
         tokens = self.tokenizer(
@@ -537,7 +540,7 @@ class Zero123PlusGuidance(DiffusersPrior):
         """
         x = self._rgb(images, "reference").to(self.device).float()
         r = x.shape[0]
-        clip_in = self._square(x, self.clip_size, "bicubic")
+        clip_in = square_resize(x, self.clip_size, "bicubic")
         dev = x.device
         clip_in = (clip_in - self.clip_mean.to(dev)) / self.clip_std.to(dev)
         image_embeds = self.vision_encoder(clip_in.to(self.dtype)).image_embeds.float()
@@ -573,7 +576,7 @@ class Zero123PlusGuidance(DiffusersPrior):
         """The condition images' unscaled VAE latents ``[R, 4, h_r, w_r]`` (square crop at the
         reference size, normalised by ``feature_extractor_vae``, posterior sampled)."""
         x = self._rgb(images, "reference").to(self.device).float()
-        ref_in = self._square(x, self.reference_size, "bilinear")
+        ref_in = square_resize(x, self.reference_size, "bilinear")
         ref_in = (ref_in - self.reference_mean.to(x.device)) / self.reference_std.to(x.device)
         return self._vae_sample(ref_in, generator)
 
@@ -698,6 +701,7 @@ __all__ = [
     "Zero123PlusGuidance",
     "build_modules",
     "install_reference_attention",
+    "square_resize",
     "tile_views",
     "untile_views",
     "zero123plus_cameras",

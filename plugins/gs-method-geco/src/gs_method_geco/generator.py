@@ -18,7 +18,6 @@ and VAE factor ``f``; decoded views ``[B, 6, 3, v, v]`` in Zero123++ order.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gs_core.errors import GS3DError, ValidationError
@@ -30,6 +29,7 @@ from gs_priors.zero123plus import (
     LATENT_SHIFT,
     Zero123PlusCondition,
     install_reference_attention,
+    square_resize,
     untile_views,
 )
 
@@ -60,18 +60,6 @@ def _require(value, field: str):
             "None",
         )
     return value
-
-
-def square_resize(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
-    """``[B, 3, H, W]`` -> ``[B, 3, size, size]``: shortest side to ``size``, centre crop (the
-    CLIPImageProcessor steps the teacher applies to its condition image)."""
-    h, w = x.shape[-2:]
-    scale = size / min(h, w)
-    rh, rw = max(size, round(h * scale)), max(size, round(w * scale))
-    if (rh, rw) != (h, w):
-        x = F.interpolate(x, (rh, rw), mode=mode, align_corners=False, antialias=True)
-    top, left = (rh - size) // 2, (rw - size) // 2
-    return x[..., top : top + size, left : left + size].clamp(0, 1)
 
 
 class OneStepGenerator(nn.Module):
@@ -274,4 +262,4 @@ def check_teacher_layout(generator: OneStepGenerator, teacher) -> None:
         )
 
 
-__all__ = ["OneStepGenerator", "alphas_cumprod", "check_teacher_layout", "square_resize"]
+__all__ = ["OneStepGenerator", "alphas_cumprod", "check_teacher_layout"]
