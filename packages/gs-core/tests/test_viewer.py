@@ -655,7 +655,9 @@ def test_display_choice_and_draft_steering():
     assert resolve_display("auto", "cuda") == DISPLAY_RENDERER
     assert resolve_display("render", "cpu") == DISPLAY_RENDERER
     assert resolve_display("splats", "cuda") == DISPLAY_SPLATS
-    with pytest.raises(GS3DError, match="--display: expected auto, splats, render, points, got 'x'"):
+    with pytest.raises(
+        GS3DError, match="--display: expected auto, splats, render, points, got 'x'"
+    ):
         resolve_display("x", "cpu")
     frames = GaussianFrames(_blob(), resolution=512)
     assert frames.draft_resolution == 256  # half size until a draft has been timed

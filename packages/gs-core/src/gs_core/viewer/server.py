@@ -71,9 +71,7 @@ def resolve_display(display: str, device: str | torch.device) -> str:
     if display == "auto":
         return DISPLAY_RENDERER if torch.device(device).type == "cuda" else DISPLAY_SPLATS
     if display not in DISPLAY_CHOICES:
-        raise GS3DError(
-            f"--display: expected auto, {', '.join(DISPLAY_CHOICES)}, got '{display}'"
-        )
+        raise GS3DError(f"--display: expected auto, {', '.join(DISPLAY_CHOICES)}, got '{display}'")
     return DISPLAY_CHOICES[display]
 
 
