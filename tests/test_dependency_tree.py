@@ -1,6 +1,7 @@
-"""Installing the AGG plugin pulls no diffusion or CLIP stack.
+"""Installing the AGG or Compress3D plugin pulls no diffusion or CLIP stack.
 
-AGG needs neither diffusion priors nor CLIP; diffusers, transformers and peft come with
+AGG needs neither diffusion priors nor CLIP, Compress3D neither (its own triplane diffusion is
+plain torch; the paper's OpenCLIP encoder is its optional `paper` extra); diffusers, transformers and peft come with
 gs-priors (``gs-losses[guidance]``), open_clip with ``gs-encoders[clip]``. The closure is read
 from uv.lock, the resolution every install from this workspace uses: a package's dependencies,
 plus the optional dependencies of exactly the extras that something requests.
@@ -60,6 +61,19 @@ def test_agg_plugin_installs_no_diffusion_or_clip_stack():
         f"installing gs-method-agg pulls {heavy} (see `uv tree --package gs-method-agg`)"
     )
     assert "gs-priors" not in closure
+
+
+def test_compress3d_plugin_installs_no_diffusion_or_clip_stack():
+    closure = install_closure("gs-method-compress3d")
+    assert {"gs3d-core", "gs-nets", "gs-encoders", "torch"} <= closure
+    heavy = sorted(closure & HEAVY)
+    assert not heavy, (
+        f"installing gs-method-compress3d pulls {heavy} "
+        "(see `uv tree --package gs-method-compress3d`)"
+    )
+    assert not closure & {"gs-priors", "gs-losses"}
+    # ... and its `paper` extra is what brings OpenCLIP in
+    assert "open-clip-torch" in install_closure("gs-method-compress3d", ("paper",))
 
 
 def test_the_extras_bring_them_in():

@@ -7,6 +7,8 @@ functions included), so a shortcut that would only fail once installed alone sho
 from __future__ import annotations
 
 import ast
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -67,3 +69,50 @@ def test_no_library_imports_a_method_plugin():
             if any(r.startswith("gs_method_") for r in _imported_roots(path)):
                 bad.append(str(path.relative_to(ROOT)))
     assert not bad, f"libraries importing a method plugin: {bad}"
+
+
+# Every method plugin, by folder: each imports only its own package and the libraries its
+# pyproject declares, so its wheel installs alone (the *_packaging tests prove it for real).
+PLUGINS = (
+    "gs-method-agg",
+    "gs-method-compress3d",
+    "gs-method-dd3g",
+    "gs-method-dreamgaussian",
+    "gs-method-geco",
+)
+
+
+def _distribution(module: str) -> str:
+    return "gs3d-core" if module == "gs_core" else module.replace("_", "-")
+
+
+def _declared(plugin: str) -> set[str]:
+    """Distributions a plugin's pyproject requires, its optional extras included."""
+    project = tomllib.loads((ROOT / "plugins" / plugin / "pyproject.toml").read_text())["project"]
+    reqs = [*project.get("dependencies", [])]
+    for extra in project.get("optional-dependencies", {}).values():
+        reqs += extra
+    return {re.split(r"[\s\[<>=!~;]", r, maxsplit=1)[0].lower() for r in reqs}
+
+
+def test_every_plugin_is_checked():
+    folders = sorted(
+        p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").is_file()
+    )
+    assert folders == sorted(PLUGINS), f"add new plugins to PLUGINS: {folders}"
+
+
+@pytest.mark.parametrize("plugin", PLUGINS)
+def test_plugin_imports_only_declared_libraries(plugin):
+    own = plugin.replace("-", "_")
+    declared = _declared(plugin)
+    bad = []
+    for path in sorted((ROOT / "plugins" / plugin / "src").rglob("*.py")):
+        for root in _imported_roots(path):
+            if root == own:
+                continue
+            if root.startswith("gs_method_") or root == "gs3d_pixel_cloud":
+                bad.append(f"{path.relative_to(ROOT)} imports another plugin, {root}")
+            elif root in LIBRARIES and _distribution(root) not in declared:
+                bad.append(f"{path.relative_to(ROOT)} imports {root}, undeclared in pyproject.toml")
+    assert not bad, "; ".join(bad)
