@@ -83,3 +83,61 @@ class IsolatedEnv:
                 f"{' '.join(args)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}"
             )
         return r
+
+
+def plugin_env(root: Path, plugin: str, packages: tuple[str, ...], extra: str = ""):
+    """An :class:`IsolatedEnv` in ``root`` holding the wheels of ``packages`` (folders under
+    ``packages/``) and of the method ``plugin`` (a folder under ``plugins/``, installed with
+    ``extra`` such as ``"[mesh]"``); returns ``(env, plugin_wheel)``."""
+    env = IsolatedEnv(root)
+    wheels = [env.build(ROOT / "packages" / p) for p in packages]
+    wheel = env.build(ROOT / "plugins" / plugin)
+    env.install(*wheels, f"{wheel}{extra}")
+    return env, wheel
+
+
+def internal_requirements(wheel: Path, expected: set[str]) -> list[str]:
+    """Check that ``wheel`` is publishable (licence, version 0.1.0, every gs3d dependency pinned
+    to the 0.1 series, exactly the ``expected`` gs3d distributions) and return the
+    ``Requires-Dist`` lines of its gs3d dependencies."""
+    import zipfile
+
+    z = zipfile.ZipFile(wheel)
+    names = z.namelist()
+    meta = z.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    assert any(n.endswith("LICENSE") and ".dist-info/" in n for n in names)
+    assert "License-Expression: Apache-2.0" in meta and "Version: 0.1.0" in meta
+    requires = [ln for ln in meta.splitlines() if ln.startswith("Requires-Dist:")]
+    internal = [r for r in requires if r.split()[1].startswith(("gs3d-core", "gs-"))]
+    found = {r.split()[1].split("[")[0].split("<")[0].split(">")[0] for r in internal}
+    assert found == expected, found
+    assert all(">=0.1" in r and "<0.2" in r for r in internal), internal
+    return internal
+
+
+def listed_and_generated(env: IsolatedEnv, method: str, tmp: Path, *args: str) -> dict:
+    """``gs3d plugins`` lists ``method`` from its own distribution (0.1.0), and ``gs3d generate
+    IMAGE --method METHOD -o tmp/out.ply --preset tiny --json ARGS`` works on a tiny image;
+    returns the command's JSON."""
+    import json
+
+    listing = json.loads(env.run(env.bin("gs3d"), "plugins", "--json").stdout)
+    row = next(p for p in listing["plugins"] if p["name"] == method)
+    assert row["distribution"] == f"gs-method-{method}" and row["version"] == "0.1.0"
+    image = tmp / "in.png"
+    draw = (
+        "from gs_core.imaging import save_image; from gs_core.testing import tiny_rgba_images; "
+        f"save_image('{image}', tiny_rgba_images(1, 32)[0].permute(1, 2, 0).numpy())"
+    )
+    env.run(env.python, "-c", draw)
+    r = env.run(
+        env.bin("gs3d"), "generate", str(image), "--method", method, "-o", str(tmp / "out.ply"),
+        "--preset", "tiny", "--json", *args, cwd=tmp,
+    )  # fmt: skip
+    return json.loads(r.stdout)
+
+
+def ply_count(env: IsolatedEnv, path: Path) -> int:
+    """Gaussians in a PLY, read inside the isolated env."""
+    code = f"from gs_core.io import load_ply; print(load_ply('{path}').num_gaussians)"
+    return int(env.run(env.python, "-c", code).stdout)

@@ -4,56 +4,29 @@ them, list the ``dreamgaussian`` method and run both stages (``--preset tiny``) 
 
 from __future__ import annotations
 
-import json
-import zipfile
-
 import pytest
-from isolated import ROOT, IsolatedEnv
-
-PACKAGES = ("gs-core", "gs-losses", "gs-priors")
+from isolated import internal_requirements, listed_and_generated, plugin_env
 
 
 @pytest.fixture(scope="module")
-def dg_env(tmp_path_factory) -> tuple[IsolatedEnv, object]:
-    env = IsolatedEnv(tmp_path_factory.mktemp("dreamgaussian-isolated"))
-    wheels = [env.build(ROOT / "packages" / p) for p in PACKAGES]
-    plugin = env.build(ROOT / "plugins" / "gs-method-dreamgaussian")
-    env.install(*wheels, f"{plugin}[mesh]")
-    return env, plugin
+def dg_env(tmp_path_factory):
+    return plugin_env(
+        tmp_path_factory.mktemp("dreamgaussian-isolated"),
+        "gs-method-dreamgaussian",
+        ("gs-core", "gs-losses", "gs-priors"),
+        extra="[mesh]",
+    )
 
 
 def test_wheel_is_publishable(dg_env):
-    _, plugin = dg_env
-    z = zipfile.ZipFile(plugin)
-    names = z.namelist()
-    meta = z.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
-    assert any(n.endswith("LICENSE") and ".dist-info/" in n for n in names)
-    assert "License-Expression: Apache-2.0" in meta and "Version: 0.1.0" in meta
-    requires = [ln for ln in meta.splitlines() if ln.startswith("Requires-Dist:")]
-    internal = [r for r in requires if r.split()[1].startswith(("gs3d-core", "gs-"))]
-    names = {r.split()[1].split("[")[0].split("<")[0].split(">")[0] for r in internal}
-    assert names == {"gs3d-core", "gs-losses", "gs-priors"}
-    assert all(">=0.1" in r and "<0.2" in r for r in internal), internal
+    internal = internal_requirements(dg_env[1], {"gs3d-core", "gs-losses", "gs-priors"})
     assert any("extra == 'mesh'" in r for r in internal)
 
 
 def test_installed_plugin_lists_and_generates(dg_env, tmp_path):
     env, _ = dg_env
-    listing = json.loads(env.run(env.bin("gs3d"), "plugins", "--json").stdout)
-    row = next(p for p in listing["plugins"] if p["name"] == "dreamgaussian")
-    assert row["distribution"] == "gs-method-dreamgaussian" and row["version"] == "0.1.0"
-    image = tmp_path / "in.png"
-    draw = (
-        "from gs_core.imaging import save_image; from gs_core.testing import tiny_rgba_images; "
-        f"save_image('{image}', tiny_rgba_images(1, 32)[0].permute(1, 2, 0).numpy())"
-    )
-    env.run(env.python, "-c", draw)
-    out, glb = tmp_path / "out.ply", tmp_path / "out.glb"
-    r = env.run(
-        env.bin("gs3d"), "generate", str(image), "--method", "dreamgaussian", "-o", str(out),
-        "--mesh", str(glb), "--preset", "tiny", "--json", cwd=tmp_path,
-    )  # fmt: skip
-    result = json.loads(r.stdout)
+    glb = tmp_path / "out.glb"
+    result = listed_and_generated(env, "dreamgaussian", tmp_path, "--mesh", str(glb))
     assert result["num_gaussians"] > 0 and result["num_faces"] > 0
     assert set(result["timings_s"]) >= {"stage1", "mesh", "stage2"}
-    assert out.stat().st_size > 0 and glb.stat().st_size > 0
+    assert (tmp_path / "out.ply").stat().st_size > 0 and glb.stat().st_size > 0

@@ -4,60 +4,30 @@ run image -> six views -> Gaussians (``--preset tiny``) from the CLI."""
 
 from __future__ import annotations
 
-import json
-import zipfile
-
 import pytest
-from isolated import ROOT, IsolatedEnv
-
-PACKAGES = ("gs-core", "gs-nets", "gs-losses", "gs-priors")
+from isolated import internal_requirements, listed_and_generated, plugin_env, ply_count
 
 
 @pytest.fixture(scope="module")
-def geco_env(tmp_path_factory) -> tuple[IsolatedEnv, object]:
-    env = IsolatedEnv(tmp_path_factory.mktemp("geco-isolated"))
-    wheels = [env.build(ROOT / "packages" / p) for p in PACKAGES]
-    plugin = env.build(ROOT / "plugins" / "gs-method-geco")
-    env.install(*wheels, plugin)
-    return env, plugin
+def geco_env(tmp_path_factory):
+    return plugin_env(
+        tmp_path_factory.mktemp("geco-isolated"),
+        "gs-method-geco",
+        ("gs-core", "gs-nets", "gs-losses", "gs-priors"),
+    )
 
 
 def test_wheel_is_publishable(geco_env):
-    _, plugin = geco_env
-    z = zipfile.ZipFile(plugin)
-    names = z.namelist()
-    meta = z.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
-    assert any(n.endswith("LICENSE") and ".dist-info/" in n for n in names)
-    assert "License-Expression: Apache-2.0" in meta and "Version: 0.1.0" in meta
-    requires = [ln for ln in meta.splitlines() if ln.startswith("Requires-Dist:")]
-    internal = [r for r in requires if r.split()[1].startswith(("gs3d-core", "gs-"))]
-    names = {r.split()[1].split("[")[0].split("<")[0].split(">")[0] for r in internal}
-    assert names == {"gs3d-core", "gs-nets", "gs-losses", "gs-priors"}
-    assert all(">=0.1" in r and "<0.2" in r for r in internal), internal
+    internal = internal_requirements(
+        geco_env[1], {"gs3d-core", "gs-nets", "gs-losses", "gs-priors"}
+    )
     # SDS / VSD live behind gs-losses' `guidance` extra; without it VSD has no prior to run over.
     assert any(r.split()[1].startswith("gs-losses[guidance]") for r in internal), internal
 
 
 def test_installed_plugin_lists_and_generates(geco_env, tmp_path):
     env, _ = geco_env
-    listing = json.loads(env.run(env.bin("gs3d"), "plugins", "--json").stdout)
-    row = next(p for p in listing["plugins"] if p["name"] == "geco")
-    assert row["distribution"] == "gs-method-geco" and row["version"] == "0.1.0"
-    image = tmp_path / "in.png"
-    draw = (
-        "from gs_core.imaging import save_image; from gs_core.testing import tiny_rgba_images; "
-        f"save_image('{image}', tiny_rgba_images(1, 32)[0].permute(1, 2, 0).numpy())"
-    )
-    env.run(env.python, "-c", draw)
-    out = tmp_path / "out.ply"
-    r = env.run(
-        env.bin("gs3d"), "generate", str(image), "--method", "geco", "-o", str(out),
-        "--preset", "tiny", "--json", cwd=tmp_path,
-    )  # fmt: skip
-    result = json.loads(r.stdout)
+    result = listed_and_generated(env, "geco", tmp_path)
     assert result["num_gaussians"] > 0 and result["num_faces"] is None
     assert set(result["timings_s"]) >= {"generator", "reconstructor"}
-    r = env.run(
-        env.python, "-c", f"from gs_core.io import load_ply; print(load_ply('{out}').num_gaussians)"
-    )
-    assert int(r.stdout) == result["num_gaussians"]
+    assert ply_count(env, tmp_path / "out.ply") == result["num_gaussians"]
