@@ -27,16 +27,80 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_fn(fn, device: torch.device, iters: int, warmup: int) -> float:
-    """Mean seconds per call of ``fn``."""
+def time_fn(fn, args: tuple, device: torch.device, iters: int, warmup: int) -> float:
+    """Mean seconds per call of ``fn(*args)``."""
     for _ in range(warmup):
-        fn()
+        fn(*args)
     _sync(device)
     t0 = time.perf_counter()
     for _ in range(iters):
-        fn()
+        fn(*args)
     _sync(device)
     return (time.perf_counter() - t0) / iters
+
+
+def build_model(preset: str, device: torch.device, dtype: torch.dtype):
+    """DD3G with random weights, initialised on ``device`` (a CPU init of DINOv2-base plus PEPD
+    in fp32 and a copy to the GPU costs more than the whole timing run) and cast to ``dtype``."""
+    from gs_method_dd3g import DD3G, DD3GConfig
+
+    cfg = DD3GConfig.preset(preset)
+    if cfg.encoder.kind == "dinov2":
+        cfg = cfg.with_overrides({"encoder.pretrained": None})  # random weights time the same
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = DD3G(cfg)
+    return model.to(device, dtype).eval()
+
+
+def measure(
+    model, batch: int, dtype: torch.dtype, modes, iters: int, warmup: int, graph_cls=None
+) -> list[dict]:
+    """One row per mode (``eager`` / ``graphed``) of per-stage milliseconds at ``batch``.
+
+    ``graph_cls`` wraps each stage for ``graphed`` (default
+    :class:`gs_core.cuda_graphs.GraphedCallable`): it is called as ``graph_cls(fn, module)``
+    and the result as ``graphed(*tensors)``, the stage's inputs."""
+    from gs_core.testing import tiny_rgba_images
+    from gs_method_dd3g.cameras import plucker_inputs
+
+    if graph_cls is None:
+        from gs_core.cuda_graphs import GraphedCallable as graph_cls
+    cfg = model.config
+    dev = model.device
+    images = tiny_rgba_images(batch, cfg.encoder.image_size).to(dev)
+    rgb = model.input_rgb(images).to(dtype)
+    src = torch.Generator(device=dev).manual_seed(0)
+    az, el, noise = model.sample_inputs(batch, src)
+    rays = plucker_inputs(model.view_cameras(az, el), cfg.latent_size).to(dtype)
+    noise = noise.to(dtype)
+    gen = model.generator
+    with torch.no_grad():
+        tokens = model.encoder(rgb)
+        pd_in = gen.tokens(tokens, noise, rays)
+        levels = tuple(gen.decoder.levels(pd_in))
+    # Each stage as (fn, its tensor inputs, the module whose weights it reads): a graphed
+    # callable records fn(*inputs) and replays it for new inputs of the same signature.
+    stages = {
+        "encoder": (model.encoder, (rgb,), model.encoder),
+        "pe": (gen.tokens, (tokens, noise, rays), gen),
+        "pd": (gen.decoder.levels, (pd_in,), gen.decoder),
+        "heads": (lambda *lv: gen.decoder.decode(list(lv)), levels, gen.decoder),
+        "total": (model, (rgb, noise, rays), model),
+    }
+    rows = []
+    for mode in modes:
+        row = {"batch": batch, "mode": mode}
+        for name, (fn, args, module) in stages.items():
+            call = fn
+            with torch.no_grad():
+                if mode == "graphed":
+                    call = graph_cls(lambda *xs, fn=fn: _tensors(fn(*xs)), module)
+                    call(*args)  # the recording, outside the timed calls
+                row[f"{name}_ms"] = 1e3 * time_fn(call, args, dev, iters, warmup)
+        row["per_object_ms"] = row["total_ms"] / batch
+        rows.append(row)
+    return rows
 
 
 def main(argv=None) -> list[dict]:
@@ -50,42 +114,22 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
 
-    from gs_core.cuda_graphs import GraphedCallable
-    from gs_core.testing import tiny_rgba_images
-    from gs_method_dd3g import DD3G, DD3GConfig
-    from gs_method_dd3g.cameras import plucker_inputs
-
     dev = torch.device(a.device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("benchmarks/dd3g.py: no CUDA device (use --device cpu --preset tiny)")
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[a.dtype]
-    cfg = DD3GConfig.preset(a.preset)
-    if cfg.encoder.kind == "dinov2":
-        cfg = cfg.with_overrides({"encoder.pretrained": None})  # random weights time the same
-    torch.manual_seed(0)
-    model = DD3G(cfg).to(dev, dtype).eval()
+    t0 = time.perf_counter()
+    model = build_model(a.preset, dev, dtype)
+    cfg = model.config
     params = sum(p.numel() for p in model.parameters())
-    gen = model.generator
+    _say(
+        f"built DD3G {a.preset} ({params / 1e6:.1f} M parameters) in {time.perf_counter() - t0:.1f} s"
+    )
+    modes = ("eager", "graphed") if dev.type == "cuda" else ("eager",)
     rows = []
     for b in (int(x) for x in a.batches.split(",")):
-        images = tiny_rgba_images(b, cfg.encoder.image_size).to(dev)
-        rgb = model.input_rgb(images).to(dtype)
-        az, el, noise = model.sample_inputs(b, torch.Generator(device=dev).manual_seed(0))
-        rays = plucker_inputs(model.view_cameras(az, el), cfg.latent_size).to(dtype)
-        noise = noise.to(dtype)
-        with torch.no_grad():
-            tokens = model.encoder(rgb)
-            pd_in = gen.tokens(tokens, noise, rays)
-            levels = gen.decoder.levels(pd_in)
-        stages = _stages(model, rgb, noise, rays, tokens, pd_in, levels)
-        for mode in ("eager", "graphed") if dev.type == "cuda" else ("eager",):
-            row = {"batch": b, "mode": mode}
-            for name, (fn, module) in stages.items():
-                call = fn
-                if mode == "graphed":
-                    graphed = GraphedCallable(lambda fn=fn: _tensors(fn()), module)
-                    call = graphed
-                with torch.no_grad():
-                    row[f"{name}_ms"] = 1e3 * time_fn(call, dev, a.iters, a.warmup)
-            row["per_object_ms"] = row["total_ms"] / b
+        for row in measure(model, b, dtype, modes, a.iters, a.warmup):
+            _say(f"batch {b} {row['mode']}: {row['total_ms']:.2f} ms total")
             rows.append(row)
     print(
         f"DD3G {a.preset}: {params / 1e6:.1f} M parameters, {cfg.num_gaussians():,} Gaussians, "
@@ -106,16 +150,9 @@ def main(argv=None) -> list[dict]:
     return rows
 
 
-def _stages(model, rgb, noise, rays, tokens, pd_in, levels) -> dict:
-    """Each timed stage as ``(call, module)``; the inputs are fixed per batch size."""
-    gen = model.generator
-    return {
-        "encoder": (lambda: model.encoder(rgb), model.encoder),
-        "pe": (lambda: gen.tokens(tokens, noise, rays), gen),
-        "pd": (lambda: gen.decoder.levels(pd_in), gen.decoder),
-        "heads": (lambda: gen.decoder.decode(levels), gen.decoder),
-        "total": (lambda: gen.decoder(gen.tokens(model.encoder(rgb), noise, rays)), model),
-    }
+def _say(line: str) -> None:
+    """A progress line, flushed, so a run cut short still says how far it got."""
+    print(line, flush=True)
 
 
 def _tensors(out):

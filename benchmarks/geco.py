@@ -16,6 +16,7 @@ Inference runs with bf16 weights; training steps keep fp32 master weights under 
 from __future__ import annotations
 
 import argparse
+import copy
 import tempfile
 import time
 
@@ -78,37 +79,81 @@ def timed(fn, device: torch.device, repeats: int, warmup: int = 2) -> float:
     return (time.perf_counter() - t0) / repeats
 
 
-def main() -> None:
+class Progress:
+    """Flushed progress lines with the seconds since the start, so a run cut short still says
+    what was built and timed."""
+
+    def __init__(self):
+        self.t0 = time.perf_counter()
+
+    def __call__(self, line: str) -> None:
+        print(f"[{time.perf_counter() - self.t0:6.1f} s] {line}", flush=True)
+
+
+def timing_lpips(net: str, device: torch.device):
+    """LPIPS for the stage II step: the released backbone when present, else torchvision's
+    architecture with random weights (the step times the same; model hubs may be unreachable)."""
+    from gs_core.errors import WeightsNotFoundError
+    from gs_losses import LPIPS
+
+    try:
+        return LPIPS(net=net).to(device), "released weights"
+    except WeightsNotFoundError:
+        import torchvision
+
+        arch = {"vgg": torchvision.models.vgg16, "alex": torchvision.models.alexnet}[net]
+        with torch.device(device):
+            state = arch(weights=None).state_dict()
+        return LPIPS(net=net, backbone_weights=state).to(device), "random backbone"
+
+
+def main(argv=None) -> list[tuple[str, str, float]]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="paper", choices=["paper", "tiny"])
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
     ap.add_argument("--repeats", type=int, default=20)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("benchmarks/geco.py: no CUDA device (use --device cpu with --preset tiny)")
     dtype = getattr(torch, args.dtype)
+    say = Progress()
+    say(f"GECO benchmark, preset {args.preset}, {args.dtype} on {device}: importing")
 
     from gs_core.testing import tiny_rgba_images
     from gs_method_geco.config import GECOConfig
     from gs_method_geco.model import GECO
     from gs_method_geco.training import JointTrainingModule, VSDTrainingModule
 
+    say("imported; building the teacher")
     rows: list[tuple[str, str, float]] = []
+
+    def row(what: str, mode: str, seconds: float) -> None:
+        rows.append((what, mode, seconds))
+        say(f"{what} ({mode}): {seconds * 1e3:.1f} ms")
+
     with tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(0)
-        # fp32 master weights for the training steps; a bf16 copy serves inference.
+        # fp32 master weights for the training steps; a bf16 copy serves inference. Every
+        # network is initialised on the device: a CPU init of ~2 B random parameters (twice)
+        # and the copy over took longer than the whole timing run.
         teacher = build_teacher(args.preset, device, torch.float32, tmp)
+        say(f"teacher built on {device}")
         cfg = GECOConfig.preset(args.preset, reconstructor={"weights": None})
-        model = GECO.from_teacher(teacher, cfg)
-        infer = GECO.from_teacher(teacher, cfg).to(dtype).eval()
+        with torch.device(device):
+            model = GECO.from_teacher(teacher, cfg)
+        say("GECO built (fp32 master weights)")
+        # The inference copy: the same weights cast on the device (no second random init).
+        infer = copy.deepcopy(model).to(dtype).eval()
+        say(f"inference copy cast to {args.dtype}")
         size = 320 if args.preset == "paper" else 32
         images = tiny_rgba_images(1, size).to(device)
         params = {
             "G (U-Net)": sum(p.numel() for p in infer.generator.unet.parameters()) / 1e6,
             "LGM": sum(p.numel() for p in infer.reconstructor.parameters()) / 1e6,
         }
+        say("; ".join(f"{k}: {v:.0f} M params" for k, v in params.items()))
 
         # ------------------------------------------------------------ inference
         with torch.no_grad():
@@ -120,12 +165,10 @@ def main() -> None:
             for graphed in [False, True] if device.type == "cuda" else [False]:
                 infer.config.cuda_graphs = graphed
                 mode = "graphed" if graphed else "eager"
-                rows.append(
-                    (
-                        "end to end (generate)",
-                        mode,
-                        timed(lambda: infer.generate(images, seed=0), device, args.repeats),
-                    )
+                row(
+                    "end to end (generate)",
+                    mode,
+                    timed(lambda: infer.generate(images, seed=0), device, args.repeats),
                 )
             infer.config.cuda_graphs = False
             parts = {
@@ -137,7 +180,7 @@ def main() -> None:
                 "LGM (six views -> Gaussians)": lambda: infer.reconstruct_params(views),
             }
             for name, fn in parts.items():
-                rows.append((name, "eager", timed(fn, device, args.repeats)))
+                row(name, "eager", timed(fn, device, args.repeats))
         infer = None  # its memory goes before the training steps
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -151,6 +194,7 @@ def main() -> None:
         vsd = VSDTrainingModule(model, teacher, images=images.cpu())
         opts = vsd.configure_optimizers()
         batch = {"images": images}
+        say("stage I module built")
 
         def stage1(step: int):
             def run():
@@ -163,20 +207,9 @@ def main() -> None:
 
             return run
 
-        rows.append(
-            (
-                "stage I step: generator (VSD)",
-                "eager",
-                timed(stage1(0), device, max(1, args.repeats // 4), 1),
-            )
-        )
-        rows.append(
-            (
-                "stage I step: student (eq. 2)",
-                "eager",
-                timed(stage1(1), device, max(1, args.repeats // 4), 1),
-            )
-        )
+        train_repeats = max(1, args.repeats // 4)
+        row("stage I step: generator (VSD)", "eager", timed(stage1(0), device, train_repeats, 1))
+        row("stage I step: student (eq. 2)", "eager", timed(stage1(1), device, train_repeats, 1))
         vsd = opts = None
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -190,8 +223,15 @@ def main() -> None:
             "rgb": torch.rand(1, 4, 3, res, res),
         }
         joint = JointTrainingModule(model, data=pseudo)
+        lpips_note = ""
+        if model.config.lambda_lpips > 0:
+            # The module builds LPIPS on first use and keeps it; handing it one whose backbone
+            # may be random keeps the step runnable where torchvision's weights are absent.
+            joint._lpips, lpips_note = timing_lpips(model.config.lpips_net, device)
+            lpips_note = f", LPIPS {lpips_note}"
         opt = joint.configure_optimizers()["model"]
         jbatch = {k: v.to(device) for k, v in pseudo.items()}
+        say(f"stage II module built{lpips_note}")
 
         def stage2():
             opt.zero_grad(set_to_none=True)
@@ -200,12 +240,10 @@ def main() -> None:
             loss.backward()
             opt.step()
 
-        rows.append(
-            (
-                "stage II step (batch 1, 4 views)",
-                "eager",
-                timed(stage2, device, max(1, args.repeats // 4), 1),
-            )
+        row(
+            f"stage II step (batch 1, 4 views{lpips_note})",
+            "eager",
+            timed(stage2, device, train_repeats, 1),
         )
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
@@ -215,6 +253,8 @@ def main() -> None:
     print("|---|---|---:|")
     for what, mode, s in rows:
         print(f"| {what} | {mode} | {s * 1e3:.1f} |")
+    say("done")
+    return rows
 
 
 if __name__ == "__main__":

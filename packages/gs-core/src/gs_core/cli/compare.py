@@ -28,7 +28,7 @@ def compare_command(
     ),
     split: str = typer.Option("test", "--split", help="Split to evaluate (all: every object)."),
     protocol: str = typer.Option(
-        "gso", "--protocol", help="ring15, zero123pp, gso (both), random or all."
+        "gso", "--protocol", help="ring15, ring12 (DD3G), zero123pp, gso (both), random or all."
     ),
     seeds: int | None = typer.Option(
         None,

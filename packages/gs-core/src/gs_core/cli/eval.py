@@ -65,7 +65,15 @@ def eval_command(
         ..., "--out", help="Report folder: results.json, results.md, sheets/."
     ),
     protocol: str = typer.Option(
-        "gso", "--protocol", help="ring15, zero123pp, gso (both), random or all."
+        "gso",
+        "--protocol",
+        help="ring15, ring12 (DD3G), zero123pp, gso (ring15 + zero123pp), random or all.",
+    ),
+    align_azimuth: bool = typer.Option(
+        False,
+        "--align-azimuth",
+        help="Per prediction, search the azimuth offset whose render best matches the input "
+        "view and orbit the target cameras by it (DD3G aligns its samples by hand).",
     ),
     frame: str | None = typer.Option(
         None,
@@ -106,8 +114,8 @@ def eval_command(
         MethodPredictor,
         PlyFolderPredictor,
         evaluate,
-        plan_evaluation,
     )
+    from gs_core.evaluation.harness import plan_protocol_evaluation
     from gs_core.plugins.registry import get_registry
 
     if (method is None) == (predictions is None):
@@ -145,12 +153,13 @@ def eval_command(
         geometry=geometry,
         iou_resolution=iou_resolution,
         geometry_points=geometry_points,
+        align_azimuth=align_azimuth,
     )
     cats = [c.strip() for c in categories.split(",")] if categories else None
     # Dataset, protocol, resolution, report folder and metrics are checked before any model
     # loads; what is merely doubtful (upsampled ground truth, a metric without weights) is
     # said now rather than after the last object.
-    plan = plan_evaluation(data, split, cfg, cats, dev, out, overwrite)
+    plan = plan_protocol_evaluation(data, split, cfg, cats, dev, out, overwrite)
     for line in plan.warnings:
         make_console().print(f"warning: {line}", style="yellow")
     if predictions is not None:
