@@ -34,7 +34,7 @@ PYTHON = "3.11"
 # CPU and its meshing tests run marching cubes, decimation and UV unwrapping; gs-encoders' CLIP
 # tests need open_clip; gs-losses' SDS / VSD run over gs-priors' priors
 TEST_EXTRAS = {
-    "gs3d-core": ["cuda", "hub", "mesh", "viewer"],
+    "gs3d-core": ["cuda", "hub", "mesh", "viewer", "fast-cpu"],
     "gs-encoders": ["clip"],
     "gs-losses": ["guidance"],
     "gs-method-dreamgaussian": ["mesh"],

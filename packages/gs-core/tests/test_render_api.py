@@ -189,8 +189,8 @@ def test_gsplat_backend_without_cuda_gives_clear_error():
     g, _ = scene()
     with pytest.raises(BackendUnavailableError, match="backend='gsplat'"):
         render(g, CAMS, backend="gsplat")
-    out = render(g, CAMS, backend="auto")  # auto picks torch on CPU
-    assert out.meta["backend"] == "torch"
+    out = render(g, CAMS, backend="auto")  # auto never picks gsplat on CPU
+    assert out.meta["backend"] in ("torch", "numba")
 
 
 def test_cameras_move_to_gaussians_dtype():

@@ -70,7 +70,8 @@ def test_render_orbit_honours_the_backend():
     g = _sphere()
     torch_imgs = render_orbit(g, [0.0], resolution=16, backend="torch")
     auto_imgs = render_orbit(g, [0.0], resolution=16, backend="auto")
-    np.testing.assert_allclose(torch_imgs[0], auto_imgs[0])  # auto is torch on the CPU
+    # auto is numba (or torch) on the CPU: the same picture up to a rounding step of 8 bits
+    np.testing.assert_allclose(torch_imgs[0], auto_imgs[0], atol=1)
     with pytest.raises(BackendUnavailableError):
         render_orbit(g, [0.0], resolution=16, backend="gsplat")
 

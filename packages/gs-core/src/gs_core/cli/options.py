@@ -11,9 +11,12 @@ import typer
 
 from gs_core.errors import GS3DError
 
-BACKENDS = ("auto", "torch", "gsplat")
+BACKENDS = ("auto", "torch", "gsplat", "numba")
 DEVICE_HELP = "auto, cpu, cuda or cuda:N."
-BACKEND_HELP = "Renderer: auto (gsplat on CUDA when it can run, else torch), torch or gsplat."
+BACKEND_HELP = (
+    "Renderer: auto (gsplat on CUDA when it can run, numba on the CPU when installed, else "
+    "torch), torch, gsplat or numba (CPU, no gradients)."
+)
 PRESET_HELP = (
     "Build the method from this config preset instead of a checkpoint (random weights for a "
     "trained method; the normal path for methods without weights of their own)."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -13,16 +14,22 @@ import torch
 from gs_core.cameras import Cameras
 from gs_core.errors import ValidationError
 from gs_core.gaussians import Gaussians
-from gs_core.rendering.gsplat_backend import _probe, render_gsplat, require_gsplat
+from gs_core.rendering.gsplat_backend import (
+    BackendUnavailableError,
+    _probe,
+    render_gsplat,
+    require_gsplat,
+)
+from gs_core.rendering.numba_compositing import numba_available
 from gs_core.rendering.sh import MAX_SH_DEGREE
 from gs_core.rendering.torch_backend import render_torch
 
 RenderMode = Literal["RGB", "RGB+D", "RGB+ED", "D", "ED"]
-Backend = Literal["auto", "torch", "gsplat"]
+Backend = Literal["auto", "torch", "gsplat", "numba"]
 RasterizeMode = Literal["classic", "antialiased"]
 
 MODES = ("RGB", "RGB+D", "RGB+ED", "D", "ED")
-BACKENDS = ("auto", "torch", "gsplat")
+BACKENDS = ("auto", "torch", "gsplat", "numba")
 RASTERIZE_MODES = ("classic", "antialiased")
 
 
@@ -46,14 +53,21 @@ class RenderOutput:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def _choose_backend(backend: str, device: torch.device, dtype: torch.dtype) -> str:
+def _choose_backend(
+    backend: str, device: torch.device, dtype: torch.dtype, needs_grad: bool
+) -> str:
     if backend == "torch":
         return "torch"
+    if backend == "numba":
+        _require_numba(device, needs_grad)
+        return "numba"
     if backend == "gsplat":
         require_gsplat(device)
         if dtype != torch.float32:
             raise ValidationError("gaussians", "float32 tensors for backend='gsplat'", str(dtype))
         return "gsplat"
+    if device.type == "cpu" and not needs_grad and numba_available():
+        return "numba"
     if device.type != "cuda" or dtype != torch.float32:
         return "torch"
     reason = _probe()
@@ -64,6 +78,24 @@ def _choose_backend(backend: str, device: torch.device, dtype: torch.dtype) -> s
         stacklevel=3,
     )
     return "torch"
+
+
+def _require_numba(device: torch.device, needs_grad: bool) -> None:
+    """Raise :class:`BackendUnavailableError` saying why backend='numba' cannot render here."""
+    if device.type != "cpu":
+        raise BackendUnavailableError(
+            f"backend='numba' renders CPU tensors only, but the Gaussians are on {device}; "
+            "use backend='auto'"
+        )
+    if needs_grad:
+        raise BackendUnavailableError(
+            "backend='numba' builds no gradients, but the inputs require grad; render under "
+            "torch.no_grad() or use backend='torch'"
+        )
+    if not numba_available():
+        raise BackendUnavailableError(
+            "backend='numba' needs numba: pip install 'gs3d-core[fast-cpu]', or use backend='torch'"
+        )
 
 
 def _background(
@@ -151,7 +183,10 @@ def render(
             broadcastable to ``[..., C, 3]``; ``None`` is black. Depth composites over 0.
         mode: "RGB", "RGB+D" (accumulated depth), "RGB+ED" (expected depth), "D", "ED".
         backend: "torch" (pure PyTorch, any device), "gsplat" (CUDA kernels, needs
-            ``gs3d-core[cuda]``), or "auto": gsplat for CUDA tensors when it can run, else torch.
+            ``gs3d-core[cuda]``), "numba" (the torch backend's projection with a compiled
+            compositor: CPU, no gradients, the same images several times faster; needs
+            ``gs3d-core[fast-cpu]``), or "auto": gsplat for CUDA tensors when it can run, numba
+            on the CPU when nothing needs gradients and numba is installed, else torch.
         rasterize_mode: "classic" or "antialiased" (Mip-Splatting's 2D filter compensation).
         near_plane, far_plane: depth range kept; Gaussians outside are culled (no NaN).
         eps2d: low-pass variance added to every projected covariance (pixels^2).
@@ -216,8 +251,21 @@ def render(
     if means.shape[-2] == 0:
         return _empty(tuple(batch), c, width, height, bg, mode, dtype, dev)
 
-    name = _choose_backend(backend, dev, dtype)
-    fn = render_gsplat if name == "gsplat" else render_torch
+    needs_grad = torch.is_grad_enabled() and (
+        means.requires_grad
+        or sh.requires_grad
+        or g.quats.requires_grad
+        or g.scales.requires_grad
+        or g.opacities.requires_grad
+        or (bg is not None and bg.requires_grad)
+    )
+    name = _choose_backend(backend, dev, dtype, needs_grad)
+    if name == "gsplat":
+        fn = render_gsplat
+    elif name == "numba":
+        fn = functools.partial(render_torch, compositor="numba")
+    else:
+        fn = render_torch
     colors, alphas, meta = fn(
         means,
         g.quats,

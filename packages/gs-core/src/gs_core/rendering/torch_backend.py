@@ -36,11 +36,14 @@ def render_torch(
     eps2d: float = 0.3,
     radius_clip: float = 0.0,
     chunk_pairs: int = DEFAULT_CHUNK_PAIRS,
+    compositor: str = "torch",
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
     """gsplat-compatible rasterisation: returns ``colors [..., C, H, W, D]``, ``alphas``, ``meta``.
 
     ``D`` is 3 for "RGB", 4 for "RGB+D"/"RGB+ED" (depth last), 1 for "D"/"ED". ``backgrounds``
     is ``[..., C, 3]`` (RGB only; depth channels composite over 0) or ``None``.
+    ``compositor`` "numba" composites with :mod:`gs_core.rendering.numba_compositing` (CPU,
+    no gradients: same images, several times faster); "torch" is differentiable.
     """
     batch = tuple(means.shape[:-2])
     n = means.shape[-2]
@@ -96,19 +99,27 @@ def render_torch(
         if with_depth:
             bg = torch.cat([bg, bg.new_zeros(n_img, 1)], -1)
 
-    render, alphas = rasterize_pixels(
-        means2d_v,
-        conics_v,
-        colors_v,
-        opac_v,
-        radii_flat[flat],
-        img,
-        n_img,
-        width,
-        height,
-        backgrounds=bg,
-        chunk_pairs=chunk_pairs,
-    )
+    if compositor == "numba":
+        from gs_core.rendering.numba_compositing import composite_numba
+
+        render, alphas = composite_numba(
+            means2d_v, conics_v, colors_v, opac_v, radii_flat[flat], img, n_img, width, height,
+            backgrounds=bg,
+        )  # fmt: skip
+    else:
+        render, alphas = rasterize_pixels(
+            means2d_v,
+            conics_v,
+            colors_v,
+            opac_v,
+            radii_flat[flat],
+            img,
+            n_img,
+            width,
+            height,
+            backgrounds=bg,
+            chunk_pairs=chunk_pairs,
+        )
     render = render.reshape(*batch, c, height, width, render.shape[-1])
     alphas = alphas.reshape(*batch, c, height, width, 1)
     if mode in ("ED", "RGB+ED"):

@@ -2,7 +2,8 @@
 
 This is what ``gs3d view`` streams to the browser and what ``benchmarks/viewer.py`` times. It
 goes through :func:`gs_core.rendering.render` like every other picture gs3d makes (gsplat on
-CUDA, the torch backend elsewhere), so the viewer shows exactly what ``gs3d render`` and the
+CUDA; on the CPU the torch backend's projection with the numba compositor, or the torch
+compositor where numba is missing), so the viewer shows exactly what ``gs3d render`` and the
 evaluation see.
 """
 
@@ -40,7 +41,9 @@ class GaussianFrames:
         gaussians: what to show; moved to ``device`` once here.
         resolution: pixels on the longer side of a full frame.
         background: RGB in [0, 1] behind the Gaussians.
-        backend: ``auto``, ``torch`` or ``gsplat`` (see :func:`gs_core.rendering.render`).
+        backend: ``auto``, ``torch``, ``gsplat`` or ``numba`` (see
+            :func:`gs_core.rendering.render`; frames need no gradients, so ``auto`` draws with
+            numba on the CPU when it is installed).
         device: where the Gaussians live and render.
     """
 
@@ -77,7 +80,9 @@ class GaussianFrames:
         if self.backend != "auto":
             return self.backend
         if self.device.type != "cuda":
-            return "torch"
+            from gs_core.rendering.numba_compositing import numba_available
+
+            return "numba" if numba_available() else "torch"
         from gs_core.rendering import gsplat_available
 
         return "gsplat" if gsplat_available() else "torch"

@@ -1,0 +1,202 @@
+"""Forward-only compositing of projected Gaussians on the CPU, compiled by numba.
+
+The same image formation and per-pixel rules as :mod:`gs_core.rendering.rasterization` (pixel
+centres at +0.5, ``alpha = min(0.999, o * exp(-sigma))``, ``alpha < 1/255`` skipped, a pixel
+stops before the Gaussian that would take its transmittance to ``<= 1e-4``, footprints clipped
+to the same integer boxes), organised as gsplat's kernels are: entries binned into 16 x 16 pixel
+tiles in depth order, then every tile composited front to back by one thread with an early exit
+once all its pixels are finished. It builds no gradient, and is what makes the torch backend's
+pictures interactive on a small CPU (``gs3d view``, turntables, evaluation): the pure-PyTorch
+compositor pays for autograd-ready bookkeeping (sorting every (pixel, Gaussian) pair) that an
+inference frame does not need.
+
+numba is optional (``gs3d-core[viewer]`` or ``gs3d-core[fast-cpu]``); :func:`numba_available`
+says whether this path can run. Kernels are compiled on first use and cached on disk.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import torch
+
+from gs_core.rendering.projection import ALPHA_THRESHOLD
+
+TILE = 16
+ALPHA_MAX = 0.999
+TRANSMITTANCE_MIN = 1e-4
+
+
+@functools.cache
+def numba_available() -> bool:
+    """Whether numba imports here (the fast CPU compositor can run)."""
+    try:
+        import numba  # noqa: F401
+    except Exception:  # an installed but broken numba (llvmlite mismatch) is just "absent"
+        return False
+    return True
+
+
+@functools.cache
+def _kernels():
+    import numba
+
+    @numba.njit(cache=True)
+    def bin_tiles(tx0, tx1, ty0, ty1, image_ids, tiles_x, tiles_per_image, n_tiles):
+        # Entry lists per tile, in entry (= depth) order: a count, an exclusive prefix sum, a fill.
+        n = tx0.shape[0]
+        counts = np.zeros(n_tiles + 1, np.int64)
+        for v in range(n):
+            base = image_ids[v] * tiles_per_image
+            for ty in range(ty0[v], ty1[v] + 1):
+                for tx in range(tx0[v], tx1[v] + 1):
+                    counts[base + ty * tiles_x + tx + 1] += 1
+        for t in range(n_tiles):
+            counts[t + 1] += counts[t]
+        fill = counts[:-1].copy()
+        lists = np.empty(counts[n_tiles], np.int32)
+        for v in range(n):
+            base = image_ids[v] * tiles_per_image
+            for ty in range(ty0[v], ty1[v] + 1):
+                for tx in range(tx0[v], tx1[v] + 1):
+                    t = base + ty * tiles_x + tx
+                    lists[fill[t]] = v
+                    fill[t] += 1
+        return counts, lists
+
+    @numba.njit(parallel=True, cache=True)
+    def composite(
+        means2d, conics, colors, opacities, x0, x1, y0, y1,
+        offsets, lists, tiles_x, tiles_per_image, width, height, backgrounds, out, alphas,
+    ):  # fmt: skip
+        n_tiles = offsets.shape[0] - 1
+        depth = colors.shape[1]
+        for t in numba.prange(n_tiles):
+            img = t // tiles_per_image
+            local = t - img * tiles_per_image
+            ty = local // tiles_x
+            tx = local - ty * tiles_x
+            px0, py0 = tx * TILE, ty * TILE
+            px1, py1 = min(px0 + TILE, width) - 1, min(py0 + TILE, height) - 1
+            # The tile's entries gathered contiguously (gsplat stages them in shared memory).
+            first, n = offsets[t], offsets[t + 1] - offsets[t]
+            gx, gy = np.empty(n), np.empty(n)
+            ga, gb, gc, go = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+            glevel = np.empty(n)
+            bx0, bx1 = np.empty(n, np.int32), np.empty(n, np.int32)
+            by0, by1 = np.empty(n, np.int32), np.empty(n, np.int32)
+            col = np.empty((n, depth))
+            for k in range(n):
+                v = lists[first + k]
+                gx[k], gy[k] = means2d[v, 0], means2d[v, 1]
+                ga[k], gb[k], gc[k] = 0.5 * conics[v, 0], conics[v, 1], 0.5 * conics[v, 2]
+                go[k] = opacities[v]
+                # alpha < 1/255 exactly where sigma > ln(255 o): most misses skip the exp; the
+                # slack leaves the exact alpha test below to decide at the boundary.
+                glevel[k] = math.log(max(opacities[v], 1e-30) / ALPHA_THRESHOLD) + 1e-6
+                bx0[k], bx1[k], by0[k], by1[k] = x0[v], x1[v], y0[v], y1[v]
+                for d in range(depth):
+                    col[k, d] = colors[v, d]
+            acc = np.empty(depth)
+            # Pixel by pixel, front to back until the pixel is finished: a covered pixel stops
+            # after its front Gaussians instead of being skipped by every later one.
+            for py in range(py0, py1 + 1):
+                cy = py + 0.5
+                for px in range(px0, px1 + 1):
+                    cx = px + 0.5
+                    tr = 1.0
+                    for d in range(depth):
+                        acc[d] = 0.0
+                    for k in range(n):
+                        if px < bx0[k] or px > bx1[k] or py < by0[k] or py > by1[k]:
+                            continue
+                        dx = gx[k] - cx
+                        dy = gy[k] - cy
+                        sigma = ga[k] * dx * dx + gc[k] * dy * dy + gb[k] * dx * dy
+                        if sigma < 0.0 or sigma > glevel[k]:
+                            continue
+                        alpha = min(ALPHA_MAX, go[k] * math.exp(-sigma))
+                        if alpha < ALPHA_THRESHOLD:
+                            continue
+                        next_tr = tr * (1.0 - alpha)
+                        if next_tr <= TRANSMITTANCE_MIN:
+                            break
+                        w = alpha * tr
+                        for d in range(depth):
+                            acc[d] += w * col[k, d]
+                        tr = next_tr
+                    for d in range(depth):
+                        out[img, py, px, d] = acc[d] + tr * backgrounds[img, d]
+                    alphas[img, py, px, 0] = 1.0 - tr
+
+    return bin_tiles, composite
+
+
+def composite_numba(
+    means2d: torch.Tensor,
+    conics: torch.Tensor,
+    colors: torch.Tensor,
+    opacities: torch.Tensor,
+    radii: torch.Tensor,
+    image_ids: torch.Tensor,
+    n_images: int,
+    width: int,
+    height: int,
+    backgrounds: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Composite ``V`` projected entries into ``n_images`` images (no gradients).
+
+    Takes what :func:`gs_core.rendering.rasterization.rasterize_pixels` takes (CPU tensors):
+    ``means2d [V, 2]``, ``conics [V, 3]``, ``colors [V, D]``, ``opacities [V]``,
+    ``radii [V, 2]`` (all > 0), ``image_ids [V]``, entries sorted front to back, and
+    ``backgrounds [n_images, D]`` or ``None``. Returns ``colors [n_images, H, W, D]`` and
+    ``alphas [n_images, H, W, 1]`` in the entries' dtype.
+    """
+    dtype = colors.dtype
+    depth = colors.shape[-1]
+    bin_tiles, composite = _kernels()
+    mx, my = means2d.detach().unbind(-1)
+    rx = radii[:, 0].to(mx.dtype)
+    ry = radii[:, 1].to(mx.dtype)
+    # The torch compositor's integer boxes: pixel centres inside [m - r, m + r].
+    x0 = torch.ceil(mx - rx - 0.5).clamp(0, width).to(torch.int64)
+    x1 = torch.floor(mx + rx - 0.5).clamp(-1, width - 1).to(torch.int64)
+    y0 = torch.ceil(my - ry - 0.5).clamp(0, height).to(torch.int64)
+    y1 = torch.floor(my + ry - 0.5).clamp(-1, height - 1).to(torch.int64)
+    seen = (x1 >= x0) & (y1 >= y0)
+    # Entries whose box misses the image bin into no tile: an empty tile range.
+    tx0 = torch.where(seen, x0 // TILE, 1)
+    tx1 = torch.where(seen, x1 // TILE, 0)
+    ty0 = torch.where(seen, y0 // TILE, 1)
+    ty1 = torch.where(seen, y1 // TILE, 0)
+    tiles_x, tiles_y = -(-width // TILE), -(-height // TILE)
+    per_image = tiles_x * tiles_y
+    n_tiles = n_images * per_image
+
+    def np_(t: torch.Tensor, dt=None) -> np.ndarray:
+        a = t.detach().contiguous().numpy()
+        return a if dt is None else a.astype(dt, copy=False)
+
+    ids = np_(image_ids, np.int64)
+    offsets, lists = bin_tiles(
+        np_(tx0), np_(tx1), np_(ty0), np_(ty1), ids, tiles_x, per_image, n_tiles
+    )
+    f64 = np.float64
+    bg = (
+        np.zeros((n_images, depth), f64)
+        if backgrounds is None
+        else np_(backgrounds.reshape(n_images, depth), f64)
+    )
+    out = np.empty((n_images, height, width, depth), f64)
+    alphas = np.empty((n_images, height, width, 1), f64)
+    composite(
+        np_(means2d, f64), np_(conics, f64), np_(colors, f64), np_(opacities, f64),
+        np_(x0), np_(x1), np_(y0), np_(y1), offsets, lists, tiles_x, per_image,
+        width, height, bg, out, alphas,
+    )  # fmt: skip
+    return torch.from_numpy(out).to(dtype), torch.from_numpy(alphas).to(dtype)
+
+
+__all__ = ["composite_numba", "numba_available"]
