@@ -20,7 +20,8 @@ The bundled AGG model generates Gaussians (16,384) from one of its bundled examp
   SwiftShader, a software implementation on the same CPU: on a machine without a GPU that is
   what any browser has, and a browser with a GPU draws the splats far faster.
 
-    python3 benchmarks/viewer.py                      # CPU, 512 px, torch backend, browser
+    python3 benchmarks/viewer.py                      # CPU, 512 px, auto backend (numba when installed), browser
+    python3 benchmarks/viewer.py --backend torch      # the differentiable torch compositor
     python3 benchmarks/viewer.py --device cuda        # gsplat when installed
 
 Prints a markdown table: frames per second from the median frame time over ``--frames`` poses

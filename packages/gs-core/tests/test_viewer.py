@@ -390,8 +390,8 @@ def test_missing_viser_says_how_to_install_it(monkeypatch, gaussian_ply):
 
 # ---------------------------------------------------------------------------- in a browser
 def test_the_page_shows_webgl_splats_streamed_frames_and_a_mesh_in_headless_chromium(tmp_path):
-    """A real browser opens the viewer (one page, three views). On a CPU the Gaussians are
-    first viser's WebGL splats: drawn where gs3d's renderer puts the object for the browser's
+    """A real browser opens the viewer (one page, three views). The Gaussians are first
+    viser's WebGL splats (``--display splats``): drawn where gs3d's renderer puts the object for the browser's
     camera, the white background elsewhere. Switched to gs3d's renderer: the page shows the
     frame gs3d rendered. A vertex-coloured box: drawn by the browser where gs3d's own mesh
     rasteriser puts it for the same camera."""
@@ -407,8 +407,8 @@ def test_the_page_shows_webgl_splats_streamed_frames_and_a_mesh_in_headless_chro
     g, mesh = _blob(), _box()
     # Below the control panel (top right) and the notices (top left), right of the axes gizmo.
     region = (slice(int(0.45 * H), H - 5), slice(int(0.15 * W), W - 5))
-    viewer = Viewer(g, port=0, resolution=160, device="cpu")
-    assert viewer.display == DISPLAY_SPLATS  # auto on a CPU
+    viewer = Viewer(g, port=0, resolution=160, device="cpu", display="splats")
+    assert viewer.display == DISPLAY_SPLATS
     eye, _ = start_camera(g)
 
     def browser_camera() -> ViewerCamera | None:
@@ -648,10 +648,15 @@ def test_splats_reach_viser_as_r_s_s_rt_with_their_colours(size):
 
 
 def test_display_choice_and_draft_steering():
+    from gs_core.rendering.numba_compositing import numba_available
     from gs_core.viewer.frames import MAX_DRAFT_STEP, MIN_DRAFT_RESOLUTION, GaussianFrames
     from gs_core.viewer.server import DISPLAY_RENDERER, DISPLAY_SPLATS, resolve_display
 
-    assert resolve_display("auto", "cpu") == DISPLAY_SPLATS
+    # On the CPU, auto streams the renderer when the numba compositor draws the frames.
+    fast_cpu = DISPLAY_RENDERER if numba_available() else DISPLAY_SPLATS
+    assert resolve_display("auto", "cpu") == fast_cpu
+    assert resolve_display("auto", "cpu", backend="numba") == fast_cpu
+    assert resolve_display("auto", "cpu", backend="torch") == DISPLAY_SPLATS
     assert resolve_display("auto", "cuda") == DISPLAY_RENDERER
     assert resolve_display("render", "cpu") == DISPLAY_RENDERER
     assert resolve_display("splats", "cuda") == DISPLAY_SPLATS

@@ -38,7 +38,8 @@ def view(
         help="How Gaussians are shown first (a dropdown in the page switches): splats (viser's "
         "WebGL splats, drawn by the browser's GPU), points (one opaque disc per Gaussian, fast "
         "even in a browser without a GPU), render (gs3d's renderer, exact, streamed as images), "
-        "or auto: render when --device is CUDA, splats otherwise.",
+        "or auto: render when gs3d renders fast (CUDA, or the CPU with numba, which "
+        "gs3d-core[viewer] installs), splats otherwise.",
     ),
     resolution: int = typer.Option(
         512,

@@ -4,8 +4,8 @@ The same image formation and per-pixel rules as :mod:`gs_core.rendering.rasteriz
 centres at +0.5, ``alpha = min(0.999, o * exp(-sigma))``, ``alpha < 1/255`` skipped, a pixel
 stops before the Gaussian that would take its transmittance to ``<= 1e-4``, footprints clipped
 to the same integer boxes), organised as gsplat's kernels are: entries binned into 16 x 16 pixel
-tiles in depth order, then every tile composited front to back by one thread with an early exit
-once all its pixels are finished. It builds no gradient, and is what makes the torch backend's
+tiles in depth order, then every tile composited front to back by one thread, row by row, with
+an early exit once a row's pixels are all finished. It builds no gradient, and is what makes the torch backend's
 pictures interactive on a small CPU (``gs3d view``, turntables, evaluation): the pure-PyTorch
 compositor pays for autograd-ready bookkeeping (sorting every (pixel, Gaussian) pair) that an
 inference frame does not need.
@@ -80,56 +80,79 @@ def _kernels():
             tx = local - ty * tiles_x
             px0, py0 = tx * TILE, ty * TILE
             px1, py1 = min(px0 + TILE, width) - 1, min(py0 + TILE, height) - 1
-            # The tile's entries gathered contiguously (gsplat stages them in shared memory).
+            # The tile's entries gathered contiguously (gsplat stages them in shared memory),
+            # with the conic halved (sigma = a' dx^2 + b dx dy + c' dy^2), the level above
+            # which alpha < 1/255 (sigma > ln(255 o); a 1e-6 slack leaves the boundary to the
+            # exact alpha test) and exp(-2 a') for the row recurrence below.
             first, n = offsets[t], offsets[t + 1] - offsets[t]
-            gx, gy = np.empty(n), np.empty(n)
-            ga, gb, gc, go = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
-            glevel = np.empty(n)
-            bx0, bx1 = np.empty(n, np.int32), np.empty(n, np.int32)
-            by0, by1 = np.empty(n, np.int32), np.empty(n, np.int32)
+            gx, gy, ga, gb, gc = np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+            go, glevel, gstep = np.empty(n), np.empty(n), np.empty(n)
+            bx0, bx1 = np.empty(n, np.int64), np.empty(n, np.int64)
+            by0, by1 = np.empty(n, np.int64), np.empty(n, np.int64)
             col = np.empty((n, depth))
             for k in range(n):
                 v = lists[first + k]
                 gx[k], gy[k] = means2d[v, 0], means2d[v, 1]
                 ga[k], gb[k], gc[k] = 0.5 * conics[v, 0], conics[v, 1], 0.5 * conics[v, 2]
                 go[k] = opacities[v]
-                # alpha < 1/255 exactly where sigma > ln(255 o): most misses skip the exp; the
-                # slack leaves the exact alpha test below to decide at the boundary.
                 glevel[k] = math.log(max(opacities[v], 1e-30) / ALPHA_THRESHOLD) + 1e-6
+                gstep[k] = math.exp(-conics[v, 0])
                 bx0[k], bx1[k], by0[k], by1[k] = x0[v], x1[v], y0[v], y1[v]
                 for d in range(depth):
                     col[k, d] = colors[v, d]
-            acc = np.empty(depth)
-            # Pixel by pixel, front to back until the pixel is finished: a covered pixel stops
-            # after its front Gaussians instead of being skipped by every later one.
+            tr = np.empty(TILE)
+            acc = np.empty((TILE, depth))
+            done = np.empty(TILE, np.bool_)
+            # Row by row: the row's pixels walk the entries front to back together and the row
+            # stops once all are finished. Along a row sigma is quadratic in x, so exp(-sigma)
+            # follows a second-order product recurrence: two exps per (entry, row), not one per
+            # pixel (relative error ~1e-15 over a tile's 16 pixels).
             for py in range(py0, py1 + 1):
                 cy = py + 0.5
+                for i in range(TILE):
+                    tr[i] = 1.0
+                    done[i] = False
+                    for d in range(depth):
+                        acc[i, d] = 0.0
+                n_open = px1 - px0 + 1
+                for k in range(n):
+                    if py < by0[k] or py > by1[k]:
+                        continue
+                    xs, xe = max(bx0[k], px0), min(bx1[k], px1)
+                    if xs > xe:
+                        continue
+                    dx = gx[k] - (xs + 0.5)
+                    dy = gy[k] - cy
+                    sigma = ga[k] * dx * dx + gc[k] * dy * dy + gb[k] * dx * dy
+                    step = ga[k] * (1.0 - 2.0 * dx) - gb[k] * dy  # sigma(x + 1) - sigma(x)
+                    e = math.exp(-sigma)
+                    q = math.exp(-step)
+                    level, op, step2 = glevel[k], go[k], 2.0 * ga[k]
+                    for px in range(xs, xe + 1):
+                        i = px - px0
+                        if not done[i] and sigma >= 0.0 and sigma <= level:
+                            alpha = min(ALPHA_MAX, op * e)
+                            if alpha >= ALPHA_THRESHOLD:
+                                next_tr = tr[i] * (1.0 - alpha)
+                                if next_tr <= TRANSMITTANCE_MIN:
+                                    done[i] = True
+                                    n_open -= 1
+                                else:
+                                    w = alpha * tr[i]
+                                    for d in range(depth):
+                                        acc[i, d] += w * col[k, d]
+                                    tr[i] = next_tr
+                        sigma += step
+                        step += step2
+                        e *= q
+                        q *= gstep[k]
+                    if n_open == 0:
+                        break
                 for px in range(px0, px1 + 1):
-                    cx = px + 0.5
-                    tr = 1.0
+                    i = px - px0
                     for d in range(depth):
-                        acc[d] = 0.0
-                    for k in range(n):
-                        if px < bx0[k] or px > bx1[k] or py < by0[k] or py > by1[k]:
-                            continue
-                        dx = gx[k] - cx
-                        dy = gy[k] - cy
-                        sigma = ga[k] * dx * dx + gc[k] * dy * dy + gb[k] * dx * dy
-                        if sigma < 0.0 or sigma > glevel[k]:
-                            continue
-                        alpha = min(ALPHA_MAX, go[k] * math.exp(-sigma))
-                        if alpha < ALPHA_THRESHOLD:
-                            continue
-                        next_tr = tr * (1.0 - alpha)
-                        if next_tr <= TRANSMITTANCE_MIN:
-                            break
-                        w = alpha * tr
-                        for d in range(depth):
-                            acc[d] += w * col[k, d]
-                        tr = next_tr
-                    for d in range(depth):
-                        out[img, py, px, d] = acc[d] + tr * backgrounds[img, d]
-                    alphas[img, py, px, 0] = 1.0 - tr
+                        out[img, py, px, d] = acc[i, d] + tr[i] * backgrounds[img, d]
+                    alphas[img, py, px, 0] = 1.0 - tr[i]
 
     return bin_tiles, composite
 
@@ -191,11 +214,16 @@ def composite_numba(
     )
     out = np.empty((n_images, height, width, depth), f64)
     alphas = np.empty((n_images, height, width, 1), f64)
-    composite(
-        np_(means2d, f64), np_(conics, f64), np_(colors, f64), np_(opacities, f64),
-        np_(x0), np_(x1), np_(y0), np_(y1), offsets, lists, tiles_x, per_image,
-        width, height, bg, out, alphas,
-    )  # fmt: skip
+    import numba
+
+    # Tiles differ in cost by orders of magnitude (background against the object's middle):
+    # small chunks keep the threads busy to the end, where equal static shares would not.
+    with numba.parallel_chunksize(2):
+        composite(
+            np_(means2d, f64), np_(conics, f64), np_(colors, f64), np_(opacities, f64),
+            np_(x0), np_(x1), np_(y0), np_(y1), offsets, lists, tiles_x, per_image,
+            width, height, bg, out, alphas,
+        )  # fmt: skip
     return torch.from_numpy(out).to(dtype), torch.from_numpy(alphas).to(dtype)
 
 

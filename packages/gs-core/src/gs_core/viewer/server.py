@@ -61,15 +61,22 @@ DISPLAYS = (DISPLAY_RENDERER, DISPLAY_SPLATS, DISPLAY_POINTS)
 DISPLAY_CHOICES = {"splats": DISPLAY_SPLATS, "render": DISPLAY_RENDERER, "points": DISPLAY_POINTS}
 
 
-def resolve_display(display: str, device: str | torch.device) -> str:
-    """The page's display for a ``--display`` choice: ``splats``, ``render``, or ``auto``:
-    the renderer's streamed frames where gs3d renders on a GPU, the browser's WebGL splats
-    otherwise (on the 2-core CPU the torch backend draws about one full 512x512 frame/s of
-    the bundled AGG output; ``benchmarks/viewer.py``)."""
+def resolve_display(display: str, device: str | torch.device, backend: str = "auto") -> str:
+    """The page's display for a ``--display`` choice: ``splats``, ``render``, ``points``, or
+    ``auto``: the renderer's streamed frames where gs3d renders fast (on a GPU, or on the CPU
+    with the numba compositor: about 11 full 512x512 frames/s of the bundled AGG output on the
+    2-core CPU, ``benchmarks/viewer.py``), the browser's WebGL splats otherwise (the torch
+    compositor draws about one such frame/s)."""
     if display in DISPLAYS:
         return display
     if display == "auto":
-        return DISPLAY_RENDERER if torch.device(device).type == "cuda" else DISPLAY_SPLATS
+        dev = torch.device(device)
+        if dev.type == "cuda":
+            return DISPLAY_RENDERER
+        from gs_core.rendering.numba_compositing import numba_available
+
+        fast = dev.type == "cpu" and backend in ("auto", "numba") and numba_available()
+        return DISPLAY_RENDERER if fast else DISPLAY_SPLATS
     if display not in DISPLAY_CHOICES:
         raise GS3DError(f"--display: expected auto, {', '.join(DISPLAY_CHOICES)}, got '{display}'")
     return DISPLAY_CHOICES[display]
@@ -128,7 +135,7 @@ class Viewer:
     ):
         viser = import_viser()
         self.device = torch.device(device)
-        self._display = resolve_display(display, self.device)
+        self._display = resolve_display(display, self.device, backend)
         self._log = log or (lambda line: None)
         self._run = scene if isinstance(scene, TrainingRun) else None
         self._input_index = 0
