@@ -153,6 +153,18 @@ def test_seed_reproducible_and_fresh():
     assert not torch.allclose(a, c)
 
 
+def test_a_half_precision_model_generates_float32_gaussians():
+    # The paper-size benchmark runs in bf16: generate must feed a cast model its own dtype
+    # (noise, rays and the image) and return float32 Gaussians for the renderers.
+    m = _tiny().eval()
+    x = tiny_rgba_images(1, 32)
+    ref = m.generate(x, seed=3).gaussians
+    half = m.to(dtype=torch.bfloat16).generate(x, seed=3).gaussians
+    assert half.means.dtype == torch.float32 and half.sh.dtype == torch.float32
+    assert half.means.shape == ref.means.shape
+    assert (half.means - ref.means).abs().max() < 0.02  # bf16 round-off (0.003 of 0.18 at most)
+
+
 def test_explicit_supervision_decreases_on_fixed_quadruple(tiny_quadruples):
     m = _tiny()
     cfg = m.config

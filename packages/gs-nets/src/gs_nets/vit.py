@@ -40,9 +40,12 @@ class SmallViT(nn.Module):
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
         s = self.image_size
         if rgb.shape[-2:] != (s, s):
+            # Resized in float32: antialiased bilinear has no bf16 / fp16 CPU kernel.
             rgb = F.interpolate(
-                rgb, size=(s, s), mode="bilinear", antialias=True, align_corners=False
-            )
+                rgb.float(), size=(s, s), mode="bilinear", antialias=True, align_corners=False
+            ).to(rgb.dtype)
+        # A model cast to bf16 / fp16 takes float32 images from its callers.
+        rgb = rgb.to(self.patch_embed.weight.dtype)
         x = self.patch_embed((rgb - self.mean) / self.std).flatten(2).transpose(1, 2)
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
         for blk in self.blocks:

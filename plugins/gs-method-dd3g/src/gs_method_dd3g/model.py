@@ -145,15 +145,22 @@ class DD3G(Method):
         az, el, fresh = self.sample_inputs(b, gen)
         az = az if azimuths is None else azimuths.to(dev).float()
         el = el if elevations is None else elevations.to(dev).float()
-        noise = fresh if noise is None else noise.to(dev).float()
+        # A model cast to bf16 / fp16 takes its inputs in its own dtype; cameras are built in
+        # float32 (angles) and cast after, and the Gaussians come back in float32.
+        dtype = next(self.generator.parameters()).dtype
+        noise = (fresh if noise is None else noise.to(dev)).to(dtype)
         encode, pepd = self._graphed() if cuda_graph else (self.encoder, self.generator)
         timings: dict[str, float] = {}
         with torch.no_grad():
-            rays = plucker_inputs(self.view_cameras(az, el), self.config.latent_size)
+            rays = plucker_inputs(self.view_cameras(az, el), self.config.latent_size).to(dtype)
             with timed(timings, "encode", dev):
-                tokens = encode(self.input_rgb(images))
+                tokens = encode(self.input_rgb(images).to(dtype))
             with timed(timings, "pepd", dev):
                 attrs = pepd(tokens, noise, rays)
+        attrs = {
+            k: v.float() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+            for k, v in attrs.items()
+        }
         g = gaussians_from_attributes(attrs)
         g.validate(check_values=True)
         timings["total"] = sum(timings.values())
