@@ -46,6 +46,9 @@ def test_paper_preset_counts():
     assert cfg.decoder.head_weights["color"] == [0.2, 0.8]
     assert cfg.lr == 1e-5 and cfg.train.clip_grad_value == 5.0 and cfg.render_resolution == 256
     assert cfg.iv_t_range == (20, 300) and cfg.eta == 0.4
+    # Table II (b) at paper size: SI's one Gaussian per pixel at 128 px.
+    assert DD3GConfig.preset("paper", generator="splatter").num_gaussians() == 128 * 128
+    assert DD3GConfig.preset("small", generator="splatter").num_gaussians() == 64 * 64
 
 
 def test_head_config_rejects_bad_windows():
@@ -257,3 +260,43 @@ def test_dinov2_encoder_offline_error(monkeypatch, tmp_path):
     m.encoder._pending = None  # random weights (tests only): the path runs end to end
     out = m.eval().generate(tiny_rgba_images(1, 32), seed=0)
     assert out.gaussians.num_gaussians == cfg.num_gaussians()
+
+
+def test_splatter_baseline_generates_one_gaussian_per_output_pixel():
+    # Table II (b): the image alone decides the output; noise and cameras do not reach it.
+    m = _tiny(generator="splatter").eval()
+    assert m.config.num_gaussians() == 16 * 16
+    assert not any(n.startswith("encoder.") for n, _ in m.named_parameters())
+    x = tiny_rgba_images(2, 32)
+    a = m.generate(x, seed=0).gaussians
+    b = m.generate(x, seed=1).gaussians  # other C and N
+    assert a.means.shape == (2, 256, 3) and a.opacities.shape == (2, 256)
+    torch.testing.assert_close(a.means, b.means)
+    assert a.means.abs().max() <= 1.0 and bool((a.scales > 0).all())
+    torch.testing.assert_close(a.quats.norm(dim=-1), torch.ones(2, 256))
+    assert not torch.allclose(a.means[0], a.means[1])  # the two images differ
+
+
+def test_splatter_baseline_learns_a_quadruple_and_trains_through_the_engine(
+    tiny_quadruples, tmp_path
+):
+    from gs_core.training import Trainer
+
+    m = _tiny(generator="splatter")
+    q = tiny_quadruples.batch(torch.tensor([0]))
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    cams = m.view_cameras(q["azimuths"], q["elevations"])
+    rays = plucker_inputs(cams, m.config.latent_size)
+    losses = []
+    for _ in range(12):
+        g = gaussians_from_attributes(m(m.input_rgb(q["images"]), q["noise"], rays))
+        loss = explicit_supervision(g, cams, q["outputs"])["es_mse"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0], losses
+
+    m = _tiny(generator="splatter", objective="es", train={"max_steps": 2})
+    res = Trainer(m.training_module(quadruples=tiny_quadruples), tmp_path / "run").fit()
+    assert res.step == 2 and "loss/es_mse" in res.metrics

@@ -40,7 +40,38 @@ PAPER_HEAD_WEIGHTS = {
     "color": [0.2, 0.8],
     "opacity": [0.2, 0.8],
 }
-GENERATORS = ("pepd", "pd")
+GENERATORS = ("pepd", "pd", "splatter")
+
+
+class SplatterBaselineConfig(Config):
+    """Table II (b): a single-image splatter network (Splatter Image, Szymanowicz et al. 2024,
+    the paper's "SI") as the generator: one Gaussian per output pixel of a U-Net that sees the
+    input image and the Plücker rays of its fixed camera (the paper fixes the input pose).
+
+    Our choices, the paper giving none: gs_nets' LGM splatter U-Net on one view (LGM's
+    activations: positions in [-1, 1]^3 directly, 0.1 softplus scales) rather than SI's depth
+    along the ray, so that (b) differs from the other rows by its architecture alone."""
+
+    input_size: Resolution = pydantic.Field(
+        256, description="network input (paper: 256 px, the render resolution of IV-A)"
+    )
+    down_channels: list[int] = pydantic.Field(
+        [64, 128, 256, 512, 1024, 1024], description="LGM's encoder widths"
+    )
+    down_attention: list[bool] = pydantic.Field([False, False, False, True, True, True])
+    up_channels: list[int] = pydantic.Field(
+        [1024, 1024, 512, 256, 128],
+        description="LGM 'big' decoder: output = input / 2, so 128 x 128 = 16,384 Gaussians "
+        "(SI's one per pixel at 128 px)",
+    )
+    up_attention: list[bool] = pydantic.Field([True, True, True, False, False])
+    layers_per_block: Depth = 2
+    attention_heads: int = pydantic.Field(16, ge=1)
+    groups: int = pydantic.Field(32, ge=1, description="GroupNorm groups")
+
+    def num_gaussians(self) -> int:
+        side = self.input_size // 2 ** (len(self.down_channels) - len(self.up_channels))
+        return side * side
 
 
 class ImageEncoderConfig(Config):
@@ -170,10 +201,15 @@ class DD3GConfig(Config):
     """Everything about one DD3G model; presets ``paper``, ``small`` (the procedural world),
     ``tiny`` (CPU tests)."""
 
-    generator: Literal["pepd", "pd"] = pydantic.Field(
+    generator: Literal["pepd", "pd", "splatter"] = pydantic.Field(
         "pepd",
-        description="'pepd' (the method) or 'pd' (Table II (c): Progressive Decoding alone on "
-        "the image tokens, the noise and cameras ignored)",
+        description="'pepd' (the method), 'pd' (Table II (c): Progressive Decoding alone on "
+        "the image tokens, the noise and cameras ignored) or 'splatter' (Table II (b): a "
+        "single-image splatter network on the image alone; see SplatterBaselineConfig)",
+    )
+    splatter: SplatterBaselineConfig = pydantic.Field(
+        default_factory=SplatterBaselineConfig,
+        description="the Table II (b) generator (used when generator='splatter')",
     )
     encoder: ImageEncoderConfig = pydantic.Field(default_factory=ImageEncoderConfig)
     pattern: PatternExtractionConfig = pydantic.Field(default_factory=PatternExtractionConfig)
@@ -272,6 +308,17 @@ class DD3GConfig(Config):
                 "num_heads": 3,
             },
             "pattern": {"channels": [64, 128], "num_heads": 4, "num_pattern_tokens": 12},
+            # Table II (b) at this scale: 64 px in, 64 x 64 = 4,096 Gaussians out.
+            "splatter": {
+                "input_size": 64,
+                "down_channels": [32, 64, 128, 256],
+                "down_attention": [False, False, True, True],
+                "up_channels": [256, 128, 64, 32],
+                "up_attention": [True, False, False, False],
+                "layers_per_block": 1,
+                "attention_heads": 4,
+                "groups": 8,
+            },
             "decoder": {"dim": 192, "depth": 8, "head_hidden": 192, "gaussians_per_token": 128},
             "latent_size": 32,
             "render_resolution": 128,
@@ -298,6 +345,16 @@ class DD3GConfig(Config):
                 "num_heads": 2,
             },
             "pattern": {"channels": [8, 16], "num_heads": 2, "groups": 4, "num_pattern_tokens": 3},
+            "splatter": {
+                "input_size": 16,
+                "down_channels": [8, 16],
+                "down_attention": [False, True],
+                "up_channels": [16, 8],
+                "up_attention": [True, False],
+                "layers_per_block": 1,
+                "attention_heads": 2,
+                "groups": 4,
+            },
             "decoder": {
                 "dim": 32,
                 "depth": 4,
@@ -343,6 +400,8 @@ class DD3GConfig(Config):
         return self.num_image_tokens() + extra
 
     def num_gaussians(self) -> int:
+        if self.generator == "splatter":
+            return self.splatter.num_gaussians()
         return self.num_tokens() * self.decoder.gaussians_per_token
 
 
@@ -355,4 +414,5 @@ __all__ = [
     "ImageEncoderConfig",
     "PatternExtractionConfig",
     "ProgressiveDecodingConfig",
+    "SplatterBaselineConfig",
 ]

@@ -70,8 +70,14 @@ class DD3G(Method):
 
     def __init__(self, config: DD3GConfig):
         super().__init__(config)
-        self.encoder = ImageEncoder(config.encoder)
-        self.generator = PEPD(config, self.encoder.dim)
+        if config.generator == "splatter":  # Table II (b): the image goes to the network
+            from gs_method_dd3g.splatter_baseline import ImageAsInput, SplatterBaseline
+
+            self.encoder = ImageAsInput()
+            self.generator = SplatterBaseline(config)
+        else:
+            self.encoder = ImageEncoder(config.encoder)
+            self.generator = PEPD(config, self.encoder.dim)
 
     # ------------------------------------------------------------------ pieces
     def input_rgb(self, images: torch.Tensor) -> torch.Tensor:
