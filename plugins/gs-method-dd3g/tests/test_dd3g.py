@@ -49,6 +49,8 @@ def test_paper_preset_counts():
     # Table II (b) at paper size: SI's one Gaussian per pixel at 128 px.
     assert DD3GConfig.preset("paper", generator="splatter").num_gaussians() == 128 * 128
     assert DD3GConfig.preset("small", generator="splatter").num_gaussians() == 64 * 64
+    # Table II (a): TGS's 16,384 Gaussians (2,048 points x 8).
+    assert DD3GConfig.preset("paper", generator="hybrid").num_gaussians() == 16_384
 
 
 def test_head_config_rejects_bad_windows():
@@ -262,27 +264,31 @@ def test_dinov2_encoder_offline_error(monkeypatch, tmp_path):
     assert out.gaussians.num_gaussians == cfg.num_gaussians()
 
 
-def test_splatter_baseline_generates_one_gaussian_per_output_pixel():
-    # Table II (b): the image alone decides the output; noise and cameras do not reach it.
-    m = _tiny(generator="splatter").eval()
-    assert m.config.num_gaussians() == 16 * 16
-    assert not any(n.startswith("encoder.") for n, _ in m.named_parameters())
+@pytest.mark.parametrize("generator,count", [("splatter", 16 * 16), ("hybrid", 8 * 8)])
+def test_table2_baselines_see_the_image_alone(generator, count):
+    # Table II (a) hybrid and (b) splatter: the image decides the output; noise and cameras
+    # do not reach it (generators built for 3D data have no input for them).
+    m = _tiny(generator=generator).eval()
+    assert m.config.num_gaussians() == count
+    if generator == "splatter":  # the image goes to the network itself
+        assert not any(n.startswith("encoder.") for n, _ in m.named_parameters())
     x = tiny_rgba_images(2, 32)
     a = m.generate(x, seed=0).gaussians
     b = m.generate(x, seed=1).gaussians  # other C and N
-    assert a.means.shape == (2, 256, 3) and a.opacities.shape == (2, 256)
+    assert a.means.shape == (2, count, 3) and a.opacities.shape == (2, count)
     torch.testing.assert_close(a.means, b.means)
     assert a.means.abs().max() <= 1.0 and bool((a.scales > 0).all())
-    torch.testing.assert_close(a.quats.norm(dim=-1), torch.ones(2, 256))
+    torch.testing.assert_close(a.quats.norm(dim=-1), torch.ones(2, count))
     assert not torch.allclose(a.means[0], a.means[1])  # the two images differ
 
 
-def test_splatter_baseline_learns_a_quadruple_and_trains_through_the_engine(
-    tiny_quadruples, tmp_path
+@pytest.mark.parametrize("generator", ["splatter", "hybrid"])
+def test_table2_baselines_learn_a_quadruple_and_train_through_the_engine(
+    generator, tiny_quadruples, tmp_path
 ):
     from gs_core.training import Trainer
 
-    m = _tiny(generator="splatter")
+    m = _tiny(generator=generator)
     q = tiny_quadruples.batch(torch.tensor([0]))
     opt = torch.optim.Adam(m.parameters(), lr=3e-3)
     cams = m.view_cameras(q["azimuths"], q["elevations"])
@@ -296,7 +302,10 @@ def test_splatter_baseline_learns_a_quadruple_and_trains_through_the_engine(
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0], losses
+    if generator == "hybrid":  # both branches learn
+        assert m.generator.points.queries.grad.abs().sum() > 0
+        assert m.generator.planes.queries.grad.abs().sum() > 0
 
-    m = _tiny(generator="splatter", objective="es", train={"max_steps": 2})
+    m = _tiny(generator=generator, objective="es", train={"max_steps": 2})
     res = Trainer(m.training_module(quadruples=tiny_quadruples), tmp_path / "run").fit()
     assert res.step == 2 and "loss/es_mse" in res.metrics

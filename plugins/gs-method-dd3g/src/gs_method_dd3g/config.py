@@ -40,7 +40,7 @@ PAPER_HEAD_WEIGHTS = {
     "color": [0.2, 0.8],
     "opacity": [0.2, 0.8],
 }
-GENERATORS = ("pepd", "pd", "splatter")
+GENERATORS = ("pepd", "pd", "splatter", "hybrid")
 
 
 class SplatterBaselineConfig(Config):
@@ -72,6 +72,37 @@ class SplatterBaselineConfig(Config):
     def num_gaussians(self) -> int:
         side = self.input_size // 2 ** (len(self.down_channels) - len(self.up_channels))
         return side * side
+
+
+class HybridBaselineConfig(Config):
+    """Table II (a): a TGS / AGG-like hybrid generator (the paper's "TGS"): a point branch and
+    a triplane branch both read the image tokens; each Gaussian sits at a decoded point and
+    takes its attributes from the triplane sampled there.
+
+    Our choices, the paper giving none: learned queries cross-attend the image tokens (self-
+    then cross-attention per block, AGG's geometry predictor) and each emits
+    ``points_per_query`` positions; learned triplane tokens cross-attend the image tokens, are
+    projected to ``triplane_channels`` and doubled once by a 3D-aware upsampling (TGS decodes
+    a triplane from image tokens the same way); one MLP maps the sampled features to a position
+    offset and the other attributes, activated as Progressive Decoding's are."""
+
+    dim: Width = pydantic.Field(512, description="token width of both branches")
+    depth: Depth = pydantic.Field(6, description="blocks per branch")
+    num_heads: int = pydantic.Field(8, ge=1)
+    num_queries: GaussianCount = pydantic.Field(
+        2048, description="point queries (TGS decodes 2,048 points before upsampling)"
+    )
+    points_per_query: GaussianCount = pydantic.Field(
+        8, description="positions per query: 2,048 x 8 = 16,384 Gaussians (TGS: 16,384)"
+    )
+    triplane_tokens: Resolution = pydantic.Field(
+        32, description="side of the triplane token grid (3 x R x R tokens)"
+    )
+    triplane_channels: Width = pydantic.Field(40, description="triplane features (EG3D: 32-40)")
+    head_hidden: Width = pydantic.Field(256, description="hidden width of the attribute MLP")
+
+    def num_gaussians(self) -> int:
+        return self.num_queries * self.points_per_query
 
 
 class ImageEncoderConfig(Config):
@@ -201,11 +232,17 @@ class DD3GConfig(Config):
     """Everything about one DD3G model; presets ``paper``, ``small`` (the procedural world),
     ``tiny`` (CPU tests)."""
 
-    generator: Literal["pepd", "pd", "splatter"] = pydantic.Field(
+    generator: Literal["pepd", "pd", "splatter", "hybrid"] = pydantic.Field(
         "pepd",
         description="'pepd' (the method), 'pd' (Table II (c): Progressive Decoding alone on "
-        "the image tokens, the noise and cameras ignored) or 'splatter' (Table II (b): a "
-        "single-image splatter network on the image alone; see SplatterBaselineConfig)",
+        "the image tokens, the noise and cameras ignored), 'splatter' (Table II (b): a "
+        "single-image splatter network on the image alone; see SplatterBaselineConfig) or "
+        "'hybrid' (Table II (a): points + triplane from the image tokens; see "
+        "HybridBaselineConfig)",
+    )
+    hybrid: HybridBaselineConfig = pydantic.Field(
+        default_factory=HybridBaselineConfig,
+        description="the Table II (a) generator (used when generator='hybrid')",
     )
     splatter: SplatterBaselineConfig = pydantic.Field(
         default_factory=SplatterBaselineConfig,
@@ -308,7 +345,17 @@ class DD3GConfig(Config):
                 "num_heads": 3,
             },
             "pattern": {"channels": [64, 128], "num_heads": 4, "num_pattern_tokens": 12},
-            # Table II (b) at this scale: 64 px in, 64 x 64 = 4,096 Gaussians out.
+            # Table II (a) and (b) at this scale, 4,096 Gaussians each (64 px in for (b)).
+            "hybrid": {
+                "dim": 192,
+                "depth": 4,
+                "num_heads": 4,
+                "num_queries": 256,
+                "points_per_query": 16,
+                "triplane_tokens": 16,
+                "triplane_channels": 32,
+                "head_hidden": 128,
+            },
             "splatter": {
                 "input_size": 64,
                 "down_channels": [32, 64, 128, 256],
@@ -345,6 +392,16 @@ class DD3GConfig(Config):
                 "num_heads": 2,
             },
             "pattern": {"channels": [8, 16], "num_heads": 2, "groups": 4, "num_pattern_tokens": 3},
+            "hybrid": {
+                "dim": 32,
+                "depth": 1,
+                "num_heads": 2,
+                "num_queries": 8,
+                "points_per_query": 8,
+                "triplane_tokens": 4,
+                "triplane_channels": 8,
+                "head_hidden": 16,
+            },
             "splatter": {
                 "input_size": 16,
                 "down_channels": [8, 16],
@@ -402,6 +459,8 @@ class DD3GConfig(Config):
     def num_gaussians(self) -> int:
         if self.generator == "splatter":
             return self.splatter.num_gaussians()
+        if self.generator == "hybrid":
+            return self.hybrid.num_gaussians()
         return self.num_tokens() * self.decoder.gaussians_per_token
 
 
@@ -411,6 +470,7 @@ __all__ = [
     "GENERATORS",
     "PAPER_HEAD_WEIGHTS",
     "DD3GConfig",
+    "HybridBaselineConfig",
     "ImageEncoderConfig",
     "PatternExtractionConfig",
     "ProgressiveDecodingConfig",

@@ -75,6 +75,11 @@ class DD3G(Method):
 
             self.encoder = ImageAsInput()
             self.generator = SplatterBaseline(config)
+        elif config.generator == "hybrid":  # Table II (a): points + triplane from the tokens
+            from gs_method_dd3g.hybrid_baseline import HybridBaseline
+
+            self.encoder = ImageEncoder(config.encoder)
+            self.generator = HybridBaseline(config, self.encoder.dim)
         else:
             self.encoder = ImageEncoder(config.encoder)
             self.generator = PEPD(config, self.encoder.dim)
