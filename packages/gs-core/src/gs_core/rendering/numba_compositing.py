@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from gs_core.rendering.projection import ALPHA_THRESHOLD
+from gs_core.rendering.rasterization import footprint_boxes
 
 TILE = 16
 ALPHA_MAX = 0.999
@@ -180,14 +181,8 @@ def composite_numba(
     dtype = colors.dtype
     depth = colors.shape[-1]
     bin_tiles, composite = _kernels()
-    mx, my = means2d.detach().unbind(-1)
-    rx = radii[:, 0].to(mx.dtype)
-    ry = radii[:, 1].to(mx.dtype)
-    # The torch compositor's integer boxes: pixel centres inside [m - r, m + r].
-    x0 = torch.ceil(mx - rx - 0.5).clamp(0, width).to(torch.int64)
-    x1 = torch.floor(mx + rx - 0.5).clamp(-1, width - 1).to(torch.int64)
-    y0 = torch.ceil(my - ry - 0.5).clamp(0, height).to(torch.int64)
-    y1 = torch.floor(my + ry - 0.5).clamp(-1, height - 1).to(torch.int64)
+    # The torch compositor's integer boxes.
+    x0, x1, y0, y1 = (t.long() for t in footprint_boxes(means2d, radii, width, height))
     seen = (x1 >= x0) & (y1 >= y0)
     # Entries whose box misses the image bin into no tile: an empty tile range.
     tx0 = torch.where(seen, x0 // TILE, 1)

@@ -90,19 +90,26 @@ def _take(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return t.index_select(0, idx)
 
 
+def footprint_boxes(means2d: torch.Tensor, radii: torch.Tensor, width: int, height: int):
+    """Inclusive integer pixel boxes ``x0, x1, y0, y1`` (``[V]`` each, float) of entries with
+    centres ``means2d [V, 2]`` and half-extents ``radii [V, 2]``: pixel ``j`` has its centre at
+    ``j + 0.5``, and the box keeps the centres inside ``[m - r, m + r]``, clipped to the image
+    (empty where ``x1 < x0`` or ``y1 < y0``)."""
+    mx, my = means2d.detach().unbind(-1)
+    rx = radii[:, 0].to(mx.dtype)
+    ry = radii[:, 1].to(mx.dtype)
+    x0 = torch.ceil(mx - rx - 0.5).clamp(0, width)
+    x1 = torch.floor(mx + rx - 0.5).clamp(-1, width - 1)
+    y0 = torch.ceil(my - ry - 0.5).clamp(0, height)
+    y1 = torch.floor(my + ry - 0.5).clamp(-1, height - 1)
+    return x0, x1, y0, y1
+
+
 class _Footprints:
     """Integer pixel bounding boxes of the entries (non-differentiable), int32."""
 
     def __init__(self, means2d, radii, image_ids, width, height):
-        mx, my = means2d.detach().unbind(-1)
-        rx = radii[:, 0].to(mx.dtype)
-        ry = radii[:, 1].to(mx.dtype)
-        i32 = torch.int32
-        # Pixel j has its centre at j + 0.5; keep the centres inside [m - r, m + r].
-        x0 = torch.ceil(mx - rx - 0.5).clamp(0, width).to(i32)
-        x1 = torch.floor(mx + rx - 0.5).clamp(-1, width - 1).to(i32)
-        y0 = torch.ceil(my - ry - 0.5).clamp(0, height).to(i32)
-        y1 = torch.floor(my + ry - 0.5).clamp(-1, height - 1).to(i32)
+        x0, x1, y0, y1 = (t.to(torch.int32) for t in footprint_boxes(means2d, radii, width, height))
         self.x0, self.y0 = x0, y0
         self.wx = (x1 - x0 + 1).clamp_min(0)
         self.hy = (y1 - y0 + 1).clamp_min(0)
