@@ -603,3 +603,15 @@ def test_training_deterministic_mode_is_scoped_to_the_run(tmp_path):
 
 if __name__ == "__main__":
     main()
+
+
+def test_dataloader_workers_are_capped_by_the_cores(monkeypatch):
+    from gs_core.training import trainer
+
+    monkeypatch.setattr("gs_core.devices.available_cores", lambda: 2)
+    assert trainer._worker_count(0, 1) == 0  # in-process loading stays in-process
+    assert trainer._worker_count(6, 1) == 2  # a GPU preset's 6 workers on a 2-core machine
+    assert trainer._worker_count(6, 2) == 1  # two processes share the cores
+    assert trainer._worker_count(6, 4) == 1  # never 0 when workers were asked for
+    monkeypatch.setattr("gs_core.devices.available_cores", lambda: 16)
+    assert trainer._worker_count(6, 2) == 6

@@ -135,6 +135,16 @@ class _Window:
         return self.steps / dt if dt > 0 else 0.0
 
 
+def _worker_count(requested: int, world_size: int) -> int:
+    """DataLoader workers per process: as configured, but no more than this machine's cores
+    shared by its processes (a GPU preset's workers on a 2-core machine only contend)."""
+    if requested <= 0:
+        return 0
+    from gs_core.devices import available_cores
+
+    return min(requested, max(1, available_cores() // max(world_size, 1)))
+
+
 class Trainer:
     """Drives a :class:`TrainingModule` for ``config.max_steps`` optimiser steps.
 
@@ -284,7 +294,7 @@ class Trainer:
             dist,
             cfg.seed,
             cfg.shuffle,
-            cfg.num_workers,
+            _worker_count(cfg.num_workers, dist.world_size),
             # the default is passed as a plain function, so worker processes never need the module
             collate_fn=module.collate
             if type(module).collate is not TrainingModule.collate
