@@ -38,6 +38,15 @@ def test_generate_returns_coloured_mesh_and_gaussians_on_it():
         assert out.timings[key] >= 0
 
 
+def test_a_half_precision_model_generates_a_float32_mesh_and_gaussians():
+    # Networks in bf16, geometry (triplane sampling points, FlexiCubes) in float32.
+    model = tiny().to(dtype=torch.bfloat16)
+    out = model.generate(tiny_rgba_images(2, 32), seed=3)
+    assert out.gaussians.means.dtype == torch.float32 and out.gaussians.means.shape[0] == 2
+    assert len(out.meshes) == 2 and all(m.vertices.dtype == torch.float32 for m in out.meshes)
+    assert out.extras["latent"].dtype == torch.bfloat16
+
+
 def test_seeds_change_the_sample_and_repeat_exactly():
     model = tiny()
     images = tiny_rgba_images(1, 32)

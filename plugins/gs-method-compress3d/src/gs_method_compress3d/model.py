@@ -130,6 +130,9 @@ class Compress3D(Method):
             self.__dict__["_cuda_graphs"] = graphs
         return graphs
 
+    def _dtype(self) -> torch.dtype:
+        return next(self.unet.parameters()).dtype
+
     def guided_context(self, shape_emb: torch.Tensor, image_emb: torch.Tensor) -> torch.Tensor:
         b = image_emb.shape[0]
         drop_s, drop_i = guidance_drop_masks(b, image_emb.device)
@@ -188,7 +191,8 @@ class Compress3D(Method):
         timings: dict[str, float] = {}
         with torch.no_grad():
             with timed(timings, "image_embedding", dev):
-                e_p = self.image_embedding(self.input_rgb(images))
+                # In the networks' dtype: a model cast to bf16 / fp16 samples in it.
+                e_p = self.image_embedding(self.input_rgb(images)).to(self._dtype())
             with timed(timings, "prior", dev):
                 # Without the prior the shape branch is always the learned null embedding.
                 if use_prior:

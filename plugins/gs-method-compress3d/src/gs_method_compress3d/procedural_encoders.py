@@ -49,7 +49,11 @@ class ProceduralImageEncoder(nn.Module):
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
         if rgb.ndim != 4 or rgb.shape[1] != 3:
             raise ValidationError("images", "RGB [B, 3, H, W]", str(tuple(rgb.shape)))
-        x = F.interpolate(rgb, size=(self.image_size,) * 2, mode="bilinear", antialias=True)
+        # Resized in float32 (antialiased bilinear has no bf16 / fp16 CPU kernel), then in the
+        # weights' dtype: a model cast to half precision takes float32 images from its callers.
+        size = (self.image_size,) * 2
+        x = F.interpolate(rgb.float(), size=size, mode="bilinear", antialias=True)
+        x = x.to(self.proj.weight.dtype)
         x = self.features(x * 2.0 - 1.0).mean(dim=(-1, -2))
         return _unit_scaled(self.proj(x))
 

@@ -53,6 +53,11 @@ class SurfaceHeads(nn.Module):
         self.hidden = hidden
         self.color = _mlp(feat, hidden, 3, layers, zero_last=False)
 
+    def _features(self, planes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """Triplane features at ``points`` in the heads' dtype (the geometry stays float32 in a
+        model cast to half precision; the heads' outputs come back as float32)."""
+        return sample_triplane(planes, points).to(self.weight_in.weight.dtype)
+
     def vertex_fields(
         self, planes: torch.Tensor, points: torch.Tensor, cubes: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -65,23 +70,23 @@ class SurfaceHeads(nn.Module):
         Returns:
             ``sdf [N_v]``, ``deform [N_v, 3]`` (raw; FlexiCubes bounds it), ``weights [N_c, 21]``.
         """
-        f = sample_triplane(planes, points)  # [N_v, 3C]
-        sdf = self.sdf(f)[..., 0] + points.norm(dim=-1) - self.init_radius
-        deform = self.deform(f)
+        f = self._features(planes, points)  # [N_v, 3C]
+        sdf = self.sdf(f)[..., 0].float() + points.norm(dim=-1) - self.init_radius
+        deform = self.deform(f).float()
         corner = self.weight_in(f).reshape(-1, 8, self.hidden)  # [N_v, 8, H]
         k = torch.arange(8, device=cubes.device)
         h = corner[cubes, k].sum(1)  # [N_c, H]: the first layer on the 8 concatenated corners
-        weights = self.weight_out(torch.nn.functional.silu(h))
+        weights = self.weight_out(torch.nn.functional.silu(h)).float()
         return sdf, deform, weights
 
     def sdf_at(self, planes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         """SDF ``[N]`` of ``planes [3, C, R, R]`` at any ``points [N, 3]`` in ``[-1, 1]^3``."""
-        f = sample_triplane(planes, points)
-        return self.sdf(f)[..., 0] + points.norm(dim=-1) - self.init_radius
+        f = self._features(planes, points)
+        return self.sdf(f)[..., 0].float() + points.norm(dim=-1) - self.init_radius
 
     def colors(self, planes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         """``planes [3, C, R, R]``, ``points [N, 3]`` in ``[-1, 1]^3`` -> RGB ``[N, 3]`` in (0, 1)."""
-        return torch.sigmoid(self.color(sample_triplane(planes, points)))
+        return torch.sigmoid(self.color(self._features(planes, points)).float())
 
 
 __all__ = ["SurfaceHeads"]
