@@ -91,3 +91,15 @@ def test_numba_backend_refuses_gradients_and_other_devices_with_the_reason():
         render(g2, CAMS, backend="numba")
     with pytest.raises(BackendUnavailableError, match="CPU tensors only"):
         _require_numba(torch.device("cuda"), needs_grad=False)
+
+
+def test_frames_from_several_threads_are_the_same_frames():
+    # The viewer renders from a worker thread while other threads may render too.
+    from concurrent.futures import ThreadPoolExecutor
+
+    g = scene(n=200, seed=7)
+    with torch.no_grad():
+        ref = render(g, CAMS, background=1.0, backend="numba").rgb
+        with ThreadPoolExecutor(4) as pool:
+            outs = list(pool.map(lambda _: render(g, CAMS, background=1.0).rgb, range(8)))
+    assert all(torch.equal(o, ref) for o in outs)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 
 import numpy as np
 import torch
@@ -26,6 +27,10 @@ from gs_core.rendering.projection import ALPHA_THRESHOLD
 from gs_core.rendering.rasterization import footprint_boxes
 
 TILE = 16
+# One frame at a time per process: numba's fallback threading layer (workqueue, where neither
+# OpenMP nor TBB is present) aborts the process when two threads launch parallel kernels at once,
+# and a frame already uses every core.
+_LAUNCH = threading.Lock()
 ALPHA_MAX = 0.999
 TRANSMITTANCE_MIN = 1e-4
 
@@ -213,7 +218,7 @@ def composite_numba(
 
     # Tiles differ in cost by orders of magnitude (background against the object's middle):
     # small chunks keep the threads busy to the end, where equal static shares would not.
-    with numba.parallel_chunksize(2):
+    with _LAUNCH, numba.parallel_chunksize(2):
         composite(
             np_(means2d, f64), np_(conics, f64), np_(colors, f64), np_(opacities, f64),
             np_(x0), np_(x1), np_(y0), np_(y1), offsets, lists, tiles_x, per_image,
