@@ -5,10 +5,10 @@ centres at +0.5, ``alpha = min(0.999, o * exp(-sigma))``, ``alpha < 1/255`` skip
 stops before the Gaussian that would take its transmittance to ``<= 1e-4``, footprints clipped
 to the same integer boxes), organised as gsplat's kernels are: entries binned into 16 x 16 pixel
 tiles in depth order, then every tile composited front to back by one thread, row by row, with
-an early exit once a row's pixels are all finished. It builds no gradient, and is what makes the torch backend's
-pictures interactive on a small CPU (``gs3d view``, turntables, evaluation): the pure-PyTorch
-compositor pays for autograd-ready bookkeeping (sorting every (pixel, Gaussian) pair) that an
-inference frame does not need.
+an early exit once a row's pixels are all finished. It builds no gradient, and is what makes the
+torch backend's pictures interactive on a small CPU (``gs3d view``, turntables, evaluation): the
+pure-PyTorch compositor pays for autograd-ready bookkeeping (sorting every (pixel, Gaussian)
+pair) that an inference frame does not need.
 
 numba is optional (``gs3d-core[viewer]`` or ``gs3d-core[fast-cpu]``); :func:`numba_available`
 says whether this path can run. Kernels are compiled on first use and cached on disk.
@@ -24,15 +24,13 @@ import numpy as np
 import torch
 
 from gs_core.rendering.projection import ALPHA_THRESHOLD
-from gs_core.rendering.rasterization import footprint_boxes
+from gs_core.rendering.rasterization import ALPHA_MAX, TRANSMITTANCE_MIN, footprint_boxes
 
 TILE = 16
 # One frame at a time per process: numba's fallback threading layer (workqueue, where neither
 # OpenMP nor TBB is present) aborts the process when two threads launch parallel kernels at once,
 # and a frame already uses every core.
 _LAUNCH = threading.Lock()
-ALPHA_MAX = 0.999
-TRANSMITTANCE_MIN = 1e-4
 
 
 @functools.cache
