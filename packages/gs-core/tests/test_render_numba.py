@@ -103,3 +103,27 @@ def test_frames_from_several_threads_are_the_same_frames():
         with ThreadPoolExecutor(4) as pool:
             outs = list(pool.map(lambda _: render(g, CAMS, background=1.0).rgb, range(8)))
     assert all(torch.equal(o, ref) for o in outs)
+
+
+def test_a_frame_leaves_torchs_thread_count_alone():
+    # gs3d runs torch on 1 thread on small machines; numba's OpenMP layer shares the setting
+    # and sets it when it starts: a fresh process, so that start happens here.
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import torch
+        from gs_core import Cameras, Gaussians, render
+        torch.set_num_threads(1)
+        g = Gaussians(torch.rand(50, 3) - 0.5, torch.randn(50, 4), torch.rand(50, 3) * 0.1,
+                      torch.rand(50), torch.rand(50, 1, 3))
+        cams = Cameras.orbit([0.0], [10.0], radius=2.5, width=32, height=32)
+        with torch.no_grad():
+            assert render(g, cams).meta["backend"] == "numba"
+        print(torch.get_num_threads())
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"

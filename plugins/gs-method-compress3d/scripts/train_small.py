@@ -179,23 +179,26 @@ def save_fp16(model, path: Path) -> list[str]:
 
 
 # ------------------------------------------------------------------ jobs (one process each)
+def _train_job(args: dict, stage: str, overrides: dict):
+    """One job's model from ``args["init"]`` with ``overrides``, trained for ``stage``; returns
+    the model (in eval mode), the training result and the held-out items to score it on."""
+    torch.set_num_threads(args["threads"])
+    model = load(Path(args["init"]), args["device"], overrides)
+    res = train_stage(model, stage, Path(args["data"]), Path(args["out"]) / "run", args["budget_s"])
+    model.eval()
+    cfg = model.config
+    items = eval_samples(
+        model, Path(args["eval"]), EVAL_VIEWS, cfg.loss.render_resolution, cfg.encoder.num_points
+    )
+    return model, res, items
+
+
 def autoencoder_job(args: dict) -> dict:
     """Train and score one autoencoder variant (Table 2)."""
     from gs_core.errors import GS3DError
 
-    torch.set_num_threads(args["threads"])
+    model, res, items = _train_job(args, "autoencoder", {"attention.enabled": args["attention"]})
     dev, out = args["device"], Path(args["out"])
-    model = load(Path(args["init"]), dev, {"attention.enabled": args["attention"]})
-    res = train_stage(model, "autoencoder", Path(args["data"]), out / "run", args["budget_s"])
-    model.eval()
-    cfg = model.config
-    items = eval_samples(
-        model,
-        Path(args["eval"]),
-        EVAL_VIEWS,
-        cfg.loss.render_resolution,
-        cfg.encoder.num_points,
-    )
     rows, failures = [], 0
     with torch.no_grad():
         for item in items:
@@ -223,23 +226,9 @@ def diffusion_job(args: dict) -> dict:
     from gs_core.errors import GS3DError
     from gs_method_compress3d.frechet import frechet_distance
 
-    torch.set_num_threads(args["threads"])
+    overrides = {"unet.use_prior": args["use_prior"], "unet.latent_scale": args["latent_scale"]}
+    model, res, items = _train_job(args, "diffusion", overrides)
     dev, out = args["device"], Path(args["out"])
-    model = load(
-        Path(args["init"]),
-        dev,
-        {"unet.use_prior": args["use_prior"], "unet.latent_scale": args["latent_scale"]},
-    )
-    res = train_stage(model, "diffusion", Path(args["data"]), out / "run", args["budget_s"])
-    model.eval()
-    cfg = model.config
-    items = eval_samples(
-        model,
-        Path(args["eval"]),
-        EVAL_VIEWS,
-        cfg.loss.render_resolution,
-        cfg.encoder.num_points,
-    )
     per_seed, gen_feats, gt_feats, sims, failures = [], [], [], [], 0
     with torch.no_grad():
         for seed in range(args["seeds"]):

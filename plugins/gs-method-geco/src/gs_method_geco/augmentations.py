@@ -123,4 +123,20 @@ def augment_views(
     return views, out
 
 
-__all__ = ["augment_views", "grid_distortion", "orbit_camera_jitter"]
+def augment_as_configured(
+    config, views: torch.Tensor, cameras: Cameras, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, Cameras]:
+    """:func:`augment_views` with the probabilities and strengths of a ``ReconstructorConfig``
+    (R's own training and the joint stage augment alike)."""
+    return augment_views(
+        views,
+        cameras,
+        prob_grid_distortion=config.prob_grid_distortion,
+        grid_strength=config.grid_distortion_strength,
+        prob_camera_jitter=config.prob_camera_jitter,
+        jitter_strength=config.camera_jitter_strength,
+        generator=generator,
+    )
+
+
+__all__ = ["augment_as_configured", "augment_views", "grid_distortion", "orbit_camera_jitter"]

@@ -24,7 +24,7 @@ from gs_core.cameras import Cameras
 from gs_core.errors import GS3DError
 from gs_core.rendering import render
 from gs_core.training import TrainerConfig, TrainingModule
-from gs_method_geco.augmentations import augment_views
+from gs_method_geco.augmentations import augment_as_configured
 from gs_priors.zero123plus import GRAY
 
 
@@ -168,14 +168,7 @@ class ReconstructorTrainingModule(TrainingModule):
         views = batch["views"].to(dev)
         cams = m.lgm_cameras(dev)
         if self.augment:
-            views, cams = augment_views(
-                views,
-                cams,
-                prob_grid_distortion=rc.prob_grid_distortion,
-                grid_strength=rc.grid_distortion_strength,
-                prob_camera_jitter=rc.prob_camera_jitter,
-                jitter_strength=rc.camera_jitter_strength,
-            )
+            views, cams = augment_as_configured(rc, views, cams)
         gaussians = m.reconstruct(views, cams)
         size = batch["target_rgb"].shape[-1]
         targets = orbit_targets(batch["target_angles"], rc.camera_radius, rc.fov_deg, size).to(dev)

@@ -23,7 +23,7 @@ from gs_core.rendering import render
 from gs_core.training import TrainerConfig, TrainingModule
 from gs_losses.guidance import VSD, VSDConfig
 from gs_losses.guidance.timesteps import TimestepSchedule
-from gs_method_geco.augmentations import augment_views
+from gs_method_geco.augmentations import augment_as_configured
 from gs_method_geco.config import GECOConfig
 from gs_method_geco.generator import check_teacher_layout
 from gs_priors.students import copy_student
@@ -243,16 +243,7 @@ class JointTrainingModule(TrainingModule):
         views = m.views(batch["noise"].to(dev), cond)
         cams = m.lgm_cameras(dev)
         if cfg.augment_joint:
-            rc = cfg.reconstructor
-            views, cams = augment_views(
-                views,
-                cams,
-                prob_grid_distortion=rc.prob_grid_distortion,
-                grid_strength=rc.grid_distortion_strength,
-                prob_camera_jitter=rc.prob_camera_jitter,
-                jitter_strength=rc.camera_jitter_strength,
-                generator=generator,
-            )
+            views, cams = augment_as_configured(cfg.reconstructor, views, cams, generator)
         gaussians = m.reconstruct(views, cams)
         target = batch["rgb"].to(dev)
         size = target.shape[-1]

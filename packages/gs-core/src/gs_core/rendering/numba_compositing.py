@@ -216,12 +216,18 @@ def composite_numba(
 
     # Tiles differ in cost by orders of magnitude (background against the object's middle):
     # small chunks keep the threads busy to the end, where equal static shares would not.
+    torch_threads = torch.get_num_threads()
     with _LAUNCH, numba.parallel_chunksize(2):
         composite(
             np_(means2d, f64), np_(conics, f64), np_(colors, f64), np_(opacities, f64),
             np_(x0), np_(x1), np_(y0), np_(y1), offsets, lists, tiles_x, per_image,
             width, height, bg, out, alphas,
         )  # fmt: skip
+        # numba's OpenMP layer sets the process's OpenMP thread count, which torch shares:
+        # without this, a 1-thread gs3d process (the 2-core default) runs torch on every core
+        # after its first frame, and torch's reductions then round differently.
+        if torch.get_num_threads() != torch_threads:
+            torch.set_num_threads(torch_threads)
     return torch.from_numpy(out).to(dtype), torch.from_numpy(alphas).to(dtype)
 
 
