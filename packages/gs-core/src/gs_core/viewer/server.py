@@ -64,7 +64,7 @@ DISPLAY_CHOICES = {"splats": DISPLAY_SPLATS, "render": DISPLAY_RENDERER, "points
 def resolve_display(display: str, device: str | torch.device, backend: str = "auto") -> str:
     """The page's display for a ``--display`` choice: ``splats``, ``render``, ``points``, or
     ``auto``: the renderer's streamed frames where gs3d renders fast (on a GPU, or on the CPU
-    with the numba compositor: about 11 full 512x512 frames/s of the bundled AGG output on the
+    with the numba compositor: about 17 full 512x512 frames/s of the bundled AGG output on the
     2-core CPU, ``benchmarks/viewer.py``), the browser's WebGL splats otherwise (the torch
     compositor draws about one such frame/s)."""
     if display in DISPLAYS:
