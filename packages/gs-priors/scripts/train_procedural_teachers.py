@@ -9,7 +9,7 @@ What it runs, in order:
    ``eval-hard`` objects in the same three layouts;
 2. the shared VAE on GPU 0 (``--vae-seconds``);
 3. the teachers, both GPUs at once: Zero123 on the first, ImageDream then Zero123++ on the
-   second, each for its ``--seconds``; EMA weights saved fp16, then packed as one int8 file
+   second, each for its ``--seconds`` (``--gpus 0,0,0``: all three at once on one GPU); EMA weights saved fp16, then packed as one int8 file
    (:mod:`gs_priors.teachers.packing`);
 4. evaluation of the packed (int8) teachers on the held-out objects: 50-step DDIM samples at
    guidance 1 and at the official pipeline's scale, seeds 0-2, against the ground truth and
@@ -286,12 +286,27 @@ def _report(r) -> dict:
     }
 
 
+def teacher_chains(devices: int) -> list[list[str]]:
+    """The teachers each device entry trains, one after another. ``--gpus`` may name a GPU more
+    than once: the teachers' small U-Nets leave most of an H200 idle, so three processes on one
+    GPU (``--gpus 0,0,0``) train each at close to its speed alone."""
+    if devices >= 3:
+        return [["zero123"], ["imagedream"], ["zero123plus"]]
+    if devices == 2:
+        return [["zero123"], ["imagedream", "zero123plus"]]
+    return [list(NAMES)]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--preset", choices=("procedural", "tiny"), default="procedural")
-    p.add_argument("--gpus", default="0,1", help="'0,1', '0' or 'cpu'")
+    p.add_argument(
+        "--gpus",
+        default="0,1",
+        help="'0,1', '0', 'cpu', or a GPU named once per teacher ('0,0,0': all three at once)",
+    )
     p.add_argument("--objects", type=int, default=None, help="training objects per prior")
     p.add_argument("--vae-seconds", type=float, default=180.0)
     p.add_argument("--vae-steps", type=int, default=None)
@@ -337,7 +352,7 @@ def main() -> None:
     log(f"data ready ({time.perf_counter() - t0:.0f} s)")
     gpus = [] if args.gpus == "cpu" else args.gpus.split(",")
     vae = train_vae_stage(args, work, f"cuda:{gpus[0]}" if gpus else "cpu")
-    chains = [["zero123"], ["imagedream", "zero123plus"]] if len(gpus) >= 2 else [list(NAMES)]
+    chains = teacher_chains(len(gpus))
     forwarded = [a for a in sys.argv[1:]]
     procs = []
     for k, chain in enumerate(chains):

@@ -226,3 +226,16 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
     assert "resumed_from" in again["vae"]
     for name in NAMES:
         assert again["teachers"][name]["train"]["resumed_from"].endswith(f"{name}.safetensors")
+
+
+def test_one_gpu_named_per_teacher_trains_all_three_at_once():
+    import importlib.util
+
+    script = Path(__file__).parents[1] / "scripts" / "train_procedural_teachers.py"
+    spec = importlib.util.spec_from_file_location("train_procedural_teachers", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for devices, chains in ((1, 1), (2, 2), (3, 3)):
+        got = module.teacher_chains(devices)
+        assert len(got) == chains
+        assert sorted(n for chain in got for n in chain) == sorted(NAMES)
