@@ -67,3 +67,13 @@ def test_batched_and_errors():
         Cameras(cams.viewmats, cams.Ks, 0, 8)
     r = cams.resized(16, 16)
     torch.testing.assert_close(r.Ks[:, 0, 0], cams.Ks[:, 0, 0] * 2)
+
+
+def test_to_returns_the_same_cameras_when_nothing_changes():
+    """No new validation (host reads) when nothing changes: CUDA-graph captures call it."""
+    cams = Cameras.orbit([0.0, 90.0], [0.0, 10.0], radius=2.0, width=8, height=8)
+    assert cams.to("cpu") is cams
+    assert cams.to(torch.float32) is cams
+    wider = cams.to(torch.float64)
+    assert wider is not cams and wider.viewmats.dtype == torch.float64
+    torch.testing.assert_close(wider.viewmats.float(), cams.viewmats)

@@ -29,7 +29,7 @@ from gs_priors.teachers import (  # noqa: E402
 from gs_priors.teachers.data import BATCHES  # noqa: E402
 from gs_priors.teachers.evaluation import multiview_samples, usefulness  # noqa: E402
 from gs_priors.teachers.packing import pack_teacher, unpack_teacher  # noqa: E402
-from gs_priors.teachers.training import conditioned_batch  # noqa: E402
+from gs_priors.teachers.training import _mix, conditioned_batch  # noqa: E402
 
 NAMES = ("zero123", "zero123plus", "imagedream")
 VIEWS = {"zero123": 4, "zero123plus": 7, "imagedream": 24}
@@ -239,3 +239,51 @@ def test_one_gpu_named_per_teacher_trains_all_three_at_once():
         got = module.teacher_chains(devices)
         assert len(got) == chains
         assert sorted(n for chain in got for n in chain) == sorted(NAMES)
+
+
+def test_v_loss_weight_turns_each_target_loss_into_the_v_loss():
+    from gs_priors.teachers.training import v_loss_weight
+
+    g = torch.Generator().manual_seed(0)
+    ab = torch.tensor([0.9, 0.5, 0.04, 0.005])
+    a, s = ab.sqrt().view(-1, 1), (1 - ab).sqrt().view(-1, 1)
+    x0, eps = torch.randn(4, 16, generator=g), torch.randn(4, 16, generator=g)
+    x0_hat = x0 + 0.1 * torch.randn(4, 16, generator=g)  # one prediction, three parametrisations
+    xt = a * x0 + s * eps
+    eps_hat = (xt - a * x0_hat) / s
+    v_loss = ((a * eps_hat - s * x0_hat) - (a * eps - s * x0)).pow(2).mean(1)
+    for kind, pred, target in (("epsilon", eps_hat, eps), ("sample", x0_hat, x0)):
+        mse = (pred - target).pow(2).mean(1)
+        torch.testing.assert_close(v_loss_weight(kind, ab) * mse, v_loss)
+    torch.testing.assert_close(v_loss_weight("v_prediction", ab), torch.ones(4))
+
+
+def test_v_weighting_reaches_the_training_loss(teachers, datasets):
+    """The same batch, noise and timesteps: the "v" loss is the per-sample MSE weighted by
+    1 / alpha_bar (Zero123 is an epsilon prior), not the plain mean."""
+    from gs_priors.teachers.training import v_loss_weight
+
+    prior = load_teacher(teachers["zero123"])
+    bank = ViewBank.load(datasets["zero123"], 16)
+    losses = {}
+    for weighting in ("uniform", "v"):
+        cfg = TeacherConfig.preset("tiny-zero123").model_copy(update={"loss_weighting": weighting})
+        trainer = TeacherTrainer(prior, cfg, bank, seed=3)
+        losses[weighting] = float(trainer.loss())
+    # Recompute both from the same draws (the trainer's generator, seed 3).
+    g = torch.Generator().manual_seed(3)
+    batch = BATCHES["zero123"](bank, 4, g)
+    x0, cond, null, _ = conditioned_batch(prior, "zero123", batch, trainer.cache)
+    drop = torch.rand(4, generator=g) < cfg.condition_dropout
+    cond = _mix(cond, null, drop)
+    t = torch.randint(prior.num_train_timesteps, (4,), generator=g)
+    noise = torch.randn(x0.shape, generator=g)
+    ab = prior.alphas_cumprod[t]
+    xt = ab.sqrt().view(-1, 1, 1, 1) * x0 + (1 - ab).sqrt().view(-1, 1, 1, 1) * noise
+    with torch.no_grad():
+        err = (prior.model_output(xt, t, cond).float() - noise).pow(2).flatten(1).mean(1)
+    assert losses["uniform"] == pytest.approx(float(err.mean()), rel=1e-4)
+    assert losses["v"] == pytest.approx(
+        float((v_loss_weight("epsilon", ab) * err).mean()), rel=1e-4
+    )
+    assert losses["v"] > 1.5 * losses["uniform"]

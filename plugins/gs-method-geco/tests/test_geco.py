@@ -302,3 +302,39 @@ def test_paper_layout_is_zero123plus_and_lgm_big():
     # Zero123++'s schedule (linear betas) as diffusers computes it.
     sched = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="linear")
     torch.testing.assert_close(alphas_cumprod(cfg.generator).float(), sched.alphas_cumprod)
+
+
+# ---------------------------------------------------------------------------- CUDA graphs
+def test_graph_captured_parts_read_no_host_tensors(model):
+    """What the CUDA-graph captures of `generate` read is built before them: the final
+    alpha_bar is a Python number and R's six cameras are built once per device."""
+    assert isinstance(model.generator.final_alpha(), float)
+    assert model.lgm_cameras() is model.lgm_cameras()
+    views = torch.rand(1, 6, 3, 8, 8)
+    x = model._lgm_input(views)
+    torch.testing.assert_close(
+        model._params_from_input(x), model.reconstruct_params(views), rtol=0, atol=0
+    )
+
+
+@pytest.mark.gpu
+def test_graphed_generate_matches_eager_on_cuda(teacher_dir):
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    from gs_method_geco.config import GECOConfig
+    from gs_method_geco.model import GECO
+    from gs_priors.tiny import TINY_ZERO123PLUS_VIEW_SIZE
+    from gs_priors.zero123plus import Zero123PlusGuidance
+
+    teacher = Zero123PlusGuidance.from_pretrained(
+        teacher_dir, view_size=TINY_ZERO123PLUS_VIEW_SIZE, device="cuda"
+    )
+    torch.manual_seed(0)
+    model = GECO.from_teacher(teacher, GECOConfig.preset("tiny")).cuda().eval()
+    images = tiny_rgba_images(1, 24).cuda()
+    with torch.no_grad():
+        graphed = [model.generate(images, seed=3).gaussians.means for _ in range(3)]
+        model.config = model.config.model_copy(update={"cuda_graphs": False})
+        eager = model.generate(images, seed=3).gaussians.means
+    for g in graphed:
+        torch.testing.assert_close(g, eager, rtol=1e-4, atol=1e-4)

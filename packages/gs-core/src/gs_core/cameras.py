@@ -250,9 +250,12 @@ class Cameras:
 
     # ------------------------------------------------------------------ transforms
     def to(self, *args, **kwargs) -> Cameras:
-        return Cameras(
-            self.viewmats.to(*args, **kwargs), self.Ks.to(*args, **kwargs), self.width, self.height
-        )
+        """Cameras on another device / dtype; ``self`` when nothing changes (no new validation,
+        which reads values on the host and so cannot run inside a CUDA-graph capture)."""
+        viewmats, Ks = self.viewmats.to(*args, **kwargs), self.Ks.to(*args, **kwargs)
+        if viewmats is self.viewmats and Ks is self.Ks:
+            return self
+        return Cameras(viewmats, Ks, self.width, self.height)
 
     def resized(self, width: int, height: int) -> Cameras:
         """Same cameras at another resolution (intrinsics scaled)."""

@@ -17,6 +17,8 @@ and VAE factor ``f``; decoded views ``[B, 6, 3, v, v]`` in Zero123++ order.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -114,9 +116,10 @@ class OneStepGenerator(nn.Module):
         v, f = self.config.view_size, self.vae_scale_factor
         return (batch_size, int(self.vae.config.latent_channels), 3 * v // f, 2 * v // f)
 
-    def final_alpha(self, device: torch.device) -> torch.Tensor:
-        """``alpha_bar`` at the last training timestep ``T - 1``, where G runs."""
-        return self._alphas[-1].to(device)
+    def final_alpha(self) -> float:
+        """``alpha_bar`` at the last training timestep ``T - 1``, where G runs (a Python number,
+        so a CUDA-graph capture of G copies nothing from the host)."""
+        return float(self._alphas[-1])
 
     # ------------------------------------------------------------------ teacher weights
     @torch.no_grad()
@@ -229,12 +232,12 @@ class OneStepGenerator(nn.Module):
         if guided:
             uncond, conditional = out.chunk(2)
             out = uncond + self.config.guidance_scale * (conditional - uncond)
-        ab = self.final_alpha(dev)
+        ab = self.final_alpha()
         x_t = noise.float()
         if self.config.prediction_type == "v_prediction":
-            return ab.sqrt() * x_t - (1 - ab).sqrt() * out
+            return math.sqrt(ab) * x_t - math.sqrt(1 - ab) * out
         if self.config.prediction_type == "epsilon":
-            return (x_t - (1 - ab).sqrt() * out) / ab.sqrt()
+            return (x_t - math.sqrt(1 - ab) * out) / math.sqrt(ab)
         return out
 
     # ------------------------------------------------------------------ latents -> views

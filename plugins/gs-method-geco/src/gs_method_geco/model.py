@@ -118,15 +118,17 @@ class GECO(Method):
 
     # ------------------------------------------------------------------ pieces
     def lgm_cameras(self, device=None):
-        """The six cameras ``[6]`` at LGM's input size (azimuth frame)."""
+        """The six cameras ``[6]`` at LGM's input size (azimuth frame), built once per device
+        and setting: a CUDA-graph capture of :meth:`reconstruct_params` must not copy them from
+        the host."""
         rc = self.config.reconstructor
-        return six_view_cameras(
-            self.config.generator.version,
-            rc.camera_radius,
-            rc.fov_deg,
-            rc.lgm.input_size,
-            device=device if device is not None else self.device,
-        )
+        device = torch.device(device if device is not None else self.device)
+        key = (str(device), self.config.generator.version, rc.camera_radius, rc.fov_deg,
+               rc.lgm.input_size)  # fmt: skip
+        cache = self.__dict__.setdefault("_lgm_cameras", {})
+        if key not in cache:
+            cache[key] = six_view_cameras(*key[1:], device=device)
+        return cache[key]
 
     def views(self, noise: torch.Tensor, condition: Zero123PlusCondition) -> torch.Tensor:
         """G then the VAE decoder: ``noise [B, 4, h, w]`` -> six views ``[B, 6, 3, v, v]``."""
@@ -134,10 +136,17 @@ class GECO(Method):
 
     def reconstruct_params(self, views: torch.Tensor, cameras=None) -> torch.Tensor:
         """R on six views ``[B, 6, 3, h, w]`` -> activated LGM parameters ``[B, N, 14]``."""
+        return self._params_from_input(self._lgm_input(views, cameras))
+
+    def _lgm_input(self, views: torch.Tensor, cameras=None) -> torch.Tensor:
+        """LGM's 9-channel input ``[B, 6, 9, s, s]`` in R's dtype (normalised views and rays:
+        host constants, so it stays outside CUDA-graph captures)."""
         cams = cameras if cameras is not None else self.lgm_cameras(views.device)
         x = adapter_input(views, cams, self.config.reconstructor.lgm.input_size)
-        dtype = next(self.reconstructor.parameters()).dtype
-        return self.reconstructor.gaussian_params(x.to(dtype)).float()
+        return x.to(next(self.reconstructor.parameters()).dtype)
+
+    def _params_from_input(self, x: torch.Tensor) -> torch.Tensor:
+        return self.reconstructor.gaussian_params(x).float()
 
     def reconstruct(self, views: torch.Tensor, cameras=None) -> Gaussians:
         return params_to_gaussians(self.reconstruct_params(views, cameras))
@@ -187,7 +196,8 @@ class GECO(Method):
                 cond.null_reference_latents.contiguous(),
             )
         with timed(timings, "reconstructor", dev):
-            params = self._graphed("reconstructor", self.reconstruct_params)(views.contiguous())
+            x = self._lgm_input(views)
+            params = self._graphed("reconstructor", self._params_from_input)(x.contiguous())
         gaussians = params_to_gaussians(params)
         return GenerationOutput(gaussians=gaussians, timings=timings, extras={"views": views})
 

@@ -72,6 +72,15 @@ class TeacherConfig(Config):
         "classifier-free guidance branch; Zero123 and ImageDream trained with 5-10%)",
     )
     grad_clip: float = pydantic.Field(1.0, gt=0)
+    loss_weighting: Literal["uniform", "v"] = pydantic.Field(
+        "uniform",
+        description="per-timestep weight of the denoising MSE. 'uniform': the plain MSE of the "
+        "prior's own target (the official Zero123 / ImageDream / Zero123++ recipes). 'v': the "
+        "MSE re-weighted to equal the v-prediction loss whatever the target (epsilon: 1 / "
+        "alpha_bar), which moves the weight to high noise, where only the condition (input view, "
+        "camera) tells the model what to draw; the prediction type and checkpoint layout stay "
+        "the prior's",
+    )
 
     presets = {
         "zero123": {"prior": "zero123"},

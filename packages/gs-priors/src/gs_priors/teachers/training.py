@@ -139,6 +139,19 @@ def conditioned_batch(
     return x0, cond, prior.null_condition(cond), v
 
 
+def v_loss_weight(prediction_type: str, alpha_bar: torch.Tensor) -> torch.Tensor:
+    """Weights ``[N]`` turning the MSE of ``prediction_type``'s target at ``alpha_bar`` ``[N]``
+    into the v-prediction loss of the same prediction: with ``x_t = a x0 + s eps``, an error
+    ``d`` of the implied ``x0`` costs ``SNR d^2`` as epsilon, ``d^2`` as sample and
+    ``(1 + SNR) d^2`` as v, so epsilon is weighted ``1 / alpha_bar`` and sample
+    ``1 / (1 - alpha_bar)``."""
+    if prediction_type == "epsilon":
+        return 1.0 / alpha_bar
+    if prediction_type == "sample":
+        return 1.0 / (1.0 - alpha_bar)
+    return torch.ones_like(alpha_bar)
+
+
 class TeacherTrainer:
     """Optimises ``prior``'s trainable modules (:data:`TRAINED`) on ``bank``'s batches."""
 
@@ -186,7 +199,10 @@ class TeacherTrainer:
             target = ab.sqrt() * noise - (1 - ab).sqrt() * x0
         else:
             target = x0
-        return (out.float() - target).pow(2).mean()
+        err = (out.float() - target).pow(2).flatten(1).mean(1)
+        if cfg.loss_weighting == "uniform":
+            return err.mean()
+        return (v_loss_weight(prior.prediction_type, ab.flatten()) * err).mean()
 
     def step(self) -> float:
         cfg = self.cfg
