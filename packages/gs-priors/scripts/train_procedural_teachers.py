@@ -67,7 +67,8 @@ def write_json(path: Path, data) -> None:
 def teacher_config(args, name: str):
     from gs_priors.teachers import TeacherConfig
 
-    return TeacherConfig.preset(name if args.preset == "procedural" else f"tiny-{name}")
+    cfg = TeacherConfig.preset(name if args.preset == "procedural" else f"tiny-{name}")
+    return cfg.with_overrides(list(args.set)) if args.set else cfg
 
 
 def generate_data(args, work: Path) -> None:
@@ -318,6 +319,13 @@ def main() -> None:
         help='per prior, e.g. \'{"zero123": 600, "imagedream": 300, "zero123plus": 300}\'',
     )
     p.add_argument("--steps", type=int, default=None, help="steps per teacher (instead of seconds)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a TeacherConfig field for every teacher, e.g. loss_weighting=v (repeatable)",
+    )
     p.add_argument(
         "--resume",
         type=Path,

@@ -201,7 +201,7 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
     cmd = [
         sys.executable, str(script), "--work", str(tmp_path / "w"), "--out", str(tmp_path / "o"),
         "--preset", "tiny", "--gpus", "cpu", "--steps", "2", "--vae-steps", "2", "--seeds", "2",
-        "--eval-steps", "1", "--objects", "2",
+        "--eval-steps", "1", "--objects", "2", "--set", "loss_weighting=v",
     ]  # fmt: skip
     subprocess.run(cmd, check=True, capture_output=True, timeout=600)
     results = json.loads((tmp_path / "o" / "results.json").read_text())
@@ -216,6 +216,7 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
         }
         assert (tmp_path / "o" / f"{name}.safetensors").stat().st_size > 0
         assert t["train"]["resumed_from"] is None
+        assert t["config"]["loss_weighting"] == "v"
     # Continuing from the packed teachers brought back: same VAE, no fresh initialisation.
     cmd = [c if c != str(tmp_path / "w") else str(tmp_path / "w2") for c in cmd]
     cmd = [c if c != str(tmp_path / "o") else str(tmp_path / "o2") for c in cmd]

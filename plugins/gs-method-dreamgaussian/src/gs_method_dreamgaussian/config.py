@@ -27,9 +27,10 @@ FaceCount = bounded_int(10_000_000, "faces", minimum=4)
 # Where the procedural preset looks for its teacher, and how that checkpoint is made.
 PROCEDURAL_TEACHER_DIR = "~/.cache/gs3d/priors/zero123-procedural"
 PROCEDURAL_TEACHER_HINT = (
-    "the procedural Zero123 teacher (a small Zero123 trained on gs3d's procedural world) has no "
-    "training script yet; put a Zero123-layout diffusers folder there, or pass its path with "
-    "--set prior.model_id=DIR"
+    "the procedural Zero123 teacher (a small Zero123 trained on gs3d's procedural world) is made "
+    "by packages/gs-priors/scripts/train_procedural_teachers.py on a GPU; unpack its "
+    "zero123.safetensors there with gs_priors.teachers.packing.unpack_teacher(FILE, DIR), or "
+    "pass a Zero123-layout folder with --set prior.model_id=DIR"
 )
 
 
