@@ -45,6 +45,7 @@ from pathlib import Path
 import torch
 
 NAMES = ("zero123", "zero123plus", "imagedream")
+CAMERA_PRIORS = ("zero123", "imagedream")
 DATA_SEEDS = {"zero123": 1001, "zero123plus": 1002, "imagedream": 1003}
 # Training sets: objects and views per object (sets of 7 for zero123pp, one ring of 24).
 DATA = {
@@ -227,6 +228,11 @@ def run_teacher(args, work: Path, name: str, device: str) -> dict:
         trainer.save(directory)
         pack_teacher(directory, packed)
         log(f"{name}: checkpoint after {stats['steps']} steps -> {packed}")
+        if name in CAMERA_PRIORS:
+            stats.setdefault("camera_gap", []).append(
+                {"step": stats["steps"], **_camera_gap(prior, name, bank, trainer)}
+            )
+            log(f"{name}: camera use {json.dumps(stats['camera_gap'][-1])}")
         if (left_steps is not None and seg["steps"] >= left_steps) or (
             left_s is not None and seg["seconds"] >= left_s
         ):
@@ -255,6 +261,11 @@ def run_teacher(args, work: Path, name: str, device: str) -> dict:
         steps=args.eval_steps,
     )[PAPER_GUIDANCE[name]]
     checks = usefulness(reports, PAPER_GUIDANCE[name])
+    camera_eval = None
+    if name in CAMERA_PRIORS:
+        eval_bank = ViewBank.load(work / "data" / f"{name}-eval", cfg.resolution, device)
+        camera_eval = _camera_gap(load_teacher(int8_dir, device=device), name, eval_bank)
+        log(f"{name}: camera use on held-out objects {json.dumps(camera_eval)}")
     result = {
         "prior": name,
         "config": cfg.model_dump(),
@@ -264,6 +275,7 @@ def run_teacher(args, work: Path, name: str, device: str) -> dict:
         "reports": {str(g): _report(r) for g, r in reports.items()},
         "fp16_at_paper_scale": _report(fp16),
         "checks": checks,
+        "camera_gap_held_out": camera_eval,
         "useful": all(c["passed"] for c in checks.values()),
     }
     write_json(root / "result.json", result)
@@ -271,6 +283,24 @@ def run_teacher(args, work: Path, name: str, device: str) -> dict:
         log(f"{name} guidance {g}:\n{r.to_markdown()}")
     log(f"{name}: checks {json.dumps(checks, default=float)}")
     return result
+
+
+def _camera_gap(prior, name: str, bank, trainer=None) -> dict:
+    """Does the prior use its camera yet (:func:`gs_priors.teachers.camera_gap` on one fixed
+    batch of ``bank``, in eval mode)?"""
+    from gs_priors.teachers import camera_gap
+    from gs_priors.teachers.data import BATCHES
+
+    batch = BATCHES[name](bank, 64 if name == "zero123" else 16, torch.Generator(bank.rgba.device))
+    modules = list(trainer.modules.values()) if trainer is not None else []
+    for m in modules:
+        m.eval()
+    try:
+        with torch.autocast(prior.device.type, torch.bfloat16, enabled=prior.device.type == "cuda"):
+            return {str(t): v for t, v in camera_gap(prior, name, batch).items()}
+    finally:
+        for m in modules:
+            m.train()
 
 
 def _report(r) -> dict:

@@ -217,6 +217,9 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
         assert (tmp_path / "o" / f"{name}.safetensors").stat().st_size > 0
         assert t["train"]["resumed_from"] is None
         assert t["config"]["loss_weighting"] == "v"
+        if name != "zero123plus":
+            assert set(t["camera_gap_held_out"]) == {"500", "800", "950"}
+            assert t["train"]["camera_gap"][-1]["step"] == 2
     # Continuing from the packed teachers brought back: same VAE, no fresh initialisation.
     cmd = [c if c != str(tmp_path / "w") else str(tmp_path / "w2") for c in cmd]
     cmd = [c if c != str(tmp_path / "o") else str(tmp_path / "o2") for c in cmd]
@@ -288,3 +291,42 @@ def test_v_weighting_reaches_the_training_loss(teachers, datasets):
         float((v_loss_weight("epsilon", ab) * err).mean()), rel=1e-4
     )
     assert losses["v"] > 1.5 * losses["uniform"]
+
+
+@pytest.mark.parametrize("name", ["zero123", "imagedream"])
+def test_camera_gap_compares_true_and_mirrored_cameras(name, teachers, datasets):
+    from gs_priors.teachers import camera_gap
+
+    prior = load_teacher(teachers[name])
+    # ImageDream's U-Net starts with zero output layers (the LDM initialisation), so an
+    # untrained one ignores everything: give every weight a value first.
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in prior.unet.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    bank = ViewBank.load(datasets[name], 16)
+    batch = BATCHES[name](bank, 4, torch.Generator().manual_seed(0))
+    gap = camera_gap(prior, name, batch, timesteps=(300, 900))
+    assert set(gap) == {300, 900}
+    for row in gap.values():
+        assert row["true"] > 0 and row["mirrored"] > 0
+        assert 0.0 <= row["true_better"] <= 1.0
+    # A random camera path is not an absent one: mirrored cameras change the error.
+    assert any(row["true"] != row["mirrored"] for row in gap.values())
+    with pytest.raises(ValidationError, match="camera"):
+        camera_gap(load_teacher(teachers["zero123plus"]), "zero123plus", batch)
+
+
+def test_camera_toy_script_learns_on_a_cpu(tmp_path, teachers):
+    from gs_priors.teachers.packing import pack_teacher
+
+    pack_teacher(teachers["zero123"], tmp_path / "zero123.safetensors")
+    script = Path(__file__).parents[1] / "scripts" / "camera_toy.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--teacher", str(tmp_path / "zero123.safetensors"),
+         "--work", str(tmp_path / "toy"), "--seconds", "4", "--probe-every", "2"],
+        check=True, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert rows and rows[-1]["steps"] > rows[0]["steps"] >= 1
+    assert set(rows[-1]["gap"]) == {"500", "800", "950"}

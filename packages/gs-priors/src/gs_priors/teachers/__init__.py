@@ -6,6 +6,7 @@ the ``tiny-*`` presets run the same code on a CPU in seconds.
 """
 
 from gs_priors.teachers.architecture import build_vae, load_teacher, write_teacher
+from gs_priors.teachers.camera_use import camera_gap
 from gs_priors.teachers.config import LAYOUTS, PAPER_GUIDANCE, TeacherConfig
 from gs_priors.teachers.data import ViewBank
 from gs_priors.teachers.evaluation import evaluate_teacher, usefulness
@@ -19,6 +20,7 @@ __all__ = [
     "TeacherTrainer",
     "ViewBank",
     "build_vae",
+    "camera_gap",
     "evaluate_teacher",
     "load_teacher",
     "train_vae",
