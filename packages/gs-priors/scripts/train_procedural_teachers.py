@@ -204,7 +204,7 @@ def run_teacher(args, work: Path, name: str, device: str) -> dict:
         workers=min(16, os.cpu_count() or 1),
     )
     log(f"{name}: {bank.num_objects} objects x {bank.views_per_object} views on {device}")
-    trainer = TeacherTrainer(prior, cfg, bank, seed=args.seed)
+    trainer = TeacherTrainer(prior, cfg, bank, seed=args.seed, compile=args.compile)
     seconds = args.seconds.get(name) if args.seconds else None
     stats = {"steps": 0, "seconds": 0.0, "history": []}
     packed = root / f"{name}.safetensors"
@@ -367,6 +367,11 @@ def main() -> None:
         type=float,
         default=240.0,
         help="seconds between packed EMA checkpoints in WORK/<prior>/",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="compile each U-Net in place (benchmarks/teachers.py says whether it pays)",
     )
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument(

@@ -330,3 +330,23 @@ def test_camera_toy_script_learns_on_a_cpu(tmp_path, teachers):
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     assert rows and rows[-1]["steps"] > rows[0]["steps"] >= 1
     assert set(rows[-1]["gap"]) == {"500", "800", "950"}
+
+
+def test_a_compiled_unet_trains_and_saves_the_checkpoint_layout(teachers, datasets, tmp_path):
+    """``compile=True`` compiles in place: the saved keys are the checkpoint's, not a wrapper's."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    directory = tmp_path / "t"
+    shutil.copytree(teachers["zero123"], directory)
+    prior = load_teacher(directory)
+    cfg = TeacherConfig.preset("tiny-zero123")
+    trainer = TeacherTrainer(
+        prior, cfg, ViewBank.load(datasets["zero123"], 16), channels_last=False, compile=True
+    )
+    assert trainer.step() > 0
+    before = set(load_file(next((directory / "unet").glob("*.safetensors"))))
+    trainer.save(directory)
+    assert set(load_file(next((directory / "unet").glob("*.safetensors")))) == before
+    assert type(load_teacher(directory)).__name__ == type(prior).__name__

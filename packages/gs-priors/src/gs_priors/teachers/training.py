@@ -153,10 +153,21 @@ def v_loss_weight(prediction_type: str, alpha_bar: torch.Tensor) -> torch.Tensor
 
 
 class TeacherTrainer:
-    """Optimises ``prior``'s trainable modules (:data:`TRAINED`) on ``bank``'s batches."""
+    """Optimises ``prior``'s trainable modules (:data:`TRAINED`) on ``bank``'s batches.
+
+    ``channels_last`` (default: on CUDA) stores the U-Net's convolution weights channels-last;
+    ``compile`` compiles the U-Net in place (``nn.Module.compile``: the state-dict keys stay the
+    checkpoint's). Both only change speed; ``benchmarks/teachers.py`` times them."""
 
     def __init__(
-        self, prior, cfg: TeacherConfig, bank: ViewBank, seed: int = 0, cache_latents: bool = True
+        self,
+        prior,
+        cfg: TeacherConfig,
+        bank: ViewBank,
+        seed: int = 0,
+        cache_latents: bool = True,
+        channels_last: bool | None = None,
+        compile: bool = False,
     ):
         self.prior, self.cfg, self.bank = prior, cfg, bank
         self.name = cfg.prior
@@ -174,8 +185,10 @@ class TeacherTrainer:
         self.step_count = 0
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.device.type == "cuda"):
             self.cache = latent_cache(prior, cfg.prior, bank) if cache_latents else None
-        if self.device.type == "cuda":
+        if self.device.type == "cuda" if channels_last is None else channels_last:
             prior.unet.to(memory_format=torch.channels_last)
+        if compile:
+            prior.unet.compile()
 
     def loss(self) -> torch.Tensor:
         prior, cfg = self.prior, self.cfg

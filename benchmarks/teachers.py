@@ -1,0 +1,132 @@
+"""gs-priors teachers: training throughput of the three procedural teachers (random weights,
+random views, the real trainer) under the speed options, so a GPU lease can pick the fastest
+before training long.
+
+Each (prior, variant) builds a fresh teacher at the ``procedural`` preset's size (``--preset
+tiny`` on a CPU), a synthetic view bank of ``--objects`` objects (random pixels and angles: the
+step's cost does not depend on what the views show), runs ``--warmup`` steps and then times
+``--steps`` steps. Variants: ``default`` (bf16 autocast, channels-last on CUDA, eager),
+``contiguous`` (no channels-last), ``compile`` (the U-Net compiled in place; its compile time is
+printed apart), ``batch2x`` (twice the preset's batch). Prints a markdown table of samples/s.
+
+    python3 benchmarks/teachers.py                                  # CUDA, every prior
+    python3 benchmarks/teachers.py --priors zero123 --variants default,compile
+    python3 benchmarks/teachers.py --preset tiny --device cpu --steps 3 --warmup 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+VARIANTS = ("default", "contiguous", "compile", "batch2x")
+
+
+def synthetic_bank(name: str, objects: int, resolution: int, device: torch.device):
+    """Random views with the view count each prior's batches need (12, 7 per set, a ring of 24)."""
+    from gs_priors.teachers import ViewBank
+
+    views = {"zero123": 12, "zero123plus": 7, "imagedream": 24}[name]
+    size = resolution
+    g = torch.Generator().manual_seed(0)
+    rgba = torch.randint(0, 256, (objects, views, 4, size, size), generator=g, dtype=torch.uint8)
+    rgba[:, :, 3] = 255
+    azimuth = torch.rand(objects, views, generator=g) * 360 - 180
+    elevation = torch.rand(objects, views, generator=g) * 40 - 10
+    angles = torch.stack([azimuth, elevation], -1)
+    return ViewBank(rgba.to(device), angles.to(device), [f"o{i}" for i in range(objects)])
+
+
+def measure(name: str, variant: str, args, device: torch.device, root: Path) -> dict:
+    from gs_priors.teachers import (
+        TeacherConfig,
+        TeacherTrainer,
+        build_vae,
+        load_teacher,
+        write_teacher,
+    )
+
+    cfg = TeacherConfig.preset(name if args.preset == "procedural" else f"tiny-{name}")
+    if variant == "batch2x":
+        cfg = cfg.model_copy(update={"batch_size": 2 * cfg.batch_size})
+    vae_dir = root / f"vae-{args.preset}"
+    if not vae_dir.exists():
+        build_vae(cfg).save_pretrained(vae_dir)
+    directory = write_teacher(cfg, root / f"{name}-{variant}", vae_dir)
+    prior = load_teacher(directory, device=device)
+    bank = synthetic_bank(name, args.objects, cfg.resolution, device)
+    trainer = TeacherTrainer(
+        prior,
+        cfg,
+        bank,
+        channels_last=(variant != "contiguous") and device.type == "cuda",
+        compile=variant == "compile",
+    )
+    t0 = time.perf_counter()
+    for _ in range(args.warmup):
+        trainer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    warmup_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        trainer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - t0
+    return {
+        "prior": name,
+        "variant": variant,
+        "batch": cfg.batch_size,
+        "ms_per_step": 1e3 * seconds / args.steps,
+        "samples_per_s": args.steps * cfg.batch_size / seconds,
+        "warmup_s": warmup_s,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--priors", default="zero123,zero123plus,imagedream")
+    p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--preset", choices=("procedural", "tiny"), default="procedural")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--objects", type=int, default=64)
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=5)
+    args = p.parse_args()
+    device = torch.device(args.device)
+    variants = args.variants.split(",")
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        raise SystemExit(f"--variants: unknown {unknown} (choose from {', '.join(VARIANTS)})")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.priors.split(","):
+            for variant in variants:
+                row = measure(name, variant, args, device, Path(tmp))
+                rows.append(row)
+                print(
+                    f"{name} {variant}: {row['samples_per_s']:.0f} samples/s "
+                    f"({row['ms_per_step']:.1f} ms/step at batch {row['batch']}; "
+                    f"warm-up {row['warmup_s']:.1f} s)",
+                    flush=True,
+                )
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(f"\n{name}, preset {args.preset}, {args.steps} timed steps after {args.warmup}\n")
+    print("| prior | variant | batch | ms / step | samples / s |")
+    print("| --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(
+            f"| {r['prior']} | {r['variant']} | {r['batch']} | {r['ms_per_step']:.1f} "
+            f"| {r['samples_per_s']:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
