@@ -41,6 +41,16 @@ def synthetic_bank(name: str, objects: int, resolution: int, device: torch.devic
     return ViewBank(rgba.to(device), angles.to(device), [f"o{i}" for i in range(objects)])
 
 
+def run_steps(trainer, steps: int, device: torch.device) -> float:
+    """Seconds for ``steps`` training steps, the GPU's queue drained at the end."""
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        trainer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
 def measure(name: str, variant: str, args, device: torch.device, root: Path) -> dict:
     from gs_priors.teachers import (
         TeacherConfig,
@@ -66,18 +76,8 @@ def measure(name: str, variant: str, args, device: torch.device, root: Path) -> 
         channels_last=(variant != "contiguous") and device.type == "cuda",
         compile=variant == "compile",
     )
-    t0 = time.perf_counter()
-    for _ in range(args.warmup):
-        trainer.step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    warmup_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for _ in range(args.steps):
-        trainer.step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - t0
+    warmup_s = run_steps(trainer, args.warmup, device)
+    seconds = run_steps(trainer, args.steps, device)
     return {
         "prior": name,
         "variant": variant,
