@@ -224,12 +224,16 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
     cmd = [c if c != str(tmp_path / "w") else str(tmp_path / "w2") for c in cmd]
     cmd = [c if c != str(tmp_path / "o") else str(tmp_path / "o2") for c in cmd]
     subprocess.run(
-        [*cmd, "--resume", str(tmp_path / "o")], check=True, capture_output=True, timeout=600
+        [*cmd, "--resume", str(tmp_path / "o"), "--priors", "zero123"],
+        check=True,
+        capture_output=True,
+        timeout=600,
     )
     again = json.loads((tmp_path / "o2" / "results.json").read_text())
     assert "resumed_from" in again["vae"]
-    for name in NAMES:
-        assert again["teachers"][name]["train"]["resumed_from"].endswith(f"{name}.safetensors")
+    assert set(again["teachers"]) == {"zero123"}  # --priors: only the teacher brought back
+    assert again["teachers"]["zero123"]["train"]["resumed_from"].endswith("zero123.safetensors")
+    assert not (tmp_path / "w2" / "data" / "imagedream-train").exists()
 
 
 def test_one_gpu_named_per_teacher_trains_all_three_at_once():
@@ -243,6 +247,10 @@ def test_one_gpu_named_per_teacher_trains_all_three_at_once():
         got = module.teacher_chains(devices)
         assert len(got) == chains
         assert sorted(n for chain in got for n in chain) == sorted(NAMES)
+    assert module.teacher_chains(3, ["zero123"]) == [["zero123"]]
+    assert module.teacher_chains(2, ["zero123plus", "imagedream"]) == [
+        ["imagedream", "zero123plus"]
+    ]
 
 
 def test_v_loss_weight_turns_each_target_loss_into_the_v_loss():
