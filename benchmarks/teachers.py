@@ -31,9 +31,9 @@ def synthetic_bank(name: str, objects: int, resolution: int, device: torch.devic
     from gs_priors.teachers import ViewBank
 
     views = {"zero123": 12, "zero123plus": 7, "imagedream": 24}[name]
-    size = resolution
     g = torch.Generator().manual_seed(0)
-    rgba = torch.randint(0, 256, (objects, views, 4, size, size), generator=g, dtype=torch.uint8)
+    shape = (objects, views, 4, resolution, resolution)
+    rgba = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
     rgba[:, :, 3] = 255
     azimuth = torch.rand(objects, views, generator=g) * 360 - 180
     elevation = torch.rand(objects, views, generator=g) * 40 - 10

@@ -319,8 +319,6 @@ def test_graph_captured_parts_read_no_host_tensors(model):
 
 @pytest.mark.gpu
 def test_graphed_generate_matches_eager_on_cuda(teacher_dir):
-    if not torch.cuda.is_available():
-        pytest.skip("needs CUDA")
     from gs_method_geco.config import GECOConfig
     from gs_method_geco.model import GECO
     from gs_priors.tiny import TINY_ZERO123PLUS_VIEW_SIZE

@@ -185,7 +185,9 @@ class TeacherTrainer:
         self.step_count = 0
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.device.type == "cuda"):
             self.cache = latent_cache(prior, cfg.prior, bank) if cache_latents else None
-        if self.device.type == "cuda" if channels_last is None else channels_last:
+        if channels_last is None:
+            channels_last = self.device.type == "cuda"
+        if channels_last:
             prior.unet.to(memory_format=torch.channels_last)
         if compile:
             prior.unet.compile()
