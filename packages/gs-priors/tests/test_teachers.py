@@ -358,3 +358,49 @@ def test_a_compiled_unet_trains_and_saves_the_checkpoint_layout(teachers, datase
     trainer.save(directory)
     assert set(load_file(next((directory / "unet").glob("*.safetensors")))) == before
     assert type(load_teacher(directory)).__name__ == type(prior).__name__
+
+
+def test_zero123_dropout_draws_the_official_bands():
+    """Official Zero123 (uncond = 0.05): CLIP only [0, .05), both [.05, .10), image only
+    [.10, .15), nothing above."""
+    from gs_priors.teachers.training import zero123_dropout
+
+    r = torch.tensor([0.0, 0.049, 0.05, 0.099, 0.10, 0.149, 0.15, 0.9])
+    both, parts = zero123_dropout(r, joint=0.05, part=0.05)
+    assert both.tolist() == [False, False, True, True, False, False, False, False]
+    assert parts["clip"].tolist() == [True, True, False, False, False, False, False, False]
+    assert parts["image"].tolist() == [False, False, False, False, True, True, False, False]
+    assert TeacherConfig.preset("zero123").reference_dropout == 0.05
+    assert TeacherConfig.preset("zero123").condition_dropout == 0.05
+
+
+def test_reference_dropout_keeps_the_camera_in_the_token(teachers, datasets, monkeypatch):
+    """Rows with the image dropped keep a camera-dependent token; rows with the CLIP embedding
+    dropped keep their latent and a token that is neither the full one nor the null."""
+    prior = load_teacher(teachers["zero123"])
+    bank = ViewBank.load(datasets["zero123"], 16)
+    cfg = TeacherConfig.preset("tiny-zero123").model_copy(
+        update={"condition_dropout": 0.0, "reference_dropout": 0.5, "batch_size": 64}
+    )
+    trainer = TeacherTrainer(prior, cfg, bank, seed=0)
+    seen = {}
+    real = type(prior).model_output
+
+    def spy(self, latents_t, t, condition):
+        seen["cond"] = condition
+        return real(self, latents_t, t, condition)
+
+    monkeypatch.setattr(type(prior), "model_output", spy)
+    trainer.loss()
+    cond = seen["cond"]
+    image_zero = cond.image_latents.flatten(1).abs().amax(1) == 0
+    token_zero = cond.embeddings.flatten(1).abs().amax(1) == 0
+    assert 10 < int(image_zero.sum()) < 54  # about half, image only
+    assert not bool(token_zero.any())  # the camera is never dropped with a part
+    # The same draws without parts: the CLIP-dropped rows' tokens differ, the others match.
+    g = torch.Generator().manual_seed(0)
+    batch = BATCHES["zero123"](bank, 64, g)
+    x0, full, _, _ = conditioned_batch(prior, "zero123", batch, trainer.cache)
+    same = (full.embeddings - cond.embeddings).flatten(1).abs().amax(1) < 1e-6
+    assert bool(same[image_zero].all())
+    assert int((~same).sum()) == 64 - int(image_zero.sum())

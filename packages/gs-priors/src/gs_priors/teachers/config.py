@@ -71,6 +71,18 @@ class TeacherConfig(Config):
         description="share of samples trained on the prior's null condition (its "
         "classifier-free guidance branch; Zero123 and ImageDream trained with 5-10%)",
     )
+    reference_dropout: float = pydantic.Field(
+        0.0,
+        ge=0,
+        le=0.5,
+        description="Zero123 only: share of samples trained with the input's CLIP embedding "
+        "zeroed before the camera projection (the camera kept), and the same share again with "
+        "only its VAE latent zeroed, on top of condition_dropout's whole null condition. The "
+        "official Zero123 training (ldm/models/diffusion/ddpm.py, get_input with uncond = 0.05) "
+        "draws these three bands of 5% each; the image-only band makes the U-Net draw from the "
+        "CLIP-and-camera token alone, the one path by which the camera reaches it (the second "
+        "run's teacher, trained without it, ignored its camera: README)",
+    )
     grad_clip: float = pydantic.Field(1.0, gt=0)
     loss_weighting: Literal["uniform", "v"] = pydantic.Field(
         "v",
@@ -85,7 +97,8 @@ class TeacherConfig(Config):
     )
 
     presets = {
-        "zero123": {"prior": "zero123"},
+        # Zero123's official dropout: 5% whole condition, 5% CLIP only, 5% image only.
+        "zero123": {"prior": "zero123", "condition_dropout": 0.05, "reference_dropout": 0.05},
         "zero123plus": {
             "prior": "zero123plus",
             "resolution": 64,

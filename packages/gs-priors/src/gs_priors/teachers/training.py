@@ -91,12 +91,28 @@ def latent_cache(
     }
 
 
+def zero123_dropout(
+    r: torch.Tensor, joint: float, part: float
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Zero123's official dropout bands from uniform draws ``r`` ``[B]``: ``[0, part)`` drops
+    the CLIP embedding, ``[part, part + joint)`` the whole condition (the returned mask, mixed
+    with the null condition as for the other priors), ``[part + joint, 2 part + joint)`` the
+    image latent. Returns the whole-condition mask and ``{"clip": [B], "image": [B]}``."""
+    both = (r >= part) & (r < part + joint)
+    return both, {"clip": r < part, "image": (r >= part + joint) & (r < 2 * part + joint)}
+
+
 def conditioned_batch(
-    prior, name: str, batch, cache: dict[str, torch.Tensor] | None = None
+    prior,
+    name: str,
+    batch,
+    cache: dict[str, torch.Tensor] | None = None,
+    parts: dict[str, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, object, object, int]:
     """Clean target latents ``[N, 4, h, w]``, the condition and its null counterpart (``N``
     rows) and the rows per object (1, or the views denoised jointly). ``cache`` from
-    :func:`latent_cache` replaces the VAE encodings."""
+    :func:`latent_cache` replaces the VAE encodings; ``parts`` (Zero123, from
+    :func:`zero123_dropout`) zeroes the CLIP embedding or the image latent of some rows."""
     cls = type(prior)
     if name == "zero123":
         assert isinstance(batch, Zero123Batch)
@@ -108,6 +124,14 @@ def conditioned_batch(
             x0 = cache["views"][batch.obj, batch.dst] * prior.latent_scaling
             latents = cache["views"][batch.obj, batch.src]
         ref = _with_grad(cls.encode_reference)(prior, batch.inputs, image_latents=latents)
+        if parts is not None:
+            # Zeros are the official null of both: an empty prompt's CLIP embedding and the
+            # zeroed concatenated latent.
+            ref = dataclasses.replace(
+                ref,
+                clip_embeds=ref.clip_embeds.masked_fill(parts["clip"].view(-1, 1, 1), 0.0),
+                image_latents=ref.image_latents.masked_fill(parts["image"].view(-1, 1, 1, 1), 0.0),
+            )
         cond = _with_grad(cls.camera_condition)(prior, ref, batch.d_elevation, batch.d_azimuth)
         return x0, cond, prior.null_condition(cond), 1
     assert isinstance(batch, MultiViewBatch)
@@ -195,10 +219,16 @@ class TeacherTrainer:
     def loss(self) -> torch.Tensor:
         prior, cfg = self.prior, self.cfg
         batch = BATCHES[self.name](self.bank, cfg.batch_size, self.generator)
-        x0, cond, null, per = conditioned_batch(prior, self.name, batch, self.cache)
+        parts = None
+        if self.name == "zero123" and cfg.reference_dropout > 0:
+            r = torch.rand(batch.inputs.shape[0], device=self.device, generator=self.generator)
+            drop, parts = zero123_dropout(r, cfg.condition_dropout, cfg.reference_dropout)
+        x0, cond, null, per = conditioned_batch(prior, self.name, batch, self.cache, parts)
         objects = x0.shape[0] // per
         dev = x0.device
-        drop = torch.rand(objects, device=dev, generator=self.generator) < cfg.condition_dropout
+        if parts is None:
+            drop = torch.rand(objects, device=dev, generator=self.generator)
+            drop = drop < cfg.condition_dropout
         cond = _mix(cond, null, drop.repeat_interleave(per))
         # One timestep per object: views denoised jointly share it.
         t = torch.randint(
