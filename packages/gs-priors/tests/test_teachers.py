@@ -404,3 +404,20 @@ def test_reference_dropout_keeps_the_camera_in_the_token(teachers, datasets, mon
     same = (full.embeddings - cond.embeddings).flatten(1).abs().amax(1) < 1e-6
     assert bool(same[image_zero].all())
     assert int((~same).sum()) == 64 - int(image_zero.sum())
+
+
+def test_zero123_evaluation_samples_in_large_batches(monkeypatch):
+    """Zero123's evaluation calls its sampler with 256 inputs by default (launch-bound U-Nets)."""
+    from gs_priors.teachers import evaluation
+
+    seen = []
+
+    def fake_score(predict, pairs, seeds, batch_size, background):
+        seen.append(batch_size)
+        return "report"
+
+    monkeypatch.setattr(evaluation, "score_novel_views", fake_score)
+    out = evaluation.evaluate_teacher(object(), "zero123", [], [1.0, 3.0])
+    assert out == {1.0: "report", 3.0: "report"} and seen == [256, 256]
+    evaluation.evaluate_teacher(object(), "zero123", [], [1.0], batch_size=8)
+    assert seen[-1] == 8

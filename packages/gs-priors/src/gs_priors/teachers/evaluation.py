@@ -20,6 +20,7 @@ MIN_MARGIN_DB = 2.0
 MIN_POSE_ACCURACY = 0.9
 MIN_SEED_DIVERSITY = 1.0
 IMAGEDREAM_AZIMUTHS = (0.0, 90.0, 180.0, 270.0)
+ZERO123_EVAL_BATCH = 256
 
 
 def _autocast(prior):
@@ -168,9 +169,15 @@ def evaluate_teacher(
     guidance_scales: Sequence[float],
     seeds: Sequence[int] = (0, 1, 2),
     steps: int = 50,
-    batch_size: int = 64,
+    batch_size: int | None = None,
 ) -> dict[float, NovelViewReport]:
-    """One :class:`NovelViewReport` per guidance scale (background: the prior's own)."""
+    """One :class:`NovelViewReport` per guidance scale (background: the prior's own).
+    ``batch_size``: inputs per sampler call (default: 256 for Zero123's single views, 64 for
+    the multi-view priors, which draw 4-6 views per input)."""
+    if batch_size is None:
+        # The procedural U-Nets are launch-bound at small batches: the third run's Zero123
+        # evaluation, 64 inputs per call, did not finish inside its lease.
+        batch_size = ZERO123_EVAL_BATCH if name == "zero123" else 64
     background = (127 / 255,) * 3 if name == "zero123plus" else (1.0, 1.0, 1.0)
     reports = {}
     for g in guidance_scales:
