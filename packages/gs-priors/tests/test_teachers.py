@@ -421,3 +421,20 @@ def test_zero123_evaluation_samples_in_large_batches(monkeypatch):
     assert out == {1.0: "report", 3.0: "report"} and seen == [256, 256]
     evaluation.evaluate_teacher(object(), "zero123", [], [1.0], batch_size=8)
     assert seen[-1] == 8
+
+
+def test_zero123_camera_projection_starts_and_trains_as_the_official(teachers, datasets):
+    """The CLIP block of clip_camera_projection starts as the identity with a zero bias, and
+    trains at camera_projection_lr_scale times the learning rate."""
+    prior = load_teacher(teachers["zero123"])
+    linear = next(m for m in prior.camera_projection.modules() if isinstance(m, torch.nn.Linear))
+    d = linear.out_features
+    assert torch.equal(linear.weight[:, :d], torch.eye(d)) and not bool(linear.bias.any())
+    assert bool(linear.weight[:, d:].any())  # the camera columns are not zero
+    cfg = TeacherConfig.preset("tiny-zero123")
+    trainer = TeacherTrainer(prior, cfg, ViewBank.load(datasets["zero123"], 16), seed=0)
+    trainer.step()
+    lrs = {id(p): g["lr"] for g in trainer.opt.param_groups for p in g["params"]}
+    base = lrs[id(next(prior.unet.parameters()))]
+    assert lrs[id(linear.weight)] == pytest.approx(cfg.camera_projection_lr_scale * base)
+    assert lrs[id(next(prior.image_encoder.parameters()))] == pytest.approx(base)

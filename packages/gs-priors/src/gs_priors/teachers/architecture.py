@@ -111,6 +111,15 @@ def _scheduler(prediction_type: str, beta_schedule: str = "scaled_linear", euler
     )
 
 
+@torch.no_grad()
+def _official_projection_init(projection, dim: int) -> None:
+    """Zero123's init of its camera projection: the CLIP block the identity, the bias zero (the
+    token starts as the CLIP embedding; the camera columns keep their random init)."""
+    linear = next(m for m in projection.modules() if isinstance(m, torch.nn.Linear))
+    linear.weight[:, :dim] = torch.eye(dim)
+    linear.bias.zero_()
+
+
 def write_teacher(cfg: TeacherConfig, directory: str | Path, vae_dir: str | Path, seed: int = 0):
     """A freshly initialised teacher of ``cfg.prior`` in ``directory`` with the VAE of
     ``vae_dir``; returns the directory. Load it with :func:`gs_priors.teachers.load_teacher`."""
@@ -133,6 +142,7 @@ def write_teacher(cfg: TeacherConfig, directory: str | Path, vae_dir: str | Path
         projection = camera_projection_class()(
             embedding_dim=cfg.context_dim, additional_embeddings=4
         )
+        _official_projection_init(projection, cfg.context_dim)
         projection.save_pretrained(directory / "clip_camera_projection")
         _scheduler("epsilon").save_pretrained(directory / "scheduler")
         write_model_index(directory, "zero123", CLASS_NAME)

@@ -83,6 +83,14 @@ class TeacherConfig(Config):
         "CLIP-and-camera token alone, the one path by which the camera reaches it (the second "
         "run's teacher, trained without it, ignored its camera: README)",
     )
+    camera_projection_lr_scale: float = pydantic.Field(
+        10.0,
+        gt=0,
+        description="Zero123 only: learning-rate multiplier of clip_camera_projection, the "
+        "layer that mixes the camera into the CLIP token (the official training optimises it "
+        "at 10x the U-Net's rate: ddpm.py configure_optimizers). Its CLIP block starts as the "
+        "identity and its bias at zero, as there; the camera columns keep nn.Linear's init",
+    )
     grad_clip: float = pydantic.Field(1.0, gt=0)
     loss_weighting: Literal["uniform", "v"] = pydantic.Field(
         "v",

@@ -25,6 +25,10 @@ TRAINED: dict[str, tuple[str, ...]] = {
     "zero123plus": ("unet", "vision_encoder"),
     "imagedream": ("unet", "image_encoder"),
 }
+# Learning-rate multipliers of some trained modules (the rest: 1).
+LR_SCALES: dict[str, Callable[[TeacherConfig], float]] = {
+    "camera_projection": lambda cfg: cfg.camera_projection_lr_scale,
+}
 # Where each trained module is saved in the checkpoint layout.
 SUBFOLDERS = {"camera_projection": "clip_camera_projection"}
 
@@ -201,8 +205,12 @@ class TeacherTrainer:
             m.train()
         self.params = [p for m in self.modules.values() for p in m.parameters()]
         self.ema = [p.detach().clone() for p in self.params]
+        groups = [
+            {"params": list(m.parameters()), "lr_scale": LR_SCALES.get(n, lambda c: 1.0)(cfg)}
+            for n, m in self.modules.items()
+        ]
         self.opt = torch.optim.AdamW(
-            self.params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99)
+            groups, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99)
         )
         self.device = prior.device
         self.generator = torch.Generator(self.device).manual_seed(seed)
@@ -253,7 +261,7 @@ class TeacherTrainer:
         cfg = self.cfg
         lr = cfg.lr * min(1.0, (self.step_count + 1) / max(1, cfg.warmup_steps))
         for g in self.opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g["lr_scale"]
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.device.type == "cuda"):
             loss = self.loss()
         self.opt.zero_grad(set_to_none=True)
