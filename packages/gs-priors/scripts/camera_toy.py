@@ -48,6 +48,13 @@ def main() -> None:
     p.add_argument("--probe-every", type=float, default=120.0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a TeacherConfig field, e.g. reference_dropout=0 (repeatable)",
+    )
     a = p.parse_args()
     torch.set_num_threads(a.threads)
 
@@ -81,7 +88,10 @@ def main() -> None:
             "loss_weighting": a.weighting,
         }
     )  # fmt: skip
-    prior = load_teacher(write_teacher(cfg, a.work / a.weighting, source / "vae"), device=a.device)
+    if a.set:
+        cfg = cfg.with_overrides(list(a.set))
+    name = a.weighting + "".join(f"-{kv}" for kv in a.set)
+    prior = load_teacher(write_teacher(cfg, a.work / name, source / "vae"), device=a.device)
     bank = ViewBank.load(data, cfg.resolution, a.device)
     # The trainer draws its batches from the toy task (the real classes and loss otherwise).
     teacher_training.BATCHES["zero123"] = toy_batch
