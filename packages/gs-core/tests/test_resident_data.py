@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -23,8 +25,11 @@ def data(tmp_path_factory):
 
 @pytest.mark.parametrize("space", ["world", "azimuth", "camera"])
 def test_samples_match_the_dataset(data, space):
-    views = ResidentViews.from_dataset(data, "train", resolution=32, points=64, cache=False)
+    views = ResidentViews.from_dataset(
+        data, "train", resolution=32, points=64, cache=False, depth=True
+    )
     assert views.rgba.shape == (3, 5, 32, 32, 4) and views.rgba.dtype == torch.uint8
+    assert views.depth.shape == (3, 5, 32, 32) and views.depth.dtype == torch.float16
     torch.manual_seed(0)
     batch = views.sample([2, 0, 2], 4, space=space, background="gray", num_points=64)
     for row, obj in enumerate([2, 0, 2]):
@@ -41,6 +46,7 @@ def test_samples_match_the_dataset(data, space):
             background="gray",
             load_points=True,
             num_points=64,
+            load_depth=True,
         )
         item = ds[obj]
         for key in (
@@ -60,6 +66,11 @@ def test_samples_match_the_dataset(data, space):
             torch.testing.assert_close(
                 batch[key][row].cpu(), item[key].float(), atol=2e-5, rtol=1e-5, msg=key
             )
+        # depth kept as float16: within its rounding (2^-11 relative), background exactly 0
+        depth, want_depth = batch["target_depth"][row], item["target_depth"]
+        assert depth.shape == want_depth.shape and depth.dtype == torch.float32
+        assert want_depth.min() == 0 and want_depth.max() > 0
+        torch.testing.assert_close(depth, want_depth, rtol=2**-11, atol=0, msg="target_depth")
         # all 64 points, drawn without replacement: the same set in the same space
         got = batch["points"][row].numpy()
         want = item["points"].numpy()
@@ -106,3 +117,32 @@ def test_cache_roundtrip(data, tmp_path):
     path.write_bytes(b"not safetensors")
     with pytest.raises(FileFormatError, match="safetensors"):
         ResidentViews.from_dataset(root, "train", resolution=32)
+
+
+def test_depth_is_cached_and_loaded_only_when_asked(data, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    root = tmp_path / "d"
+    shutil.copytree(data, root)
+    path = cache_path(root, "train", 32)
+    plain = ResidentViews.from_dataset(root, "train", resolution=32, points=64)
+    assert plain.depth is None and "target_depth" not in plain.sample([0], 2)
+    # a cache without depth is rebuilt when depth is asked, keeping what was asked with it
+    deep = ResidentViews.from_dataset(root, "train", resolution=32, points=64, depth=True)
+    assert deep.depth.shape == (3, 5, 32, 32) and deep.points.shape == (3, 64, 3)
+    assert torch.equal(deep.rgba, plain.rgba)
+    assert deep.sample([0, 1], 2)["target_depth"].shape == (2, 2, 32, 32, 1)
+    # loaded from that cache without depth: none kept on the device
+    again = ResidentViews.from_dataset(root, "train", resolution=32, points=64)
+    assert again.depth is None and again.nbytes() < deep.nbytes()
+    reloaded = ResidentViews.from_dataset(root, "train", resolution=32, depth=True)
+    assert torch.equal(reloaded.depth, deep.depth)
+    # a cache written before depth existed (no 'depth' metadata) still loads without depth
+    tensors = {k: v for k, v in load_file(str(path)).items() if k != "depth"}
+    meta = {"object_ids": json.dumps(plain.object_ids), "categories": "[]", "points": "64"}
+    save_file(tensors, str(path), metadata=meta)
+    old = ResidentViews.load(path, points=64)
+    assert old is not None and old.depth is None
+    assert ResidentViews.load(path, depth=True) is None

@@ -6,10 +6,13 @@ import pytest
 import torch
 from torch.utils.data import default_collate
 
+from gs_core.data import MultiViewDataset
+from gs_core.data.resident import IndexDataset
 from gs_core.errors import GS3DError
 from gs_core.training import Trainer
 from gs_method_compress3d.config import STAGES, Compress3DConfig
 from gs_method_compress3d.model import Compress3D
+from gs_method_compress3d.training import stage_dataset, stage_points
 
 
 def tiny(**overrides) -> Compress3D:
@@ -20,7 +23,7 @@ def tiny(**overrides) -> Compress3D:
 def test_autoencoder_loss_decreases_on_one_object(tiny_data):
     model = tiny()
     module = model.training_module("autoencoder", data_dir=tiny_data)
-    ds = module.train_dataset()
+    ds = stage_dataset(model.config, tiny_data, "autoencoder")
     ds.config.seed = 0
     batch = default_collate([ds[0]])
     assert batch["target_depth"].shape[-1] == 1 and batch["points"].shape[1] == 512
@@ -40,11 +43,14 @@ def test_autoencoder_loss_decreases_on_one_object(tiny_data):
     assert last["rgb"] < first["rgb"]
 
 
-def test_every_stage_trains_through_the_engine(tiny_data, tmp_path):
-    model = tiny()
+@pytest.mark.parametrize("resident", [True, False], ids=["resident", "dataloader"])
+def test_every_stage_trains_through_the_engine(tiny_data, tmp_path, resident):
+    model = tiny(train={"resident_data": resident})
     before = {k: v.clone() for k, v in model.state_dict().items()}
     for stage in STAGES:
         module = model.training_module(stage, data_dir=tiny_data)
+        dataset = module.train_dataset()
+        assert isinstance(dataset, IndexDataset) == resident
         result = Trainer(module, tmp_path / stage).fit()
         assert result.step == model.config.train.stage_steps[stage]
     after = model.state_dict()
@@ -53,6 +59,74 @@ def test_every_stage_trains_through_the_engine(tiny_data, tmp_path):
             k for k in after if k.startswith(prefix) and not torch.equal(after[k], before[k])
         ]
         assert changed, f"stage training never updated {prefix}"
+
+
+def test_resident_batches_have_the_stage_datasets_keys(tiny_data):
+    """Each stage's step reads the resident batch as it reads a collated DataLoader batch."""
+    model = tiny()
+    index = torch.tensor([3, 0])
+    for stage in ("encoders", "autoencoder"):
+        module = model.training_module(stage, data_dir=tiny_data)
+        batch = module.resident_batch(index)
+        want = default_collate([stage_dataset(model.config, tiny_data, stage)[i] for i in (3, 0)])
+        for key, value in want.items():
+            if torch.is_tensor(value):
+                assert batch[key].shape == value.shape, (stage, key)
+                assert batch[key].dtype == value.dtype, (stage, key)
+        assert ("target_depth" in batch) == (stage == "autoencoder")
+        terms = module.training_step(index, 0)
+        assert all(torch.isfinite(v) for v in terms.values()), stage
+
+
+@pytest.mark.parametrize("stage", ["prior", "diffusion"])
+def test_frozen_inputs_are_cached_once_and_equal_recomputed_ones(tiny_data, stage):
+    m = model = tiny()
+    module = model.training_module(stage, data_dir=tiny_data)
+    assert isinstance(module.train_dataset(), IndexDataset)
+    cached = module.frozen()
+    views = module.resident()
+    n_obj, n_views = views.num_objects, views.num_views
+    assert cached["image_embedding"].shape == (n_obj, n_views, model.config.embeddings.dim)
+    assert cached["shape_embedding"].shape == (n_obj, model.config.embeddings.dim)
+    assert module.frozen() is cached  # computed once per stage
+
+    index = torch.tensor([2, 1, 2, 0])
+    torch.manual_seed(0)
+    batch = module.resident_batch(index)
+    torch.manual_seed(0)  # the same input views, drawn by ResidentViews.sample
+    sample = views.sample(index, 1, input_view="random", background="white")
+    assert torch.equal(batch["input_index"], sample["input_index"])
+    n = stage_points(model.config, stage)
+    with torch.no_grad():
+        e_p = m.image_embedding(m.input_rgb(sample["input_rgba"]))
+        e_s = m.shape_embedding(views.points[index, :n], views.point_colors[index, :n])
+    torch.testing.assert_close(batch["image_embedding"], e_p)
+    torch.testing.assert_close(batch["shape_embedding"], e_s)
+    assert module.conditions(batch)[0] is batch["shape_embedding"]
+    many = module.frozen_batch(torch.zeros(64, dtype=torch.long))["input_index"]
+    assert set(many.tolist()) == set(range(n_views))  # a random input view per step
+    # the cached view embedding is that of MultiViewDataset's input view of the object
+    i_in = int(batch["input_index"][0])
+    ds = MultiViewDataset(tiny_data, "train", resolution=32, input_view=i_in, num_target_views=1)
+    item = ds[2]
+    with torch.no_grad():
+        e_item = m.image_embedding(m.input_rgb(item["input_rgba"][None]))[0]
+    torch.testing.assert_close(batch["image_embedding"][0], e_item, atol=1e-5, rtol=1e-4)
+    # a step runs from the indices alone
+    terms = module.training_step(index, 0)
+    assert set(terms) == {"prior_l1" if stage == "prior" else "eps_l1"}
+    assert all(v.requires_grad and torch.isfinite(v) for v in terms.values())
+    if stage == "prior":
+        assert "latent_mean" not in batch
+        return
+    with torch.no_grad():
+        posterior = m.autoencoder.encode(views.points[index, :n], views.point_colors[index, :n])
+    torch.testing.assert_close(batch["latent_mean"], posterior.mean)
+    torch.testing.assert_close(batch["latent_logvar"], posterior.logvar)
+    # each step still samples the posterior N(mean, exp(logvar)): standardised draws are N(0, 1)
+    draws = torch.stack([module.posterior(batch).sample() for _ in range(64)])
+    z = (draws - posterior.mean) / torch.exp(0.5 * posterior.logvar)
+    assert abs(float(z.mean())) < 0.02 and abs(float(z.std()) - 1) < 0.02
 
 
 def test_stage_freezes_everything_but_its_network(tiny_data):

@@ -10,12 +10,18 @@
 - ``diffusion`` (Sec. 3.3): eps-prediction L1 (Eq. 14) on latents of the frozen encoder
   (posterior samples times ``unet.latent_scale``), with the paper's condition dropout.
 
-Samples come from :class:`gs_core.data.MultiViewDataset` in world space (Compress3D generates
-in the objects' canonical frame, Sec. 4.3) on a white background.
+Samples are in world space (Compress3D generates in the objects' canonical frame, Sec. 4.3) on
+a white background. With ``train.resident_data`` (the ``small`` and ``tiny`` presets) the split
+is decoded once onto the training device (:class:`gs_core.data.resident.ResidentViews`), the
+engine streams object indices and ``training_step`` draws the samples there; the prior and
+diffusion stages also embed the split once at their start (:func:`frozen_inputs`). Otherwise
+DataLoader workers build each sample with :class:`gs_core.data.MultiViewDataset`
+(:func:`stage_dataset`) and the frozen embeddings are recomputed every step.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +29,37 @@ import torch
 from torch.utils.data import Dataset
 
 from gs_core.data import MultiViewConfig, MultiViewDataset, batch_cameras
+from gs_core.data.resident import IndexDataset, ResidentViews
 from gs_core.errors import GS3DError, ValidationError
 from gs_core.training import ScheduleConfig, TrainerConfig, TrainingModule, build_scheduler
 from gs_method_compress3d.autoencoder import surface_sdf
 from gs_method_compress3d.config import STAGES, Compress3DConfig
 from gs_method_compress3d.guidance import condition_dropout
 from gs_method_compress3d.losses import autoencoder_loss, render_shapes
+from gs_method_compress3d.posterior import DiagonalGaussian
+
+# Stages whose conditioning (and, for diffusion, latents) come from frozen encoders.
+FROZEN_STAGES = ("prior", "diffusion")
+
+
+def stage_points(config: Compress3DConfig, stage: str) -> int:
+    """Coloured surface points per sample of ``stage``."""
+    points = (
+        config.encoder.num_points
+        if stage in ("autoencoder", "diffusion")
+        else config.embeddings.shape_points
+    )
+    if stage in FROZEN_STAGES and config.embeddings.kind == "procedural":
+        points = max(points, config.embeddings.shape_points)
+    return points
+
+
+def stage_views(config: Compress3DConfig, stage: str) -> tuple[int, int]:
+    """``(resolution, target views)`` of ``stage``'s samples: the autoencoder renders
+    ``loss.views`` views; the other stages read the input view at the image encoder's size."""
+    if stage == "autoencoder":
+        return config.loss.render_resolution, config.loss.views
+    return config.embeddings.image_size, 1
 
 
 def stage_dataset(
@@ -36,25 +67,65 @@ def stage_dataset(
 ) -> MultiViewDataset:
     """The samples ``stage`` trains on: input view and coloured points, plus (autoencoder) the
     target views with depth."""
-    points = (
-        config.encoder.num_points
-        if stage in ("autoencoder", "diffusion")
-        else config.embeddings.shape_points
-    )
-    if stage in ("prior", "diffusion") and config.embeddings.kind == "procedural":
-        points = max(points, config.embeddings.shape_points)
-    ae = stage == "autoencoder"
+    resolution, views = stage_views(config, stage)
     mv = MultiViewConfig(
-        resolution=config.loss.render_resolution if ae else config.embeddings.image_size,
-        num_target_views=config.loss.views if ae else 1,
+        resolution=resolution,
+        num_target_views=views,
         input_view="random",
         background="white",
         space="world",
-        load_depth=ae,
+        load_depth=stage == "autoencoder",
         load_points=True,
-        num_points=points,
+        num_points=stage_points(config, stage),
     )
     return MultiViewDataset(data_dir, split, mv)
+
+
+def resident_points(config: Compress3DConfig) -> int:
+    """Points kept per object on the device: one count for every stage, so that the stages
+    share one cache file per resolution."""
+    enc, emb = config.encoder, config.embeddings
+    return max(config.train.resident_points, enc.num_points, emb.shape_points)
+
+
+@torch.no_grad()
+def image_embeddings(model, views: ResidentViews, chunk: int) -> torch.Tensor:
+    """``e_p [N, V, D]`` of every resident view, as a step embeds its input view."""
+    rgba = views.rgba.flatten(0, 1)  # [N * V, H, W, 4] uint8
+    out = []
+    for i in range(0, rgba.shape[0], chunk):
+        # scaled as ResidentViews.sample scales its input_rgba
+        x = rgba[i : i + chunk].float().mul_(1.0 / 255.0).permute(0, 3, 1, 2)
+        out.append(model.image_embedding(model.input_rgb(x)))
+    return torch.cat(out).unflatten(0, (views.num_objects, views.num_views))
+
+
+@torch.no_grad()
+def frozen_inputs(model, views: ResidentViews, stage: str, chunk: int) -> dict[str, torch.Tensor]:
+    """What ``stage`` (prior or diffusion) reads from frozen encoders, for the whole split:
+    ``image_embedding [N, V, D]``, ``shape_embedding [N, D]`` and, for diffusion, the
+    autoencoder posterior ``latent_mean`` / ``latent_logvar [N, 3, c', r', r']``.
+
+    Shapes are embedded (and encoded) from their first ``stage_points`` resident points: a
+    fixed uniform draw, as ``ResidentViews`` keeps a seeded random subset of each cloud."""
+    if views.points is None:
+        raise GS3DError(
+            "frozen_inputs(views): the resident views hold no points (build them with points=P)"
+        )
+    n = stage_points(model.config, stage)
+    out = {"image_embedding": image_embeddings(model, views, chunk)}
+    shapes, means, logvars = [], [], []
+    for i in range(0, views.num_objects, chunk):
+        xyz, rgb = views.points[i : i + chunk, :n], views.point_colors[i : i + chunk, :n]
+        shapes.append(model.shape_embedding(xyz, rgb))
+        if stage == "diffusion":
+            posterior = model.autoencoder.encode(xyz, rgb)
+            means.append(posterior.mean.float())
+            logvars.append(posterior.logvar.float())
+    out["shape_embedding"] = torch.cat(shapes)
+    if stage == "diffusion":
+        out["latent_mean"], out["latent_logvar"] = torch.cat(means), torch.cat(logvars)
+    return out
 
 
 class Compress3DTrainingModule(TrainingModule):
@@ -74,6 +145,9 @@ class Compress3DTrainingModule(TrainingModule):
         self.stage = stage
         self.model = model
         self.data_dir = Path(data_dir) if data_dir is not None else None
+        # Plain attributes: device copies of the data, neither parameters nor training state.
+        self._resident: ResidentViews | None = None
+        self._frozen: dict[str, torch.Tensor] | None = None
         model.requires_grad_(False)
         trained = {
             "encoders": model.encoders,
@@ -89,9 +163,10 @@ class Compress3DTrainingModule(TrainingModule):
     # ------------------------------------------------------------------ engine contract
     def trainer_config(self) -> TrainerConfig:
         t = self.model.config.train
-        return t.trainer.model_copy(
-            update={"max_steps": t.stage_steps[self.stage], "batch_size": t.stage_batch[self.stage]}
-        )
+        update = {"max_steps": t.stage_steps[self.stage], "batch_size": t.stage_batch[self.stage]}
+        if t.resident_data:
+            update["num_workers"] = 0  # the stream yields indices: workers would only add IPC
+        return t.trainer.model_copy(update=update)
 
     def configure_optimizers(self):
         t = self.model.config.train
@@ -115,12 +190,79 @@ class Compress3DTrainingModule(TrainingModule):
         return {"model": (opt, build_scheduler(opt, sched, t.stage_steps[self.stage]))}
 
     def train_dataset(self) -> Dataset:
+        if not self.model.config.train.resident_data:
+            return stage_dataset(self.model.config, self.dataset_dir(), self.stage)
+        views = self.resident()
+        if self.stage in FROZEN_STAGES:
+            self.frozen()  # at the start of the stage, before the engine seeds its RNG
+        return IndexDataset(len(views))
+
+    def dataset_dir(self) -> Path:
         if self.data_dir is None:
             raise GS3DError(
                 "Compress3D training needs --data DIR: a multi-view dataset with surface points "
                 "such as `gs3d data procedural --out DIR` writes"
             )
-        return stage_dataset(self.model.config, self.data_dir, self.stage)
+        return self.data_dir
+
+    def resident(self) -> ResidentViews:
+        """The training split at this stage's resolution on the model's device (decoded, or
+        read from the dataset's cache, on first use); with depth for the autoencoder."""
+        if self._resident is None:
+            cfg = self.model.config
+            self._resident = ResidentViews.from_dataset(
+                self.dataset_dir(),
+                "train",
+                resolution=stage_views(cfg, self.stage)[0],
+                device=self.model.device,
+                points=resident_points(cfg),
+                depth=self.stage == "autoencoder",
+                workers=min(16, os.cpu_count() or 1),
+            )
+        return self._resident
+
+    def frozen(self) -> dict[str, torch.Tensor]:
+        """:func:`frozen_inputs` of this stage, computed once on the device."""
+        if self._frozen is None:
+            # The image and shape encoders (and, in diffusion, the autoencoder) are frozen in
+            # these stages: one pass over the split replaces their forward on every step.
+            chunk = self.model.config.train.stage_batch[self.stage]
+            self._frozen = frozen_inputs(self.model, self.resident(), self.stage, chunk)
+        return self._frozen
+
+    def resident_batch(self, index: torch.Tensor) -> dict[str, Any]:
+        """The samples of objects ``index [B]``, drawn on the device as :func:`stage_dataset`
+        draws them; for the prior and diffusion stages, their frozen inputs."""
+        if self.stage in FROZEN_STAGES:
+            return self.frozen_batch(index)
+        cfg = self.model.config
+        return self.resident().sample(
+            index,
+            stage_views(cfg, self.stage)[1],
+            input_view="random",
+            background="white",
+            space="world",
+            num_points=stage_points(cfg, self.stage),
+        )
+
+    def frozen_batch(self, index: torch.Tensor) -> dict[str, Any]:
+        """Objects ``index [B]`` with a random input view each (drawn as
+        ``ResidentViews.sample`` draws it) and the cached embeddings (and posterior) of those:
+        all that the prior and diffusion steps read."""
+        f = self.frozen()
+        emb = f["image_embedding"]
+        idx = torch.as_tensor(index, dtype=torch.long).to(emb.device).reshape(-1)
+        view = torch.randint(emb.shape[1], idx.shape, device=emb.device)
+        batch = {
+            "index": idx,
+            "input_index": view,
+            "image_embedding": emb[idx, view],
+            "shape_embedding": f["shape_embedding"][idx],
+        }
+        if self.stage == "diffusion":
+            batch["latent_mean"] = f["latent_mean"][idx]
+            batch["latent_logvar"] = f["latent_logvar"][idx]
+        return batch
 
     def loss_weights(self, step: int) -> dict[str, float]:
         loss = self.model.config.loss
@@ -142,6 +284,8 @@ class Compress3DTrainingModule(TrainingModule):
 
     def training_step(self, batch: dict[str, Any], step: int) -> dict[str, torch.Tensor]:
         m = self.model
+        if isinstance(batch, torch.Tensor):
+            batch = self.resident_batch(batch)
         if self.stage == "encoders":
             terms = m.encoders.loss(
                 m.input_rgb(batch["input_rgba"]), batch["points"], batch["point_colors"]
@@ -150,15 +294,31 @@ class Compress3DTrainingModule(TrainingModule):
         if self.stage == "autoencoder":
             terms = self.autoencoder_terms(batch)
             return {k: v for k, v in terms.items() if k != "loss"}
-        with torch.no_grad():
-            e_p = m.image_embedding(m.input_rgb(batch["input_rgba"]))
-            e_s = m.shape_embedding(batch["points"], batch["point_colors"])
+        e_s, e_p = self.conditions(batch)
         if self.stage == "prior":
             terms = m.prior.loss(e_s, e_p)
             return {"prior_l1": terms["prior_l1"]}
         return self.diffusion_terms(batch, e_s, e_p)
 
     # ------------------------------------------------------------------ pieces
+    def conditions(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The frozen shape and image embeddings ``e_s, e_p [B, D]`` of a batch: cached ones
+        (resident data), else computed from its input view and points."""
+        if "shape_embedding" in batch:
+            return batch["shape_embedding"], batch["image_embedding"]
+        m = self.model
+        with torch.no_grad():
+            e_p = m.image_embedding(m.input_rgb(batch["input_rgba"]))
+            e_s = m.shape_embedding(batch["points"], batch["point_colors"])
+        return e_s, e_p
+
+    def posterior(self, batch: dict[str, Any]) -> DiagonalGaussian:
+        """The frozen autoencoder's posterior of each object of a batch (cached, or encoded)."""
+        if "latent_mean" in batch:
+            return DiagonalGaussian(batch["latent_mean"], batch["latent_logvar"])
+        with torch.no_grad():
+            return self.model.autoencoder.encode(batch["points"], batch["point_colors"])
+
     def autoencoder_terms(
         self, batch: dict[str, Any], sample: bool = True
     ) -> dict[str, torch.Tensor]:
@@ -190,9 +350,7 @@ class Compress3DTrainingModule(TrainingModule):
     ) -> dict[str, torch.Tensor]:
         """Eq. 14 with the condition dropout of Sec. 3.3."""
         m, u = self.model, self.model.config.unet
-        with torch.no_grad():
-            z0 = m.autoencoder.encode(batch["points"], batch["point_colors"]).sample()
-            z0 = z0 * u.latent_scale
+        z0 = self.posterior(batch).sample() * u.latent_scale
         b = z0.shape[0]
         drop_s, drop_i = condition_dropout(b, u.drop_image, u.drop_shape, u.drop_both, z0.device)
         if not u.use_prior:
@@ -204,4 +362,11 @@ class Compress3DTrainingModule(TrainingModule):
         return {"eps_l1": (eps - noise).abs().mean()}
 
 
-__all__ = ["Compress3DTrainingModule", "stage_dataset"]
+__all__ = [
+    "Compress3DTrainingModule",
+    "frozen_inputs",
+    "image_embeddings",
+    "stage_dataset",
+    "stage_points",
+    "stage_views",
+]

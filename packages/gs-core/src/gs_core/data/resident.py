@@ -5,7 +5,8 @@ cameras), which DataLoader workers must keep up with: a few thousand samples per
 a generator with a small renderer consumes more. :class:`ResidentViews` decodes every view of
 a split once into one ``uint8`` tensor on the device (2,000 objects x 24 views at 128 px are
 3.1 GB) and draws whole batches there: input and target views, cameras in the sample's space,
-backgrounds and surface points, in a handful of batched kernels and without a host round trip.
+backgrounds, surface points and (optionally) target depth, in a handful of batched kernels and
+without a host round trip.
 
 The batch has :class:`MultiViewDataset`'s keys and layout (collated, with the batch first),
 so a training step reads it the same way; the strings ``object_id`` and ``category`` are
@@ -59,14 +60,31 @@ class IndexDataset(Dataset):
         return index
 
 
-def _load_object(directory: Path, resolution: int, points: int, seed: int) -> dict[str, Any]:
-    views = load_object_views(directory, resolution)
+def _half_depth(depth: np.ndarray, directory: Path) -> np.ndarray:
+    """``depth`` as float16: half the bytes of float32, within 2^-11 (0.05%) of every depth
+    above 6e-5 and exact at 0 (the background); depth past float16's range is refused rather
+    than clipped to infinity."""
+    far = float(depth.max(initial=0.0))
+    if far > float(np.finfo(np.float16).max):
+        raise FileFormatError(
+            directory / "transforms.json",
+            f"depth up to {far:g} does not fit resident data's float16 depth maps",
+        )
+    return depth.astype(np.float16)
+
+
+def _load_object(
+    directory: Path, resolution: int, points: int, seed: int, depth: bool = False
+) -> dict[str, Any]:
+    views = load_object_views(directory, resolution, depth=depth)
     out: dict[str, Any] = {
         "rgba": views.rgba,
         "viewmats": views.cameras.viewmats.double().numpy(),
         "Ks": views.cameras.Ks.float().numpy(),
         "category": views.category,
     }
+    if depth:
+        out["depth"] = _half_depth(views.depth, directory)
     if points:
         path = views.record.points_path
         if path is None:
@@ -91,12 +109,18 @@ def _load_object(directory: Path, resolution: int, points: int, seed: int) -> di
 
 
 def _decode_split(
-    root: Path, object_ids: list[str], resolution: int, points: int, workers: int, seed: int
+    root: Path,
+    object_ids: list[str],
+    resolution: int,
+    points: int,
+    workers: int,
+    seed: int,
+    depth: bool = False,
 ) -> tuple[dict[str, torch.Tensor], list[str]]:
     dirs = [root / oid for oid in object_ids]
     # Starting a process costs about a second: small splits decode here.
     workers = min(workers, len(dirs) // 64)
-    job = partial(_load_object, resolution=resolution, points=points, seed=seed)
+    job = partial(_load_object, resolution=resolution, points=points, seed=seed, depth=depth)
     if workers > 1:
         import multiprocessing
 
@@ -119,6 +143,7 @@ def _decode_split(
                 "needs the same number and size of views for every object",
             )
     keys = ["rgba", "viewmats", "Ks"] + (["points", "point_colors"] if points else [])
+    keys += ["depth"] if depth else []
     tensors = {k: torch.from_numpy(np.stack([item[k] for item in items])) for k in keys}
     tensors["viewmats"] = tensors["viewmats"].float()
     return tensors, [item["category"] for item in items]
@@ -152,6 +177,7 @@ def _save(
         "split": split,
         "resolution": str(resolution),
         "points": str(tensors["points"].shape[1] if "points" in tensors else 0),
+        "depth": str(int("depth" in tensors)),
     }
     with atomic_path(path) as tmp:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
@@ -176,6 +202,7 @@ class ResidentViews:
         camtoworlds [N, V, 4, 4]     float32
         Ks          [N, V, 3, 3]     float32
         points, point_colors [N, P, 3]  float32, or None
+        depth       [N, V, H, W]     float16 camera-space z (0 = background), or None
 
     ``object_ids`` and ``categories`` list the objects in split order.
     """
@@ -189,7 +216,7 @@ class ResidentViews:
     ):
         self.device = torch.device(device)
         rgba = tensors["rgba"]
-        check_fits(rgba.numel(), self.device)
+        check_fits(sum(t.numel() * t.element_size() for t in tensors.values()), self.device)
         dev = self.device
         self.rgba = rgba.to(dev)
         self.viewmats = tensors["viewmats"].to(dev, torch.float32)
@@ -199,6 +226,7 @@ class ResidentViews:
         if "points" in tensors:
             self.points = tensors["points"].to(dev, torch.float32)
             self.point_colors = tensors["point_colors"].to(dev, torch.float32)
+        self.depth = tensors["depth"].to(dev, torch.float16) if "depth" in tensors else None
         self.object_ids = list(object_ids)
         self.categories = list(categories)
         self.num_objects, self.num_views = rgba.shape[0], rgba.shape[1]
@@ -218,6 +246,7 @@ class ResidentViews:
         workers: int = 0,
         cache: bool = True,
         seed: int = 0,
+        depth: bool = False,
     ) -> ResidentViews:
         """Decode ``split`` of the dataset at ``root`` at ``resolution`` onto ``device``.
 
@@ -228,16 +257,21 @@ class ResidentViews:
                 Python (file parsing, PNG headers): about 40 ms per object of 24 views.
             cache: read (or, when missing, write) the decoded split as one safetensors file,
                 ``ROOT/.resident/<split>-<resolution>px.safetensors``, so that the next process
-                loads it in seconds; a cache with fewer points than asked is rebuilt.
+                loads it in seconds; a cache with fewer points than asked, or without depth when
+                it is asked, is rebuilt.
+            depth: also keep every view's depth map (float16, nearest-neighbour resized as
+                :class:`MultiViewDataset` does); :meth:`sample` then returns ``target_depth``.
         """
         root = Path(root)
         path = cache_path(root, split, resolution)
         if cache and path.is_file():
-            cached = cls.load(path, device, points=points, root=root, split=split)
+            cached = cls.load(path, device, points=points, root=root, split=split, depth=depth)
             if cached is not None:
                 return cached
         object_ids = read_split(root, split)
-        tensors, categories = _decode_split(root, object_ids, resolution, points, workers, seed)
+        tensors, categories = _decode_split(
+            root, object_ids, resolution, points, workers, seed, depth
+        )
         if cache:
             _save(path, tensors, object_ids, categories, split, resolution)
         return cls(tensors, object_ids, categories, device)
@@ -250,9 +284,11 @@ class ResidentViews:
         points: int = 0,
         root: Path | None = None,
         split: str | None = None,
+        depth: bool = False,
     ) -> ResidentViews | None:
         """Read a file :meth:`from_dataset` cached; ``None`` when it holds fewer than ``points``
-        points per object or (with ``root``) no longer matches the split's object list."""
+        points per object, no depth while ``depth`` is asked, or (with ``root``) no longer
+        matches the split's object list. Depth a cache holds is dropped when not asked."""
         from safetensors import SafetensorError, safe_open
 
         path = Path(path)
@@ -275,12 +311,16 @@ class ResidentViews:
         have = int(meta.get("points", "0"))
         if points > have:
             return None
+        if depth and meta.get("depth") != "1":
+            return None  # (caches written before depth existed hold none)
         from safetensors.torch import load_file
 
         tensors = load_file(str(path))
         if not points:
             tensors.pop("points", None)
             tensors.pop("point_colors", None)
+        if not depth:
+            tensors.pop("depth", None)
         return cls(tensors, object_ids, json.loads(meta.get("categories", "[]")), device)
 
     def __len__(self) -> int:
@@ -288,7 +328,7 @@ class ResidentViews:
 
     def nbytes(self) -> int:
         tensors = [self.rgba, self.viewmats, self.camtoworlds, self.Ks]
-        tensors += [t for t in (self.points, self.point_colors) if t is not None]
+        tensors += [t for t in (self.points, self.point_colors, self.depth) if t is not None]
         return sum(t.numel() * t.element_size() for t in tensors)
 
     # ------------------------------------------------------------------ sampling
@@ -333,7 +373,8 @@ class ResidentViews:
         ``num_target_views`` distinct other views each, in :class:`MultiViewDataset`'s layout
         (``input_rgba [B, 4, H, W]``, ``target_rgb [B, K, H, W, 3]``, ...); with
         ``num_points``, ``points`` / ``point_colors [B, num_points, 3]`` drawn without
-        replacement from the resident ones, in the sample's space."""
+        replacement from the resident ones, in the sample's space; with resident depth,
+        ``target_depth [B, K, H, W, 1]`` float32 (camera-space z: the same in every space)."""
         dev = self.device
         idx = torch.as_tensor(index, dtype=torch.long).to(dev).reshape(-1)
         b, V, K = idx.shape[0], self.num_views, num_target_views
@@ -385,6 +426,8 @@ class ResidentViews:
             "input_azimuth": azimuth,
             "input_elevation": elevation,
         }
+        if self.depth is not None:
+            batch["target_depth"] = self.depth[rows, targets].float().unsqueeze(-1)
         if num_points:
             if self.points is None:
                 raise GS3DError(
