@@ -217,6 +217,7 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
         assert (tmp_path / "o" / f"{name}.safetensors").stat().st_size > 0
         assert t["train"]["resumed_from"] is None
         assert t["config"]["loss_weighting"] == "v"
+        assert t["fp16_at_paper_scale"]["methods"]["teacher"]["psnr"] > 0
         if name != "zero123plus":
             assert set(t["camera_gap_held_out"]) == {"500", "800", "950"}
             assert t["train"]["camera_gap"][-1]["step"] == 2
@@ -224,7 +225,7 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
     cmd = [c if c != str(tmp_path / "w") else str(tmp_path / "w2") for c in cmd]
     cmd = [c if c != str(tmp_path / "o") else str(tmp_path / "o2") for c in cmd]
     subprocess.run(
-        [*cmd, "--resume", str(tmp_path / "o"), "--priors", "zero123"],
+        [*cmd, "--resume", str(tmp_path / "o"), "--priors", "zero123", "--no-fp16-check"],
         check=True,
         capture_output=True,
         timeout=600,
@@ -233,6 +234,8 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
     assert "resumed_from" in again["vae"]
     assert set(again["teachers"]) == {"zero123"}  # --priors: only the teacher brought back
     assert again["teachers"]["zero123"]["train"]["resumed_from"].endswith("zero123.safetensors")
+    assert again["teachers"]["zero123"]["fp16_at_paper_scale"] is None
+    assert again["teachers"]["zero123"]["checks"]  # the int8 evaluation still ran
     assert not (tmp_path / "w2" / "data" / "imagedream-train").exists()
 
 
