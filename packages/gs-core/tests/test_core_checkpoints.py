@@ -86,3 +86,51 @@ def test_missing_hub_model_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(WeightsNotFoundError, match="could not fetch|not installed"):
         Net.from_pretrained("nobody/does-not-exist")
+
+
+@pytest.mark.parametrize("shard", [None, 4096])
+def test_int8_weight_only_checkpoint_roundtrip(tmp_path, shard):
+    """int8=True stores large weights as int8 plus per-channel scales (half of fp16's bytes);
+    loading dequantises them to within about half a quantisation step; small tensors stay
+    exact."""
+    from safetensors import safe_open
+
+    from gs_core.weight_quantization import SCALE_SUFFIX
+
+    torch.manual_seed(0)
+    net = Net(NetConfig(width=64, depth=2))
+    net.save_pretrained(tmp_path / "q", max_shard_bytes=shard, int8=True)
+    net.save_pretrained(tmp_path / "f", max_shard_bytes=shard)
+    stored = {}
+    for f in sorted((tmp_path / "q").glob("*.safetensors")):
+        with safe_open(str(f), "pt") as h:
+            stored.update({k: h.get_tensor(k) for k in h.keys()})  # noqa: SIM118
+    assert stored["layers.0.weight"].dtype == torch.int8
+    assert stored["layers.0.weight" + SCALE_SUFFIX].shape == (64,)
+    assert stored["layers.0.bias"].dtype == torch.float32  # too small to quantise
+    q_bytes = sum(f.stat().st_size for f in (tmp_path / "q").glob("*.safetensors"))
+    f_bytes = sum(f.stat().st_size for f in (tmp_path / "f").glob("*.safetensors"))
+    assert q_bytes < 0.4 * f_bytes  # fp32 -> int8 weights
+    loaded = Net.from_pretrained(tmp_path / "q")
+    for k, a in net.state_dict().items():
+        b = loaded.state_dict()[k]
+        if k.endswith("weight"):
+            # half a step, plus the fp16 rounding of the scale (2^-11 of up to 127 steps)
+            step = a.abs().amax(dim=1, keepdim=True) / 127
+            assert bool(((a - b).abs() <= 0.6 * step).all()) and not torch.equal(a, b)
+        else:
+            assert torch.equal(a, b)
+
+
+def test_int8_scale_without_its_weight_is_a_clear_error(tmp_path):
+    from safetensors.torch import save_file
+
+    from gs_core.weight_quantization import SCALE_SUFFIX
+
+    net = Net(NetConfig(width=64, depth=1))
+    net.save_pretrained(tmp_path / "q", int8=True)
+    state = load_state_dict(tmp_path / "q")  # dequantised
+    state["layers.0.weight" + SCALE_SUFFIX] = torch.ones(64, dtype=torch.float16)
+    save_file(state, str(tmp_path / "q" / "model.safetensors"))
+    with pytest.raises(FileFormatError, match="int8 weight 'layers.0.weight'"):
+        load_state_dict(tmp_path / "q")

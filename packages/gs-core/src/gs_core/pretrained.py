@@ -28,12 +28,21 @@ INDEX_NAME = "model.safetensors.index.json"
 
 
 def save_state_dict(
-    state: dict[str, torch.Tensor], directory: Path, max_shard_bytes: int | None = None
+    state: dict[str, torch.Tensor],
+    directory: Path,
+    max_shard_bytes: int | None = None,
+    int8: bool = False,
 ) -> None:
-    """Write ``state`` into ``directory`` as one file or as shards below ``max_shard_bytes``."""
+    """Write ``state`` into ``directory`` as one file or as shards below ``max_shard_bytes``;
+    ``int8``: large weights as int8 with per-channel scales (:mod:`gs_core.weight_quantization`),
+    read back as fp16 by :func:`load_state_dict`."""
     from safetensors.torch import save_file
 
     state = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+    if int8:
+        from gs_core.weight_quantization import quantize_state_dict
+
+        state = quantize_state_dict(state)
     # safetensors refuses tensors that share storage; clone the aliases.
     seen: dict[int, str] = {}
     for k, v in list(state.items()):
@@ -67,7 +76,8 @@ def save_state_dict(
 def load_state_dict(
     directory: str | Path, device: str | torch.device = "cpu"
 ) -> dict[str, torch.Tensor]:
-    """Read the weights written by :func:`save_state_dict` (single file or sharded)."""
+    """Read the weights written by :func:`save_state_dict` (single file or sharded; int8
+    weights come back dequantised to fp16)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -88,7 +98,26 @@ def load_state_dict(
             state.update(load_file(str(f), device=str(device)))
         except (SafetensorError, OSError) as e:
             raise FileFormatError(f, f"not a readable safetensors file ({e})") from None
-    return state
+    return _dequantized(state, directory)
+
+
+def _dequantized(state: dict[str, torch.Tensor], directory: Path) -> dict[str, torch.Tensor]:
+    """``state`` with its int8 weights dequantised, after checking each scale has its weight."""
+    from gs_core.weight_quantization import SCALE_SUFFIX, dequantize_state_dict
+
+    for k, scale in state.items():
+        if not k.endswith(SCALE_SUFFIX):
+            continue
+        name = k[: -len(SCALE_SUFFIX)]
+        w = state.get(name)
+        if w is None or w.dtype != torch.int8 or scale.shape != w.shape[:1]:
+            got = "missing" if w is None else f"{w.dtype} {tuple(w.shape)}"
+            raise FileFormatError(
+                directory,
+                f"tensor {k!r}: expected the per-channel scales of an int8 weight {name!r}, "
+                f"which is {got}",
+            )
+    return dequantize_state_dict(state)
 
 
 def _read_index(index: Path) -> list[str]:
@@ -190,8 +219,14 @@ class PretrainedMixin:
     config: Config
 
     def save_pretrained(
-        self, directory: str | Path, overwrite: bool = False, max_shard_bytes: int | None = None
+        self,
+        directory: str | Path,
+        overwrite: bool = False,
+        max_shard_bytes: int | None = None,
+        int8: bool = False,
     ) -> Path:
+        """``config.json`` and the weights (``int8``: int8 weight-only, see
+        :func:`save_state_dict`) into ``directory``, atomically."""
         directory = Path(directory)
         check_overwrite(directory, overwrite)
         with atomic_path(directory) as tmp:
@@ -199,7 +234,8 @@ class PretrainedMixin:
             cfg = self.config.model_dump(mode="json")
             cfg = {"_class_name": type(self).__name__, "_gs3d_version": _core_version(), **cfg}
             (tmp / CONFIG_NAME).write_text(json.dumps(cfg, indent=2) + "\n")
-            save_state_dict(self.state_dict(), tmp, max_shard_bytes)  # type: ignore[attr-defined]
+            state = self.state_dict()  # type: ignore[attr-defined]
+            save_state_dict(state, tmp, max_shard_bytes, int8=int8)
         return directory
 
     @classmethod

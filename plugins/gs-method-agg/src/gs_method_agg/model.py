@@ -146,12 +146,16 @@ class AGG(Method):
 
     # ------------------------------------------------------------------ weights
     def save_pretrained(
-        self, directory, overwrite: bool = False, max_shard_bytes: int | None = None
+        self,
+        directory,
+        overwrite: bool = False,
+        max_shard_bytes: int | None = None,
+        int8: bool = False,
     ):
         # A checkpoint must never hold a random stand-in for the pretrained encoder.
         self.encoder.ensure_weights()
         return super().save_pretrained(
-            directory, overwrite=overwrite, max_shard_bytes=max_shard_bytes
+            directory, overwrite=overwrite, max_shard_bytes=max_shard_bytes, int8=int8
         )
 
 

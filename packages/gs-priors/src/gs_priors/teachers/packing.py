@@ -15,21 +15,10 @@ from pathlib import Path
 import torch
 
 from gs_core.errors import FileFormatError
+from gs_core.weight_quantization import dequantize, quantize
 
 WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "model.safetensors")
 FORMAT = "gs3d-teacher-int8/1"
-
-
-def quantize(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``w [O, ...]`` -> int8 values and fp16 scales ``[O]`` (per output channel)."""
-    flat = w.float().reshape(w.shape[0], -1)
-    scale = flat.abs().amax(dim=1).clamp_min(1e-12) / 127.0
-    q = torch.round(flat / scale[:, None]).clamp(-127, 127).to(torch.int8)
-    return q.reshape(w.shape), scale.to(torch.float16)
-
-
-def dequantize(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    return (q.float() * scale.float().view(-1, *([1] * (q.ndim - 1)))).to(torch.float16)
 
 
 def pack_teacher(directory: str | Path, path: str | Path, int8: bool = True) -> Path:
