@@ -228,6 +228,8 @@ class Compress3DTrainingModule(TrainingModule):
             # these stages: one pass over the split replaces their forward on every step.
             chunk = self.model.config.train.stage_batch[self.stage]
             self._frozen = frozen_inputs(self.model, self.resident(), self.stage, chunk)
+            # The steps of these stages read only the cache: free the views (GBs on the GPU).
+            self._resident = None
         return self._frozen
 
     def resident_batch(self, index: torch.Tensor) -> dict[str, Any]:

@@ -25,10 +25,6 @@ TRAINED: dict[str, tuple[str, ...]] = {
     "zero123plus": ("unet", "vision_encoder"),
     "imagedream": ("unet", "image_encoder"),
 }
-# Learning-rate multipliers of some trained modules (the rest: 1).
-LR_SCALES: dict[str, Callable[[TeacherConfig], float]] = {
-    "camera_projection": lambda cfg: cfg.camera_projection_lr_scale,
-}
 # Where each trained module is saved in the checkpoint layout.
 SUBFOLDERS = {"camera_projection": "clip_camera_projection"}
 
@@ -206,7 +202,10 @@ class TeacherTrainer:
         self.params = [p for m in self.modules.values() for p in m.parameters()]
         self.ema = [p.detach().clone() for p in self.params]
         groups = [
-            {"params": list(m.parameters()), "lr_scale": LR_SCALES.get(n, lambda c: 1.0)(cfg)}
+            {
+                "params": list(m.parameters()),
+                "lr_scale": cfg.camera_projection_lr_scale if n == "camera_projection" else 1.0,
+            }
             for n, m in self.modules.items()
         ]
         self.opt = torch.optim.AdamW(
