@@ -43,6 +43,27 @@ SHARD_BYTES = 16 * 1024 * 1024
 EVAL_VIEWS = -1
 
 
+STAGES = ("encoders", "autoencoder", "prior", "diffusion")
+
+
+def parse_budget(text: str) -> float | dict[str, float]:
+    """``--budget-s``: seconds for every stage, or a JSON object of seconds per stage."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if isinstance(value, (int, float)) and value > 0:
+        return float(value)
+    if isinstance(value, dict) and all(
+        k in STAGES and isinstance(v, (int, float)) and v > 0 for k, v in value.items()
+    ):
+        return {k: float(v) for k, v in value.items()}
+    raise argparse.ArgumentTypeError(
+        f"expected positive seconds or a JSON object of them keyed by {', '.join(STAGES)}; "
+        f"got {text!r}"
+    )
+
+
 # ------------------------------------------------------------------ data
 def make_data(out: Path, preset: str, objects: int | None) -> tuple[Path, Path]:
     """``gs3d data procedural`` for training and held-out evaluation sets."""
@@ -70,11 +91,11 @@ def eval_split(root: Path) -> str:
 
 
 # ------------------------------------------------------------------ model plumbing
-def build(preset: str, overrides: dict[str, Any], device: str):
+def build(preset: str, overrides: list[str] | dict[str, Any], device: str):
     from gs_method_compress3d.config import Compress3DConfig
     from gs_method_compress3d.model import Compress3D
 
-    cfg = Compress3DConfig.preset(preset, **overrides)
+    cfg = Compress3DConfig.preset(preset).with_overrides(overrides)
     cfg = cfg.with_overrides({"train.trainer.device": device})
     torch.manual_seed(0)
     return Compress3D(cfg).to(device)
@@ -335,8 +356,24 @@ def main(argv: list[str] | None = None) -> dict:
     )
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--iou-resolution", type=int, default=64)
-    ap.add_argument("--budget-s", type=float, default=None, help="wall-clock cap per training run")
+    ap.add_argument(
+        "--budget-s",
+        type=parse_budget,
+        default=None,
+        help="wall-clock cap per training run in seconds, one number or per stage as JSON, "
+        'e.g. \'{"autoencoder": 330, "diffusion": 300}\' (stages not named: no cap)',
+    )
+    ap.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config overrides for every stage, e.g. train.stage_steps.autoencoder=3000",
+    )
     args = ap.parse_args(argv)
+    budget = (
+        args.budget_s if isinstance(args.budget_s, dict) else dict.fromkeys(STAGES, args.budget_s)
+    )
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -356,9 +393,9 @@ def main(argv: list[str] | None = None) -> dict:
     results["data"] = {"train": str(data), "eval": str(evald)}
 
     # 1. procedural contrastive encoders
-    model = build(args.preset, {}, dev)
+    model = build(args.preset, args.set, dev)
     results["stages"]["encoders"] = train_stage(
-        model, "encoders", data, out / "runs" / "encoders", args.budget_s
+        model, "encoders", data, out / "runs" / "encoders", budget.get("encoders")
     )
     model.eval()
     cfg = model.config
@@ -371,13 +408,13 @@ def main(argv: list[str] | None = None) -> dict:
         "data": str(data),
         "eval": str(evald),
         "threads": threads,
-        "budget_s": args.budget_s,
         "iou_resolution": args.iou_resolution,
     }
     jobs = [
         {
             **common,
             "attention": flag,
+            "budget_s": budget.get("autoencoder"),
             "init": str(out / "work" / "encoders"),
             "out": str(out / "work" / f"autoencoder-{name}"),
         }
@@ -397,7 +434,7 @@ def main(argv: list[str] | None = None) -> dict:
     # 3. prior (on the attention autoencoder)
     model = load(out / "work" / "autoencoder-attention" / "model", dev)
     results["stages"]["prior"] = train_stage(
-        model, "prior", data, out / "runs" / "prior", args.budget_s
+        model, "prior", data, out / "runs" / "prior", budget.get("prior")
     )
     model.eval()
     r = retrieval(model, items, dev, with_prior=True)
@@ -412,6 +449,7 @@ def main(argv: list[str] | None = None) -> dict:
         {
             **common,
             "use_prior": flag,
+            "budget_s": budget.get("diffusion"),
             "latent_scale": scale,
             "seeds": args.seeds,
             "init": str(out / "work" / "prior"),

@@ -168,6 +168,7 @@ def test_train_small_script_runs_end_to_end_on_tiny(tiny_data, tmp_path):
         [
             "--preset", "tiny", "--data", str(tiny_data), "--eval-data", str(held_out),
             "--out", str(out), "--seeds", "2", "--iou-resolution", "16",
+            "--set", "train.stage_steps.prior=2", "--budget-s", '{"diffusion": 600}',
         ]
     )  # fmt: skip
     results = json.loads((out / "results.json").read_text())
@@ -179,6 +180,7 @@ def test_train_small_script_runs_end_to_end_on_tiny(tiny_data, tmp_path):
             scores
         )
     assert "prior_to_shape" in stages["prior"]["retrieval"]
+    assert stages["prior"]["steps"] == 2  # --set reached the stage's config
     assert stages["prior"]["latent_scale"] > 0
     for variant in ("prior", "no_prior"):
         scores = stages["diffusion"][variant]["scores"]
@@ -191,3 +193,19 @@ def test_train_small_script_runs_end_to_end_on_tiny(tiny_data, tmp_path):
 
     with safe_open(str(out / "model-attention-prior" / shards[0]), "pt") as f:
         assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}  # noqa: SIM118
+
+
+def test_train_small_budget_is_seconds_or_seconds_per_stage():
+    import argparse
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "train_small.py"
+    spec = importlib.util.spec_from_file_location("compress3d_train_small", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.parse_budget("300") == 300.0
+    assert script.parse_budget('{"autoencoder": 330}') == {"autoencoder": 330.0}
+    for bad in ("soon", "-5", '{"decoder": 10}', '{"prior": 0}'):
+        with pytest.raises(argparse.ArgumentTypeError, match="encoders, autoencoder"):
+            script.parse_budget(bad)
