@@ -370,6 +370,13 @@ def main(argv: list[str] | None = None) -> dict:
         metavar="KEY=VALUE",
         help="config overrides for every stage, e.g. train.stage_steps.autoencoder=3000",
     )
+    ap.add_argument(
+        "--until",
+        default="diffusion",
+        choices=STAGES,
+        help="stop after this stage (results.json holds the stages run; checkpoints only "
+        "after diffusion)",
+    )
     args = ap.parse_args(argv)
     budget = (
         args.budget_s if isinstance(args.budget_s, dict) else dict.fromkeys(STAGES, args.budget_s)
@@ -402,6 +409,8 @@ def main(argv: list[str] | None = None) -> dict:
     items = eval_samples(model, evald, 1, cfg.embeddings.image_size, cfg.embeddings.shape_points)
     results["stages"]["encoders"]["retrieval"] = retrieval(model, items, dev, with_prior=False)
     model.save_pretrained(out / "work" / "encoders", overwrite=True)
+    if args.until == "encoders":
+        return finish(results, out, t_all)
 
     # 2. autoencoder with / without 3D-aware cross-attention (Table 2)
     common = {
@@ -430,6 +439,8 @@ def main(argv: list[str] | None = None) -> dict:
             "depth": a["l_depth"] < n["l_depth"],
             "chamfer": a["chamfer"] < n["chamfer"],
         }
+    if args.until == "autoencoder":
+        return finish(results, out, t_all)
 
     # 3. prior (on the attention autoencoder)
     model = load(out / "work" / "autoencoder-attention" / "model", dev)
@@ -443,6 +454,8 @@ def main(argv: list[str] | None = None) -> dict:
     scale = latent_scale(model, data, dev)
     results["stages"]["prior"]["latent_scale"] = scale
     model.save_pretrained(out / "work" / "prior", overwrite=True)
+    if args.until == "prior":
+        return finish(results, out, t_all)
 
     # 4. triplane diffusion with / without the prior (Table 4)
     jobs = [
@@ -475,10 +488,14 @@ def main(argv: list[str] | None = None) -> dict:
         m = load(out / "work" / f"diffusion-{name}" / "model", "cpu")
         shards[name] = save_fp16(m, out / f"model-attention-{name}")
     results["checkpoints"] = shards
-    results["seconds"] = round(time.perf_counter() - t_all, 2)
+    return finish(results, out, t_all)
 
+
+def finish(results: dict, out: Path, t_all: float) -> dict:
+    """Write ``OUT/results.json`` (atomically) and print the run's summary line."""
     from gs_core.io.atomic import atomic_write_text
 
+    results["seconds"] = round(time.perf_counter() - t_all, 2)
     atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
     print(json.dumps({k: results[k] for k in ("preset", "devices", "seconds")}))
     return results

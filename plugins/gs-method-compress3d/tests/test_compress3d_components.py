@@ -146,13 +146,16 @@ def test_attention_flag_changes_the_encoder_path():
     without.load_state_dict(
         {k: v for k, v in with_att.state_dict().items() if not k.startswith("attention.")}
     )
-    a, b = with_att(xyz, rgb).mean, without(xyz, rgb).mean
+    # a fresh attention residual is zero (zero-initialised values): it starts as "w/o atten"
+    a = with_att(xyz, rgb).mean
+    b = without(xyz, rgb).mean
     assert a.shape == b.shape == (1, 3, 4, 8, 8)
-    assert not torch.allclose(a, b)
-    # the residual is exactly what the attention adds before the VAE head
-    with_att.attention.to_v.weight.data.zero_()
-    with_att.attention.to_v.bias.data.zero_()
-    torch.testing.assert_close(with_att(xyz, rgb).mean, b)
+    torch.testing.assert_close(a, b)
+    # ... and still learns: the values get a gradient at once
+    with_att(xyz, rgb).mean.square().sum().backward()
+    assert with_att.attention.to_v.weight.grad.abs().sum() > 0
+    torch.nn.init.normal_(with_att.attention.to_v.weight, std=0.5)
+    assert not torch.allclose(with_att(xyz, rgb).mean, b)
 
 
 # ---------------------------------------------------------------- VAE head (Eq. 12)
