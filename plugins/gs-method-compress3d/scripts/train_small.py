@@ -83,6 +83,23 @@ def make_data(out: Path, preset: str, objects: int | None) -> tuple[Path, Path]:
     return train, evald
 
 
+def make_gallery(out: Path, preset: str, objects: int) -> Path:
+    """A larger held-out set for retrieval only (``procedural-eval``'s 24 objects saturate it):
+    ``objects`` new objects of another seed, two views each."""
+    root = out / "data" / "retrieval"
+    if not (root / "dataset.json").is_file():
+        res = "32" if preset == "tiny" else "128"
+        subprocess.run(
+            [
+                sys.executable, "-m", "gs_core.cli.main", "data", "procedural", "--quiet",
+                "--objects", str(objects), "--views", "2", "--resolution", res,
+                "--split", "test", "--seed", "20251201", "--out", str(root),
+            ],
+            check=True,
+        )  # fmt: skip
+    return root
+
+
 def eval_split(root: Path) -> str:
     from gs_core.data import available_splits
 
@@ -202,9 +219,16 @@ def save_fp16(model, path: Path) -> list[str]:
 # ------------------------------------------------------------------ jobs (one process each)
 def _train_job(args: dict, stage: str, overrides: dict):
     """One job's model from ``args["init"]`` with ``overrides``, trained for ``stage``; returns
-    the model (in eval mode), the training result and the held-out items to score it on."""
+    the model (in eval mode), the training result and the held-out items to score it on.
+
+    ``args["seed"]`` (default 0) seeds the engine (data order, sampling) and, above 0, also
+    redraws the weights this stage trains, identically for the variants compared at that seed.
+    """
     torch.set_num_threads(args["threads"])
-    model = load(Path(args["init"]), args["device"], overrides)
+    seed = args.get("seed", 0)
+    model = load(Path(args["init"]), args["device"], {**overrides, "train.trainer.seed": seed})
+    if seed:
+        reseed_autoencoder(model, seed)
     res = train_stage(model, stage, Path(args["data"]), Path(args["out"]) / "run", args["budget_s"])
     model.eval()
     cfg = model.config
@@ -212,6 +236,18 @@ def _train_job(args: dict, stage: str, overrides: dict):
         model, Path(args["eval"]), EVAL_VIEWS, cfg.loss.render_resolution, cfg.encoder.num_points
     )
     return model, res, items
+
+
+def reseed_autoencoder(model, seed: int) -> None:
+    """Redraw the autoencoder's initial weights from ``seed``: those of a fresh model with
+    attention on, so the two Table 2 variants of one seed share every weight they both have."""
+    from gs_method_compress3d.model import Compress3D
+
+    cfg = model.config.with_overrides({"attention.enabled": True})
+    torch.manual_seed(seed)
+    fresh = Compress3D(cfg).autoencoder.state_dict()
+    own = model.autoencoder.state_dict()
+    model.autoencoder.load_state_dict({k: v for k, v in fresh.items() if k in own})
 
 
 def autoencoder_job(args: dict) -> dict:
@@ -299,6 +335,40 @@ def diffusion_job(args: dict) -> dict:
     return res
 
 
+def ae_dir(variant: str, seed: int) -> str:
+    name = "autoencoder-" + variant.replace("_", "-")
+    return name if seed == 0 else f"{name}-seed{seed}"
+
+
+TABLE2_TERMS = {"rgb": "l_rgb", "mask": "l_mask", "depth": "l_depth", "chamfer": "chamfer"}
+
+
+def table2(runs: list[dict], seeds: int) -> dict:
+    """Table 2 from the autoencoder runs (``[seed 0 attention, seed 0 no attention, seed 1
+    ...]``): seed 0's runs in full, and over the seeds each score's mean and spread (max - min)
+    per variant; attention is better on a term when its mean is lower, and better beyond the
+    spread when the means differ by more than both variants' spreads."""
+    out: dict[str, Any] = {"attention": runs[0], "no_attention": runs[1], "seeds": seeds}
+    per = {"attention": runs[0::2], "no_attention": runs[1::2]}
+    scored = {k: [r["scores"] for r in v if r["scores"]] for k, v in per.items()}
+    if not all(scored.values()):
+        return out
+    keys = sorted(set.intersection(*(set(r) for rows in scored.values() for r in rows)))
+    mean = {k: {m: sum(r[m] for r in rows) / len(rows) for m in keys} for k, rows in scored.items()}
+    spread = {
+        k: {m: max(r[m] for r in rows) - min(r[m] for r in rows) for m in keys}
+        for k, rows in scored.items()
+    }
+    a, n = mean["attention"], mean["no_attention"]
+    out.update(mean=mean, spread=spread)
+    out["attention_better"] = {t: a[m] < n[m] for t, m in TABLE2_TERMS.items()}
+    out["attention_better_beyond_spread"] = {
+        t: n[m] - a[m] > max(spread["attention"][m], spread["no_attention"][m])
+        for t, m in TABLE2_TERMS.items()
+    }
+    return out
+
+
 def run_jobs(fn, jobs: list[dict], devices: list[str]) -> list[dict]:
     """Run ``fn`` on each job; in parallel processes when several GPUs are given."""
     for i, job in enumerate(jobs):
@@ -354,7 +424,21 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument(
         "--gpus", default=None, help="e.g. '0,1'; default: cuda:0 if available, else cpu"
     )
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=3, help="generation seeds per object (Table 4)")
+    ap.add_argument(
+        "--ae-seeds",
+        type=int,
+        default=1,
+        help="training seeds per Table 2 variant (the spread needs at least 2; all jobs run at "
+        "once, spread over --gpus, which may repeat a GPU: '0,0,0,0')",
+    )
+    ap.add_argument(
+        "--retrieval-objects",
+        type=int,
+        default=0,
+        help="also measure retrieval among this many further held-out objects (0: only "
+        "procedural-eval's)",
+    )
     ap.add_argument("--iou-resolution", type=int, default=64)
     ap.add_argument(
         "--budget-s",
@@ -408,6 +492,18 @@ def main(argv: list[str] | None = None) -> dict:
     cfg = model.config
     items = eval_samples(model, evald, 1, cfg.embeddings.image_size, cfg.embeddings.shape_points)
     results["stages"]["encoders"]["retrieval"] = retrieval(model, items, dev, with_prior=False)
+    gallery = []
+    if args.retrieval_objects:
+        gallery = eval_samples(
+            model,
+            make_gallery(out, args.preset, args.retrieval_objects),
+            1,
+            cfg.embeddings.image_size,
+            cfg.embeddings.shape_points,
+        )
+        results["stages"]["encoders"]["retrieval_gallery"] = retrieval(
+            model, gallery, dev, with_prior=False
+        )
     model.save_pretrained(out / "work" / "encoders", overwrite=True)
     if args.until == "encoders":
         return finish(results, out, t_all)
@@ -419,31 +515,26 @@ def main(argv: list[str] | None = None) -> dict:
         "threads": threads,
         "iou_resolution": args.iou_resolution,
     }
+    variants = (("attention", True), ("no_attention", False))
     jobs = [
         {
             **common,
             "attention": flag,
+            "seed": seed,
             "budget_s": budget.get("autoencoder"),
             "init": str(out / "work" / "encoders"),
-            "out": str(out / "work" / f"autoencoder-{name}"),
+            "out": str(out / "work" / ae_dir(name, seed)),
         }
-        for flag, name in ((True, "attention"), (False, "no-attention"))
+        for seed in range(args.ae_seeds)
+        for name, flag in variants
     ]
     ae = run_jobs(autoencoder_job, jobs, devices)
-    results["stages"]["autoencoder"] = {"attention": ae[0], "no_attention": ae[1]}
-    a, n = ae[0]["scores"], ae[1]["scores"]
-    if a and n:
-        results["stages"]["autoencoder"]["attention_better"] = {
-            "rgb": a["l_rgb"] < n["l_rgb"],
-            "mask": a["l_mask"] < n["l_mask"],
-            "depth": a["l_depth"] < n["l_depth"],
-            "chamfer": a["chamfer"] < n["chamfer"],
-        }
+    results["stages"]["autoencoder"] = table2(ae, args.ae_seeds)
     if args.until == "autoencoder":
         return finish(results, out, t_all)
 
     # 3. prior (on the attention autoencoder)
-    model = load(out / "work" / "autoencoder-attention" / "model", dev)
+    model = load(out / "work" / ae_dir("attention", 0) / "model", dev)
     results["stages"]["prior"] = train_stage(
         model, "prior", data, out / "runs" / "prior", budget.get("prior")
     )
@@ -451,6 +542,10 @@ def main(argv: list[str] | None = None) -> dict:
     r = retrieval(model, items, dev, with_prior=True)
     r["prior_beats_image_embedding"] = r["prior_to_shape"] > r["image_to_shape"]
     results["stages"]["prior"]["retrieval"] = r
+    if gallery:
+        r = retrieval(model, gallery, dev, with_prior=True)
+        r["prior_beats_image_embedding"] = r["prior_to_shape"] > r["image_to_shape"]
+        results["stages"]["prior"]["retrieval_gallery"] = r
     scale = latent_scale(model, data, dev)
     results["stages"]["prior"]["latent_scale"] = scale
     model.save_pretrained(out / "work" / "prior", overwrite=True)

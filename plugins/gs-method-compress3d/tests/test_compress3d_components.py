@@ -282,3 +282,18 @@ def test_frechet_distance_closed_forms():
     assert math.isclose(frechet_distance(a, a + torch.tensor([1.0, 2.0, 0.0])), 5.0, rel_tol=1e-6)
     # N(0, I) vs N(0, 4 I) in 3-D: 3 * (1 + 4 - 2 * 2) = 3
     assert abs(frechet_distance(a, 2 * torch.randn(4000, 3)) - 3.0) < 0.3
+
+
+def test_logvar_init_sets_the_posterior_variance_at_start():
+    torch.manual_seed(0)
+    xyz = torch.rand(1, 200, 3) * 2 - 1
+    rgb = torch.rand(1, 200, 3)
+    torch.manual_seed(0)
+    sharp = TriplaneEncoder(CFG.encoder.model_copy(update={"logvar_init": -6.0}), CFG.attention)
+    torch.manual_seed(0)
+    default = TriplaneEncoder(CFG.encoder, CFG.attention)
+    a, b = sharp(xyz, rgb), default(xyz, rgb)
+    torch.testing.assert_close(a.mean, b.mean)  # only the log-variance channels move
+    assert float((a.logvar - b.logvar).mean()) == pytest.approx(
+        -6.0 - float(CFG.encoder.logvar_init), abs=1e-4
+    )

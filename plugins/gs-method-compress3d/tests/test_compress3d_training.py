@@ -169,6 +169,7 @@ def test_train_small_script_runs_end_to_end_on_tiny(tiny_data, tmp_path):
             "--preset", "tiny", "--data", str(tiny_data), "--eval-data", str(held_out),
             "--out", str(out), "--seeds", "2", "--iou-resolution", "16",
             "--set", "train.stage_steps.prior=2", "--budget-s", '{"diffusion": 600}',
+            "--ae-seeds", "2", "--retrieval-objects", "5",
         ]
     )  # fmt: skip
     results = json.loads((out / "results.json").read_text())
@@ -180,6 +181,18 @@ def test_train_small_script_runs_end_to_end_on_tiny(tiny_data, tmp_path):
             scores
         )
     assert "prior_to_shape" in stages["prior"]["retrieval"]
+    assert stages["encoders"]["retrieval_gallery"]["objects"] == 5
+    assert "prior_to_shape" in stages["prior"]["retrieval_gallery"]
+    table2 = stages["autoencoder"]
+    assert table2["seeds"] == 2 and set(table2["attention_better_beyond_spread"]) == {
+        "rgb",
+        "mask",
+        "depth",
+        "chamfer",
+    }
+    # the spread is over two differently seeded runs of each variant
+    assert table2["spread"]["attention"]["l_rgb"] > 0
+    assert (out / "work" / "autoencoder-no-attention-seed1" / "model").is_dir()
     assert stages["prior"]["steps"] == 2  # --set reached the stage's config
     assert stages["prior"]["latent_scale"] > 0
     for variant in ("prior", "no_prior"):
@@ -209,3 +222,36 @@ def test_train_small_budget_is_seconds_or_seconds_per_stage():
     for bad in ("soon", "-5", '{"decoder": 10}', '{"prior": 0}'):
         with pytest.raises(argparse.ArgumentTypeError, match="encoders, autoencoder"):
             script.parse_budget(bad)
+
+
+def test_table2_means_spreads_and_margins_beyond_spread():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "train_small.py"
+    spec = importlib.util.spec_from_file_location("compress3d_train_small", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+
+    def run(rgb, mask, depth, chamfer):
+        return {"scores": {"l_rgb": rgb, "l_mask": mask, "l_depth": depth, "chamfer": chamfer}}
+
+    runs = [  # seed 0 attention, seed 0 without, seed 1 attention, seed 1 without
+        run(1.0, 5.0, 2.0, 3.0),
+        run(2.0, 5.5, 1.0, 3.1),
+        run(1.2, 5.0, 2.2, 3.0),
+        run(2.2, 4.5, 1.2, 3.2),
+    ]
+    t = script.table2(runs, 2)
+    assert t["mean"]["attention"]["l_rgb"] == pytest.approx(1.1)
+    assert t["spread"]["no_attention"]["l_mask"] == pytest.approx(1.0)
+    assert t["attention_better"] == {"rgb": True, "mask": False, "depth": False, "chamfer": True}
+    # rgb: margin 1.0 > spreads 0.2; chamfer: margin 0.15 > spreads 0 and 0.1; mask: worse
+    assert t["attention_better_beyond_spread"] == {
+        "rgb": True,
+        "mask": False,
+        "depth": False,
+        "chamfer": True,
+    }
+    runs[3]["scores"]["chamfer"] = 3.4  # without: spread 0.3 > margin 0.25
+    assert not script.table2(runs, 2)["attention_better_beyond_spread"]["chamfer"]

@@ -67,6 +67,16 @@ class EncoderConfig(Config):
     )
     latent_resolution: Resolution = pydantic.Field(32, description="r' (paper: 32)")
     latent_channels: Width = pydantic.Field(32, description="c' (paper: 32)")
+    logvar_init: float = pydantic.Field(
+        0.0,
+        ge=-30.0,
+        le=20.0,
+        description="initial bias of the VAE head's log-variance channels (paper silent; 0 is "
+        "LDM's default init, a posterior of unit variance). With lambda_kl = 1e-6 the "
+        "posterior ends up sharp anyway; starting it sharp spares the many steps Adam needs to "
+        "walk the bias down at the autoencoder's learning rate, steps in which the decoder "
+        "sees latents mostly made of noise",
+    )
     groups: Width = pydantic.Field(
         16, description="GroupNorm groups of the triplane ResBlocks (our choice)"
     )

@@ -64,6 +64,9 @@ class TriplaneEncoder(nn.Module):
         )
         self.norm_out = TriplaneGroupNorm(enc.groups, width)
         self.to_moments = TriConv(width, 2 * enc.latent_channels, kernel_size=1)
+        with torch.no_grad():  # per plane, channels [mean (c'), logvar (c')]
+            c_lat = enc.latent_channels
+            self.to_moments.conv.bias.view(3, 2, c_lat)[:, 1].fill_(enc.logvar_init)
 
     def volume(self, xyz: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
         """``V^n [B, c, r, r, r]`` (Eq. 1-2)."""
