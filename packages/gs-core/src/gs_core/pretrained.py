@@ -36,7 +36,7 @@ def save_state_dict(
     """Write ``state`` into ``directory`` as one file or as shards below ``max_shard_bytes``;
     ``int8``: large weights as int8 with per-channel scales (:mod:`gs_core.weight_quantization`),
     read back as fp16 by :func:`load_state_dict`."""
-    from safetensors.torch import save_file
+    from gs_core.io.tensor_file import save_tensors
 
     state = {k: v.detach().contiguous().cpu() for k, v in state.items()}
     if int8:
@@ -51,7 +51,7 @@ def save_state_dict(
             state[k] = v.clone()
         seen[ptr] = k
     if max_shard_bytes is None:
-        save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+        save_tensors(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
         return
     shards: list[dict[str, torch.Tensor]] = [{}]
     size = 0
@@ -66,7 +66,7 @@ def save_state_dict(
     weight_map = {}
     for i, shard in enumerate(shards, 1):
         name = f"model-{i:05d}-of-{n:05d}.safetensors"
-        save_file(shard, str(directory / name), metadata={"format": "pt"})
+        save_tensors(shard, str(directory / name), metadata={"format": "pt"})
         weight_map.update(dict.fromkeys(shard, name))
     (directory / INDEX_NAME).write_text(
         json.dumps({"metadata": {}, "weight_map": weight_map}, indent=2)

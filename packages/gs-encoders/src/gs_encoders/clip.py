@@ -249,14 +249,14 @@ class ClipEncoder(nn.Module):
     # -- saving -----------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path, overwrite: bool = False) -> Path:
         """Write ``open_clip_model.safetensors`` + ``gs3d_clip.json`` (loadable as ``pretrained``)."""
-        from safetensors.torch import save_file
+        from gs_core.io.tensor_file import save_tensors
 
         directory = Path(directory)
         check_overwrite(directory, overwrite)
         with atomic_path(directory) as tmp:
             tmp.mkdir(parents=True)
             state = {k: v.detach().contiguous().cpu() for k, v in self.model.state_dict().items()}
-            save_file(state, str(tmp / _HUB_FILES[0]), metadata={"format": "pt"})
+            save_tensors(state, str(tmp / _HUB_FILES[0]), metadata={"format": "pt"})
             cfg = {
                 "model_name": self.model_name,
                 "quick_gelu": self.quick_gelu,

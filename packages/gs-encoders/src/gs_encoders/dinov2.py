@@ -202,14 +202,14 @@ class DinoV2Encoder(nn.Module):
 
     def save_pretrained(self, directory: str | Path, overwrite: bool = False) -> Path:
         """Write ``model.safetensors`` (timm layout, loadable with ``pretrained=directory``)."""
-        from safetensors.torch import save_file
+        from gs_core.io.tensor_file import save_tensors
 
         directory = Path(directory)
         check_overwrite(directory, overwrite)
         with atomic_path(directory) as tmp:
             tmp.mkdir(parents=True)
             state = {k: v.detach().contiguous().cpu() for k, v in self.model.state_dict().items()}
-            save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+            save_tensors(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
             cfg = {"architecture": self.variant, "num_features": self.embed_dim}
             (tmp / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
         return directory

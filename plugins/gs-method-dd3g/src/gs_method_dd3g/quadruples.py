@@ -79,12 +79,12 @@ class QuadrupleSet:
         )
 
     def save(self, directory: str | Path) -> Path:
-        from safetensors.torch import save_file
+        from gs_core.io.tensor_file import save_tensors
 
         path = Path(directory) / FILENAME
         tensors = {k: getattr(self, k).detach().cpu().contiguous() for k in _KEYS}
         with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata={"dd3g": json.dumps(self.meta)})
+            save_tensors(tensors, str(tmp), metadata={"dd3g": json.dumps(self.meta)})
         return path
 
     @classmethod

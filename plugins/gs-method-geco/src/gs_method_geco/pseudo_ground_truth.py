@@ -114,13 +114,12 @@ def merge(parts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
 
 def save_pseudo_ground_truth(path: str | Path, data: dict[str, torch.Tensor]) -> Path:
     """Write ``data`` (as :func:`pseudo_ground_truth` returns) to one safetensors file."""
-    from safetensors.torch import save_file
-
     from gs_core.io.atomic import atomic_path
+    from gs_core.io.tensor_file import save_tensors
 
     path = Path(path)
     with atomic_path(path) as tmp:
-        save_file({k: data[k].contiguous() for k in KEYS}, str(tmp))
+        save_tensors({k: data[k].contiguous() for k in KEYS}, str(tmp))
     return path
 
 

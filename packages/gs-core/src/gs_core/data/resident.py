@@ -167,9 +167,8 @@ def _save(
     split: str,
     resolution: int,
 ) -> None:
-    from safetensors.torch import save_file
-
     from gs_core.io.atomic import atomic_path
+    from gs_core.io.tensor_file import save_tensors
 
     meta = {
         "object_ids": json.dumps(object_ids),
@@ -180,7 +179,7 @@ def _save(
         "depth": str(int("depth" in tensors)),
     }
     with atomic_path(path) as tmp:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
+        save_tensors({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
 
 
 def _rotation_y(angle: torch.Tensor) -> torch.Tensor:

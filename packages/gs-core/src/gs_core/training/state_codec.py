@@ -77,10 +77,10 @@ def _hashable(k: Any) -> Any:
 
 def save_state(directory: Path, name: str, tree: Any) -> None:
     """Write ``tree`` as ``directory/name.json`` + ``directory/name.safetensors``."""
-    from safetensors.torch import save_file
+    from gs_core.io.tensor_file import save_tensors
 
     skeleton, tensors = encode_state(tree)
-    save_file(tensors, str(directory / f"{name}.safetensors"), metadata={"format": "pt"})
+    save_tensors(tensors, str(directory / f"{name}.safetensors"), metadata={"format": "pt"})
     text = json.dumps({"format": "gs3d-training-state/1", "state": skeleton}, indent=1)
     (directory / f"{name}.json").write_text(text + "\n", encoding="utf-8")
 

@@ -23,7 +23,9 @@ FORMAT = "gs3d-teacher-int8/1"
 
 def pack_teacher(directory: str | Path, path: str | Path, int8: bool = True) -> Path:
     """Write teacher ``directory`` into the single file ``path``."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
+
+    from gs_core.io.tensor_file import save_tensors
 
     directory, path = Path(directory), Path(path)
     tensors: dict[str, torch.Tensor] = {}
@@ -45,7 +47,7 @@ def pack_teacher(directory: str | Path, path: str | Path, int8: bool = True) -> 
             files[rel] = f.read_text()
     meta = {"format": FORMAT, "files": json.dumps(files)}
     tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
+    save_tensors({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
     tmp.replace(path)
     return path
 
@@ -53,7 +55,8 @@ def pack_teacher(directory: str | Path, path: str | Path, int8: bool = True) -> 
 def unpack_teacher(path: str | Path, directory: str | Path) -> Path:
     """Write the teacher directory stored in ``path`` (fp16 weights) into ``directory``."""
     from safetensors import SafetensorError, safe_open
-    from safetensors.torch import save_file
+
+    from gs_core.io.tensor_file import save_tensors
 
     path, directory = Path(path), Path(directory)
     try:
@@ -80,5 +83,5 @@ def unpack_teacher(path: str | Path, directory: str | Path) -> Path:
     for rel, state in weights.items():
         out = directory / rel
         out.parent.mkdir(parents=True, exist_ok=True)
-        save_file(state, str(out), metadata={"format": "pt"})
+        save_tensors(state, str(out), metadata={"format": "pt"})
     return directory
