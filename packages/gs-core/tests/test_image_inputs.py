@@ -62,3 +62,27 @@ def test_load_rgba_derives_the_mask_of_rgb_files(tmp_path):
 def test_load_rgba_missing_file(tmp_path):
     with pytest.raises(FileFormatError, match="image file not found"):
         load_rgba(tmp_path / "none.png")
+
+
+def test_photos_are_turned_upright_by_their_exif_orientation(tmp_path):
+    from PIL import Image
+
+    from gs_core.image_inputs import load_rgba
+    from gs_core.imaging import load_image
+
+    # stored 60 wide x 40 high on white, a red block in the stored top-left corner
+    px = np.full((40, 60, 3), 255, np.uint8)
+    px[4:16, 4:20] = (220, 20, 20)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
+    path = tmp_path / "portrait.png"  # lossless (PNG keeps EXIF in its eXIf chunk)
+    Image.fromarray(px).save(path, exif=exif)
+
+    stored = load_image(path)  # dataset frames keep the stored grid
+    assert stored.shape[:2] == (40, 60)
+    inp = load_rgba(path)
+    assert tuple(inp.rgba.shape) == (1, 4, 60, 40)  # upright: 40 wide x 60 high
+    alpha = inp.rgba[0, 3].numpy()
+    rows, cols = np.nonzero(alpha > 0.5)
+    # turned clockwise, the stored top-left corner is now the top-right one
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (4, 19, 24, 35)

@@ -188,13 +188,13 @@ def load_rgba(path: str | Path) -> InputImage:
     """Read an image file as a method input.
 
     Files without transparency (no alpha channel, or one opaque everywhere) get the mask of
-    their flat background. Raises :class:`GS3DError` naming the file when no pixel is object
+    their flat background. Photos are turned upright by their EXIF orientation. Raises :class:`GS3DError` naming the file when no pixel is object
     (alpha below :data:`OBJECT_ALPHA` everywhere): a method would "generate" from nothing.
     """
     from gs_core.imaging import load_image
 
     path = Path(path)
-    img = load_image(path)
+    img = load_image(path, orient=True)
     background = None
     opaque = img.shape[-1] == 4 and bool((img[..., 3] >= 1.0).all())
     if img.shape[-1] == 3 or opaque:

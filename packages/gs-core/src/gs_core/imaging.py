@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
 from gs_core.errors import FileFormatError, GS3DError
 from gs_core.io.atomic import atomic_write_bytes, check_overwrite
@@ -172,7 +172,11 @@ def _channels(arr: np.ndarray, mode: str | None) -> np.ndarray:
 
 
 def load_image(
-    path: str | Path, mode: str | None = None, what: str = "image file", dtype=np.float32
+    path: str | Path,
+    mode: str | None = None,
+    what: str = "image file",
+    dtype=np.float32,
+    orient: bool = False,
 ) -> np.ndarray:
     """Read any image PIL opens as ``[H, W, C]`` float32 in [0, 1], or refuse it in one line.
 
@@ -182,6 +186,9 @@ def load_image(
     ``"RGB"`` drops alpha, ``"RGBA"`` adds an opaque one, ``"L"`` gives ``[H, W, 1]`` grey
     (ITU-R 601 luma of colour images, as PIL's ``convert("L")``). ``dtype=np.uint8`` gives
     0..255 instead (8-bit files without a round trip through float; others rounded).
+    ``orient=True`` turns the pixels upright as the file's EXIF orientation says (as photo
+    viewers show them; a phone's portrait photo is stored sideways with orientation 6). Off by
+    default: dataset frames must keep the pixel grid their camera intrinsics describe.
     """
     if mode not in (None, "RGB", "RGBA", "L"):
         raise GS3DError(f"load_image: mode must be None, 'RGB', 'RGBA' or 'L', got {mode!r}")
@@ -190,6 +197,8 @@ def load_image(
     path = Path(path)
     with open_image(path, what) as im:
         im.load()
+        if orient:
+            im = ImageOps.exif_transpose(im)
         raw, scale = _decode(im, path, what)
     arr = _channels(raw, mode)
     if dtype == np.uint8 and arr.dtype == np.uint8:
