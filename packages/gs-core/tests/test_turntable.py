@@ -44,6 +44,17 @@ def test_frame_scene_ignores_stray_splats():
     assert np.allclose(c1, c2, atol=0.05) and d2 == pytest.approx(d1, rel=0.1)
 
 
+def test_frame_scene_keeps_thin_extremities():
+    # a snowman's hat: 2 of 302 splats, above the 99th percentile, 1.4x the body's radius
+    body = _sphere()
+    hat = Gaussians.from_colors(torch.tensor([[0.0, 0.0, 0.7]] * 2), torch.ones(2, 3), 0.05, 0.9)
+    c1, d1 = frame_scene(body)
+    c2, d2 = frame_scene(Gaussians.concat([body, hat]))
+    # the bounding box now spans z in [-0.5, 0.7]: centre z 0.1, radius about 0.6 + margin
+    assert c2[2] == pytest.approx(0.1, abs=0.02)
+    assert d2 == pytest.approx(d1 * (0.6 + 0.1) / (0.5 + 0.1), rel=0.05)
+
+
 def test_orbit_azimuths():
     assert orbit_azimuths(4) == [0.0, 90.0, 180.0, 270.0]
 

@@ -27,6 +27,8 @@ Scene = Gaussians | Mesh
 MESH_AMBIENT = 0.45
 # The vertical field of view of the procedural datasets' cameras (and of the turntables so far).
 DEFAULT_FOV_DEG = 49.1
+# Splats farther from the robust centre than this many robust radii are strays, not the object.
+STRAY_RADIUS = 1.5
 TURNTABLE_SUFFIXES = (".gif", ".mp4")
 
 
@@ -35,8 +37,10 @@ def frame_scene(
 ) -> tuple[tuple[float, float, float], float]:
     """Orbit target and camera distance that fit the scene's bounding sphere in the view.
 
-    Gaussians unbatched (means ``[N, 3]``): uses those with opacity > 0.05 and robust
-    (1st-99th percentile) bounds so a few stray splats far away do not shrink the object to a dot.
+    Gaussians unbatched (means ``[N, 3]``): uses those with opacity > 0.05; robust
+    (1st-99th percentile) bounds find the object, then every splat within
+    :data:`STRAY_RADIUS` of its radius is framed exactly, so thin extremities stay in the
+    picture and a few stray splats far away do not shrink the object to a dot.
     A mesh: the centre of its bounding box and the farthest vertex a face uses (exact bounds;
     a mesh has no stray splats).
     """
@@ -55,6 +59,13 @@ def frame_scene(
     inside = ((means >= lo) & (means <= hi)).all(-1)
     dist = (means[inside] - center).norm(dim=-1)
     radius = float(dist.max()) if dist.numel() else 0.0
+    # The percentiles also cut thin extremities (a hat, a lamp's stem: under 1% of the splats
+    # along an axis). Only splats beyond STRAY_RADIUS x the robust radius are strays; the frame
+    # fits all the others exactly.
+    near = means[(means - center).norm(dim=-1) <= STRAY_RADIUS * radius]
+    if near.shape[0]:
+        center = (near.amin(0) + near.amax(0)) / 2
+        radius = float((near - center).norm(dim=-1).max())
     radius += 2.0 * float(g.scales.median())
     return _fit(center, radius, fov_deg)
 
