@@ -75,7 +75,9 @@ class EncoderConfig(Config):
         "LDM's default init, a posterior of unit variance). With lambda_kl = 1e-6 the "
         "posterior ends up sharp anyway; starting it sharp spares the many steps Adam needs to "
         "walk the bias down at the autoencoder's learning rate, steps in which the decoder "
-        "sees latents mostly made of noise",
+        "sees latents mostly made of noise. `small` uses -6 (sigma 0.05 against latent means "
+        "of std 0.35 at init): on 8 objects at reduced size its training L_rgb over steps "
+        "101-200 was 0.026 against 0.045 with 0, and 0.021 against 0.024 over steps 301-400",
     )
     groups: Width = pydantic.Field(
         16, description="GroupNorm groups of the triplane ResBlocks (our choice)"
@@ -359,6 +361,7 @@ class Compress3DConfig(Config):
                 "latent_resolution": 16,
                 "latent_channels": 16,
                 "pool_resolution": 16,
+                "logvar_init": -6.0,
             },
             "attention": {"volume_resolution": 16, "volume_channels": 32, "qk_dim": 32},
             "decoder": {
