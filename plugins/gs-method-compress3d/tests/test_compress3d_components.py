@@ -235,6 +235,20 @@ def test_prior_and_unet_shapes():
     assert unet(torch.randn(3, 3, 4, 8, 8), torch.tensor([1, 2, 3]), ctx).shape == (3, 3, 4, 8, 8)
 
 
+def test_prior_keeps_the_candidate_closest_to_the_image_embedding():
+    torch.manual_seed(0)
+    e = torch.randn(3, 16)
+    one = EmbeddingPrior(16, CFG.prior.model_copy(update={"candidates": 1}))
+    four = EmbeddingPrior(16, CFG.prior.model_copy(update={"candidates": 4}))
+    four.load_state_dict(one.state_dict())
+    # the four candidates of each image are the rows of one sample of batch [4 * 3]
+    all_rows = one.sample(e.repeat(4, 1), torch.Generator().manual_seed(0), steps=2).view(4, 3, 16)
+    kept = four.sample(e, torch.Generator().manual_seed(0), steps=2)
+    best = (all_rows * e).sum(-1).argmax(0)
+    torch.testing.assert_close(kept, all_rows[best, torch.arange(3)])
+    assert kept.shape == (3, 16) and len(set(best.tolist())) > 1  # not always the first
+
+
 def test_prior_loss_decreases():
     torch.manual_seed(0)
     prior = EmbeddingPrior(16, CFG.prior)

@@ -189,6 +189,15 @@ class PriorConfig(Config):
     sample_steps: int = pydantic.Field(
         50, ge=1, le=1000, description="DDIM steps at inference (our choice, as the UNet)"
     )
+    candidates: int = pydantic.Field(
+        2,
+        ge=1,
+        le=64,
+        description="shape embeddings sampled per image, keeping the one with the highest dot "
+        "product with the image embedding (paper silent; DALL-E 2's prior, which this one "
+        "follows, samples two and keeps the better). Held-out retrieval of the `small` prior "
+        "among 256 procedural objects: 70.7 / 75.8 / 80.1 / 83.2% with 1 / 2 / 4 / 8",
+    )
 
 
 class UNetConfig(Config):

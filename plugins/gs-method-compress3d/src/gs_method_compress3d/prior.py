@@ -80,16 +80,25 @@ class EmbeddingPrior(nn.Module):
         fn=None,
     ) -> torch.Tensor:
         """DDIM from noise to a shape embedding ``[B, D]`` given ``image_emb [B, D]``; ``fn``
-        replaces ``self`` as the denoiser (e.g. its CUDA-graph replay)."""
+        replaces ``self`` as the denoiser (e.g. its CUDA-graph replay).
+
+        ``config.candidates`` (K) embeddings are sampled per image in one batch ``[K * B, D]``
+        and the one with the highest dot product with the image embedding is kept (DALL-E 2).
+        """
         fn = fn or self
-        x = torch.randn(image_emb.shape, device=image_emb.device, generator=generator)
-        x = x.to(image_emb.dtype)
+        b, k = image_emb.shape[0], self.config.candidates
+        cond = image_emb.repeat(k, 1) if k > 1 else image_emb
+        x = torch.randn(cond.shape, device=cond.device, generator=generator).to(cond.dtype)
         ts = ddim_timesteps(self.config.steps, steps or self.config.sample_steps)
         for i, t in enumerate(ts):
             tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
-            x0 = fn(x, tt, image_emb)
+            x0 = fn(x, tt, cond)
             x = self.schedule.ddim_step(x, t, ts[i + 1] if i + 1 < len(ts) else -1, x0=x0)
-        return x
+        if k == 1:
+            return x
+        found = x.view(k, b, -1)
+        best = (found.float() * image_emb.float()).sum(-1).argmax(0)  # [B]
+        return found[best, torch.arange(b, device=x.device)]
 
 
 __all__ = ["EmbeddingPrior"]
