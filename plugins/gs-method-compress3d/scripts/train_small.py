@@ -221,13 +221,14 @@ def _train_job(args: dict, stage: str, overrides: dict):
     """One job's model from ``args["init"]`` with ``overrides``, trained for ``stage``; returns
     the model (in eval mode), the training result and the held-out items to score it on.
 
-    ``args["seed"]`` (default 0) seeds the engine (data order, sampling) and, above 0, also
-    redraws the weights this stage trains, identically for the variants compared at that seed.
+    ``args["seed"]`` (default 0) seeds the engine (data order, sampling) and, above 0 in the
+    autoencoder stage, also redraws the autoencoder's initial weights (identically for the two
+    Table 2 variants of that seed).
     """
     torch.set_num_threads(args["threads"])
     seed = args.get("seed", 0)
     model = load(Path(args["init"]), args["device"], {**overrides, "train.trainer.seed": seed})
-    if seed:
+    if seed and stage == "autoencoder":
         reseed_autoencoder(model, seed)
     res = train_stage(model, stage, Path(args["data"]), Path(args["out"]) / "run", args["budget_s"])
     model.eval()
@@ -539,13 +540,11 @@ def main(argv: list[str] | None = None) -> dict:
         model, "prior", data, out / "runs" / "prior", budget.get("prior")
     )
     model.eval()
-    r = retrieval(model, items, dev, with_prior=True)
-    r["prior_beats_image_embedding"] = r["prior_to_shape"] > r["image_to_shape"]
-    results["stages"]["prior"]["retrieval"] = r
-    if gallery:
-        r = retrieval(model, gallery, dev, with_prior=True)
-        r["prior_beats_image_embedding"] = r["prior_to_shape"] > r["image_to_shape"]
-        results["stages"]["prior"]["retrieval_gallery"] = r
+    for key, held_out in (("retrieval", items), ("retrieval_gallery", gallery)):
+        if held_out:
+            r = retrieval(model, held_out, dev, with_prior=True)
+            r["prior_beats_image_embedding"] = r["prior_to_shape"] > r["image_to_shape"]
+            results["stages"]["prior"][key] = r
     scale = latent_scale(model, data, dev)
     results["stages"]["prior"]["latent_scale"] = scale
     model.save_pretrained(out / "work" / "prior", overwrite=True)

@@ -187,9 +187,10 @@ class InputImage:
 def load_rgba(path: str | Path) -> InputImage:
     """Read an image file as a method input.
 
-    Files without transparency (no alpha channel, or one opaque everywhere) get the mask of
-    their flat background. Photos are turned upright by their EXIF orientation. Raises :class:`GS3DError` naming the file when no pixel is object
-    (alpha below :data:`OBJECT_ALPHA` everywhere): a method would "generate" from nothing.
+    Photos are turned upright by their EXIF orientation. Files without transparency (no alpha
+    channel, or one opaque everywhere) get the mask of their flat background. Raises
+    :class:`GS3DError` naming the file when no pixel is object (alpha below
+    :data:`OBJECT_ALPHA` everywhere): a method would "generate" from nothing.
     """
     from gs_core.imaging import load_image
 
