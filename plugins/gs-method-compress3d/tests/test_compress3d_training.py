@@ -145,10 +145,20 @@ def test_training_errors_are_one_clear_line(tmp_path):
         module.train_dataset()
 
 
-def test_train_small_script_runs_end_to_end_on_tiny(tiny_data, tmp_path):
+def _train_small_script():
+    """``scripts/train_small.py`` imported as a module (it is not part of the package)."""
     import importlib.util
-    import json
     from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "train_small.py"
+    spec = importlib.util.spec_from_file_location("compress3d_train_small", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+def test_train_small_script_runs_end_to_end_on_tiny(tiny_data, tmp_path):
+    import json
 
     from gs_core.procedural import ProceduralConfig, generate
 
@@ -159,10 +169,7 @@ def test_train_small_script_runs_end_to_end_on_tiny(tiny_data, tmp_path):
         workers=0,
         progress=False,
     )
-    path = Path(__file__).resolve().parents[1] / "scripts" / "train_small.py"
-    spec = importlib.util.spec_from_file_location("compress3d_train_small", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = _train_small_script()
     out = tmp_path / "run"
     script.main(
         [
@@ -210,13 +217,8 @@ def test_train_small_script_runs_end_to_end_on_tiny(tiny_data, tmp_path):
 
 def test_train_small_budget_is_seconds_or_seconds_per_stage():
     import argparse
-    import importlib.util
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "train_small.py"
-    spec = importlib.util.spec_from_file_location("compress3d_train_small", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = _train_small_script()
     assert script.parse_budget("300") == 300.0
     assert script.parse_budget('{"autoencoder": 330}') == {"autoencoder": 330.0}
     for bad in ("soon", "-5", '{"decoder": 10}', '{"prior": 0}'):
@@ -225,13 +227,8 @@ def test_train_small_budget_is_seconds_or_seconds_per_stage():
 
 
 def test_table2_means_spreads_and_margins_beyond_spread():
-    import importlib.util
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "train_small.py"
-    spec = importlib.util.spec_from_file_location("compress3d_train_small", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = _train_small_script()
 
     def run(rgb, mask, depth, chamfer):
         return {"scores": {"l_rgb": rgb, "l_mask": mask, "l_depth": depth, "chamfer": chamfer}}
