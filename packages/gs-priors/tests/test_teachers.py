@@ -343,20 +343,22 @@ def test_camera_toy_script_learns_on_a_cpu(tmp_path, teachers):
     assert set(rows[-1]["gap"]) == {"500", "800", "950"}
 
 
-def test_a_compiled_unet_trains_and_saves_the_checkpoint_layout(teachers, datasets, tmp_path):
-    """``compile=True`` compiles in place: the saved keys are the checkpoint's, not a wrapper's."""
+@pytest.mark.parametrize("name", ["zero123", "zero123plus"])
+def test_a_compiled_unet_trains_and_saves_the_checkpoint_layout(name, teachers, datasets, tmp_path):
+    """``compile=True`` compiles in place: the saved keys are the checkpoint's, not a wrapper's.
+    Zero123++ runs its U-Net at two shapes per step (reference pass, grid), forward and back."""
     import shutil
 
     from safetensors.torch import load_file
 
     directory = tmp_path / "t"
-    shutil.copytree(teachers["zero123"], directory)
+    shutil.copytree(teachers[name], directory)
     prior = load_teacher(directory)
-    cfg = TeacherConfig.preset("tiny-zero123")
+    cfg = TeacherConfig.preset(f"tiny-{name}")
     trainer = TeacherTrainer(
-        prior, cfg, ViewBank.load(datasets["zero123"], 16), channels_last=False, compile=True
+        prior, cfg, ViewBank.load(datasets[name], 16), channels_last=False, compile=True
     )
-    assert trainer.step() > 0
+    assert trainer.step() > 0 and trainer.step() > 0
     before = set(load_file(next((directory / "unet").glob("*.safetensors"))))
     trainer.save(directory)
     assert set(load_file(next((directory / "unet").glob("*.safetensors")))) == before

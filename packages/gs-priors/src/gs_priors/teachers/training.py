@@ -180,8 +180,8 @@ class TeacherTrainer:
     """Optimises ``prior``'s trainable modules (:data:`TRAINED`) on ``bank``'s batches.
 
     ``channels_last`` (default: on CUDA) stores the U-Net's convolution weights channels-last;
-    ``compile`` compiles the U-Net in place (``nn.Module.compile``: the state-dict keys stay the
-    checkpoint's). Both only change speed; ``benchmarks/teachers.py`` times them."""
+    ``compile`` compiles the U-Net in place with static shapes (``nn.Module.compile``: the
+    state-dict keys stay the checkpoint's). Both only change speed; ``benchmarks/teachers.py`` times them."""
 
     def __init__(
         self,
@@ -221,7 +221,10 @@ class TeacherTrainer:
         if channels_last:
             prior.unet.to(memory_format=torch.channels_last)
         if compile:
-            prior.unet.compile()
+            # Static shapes: the batches never change size, and with dynamic shapes inductor's
+            # backward for Zero123++ (whose U-Net runs at two shapes, the reference pass and the
+            # grid) failed on an H200 with a bad reduction workspace view on the first step.
+            prior.unet.compile(dynamic=False)
 
     def loss(self) -> torch.Tensor:
         prior, cfg = self.prior, self.cfg
