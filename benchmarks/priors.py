@@ -6,6 +6,11 @@ Issue targets (H200, bf16): Zero123 guided call <= 8 ms; Zero123++ 75-step six-v
 
     python3 benchmarks/priors.py                          # every prior, CUDA, bf16
     python3 benchmarks/priors.py --priors zero123plus --dtype float16
+    python3 benchmarks/priors.py --priors zero123plus --channels-last --compile
+
+``--channels-last`` stores the U-Net's convolution weights channels-last; ``--compile`` compiles
+the U-Net in place (static shapes) after the plain rows, so the compiled kernels are warm before
+the CUDA graph records them: each adds rows, so one run compares them.
 
 Add a prior by adding a :class:`Bench` to :data:`PRIORS`. Prints a markdown table.
 """
@@ -111,11 +116,36 @@ def _time(fn, repeats: int) -> float:
     return (time.perf_counter() - t0) / repeats
 
 
-def measure(bench: Bench, device: torch.device, dtype: torch.dtype, calls: int, samples: int):
-    """Rows ``(what, U-Net M params, mode, guided call ms, steps, sample s)``, eager and graphed."""
+def measure(
+    bench: Bench,
+    device: torch.device,
+    dtype: torch.dtype,
+    calls: int,
+    samples: int,
+    channels_last: bool = False,
+    compile: bool = False,
+):
+    """Rows ``(what, U-Net M params, mode, guided call ms, steps, sample s)``: eager and graphed,
+    then (``channels_last``) with channels-last weights, then (``compile``) compiled as well."""
     prior, cond, shape = bench.build(device, dtype)
     params = sum(p.numel() for p in prior.unet.parameters()) / 1e6
     x = torch.randn(shape, device=device)
+    rows = _rows(bench, prior, cond, shape, x, params, calls, samples, "")
+    suffix = ""
+    if channels_last:
+        prior.unet.to(memory_format=torch.channels_last)
+        suffix += ", channels-last"
+        rows += _rows(bench, prior, cond, shape, x, params, calls, samples, suffix)
+    if compile:
+        # Static shapes: each U-Net shape (Zero123++: its reference pass and its grid) gets its
+        # own kernels, compiled during the eager warm-up, before any CUDA graph is recorded.
+        prior.unet.compile(dynamic=False)
+        suffix += ", compiled"
+        rows += _rows(bench, prior, cond, shape, x, params, calls, samples, suffix)
+    return rows
+
+
+def _rows(bench, prior, cond, shape, x, params, calls, samples, suffix):
     rows = []
     for graphed in (False, True):
         denoiser = GuidedDenoiser(prior, cond, bench.guidance_scale, shape[0], graphed)
@@ -130,14 +160,14 @@ def measure(bench: Bench, device: torch.device, dtype: torch.dtype, calls: int, 
                 cond,
                 shape,
                 steps=bench.steps,
-                generator=torch.Generator(device).manual_seed(0),
+                generator=torch.Generator(x.device).manual_seed(0),
                 denoiser=denoiser,
                 **bench.scheduler_options,
             )
 
         run()
         total = _time(run, samples)
-        mode = "graphed" if graphed else "eager"
+        mode = ("graphed" if graphed else "eager") + suffix
         rows.append((bench.what, params, mode, call * 1e3, bench.steps, total))
     return rows
 
@@ -148,6 +178,8 @@ def main() -> None:
     ap.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
     ap.add_argument("--calls", type=int, default=20, help="timed denoiser calls")
     ap.add_argument("--samples", type=int, default=2, help="timed full samples")
+    ap.add_argument("--channels-last", action="store_true", help="add channels-last rows")
+    ap.add_argument("--compile", action="store_true", help="add rows with the U-Net compiled")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("benchmarks/priors.py needs a CUDA device")
@@ -156,7 +188,15 @@ def main() -> None:
     rows = []
     for name in args.priors:
         t0 = time.perf_counter()
-        rows += measure(PRIORS[name], device, dtype, args.calls, args.samples)
+        rows += measure(
+            PRIORS[name],
+            device,
+            dtype,
+            args.calls,
+            args.samples,
+            channels_last=args.channels_last,
+            compile=args.compile,
+        )
         print(f"{name}: measured in {time.perf_counter() - t0:.0f} s", flush=True)
         torch.cuda.empty_cache()
     print(f"\ndevice: {torch.cuda.get_device_name(device)}; {args.dtype}; batch 1; DDIM\n")
