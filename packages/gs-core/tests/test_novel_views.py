@@ -72,6 +72,7 @@ def test_an_oracle_beats_the_baselines_and_knows_the_pose(asym_pairs):
     rep = score_novel_views(_oracle(asym_pairs, noise=0.02), asym_pairs, seeds=(0, 1))
     assert rep.margin_far_db > 10
     assert rep.pose_accuracy == 1.0 and rep.pose_pairs > 0
+    assert rep.pose_accuracy_far == 1.0 and 0 < rep.pose_pairs_far < rep.pose_pairs
     assert rep.seed_diversity_far > 1.0  # seeded noise differs across seeds
     assert "teacher" in rep.to_markdown() and "mirror" in rep.to_markdown()
 
@@ -92,6 +93,26 @@ def test_a_teacher_that_turns_the_wrong_way_gets_no_pose_right(asym_pairs):
 
     rep = score_novel_views(swapped, asym_pairs, seeds=(0,))
     assert rep.pose_accuracy == 0.0 and rep.pose_pairs > 0
+    assert rep.pose_accuracy_far == 0.0
+
+
+def test_far_pose_accuracy_counts_only_far_pairs(asym_pairs):
+    """Right on pairs >= 90 degrees apart, turned the wrong way on nearer ones: the far share
+    (issue 16's check) is 1 while the all-pairs share is below 1."""
+    state = {"k": 0}
+
+    def far_only(inputs, d_el, d_az, seed):
+        k = state["k"] % len(asym_pairs)
+        state["k"] += len(inputs)
+        chosen = asym_pairs[k : k + len(inputs)]
+        return torch.stack(
+            [p.target_rgb if p.separation_deg >= 90 else p.mirror_rgb for p in chosen]
+        )
+
+    rep = score_novel_views(far_only, asym_pairs, seeds=(0,))
+    assert rep.pose_accuracy_far == 1.0
+    assert rep.pose_accuracy < 1.0
+    assert "of the" in rep.to_markdown()
 
 
 def test_missing_pairs_and_seeds_are_clear_errors(asym_pairs):

@@ -318,6 +318,8 @@ def _report(r) -> dict:
         "margin_far_db": r.margin_far_db,
         "pose_accuracy": r.pose_accuracy,
         "pose_pairs": r.pose_pairs,
+        "pose_accuracy_far": r.pose_accuracy_far,
+        "pose_pairs_far": r.pose_pairs_far,
         "seed_diversity_far": r.seed_diversity_far,
         "pairs": r.pairs,
         "far_pairs": r.far_pairs,

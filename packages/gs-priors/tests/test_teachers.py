@@ -194,6 +194,13 @@ def test_usefulness_checks_follow_the_criteria():
     assert all(c["passed"] for c in ok.values())
     bad = usefulness({1.0: report(18.9, 0.5, 0.1), 3.0: report(17.0, 0.5, 0.1)}, 3.0)
     assert not any(c["passed"] for c in bad.values())
+    # The pose check reads the far pairs when there are any (the issue's +90 degree sample).
+    far = report(18.5, 0.5, 5.0)
+    far.pose_accuracy_far, far.pose_pairs_far = 0.95, 4
+    checks = usefulness({1.0: report(17.5, 0.5, 5.0), 3.0: far}, 3.0)
+    assert checks["pose_accuracy"]["passed"] and checks["pose_accuracy"]["value"] == 0.95
+    far.pose_accuracy_far = 0.6
+    assert not usefulness({1.0: far, 3.0: far}, 3.0)["pose_accuracy"]["passed"]
 
 
 def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):

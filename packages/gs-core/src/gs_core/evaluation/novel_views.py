@@ -199,6 +199,10 @@ class NovelViewReport:
     pairs: int
     far_pairs: int
     seeds: list[int] = field(default_factory=list)
+    # The same on far pairs only (>= FAR_DEG apart): issue 16's check, "a +90 degree sample is
+    # closer to the +90 ground truth than to the -90 one".
+    pose_accuracy_far: float | None = None
+    pose_pairs_far: int = 0
 
     @property
     def margin_far_db(self) -> float:
@@ -218,12 +222,16 @@ class NovelViewReport:
                 f" {m.ssim_far:.3f} |"
             )
         pose = "n/a" if self.pose_accuracy is None else f"{100 * self.pose_accuracy:.0f}%"
+        pose_far = (
+            "n/a" if self.pose_accuracy_far is None else f"{100 * self.pose_accuracy_far:.0f}%"
+        )
         div = "n/a" if self.seed_diversity_far is None else f"{self.seed_diversity_far:.2f}"
         rows.append("")
         rows.append(
             f"{self.pairs} pairs ({self.far_pairs} at >= {FAR_DEG:.0f} deg), seeds "
             f"{self.seeds}; far-view margin over the best baseline {self.margin_far_db:+.2f} dB; "
-            f"pose right on {pose} of {self.pose_pairs} pairs whose +d and -d views differ; "
+            f"pose right on {pose} of {self.pose_pairs} pairs whose +d and -d views differ "
+            f"({pose_far} of the {self.pose_pairs_far} at >= {FAR_DEG:.0f} deg); "
             f"seed diversity on far views {div} (per-pixel std x 255)"
         )
         return "\n".join(rows)
@@ -301,7 +309,7 @@ def score_novel_views(
             psnr_far_seed_std=float(far_p.std()) if len(images) > 1 else 0.0,
         )
 
-    right = total = 0
+    right = total = right_far = total_far = 0
     for k, pair in enumerate(pairs):
         if pair.mirror_rgb is None:
             continue
@@ -314,6 +322,9 @@ def score_novel_views(
             d_wrong = (im[k] - other).pow(2).mean()
             right += int(d_right < d_wrong)
             total += 1
+            if far[k]:
+                right_far += int(d_right < d_wrong)
+                total_far += 1
     diversity = None
     if len(samples) > 1 and far.any():
         stack = torch.stack(samples)[:, far]  # [S, F, 3, H, W]
@@ -326,6 +337,8 @@ def score_novel_views(
         pairs=len(pairs),
         far_pairs=int(far.sum()),
         seeds=list(seeds),
+        pose_accuracy_far=right_far / total_far if total_far else None,
+        pose_pairs_far=total_far // max(1, len(samples)),
     )
 
 
