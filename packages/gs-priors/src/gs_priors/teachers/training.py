@@ -181,7 +181,8 @@ class TeacherTrainer:
 
     ``channels_last`` (default: on CUDA) stores the U-Net's convolution weights channels-last;
     ``compile`` compiles the U-Net in place with static shapes (``nn.Module.compile``: the
-    state-dict keys stay the checkpoint's). Both only change speed; ``benchmarks/teachers.py`` times them."""
+    state-dict keys stay the checkpoint's). Both only change speed; ``benchmarks/teachers.py``
+    times them."""
 
     def __init__(
         self,
