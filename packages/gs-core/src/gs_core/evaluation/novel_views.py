@@ -318,12 +318,11 @@ def score_novel_views(
         if gt_gap >= SAME_IMAGE_DB:
             continue
         for im in samples:
-            d_right = (im[k] - targets[k]).pow(2).mean()
-            d_wrong = (im[k] - other).pow(2).mean()
-            right += int(d_right < d_wrong)
+            hit = int((im[k] - targets[k]).pow(2).mean() < (im[k] - other).pow(2).mean())
+            right += hit
             total += 1
             if far[k]:
-                right_far += int(d_right < d_wrong)
+                right_far += hit
                 total_far += 1
     diversity = None
     if len(samples) > 1 and far.any():
