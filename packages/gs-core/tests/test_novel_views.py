@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from gs_core.evaluation.novel_views import (
+    ViewPair,
     mirror_input,
     score_novel_views,
     view_pairs,
@@ -97,7 +98,7 @@ def test_a_teacher_that_turns_the_wrong_way_gets_no_pose_right(asym_pairs):
 
 
 def test_far_pose_accuracy_counts_only_far_pairs(asym_pairs):
-    """Right on pairs >= 90 degrees apart, turned the wrong way on nearer ones: the far share
+    """Right on pairs turned >= 90 degrees, turned the wrong way on nearer ones: the far share
     (issue 16's check) is 1 while the all-pairs share is below 1."""
     state = {"k": 0}
 
@@ -106,13 +107,29 @@ def test_far_pose_accuracy_counts_only_far_pairs(asym_pairs):
         state["k"] += len(inputs)
         chosen = asym_pairs[k : k + len(inputs)]
         return torch.stack(
-            [p.target_rgb if p.separation_deg >= 90 else p.mirror_rgb for p in chosen]
+            [p.target_rgb if abs(p.d_azimuth) >= 90 else p.mirror_rgb for p in chosen]
         )
 
     rep = score_novel_views(far_only, asym_pairs, seeds=(0,))
     assert rep.pose_accuracy_far == 1.0
     assert rep.pose_accuracy < 1.0
     assert "of the" in rep.to_markdown()
+
+
+def test_far_means_turned_90_degrees_of_azimuth_at_any_elevation():
+    """ImageDream's side views: +90 degrees of azimuth on a ring at 20 degrees of elevation are
+    83 degrees apart as viewing directions, and are far (the issue's "+90 degree sample")."""
+    blank = torch.zeros(3, 2, 2)
+
+    def pair(a_in, a_out, el):
+        return ViewPair("o", torch.zeros(4, 2, 2), blank, (a_in, el), (a_out, el))
+
+    side = pair(350.0, (350.0 + 90.0) % 360.0, 20.0)
+    assert side.separation_deg < 84 and side.far
+    assert pair(10.0, 280.0, 20.0).far  # -90
+    assert pair(0.0, 180.0, 0.0).far
+    assert not pair(0.0, 89.9, 0.0).far
+    assert not pair(0.0, 30.0, -10.0).far
 
 
 def test_missing_pairs_and_seeds_are_clear_errors(asym_pairs):

@@ -1,25 +1,36 @@
 """DD3G on the procedural world, in one command (the GPU proof of issue #19).
 
 1. Student images: single input views of procedural objects generated with seed
-   ``STUDENT_SEED`` (not the teacher's training objects, which come from the procedural
-   ``ring24`` data of seed 0); only their first view is read - the student never sees
-   ground-truth multi-view images.
+   ``STUDENT_SEED`` (not the teacher's training objects, which
+   ``gs-priors/scripts/train_procedural_teachers.py`` generates with seed 1003); only their
+   first view is read - the student never sees ground-truth multi-view images.
 2. Quadruples ``{N, C, II, OI}``: the procedural ImageDream teacher (``--teacher DIR``, loaded by
    ``ImageDreamGuidance.from_pretrained``), deterministic 50-step DDIM, in this run.
-3. Variants at equal steps: Table III (PEPD with joint / ES only / IV only) and Table II's
-   PD only (c) and PEPD (d), both with explicit supervision as in the paper's Fig. 6.
-4. Evaluation on procedural-eval objects (eval seed; 24-view ring at elevation 0 so ring12 is
-   available), ring12 targets relative to the input, predictions aligned to the input by the
-   automatic azimuth search (gs_core.evaluation.alignment); PSNR / SSIM per variant.
-5. ``--out``: ``results.json`` and each variant's fp16 checkpoint in shards <= 16 MiB.
+3. Variants x ``--seeds`` (model initialisation and data order), at equal steps: Table III
+   (PEPD with joint / ES only / IV only) and Table II (hybrid, splatter, PD only and PEPD, all
+   with explicit supervision as in the paper's Fig. 6). ``--jobs N`` trains N runs at once as
+   child processes sharing the device (``--gpus 0,1`` spreads them over two GPUs);
+   ``--budget-s`` caps each run's wall time.
+4. Evaluation every ``--eval-every`` steps (EMA weights) on procedural-eval objects (eval seed;
+   24-view ring at elevation 0 so ring12 is available), ring12 targets relative to the input,
+   predictions aligned to the input by the automatic azimuth search
+   (gs_core.evaluation.alignment). The tables are read at the largest evaluated step that
+   every run reached (equal steps even when a budget stopped some runs early): PSNR / SSIM
+   mean and standard deviation over seeds, and whether each ordering's margins exceed that
+   spread.
+5. ``--out``: ``results.json`` and each variant's seed-0 fp16 checkpoint in shards <= 16 MiB.
 
-    python plugins/gs-method-dd3g/scripts/train_small.py --teacher TEACHER_DIR --out OUT
+    python plugins/gs-method-dd3g/scripts/train_small.py --teacher TEACHER_DIR --out OUT \
+        [--seeds 2 --jobs 12 --budget-s 900 --eval-every 250]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -37,6 +48,11 @@ VARIANTS = {
     "hybrid_es": ("hybrid", "es", ["II (a): TGS / AGG-like hybrid generator, ES"]),
 }
 MISSING_VARIANTS: dict[str, str] = {}
+# Orderings (worst first) as the paper's tables state them.
+ORDERINGS = {
+    "table3": ["pepd_iv", "pepd_es", "pepd_joint"],
+    "table2": ["hybrid_es", "splatter_es", "pd_es", "pepd_es"],
+}
 
 
 def _procedural(out: Path, objects: int, resolution: int, seed: int, split: str) -> Path:
@@ -54,7 +70,8 @@ def _procedural(out: Path, objects: int, resolution: int, seed: int, split: str)
         normals=False,
         split=split,
     )
-    generate(cfg, out, overwrite=True, workers=0, progress=False)
+    # Every core: 512 objects x 24 views are minutes on one.
+    generate(cfg, out, overwrite=True, workers=min(16, os.cpu_count() or 1), progress=False)
     return out
 
 
@@ -79,6 +96,7 @@ def _input_images(root: Path, size: int) -> torch.Tensor:
 
 
 def _evaluate(model, root: Path, seeds: int) -> dict:
+    """Mean PSNR / SSIM over ``root``'s objects (ring12, aligned); leaves ``model`` in eval mode."""
     from gs_core.evaluation.alignment import rotate_about_y, search_azimuth_offset
     from gs_core.evaluation.protocols import select_views
     from gs_core.metrics.psnr import psnr
@@ -146,32 +164,180 @@ def _evaluate(model, root: Path, seeds: int) -> dict:
     }
 
 
-def main(argv=None) -> dict:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--teacher", required=True, help="ImageDream checkpoint directory (teacher)")
     p.add_argument("--out", required=True)
     p.add_argument("--preset", default="small", choices=["small", "tiny"])
-    p.add_argument("--steps", type=int, default=None, help="steps per variant (default: preset)")
+    p.add_argument("--steps", type=int, default=None, help="steps per run (default: preset)")
     p.add_argument("--student-images", type=int, default=512)
     p.add_argument("--eval-objects", type=int, default=24)
     p.add_argument("--ddim-steps", type=int, default=50)
-    p.add_argument("--eval-seeds", type=int, default=1)
+    p.add_argument("--eval-seeds", type=int, default=1, help="generation seeds per eval object")
     p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--seeds", type=int, default=1, help="training seeds per variant (0, 1, ...)")
+    p.add_argument(
+        "--eval-every", type=int, default=None, help="steps between evaluations (default: once)"
+    )
+    p.add_argument("--budget-s", type=float, default=None, help="wall-clock cap of each run")
+    p.add_argument("--jobs", type=int, default=1, help="runs trained at once (child processes)")
+    p.add_argument("--gpus", default=None, help="e.g. '0,1': children take these in turn")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    a = p.parse_args(argv)
+    p.add_argument("--run", default=None, help=argparse.SUPPRESS)  # a child: NAME:SEED
+    return p
 
+
+def _run_config(a, name: str, seed: int, latent_size: int, size: int):
+    from gs_method_dd3g import DD3GConfig
+
+    generator, objective, _ = VARIANTS[name]
+    steps = a.steps or DD3GConfig.preset(a.preset).train.max_steps
+    return DD3GConfig.preset(
+        a.preset,
+        generator=generator,
+        objective=objective,
+        latent_size=latent_size,
+        render_resolution=size,
+        train={
+            "max_steps": steps,
+            "device": a.device,
+            "checkpoint_every": steps,
+            "progress": "off",
+            "tensorboard": "off",
+            "seed": seed,
+        },
+    )
+
+
+def _train_one(a, name: str, seed: int, quads, teacher, eval_root: Path, out: Path) -> dict:
+    """Train one variant with one seed, evaluating every ``--eval-every`` steps; the record is
+    rewritten after each evaluation, so a run cut short keeps what it measured."""
     from gs_core.io.atomic import atomic_write_text
-    from gs_core.training import Trainer
-    from gs_method_dd3g import DD3G, DD3GConfig
-    from gs_method_dd3g.quadruples import generate_quadruples
+    from gs_core.training import Callback, Trainer
+    from gs_method_dd3g import DD3G
+
+    size = int(teacher.image_size)
+    cfg = _run_config(a, name, seed, quads.noise.shape[-1], size)
+    steps = cfg.train.max_steps
+    every = a.eval_every or steps
+    torch.manual_seed(seed)
+    model = DD3G(cfg).to(a.device)
+    record_path = out / "work" / "runs" / f"{name}-s{seed}.json"
+    record_path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"variant": name, "seed": seed, "max_steps": steps, "evals": []}
+
+    class EvaluateEvery(Callback):
+        def on_step_end(self, trainer, step, logs):
+            if step % every == 0 or step == steps:
+                t = time.time()
+                with trainer.averaged_weights():
+                    m = _evaluate(model, eval_root, a.eval_seeds)
+                model.train()
+                record["evals"].append(
+                    {"step": step, "eval_s": time.time() - t, "loss": logs.get("loss"), **m}
+                )
+                record["train_s"] = time.time() - t0
+                atomic_write_text(record_path, json.dumps(record, indent=1) + "\n")
+                print(f"{name} seed {seed} step {step}: PSNR {m['psnr']:.2f}", flush=True)
+            return None
+
+    t0 = time.time()
+    result = Trainer(
+        model.training_module(quadruples=quads, teacher=teacher),
+        out / "work" / f"{name}-s{seed}",
+        callbacks=[EvaluateEvery()],
+        budget_s=a.budget_s,
+    ).fit()
+    record.update(
+        train_s=time.time() - t0,
+        steps=result.step,
+        stopped_by=result.stopped_by,
+    )
+    atomic_write_text(record_path, json.dumps(record, indent=1) + "\n")
+    if seed == 0:
+        model.to(torch.float16).save_pretrained(
+            out / "checkpoints" / name, overwrite=True, max_shard_bytes=16 * 2**20
+        )
+    return record
+
+
+def _aggregate(records: list[dict]) -> dict:
+    """Per variant, PSNR / SSIM over seeds at the largest evaluated step every run reached."""
+    reached = [{e["step"] for e in r["evals"]} for r in records]
+    common = set.intersection(*reached) if reached else set()
+    if not common:
+        return {"step": None, "variants": {}}
+    step = max(common)
+    by_variant: dict[str, list[dict]] = {}
+    for r in records:
+        e = next(e for e in r["evals"] if e["step"] == step)
+        by_variant.setdefault(r["variant"], []).append({"seed": r["seed"], **e})
+    table = {}
+    for name, rows in by_variant.items():
+        p = np.array([x["psnr"] for x in rows])
+        q = np.array([x["ssim"] for x in rows])
+        table[name] = {
+            "generator": VARIANTS[name][0],
+            "objective": VARIANTS[name][1],
+            "rows": VARIANTS[name][2],
+            "steps": step,
+            "seeds": [x["seed"] for x in rows],
+            "psnr_per_seed": p.tolist(),
+            "psnr": float(p.mean()),
+            "psnr_std": float(p.std(ddof=1)) if len(p) > 1 else 0.0,
+            "ssim": float(q.mean()),
+            "ssim_std": float(q.std(ddof=1)) if len(q) > 1 else 0.0,
+            "per_object": rows[0]["objects"],
+        }
+    return {"step": step, "variants": table}
+
+
+def _orderings(table: dict) -> dict:
+    """Each ordering that the trained variants cover: does it hold on the means, and is its
+    smallest step larger than the largest standard deviation over seeds among its variants?"""
+    out = {}
+    for key, chain in ORDERINGS.items():
+        have = [n for n in chain if n in table]
+        if len(have) < 2:
+            continue
+        means = [table[n]["psnr"] for n in have]
+        steps = [b - a for a, b in zip(means, means[1:], strict=False)]
+        spread = max(table[n]["psnr_std"] for n in have)
+        out[key] = {
+            "order": have,
+            "psnr": means,
+            "holds": all(d > 0 for d in steps),
+            "smallest_margin_db": min(steps),
+            "largest_seed_std_db": spread,
+            "beyond_spread": all(d > 0 for d in steps) and min(steps) > spread,
+        }
+    return out
+
+
+def main(argv=None) -> dict:
+    a = _parser().parse_args(argv)
+    from gs_core.io.atomic import atomic_write_text
+    from gs_method_dd3g.quadruples import QuadrupleSet, generate_quadruples
     from gs_priors import ImageDreamGuidance
 
     out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
     work = out / "work"
-    t0 = time.time()
     teacher = ImageDreamGuidance.from_pretrained(a.teacher, device=a.device)
     size = int(teacher.image_size)
+    from gs_core.procedural.generator import EVAL_SEED
+
+    if a.run:  # a child: one variant, one seed; data made by the parent
+        name, seed = a.run.rsplit(":", 1)
+        quads = QuadrupleSet.load(work / "quadruples")
+        _train_one(a, name, int(seed), quads, teacher, work / "eval", out)
+        return {}
+
+    names = [n for n in a.variants.split(",") if n]
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"--variants: unknown {unknown}; expected some of {sorted(VARIANTS)}")
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
     train_root = _procedural(work / "student", a.student_images, size, STUDENT_SEED, "train")
     images = _input_images(train_root, size)
     quads = generate_quadruples(
@@ -181,9 +347,38 @@ def main(argv=None) -> dict:
         generator=torch.Generator().manual_seed(0),
         batch_size=16,
     )
-    from gs_core.procedural.generator import EVAL_SEED
-
+    quads.save(work / "quadruples")
     eval_root = _procedural(work / "eval", a.eval_objects, size, EVAL_SEED, "test")
+    data_s = time.time() - t0
+    print(f"data: {len(quads)} quadruples and {a.eval_objects} eval objects in {data_s:.0f} s")
+    runs = [(n, s) for s in range(a.seeds) for n in names]
+    if a.jobs <= 1:
+        for name, seed in runs:
+            _train_one(a, name, seed, quads, teacher, eval_root, out)
+    else:
+        gpus = a.gpus.split(",") if a.gpus else None
+        pending, active = list(runs), []
+        forwarded = [x for x in (argv if argv is not None else sys.argv[1:])]
+        while pending or active:
+            while pending and len(active) < a.jobs:
+                name, seed = pending.pop(0)
+                env = dict(os.environ)
+                if gpus:
+                    env["CUDA_VISIBLE_DEVICES"] = gpus[len(active) % len(gpus)]
+                cmd = [sys.executable, __file__, *forwarded, "--run", f"{name}:{seed}"]
+                active.append(((name, seed), subprocess.Popen(cmd, env=env)))
+            time.sleep(0.5)
+            for item in list(active):
+                if item[1].poll() is not None:
+                    active.remove(item)
+                    if item[1].returncode:
+                        print(f"run {item[0]} failed (exit {item[1].returncode})", flush=True)
+    records = []
+    for name, seed in runs:
+        f = work / "runs" / f"{name}-s{seed}.json"
+        if f.exists():
+            records.append(json.loads(f.read_text()))
+    agg = _aggregate(records)
     results = {
         "preset": a.preset,
         "teacher": str(a.teacher),
@@ -193,47 +388,19 @@ def main(argv=None) -> dict:
         "protocol": "ring12+alignment",
         "student_seed": STUDENT_SEED,
         "eval_seed": EVAL_SEED,
-        "variants": {},
+        "seeds": a.seeds,
+        "data_s": data_s,
+        "equal_steps": agg["step"],
+        "variants": agg["variants"],
+        "orderings": _orderings(agg["variants"]),
+        "runs": records,
         "missing": MISSING_VARIANTS,
+        "failed_runs": [
+            f"{n}:{s}"
+            for n, s in runs
+            if not any(r["variant"] == n and r["seed"] == s for r in records)
+        ],
     }
-    for name in a.variants.split(","):
-        generator, objective, rows = VARIANTS[name]
-        base = DD3GConfig.preset(a.preset)
-        steps = a.steps or base.train.max_steps
-        cfg = DD3GConfig.preset(
-            a.preset,
-            generator=generator,
-            objective=objective,
-            latent_size=quads.noise.shape[-1],
-            render_resolution=size,
-            train={
-                "max_steps": steps,
-                "device": a.device,
-                "checkpoint_every": steps,
-                "progress": "off",
-                "tensorboard": "off",
-            },
-        )
-        torch.manual_seed(0)
-        model = DD3G(cfg).to(a.device)
-        t1 = time.time()
-        Trainer(model.training_module(quadruples=quads, teacher=teacher), work / name).fit()
-        train_s = time.time() - t1
-        metrics = _evaluate(model, eval_root, a.eval_seeds)
-        model.to(torch.float16).save_pretrained(
-            out / "checkpoints" / name, overwrite=True, max_shard_bytes=16 * 2**20
-        )
-        results["variants"][name] = {
-            "generator": generator,
-            "objective": objective,
-            "rows": rows,
-            "steps": steps,
-            "train_s": train_s,
-            "psnr": metrics["psnr"],
-            "ssim": metrics["ssim"],
-            "per_object": metrics["objects"],
-        }
-        print(f"{name}: PSNR {metrics['psnr']:.2f} SSIM {metrics['ssim']:.3f} ({train_s:.0f} s)")
     v = results["variants"]
     if {"pepd_joint", "pepd_es", "pepd_iv"} <= set(v):
         results["table3_order_holds"] = (
@@ -247,6 +414,8 @@ def main(argv=None) -> dict:
         results["table2_hybrid_below_splatter"] = v["hybrid_es"]["psnr"] < v["splatter_es"]["psnr"]
     results["wall_s"] = time.time() - t0
     atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
+    for name, row in v.items():
+        print(f"{name}: PSNR {row['psnr']:.2f} ± {row['psnr_std']:.2f} SSIM {row['ssim']:.3f}")
     return results
 
 

@@ -6,43 +6,107 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_small.py"
 
 
-def test_train_small_tiny(tiny_teacher_dir, tmp_path):
+@pytest.fixture(scope="module")
+def script():
     spec = importlib.util.spec_from_file_location("dd3g_train_small", SCRIPT)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def _args(teacher, out, *extra):
+    return [
+        "--teacher",
+        str(teacher),
+        "--out",
+        str(out),
+        "--preset",
+        "tiny",
+        "--steps",
+        "2",
+        "--student-images",
+        "3",
+        "--eval-objects",
+        "2",
+        "--ddim-steps",
+        "2",
+        "--device",
+        "cpu",
+        *extra,
+    ]
+
+
+def test_train_small_tiny(script, tiny_teacher_dir, tmp_path):
     out = tmp_path / "out"
-    res = mod.main(
-        [
-            "--teacher",
-            str(tiny_teacher_dir),
-            "--out",
-            str(out),
-            "--preset",
-            "tiny",
-            "--steps",
-            "2",
-            "--student-images",
-            "3",
-            "--eval-objects",
-            "2",
-            "--ddim-steps",
-            "2",
-            "--variants",
-            "pepd_joint,pd_es,splatter_es,hybrid_es",
-            "--device",
-            "cpu",
-        ]
+    res = script.main(
+        _args(tiny_teacher_dir, out, "--variants", "pepd_joint,pd_es,splatter_es,hybrid_es")
     )
     saved = json.loads((out / "results.json").read_text())
     assert saved["variants"].keys() == {"pepd_joint", "pd_es", "splatter_es", "hybrid_es"}
     assert {"table2_splatter_below_pd", "table2_hybrid_below_splatter"} <= set(saved)
-    assert saved["missing"] == {}
+    assert saved["orderings"]["table2"]["order"] == ["hybrid_es", "splatter_es", "pd_es"]
+    assert saved["missing"] == {} and saved["failed_runs"] == []
+    assert saved["equal_steps"] == 2
     for v in saved["variants"].values():
         assert 0 < v["psnr"] < 60 and -1 <= v["ssim"] <= 1
-        assert len(v["per_object"]) == 2
+        assert len(v["per_object"]) == 2 and v["steps"] == 2
     assert res["quadruples"] == 3 and saved["protocol"] == "ring12+alignment"
     shards = list((out / "checkpoints" / "pepd_joint").glob("*.safetensors"))
     assert shards and all(s.stat().st_size <= 16 * 2**20 for s in shards)
+
+
+def test_seeds_in_child_processes_evaluated_along_the_way(script, tiny_teacher_dir, tmp_path):
+    """Two seeds of two variants, two child processes at once, evaluated at every step: the
+    tables carry the spread over seeds and every run's curve."""
+    out = tmp_path / "out"
+    res = script.main(
+        _args(
+            tiny_teacher_dir,
+            out,
+            "--variants",
+            "pepd_es,pepd_iv",
+            "--seeds",
+            "2",
+            "--jobs",
+            "2",
+            "--eval-every",
+            "1",
+        )
+    )
+    assert res["failed_runs"] == [] and len(res["runs"]) == 4
+    assert all([e["step"] for e in r["evals"]] == [1, 2] for r in res["runs"])
+    for v in res["variants"].values():
+        assert v["seeds"] == [0, 1] and len(v["psnr_per_seed"]) == 2 and v["psnr_std"] >= 0
+    t3 = res["orderings"]["table3"]
+    assert t3["order"] == ["pepd_iv", "pepd_es"] and isinstance(t3["beyond_spread"], bool)
+
+
+def test_tables_are_read_at_the_last_step_every_run_reached(script):
+    def run(variant, seed, curve):
+        return {
+            "variant": variant,
+            "seed": seed,
+            "evals": [{"step": s, "psnr": p, "ssim": 0.5, "objects": []} for s, p in curve.items()],
+        }
+
+    records = [
+        run("pepd_iv", 0, {100: 10.0, 200: 11.0}),
+        run("pepd_iv", 1, {100: 10.4, 200: 11.4}),
+        run("pepd_es", 0, {100: 12.0}),  # stopped by its budget before step 200
+        run("pepd_es", 1, {100: 12.2, 200: 13.0}),
+        run("pepd_joint", 0, {100: 13.0, 200: 14.0}),
+        run("pepd_joint", 1, {100: 12.0, 200: 14.0}),
+    ]
+    agg = script._aggregate(records)
+    assert agg["step"] == 100
+    assert agg["variants"]["pepd_es"]["psnr"] == pytest.approx(12.1)
+    t3 = script._orderings(agg["variants"])["table3"]
+    assert t3["holds"] is True
+    # joint 12.5 (std 0.71) vs es 12.1: the order holds but not beyond the seed spread
+    assert t3["beyond_spread"] is False
+    assert t3["smallest_margin_db"] == pytest.approx(0.4)
