@@ -57,6 +57,16 @@ def test_plucker_rays():
     assert (p[:, :3] * p[:, 3:]).sum(1).abs().max() < 1e-5
 
 
+def test_plucker_rays_inside_a_bf16_autocast_region_stay_float32():
+    """A training step runs under bf16 autocast: the rays are still exact float32 geometry
+    (the rotation was rounded to bf16 and the cross product failed on mixed dtypes)."""
+    cams = Cameras.orbit([0, 45], [0, 10], 2.0, 49.1, 8, 6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        p = cams.plucker_rays()
+    assert p.dtype == torch.float32
+    torch.testing.assert_close(p, cams.plucker_rays())
+
+
 def test_batched_and_errors():
     cams = Cameras.orbit([0, 90], 0, 2.0, 49.1, 8, 8)
     b = Cameras(cams.viewmats.expand(3, 2, 4, 4), cams.Ks.expand(3, 2, 3, 3), 8, 8)

@@ -95,6 +95,7 @@ def test_a_teacher_that_turns_the_wrong_way_gets_no_pose_right(asym_pairs):
     rep = score_novel_views(swapped, asym_pairs, seeds=(0,))
     assert rep.pose_accuracy == 0.0 and rep.pose_pairs > 0
     assert rep.pose_accuracy_far == 0.0
+    assert all(right == 0 for right, _ in rep.pose_far_by_gap.values())
 
 
 def test_far_pose_accuracy_counts_only_far_pairs(asym_pairs):
@@ -112,6 +113,11 @@ def test_far_pose_accuracy_counts_only_far_pairs(asym_pairs):
 
     rep = score_novel_views(far_only, asym_pairs, seeds=(0,))
     assert rep.pose_accuracy_far == 1.0
+    # the breakdown by truth gap covers exactly the far pairs, all right
+    cells = list(rep.pose_far_by_gap.values())
+    assert sum(n for _, n in cells) == rep.pose_pairs_far > 0
+    assert all(right == n for right, n in cells)
+    assert "far pose right by the gap" in rep.to_markdown()
     assert rep.pose_accuracy < 1.0
     assert "of the" in rep.to_markdown()
 

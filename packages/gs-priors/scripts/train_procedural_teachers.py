@@ -94,7 +94,7 @@ def generate_data(args, work: Path) -> None:
             objects=objects, views=views, seed=DATA_SEEDS[name], split="train", **common
         )
         out = work / "data" / f"{name}-train"
-        if not out.exists():
+        if not out.exists() and not args.eval_only:
             s = generate(train, out, workers=workers, progress=False)
             log(f"data {name}: {s['views']} views in {s['seconds']:.1f} s")
         # The eval-hard objects (same seed and indices) seen through this prior's layout.
@@ -172,12 +172,9 @@ def eval_pairs(args, work: Path, name: str, resolution: int):
 def run_teacher(args, work: Path, name: str, device: str) -> dict:
     """Train, pack and evaluate one teacher; writes ``WORK/<name>/result.json``."""
     from gs_priors.teachers import (
-        PAPER_GUIDANCE,
         TeacherTrainer,
         ViewBank,
-        evaluate_teacher,
         load_teacher,
-        usefulness,
         write_teacher,
     )
     from gs_priors.teachers.packing import pack_teacher, unpack_teacher
@@ -193,9 +190,25 @@ def run_teacher(args, work: Path, name: str, device: str) -> dict:
         # so the learning-rate warm-up runs again).
         directory = unpack_teacher(resumed, root / "fp16")
         log(f"{name}: continuing from {resumed}")
+    elif args.eval_only:
+        raise SystemExit(f"--eval-only: {resumed} is missing (the packed {name} to evaluate)")
     else:
         resumed = None
         directory = write_teacher(cfg, root / "fp16", work / "vae", seed=args.seed)
+    packed = root / f"{name}.safetensors"
+    if args.eval_only:
+        # The brought-back teacher as it is: no step, no EMA update, the same int8 file.
+        shutil.copy(resumed, packed)
+        return evaluate_packed(
+            args,
+            work,
+            name,
+            device,
+            cfg,
+            packed,
+            directory,
+            {"steps": 0, "resumed_from": str(resumed)},
+        )
     prior = load_teacher(directory, device=device)
     bank = ViewBank.load(
         work / "data" / f"{name}-train",
@@ -207,7 +220,6 @@ def run_teacher(args, work: Path, name: str, device: str) -> dict:
     trainer = TeacherTrainer(prior, cfg, bank, seed=args.seed, compile=args.compile)
     seconds = args.seconds.get(name) if args.seconds else None
     stats = {"steps": 0, "seconds": 0.0, "history": []}
-    packed = root / f"{name}.safetensors"
     while True:
         # Segments of --checkpoint-every seconds, each ending in a packed EMA checkpoint, so a
         # run cut short (a lease ending) still leaves weights to bring back.
@@ -243,6 +255,24 @@ def run_teacher(args, work: Path, name: str, device: str) -> dict:
     del trainer, bank, prior
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
+    return evaluate_packed(args, work, name, device, cfg, packed, directory, stats)
+
+
+def evaluate_packed(
+    args, work: Path, name: str, device: str, cfg, packed: Path, directory: Path, stats: dict
+) -> dict:
+    """Evaluate the packed (int8) teacher ``packed`` and, unless ``--no-fp16-check``, the fp16
+    one in ``directory``; writes ``WORK/<name>/result.json`` as results come in."""
+    from gs_priors.teachers import (
+        PAPER_GUIDANCE,
+        ViewBank,
+        evaluate_teacher,
+        load_teacher,
+        usefulness,
+    )
+    from gs_priors.teachers.packing import unpack_teacher
+
+    root = work / name
     int8_dir = unpack_teacher(packed, root / "int8")
     # Cheapest first, each written as soon as it is known: a lease that ends during the
     # evaluation still leaves the camera check and the int8 results in result.json.
@@ -320,6 +350,7 @@ def _report(r) -> dict:
         "pose_pairs": r.pose_pairs,
         "pose_accuracy_far": r.pose_accuracy_far,
         "pose_pairs_far": r.pose_pairs_far,
+        "pose_far_by_gap": r.pose_far_by_gap,
         "seed_diversity_far": r.seed_diversity_far,
         "pairs": r.pairs,
         "far_pairs": r.far_pairs,
@@ -406,8 +437,17 @@ def main() -> None:
         default=list(NAMES),
         help="the teachers to train (default: all three); with --resume, e.g. one brought back",
     )
+    p.add_argument(
+        "--eval-only",
+        action="store_true",
+        help="evaluate the teachers in --resume as they are (no training data, no step)",
+    )
     p.add_argument("--only", choices=NAMES, nargs="+", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.eval_only and args.resume is None:
+        p.error("--eval-only: needs --resume DIR, the packed teachers to evaluate")
+    if args.eval_only:
+        args.fp16_check = False  # the fp16 weights would be the int8 ones dequantized
     if args.seconds is None and args.steps is None:
         args.seconds = {"zero123": 600, "imagedream": 300, "zero123plus": 300}
     work = args.work

@@ -244,6 +244,22 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
     assert again["teachers"]["zero123"]["fp16_at_paper_scale"] is None
     assert again["teachers"]["zero123"]["checks"]  # the int8 evaluation still ran
     assert not (tmp_path / "w2" / "data" / "imagedream-train").exists()
+    # --eval-only: the brought-back teacher evaluated as it is (same file, no step, no train data).
+    cmd = [c if c != str(tmp_path / "w2") else str(tmp_path / "w3") for c in cmd]
+    cmd = [c if c != str(tmp_path / "o2") else str(tmp_path / "o3") for c in cmd]
+    subprocess.run(
+        [*cmd, "--resume", str(tmp_path / "o"), "--priors", "imagedream", "--eval-only"],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    ev = json.loads((tmp_path / "o3" / "results.json").read_text())["teachers"]["imagedream"]
+    assert ev["train"]["steps"] == 0 and ev["checks"] and ev["fp16_at_paper_scale"] is None
+    assert (tmp_path / "o3" / "imagedream.safetensors").read_bytes() == (
+        tmp_path / "o" / "imagedream.safetensors"
+    ).read_bytes()
+    assert not (tmp_path / "w3" / "data" / "imagedream-train").exists()
+    assert "pose_far_by_gap" in ev["reports"]["1.0"]
 
 
 def test_one_gpu_named_per_teacher_trains_all_three_at_once():

@@ -235,11 +235,14 @@ class Cameras:
         x = (u - K[..., 0, 2]) / K[..., 0, 0]
         y = (v - K[..., 1, 2]) / K[..., 1, 1]
         d_cam = torch.stack([x, y, torch.ones_like(x)], -1)  # [..., C, H, W, 3]
-        c2w = self.camtoworlds
-        R = c2w[..., None, None, :3, :3]
-        d = (R @ d_cam[..., None])[..., 0]
-        d = d / d.norm(dim=-1, keepdim=True)
-        o = c2w[..., None, None, :3, 3].expand_as(d)
+        # Geometry in the cameras' dtype even inside a bf16 autocast region (a training step):
+        # autocast would round the rotation to bf16 and leave the origins in float32.
+        with torch.autocast(dev.type, enabled=False):
+            c2w = self.camtoworlds
+            R = c2w[..., None, None, :3, :3]
+            d = (R @ d_cam[..., None])[..., 0]
+            d = d / d.norm(dim=-1, keepdim=True)
+            o = c2w[..., None, None, :3, 3].expand_as(d)
         return o, d
 
     def plucker_rays(self) -> torch.Tensor:

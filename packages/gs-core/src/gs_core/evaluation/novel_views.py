@@ -43,6 +43,9 @@ FAR_DEG = 90.0
 _ANGLE_TOLERANCE_DEG = 1e-3
 # Two ground truths closer than this (PSNR, dB) are one image: the pose check skips the pair.
 SAME_IMAGE_DB = 30.0
+# Bins of that gap for the far pose check's breakdown: how the share of right poses depends on
+# how different the +d and -d truths are (a small asymmetric part is a high gap).
+POSE_GAP_BINS_DB = (0.0, 15.0, 20.0, 25.0, SAME_IMAGE_DB)
 
 
 @dataclass(frozen=True, eq=False)
@@ -214,6 +217,9 @@ class NovelViewReport:
     # closer to the +90 ground truth than to the -90 one".
     pose_accuracy_far: float | None = None
     pose_pairs_far: int = 0
+    # Far pose check by the gap between the +d and -d truths: "lo-hi dB" -> [right, counted]
+    # (counted over seeds).
+    pose_far_by_gap: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def margin_far_db(self) -> float:
@@ -245,6 +251,11 @@ class NovelViewReport:
             f"({pose_far} of the {self.pose_pairs_far} turned >= {FAR_DEG:.0f} deg); "
             f"seed diversity on far views {div} (per-pixel std x 255)"
         )
+        if self.pose_far_by_gap:
+            parts = [f"{k} dB {right}/{n}" for k, (right, n) in self.pose_far_by_gap.items() if n]
+            rows.append(
+                "far pose right by the gap between the +d and -d truths (PSNR): " + ", ".join(parts)
+            )
         return "\n".join(rows)
 
 
@@ -321,6 +332,8 @@ def score_novel_views(
         )
 
     right = total = right_far = total_far = 0
+    edges = POSE_GAP_BINS_DB
+    by_gap = {f"{lo:.0f}-{hi:.0f}": [0, 0] for lo, hi in zip(edges, edges[1:], strict=False)}
     for k, pair in enumerate(pairs):
         if pair.mirror_rgb is None:
             continue
@@ -335,6 +348,12 @@ def score_novel_views(
             if far[k]:
                 right_far += hit
                 total_far += 1
+                for (lo, hi), cell in zip(
+                    zip(edges, edges[1:], strict=False), by_gap.values(), strict=True
+                ):
+                    if lo <= gt_gap < hi:
+                        cell[0] += hit
+                        cell[1] += 1
     diversity = None
     if len(samples) > 1 and far.any():
         stack = torch.stack(samples)[:, far]  # [S, F, 3, H, W]
@@ -349,6 +368,7 @@ def score_novel_views(
         seeds=list(seeds),
         pose_accuracy_far=right_far / total_far if total_far else None,
         pose_pairs_far=total_far // max(1, len(samples)),
+        pose_far_by_gap=by_gap,
     )
 
 
