@@ -55,6 +55,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--overwrite", action="store_true")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a GECOConfig field, dotted, e.g. vsd_iterations=2 (repeatable; a short smoke run)",
+    )
     return ap.parse_args(argv)
 
 
@@ -280,7 +287,7 @@ def main(argv=None) -> dict:
     teacher = Zero123PlusGuidance.from_pretrained(
         args.teacher, device=device, view_size=args.view_size
     )
-    model = GECO.from_teacher(teacher, GECOConfig.preset(args.preset))
+    model = GECO.from_teacher(teacher, GECOConfig.preset(args.preset).with_overrides(args.set))
     cfg = model.config
     times = {}
 
@@ -314,6 +321,7 @@ def main(argv=None) -> dict:
     results["table2_ordering"] = table2_ordering(results)
     results["train_seconds"] = times
     results["preset"] = args.preset
+    results["overrides"] = args.set
     results["device"] = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
     fp16 = copy.deepcopy(model).half()
     fp16.save_pretrained(args.out / "checkpoint", max_shard_bytes=SHARD_BYTES)

@@ -26,10 +26,15 @@ def test_train_small_tiny_end_to_end(teacher_dir, tmp_path):
 
     out = tmp_path / "run"
     args = [str(teacher_dir), "--out", str(out), "--preset", "tiny", "--device", "cpu"]
-    results = _script().main([*args, "--view-size", str(TINY_ZERO123PLUS_VIEW_SIZE)])
+    results = _script().main(
+        [*args, "--view-size", str(TINY_ZERO123PLUS_VIEW_SIZE), "--set", "teacher_steps=2"]
+    )
 
     saved = json.loads((out / "results.json").read_text())
     assert saved["table2_ordering"] == results["table2_ordering"]
+    assert saved["overrides"] == ["teacher_steps=2"]
+    config = json.loads((out / "checkpoint" / "config.json").read_text())
+    assert config["teacher_steps"] == 2  # the override reached the model
     variants = {"teacher_1step_lgm", "teacher_75step_lgm", "geco_without_stage2", "geco"}
     assert set(saved["gaussians"]) == variants
     assert set(saved["six_views"]) == {"teacher_75step", "generator_stage1", "generator"}
