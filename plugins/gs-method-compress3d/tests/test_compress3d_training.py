@@ -147,14 +147,12 @@ def test_training_errors_are_one_clear_line(tmp_path):
 
 def _train_small_script():
     """``scripts/train_small.py`` imported as a module (it is not part of the package)."""
-    import importlib.util
     from pathlib import Path
 
+    from gs_core.testing import load_script
+
     path = Path(__file__).resolve().parents[1] / "scripts" / "train_small.py"
-    spec = importlib.util.spec_from_file_location("compress3d_train_small", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    return script
+    return load_script(path, "compress3d_train_small")
 
 
 def test_train_small_script_runs_end_to_end_on_tiny(tiny_data, tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,10 +12,9 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_small.py"
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("dd3g_train_small", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from gs_core.testing import load_script
+
+    return load_script(SCRIPT, "dd3g_train_small")
 
 
 def _args(teacher, out, *extra):

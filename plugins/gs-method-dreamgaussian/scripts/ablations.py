@@ -147,6 +147,7 @@ def main(argv=None) -> dict:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--preset", default="procedural")
     p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--categories", default=None, help="only these, e.g. mug,car (default: all)")
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--groups", type=int, default=1, help="category groups per variant (jobs)")
     p.add_argument("--jobs", type=int, default=1, help="gs3d eval processes at once")
@@ -173,6 +174,12 @@ def main(argv=None) -> dict:
         raise SystemExit(str(e)) from None
     a.out.mkdir(parents=True, exist_ok=True)
     cats = _categories(a.data)
+    if a.categories:
+        wanted = a.categories.split(",")
+        missing = [c for c in wanted if c not in cats]
+        if missing:
+            raise SystemExit(f"--categories: {missing} not in {a.data} (it has {cats})")
+        cats = wanted
     groups = [cats[g :: a.groups] for g in range(a.groups) if cats[g :: a.groups]]
     jobs = [(v, g, cs) for v in variants for g, cs in enumerate(groups)]
     t0 = time.time()

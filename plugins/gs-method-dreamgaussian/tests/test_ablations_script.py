@@ -3,7 +3,6 @@ read back into paired orderings with the seed spread (tiny random Zero123, CPU).
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -13,10 +12,9 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ablations.py"
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("dg_ablations", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from gs_core.testing import load_script
+
+    return load_script(SCRIPT, "dg_ablations")
 
 
 def test_two_variants_two_groups_two_seeds(script, tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -13,10 +12,9 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_small.py"
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("geco_train_small", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from gs_core.testing import load_script
+
+    return load_script(SCRIPT, "geco_train_small")
 
 
 def test_train_small_tiny_end_to_end(teacher_dir, tmp_path):

@@ -18,5 +18,6 @@ marker and skips tests carrying it when CUDA is not available.
 """
 
 from gs_core.testing.conformance import MethodConformanceTests, tiny_rgba_images
+from gs_core.testing.scripts import load_script
 
-__all__ = ["MethodConformanceTests", "tiny_rgba_images"]
+__all__ = ["MethodConformanceTests", "load_script", "tiny_rgba_images"]
