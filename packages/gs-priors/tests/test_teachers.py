@@ -205,13 +205,19 @@ def test_usefulness_checks_follow_the_criteria():
 
 def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
     script = Path(__file__).parents[1] / "scripts" / "train_procedural_teachers.py"
-    cmd = [
-        sys.executable, str(script), "--work", str(tmp_path / "w"), "--out", str(tmp_path / "o"),
-        "--preset", "tiny", "--gpus", "cpu", "--steps", "2", "--vae-steps", "2", "--seeds", "2",
-        "--eval-steps", "1", "--objects", "2", "--set", "loss_weighting=v",
-    ]  # fmt: skip
-    subprocess.run(cmd, check=True, capture_output=True, timeout=600)
-    results = json.loads((tmp_path / "o" / "results.json").read_text())
+
+    def run(run_name: str, *extra: str) -> dict:
+        """The script on the tiny preset into WORK ``w<run_name>`` / OUT ``o<run_name>``."""
+        w, o = tmp_path / f"w{run_name}", tmp_path / f"o{run_name}"
+        cmd = [
+            sys.executable, str(script), "--work", str(w), "--out", str(o), "--preset", "tiny",
+            "--gpus", "cpu", "--steps", "2", "--vae-steps", "2", "--seeds", "2",
+            "--eval-steps", "1", "--objects", "2", "--set", "loss_weighting=v", *extra,
+        ]  # fmt: skip
+        subprocess.run(cmd, check=True, capture_output=True, timeout=600)
+        return json.loads((o / "results.json").read_text())
+
+    results = run("")
     assert set(results["teachers"]) == set(NAMES)
     for name in NAMES:
         t = results["teachers"][name]
@@ -229,15 +235,8 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
             assert set(t["camera_gap_held_out"]) == {"500", "800", "950"}
             assert t["train"]["camera_gap"][-1]["step"] == 2
     # Continuing from the packed teachers brought back: same VAE, no fresh initialisation.
-    cmd = [c if c != str(tmp_path / "w") else str(tmp_path / "w2") for c in cmd]
-    cmd = [c if c != str(tmp_path / "o") else str(tmp_path / "o2") for c in cmd]
-    subprocess.run(
-        [*cmd, "--resume", str(tmp_path / "o"), "--priors", "zero123", "--no-fp16-check"],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
-    again = json.loads((tmp_path / "o2" / "results.json").read_text())
+    resume = ["--resume", str(tmp_path / "o")]
+    again = run("2", *resume, "--priors", "zero123", "--no-fp16-check")
     assert "resumed_from" in again["vae"]
     assert set(again["teachers"]) == {"zero123"}  # --priors: only the teacher brought back
     assert again["teachers"]["zero123"]["train"]["resumed_from"].endswith("zero123.safetensors")
@@ -245,15 +244,7 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
     assert again["teachers"]["zero123"]["checks"]  # the int8 evaluation still ran
     assert not (tmp_path / "w2" / "data" / "imagedream-train").exists()
     # --eval-only: the brought-back teacher evaluated as it is (same file, no step, no train data).
-    cmd = [c if c != str(tmp_path / "w2") else str(tmp_path / "w3") for c in cmd]
-    cmd = [c if c != str(tmp_path / "o2") else str(tmp_path / "o3") for c in cmd]
-    subprocess.run(
-        [*cmd, "--resume", str(tmp_path / "o"), "--priors", "imagedream", "--eval-only"],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
-    ev = json.loads((tmp_path / "o3" / "results.json").read_text())["teachers"]["imagedream"]
+    ev = run("3", *resume, "--priors", "imagedream", "--eval-only")["teachers"]["imagedream"]
     assert ev["train"]["steps"] == 0 and ev["checks"] and ev["fp16_at_paper_scale"] is None
     assert (tmp_path / "o3" / "imagedream.safetensors").read_bytes() == (
         tmp_path / "o" / "imagedream.safetensors"
