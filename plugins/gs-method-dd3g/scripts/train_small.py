@@ -309,7 +309,10 @@ def _orderings(table: dict) -> dict:
             "holds": all(d > 0 for d in steps),
             "smallest_margin_db": min(steps),
             "largest_seed_std_db": spread,
-            "beyond_spread": all(d > 0 for d in steps) and min(steps) > spread,
+            # Unknown (None) with one seed: there is no spread to compare against.
+            "beyond_spread": (all(d > 0 for d in steps) and min(steps) > spread)
+            if min(len(table[n]["seeds"]) for n in have) > 1
+            else None,
         }
     return out
 

@@ -50,6 +50,7 @@ def test_train_small_tiny(script, tiny_teacher_dir, tmp_path):
     assert saved["orderings"]["table2"]["order"] == ["hybrid_es", "splatter_es", "pd_es"]
     assert saved["missing"] == {} and saved["failed_runs"] == []
     assert saved["equal_steps"] == 2
+    assert saved["orderings"]["table2"]["beyond_spread"] is None  # one seed: no spread known
     for v in saved["variants"].values():
         assert 0 < v["psnr"] < 60 and -1 <= v["ssim"] <= 1
         assert len(v["per_object"]) == 2 and v["steps"] == 2

@@ -113,6 +113,7 @@ def summarise(results: dict[str, dict]) -> dict:
             "objects": len(objs),
             "psnr": statistics.mean(o["psnr"] for o in objs.values()),
             "ssim": statistics.mean(o["ssim"] for o in objs.values()),
+            "seeds": len(ps),
             "psnr_seed_std": statistics.stdev(ps) if len(ps) > 1 else 0.0,
             "seconds_per_object": statistics.mean(o["seconds"] or 0.0 for o in objs.values()),
         }
@@ -125,6 +126,7 @@ def summarise(results: dict[str, dict]) -> dict:
         diffs = [a[k]["psnr"] - b[k]["psnr"] for k in common]
         mean = statistics.mean(diffs)
         spread = max(table[better]["psnr_seed_std"], table[worse]["psnr_seed_std"])
+        seeded = min(table[better]["seeds"], table[worse]["seeds"]) > 1
         holds = mean > 0 if strict else mean >= 0
         orderings[label] = {
             "better": better,
@@ -135,7 +137,8 @@ def summarise(results: dict[str, dict]) -> dict:
             "paired_std_db": statistics.stdev(diffs) if len(diffs) > 1 else 0.0,
             "seed_spread_db": spread,
             "holds": holds,
-            "beyond_spread": holds and abs(mean) > spread,
+            # Unknown (None) with one seed: there is no spread to compare against.
+            "beyond_spread": (holds and abs(mean) > spread) if seeded else None,
         }
     return {"table": table, "orderings": orderings}
 

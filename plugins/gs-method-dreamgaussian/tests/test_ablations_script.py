@@ -63,3 +63,5 @@ def test_orderings_from_records(script):
     f = s["orderings"]["full >= stage 1 alone"]
     assert f["holds"] is True and f["beyond_spread"] is False  # equal: >= holds, no margin
     assert "SDS on > reference view only" not in s["orderings"]
+    one = script.summarise({"stage1": rec([12.0], [12.0]), "uniform": rec([11.0], [11.0])})
+    assert one["orderings"]["annealed t > uniform t"]["beyond_spread"] is None  # one seed
