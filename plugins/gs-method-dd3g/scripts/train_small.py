@@ -325,12 +325,11 @@ def main(argv=None) -> dict:
 
     out = Path(a.out)
     work = out / "work"
-    teacher = ImageDreamGuidance.from_pretrained(a.teacher, device=a.device)
-    size = int(teacher.image_size)
     from gs_core.procedural.generator import EVAL_SEED
 
     if a.run:  # a child: one variant, one seed; data made by the parent
         name, seed = a.run.rsplit(":", 1)
+        teacher = ImageDreamGuidance.from_pretrained(a.teacher, device=a.device)
         quads = QuadrupleSet.load(work / "quadruples")
         _train_one(a, name, int(seed), quads, teacher, work / "eval", out)
         return {}
@@ -341,7 +340,12 @@ def main(argv=None) -> dict:
         raise SystemExit(f"--variants: unknown {unknown}; expected some of {sorted(VARIANTS)}")
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
+    # The objects are ray cast by forked workers before this process starts CUDA (forking a
+    # process with a live CUDA context and its threads risks a deadlock in the children).
+    size = int(ImageDreamGuidance.from_pretrained(a.teacher, device="cpu").image_size)
     train_root = _procedural(work / "student", a.student_images, size, STUDENT_SEED, "train")
+    eval_root = _procedural(work / "eval", a.eval_objects, size, EVAL_SEED, "test")
+    teacher = ImageDreamGuidance.from_pretrained(a.teacher, device=a.device)
     images = _input_images(train_root, size)
     quads = generate_quadruples(
         teacher,
@@ -351,7 +355,6 @@ def main(argv=None) -> dict:
         batch_size=16,
     )
     quads.save(work / "quadruples")
-    eval_root = _procedural(work / "eval", a.eval_objects, size, EVAL_SEED, "test")
     data_s = time.time() - t0
     print(f"data: {len(quads)} quadruples and {a.eval_objects} eval objects in {data_s:.0f} s")
     runs = [(n, s) for s in range(a.seeds) for n in names]
