@@ -119,6 +119,25 @@ def test_render_obj_and_face_ply_and_gaussian_ply(tmp_path, capsys):
     assert "4 Gaussians" in stdout + err
 
 
+def test_load_scene_tells_gaussians_from_meshes(tmp_path):
+    """The library call behind ``gs3d render`` / ``gs3d view``: one function, any scene file."""
+    from gs_core.errors import FileFormatError, GS3DError
+    from gs_core.io.scene_file import load_scene
+    from gs_core.mesh import Mesh
+
+    trimesh.creation.box().export(tmp_path / "cube.ply")
+    assert isinstance(load_scene(tmp_path / "cube.ply"), Mesh)
+    g = Gaussians.from_colors(0.1 * torch.randn(4, 3), torch.rand(4, 3), 0.05, 0.9)
+    save_ply(tmp_path / "g.ply", g)
+    assert load_scene(str(tmp_path / "g.ply")).num_gaussians == 4
+    points = _ascii_ply(tmp_path / "points.ply", [(0, 0, 0), (1, 0, 0), (0, 1, 0)], [], False)
+    with pytest.raises(FileFormatError, match="neither a 3DGS PLY"):
+        load_scene(points)
+    (tmp_path / "scene.xyz").write_text("0 0 0\n")
+    with pytest.raises(GS3DError, match="unsupported scene format"):
+        load_scene(tmp_path / "scene.xyz")
+
+
 def _ascii_ply(path, verts, faces, with_faces=True):
     lines = ["ply", "format ascii 1.0", f"element vertex {len(verts)}"]
     lines += ["property float x", "property float y", "property float z"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from gs_core.cli.options import BACKEND_HELP, DEVICE_HELP, threads_option
-from gs_core.errors import FileFormatError, GS3DError
+from gs_core.errors import GS3DError
 from gs_core.limits import MAX_RESOLUTION
 
 
@@ -68,7 +68,9 @@ def render_command(
 
     if not scene.is_file():
         raise GS3DError(f"{scene}: file not found")
-    g = _load_scene(scene)
+    from gs_core.io.scene_file import load_scene
+
+    g = load_scene(scene)
     console = make_console()
     if isinstance(g, Mesh):
         kind = (
@@ -114,37 +116,6 @@ def render_command(
         sheet = contact_sheet(images, labels=[f"az {a:.0f}" for a in az], background=bg)
         save_image(grid, sheet, overwrite=overwrite)
         console.print(f"wrote {grid} ({views} views, {resolution}x{resolution} each)")
-
-
-def _load_scene(path: Path):
-    """Gaussians for a .splat or a 3DGS .ply; a :class:`Mesh` for mesh files and face PLYs."""
-    from gs_core.io import load_ply, load_splat
-    from gs_core.io.mesh_file import MESH_FILE_SUFFIXES, is_gaussian_ply, load_mesh
-
-    suffix = path.suffix.lower()
-    if suffix == ".splat":
-        g = load_splat(path)
-    elif suffix == ".ply" and is_gaussian_ply(path):
-        g = load_ply(path)
-    elif suffix == ".ply":
-        from gs_core.io.mesh_file import ply_header
-
-        if not any(ln.split()[:2] == ["element", "face"] for ln in ply_header(path)):
-            raise FileFormatError(
-                path,
-                "neither a 3DGS PLY (no opacity/scale/rotation properties) nor a mesh (no faces)",
-            )
-        return load_mesh(path)
-    elif suffix in MESH_FILE_SUFFIXES:
-        return load_mesh(path)
-    else:
-        raise GS3DError(
-            f"{path}: unsupported scene format '{path.suffix}' "
-            f"(expected .ply, .splat, {', '.join(s for s in MESH_FILE_SUFFIXES if s != '.ply')})"
-        )
-    if g.num_gaussians == 0:
-        raise FileFormatError(path, "no Gaussians to render")
-    return g
 
 
 def _mesh_to(mesh, device):

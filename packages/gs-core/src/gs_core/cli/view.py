@@ -137,9 +137,9 @@ def _open_scene(scene: Path, inputs: list[Path], device, log):
             f"run {scene} (method {run.method}, {ref.label if ref else 'no checkpoint'}), "
             f"{len(run.inputs)} input(s); following new checkpoints"
         )
-    from gs_core.cli.render import _load_scene
+    from gs_core.io.scene_file import load_scene
 
-    loaded = _load_scene(scene)
+    loaded = load_scene(scene)
     if isinstance(loaded, Mesh):
         return (
             loaded,
