@@ -262,7 +262,9 @@ def _train_one(a, name: str, seed: int, quads, teacher, eval_root: Path, out: Pa
 
 
 def _aggregate(records: list[dict]) -> dict:
-    """Per variant, PSNR / SSIM over seeds at the largest evaluated step every run reached."""
+    """Per variant, PSNR / SSIM over seeds at the largest evaluated step every run reached
+    (a run that never reached its first evaluation is left out, and listed as failed)."""
+    records = [r for r in records if r["evals"]]
     reached = [{e["step"] for e in r["evals"]} for r in records]
     common = set.intersection(*reached) if reached else set()
     if not common:
@@ -358,6 +360,7 @@ def main(argv=None) -> dict:
     data_s = time.time() - t0
     print(f"data: {len(quads)} quadruples and {a.eval_objects} eval objects in {data_s:.0f} s")
     runs = [(n, s) for s in range(a.seeds) for n in names]
+    crashed: list[str] = []  # children that exited with an error (their evaluations are kept)
     if a.jobs <= 1:
         for name, seed in runs:
             _train_one(a, name, seed, quads, teacher, eval_root, out)
@@ -378,6 +381,7 @@ def main(argv=None) -> dict:
                 if item[1].poll() is not None:
                     active.remove(item)
                     if item[1].returncode:
+                        crashed.append(f"{item[0][0]}:{item[0][1]}")
                         print(f"run {item[0]} failed (exit {item[1].returncode})", flush=True)
     records = []
     for name, seed in runs:
@@ -401,11 +405,14 @@ def main(argv=None) -> dict:
         "orderings": _orderings(agg["variants"]),
         "runs": records,
         "missing": MISSING_VARIANTS,
-        "failed_runs": [
-            f"{n}:{s}"
-            for n, s in runs
-            if not any(r["variant"] == n and r["seed"] == s for r in records)
-        ],
+        "failed_runs": sorted(
+            set(crashed)
+            | {
+                f"{n}:{s}"
+                for n, s in runs
+                if not any(r["variant"] == n and r["seed"] == s and r["evals"] for r in records)
+            }
+        ),
     }
     v = results["variants"]
     if {"pepd_joint", "pepd_es", "pepd_iv"} <= set(v):
