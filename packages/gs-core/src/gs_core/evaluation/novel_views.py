@@ -23,6 +23,7 @@ the rest); :func:`score_novel_views` scores a predictor and the baselines on the
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -333,7 +334,7 @@ def score_novel_views(
 
     right = total = right_far = total_far = 0
     edges = POSE_GAP_BINS_DB
-    by_gap = {f"{lo:.0f}-{hi:.0f}": [0, 0] for lo, hi in zip(edges, edges[1:], strict=False)}
+    cells = [[0, 0] for _ in edges[1:]]  # [right, counted] per gap bin
     for k, pair in enumerate(pairs):
         if pair.mirror_rgb is None:
             continue
@@ -341,6 +342,7 @@ def score_novel_views(
         gt_gap = _scores(targets[k : k + 1], other[None])[0].item()
         if gt_gap >= SAME_IMAGE_DB:
             continue
+        cell = cells[max(0, bisect.bisect_right(edges, gt_gap) - 1)]
         for im in samples:
             hit = int((im[k] - targets[k]).pow(2).mean() < (im[k] - other).pow(2).mean())
             right += hit
@@ -348,12 +350,8 @@ def score_novel_views(
             if far[k]:
                 right_far += hit
                 total_far += 1
-                for (lo, hi), cell in zip(
-                    zip(edges, edges[1:], strict=False), by_gap.values(), strict=True
-                ):
-                    if lo <= gt_gap < hi:
-                        cell[0] += hit
-                        cell[1] += 1
+                cell[0] += hit
+                cell[1] += 1
     diversity = None
     if len(samples) > 1 and far.any():
         stack = torch.stack(samples)[:, far]  # [S, F, 3, H, W]
@@ -368,7 +366,9 @@ def score_novel_views(
         seeds=list(seeds),
         pose_accuracy_far=right_far / total_far if total_far else None,
         pose_pairs_far=total_far // max(1, len(samples)),
-        pose_far_by_gap=by_gap,
+        pose_far_by_gap={
+            f"{lo:.0f}-{hi:.0f}": c for lo, hi, c in zip(edges, edges[1:], cells, strict=False)
+        },
     )
 
 
