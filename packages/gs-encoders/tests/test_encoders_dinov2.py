@@ -152,6 +152,34 @@ def test_original_release_layout_and_ddp_prefix_load(tmp_path, small_reg4_112):
         torch.testing.assert_close(loaded(x).patches, enc(x).patches)
 
 
+def test_deferred_weights_load_on_first_use_in_place(tmp_path, small_56):
+    small_56.save_pretrained(tmp_path / "dino")
+    lazy = DinoV2Encoder("small", pretrained=tmp_path / "dino", image_size=56, defer=True)
+    assert lazy.pending_weights == str(tmp_path / "dino")
+    lazy.to(torch.bfloat16)  # the module's dtype (and device) survive the deferred load
+    x = torch.rand(1, 3, 56, 56)
+    with torch.no_grad():
+        out = lazy(x).patches
+    assert lazy.pending_weights is None and out.dtype == torch.bfloat16
+    assert lazy.model.patch_embed.proj.weight.dtype == torch.bfloat16
+    torch.testing.assert_close(
+        lazy.model.patch_embed.proj.weight,
+        small_56.model.patch_embed.proj.weight.to(torch.bfloat16),
+    )
+
+
+def test_deferred_weights_are_superseded_by_a_checkpoint(offline_hub, small_56):
+    lazy = DinoV2Encoder("small", pretrained="official", image_size=56, defer=True)  # no fetch yet
+    with pytest.raises(WeightsNotFoundError, match=official_hub_id("small")):
+        lazy.ensure_weights()
+    wrapper = torch.nn.ModuleDict({"dino": lazy})
+    wrapper.load_state_dict({f"dino.{k}": v for k, v in small_56.state_dict().items()})
+    assert lazy.pending_weights is None  # the checkpoint held the encoder: nothing to fetch
+    x = torch.rand(1, 3, 56, 56)
+    with torch.no_grad():
+        torch.testing.assert_close(lazy(x).patches, small_56(x).patches)
+
+
 def test_weights_of_another_variant_are_refused(tmp_path, small_56):
     small_56.save_pretrained(tmp_path / "s")
     with pytest.raises(FileFormatError):

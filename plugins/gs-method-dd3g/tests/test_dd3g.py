@@ -262,7 +262,7 @@ def test_dinov2_encoder_offline_error(monkeypatch, tmp_path):
     assert m.config.num_image_tokens() == 5
     with pytest.raises(WeightsNotFoundError, match="dinov2"):
         m.encoder.ensure_weights()
-    m.encoder._pending = None  # random weights (tests only): the path runs end to end
+    m.encoder.dino.pending_weights = None  # random weights (tests only): the path runs end to end
     out = m.eval().generate(tiny_rgba_images(1, 32), seed=0)
     assert out.gaussians.num_gaussians == cfg.num_gaussians()
 

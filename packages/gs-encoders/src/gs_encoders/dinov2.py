@@ -109,6 +109,11 @@ class DinoV2Encoder(nn.Module):
             (bicubic, antialiased) before ImageNet normalisation.
         trainable: ``False`` freezes the weights and keeps the module in eval mode; gradients
             still flow to the input images.
+        defer: build with random values and load ``pretrained`` on first use
+            (:meth:`ensure_weights`, called by ``forward``), unless a state dict holding the
+            encoder's weights is loaded first. A method whose checkpoints contain the encoder
+            (AGG, DD3G) then loads offline, and fetches the released weights only when it
+            starts from them.
     """
 
     def __init__(
@@ -117,21 +122,28 @@ class DinoV2Encoder(nn.Module):
         pretrained: str | Path | None = OFFICIAL,
         image_size: int | tuple[int, int] = 224,
         trainable: bool = False,
+        defer: bool = False,
     ):
         super().__init__()
         import timm
 
         self.variant = resolve_variant(variant)
         self.image_size = snap_to_multiple(image_size, PATCH_SIZE)
-        # With weights to load, build on the meta device: a random init of ViT-g costs a minute
-        # of CPU for values that would be overwritten.
-        with torch.device("meta") if pretrained is not None else contextlib.nullcontext():
+        load_now = pretrained is not None and not defer
+        # With weights to load now, build on the meta device: a random init of ViT-g costs a
+        # minute of CPU for values that would be overwritten.
+        with torch.device("meta") if load_now else contextlib.nullcontext():
             self.model = timm.create_model(
                 self.variant, pretrained=False, num_classes=0, dynamic_img_size=True
             )
         self.source = "random" if pretrained is None else str(pretrained)
-        if pretrained is not None:
+        # The weights still to load on first use (``defer``); None once loaded or superseded.
+        self.pending_weights: str | None = None
+        if load_now:
             self._load(pretrained)
+        elif pretrained is not None:
+            self.pending_weights = str(pretrained)
+            self._register_load_state_dict_pre_hook(self._weights_in_state_dict)
         self.trainable = trainable
         self.requires_grad_(trainable)
         if not trainable:
@@ -162,6 +174,7 @@ class DinoV2Encoder(nn.Module):
     # -- forward ----------------------------------------------------------------------------
     def forward(self, images: torch.Tensor) -> DinoV2Output:
         check_images(images)
+        self.ensure_weights()
         x = resize(images.float(), self.image_size)
         x = normalize(x, IMAGENET_MEAN, IMAGENET_STD)
         x = x.to(self.model.patch_embed.proj.weight.dtype)
@@ -175,6 +188,20 @@ class DinoV2Encoder(nn.Module):
         )
 
     # -- weights ----------------------------------------------------------------------------
+    def _weights_in_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        if any(k.startswith(prefix + "model.") for k in state_dict):
+            self.pending_weights = None
+
+    def ensure_weights(self) -> None:
+        """Load the deferred ``pretrained`` weights if still pending, in place (the module keeps
+        its device and dtype). Without them this raises
+        :class:`gs_core.errors.WeightsNotFoundError` with one line naming the hub id or file."""
+        if self.pending_weights is None:
+            return
+        source = DinoV2Encoder(self.variant, self.pending_weights, self.image_size)
+        self.model.load_state_dict(source.model.state_dict())
+        self.pending_weights = None
+
     def _load(self, pretrained: str | Path) -> None:
         from timm.models.vision_transformer import checkpoint_filter_fn
 

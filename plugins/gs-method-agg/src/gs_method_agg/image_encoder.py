@@ -20,58 +20,39 @@ class ImageEncoder(nn.Module):
 
     The released DINOv2 weights are fetched on first use (first forward, ``training_module`` or
     ``save_pretrained``), not at construction, and never when a checkpoint that holds the
-    encoder's weights is loaded first: an AGG checkpoint is self-contained and loads offline.
+    encoder's weights is loaded first (``DinoV2Encoder(defer=True)``): an AGG checkpoint is
+    self-contained and loads offline.
     """
 
     def __init__(self, config: ImageEncoderConfig):
         super().__init__()
         self.config = config
-        self._pending: str | None = None
+        self.dino = None
+        self.vit = None
         if config.kind == "dinov2":
             from gs_encoders import DinoV2Encoder
 
             self.dino = DinoV2Encoder(
                 config.variant,
-                pretrained=None,
+                pretrained=config.pretrained,
                 image_size=config.image_size,
                 trainable=config.trainable,
+                defer=True,
             )
-            self._pending = config.pretrained
-            self._register_load_state_dict_pre_hook(self._weights_from_checkpoint)
-            self.vit = None
         else:
-            self.dino = None
             self.vit = SmallViT(
                 config.image_size, config.patch_size, config.dim, config.depth, config.num_heads
             )
             self.vit.requires_grad_(config.trainable)
 
-    def _weights_from_checkpoint(self, state_dict, prefix, *args, **kwargs) -> None:
-        if any(k.startswith(prefix + "dino.") for k in state_dict):
-            self._pending = None
-
     def ensure_weights(self) -> None:
         """Load the pretrained DINOv2 weights if they are still pending (raises
         :class:`gs_core.errors.WeightsNotFoundError` naming the file when they are absent)."""
-        if self._pending is None:
-            return
-        from gs_encoders import DinoV2Encoder
-
-        source = DinoV2Encoder(
-            self.config.variant, pretrained=self._pending, image_size=self.config.image_size
-        )
-        with torch.no_grad():
-            for dst, src in zip(
-                self.dino.model.state_dict().values(),
-                source.model.state_dict().values(),
-                strict=True,
-            ):
-                dst.copy_(src)
-        self._pending = None
+        if self.dino is not None:
+            self.dino.ensure_weights()
 
     def forward(self, rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.dino is not None:
-            self.ensure_weights()
             out = self.dino(rgb)
             tokens = torch.cat([out.cls, out.patches], dim=1)
         else:

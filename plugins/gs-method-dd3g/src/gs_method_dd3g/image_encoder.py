@@ -23,7 +23,6 @@ class ImageEncoder(nn.Module):
     def __init__(self, config: ImageEncoderConfig):
         super().__init__()
         self.config = config
-        self._pending: str | None = None
         self.dino = None
         self.vit = None
         if config.kind == "dinov2":
@@ -31,12 +30,11 @@ class ImageEncoder(nn.Module):
 
             self.dino = DinoV2Encoder(
                 config.variant,
-                pretrained=None,
+                pretrained=config.pretrained,
                 image_size=config.image_size,
                 trainable=config.trainable,
+                defer=True,
             )
-            self._pending = config.pretrained
-            self._register_load_state_dict_pre_hook(self._weights_in_checkpoint)
         else:
             self.vit = SmallViT(
                 config.image_size, config.patch_size, config.dim, config.depth, config.num_heads
@@ -47,27 +45,15 @@ class ImageEncoder(nn.Module):
     def dim(self) -> int:
         return self.dino.embed_dim if self.dino is not None else self.config.dim
 
-    def _weights_in_checkpoint(self, state_dict, prefix, *args, **kwargs) -> None:
-        if any(k.startswith(prefix + "dino.") for k in state_dict):
-            self._pending = None
-
     def ensure_weights(self) -> None:
         """Load the released DINOv2 weights if still pending; offline without them this
         raises :class:`gs_core.errors.WeightsNotFoundError` with one line naming the hub id."""
-        if self._pending is None:
-            return
-        from gs_encoders import DinoV2Encoder
-
-        source = DinoV2Encoder(
-            self.config.variant, pretrained=self._pending, image_size=self.config.image_size
-        )
-        self.dino.model.load_state_dict(source.model.state_dict())
-        self._pending = None
+        if self.dino is not None:
+            self.dino.ensure_weights()
 
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
         if self.dino is None:
             return self.vit(rgb)
-        self.ensure_weights()
         out = self.dino(rgb)
         return torch.cat([out.cls, out.patches], dim=1)
 
