@@ -12,6 +12,13 @@ Issue targets (H200, bf16): Zero123 guided call <= 8 ms; Zero123++ 75-step six-v
 the U-Net in place (static shapes) after the plain rows, so the compiled kernels are warm before
 the CUDA graph records them: each adds rows, so one run compares them.
 
+Each row also gives the guided call's floating-point work (counted by
+``torch.utils.flop_counter`` on the meta device: no memory, no GPU) and the rate the measured
+time implies, so a target can be read against the GPU's peak. ``--flops-only`` prints the
+counts alone and runs without CUDA:
+
+    python3 benchmarks/priors.py --flops-only
+
 Add a prior by adding a :class:`Bench` to :data:`PRIORS`. Prints a markdown table.
 """
 
@@ -107,6 +114,21 @@ PRIORS: dict[str, Bench] = {
 }
 
 
+def guided_call_flops(bench: Bench) -> dict[str, float]:
+    """Floating-point operations of one guided denoiser call, by ATen op (``"total"`` too),
+    counted on the meta device (attention appears as its two matrix products)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    meta = torch.device("meta")
+    prior, cond, shape = bench.build(meta, torch.float32)
+    denoiser = GuidedDenoiser(prior, cond, bench.guidance_scale, shape[0])
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        denoiser(torch.empty(shape, device=meta), 500)
+    by_op = {str(op): float(n) for op, n in counter.get_flop_counts()["Global"].items()}
+    return {**by_op, "total": float(counter.get_total_flops())}
+
+
 def _time(fn, repeats: int) -> float:
     torch.cuda.synchronize()
     t0 = time.perf_counter()
@@ -180,7 +202,21 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=2, help="timed full samples")
     ap.add_argument("--channels-last", action="store_true", help="add channels-last rows")
     ap.add_argument("--compile", action="store_true", help="add rows with the U-Net compiled")
+    ap.add_argument("--flops-only", action="store_true", help="count FLOPs only (no CUDA needed)")
     args = ap.parse_args()
+    flops = {}
+    for name in args.priors:
+        flops[name] = guided_call_flops(PRIORS[name])
+    if args.flops_only:
+        print("| prior | TFLOP per guided call | of which convolution / matmul + attention |")
+        print("|---|---:|---|")
+        for name, f in flops.items():
+            conv = sum(v for k, v in f.items() if "convolution" in k)
+            print(
+                f"| {PRIORS[name].what} | {f['total'] / 1e12:.3f} | "
+                f"{conv / 1e12:.3f} / {(f['total'] - conv) / 1e12:.3f} |"
+            )
+        return
     if not torch.cuda.is_available():
         raise SystemExit("benchmarks/priors.py needs a CUDA device")
     device = torch.device("cuda")
@@ -188,22 +224,32 @@ def main() -> None:
     rows = []
     for name in args.priors:
         t0 = time.perf_counter()
-        rows += measure(
+        rows += [
+            (*row, flops[name]["total"])
+            for row in measure(
             PRIORS[name],
             device,
             dtype,
             args.calls,
             args.samples,
             channels_last=args.channels_last,
-            compile=args.compile,
-        )
+                compile=args.compile,
+            )
+        ]
         print(f"{name}: measured in {time.perf_counter() - t0:.0f} s", flush=True)
         torch.cuda.empty_cache()
     print(f"\ndevice: {torch.cuda.get_device_name(device)}; {args.dtype}; batch 1; DDIM\n")
-    print("| prior | U-Net (M params) | mode | guided call (ms) | steps | sample (s) |")
-    print("|---|---:|---|---:|---:|---:|")
-    for what, params, mode, ms, steps, s in rows:
-        print(f"| {what} | {params:.0f} | {mode} | {ms:.2f} | {steps} | {s:.3f} |")
+    print(
+        "| prior | U-Net (M params) | mode | guided call (ms) | TFLOP per call | TFLOP/s "
+        "| steps | sample (s) |"
+    )
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    for what, params, mode, ms, steps, s, f in rows:
+        rate = f / (ms * 1e-3) / 1e12
+        print(
+            f"| {what} | {params:.0f} | {mode} | {ms:.2f} | {f / 1e12:.3f} | {rate:.0f} "
+            f"| {steps} | {s:.3f} |"
+        )
 
 
 if __name__ == "__main__":

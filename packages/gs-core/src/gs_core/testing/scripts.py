@@ -4,6 +4,7 @@ test can call its ``main(argv)`` and helpers in-process."""
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -15,6 +16,9 @@ def load_script(path: str | Path, name: str | None = None) -> ModuleType:
     if spec is None or spec.loader is None:
         raise ImportError(f"{path}: not a Python script")
     module = importlib.util.module_from_spec(spec)
+    # Registered under its name while it runs (and after): dataclasses and pickling look the
+    # defining module up in sys.modules.
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
