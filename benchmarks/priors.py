@@ -227,12 +227,12 @@ def main() -> None:
         rows += [
             (*row, flops[name]["total"])
             for row in measure(
-            PRIORS[name],
-            device,
-            dtype,
-            args.calls,
-            args.samples,
-            channels_last=args.channels_last,
+                PRIORS[name],
+                device,
+                dtype,
+                args.calls,
+                args.samples,
+                channels_last=args.channels_last,
                 compile=args.compile,
             )
         ]
