@@ -10,7 +10,11 @@
    (PEPD with joint / ES only / IV only) and Table II (hybrid, splatter, PD only and PEPD, all
    with explicit supervision as in the paper's Fig. 6). ``--jobs N`` trains N runs at once as
    child processes sharing the device (``--gpus 0,1`` spreads them over two GPUs);
-   ``--budget-s`` caps each run's wall time.
+   ``--budget-s`` caps each run's wall time. With a budget and no ``--steps``, a probe first
+   runs every run at once for ``--probe-s`` seconds under the same load and measures its step
+   rate and the time of one evaluation; the slowest run's rate then sets the common step count
+   that fits the budget with ``--evals`` evaluations, so the curriculum of Eq. 6 (which reads
+   ``i / I``) runs to its end in every variant instead of being cut off by the budget.
 4. Evaluation every ``--eval-every`` steps (EMA weights) on procedural-eval objects (eval seed;
    24-view ring at elevation 0 so ring12 is available), ring12 targets relative to the input,
    predictions aligned to the input by the automatic azimuth search
@@ -21,7 +25,7 @@
 5. ``--out``: ``results.json`` and each variant's seed-0 fp16 checkpoint in shards <= 16 MiB.
 
     python plugins/gs-method-dd3g/scripts/train_small.py --teacher TEACHER_DIR --out OUT \
-        [--seeds 2 --jobs 12 --budget-s 900 --eval-every 250]
+        [--seeds 2 --jobs 12 --budget-s 900 --evals 4]
 """
 
 from __future__ import annotations
@@ -180,18 +184,37 @@ def _parser() -> argparse.ArgumentParser:
         "--eval-every", type=int, default=None, help="steps between evaluations (default: once)"
     )
     p.add_argument("--budget-s", type=float, default=None, help="wall-clock cap of each run")
+    p.add_argument(
+        "--probe-s",
+        type=float,
+        default=45.0,
+        help="with --budget-s and no --steps: seconds of the rate probe before the runs",
+    )
+    p.add_argument(
+        "--evals",
+        type=int,
+        default=4,
+        help="evaluations per run when the probe sets the steps (the last at the end)",
+    )
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=0.85,
+        help="share of the probed budget the steps may fill (start-up, contention changes)",
+    )
     p.add_argument("--jobs", type=int, default=1, help="runs trained at once (child processes)")
     p.add_argument("--gpus", default=None, help="e.g. '0,1': children take these in turn")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--run", default=None, help=argparse.SUPPRESS)  # a child: NAME:SEED
+    p.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)  # a probing child
     return p
 
 
-def _run_config(a, name: str, seed: int, latent_size: int, size: int):
+def _run_config(a, name: str, seed: int, latent_size: int, size: int, steps: int | None = None):
     from gs_method_dd3g import DD3GConfig
 
     generator, objective, _ = VARIANTS[name]
-    steps = a.steps or DD3GConfig.preset(a.preset).train.max_steps
+    steps = steps or a.steps or DD3GConfig.preset(a.preset).train.max_steps
     return DD3GConfig.preset(
         a.preset,
         generator=generator,
@@ -207,6 +230,109 @@ def _run_config(a, name: str, seed: int, latent_size: int, size: int):
             "seed": seed,
         },
     )
+
+
+class _ProbeWindow:
+    """A training callback that times steps inside one wall-clock window shared by every
+    concurrent probe: the parent writes ``go`` (``{"start": t0, "end": t1}``) once every child
+    has started training, so no child is timed while another is still starting up. Without a
+    ``go`` file (runs probed one at a time) the window opens after ``skip`` steps."""
+
+    def __init__(self, ready: Path, go: Path | None, seconds: float, skip: int = 2):
+        self.ready, self.go, self.seconds, self.skip = ready, go, seconds, skip
+        self.window: tuple[float, float] | None = None
+        self.first: tuple[int, float] | None = None
+        self.last: tuple[int, float] | None = None
+
+    def started(self) -> None:
+        self.ready.parent.mkdir(parents=True, exist_ok=True)
+        self.ready.write_text("ready\n")
+
+    def step(self, step: int) -> str | None:
+        now = time.time()
+        if self.window is None:
+            if self.go is None:
+                if step >= self.skip:
+                    self.window = (now, now + self.seconds)
+            elif self.go.exists():
+                w = json.loads(self.go.read_text())
+                self.window = (w["start"], w["end"])
+            if self.window is None:
+                return None
+        if now < self.window[0]:
+            return None
+        if now > self.window[1]:
+            return "the probe's window closed"
+        if self.first is None:
+            self.first = (step, now)
+        else:
+            self.last = (step, now)
+        return None
+
+    def rate(self) -> float | None:
+        if self.first is None or self.last is None:
+            return None
+        return (self.last[0] - self.first[0]) / max(1e-9, self.last[1] - self.first[1])
+
+
+def _probe_one(
+    a, name: str, seed: int, quads, teacher, eval_root: Path, out: Path, go: Path | None = None
+) -> dict:
+    """Train inside the probe's window, then evaluate once: the step rate under the full load
+    and the evaluation's seconds, written for the parent (``work/probe/NAME-sSEED.json``)."""
+    from gs_core.io.atomic import atomic_write_text
+    from gs_core.training import Callback, Trainer
+    from gs_method_dd3g import DD3G
+
+    # The window, not max_steps, ends a probe (the curriculum's weights differ a little from
+    # the real run's at the same step; the work of a step does not).
+    size = int(teacher.image_size)
+    cfg = _run_config(a, name, seed, quads.noise.shape[-1], size, steps=1_000_000)
+    torch.manual_seed(seed)
+    model = DD3G(cfg).to(a.device)
+    probe_dir = out / "work" / "probe"
+    window = _ProbeWindow(probe_dir / f"{name}-s{seed}.ready", go, a.probe_s)
+
+    class Timed(Callback):
+        def on_fit_start(self, trainer):
+            window.started()
+
+        def on_step_end(self, trainer, step, logs):
+            return window.step(step)
+
+    Trainer(
+        model.training_module(quadruples=quads, teacher=teacher),
+        probe_dir / f"{name}-s{seed}",
+        callbacks=[Timed()],
+        budget_s=a.probe_s + 900.0,  # a safety net: the window ends the probe
+    ).fit()
+    t = time.time()
+    _evaluate(model, eval_root, a.eval_seeds)
+    record = {"variant": name, "seed": seed, "rate": window.rate(), "eval_s": time.time() - t}
+    atomic_write_text(probe_dir / f"{name}-s{seed}.json", json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def fitted_steps(
+    probes: list[dict], budget_s: float, evals: int, margin: float, multiple: int = 10
+) -> int:
+    """The common step count every probed run completes within ``budget_s``: the slowest rate
+    times what the budget leaves after ``evals`` evaluations (the slowest), times ``margin``,
+    rounded down to a multiple of ``multiple`` (at least ``multiple``)."""
+    rates = [p["rate"] for p in probes]
+    if not probes or any(r is None or r <= 0 for r in rates):
+        raise SystemExit(
+            "the rate probe did not time every run (a run made too few steps in --probe-s, or "
+            "crashed): raise --probe-s or pass --steps"
+        )
+    train_s = margin * budget_s - evals * max(p["eval_s"] for p in probes)
+    if train_s <= 0:
+        raise SystemExit(
+            f"--budget-s {budget_s:g}: {evals} evaluations alone take longer; "
+            "raise the budget or lower --evals"
+        )
+    steps = int(min(rates) * train_s) // multiple * multiple
+    return max(multiple, steps)
 
 
 def _train_one(a, name: str, seed: int, quads, teacher, eval_root: Path, out: Path) -> dict:
@@ -319,6 +445,74 @@ def _orderings(table: dict) -> dict:
     return out
 
 
+def _launch(a, runs, quads, teacher, eval_root: Path, out: Path, argv: list[str]) -> list[str]:
+    """Every ``(variant, seed)`` of ``runs``: in this process (``--jobs 1``) or as up to
+    ``--jobs`` child processes at once, each given ``argv`` and its ``--run``. Returns the runs
+    whose child exited with an error."""
+    crashed: list[str] = []
+    if a.jobs <= 1:
+        for name, seed in runs:
+            if "--probe" in argv:
+                _probe_one(a, name, seed, quads, teacher, eval_root, out)
+            else:
+                _train_one(a, name, seed, quads, teacher, eval_root, out)
+        return crashed
+    gpus = a.gpus.split(",") if a.gpus else None
+    pending, active = list(runs), []
+
+    def start(name: str, seed: int) -> None:
+        env = dict(os.environ)
+        gpu = None
+        if gpus:  # the GPU with the fewest runs now
+            gpu = min(gpus, key=lambda g: sum(x[2] == g for x in active))
+            env["CUDA_VISIBLE_DEVICES"] = gpu
+        cmd = [sys.executable, __file__, *argv, "--run", f"{name}:{seed}"]
+        active.append(((name, seed), subprocess.Popen(cmd, env=env), gpu))
+
+    def reap() -> None:
+        for item in list(active):
+            if item[1].poll() is not None:
+                active.remove(item)
+                if item[1].returncode:
+                    crashed.append(f"{item[0][0]}:{item[0][1]}")
+                    print(f"run {item[0]} failed (exit {item[1].returncode})", flush=True)
+
+    if "--probe" in argv:
+        # Waves of --jobs runs, each timed in one window that opens once all of them train.
+        probe_dir = out / "work" / "probe"
+        probe_dir.mkdir(parents=True, exist_ok=True)
+        go = probe_dir / "go"
+        while pending:
+            wave, pending = pending[: a.jobs], pending[a.jobs :]
+            go.unlink(missing_ok=True)
+            for name, seed in wave:
+                (probe_dir / f"{name}-s{seed}.ready").unlink(missing_ok=True)
+                start(name, seed)
+            while active and not all((probe_dir / f"{n}-s{s}.ready").exists() for n, s in wave):
+                time.sleep(0.2)
+                reap()
+                if crashed:
+                    break
+            t0 = time.time() + 2.0  # every child is past its first steps by then
+            atomic_json(go, {"start": t0, "end": t0 + a.probe_s})
+            while active:
+                time.sleep(0.5)
+                reap()
+        return crashed
+    while pending or active:
+        while pending and len(active) < a.jobs:
+            start(*pending.pop(0))
+        time.sleep(0.5)
+        reap()
+    return crashed
+
+
+def atomic_json(path: Path, value) -> None:
+    from gs_core.io.atomic import atomic_write_text
+
+    atomic_write_text(path, json.dumps(value) + "\n")
+
+
 def main(argv=None) -> dict:
     a = _parser().parse_args(argv)
     from gs_core.io.atomic import atomic_write_text
@@ -333,7 +527,12 @@ def main(argv=None) -> dict:
         name, seed = a.run.rsplit(":", 1)
         teacher = ImageDreamGuidance.from_pretrained(a.teacher, device=a.device)
         quads = QuadrupleSet.load(work / "quadruples")
-        _train_one(a, name, int(seed), quads, teacher, work / "eval", out)
+        if a.probe:
+            _probe_one(
+                a, name, int(seed), quads, teacher, work / "eval", out, work / "probe" / "go"
+            )
+        else:
+            _train_one(a, name, int(seed), quads, teacher, work / "eval", out)
         return {}
 
     names = [n for n in a.variants.split(",") if n]
@@ -360,29 +559,25 @@ def main(argv=None) -> dict:
     data_s = time.time() - t0
     print(f"data: {len(quads)} quadruples and {a.eval_objects} eval objects in {data_s:.0f} s")
     runs = [(n, s) for s in range(a.seeds) for n in names]
-    crashed: list[str] = []  # children that exited with an error (their evaluations are kept)
-    if a.jobs <= 1:
-        for name, seed in runs:
-            _train_one(a, name, seed, quads, teacher, eval_root, out)
-    else:
-        gpus = a.gpus.split(",") if a.gpus else None
-        pending, active = list(runs), []
-        forwarded = [x for x in (argv if argv is not None else sys.argv[1:])]
-        while pending or active:
-            while pending and len(active) < a.jobs:
-                name, seed = pending.pop(0)
-                env = dict(os.environ)
-                if gpus:
-                    env["CUDA_VISIBLE_DEVICES"] = gpus[len(active) % len(gpus)]
-                cmd = [sys.executable, __file__, *forwarded, "--run", f"{name}:{seed}"]
-                active.append(((name, seed), subprocess.Popen(cmd, env=env)))
-            time.sleep(0.5)
-            for item in list(active):
-                if item[1].poll() is not None:
-                    active.remove(item)
-                    if item[1].returncode:
-                        crashed.append(f"{item[0][0]}:{item[0][1]}")
-                        print(f"run {item[0]} failed (exit {item[1].returncode})", flush=True)
+    forwarded = list(argv if argv is not None else sys.argv[1:])
+    probe = None
+    if a.budget_s is not None and a.steps is None:
+        print(f"probe: {len(runs)} runs for {a.probe_s:g} s each", flush=True)
+        probed = _launch(a, runs, quads, teacher, eval_root, out, [*forwarded, "--probe"])
+        probes = [
+            json.loads(f.read_text())
+            for n, s in runs
+            if (f := work / "probe" / f"{n}-s{s}.json").exists()
+        ]
+        if probed or len(probes) < len(runs):
+            raise SystemExit(f"the rate probe failed for {probed or 'some runs'}; see the log")
+        a.steps = fitted_steps(probes, a.budget_s, a.evals, a.margin)
+        if a.eval_every is None:
+            a.eval_every = max(1, a.steps // max(1, a.evals))
+        probe = {"seconds": a.probe_s, "runs": probes, "steps": a.steps, "every": a.eval_every}
+        print(f"probe: {a.steps} steps per run, evaluated every {a.eval_every}", flush=True)
+        forwarded += ["--steps", str(a.steps), "--eval-every", str(a.eval_every)]
+    crashed = _launch(a, runs, quads, teacher, eval_root, out, forwarded)
     records = []
     for name, seed in runs:
         f = work / "runs" / f"{name}-s{seed}.json"
@@ -400,6 +595,7 @@ def main(argv=None) -> dict:
         "eval_seed": EVAL_SEED,
         "seeds": a.seeds,
         "data_s": data_s,
+        "probe": probe,
         "equal_steps": agg["step"],
         "variants": agg["variants"],
         "orderings": _orderings(agg["variants"]),

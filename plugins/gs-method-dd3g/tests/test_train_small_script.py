@@ -110,3 +110,33 @@ def test_tables_are_read_at_the_last_step_every_run_reached(script):
     # joint 12.5 (std 0.71) vs es 12.1: the order holds but not beyond the seed spread
     assert t3["beyond_spread"] is False
     assert t3["smallest_margin_db"] == pytest.approx(0.4)
+
+
+def test_fitted_steps_take_the_slowest_run_and_leave_room_for_evaluations(script):
+    probes = [{"rate": 4.0, "eval_s": 10.0}, {"rate": 2.5, "eval_s": 20.0}]
+    # 0.85 x 1000 s - 4 x 20 s = 770 s at the slowest 2.5 steps/s -> 1925 -> 1920
+    assert script.fitted_steps(probes, 1000.0, 4, 0.85) == 1920
+    assert script.fitted_steps(probes, 1000.0, 4, 0.85, multiple=100) == 1900
+    with pytest.raises(SystemExit, match="probe-s"):
+        script.fitted_steps([*probes, {"rate": None, "eval_s": 1.0}], 1000.0, 4, 0.85)
+    with pytest.raises(SystemExit, match="evaluations"):
+        script.fitted_steps(probes, 50.0, 4, 0.85)
+
+
+def test_a_budget_without_steps_is_probed_then_fitted(script, tiny_teacher_dir, tmp_path):
+    """With --budget-s and no --steps every run is first timed under the same load; the runs
+    then share the step count the slowest fits, evaluated --evals times."""
+    out = tmp_path / "out"
+    args = _args(tiny_teacher_dir, out, "--variants", "pepd_es,pepd_iv", "--jobs", "2")
+    args = args[: args.index("--steps")] + args[args.index("--steps") + 2 :]
+    res = script.main(
+        [*args, "--budget-s", "30", "--probe-s", "4", "--evals", "2", "--margin", "0.6"]
+    )
+    probe = res["probe"]
+    assert {(r["variant"], r["seed"]) for r in probe["runs"]} == {("pepd_es", 0), ("pepd_iv", 0)}
+    assert all(r["rate"] > 0 and r["eval_s"] > 0 for r in probe["runs"])
+    steps = probe["steps"]
+    assert steps == script.fitted_steps(probe["runs"], 30.0, 2, 0.6) and steps >= 10
+    assert probe["every"] == steps // 2
+    assert res["failed_runs"] == [] and res["equal_steps"] == steps
+    assert all([e["step"] for e in r["evals"]] == [steps // 2, steps] for r in res["runs"])
