@@ -24,6 +24,12 @@ What it runs, in order (``--gpus 0,1``):
      + sr) and "w/o Texture Field" (``texture_field=false`` as well);
 4. results: ``OUT/ckpt`` (the int8 weight-only checkpoint in <= 15 MiB shards), ``OUT/results.json``.
 
+``--continue-from CKPT --prior-gpu-s S`` continues a brought-back model (the shipped one, or
+an earlier run's ``OUT/ckpt``) instead of starting afresh: no warm-up, its coarse and sr stages
+share ``--train-seconds`` in the proportions of ``--stage-shares``, and the scaling curve's GPU
+time counts on from ``S`` seconds, so sessions add points to one curve. ``--stage-shares``
+(JSON, e.g. ``'{"warmup": 0.2, "coarse": 0.45, "sr": 0.35}'``) replaces ``STAGE_SHARES``.
+
 Progress goes to stdout; ``OUT/done`` appears at the end. Usage on the GPU machine::
 
     setsid nohup python3 plugins/gs-method-agg/scripts/train_bundled.py --out /tmp/agg/out \\
@@ -56,6 +62,29 @@ VARIANTS = {
 LABELS = {"full": "full", "nosr": "w/o Super Resolution", "notex": "w/o Texture Field"}
 
 
+def stage_shares(args, continuing: bool | None = None) -> dict[str, float]:
+    """Stages and their shares of a training time (summing to 1): ``--stage-shares`` or
+    ``STAGE_SHARES``, without the warm-up for a continued model (``continuing``, default: the
+    bundled model's, i.e. whether ``--continue-from`` is set)."""
+    shares = dict(STAGE_SHARES)
+    if getattr(args, "stage_shares", None):
+        given = json.loads(args.stage_shares)
+        if set(given) != set(STAGE_SHARES) or any(v < 0 for v in given.values()):
+            raise SystemExit(
+                f"--stage-shares: expected non-negative shares of {sorted(STAGE_SHARES)}, "
+                f"got {args.stage_shares}"
+            )
+        shares = given
+    if continuing is None:
+        continuing = bool(getattr(args, "continue_from", None))
+    if continuing:
+        shares.pop("warmup")
+    total = sum(shares.values())
+    if total <= 0:
+        raise SystemExit("--stage-shares: the shares sum to 0")
+    return {st: v / total for st, v in shares.items()}
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -63,6 +92,11 @@ def log(msg: str) -> None:
 def resolution(args) -> int:
     """Training views are decoded at the preset's render resolution."""
     return preset_config(args).render_resolution
+
+
+def warmup_points(args) -> int:
+    """Surface points kept per training object: the preset's warm-up target size."""
+    return preset_config(args).warmup_points
 
 
 def preset_config(args):
@@ -169,15 +203,23 @@ def role_main(args, plan) -> None:
 
     work, out = args.work, args.out
     data, eval_root = work / "train-data", work / "procedural-eval"
-    resident = ResidentViews.from_dataset(data, "train", resolution(args), args.device, points=4096)
+    resident = ResidentViews.from_dataset(data, "train", resolution(args), args.device,
+                                       points=warmup_points(args))  # fmt: skip
     torch.manual_seed(0)
-    model = AGG(preset_config(args)).to(args.device)
+    if args.continue_from:
+        # The checkpoint's architecture, with this run's --set overrides (training settings).
+        model = AGG.from_pretrained(args.continue_from, device=args.device)
+        model.config = model.config.with_overrides(list(args.set))
+    else:
+        model = AGG(preset_config(args)).to(args.device)
     n_params = sum(p.numel() for p in model.parameters())
     steps = plan["main"]
     curve: list[dict] = []
     stages: list[dict] = []
-    gpu_s = 0.0
-    state = {"results": {"params": n_params, "steps": steps, "stages": stages, "curve": curve}}
+    prior_s = float(args.prior_gpu_s or 0.0)
+    gpu_s = prior_s
+    state = {"results": {"params": n_params, "steps": steps, "stages": stages, "curve": curve,
+                         "continued_from": args.continue_from, "prior_gpu_s": prior_s}}  # fmt: skip
 
     def point(label, m, gaussians, steps_done):
         ev = evaluate(m, eval_root, work / f"eval-{label}", label)
@@ -204,7 +246,7 @@ def role_main(args, plan) -> None:
             return None
 
     done = 0
-    for stage in ("warmup", "coarse", "sr"):
+    for stage in steps:
         cbs = []
         if stage == "sr":
             cbs = [HalfwayEval(steps["sr"] // 2, gpu_s, done)]
@@ -213,7 +255,7 @@ def role_main(args, plan) -> None:
         if stage == "sr":
             rec["seconds"] -= curve[-1]["eval_seconds"] if curve[-1]["label"] == "sr-half" else 0
         stages.append(rec)
-        gpu_s = sum(s["seconds"] for s in stages)
+        gpu_s = prior_s + sum(s["seconds"] for s in stages)
         done += rec["steps"]
         if stage == "coarse":
             save_shipped(model, work / "ckpt-coarse")
@@ -224,7 +266,7 @@ def role_main(args, plan) -> None:
     fp32 = evaluate(model, eval_root, work / "eval-final-fp32", "final-fp32")
     state["results"]["final_fp32"] = fp32
     write_json(out / "main.json", state["results"])
-    log(f"main: done, {done} steps in {gpu_s:.0f} s of GPU training")
+    log(f"main: done, {done} steps; {gpu_s:.0f} s of GPU training in all")
 
 
 def role_ablations(args, plan) -> None:
@@ -234,7 +276,8 @@ def role_ablations(args, plan) -> None:
 
     work, out = args.work, args.out
     data, eval_root = work / "train-data", work / "procedural-eval"
-    resident = ResidentViews.from_dataset(data, "train", resolution(args), args.device, points=4096)
+    resident = ResidentViews.from_dataset(data, "train", resolution(args), args.device,
+                                       points=warmup_points(args))  # fmt: skip
     steps = plan["ablation"]
     results: dict = {"steps": steps, "runs": []}
     for seed in range(args.seeds):
@@ -272,7 +315,7 @@ def prepare_data(args) -> dict:
     t0 = time.perf_counter()
     # Depth and normal maps are not trained on: not rendered, which halves the generation time.
     tr = ProceduralConfig(objects=args.objects, views=args.views, resolution=resolution(args),
-                          points=4096, split="train", seed=args.data_seed, depth=False,
+                          points=warmup_points(args), split="train", seed=args.data_seed, depth=False,
                           normals=False)  # fmt: skip
     info = {"train": generate(tr, work / "train-data", overwrite=True, workers=workers,
                               progress=False)}  # fmt: skip
@@ -282,7 +325,7 @@ def prepare_data(args) -> dict:
     info["generate_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     # Decoded once here (no CUDA in this process: the pool forks); every role loads the file.
-    views = ResidentViews.from_dataset(work / "train-data", "train", resolution(args), "cpu", points=4096,
+    views = ResidentViews.from_dataset(work / "train-data", "train", resolution(args), "cpu", points=warmup_points(args),
                                        workers=workers)  # fmt: skip
     info["resident_build_s"] = time.perf_counter() - t0
     info["resident_gb"] = views.rgba.numel() / 1e9
@@ -294,12 +337,13 @@ def plan_steps(args, bench: dict) -> dict:
     each ablation run its share of the second GPU's time."""
     rates = {st: bench["small"][st]["it_s"] for st in STAGE_SHARES}
     main = {st: max(1, int(args.train_seconds * share * rates[st]))
-            for st, share in STAGE_SHARES.items()}  # fmt: skip
+            for st, share in stage_shares(args).items()}  # fmt: skip
     # Nine runs (three variants x seeds) plus their evaluations share the second GPU; the
     # cheaper variants leave a margin for the full one.
     runs = len(VARIANTS) * args.seeds
     per_run = (args.train_seconds + 30) / runs - 12
-    abl = {st: max(1, int(per_run * share * rates[st])) for st, share in STAGE_SHARES.items()}
+    abl = {st: max(1, int(per_run * share * rates[st]))
+           for st, share in stage_shares(args, continuing=False).items()}  # fmt: skip
     return {"rates": rates, "main": main, "ablation": abl}
 
 
@@ -310,6 +354,8 @@ def spawn(args, role: str, gpu: int, extra=()) -> subprocess.Popen:
            "--deadline", str(args.deadline), "--device", args.device, *extra]  # fmt: skip
     for item in args.set:
         cmd += ["--set", item]
+    if args.continue_from:
+        cmd += ["--continue-from", str(args.continue_from), "--prior-gpu-s", str(args.prior_gpu_s)]
     return subprocess.Popen(cmd, env=env)
 
 
@@ -419,6 +465,12 @@ def main() -> None:
                     help="keep the data of an earlier run in --work (a restart)")  # fmt: skip
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override of the preset (repeatable)")  # fmt: skip
+    ap.add_argument("--continue-from", default=None, metavar="CKPT",
+                    help="continue this AGG checkpoint (no warm-up) instead of a new model")  # fmt: skip
+    ap.add_argument("--prior-gpu-s", type=float, default=0.0,
+                    help="GPU seconds the --continue-from model has trained (scaling curve)")  # fmt: skip
+    ap.add_argument("--stage-shares", default=None, metavar="JSON",
+                    help="shares of --train-seconds per stage (default STAGE_SHARES)")  # fmt: skip
     ap.add_argument("--role", choices=["main", "ablations"], default=None)
     ap.add_argument("--deadline", type=float, default=None)
     args = ap.parse_args()
