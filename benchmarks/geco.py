@@ -8,6 +8,12 @@ the six views and 0.06 s for the Gaussians).
 
     python3 benchmarks/geco.py                       # paper size, CUDA, bf16
     python3 benchmarks/geco.py --preset tiny --device cpu --repeats 1   # smoke run on a CPU
+    python3 benchmarks/geco.py --channels-last       # adds channels-last inference rows
+    python3 benchmarks/geco.py --flops-only          # the work of each part (no GPU needed)
+
+Each inference part's floating-point work is counted with ``torch.utils.flop_counter`` on the
+meta device (no memory, no GPU), so a time reads against the GPU's peak; ``--flops-only``
+prints the counts alone.
 
 Inference runs with bf16 weights; training steps keep fp32 master weights under bf16 autocast
 (Adam at lr 1e-6 needs them). Prints a markdown table.
@@ -107,13 +113,69 @@ def timing_lpips(net: str, device: torch.device):
         return LPIPS(net=net, backbone_weights=state).to(device), "random backbone"
 
 
+INFERENCE_PARTS = (
+    "condition (CLIP + 2 VAE encodes)",
+    "U-Net, CFG pair (write + read passes)",
+    "VAE decode (960x640 at paper size)",
+    "LGM (six views -> Gaussians)",
+)
+
+
+def inference_flops(preset: str) -> dict[str, float]:
+    """Floating-point operations of each inference part (:data:`INFERENCE_PARTS`, and
+    ``"end to end"``) at ``preset``, counted on the meta device."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from gs_method_geco.config import GECOConfig
+    from gs_method_geco.model import GECO
+
+    meta = torch.device("meta")
+    teacher = build_teacher(preset, meta, torch.float32, "") if preset == "paper" else None
+    if teacher is None:
+        raise SystemExit("--flops-only counts the paper preset")
+    cfg = GECOConfig.preset(preset, reconstructor={"weights": None})
+    with torch.device(meta):
+        model = GECO.from_teacher(teacher, cfg).eval()
+    g = model.generator
+    s = cfg.reconstructor.lgm.input_size
+    images = torch.empty(1, 4, 320, 320, device=meta)
+    out: dict[str, float] = {}
+
+    def count(name: str, fn):
+        counter = FlopCounterMode(display=False)
+        with torch.no_grad(), counter:
+            result = fn()
+        out[name] = float(counter.get_total_flops())
+        return result
+
+    cond = count(INFERENCE_PARTS[0], lambda: g.encode_condition(images, None))
+    latents = count(INFERENCE_PARTS[1], lambda: g(g.sample_noise(1, None), cond))
+    count(INFERENCE_PARTS[2], lambda: g.decode(latents))
+    # R's 9-channel input (normalised views and Plücker rays) is host-side preparation.
+    count(
+        INFERENCE_PARTS[3],
+        lambda: model._params_from_input(torch.empty(1, 6, 9, s, s, device=meta)),
+    )
+    out["end to end"] = sum(out[p] for p in INFERENCE_PARTS)
+    return out
+
+
 def main(argv=None) -> list[tuple[str, str, float]]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="paper", choices=["paper", "tiny"])
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
     ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--channels-last", action="store_true", help="add channels-last inference rows")
+    ap.add_argument("--flops-only", action="store_true", help="count FLOPs only (paper preset)")
     args = ap.parse_args(argv)
+    if args.flops_only:
+        flops = inference_flops(args.preset)
+        print("| part | TFLOP |")
+        print("|---|---:|")
+        for part, f in flops.items():
+            print(f"| {part} | {f / 1e12:.3f} |")
+        return [(part, "flops", f) for part, f in flops.items()]
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("benchmarks/geco.py: no CUDA device (use --device cpu with --preset tiny)")
@@ -171,16 +233,33 @@ def main(argv=None) -> list[tuple[str, str, float]]:
                     timed(lambda: infer.generate(images, seed=0), device, args.repeats),
                 )
             infer.config.cuda_graphs = False
-            parts = {
-                "condition (CLIP + 2 VAE encodes)": lambda: infer.generator.encode_condition(
-                    images, gen
-                ),
-                "U-Net, CFG pair (write + read passes)": lambda: infer.generator(noise, cond),
-                "VAE decode (960x640 at paper size)": lambda: infer.generator.decode(latents),
-                "LGM (six views -> Gaussians)": lambda: infer.reconstruct_params(views),
-            }
+            parts = dict(
+                zip(
+                    INFERENCE_PARTS,
+                    (
+                        lambda: infer.generator.encode_condition(images, gen),
+                        lambda: infer.generator(noise, cond),
+                        lambda: infer.generator.decode(latents),
+                        lambda: infer.reconstruct_params(views),
+                    ),
+                    strict=True,
+                )
+            )
             for name, fn in parts.items():
                 row(name, "eager", timed(fn, device, args.repeats))
+            if args.channels_last:
+                # Every convolution's weights (U-Net, VAE, LGM) channels-last; the graphs are
+                # recorded again for the new layout.
+                infer.to(memory_format=torch.channels_last)
+                infer.__dict__["_graphs"] = {}
+                for graphed in [False, True] if device.type == "cuda" else [False]:
+                    infer.config.cuda_graphs = graphed
+                    mode = ("graphed" if graphed else "eager") + ", channels-last"
+                    fn = lambda: infer.generate(images, seed=0)  # noqa: E731
+                    row("end to end (generate)", mode, timed(fn, device, args.repeats))
+                infer.config.cuda_graphs = False
+                for name, fn in parts.items():
+                    row(name, "eager, channels-last", timed(fn, device, args.repeats))
         infer = None  # its memory goes before the training steps
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -249,10 +328,14 @@ def main(argv=None) -> list[tuple[str, str, float]]:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"\ndevice: {name}; {args.dtype}; batch 1; preset {args.preset}; random weights")
     print("; ".join(f"{k}: {v:.0f} M params" for k, v in params.items()) + "\n")
-    print("| what | mode | ms |")
-    print("|---|---|---:|")
+    flops = inference_flops(args.preset) if args.preset == "paper" else {}
+    flops["end to end (generate)"] = flops.get("end to end", 0.0)
+    print("| what | mode | ms | TFLOP | TFLOP/s |")
+    print("|---|---|---:|---:|---:|")
     for what, mode, s in rows:
-        print(f"| {what} | {mode} | {s * 1e3:.1f} |")
+        f = flops.get(what)
+        work = f"| {f / 1e12:.3f} | {f / s / 1e12:.0f} |" if f else "| | |"
+        print(f"| {what} | {mode} | {s * 1e3:.1f} {work}")
     say("done")
     return rows
 
