@@ -24,7 +24,12 @@ from gs_core.cli import main as cli_main
 from gs_core.config import Config, GaussianCount, Resolution
 from gs_core.errors import FileFormatError, GS3DError, PluginError
 from gs_core.io import OutputWriteError, atomic_path, atomic_write_bytes, load_ply, save_ply
-from gs_core.io.atomic import clean_stale_temps, temp_path_for
+from gs_core.io.atomic import (
+    OutputExistsError,
+    clean_stale_temps,
+    fresh_output_dir,
+    temp_path_for,
+)
 
 
 def _run(argv: list[str], capsys) -> tuple[int, str]:
@@ -149,6 +154,21 @@ def test_an_interrupted_write_removes_its_temporary(tmp_path, interrupt):
             raise interrupt
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.ply"]
     assert target.read_bytes() == b"old"
+
+
+def test_a_run_output_folder_is_never_mixed_with_an_earlier_run(tmp_path):
+    out = fresh_output_dir(tmp_path / "a" / "run", overwrite=False)  # made, parents too
+    assert out.is_dir()
+    assert fresh_output_dir(out, overwrite=False) == out  # empty: used as it is
+    (out / "results.json").write_text("{}")
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        fresh_output_dir(out, overwrite=False)
+    assert (out / "results.json").exists()  # refused before touching anything
+    fresh_output_dir(out, overwrite=True)
+    assert out.is_dir() and not any(out.iterdir())
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(OutputWriteError, match="is a file"):
+        fresh_output_dir(tmp_path / "f", overwrite=True)
 
 
 def test_a_failed_write_leaves_no_folders_it_made(tmp_path):

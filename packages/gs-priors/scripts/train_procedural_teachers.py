@@ -442,6 +442,7 @@ def main() -> None:
         action="store_true",
         help="evaluate the teachers in --resume as they are (no training data, no step)",
     )
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run's --out")
     p.add_argument("--only", choices=NAMES, nargs="+", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.eval_only and args.resume is None:
@@ -451,6 +452,12 @@ def main() -> None:
     if args.seconds is None and args.steps is None:
         args.seconds = {"zero123": 600, "imagedream": 300, "zero123plus": 300}
     work = args.work
+    if not args.only:  # the parent: --out holds packed teachers, never overwritten unasked
+        from gs_core.io.atomic import fresh_output_dir
+
+        if args.resume is not None and Path(args.resume).resolve() == args.out.resolve():
+            p.error("--resume: the packed teachers to continue must not be in --out")
+        fresh_output_dir(args.out, args.overwrite)
     work.mkdir(parents=True, exist_ok=True)
     if args.only:  # a child process: these teachers, one after another, on its device
         device = "cuda" if torch.cuda.is_available() and args.gpus != "cpu" else "cpu"

@@ -360,8 +360,10 @@ def spawn(args, role: str, gpu: int, extra=()) -> subprocess.Popen:
 
 
 def driver(args) -> None:
+    from gs_core.io.atomic import fresh_output_dir
+
     t_start = time.time()
-    args.out.mkdir(parents=True, exist_ok=True)
+    fresh_output_dir(args.out, args.overwrite)
     args.work.mkdir(parents=True, exist_ok=True)
     gpus = [int(g) for g in args.gpus.split(",")]
     cuda = args.device == "cuda"
@@ -471,6 +473,7 @@ def main() -> None:
                     help="GPU seconds the --continue-from model has trained (scaling curve)")  # fmt: skip
     ap.add_argument("--stage-shares", default=None, metavar="JSON",
                     help="shares of --train-seconds per stage (default STAGE_SHARES)")  # fmt: skip
+    ap.add_argument("--overwrite", action="store_true", help="replace an earlier run's --out")
     ap.add_argument("--role", choices=["main", "ablations"], default=None)
     ap.add_argument("--deadline", type=float, default=None)
     args = ap.parse_args()

@@ -416,6 +416,7 @@ def latent_scale(model, data: Path, device: str, objects: int = 64) -> float:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--overwrite", action="store_true", help="replace an earlier run's --out")
     ap.add_argument("--preset", default="small", choices=["small", "tiny"])
     ap.add_argument("--data", type=Path, default=None, help="training set (default: generate)")
     ap.add_argument(
@@ -467,8 +468,9 @@ def main(argv: list[str] | None = None) -> dict:
         args.budget_s if isinstance(args.budget_s, dict) else dict.fromkeys(STAGES, args.budget_s)
     )
 
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    from gs_core.io.atomic import fresh_output_dir
+
+    out: Path = fresh_output_dir(args.out, args.overwrite)
     if args.gpus:
         devices = [f"cuda:{g.strip()}" for g in args.gpus.split(",") if g.strip()]
     else:

@@ -191,6 +191,12 @@ def _parser() -> argparse.ArgumentParser:
         help="with --budget-s and no --steps: seconds of the rate probe before the runs",
     )
     p.add_argument(
+        "--ready-timeout-s",
+        type=float,
+        default=600.0,
+        help=argparse.SUPPRESS,  # how long the probe waits for every child to start training
+    )
+    p.add_argument(
         "--evals",
         type=int,
         default=4,
@@ -205,6 +211,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="runs trained at once (child processes)")
     p.add_argument("--gpus", default=None, help="e.g. '0,1': children take these in turn")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run's --out")
     p.add_argument("--run", default=None, help=argparse.SUPPRESS)  # a child: NAME:SEED
     p.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)  # a probing child
     return p
@@ -488,11 +495,14 @@ def _launch(a, runs, quads, teacher, eval_root: Path, out: Path, argv: list[str]
             for name, seed in wave:
                 (probe_dir / f"{name}-s{seed}.ready").unlink(missing_ok=True)
                 start(name, seed)
-            while active and not all((probe_dir / f"{n}-s{s}.ready").exists() for n, s in wave):
+            # Open the window once every live child trains (a crashed one is not waited for;
+            # one that never starts is given up on after --ready-timeout-s).
+            give_up = time.time() + a.ready_timeout_s
+            while time.time() < give_up and not all(
+                (probe_dir / f"{n}-s{s}.ready").exists() or f"{n}:{s}" in crashed for n, s in wave
+            ):
                 time.sleep(0.2)
                 reap()
-                if crashed:
-                    break
             t0 = time.time() + 2.0  # every child is past its first steps by then
             atomic_json(go, {"start": t0, "end": t0 + a.probe_s})
             while active:
@@ -539,7 +549,9 @@ def main(argv=None) -> dict:
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         raise SystemExit(f"--variants: unknown {unknown}; expected some of {sorted(VARIANTS)}")
-    out.mkdir(parents=True, exist_ok=True)
+    from gs_core.io.atomic import fresh_output_dir
+
+    fresh_output_dir(out, a.overwrite)
     t0 = time.time()
     # The objects are ray cast by forked workers before this process starts CUDA (forking a
     # process with a live CUDA context and its threads risks a deadlock in the children).
@@ -561,6 +573,7 @@ def main(argv=None) -> dict:
     runs = [(n, s) for s in range(a.seeds) for n in names]
     forwarded = list(argv if argv is not None else sys.argv[1:])
     probe = None
+    probe_failed: list[str] = []
     if a.budget_s is not None and a.steps is None:
         print(f"probe: {len(runs)} runs for {a.probe_s:g} s each", flush=True)
         probed = _launch(a, runs, quads, teacher, eval_root, out, [*forwarded, "--probe"])
@@ -569,12 +582,21 @@ def main(argv=None) -> dict:
             for n, s in runs
             if (f := work / "probe" / f"{n}-s{s}.json").exists()
         ]
-        if probed or len(probes) < len(runs):
-            raise SystemExit(f"the rate probe failed for {probed or 'some runs'}; see the log")
+        # A run whose probe failed would fail again: it is dropped (and listed as failed), and
+        # the others go on with the steps their probes fit.
+        timed = {(p["variant"], p["seed"]) for p in probes if p.get("rate")}
+        probe_failed = [f"{n}:{s}" for n, s in runs if (n, s) not in timed]
+        if probe_failed:
+            print(f"probe failed for {probe_failed}: those runs are left out", flush=True)
+        runs = [(n, s) for n, s in runs if (n, s) in timed]
+        probes = [p for p in probes if (p["variant"], p["seed"]) in timed]
+        if not runs:
+            raise SystemExit(f"the rate probe failed for every run ({probed}); see the log")
         a.steps = fitted_steps(probes, a.budget_s, a.evals, a.margin)
         if a.eval_every is None:
             a.eval_every = max(1, a.steps // max(1, a.evals))
-        probe = {"seconds": a.probe_s, "runs": probes, "steps": a.steps, "every": a.eval_every}
+        probe = {"seconds": a.probe_s, "runs": probes, "steps": a.steps, "every": a.eval_every,
+                 "failed": probe_failed}  # fmt: skip
         print(f"probe: {a.steps} steps per run, evaluated every {a.eval_every}", flush=True)
         forwarded += ["--steps", str(a.steps), "--eval-every", str(a.eval_every)]
     crashed = _launch(a, runs, quads, teacher, eval_root, out, forwarded)
@@ -603,6 +625,7 @@ def main(argv=None) -> dict:
         "missing": MISSING_VARIANTS,
         "failed_runs": sorted(
             set(crashed)
+            | set(probe_failed)
             | {
                 f"{n}:{s}"
                 for n, s in runs

@@ -140,3 +140,44 @@ def test_a_budget_without_steps_is_probed_then_fitted(script, tiny_teacher_dir, 
     assert probe["every"] == steps // 2
     assert res["failed_runs"] == [] and res["equal_steps"] == steps
     assert all([e["step"] for e in r["evals"]] == [steps // 2, steps] for r in res["runs"])
+
+
+def test_an_earlier_run_is_not_overwritten_unasked(script, tiny_teacher_dir, tmp_path):
+    from gs_core.io.atomic import OutputExistsError
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.json").write_text("{}\n")
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        script.main(_args(tiny_teacher_dir, out))
+    assert (out / "results.json").read_text() == "{}\n"
+
+
+def test_a_run_whose_probe_fails_is_left_out_and_the_rest_go_on(
+    script, tiny_teacher_dir, tmp_path, monkeypatch
+):
+    calls = []
+
+    def fake_launch(a, runs, quads, teacher, eval_root, out, argv):
+        calls.append((list(runs), list(argv)))
+        work = out / "work"
+        if "--probe" in argv:  # pepd_iv's probe crashes; pepd_es's is timed
+            (work / "probe").mkdir(parents=True, exist_ok=True)
+            rec = {"variant": "pepd_es", "seed": 0, "rate": 10.0, "eval_s": 1.0}
+            (work / "probe" / "pepd_es-s0.json").write_text(json.dumps(rec))
+            return ["pepd_iv:0"]
+        (work / "runs").mkdir(parents=True, exist_ok=True)
+        for n, s in runs:
+            e = {"step": a.steps, "psnr": 10.0, "ssim": 0.5, "objects": []}
+            rec = {"variant": n, "seed": s, "evals": [e]}
+            (work / "runs" / f"{n}-s{s}.json").write_text(json.dumps(rec))
+        return []
+
+    monkeypatch.setattr(script, "_launch", fake_launch)
+    args = _args(tiny_teacher_dir, tmp_path / "out", "--variants", "pepd_es,pepd_iv", "--jobs", "2")
+    args = args[: args.index("--steps")] + args[args.index("--steps") + 2 :]
+    res = script.main([*args, "--budget-s", "100", "--evals", "2"])
+    assert calls[1][0] == [("pepd_es", 0)]  # the real runs: without the failed one
+    assert res["probe"]["failed"] == ["pepd_iv:0"] and "pepd_iv:0" in res["failed_runs"]
+    assert res["probe"]["steps"] == script.fitted_steps(res["probe"]["runs"], 100.0, 2, 0.85)
+    assert res["variants"].keys() == {"pepd_es"}

@@ -258,7 +258,7 @@ def table2_ordering(results: dict) -> dict:
 # ---------------------------------------------------------------------------- main
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    from gs_core.io.atomic import atomic_write_text, check_overwrite
+    from gs_core.io.atomic import atomic_write_text, fresh_output_dir
     from gs_method_geco.config import GECOConfig
     from gs_method_geco.model import GECO
     from gs_method_geco.pseudo_ground_truth import (
@@ -274,12 +274,7 @@ def main(argv=None) -> dict:
     )
     from gs_priors.zero123plus import Zero123PlusGuidance
 
-    check_overwrite(args.out, args.overwrite, directory=True)
-    if args.overwrite and args.out.exists():
-        import shutil
-
-        shutil.rmtree(args.out)
-    args.out.mkdir(parents=True)
+    fresh_output_dir(args.out, args.overwrite)
     torch.manual_seed(args.seed)
     quiet = args.preset == "tiny"
     device = args.device

@@ -60,6 +60,25 @@ def check_overwrite(path: str | Path, overwrite: bool, *, directory: bool | None
     _check_parent(path)
 
 
+def fresh_output_dir(path: str | Path, overwrite: bool) -> Path:
+    """The output folder of a long run (a training script's ``--out``), made ready before any
+    work: created if missing; an existing empty folder is used as it is; a folder that already
+    holds files is refused unless ``overwrite``, which empties it first (a rerun never mixes its
+    results with an earlier run's)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputWriteError(path, "it is a file (expected a directory path)")
+    if path.is_dir() and any(path.iterdir()):
+        if not overwrite:
+            raise OutputExistsError(
+                f"{path}: already holds an earlier run's files (pass --overwrite to replace them)"
+            )
+        shutil.rmtree(path)
+    _check_parent(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def _check_parent(path: Path) -> None:
     """The nearest existing ancestor of ``path`` must be a writable directory."""
     parent = path.parent
