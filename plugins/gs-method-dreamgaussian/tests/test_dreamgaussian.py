@@ -332,6 +332,15 @@ def test_bad_inputs_are_refused_in_one_line():
         DreamGaussianConfig.preset("tiny").with_overrides(["stage1.t_range=[0.9, 0.1]"])
 
 
+def test_background_of_novel_views_per_preset():
+    # Official: black or white with p 0.5 (invert_bg_prob); the procedural teacher has only
+    # seen white, and its SDS turns black backgrounds into haze (README), so that preset uses
+    # white alone.
+    assert DreamGaussianConfig.preset("paper").stage1.white_background_prob == 0.5
+    assert DreamGaussianConfig.preset("paper_stable").stage1.white_background_prob == 0.5
+    assert DreamGaussianConfig.preset("procedural").stage1.white_background_prob == 1.0
+
+
 def test_procedural_teacher_missing_names_path_and_what_to_do(tmp_path):
     from gs_method_dreamgaussian.guidance import load_prior
 
