@@ -211,6 +211,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="runs trained at once (child processes)")
     p.add_argument("--gpus", default=None, help="e.g. '0,1': children take these in turn")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override for every variant (e.g. iv_random_background=false), recorded",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run's --out")
     p.add_argument("--run", default=None, help=argparse.SUPPRESS)  # a child: NAME:SEED
     p.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)  # a probing child
@@ -236,7 +243,7 @@ def _run_config(a, name: str, seed: int, latent_size: int, size: int, steps: int
             "tensorboard": "off",
             "seed": seed,
         },
-    )
+    ).with_overrides(list(a.set))
 
 
 class _ProbeWindow:
@@ -608,6 +615,7 @@ def main(argv=None) -> dict:
     agg = _aggregate(records)
     results = {
         "preset": a.preset,
+        "overrides": list(a.set),
         "teacher": str(a.teacher),
         "device": a.device,
         "quadruples": len(quads),

@@ -42,7 +42,14 @@ def _args(teacher, out, *extra):
 def test_train_small_tiny(script, tiny_teacher_dir, tmp_path):
     out = tmp_path / "out"
     res = script.main(
-        _args(tiny_teacher_dir, out, "--variants", "pepd_joint,pd_es,splatter_es,hybrid_es")
+        _args(
+            tiny_teacher_dir,
+            out,
+            "--variants",
+            "pepd_joint,pd_es,splatter_es,hybrid_es",
+            "--set",
+            "iv_random_background=false",
+        )
     )
     saved = json.loads((out / "results.json").read_text())
     assert saved["variants"].keys() == {"pepd_joint", "pd_es", "splatter_es", "hybrid_es"}
@@ -55,6 +62,9 @@ def test_train_small_tiny(script, tiny_teacher_dir, tmp_path):
         assert 0 < v["psnr"] < 60 and -1 <= v["ssim"] <= 1
         assert len(v["per_object"]) == 2 and v["steps"] == 2
     assert res["quadruples"] == 3 and saved["protocol"] == "ring12+alignment"
+    assert saved["overrides"] == ["iv_random_background=false"]
+    trained = json.loads((out / "checkpoints" / "pepd_joint" / "config.json").read_text())
+    assert trained["iv_random_background"] is False  # applied, not only recorded
     shards = list((out / "checkpoints" / "pepd_joint").glob("*.safetensors"))
     assert shards and all(s.stat().st_size <= 16 * 2**20 for s in shards)
 
