@@ -130,9 +130,12 @@ def inference_flops(preset: str) -> dict[str, float]:
     from gs_method_geco.model import GECO
 
     meta = torch.device("meta")
-    teacher = build_teacher(preset, meta, torch.float32, "") if preset == "paper" else None
-    if teacher is None:
+    if preset != "paper":
         raise SystemExit("--flops-only counts the paper preset")
+    teacher = build_teacher(preset, meta, torch.float32, "")
+    # GECO copies the teacher's noise schedule to the host when it is built, and a meta tensor
+    # holds no values: the schedule's host copy stands in for it (only this count does this).
+    teacher._alphas_cache[meta] = teacher._alphas_cpu
     cfg = GECOConfig.preset(preset, reconstructor={"weights": None})
     with torch.device(meta):
         model = GECO.from_teacher(teacher, cfg).eval()

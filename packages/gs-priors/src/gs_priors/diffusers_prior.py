@@ -118,8 +118,6 @@ class DiffusersPrior(nn.Module):
     @property
     def alphas_cumprod(self) -> torch.Tensor:
         dev = self.device
-        if dev.type == "meta":  # a model built to count its work: the schedule stays real
-            return self._alphas_cpu
         if dev not in self._alphas_cache:
             self._alphas_cache[dev] = self._alphas_cpu.to(dev)
         return self._alphas_cache[dev]
