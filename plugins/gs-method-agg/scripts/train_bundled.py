@@ -67,7 +67,7 @@ def stage_shares(args, continuing: bool | None = None) -> dict[str, float]:
     ``STAGE_SHARES``, without the warm-up for a continued model (``continuing``, default: the
     bundled model's, i.e. whether ``--continue-from`` is set)."""
     shares = dict(STAGE_SHARES)
-    if getattr(args, "stage_shares", None):
+    if args.stage_shares:
         given = json.loads(args.stage_shares)
         if set(given) != set(STAGE_SHARES) or any(v < 0 for v in given.values()):
             raise SystemExit(
@@ -76,7 +76,7 @@ def stage_shares(args, continuing: bool | None = None) -> dict[str, float]:
             )
         shares = given
     if continuing is None:
-        continuing = bool(getattr(args, "continue_from", None))
+        continuing = bool(args.continue_from)
     if continuing:
         shares.pop("warmup")
     total = sum(shares.values())

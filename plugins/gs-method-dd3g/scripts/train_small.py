@@ -463,6 +463,8 @@ def _launch(a, runs, quads, teacher, eval_root: Path, out: Path, argv: list[str]
     """Every ``(variant, seed)`` of ``runs``: in this process (``--jobs 1``) or as up to
     ``--jobs`` child processes at once, each given ``argv`` and its ``--run``. Returns the runs
     whose child exited with an error."""
+    from gs_core.io.atomic import atomic_write_text
+
     crashed: list[str] = []
     if a.jobs <= 1:
         for name, seed in runs:
@@ -511,7 +513,7 @@ def _launch(a, runs, quads, teacher, eval_root: Path, out: Path, argv: list[str]
                 time.sleep(0.2)
                 reap()
             t0 = time.time() + 2.0  # every child is past its first steps by then
-            atomic_json(go, {"start": t0, "end": t0 + a.probe_s})
+            atomic_write_text(go, json.dumps({"start": t0, "end": t0 + a.probe_s}) + "\n")
             while active:
                 time.sleep(0.5)
                 reap()
@@ -522,12 +524,6 @@ def _launch(a, runs, quads, teacher, eval_root: Path, out: Path, argv: list[str]
         time.sleep(0.5)
         reap()
     return crashed
-
-
-def atomic_json(path: Path, value) -> None:
-    from gs_core.io.atomic import atomic_write_text
-
-    atomic_write_text(path, json.dumps(value) + "\n")
 
 
 def main(argv=None) -> dict:
