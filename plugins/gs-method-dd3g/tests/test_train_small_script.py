@@ -191,3 +191,17 @@ def test_a_run_whose_probe_fails_is_left_out_and_the_rest_go_on(
     assert res["probe"]["failed"] == ["pepd_iv:0"] and "pepd_iv:0" in res["failed_runs"]
     assert res["probe"]["steps"] == script.fitted_steps(res["probe"]["runs"], 100.0, 2, 0.85)
     assert res["variants"].keys() == {"pepd_es"}
+
+
+def test_a_step_longer_than_the_probe_window_still_gives_a_rate(script, tmp_path, monkeypatch):
+    """On a loaded machine one step can outlast the whole window: the window then stays open
+    until a second step ends, so the probe still times the run instead of failing it."""
+    clock = iter([0.0, 10.0, 16.0, 17.0])
+    monkeypatch.setattr(script.time, "time", lambda: next(clock))
+    go = tmp_path / "go"
+    go.write_text(json.dumps({"start": 0.0, "end": 4.0}))
+    window = script._ProbeWindow(tmp_path / "r.ready", go, 4.0)
+    assert window.step(1) is None  # t=0: the first step end in the window
+    assert window.step(2) is None  # t=10: past the end, but only one step timed so far
+    assert window.step(3) == "the probe's window closed"
+    assert window.rate() == pytest.approx(1 / 10)
