@@ -43,3 +43,33 @@ def test_bogus_names(name):
     with pytest.raises(GS3DError, match="expected auto, cpu, cuda or cuda:N") as e:
         resolve_device(name, field="--device")
     assert str(e.value).startswith(f"--device '{name}'")
+
+
+def test_child_environment_shares_the_cores_and_names_the_gpu(monkeypatch):
+    import gs_core.devices as devices
+
+    monkeypatch.setattr(devices, "available_cores", lambda: 16)
+    env = devices.child_environment(12, gpu=1, base={"PATH": "/bin"})
+    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "1"  # 16 // 12
+    assert env["CUDA_VISIBLE_DEVICES"] == "1" and env["PATH"] == "/bin"
+    assert devices.child_environment(4, base={})["OMP_NUM_THREADS"] == "4"
+    assert "CUDA_VISIBLE_DEVICES" not in devices.child_environment(4, base={})
+    # the user's own thread count is kept
+    assert devices.child_environment(4, base={"OMP_NUM_THREADS": "7"})["OMP_NUM_THREADS"] == "7"
+    with pytest.raises(GS3DError, match="jobs"):
+        devices.child_environment(0)
+
+
+def test_build_before_children_is_a_no_op_on_the_cpu():
+    from gs_core.rendering import build_before_children
+
+    assert build_before_children("cpu") is None
+
+
+@pytest.mark.gpu
+def test_build_before_children_builds_gsplat_on_cuda():
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    from gs_core.rendering import build_before_children, gsplat_available
+
+    assert build_before_children("cuda") is None and gsplat_available()

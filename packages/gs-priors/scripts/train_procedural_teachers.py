@@ -469,13 +469,13 @@ def main() -> None:
     log(f"data ready ({time.perf_counter() - t0:.0f} s)")
     gpus = [] if args.gpus == "cpu" else args.gpus.split(",")
     vae = train_vae_stage(args, work, f"cuda:{gpus[0]}" if gpus else "cpu")
+    from gs_core.devices import child_environment
+
     chains = teacher_chains(len(gpus), args.priors)
     forwarded = [a for a in sys.argv[1:]]
     procs = []
     for k, chain in enumerate(chains):
-        env = dict(os.environ)
-        if gpus:
-            env["CUDA_VISIBLE_DEVICES"] = gpus[k]
+        env = child_environment(len(chains), gpus[k] if gpus else None)
         procs.append(
             subprocess.Popen([sys.executable, __file__, *forwarded, "--only", *chain], env=env)
         )

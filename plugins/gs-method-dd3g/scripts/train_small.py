@@ -99,10 +99,42 @@ def _input_images(root: Path, size: int) -> torch.Tensor:
     return torch.stack(ims)
 
 
+def _ring12_targets(views) -> tuple[np.ndarray, torch.Tensor, list[int]]:
+    """One eval object's camera centres ``[V, 3]``, its views on white ``[V, H, W, 3]`` and the
+    indices of its ring12 targets (view 0 is the input)."""
+    from gs_core.evaluation.protocols import select_views
+
+    centers = torch.linalg.inv(views.cameras.viewmats.double())[:, :3, 3].numpy()
+    sel = select_views(centers, "ring12", input_index=0, object_id=views.object_id)
+    rgba = torch.from_numpy(views.rgba).float() / 255.0
+    gt = rgba[..., :3] * rgba[..., 3:] + (1 - rgba[..., 3:])
+    return centers, gt, list(sel.groups["ring12"])
+
+
+def _baselines(root: Path) -> dict:
+    """PSNR / SSIM of two predictions that know no 3D, on the same targets as the students: a
+    blank white view, and the input image shown at every target view. A student below them has
+    learnt less than nothing about the unseen sides."""
+    from gs_core.metrics.psnr import psnr
+    from gs_core.metrics.ssim import ssim
+
+    scores: dict[str, list[tuple[float, float]]] = {"blank_white": [], "input_copied": []}
+    for views in _objects(root):
+        _, gt, idx = _ring12_targets(views)
+        t = gt[idx]
+        for name, pred in (("blank_white", torch.ones_like(t)), ("input_copied", gt[:1])):
+            pred = pred.expand_as(t)
+            scores[name].append((float(psnr(pred, t).mean()), float(ssim(pred, t).mean())))
+    return {
+        name: {"psnr": float(np.mean([r[0] for r in rows])),
+               "ssim": float(np.mean([r[1] for r in rows]))}  # fmt: skip
+        for name, rows in scores.items()
+    }
+
+
 def _evaluate(model, root: Path, seeds: int) -> dict:
     """Mean PSNR / SSIM over ``root``'s objects (ring12, aligned); leaves ``model`` in eval mode."""
     from gs_core.evaluation.alignment import rotate_about_y, search_azimuth_offset
-    from gs_core.evaluation.protocols import select_views
     from gs_core.metrics.psnr import psnr
     from gs_core.metrics.ssim import ssim
     from gs_core.rendering import render
@@ -111,10 +143,8 @@ def _evaluate(model, root: Path, seeds: int) -> dict:
     rows = []
     for views in _objects(root):
         cams = views.cameras
-        centers = torch.linalg.inv(cams.viewmats.double())[:, :3, 3].numpy()
-        sel = select_views(centers, "ring12", input_index=0, object_id=views.object_id)
+        centers, gt, tgt_idx = _ring12_targets(views)
         rgba = torch.from_numpy(views.rgba).float() / 255.0
-        gt = rgba[..., :3] * rgba[..., 3:] + (1 - rgba[..., 3:])
         inp = rgba[0].permute(2, 0, 1)[None].to(model.device)
         for s in range(seeds):
             with torch.no_grad():
@@ -138,7 +168,6 @@ def _evaluate(model, root: Path, seeds: int) -> dict:
             al = search_azimuth_offset(render_fn, front, gt[0].to(model.device))
             az_in = float(np.degrees(np.arctan2(centers[0, 0], centers[0, 2])))
             # targets relative to the input, in the prediction's frame, then the alignment
-            tgt_idx = sel.groups["ring12"]
             rel = [
                 float(np.degrees(np.arctan2(centers[i, 0], centers[i, 2]))) - az_in for i in tgt_idx
             ]
@@ -150,8 +179,9 @@ def _evaluate(model, root: Path, seeds: int) -> dict:
                 width=h,
                 height=h,
             )
-            pred = render_fn(rotate_about_y(tcams, al.offset_deg)).float().cpu().clamp(0, 1)
-            t = gt[tgt_idx]
+            # metrics where the render is: on the CPU they were most of an evaluation's time
+            pred = render_fn(rotate_about_y(tcams, al.offset_deg)).float().clamp(0, 1)
+            t = gt[tgt_idx].to(pred.device)
             rows.append(
                 {
                     "object": views.object_id,
@@ -478,12 +508,17 @@ def _launch(a, runs, quads, teacher, eval_root: Path, out: Path, argv: list[str]
     gpus = a.gpus.split(",") if a.gpus else None
     pending, active = list(runs), []
 
+    from gs_core.devices import child_environment
+    from gs_core.rendering import build_before_children
+
+    if (why := build_before_children(a.device)) is not None:
+        print(f"warning: the runs will render with the torch backend: {why}", flush=True)
+
     def start(name: str, seed: int) -> None:
-        env = dict(os.environ)
         gpu = None
         if gpus:  # the GPU with the fewest runs now
             gpu = min(gpus, key=lambda g: sum(x[2] == g for x in active))
-            env["CUDA_VISIBLE_DEVICES"] = gpu
+        env = child_environment(a.jobs, gpu)
         cmd = [sys.executable, __file__, *argv, "--run", f"{name}:{seed}"]
         active.append(((name, seed), subprocess.Popen(cmd, env=env), gpu))
 
@@ -599,7 +634,8 @@ def main(argv=None) -> dict:
             raise SystemExit(f"the rate probe failed for every run ({probed}); see the log")
         a.steps = fitted_steps(probes, a.budget_s, a.evals, a.margin)
         if a.eval_every is None:
-            a.eval_every = max(1, a.steps // max(1, a.evals))
+            # rounded up, so the last evaluation is the final step's (not one step before it)
+            a.eval_every = max(1, -(-a.steps // max(1, a.evals)))
         probe = {"seconds": a.probe_s, "runs": probes, "steps": a.steps, "every": a.eval_every,
                  "failed": probe_failed}  # fmt: skip
         print(f"probe: {a.steps} steps per run, evaluated every {a.eval_every}", flush=True)
@@ -625,6 +661,7 @@ def main(argv=None) -> dict:
         "data_s": data_s,
         "probe": probe,
         "equal_steps": agg["step"],
+        "baselines": _baselines(eval_root),
         "variants": agg["variants"],
         "orderings": _orderings(agg["variants"]),
         "runs": records,
@@ -654,6 +691,8 @@ def main(argv=None) -> dict:
     atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
     for name, row in v.items():
         print(f"{name}: PSNR {row['psnr']:.2f} ± {row['psnr_std']:.2f} SSIM {row['ssim']:.3f}")
+    for name, row in results["baselines"].items():
+        print(f"{name} (no 3D): PSNR {row['psnr']:.2f} SSIM {row['ssim']:.3f}")
     return results
 
 

@@ -57,6 +57,9 @@ def test_train_small_tiny(script, tiny_teacher_dir, tmp_path):
     assert saved["orderings"]["table2"]["order"] == ["hybrid_es", "splatter_es", "pd_es"]
     assert saved["missing"] == {} and saved["failed_runs"] == []
     assert saved["equal_steps"] == 2
+    # the no-3D references: a blank view scores below copying the input to every target
+    base = saved["baselines"]
+    assert base["blank_white"]["psnr"] < base["input_copied"]["psnr"]
     assert saved["orderings"]["table2"]["beyond_spread"] is None  # one seed: no spread known
     for v in saved["variants"].values():
         assert 0 < v["psnr"] < 60 and -1 <= v["ssim"] <= 1
@@ -140,16 +143,17 @@ def test_a_budget_without_steps_is_probed_then_fitted(script, tiny_teacher_dir, 
     args = _args(tiny_teacher_dir, out, "--variants", "pepd_es,pepd_iv", "--jobs", "2")
     args = args[: args.index("--steps")] + args[args.index("--steps") + 2 :]
     res = script.main(
-        [*args, "--budget-s", "30", "--probe-s", "4", "--evals", "2", "--margin", "0.6"]
+        [*args, "--budget-s", "30", "--probe-s", "4", "--evals", "3", "--margin", "0.6"]
     )
     probe = res["probe"]
     assert {(r["variant"], r["seed"]) for r in probe["runs"]} == {("pepd_es", 0), ("pepd_iv", 0)}
     assert all(r["rate"] > 0 and r["eval_s"] > 0 for r in probe["runs"])
     steps = probe["steps"]
-    assert steps == script.fitted_steps(probe["runs"], 30.0, 2, 0.6) and steps >= 10
-    assert probe["every"] == steps // 2
+    assert steps == script.fitted_steps(probe["runs"], 30.0, 3, 0.6) and steps >= 10
+    every = probe["every"]
+    assert every == -(-steps // 3)  # rounded up: three evaluations, the last at the end
     assert res["failed_runs"] == [] and res["equal_steps"] == steps
-    assert all([e["step"] for e in r["evals"]] == [steps // 2, steps] for r in res["runs"])
+    assert all([e["step"] for e in r["evals"]] == [every, 2 * every, steps] for r in res["runs"])
 
 
 def test_an_earlier_run_is_not_overwritten_unasked(script, tiny_teacher_dir, tmp_path):

@@ -185,6 +185,12 @@ def main(argv=None) -> dict:
         cats = wanted
     groups = [cats[g :: a.groups] for g in range(a.groups) if cats[g :: a.groups]]
     jobs = [(v, g, cs) for v in variants for g, cs in enumerate(groups)]
+    from gs_core.devices import child_environment
+    from gs_core.rendering import build_before_children
+
+    if (why := build_before_children(a.device)) is not None:
+        print(f"warning: the jobs will render with the torch backend: {why}", flush=True)
+    env = child_environment(a.jobs)
     t0 = time.time()
     pending, active, failed = list(jobs), [], []
     while pending or active:
@@ -202,7 +208,11 @@ def main(argv=None) -> dict:
             if a.overwrite:
                 cmd.append("--overwrite")
             active.append(
-                (f"{v}-g{g}", subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log)
+                (
+                    f"{v}-g{g}",
+                    subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env),
+                    log,
+                )
             )
         time.sleep(0.5)
         for item in list(active):

@@ -75,4 +75,35 @@ def set_cpu_threads(threads: int | None = None) -> int:
     return torch.get_num_threads()
 
 
-__all__ = ["FEW_CORES", "available_cores", "resolve_device", "set_cpu_threads"]
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def child_environment(
+    jobs: int, gpu: str | int | None = None, base: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of one of ``jobs`` child processes that run at once on this machine.
+
+    Each child gets its share of the cores as its CPU thread count (``OMP_NUM_THREADS`` and
+    ``MKL_NUM_THREADS``, at least 1) unless the parent's environment already sets one, and
+    ``CUDA_VISIBLE_DEVICES=gpu`` when ``gpu`` is given. Without the share every child starts
+    torch with a thread per core: on the 16-core H200 machine 12 DD3G runs then held 192 threads,
+    and each run's evaluation (SSIM on the CPU) took 80-100 s instead of seconds.
+    """
+    if jobs < 1:
+        raise GS3DError(f"jobs: expected a count >= 1, got {jobs}")
+    env = dict(os.environ if base is None else base)
+    if not any(env.get(v) for v in _THREAD_VARS):
+        share = str(max(1, available_cores() // jobs))
+        env.update(dict.fromkeys(_THREAD_VARS, share))
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    return env
+
+
+__all__ = [
+    "FEW_CORES",
+    "available_cores",
+    "child_environment",
+    "resolve_device",
+    "set_cpu_threads",
+]

@@ -6,7 +6,11 @@ that need intermediate results.
 """
 
 from gs_core.rendering.api import RenderOutput, render
-from gs_core.rendering.gsplat_backend import BackendUnavailableError, gsplat_available
+from gs_core.rendering.gsplat_backend import (
+    BackendUnavailableError,
+    build_before_children,
+    gsplat_available,
+)
 from gs_core.rendering.mesh_antialias import antialias, edge_topology
 from gs_core.rendering.mesh_raster import (
     Rasterization,
@@ -30,6 +34,7 @@ __all__ = [
     "Rasterization",
     "RenderOutput",
     "antialias",
+    "build_before_children",
     "edge_topology",
     "eval_sh",
     "gsplat_available",

@@ -48,6 +48,20 @@ def gsplat_available() -> bool:
     return _probe() is None
 
 
+def build_before_children(device: str | torch.device) -> str | None:
+    """Load or JIT-compile gsplat's CUDA extension in this process before it starts child
+    processes that render on ``device``; ``None`` when it is ready, else why it is not.
+
+    Children that each find the extension unbuilt compile it at once in one build directory,
+    break each other's builds and fall back to the torch backend: measured on one H200 with 12
+    DD3G runs at once, the fallback made 0.05-0.08 steps/s where gsplat made 1.2. Built once
+    here, every child loads the cached build. On a CPU device this does nothing.
+    """
+    if torch.device(device).type != "cuda":
+        return None
+    return _probe()
+
+
 def require_gsplat(device: torch.device) -> None:
     """Raise :class:`BackendUnavailableError` explaining why gsplat cannot render on ``device``."""
     if device.type != "cuda":
