@@ -126,8 +126,10 @@ def _baselines(root: Path) -> dict:
             pred = pred.expand_as(t)
             scores[name].append((float(psnr(pred, t).mean()), float(ssim(pred, t).mean())))
     return {
-        name: {"psnr": float(np.mean([r[0] for r in rows])),
-               "ssim": float(np.mean([r[1] for r in rows]))}  # fmt: skip
+        name: {
+            "psnr": float(np.mean([r[0] for r in rows])),
+            "ssim": float(np.mean([r[1] for r in rows])),
+        }  # fmt: skip
         for name, rows in scores.items()
     }
 
