@@ -170,6 +170,23 @@ def test_scores_match_independent_psnr_and_ssim(protocol_ds, world_preds, tmp_pa
     assert "| **mean** |" in md and "psnr (ring15)" in md and "mug_00000" in md
     from PIL import Image
 
+    # the no-3D references, by formula: the white background and the input at every target
+    refs = {"blank": [], "input_copied": []}
+    for obj in report["objects"]:
+        views = load_object_views(protocol_ds / obj["object_id"], 24)
+        rgba = views.rgba.astype(np.float64) / 255
+        rgb = rgba[..., :3] * rgba[..., 3:] + (1 - rgba[..., 3:])
+        gt = rgb[obj["targets"]["ring15"] + obj["targets"]["zero123pp"]]
+        # ring15's first target is the input's own pose: left out of the references
+        keep = ~(gt == rgb[0]).reshape(len(gt), -1).all(1)
+        assert keep.sum() == len(gt) - 1
+        for name, ref in (("blank", np.ones_like(gt)), ("input_copied", rgb[[0] * len(gt)])):
+            mse = ((ref - gt) ** 2).reshape(len(gt), -1).mean(1)
+            refs[name].append((10 * np.log10(1 / mse[keep])).mean())
+    for name, vals in refs.items():
+        assert saved["references"][name]["psnr"]["all"] == pytest.approx(np.mean(vals), abs=1e-3)
+        assert "ssim" in saved["references"][name]
+    assert "| *reference: the input image at every target* |" in md
     sheet = Image.open(tmp_path / "r" / "sheets" / "mug_00000.png")
     # 21 targets in rows of 8 (+ the input column): 3 x (gt row + prediction row), 9 columns.
     assert sheet.size == (9 * 26 + 2, 6 * 26 + 2)

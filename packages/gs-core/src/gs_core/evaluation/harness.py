@@ -24,6 +24,11 @@ and the methods it compares with) need not put the object's front at azimuth 0; 
 orbited by it about the prediction frame's y axis (:func:`~gs_core.evaluation.alignment.rotate_about_y`);
 the geometry metrics see the prediction turned the same way. The report keeps each offset.
 
+References (``references``): per object, the blank background and the input image copied to
+every target view are scored like a prediction (PSNR / SSIM only; targets that are the input
+view itself left out); the report's ``references`` holds their means, the bar a method's
+numbers should be read against.
+
 Prediction frames (``frame``):
   ``world``   the dataset's world frame (e.g. ``gs3d fit`` outputs);
   ``azimuth`` the world rotated so the input view has azimuth 0 — DD3G's protocol of rotating a
@@ -59,6 +64,14 @@ from gs_core.evaluation.plan import REPORT_NAME, EvalPlan, plan_evaluation
 from gs_core.evaluation.predictors import Prediction
 from gs_core.evaluation.world_geometry import prediction_geometry
 from gs_core.io.atomic import atomic_write_text
+
+# The no-3D references are scored with the pixel metrics only: they cost nothing and need no
+# pretrained network.
+REFERENCE_METRICS = ("psnr", "ssim")
+REFERENCE_NAMES = {
+    "blank": "reference: the blank background",
+    "input_copied": "reference: the input image at every target",
+}
 
 
 class EvalConfig(Config):
@@ -100,6 +113,13 @@ class EvalConfig(Config):
     )
     geometry_points: int = pydantic.Field(
         50_000, gt=0, description="surface samples per point set of the geometry metrics"
+    )
+    references: bool = pydantic.Field(
+        True,
+        description="also score two predictions that know no 3D on the same targets (PSNR / "
+        "SSIM columns only): the blank background, and the input image shown at every target. "
+        "On the procedural world many objects look alike from every side, so a method must "
+        "clear the second to show it learnt anything about the unseen sides",
     )
     align_azimuth: bool = pydantic.Field(
         False,
@@ -358,6 +378,8 @@ def evaluate(
         require(ids)
     bg = torch.tensor(NAMED[cfg.background], dtype=torch.float32)
     results: list[ObjectResult] = []
+    ref_columns = [c for c in columns if c[1] in REFERENCE_METRICS and c[2] == "render-gt"]
+    references: dict[str, list[dict[str, dict[str, float]]]] = {n: [] for n in REFERENCE_NAMES}
     for k, oid in enumerate(ids):
         if progress is not None:
             progress(k, len(ids), oid)
@@ -455,6 +477,11 @@ def evaluate(
             azimuth_offsets=offsets if cfg.align_azimuth else None,
         )
         results.append(res)
+        if cfg.references and ref_columns:
+            for name, vals in _score_references(
+                gt, inp, bg, ref_columns, metrics, sel.groups, device
+            ).items():
+                references[name].append(vals)
         if on_object is not None:
             on_object(ObjectRenders(oid, inp, gt, renders, sel.groups))
         if out is not None and cfg.sheets:
@@ -462,6 +489,14 @@ def evaluate(
                 out / "sheets" / f"{oid}.png", rgba[sel.input_index], gt, renders, bg, sel.groups
             )
     report = _report(results, metrics, cfg, root, split, label)
+    if any(references.values()):
+        report["references"] = {
+            name: {
+                c: {g: _mean([r[c].get(g) for r in rows]) for g in {g for r in rows for g in r[c]}}
+                for c in rows[0]
+            }
+            for name, rows in references.items()
+        }
     if out is not None:
         atomic_write_text(out / REPORT_NAME, json.dumps(report, indent=2) + "\n")
         atomic_write_text(out / "results.md", markdown_table(report))
@@ -495,6 +530,39 @@ def _score_views(
         if len(group_slices) > 1:
             scores[col]["all"] = float(vals.mean())
     return scores
+
+
+def _score_references(
+    gt: torch.Tensor,
+    inp: torch.Tensor,
+    bg: torch.Tensor,
+    columns,
+    metrics: LoadedMetrics,
+    groups: dict[str, list[int]],
+    device: torch.device,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """reference -> column -> group -> mean score of the blank background and of the input
+    ``inp [H, W, 3]`` shown at every target of ``gt [K, H, W, 3]``. Targets whose pixels equal
+    the input's (GECO's ring15 starts at the input's own pose) are left out of both: the copy
+    would score the 100 dB PSNR cap there and lift the mean by several dB."""
+    keep = ~(gt == inp[None]).flatten(1).all(1)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for name, ref in (("blank", bg), ("input_copied", inp)):
+        pred = ref.expand_as(gt).contiguous()
+        scores: dict[str, dict[str, float]] = {}
+        for col, metric, _ in columns:
+            vals = score(metrics.fns[metric], pred.to(device), gt.to(device))
+            offset, per_group = 0, {}
+            for gname, gidx in groups.items():
+                sl = slice(offset, offset + len(gidx))
+                offset += len(gidx)
+                if keep[sl].any():
+                    per_group[gname] = float(vals[sl][keep[sl]].mean())
+            if len(groups) > 1 and keep.any():
+                per_group["all"] = float(vals[keep].mean())
+            scores[col] = per_group
+        out[name] = scores
+    return out
 
 
 def _report(
@@ -606,6 +674,9 @@ def markdown_table(report: dict[str, Any]) -> str:
         std = [_fmt(report["std"].get(c, {}).get(g)) for c in cols for g in groups]
         n = len(report["seeds"])
         lines.append(f"| **std over {n} seeds** | " + " | ".join(std) + " | - |")
+    for name, ref in report.get("references", {}).items():
+        vals = [_fmt(ref.get(c, {}).get(g)) for c in cols for g in groups]
+        lines.append(f"| *{REFERENCE_NAMES[name]}* | " + " | ".join(vals) + " | - |")
     if "geometry" in report:
         lines += _geometry_table(report)
     if report.get("unavailable_metrics"):
