@@ -183,6 +183,7 @@ def test_scores_match_independent_psnr_and_ssim(protocol_ds, world_preds, tmp_pa
         for name, ref in (("blank", np.ones_like(gt)), ("input_copied", rgb[[0] * len(gt)])):
             mse = ((ref - gt) ** 2).reshape(len(gt), -1).mean(1)
             refs[name].append((10 * np.log10(1 / mse[keep])).mean())
+            assert obj["references"][name]["psnr"]["all"] == pytest.approx(refs[name][-1], abs=1e-3)
     for name, vals in refs.items():
         assert saved["references"][name]["psnr"]["all"] == pytest.approx(np.mean(vals), abs=1e-3)
         assert "ssim" in saved["references"][name]
@@ -544,3 +545,10 @@ def test_cli_eval_preset_seeds_and_output_frame(protocol_ds, tmp_path, monkeypat
     assert r.exit_code != 0 and "--seeds needs --method" in str(r.exception)
     r = run("--method", "noisy", "--backend", "gsplat", "--out", tmp_path / "e")
     assert r.exit_code != 0 and type(r.exception).__name__ == "BackendUnavailableError"
+
+
+def test_references_can_be_left_out(protocol_ds, world_preds):
+    cfg = EvalConfig(protocol="gso", resolution=24, metrics=["psnr"], references=False)
+    report = evaluate(PlyFolderPredictor(world_preds), protocol_ds, "test", cfg, label="pts")
+    assert "references" not in report
+    assert all("references" not in o for o in report["objects"])

@@ -164,6 +164,8 @@ class ObjectResult:
     geometry_std: dict[str, float] | None = None
     # With align_azimuth: the offset (degrees) of each run (one, or one per seed).
     azimuth_offsets: list[float] | None = None
+    # With references: reference name -> column -> group -> score (no prediction involved).
+    references: dict[str, dict[str, dict[str, float]]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -180,6 +182,8 @@ class ObjectResult:
             out["geometry"] = self.geometry
         if self.azimuth_offsets is not None:
             out["azimuth_offset_deg"] = self.azimuth_offsets
+        if self.references is not None:
+            out["references"] = self.references
         if self.seeds is not None:
             out["seeds"] = self.seeds
             out["per_seed"] = self.per_seed
@@ -379,7 +383,6 @@ def evaluate(
     bg = torch.tensor(NAMED[cfg.background], dtype=torch.float32)
     results: list[ObjectResult] = []
     ref_columns = [c for c in columns if c[1] in REFERENCE_METRICS and c[2] == "render-gt"]
-    references: dict[str, list[dict[str, dict[str, float]]]] = {n: [] for n in REFERENCE_NAMES}
     for k, oid in enumerate(ids):
         if progress is not None:
             progress(k, len(ids), oid)
@@ -475,13 +478,13 @@ def evaluate(
             geometry_per_seed=geo_per_seed if geo_per_seed and seeds is not None else None,
             geometry_std=_geo_reduce(geo_per_seed, _std) if geo_per_seed and seeds else None,
             azimuth_offsets=offsets if cfg.align_azimuth else None,
+            references=(
+                _score_references(gt, inp, bg, ref_columns, metrics, sel.groups, device)
+                if cfg.references and ref_columns
+                else None
+            ),
         )
         results.append(res)
-        if cfg.references and ref_columns:
-            for name, vals in _score_references(
-                gt, inp, bg, ref_columns, metrics, sel.groups, device
-            ).items():
-                references[name].append(vals)
         if on_object is not None:
             on_object(ObjectRenders(oid, inp, gt, renders, sel.groups))
         if out is not None and cfg.sheets:
@@ -489,13 +492,17 @@ def evaluate(
                 out / "sheets" / f"{oid}.png", rgba[sel.input_index], gt, renders, bg, sel.groups
             )
     report = _report(results, metrics, cfg, root, split, label)
-    if any(references.values()):
+    refs = [r.references for r in results if r.references is not None]
+    if refs:
         report["references"] = {
             name: {
-                c: {g: _mean([r[c].get(g) for r in rows]) for g in {g for r in rows for g in r[c]}}
-                for c in rows[0]
+                c: {
+                    g: _mean([r[name][c].get(g) for r in refs])
+                    for g in sorted({g for r in refs for g in r[name][c]})
+                }
+                for c in refs[0][name]
             }
-            for name, rows in references.items()
+            for name in REFERENCE_NAMES
         }
     if out is not None:
         atomic_write_text(out / REPORT_NAME, json.dumps(report, indent=2) + "\n")
