@@ -375,6 +375,13 @@ def test_cli_eval(protocol_ds, world_preds, tmp_path):
     assert e.value.code == 0
     rep = json.loads((out / "results.json").read_text())
     assert rep["config"]["frame"] == "world" and rep["num_objects"] == 2
+    assert rep["references"]["input_copied"]["psnr"]["ring15"] > 0
+    args = ["eval", "--data", str(protocol_ds), "--predictions", str(world_preds)]
+    args += ["--metrics", "psnr", "--no-sheets", "--device", "cpu", "--resolution", "24"]
+    with pytest.raises(SystemExit) as e:
+        main([*args, "--out", str(out / "n"), "--no-references"])
+    assert e.value.code == 0
+    assert "references" not in json.loads((out / "n" / "results.json").read_text())
     with pytest.raises(SystemExit) as e:
         main(["eval", "--data", str(protocol_ds), "--out", str(out / "x")])
     assert e.value.code == 2

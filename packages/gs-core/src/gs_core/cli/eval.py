@@ -75,6 +75,12 @@ def eval_command(
         help="Per prediction, search the azimuth offset whose render best matches the input "
         "view and orbit the target cameras by it (DD3G aligns its samples by hand).",
     ),
+    no_references: bool = typer.Option(
+        False,
+        "--no-references",
+        help="Skip the no-3D references (the blank background and the input copied to every "
+        "target, PSNR / SSIM) scored beside the predictions.",
+    ),
     frame: str | None = typer.Option(
         None,
         "--frame",
@@ -115,7 +121,7 @@ def eval_command(
         PlyFolderPredictor,
         evaluate,
     )
-    from gs_core.evaluation.harness import plan_protocol_evaluation
+    from gs_core.evaluation.harness import REFERENCE_NAMES, plan_protocol_evaluation
     from gs_core.plugins.registry import get_registry
 
     if (method is None) == (predictions is None):
@@ -154,6 +160,7 @@ def eval_command(
         iou_resolution=iou_resolution,
         geometry_points=geometry_points,
         align_azimuth=align_azimuth,
+        references=not no_references,
     )
     cats = [c.strip() for c in categories.split(",")] if categories else None
     # Dataset, protocol, resolution, report folder and metrics are checked before any model
@@ -202,6 +209,13 @@ def eval_command(
             if name in geo["mean"]:
                 spread = f" ± {geo['std'][name]:.4f}" if "std" in geo else ""
                 parts.append(f"{name} {geo['mean'][name]:.4f}{spread}")
+    for name, ref in report.get("references", {}).items():
+        cols = [
+            f"{col} {groups['all' if 'all' in groups else next(iter(groups))]:.4f}"
+            for col, groups in ref.items()
+            if groups
+        ]
+        console.print(f"{REFERENCE_NAMES[name]}: " + ", ".join(cols))
     over = f" (mean ± std over {seeds} seeds)" if "std" in report else ""
     console.print(
         f"{report['num_objects']} objects{over}: " + ", ".join(parts) + f" -> {out / 'results.md'}"
