@@ -609,6 +609,7 @@ def main(argv=None) -> dict:
         steps=a.ddim_steps,
         generator=torch.Generator().manual_seed(0),
         batch_size=16,
+        progress=lambda done, total: print(f"quadruples: {done}/{total}", flush=True),
     )
     quads.save(work / "quadruples")
     data_s = time.time() - t0

@@ -245,9 +245,20 @@ def test_quadruples_roundtrip_and_errors(tiny_quadruples, tmp_path):
 def test_quadruples_are_deterministic(tiny_teacher):
     from gs_method_dd3g.quadruples import generate_quadruples
 
-    x = tiny_rgba_images(1, 32)
-    a = generate_quadruples(tiny_teacher, x, steps=3, generator=torch.Generator().manual_seed(1))
-    b = generate_quadruples(tiny_teacher, x, steps=3, generator=torch.Generator().manual_seed(1))
+    x = tiny_rgba_images(3, 32)
+    seen = []
+    a = generate_quadruples(
+        tiny_teacher,
+        x,
+        steps=3,
+        generator=torch.Generator().manual_seed(1),
+        batch_size=2,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    b = generate_quadruples(
+        tiny_teacher, x, steps=3, generator=torch.Generator().manual_seed(1), batch_size=2
+    )
+    assert seen == [(2, 3), (3, 3)]  # after each batch
     assert torch.equal(a.outputs, b.outputs) and torch.equal(a.noise, b.noise)
 
 

@@ -11,6 +11,7 @@ file (``quadruples.safetensors``) with a JSON header of how they were made.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,6 +120,7 @@ def generate_quadruples(
     guidance_scale: float = 5.0,
     generator: torch.Generator | None = None,
     batch_size: int = 8,
+    progress: Callable[[int, int], None] | None = None,
 ) -> QuadrupleSet:
     """Run the teacher's deterministic DDIM once per input image.
 
@@ -128,6 +130,7 @@ def generate_quadruples(
         num_views / elevation_range: the random ``C`` (:func:`random_view_sets`).
         steps: DDIM steps (IV-A: 50). guidance_scale: CFG (ImageDream's pipeline: 5).
         generator: draws ``C`` and ``N``; equal seeds give equal quadruples.
+        progress: called as ``progress(done, total)`` after each batch of images.
     """
     from gs_priors.samplers import sample
 
@@ -170,6 +173,8 @@ def generate_quadruples(
                 meta={},
             )
         )
+        if progress is not None:
+            progress(start + b, images.shape[0])
     out = QuadrupleSet.cat(sets)
     out.meta = {
         "sampler": "ddim",
