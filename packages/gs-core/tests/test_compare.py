@@ -128,6 +128,11 @@ def test_report_has_a_row_per_method_with_reasons(report, dataset):
     for line in ("| toy | ok (preset paper", "| broken | failed: on ", "| untrained | no weights"):
         assert line in md
     assert "| ghost | unknown method 'ghost'" in md
+    # the no-3D references, under the table, with the harness's values
+    copied = toy["report"]["references"]["input_copied"]["psnr"]["all"]
+    ref_line = next(n for n in data["notes"] if n.startswith("no-3D references"))
+    assert f"the input copied to every target: PSNR (dB) {copied:.2f}" in ref_line
+    assert ref_line in md and "the blank background: PSNR (dB)" in ref_line
     page = (out / "index.html").read_text()
     assert "toy failure for the comparison test" in page and "http" not in page
     assert f'src="images/{ids[0]}/0-toy.png"' in page

@@ -201,7 +201,8 @@ def protocol_line(setup: ComparisonSetup, quote: str = "") -> str:
 def notes(
     setup: ComparisonSetup, results: list[MethodResult], limit: int | None = None
 ) -> list[str]:
-    """The lines under the table: unavailable metrics, geometry, time and memory."""
+    """The lines under the table: unavailable metrics, geometry, the no-3D references, time
+    and memory."""
     out = []
     for name, why in setup.plan.metrics.unavailable.items():
         out.append(f"{name} unavailable: {clip(why, limit)}")
@@ -216,6 +217,24 @@ def notes(
         )
     else:
         out.append(f"no geometry scores: {setup.geometry_note}")
+    refs = next(
+        (r.report["references"] for r in results if r.report and "references" in r.report), None
+    )
+    if refs is not None:
+        group = summary_group(setup)
+        parts = []
+        for name, text in (("input_copied", "the input copied to every target"),
+                           ("blank", "the blank background")):  # fmt: skip
+            scores = ", ".join(
+                f"{_HEADERS.get(col, col)} {groups[group]:.{_DIGITS.get(col, 4)}f}"
+                for col, groups in refs[name].items()
+                if groups.get(group) is not None
+            )
+            parts.append(f"{text}: {scores}")
+        out.append(
+            "no-3D references on the same targets (the input's own pose left out): "
+            + "; ".join(parts)
+        )
     measure = next((r.memory_measure for r in results if r.ok), "")
     out.append(
         "s / object: the method's generation time per object (rendering and scoring excluded); "
