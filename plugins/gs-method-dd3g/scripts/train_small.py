@@ -130,7 +130,7 @@ def _baselines(root: Path) -> dict:
         name: {
             "psnr": float(np.mean([r[0] for r in rows])),
             "ssim": float(np.mean([r[1] for r in rows])),
-        }  # fmt: skip
+        }
         for name, rows in scores.items()
     }
 
