@@ -67,9 +67,8 @@ def test_build_before_children_is_a_no_op_on_the_cpu():
 
 
 @pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_build_before_children_builds_gsplat_on_cuda():
-    if not torch.cuda.is_available():
-        pytest.skip("needs a CUDA device")
     from gs_core.rendering import build_before_children, gsplat_available
 
     assert build_before_children("cuda") is None and gsplat_available()
