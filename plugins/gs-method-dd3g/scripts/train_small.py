@@ -112,26 +112,24 @@ def _ring12_targets(views) -> tuple[np.ndarray, torch.Tensor, list[int]]:
 
 
 def _baselines(root: Path) -> dict:
-    """PSNR / SSIM of two predictions that know no 3D, on the students' targets less the input
-    view itself (ring12's 0-degree view, where the copy would score the 100 dB cap): a blank
-    white view, and the input image shown at every target. A student below them has learnt
-    less than nothing about the unseen sides."""
+    """PSNR / SSIM of the two no-3D references (:mod:`gs_core.evaluation.references`) on the
+    students' targets: a blank white view and the input image shown at every target. A student
+    below them has learnt less than nothing about the unseen sides."""
+    from gs_core.evaluation.references import score_references
     from gs_core.metrics.psnr import psnr
     from gs_core.metrics.ssim import ssim
 
-    scores: dict[str, list[tuple[float, float]]] = {"blank_white": [], "input_copied": []}
+    rows: dict[str, list[dict]] = {"blank": [], "input_copied": []}
     for views in _objects(root):
         _, gt, idx = _ring12_targets(views)
-        t = gt[[i for i in idx if not torch.equal(gt[i], gt[0])]]
-        for name, pred in (("blank_white", torch.ones_like(t)), ("input_copied", gt[:1])):
-            pred = pred.expand_as(t)
-            scores[name].append((float(psnr(pred, t).mean()), float(ssim(pred, t).mean())))
+        refs = score_references(
+            gt[idx], gt[0], torch.ones(3), {"psnr": psnr, "ssim": ssim}, {"ring12": idx}
+        )
+        for name, scores in refs.items():
+            rows[name].append(scores)
     return {
-        name: {
-            "psnr": float(np.mean([r[0] for r in rows])),
-            "ssim": float(np.mean([r[1] for r in rows])),
-        }
-        for name, rows in scores.items()
+        key: {m: float(np.mean([r[m]["ring12"] for r in rows[name]])) for m in ("psnr", "ssim")}
+        for key, name in (("blank_white", "blank"), ("input_copied", "input_copied"))
     }
 
 

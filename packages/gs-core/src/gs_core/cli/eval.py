@@ -121,7 +121,8 @@ def eval_command(
         PlyFolderPredictor,
         evaluate,
     )
-    from gs_core.evaluation.harness import REFERENCE_NAMES, plan_protocol_evaluation
+    from gs_core.evaluation.harness import plan_protocol_evaluation
+    from gs_core.evaluation.references import REFERENCE_NAMES
     from gs_core.plugins.registry import get_registry
 
     if (method is None) == (predictions is None):

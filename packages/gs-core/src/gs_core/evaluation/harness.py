@@ -62,16 +62,13 @@ from gs_core.evaluation.alignment import rotate_about_y, search_azimuth_offset
 from gs_core.evaluation.metrics import LoadedMetrics, score
 from gs_core.evaluation.plan import REPORT_NAME, EvalPlan, plan_evaluation
 from gs_core.evaluation.predictors import Prediction
+from gs_core.evaluation.references import REFERENCE_NAMES, score_references
 from gs_core.evaluation.world_geometry import prediction_geometry
 from gs_core.io.atomic import atomic_write_text
 
 # The no-3D references are scored with the pixel metrics only: they cost nothing and need no
 # pretrained network.
 REFERENCE_METRICS = ("psnr", "ssim")
-REFERENCE_NAMES = {
-    "blank": "reference: the blank background",
-    "input_copied": "reference: the input image at every target",
-}
 
 
 class EvalConfig(Config):
@@ -382,7 +379,11 @@ def evaluate(
         require(ids)
     bg = torch.tensor(NAMED[cfg.background], dtype=torch.float32)
     results: list[ObjectResult] = []
-    ref_columns = [c for c in columns if c[1] in REFERENCE_METRICS and c[2] == "render-gt"]
+    ref_metrics = {
+        col: metrics.fns[name]
+        for col, name, pair in columns
+        if name in REFERENCE_METRICS and pair == "render-gt"
+    }
     for k, oid in enumerate(ids):
         if progress is not None:
             progress(k, len(ids), oid)
@@ -479,8 +480,8 @@ def evaluate(
             geometry_std=_geo_reduce(geo_per_seed, _std) if geo_per_seed and seeds else None,
             azimuth_offsets=offsets if cfg.align_azimuth else None,
             references=(
-                _score_references(gt, inp, bg, ref_columns, metrics, sel.groups, device)
-                if cfg.references and ref_columns
+                score_references(gt, inp, bg, ref_metrics, sel.groups, device)
+                if cfg.references and ref_metrics
                 else None
             ),
         )
@@ -537,39 +538,6 @@ def _score_views(
         if len(group_slices) > 1:
             scores[col]["all"] = float(vals.mean())
     return scores
-
-
-def _score_references(
-    gt: torch.Tensor,
-    inp: torch.Tensor,
-    bg: torch.Tensor,
-    columns,
-    metrics: LoadedMetrics,
-    groups: dict[str, list[int]],
-    device: torch.device,
-) -> dict[str, dict[str, dict[str, float]]]:
-    """reference -> column -> group -> mean score of the blank background and of the input
-    ``inp [H, W, 3]`` shown at every target of ``gt [K, H, W, 3]``. Targets whose pixels equal
-    the input's (GECO's ring15 starts at the input's own pose) are left out of both: the copy
-    would score the 100 dB PSNR cap there and lift the mean by several dB."""
-    keep = ~(gt == inp[None]).flatten(1).all(1)
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for name, ref in (("blank", bg), ("input_copied", inp)):
-        pred = ref.expand_as(gt).contiguous()
-        scores: dict[str, dict[str, float]] = {}
-        for col, metric, _ in columns:
-            vals = score(metrics.fns[metric], pred.to(device), gt.to(device))
-            offset, per_group = 0, {}
-            for gname, gidx in groups.items():
-                sl = slice(offset, offset + len(gidx))
-                offset += len(gidx)
-                if keep[sl].any():
-                    per_group[gname] = float(vals[sl][keep[sl]].mean())
-            if len(groups) > 1 and keep.any():
-                per_group["all"] = float(vals[keep].mean())
-            scores[col] = per_group
-        out[name] = scores
-    return out
 
 
 def _report(
