@@ -13,6 +13,8 @@ minute each on a V100).
     python3 benchmarks/dreamgaussian.py                               # paper preset, CUDA
     python3 benchmarks/dreamgaussian.py --preset tiny --device cpu    # CPU, tiny random Zero123
     python3 benchmarks/dreamgaussian.py --set stage1.steps=100 --no-cuda-graph
+    python3 benchmarks/dreamgaussian.py --preset procedural --config-prior \
+        --set prior.model_id=TEACHER_DIR                              # the procedural teacher
 
 Each configuration runs ``--runs`` times (the first also records CUDA graphs and warms the
 allocator; the table shows the last), then once more with ``profile=True``: seconds per section
@@ -53,6 +55,12 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=2, help="unprofiled runs; the last is reported")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (CPU runs)")
     p.add_argument("--no-cuda-graph", action="store_true", help="eager guided U-Net calls")
+    p.add_argument(
+        "--config-prior",
+        action="store_true",
+        help="load the prior the config names (e.g. the procedural teacher) instead of a "
+        "random paper-size Zero123",
+    )
     p.add_argument("--set", dest="overrides", action="append", default=[], help="key=value")
     p.add_argument("--json", default=None, help="also write the numbers to this file")
     args = p.parse_args()
@@ -71,7 +79,7 @@ def main() -> None:
         cfg = cfg.with_overrides(overrides)
 
     t0 = time.perf_counter()
-    if cfg.prior.source != "tiny_random":
+    if cfg.prior.source != "tiny_random" and not args.config_prior:
         dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(cfg.prior.dtype)
         dtype = dtype if device.type == "cuda" and dtype is not None else torch.float32
         prior = paper_size_zero123(device, dtype)

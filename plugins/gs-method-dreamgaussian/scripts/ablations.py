@@ -101,6 +101,13 @@ def _read(out: Path, variant: str, groups: int) -> dict:
     return {"objects": objects, "dataset_mean_per_seed": per_seed}
 
 
+def job_order(variants: list[str], groups: list[list[str]]) -> list[tuple[str, int, list[str]]]:
+    """``(variant, group index, categories)`` in launch order: group-major, so when
+    ``--budget-s`` stops new jobs every variant has run on the same objects and the paired
+    orderings stay defined on what finished."""
+    return [(v, g, cs) for g, cs in enumerate(groups) for v in variants]
+
+
 def summarise(results: dict[str, dict]) -> dict:
     """The table and the orderings from :func:`_read`'s records of every variant."""
     table = {}
@@ -184,7 +191,7 @@ def main(argv=None) -> dict:
             raise SystemExit(f"--categories: {missing} not in {a.data} (it has {cats})")
         cats = wanted
     groups = [cats[g :: a.groups] for g in range(a.groups) if cats[g :: a.groups]]
-    jobs = [(v, g, cs) for v in variants for g, cs in enumerate(groups)]
+    jobs = job_order(variants, groups)
     from gs_core.devices import child_environment
     from gs_core.rendering import build_before_children
 

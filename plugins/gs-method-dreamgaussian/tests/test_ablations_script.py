@@ -65,3 +65,11 @@ def test_orderings_from_records(script):
     assert "SDS on > reference view only" not in s["orderings"]
     one = script.summarise({"stage1": rec([12.0], [12.0]), "uniform": rec([11.0], [11.0])})
     assert one["orderings"]["annealed t > uniform t"]["beyond_spread"] is None  # one seed
+
+
+def test_jobs_are_launched_group_major(script):
+    # A budget cut after the first len(variants) jobs leaves every variant on group 0's objects.
+    jobs = script.job_order(["full", "stage1", "refonly"], [["mug"], ["car"]])
+    assert [(v, g) for v, g, _ in jobs[:3]] == [("full", 0), ("stage1", 0), ("refonly", 0)]
+    assert [(v, g) for v, g, _ in jobs[3:]] == [("full", 1), ("stage1", 1), ("refonly", 1)]
+    assert jobs[4][2] == ["car"]
