@@ -65,6 +65,25 @@ def test_stub_satisfies_protocol():
         SDS(object())
 
 
+def test_a_wrapper_delegating_only_through_getattr_is_rejected_on_every_python():
+    # isinstance() on a runtime protocol looks members up statically from Python 3.12; the
+    # check does so everywhere, so CI on 3.11 catches what would fail on a 3.12 GPU machine.
+    class Delegating:
+        def __init__(self, prior):
+            self._prior = prior
+
+        def model_output(self, latents_t, t, condition):
+            return self._prior.model_output(latents_t, t, condition)
+
+        def __getattr__(self, name):
+            if name.startswith("_"):
+                raise AttributeError(name)
+            return getattr(self._prior, name)
+
+    with pytest.raises(ValidationError, match="lacking .*num_train_timesteps"):
+        SDS(Delegating(StubPrior()))
+
+
 def test_add_noise_and_conversions_match_diffusers():
     from diffusers import DDPMScheduler
 

@@ -415,3 +415,18 @@ def test_cuda_graph_gives_the_eager_numbers():
         graphed = guided_noise(g.model, x, t, cond, 5.0)
     eager = guided_noise(g.prior, x, t, cond, 5.0)
     torch.testing.assert_close(graphed, eager)
+
+
+def test_the_graphed_prior_satisfies_the_protocol_statically():
+    # The CUDA path wraps the prior; its protocol members must exist on the wrapper itself
+    # (isinstance() on a runtime protocol ignores __getattr__ from Python 3.12). Built on the
+    # CPU: only replaying the graph needs CUDA.
+    from gs_losses import SDS
+    from gs_method_dreamgaussian.guidance import GraphedZero123, load_prior
+
+    prior = load_prior(tiny().prior, torch.device("cpu")).prior
+    graphed = GraphedZero123(prior)
+    SDS(graphed)  # raises ValidationError when a member is missing
+    assert graphed.num_train_timesteps == prior.num_train_timesteps
+    assert graphed.prediction_type == prior.prediction_type
+    assert torch.equal(graphed.alphas_cumprod, prior.alphas_cumprod)

@@ -22,6 +22,7 @@ reference-image latents, camera matrices - all batch-first tensors.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Sequence
 from typing import Protocol, TypeVar, runtime_checkable
 
@@ -151,21 +152,31 @@ class DiffusionPrior(Protocol):
         ...
 
 
+def _has_static(obj: object, name: str) -> bool:
+    try:
+        inspect.getattr_static(obj, name)
+    except AttributeError:
+        return False
+    return True
+
+
+_MEMBERS = (
+    "num_train_timesteps",
+    "alphas_cumprod",
+    "prediction_type",
+    "encode_images",
+    "decode_latents",
+    "model_output",
+    "null_condition",
+)
+
+
 def check_prior(prior: object, field: str = "prior") -> DiffusionPrior:
-    if not isinstance(prior, DiffusionPrior):
-        missing = [
-            n
-            for n in (
-                "num_train_timesteps",
-                "alphas_cumprod",
-                "prediction_type",
-                "encode_images",
-                "decode_latents",
-                "model_output",
-                "null_condition",
-            )
-            if not hasattr(prior, n)
-        ]
+    # Members are looked up statically, as isinstance() on a runtime protocol does from Python
+    # 3.12: a wrapper that only delegates through __getattr__ passes hasattr() on 3.11 and
+    # fails on 3.12, so the check is the 3.12 one everywhere.
+    missing = [n for n in _MEMBERS if not _has_static(prior, n)]
+    if missing or not isinstance(prior, DiffusionPrior):
         raise ValidationError(
             field, "a DiffusionPrior", f"{type(prior).__name__} lacking {missing}"
         )

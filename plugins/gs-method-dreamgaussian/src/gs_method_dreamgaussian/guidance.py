@@ -154,6 +154,29 @@ class GraphedZero123:
             condition.image_latents.contiguous(),
         )
 
+    # The protocol's members are defined here, not left to __getattr__: isinstance() on a
+    # runtime protocol looks them up statically (Python >= 3.12).
+    @property
+    def num_train_timesteps(self) -> int:
+        return self._prior.num_train_timesteps
+
+    @property
+    def alphas_cumprod(self) -> torch.Tensor:
+        return self._prior.alphas_cumprod
+
+    @property
+    def prediction_type(self) -> str:
+        return self._prior.prediction_type
+
+    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
+        return self._prior.encode_images(images)
+
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        return self._prior.decode_latents(latents)
+
+    def null_condition(self, condition):
+        return self._prior.null_condition(condition)
+
     def __getattr__(self, name: str):
         if name.startswith("_"):  # never delegate private names (copying looks them up early)
             raise AttributeError(name)
