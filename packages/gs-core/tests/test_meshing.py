@@ -246,6 +246,38 @@ def test_xatlas_uvs_lie_in_the_unit_square_and_keep_the_surface():
     assert bool(((e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]).abs() > 0).all())
 
 
+def test_uvs_in_pieces_share_one_atlas_without_overlap():
+    s = _sphere(1.0, subdivisions=3)  # 1,280 faces
+    s = Mesh(vertices=s.vertices, faces=s.faces, vertex_colors=torch.rand(s.num_vertices, 3))
+    u = unwrap_uv(s, pieces=4)
+    assert u.num_faces == s.num_faces and float(u.uvs.min()) >= 0 and float(u.uvs.max()) <= 1
+    # faces keep their order and their corners, across the cut
+    torch.testing.assert_close(u.vertices[u.faces], s.vertices[s.faces])
+    torch.testing.assert_close(u.vertex_colors[u.faces], s.vertex_colors[s.faces])
+    # the four pieces are packed side by side: sampled UV points fall in at most one face
+    t = u.uvs[u.faces].double()  # [F, 3, 2]
+    grid = torch.stack(torch.meshgrid(*[torch.linspace(0, 1, 200, dtype=torch.float64)] * 2,
+                                      indexing="ij"), -1).reshape(-1, 2)  # fmt: skip
+    a, b, c = (t[None, :, k] for k in range(3))  # [1, F, 2]
+
+    def cross(o, p, q):  # broadcast over [P, F]
+        return (p[..., 0] - o[..., 0]) * (q[..., 1] - o[..., 1]) - (p[..., 1] - o[..., 1]) * (
+            q[..., 0] - o[..., 0]
+        )
+
+    inside = []
+    for chunk in grid.split(4000):
+        g = chunk[:, None, :]  # [P, 1, 2]
+        d1, d2, d3 = cross(a, b, g), cross(b, c, g), cross(c, a, g)
+        eps = 1e-9
+        hit = ((d1 > eps) & (d2 > eps) & (d3 > eps)) | ((d1 < -eps) & (d2 < -eps) & (d3 < -eps))
+        inside.append(hit.sum(1))
+    inside = torch.cat(inside)
+    assert int(inside.max()) == 1 and int((inside == 1).sum()) > 0.2 * len(grid)
+    with pytest.raises(ValidationError, match="^pieces:"):
+        unwrap_uv(s, pieces=0)
+
+
 def test_degenerate_faces_are_dropped_or_refused_by_name():
     s = _sphere(1.0, subdivisions=2)  # 320 faces
     n = s.num_vertices

@@ -268,6 +268,15 @@ class Stage2Config(Config):
         "such a remeshing gives (area / (sqrt(3) / 4 x edge^2)), which sets the size of the UV "
         "atlas as the official one; null: up to max_faces",
     )
+    uv_pieces: int = pydantic.Field(
+        8,
+        ge=1,
+        description="the official code unwraps the whole mesh with xatlas (10.7 s of stage 2 for "
+        "93,000 faces on the H200 machine); cut into this many slabs, xatlas charts them on "
+        "separate threads and its chart search, worse than linear in faces, runs on smaller "
+        "meshes: 3x faster on 2 cores at 8, for seams along the cuts (gs_core.meshing.unwrap_uv); "
+        "1: the official single mesh",
+    )
     # Texture.
     texture_size: Resolution = pydantic.Field(1024, description="albedo side in texels")
     bake_resolution: Resolution = pydantic.Field(

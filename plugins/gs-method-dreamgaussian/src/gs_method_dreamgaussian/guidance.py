@@ -131,13 +131,19 @@ def encode_input(prior, rgb: torch.Tensor, cfg: PriorConfig):
 class GraphedZero123:
     """The ``DiffusionPrior`` protocol of a Zero123 prior whose ``model_output`` (the guided
     U-Net call: unconditional and conditional batched) replays a CUDA graph
-    (:class:`gs_core.cuda_graphs.GraphedCallable`); everything else is the prior's own."""
+    (:class:`gs_core.cuda_graphs.GraphedCallable`), and whose VAE encoder replays a forward
+    and a backward graph (``torch.cuda.make_graphed_callables``) when it encodes a render that
+    needs its gradient; everything else is the prior's own."""
+
+    # Stage 1 encodes one shape (the render resized to the prior's size); a few more are kept.
+    max_vae_graphs = 4
 
     def __init__(self, prior):
         from gs_core.cuda_graphs import GraphedCallable
 
         self._prior = prior
         self._graphed = GraphedCallable(self._forward, prior.unet)
+        self._vae_graphs: dict[tuple, Any] = {}
 
     def _forward(self, latents_t, t, embeddings, image_latents):
         from gs_priors.zero123 import Zero123Condition
@@ -168,8 +174,42 @@ class GraphedZero123:
     def prediction_type(self) -> str:
         return self._prior.prediction_type
 
-    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
-        return self._prior.encode_images(images)
+    def encode_images(
+        self, images: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """As the prior's ``encode_images`` (resize, VAE moments, posterior sample or mode,
+        scaling), with the moments from the graphed encoder."""
+        from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+
+        p = self._prior
+        x = p._resize(p._check_images(images), p.image_size)
+        dist = DiagonalGaussianDistribution(self._vae_moments((2 * x - 1).to(p.dtype)))
+        z = dist.sample(generator) if p.latent_sample == "sample" else dist.mode()
+        return (z * p.latent_scaling).float()
+
+    def _vae_moments(self, x: torch.Tensor) -> torch.Tensor:
+        vae = self._prior.vae
+        # In stage 1 the encoder's forward and backward are launch-bound (about 6 ms each per
+        # step on an H200, half of a step); graphs replay them as two launches.
+        graphable = (
+            x.is_cuda
+            and x.requires_grad
+            and torch.is_grad_enabled()
+            and not vae.use_tiling
+            and not (vae.use_slicing and x.shape[0] > 1)
+            and not any(q.requires_grad for q in vae.parameters())
+        )
+        if not graphable:
+            return vae._encode(x)
+        key = (tuple(x.shape), x.dtype, x.device)
+        fn = self._vae_graphs.get(key)
+        if fn is None:
+            if len(self._vae_graphs) >= self.max_vae_graphs:
+                return vae._encode(x)
+            sample = torch.zeros_like(x, requires_grad=True)
+            fn = torch.cuda.make_graphed_callables(vae._encode, (sample,))
+            self._vae_graphs[key] = fn
+        return fn(x)
 
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         return self._prior.decode_latents(latents)

@@ -72,7 +72,7 @@ def extract_mesh(
             if target < mesh.num_faces:
                 mesh = drop_bad_faces(decimate(mesh, target))
     with prof("uv_unwrap"):
-        mesh = unwrap_uv(mesh)
+        mesh = unwrap_uv(mesh, pieces=s2.uv_pieces)
     with prof("bake"):
         mesh = bake_texture(
             mesh,
