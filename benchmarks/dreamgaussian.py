@@ -62,6 +62,12 @@ def main() -> None:
         "random paper-size Zero123",
     )
     p.add_argument("--set", dest="overrides", action="append", default=[], help="key=value")
+    p.add_argument(
+        "--trace",
+        action="store_true",
+        help="one more run under torch.profiler: the 25 operators with the most self time on "
+        "the device (CPU runs: on the CPU)",
+    )
     p.add_argument("--json", default=None, help="also write the numbers to this file")
     args = p.parse_args()
 
@@ -114,6 +120,16 @@ def main() -> None:
     sections = profiled.extras["profile"][0]
     for k, v in sorted(sections.items(), key=lambda kv: -kv[1]):
         print(f"| {k} | {v:.2f} |")
+    if args.trace:
+        from torch.profiler import ProfilerActivity, profile
+
+        cuda = device.type == "cuda"
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+        with profile(activities=activities) as trace:
+            model.generate(image, seed=0)
+        key = "self_device_time_total" if cuda else "self_cpu_time_total"
+        print(f"\ntorch.profiler, one run, sorted by {key}:")
+        print(trace.key_averages().table(sort_by=key, row_limit=25, max_name_column_width=60))
     if args.json:
         from gs_core.io.atomic import atomic_write_text
 
