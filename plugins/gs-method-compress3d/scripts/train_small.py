@@ -16,7 +16,9 @@ Stages (each with a measured check, all written to ``OUT/results.json``):
 5. ``diffusion`` with and without the prior (Table 4, two GPUs): generation on the held-out
    objects over ``--seeds`` seeds: PSNR, mask IoU, Chamfer / F-score against exact geometry,
    a "procedural Fréchet distance" (Fréchet distance in the procedural image encoder's feature
-   space; not FID) and the procedural-encoder similarity of renders (not CLIP similarity).
+   space; not FID) and the procedural-encoder similarity of renders (not CLIP similarity);
+   beside them, the same PSNR and mask IoU of two no-3D references on the same targets (the
+   blank background, the input copied to every target).
 
 The final models are written as fp16 safetensors shards of at most 16 MiB
 (``OUT/model-attention-prior`` ...). ``--preset tiny`` runs the whole pipeline on a CPU in
@@ -193,6 +195,32 @@ def image_scores(images: dict, item: dict, device: str) -> dict[str, float]:
     }
 
 
+def reference_scores(item: dict, device: str) -> dict[str, dict[str, float]]:
+    """The no-3D references of ``gs_core.evaluation.references`` scored on a held-out item's
+    targets as :func:`image_scores` scores a generation (PSNR of the mean squared error over
+    the targets, mask IoU): ``blank``, the background alone; ``input_copied``, the input image
+    and its silhouette at every target. A generation has learnt the unseen sides only above
+    the copy."""
+    gt = item["target_rgb"].to(device)
+    gt_a = item["target_alpha"].to(device)
+    inp_rgb = item["input_rgb"].to(device).permute(1, 2, 0)  # [H, W, 3]
+    inp_a = item["input_rgba"][3:].to(device).permute(1, 2, 0)  # [H, W, 1]
+    depth = torch.zeros_like(item["target_depth"]).to(device)
+    background = item["background"].to(device=device, dtype=gt.dtype)
+    refs = {
+        "blank": {"rgb": background.expand_as(gt), "alpha": torch.zeros_like(gt_a)},
+        "input_copied": {"rgb": inp_rgb.expand_as(gt), "alpha": inp_a.expand_as(gt_a)},
+    }
+    return {
+        name: {
+            k: v
+            for k, v in image_scores({**r, "depth": depth}, item, device).items()
+            if k in ("psnr", "mask_iou")
+        }
+        for name, r in refs.items()
+    }
+
+
 def geometry_scores(mesh, root: Path, object_id: str, iou_resolution: int) -> dict[str, float]:
     from gs_core.evaluation.geometry import mesh_geometry_scores
     from gs_core.procedural.surface import procedural_reference
@@ -205,6 +233,10 @@ def geometry_scores(mesh, root: Path, object_id: str, iou_resolution: int) -> di
 def mean_dict(rows: list[dict[str, float]]) -> dict[str, float]:
     keys = rows[0].keys() if rows else []
     return {k: sum(r[k] for r in rows) / len(rows) for k in keys}
+
+
+def mean_nested(rows: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    return {name: mean_dict([r[name] for r in rows]) for name in (rows[0] if rows else {})}
 
 
 def save_fp16(model, path: Path) -> list[str]:
@@ -331,6 +363,7 @@ def diffusion_job(args: dict) -> dict:
             "seeds": args["seeds"],
             "empty_surfaces": failures,
             "scores": scores,
+            "references": mean_nested([reference_scores(item, dev) for item in items]),
         }
     )
     return res

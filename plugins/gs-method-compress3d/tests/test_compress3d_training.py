@@ -203,6 +203,8 @@ def test_train_small_script_runs_end_to_end_on_tiny(tiny_data, tmp_path):
     for variant in ("prior", "no_prior"):
         scores = stages["diffusion"][variant]["scores"]
         assert "procedural_frechet_distance" in scores and scores["spread"]
+        refs = stages["diffusion"][variant]["references"]
+        assert set(refs) == {"blank", "input_copied"} and refs["blank"]["mask_iou"] == 0
     for name, shards in results["checkpoints"].items():
         for shard in shards:
             f = out / f"model-attention-{name}" / shard
@@ -211,6 +213,31 @@ def test_train_small_script_runs_end_to_end_on_tiny(tiny_data, tmp_path):
 
     with safe_open(str(out / "model-attention-prior" / shards[0]), "pt") as f:
         assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}  # noqa: SIM118
+
+
+def test_no_3d_references_are_scored_as_generations_are():
+    script = _train_small_script()
+    g = torch.Generator().manual_seed(0)
+    k, h = 3, 8
+    inp = torch.rand(4, h, h, generator=g)
+    inp[3] = (inp[3] > 0.5).float()
+    target_rgb = torch.rand(k, h, h, 3, generator=g)
+    target_rgb[0] = inp[:3].permute(1, 2, 0)  # one target shows exactly the input
+    item = {
+        "input_rgba": inp,
+        "input_rgb": inp[:3],
+        "target_rgb": target_rgb,
+        "target_alpha": inp[3:].permute(1, 2, 0).expand(k, h, h, 1).clone(),
+        "target_depth": torch.zeros(k, h, h, 1),
+        "background": torch.ones(3),
+    }
+    refs = script.reference_scores(item, "cpu")
+    copy_mse = (target_rgb - inp[:3].permute(1, 2, 0)).pow(2).mean()
+    blank_mse = (target_rgb - 1).pow(2).mean()
+    assert refs["input_copied"]["psnr"] == pytest.approx(float(-10 * torch.log10(copy_mse)))
+    assert refs["blank"]["psnr"] == pytest.approx(float(-10 * torch.log10(blank_mse)))
+    assert refs["input_copied"]["mask_iou"] == pytest.approx(1.0)  # same silhouette everywhere
+    assert refs["blank"]["mask_iou"] == 0.0
 
 
 def test_train_small_budget_is_seconds_or_seconds_per_stage():
