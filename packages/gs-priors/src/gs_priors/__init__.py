@@ -2,7 +2,7 @@
 
 * :class:`DiffusionPrior` - the protocol score distillation (``gs_losses.guidance``) consumes,
   and :class:`Condition`, the batch-first conditioning dataclass every prior's conditions
-  derive from;
+  derive from; :class:`DelegatingPrior`, the base of wrappers that change one member;
 * :class:`DiffusersPrior` - shared machinery of priors backed by a diffusers VAE + U-Net;
 * :class:`StableDiffusionGuidance` (text) and :class:`Zero123Guidance` (image + camera);
 * :func:`lora_student` / :func:`copy_student` - trainable student priors for VSD;
@@ -17,7 +17,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gs_core.lazy_exports import lazy_exports
-from gs_priors.prior import PREDICTION_TYPES, Condition, DiffusionPrior, check_prior
+from gs_priors.prior import (
+    PREDICTION_TYPES,
+    Condition,
+    DelegatingPrior,
+    DiffusionPrior,
+    check_prior,
+)
 
 _LAZY = {
     "DiffusersPrior": "gs_priors.diffusers_prior",
@@ -72,6 +78,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 __all__ = [
     "PREDICTION_TYPES",
     "Condition",
+    "DelegatingPrior",
     "DiffusersPrior",
     "DiffusionPrior",
     "GuidedDenoiser",

@@ -152,6 +152,42 @@ class DiffusionPrior(Protocol):
         ...
 
 
+class DelegatingPrior:
+    """A :class:`DiffusionPrior` that forwards every protocol member to ``inner``; a wrapper
+    (a LoRA student, a CUDA-graphed denoiser) overrides only what it changes. The members are
+    defined here rather than forwarded by ``__getattr__``: ``isinstance`` on a runtime protocol
+    looks them up statically from Python 3.12."""
+
+    def __init__(self, inner: DiffusionPrior):
+        self.inner = inner
+
+    @property
+    def num_train_timesteps(self) -> int:
+        return self.inner.num_train_timesteps
+
+    @property
+    def alphas_cumprod(self) -> torch.Tensor:
+        return self.inner.alphas_cumprod
+
+    @property
+    def prediction_type(self) -> str:
+        return self.inner.prediction_type
+
+    def encode_images(self, images: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        return self.inner.encode_images(images, *args, **kwargs)
+
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.inner.decode_latents(latents)
+
+    def model_output(
+        self, latents_t: torch.Tensor, t: torch.Tensor, condition: Condition
+    ) -> torch.Tensor:
+        return self.inner.model_output(latents_t, t, condition)
+
+    def null_condition(self, condition: Condition) -> Condition:
+        return self.inner.null_condition(condition)
+
+
 def _has_static(obj: object, name: str) -> bool:
     try:
         inspect.getattr_static(obj, name)

@@ -14,12 +14,12 @@ from torch import nn
 
 from gs_core.errors import ValidationError
 from gs_priors.diffusers_prior import DiffusersPrior
-from gs_priors.prior import Condition
+from gs_priors.prior import Condition, DelegatingPrior
 
 DEFAULT_LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 
 
-class LoRAStudent:
+class LoRAStudent(DelegatingPrior):
     """The teacher's U-Net seen through a LoRA adapter (peft), trained as the VSD student.
 
     The teacher keeps predicting with the adapter disabled, so one U-Net in memory serves both.
@@ -27,30 +27,9 @@ class LoRAStudent:
     """
 
     def __init__(self, prior: DiffusersPrior, adapter_name: str):
+        super().__init__(prior)
         self.prior = prior
         self.adapter_name = adapter_name
-
-    # DiffusionPrior protocol, delegated with the adapter active.
-    @property
-    def num_train_timesteps(self) -> int:
-        return self.prior.num_train_timesteps
-
-    @property
-    def alphas_cumprod(self) -> torch.Tensor:
-        return self.prior.alphas_cumprod
-
-    @property
-    def prediction_type(self) -> str:
-        return self.prior.prediction_type
-
-    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
-        return self.prior.encode_images(images)
-
-    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
-        return self.prior.decode_latents(latents)
-
-    def null_condition(self, condition: Condition) -> Condition:
-        return self.prior.null_condition(condition)
 
     def model_output(
         self, latents_t: torch.Tensor, t: torch.Tensor, condition: Condition

@@ -14,6 +14,7 @@ import torch
 
 from gs_core.errors import RandomWeightsWarning, WeightsNotFoundError
 from gs_method_dreamgaussian.config import PriorConfig
+from gs_priors.prior import DelegatingPrior
 
 _DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
@@ -128,7 +129,7 @@ def encode_input(prior, rgb: torch.Tensor, cfg: PriorConfig):
     return dataclasses.replace(ref, image_latents=latents)
 
 
-class GraphedZero123:
+class GraphedZero123(DelegatingPrior):
     """The ``DiffusionPrior`` protocol of a Zero123 prior whose ``model_output`` (the guided
     U-Net call: unconditional and conditional batched) replays a CUDA graph
     (:class:`gs_core.cuda_graphs.GraphedCallable`), and whose VAE encoder replays a forward
@@ -141,6 +142,7 @@ class GraphedZero123:
     def __init__(self, prior):
         from gs_core.cuda_graphs import GraphedCallable
 
+        super().__init__(prior)
         self._prior = prior
         self._graphed = GraphedCallable(self._forward, prior.unet)
         self._vae_graphs: dict[tuple, Any] = {}
@@ -159,20 +161,6 @@ class GraphedZero123:
             condition.embeddings.contiguous(),
             condition.image_latents.contiguous(),
         )
-
-    # The protocol's members are defined here, not left to __getattr__: isinstance() on a
-    # runtime protocol looks them up statically (Python >= 3.12).
-    @property
-    def num_train_timesteps(self) -> int:
-        return self._prior.num_train_timesteps
-
-    @property
-    def alphas_cumprod(self) -> torch.Tensor:
-        return self._prior.alphas_cumprod
-
-    @property
-    def prediction_type(self) -> str:
-        return self._prior.prediction_type
 
     def encode_images(
         self, images: torch.Tensor, generator: torch.Generator | None = None
@@ -211,12 +199,6 @@ class GraphedZero123:
             fn = torch.cuda.make_graphed_callables(vae._encode, (sample,))
             self._vae_graphs[key] = fn
         return fn(x)
-
-    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
-        return self._prior.decode_latents(latents)
-
-    def null_condition(self, condition):
-        return self._prior.null_condition(condition)
 
     def __getattr__(self, name: str):
         if name.startswith("_"):  # never delegate private names (copying looks them up early)
