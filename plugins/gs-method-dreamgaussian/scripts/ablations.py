@@ -9,6 +9,10 @@ sharing the device, then reads the per-object scores back and writes the table:
 * ``nodensify``: stage 1 with a fixed count (``stage1.densify=false``);
 * ``refonly``: stage 1 on the reference view only (``stage1.sds=false``).
 
+With ``--geometry-points`` (default 50,000; 0 turns it off) each job also scores Chamfer and
+F-score against the procedural world's exact surface (``gs3d eval --geometry``), reported per
+variant beside PSNR / SSIM.
+
 Each ordering (full >= stage 1, SDS > reference only, annealed > uniform, densify > fixed) is
 reported on paired per-object differences (the same objects, seeds and cameras): the mean
 difference, the objects where it is positive, and the spread over seeds of each variant's
@@ -70,6 +74,8 @@ def _command(a, variant: str, categories: list[str], out: Path) -> list[str]:
     cmd += ["--method", "dreamgaussian", "--preset", a.preset, "--score", score]
     cmd += ["--seeds", str(a.seeds), "--device", a.device, "--out", str(out)]
     cmd += ["--metrics", "psnr,ssim", "--categories", ",".join(categories)]
+    if a.geometry_points:
+        cmd += ["--geometry", "--geometry-points", str(a.geometry_points)]
     if a.threads:
         cmd += ["--threads", str(a.threads)]
     if a.teacher:
@@ -93,6 +99,7 @@ def _read(out: Path, variant: str, groups: int) -> dict:
                 "ssim": o["scores"]["ssim"]["all"],
                 "per_seed": [s["psnr"]["all"] for s in o.get("per_seed") or []],
                 "seconds": o.get("seconds"),
+                "geometry": o.get("geometry"),
             }
     seeds = {len(o["per_seed"]) for o in objects.values()}
     if objects and seeds and min(seeds) > 0:
@@ -124,6 +131,11 @@ def summarise(results: dict[str, dict]) -> dict:
             "psnr_seed_std": statistics.stdev(ps) if len(ps) > 1 else 0.0,
             "seconds_per_object": statistics.mean(o["seconds"] or 0.0 for o in objs.values()),
         }
+        geo = [o["geometry"] for o in objs.values() if o.get("geometry")]
+        if geo:
+            table[v]["geometry"] = {
+                k: statistics.mean(g[k] for g in geo) for k in ("chamfer", "fscore") if k in geo[0]
+            }
     orderings = {}
     for label, (better, worse, strict) in ORDERINGS.items():
         if better not in table or worse not in table:
@@ -163,6 +175,13 @@ def main(argv=None) -> dict:
     p.add_argument("--jobs", type=int, default=1, help="gs3d eval processes at once")
     p.add_argument("--device", default="cuda")
     p.add_argument("--threads", type=int, default=None, help="CPU threads per process")
+    p.add_argument(
+        "--geometry-points",
+        type=int,
+        default=50_000,
+        help="Chamfer / F-score against the exact procedural surface with this many samples "
+        "per set (gs3d eval --geometry); 0: no geometry",
+    )
     p.add_argument("--budget-s", type=float, default=None)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--overwrite", action="store_true")
@@ -247,8 +266,11 @@ def main(argv=None) -> dict:
     }
     atomic_write_text(a.out / "results.json", json.dumps(report, indent=1) + "\n")
     for v, row in summary["table"].items():
+        geo = row.get("geometry") or {}
+        extra = "".join(f" {k} {val:.4f}" for k, val in geo.items())
         print(
-            f"{v}: PSNR {row['psnr']:.2f} (seed std {row['psnr_seed_std']:.2f}) SSIM {row['ssim']:.3f}"
+            f"{v}: PSNR {row['psnr']:.2f} (seed std {row['psnr_seed_std']:.2f}) "
+            f"SSIM {row['ssim']:.3f}{extra}"
         )
     for label, o in summary["orderings"].items():
         print(

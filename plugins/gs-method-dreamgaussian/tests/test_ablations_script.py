@@ -30,6 +30,7 @@ def test_two_variants_two_groups_two_seeds(script, tmp_path):
             "--data", str(data), "--out", str(tmp_path / "out"), "--preset", "tiny",
             "--variants", "stage1,refonly", "--seeds", "2", "--groups", "2", "--jobs", "2",
             "--device", "cpu", "--threads", "1", "--set", "stage1.steps=3",
+            "--geometry-points", "500",
         ]
     )  # fmt: skip
     assert report["failed"] == []
@@ -37,6 +38,7 @@ def test_two_variants_two_groups_two_seeds(script, tmp_path):
         row = report["table"][v]
         assert row["objects"] == 2 and 0 < row["psnr"] < 60 and row["psnr_seed_std"] >= 0
         assert all(len(o["per_seed"]) == 2 for o in report["objects"][v].values())
+        assert row["geometry"]["chamfer"] > 0 and 0 <= row["geometry"]["fscore"] <= 1
     o = report["orderings"]["SDS on > reference view only"]
     assert o["objects"] == 2 and o["holds"] == (o["mean_difference_db"] > 0)
     assert (tmp_path / "out" / "stage1-g1" / "results.json").exists()
