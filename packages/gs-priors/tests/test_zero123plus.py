@@ -427,3 +427,34 @@ def test_students_carry_their_own_reference_attention(zpp_dir):
             p.add_(0.1)
         assert not torch.allclose(lora.model_output(x_t, t, cond), base, atol=1e-4)
         assert torch.allclose(teacher.model_output(x_t, t, cond), base, atol=1e-6)
+
+
+def test_frozen_conditions_are_encoded_once_and_forgotten_on_new_weights(zpp_dir):
+    from gs_priors.tiny import TINY_ZERO123PLUS_VIEW_SIZE
+    from gs_priors.zero123plus import Zero123PlusGuidance
+
+    prior = Zero123PlusGuidance.from_pretrained(zpp_dir, view_size=TINY_ZERO123PLUS_VIEW_SIZE)
+    encoded, texts = [], []
+    encode, encode_text = prior.vae.encode, prior._encode_text
+
+    def counting_encode(x, *args, **kwargs):
+        encoded.append(float(x.abs().sum()))
+        return encode(x, *args, **kwargs)
+
+    def counting_text(prompt):
+        texts.append(prompt)
+        return encode_text(prompt)
+
+    prior.vae.encode, prior._encode_text = counting_encode, counting_text
+    rgba = torch.rand(1, 4, 12, 12, generator=torch.Generator().manual_seed(0))
+    a = prior.encode_reference(rgba, generator=torch.Generator().manual_seed(3))
+    b = prior.encode_reference(rgba, generator=torch.Generator().manual_seed(3))
+    # the all-zero image is encoded once, the empty prompt once; the draws are unchanged
+    assert sum(v == 0 for v in encoded) == 1 and len(encoded) == 3 and texts == [""]
+    assert torch.equal(a.null_reference_latents, b.null_reference_latents)
+    assert torch.equal(a.reference_latents, b.reference_latents)
+    # new VAE weights: the zero image is encoded again, to different moments
+    prior.vae.load_state_dict({k: v * 1.5 for k, v in prior.vae.state_dict().items()})
+    c = prior.encode_reference(rgba, generator=torch.Generator().manual_seed(3))
+    assert sum(v == 0 for v in encoded) == 2
+    assert not torch.allclose(c.null_reference_latents, a.null_reference_latents)

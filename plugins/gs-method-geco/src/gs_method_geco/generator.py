@@ -30,6 +30,7 @@ from gs_priors.zero123plus import (
     LATENT_SCALE,
     LATENT_SHIFT,
     Zero123PlusCondition,
+    ZeroReferenceMoments,
     install_reference_attention,
     square_resize,
     untile_views,
@@ -90,6 +91,7 @@ class OneStepGenerator(nn.Module):
             )
         self.vae.requires_grad_(False)
         self.vision_encoder.requires_grad_(False)
+        self._zero_moments = ZeroReferenceMoments(self.vae)
         self.register_buffer("prompt_states", torch.randn(1, config.prompt_tokens, width) * 0.02)
         self.register_buffer("ramping", torch.ones(config.prompt_tokens))
         # Float32 outside the buffers: a bf16 cast of the module must not round the schedule.
@@ -179,9 +181,9 @@ class OneStepGenerator(nn.Module):
         ref_in = (square_resize(x, cfg.reference_size, "bilinear") - mean) / std
         reference = self._vae_sample(ref_in, generator)
         # The unconditional reference: one latent of an all-zero normalised image, shared by the
-        # batch (the teacher's convention).
-        zeros = torch.zeros(1, *ref_in.shape[1:], device=dev)
-        null_reference = self._vae_sample(zeros, generator).expand(x.shape[0], -1, -1, -1)
+        # batch (the teacher's convention), sampled from moments encoded once.
+        moments = self._zero_moments(cfg.reference_size, dev, self.dtype)
+        null_reference = self._sample(moments, generator).expand(x.shape[0], -1, -1, -1)
         text = self.prompt_states.float().expand(x.shape[0], -1, -1)
         ramp = self.ramping.float()[None, :, None]
         return Zero123PlusCondition(
@@ -193,7 +195,13 @@ class OneStepGenerator(nn.Module):
         )
 
     def _vae_sample(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        return self.vae.encode(x.to(self.dtype)).latent_dist.sample(generator).float()
+        return self._sample(self.vae.encode(x.to(self.dtype)).latent_dist.parameters, generator)
+
+    @staticmethod
+    def _sample(moments: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+
+        return DiagonalGaussianDistribution(moments).sample(generator).float()
 
     # ------------------------------------------------------------------ G
     def forward(self, noise: torch.Tensor, condition: Zero123PlusCondition) -> torch.Tensor:
