@@ -449,8 +449,6 @@ def test_the_graphed_prior_encodes_as_the_prior_does():
 
 @pytest.mark.gpu
 def test_the_graphed_vae_encoder_matches_eager_with_gradients():
-    if not torch.cuda.is_available():
-        pytest.skip("needs a CUDA device")
     from gs_method_dreamgaussian.guidance import GraphedZero123, load_prior
 
     prior = load_prior(tiny().prior, torch.device("cuda")).prior
