@@ -458,3 +458,6 @@ def test_frozen_conditions_are_encoded_once_and_forgotten_on_new_weights(zpp_dir
     c = prior.encode_reference(rgba, generator=torch.Generator().manual_seed(3))
     assert sum(v == 0 for v in encoded) == 2
     assert not torch.allclose(c.null_reference_latents, a.null_reference_latents)
+    prior.text_encoder.load_state_dict(prior.text_encoder.state_dict())  # new text weights
+    prior.encode_reference(rgba)
+    assert texts == ["", ""]

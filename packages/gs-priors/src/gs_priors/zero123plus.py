@@ -395,6 +395,7 @@ class Zero123PlusGuidance(DiffusersPrior):
         # The frozen text encoder gives the same states for a prompt on every call, and the
         # frozen VAE the same moments for the all-zero reference: both are computed once.
         self._text_cache: dict[tuple[str, torch.device], torch.Tensor] = {}
+        text_encoder.register_load_state_dict_post_hook(lambda *_: self._text_cache.clear())
         self._zero_moments = ZeroReferenceMoments(vae)
         self.text_encoder = text_encoder
         self.vision_encoder = vision_encoder
