@@ -161,10 +161,32 @@ class DiffusersPrior(nn.Module):
         self, images: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """``[B, 3, H, W]`` in ``[0, 1]`` -> scaled latents (float32), differentiable."""
+        moments = self.vae.encode(self.encoder_input(images)).latent_dist.parameters
+        return self.latents_from_moments(moments, generator)
+
+    # The two halves of encode_images, for callers that run the VAE encoder their own way
+    # (DreamGaussian replays it from CUDA graphs).
+    def encoder_input(self, images: torch.Tensor) -> torch.Tensor:
+        """Images ``[B, 3|4, H, W]`` in ``[0, 1]`` -> the VAE encoder's input: resized to
+        :attr:`image_size`, in ``[-1, 1]``, in the VAE's dtype."""
         x = self._resize(self._check_images(images), self.image_size)
-        dist = self.vae.encode((2 * x - 1).to(self.dtype)).latent_dist
-        z = dist.sample(generator) if self.latent_sample == "sample" else dist.mode()
-        return (z * self.latent_scaling).float()
+        return (2 * x - 1).to(self.dtype)
+
+    def latents_from_moments(
+        self, moments: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """VAE posterior moments ``[B, 2C, h, w]`` -> scaled latents (float32)."""
+        return (self._posterior_latent(moments, generator) * self.latent_scaling).float()
+
+    def _posterior_latent(
+        self, moments: torch.Tensor, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        """A posterior sample of ``moments`` (the mode with ``latent_sample="mode"``), in the
+        VAE's dtype."""
+        from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+
+        dist = DiagonalGaussianDistribution(moments)
+        return dist.sample(generator) if self.latent_sample == "sample" else dist.mode()
 
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         x = self.vae.decode((latents / self.latent_scaling).to(self.dtype)).sample

@@ -556,18 +556,8 @@ class Zero123PlusGuidance(DiffusersPrior):
         return self.text_encoder(tokens.input_ids.to(self.device))[0].float()
 
     def _vae_sample(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        return self._sample_moments(
-            self.vae.encode(x.to(self.dtype)).latent_dist.parameters, generator
-        )
-
-    def _sample_moments(
-        self, moments: torch.Tensor, generator: torch.Generator | None
-    ) -> torch.Tensor:
-        from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
-
-        dist = DiagonalGaussianDistribution(moments)
-        z = dist.sample(generator) if self.latent_sample == "sample" else dist.mode()
-        return z.float()
+        moments = self.vae.encode(x.to(self.dtype)).latent_dist.parameters
+        return self._posterior_latent(moments, generator).float()
 
     @torch.no_grad()
     def encode_reference(
@@ -599,7 +589,7 @@ class Zero123PlusGuidance(DiffusersPrior):
         # The unconditional reference: the latent of an all-zero normalised image, a posterior
         # sample of the cached moments (the same draw as encoding it anew).
         moments = self._zero_moments(self.reference_size, dev, self.dtype)
-        null_reference = self._sample_moments(moments, generator)
+        null_reference = self._posterior_latent(moments, generator).float()
         null_reference = null_reference.expand(r, -1, -1, -1)
         text = self._text_states(prompt).expand(r, -1, -1)
         null_text = self._text_states("").expand(r, -1, -1)

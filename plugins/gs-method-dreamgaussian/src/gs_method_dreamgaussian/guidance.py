@@ -165,15 +165,9 @@ class GraphedZero123(DelegatingPrior):
     def encode_images(
         self, images: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """As the prior's ``encode_images`` (resize, VAE moments, posterior sample or mode,
-        scaling), with the moments from the graphed encoder."""
-        from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
-
+        """The prior's ``encode_images`` with the moments from the graphed encoder."""
         p = self._prior
-        x = p._resize(p._check_images(images), p.image_size)
-        dist = DiagonalGaussianDistribution(self._vae_moments((2 * x - 1).to(p.dtype)))
-        z = dist.sample(generator) if p.latent_sample == "sample" else dist.mode()
-        return (z * p.latent_scaling).float()
+        return p.latents_from_moments(self._vae_moments(p.encoder_input(images)), generator)
 
     def _vae_moments(self, x: torch.Tensor) -> torch.Tensor:
         vae = self._prior.vae
