@@ -15,6 +15,11 @@ minute each on a V100).
     python3 benchmarks/dreamgaussian.py --set stage1.steps=100 --no-cuda-graph
     python3 benchmarks/dreamgaussian.py --preset procedural --config-prior \
         --set prior.model_id=TEACHER_DIR                              # the procedural teacher
+    python3 benchmarks/dreamgaussian.py --compare prior.channels_last=vae \
+        --compare stage1.fused_adam=false                            # A/B in one process
+
+``--compare KEY=VALUE[,KEY=VALUE...]`` (repeatable) times each variant after the base
+configuration, in the same process with the same prior, and prints the ratios to the base.
 
 Each configuration runs ``--runs`` times (the first also records CUDA graphs and warms the
 allocator; the table shows the last), then once more with ``profile=True``: seconds per section
@@ -67,6 +72,19 @@ def main() -> None:
         action="store_true",
         help="one more run under torch.profiler: the 25 operators with the most self time on "
         "the device (CPU runs: on the CPU)",
+    )
+    p.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE[,KEY=VALUE]",
+        help="a variant of the configuration to time after the base one (repeatable)",
+    )
+    p.add_argument(
+        "--trace-sort",
+        choices=("device", "cpu"),
+        default="device",
+        help="--trace's order: self time on the device, or on the CPU (launch-bound runs)",
     )
     p.add_argument("--json", default=None, help="also write the numbers to this file")
     args = p.parse_args()
@@ -127,9 +145,26 @@ def main() -> None:
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
         with profile(activities=activities) as trace:
             model.generate(image, seed=0)
-        key = "self_device_time_total" if cuda else "self_cpu_time_total"
+        on_device = cuda and args.trace_sort == "device"
+        key = "self_device_time_total" if on_device else "self_cpu_time_total"
         print(f"\ntorch.profiler, one run, sorted by {key}:")
         print(trace.key_averages().table(sort_by=key, row_limit=25, max_name_column_width=60))
+    compared = {}
+    for spec in args.compare:
+        variant = DreamGaussian(cfg.with_overrides(spec.split(","))).to(device)
+        for _ in range(max(1, args.runs)):
+            timings = variant.generate(image, seed=0).timings
+        compared[spec] = timings
+    if compared:
+        print("\n| variant | " + " | ".join(out.timings) + " |")
+        print("| --- |" + " ---: |" * len(out.timings))
+        print("| base | " + " | ".join(f"{v:.2f}" for v in out.timings.values()) + " |")
+        for spec, timings in compared.items():
+            cells = [
+                f"{timings[k]:.2f} ({timings[k] / max(v, 1e-9):.2f}x)"
+                for k, v in out.timings.items()
+            ]
+            print(f"| {spec} | " + " | ".join(cells) + " |")
     if args.json:
         from gs_core.io.atomic import atomic_write_text
 
@@ -143,6 +178,7 @@ def main() -> None:
                     "profile_s": sections,
                     "num_gaussians": g.num_gaussians,
                     "num_faces": mesh.num_faces if mesh is not None else None,
+                    "compare_timings_s": compared,
                 },
                 indent=2,
             )

@@ -23,7 +23,10 @@ the two spreads.
         --teacher TEACHER_DIR --out OUT --seeds 3 --jobs 15 --groups 3 --device cuda
 
 ``--set KEY=VALUE`` applies to every variant (``--set stage1.steps=200`` for a short run);
-``--budget-s`` starts no new job after that many seconds. ``--preset tiny --teacher ''`` runs
+``--budget-s`` starts no new job after that many seconds. ``--resume`` continues a run that a
+budget or a lease cut short: with the same ``--groups`` (and ``--categories``), the jobs whose
+``results.json`` is already in ``--out`` are kept and only the others run; the table is then
+written over all of them. ``--preset tiny --teacher ''`` runs
 the tiny random Zero123 (the test does).
 """
 
@@ -185,7 +188,14 @@ def main(argv=None) -> dict:
     p.add_argument("--budget-s", type=float, default=None)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the jobs already finished in --out (their results.json), run the rest",
+    )
     a = p.parse_args(argv)
+    if a.resume and a.overwrite:
+        raise SystemExit("--resume keeps the finished jobs in --out; --overwrite reruns them")
 
     from gs_core.io.atomic import atomic_write_text, check_overwrite
 
@@ -198,7 +208,7 @@ def main(argv=None) -> dict:
     from gs_core.errors import GS3DError
 
     try:
-        check_overwrite(a.out / "results.json", a.overwrite)
+        check_overwrite(a.out / "results.json", a.overwrite or a.resume)
     except GS3DError as e:
         raise SystemExit(str(e)) from None
     a.out.mkdir(parents=True, exist_ok=True)
@@ -211,6 +221,11 @@ def main(argv=None) -> dict:
         cats = wanted
     groups = [cats[g :: a.groups] for g in range(a.groups) if cats[g :: a.groups]]
     jobs = job_order(variants, groups)
+    kept = []
+    if a.resume:
+        kept = [f"{v}-g{g}" for v, g, _ in jobs if (a.out / f"{v}-g{g}" / "results.json").exists()]
+        jobs = [(v, g, cs) for v, g, cs in jobs if f"{v}-g{g}" not in kept]
+        print(f"resume: {len(kept)} finished jobs kept, {len(jobs)} to run", flush=True)
     from gs_core.devices import child_environment
     from gs_core.rendering import build_before_children
 
@@ -260,6 +275,7 @@ def main(argv=None) -> dict:
         "seeds": a.seeds,
         "device": a.device,
         "failed": failed,
+        "resumed": kept,
         "wall_s": time.time() - t0,
         **summary,
         "objects": {v: r["objects"] for v, r in results.items()},

@@ -44,6 +44,22 @@ def test_two_variants_two_groups_two_seeds(script, tmp_path):
     assert (tmp_path / "out" / "stage1-g1" / "results.json").exists()
     with pytest.raises(SystemExit, match="results.json"):  # nothing overwritten silently
         script.main(["--data", str(data), "--out", str(tmp_path / "out"), "--device", "cpu"])
+    # A run cut short: one job's results gone; --resume reruns that job only.
+    import shutil
+
+    shutil.rmtree(tmp_path / "out" / "refonly-g1")
+    kept = (tmp_path / "out" / "stage1-g0" / "results.json").stat().st_mtime_ns
+    again = script.main(
+        [
+            "--data", str(data), "--out", str(tmp_path / "out"), "--preset", "tiny",
+            "--variants", "stage1,refonly", "--seeds", "2", "--groups", "2", "--jobs", "2",
+            "--device", "cpu", "--threads", "1", "--set", "stage1.steps=3",
+            "--geometry-points", "500", "--resume",
+        ]
+    )  # fmt: skip
+    assert sorted(again["resumed"]) == ["refonly-g0", "stage1-g0", "stage1-g1"]
+    assert (tmp_path / "out" / "stage1-g0" / "results.json").stat().st_mtime_ns == kept
+    assert again["table"]["refonly"]["objects"] == 2
 
 
 def test_orderings_from_records(script):

@@ -466,3 +466,89 @@ def test_the_graphed_vae_encoder_matches_eager_with_gradients():
         )
         torch.testing.assert_close(ga, gb, rtol=1e-4, atol=1e-4)
     assert len(graphed._vae_graphs) == 1
+
+
+def test_fused_adam_gives_the_default_update_and_survives_densification():
+    from gs_method_dreamgaussian.initialisation import make_optimizers
+
+    def run(fused: bool):
+        cfg = Stage1Config(fused_adam=fused)
+        torch.manual_seed(0)
+        params = torch.nn.ParameterDict(
+            {
+                k: torch.nn.Parameter(torch.randn(*shape))
+                for k, shape in {
+                    "means": (5, 3),
+                    "scales": (5, 3),
+                    "quats": (5, 4),
+                    "opacities": (5,),
+                    "sh0": (5, 1, 3),
+                }.items()
+            }
+        )
+        opts = make_optimizers(params, cfg)
+        assert all(bool(o.defaults["fused"]) == fused for o in opts.values())
+        for _ in range(3):
+            sum((p * p.detach().sin()).sum() for p in params.values()).backward()
+            for o in opts.values():
+                o.step()
+                o.zero_grad(set_to_none=True)
+        return params
+
+    fused, plain = run(True), run(False)
+    for k in plain:
+        torch.testing.assert_close(fused[k], plain[k])
+    # gsplat's strategy ops rewrite the optimiser state on clone / split / prune.
+    strategy, params, opts, state = _strategy_fixture(scales=[0.01, 0.03, 0.1, 0.5, 0.01, 0.01])
+    assert all(o.defaults["fused"] for o in opts.values())
+    sum(p.sum() for p in params.values()).backward()
+    for o in opts.values():
+        o.step()
+    strategy.step_post_backward(params, opts, state, 2, _info(6, [0.02, 0.02, 0.02, 0, 0, 0]))
+    sum(p.sum() for p in params.values()).backward()
+    for o in opts.values():
+        o.step()  # the rewritten exp_avg / exp_avg_sq match the new counts
+    assert opts["means"].state[params["means"]]["exp_avg"].shape == params["means"].shape
+
+
+def test_channels_last_layout_is_applied_on_cuda_only():
+    from gs_method_dreamgaussian.guidance import _set_layout, load_prior
+
+    with pytest.warns(Warning, match="random weights"):
+        hit = load_prior(tiny(prior={"channels_last": "all"}).prior, torch.device("cpu"))
+    assert hit.layout == "none"  # the CPU keeps the contiguous weights
+
+    def last(module):
+        convs = [m.weight for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
+        return {
+            w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+            for w in convs
+            if w.shape[-1] > 1
+        }
+
+    _set_layout(hit.prior, "vae")
+    assert last(hit.prior.vae) == {True} and last(hit.prior.unet) == {False}
+    _set_layout(hit.prior, "all")
+    assert last(hit.prior.unet) == {True}
+    _set_layout(hit.prior, "none")
+    assert last(hit.prior.vae) == {False} and last(hit.prior.unet) == {False}
+
+
+@pytest.mark.gpu
+def test_channels_last_graphed_prior_gives_the_contiguous_numbers():
+    from gs_method_dreamgaussian.guidance import GraphedZero123, load_prior
+
+    dev = torch.device("cuda")
+    x = torch.rand(1, 3, 32, 32, device=dev)
+    results = []
+    for layout in ("none", "all"):
+        with pytest.warns(Warning, match="random weights"):
+            hit = load_prior(tiny(prior={"channels_last": layout}).prior, dev)
+        assert hit.layout == layout and isinstance(hit.model, GraphedZero123)
+        for _ in range(3):  # capture, then replay
+            xi = x.clone().requires_grad_(True)
+            lat = hit.model.encode_images(xi, torch.Generator("cuda").manual_seed(0))
+            (g,) = torch.autograd.grad(lat.square().sum(), xi)
+        results.append((lat, g))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-3, atol=1e-3)

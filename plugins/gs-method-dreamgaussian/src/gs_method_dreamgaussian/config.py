@@ -69,6 +69,13 @@ class PriorConfig(Config):
         description="on CUDA, replay the guided U-Net call (conditional + unconditional batch) "
         "from a recorded CUDA graph; the numbers are the eager ones",
     )
+    channels_last: Literal["none", "vae", "all"] = pydantic.Field(
+        "none",
+        description="on CUDA, store the convolution weights channels-last: 'vae' the VAE's "
+        "(stage 1 encodes a render and backpropagates through the encoder every step), 'all' "
+        "the U-Net's as well; the numbers are the same up to rounding, the speed is measured "
+        "by benchmarks/dreamgaussian.py --set prior.channels_last=...",
+    )
     tiny_seed: int = pydantic.Field(0, ge=0, description="seed of the tiny_random weights")
     missing_hint: str = pydantic.Field(
         "", description="what to do when a 'local' model_id does not exist (said in the error)"
@@ -147,6 +154,12 @@ class Stage1Config(Config):
     scaling_lr: float = pydantic.Field(0.005, gt=0, description="opt.scaling_lr")
     rotation_lr: float = pydantic.Field(0.005, gt=0, description="opt.rotation_lr")
     adam_eps: float = pydantic.Field(1e-15, gt=0, description="3DGS's Adam epsilon")
+    fused_adam: bool = pydantic.Field(
+        True,
+        description="torch's fused Adam (the same update as the official torch.optim.Adam, in "
+        "one kernel per parameter instead of foreach's several); False: the default "
+        "implementation",
+    )
 
     # Densification (gsplat strategy subclass; see densification.py).
     densify: bool = pydantic.Field(

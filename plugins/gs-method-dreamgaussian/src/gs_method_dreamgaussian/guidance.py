@@ -26,6 +26,7 @@ class LoadedPrior:
 
     prior: Any
     model: Any
+    layout: str = "none"  # PriorConfig.channels_last as applied to the prior's weights
 
 
 # One prior per process: reloading Zero123 for every object would cost more than optimising it.
@@ -71,12 +72,25 @@ def load_prior(cfg: PriorConfig, device: torch.device) -> LoadedPrior:
             RandomWeightsWarning,
             stacklevel=3,
         )
+    layout = cfg.channels_last if device.type == "cuda" else "none"
+    if hit.layout != layout:
+        _set_layout(hit.prior, layout)
+        hit.layout = layout
+        hit.model = hit.prior  # recorded graphs read the previous weights' storage
     graphed = cfg.cuda_graph and device.type == "cuda"
     if graphed and not isinstance(hit.model, GraphedZero123):
         hit.model = GraphedZero123(hit.prior)
     elif not graphed:
         hit.model = hit.prior
     return hit
+
+
+def _set_layout(prior, layout: str) -> None:
+    """Store the VAE's (``layout`` 'vae' or 'all') and the U-Net's ('all') weights
+    channels-last, the others contiguous; cuDNN then runs those convolutions channels-last."""
+    last, plain = torch.channels_last, torch.contiguous_format
+    prior.vae.to(memory_format=last if layout in ("vae", "all") else plain)
+    prior.unet.to(memory_format=last if layout == "all" else plain)
 
 
 def _load(cfg: PriorConfig, device: torch.device, dtype: torch.dtype):

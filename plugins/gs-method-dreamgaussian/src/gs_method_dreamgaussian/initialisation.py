@@ -58,7 +58,8 @@ def make_optimizers(
 ) -> dict[str, torch.optim.Optimizer]:
     """One Adam per parameter (gsplat's strategy convention; Adam is per-element, so this is
     training_setup's single Adam with parameter groups). The means' rate is set every step
-    from :func:`~gs_method_dreamgaussian.schedules.position_lr`."""
+    from :func:`~gs_method_dreamgaussian.schedules.position_lr`. ``cfg.fused_adam`` picks
+    torch's fused kernel (the same update)."""
     lrs = {
         "means": cfg.position_lr_init * cfg.position_lr_scale,
         "scales": cfg.scaling_lr,
@@ -66,7 +67,11 @@ def make_optimizers(
         "opacities": cfg.opacity_lr,
         "sh0": cfg.color_lr,
     }
-    return {k: torch.optim.Adam([params[k]], lr=lr, eps=cfg.adam_eps) for k, lr in lrs.items()}
+    fused = cfg.fused_adam or None  # None: torch's default (foreach on CUDA)
+    return {
+        k: torch.optim.Adam([params[k]], lr=lr, eps=cfg.adam_eps, fused=fused)
+        for k, lr in lrs.items()
+    }
 
 
 def activated(params: torch.nn.ParameterDict) -> Gaussians:
