@@ -86,6 +86,11 @@ def main() -> None:
         default="device",
         help="--trace's order: self time on the device, or on the CPU (launch-bound runs)",
     )
+    p.add_argument(
+        "--no-profile",
+        action="store_true",
+        help="skip the profiled run (no per-section table)",
+    )
     p.add_argument("--json", default=None, help="also write the numbers to this file")
     args = p.parse_args()
 
@@ -115,7 +120,7 @@ def main() -> None:
     out = None
     for _ in range(max(1, args.runs)):
         out = model.generate(image, seed=0)
-    profiled = model.generate(image, seed=0, profile=True)
+    profiled = None if args.no_profile else model.generate(image, seed=0, profile=True)
 
     mem = (
         f"{torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB"
@@ -133,9 +138,10 @@ def main() -> None:
     print("| --- | ---: |")
     for k, v in out.timings.items():
         print(f"| {k} | {v:.2f} |")
-    print("\n| profiled section | seconds |")
-    print("| --- | ---: |")
-    sections = profiled.extras["profile"][0]
+    sections = profiled.extras["profile"][0] if profiled is not None else {}
+    if sections:
+        print("\n| profiled section | seconds |")
+        print("| --- | ---: |")
     for k, v in sorted(sections.items(), key=lambda kv: -kv[1]):
         print(f"| {k} | {v:.2f} |")
     if args.trace:
@@ -155,6 +161,7 @@ def main() -> None:
         for _ in range(max(1, args.runs)):
             timings = variant.generate(image, seed=0).timings
         compared[spec] = timings
+        print(f"{spec}: " + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()), flush=True)
     if compared:
         print("\n| variant | " + " | ".join(out.timings) + " |")
         print("| --- |" + " ---: |" * len(out.timings))

@@ -528,8 +528,10 @@ def test_channels_last_layout_is_applied_on_cuda_only():
 
     _set_layout(hit.prior, "vae")
     assert last(hit.prior.vae) == {True} and last(hit.prior.unet) == {False}
+    _set_layout(hit.prior, "unet")
+    assert last(hit.prior.vae) == {False} and last(hit.prior.unet) == {True}
     _set_layout(hit.prior, "all")
-    assert last(hit.prior.unet) == {True}
+    assert last(hit.prior.vae) == {True} and last(hit.prior.unet) == {True}
     _set_layout(hit.prior, "none")
     assert last(hit.prior.vae) == {False} and last(hit.prior.unet) == {False}
 

@@ -69,12 +69,11 @@ class PriorConfig(Config):
         description="on CUDA, replay the guided U-Net call (conditional + unconditional batch) "
         "from a recorded CUDA graph; the numbers are the eager ones",
     )
-    channels_last: Literal["none", "vae", "all"] = pydantic.Field(
+    channels_last: Literal["none", "vae", "unet", "all"] = pydantic.Field(
         "none",
-        description="on CUDA, store the convolution weights channels-last: 'vae' the VAE's "
-        "(stage 1 encodes a render and backpropagates through the encoder every step), 'all' "
-        "the U-Net's as well; the numbers are the same up to rounding, the speed is measured "
-        "by benchmarks/dreamgaussian.py --set prior.channels_last=...",
+        description="on CUDA, store convolution weights channels-last: 'vae' the VAE's, 'unet' "
+        "the U-Net's, 'all' both; the numbers are the same up to rounding, the speed is "
+        "measured by benchmarks/dreamgaussian.py --compare prior.channels_last=...",
     )
     tiny_seed: int = pydantic.Field(0, ge=0, description="seed of the tiny_random weights")
     missing_hint: str = pydantic.Field(

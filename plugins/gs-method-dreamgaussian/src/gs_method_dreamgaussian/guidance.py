@@ -86,11 +86,11 @@ def load_prior(cfg: PriorConfig, device: torch.device) -> LoadedPrior:
 
 
 def _set_layout(prior, layout: str) -> None:
-    """Store the VAE's (``layout`` 'vae' or 'all') and the U-Net's ('all') weights
+    """Store the VAE's (``layout`` 'vae' or 'all') and the U-Net's ('unet' or 'all') weights
     channels-last, the others contiguous; cuDNN then runs those convolutions channels-last."""
     last, plain = torch.channels_last, torch.contiguous_format
     prior.vae.to(memory_format=last if layout in ("vae", "all") else plain)
-    prior.unet.to(memory_format=last if layout == "all" else plain)
+    prior.unet.to(memory_format=last if layout in ("unet", "all") else plain)
 
 
 def _load(cfg: PriorConfig, device: torch.device, dtype: torch.dtype):
