@@ -87,3 +87,21 @@ def test_to_returns_the_same_cameras_when_nothing_changes():
     wider = cams.to(torch.float64)
     assert wider is not cams and wider.viewmats.dtype == torch.float64
     torch.testing.assert_close(wider.viewmats.float(), cams.viewmats)
+
+
+def test_orbit_refuses_non_finite_angles_before_moving():
+    with pytest.raises(ValidationError, match="finite"):
+        Cameras.orbit([float("nan")], [0.0])
+
+
+@pytest.mark.gpu
+def test_orbit_on_cuda_equals_cpu_and_never_waits_for_the_gpu():
+    ref = Cameras.orbit([0, 45, 200], [10, -5, 30], 1.5, 49.1, 64, 48)
+    torch.cuda.set_sync_debug_mode("error")  # any host synchronisation raises
+    try:
+        cams = Cameras.orbit([0, 45, 200], [10, -5, 30], 1.5, 49.1, 64, 48, device="cuda")
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert cams.viewmats.is_cuda and cams.viewmats.is_contiguous() and cams.Ks.is_contiguous()
+    torch.testing.assert_close(cams.viewmats.cpu(), ref.viewmats)
+    torch.testing.assert_close(cams.Ks.cpu(), ref.Ks)

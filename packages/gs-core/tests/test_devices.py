@@ -72,3 +72,23 @@ def test_build_before_children_builds_gsplat_on_cuda():
     from gs_core.rendering import build_before_children, gsplat_available
 
     assert build_before_children("cuda") is None and gsplat_available()
+
+
+def test_to_device_on_the_cpu_is_plain_to():
+    from gs_core.devices import to_device
+
+    t = torch.arange(3.0)
+    assert to_device(t, None) is t and to_device(t, "cpu") is t
+
+
+@pytest.mark.gpu
+def test_to_device_copies_to_cuda_without_synchronising():
+    from gs_core.devices import to_device
+
+    t = torch.arange(1000.0)
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        moved = to_device(t, "cuda")
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert moved.is_cuda and torch.equal(moved.cpu(), t)

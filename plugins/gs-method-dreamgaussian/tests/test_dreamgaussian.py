@@ -554,3 +554,23 @@ def test_channels_last_graphed_prior_gives_the_contiguous_numbers():
         results.append((lat, g))
     torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-3, atol=1e-3)
     torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-3, atol=1e-3)
+
+
+def test_statistic_without_indexing_equals_gsplats():
+    from gsplat.strategy import DefaultStrategy
+
+    torch.manual_seed(0)
+    n, c = 50, 2
+    info = _info(n, [0.0] * n)
+    info["n_cameras"] = c
+    info["means2d"] = torch.zeros(c, n, 2, requires_grad=True)
+    info["means2d"].grad = torch.randn(c, n, 2) * 1e-3
+    info["radii"] = torch.randint(0, 3, (c, n, 2), dtype=torch.int32)
+    ours, params, _, state = _strategy_fixture(n=n)
+    theirs_state = {"grad2d": None, "count": None, "radii": None}
+    for _ in range(2):  # the first call creates the state, the second accumulates
+        ours._update_state(params, state, info)
+        DefaultStrategy._update_state(ours, params, theirs_state, info)
+    assert (info["radii"] == 0).any() and bool(state["count"].gt(0).any())
+    torch.testing.assert_close(state["grad2d"], theirs_state["grad2d"])
+    torch.testing.assert_close(state["count"], theirs_state["count"])

@@ -94,6 +94,11 @@ class Cameras:
             raise ValidationError(
                 "Cameras", "viewmats and Ks on one device", f"{v.device} vs {k.device}"
             )
+        if v.device.type != "cpu":
+            # Reading the check back would synchronise every construction on a GPU (training
+            # loops build cameras every step); CPU-built cameras, orbit's included, are checked
+            # before they move, and render() checks finiteness on the same rule.
+            return
         with torch.no_grad():
             for name, t in (("viewmats", v), ("Ks", k)):
                 if not bool(torch.isfinite(t).all()):
@@ -144,7 +149,8 @@ class Cameras:
         """Cameras on a sphere around ``target`` looking at it (y-up world).
 
         ``fov_deg`` is the vertical field of view (LGM / Zero123 use 49.1). Elevations and
-        radii broadcast against the azimuths; the result has ``C = len(azimuths)``.
+        radii broadcast against the azimuths; the result has ``C = len(azimuths)``. Built and
+        checked on the CPU, then moved to ``device`` without waiting for the GPU.
         """
         az = torch.deg2rad(_as_tensor(azimuths_deg, torch.float64).reshape(-1))
         el = torch.deg2rad(_as_tensor(elevations_deg, torch.float64).reshape(-1))
@@ -164,11 +170,24 @@ class Cameras:
         c2w = look_at(eye, tgt.expand_as(eye), up)
         f = focal_from_fov(fov_deg, height)
         K = intrinsics(f, f, width / 2, height / 2, dtype=torch.float64).expand(len(az), 3, 3)
-        return cls(
-            viewmats=torch.linalg.inv(c2w).to(device=device, dtype=dtype),
-            Ks=K.to(device=device, dtype=dtype).contiguous(),
+        cams = cls(
+            viewmats=torch.linalg.inv(c2w).to(dtype),
+            Ks=K.to(dtype).contiguous(),
             width=int(width),
             height=int(height),
+        )
+        if device is None or torch.device(device).type == "cpu":
+            return cams
+        from gs_core.devices import to_device
+
+        # One copy for both, so one pinned block and one transfer per call.
+        packed = torch.cat([cams.viewmats.flatten(1), cams.Ks.flatten(1)], 1)
+        packed = to_device(packed, device)
+        return cls(
+            viewmats=packed[:, :16].reshape(-1, 4, 4).contiguous(),
+            Ks=packed[:, 16:].reshape(-1, 3, 3).contiguous(),
+            width=cams.width,
+            height=cams.height,
         )
 
     @classmethod

@@ -263,9 +263,13 @@ class Zero123Guidance(DiffusersPrior):
             d_radius: ``[B]`` change of camera distance (Zero123; unused by Stable Zero123).
             reference_elevation: elevation of the input view in degrees (Stable Zero123).
         """
-        cam = zero123_camera(
-            d_elevation, d_azimuth, d_radius, self.variant, reference_elevation
-        ).to(self.device)
+        from gs_core.devices import to_device
+
+        # Score distillation builds a condition every step: the copy must not stall the host.
+        cam = to_device(
+            zero123_camera(d_elevation, d_azimuth, d_radius, self.variant, reference_elevation),
+            self.device,
+        )
         b = cam.shape[0]
         ref = reference.expand_batch(b)
         context = torch.cat([ref.clip_embeds.to(self.device), cam.unsqueeze(1)], dim=-1)

@@ -12,7 +12,9 @@ statistic is the screen-space gradient norm in NDC units, as INRIA's). Where Dre
 * the world-size prune (max scale above ``prune_scale3d x scene_scale``) runs at every
   refinement (DreamGaussian passes ``max_screen_size``, which switches it on; DefaultStrategy
   waits for the first opacity reset); the screen-size test is inert in both;
-* the opacity reset clamps opacities to 0.01 at multiples of ``reset_every`` (INRIA's value).
+* the opacity reset clamps opacities to 0.01 at multiples of ``reset_every`` (INRIA's value);
+* the statistic accumulates without DefaultStrategy's boolean indexing (the same sums), which
+  waits for the GPU at every step of a launch-bound loop.
 
 The statistic of one step comes from the novel-view render, the render whose ``means2d``
 gradient the caller passes as ``info`` (main.py's last ``out``).
@@ -76,6 +78,29 @@ class DreamGaussianStrategy(DefaultStrategy):
         if step % self.reset_every == 0:
             reset_opa(params=params, optimizers=optimizers, state=state, value=self.reset_value)
         return counts
+
+    @torch.no_grad()
+    def _update_state(self, params, state, info, packed: bool = False) -> None:
+        """DefaultStrategy's statistic (the NDC-unit norm of each visible Gaussian's
+        screen-space gradient, and its count of visible cameras), summed with a mask instead
+        of gathered through ``torch.where``: no host synchronisation. The packed layout and the
+        2D-scale statistic (unused by DreamGaussian) go to gsplat's own code."""
+        if packed or self.refine_scale2d_stop_iter > 0:
+            return super()._update_state(params, state, info, packed=packed)
+        means2d = info[self.key_for_gradient]
+        grads = means2d.absgrad if self.absgrad else means2d.grad  # [C, N, 2]
+        c = info["n_cameras"]
+        norm = torch.hypot(
+            grads[..., 0] * (info["width"] / 2.0 * c), grads[..., 1] * (info["height"] / 2.0 * c)
+        )  # [C, N]
+        visible = (info["radii"] > 0.0).all(dim=-1)  # [C, N]
+        n = len(params["means"])
+        for key in ("grad2d", "count"):
+            if state[key] is None:
+                state[key] = torch.zeros(n, device=grads.device)
+        state["grad2d"] += torch.where(visible, norm, 0.0).sum(0)
+        state["count"] += visible.sum(0)
+        return None
 
     @torch.no_grad()
     def _prune_gs(self, params, optimizers, state, step: int) -> int:
