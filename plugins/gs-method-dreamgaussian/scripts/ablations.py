@@ -81,6 +81,8 @@ def _command(a, variant: str, categories: list[str], out: Path) -> list[str]:
         cmd += ["--geometry", "--geometry-points", str(a.geometry_points)]
     if a.threads:
         cmd += ["--threads", str(a.threads)]
+    if a.max_objects:
+        cmd += ["--max-objects", str(a.max_objects)]
     if a.teacher:
         cmd += ["--set", f"prior.model_id={a.teacher}"]
     for s in [*sets, *a.set]:
@@ -178,6 +180,13 @@ def main(argv=None) -> dict:
     p.add_argument("--jobs", type=int, default=1, help="gs3d eval processes at once")
     p.add_argument("--device", default="cuda")
     p.add_argument("--threads", type=int, default=None, help="CPU threads per process")
+    p.add_argument(
+        "--max-objects",
+        type=int,
+        default=None,
+        help="at most this many objects per job (gs3d eval --max-objects; with one category "
+        "per group, objects per category)",
+    )
     p.add_argument(
         "--geometry-points",
         type=int,

@@ -91,3 +91,16 @@ def test_jobs_are_launched_group_major(script):
     assert [(v, g) for v, g, _ in jobs[:3]] == [("full", 0), ("stage1", 0), ("refonly", 0)]
     assert [(v, g) for v, g, _ in jobs[3:]] == [("full", 1), ("stage1", 1), ("refonly", 1)]
     assert jobs[4][2] == ["car"]
+
+
+def test_max_objects_reaches_every_job(script):
+    from argparse import Namespace
+
+    a = Namespace(
+        data="EVAL", preset="procedural", seeds=1, device="cpu", geometry_points=0, threads=1,
+        max_objects=1, teacher="", set=[],
+    )  # fmt: skip
+    cmd = script._command(a, "stage1", ["mug"], Path("out"))
+    assert cmd[cmd.index("--max-objects") + 1] == "1"
+    a.max_objects = None
+    assert "--max-objects" not in script._command(a, "stage1", ["mug"], Path("out"))
