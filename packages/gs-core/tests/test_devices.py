@@ -75,20 +75,20 @@ def test_build_before_children_builds_gsplat_on_cuda():
 
 
 def test_to_device_on_the_cpu_is_plain_to():
-    from gs_core.devices import to_device
+    from gs_core.devices import to_device_async
 
     t = torch.arange(3.0)
-    assert to_device(t, None) is t and to_device(t, "cpu") is t
+    assert to_device_async(t, None) is t and to_device_async(t, "cpu") is t
 
 
 @pytest.mark.gpu
 def test_to_device_copies_to_cuda_without_synchronising():
-    from gs_core.devices import to_device
+    from gs_core.devices import to_device_async
 
     t = torch.arange(1000.0)
     torch.cuda.set_sync_debug_mode("error")
     try:
-        moved = to_device(t, "cuda")
+        moved = to_device_async(t, "cuda")
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert moved.is_cuda and torch.equal(moved.cpu(), t)

@@ -178,11 +178,11 @@ class Cameras:
         )
         if device is None or torch.device(device).type == "cpu":
             return cams
-        from gs_core.devices import to_device
+        from gs_core.devices import to_device_async
 
         # One copy for both, so one pinned block and one transfer per call.
         packed = torch.cat([cams.viewmats.flatten(1), cams.Ks.flatten(1)], 1)
-        packed = to_device(packed, device)
+        packed = to_device_async(packed, device)
         return cls(
             viewmats=packed[:, :16].reshape(-1, 4, 4).contiguous(),
             Ks=packed[:, 16:].reshape(-1, 3, 3).contiguous(),

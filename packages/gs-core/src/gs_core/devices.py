@@ -40,7 +40,7 @@ def resolve_device(name: str | torch.device = "auto", *, field: str = "device") 
     return torch.device(text)
 
 
-def to_device(tensor: torch.Tensor, device: torch.device | str | None) -> torch.Tensor:
+def to_device_async(tensor: torch.Tensor, device: torch.device | str | None) -> torch.Tensor:
     """``tensor`` on ``device`` without making the host wait for the GPU.
 
     A CPU tensor bound for CUDA is copied through pinned memory with ``non_blocking=True``:

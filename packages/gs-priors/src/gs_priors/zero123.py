@@ -263,10 +263,10 @@ class Zero123Guidance(DiffusersPrior):
             d_radius: ``[B]`` change of camera distance (Zero123; unused by Stable Zero123).
             reference_elevation: elevation of the input view in degrees (Stable Zero123).
         """
-        from gs_core.devices import to_device
+        from gs_core.devices import to_device_async
 
         # Score distillation builds a condition every step: the copy must not stall the host.
-        cam = to_device(
+        cam = to_device_async(
             zero123_camera(d_elevation, d_azimuth, d_radius, self.variant, reference_elevation),
             self.device,
         )

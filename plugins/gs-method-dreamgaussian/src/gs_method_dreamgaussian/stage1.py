@@ -24,7 +24,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from gs_core.devices import to_device
+from gs_core.devices import to_device_async
 from gs_core.errors import GS3DError
 from gs_core.gaussians import Gaussians
 from gs_core.rendering import render
@@ -122,7 +122,7 @@ def run_stage1(
             views = sample_novel_views(cam, s1.novel_views)
             size = novel_resolution(s1, r)
             white = torch.rand(s1.novel_views) < s1.white_background_prob
-            bg = to_device(white.float()[:, None].expand(-1, 3).contiguous(), device)
+            bg = to_device_async(white.float()[:, None].expand(-1, 3).contiguous(), device)
             with prof("render"):
                 novel = render(
                     g, views.cameras(cam, size, device), background=bg, backend=cfg.backend
