@@ -78,3 +78,22 @@ def test_training_ddp_two_processes_equal_one_process(tmp_path, toy):
     for s in m1:
         for k in ("loss", "loss/mse", "loss/reg", "grad_norm"):
             assert m2[s][k] == pytest.approx(m1[s][k], rel=1e-5), (s, k)
+
+
+@pytest.mark.skipif(
+    not dist.is_available() or not dist.is_gloo_available(), reason="needs torch.distributed gloo"
+)
+def test_one_rank_failing_ends_the_whole_run_with_its_error(tmp_path):
+    # A rank that raises leaves its peer in a collective: the run must still end (torchrun
+    # stops the peer), non-zero, with the failing rank's message, rather than hold a GPU lease.
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        str(TOY), str(tmp_path / "run"), "train.max_steps=6", "train.batch_size=4",
+        "fail_at_step=3", "fail_rank=1",
+    ]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "toy: failing on rank 1 at step 3" in out
+    assert "DONE" not in proc.stdout

@@ -52,6 +52,8 @@ class ToyConfig(Config):
     lambda_probe: float = 0.0  # logged only
     nan_at_step: int | None = None
     stall_at_step: int | None = None  # block in training_step until RUN_DIR/release exists
+    fail_at_step: int | None = None  # raise in training_step on process rank fail_rank
+    fail_rank: int = 0
     alternate: bool = False  # two optimisers taking turns
     train: TrainerConfig = pydantic.Field(default_factory=TrainerConfig)
 
@@ -141,6 +143,10 @@ class ToyTraining(TrainingModule):
             deadline = time.monotonic() + 120
             while not release.exists() and time.monotonic() < deadline:
                 time.sleep(0.02)
+        if cfg.fail_at_step is not None and step == cfg.fail_at_step:
+            rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+            if rank == cfg.fail_rank:
+                raise RuntimeError(f"toy: failing on rank {rank} at step {step}")
         x = batch["x"]
         if cfg.noise:
             x = x + cfg.noise * torch.randn_like(x)
