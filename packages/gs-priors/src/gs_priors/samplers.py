@@ -26,6 +26,7 @@ reference noise) draws them from torch's default CUDA generator in the graph.
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -57,10 +58,24 @@ class SampleResult:
         return {"noise": self.noise, "output": self.latents}
 
 
+# Per schedule tensor (a prior keeps one per device): reading a GPU schedule back to the host
+# synchronises, and every refinement of DreamGaussian's stage 2 builds a scheduler. Keyed by
+# id with a weak reference that proves the tensor is the same one (tensors compare by value).
+_BETAS: dict[int, tuple[weakref.ref, Any]] = {}
+
+
 def _betas(alphas_cumprod: torch.Tensor):
+    hit = _BETAS.get(id(alphas_cumprod))
+    if hit is not None and hit[0]() is alphas_cumprod:
+        return hit[1]
     ab = alphas_cumprod.detach().double().cpu()
     prev = torch.cat([ab.new_ones(1), ab[:-1]])
-    return (1 - ab / prev).clamp(0.0, 0.999).numpy()
+    betas = (1 - ab / prev).clamp(0.0, 0.999).numpy()
+    betas.setflags(write=False)
+    if len(_BETAS) >= 16:  # dead priors' entries
+        _BETAS.clear()
+    _BETAS[id(alphas_cumprod)] = (weakref.ref(alphas_cumprod), betas)
+    return betas
 
 
 def make_scheduler(prior: DiffusionPrior, sampler: Sampler = "ddim", **options: Any):
@@ -161,7 +176,10 @@ class GuidedDenoiser:
     def __call__(self, x: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
         if x.shape[0] != self.batch_size:
             raise ValidationError("latents", f"batch {self.batch_size}", f"batch {x.shape[0]}")
-        tt = torch.as_tensor(t, device=x.device).long().reshape(1).expand(x.shape[0])
+        if isinstance(t, torch.Tensor) and t.device == x.device:
+            tt = t.long().reshape(1).expand(x.shape[0])
+        else:  # a host timestep is filled in on the device: no copy to wait for
+            tt = torch.full((x.shape[0],), int(t), dtype=torch.long, device=x.device)
         return self._call(x.float().contiguous(), tt.contiguous(), *self._tensors)
 
 
@@ -233,7 +251,9 @@ def sample(
         raise ValidationError("noise", f"shape {tuple(shape)}", str(tuple(noise.shape)))
     noise = noise.to(device=device, dtype=torch.float32)
     scheduler = make_scheduler(prior, sampler, **scheduler_options)
-    scheduler.set_timesteps(steps, device=device)
+    # Timesteps stay on the host: the scheduler's step indexes its schedule with them and
+    # branches on them, which with device timesteps waits for the GPU at every step.
+    scheduler.set_timesteps(steps)
     denoiser = _denoiser(prior, condition, guidance_scale, shape[0], graphed, denoiser)
     x = _denoise(
         scheduler, denoiser, noise * scheduler.init_noise_sigma, scheduler.timesteps, generator
@@ -265,7 +285,7 @@ def refine(
     device = prior.alphas_cumprod.device
     latents = latents.detach().to(device=device, dtype=torch.float32)
     scheduler = make_scheduler(prior, "ddim", **scheduler_options)
-    scheduler.set_timesteps(steps, device=device)
+    scheduler.set_timesteps(steps)  # on the host, as in sample()
     start = int(steps * strength)
     timesteps = scheduler.timesteps[start:]
     if len(timesteps) == 0:
