@@ -29,6 +29,7 @@ def orbit_views(
             f"{tuple(azimuths_deg.shape)} and {tuple(elevations_deg.shape)}",
         )
     b, v = azimuths_deg.shape
+    # Built on the host and moved without waiting (Cameras.orbit); device angles are read back.
     flat = Cameras.orbit(
         azimuths_deg.detach().cpu().double().reshape(-1),
         elevations_deg.detach().cpu().double().reshape(-1),
@@ -36,10 +37,11 @@ def orbit_views(
         fov_deg=fov_deg,
         width=resolution,
         height=resolution,
+        device=azimuths_deg.device,
     )
     return Cameras(
-        viewmats=flat.viewmats.reshape(b, v, 4, 4).to(azimuths_deg.device),
-        Ks=flat.Ks.reshape(b, v, 3, 3).to(azimuths_deg.device),
+        viewmats=flat.viewmats.reshape(b, v, 4, 4),
+        Ks=flat.Ks.reshape(b, v, 3, 3),
         width=resolution,
         height=resolution,
     )
