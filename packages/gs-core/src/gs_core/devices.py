@@ -47,7 +47,8 @@ def to_device_async(tensor: torch.Tensor, device: torch.device | str | None) -> 
     the plain ``.to("cuda")`` of a pageable tensor synchronises the stream, which in a
     launch-bound loop (small renders, graphed U-Net calls) stalls the host once per copy.
     The pinned block is not reused before the copy has run (torch's caching host allocator
-    records it on the stream). Anything else is ``tensor.to(device)``.
+    records it on the stream). Anything else is ``tensor.to(device)``. Not inside a CUDA-graph
+    capture: the graph would keep reading that pinned block, which is reused afterwards.
     """
     if device is None:
         return tensor

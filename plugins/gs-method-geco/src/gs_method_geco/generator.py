@@ -22,6 +22,7 @@ import math
 import torch
 from torch import nn
 
+from gs_core.devices import to_device_async
 from gs_core.errors import GS3DError, ValidationError
 from gs_method_geco.config import GeneratorConfig
 from gs_priors.zero123plus import (
@@ -172,12 +173,13 @@ class OneStepGenerator(nn.Module):
         if x.shape[1] == 4:
             x = x[:, :3] * x[:, 3:] + GRAY * (1 - x[:, 3:])
         dev = x.device
-        mean = torch.tensor(cfg.clip_mean, device=dev).view(1, 3, 1, 1)
-        std = torch.tensor(cfg.clip_std, device=dev).view(1, 3, 1, 1)
+        # Normalisation constants move without waiting for the GPU (this runs every step).
+        mean = to_device_async(torch.tensor(cfg.clip_mean).view(1, 3, 1, 1), dev)
+        std = to_device_async(torch.tensor(cfg.clip_std).view(1, 3, 1, 1), dev)
         clip_in = (square_resize(x, cfg.clip_size, "bicubic") - mean) / std
         image_embeds = self.vision_encoder(clip_in.to(self.dtype)).image_embeds.float()
-        mean = torch.tensor(cfg.reference_mean, device=dev).view(1, 3, 1, 1)
-        std = torch.tensor(cfg.reference_std, device=dev).view(1, 3, 1, 1)
+        mean = to_device_async(torch.tensor(cfg.reference_mean).view(1, 3, 1, 1), dev)
+        std = to_device_async(torch.tensor(cfg.reference_std).view(1, 3, 1, 1), dev)
         ref_in = (square_resize(x, cfg.reference_size, "bilinear") - mean) / std
         reference = self._vae_sample(ref_in, generator)
         # The unconditional reference: one latent of an all-zero normalised image, shared by the
