@@ -54,6 +54,11 @@ def to_device_async(tensor: torch.Tensor, device: torch.device | str | None) -> 
         return tensor
     device = torch.device(device)
     if device.type == "cuda" and tensor.device.type == "cpu":
+        if torch.cuda.is_current_stream_capturing():
+            raise GS3DError(
+                "to_device_async: a host tensor cannot be copied inside a CUDA-graph capture "
+                "(the graph would read a pinned block that is reused); move it before capturing"
+            )
         return tensor.pin_memory().to(device, non_blocking=True)
     return tensor.to(device)
 
