@@ -74,7 +74,15 @@ def test_build_before_children_builds_gsplat_on_cuda():
     assert build_before_children("cuda") is None and gsplat_available()
 
 
-def test_to_device_on_the_cpu_is_plain_to():
+def test_to_device_async_refuses_inside_a_graph_capture(monkeypatch):
+    from gs_core.devices import to_device_async
+
+    monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: True)
+    with pytest.raises(GS3DError, match="CUDA-graph capture"):
+        to_device_async(torch.arange(3.0), "cuda")
+
+
+def test_to_device_async_on_the_cpu_is_plain_to():
     from gs_core.devices import to_device_async
 
     t = torch.arange(3.0)
@@ -82,7 +90,7 @@ def test_to_device_on_the_cpu_is_plain_to():
 
 
 @pytest.mark.gpu
-def test_to_device_copies_to_cuda_without_synchronising():
+def test_to_device_async_copies_to_cuda_without_synchronising():
     from gs_core.devices import to_device_async
 
     t = torch.arange(1000.0)
