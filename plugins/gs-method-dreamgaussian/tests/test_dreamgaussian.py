@@ -574,3 +574,32 @@ def test_statistic_without_indexing_equals_gsplats():
     assert (info["radii"] == 0).any() and bool(state["count"].gt(0).any())
     torch.testing.assert_close(state["grad2d"], theirs_state["grad2d"])
     torch.testing.assert_close(state["count"], theirs_state["count"])
+
+
+def test_the_graphed_prior_decodes_as_the_prior_does():
+    from gs_method_dreamgaussian.guidance import GraphedZero123, load_prior
+
+    prior = load_prior(tiny().prior, torch.device("cpu")).prior
+    z = torch.randn(1, 4, 4, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(GraphedZero123(prior).decode_latents(z), prior.decode_latents(z))
+
+
+@pytest.mark.gpu
+def test_the_graphed_vae_without_gradients_matches_eager():
+    # Stage 2's encode of a render and decode of the refined latents replay forward-only graphs.
+    from gs_method_dreamgaussian.guidance import GraphedZero123, load_prior
+
+    prior = load_prior(tiny().prior, torch.device("cuda")).prior
+    graphed = GraphedZero123(prior)
+    with torch.no_grad():
+        for step in range(4):  # warm-up, capture, replays
+            x = torch.rand(1, 3, 32, 32, device="cuda")
+            a = graphed.encode_images(x, torch.Generator("cuda").manual_seed(step))
+            b = prior.encode_images(x, torch.Generator("cuda").manual_seed(step))
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+            torch.testing.assert_close(
+                graphed.decode_latents(a), prior.decode_latents(a), rtol=1e-4, atol=1e-4
+            )
+    assert len(graphed._encode_graph._recordings) == 1
+    assert len(graphed._decode_graph._recordings) == 1

@@ -160,6 +160,10 @@ class GraphedZero123(DelegatingPrior):
         self._prior = prior
         self._graphed = GraphedCallable(self._forward, prior.unet)
         self._vae_graphs: dict[tuple, Any] = {}
+        # Stage 2 encodes a render and decodes the refined latents at every step, without
+        # gradients: forward-only graphs (one per shape, as GraphedCallable keys them).
+        self._encode_graph = GraphedCallable(prior.vae._encode, prior.vae)
+        self._decode_graph = GraphedCallable(prior.decode_latents, prior.vae)
 
     def _forward(self, latents_t, t, embeddings, image_latents):
         from gs_priors.zero123 import Zero123Condition
@@ -197,6 +201,8 @@ class GraphedZero123(DelegatingPrior):
             and not any(q.requires_grad for q in vae.parameters())
         )
         if not graphable:
+            if x.is_cuda and not torch.is_grad_enabled() and self._plain_vae():
+                return self._encode_graph(x.contiguous())
             return vae._encode(x)
         key = (tuple(x.shape), x.dtype, x.device)
         fn = self._vae_graphs.get(key)
@@ -207,6 +213,16 @@ class GraphedZero123(DelegatingPrior):
             fn = torch.cuda.make_graphed_callables(vae._encode, (sample,))
             self._vae_graphs[key] = fn
         return fn(x)
+
+    def _plain_vae(self) -> bool:
+        vae = self._prior.vae
+        return not vae.use_tiling and not vae.use_slicing
+
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """The prior's ``decode_latents``, replayed from a graph on CUDA without gradients."""
+        if latents.is_cuda and not torch.is_grad_enabled() and self._plain_vae():
+            return self._decode_graph(latents.contiguous())
+        return self._prior.decode_latents(latents)
 
     def __getattr__(self, name: str):
         if name.startswith("_"):  # never delegate private names (copying looks them up early)

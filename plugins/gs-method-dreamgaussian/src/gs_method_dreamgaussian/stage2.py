@@ -165,7 +165,7 @@ def refine_texture(
                 reference_elevation=cam.input_elevation_deg,
             )
             with prof("refine"), torch.no_grad():
-                latents = guidance.prior.encode_images(images.detach())
+                latents = guidance.model.encode_images(images.detach())
                 result = refine(
                     guidance.prior,
                     latents,
@@ -174,7 +174,7 @@ def refine_texture(
                     steps=s2.refine_steps,
                     denoiser=denoiser,
                 )
-                refined = guidance.prior.decode_latents(result.latents)
+                refined = guidance.model.decode_latents(result.latents)
             refined = F.interpolate(
                 refined.float(), (out, out), mode="bilinear", align_corners=False
             )
