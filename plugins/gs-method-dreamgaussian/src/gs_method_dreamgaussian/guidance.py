@@ -187,22 +187,22 @@ class GraphedZero123(DelegatingPrior):
         p = self._prior
         return p.latents_from_moments(self._vae_moments(p.encoder_input(images)), generator)
 
+    def _replayable(self, x: torch.Tensor) -> bool:
+        """Whether the VAE's call on ``x`` has static shapes a graph can replay (CUDA, no tiling,
+        no slicing of a batch)."""
+        vae = self._prior.vae
+        return x.is_cuda and not vae.use_tiling and not (vae.use_slicing and x.shape[0] > 1)
+
     def _vae_moments(self, x: torch.Tensor) -> torch.Tensor:
         vae = self._prior.vae
+        if not self._replayable(x):
+            return vae._encode(x)
+        if not torch.is_grad_enabled():
+            return self._encode_graph(x.contiguous())
         # Stage 1 encodes a render and backpropagates through the encoder every step; replayed
         # from graphs the two took 4.59 s of 500 paper-size steps on an H200 instead of 5.83 s
         # (profiled sections, README "Speed").
-        graphable = (
-            x.is_cuda
-            and x.requires_grad
-            and torch.is_grad_enabled()
-            and not vae.use_tiling
-            and not (vae.use_slicing and x.shape[0] > 1)
-            and not any(q.requires_grad for q in vae.parameters())
-        )
-        if not graphable:
-            if x.is_cuda and not torch.is_grad_enabled() and self._plain_vae():
-                return self._encode_graph(x.contiguous())
+        if not x.requires_grad or any(q.requires_grad for q in vae.parameters()):
             return vae._encode(x)
         key = (tuple(x.shape), x.dtype, x.device)
         fn = self._vae_graphs.get(key)
@@ -214,13 +214,9 @@ class GraphedZero123(DelegatingPrior):
             self._vae_graphs[key] = fn
         return fn(x)
 
-    def _plain_vae(self) -> bool:
-        vae = self._prior.vae
-        return not vae.use_tiling and not vae.use_slicing
-
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """The prior's ``decode_latents``, replayed from a graph on CUDA without gradients."""
-        if latents.is_cuda and not torch.is_grad_enabled() and self._plain_vae():
+        if self._replayable(latents) and not torch.is_grad_enabled():
             return self._decode_graph(latents.contiguous())
         return self._prior.decode_latents(latents)
 
