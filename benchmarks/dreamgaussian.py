@@ -22,7 +22,8 @@ minute each on a V100).
 configuration, in the same process with the same prior, and prints the ratios to the base.
 
 Each configuration runs ``--runs`` times (the first also records CUDA graphs and warms the
-allocator; the table shows the last), then once more with ``profile=True``: seconds per section
+allocator; the table shows the median of the others, each run's total is printed as it ends, so
+a noisy shared machine shows as a spread), then once more with ``profile=True``: seconds per section
 (U-Net, VAE encode and its backward, Gaussian rendering and its backward, optimiser,
 densification, mesh extraction, UV atlas, baking, mesh rendering, refinement), each bracketed by
 CUDA synchronisations, so their sum exceeds the unprofiled time. Prints markdown tables.
@@ -53,11 +54,30 @@ def input_image(size: int) -> torch.Tensor:
     return torch.from_numpy(views.rgba).float().div(255).permute(0, 3, 1, 2)
 
 
+def timed_runs(model, image: torch.Tensor, runs: int, name: str):
+    """Generate ``runs`` times; return the last output and the per-part median of the runs
+    after the first (the first records CUDA graphs; with one run, that run)."""
+    import statistics
+
+    outs = []
+    for i in range(max(1, runs)):
+        out = model.generate(image, seed=0)
+        outs.append(out.timings)
+        print(f"{name}: run {i + 1} total {out.timings['total']:.2f} s", flush=True)
+    kept = outs[1:] or outs
+    return out, {k: statistics.median(t[k] for t in kept) for k in kept[0]}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--preset", default="paper", help="paper, paper_stable or tiny")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--runs", type=int, default=2, help="unprofiled runs; the last is reported")
+    p.add_argument(
+        "--runs",
+        type=int,
+        default=2,
+        help="unprofiled runs; the median of all but the first is reported",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (CPU runs)")
     p.add_argument("--no-cuda-graph", action="store_true", help="eager guided U-Net calls")
     p.add_argument(
@@ -117,9 +137,7 @@ def main() -> None:
 
     model = DreamGaussian(cfg).to(device)
     image = input_image(256).to(device)
-    out = None
-    for _ in range(max(1, args.runs)):
-        out = model.generate(image, seed=0)
+    out, timings = timed_runs(model, image, args.runs, "base")
     profiled = None if args.no_profile else model.generate(image, seed=0, profile=True)
 
     mem = (
@@ -136,7 +154,7 @@ def main() -> None:
     print(f"Gaussians {g.num_gaussians:,} (final), mesh faces {faces}\n")
     print("| part | seconds |")
     print("| --- | ---: |")
-    for k, v in out.timings.items():
+    for k, v in timings.items():
         print(f"| {k} | {v:.2f} |")
     sections = profiled.extras["profile"][0] if profiled is not None else {}
     if sections:
@@ -158,19 +176,17 @@ def main() -> None:
     compared = {}
     for spec in args.compare:
         variant = DreamGaussian(cfg.with_overrides(spec.split(","))).to(device)
-        for _ in range(max(1, args.runs)):
-            timings = variant.generate(image, seed=0).timings
-        compared[spec] = timings
-        print(f"{spec}: " + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()), flush=True)
+        compared[spec] = timed_runs(variant, image, args.runs, spec)[1]
+        print(
+            f"{spec}: " + ", ".join(f"{k} {v:.2f} s" for k, v in compared[spec].items()),
+            flush=True,
+        )
     if compared:
-        print("\n| variant | " + " | ".join(out.timings) + " |")
-        print("| --- |" + " ---: |" * len(out.timings))
-        print("| base | " + " | ".join(f"{v:.2f}" for v in out.timings.values()) + " |")
-        for spec, timings in compared.items():
-            cells = [
-                f"{timings[k]:.2f} ({timings[k] / max(v, 1e-9):.2f}x)"
-                for k, v in out.timings.items()
-            ]
+        print("\n| variant | " + " | ".join(timings) + " |")
+        print("| --- |" + " ---: |" * len(timings))
+        print("| base | " + " | ".join(f"{v:.2f}" for v in timings.values()) + " |")
+        for spec, t in compared.items():
+            cells = [f"{t[k]:.2f} ({t[k] / max(v, 1e-9):.2f}x)" for k, v in timings.items()]
             print(f"| {spec} | " + " | ".join(cells) + " |")
     if args.json:
         from gs_core.io.atomic import atomic_write_text
@@ -181,7 +197,8 @@ def main() -> None:
                 {
                     "preset": args.preset,
                     "device": name,
-                    "timings_s": out.timings,
+                    "timings_s": timings,
+                    "runs": args.runs,
                     "profile_s": sections,
                     "num_gaussians": g.num_gaussians,
                     "num_faces": mesh.num_faces if mesh is not None else None,
