@@ -165,6 +165,38 @@ def test_cameras_and_backgrounds():
     assert plucker_inputs(cams, 8).shape == (2, 4, 6, 8, 8)
 
 
+def test_training_cameras_come_from_host_angles(tiny_quadruples):
+    index = torch.tensor([1, 0])
+    az, el = tiny_quadruples.host_angles(index)
+    assert az.device.type == "cpu" and az.dtype == torch.float32
+    q = tiny_quadruples.batch(index)
+    torch.testing.assert_close(az, q["azimuths"].cpu())
+    torch.testing.assert_close(el, q["elevations"].cpu())
+    m = _tiny()
+    a = m.view_cameras(az, el)
+    b = m.view_cameras(q["azimuths"], q["elevations"])
+    torch.testing.assert_close(a.viewmats, b.viewmats)
+
+
+@pytest.mark.gpu
+def test_training_cameras_need_no_synchronisation(tiny_quadruples):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    quads = tiny_quadruples.to("cuda")
+    index = torch.tensor([0, 1])
+    quads.host_angles(index)  # the one copy back, kept
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        az, el = quads.host_angles(index)
+        cams = orbit_views(az, el, 1.5, 49.1, 16, device="cuda")
+        vaz, vel = random_verification_views(2, 4, (-180.0, 180.0), (-5.0, 5.0), None, "cpu")
+        orbit_views(vaz, vel, 1.5, 49.1, 16, device="cuda")
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert cams.viewmats.is_cuda and cams.viewmats.shape == (2, 4, 4, 4)
+
+
 def test_seed_reproducible_and_fresh():
     m = _tiny().eval()
     x = tiny_rgba_images(1, 32)

@@ -20,8 +20,10 @@ def orbit_views(
     radius: float,
     fov_deg: float,
     resolution: int,
+    device: torch.device | str | None = None,
 ) -> Cameras:
-    """Cameras ``[B, V]`` from angle tensors ``[B, V]`` (degrees)."""
+    """Cameras ``[B, V]`` on ``device`` (default: the angles') from angle tensors ``[B, V]``
+    (degrees). Angles on the CPU cost no synchronisation; CUDA angles are read back."""
     if azimuths_deg.ndim != 2 or azimuths_deg.shape != elevations_deg.shape:
         raise ValidationError(
             "azimuths_deg / elevations_deg",
@@ -29,7 +31,8 @@ def orbit_views(
             f"{tuple(azimuths_deg.shape)} and {tuple(elevations_deg.shape)}",
         )
     b, v = azimuths_deg.shape
-    # Built on the host and moved without waiting (Cameras.orbit); device angles are read back.
+    # Built on the host and moved without waiting (Cameras.orbit); device angles are read back,
+    # so training loops pass host angles and the device.
     flat = Cameras.orbit(
         azimuths_deg.detach().cpu().double().reshape(-1),
         elevations_deg.detach().cpu().double().reshape(-1),
@@ -37,7 +40,7 @@ def orbit_views(
         fov_deg=fov_deg,
         width=resolution,
         height=resolution,
-        device=azimuths_deg.device,
+        device=azimuths_deg.device if device is None else device,
     )
     return Cameras(
         viewmats=flat.viewmats.reshape(b, v, 4, 4),

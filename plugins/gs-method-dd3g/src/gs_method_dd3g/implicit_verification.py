@@ -44,11 +44,12 @@ def implicit_verification(
     b = input_images.shape[0]
     dev = gaussians.means.device
     v = config.num_views
+    # Views drawn on the host (a CUDA generator draws on its device and is read back once).
     az, el = random_verification_views(
-        b, v, config.iv_azimuth_range, config.iv_pitch_range, generator, dev
+        b, v, config.iv_azimuth_range, config.iv_pitch_range, generator, "cpu"
     )
     size = int(teacher.image_size)
-    cams = orbit_views(az, el, config.camera_radius, config.fov_deg, size)
+    cams = orbit_views(az, el, config.camera_radius, config.fov_deg, size, device=dev)
     if config.iv_random_background:
         bg = random_background((b, 1, 3), generator, dev)
     else:

@@ -107,9 +107,16 @@ class DD3G(Method):
         return az, el, noise.to(self.device)
 
     def view_cameras(self, azimuths: torch.Tensor, elevations: torch.Tensor, resolution=None):
+        """Cameras ``[B, V]`` on the model's device at ``resolution`` (default: the render's)
+        from angles ``[B, V]`` in degrees (host angles build them without a synchronisation)."""
         c = self.config
         return orbit_views(
-            azimuths, elevations, c.camera_radius, c.fov_deg, resolution or c.render_resolution
+            azimuths,
+            elevations,
+            c.camera_radius,
+            c.fov_deg,
+            resolution or c.render_resolution,
+            device=self.device,
         )
 
     def forward(

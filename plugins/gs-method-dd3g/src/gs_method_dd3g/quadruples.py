@@ -56,6 +56,17 @@ class QuadrupleSet:
     def __len__(self) -> int:
         return self.images.shape[0]
 
+    def host_angles(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Azimuths and elevations ``[B, V]`` (float32, CPU) of rows ``index [B]``, from a CPU
+        copy kept beside device tensors: the cameras of a training step are built on the host,
+        and reading device angles back would wait for the GPU at every step."""
+        host = self.__dict__.get("_host_angles")
+        if host is None:
+            host = (self.azimuths.detach().cpu().float(), self.elevations.detach().cpu().float())
+            self.__dict__["_host_angles"] = host
+        index = index.cpu()
+        return host[0][index], host[1][index]
+
     def to(self, device) -> QuadrupleSet:
         return QuadrupleSet(**{k: getattr(self, k).to(device) for k in _KEYS}, meta=self.meta)
 

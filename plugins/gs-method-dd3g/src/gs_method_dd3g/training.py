@@ -112,15 +112,17 @@ class DD3GTrainingModule(TrainingModule):
     def training_step(self, batch: Any, step: int) -> dict[str, torch.Tensor]:
         cfg: DD3GConfig = self.model.config
         index = batch if isinstance(batch, torch.Tensor) else torch.as_tensor(batch)
-        q = self.__dict__["_quads"].batch(index)
+        quads = self.__dict__["_quads"]
+        q = quads.batch(index)
+        azimuths, elevations = quads.host_angles(index)
         weights = self.loss_weights(step)
         m = self.model
-        cams_lat = m.view_cameras(q["azimuths"], q["elevations"], cfg.latent_size)
+        cams_lat = m.view_cameras(azimuths, elevations, cfg.latent_size)
         attrs = m(m.input_rgb(q["images"]), q["noise"], plucker_inputs(cams_lat, cfg.latent_size))
         g = gaussians_from_attributes(attrs)
         terms: dict[str, torch.Tensor] = {}
         if "es_mse" in weights or "es_lpips" in weights:
-            cams = m.view_cameras(q["azimuths"], q["elevations"])
+            cams = m.view_cameras(azimuths, elevations)
             lp = self.lpips() if "es_lpips" in weights else None
             es = explicit_supervision(g, cams, q["outputs"], cfg.es_background, lp)
             terms.update({k: v for k, v in es.items() if k in weights})
