@@ -10,7 +10,12 @@ Issue targets (H200, bf16): Zero123 guided call <= 8 ms; Zero123++ 75-step six-v
 
 ``--channels-last`` stores the U-Net's convolution weights channels-last; ``--compile`` compiles
 the U-Net in place (static shapes) after the plain rows, so the compiled kernels are warm before
-the CUDA graph records them: each adds rows, so one run compares them.
+the CUDA graph records them: each adds rows, so one run compares them. ``--sdpa
+flash,efficient,cudnn,math`` adds rows with ``F.scaled_dot_product_attention`` held to each
+named kernel (``torch.nn.attention.sdpa_kernel``) while the denoiser runs and its graph records
+(the default lets torch choose); attention is more than half of Zero123++'s work.
+
+    python3 benchmarks/priors.py --priors zero123plus --channels-last --sdpa cudnn,flash
 
 Each row also gives the guided call's floating-point work (counted by
 ``torch.utils.flop_counter`` on the meta device: no memory, no GPU) and the rate the measured
@@ -129,6 +134,23 @@ def guided_call_flops(bench: Bench) -> dict[str, float]:
     return {**by_op, "total": float(counter.get_total_flops())}
 
 
+SDPA_BACKENDS = {
+    "flash": "FLASH_ATTENTION",
+    "efficient": "EFFICIENT_ATTENTION",
+    "cudnn": "CUDNN_ATTENTION",
+    "math": "MATH",
+}
+
+
+def sdpa_backends(spec: str | None) -> list[str]:
+    """``'cudnn,flash'`` -> ``['cudnn', 'flash']``; one clear error naming the unknown ones."""
+    names = [n.strip() for n in (spec or "").split(",") if n.strip()]
+    unknown = [n for n in names if n not in SDPA_BACKENDS]
+    if unknown:
+        raise SystemExit(f"--sdpa: unknown {unknown}; expected some of {sorted(SDPA_BACKENDS)}")
+    return names
+
+
 def _time(fn, repeats: int) -> float:
     torch.cuda.synchronize()
     t0 = time.perf_counter()
@@ -146,9 +168,11 @@ def measure(
     samples: int,
     channels_last: bool = False,
     compile: bool = False,
+    sdpa: tuple[str, ...] = (),
 ):
     """Rows ``(what, U-Net M params, mode, guided call ms, steps, sample s)``: eager and graphed,
-    then (``channels_last``) with channels-last weights, then (``compile``) compiled as well."""
+    then (``channels_last``) with channels-last weights, then each ``sdpa`` attention kernel
+    (names of :data:`SDPA_BACKENDS`) in that layout, then (``compile``) compiled as well."""
     prior, cond, shape = bench.build(device, dtype)
     params = sum(p.numel() for p in prior.unet.parameters()) / 1e6
     x = torch.randn(shape, device=device)
@@ -158,6 +182,17 @@ def measure(
         prior.unet.to(memory_format=torch.channels_last)
         suffix += ", channels-last"
         rows += _rows(bench, prior, cond, shape, x, params, calls, samples, suffix)
+    for name in sdpa:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        backend = getattr(SDPBackend, SDPA_BACKENDS[name])
+        try:
+            with sdpa_kernel([backend]):
+                rows += _rows(
+                    bench, prior, cond, shape, x, params, calls, samples, f"{suffix}, sdpa {name}"
+                )
+        except RuntimeError as e:  # the kernel does not take these shapes or dtype here
+            print(f"sdpa {name}: not run ({str(e).splitlines()[0][:160]})", flush=True)
     if compile:
         # Static shapes: each U-Net shape (Zero123++: its reference pass and its grid) gets its
         # own kernels, compiled during the eager warm-up, before any CUDA graph is recorded.
@@ -202,8 +237,14 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=2, help="timed full samples")
     ap.add_argument("--channels-last", action="store_true", help="add channels-last rows")
     ap.add_argument("--compile", action="store_true", help="add rows with the U-Net compiled")
+    ap.add_argument(
+        "--sdpa",
+        default=None,
+        help="add rows with attention held to these kernels: flash,efficient,cudnn,math",
+    )
     ap.add_argument("--flops-only", action="store_true", help="count FLOPs only (no CUDA needed)")
     args = ap.parse_args()
+    sdpa = tuple(sdpa_backends(args.sdpa))
     flops = {}
     for name in args.priors:
         flops[name] = guided_call_flops(PRIORS[name])
@@ -234,6 +275,7 @@ def main() -> None:
                 args.samples,
                 channels_last=args.channels_last,
                 compile=args.compile,
+                sdpa=sdpa,
             )
         ]
         print(f"{name}: measured in {time.perf_counter() - t0:.0f} s", flush=True)

@@ -22,3 +22,18 @@ def test_guided_call_flops_count_both_branches_of_zero123():
     assert 0.1e12 < single["total"] < 0.3e12
     conv = sum(v for k, v in flops.items() if "convolution" in k)
     assert 0.5 < conv / flops["total"] < 0.8
+
+
+def test_sdpa_backends_are_named_or_refused():
+    import pytest
+    import torch.nn.attention as attention
+
+    from gs_core.testing import load_script
+
+    bench = load_script(SCRIPT, "priors_benchmark")
+    assert bench.sdpa_backends("cudnn, flash") == ["cudnn", "flash"]
+    assert bench.sdpa_backends(None) == []
+    for name in bench.SDPA_BACKENDS.values():
+        assert hasattr(attention.SDPBackend, name)
+    with pytest.raises(SystemExit, match="unknown \\['fa3'\\]"):
+        bench.sdpa_backends("flash,fa3")
