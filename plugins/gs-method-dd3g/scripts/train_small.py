@@ -13,8 +13,9 @@
    ``--budget-s`` caps each run's wall time. With a budget and no ``--steps``, a probe first
    runs every run at once for ``--probe-s`` seconds under the same load and measures its step
    rate and the time of one evaluation; the slowest run's rate then sets the common step count
-   that fits the budget with ``--evals`` evaluations, so the curriculum of Eq. 6 (which reads
-   ``i / I``) runs to its end in every variant instead of being cut off by the budget.
+   that fits the budget with ``--evals`` evaluations (at most the preset's schedule), so the
+   curriculum of Eq. 6 (which reads ``i / I``) runs to its end in every variant instead of
+   being cut off by the budget.
 4. Evaluation every ``--eval-every`` steps (EMA weights) on procedural-eval objects (eval seed;
    24-view ring at elevation 0 so ring12 is available), ring12 targets relative to the input,
    predictions aligned to the input by the automatic azimuth search
@@ -232,6 +233,13 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=4,
         help="evaluations per run when the probe sets the steps (the last at the end)",
+    )
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="the most steps a probe may fit (default: the preset's schedule, which the "
+        "curriculum and the EMA are set for)",
     )
     p.add_argument(
         "--margin",
@@ -567,6 +575,7 @@ def _launch(a, runs, quads, teacher, eval_root: Path, out: Path, argv: list[str]
 def main(argv=None) -> dict:
     a = _parser().parse_args(argv)
     from gs_core.io.atomic import atomic_write_text
+    from gs_method_dd3g import DD3GConfig
     from gs_method_dd3g.quadruples import QuadrupleSet, generate_quadruples
     from gs_priors import ImageDreamGuidance
 
@@ -634,7 +643,8 @@ def main(argv=None) -> dict:
         probes = [p for p in probes if (p["variant"], p["seed"]) in timed]
         if not runs:
             raise SystemExit(f"the rate probe failed for every run ({probed}); see the log")
-        a.steps = fitted_steps(probes, a.budget_s, a.evals, a.margin)
+        cap = a.max_steps or DD3GConfig.preset(a.preset).train.max_steps
+        a.steps = min(fitted_steps(probes, a.budget_s, a.evals, a.margin), cap)
         if a.eval_every is None:
             # rounded up, so the last evaluation is the final step's (not one step before it)
             a.eval_every = max(1, -(-a.steps // max(1, a.evals)))

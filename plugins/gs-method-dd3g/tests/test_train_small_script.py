@@ -142,9 +142,9 @@ def test_a_budget_without_steps_is_probed_then_fitted(script, tiny_teacher_dir, 
     out = tmp_path / "out"
     args = _args(tiny_teacher_dir, out, "--variants", "pepd_es,pepd_iv", "--jobs", "2")
     args = args[: args.index("--steps")] + args[args.index("--steps") + 2 :]
-    res = script.main(
-        [*args, "--budget-s", "30", "--probe-s", "4", "--evals", "3", "--margin", "0.6"]
-    )
+    # --max-steps lifts the cap of the tiny preset's 4-step schedule.
+    probe_args = ["--budget-s", "30", "--probe-s", "4", "--evals", "3", "--margin", "0.6"]
+    res = script.main([*args, *probe_args, "--max-steps", "100000"])
     probe = res["probe"]
     assert {(r["variant"], r["seed"]) for r in probe["runs"]} == {("pepd_es", 0), ("pepd_iv", 0)}
     assert all(r["rate"] > 0 and r["eval_s"] > 0 for r in probe["runs"])
@@ -154,6 +154,15 @@ def test_a_budget_without_steps_is_probed_then_fitted(script, tiny_teacher_dir, 
     assert every == -(-steps // 3)  # rounded up: three evaluations, the last at the end
     assert res["failed_runs"] == [] and res["equal_steps"] == steps
     assert all([e["step"] for e in r["evals"]] == [every, 2 * every, steps] for r in res["runs"])
+
+
+def test_a_probe_fits_at_most_the_preset_schedule(script, tiny_teacher_dir, tmp_path):
+    out = tmp_path / "out"
+    args = _args(tiny_teacher_dir, out, "--variants", "pepd_es", "--jobs", "1")
+    args = args[: args.index("--steps")] + args[args.index("--steps") + 2 :]
+    res = script.main([*args, "--budget-s", "30", "--probe-s", "4", "--evals", "1"])
+    # the tiny preset's schedule is 4 steps; the probe alone would fit at least 10
+    assert res["probe"]["steps"] == 4 and res["equal_steps"] == 4
 
 
 def test_an_earlier_run_is_not_overwritten_unasked(script, tiny_teacher_dir, tmp_path):
@@ -190,7 +199,7 @@ def test_a_run_whose_probe_fails_is_left_out_and_the_rest_go_on(
     monkeypatch.setattr(script, "_launch", fake_launch)
     args = _args(tiny_teacher_dir, tmp_path / "out", "--variants", "pepd_es,pepd_iv", "--jobs", "2")
     args = args[: args.index("--steps")] + args[args.index("--steps") + 2 :]
-    res = script.main([*args, "--budget-s", "100", "--evals", "2"])
+    res = script.main([*args, "--budget-s", "100", "--evals", "2", "--max-steps", "100000"])
     assert calls[1][0] == [("pepd_es", 0)]  # the real runs: without the failed one
     assert res["probe"]["failed"] == ["pepd_iv:0"] and "pepd_iv:0" in res["failed_runs"]
     assert res["probe"]["steps"] == script.fitted_steps(res["probe"]["runs"], 100.0, 2, 0.85)
