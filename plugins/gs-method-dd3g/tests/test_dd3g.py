@@ -245,6 +245,49 @@ def test_implicit_verification_gradient_reaches_generator(tiny_teacher, tiny_qua
     assert pe is not None and pe.abs().sum() > 0
 
 
+def test_verifier_references_encode_once_and_give_the_same_loss(
+    tiny_teacher, tiny_quadruples, monkeypatch
+):
+    from gs_method_dd3g.implicit_verification import implicit_verification, verification_sds
+    from gs_method_dd3g.verifier_references import VerifierReferences
+
+    m = _tiny()
+    index = torch.tensor([2, 0])
+    q = tiny_quadruples.batch(index)
+    cams = m.view_cameras(*tiny_quadruples.host_angles(index), m.config.latent_size)
+    with torch.no_grad():
+        g = gaussians_from_attributes(
+            m(m.input_rgb(q["images"]), q["noise"], plucker_inputs(cams, m.config.latent_size))
+        )
+    sds = verification_sds(tiny_teacher, m.config)
+    refs = VerifierReferences(tiny_teacher, tiny_quadruples.images, chunk=3)
+    assert len(refs) == len(tiny_quadruples)
+
+    def loss(references):
+        torch.manual_seed(0)  # the verifier also draws from the global generator
+        gen = torch.Generator().manual_seed(5)
+        return implicit_verification(
+            g, q["images"], tiny_teacher, sds, m.config, gen, references=references
+        )["iv"]
+
+    expected = loss(None)
+    calls = []
+    for owner, name in ((tiny_teacher, "_embed_text"), (tiny_teacher.image_encoder, "forward")):
+        original = getattr(owner, name)
+        monkeypatch.setattr(
+            owner, name, lambda *a, o=original, n=name, **k: calls.append(n) or o(*a, **k)
+        )
+    cached = loss(lambda gen: refs.reference(index, gen))
+    assert calls == []  # no text or image encoding per step
+    torch.testing.assert_close(cached, expected, rtol=1e-5, atol=1e-6)
+    # the latent is a fresh posterior sample each call, as encode_reference draws one
+    a = refs.reference(index, torch.Generator().manual_seed(1)).input_latents
+    b = refs.reference(index, torch.Generator().manual_seed(2)).input_latents
+    assert not torch.equal(a, b)
+    with pytest.raises(ValidationError, match="uint8 RGBA"):
+        VerifierReferences(tiny_teacher, tiny_quadruples.images.float())
+
+
 @pytest.mark.parametrize("objective", ["joint", "es", "iv"])
 def test_training_module_runs_each_objective(objective, tiny_teacher, tiny_quadruples, tmp_path):
     from gs_core.training import Trainer

@@ -38,9 +38,14 @@ def implicit_verification(
     sds,
     config,
     generator: torch.Generator | None = None,
+    references=None,
 ) -> LossTerms:
     """``gaussians [B]``, the inputs II ``[B, 4, H, W]`` -> ``{"iv": surrogate}`` whose gradient
-    is the verifier's ``w(t) (eps_hat - eps)`` on the renders' latents."""
+    is the verifier's ``w(t) (eps_hat - eps)`` on the renders' latents.
+
+    ``references``: a callable giving the teacher's encoding of these inputs (``generator`` ->
+    ``ImageDreamReference``, e.g. a bound :meth:`VerifierReferences.reference`); by default
+    ``input_images`` are encoded here."""
     b = input_images.shape[0]
     dev = gaussians.means.device
     v = config.num_views
@@ -57,7 +62,12 @@ def implicit_verification(
     r = render(gaussians, cams, background=bg)
     renders = r.rgb.permute(0, 1, 4, 2, 3)  # [B, V, 3, H, W]
     with torch.no_grad():
-        ref = teacher.encode_reference(input_images.to(teacher.device).float())
+        if references is None:
+            ref = teacher.encode_reference(
+                input_images.to(teacher.device).float(), generator=generator
+            )
+        else:
+            ref = references(generator)
         cond = teacher.condition(ref, cams)
     return {"iv": sds(renders.float(), cond, generator=generator)["sds"]}
 

@@ -26,6 +26,7 @@ from gs_method_dd3g.explicit_supervision import explicit_supervision
 from gs_method_dd3g.implicit_verification import implicit_verification, verification_sds
 from gs_method_dd3g.model import DD3G, gaussians_from_attributes
 from gs_method_dd3g.quadruples import QuadrupleSet
+from gs_method_dd3g.verifier_references import VerifierReferences
 
 
 def _load_teacher(teacher, device):
@@ -76,6 +77,10 @@ class DD3GTrainingModule(TrainingModule):
         t = _load_teacher(teacher, model.device)
         self.__dict__["_teacher"] = t
         self.__dict__["_sds"] = verification_sds(t, cfg) if t is not None else None
+        # The verifier's encoding of every input image, made once (VerifierReferences).
+        self.__dict__["_references"] = (
+            VerifierReferences(t, self.__dict__["_quads"].images) if needs_teacher else None
+        )
         self._lpips = None
 
     # ------------------------------------------------------------------ engine contract
@@ -127,9 +132,15 @@ class DD3GTrainingModule(TrainingModule):
             es = explicit_supervision(g, cams, q["outputs"], cfg.es_background, lp)
             terms.update({k: v for k, v in es.items() if k in weights})
         if "iv" in weights:
+            refs = self.__dict__["_references"]
             terms.update(
                 implicit_verification(
-                    g, q["images"], self.__dict__["_teacher"], self.__dict__["_sds"], cfg
+                    g,
+                    q["images"],
+                    self.__dict__["_teacher"],
+                    self.__dict__["_sds"],
+                    cfg,
+                    references=lambda generator: refs.reference(index, generator),
                 )
             )
         if "opacity" in weights:
