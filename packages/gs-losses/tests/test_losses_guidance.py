@@ -44,7 +44,7 @@ class StubPrior:
     def prediction_type(self):
         return self._pt
 
-    def encode_images(self, images):
+    def encode_images(self, images, generator=None):
         return images * 2 - 1
 
     def decode_latents(self, latents):
@@ -209,6 +209,25 @@ def test_multiview_sds_shares_t_per_object():
         views[:1].flatten(0, 1), StubCondition(bias=torch.ones(4)), t=out.t[:4], noise=out.noise[:4]
     )
     assert torch.allclose(ref.grad, out.grad[:4], atol=1e-6)
+
+
+def test_sds_draws_the_latent_sample_from_the_callers_generator():
+    class SampledLatentPrior(StubPrior):
+        """A posterior-sample encoder, as a VAE prior's."""
+
+        def encode_images(self, images, generator=None):
+            noise = torch.randn(images.shape, generator=generator)
+            return images * 2 - 1 + 0.1 * noise
+
+    sds = SDS(SampledLatentPrior(), SDSConfig(guidance_scale=3.0))
+    images = torch.rand(2, 3, 8, 8)
+    cond = StubCondition(bias=torch.tensor([1.0, -1.0]))
+    losses = []
+    for global_seed in (0, 1):
+        torch.manual_seed(global_seed)  # the global generator's state must not matter
+        out = sds.compute(images, cond, generator=torch.Generator().manual_seed(7))
+        losses.append(out.loss)
+    assert torch.equal(losses[0], losses[1])
 
 
 def test_timestep_schedules():

@@ -36,7 +36,7 @@ class PointMassPrior:
         self.prediction_type = prediction_type
         self.alphas_cumprod = sd_alphas()
 
-    def encode_images(self, images):
+    def encode_images(self, images, generator=None):
         return images
 
     def decode_latents(self, latents):

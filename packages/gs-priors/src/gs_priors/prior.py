@@ -133,8 +133,12 @@ class DiffusionPrior(Protocol):
         """``"epsilon"``, ``"v_prediction"`` or ``"sample"``."""
         ...
 
-    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
-        """``[B, 3, H, W]`` in ``[0, 1]`` -> latents ``[B, C, h, w]`` (float32, differentiable)."""
+    def encode_images(
+        self, images: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """``[B, 3, H, W]`` in ``[0, 1]`` -> latents ``[B, C, h, w]`` (float32, differentiable).
+        A prior whose latent is random (a VAE posterior sample) draws it from ``generator``
+        (the global generator when ``None``); callers pass one only when they were given one."""
         ...
 
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:

@@ -144,7 +144,13 @@ class SDS:
             )
         if images is not None:
             flat, views = _flatten_views(images, "images")
-            z = self.prior.encode_images(flat)
+            # The renders' latent is a posterior sample: drawn from the caller's generator too
+            # (left out when there is none, for priors written before the protocol took one).
+            z = (
+                self.prior.encode_images(flat)
+                if generator is None
+                else self.prior.encode_images(flat, generator=generator)
+            )
         else:
             z, views = _flatten_views(latents, "latents")
         n = z.shape[0]
