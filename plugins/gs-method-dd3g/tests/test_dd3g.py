@@ -180,8 +180,6 @@ def test_training_cameras_come_from_host_angles(tiny_quadruples):
 
 @pytest.mark.gpu
 def test_training_cameras_need_no_synchronisation(tiny_quadruples):
-    if not torch.cuda.is_available():
-        pytest.skip("needs a CUDA device")
     quads = tiny_quadruples.to("cuda")
     index = torch.tensor([0, 1])
     quads.host_angles(index)  # the one copy back, kept
