@@ -60,6 +60,21 @@ VARIANTS = {
     "notex": {"super_resolution": False, "texture_field": False},
 }
 LABELS = {"full": "full", "nosr": "w/o Super Resolution", "notex": "w/o Texture Field"}
+# Model sizes of the scaling curve (``--size``): the ``small`` preset's transformer widths
+# (image encoder, geometry and texture generators) scaled, depths and Gaussians kept; the
+# point-voxel super-resolution UNet is left as it is (1.5 M parameters at every size).
+# Parameters: 0.5x 5.0 M, 1x 14.0 M (the bundled model), 1.5x 28.4 M, 2x 48.3 M.
+MODEL_SIZES = {
+    "0.5x": ["encoder.dim=96", "geometry.dim=128", "texture.dim=128", "texture.context_dim=96",
+             "upsampler.context_dim=96"],
+    "1x": [],
+    "1.5x": ["encoder.dim=288", "encoder.num_heads=6", "geometry.dim=384", "geometry.num_heads=6",
+             "texture.dim=384", "texture.num_heads=6", "texture.context_dim=288",
+             "upsampler.context_dim=288"],
+    "2x": ["encoder.dim=384", "encoder.num_heads=6", "geometry.dim=512", "geometry.num_heads=8",
+           "texture.dim=512", "texture.num_heads=8", "texture.context_dim=384",
+           "upsampler.context_dim=384"],
+}  # fmt: skip
 
 
 def stage_shares(args, continuing: bool | None = None) -> dict[str, float]:
@@ -99,11 +114,16 @@ def warmup_points(args) -> int:
     return preset_config(args).warmup_points
 
 
+def overrides(args) -> list[str]:
+    """The ``--size`` model size's overrides, then ``--set``'s (which win)."""
+    return [*MODEL_SIZES[getattr(args, "size", None) or "1x"], *args.set]
+
+
 def preset_config(args):
-    """``--preset`` with the ``--set key=value`` overrides."""
+    """``--preset`` with the ``--size`` and ``--set key=value`` overrides."""
     from gs_method_agg import AGGConfig
 
-    return AGGConfig.preset(args.preset).with_overrides(list(args.set))
+    return AGGConfig.preset(args.preset).with_overrides(overrides(args))
 
 
 def write_json(path: Path, data) -> None:
@@ -209,7 +229,7 @@ def role_main(args, plan) -> None:
     if args.continue_from:
         # The checkpoint's architecture, with this run's --set overrides (training settings).
         model = AGG.from_pretrained(args.continue_from, device=args.device)
-        model.config = model.config.with_overrides(list(args.set))
+        model.config = model.config.with_overrides(list(args.set))  # --size: the checkpoint's
     else:
         model = AGG(preset_config(args)).to(args.device)
     n_params = sum(p.numel() for p in model.parameters())
@@ -219,7 +239,9 @@ def role_main(args, plan) -> None:
     prior_s = float(args.prior_gpu_s or 0.0)
     gpu_s = prior_s
     state = {"results": {"params": n_params, "steps": steps, "stages": stages, "curve": curve,
-                         "continued_from": args.continue_from, "prior_gpu_s": prior_s}}  # fmt: skip
+                         "continued_from": args.continue_from, "prior_gpu_s": prior_s,
+                         "size": getattr(args, "size", None) or "1x",
+                         "overrides": overrides(args)}}  # fmt: skip
 
     def point(label, m, gaussians, steps_done):
         ev = evaluate(m, eval_root, work / f"eval-{label}", label)
@@ -335,9 +357,14 @@ def prepare_data(args) -> dict:
 def plan_steps(args, bench: dict) -> dict:
     """Step counts from measured rates: ``--train-seconds`` for the bundled model, and for
     each ablation run its share of the second GPU's time."""
+    if args.steps:
+        main = parse_steps(args)
+        if args.seeds == 0:
+            return {"rates": None, "main": main, "ablation": None}
     rates = {st: bench["small"][st]["it_s"] for st in STAGE_SHARES}
-    main = {st: max(1, int(args.train_seconds * share * rates[st]))
-            for st, share in stage_shares(args).items()}  # fmt: skip
+    if not args.steps:
+        main = {st: max(1, int(args.train_seconds * share * rates[st]))
+                for st, share in stage_shares(args).items()}  # fmt: skip
     # Nine runs (three variants x seeds) plus their evaluations share the second GPU; the
     # cheaper variants leave a margin for the full one.
     runs = len(VARIANTS) * args.seeds
@@ -347,6 +374,38 @@ def plan_steps(args, bench: dict) -> dict:
     return {"rates": rates, "main": main, "ablation": abl}
 
 
+def parse_steps(args) -> dict[str, int]:
+    """``--steps``: the bundled model's step count per stage, in the stages' order (a continued
+    model has no warm-up)."""
+    want = list(stage_shares(args))
+    try:
+        given = json.loads(args.steps)
+        ok = isinstance(given, dict) and set(given) == set(want)
+        ok = ok and all(isinstance(v, int) and v > 0 for v in given.values())
+    except json.JSONDecodeError:
+        ok = False
+    if not ok:
+        raise SystemExit(
+            f"--steps: expected positive step counts of {want} as JSON, got {args.steps}"
+        )
+    return {st: given[st] for st in want}
+
+
+def link_data(source: Path, work: Path) -> None:
+    """``--data-from``: this run's ``train-data`` and ``procedural-eval`` are links to another
+    work directory's (several model sizes train at once on one decoded copy)."""
+    work.mkdir(parents=True, exist_ok=True)
+    for name in ("train-data", "procedural-eval"):
+        src, dst = Path(source).resolve() / name, work / name
+        if not src.is_dir():
+            raise SystemExit(f"--data-from {source}: {name}/ is missing; make it with --data-only")
+        if dst.is_symlink() or dst.exists():
+            if dst.resolve() == src:
+                continue
+            raise SystemExit(f"--data-from: {dst} exists and is not a link to {src}")
+        dst.symlink_to(src, target_is_directory=True)
+
+
 def spawn(args, role: str, gpu: int, extra=()) -> subprocess.Popen:
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(gpu)}
     cmd = [sys.executable, __file__, "--role", role, "--out", str(args.out),
@@ -354,6 +413,8 @@ def spawn(args, role: str, gpu: int, extra=()) -> subprocess.Popen:
            "--deadline", str(args.deadline), "--device", args.device, *extra]  # fmt: skip
     for item in args.set:
         cmd += ["--set", item]
+    if args.size:
+        cmd += ["--size", args.size]
     if args.continue_from:
         cmd += ["--continue-from", str(args.continue_from), "--prior-gpu-s", str(args.prior_gpu_s)]
     return subprocess.Popen(cmd, env=env)
@@ -385,15 +446,32 @@ def driver(args) -> None:
         )  # fmt: skip
     from gs_core.data.resident import cache_path
 
+    if args.data_from:
+        link_data(args.data_from, args.work)
     cached = cache_path(args.work / "train-data", "train", resolution(args))
-    if args.reuse_data and cached.is_file() and (args.work / "procedural-eval").is_dir():
-        info = {"data": {"reused": str(args.work)}}
+    if (
+        (args.reuse_data or args.data_from)
+        and cached.is_file()
+        and (args.work / "procedural-eval").is_dir()
+    ):
+        info = {"data": {"reused": str(args.data_from or args.work)}}
+    elif args.data_from:
+        raise SystemExit(f"--data-from {args.data_from}: no decoded training split ({cached.name})"
+                         " and procedural-eval there; make it with --data-only first")  # fmt: skip
     else:
         info = {"data": prepare_data(args)}
     log(f"data: {json.dumps(info['data'])[:300]}")
     if warm is not None and warm.wait() != 0:
         raise SystemExit("gsplat could not be built")
-    info["efficiency"] = bench = efficiency_check(args, gpus)
+    if args.data_only:
+        write_json(args.out / "results.json", info)
+        (args.out / "done").write_text("ok\n")
+        log("data ready (--data-only)")
+        return
+    if args.steps and args.seeds == 0:
+        info["efficiency"] = bench = None  # step counts given and no ablations to plan
+    else:
+        info["efficiency"] = bench = efficiency_check(args, gpus)
     plan = plan_steps(args, bench)
     info["plan"] = plan
     write_json(args.out / "results.json", info)
@@ -473,10 +551,22 @@ def main() -> None:
                     help="GPU seconds the --continue-from model has trained (scaling curve)")  # fmt: skip
     ap.add_argument("--stage-shares", default=None, metavar="JSON",
                     help="shares of --train-seconds per stage (default STAGE_SHARES)")  # fmt: skip
+    ap.add_argument("--size", choices=sorted(MODEL_SIZES), default=None,
+                    help="model size of the scaling curve (MODEL_SIZES; default the preset's, 1x)")  # fmt: skip
+    ap.add_argument("--steps", default=None, metavar="JSON",
+                    help="step counts of the bundled model per stage instead of --train-seconds' "
+                    "(the shipped recipe: '{\"warmup\": 370, \"coarse\": 2718, \"sr\": 947}'); "
+                    "--train-seconds then only caps the training time")  # fmt: skip
+    ap.add_argument("--data-only", action="store_true",
+                    help="generate and decode the data (and build gsplat), then stop")  # fmt: skip
+    ap.add_argument("--data-from", type=Path, default=None, metavar="WORK",
+                    help="use the data another run made in WORK (--data-only) instead of new data")  # fmt: skip
     ap.add_argument("--overwrite", action="store_true", help="replace an earlier run's --out")
     ap.add_argument("--role", choices=["main", "ablations"], default=None)
     ap.add_argument("--deadline", type=float, default=None)
     args = ap.parse_args()
+    if args.size and args.continue_from:
+        raise SystemExit("--size: a continued model keeps its checkpoint's size; drop --size")
     if args.role is None:
         driver(args)
         return
