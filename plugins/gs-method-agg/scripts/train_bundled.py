@@ -301,8 +301,10 @@ def role_ablations(args, plan) -> None:
     resident = ResidentViews.from_dataset(data, "train", resolution(args), args.device,
                                        points=warmup_points(args))  # fmt: skip
     steps = plan["ablation"]
+    seeds = ablation_seeds(args)
+    name = "ablations.json" if args.job is None else f"ablations-{args.job}.json"
     results: dict = {"steps": steps, "runs": []}
-    for seed in range(args.seeds):
+    for seed in seeds:
         for variant, overrides in VARIANTS.items():
             if time.time() > args.deadline - 20:
                 log(f"ablations: no time left for {variant} seed {seed}")
@@ -321,10 +323,63 @@ def role_ablations(args, plan) -> None:
             ev = evaluate(model, eval_root, work / f"eval-{variant}-{seed}", label)
             results["runs"].append({"variant": variant, "seed": seed, "stages": recs, **ev,
                                     "complete": all(r["steps"] == r["planned_steps"] for r in recs)})  # fmt: skip
-            write_json(out / "ablations.json", results)
+            write_json(out / name, results)
             del model
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
+
+
+def ablation_seeds(args) -> list[int]:
+    """The seeds this ablation process trains: ``--seed-list`` (a driver's share), else all."""
+    if args.seed_list:
+        return [int(x) for x in args.seed_list.split(",")]
+    return list(range(args.seeds))
+
+
+def summarise_ablations(runs: list[dict]) -> dict:
+    """Table 2 from the ablation runs: per variant the mean and standard deviation (over seeds,
+    complete runs only) of PSNR and SSIM, and whether the paper's order (full > w/o Super
+    Resolution > w/o Texture Field) holds on the means and with every margin larger than the
+    largest standard deviation of the two variants it separates."""
+    table: dict[str, dict] = {}
+    for variant in VARIANTS:
+        done = [r for r in runs if r["variant"] == variant and r.get("complete", True)]
+        if not done:
+            continue
+        row: dict = {"seeds": [r["seed"] for r in done]}
+        for metric in ("psnr", "ssim"):
+            vals = torch.tensor([float(r[metric]) for r in done], dtype=torch.float64)
+            row[metric] = float(vals.mean())
+            row[metric + "_std"] = float(vals.std()) if len(done) > 1 else None
+        table[variant] = row
+    summary: dict = {"table": table}
+    order = ("full", "nosr", "notex")  # best first, as in the paper's Table 2
+    if all(v in table for v in order):
+        for metric in ("psnr", "ssim"):
+            pairs = list(zip(order[:-1], order[1:], strict=True))
+            margins = [table[a][metric] - table[b][metric] for a, b in pairs]
+            stds = [max(table[a][metric + "_std"] or 0.0, table[b][metric + "_std"] or 0.0)
+                    for a, b in pairs]  # fmt: skip
+            summary[metric] = {
+                "margins": dict(zip([f"{a}-{b}" for a, b in pairs], margins, strict=True)),
+                "order_holds": all(m > 0 for m in margins),
+                "beyond_spread": all(m > sd for m, sd in zip(margins, stds, strict=True))
+                and all(table[v][metric + "_std"] is not None for v in order),
+            }
+    return summary
+
+
+def merge_ablations(out: Path) -> dict | None:
+    """The ablation processes' ``ablations-<job>.json`` files as one ``OUT/ablations.json``
+    (runs by seed, then variant) with its Table 2 summary; None when there are none."""
+    parts = sorted(out.glob("ablations-*.json"))
+    if not parts:
+        return None
+    merged = [json.loads(f.read_text()) for f in parts]
+    runs = sorted((r for m in merged for r in m["runs"]), key=lambda r: (r["seed"], r["variant"]))
+    result = {"steps": merged[0]["steps"], "runs": runs, "summary": summarise_ablations(runs)}
+    write_json(out / "ablations.json", result)
+    return result
 
 
 # ---------------------------------------------------------------------- driver
@@ -354,40 +409,52 @@ def prepare_data(args) -> dict:
     return info
 
 
-def plan_steps(args, bench: dict) -> dict:
-    """Step counts from measured rates: ``--train-seconds`` for the bundled model, and for
-    each ablation run its share of the second GPU's time."""
-    if args.steps:
+def needs_rates(args) -> bool:
+    """Whether a step count is to be derived from measured rates (the efficiency check)."""
+    main = not args.no_main and not args.steps
+    return main or (args.seeds > 0 and not args.ablation_steps)
+
+
+def plan_steps(args, bench: dict | None) -> dict:
+    """Step counts: ``--steps`` / ``--ablation-steps`` where given, else from measured rates
+    (``--train-seconds`` for the bundled model, and for each ablation run its share of the
+    ablation GPU's time)."""
+    rates = None if bench is None else {st: bench["small"][st]["it_s"] for st in STAGE_SHARES}
+    if args.no_main:
+        main = None
+    elif args.steps:
         main = parse_steps(args)
-        if args.seeds == 0:
-            return {"rates": None, "main": main, "ablation": None}
-    rates = {st: bench["small"][st]["it_s"] for st in STAGE_SHARES}
-    if not args.steps:
+    else:
         main = {st: max(1, int(args.train_seconds * share * rates[st]))
                 for st, share in stage_shares(args).items()}  # fmt: skip
-    # Nine runs (three variants x seeds) plus their evaluations share the second GPU; the
-    # cheaper variants leave a margin for the full one.
-    runs = len(VARIANTS) * args.seeds
-    per_run = (args.train_seconds + 30) / runs - 12
-    abl = {st: max(1, int(per_run * share * rates[st]))
-           for st, share in stage_shares(args, continuing=False).items()}  # fmt: skip
+    if args.seeds == 0:
+        abl = None
+    elif args.ablation_steps:
+        abl = parse_steps(args, args.ablation_steps, continuing=False)
+    else:
+        # Nine runs (three variants x seeds) plus their evaluations share the second GPU; the
+        # cheaper variants leave a margin for the full one.
+        runs = len(VARIANTS) * args.seeds
+        per_run = (args.train_seconds + 30) / runs - 12
+        abl = {st: max(1, int(per_run * share * rates[st]))
+               for st, share in stage_shares(args, continuing=False).items()}  # fmt: skip
     return {"rates": rates, "main": main, "ablation": abl}
 
 
-def parse_steps(args) -> dict[str, int]:
-    """``--steps``: the bundled model's step count per stage, in the stages' order (a continued
-    model has no warm-up)."""
-    want = list(stage_shares(args))
+def parse_steps(args, text: str | None = None, continuing: bool | None = None) -> dict[str, int]:
+    """``--steps`` (or ``text``, e.g. ``--ablation-steps``): step counts per stage, in the
+    stages' order (a continued model has no warm-up; the ablations always start afresh)."""
+    text = args.steps if text is None else text
+    flag = "--steps" if text is args.steps else "--ablation-steps"
+    want = list(stage_shares(args, continuing))
     try:
-        given = json.loads(args.steps)
+        given = json.loads(text)
         ok = isinstance(given, dict) and set(given) == set(want)
         ok = ok and all(isinstance(v, int) and v > 0 for v in given.values())
     except json.JSONDecodeError:
         ok = False
     if not ok:
-        raise SystemExit(
-            f"--steps: expected positive step counts of {want} as JSON, got {args.steps}"
-        )
+        raise SystemExit(f"{flag}: expected positive step counts of {want} as JSON, got {text}")
     return {st: given[st] for st in want}
 
 
@@ -468,25 +535,31 @@ def driver(args) -> None:
         (args.out / "done").write_text("ok\n")
         log("data ready (--data-only)")
         return
-    if args.steps and args.seeds == 0:
-        info["efficiency"] = bench = None  # step counts given and no ablations to plan
-    else:
-        info["efficiency"] = bench = efficiency_check(args, gpus)
+    info["efficiency"] = bench = efficiency_check(args, gpus) if needs_rates(args) else None
     plan = plan_steps(args, bench)
     info["plan"] = plan
     write_json(args.out / "results.json", info)
     write_json(args.work / "plan.json", plan)
     log(f"plan: {json.dumps(plan)}")
     args.deadline = time.time() + args.train_seconds + args.eval_margin
-    roles = [spawn(args, "main", gpus[0])]
-    if len(gpus) > 1 and args.seeds > 0:
-        roles.append(spawn(args, "ablations", gpus[1]))
+    roles = [] if args.no_main else [spawn(args, "main", gpus[0])]
+    # The ablations get the GPUs after the bundled model's (all of them without it), their
+    # seeds dealt round-robin to --ablation-jobs processes.
+    abl_gpus = gpus if args.no_main else gpus[1:]
+    jobs = max(1, min(args.ablation_jobs, args.seeds))
+    if abl_gpus and args.seeds > 0:
+        for k in range(jobs):
+            share = ",".join(str(x) for x in range(args.seeds) if x % jobs == k)
+            roles.append(spawn(args, "ablations", abl_gpus[k % len(abl_gpus)],
+                               ["--job", str(k), "--seed-list", share]))  # fmt: skip
     codes = [p.wait() for p in roles]
     if smi is not None:
         smi.terminate()
-    for name in ("main.json", "ablations.json"):
-        if (args.out / name).is_file():
-            info[name[:-5]] = json.loads((args.out / name).read_text())
+    if (args.out / "main.json").is_file():
+        info["main"] = json.loads((args.out / "main.json").read_text())
+    merged = merge_ablations(args.out)
+    if merged is not None:
+        info["ablations"] = merged
     info["wall_s"] = time.time() - t_start
     info["exit_codes"] = codes
     write_json(args.out / "results.json", info)
@@ -557,6 +630,15 @@ def main() -> None:
                     help="step counts of the bundled model per stage instead of --train-seconds' "
                     "(the shipped recipe: '{\"warmup\": 370, \"coarse\": 2718, \"sr\": 947}'); "
                     "--train-seconds then only caps the training time")  # fmt: skip
+    ap.add_argument("--ablation-steps", default=None, metavar="JSON",
+                    help="step counts of each ablation run per stage (warmup, coarse, sr of the "
+                    "full model; the variants without super-resolution train coarse + sr "
+                    "steps as one coarse stage) instead of a share of --train-seconds")  # fmt: skip
+    ap.add_argument("--ablation-jobs", type=int, default=1,
+                    help="ablation processes at once, the seeds dealt among them (they share the "
+                    "ablation GPUs: one H200 holds three)")  # fmt: skip
+    ap.add_argument("--no-main", action="store_true",
+                    help="train only the ablations (on every --gpus GPU), not the bundled model")  # fmt: skip
     ap.add_argument("--data-only", action="store_true",
                     help="generate and decode the data (and build gsplat), then stop")  # fmt: skip
     ap.add_argument("--data-from", type=Path, default=None, metavar="WORK",
@@ -564,6 +646,8 @@ def main() -> None:
     ap.add_argument("--overwrite", action="store_true", help="replace an earlier run's --out")
     ap.add_argument("--role", choices=["main", "ablations"], default=None)
     ap.add_argument("--deadline", type=float, default=None)
+    ap.add_argument("--job", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--seed-list", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.size and args.continue_from:
         raise SystemExit("--size: a continued model keeps its checkpoint's size; drop --size")

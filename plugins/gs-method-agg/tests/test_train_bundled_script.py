@@ -24,7 +24,8 @@ def script():
 def _args(work: Path, out: Path, **kw) -> argparse.Namespace:
     base = dict(work=work, out=out, preset="tiny", set=[], device="cpu", seeds=0,
                 deadline=time.time() + 600, continue_from=None, prior_gpu_s=0.0,
-                stage_shares=None, train_seconds=100.0, size=None, steps=None)  # fmt: skip
+                stage_shares=None, train_seconds=100.0, size=None, steps=None, ablation_steps=None,
+                no_main=False)  # fmt: skip
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -126,3 +127,61 @@ def test_data_from_links_another_runs_data(script, tmp_path):
     with pytest.raises(SystemExit, match="not a link"):
         (tmp_path / "w3" / "train-data").mkdir(parents=True)
         script.link_data(src, tmp_path / "w3")
+
+
+def _runs(psnr: dict[str, list[float]]) -> list[dict]:
+    return [{"variant": v, "seed": i, "psnr": p, "ssim": 0.8 + p / 1000, "complete": True}
+            for v, ps in psnr.items() for i, p in enumerate(ps)]  # fmt: skip
+
+
+def test_table2_summary_reads_the_order_and_the_spread(script):
+    clear = script.summarise_ablations(
+        _runs({"full": [19.0, 19.2, 19.1], "nosr": [18.5, 18.6, 18.4], "notex": [18.0, 17.9, 18.1]})
+    )
+    assert clear["psnr"]["order_holds"] and clear["psnr"]["beyond_spread"]
+    assert clear["table"]["full"]["psnr"] == pytest.approx(19.1)
+    assert clear["psnr"]["margins"]["full-nosr"] == pytest.approx(0.6)
+    # Same means, but one variant's seeds spread wider than a margin.
+    noisy = script.summarise_ablations(
+        _runs({"full": [18.1, 20.1, 19.1], "nosr": [18.5, 18.6, 18.4], "notex": [18.0, 17.9, 18.1]})
+    )
+    assert noisy["psnr"]["order_holds"] and not noisy["psnr"]["beyond_spread"]
+    flipped = script.summarise_ablations(
+        _runs({"full": [18.0, 18.1], "nosr": [18.5, 18.6], "notex": [17.0, 17.1]})
+    )
+    assert not flipped["psnr"]["order_holds"]
+    one_seed = script.summarise_ablations(_runs({"full": [19.0], "nosr": [18.0], "notex": [17.0]}))
+    assert one_seed["psnr"]["order_holds"] and not one_seed["psnr"]["beyond_spread"]
+    runs = _runs({"full": [19.0, 19.2], "nosr": [18.0, 18.1], "notex": [17.0, 17.1]})
+    runs[0]["complete"] = False  # a run the deadline cut is left out
+    assert script.summarise_ablations(runs)["table"]["full"]["seeds"] == [1]
+
+
+def test_ablation_jobs_are_merged(script, tmp_path):
+    runs = _runs({"full": [19.0, 19.2], "nosr": [18.5, 18.6], "notex": [18.0, 17.9]})
+    steps = {"warmup": 1, "coarse": 2, "sr": 1}
+    for job, seed in ((0, 0), (1, 1)):
+        mine = [r for r in runs if r["seed"] == seed]
+        (tmp_path / f"ablations-{job}.json").write_text(json.dumps({"steps": steps, "runs": mine}))
+    merged = script.merge_ablations(tmp_path)
+    assert [(r["seed"], r["variant"]) for r in merged["runs"]][:3] == [
+        (0, "full"), (0, "nosr"), (0, "notex")]  # fmt: skip
+    assert merged["summary"]["psnr"]["order_holds"]
+    assert json.loads((tmp_path / "ablations.json").read_text())["steps"] == steps
+    assert script.merge_ablations(tmp_path / "none") is None
+
+
+def test_step_plan_without_an_efficiency_check(script):
+    given = '{"warmup": 1, "coarse": 2, "sr": 1}'
+    a = _args(Path("w"), Path("o"), seeds=3, no_main=True, ablation_steps=given)
+    assert not script.needs_rates(a)
+    plan = script.plan_steps(a, bench=None)
+    assert plan["main"] is None and plan["ablation"] == {"warmup": 1, "coarse": 2, "sr": 1}
+    # A continued bundled model has no warm-up; the ablations start afresh and keep theirs.
+    b = _args(Path("w"), Path("o"), seeds=3, steps='{"coarse": 5, "sr": 2}', continue_from="c",
+              ablation_steps=given)  # fmt: skip
+    assert script.plan_steps(b, bench=None)["ablation"]["warmup"] == 1
+    assert script.needs_rates(_args(Path("w"), Path("o"), seeds=3, steps=given))
+    with pytest.raises(SystemExit, match="--ablation-steps"):
+        script.plan_steps(_args(Path("w"), Path("o"), seeds=3, no_main=True, ablation_steps="{}"),
+                          bench=None)  # fmt: skip
