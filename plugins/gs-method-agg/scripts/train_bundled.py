@@ -116,7 +116,7 @@ def warmup_points(args) -> int:
 
 def overrides(args) -> list[str]:
     """The ``--size`` model size's overrides, then ``--set``'s (which win)."""
-    return [*MODEL_SIZES[getattr(args, "size", None) or "1x"], *args.set]
+    return [*MODEL_SIZES[args.size or "1x"], *args.set]
 
 
 def preset_config(args):
@@ -227,9 +227,10 @@ def role_main(args, plan) -> None:
                                        points=warmup_points(args))  # fmt: skip
     torch.manual_seed(0)
     if args.continue_from:
-        # The checkpoint's architecture, with this run's --set overrides (training settings).
+        # The checkpoint's architecture and size (main() refuses --size with it), with this
+        # run's --set overrides (training settings).
         model = AGG.from_pretrained(args.continue_from, device=args.device)
-        model.config = model.config.with_overrides(list(args.set))  # --size: the checkpoint's
+        model.config = model.config.with_overrides(list(args.set))
     else:
         model = AGG(preset_config(args)).to(args.device)
     n_params = sum(p.numel() for p in model.parameters())
@@ -240,7 +241,7 @@ def role_main(args, plan) -> None:
     gpu_s = prior_s
     state = {"results": {"params": n_params, "steps": steps, "stages": stages, "curve": curve,
                          "continued_from": args.continue_from, "prior_gpu_s": prior_s,
-                         "size": getattr(args, "size", None) or "1x",
+                         "size": args.size or "1x",
                          "overrides": overrides(args)}}  # fmt: skip
 
     def point(label, m, gaussians, steps_done):
@@ -430,7 +431,7 @@ def plan_steps(args, bench: dict | None) -> dict:
     if args.seeds == 0:
         abl = None
     elif args.ablation_steps:
-        abl = parse_steps(args, args.ablation_steps, continuing=False)
+        abl = parse_steps(args, "--ablation-steps", continuing=False)
     else:
         # Nine runs (three variants x seeds) plus their evaluations share the second GPU; the
         # cheaper variants leave a margin for the full one.
@@ -441,11 +442,10 @@ def plan_steps(args, bench: dict | None) -> dict:
     return {"rates": rates, "main": main, "ablation": abl}
 
 
-def parse_steps(args, text: str | None = None, continuing: bool | None = None) -> dict[str, int]:
-    """``--steps`` (or ``text``, e.g. ``--ablation-steps``): step counts per stage, in the
-    stages' order (a continued model has no warm-up; the ablations always start afresh)."""
-    text = args.steps if text is None else text
-    flag = "--steps" if text is args.steps else "--ablation-steps"
+def parse_steps(args, flag: str = "--steps", continuing: bool | None = None) -> dict[str, int]:
+    """``--steps`` or ``--ablation-steps`` (``flag``): step counts per stage, in the stages'
+    order (a continued model has no warm-up; the ablations always start afresh)."""
+    text = args.steps if flag == "--steps" else args.ablation_steps
     want = list(stage_shares(args, continuing))
     try:
         given = json.loads(text)
