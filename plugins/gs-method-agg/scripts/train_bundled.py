@@ -303,7 +303,7 @@ def role_ablations(args, plan) -> None:
                                        points=warmup_points(args))  # fmt: skip
     steps = plan["ablation"]
     seeds = ablation_seeds(args)
-    name = "ablations.json" if args.job is None else f"ablations-{args.job}.json"
+    name = f"ablations-{args.job}.json"  # the driver merges these into ablations.json
     results: dict = {"steps": steps, "runs": []}
     for seed in seeds:
         for variant, overrides in VARIANTS.items():
@@ -646,7 +646,7 @@ def main() -> None:
     ap.add_argument("--overwrite", action="store_true", help="replace an earlier run's --out")
     ap.add_argument("--role", choices=["main", "ablations"], default=None)
     ap.add_argument("--deadline", type=float, default=None)
-    ap.add_argument("--job", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--job", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--seed-list", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.size and args.continue_from:
