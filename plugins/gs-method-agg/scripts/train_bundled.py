@@ -306,7 +306,8 @@ def role_ablations(args, plan) -> None:
     name = f"ablations-{args.job}.json"  # the driver merges these into ablations.json
     results: dict = {"steps": steps, "runs": []}
     for seed in seeds:
-        for variant, overrides in VARIANTS.items():
+        for variant in ablation_variants(args):
+            overrides = VARIANTS[variant]
             if time.time() > args.deadline - 20:
                 log(f"ablations: no time left for {variant} seed {seed}")
                 continue
@@ -317,17 +318,40 @@ def role_ablations(args, plan) -> None:
                 plan_v += [("coarse", steps["coarse"]), ("sr", steps["sr"])]
             else:
                 plan_v += [("coarse", steps["coarse"] + steps["sr"])]
-            recs = [train_stage(model, st, data, work / f"abl-{variant}-{seed}-{st}", n, resident,
-                                seed=seed, deadline=args.deadline - 15)
-                    for st, n in plan_v]  # fmt: skip
+            recs, coarse_end = [], None
+            for st, n in plan_v:
+                recs.append(train_stage(model, st, data, work / f"abl-{variant}-{seed}-{st}", n,
+                                        resident, seed=seed, deadline=args.deadline - 15))  # fmt: skip
+                if variant == "full" and st == "coarse":
+                    # The paper's own "w/o Super Resolution" (the coarse generator, no sr stage)
+                    # is this model before its sr steps: scored per seed for a paired margin.
+                    coarse_end = evaluate(coarse_only(model), eval_root,
+                                          work / f"eval-full-coarse-{seed}",
+                                          f"full, end of coarse seed {seed}")  # fmt: skip
             label = f"{LABELS[variant]} seed {seed}"
             ev = evaluate(model, eval_root, work / f"eval-{variant}-{seed}", label)
-            results["runs"].append({"variant": variant, "seed": seed, "stages": recs, **ev,
-                                    "complete": all(r["steps"] == r["planned_steps"] for r in recs)})  # fmt: skip
+            run = {"variant": variant, "seed": seed, "stages": recs, **ev,
+                   "complete": all(r["steps"] == r["planned_steps"] for r in recs)}  # fmt: skip
+            if coarse_end is not None:
+                run["coarse_end"] = {k: coarse_end[k] for k in ("psnr", "ssim")}
+            results["runs"].append(run)
             write_json(out / name, results)
             del model
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
+
+
+def ablation_variants(args) -> list[str]:
+    """``--variants``: the Table 2 rows to train, in the paper's order (default: all three)."""
+    text = getattr(args, "variants", None)
+    if not text:
+        return list(VARIANTS)
+    given = [v.strip() for v in text.split(",") if v.strip()]
+    unknown = sorted(set(given) - set(VARIANTS))
+    if unknown or not given:
+        raise SystemExit(f"--variants: expected a comma-separated subset of {list(VARIANTS)}, "
+                         f"got {text!r}")  # fmt: skip
+    return [v for v in VARIANTS if v in given]
 
 
 def ablation_seeds(args) -> list[int]:
@@ -341,7 +365,9 @@ def summarise_ablations(runs: list[dict]) -> dict:
     """Table 2 from the ablation runs: per variant the mean and standard deviation (over seeds,
     complete runs only) of PSNR and SSIM, and whether the paper's order (full > w/o Super
     Resolution > w/o Texture Field) holds on the means and with every margin larger than the
-    largest standard deviation of the two variants it separates."""
+    largest standard deviation of the two variants it separates. Runs of the full model that
+    carry ``coarse_end`` (its score before the sr stage) also give ``sr_gain_paired``: the sr
+    stage's gain per seed, its mean and spread."""
     table: dict[str, dict] = {}
     for variant in VARIANTS:
         done = [r for r in runs if r["variant"] == variant and r.get("complete", True)]
@@ -354,8 +380,9 @@ def summarise_ablations(runs: list[dict]) -> dict:
             row[metric + "_std"] = float(vals.std()) if len(done) > 1 else None
         table[variant] = row
     summary: dict = {"table": table}
-    order = ("full", "nosr", "notex")  # best first, as in the paper's Table 2
-    if all(v in table for v in order):
+    # Best first, as in the paper's Table 2; the margins join the rows present (--variants).
+    order = tuple(v for v in ("full", "nosr", "notex") if v in table)
+    if len(order) > 1:
         for metric in ("psnr", "ssim"):
             pairs = list(zip(order[:-1], order[1:], strict=True))
             margins = [table[a][metric] - table[b][metric] for a, b in pairs]
@@ -366,6 +393,20 @@ def summarise_ablations(runs: list[dict]) -> dict:
                 "order_holds": all(m > 0 for m in margins),
                 "beyond_spread": all(m > sd for m, sd in zip(margins, stds, strict=True))
                 and all(table[v][metric + "_std"] is not None for v in order),
+            }
+    paired = [r for r in runs if r["variant"] == "full" and r.get("complete", True)
+              and "coarse_end" in r]  # fmt: skip
+    if paired:
+        # Super resolution's gain on the same model and seed (full minus its own coarse stage):
+        # seed-to-seed spread cancels in the difference.
+        summary["sr_gain_paired"] = {"seeds": [r["seed"] for r in paired]}
+        for metric in ("psnr", "ssim"):
+            d = torch.tensor([float(r[metric]) - float(r["coarse_end"][metric]) for r in paired],
+                             dtype=torch.float64)  # fmt: skip
+            summary["sr_gain_paired"][metric] = {
+                "mean": float(d.mean()),
+                "std": float(d.std()) if len(d) > 1 else None,
+                "every_seed_gains": bool((d > 0).all()),
             }
     return summary
 
@@ -435,7 +476,7 @@ def plan_steps(args, bench: dict | None) -> dict:
     else:
         # Nine runs (three variants x seeds) plus their evaluations share the second GPU; the
         # cheaper variants leave a margin for the full one.
-        runs = len(VARIANTS) * args.seeds
+        runs = len(ablation_variants(args)) * args.seeds
         per_run = (args.train_seconds + 30) / runs - 12
         abl = {st: max(1, int(per_run * share * rates[st]))
                for st, share in stage_shares(args, continuing=False).items()}  # fmt: skip
@@ -482,6 +523,8 @@ def spawn(args, role: str, gpu: int, extra=()) -> subprocess.Popen:
         cmd += ["--set", item]
     if args.size:
         cmd += ["--size", args.size]
+    if args.variants:
+        cmd += ["--variants", args.variants]
     if args.continue_from:
         cmd += ["--continue-from", str(args.continue_from), "--prior-gpu-s", str(args.prior_gpu_s)]
     return subprocess.Popen(cmd, env=env)
@@ -637,6 +680,10 @@ def main() -> None:
     ap.add_argument("--ablation-jobs", type=int, default=1,
                     help="ablation processes at once, the seeds dealt among them (they share the "
                     "ablation GPUs: one H200 holds three)")  # fmt: skip
+    ap.add_argument("--variants", default=None, metavar="LIST",
+                    help="the Table 2 rows to train, comma-separated among full, nosr, notex "
+                    "(default: all; the full model's runs also score its coarse stage, the "
+                    "paper's own 'w/o Super Resolution', for a paired gain)")  # fmt: skip
     ap.add_argument("--no-main", action="store_true",
                     help="train only the ablations (on every --gpus GPU), not the bundled model")  # fmt: skip
     ap.add_argument("--data-only", action="store_true",
@@ -651,6 +698,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.size and args.continue_from:
         raise SystemExit("--size: a continued model keeps its checkpoint's size; drop --size")
+    ablation_variants(args)  # a bad --variants stops here, before any data is made
     if args.role is None:
         driver(args)
         return

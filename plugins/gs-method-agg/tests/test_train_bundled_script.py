@@ -25,7 +25,7 @@ def _args(work: Path, out: Path, **kw) -> argparse.Namespace:
     base = dict(work=work, out=out, preset="tiny", set=[], device="cpu", seeds=0,
                 deadline=time.time() + 600, continue_from=None, prior_gpu_s=0.0,
                 stage_shares=None, train_seconds=100.0, size=None, steps=None, ablation_steps=None,
-                no_main=False)  # fmt: skip
+                no_main=False, variants=None)  # fmt: skip
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -80,6 +80,32 @@ def test_main_role_fresh_then_continued(script, tiny_data, tmp_path, monkeypatch
     assert second["continued_from"] == str(out1 / "ckpt")
     gpu = [p["gpu_s"] for p in second["curve"]]
     assert all(g > trained for g in gpu) and gpu == sorted(gpu)
+
+
+def test_ablation_role_trains_every_variant_and_scores_the_coarse_stage(
+    script, tiny_data, tmp_path, monkeypatch
+):
+    from gs_core.procedural import ProceduralConfig, generate
+
+    work = tmp_path / "work"
+    shutil.copytree(tiny_data, work / "train-data")
+    ev = ProceduralConfig.preset("eval", objects=1, resolution=32, antialias=1)
+    generate(ev, work / "procedural-eval", workers=0, progress=False)
+    monkeypatch.setenv("AGG_EVAL_OBJECTS", "1")
+    out = tmp_path / "out"
+    out.mkdir()
+    a = _args(work, out, seeds=1, no_main=True, job=0, seed_list=None)
+    script.role_ablations(a, {"ablation": {"warmup": 1, "coarse": 2, "sr": 1}})
+    runs = json.loads((out / "ablations-0.json").read_text())["runs"]
+    assert [r["variant"] for r in runs] == ["full", "nosr", "notex"]
+    assert all(r["complete"] for r in runs)
+    assert [[s["stage"] for s in r["stages"]] for r in runs] == [
+        ["warmup", "coarse", "sr"], ["warmup", "coarse"], ["warmup", "coarse"]]  # fmt: skip
+    assert [s["steps"] for s in runs[1]["stages"]] == [1, 3]  # equal steps: coarse takes sr's
+    assert set(runs[0]["coarse_end"]) == {"psnr", "ssim"}
+    assert "coarse_end" not in runs[1]
+    merged = script.merge_ablations(out)
+    assert merged["summary"]["sr_gain_paired"]["seeds"] == [0]
 
 
 def test_model_sizes_grow_and_match_the_documented_counts(script):
@@ -155,6 +181,32 @@ def test_table2_summary_reads_the_order_and_the_spread(script):
     runs = _runs({"full": [19.0, 19.2], "nosr": [18.0, 18.1], "notex": [17.0, 17.1]})
     runs[0]["complete"] = False  # a run the deadline cut is left out
     assert script.summarise_ablations(runs)["table"]["full"]["seeds"] == [1]
+
+
+def test_table2_summary_pairs_the_full_model_with_its_coarse_stage(script):
+    runs = _runs({"full": [19.0, 19.4, 18.8], "nosr": [18.5, 18.6, 18.4], "notex": [18, 18, 18]})
+    assert "sr_gain_paired" not in script.summarise_ablations(runs)
+    for r, before in zip(runs[:3], (18.5, 18.8, 18.4), strict=True):
+        r["coarse_end"] = {"psnr": before, "ssim": 0.8}
+    gain = script.summarise_ablations(runs)["sr_gain_paired"]
+    assert gain["seeds"] == [0, 1, 2]
+    assert gain["psnr"]["mean"] == pytest.approx(0.5)
+    assert gain["psnr"]["std"] == pytest.approx(0.1)
+    assert gain["psnr"]["every_seed_gains"]
+    runs[1]["coarse_end"]["psnr"] = 19.6  # one seed loses by its sr stage
+    assert not script.summarise_ablations(runs)["sr_gain_paired"]["psnr"]["every_seed_gains"]
+
+
+def test_variants_select_table2_rows_and_the_summary_joins_those_present(script):
+    a = _args(Path("w"), Path("o"), variants="nosr, full")
+    assert script.ablation_variants(a) == ["full", "nosr"]  # the paper's order
+    assert script.ablation_variants(_args(Path("w"), Path("o"))) == ["full", "nosr", "notex"]
+    with pytest.raises(SystemExit, match="--variants: expected"):
+        script.ablation_variants(_args(Path("w"), Path("o"), variants="full,nosuper"))
+    two = script.summarise_ablations(_runs({"full": [19.0, 19.2], "nosr": [18.5, 18.4]}))
+    assert two["psnr"]["margins"] == {"full-nosr": pytest.approx(0.65)}
+    assert two["psnr"]["order_holds"] and two["psnr"]["beyond_spread"]
+    assert "psnr" not in script.summarise_ablations(_runs({"full": [19.0, 19.2]}))
 
 
 def test_ablation_jobs_are_merged(script, tmp_path):
