@@ -174,3 +174,20 @@ def test_a_stop_request_on_one_process_stops_every_process(toy, tmp_path):
     assert "DONE rank=1 step=2 by=rank-one" in proc.stdout
     assert "DONE rank=0 step=2 by=a callback on another process" in proc.stdout
     assert (tmp_path / "run" / "checkpoints" / "step-00000002").is_dir()
+
+
+def test_a_signalled_result_stops_a_script_that_chains_runs(tmp_path):
+    from gs_core.training import TrainingInterruptedError, TrainResult
+
+    done = TrainResult(step=8, checkpoint=tmp_path / "step-8")
+    assert done.raise_if_signalled() is done
+    for reason in ("budget", "plateau"):  # a budget or a callback's stop is not a signal
+        TrainResult(
+            step=3, checkpoint=None, interrupted=True, stopped_by=reason
+        ).raise_if_signalled()
+    stopped = TrainResult(
+        step=5, checkpoint=tmp_path / "step-5", interrupted=True, stopped_by="signal"
+    )
+    with pytest.raises(TrainingInterruptedError, match="signal at step 5") as info:
+        stopped.raise_if_signalled()
+    assert info.value.checkpoint == tmp_path / "step-5"

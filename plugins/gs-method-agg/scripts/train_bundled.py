@@ -147,6 +147,7 @@ def train_stage(model, stage, data, run, steps, resident, seed=0, deadline=None,
     shutil.rmtree(run, ignore_errors=True)
     t0 = time.perf_counter()
     result = Trainer(module, run, budget_s=budget, callbacks=list(callbacks)).fit()
+    result.raise_if_signalled()
     dt = time.perf_counter() - t0
     # The next stage starts from these weights with everything trainable again.
     model.requires_grad_(True)

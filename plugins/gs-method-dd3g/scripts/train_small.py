@@ -360,7 +360,7 @@ def _probe_one(
         probe_dir / f"{name}-s{seed}",
         callbacks=[Timed()],
         budget_s=a.probe_s + 900.0,  # a safety net: the window ends the probe
-    ).fit()
+    ).fit().raise_if_signalled()
     t = time.time()
     _evaluate(model, eval_root, a.eval_seeds)
     record = {"variant": name, "seed": seed, "rate": window.rate(), "eval_s": time.time() - t}
@@ -423,12 +423,16 @@ def _train_one(a, name: str, seed: int, quads, teacher, eval_root: Path, out: Pa
             return None
 
     t0 = time.time()
-    result = Trainer(
-        model.training_module(quadruples=quads, teacher=teacher),
-        out / "work" / f"{name}-s{seed}",
-        callbacks=[EvaluateEvery()],
-        budget_s=a.budget_s,
-    ).fit()
+    result = (
+        Trainer(
+            model.training_module(quadruples=quads, teacher=teacher),
+            out / "work" / f"{name}-s{seed}",
+            callbacks=[EvaluateEvery()],
+            budget_s=a.budget_s,
+        )
+        .fit()
+        .raise_if_signalled()
+    )
     record.update(
         train_s=time.time() - t0,
         steps=result.step,

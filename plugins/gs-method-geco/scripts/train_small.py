@@ -117,7 +117,7 @@ def fit(module, run_dir: Path, device: str, quiet: bool) -> float:
         }
     )
     t0 = time.perf_counter()
-    Trainer(module, run_dir, config=cfg).fit()
+    Trainer(module, run_dir, config=cfg).fit().raise_if_signalled()
     return time.perf_counter() - t0
 
 

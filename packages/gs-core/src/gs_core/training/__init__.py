@@ -52,7 +52,11 @@ from gs_core.training.callbacks import Callback, WallClockBudget
 from gs_core.training.config import TrainerConfig
 from gs_core.training.distributed import DistInfo, setup_distributed
 from gs_core.training.ema import EMA
-from gs_core.training.failures import TrainingDivergedError, TrainingOutOfMemoryError
+from gs_core.training.failures import (
+    TrainingDivergedError,
+    TrainingInterruptedError,
+    TrainingOutOfMemoryError,
+)
 from gs_core.training.metrics_log import read_metrics
 from gs_core.training.module import TrainingModule
 from gs_core.training.rng import seed_everything
@@ -70,6 +74,7 @@ __all__ = [
     "Trainer",
     "TrainerConfig",
     "TrainingDivergedError",
+    "TrainingInterruptedError",
     "TrainingModule",
     "TrainingOutOfMemoryError",
     "WallClockBudget",

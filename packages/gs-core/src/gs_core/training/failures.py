@@ -66,4 +66,21 @@ class TrainingOutOfMemoryError(GS3DError, MemoryError):
     """The device ran out of memory during a training step."""
 
 
-__all__ = ["TrainingDivergedError", "TrainingOutOfMemoryError", "out_of_memory_message"]
+class TrainingInterruptedError(GS3DError):
+    """A run was stopped by SIGTERM / Ctrl-C (the engine checkpoints and returns normally):
+    raised by :meth:`TrainResult.raise_if_signalled` so that a script chaining several runs
+    stops too, instead of starting its next stage."""
+
+    def __init__(self, step: int, checkpoint: Path | None):
+        self.step = step
+        self.checkpoint = checkpoint
+        where = f"checkpoint {checkpoint}" if checkpoint is not None else "no checkpoint"
+        super().__init__(f"training stopped by a signal at step {step} ({where}); not going on")
+
+
+__all__ = [
+    "TrainingDivergedError",
+    "TrainingInterruptedError",
+    "TrainingOutOfMemoryError",
+    "out_of_memory_message",
+]

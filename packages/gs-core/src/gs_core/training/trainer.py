@@ -75,6 +75,7 @@ from gs_core.training.distributed import (
 from gs_core.training.ema import EMA
 from gs_core.training.failures import (
     TrainingDivergedError,
+    TrainingInterruptedError,
     TrainingOutOfMemoryError,
     out_of_memory_message,
 )
@@ -107,6 +108,13 @@ class TrainResult:
     metrics: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
     stopped_by: str | None = None
+
+    def raise_if_signalled(self) -> TrainResult:
+        """Raise :class:`TrainingInterruptedError` when a signal stopped the run (a script
+        that chains runs calls this before its next one); else return ``self``."""
+        if self.stopped_by == "signal":
+            raise TrainingInterruptedError(self.step, self.checkpoint)
+        return self
 
 
 class _Window:
