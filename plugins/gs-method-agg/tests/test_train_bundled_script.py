@@ -40,7 +40,8 @@ def test_stage_shares(script):
         script.stage_shares(_args(Path("w"), Path("o"), stage_shares='{"coarse": 1}'))
 
 
-def test_main_role_fresh_then_continued(script, tiny_data, tmp_path, monkeypatch):
+def _work_dir(tiny_data: Path, tmp_path: Path, monkeypatch) -> Path:
+    """A work directory as the driver leaves it: training data and a one-object eval split."""
     from gs_core.procedural import ProceduralConfig, generate
 
     work = tmp_path / "work"
@@ -48,6 +49,11 @@ def test_main_role_fresh_then_continued(script, tiny_data, tmp_path, monkeypatch
     ev = ProceduralConfig.preset("eval", objects=1, resolution=32, antialias=1)
     generate(ev, work / "procedural-eval", workers=0, progress=False)
     monkeypatch.setenv("AGG_EVAL_OBJECTS", "1")
+    return work
+
+
+def test_main_role_fresh_then_continued(script, tiny_data, tmp_path, monkeypatch):
+    work = _work_dir(tiny_data, tmp_path, monkeypatch)
 
     out1 = tmp_path / "out1"
     out1.mkdir()
@@ -85,13 +91,7 @@ def test_main_role_fresh_then_continued(script, tiny_data, tmp_path, monkeypatch
 def test_ablation_role_trains_every_variant_and_scores_the_coarse_stage(
     script, tiny_data, tmp_path, monkeypatch
 ):
-    from gs_core.procedural import ProceduralConfig, generate
-
-    work = tmp_path / "work"
-    shutil.copytree(tiny_data, work / "train-data")
-    ev = ProceduralConfig.preset("eval", objects=1, resolution=32, antialias=1)
-    generate(ev, work / "procedural-eval", workers=0, progress=False)
-    monkeypatch.setenv("AGG_EVAL_OBJECTS", "1")
+    work = _work_dir(tiny_data, tmp_path, monkeypatch)
     out = tmp_path / "out"
     out.mkdir()
     a = _args(work, out, seeds=1, no_main=True, job=0, seed_list=None)

@@ -285,6 +285,36 @@ def test_contrastive_encoders_learn_to_retrieve():
         assert retrieval_accuracy(enc.image(rgb), enc.shape(xyz, prgb)) == 1.0
 
 
+def test_openshape_order_view_pairs_then_shapes_to_frozen_images():
+    torch.manual_seed(0)
+    enc = ProceduralContrastiveEncoders(CFG.embeddings)
+    n = 6
+    colours = torch.rand(n, 3)
+    views = [(colours * s)[:, :, None, None].expand(n, 3, 32, 32).contiguous() for s in (1, 0.9)]
+    xyz = torch.randn(n, 64, 3) * 0.3
+    prgb = colours[:, None, :].expand(n, 64, 3).contiguous()
+    image_params = [*enc.image.parameters(), enc.view_log_scale]
+    opt = torch.optim.Adam(image_params, lr=3e-3)
+    first = float(enc.view_loss(*views)["view_contrastive"].detach())
+    for _ in range(60):
+        loss = enc.view_loss(*views)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(enc.view_loss(*views)["loss"].detach()) < 0.5 * first
+    frozen = {k: v.clone() for k, v in enc.image.state_dict().items()}
+    opt = torch.optim.Adam([*enc.shape.parameters(), enc.log_scale], lr=3e-3)
+    for _ in range(60):
+        terms = enc.loss(views[0], xyz, prgb, image_frozen=True)
+        enc.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        assert all(p.grad is None for p in enc.image.parameters())  # targets, not trained
+        opt.step()
+    assert all(torch.equal(v, enc.image.state_dict()[k]) for k, v in frozen.items())
+    with torch.no_grad():
+        assert retrieval_accuracy(enc.image(views[1]), enc.shape(xyz, prgb)) == 1.0
+
+
 # ---------------------------------------------------------------- Fréchet distance
 def test_frechet_distance_closed_forms():
     from gs_method_compress3d.frechet import frechet_distance

@@ -136,6 +136,46 @@ def test_stage_freezes_everything_but_its_network(tiny_data):
     assert trainable == {"prior"}
 
 
+def test_encoders_stage_trains_the_image_encoder_then_aligns_the_shape_encoder(tiny_data):
+    model = tiny(train={"stage_steps": {"encoders": 6}})
+    assert model.config.embeddings.alignment == "openshape"
+    module = model.training_module("encoders", data_dir=tiny_data)
+    assert module.image_steps() == 3
+    assert [module.optimizers_to_step(s) for s in (0, 2, 3, 5)] == [
+        ["image"], ["image"], ["shape"], ["shape"]]  # fmt: skip
+    opts = module.configure_optimizers()
+    enc = model.encoders
+    held = {
+        name: {id(p) for g in entry[0].param_groups for p in g["params"]}
+        for name, entry in opts.items()
+    }
+    assert held["image"] == {id(p) for p in [*enc.image.parameters(), enc.view_log_scale]}
+    assert held["shape"] == {id(p) for p in [*enc.shape.parameters(), enc.log_scale]}
+    module.train_dataset()
+    batch = module.resident_batch(torch.arange(2))
+    first = module.training_step(batch, 0)
+    assert set(first) == {"view_contrastive", "view_retrieval_acc"}
+    first["view_contrastive"].backward()
+    assert all(p.grad is None for p in enc.shape.parameters())
+    model.zero_grad(set_to_none=True)
+    later = module.training_step(batch, 3)
+    assert set(later) == {"contrastive", "retrieval_acc"}
+    later["contrastive"].backward()
+    assert all(p.grad is None for p in enc.image.parameters())  # the image side is frozen
+    assert all(p.grad is not None for p in enc.shape.parameters())
+
+
+def test_joint_alignment_trains_both_encoders_with_one_optimiser(tiny_data):
+    model = tiny(embeddings={"alignment": "joint"})
+    module = model.training_module("encoders", data_dir=tiny_data)
+    assert module.image_steps() == 0 and module.optimizers_to_step(0) is None
+    assert list(module.configure_optimizers()) == ["model"]
+    module.train_dataset()
+    terms = module.training_step(module.resident_batch(torch.arange(2)), 0)
+    terms["contrastive"].backward()
+    assert all(p.grad is not None for p in model.encoders.image.parameters())
+
+
 def test_training_errors_are_one_clear_line(tmp_path):
     model = tiny(embeddings={"kind": "openshape", "dim": 16})
     with pytest.raises(GS3DError, match="--stage autoencoder"):
@@ -185,7 +225,11 @@ def test_train_small_script_runs_end_to_end_on_tiny(tiny_data, tmp_path):
         assert {"psnr", "l_rgb", "l_mask", "mask_iou", "l_depth", "chamfer", "volume_iou"} <= set(
             scores
         )
-    assert "prior_to_shape" in stages["prior"]["retrieval"]
+    prior_retrieval = stages["prior"]["retrieval"]
+    assert len(prior_retrieval["prior_to_shape_seeds"]) == 3
+    assert prior_retrieval["prior_beats_image_embedding"] == (
+        min(prior_retrieval["prior_to_shape_seeds"]) > prior_retrieval["image_to_shape"]
+    )
     assert stages["encoders"]["retrieval_gallery"]["objects"] == 5
     assert "prior_to_shape" in stages["prior"]["retrieval_gallery"]
     table2 = stages["autoencoder"]

@@ -171,6 +171,24 @@ class EmbeddingConfig(Config):
     temperature: float = pydantic.Field(
         0.07, gt=0, description="initial contrastive temperature (CLIP's initial value)"
     )
+    alignment: Literal["openshape", "joint"] = pydantic.Field(
+        "openshape",
+        description="how the procedural encoders are trained. 'openshape' (OpenShape's recipe: "
+        "its point encoder is aligned to a frozen, separately trained CLIP image encoder): the "
+        "image encoder first, alone, by InfoNCE between two views of each object, then the "
+        "shape encoder by InfoNCE against the frozen image embeddings. 'joint': both at once by "
+        "image-to-shape InfoNCE (before 2026-12-02). With 'joint' the image embedding itself "
+        "is trained to retrieve shapes and the prior has nothing to add; with 'openshape' the "
+        "prior beats it (README, prior retrieval)",
+    )
+    image_share: float = pydantic.Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="alignment='openshape': share of the encoders stage's steps that train the "
+        "image encoder (the rest align the shape encoder; each part has its own LR schedule; "
+        "our choice)",
+    )
 
 
 class PriorConfig(Config):

@@ -4,8 +4,9 @@
 Compress3D's embeddings come from OpenShape, whose point encoder is trained to land next to the
 OpenCLIP embeddings of the same object's renders. Neither set of weights can be fetched here, so
 a small image CNN and a small point encoder are trained on the procedural world with the same
-kind of objective (symmetric InfoNCE between the image of an object and its point cloud, a
-learnable temperature, CLIP's loss). Their embeddings are unit vectors times ``sqrt(D)`` (unit
+kind of objective (CLIP's symmetric InfoNCE with a learnable temperature). By default in
+OpenShape's order (``EmbeddingConfig.alignment``): the image encoder alone first (two views of
+an object are a positive pair), then the point encoder against its frozen image embeddings. Their embeddings are unit vectors times ``sqrt(D)`` (unit
 variance per dimension, the property the paper's 0.25 / 0.85 scales establish). They are named
 "procedural contrastive encoders" everywhere and never reported as CLIP or OpenShape.
 """
@@ -79,25 +80,53 @@ class ProceduralShapeEncoder(nn.Module):
 
 
 class ProceduralContrastiveEncoders(nn.Module):
-    """Both encoders and the learnable temperature of their InfoNCE objective."""
+    """Both encoders and the learnable temperatures of their InfoNCE objectives: image to shape
+    (``log_scale``) and, for OpenShape's recipe, view to view (``view_log_scale``)."""
 
     def __init__(self, cfg: EmbeddingConfig):
         super().__init__()
         self.image = ProceduralImageEncoder(cfg)
         self.shape = ProceduralShapeEncoder(cfg)
         self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / cfg.temperature)))
+        self.view_log_scale = nn.Parameter(torch.tensor(math.log(1.0 / cfg.temperature)))
 
     def loss(
-        self, rgb: torch.Tensor, xyz: torch.Tensor, point_rgb: torch.Tensor
+        self,
+        rgb: torch.Tensor,
+        xyz: torch.Tensor,
+        point_rgb: torch.Tensor,
+        image_frozen: bool = False,
     ) -> dict[str, torch.Tensor]:
-        """Symmetric InfoNCE over a batch of (image, point cloud) pairs of the same objects."""
-        ei = F.normalize(self.image(rgb), dim=-1)
-        es = F.normalize(self.shape(xyz, point_rgb), dim=-1)
-        logits = ei @ es.T * self.log_scale.clamp(max=math.log(100.0)).exp()
-        target = torch.arange(len(ei), device=ei.device)
-        loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
-        acc = (logits.argmax(dim=1) == target).float().mean()
-        return {"loss": loss, "contrastive": loss, "retrieval_acc": acc.detach()}
+        """Symmetric InfoNCE over a batch of (image, point cloud) pairs of the same objects;
+        ``image_frozen``: the image embeddings are targets (OpenShape aligns its point encoder
+        to a frozen image encoder)."""
+        if image_frozen:
+            with torch.no_grad():
+                ei = self.image(rgb)
+        else:
+            ei = self.image(rgb)
+        loss, acc = info_nce(ei, self.shape(xyz, point_rgb), self.log_scale)
+        return {"loss": loss, "contrastive": loss, "retrieval_acc": acc}
+
+    def view_loss(self, rgb_a: torch.Tensor, rgb_b: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Symmetric InfoNCE between two views ``[B, 3, H, W]`` each of the same objects: the
+        image encoder trained alone, as the frozen image side of OpenShape's alignment."""
+        loss, acc = info_nce(self.image(rgb_a), self.image(rgb_b), self.view_log_scale)
+        return {"loss": loss, "view_contrastive": loss, "view_retrieval_acc": acc}
+
+
+def info_nce(
+    a: torch.Tensor, b: torch.Tensor, log_scale: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """CLIP's symmetric InfoNCE between ``a[i]`` and ``b[i]`` (``[B, D]`` each) with the
+    learnable logit scale ``exp(log_scale)`` (capped at 100, as CLIP caps it), and the top-1
+    accuracy of ``a`` retrieving ``b`` in the batch (detached)."""
+    a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
+    logits = a @ b.T * log_scale.clamp(max=math.log(100.0)).exp()
+    target = torch.arange(len(a), device=a.device)
+    loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+    acc = (logits.argmax(dim=1) == target).float().mean()
+    return loss, acc.detach()
 
 
 def retrieval_accuracy(queries: torch.Tensor, keys: torch.Tensor) -> float:
@@ -112,5 +141,6 @@ __all__ = [
     "ProceduralContrastiveEncoders",
     "ProceduralImageEncoder",
     "ProceduralShapeEncoder",
+    "info_nce",
     "retrieval_accuracy",
 ]

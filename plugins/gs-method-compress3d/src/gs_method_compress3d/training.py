@@ -1,7 +1,11 @@
 """Compress3D's training stages on the shared engine (``gs3d train --method compress3d --stage S``).
 
-- ``encoders``: the procedural contrastive encoders (InfoNCE between an object's input view and
-  its coloured point cloud); skipped (nothing to train) for the paper's OpenCLIP / OpenShape.
+- ``encoders``: the procedural contrastive encoders; skipped (nothing to train) for the
+  paper's OpenCLIP / OpenShape. In OpenShape's order (``embeddings.alignment='openshape'``) the
+  first ``image_share`` of the steps train the image encoder alone (InfoNCE between the input
+  view and another view of each object), the rest the shape encoder against the frozen image
+  embeddings of the input view, each part with its own optimiser and LR schedule; 'joint'
+  trains both at once (InfoNCE between the input view and the coloured point cloud).
 - ``autoencoder`` (Sec. 3.1): the triplane VAE on Eq. 12: renders of the decoded FlexiCubes mesh
   against the ground-truth RGB, mask and depth of ``loss.views`` views, KL, FlexiCubes
   regularisers.
@@ -168,8 +172,36 @@ class Compress3DTrainingModule(TrainingModule):
             update["num_workers"] = 0  # the stream yields indices: workers would only add IPC
         return t.trainer.model_copy(update=update)
 
+    def image_steps(self) -> int:
+        """Steps of the encoders stage that train the image encoder alone (OpenShape's
+        order); 0 for joint training and for the other stages."""
+        cfg = self.model.config
+        if self.stage != "encoders" or cfg.embeddings.alignment != "openshape":
+            return 0
+        n = cfg.train.stage_steps["encoders"]
+        return min(max(1, round(n * cfg.embeddings.image_share)), n - 1) if n > 1 else 0
+
+    def optimizers_to_step(self, step: int):
+        if not self.image_steps():
+            return None
+        return ["image"] if step < self.image_steps() else ["shape"]
+
     def configure_optimizers(self):
         t = self.model.config.train
+        if self.image_steps():
+            enc = self.model.encoders
+            n_image = self.image_steps()
+            parts = {
+                "image": ([*enc.image.parameters(), enc.view_log_scale], n_image),
+                "shape": (
+                    [*enc.shape.parameters(), enc.log_scale],
+                    t.stage_steps["encoders"] - n_image,
+                ),
+            }
+            return {
+                name: self._adamw(params, t.lr_encoders, t.lr_encoders * 0.1, steps)
+                for name, (params, steps) in parts.items()
+            }
         lr, end = {
             "encoders": (t.lr_encoders, t.lr_encoders * 0.1),
             "autoencoder": (t.lr_autoencoder, t.lr_autoencoder_end),
@@ -177,17 +209,21 @@ class Compress3DTrainingModule(TrainingModule):
             "diffusion": (t.lr_unet, t.lr_unet_end),
         }[self.stage]
         params = [p for p in self.model.parameters() if p.requires_grad]
-        decay = [p for p in params if p.ndim >= 2]
-        no_decay = [p for p in params if p.ndim < 2]
+        return {"model": self._adamw(params, lr, end, t.stage_steps[self.stage])}
+
+    def _adamw(self, params: list, lr: float, end: float, steps: int):
+        """AdamW (no decay on biases, norms and scales) with the ``train.decay`` schedule from
+        ``lr`` to ``end`` over ``steps`` of its own."""
+        t = self.model.config.train
         opt = torch.optim.AdamW(
             [
-                {"params": decay, "weight_decay": t.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0},
+                {"params": [p for p in params if p.ndim >= 2], "weight_decay": t.weight_decay},
+                {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
             ],
             lr=lr,
         )
         sched = ScheduleConfig(kind=t.decay, final_ratio=end / lr)
-        return {"model": (opt, build_scheduler(opt, sched, t.stage_steps[self.stage]))}
+        return opt, build_scheduler(opt, sched, steps)
 
     def train_dataset(self) -> Dataset:
         if not self.model.config.train.resident_data:
@@ -279,7 +315,12 @@ class Compress3DTrainingModule(TrainingModule):
                 "empty_surface": loss.lambda_empty_surface,
             }
         if self.stage == "encoders":
-            return {"contrastive": 1.0, "retrieval_acc": 0.0}
+            return {
+                "contrastive": 1.0,
+                "retrieval_acc": 0.0,
+                "view_contrastive": 1.0,
+                "view_retrieval_acc": 0.0,
+            }
         if self.stage == "prior":
             return {"prior_l1": 1.0}
         return {"eps_l1": 1.0}
@@ -289,9 +330,14 @@ class Compress3DTrainingModule(TrainingModule):
         if isinstance(batch, torch.Tensor):
             batch = self.resident_batch(batch)
         if self.stage == "encoders":
-            terms = m.encoders.loss(
-                m.input_rgb(batch["input_rgba"]), batch["points"], batch["point_colors"]
-            )
+            rgb = m.input_rgb(batch["input_rgba"])
+            if step < self.image_steps():
+                other = batch["target_rgb"][:, 0].permute(0, 3, 1, 2)  # another view, on white
+                terms = m.encoders.view_loss(rgb, other)
+            else:
+                terms = m.encoders.loss(
+                    rgb, batch["points"], batch["point_colors"], image_frozen=self.image_steps() > 0
+                )
             return {k: v for k, v in terms.items() if k != "loss"}
         if self.stage == "autoencoder":
             terms = self.autoencoder_terms(batch)
