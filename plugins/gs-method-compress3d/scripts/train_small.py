@@ -505,7 +505,15 @@ def main(argv: list[str] | None = None) -> dict:
         help="stop after this stage (results.json holds the stages run; checkpoints only "
         "after diffusion)",
     )
+    ap.add_argument(
+        "--skip-autoencoder",
+        action="store_true",
+        help="with --until prior: train the prior on the encoders' model, without the "
+        "autoencoder stage (the prior's retrieval check alone)",
+    )
     args = ap.parse_args(argv)
+    if args.skip_autoencoder and args.until != "prior":
+        ap.error("--skip-autoencoder: only with --until prior (diffusion needs the autoencoder)")
     budget = (
         args.budget_s if isinstance(args.budget_s, dict) else dict.fromkeys(STAGES, args.budget_s)
     )
@@ -560,26 +568,28 @@ def main(argv: list[str] | None = None) -> dict:
         "threads": threads,
         "iou_resolution": args.iou_resolution,
     }
-    variants = (("attention", True), ("no_attention", False))
-    jobs = [
-        {
-            **common,
-            "attention": flag,
-            "seed": seed,
-            "budget_s": budget.get("autoencoder"),
-            "init": str(out / "work" / "encoders"),
-            "out": str(out / "work" / ae_dir(name, seed)),
-        }
-        for seed in range(args.ae_seeds)
-        for name, flag in variants
-    ]
-    ae = run_jobs(autoencoder_job, jobs, devices)
-    results["stages"]["autoencoder"] = table2(ae, args.ae_seeds)
-    if args.until == "autoencoder":
-        return finish(results, out, t_all)
+    if not args.skip_autoencoder:
+        variants = (("attention", True), ("no_attention", False))
+        jobs = [
+            {
+                **common,
+                "attention": flag,
+                "seed": seed,
+                "budget_s": budget.get("autoencoder"),
+                "init": str(out / "work" / "encoders"),
+                "out": str(out / "work" / ae_dir(name, seed)),
+            }
+            for seed in range(args.ae_seeds)
+            for name, flag in variants
+        ]
+        ae = run_jobs(autoencoder_job, jobs, devices)
+        results["stages"]["autoencoder"] = table2(ae, args.ae_seeds)
+        if args.until == "autoencoder":
+            return finish(results, out, t_all)
 
-    # 3. prior (on the attention autoencoder)
-    model = load(out / "work" / ae_dir("attention", 0) / "model", dev)
+    # 3. prior (on the attention autoencoder; --skip-autoencoder: on the encoders alone)
+    init = "encoders" if args.skip_autoencoder else f"{ae_dir('attention', 0)}/model"
+    model = load(out / "work" / init, dev)
     results["stages"]["prior"] = train_stage(
         model, "prior", data, out / "runs" / "prior", budget.get("prior")
     )
@@ -587,6 +597,9 @@ def main(argv: list[str] | None = None) -> dict:
     for key, held_out in (("retrieval", items), ("retrieval_gallery", gallery)):
         if held_out:
             results["stages"]["prior"][key] = retrieval(model, held_out, dev, with_prior=True)
+    if args.skip_autoencoder:  # no latents to scale: the retrieval check alone
+        model.save_pretrained(out / "work" / "prior", overwrite=True)
+        return finish(results, out, t_all)
     scale = latent_scale(model, data, dev)
     results["stages"]["prior"]["latent_scale"] = scale
     model.save_pretrained(out / "work" / "prior", overwrite=True)

@@ -195,6 +195,21 @@ def _train_small_script():
     return load_script(path, "compress3d_train_small")
 
 
+def test_train_small_prior_retrieval_alone_skips_the_autoencoder(tiny_data, tmp_path):
+    import json
+
+    script = _train_small_script()
+    out = tmp_path / "run"
+    args = ["--preset", "tiny", "--data", str(tiny_data), "--eval-data", str(tiny_data),
+            "--out", str(out), "--until", "prior", "--skip-autoencoder"]  # fmt: skip
+    script.main(args)
+    stages = json.loads((out / "results.json").read_text())["stages"]
+    assert set(stages) == {"encoders", "prior"}
+    assert len(stages["prior"]["retrieval"]["prior_to_shape_seeds"]) == 3
+    with pytest.raises(SystemExit):
+        script.main([*args[:-3], "--skip-autoencoder", "--overwrite"])  # not with diffusion
+
+
 def test_train_small_script_runs_end_to_end_on_tiny(tiny_data, tmp_path):
     import json
 
