@@ -6,8 +6,9 @@ OpenCLIP embeddings of the same object's renders. Neither set of weights can be 
 a small image CNN and a small point encoder are trained on the procedural world with the same
 kind of objective (CLIP's symmetric InfoNCE with a learnable temperature). By default in
 OpenShape's order (``EmbeddingConfig.alignment``): the image encoder alone first (two views of
-an object are a positive pair), then the point encoder against its frozen image embeddings. Their embeddings are unit vectors times ``sqrt(D)`` (unit
-variance per dimension, the property the paper's 0.25 / 0.85 scales establish). They are named
+an object are a positive pair), then the point encoder against its frozen image embeddings.
+Their embeddings are unit vectors times ``sqrt(D)`` (unit variance per dimension, the property
+the paper's 0.25 / 0.85 scales establish). They are named
 "procedural contrastive encoders" everywhere and never reported as CLIP or OpenShape.
 """
 
@@ -100,10 +101,7 @@ class ProceduralContrastiveEncoders(nn.Module):
         """Symmetric InfoNCE over a batch of (image, point cloud) pairs of the same objects;
         ``image_frozen``: the image embeddings are targets (OpenShape aligns its point encoder
         to a frozen image encoder)."""
-        if image_frozen:
-            with torch.no_grad():
-                ei = self.image(rgb)
-        else:
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not image_frozen):
             ei = self.image(rgb)
         loss, acc = info_nce(ei, self.shape(xyz, point_rgb), self.log_scale)
         return {"loss": loss, "contrastive": loss, "retrieval_acc": acc}
