@@ -34,6 +34,26 @@ import torch
 from gs_core.errors import GS3DError
 
 SHARD_BYTES = 16 * 1024**2
+# The trained stages, in order; ``--budget-s`` caps each one's wall time.
+STAGES = ("reconstructor", "stage1", "stage2")
+
+
+def parse_budget(text: str) -> dict[str, float]:
+    """``--budget-s``: seconds for every stage, or a JSON object of seconds per stage."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return dict.fromkeys(STAGES, float(value))
+    if isinstance(value, dict) and all(
+        k in STAGES and isinstance(v, (int, float)) and v > 0 for k, v in value.items()
+    ):
+        return {k: float(v) for k, v in value.items()}
+    raise argparse.ArgumentTypeError(
+        f"expected positive seconds or a JSON object of them keyed by {', '.join(STAGES)}; "
+        f"got {text!r}"
+    )
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -55,6 +75,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--overwrite", action="store_true")
+    ap.add_argument(
+        "--budget-s",
+        type=parse_budget,
+        default={},
+        help="wall-clock seconds per trained stage, one number for all or JSON keyed by "
+        f"{', '.join(STAGES)}; a stage stopped by it goes on with the steps it reached",
+    )
     ap.add_argument(
         "--set",
         action="append",
@@ -104,7 +131,8 @@ def make_data(args) -> tuple[Path, Path]:
 
 
 # ---------------------------------------------------------------------------- training
-def fit(module, run_dir: Path, device: str, quiet: bool) -> float:
+def fit(module, run_dir: Path, device: str, quiet: bool, budget_s: float | None = None) -> dict:
+    """Train ``module`` to its steps or ``budget_s``; its seconds, steps and why it stopped."""
     from gs_core.training import Trainer
 
     cfg = module.trainer_config().model_copy(
@@ -117,8 +145,13 @@ def fit(module, run_dir: Path, device: str, quiet: bool) -> float:
         }
     )
     t0 = time.perf_counter()
-    Trainer(module, run_dir, config=cfg).fit().raise_if_signalled()
-    return time.perf_counter() - t0
+    result = Trainer(module, run_dir, config=cfg, budget_s=budget_s).fit().raise_if_signalled()
+    return {
+        "seconds": time.perf_counter() - t0,
+        "steps": result.step,
+        "planned_steps": cfg.max_steps,
+        "stopped_by": result.stopped_by,
+    }
 
 
 # ---------------------------------------------------------------------------- evaluation
@@ -284,7 +317,6 @@ def main(argv=None) -> dict:
     )
     model = GECO.from_teacher(teacher, GECOConfig.preset(args.preset).with_overrides(args.set))
     cfg = model.config
-    times = {}
 
     rc = cfg.reconstructor
     sets = ViewSets(train_root, "train", rc.lgm.input_size, cfg.render_resolution, rc.background)
@@ -292,11 +324,15 @@ def main(argv=None) -> dict:
     module = ReconstructorTrainingModule(
         model, sets, steps=lgm_steps, batch_size=min(args.lgm_batch, len(sets))
     )
-    times["reconstructor"] = fit(module, args.out / "runs" / "reconstructor", device, quiet)
+    budget = args.budget_s
+    stages = {}
+    stages["reconstructor"] = fit(
+        module, args.out / "runs" / "reconstructor", device, quiet, budget.get("reconstructor")
+    )
 
     images = condition_images(train_root, "train", resolution=max(64, cfg.generator.view_size))
     vsd = VSDTrainingModule(model, teacher, images=images)
-    times["stage1"] = fit(vsd, args.out / "runs" / "vsd", device, quiet)
+    stages["stage1"] = fit(vsd, args.out / "runs" / "vsd", device, quiet, budget.get("stage1"))
     stage1 = copy.deepcopy(model).eval()
 
     gen = torch.Generator(device).manual_seed(args.seed)
@@ -307,14 +343,19 @@ def main(argv=None) -> dict:
     ]
     pgt = merge(parts)
     save_pseudo_ground_truth(args.out / "pseudo" / "pseudo_ground_truth.safetensors", pgt)
-    times["pseudo_ground_truth"] = time.perf_counter() - t0
+    pgt_seconds = time.perf_counter() - t0
     joint = JointTrainingModule(model, data=pgt)
-    times["stage2"] = fit(joint, args.out / "runs" / "joint", device, quiet)
+    stages["stage2"] = fit(joint, args.out / "runs" / "joint", device, quiet, budget.get("stage2"))
     model.eval()
 
     results = evaluate_all(args, model, stage1, teacher, eval_root)
     results["table2_ordering"] = table2_ordering(results)
-    results["train_seconds"] = times
+    results["train_seconds"] = {
+        **{k: v["seconds"] for k, v in stages.items()},
+        "pseudo_ground_truth": pgt_seconds,
+    }
+    results["stages"] = stages
+    results["budget_s"] = budget
     results["preset"] = args.preset
     results["overrides"] = args.set
     results["device"] = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"

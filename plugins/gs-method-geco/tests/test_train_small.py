@@ -25,12 +25,24 @@ def test_train_small_tiny_end_to_end(teacher_dir, tmp_path):
     out = tmp_path / "run"
     args = [str(teacher_dir), "--out", str(out), "--preset", "tiny", "--device", "cpu"]
     results = _script().main(
-        [*args, "--view-size", str(TINY_ZERO123PLUS_VIEW_SIZE), "--set", "teacher_steps=2"]
+        [
+            *args,
+            "--view-size",
+            str(TINY_ZERO123PLUS_VIEW_SIZE),
+            "--set",
+            "teacher_steps=2",
+            "--budget-s",
+            '{"stage1": 600}',
+        ]
     )
 
     saved = json.loads((out / "results.json").read_text())
     assert saved["table2_ordering"] == results["table2_ordering"]
     assert saved["overrides"] == ["teacher_steps=2"]
+    assert saved["budget_s"] == {"stage1": 600.0}
+    assert set(saved["stages"]) == {"reconstructor", "stage1", "stage2"}
+    for stage in saved["stages"].values():  # no budget ran out: every stage trained in full
+        assert stage["stopped_by"] is None and stage["steps"] == stage["planned_steps"] > 0
     config = json.loads((out / "checkpoint" / "config.json").read_text())
     assert config["teacher_steps"] == 2  # the override reached the model
     variants = {"teacher_1step_lgm", "teacher_75step_lgm", "geco_without_stage2", "geco"}
@@ -49,3 +61,16 @@ def test_train_small_tiny_end_to_end(teacher_dir, tmp_path):
     with torch.no_grad():
         g = model.generate(tiny_rgba_images(1, 32), seed=0).gaussians
     g.validate(check_values=True)
+
+
+def test_budget_parsing():
+    import argparse
+
+    import pytest
+
+    parse = _script().parse_budget
+    assert parse("90") == {"reconstructor": 90.0, "stage1": 90.0, "stage2": 90.0}
+    assert parse('{"stage2": 30}') == {"stage2": 30.0}
+    for bad in ("0", "true", '{"stage3": 5}', '{"stage1": -1}', "soon"):
+        with pytest.raises(argparse.ArgumentTypeError, match="reconstructor, stage1, stage2"):
+            parse(bad)
