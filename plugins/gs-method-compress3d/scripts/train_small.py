@@ -39,32 +39,14 @@ from typing import Any
 
 import torch
 
+from gs_core.training.stage_budgets import stage_budget_arg
+
 SHARD_BYTES = 16 * 1024 * 1024
 # Scores use every view of a held-out object but the input one (the paper renders 40 random
 # views; procedural-eval has 16 per object).
 EVAL_VIEWS = -1
-
-
 STAGES = ("encoders", "autoencoder", "prior", "diffusion")
 PRIOR_SEEDS = 3  # noise seeds of the prior's retrieval samples
-
-
-def parse_budget(text: str) -> float | dict[str, float]:
-    """``--budget-s``: seconds for every stage, or a JSON object of seconds per stage."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        value = None
-    if isinstance(value, (int, float)) and value > 0:
-        return float(value)
-    if isinstance(value, dict) and all(
-        k in STAGES and isinstance(v, (int, float)) and v > 0 for k, v in value.items()
-    ):
-        return {k: float(v) for k, v in value.items()}
-    raise argparse.ArgumentTypeError(
-        f"expected positive seconds or a JSON object of them keyed by {', '.join(STAGES)}; "
-        f"got {text!r}"
-    )
 
 
 # ------------------------------------------------------------------ data
@@ -486,8 +468,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--iou-resolution", type=int, default=64)
     ap.add_argument(
         "--budget-s",
-        type=parse_budget,
-        default=None,
+        type=stage_budget_arg(STAGES),
+        default={},
         help="wall-clock cap per training run in seconds, one number or per stage as JSON, "
         'e.g. \'{"autoencoder": 330, "diffusion": 300}\' (stages not named: no cap)',
     )
@@ -514,9 +496,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     if args.skip_autoencoder and args.until != "prior":
         ap.error("--skip-autoencoder: only with --until prior (diffusion needs the autoencoder)")
-    budget = (
-        args.budget_s if isinstance(args.budget_s, dict) else dict.fromkeys(STAGES, args.budget_s)
-    )
+    budget = args.budget_s
 
     from gs_core.io.atomic import fresh_output_dir
 

@@ -299,15 +299,12 @@ def test_no_3d_references_are_scored_as_generations_are():
     assert refs["blank"]["mask_iou"] == 0.0
 
 
-def test_train_small_budget_is_seconds_or_seconds_per_stage():
-    import argparse
-
+def test_train_small_budget_is_seconds_or_seconds_per_stage(tmp_path, capsys):
     script = _train_small_script()
-    assert script.parse_budget("300") == 300.0
-    assert script.parse_budget('{"autoencoder": 330}') == {"autoencoder": 330.0}
-    for bad in ("soon", "-5", '{"decoder": 10}', '{"prior": 0}'):
-        with pytest.raises(argparse.ArgumentTypeError, match="encoders, autoencoder"):
-            script.parse_budget(bad)
+    with pytest.raises(SystemExit):
+        script.main(["--out", str(tmp_path / "run"), "--budget-s", '{"decoder": 10}'])
+    assert "keyed by encoders, autoencoder, prior, diffusion" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_table2_means_spreads_and_margins_beyond_spread():

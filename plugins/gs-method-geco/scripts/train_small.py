@@ -32,28 +32,11 @@ import numpy as np
 import torch
 
 from gs_core.errors import GS3DError
+from gs_core.training.stage_budgets import stage_budget_arg
 
 SHARD_BYTES = 16 * 1024**2
 # The trained stages, in order; ``--budget-s`` caps each one's wall time.
 STAGES = ("reconstructor", "stage1", "stage2")
-
-
-def parse_budget(text: str) -> dict[str, float]:
-    """``--budget-s``: seconds for every stage, or a JSON object of seconds per stage."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        value = None
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return dict.fromkeys(STAGES, float(value))
-    if isinstance(value, dict) and all(
-        k in STAGES and isinstance(v, (int, float)) and v > 0 for k, v in value.items()
-    ):
-        return {k: float(v) for k, v in value.items()}
-    raise argparse.ArgumentTypeError(
-        f"expected positive seconds or a JSON object of them keyed by {', '.join(STAGES)}; "
-        f"got {text!r}"
-    )
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -77,7 +60,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--overwrite", action="store_true")
     ap.add_argument(
         "--budget-s",
-        type=parse_budget,
+        type=stage_budget_arg(STAGES),
         default={},
         help="wall-clock seconds per trained stage, one number for all or JSON keyed by "
         f"{', '.join(STAGES)}; a stage stopped by it goes on with the steps it reached",

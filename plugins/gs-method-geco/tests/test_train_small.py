@@ -63,14 +63,10 @@ def test_train_small_tiny_end_to_end(teacher_dir, tmp_path):
     g.validate(check_values=True)
 
 
-def test_budget_parsing():
-    import argparse
-
+def test_budget_flag_names_the_stages(teacher_dir, tmp_path, capsys):
     import pytest
 
-    parse = _script().parse_budget
-    assert parse("90") == {"reconstructor": 90.0, "stage1": 90.0, "stage2": 90.0}
-    assert parse('{"stage2": 30}') == {"stage2": 30.0}
-    for bad in ("0", "true", '{"stage3": 5}', '{"stage1": -1}', "soon"):
-        with pytest.raises(argparse.ArgumentTypeError, match="reconstructor, stage1, stage2"):
-            parse(bad)
+    with pytest.raises(SystemExit):
+        _script().main([str(teacher_dir), "--out", str(tmp_path / "run"), "--budget-s", "0"])
+    assert "keyed by reconstructor, stage1, stage2" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
