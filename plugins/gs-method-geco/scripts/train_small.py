@@ -171,7 +171,9 @@ def _scores(pred: torch.Tensor, target: torch.Tensor) -> tuple[float, float]:
 
 
 @torch.no_grad()
-def evaluate_all(args, model, stage1, teacher, eval_root: Path) -> dict:
+def evaluate_all(args, model, stage1, teacher, eval_root: Path, partial=None) -> dict:
+    """Every Table 2 variant and the six-view scores; ``partial(results)`` is called after each
+    variant, so a run cut short keeps what was measured."""
     from gs_core.data.layout import read_split
     from gs_core.evaluation.harness import EvalConfig, evaluate
     from gs_core.evaluation.predictors import Prediction
@@ -235,6 +237,8 @@ def evaluate_all(args, model, stage1, teacher, eval_root: Path) -> dict:
 
         report = evaluate(predictor, eval_root, "test", ecfg, device=dev, label=name)
         results["gaussians"][name] = report["mean"]
+        if partial is not None:
+            partial(results)
     ids = read_split(eval_root, "test")[: args.eval_objects]
     for name in ("teacher_75step", "generator_stage1", "generator"):
         fn = {
@@ -251,6 +255,8 @@ def evaluate_all(args, model, stage1, teacher, eval_root: Path) -> dict:
             "psnr": float(np.mean([r[0] for r in rows])),
             "ssim": float(np.mean([r[1] for r in rows])),
         }
+        if partial is not None:
+            partial(results)
     return results
 
 
@@ -331,7 +337,13 @@ def main(argv=None) -> dict:
     stages["stage2"] = fit(joint, args.out / "runs" / "joint", device, quiet, budget.get("stage2"))
     model.eval()
 
-    results = evaluate_all(args, model, stage1, teacher, eval_root)
+    def partial(results: dict) -> None:
+        # The stages' record and the scores so far, replaced by results.json at the end.
+        record = {**results, "stages": stages, "budget_s": budget, "complete": False}
+        atomic_write_text(args.out / "results.partial.json", json.dumps(record, indent=2) + "\n")
+
+    partial({})
+    results = evaluate_all(args, model, stage1, teacher, eval_root, partial)
     results["table2_ordering"] = table2_ordering(results)
     results["train_seconds"] = {
         **{k: v["seconds"] for k, v in stages.items()},
@@ -345,6 +357,7 @@ def main(argv=None) -> dict:
     fp16 = copy.deepcopy(model).half()
     fp16.save_pretrained(args.out / "checkpoint", max_shard_bytes=SHARD_BYTES)
     atomic_write_text(args.out / "results.json", json.dumps(results, indent=2) + "\n")
+    (args.out / "results.partial.json").unlink(missing_ok=True)
     print(json.dumps(results, indent=2))
     return results
 

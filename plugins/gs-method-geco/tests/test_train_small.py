@@ -53,6 +53,7 @@ def test_train_small_tiny_end_to_end(teacher_dir, tmp_path):
         assert len(values) == 3 and all(math.isfinite(v) for v in values)
         assert saved["table2_ordering"][metric]["holds"] == (values[0] < values[1] < values[2])
     assert (out / "pseudo" / "pseudo_ground_truth.safetensors").is_file()
+    assert not (out / "results.partial.json").exists()  # replaced by results.json
     shards = list((out / "checkpoint").glob("*.safetensors"))
     assert shards and all(p.stat().st_size <= 16 * 1024**2 for p in shards)
 
@@ -70,3 +71,28 @@ def test_budget_flag_names_the_stages(teacher_dir, tmp_path, capsys):
         _script().main([str(teacher_dir), "--out", str(tmp_path / "run"), "--budget-s", "0"])
     assert "keyed by reconstructor, stage1, stage2" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_cut_short_in_evaluation_keeps_the_scores_so_far(teacher_dir, tmp_path, monkeypatch):
+    import pytest
+
+    import gs_core.evaluation.harness as harness
+    from gs_priors.tiny import TINY_ZERO123PLUS_VIEW_SIZE
+
+    real, calls = harness.evaluate, []
+
+    def evaluate_then_fail(*args, **kwargs):
+        calls.append(kwargs.get("label"))
+        if len(calls) > 1:
+            raise RuntimeError("the lease ended")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(harness, "evaluate", evaluate_then_fail)
+    out = tmp_path / "run"
+    argv = [str(teacher_dir), "--out", str(out), "--preset", "tiny", "--device", "cpu"]
+    with pytest.raises(RuntimeError, match="the lease ended"):
+        _script().main([*argv, "--view-size", str(TINY_ZERO123PLUS_VIEW_SIZE)])
+    partial = json.loads((out / "results.partial.json").read_text())
+    assert partial["complete"] is False and not (out / "results.json").exists()
+    assert list(partial["gaussians"]) == ["teacher_1step_lgm"]
+    assert set(partial["stages"]) == {"reconstructor", "stage1", "stage2"}
