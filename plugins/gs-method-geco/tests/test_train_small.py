@@ -17,14 +17,28 @@ def _script():
     return load_script(SCRIPT, "geco_train_small")
 
 
-def test_train_small_tiny_end_to_end(teacher_dir, tmp_path):
+def test_train_small_tiny_end_to_end(teacher_dir, tmp_path, monkeypatch):
+    from gs_core import rendering
     from gs_core.testing import tiny_rgba_images
     from gs_method_geco.model import GECO
     from gs_priors.tiny import TINY_ZERO123PLUS_VIEW_SIZE
 
+    script, order = _script(), []
+    real_fit, real_build = script.fit, rendering.build_before_children
+
+    def fit(*a, **k):
+        order.append("fit")
+        return real_fit(*a, **k)
+
+    def build(device):
+        order.append(("build", device))
+        return real_build(device)
+
+    monkeypatch.setattr(script, "fit", fit)
+    monkeypatch.setattr(rendering, "build_before_children", build)
     out = tmp_path / "run"
     args = [str(teacher_dir), "--out", str(out), "--preset", "tiny", "--device", "cpu"]
-    results = _script().main(
+    results = script.main(
         [
             *args,
             "--view-size",
@@ -33,10 +47,15 @@ def test_train_small_tiny_end_to_end(teacher_dir, tmp_path):
             "teacher_steps=2",
             "--budget-s",
             '{"stage1": 600}',
+            "--pseudo-batch",
+            "1",  # one teacher call per image: the pseudo ground truth is merged from chunks
         ]
     )
 
     saved = json.loads((out / "results.json").read_text())
+    # gsplat is built once, before any budgeted stage, so its JIT build spends no stage's budget.
+    assert order == [("build", "cpu"), "fit", "fit", "fit"]
+    assert saved["renderer"]["gsplat_unavailable"] is None
     assert saved["table2_ordering"] == results["table2_ordering"]
     assert saved["overrides"] == ["teacher_steps=2"]
     assert saved["budget_s"] == {"stage1": 600.0}
@@ -52,7 +71,11 @@ def test_train_small_tiny_end_to_end(teacher_dir, tmp_path):
         values = saved["table2_ordering"][metric]["values"]
         assert len(values) == 3 and all(math.isfinite(v) for v in values)
         assert saved["table2_ordering"][metric]["holds"] == (values[0] < values[1] < values[2])
-    assert (out / "pseudo" / "pseudo_ground_truth.safetensors").is_file()
+    pseudo = out / "pseudo" / "pseudo_ground_truth.safetensors"
+    from gs_method_geco.pseudo_ground_truth import load_pseudo_ground_truth
+
+    pgt = load_pseudo_ground_truth(pseudo)
+    assert pgt["rgb"].shape[0] == pgt["images"].shape[0] > 1  # every image, across chunks
     assert not (out / "results.partial.json").exists()  # replaced by results.json
     shards = list((out / "checkpoint").glob("*.safetensors"))
     assert shards and all(p.stat().st_size <= 16 * 1024**2 for p in shards)
@@ -70,6 +93,15 @@ def test_budget_flag_names_the_stages(teacher_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
         _script().main([str(teacher_dir), "--out", str(tmp_path / "run"), "--budget-s", "0"])
     assert "keyed by reconstructor, stage1, stage2" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_pseudo_batch_must_be_positive(teacher_dir, tmp_path, capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        _script().main([str(teacher_dir), "--out", str(tmp_path / "run"), "--pseudo-batch", "0"])
+    assert "--pseudo-batch: expected a positive number" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
 
