@@ -17,6 +17,11 @@
     python plugins/gs-method-geco/scripts/train_small.py TEACHER_DIR --out runs/geco-small \\
         --view-size 64
 
+Without a trained teacher (none persists between GPU leases), ``--train-teacher SECONDS`` trains
+the procedural Zero123++ teacher first (``packages/gs-priors/scripts/train_procedural_teachers.py``
+in a child process, log in ``--out/teacher/teacher.log``) while this process makes the data and
+builds gsplat, then runs GECO on it: the whole offline proof in one command on one GPU.
+
 ``--preset tiny`` runs every step in seconds on a CPU (tests/test_train_small.py).
 """
 
@@ -25,6 +30,8 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -37,11 +44,37 @@ from gs_core.training.stage_budgets import stage_budget_arg
 SHARD_BYTES = 16 * 1024**2
 # The trained stages, in order; ``--budget-s`` caps each one's wall time.
 STAGES = ("reconstructor", "stage1", "stage2")
+# The teacher's trainer (``--train-teacher``): a repository script, beside this one.
+TEACHER_SCRIPT = (
+    Path(__file__).resolve().parents[3]
+    / "packages"
+    / "gs-priors"
+    / "scripts"
+    / "train_procedural_teachers.py"
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("teacher", help="the procedural Zero123++ teacher (diffusers directory)")
+    ap.add_argument(
+        "teacher",
+        nargs="?",
+        help="the procedural Zero123++ teacher (diffusers directory); or --train-teacher",
+    )
+    ap.add_argument(
+        "--train-teacher",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="train the procedural Zero123++ teacher for SECONDS first, beside the data and the "
+        "gsplat build (one H200: 450 s are about 1,980 steps)",
+    )
+    ap.add_argument(
+        "--teacher-vae-seconds",
+        type=float,
+        default=150.0,
+        help="with --train-teacher: seconds of the teacher's VAE, trained before it",
+    )
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--preset", default="small", choices=["small", "tiny"])
     ap.add_argument("--view-size", type=int, default=64, help="the teacher's view size")
@@ -80,6 +113,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="a GECOConfig field, dotted, e.g. vsd_iterations=2 (repeatable; a short smoke run)",
     )
     args = ap.parse_args(argv)
+    if (args.teacher is None) == (args.train_teacher is None):
+        ap.error("expected a teacher directory or --train-teacher SECONDS (one of the two)")
+    if args.train_teacher is not None and args.train_teacher <= 0:
+        ap.error(
+            f"--train-teacher: expected a positive number of seconds, got {args.train_teacher}"
+        )
     if args.pseudo_batch < 1:
         ap.error(f"--pseudo-batch: expected a positive number of images, got {args.pseudo_batch}")
     return args
@@ -121,6 +160,79 @@ def make_data(args) -> tuple[Path, Path]:
             cfg, evald, overwrite=args.overwrite, workers=0 if tiny else None, progress=not tiny
         )
     return train, evald
+
+
+# ---------------------------------------------------------------------------- teacher
+def teacher_command(args) -> list[str]:
+    """The child process that trains the procedural Zero123++ teacher into
+    ``--out/teacher/work/zero123plus/fp16``: its VAE, then the teacher, then its usefulness
+    checks at one seed (their full table is gs-priors' business; GECO scores the teacher again
+    through its own Table 1 row)."""
+    device = str(args.device)
+    gpus = "cpu" if device == "cpu" else (device.split(":")[1] if ":" in device else "0")
+    root = args.out / "teacher"
+    return [
+        sys.executable,
+        str(TEACHER_SCRIPT),
+        "--work",
+        str(root / "work"),
+        "--out",
+        str(root / "out"),
+        "--gpus",
+        gpus,
+        "--priors",
+        "zero123plus",
+        "--vae-seconds",
+        str(args.teacher_vae_seconds),
+        "--seconds",
+        json.dumps({"zero123plus": args.train_teacher}),
+        "--seeds",
+        "1",
+        "--no-fp16-check",
+        "--seed",
+        str(args.seed),
+    ]
+
+
+def start_teacher(args) -> subprocess.Popen:
+    if not TEACHER_SCRIPT.is_file():
+        raise GS3DError(
+            f"--train-teacher: {TEACHER_SCRIPT} is missing (run from a gs3d repository checkout, "
+            "or train the teacher there and pass its directory)"
+        )
+    root = args.out / "teacher"
+    root.mkdir(parents=True, exist_ok=True)
+    log = (root / "teacher.log").open("w")
+    print(f"training the teacher for {args.train_teacher:g} s (log: {log.name})", flush=True)
+    return subprocess.Popen(
+        teacher_command(args), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+    )
+
+
+def finish_teacher(proc: subprocess.Popen, args, started: float) -> tuple[Path, dict]:
+    """Wait for the teacher; its directory and record (seconds, the wait it cost GECO, its
+    training and usefulness record)."""
+    t0 = time.perf_counter()
+    rc = proc.wait()
+    waited = time.perf_counter() - t0
+    root = args.out / "teacher"
+    directory = root / "work" / "zero123plus" / "fp16"
+    if rc != 0 or not (directory / "model_index.json").is_file():
+        raise GS3DError(
+            f"--train-teacher: the teacher run failed (exit code {rc}, no {directory}); "
+            f"see {root / 'teacher.log'}"
+        )
+    record = {
+        "directory": str(directory),
+        "seconds": time.perf_counter() - started,
+        "geco_waited_seconds": waited,
+        "log": str(root / "teacher.log"),
+    }
+    summary = root / "out" / "results.json"
+    if summary.is_file():
+        teacher = json.loads(summary.read_text()).get("teachers", {}).get("zero123plus", {})
+        record.update({k: teacher[k] for k in ("train", "checks", "useful") if k in teacher})
+    return directory, record
 
 
 # ---------------------------------------------------------------------------- training
@@ -323,9 +435,20 @@ def main(argv=None) -> dict:
     torch.manual_seed(args.seed)
     quiet = args.preset == "tiny"
     device = args.device
-    train_root, eval_root = make_data(args)
+    started = time.perf_counter()
+    proc = start_teacher(args) if args.train_teacher is not None else None
+    try:
+        train_root, eval_root = make_data(args)
+        renderer = prepare_renderer(device)
+        teacher_dir, teacher_record = (
+            finish_teacher(proc, args, started) if proc else (Path(args.teacher), None)
+        )
+    finally:
+        if proc is not None and proc.poll() is None:  # GECO failed first: stop the teacher too
+            proc.terminate()
+            proc.wait()
     teacher = Zero123PlusGuidance.from_pretrained(
-        args.teacher, device=device, view_size=args.view_size
+        teacher_dir, device=device, view_size=args.view_size
     )
     model = GECO.from_teacher(teacher, GECOConfig.preset(args.preset).with_overrides(args.set))
     cfg = model.config
@@ -337,7 +460,6 @@ def main(argv=None) -> dict:
         model, sets, steps=lgm_steps, batch_size=min(args.lgm_batch, len(sets))
     )
     budget = args.budget_s
-    renderer = prepare_renderer(device)
     stages = {}
     stages["reconstructor"] = fit(
         module, args.out / "runs" / "reconstructor", device, quiet, budget.get("reconstructor")
@@ -376,6 +498,8 @@ def main(argv=None) -> dict:
     results["stages"] = stages
     results["budget_s"] = budget
     results["renderer"] = renderer
+    if teacher_record is not None:
+        results["teacher"] = teacher_record
     results["preset"] = args.preset
     results["overrides"] = args.set
     results["device"] = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"

@@ -128,3 +128,145 @@ def test_a_run_cut_short_in_evaluation_keeps_the_scores_so_far(teacher_dir, tmp_
     assert partial["complete"] is False and not (out / "results.json").exists()
     assert list(partial["gaussians"]) == ["teacher_1step_lgm"]
     assert set(partial["stages"]) == {"reconstructor", "stage1", "stage2"}
+
+
+def _tiny_args(teacher_dir_or_none, out):
+    from gs_priors.tiny import TINY_ZERO123PLUS_VIEW_SIZE
+
+    lead = [] if teacher_dir_or_none is None else [str(teacher_dir_or_none)]
+    return [
+        *lead,
+        "--out",
+        str(out),
+        "--preset",
+        "tiny",
+        "--device",
+        "cpu",
+        "--view-size",
+        str(TINY_ZERO123PLUS_VIEW_SIZE),
+        "--set",
+        "teacher_steps=2",
+    ]
+
+
+def test_train_teacher_trains_it_in_a_child_then_geco_runs_on_it(tmp_path, monkeypatch):
+    import sys
+
+    script = _script()
+    out = tmp_path / "run"
+    target = out / "teacher" / "work" / "zero123plus" / "fp16"
+    # The child stands in for the teacher's trainer (tested in gs-priors) and writes a tiny
+    # teacher where the real one writes its fp16 weights.
+    child = (
+        f"from gs_priors.tiny import save_tiny_zero123plus; save_tiny_zero123plus({str(target)!r})"
+    )
+    monkeypatch.setattr(script, "teacher_command", lambda args: [sys.executable, "-c", child])
+    results = script.main([*_tiny_args(None, out), "--train-teacher", "30"])
+
+    rec = json.loads((out / "results.json").read_text())["teacher"]
+    assert rec == results["teacher"] and rec["directory"] == str(target)
+    assert rec["seconds"] >= rec["geco_waited_seconds"] >= 0
+    assert (out / "teacher" / "teacher.log").is_file()
+    assert set(results["gaussians"]) == {
+        "teacher_1step_lgm",
+        "teacher_75step_lgm",
+        "geco_without_stage2",
+        "geco",
+    }
+
+
+def test_a_failed_teacher_run_stops_with_its_log(tmp_path, monkeypatch):
+    import sys
+
+    import pytest
+
+    from gs_core.errors import GS3DError
+
+    script = _script()
+    out = tmp_path / "run"
+    boom = "import sys; print('teacher: out of memory'); sys.exit(3)"
+    monkeypatch.setattr(script, "teacher_command", lambda args: [sys.executable, "-c", boom])
+    with pytest.raises(GS3DError, match=r"exit code 3.*teacher\.log"):
+        script.main([*_tiny_args(None, out), "--train-teacher", "30"])
+    assert "out of memory" in (out / "teacher" / "teacher.log").read_text()
+    assert not (out / "results.json").exists()
+
+
+def test_geco_failing_first_stops_the_teacher(tmp_path, monkeypatch):
+    import sys
+
+    import pytest
+
+    script = _script()
+    procs = []
+    real_start = script.start_teacher
+
+    def start(args):
+        procs.append(real_start(args))
+        return procs[-1]
+
+    def no_data(args):
+        raise RuntimeError("disk full")
+
+    sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]
+    monkeypatch.setattr(script, "teacher_command", lambda args: sleeper)
+    monkeypatch.setattr(script, "start_teacher", start)
+    monkeypatch.setattr(script, "make_data", no_data)
+    with pytest.raises(RuntimeError, match="disk full"):
+        script.main([*_tiny_args(None, tmp_path / "run"), "--train-teacher", "30"])
+    assert procs and procs[0].poll() is not None  # terminated, not left training
+
+
+def test_teacher_command_trains_zero123plus_on_the_run_device(tmp_path):
+    script = _script()
+    assert script.TEACHER_SCRIPT.is_file()  # the gs-priors script it runs is where it points
+    out = tmp_path / "run"
+    args = script.parse_args(
+        ["--out", str(out), "--train-teacher", "450", "--device", "cuda:1", "--seed", "7"]
+    )
+    cmd = script.teacher_command(args)
+    assert cmd[1] == str(script.TEACHER_SCRIPT)
+
+    def opt(command, name):
+        return command[command.index(name) + 1]
+
+    assert opt(cmd, "--gpus") == "1" and opt(cmd, "--priors") == "zero123plus"
+    assert json.loads(opt(cmd, "--seconds")) == {"zero123plus": 450.0}
+    assert opt(cmd, "--work") == str(out / "teacher" / "work") and opt(cmd, "--seed") == "7"
+    on_cpu = script.parse_args(["--out", str(out), "--train-teacher", "9", "--device", "cpu"])
+    assert opt(script.teacher_command(on_cpu), "--gpus") == "cpu"
+
+
+def test_a_teacher_directory_or_train_teacher_exactly(teacher_dir, tmp_path, capsys):
+    import pytest
+
+    for argv in (
+        ["--out", str(tmp_path / "a")],
+        [str(teacher_dir), "--out", str(tmp_path / "b"), "--train-teacher", "60"],
+        ["--out", str(tmp_path / "c"), "--train-teacher", "0"],
+    ):
+        with pytest.raises(SystemExit):
+            _script().main(argv)
+    err = capsys.readouterr().err
+    assert "a teacher directory or --train-teacher SECONDS" in err
+    assert "--train-teacher: expected a positive number of seconds" in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_real_teacher_command_leaves_a_teacher_where_geco_looks(tmp_path, monkeypatch):
+    """The real gs-priors script, at its tiny size and a few steps, through teacher_command:
+    its arguments are ones that script accepts, and its fp16 teacher is where
+    finish_teacher looks."""
+    from gs_priors.zero123plus import Zero123PlusGuidance
+
+    script = _script()
+    out = tmp_path / "run"
+    args = script.parse_args(["--out", str(out), "--train-teacher", "60", "--device", "cpu"])
+    real = script.teacher_command
+    small = ["--preset", "tiny", "--steps", "2", "--vae-steps", "2", "--objects", "2",
+             "--eval-steps", "1"]  # fmt: skip
+    monkeypatch.setattr(script, "teacher_command", lambda a: [*real(a), *small])
+    out.mkdir()
+    directory, record = script.finish_teacher(script.start_teacher(args), args, 0.0)
+    assert record["train"]["steps"] == 2 and "checks" in record
+    Zero123PlusGuidance.from_pretrained(directory)  # a loadable Zero123++ checkpoint
