@@ -202,11 +202,12 @@ def start_teacher(args) -> subprocess.Popen:
         )
     root = args.out / "teacher"
     root.mkdir(parents=True, exist_ok=True)
-    log = (root / "teacher.log").open("w")
-    print(f"training the teacher for {args.train_teacher:g} s (log: {log.name})", flush=True)
-    return subprocess.Popen(
-        teacher_command(args), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-    )
+    log = root / "teacher.log"
+    print(f"training the teacher for {args.train_teacher:g} s (log: {log})", flush=True)
+    with log.open("w") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            teacher_command(args), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
 
 
 def finish_teacher(proc: subprocess.Popen, args, started: float) -> tuple[Path, dict]:
