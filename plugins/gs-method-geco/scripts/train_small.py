@@ -168,8 +168,8 @@ def teacher_command(args) -> list[str]:
     ``--out/teacher/work/zero123plus/fp16``: its VAE, then the teacher, then its usefulness
     checks at one seed (their full table is gs-priors' business; GECO scores the teacher again
     through its own Table 1 row)."""
-    device = str(args.device)
-    gpus = "cpu" if device == "cpu" else (device.split(":")[1] if ":" in device else "0")
+    device = torch.device(args.device)
+    gpus = "cpu" if device.type == "cpu" else str(device.index or 0)
     root = args.out / "teacher"
     return [
         sys.executable,
