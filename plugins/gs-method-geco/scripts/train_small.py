@@ -59,7 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument(
         "teacher",
         nargs="?",
-        help="the procedural Zero123++ teacher (diffusers directory); or --train-teacher",
+        help="the procedural Zero123++ teacher: a diffusers directory, or the packed file "
+        "(zero123plus.safetensors) a teacher run wrote; or --train-teacher",
     )
     ap.add_argument(
         "--train-teacher",
@@ -234,6 +235,19 @@ def finish_teacher(proc: subprocess.Popen, args, started: float) -> tuple[Path, 
         teacher = json.loads(summary.read_text()).get("teachers", {}).get("zero123plus", {})
         record.update({k: teacher[k] for k in ("train", "checks", "useful") if k in teacher})
     return directory, record
+
+
+def given_teacher(args) -> tuple[Path, dict | None]:
+    """The teacher named on the command line: a diffusers directory as it is, or a packed teacher
+    file (gs-priors' int8 pack, as a teacher run brought back from an earlier lease writes it)
+    unpacked into ``--out/teacher/unpacked``, so the teacher and GECO can take separate leases."""
+    path = Path(args.teacher)
+    if not path.is_file():
+        return path, None
+    from gs_priors.teachers.packing import unpack_teacher
+
+    directory = unpack_teacher(path, args.out / "teacher" / "unpacked")
+    return directory, {"packed": str(path), "directory": str(directory)}
 
 
 # ---------------------------------------------------------------------------- training
@@ -442,7 +456,7 @@ def main(argv=None) -> dict:
         train_root, eval_root = make_data(args)
         renderer = prepare_renderer(device)
         teacher_dir, teacher_record = (
-            finish_teacher(proc, args, started) if proc else (Path(args.teacher), None)
+            finish_teacher(proc, args, started) if proc else given_teacher(args)
         )
     finally:
         if proc is not None and proc.poll() is None:  # GECO failed first: stop the teacher too

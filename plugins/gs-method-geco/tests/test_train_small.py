@@ -270,3 +270,36 @@ def test_the_real_teacher_command_leaves_a_teacher_where_geco_looks(tmp_path, mo
     directory, record = script.finish_teacher(script.start_teacher(args), args, 0.0)
     assert record["train"]["steps"] == 2 and "checks" in record
     Zero123PlusGuidance.from_pretrained(directory)  # a loadable Zero123++ checkpoint
+
+
+def test_a_packed_teacher_file_is_unpacked_into_the_run(teacher_dir, tmp_path):
+    """A teacher trained in an earlier lease comes back as gs-priors' one packed file; GECO
+    takes it in place of the directory (int8 weights, dequantized on unpacking)."""
+    import argparse
+
+    import pytest
+    from safetensors.torch import load_file
+
+    from gs_core.errors import FileFormatError
+    from gs_priors.teachers.packing import pack_teacher
+
+    script = _script()
+    packed = pack_teacher(teacher_dir, tmp_path / "zero123plus.safetensors")
+    out = tmp_path / "run"
+    directory, record = script.given_teacher(argparse.Namespace(teacher=str(packed), out=out))
+    assert directory == out / "teacher" / "unpacked"
+    assert record == {"packed": str(packed), "directory": str(directory)}
+    assert (directory / "model_index.json").is_file()
+    unet = "unet/diffusion_pytorch_model.safetensors"
+    before, after = load_file(teacher_dir / unet), load_file(directory / unet)
+    assert before.keys() == after.keys()
+    for k, v in before.items():  # int8 per-channel storage: close, not equal
+        assert torch.allclose(after[k].float(), v.float(), atol=0.02 * v.abs().max().item() + 1e-3)
+
+    same, none = script.given_teacher(argparse.Namespace(teacher=str(teacher_dir), out=out))
+    assert same == teacher_dir and none is None
+
+    stray = tmp_path / "notes.txt"
+    stray.write_text("not a teacher")
+    with pytest.raises(FileFormatError, match="notes.txt"):
+        script.given_teacher(argparse.Namespace(teacher=str(stray), out=tmp_path / "run2"))
