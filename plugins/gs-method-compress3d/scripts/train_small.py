@@ -149,7 +149,7 @@ def to_device(item: dict, device: str) -> dict:
     return {k: (v.unsqueeze(0).to(device) if torch.is_tensor(v) else [v]) for k, v in item.items()}
 
 
-def mesh_images(mesh, item: dict, device: str) -> dict[str, torch.Tensor]:
+def mesh_images(mesh, item: dict, device: str, surface_color=None) -> dict[str, torch.Tensor]:
     from gs_core.data import batch_cameras
     from gs_core.rendering import render_mesh
 
@@ -157,7 +157,13 @@ def mesh_images(mesh, item: dict, device: str) -> dict[str, torch.Tensor]:
     cams = type(cams)(
         viewmats=cams.viewmats[0], Ks=cams.Ks[0], width=cams.width, height=cams.height
     )
-    r = render_mesh(mesh, cams, background=1.0, attributes=("rgb", "alpha", "depth"))
+    r = render_mesh(
+        mesh,
+        cams,
+        background=1.0,
+        attributes=("rgb", "alpha", "depth"),
+        surface_color=surface_color,
+    )
     return {"rgb": r.rgb, "alpha": r.alpha, "depth": r.depth}
 
 
@@ -282,7 +288,8 @@ def autoencoder_job(args: dict) -> dict:
             except GS3DError:
                 failures += 1
                 continue
-            row = image_scores(mesh_images(shape.mesh, item, dev), item, dev)
+            images = mesh_images(shape.mesh, item, dev, shape.surface_color)
+            row = image_scores(images, item, dev)
             row.update(
                 geometry_scores(
                     shape.mesh, Path(args["eval"]), item["object_id"], args["iou_resolution"]

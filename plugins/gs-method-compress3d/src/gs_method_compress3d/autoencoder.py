@@ -3,12 +3,16 @@
 ``encode(xyz, rgb)`` -> :class:`DiagonalGaussian` over latents ``[B, 3, c', r', r']``;
 ``decode(latent)`` -> planes ``[B, 3, C, R, R]``; ``extract(planes)`` -> one coloured
 :class:`~gs_core.Mesh` per shape (FlexiCubes' dual marching cubes on the heads' SDF,
-deformation and weights; colours from the colour head at the mesh vertices). World coordinates
+deformation and weights; colours from the colour head at the mesh vertices, and with
+``decoder.color_query="surface_points"`` at every rendered surface point through
+``DecodedShape.surface_color``). World coordinates
 span the FlexiCubes grid ``[-s/2, s/2]^3``; the networks see them divided by ``s/2``.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +37,9 @@ class DecodedShape:
     l_dev: torch.Tensor  # FlexiCubes' dual-vertex deviation regulariser (scalar)
     sdf: torch.Tensor  # [N_v] grid SDF
     grid_edges: torch.Tensor  # [E, 2] neighbouring grid vertices
+    # world points [P, 3] -> RGB [P, 3]: the colour MLP on this shape's planes, for deferred
+    # shading (``decoder.color_query="surface_points"``); None renders the vertex colours
+    surface_color: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 def grid_edges(points: torch.Tensor, resolution: int, scale: float) -> torch.Tensor:
@@ -116,9 +123,20 @@ class TriplaneAutoencoder(nn.Module):
                 f"decoded shape {index}: the SDF has no zero crossing on the "
                 f"{dec.grid_resolution}^3 FlexiCubes grid (no surface to extract)"
             )
-        colors = self.heads.colors(planes, (fc.vertices / self.half_extent).clamp(-1, 1))
+        colors = self.surface_colors(planes, fc.vertices)
         mesh = Mesh(vertices=fc.vertices, faces=fc.faces, vertex_colors=colors)
-        return DecodedShape(mesh=mesh, l_dev=fc.l_dev, sdf=sdf, grid_edges=edges)
+        query = None
+        if dec.color_query == "surface_points":
+            query = functools.partial(self.surface_colors, planes)
+        return DecodedShape(
+            mesh=mesh, l_dev=fc.l_dev, sdf=sdf, grid_edges=edges, surface_color=query
+        )
+
+    def surface_colors(self, planes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """The colour head of one shape's ``planes [3, C, R, R]`` at world ``points [P, 3]``."""
+        unit = (points / self.half_extent).clamp(-1, 1)
+        with torch.autocast(planes.device.type, enabled=False):
+            return self.heads.colors(planes.float(), unit.float())
 
 
 def surface_sdf(heads: SurfaceHeads, planes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:

@@ -124,6 +124,15 @@ class DecoderConfig(Config):
     head_layers: Depth = pydantic.Field(
         2, description="linear layers per head ('an MLP layer' in the paper; 2 is our choice)"
     )
+    color_query: Literal["surface_points", "vertices"] = pydantic.Field(
+        "surface_points",
+        description="where the colour MLP is queried for the rendering losses and the "
+        "evaluation: 'surface_points', the paper's 'triplane features of the mesh surface "
+        "points' (deferred shading: each pixel's rasterised surface point, as GET3D / nvdiffrec "
+        "colour FlexiCubes meshes), or 'vertices' (the mesh's vertices, interpolated by the "
+        "rasteriser; what runs 1-3 of the README trained). Exported meshes and the Gaussians "
+        "sampled on them carry vertex colours either way",
+    )
     init_radius: float = pydantic.Field(
         0.5,
         gt=0,

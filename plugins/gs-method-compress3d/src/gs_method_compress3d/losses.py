@@ -24,7 +24,8 @@ def render_shapes(
     shapes: list[DecodedShape], cameras: Cameras, background: torch.Tensor | float = 1.0
 ) -> dict[str, torch.Tensor]:
     """Render each shape from its cameras ``[B, K]``: ``rgb [B, K, H, W, 3]``, ``alpha`` and
-    ``depth [B, K, H, W, 1]``."""
+    ``depth [B, K, H, W, 1]``; colour from the shape's ``surface_color`` (the colour MLP at each
+    pixel's surface point) when it has one, else its vertex colours."""
     outs = []
     for b, shape in enumerate(shapes):
         bg = (
@@ -47,7 +48,13 @@ def render_shapes(
             continue
         # the rasteriser's projections and depth test stay fp32 under autocast
         with torch.autocast(cams.viewmats.device.type, enabled=False):
-            r = render_mesh(shape.mesh, cams, background=bg, attributes=("rgb", "alpha", "depth"))
+            r = render_mesh(
+                shape.mesh,
+                cams,
+                background=bg,
+                attributes=("rgb", "alpha", "depth"),
+                surface_color=shape.surface_color,
+            )
         outs.append({"rgb": r.rgb, "alpha": r.alpha, "depth": r.depth})
     return {k: torch.stack([o[k] for o in outs]) for k in ("rgb", "alpha", "depth")}
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from gs_core.errors import ValidationError
-from gs_core.gaussians import Gaussians
+from gs_core.gaussians import Gaussians, rgb_to_sh0
 from gs_core.meshing.sampling import mesh_to_gaussians
 from gs_core.method import GenerationOutput, Method, timed
 from gs_method_compress3d.autoencoder import TriplaneAutoencoder
@@ -209,10 +209,7 @@ class Compress3D(Method):
                 shapes = self.autoencoder.extract(planes, training=False)
             with timed(timings, "gaussians", dev):
                 meshes = [s.mesh for s in shapes]
-                gs = [
-                    mesh_to_gaussians(m, self.config.gaussians_per_mesh, generator=gen)
-                    for m in meshes
-                ]
+                gs = [self._gaussians_on(s, gen) for s in shapes]
                 gaussians = Gaussians(
                     means=torch.stack([g.means for g in gs]),
                     quats=torch.stack([g.quats for g in gs]),
@@ -228,7 +225,21 @@ class Compress3D(Method):
             extras={"image_embedding": e_p, "shape_embedding": e_s, "latent": z},
         )
 
+    def _gaussians_on(self, shape, generator) -> Gaussians:
+        """Gaussians sampled on ``shape``'s mesh; with ``decoder.color_query="surface_points"``
+        their colours are the colour MLP at their centres (the paper's surface-point colours),
+        not the vertex colours interpolated."""
+        g = mesh_to_gaussians(shape.mesh, self.config.gaussians_per_mesh, generator=generator)
+        if shape.surface_color is None:
+            return g
+        sh = g.sh.clone()
+        sh[:, 0] = rgb_to_sh0(shape.surface_color(g.means).to(sh.dtype))
+        return Gaussians(
+            means=g.means, quats=g.quats, scales=g.scales, opacities=g.opacities, sh=sh
+        )
+
     # ------------------------------------------------------------------ training
+
     def training_module(self, stage: str | None = None, **kwargs: Any):
         """The engine's module for ``stage`` in ``encoders | autoencoder | prior | diffusion``
         (see :mod:`gs_method_compress3d.training`); ``data_dir`` is a ``gs3d data procedural``

@@ -9,7 +9,7 @@ over 0.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -39,7 +39,8 @@ UNCOLOURED = 0.7
 class MeshRenderOutput:
     """Images for ``C`` cameras (``None`` for attributes not asked for).
 
-    rgb:    ``[C, H, W, 3]`` vertex colours or texture, composited over the background.
+    rgb:    ``[C, H, W, 3]`` surface colour function, texture or vertex colours, composited over
+            the background.
     alpha:  ``[C, H, W, 1]`` coverage mask (fractional at antialiased silhouettes).
     depth:  ``[C, H, W, 1]`` camera-space z, composited over 0 (as ``render``'s "RGB+D").
     normal: ``[C, H, W, 3]`` world-space unit normals (face or vertex), composited over 0.
@@ -79,14 +80,15 @@ def render_mesh(
     normals: Literal["face", "vertex"] = "face",
     mip: bool = True,
     near_plane: float = 0.01,
+    surface_color: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> MeshRenderOutput:
     """Render ``mesh`` from ``cameras [C]`` (no batch dims).
 
     Differentiable w.r.t. vertex positions (interior through barycentrics and depth, silhouettes
-    through ``antialias``), vertex colours and the texture. Colour comes from the texture when
-    the mesh has one, else from vertex colours, else a uniform grey (0.7). For a training loop
-    of fixed shapes on CUDA, :class:`GraphedMeshRenderer` replays the same computation from
-    CUDA graphs.
+    through ``antialias``), vertex colours, the texture and whatever ``surface_color`` reads.
+    Colour comes from ``surface_color`` when given, else the texture when the mesh has one, else
+    vertex colours, else a uniform grey (0.7). For a training loop of fixed shapes on CUDA,
+    :class:`GraphedMeshRenderer` replays the same computation from CUDA graphs.
 
     Args:
         background: RGB behind the mesh: a float, 3 floats or a tensor broadcastable to
@@ -96,6 +98,12 @@ def render_mesh(
         normals: "face" (flat, exact for polyhedra) or "vertex" (smooth, area-weighted).
         mip: mip-mapped texture sampling.
         near_plane: faces with a vertex nearer than this are culled.
+        surface_color: deferred shading: ``fn(points [P, 3]) -> rgb [P, 3]``, called once with
+            the world-space surface point seen by each pixel (vertex positions interpolated
+            with the perspective-correct barycentrics), as neural-field decoders colour their
+            extracted meshes (a colour MLP queried at surface points, e.g. Compress3D, GET3D).
+            On accelerators every pixel is passed (empty ones at the origin, then masked), so
+            no host synchronisation; on the CPU only the covered ones.
     """
     if not isinstance(mesh, Mesh):
         raise ValidationError("mesh", "a gs_core.Mesh", type(mesh).__name__)
@@ -125,6 +133,7 @@ def render_mesh(
         mip=mip,
         near_plane=near_plane,
         topology=None,
+        surface_color=surface_color,
     )
     return MeshRenderOutput(
         rgb=chans.get("rgb"),
@@ -184,6 +193,7 @@ def _shade(
     mip: bool,
     near_plane: float,
     topology: torch.Tensor | None,
+    surface_color: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[dict[str, torch.Tensor], Rasterization, torch.Tensor]:
     """The images of ``verts [V, 3]`` / ``faces [F, 3]`` (int64, indices already validated) in
     cameras ``viewmats [C, 4, 4]``, ``Ks [C, 3, 3]``; no host synchronisation on a GPU. ``uvs`` are per
@@ -197,7 +207,9 @@ def _shade(
 
     chans: dict[str, torch.Tensor] = {}
     if "rgb" in attrs:
-        if tex is not None:
+        if surface_color is not None:
+            rgb = _deferred_colors(surface_color, verts, faces, rast, mask)
+        elif tex is not None:
             corner = uvs.ndim == 3
             uv = interpolate(uvs.to(dtype), rast, None if corner else faces, check=False)
             rgb = texture(tex.to(dtype), uv, mip=mip, mask=mask)
@@ -230,6 +242,34 @@ def _shade(
         )
         chans = dict(zip(names, stacked.split(sizes, -1), strict=True))
     return chans, rast, xy
+
+
+def _deferred_colors(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    verts: torch.Tensor,
+    faces: torch.Tensor,
+    rast: Rasterization,
+    mask: torch.Tensor,
+) -> torch.Tensor:
+    """``fn`` at each pixel's surface point: ``[C, H, W, 3]``, zeros where nothing is seen."""
+    points = interpolate(verts, rast, faces, check=False)  # [C, H, W, 3]
+    C, H, W, _ = points.shape
+    flat = points.reshape(-1, 3)
+    dense = points.device.type != "cpu"
+    pix = None if dense else mask.reshape(-1).nonzero()[:, 0]
+    vals = fn(flat if dense else flat.index_select(0, pix))
+    if not isinstance(vals, torch.Tensor) or vals.shape != (
+        flat.shape[0] if dense else pix.shape[0],
+        3,
+    ):
+        raise ValidationError(
+            "surface_color", "a function returning rgb [P, 3] for points [P, 3]", _desc(vals)
+        )
+    vals = vals.to(verts.dtype)
+    if dense:
+        return vals.reshape(C, H, W, 3) * mask[..., None].to(vals.dtype)
+    out = vals.new_zeros(C * H * W, 3).index_put((pix,), vals)
+    return out.reshape(C, H, W, 3)
 
 
 class GraphedMeshRenderer:
