@@ -434,8 +434,7 @@ def main(argv=None) -> dict:
     from gs_method_geco.config import GECOConfig
     from gs_method_geco.model import GECO
     from gs_method_geco.pseudo_ground_truth import (
-        merge,
-        pseudo_ground_truth,
+        pseudo_ground_truth_set,
         save_pseudo_ground_truth,
     )
     from gs_method_geco.reconstructor_training import ReconstructorTrainingModule, ViewSets
@@ -487,11 +486,7 @@ def main(argv=None) -> dict:
 
     gen = torch.Generator(device).manual_seed(args.seed)
     t0 = time.perf_counter()
-    parts = [
-        pseudo_ground_truth(model, teacher, chunk.to(device), gen)
-        for chunk in images.split(args.pseudo_batch)
-    ]
-    pgt = merge(parts)
+    pgt = pseudo_ground_truth_set(model, teacher, images, gen, args.pseudo_batch, device)
     save_pseudo_ground_truth(args.out / "pseudo" / "pseudo_ground_truth.safetensors", pgt)
     pgt_seconds = time.perf_counter() - t0
     joint = JointTrainingModule(model, data=pgt)

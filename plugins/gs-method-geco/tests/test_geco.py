@@ -226,6 +226,30 @@ def test_pseudo_ground_truth_is_deterministic(model, teacher, pseudo, tmp_path):
         load_pseudo_ground_truth(tmp_path / "bad.safetensors")
 
 
+def test_several_noises_per_condition_image_each_get_their_own_sample(teacher):
+    """``pseudo_noises = 2``: two adjacent entries per image, the same image, different noises
+    and so different teacher samples; the set repeats exactly from the same generator."""
+    from gs_method_geco.config import GECOConfig
+    from gs_method_geco.model import GECO
+    from gs_method_geco.pseudo_ground_truth import pseudo_ground_truth_set
+
+    torch.manual_seed(0)
+    model = GECO.from_teacher(teacher, GECOConfig.preset("tiny", pseudo_noises=2))
+    images = tiny_rgba_images(2, 24)
+    pgt = pseudo_ground_truth_set(model, teacher, images, torch.Generator().manual_seed(5), batch=3)
+    assert pgt["images"].shape[0] == 4 and pgt["rgb"].shape[0] == 4
+    for i in range(2):
+        a, b = 2 * i, 2 * i + 1
+        torch.testing.assert_close(pgt["images"][a], images[i].float())
+        torch.testing.assert_close(pgt["images"][b], images[i].float())
+        assert not torch.equal(pgt["noise"][a], pgt["noise"][b])
+        assert (pgt["rgb"][a] - pgt["rgb"][b]).abs().max() > 1e-4
+    again = pseudo_ground_truth_set(
+        model, teacher, images, torch.Generator().manual_seed(5), batch=3
+    )
+    assert all(torch.equal(pgt[k], again[k]) for k in pgt)
+
+
 def test_stage_two_reduces_loss_on_a_fixed_batch(model, pseudo):
     from gs_method_geco.training import JointTrainingModule, PseudoViews
 

@@ -234,6 +234,14 @@ class GECOConfig(Config):
         None, description="DDIM timestep spacing; null: the teacher's scheduler config"
     )
     pseudo_views: ViewCount = pydantic.Field(50, description="random views rendered per object")
+    pseudo_noises: int = pydantic.Field(
+        1,
+        ge=1,
+        le=64,
+        description="noises z drawn per condition image, each with its own teacher sample and "
+        "renders (Sec. 3.2 collects D = (z, {I_i^syn(z)}) 'for each sampled noise z'; how many "
+        "per image is not given: 1 is our choice, the GPU budget of the offline proof)",
+    )
     pseudo_elevation_range: tuple[float, float] = pydantic.Field(
         (-20.0, 30.0),
         description="elevations (deg) of the random views (our choice: the span of the six "

@@ -112,6 +112,26 @@ def merge(parts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     return {k: torch.cat([p[k] for p in parts]) for k in KEYS}
 
 
+def pseudo_ground_truth_set(
+    model,
+    teacher,
+    images: torch.Tensor,
+    generator: torch.Generator,
+    batch: int = 8,
+    device: torch.device | str | None = None,
+) -> dict[str, torch.Tensor]:
+    """The whole dataset ``D`` for condition images ``[B, 4, H, W]``: ``config.pseudo_noises``
+    entries per image (each its own noise, teacher sample and renders; an image's entries are
+    adjacent), made ``batch`` entries per teacher call, on ``device`` (default: the model's)."""
+    device = model.device if device is None else device
+    entries = images.repeat_interleave(model.config.pseudo_noises, dim=0)
+    parts = [
+        pseudo_ground_truth(model, teacher, chunk.to(device), generator)
+        for chunk in entries.split(batch)
+    ]
+    return merge(parts)
+
+
 def save_pseudo_ground_truth(path: str | Path, data: dict[str, torch.Tensor]) -> Path:
     """Write ``data`` (as :func:`pseudo_ground_truth` returns) to one safetensors file."""
     from gs_core.io.atomic import atomic_path
