@@ -37,8 +37,18 @@ def _linear(p: torch.Tensor) -> torch.Tensor:
     return p @ A.T + B
 
 
+@pytest.fixture(params=["covered", "every-pixel"])
+def pixels(request, monkeypatch):
+    """The CPU's path (only covered pixels) and the accelerators' (every pixel, masked)."""
+    from gs_core.rendering import mesh_raster
+
+    if request.param == "every-pixel":
+        monkeypatch.setattr(mesh_raster, "_dense", lambda t: True)
+    return request.param
+
+
 @pytest.mark.parametrize("antialias", [False, True])
-def test_a_linear_colour_function_matches_vertex_colours(antialias):
+def test_a_linear_colour_function_matches_vertex_colours(antialias, pixels):
     cube = _cube()
     by_vertex = Mesh(vertices=cube.vertices, faces=cube.faces, vertex_colors=_linear(cube.vertices))
     ref = render_mesh(by_vertex, CAMS, background=1.0, antialias=antialias)
@@ -48,7 +58,7 @@ def test_a_linear_colour_function_matches_vertex_colours(antialias):
     torch.testing.assert_close(out.alpha, ref.alpha)
 
 
-def test_detail_inside_a_face_is_resolved_and_takes_precedence_over_vertex_colours():
+def test_detail_inside_a_face_is_resolved_and_takes_precedence_over_vertex_colours(pixels):
     """Stripes along x are invisible to vertex colours (every vertex sits at x = +-0.4, where the
     stripe function is the same) but show per pixel; the function wins over vertex colours."""
     cube = _cube()
@@ -67,7 +77,7 @@ def test_detail_inside_a_face_is_resolved_and_takes_precedence_over_vertex_colou
     assert torch.allclose(plain.rgb[covered], torch.tensor(0.5))
 
 
-def test_gradients_reach_the_colour_function_and_the_vertices():
+def test_gradients_reach_the_colour_function_and_the_vertices(pixels):
     cube = _cube()
     verts = cube.vertices.clone().requires_grad_(True)
     weight = A.clone().requires_grad_(True)
@@ -82,6 +92,22 @@ def test_gradients_reach_the_colour_function_and_the_vertices():
     assert verts.grad is not None and verts.grad.abs().sum() > 0
 
 
-def test_a_colour_function_of_the_wrong_shape_is_refused_naming_the_field():
+def test_a_colour_function_of_the_wrong_shape_is_refused_naming_the_field(pixels):
     with pytest.raises(ValidationError, match="surface_color"):
         render_mesh(_cube(), CAMS, surface_color=lambda p: p[:, :2])
+
+
+@pytest.mark.gpu
+def test_on_cuda_a_linear_colour_function_matches_vertex_colours():
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    cube = _cube()
+    dev = torch.device("cuda")
+    verts, faces = cube.vertices.to(dev), cube.faces.to(dev)
+    a, b = A.to(dev), B.to(dev)
+    by_vertex = Mesh(vertices=verts, faces=faces, vertex_colors=verts @ a.T + b)
+    ref = render_mesh(by_vertex, CAMS, background=1.0)
+    out = render_mesh(Mesh(vertices=verts, faces=faces), CAMS, background=1.0,
+                      surface_color=lambda p: p @ a.T + b)  # fmt: skip
+    assert ref.alpha.sum() > 500
+    torch.testing.assert_close(out.rgb, ref.rgb, atol=1e-5, rtol=0)

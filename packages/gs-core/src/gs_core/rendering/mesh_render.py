@@ -18,6 +18,7 @@ import torch
 from gs_core.cameras import Cameras
 from gs_core.errors import ValidationError
 from gs_core.mesh import Mesh
+from gs_core.rendering import mesh_raster
 from gs_core.rendering.api import _background
 from gs_core.rendering.mesh_antialias import antialias as antialias_fn
 from gs_core.rendering.mesh_antialias import edge_topology
@@ -255,7 +256,7 @@ def _deferred_colors(
     points = interpolate(verts, rast, faces, check=False)  # [C, H, W, 3]
     C, H, W, _ = points.shape
     flat = points.reshape(-1, 3)
-    dense = points.device.type != "cpu"
+    dense = mesh_raster._dense(points)
     pix = None if dense else mask.reshape(-1).nonzero()[:, 0]
     vals = fn(flat if dense else flat.index_select(0, pix))
     if not isinstance(vals, torch.Tensor) or vals.shape != (
