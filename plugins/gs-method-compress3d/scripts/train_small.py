@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import time
@@ -301,14 +302,18 @@ def autoencoder_job(args: dict) -> dict:
     return res
 
 
-def diffusion_job(args: dict) -> dict:
-    """Train the triplane diffusion (with or without the prior) and score generations (Table 4)."""
+def score_generations(
+    model, items: list, args: dict, guidance: tuple[float, float] | None = None
+) -> tuple[dict, int]:
+    """Generations of ``items`` over ``args["seeds"]`` seeds, at ``guidance = (s_s, s_p)``
+    (default: the config's): per seed mean image and geometry scores, their mean and spread
+    (max - min) over seeds, and over every generation the procedural Fréchet distance and the
+    procedural encoder similarity (our names for the paper's FID and CLIP similarity). Also the
+    count of generations with no surface."""
     from gs_core.errors import GS3DError
     from gs_method_compress3d.frechet import frechet_distance
 
-    overrides = {"unet.use_prior": args["use_prior"], "unet.latent_scale": args["latent_scale"]}
-    model, res, items = _train_job(args, "diffusion", overrides)
-    dev, out = args["device"], Path(args["out"])
+    dev = args["device"]
     per_seed, gen_feats, gt_feats, sims, failures = [], [], [], [], 0
     with torch.no_grad():
         for seed in range(args["seeds"]):
@@ -316,7 +321,7 @@ def diffusion_job(args: dict) -> dict:
             for item in items:
                 b = to_device(item, dev)
                 try:
-                    out_g = model.generate(b["input_rgba"], seed=seed)
+                    out_g = model.generate(b["input_rgba"], seed=seed, guidance=guidance)
                 except GS3DError:
                     failures += 1
                     continue
@@ -346,6 +351,38 @@ def diffusion_job(args: dict) -> dict:
             torch.cat(gen_feats), torch.cat(gt_feats)
         )
         scores["procedural_encoder_similarity"] = sum(sims) / len(sims)
+    return scores, failures
+
+
+def guidance_grid(model, items: list, args: dict, values: list[float]) -> dict:
+    """Table 5: the procedural Fréchet distance and encoder similarity at every ``(s_s, s_p)``
+    of ``values`` x ``values``, and the cell with the lowest distance."""
+    cells = []
+    for s_s in values:
+        for s_p in values:
+            scores, failures = score_generations(model, items, args, (s_s, s_p))
+            cells.append(
+                {
+                    "s_s": s_s,
+                    "s_p": s_p,
+                    "procedural_frechet_distance": scores.get("procedural_frechet_distance"),
+                    "procedural_encoder_similarity": scores.get("procedural_encoder_similarity"),
+                    "psnr": scores.get("psnr"),
+                    "empty_surfaces": failures,
+                }
+            )
+    scored = [c for c in cells if c["procedural_frechet_distance"] is not None]
+    best = min(scored, key=lambda c: c["procedural_frechet_distance"]) if scored else None
+    return {"values": values, "cells": cells, "best": best}
+
+
+def diffusion_job(args: dict) -> dict:
+    """Train the triplane diffusion (with or without the prior) and score generations (Table 4);
+    with ``args["guidance_grid"]`` (the model with the prior only) also Table 5's grid."""
+    overrides = {"unet.use_prior": args["use_prior"], "unet.latent_scale": args["latent_scale"]}
+    model, res, items = _train_job(args, "diffusion", overrides)
+    out = Path(args["out"])
+    scores, failures = score_generations(model, items, args)
     model.save_pretrained(out / "model", overwrite=True)
     res.update(
         {
@@ -353,9 +390,11 @@ def diffusion_job(args: dict) -> dict:
             "seeds": args["seeds"],
             "empty_surfaces": failures,
             "scores": scores,
-            "references": mean_nested([reference_scores(item, dev) for item in items]),
+            "references": mean_nested([reference_scores(item, args["device"]) for item in items]),
         }
     )
+    if args.get("guidance_grid") and args["use_prior"]:
+        res["guidance_grid"] = guidance_grid(model, items, args, args["guidance_grid"])
     return res
 
 
@@ -444,6 +483,19 @@ def latent_scale(model, data: Path, device: str, objects: int = 64) -> float:
     return 1.0 / max(std, 1e-6)
 
 
+def guidance_values(text: str) -> list[float]:
+    """``"1,3,5,10"`` -> ``[1.0, 3.0, 5.0, 10.0]`` (``--guidance-grid``)."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or not all(math.isfinite(v) and v >= 0 for v in values):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated guidance scales >= 0 such as 1,3,5,10, got {text!r}"
+        )
+    return values
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True)
@@ -493,6 +545,15 @@ def main(argv: list[str] | None = None) -> dict:
         choices=STAGES,
         help="stop after this stage (results.json holds the stages run; checkpoints only "
         "after diffusion)",
+    )
+    ap.add_argument(
+        "--guidance-grid",
+        type=guidance_values,
+        default=None,
+        metavar="S,S,...",
+        help="Table 5: after the diffusion stage, score the model with the prior at every "
+        "(s_s, s_p) of these values x these values (the paper's: 1,3,5,10), "
+        "results.json['stages']['diffusion']['guidance_grid']",
     )
     ap.add_argument(
         "--skip-autoencoder",
@@ -601,6 +662,7 @@ def main(argv: list[str] | None = None) -> dict:
             "budget_s": budget.get("diffusion"),
             "latent_scale": scale,
             "seeds": args.seeds,
+            "guidance_grid": args.guidance_grid,
             "init": str(out / "work" / "prior"),
             "out": str(out / "work" / f"diffusion-{name}"),
         }
@@ -608,6 +670,8 @@ def main(argv: list[str] | None = None) -> dict:
     ]
     dm = run_jobs(diffusion_job, jobs, devices)
     results["stages"]["diffusion"] = {"prior": dm[0], "no_prior": dm[1]}
+    if "guidance_grid" in dm[0]:
+        results["stages"]["diffusion"]["guidance_grid"] = dm[0].pop("guidance_grid")
     p, q = dm[0]["scores"], dm[1]["scores"]
     if "procedural_frechet_distance" in p and "procedural_frechet_distance" in q:
         results["stages"]["diffusion"]["prior_better"] = {

@@ -68,7 +68,7 @@ def test_without_prior_uses_the_null_shape_embedding():
 def test_generate_rejects_unknown_keywords_and_bad_images():
     model = tiny()
     with pytest.raises(ValidationError, match="use_prior"):
-        model.generate(tiny_rgba_images(1, 32), seed=0, guidance=3)
+        model.generate(tiny_rgba_images(1, 32), seed=0, strength=3)
     with pytest.raises(ValidationError, match="images"):
         model.generate(torch.rand(1, 3, 32, 32), seed=0)
 
@@ -161,3 +161,43 @@ def test_colours_come_from_the_colour_head_where_the_config_says(query):
         at_centres = head(g.means[0])
         close = torch.allclose(rgb, at_centres, atol=1e-4)
         assert close == (query == "surface_points")
+
+
+def conditioned(model: Compress3D) -> Compress3D:
+    """The UNet's zero-initialised outputs (LDM's init) made non-zero, identically for every
+    model, so that its branches differ and the guidance scales matter."""
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in model.unet.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * 0.05)
+    return model
+
+
+def test_guidance_scales_per_call_equal_the_configured_ones():
+    """``generate(guidance=(s_s, s_p))`` (Table 5's sweep) samples exactly as a model configured
+    with those scales, and differs from the default (1, 5)."""
+    images = tiny_rgba_images(1, 32)
+    swept = conditioned(tiny()).generate(images, seed=4, guidance=(3.0, 10.0)).extras["latent"]
+    configured = conditioned(tiny(unet={"guidance_shape": 3.0, "guidance_image": 10.0}))
+    want = configured.generate(images, seed=4).extras["latent"]
+    torch.testing.assert_close(swept, want, rtol=0, atol=0)
+    default = conditioned(tiny()).generate(images, seed=4).extras["latent"]
+    assert not torch.equal(swept, default)
+    with pytest.raises(ValidationError, match="guidance"):
+        tiny().generate(images, seed=4, guidance=(1.0,))
+    with pytest.raises(ValidationError, match="guidance"):
+        tiny().generate(images, seed=4, guidance="strong")
+
+
+@pytest.mark.gpu
+def test_cuda_graphs_read_the_guidance_scales_at_every_call():
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    model = conditioned(tiny()).cuda()
+    images = tiny_rgba_images(1, 32).cuda()
+    for guidance in ((1.0, 5.0), (3.0, 10.0)):
+        graphed = model.generate(images, seed=2, guidance=guidance, cuda_graph=True)
+        eager = model.generate(images, seed=2, guidance=guidance, cuda_graph=False)
+        torch.testing.assert_close(
+            graphed.extras["latent"], eager.extras["latent"], rtol=1e-4, atol=1e-4
+        )

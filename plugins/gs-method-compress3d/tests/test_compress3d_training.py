@@ -229,7 +229,7 @@ def test_train_small_script_runs_end_to_end_on_tiny(tiny_data, tmp_path):
             "--preset", "tiny", "--data", str(tiny_data), "--eval-data", str(held_out),
             "--out", str(out), "--seeds", "2", "--iou-resolution", "16",
             "--set", "train.stage_steps.prior=2", "--budget-s", '{"diffusion": 600}',
-            "--ae-seeds", "2", "--retrieval-objects", "5",
+            "--ae-seeds", "2", "--retrieval-objects", "5", "--guidance-grid", "1,5",
         ]
     )  # fmt: skip
     results = json.loads((out / "results.json").read_text())
@@ -264,6 +264,15 @@ def test_train_small_script_runs_end_to_end_on_tiny(tiny_data, tmp_path):
         assert "procedural_frechet_distance" in scores and scores["spread"]
         refs = stages["diffusion"][variant]["references"]
         assert set(refs) == {"blank", "input_copied"} and refs["blank"]["mask_iou"] == 0
+    # Table 5: every (s_s, s_p) cell, and the (1, 5) cell is the configured default's score
+    grid = stages["diffusion"]["guidance_grid"]
+    assert [(c["s_s"], c["s_p"]) for c in grid["cells"]] == [(1, 1), (1, 5), (5, 1), (5, 5)]
+    default = stages["diffusion"]["prior"]["scores"]
+    assert grid["cells"][1]["procedural_frechet_distance"] == pytest.approx(
+        default["procedural_frechet_distance"]
+    )
+    assert grid["best"] in grid["cells"]
+    assert "guidance_grid" not in stages["diffusion"]["no_prior"]
     for name, shards in results["checkpoints"].items():
         for shard in shards:
             f = out / f"model-attention-{name}" / shard
@@ -272,6 +281,16 @@ def test_train_small_script_runs_end_to_end_on_tiny(tiny_data, tmp_path):
 
     with safe_open(str(out / "model-attention-prior" / shards[0]), "pt") as f:
         assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}  # noqa: SIM118
+
+
+def test_guidance_grid_values_are_checked_in_one_line():
+    import argparse
+
+    script = _train_small_script()
+    assert script.guidance_values("1,3,5,10") == [1.0, 3.0, 5.0, 10.0]
+    for bad in ("", "1,x", "-1,2", "nan"):
+        with pytest.raises(argparse.ArgumentTypeError, match="guidance scales"):
+            script.guidance_values(bad)
 
 
 def test_no_3d_references_are_scored_as_generations_are():

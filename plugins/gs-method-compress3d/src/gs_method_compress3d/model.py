@@ -100,31 +100,38 @@ class Compress3D(Method):
         z: torch.Tensor,
         t: int,
         context3: torch.Tensor,
+        guidance: tuple[float, float] | None = None,
     ) -> torch.Tensor:
-        """Eq. 15 with the three branches in one forward (``context3`` from :meth:`guided_context`)."""
+        """Eq. 15 with the three branches in one forward (``context3`` from :meth:`guided_context`);
+        ``guidance = (s_s, s_p)``, default ``config.unet``'s."""
         tt = torch.full((3 * z.shape[0],), t, device=z.device, dtype=torch.long)
-        return self._guided_eps(z, tt, context3)
+        return self._combine(self._branch_eps(z, tt, context3), guidance)
 
-    def _guided_eps(
+    def _branch_eps(
         self, z: torch.Tensor, tt: torch.Tensor, context3: torch.Tensor
     ) -> torch.Tensor:
+        """The unconditional, image-only and full branches' noise, ``[3B, ...]`` in that order."""
+        return self.unet(z.repeat(3, 1, 1, 1, 1), tt, context3)
+
+    def _combine(self, eps3: torch.Tensor, guidance: tuple[float, float] | None) -> torch.Tensor:
         u = self.config.unet
-        eps = self.unet(z.repeat(3, 1, 1, 1, 1), tt, context3)
-        uncond, image_only, full = eps.chunk(3)
-        return dual_guidance(uncond, image_only, full, u.guidance_shape, u.guidance_image)
+        s_s, s_p = (u.guidance_shape, u.guidance_image) if guidance is None else guidance
+        uncond, image_only, full = eps3.chunk(3)
+        return dual_guidance(uncond, image_only, full, s_s, s_p)
 
     def _denoisers(self, cuda_graph: bool):
-        """The prior and guided-UNet denoisers, replayed from CUDA graphs when asked (the
-        sampling loops launch hundreds of small kernels per step at batch 1)."""
+        """The prior and three-branch UNet denoisers, replayed from CUDA graphs when asked (the
+        sampling loops launch hundreds of small kernels per step at batch 1). Eq. 15's
+        combination stays outside the graph, so the guidance scales are read at every call."""
         if not cuda_graph:
-            return self.prior, self._guided_eps
+            return self.prior, self._branch_eps
         from gs_core.cuda_graphs import GraphedCallable
 
         graphs = self.__dict__.get("_cuda_graphs")
         if graphs is None:
             graphs = (
                 GraphedCallable(self.prior, self.prior),
-                GraphedCallable(self._guided_eps, self.unet),
+                GraphedCallable(self._branch_eps, self.unet),
             )
             # kept out of nn.Module's registries: no parameters, not part of the state
             self.__dict__["_cuda_graphs"] = graphs
@@ -146,10 +153,12 @@ class Compress3D(Method):
         generator: torch.Generator | None = None,
         steps: int | None = None,
         fn=None,
+        guidance: tuple[float, float] | None = None,
     ) -> torch.Tensor:
         """DDIM (eta 0) from noise to latents ``[B, 3, c', r', r']`` (unscaled); ``fn(z, t [3B],
-        context3)`` is the guided denoiser (default: eager)."""
-        fn = fn or self._guided_eps
+        context3)`` gives the three branches' noise (default: eager), combined by Eq. 15 with
+        ``guidance = (s_s, s_p)`` (default ``config.unet``'s)."""
+        fn = fn or self._branch_eps
         enc = self.config.encoder
         r = enc.latent_resolution
         b = image_emb.shape[0]
@@ -160,7 +169,7 @@ class Compress3D(Method):
         ts = ddim_timesteps(self.config.unet.steps, steps or self.config.unet.sample_steps)
         for i, t in enumerate(ts):
             tt = torch.full((3 * b,), t, device=z.device, dtype=torch.long)
-            eps = fn(z, tt, ctx)
+            eps = self._combine(fn(z, tt, ctx), guidance)
             z = self.schedule.ddim_step(z, t, ts[i + 1] if i + 1 < len(ts) else -1, eps=eps)
         return z / self.config.unet.latent_scale
 
@@ -171,15 +180,29 @@ class Compress3D(Method):
         ``gaussians_per_mesh`` flat Gaussians sampled on it (``gaussians [B, N]``).
 
         Keyword arguments: ``use_prior`` (default ``config.unet.use_prior``; ``False`` conditions
-        on the image alone, Table 4's "w/o prior"), ``steps`` (DDIM steps), ``cuda_graph``
-        (default: on CUDA; replays the prior and guided UNet from CUDA graphs).
+        on the image alone, Table 4's "w/o prior"), ``steps`` (DDIM steps), ``guidance``
+        (``(s_s, s_p)`` of Eq. 15, default ``config.unet``'s; Table 5 sweeps it), ``cuda_graph``
+        (default: on CUDA; replays the prior and the UNet's three branches from CUDA graphs).
         """
         images = self.check_images(images).to(self.device)
-        unknown = set(kwargs) - {"use_prior", "steps", "cuda_graph"}
+        allowed = {"use_prior", "steps", "cuda_graph", "guidance"}
+        unknown = set(kwargs) - allowed
         if unknown:
             raise ValidationError(
-                "generate()", "keyword arguments use_prior, steps, cuda_graph", str(sorted(unknown))
+                "generate()",
+                "keyword arguments use_prior, steps, guidance, cuda_graph",
+                str(sorted(unknown)),
             )
+        guidance = kwargs.get("guidance")
+        if guidance is not None:
+            try:
+                guidance = tuple(float(v) for v in guidance)
+            except (TypeError, ValueError):
+                guidance = None
+            if guidance is None or len(guidance) != 2:
+                raise ValidationError(
+                    "guidance", "two numbers (s_s, s_p)", repr(kwargs.get("guidance"))
+                )
         dev = self.device
         cuda_graph = kwargs.get("cuda_graph")
         cuda_graph = dev.type == "cuda" if cuda_graph is None else bool(cuda_graph)
@@ -201,7 +224,12 @@ class Compress3D(Method):
                     e_s = self.unet.null_shape.to(e_p).expand_as(e_p)
             with timed(timings, "unet", dev):
                 z = self.sample_latents(
-                    e_s, e_p, generator=gen, steps=kwargs.get("steps"), fn=unet_fn
+                    e_s,
+                    e_p,
+                    generator=gen,
+                    steps=kwargs.get("steps"),
+                    fn=unet_fn,
+                    guidance=guidance,
                 )
             with timed(timings, "decode", dev):
                 planes = self.autoencoder.decode(z)
