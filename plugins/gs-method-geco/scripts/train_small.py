@@ -511,6 +511,7 @@ def main(argv=None) -> dict:
     if teacher_record is not None:
         results["teacher"] = teacher_record
     results["preset"] = args.preset
+    results["seed"] = args.seed
     results["overrides"] = args.set
     results["device"] = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
     fp16 = copy.deepcopy(model).half()
