@@ -385,7 +385,18 @@ def evaluate_all(args, model, stage1, teacher, eval_root: Path, partial=None) ->
             g = recon.reconstruct(views_fn(rgba.to(dev), gen))
             return Prediction(gaussians=g[0], seconds=time.perf_counter() - t0)
 
-        report = evaluate(predictor, eval_root, "test", ecfg, device=dev, label=name)
+        # GECO's own renders get contact sheets (input, ground truth, prediction per view),
+        # one PNG per object under OUT/eval/geco/sheets: the picture of the run
+        sheets = name == "geco"
+        report = evaluate(
+            predictor,
+            eval_root,
+            "test",
+            ecfg.model_copy(update={"sheets": sheets}),
+            out=args.out / "eval" / name if sheets else None,
+            device=dev,
+            label=name,
+        )
         results["gaussians"][name] = report["mean"]
         if partial is not None:
             partial(results)

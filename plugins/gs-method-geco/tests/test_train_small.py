@@ -77,6 +77,14 @@ def test_train_small_tiny_end_to_end(teacher_dir, tmp_path, monkeypatch):
     pgt = load_pseudo_ground_truth(pseudo)
     assert pgt["rgb"].shape[0] == pgt["images"].shape[0] > 1  # every image, across chunks
     assert not (out / "results.partial.json").exists()  # replaced by results.json
+    assert saved["seed"] == 0
+    sheets = sorted((out / "eval" / "geco" / "sheets").glob("*.png"))  # GECO's picture only
+    assert (
+        len(sheets)
+        == len(json.loads((out / "eval" / "geco" / "results.json").read_text())["objects"])
+        > 0
+    )
+    assert not (out / "eval" / "geco_without_stage2").exists()
     shards = list((out / "checkpoint").glob("*.safetensors"))
     assert shards and all(p.stat().st_size <= 16 * 1024**2 for p in shards)
 
