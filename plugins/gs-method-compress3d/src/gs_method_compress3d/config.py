@@ -133,6 +133,15 @@ class DecoderConfig(Config):
         "rasteriser; what runs 1-3 of the README trained). Exported meshes and the Gaussians "
         "sampled on them carry vertex colours either way",
     )
+    texture_size: int | None = pydantic.Field(
+        None,
+        ge=1,
+        le=8192,
+        description="generate(): also bake the colour head at surface points into a UV texture "
+        "of this side (xatlas unwrap, then the head at every texel's 3D point), so exported "
+        "meshes carry the head's colour at texel density; null (default, our choice: the "
+        "unwrap takes seconds per mesh): vertex colours only",
+    )
     init_radius: float = pydantic.Field(
         0.5,
         gt=0,

@@ -9,6 +9,8 @@ on first use (see :mod:`gs_method_compress3d.paper_embedders`).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from typing import Any
 
 import torch
@@ -235,6 +237,9 @@ class Compress3D(Method):
                 planes = self.autoencoder.decode(z)
             with timed(timings, "flexicubes", dev):
                 shapes = self.autoencoder.extract(planes, training=False)
+            if self.config.decoder.texture_size is not None:
+                with timed(timings, "texture", dev):
+                    shapes = [self._textured(s, planes[b]) for b, s in enumerate(shapes)]
             with timed(timings, "gaussians", dev):
                 meshes = [s.mesh for s in shapes]
                 gs = [self._gaussians_on(s, gen) for s in shapes]
@@ -252,6 +257,16 @@ class Compress3D(Method):
             timings=timings,
             extras={"image_embedding": e_p, "shape_embedding": e_s, "latent": z},
         )
+
+    def _textured(self, shape, planes: torch.Tensor):
+        """``shape`` with its mesh UV-unwrapped and the colour head baked into a texture of
+        ``decoder.texture_size`` (the head at each texel's surface point)."""
+        from gs_core.meshing import bake_surface_colors, unwrap_uv
+
+        fn = shape.surface_color or functools.partial(self.autoencoder.surface_colors, planes)
+        size = self.config.decoder.texture_size
+        mesh = bake_surface_colors(unwrap_uv(shape.mesh), fn, size=size)
+        return dataclasses.replace(shape, mesh=mesh)
 
     def _gaussians_on(self, shape, generator) -> Gaussians:
         """Gaussians sampled on ``shape``'s mesh; with ``decoder.color_query="surface_points"``

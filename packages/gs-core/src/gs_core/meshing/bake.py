@@ -1,4 +1,5 @@
-"""Bake the colours of a Gaussian set into the UV texture of a mesh.
+"""Bake the colours of a Gaussian set (or of a colour function of surface points:
+:func:`bake_surface_colors`) into the UV texture of a mesh.
 
 Texel-centric (a gather, not a scatter): the mesh is rasterised in UV space, so each texel
 inside a UV island knows its 3D point and face; each texel is then projected into every view
@@ -12,6 +13,7 @@ The views and thresholds follow DreamGaussian's baking unless a parameter's doc 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -198,6 +200,67 @@ def bake_texture(
         tex = torch.zeros(size * size, 3, device=dev)
         filled = torch.zeros(size * size, dtype=torch.bool, device=dev)
         tex[inside] = colours
+        filled[inside] = True
+        tex = _dilate(tex.reshape(size, size, 3), filled.reshape(size, size), dilation)
+    return Mesh(
+        vertices=mesh.vertices,
+        faces=mesh.faces,
+        vertex_colors=mesh.vertex_colors,
+        uvs=mesh.uvs,
+        texture=tex.to(mesh.vertices.dtype),
+    )
+
+
+def bake_surface_colors(
+    mesh: Mesh,
+    color_fn: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    size: int = 1024,
+    dilation: int | None = None,
+) -> Mesh:
+    """The mesh with a ``size x size`` texture of ``color_fn`` at each texel's surface point.
+
+    For meshes extracted from a neural field with its own colour head (a colour MLP queried at
+    surface points: Compress3D, GET3D): each texel inside a UV island is the function at its 3D
+    point, so the texture holds the field's colour at texel density rather than vertex colours
+    interpolated over faces.
+
+    Args:
+        mesh: a mesh with ``uvs [V, 2]`` (e.g. from :func:`~gs_core.meshing.unwrap_uv`).
+        color_fn: ``points [P, 3]`` (world space, the mesh's device) -> RGB ``[P, 3]``; called
+            once, under ``torch.no_grad``; values are clamped to ``[0, 1]``.
+        size, dilation: as :func:`bake_texture`.
+
+    Returns:
+        A new :class:`~gs_core.Mesh` with the same vertices, faces, UVs and vertex colours and
+        ``texture [size, size, 3]``.
+    """
+    if not isinstance(mesh, Mesh):
+        raise ValidationError("mesh", "a gs_core.Mesh", type(mesh).__name__)
+    mesh.validate()
+    if mesh.uvs is None:
+        raise ValidationError("mesh.uvs", "UVs (run unwrap_uv first)", "none")
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 8192:
+        raise ValidationError("size", "an int in [1, 8192]", repr(size))
+    if dilation is None:
+        dilation = max(2, size // 32)
+    if isinstance(dilation, bool) or not isinstance(dilation, int) or dilation < 0:
+        raise ValidationError("dilation", "a non-negative int", repr(dilation))
+    dev = mesh.vertices.device
+    with torch.no_grad():
+        rast = uv_rasterize(mesh, size)
+        tri = rast.tri_id.reshape(-1)
+        inside = (tri >= 0).nonzero()[:, 0]
+        verts = mesh.vertices.detach().float()
+        pts = interpolate(verts, rast, mesh.faces.long(), check=False).reshape(-1, 3)[inside]
+        colours = color_fn(pts)
+        if not isinstance(colours, torch.Tensor) or colours.shape != (pts.shape[0], 3):
+            raise ValidationError(
+                "color_fn", "a function returning rgb [P, 3] for points [P, 3]", repr(colours)
+            )
+        tex = torch.zeros(size * size, 3, device=dev)
+        filled = torch.zeros(size * size, dtype=torch.bool, device=dev)
+        tex[inside] = colours.float().clamp(0, 1)
         filled[inside] = True
         tex = _dilate(tex.reshape(size, size, 3), filled.reshape(size, size), dilation)
     return Mesh(
