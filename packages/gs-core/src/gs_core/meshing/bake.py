@@ -193,22 +193,8 @@ def bake_texture(
         fallback = interpolate(vc.detach().float(), rast, faces, check=False)
         fallback = fallback.reshape(-1, 3)[inside]
         seen = wsum > 0
-        colours = torch.where(seen[:, None], acc / wsum.clamp_min(1e-12)[:, None], fallback).clamp(
-            0, 1
-        )
-
-        tex = torch.zeros(size * size, 3, device=dev)
-        filled = torch.zeros(size * size, dtype=torch.bool, device=dev)
-        tex[inside] = colours
-        filled[inside] = True
-        tex = _dilate(tex.reshape(size, size, 3), filled.reshape(size, size), dilation)
-    return Mesh(
-        vertices=mesh.vertices,
-        faces=mesh.faces,
-        vertex_colors=mesh.vertex_colors,
-        uvs=mesh.uvs,
-        texture=tex.to(mesh.vertices.dtype),
-    )
+        colours = torch.where(seen[:, None], acc / wsum.clamp_min(1e-12)[:, None], fallback)
+        return _textured(mesh, size, inside, colours, dilation)
 
 
 def bake_surface_colors(
@@ -246,7 +232,6 @@ def bake_surface_colors(
         dilation = max(2, size // 32)
     if isinstance(dilation, bool) or not isinstance(dilation, int) or dilation < 0:
         raise ValidationError("dilation", "a non-negative int", repr(dilation))
-    dev = mesh.vertices.device
     with torch.no_grad():
         rast = uv_rasterize(mesh, size)
         tri = rast.tri_id.reshape(-1)
@@ -258,11 +243,20 @@ def bake_surface_colors(
             raise ValidationError(
                 "color_fn", "a function returning rgb [P, 3] for points [P, 3]", repr(colours)
             )
-        tex = torch.zeros(size * size, 3, device=dev)
-        filled = torch.zeros(size * size, dtype=torch.bool, device=dev)
-        tex[inside] = colours.float().clamp(0, 1)
-        filled[inside] = True
-        tex = _dilate(tex.reshape(size, size, 3), filled.reshape(size, size), dilation)
+        return _textured(mesh, size, inside, colours, dilation)
+
+
+def _textured(
+    mesh: Mesh, size: int, inside: torch.Tensor, colours: torch.Tensor, dilation: int
+) -> Mesh:
+    """``mesh`` with the texture whose texels ``inside [P]`` (flat indices) are ``colours
+    [P, 3]`` (clamped to [0, 1]), grown beyond the islands by :func:`_dilate`."""
+    dev = colours.device
+    tex = torch.zeros(size * size, 3, device=dev)
+    filled = torch.zeros(size * size, dtype=torch.bool, device=dev)
+    tex[inside] = colours.float().clamp(0, 1)
+    filled[inside] = True
+    tex = _dilate(tex.reshape(size, size, 3), filled.reshape(size, size), dilation)
     return Mesh(
         vertices=mesh.vertices,
         faces=mesh.faces,
