@@ -99,8 +99,6 @@ def test_a_colour_function_of_the_wrong_shape_is_refused_naming_the_field(pixels
 
 @pytest.mark.gpu
 def test_on_cuda_a_linear_colour_function_matches_vertex_colours():
-    if not torch.cuda.is_available():
-        pytest.skip("needs CUDA")
     cube = _cube()
     dev = torch.device("cuda")
     verts, faces = cube.vertices.to(dev), cube.faces.to(dev)
