@@ -130,8 +130,9 @@ class DecoderConfig(Config):
         "evaluation: 'surface_points', the paper's 'triplane features of the mesh surface "
         "points' (deferred shading: each pixel's rasterised surface point, as GET3D / nvdiffrec "
         "colour FlexiCubes meshes), or 'vertices' (the mesh's vertices, interpolated by the "
-        "rasteriser; what runs 1-3 of the README trained). Exported meshes and the Gaussians "
-        "sampled on them carry vertex colours either way",
+        "rasteriser; what runs 1-3 of the README trained). With 'surface_points' the Gaussians "
+        "sampled on generated meshes take the head at their centres too; exported meshes carry "
+        "the head at their vertices either way (and a baked texture with texture_size)",
     )
     texture_size: int | None = pydantic.Field(
         None,
