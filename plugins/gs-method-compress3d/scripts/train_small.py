@@ -354,13 +354,20 @@ def score_generations(
     return scores, failures
 
 
-def guidance_grid(model, items: list, args: dict, values: list[float]) -> dict:
+def guidance_grid(
+    model, items: list, args: dict, values: list[float], known: dict | None = None
+) -> dict:
     """Table 5: the procedural Fréchet distance and encoder similarity at every ``(s_s, s_p)``
-    of ``values`` x ``values``, and the cell with the lowest distance."""
+    of ``values`` x ``values``, and the cell with the lowest distance. ``known`` maps cells
+    already scored (the configured scales) to their ``score_generations`` result."""
+    known = known or {}
     cells = []
     for s_s in values:
         for s_p in values:
-            scores, failures = score_generations(model, items, args, (s_s, s_p))
+            scored_before = known.get((s_s, s_p))
+            if scored_before is None:
+                scored_before = score_generations(model, items, args, (s_s, s_p))
+            scores, failures = scored_before
             cells.append(
                 {
                     "s_s": s_s,
@@ -394,7 +401,11 @@ def diffusion_job(args: dict) -> dict:
         }
     )
     if args.get("guidance_grid") and args["use_prior"]:
-        res["guidance_grid"] = guidance_grid(model, items, args, args["guidance_grid"])
+        u = model.config.unet
+        configured = {(u.guidance_shape, u.guidance_image): (scores, failures)}
+        res["guidance_grid"] = guidance_grid(
+            model, items, args, args["guidance_grid"], known=configured
+        )
     return res
 
 

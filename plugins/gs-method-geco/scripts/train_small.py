@@ -497,7 +497,7 @@ def main(argv=None) -> dict:
 
     gen = torch.Generator(device).manual_seed(args.seed)
     t0 = time.perf_counter()
-    pgt = pseudo_ground_truth_set(model, teacher, images, gen, args.pseudo_batch, device)
+    pgt = pseudo_ground_truth_set(model, teacher, images, gen, args.pseudo_batch)
     save_pseudo_ground_truth(args.out / "pseudo" / "pseudo_ground_truth.safetensors", pgt)
     pgt_seconds = time.perf_counter() - t0
     joint = JointTrainingModule(model, data=pgt)

@@ -118,15 +118,13 @@ def pseudo_ground_truth_set(
     images: torch.Tensor,
     generator: torch.Generator,
     batch: int = 8,
-    device: torch.device | str | None = None,
 ) -> dict[str, torch.Tensor]:
     """The whole dataset ``D`` for condition images ``[B, 4, H, W]``: ``config.pseudo_noises``
     entries per image (each its own noise, teacher sample and renders; an image's entries are
-    adjacent), made ``batch`` entries per teacher call, on ``device`` (default: the model's)."""
-    device = model.device if device is None else device
+    adjacent), made ``batch`` entries per teacher call on the model's device."""
     entries = images.repeat_interleave(model.config.pseudo_noises, dim=0)
     parts = [
-        pseudo_ground_truth(model, teacher, chunk.to(device), generator)
+        pseudo_ground_truth(model, teacher, chunk.to(model.device), generator)
         for chunk in entries.split(batch)
     ]
     return merge(parts)
