@@ -294,7 +294,13 @@ def evaluate_packed(
     seeds = tuple(range(args.seeds))
     t0 = time.perf_counter()
     reports = evaluate_teacher(
-        load_teacher(int8_dir, device=device), name, pairs, scales, seeds, steps=args.eval_steps
+        load_teacher(int8_dir, device=device),
+        name,
+        pairs,
+        scales,
+        seeds,
+        steps=args.eval_steps,
+        progress=log,
     )
     checks = usefulness(reports, PAPER_GUIDANCE[name])
     result.update(
@@ -318,6 +324,7 @@ def evaluate_packed(
             [PAPER_GUIDANCE[name]],
             seeds,
             steps=args.eval_steps,
+            progress=log,
         )[PAPER_GUIDANCE[name]]
         result["fp16_at_paper_scale"] = _report(fp16)
         write_json(root / "result.json", result)

@@ -168,8 +168,13 @@ def test_multiview_samples_score_like_a_predictor(name, teachers, datasets):
     pairs = view_pairs(datasets[name], resolution=16, background=bg, mirrors=False)
     if name == "imagedream":
         pairs = [p for p in pairs if round(abs(p.d_azimuth)) in (90, 180)]
-    samples = multiview_samples(prior, name, pairs, seeds=(0, 1), guidance_scale=2.0, steps=2)
+    lines = []
+    samples = multiview_samples(
+        prior, name, pairs, seeds=(0, 1), guidance_scale=2.0, steps=2, progress=lines.append
+    )
     assert set(samples) == {0, 1} and samples[0].shape == (len(pairs), 3, 16, 16)
+    # One progress line per sampler call: each seed of each chunk of inputs.
+    assert len(lines) == 2 and lines[1].startswith(f"{name} guidance 2: seed 1, inputs 1-")
     report = score_novel_views(None, pairs, samples=samples, background=bg)
     assert report.seeds == [0, 1] and report.pairs == len(pairs)
     with pytest.raises(ValidationError):

@@ -5,7 +5,7 @@ official pipeline's scale, checked against the criteria a student or DreamGaussi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -103,10 +103,11 @@ def multiview_samples(
     guidance_scale: float,
     steps: int = 50,
     batch_size: int = 32,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[int, torch.Tensor]:
     """Samples of a multi-view teacher (``zero123plus`` / ``imagedream``) for ``pairs``: one
     draw of all views per input and seed, each pair given its view. ``[len(pairs), 3, H, W]``
-    per seed."""
+    per seed. ``progress`` gets one line per sampler call (minutes each on a CPU)."""
     groups = _groups(pairs)
     size = pairs[0].target_rgb.shape[-1]
     dev = prior.device
@@ -159,6 +160,11 @@ def multiview_samples(
                     if v.shape[-1] != size:
                         v = F.interpolate(v, (size, size), mode="bilinear", antialias=True)
                     out[seed][i] = v[0].clamp(0, 1).cpu()
+            if progress is not None:
+                progress(
+                    f"{name} guidance {guidance_scale:g}: seed {seed}, inputs "
+                    f"{start + 1}-{start + len(chunk)} of {len(groups)} sampled"
+                )
     return out
 
 
@@ -170,10 +176,12 @@ def evaluate_teacher(
     seeds: Sequence[int] = (0, 1, 2),
     steps: int = 50,
     batch_size: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[float, NovelViewReport]:
     """One :class:`NovelViewReport` per guidance scale (background: the prior's own).
     ``batch_size``: inputs per sampler call (default: 256 for Zero123's single views, 64 for
-    the multi-view priors, which draw 4-6 views per input)."""
+    the multi-view priors, which draw 4-6 views per input). ``progress``: a line per sampler
+    call of the multi-view priors and per guidance scale."""
     if batch_size is None:
         # The procedural U-Nets are launch-bound at small batches: the third run's Zero123
         # evaluation, 64 inputs per call, did not finish inside its lease.
@@ -190,8 +198,12 @@ def evaluate_teacher(
                 background=background,
             )
         else:
-            samples = multiview_samples(prior, name, pairs, seeds, g, steps, batch_size)
+            samples = multiview_samples(
+                prior, name, pairs, seeds, g, steps, batch_size, progress=progress
+            )
             reports[g] = score_novel_views(None, pairs, background=background, samples=samples)
+        if progress is not None:
+            progress(f"{name} guidance {g:g}: scored")
     return reports
 
 
