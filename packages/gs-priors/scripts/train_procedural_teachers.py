@@ -27,8 +27,9 @@ Usage on the GPU machine::
         --work /tmp/teachers --out /tmp/teachers/out > /tmp/teachers.log 2>&1 < /dev/null &
 
 On a CPU, ``--preset tiny --gpus cpu`` runs every step in seconds (the test does).
-Unpack a teacher with ``gs_priors.teachers.packing.unpack_teacher(FILE, DIR)`` and load it with
-``gs_priors.teachers.load_teacher(DIR)`` or the prior's ``from_pretrained(DIR)``.
+Load a packed teacher with ``gs_priors.teachers.load_teacher(FILE)`` or the prior's
+``from_pretrained(FILE)`` (unpacked once into a cache), or unpack it with
+``gs_priors.teachers.packing.unpack_teacher(FILE, DIR)``.
 """
 
 from __future__ import annotations

@@ -161,6 +161,39 @@ def test_int8_packing_round_trips_the_checkpoint(teachers, tmp_path):
         unpack_teacher(tmp_path / "bad.safetensors", tmp_path / "x")
 
 
+def test_packed_teacher_loads_like_its_directory(teachers, tmp_path, monkeypatch):
+    from gs_priors.model_dir import resolve_model_dir
+    from gs_priors.teachers import packing
+    from gs_priors.zero123plus import COMPONENTS, Zero123PlusGuidance
+
+    monkeypatch.setenv(packing.CACHE_ENV, str(tmp_path / "cache"))
+    packed = pack_teacher(teachers["zero123plus"], tmp_path / "zero123plus.safetensors")
+    calls = []
+    real = packing.unpack_teacher
+    monkeypatch.setattr(packing, "unpack_teacher", lambda *a: calls.append(a) or real(*a))
+    reference = load_teacher(unpack_teacher(packed, tmp_path / "by-hand"))
+    from_file = load_teacher(packed)
+    direct = Zero123PlusGuidance.from_pretrained(packed, view_size=reference.view_size)
+    for prior in (from_file, direct):
+        for p, q in zip(reference.unet.parameters(), prior.unet.parameters(), strict=True):
+            torch.testing.assert_close(p, q)
+    # Unpacked once into the cache, whole, under the file's hash; found again after that.
+    assert len(calls) == 1
+    first = resolve_model_dir(packed, COMPONENTS)
+    assert first.parent == tmp_path / "cache" and first.name.startswith("zero123plus-")
+    assert not [p for p in first.parent.iterdir() if p.name.startswith(".")]
+    # A changed file is a new entry, not the stale one.
+    packed2 = pack_teacher(
+        teachers["zero123plus"], tmp_path / "zero123plus.safetensors", int8=False
+    )
+    assert resolve_model_dir(packed2, COMPONENTS) != first and len(calls) == 2
+    # A file that is not a packed teacher: one error naming it.
+    bad = tmp_path / "other.safetensors"
+    bad.write_bytes(b"not safetensors")
+    with pytest.raises(FileFormatError, match="other.safetensors.*packed teacher"):
+        resolve_model_dir(bad, COMPONENTS)
+
+
 @pytest.mark.parametrize("name", ["zero123plus", "imagedream"])
 def test_multiview_samples_score_like_a_predictor(name, teachers, datasets):
     prior = load_teacher(teachers[name])

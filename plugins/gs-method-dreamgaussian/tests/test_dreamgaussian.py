@@ -345,13 +345,26 @@ def test_procedural_teacher_missing_names_path_and_what_to_do(tmp_path):
     from gs_method_dreamgaussian.guidance import load_prior
 
     cfg = DreamGaussianConfig.preset("procedural")
-    assert cfg.prior.source == "local" and "prior.model_id=DIR" in cfg.prior.missing_hint
+    assert cfg.prior.source == "local" and "prior.model_id=PATH" in cfg.prior.missing_hint
     prior = cfg.prior.model_copy(update={"model_id": str(tmp_path / "no-teacher")})
     with pytest.raises(WeightsNotFoundError) as e:
         load_prior(prior, torch.device("cpu"))
     msg = str(e.value)
-    assert str(tmp_path / "no-teacher") in msg and "prior.model_id=DIR" in msg
+    assert str(tmp_path / "no-teacher") in msg and "prior.model_id=PATH" in msg
     assert "\n" not in msg
+
+
+def test_procedural_teacher_loads_from_its_packed_file(tmp_path, monkeypatch):
+    from gs_method_dreamgaussian.guidance import load_prior
+    from gs_priors.teachers.packing import CACHE_ENV, pack_teacher
+    from gs_priors.tiny import save_tiny_zero123
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    packed = pack_teacher(save_tiny_zero123(tmp_path / "teacher"), tmp_path / "zero123.safetensors")
+    cfg = DreamGaussianConfig.preset("procedural")
+    prior = load_prior(cfg.prior.model_copy(update={"model_id": str(packed)}), torch.device("cpu"))
+    assert type(prior.prior).__name__ == "Zero123Guidance"
+    assert [p.name for p in (tmp_path / "cache").iterdir()][0].startswith("zero123-")
 
 
 def test_missing_mesh_extra_is_refused_before_work(monkeypatch):

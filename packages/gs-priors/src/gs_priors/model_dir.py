@@ -108,13 +108,28 @@ def hub_patterns(components: Sequence[str]) -> list[str]:
 
 
 def resolve_model_dir(name_or_path: str | Path, components: Sequence[str]) -> Path:
-    """A local diffusers directory, or a hub repo (``org/name[@rev]``, ``hf://...``) fetched once.
+    """A local diffusers directory, a packed teacher file (unpacked once into a cache:
+    :func:`gs_priors.teachers.packing.unpacked_teacher`), or a hub repo (``org/name[@rev]``,
+    ``hf://...``) fetched once.
 
     Only the listed components' configs, vocabularies and default-precision weights are
     fetched: safetensors, and ``*.bin`` for the components a repo ships without safetensors.
     With ``HF_HUB_OFFLINE=1`` or an unreachable hub only the local cache is consulted.
     """
     what = f"diffusers model ({', '.join(components)})"
+    local = Path(name_or_path).expanduser() if isinstance(name_or_path, str | Path) else None
+    if local is not None and local.is_file():
+        # A teacher packed by gs_priors.teachers.packing (one int8 file, as teacher runs bring
+        # them back from the GPU machine) loads like its directory.
+        from gs_priors.teachers.packing import is_packed_teacher, unpacked_teacher
+
+        if not is_packed_teacher(local):
+            raise FileFormatError(
+                local,
+                "expected a diffusers model directory or a packed teacher file "
+                "(gs_priors.teachers.packing.pack_teacher)",
+            )
+        return check_model_dir(unpacked_teacher(local), components)
     directory = resolve_pretrained(
         name_or_path,
         allow_patterns=hub_patterns(components),

@@ -28,9 +28,9 @@ FaceCount = bounded_int(10_000_000, "faces", minimum=4)
 PROCEDURAL_TEACHER_DIR = "~/.cache/gs3d/priors/zero123-procedural"
 PROCEDURAL_TEACHER_HINT = (
     "the procedural Zero123 teacher (a small Zero123 trained on gs3d's procedural world) is made "
-    "by packages/gs-priors/scripts/train_procedural_teachers.py on a GPU; unpack its "
-    "zero123.safetensors there with gs_priors.teachers.packing.unpack_teacher(FILE, DIR), or "
-    "pass a Zero123-layout folder with --set prior.model_id=DIR"
+    "by packages/gs-priors/scripts/train_procedural_teachers.py on a GPU; pass its packed "
+    "zero123.safetensors (or a Zero123-layout folder) with --set prior.model_id=PATH, or unpack "
+    "it there with gs_priors.teachers.packing.unpack_teacher(FILE, DIR)"
 )
 
 
@@ -41,7 +41,8 @@ class PriorConfig(Config):
         "pretrained",
         description="'pretrained': model_id is a hub id or a local diffusers directory, "
         "resolved by gs-core's offline-safe resolver; 'local': model_id must be an existing "
-        "local directory (a checkpoint made here), its absence is reported with missing_hint; "
+        "local directory or packed teacher file (a checkpoint made here), its absence is "
+        "reported with missing_hint; "
         "'tiny_random': gs_priors.tiny's random Zero123 of a few thousand parameters (CPU "
         "tests and timing only, warned about)",
     )

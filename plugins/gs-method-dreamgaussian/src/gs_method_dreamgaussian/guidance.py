@@ -107,7 +107,7 @@ def _load(cfg: PriorConfig, device: torch.device, dtype: torch.dtype):
             )
     if cfg.source == "local":
         path = cfg.local_path()
-        if not path.is_dir():
+        if not (path.is_dir() or path.is_file()):  # a file: a packed teacher
             hint = f"; {cfg.missing_hint}" if cfg.missing_hint else ""
             raise WeightsNotFoundError(
                 f"{path}: the Zero123 checkpoint of prior.model_id does not exist{hint}"

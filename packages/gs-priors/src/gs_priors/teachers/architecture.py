@@ -206,8 +206,13 @@ def write_teacher(cfg: TeacherConfig, directory: str | Path, vae_dir: str | Path
 
 
 def load_teacher(directory: str | Path, device="cpu", dtype=torch.float32):
-    """The prior of a teacher directory through its class's ``from_pretrained``."""
+    """The prior of a teacher directory (or of a packed teacher file, unpacked once into a cache)
+    through its class's ``from_pretrained``."""
+    from gs_priors.teachers.packing import is_packed_teacher, unpacked_teacher
+
     directory = Path(directory)
+    if is_packed_teacher(directory):
+        directory = unpacked_teacher(directory)
     cfg = TeacherConfig.model_validate_json((directory / "teacher_config.json").read_text())
     if cfg.prior == "zero123":
         from gs_priors.zero123 import Zero123Guidance

@@ -4,12 +4,18 @@ travels to and from the GPU machine (its transfers take few, small files).
 Floating-point weights of two or more dimensions are stored as int8 with one fp16 scale per
 output channel (symmetric, round to nearest); the rest as fp16. Every small file of the
 directory (configs, tokenizer vocabularies, ``model_index.json``) rides in the header's
-metadata. :func:`unpack_teacher` writes the directory back in the prior's layout, fp16.
+metadata. :func:`unpack_teacher` writes the directory back in the prior's layout, fp16;
+:func:`unpacked_teacher` does so once per file into a cache, which is how every prior's
+``from_pretrained`` (through :func:`gs_priors.model_dir.resolve_model_dir`) takes a packed file
+directly.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -19,6 +25,9 @@ from gs_core.weight_quantization import dequantize, quantize
 
 WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "model.safetensors")
 FORMAT = "gs3d-teacher-int8/1"
+# Where packed teachers are unpacked for loading: $GS3D_TEACHER_CACHE, else this folder.
+CACHE_ENV = "GS3D_TEACHER_CACHE"
+DEFAULT_CACHE = "~/.cache/gs3d/unpacked-teachers"
 
 
 def pack_teacher(directory: str | Path, path: str | Path, int8: bool = True) -> Path:
@@ -85,3 +94,46 @@ def unpack_teacher(path: str | Path, directory: str | Path) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
         save_tensors(state, str(out), metadata={"format": "pt"})
     return directory
+
+
+def is_packed_teacher(path: str | Path) -> bool:
+    """Whether ``path`` is a file written by :func:`pack_teacher` (reads only its header)."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        return False
+    try:
+        with safe_open(str(path), "pt") as f:
+            return (f.metadata() or {}).get("format") == FORMAT
+    except (OSError, RuntimeError, SafetensorError):
+        return False
+
+
+def unpacked_teacher(path: str | Path, cache: str | Path | None = None) -> Path:
+    """The directory of packed teacher ``path``, unpacked once into ``cache`` (default
+    ``$GS3D_TEACHER_CACHE`` or ``~/.cache/gs3d/unpacked-teachers``) under the file's content
+    hash, so a changed file is unpacked anew and an unchanged one is not. The directory appears
+    whole or not at all (written beside it, then renamed)."""
+    path = Path(path)
+    root = Path(cache or os.environ.get(CACHE_ENV) or DEFAULT_CACHE).expanduser()
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    target = root / f"{path.stem}-{digest.hexdigest()[:16]}"
+    if target.is_dir():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".{target.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        unpack_teacher(path, tmp)
+        try:
+            tmp.rename(target)
+        except OSError:
+            if not target.is_dir():  # not another process's finished copy: a real failure
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
