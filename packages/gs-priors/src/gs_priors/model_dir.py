@@ -117,8 +117,8 @@ def resolve_model_dir(name_or_path: str | Path, components: Sequence[str]) -> Pa
     With ``HF_HUB_OFFLINE=1`` or an unreachable hub only the local cache is consulted.
     """
     what = f"diffusers model ({', '.join(components)})"
-    local = Path(name_or_path).expanduser() if isinstance(name_or_path, str | Path) else None
-    if local is not None and local.is_file():
+    local = Path(name_or_path).expanduser()
+    if local.is_file():
         # A teacher packed by gs_priors.teachers.packing (one int8 file, as teacher runs bring
         # them back from the GPU machine) loads like its directory.
         from gs_priors.teachers.packing import is_packed_teacher, unpacked_teacher
