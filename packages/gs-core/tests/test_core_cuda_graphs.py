@@ -66,3 +66,33 @@ def test_graphed_callable_matches_eager_and_rerecords():
     assert len(g._recordings) == 4
     g.clear()
     assert not g._recordings
+
+
+class _SlicingBlock(torch.nn.Module):
+    """Slices its ModuleList in forward, as diffusers' mid blocks do."""
+
+    def __init__(self):
+        super().__init__()
+        self.nets = torch.nn.ModuleList([torch.nn.Linear(4, 4) for _ in range(3)])
+
+    def forward(self, x):
+        x = self.nets[0](x)
+        for net in self.nets[1:]:
+            x = net(x)
+        return x
+
+
+def test_registration_counter_does_not_recompile_compiled_modules():
+    """The module-registration counter must not become a dynamo guard: a compiled forward that
+    builds a ModuleList (a slice) compiles once, not once per call."""
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    block = _SlicingBlock()
+    compiled = torch.compile(block, backend="eager", dynamic=False)
+    x = torch.randn(2, 4)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for _ in range(3):
+            out = compiled(x)
+    assert torch.allclose(out, block(x))
+    torch._dynamo.reset()

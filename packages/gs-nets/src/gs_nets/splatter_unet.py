@@ -155,10 +155,11 @@ class SplatterMidBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, num_views: int) -> torch.Tensor:
         x = self.nets[0](x)
-        for attn, net in zip(self.attns, self.nets[1:], strict=True):
+        # Indexing, not ``self.nets[1:]``: a slice builds a new ModuleList on every call.
+        for i, attn in enumerate(self.attns):
             if attn is not None:
                 x = attn(x, num_views)
-            x = net(x)
+            x = self.nets[i + 1](x)
         return x
 
 
