@@ -240,13 +240,14 @@ def finish_teacher(proc: subprocess.Popen, args, started: float) -> tuple[Path, 
 def given_teacher(args) -> tuple[Path, dict | None]:
     """The teacher named on the command line: a diffusers directory as it is, or a packed teacher
     file (gs-priors' int8 pack, as a teacher run brought back from an earlier lease writes it)
-    unpacked into ``--out/teacher/unpacked``, so the teacher and GECO can take separate leases."""
+    unpacked once into gs-priors' cache (``$GS3D_TEACHER_CACHE``, keyed by the file's hash: runs
+    of several seeds on one file share it), so the teacher and GECO can take separate leases."""
     path = Path(args.teacher)
     if not path.is_file():
         return path, None
-    from gs_priors.teachers.packing import unpack_teacher
+    from gs_priors.teachers.packing import unpacked_teacher
 
-    directory = unpack_teacher(path, args.out / "teacher" / "unpacked")
+    directory = unpacked_teacher(path)
     return directory, {"packed": str(path), "directory": str(directory)}
 
 

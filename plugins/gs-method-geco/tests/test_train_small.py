@@ -280,7 +280,7 @@ def test_the_real_teacher_command_leaves_a_teacher_where_geco_looks(tmp_path, mo
     Zero123PlusGuidance.from_pretrained(directory)  # a loadable Zero123++ checkpoint
 
 
-def test_a_packed_teacher_file_is_unpacked_into_the_run(teacher_dir, tmp_path):
+def test_a_packed_teacher_file_is_unpacked_once_into_the_cache(teacher_dir, tmp_path, monkeypatch):
     """A teacher trained in an earlier lease comes back as gs-priors' one packed file; GECO
     takes it in place of the directory (int8 weights, dequantized on unpacking)."""
     import argparse
@@ -294,8 +294,11 @@ def test_a_packed_teacher_file_is_unpacked_into_the_run(teacher_dir, tmp_path):
     script = _script()
     packed = pack_teacher(teacher_dir, tmp_path / "zero123plus.safetensors")
     out = tmp_path / "run"
+    monkeypatch.setenv("GS3D_TEACHER_CACHE", str(tmp_path / "cache"))
     directory, record = script.given_teacher(argparse.Namespace(teacher=str(packed), out=out))
-    assert directory == out / "teacher" / "unpacked"
+    assert directory.parent == tmp_path / "cache"
+    again, _ = script.given_teacher(argparse.Namespace(teacher=str(packed), out=tmp_path / "r2"))
+    assert again == directory  # a second run (another seed) reuses the unpacked copy
     assert record == {"packed": str(packed), "directory": str(directory)}
     assert (directory / "model_index.json").is_file()
     unet = "unet/diffusion_pytorch_model.safetensors"
