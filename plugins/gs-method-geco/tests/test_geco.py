@@ -151,6 +151,75 @@ def test_augmentations():
     torch.testing.assert_close(same_cams.viewmats, cams.viewmats.expand(2, 6, 4, 4))
 
 
+def _warp_by_segments(size, steps, u_pos, strength):
+    """LGM's grid-distortion axis written as its definition: breakpoints moved by up to
+    ``strength / 2`` of a segment, each segment a linspace between adjacent knots."""
+    knots = torch.linspace(-1.0, 1.0, steps, dtype=torch.float64)
+    pos = torch.linspace(0.0, 1.0, steps, dtype=torch.float64)
+    pos = (pos + strength * (u_pos[:steps] - 0.5) / (steps - 1)).clamp(0, 1)
+    bounds = (pos * size).long()
+    bounds[0], bounds[-1] = 0, size
+    bounds = torch.cummax(bounds, 0).values
+    out = torch.empty(size, dtype=torch.float64)
+    for i in range(steps - 1):
+        a, b = int(bounds[i]), int(bounds[i + 1])
+        if b > a:
+            out[a:b] = torch.linspace(float(knots[i]), float(knots[i + 1]), b - a)
+    return out
+
+
+@pytest.mark.parametrize("size", [16, 64, 320])
+def test_axis_warps_are_the_piecewise_linear_definition(size):
+    from gs_method_geco.augmentations import _axis_warps
+
+    n, strength = 40, 0.9
+    warps = _axis_warps(size, n, torch.Generator().manual_seed(size), strength)
+    u = torch.rand((n, 17), generator=torch.Generator().manual_seed(size)).double()
+    steps = (8 + torch.floor(u[:, 0] * 9)).long()
+    assert set(steps.tolist()) > {8, 16}  # both ends of LGM's 8..16 breakpoints are drawn
+    for i in range(n):
+        ref = _warp_by_segments(size, int(steps[i]), u[i, 1:], strength)
+        torch.testing.assert_close(warps[i].double(), ref, atol=1e-6, rtol=0)
+    assert warps.min() >= -1 and warps.max() <= 1
+
+
+def test_orbit_targets_match_per_sample_orbits():
+    from gs_core.cameras import Cameras
+    from gs_method_geco.reconstructor_training import orbit_targets
+
+    angles = torch.rand(3, 7, 2) * torch.tensor([360.0, 40.0]) - torch.tensor([0.0, 20.0])
+    cams = orbit_targets(angles, 1.5, 49.1, 32)
+    assert cams.batch_shape == (3,) and cams.n_cameras == 7
+    for i in range(3):
+        ref = Cameras.orbit(angles[i, :, 0].tolist(), angles[i, :, 1].tolist(), 1.5, 49.1, 32, 32)
+        torch.testing.assert_close(cams.viewmats[i], ref.viewmats)
+        torch.testing.assert_close(cams.Ks[i], ref.Ks)
+
+
+def test_augmentation_probabilities_are_per_sample():
+    """Each sample is warped (views 1..5 together) and jittered with its own probability."""
+    from gs_method_geco.adapter import six_view_cameras
+    from gs_method_geco.augmentations import augment_views
+
+    cams = six_view_cameras("v1.1", 1.5, 49.1, 16)
+    views = torch.rand(200, 6, 3, 16, 16)
+    out, out_cams = augment_views(
+        views,
+        cams,
+        prob_grid_distortion=0.5,
+        grid_strength=0.5,
+        prob_camera_jitter=0.3,
+        jitter_strength=0.1,
+        generator=torch.Generator().manual_seed(3),
+    )
+    warped = (out[:, 1:] != views[:, 1:]).flatten(2).any(-1)  # [200, 5]
+    assert (warped.all(1) | ~warped.any(1)).all()  # a sample's five views go together
+    moved = (out_cams.viewmats[:, 1:] - cams.viewmats[1:]).abs().flatten(2).amax(-1) > 1e-5
+    assert (moved.all(1) | ~moved.any(1)).all()
+    assert 0.38 < warped.all(1).float().mean() < 0.62
+    assert 0.2 < moved.all(1).float().mean() < 0.4
+
+
 # ---------------------------------------------------------------------------- stage I
 def test_vsd_step_alternates_and_changes_generator(model, teacher):
     from gs_method_geco.training import VSDTrainingModule

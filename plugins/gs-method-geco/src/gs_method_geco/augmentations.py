@@ -21,28 +21,41 @@ import torch.nn.functional as F
 from gs_core.cameras import Cameras
 
 
-def _uniform(n: int, generator: torch.Generator | None) -> torch.Tensor:
-    return torch.rand(n, generator=generator, device=generator.device if generator else None).cpu()
+def _uniform(shape: int | tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:
+    return torch.rand(
+        shape, generator=generator, device=generator.device if generator else None
+    ).cpu()
 
 
-def _axis_warp(size: int, generator: torch.Generator | None, strength: float) -> torch.Tensor:
-    """Normalised sample coordinates ``[size]`` of one axis: piecewise linear in the pixel index
-    through randomly moved breakpoints."""
-    steps = int(8 + math.floor(_uniform(1, generator).item() * 9))  # 8..16
-    knots = torch.linspace(-1.0, 1.0, steps, dtype=torch.float64)
-    pos = torch.linspace(0.0, 1.0, steps, dtype=torch.float64)
-    pos = (pos + strength * (_uniform(steps, generator).double() - 0.5) / (steps - 1)).clamp(0, 1)
+def _axis_warps(
+    size: int, n: int, generator: torch.Generator | None, strength: float
+) -> torch.Tensor:
+    """``n`` axes' normalised sample coordinates ``[n, size]``: each piecewise linear in the pixel
+    index through its own 8 to 16 randomly moved breakpoints. All random numbers are drawn in
+    two calls and the warps built on the host in one pass (a per-warp loop of small tensor ops
+    cost about 20 ms of host time per batch of 16, and the GPU waited)."""
+    max_steps = 16
+    u = _uniform((n, 1 + max_steps), generator).double()
+    steps = (8 + torch.floor(u[:, 0] * 9)).long()  # 8..16 per warp
+    idx = torch.arange(max_steps, dtype=torch.float64)
+    last = (steps - 1).double()[:, None]
+    valid = idx[None] <= last  # [n, 16]: the warp's own breakpoints
+    knots = -1.0 + 2.0 * idx[None] / last  # linspace(-1, 1, steps), padded beyond
+    pos = (idx[None] / last + strength * (u[:, 1:] - 0.5) / last).clamp(0, 1)
     bounds = (pos * size).long()
-    bounds[0], bounds[-1] = 0, size
-    bounds = torch.cummax(bounds, 0).values
-    out = torch.empty(size, dtype=torch.float64)
-    for i in range(steps - 1):
-        a, b = int(bounds[i]), int(bounds[i + 1])
-        if b > a:
-            out[a:b] = torch.linspace(
-                float(knots[i]), float(knots[i + 1]), b - a, dtype=torch.float64
-            )
-    return out.float()
+    bounds[:, 0] = 0
+    bounds = torch.where(valid, bounds, torch.full_like(bounds, size))
+    bounds.scatter_(1, (steps - 1)[:, None], size)
+    bounds = torch.cummax(bounds, 1).values  # [n, 16], non-decreasing, ends at size
+    pixels = torch.arange(size)
+    # Segment of each pixel: the last breakpoint at or before it (segments are [a, b)).
+    seg = torch.searchsorted(bounds, pixels.expand(n, size).contiguous(), right=True) - 1
+    a = bounds.gather(1, seg)
+    width = bounds.gather(1, seg + 1) - a
+    # Each segment is linspace(knot_i, knot_i+1, b - a): both ends included.
+    frac = (pixels[None] - a).double() / (width - 1).clamp(min=1).double()
+    k0, k1 = knots.gather(1, seg), knots.gather(1, seg + 1)
+    return (k0 + (k1 - k0) * frac).float()
 
 
 def grid_distortion(
@@ -50,12 +63,13 @@ def grid_distortion(
 ) -> torch.Tensor:
     """``images [N, C, H, W]`` -> warped ``[N, C, H, W]`` (bilinear, one random warp each)."""
     n, _, h, w = images.shape
-    grids = []
-    for _ in range(n):
-        xs, ys = _axis_warp(w, generator, strength), _axis_warp(h, generator, strength)
-        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-        grids.append(torch.stack([gx, gy], -1))
-    grid = torch.stack(grids).to(device=images.device, dtype=images.dtype)
+    xs, ys = _axis_warps(w, n, generator, strength), _axis_warps(h, n, generator, strength)
+    grid = torch.stack(
+        [xs[:, None, :].expand(n, h, w), ys[:, :, None].expand(n, h, w)], -1
+    )  # [N, H, W, 2]
+    if images.is_cuda:  # one pinned copy the host does not wait for
+        grid = grid.pin_memory().to(images.device, non_blocking=True)
+    grid = grid.to(device=images.device, dtype=images.dtype)
     return F.grid_sample(images, grid, mode="bilinear", align_corners=False)
 
 
@@ -108,11 +122,21 @@ def augment_views(
         if cameras.batch_shape == ()
         else (cameras.camtoworlds.clone())
     )
-    for i in range(b):
-        if _uniform(1, generator).item() < prob_grid_distortion:
-            views[i, 1:] = grid_distortion(views[i, 1:], grid_strength, generator)
-        if _uniform(1, generator).item() < prob_camera_jitter:
-            c2w[i, 1:] = orbit_camera_jitter(c2w[i, 1:], jitter_strength, generator)
+    # One draw per sample and augmentation; the chosen samples are warped and jittered in one
+    # batch each, so the step's host work does not grow with the batch.
+    picks = _uniform((2, b), generator)
+    warp = (picks[0] < prob_grid_distortion).nonzero().flatten().tolist()
+    jitter = (picks[1] < prob_camera_jitter).nonzero().flatten().tolist()
+    if warp:
+        chosen = views[warp, 1:]
+        views[warp, 1:] = grid_distortion(chosen.flatten(0, 1), grid_strength, generator).view_as(
+            chosen
+        )
+    if jitter:
+        moved = c2w[jitter, 1:]
+        c2w[jitter, 1:] = orbit_camera_jitter(
+            moved.flatten(0, 1), jitter_strength, generator
+        ).view_as(moved)
     ks = cameras.Ks.expand(b, v, 3, 3) if cameras.batch_shape == () else cameras.Ks
     out = Cameras(
         viewmats=torch.linalg.inv(c2w),

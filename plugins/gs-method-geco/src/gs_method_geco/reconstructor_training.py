@@ -115,14 +115,12 @@ class ViewSets(Dataset):
 
 
 def orbit_targets(angles: torch.Tensor, radius: float, fov_deg: float, size: int) -> Cameras:
-    """``angles [B, V, 2]`` (relative azimuth, elevation) -> cameras ``[B, V]``."""
-    cams = [
-        Cameras.orbit(a[:, 0].tolist(), a[:, 1].tolist(), radius, fov_deg, size, size)
-        for a in angles.cpu()
-    ]
-    return Cameras(
-        torch.stack([c.viewmats for c in cams]), torch.stack([c.Ks for c in cams]), size, size
-    )
+    """``angles [B, V, 2]`` (relative azimuth, elevation; degrees) -> cameras ``[B, V]``, built in
+    one call (a call per sample was about 5 ms of host time per step at batch 16)."""
+    b, v = angles.shape[:2]
+    flat = angles.reshape(b * v, 2).cpu()
+    cams = Cameras.orbit(flat[:, 0], flat[:, 1], radius, fov_deg, size, size)
+    return Cameras(cams.viewmats.view(b, v, 4, 4), cams.Ks.view(b, v, 3, 3), size, size)
 
 
 class ReconstructorTrainingModule(TrainingModule):
