@@ -23,7 +23,8 @@
    every run reached (equal steps even when a budget stopped some runs early): PSNR / SSIM
    mean and standard deviation over seeds, and whether each ordering's margins exceed that
    spread.
-5. ``--out``: ``results.json`` and each variant's seed-0 fp16 checkpoint in shards <= 16 MiB.
+5. ``--out``: ``results.json`` and each variant's first seed's fp16 checkpoint in shards <=
+   16 MiB. Runs of other leases (``--first-seed``) join it through ``scripts/summarise_runs.py``.
 
     python plugins/gs-method-dd3g/scripts/train_small.py --teacher TEACHER_DIR --out OUT \
         [--seeds 2 --jobs 12 --budget-s 900 --evals 4]
@@ -42,22 +43,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gs_method_dd3g.tables import VARIANTS, aggregate, orderings, pairwise_flags
+
 STUDENT_SEED = 1919
-VARIANTS = {
-    # name: (generator, objective, table rows)
-    "pepd_joint": ("pepd", "joint", ["III: joint", "II (d)"]),
-    "pepd_es": ("pepd", "es", ["III: explicit supervision only", "II (d), ES"]),
-    "pepd_iv": ("pepd", "iv", ["III: implicit verification only"]),
-    "pd_es": ("pd", "es", ["II (c): PD only, ES"]),
-    "splatter_es": ("splatter", "es", ["II (b): single-image splatter network, ES"]),
-    "hybrid_es": ("hybrid", "es", ["II (a): TGS / AGG-like hybrid generator, ES"]),
-}
 MISSING_VARIANTS: dict[str, str] = {}
-# Orderings (worst first) as the paper's tables state them.
-ORDERINGS = {
-    "table3": ["pepd_iv", "pepd_es", "pepd_joint"],
-    "table2": ["hybrid_es", "splatter_es", "pd_es", "pepd_es"],
-}
 
 
 def _procedural(out: Path, objects: int, resolution: int, seed: int, split: str) -> Path:
@@ -212,6 +201,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-seeds", type=int, default=1, help="generation seeds per eval object")
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--seeds", type=int, default=1, help="training seeds per variant (0, 1, ...)")
+    p.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="the first training seed (--seeds 2 --first-seed 2 trains seeds 2 and 3): a later "
+        "lease adds seeds, and scripts/summarise_runs.py joins the leases' results",
+    )
     p.add_argument(
         "--eval-every", type=int, default=None, help="steps between evaluations (default: once)"
     )
@@ -439,69 +435,11 @@ def _train_one(a, name: str, seed: int, quads, teacher, eval_root: Path, out: Pa
         stopped_by=result.stopped_by,
     )
     atomic_write_text(record_path, json.dumps(record, indent=1) + "\n")
-    if seed == 0:
+    if seed == a.first_seed:
         model.to(torch.float16).save_pretrained(
             out / "checkpoints" / name, overwrite=True, max_shard_bytes=16 * 2**20
         )
     return record
-
-
-def _aggregate(records: list[dict]) -> dict:
-    """Per variant, PSNR / SSIM over seeds at the largest evaluated step every run reached
-    (a run that never reached its first evaluation is left out, and listed as failed)."""
-    records = [r for r in records if r["evals"]]
-    reached = [{e["step"] for e in r["evals"]} for r in records]
-    common = set.intersection(*reached) if reached else set()
-    if not common:
-        return {"step": None, "variants": {}}
-    step = max(common)
-    by_variant: dict[str, list[dict]] = {}
-    for r in records:
-        e = next(e for e in r["evals"] if e["step"] == step)
-        by_variant.setdefault(r["variant"], []).append({"seed": r["seed"], **e})
-    table = {}
-    for name, rows in by_variant.items():
-        p = np.array([x["psnr"] for x in rows])
-        q = np.array([x["ssim"] for x in rows])
-        table[name] = {
-            "generator": VARIANTS[name][0],
-            "objective": VARIANTS[name][1],
-            "rows": VARIANTS[name][2],
-            "steps": step,
-            "seeds": [x["seed"] for x in rows],
-            "psnr_per_seed": p.tolist(),
-            "psnr": float(p.mean()),
-            "psnr_std": float(p.std(ddof=1)) if len(p) > 1 else 0.0,
-            "ssim": float(q.mean()),
-            "ssim_std": float(q.std(ddof=1)) if len(q) > 1 else 0.0,
-            "per_object": rows[0]["objects"],
-        }
-    return {"step": step, "variants": table}
-
-
-def _orderings(table: dict) -> dict:
-    """Each ordering that the trained variants cover: does it hold on the means, and is its
-    smallest step larger than the largest standard deviation over seeds among its variants?"""
-    out = {}
-    for key, chain in ORDERINGS.items():
-        have = [n for n in chain if n in table]
-        if len(have) < 2:
-            continue
-        means = [table[n]["psnr"] for n in have]
-        steps = [b - a for a, b in zip(means, means[1:], strict=False)]
-        spread = max(table[n]["psnr_std"] for n in have)
-        out[key] = {
-            "order": have,
-            "psnr": means,
-            "holds": all(d > 0 for d in steps),
-            "smallest_margin_db": min(steps),
-            "largest_seed_std_db": spread,
-            # Unknown (None) with one seed: there is no spread to compare against.
-            "beyond_spread": (all(d > 0 for d in steps) and min(steps) > spread)
-            if min(len(table[n]["seeds"]) for n in have) > 1
-            else None,
-        }
-    return out
 
 
 def _launch(a, runs, quads, teacher, eval_root: Path, out: Path, argv: list[str]) -> list[str]:
@@ -625,7 +563,7 @@ def main(argv=None) -> dict:
     quads.save(work / "quadruples")
     data_s = time.time() - t0
     print(f"data: {len(quads)} quadruples and {a.eval_objects} eval objects in {data_s:.0f} s")
-    runs = [(n, s) for s in range(a.seeds) for n in names]
+    runs = [(n, s) for s in range(a.first_seed, a.first_seed + a.seeds) for n in names]
     forwarded = list(argv if argv is not None else sys.argv[1:])
     probe = None
     probe_failed: list[str] = []
@@ -662,7 +600,7 @@ def main(argv=None) -> dict:
         f = work / "runs" / f"{name}-s{seed}.json"
         if f.exists():
             records.append(json.loads(f.read_text()))
-    agg = _aggregate(records)
+    agg = aggregate(records)
     results = {
         "preset": a.preset,
         "overrides": list(a.set),
@@ -673,13 +611,13 @@ def main(argv=None) -> dict:
         "protocol": "ring12+alignment",
         "student_seed": STUDENT_SEED,
         "eval_seed": EVAL_SEED,
-        "seeds": a.seeds,
+        "seeds": list(range(a.first_seed, a.first_seed + a.seeds)),
         "data_s": data_s,
         "probe": probe,
         "equal_steps": agg["step"],
         "baselines": _baselines(eval_root),
         "variants": agg["variants"],
-        "orderings": _orderings(agg["variants"]),
+        "orderings": orderings(agg["variants"]),
         "runs": records,
         "missing": MISSING_VARIANTS,
         "failed_runs": sorted(
@@ -693,16 +631,7 @@ def main(argv=None) -> dict:
         ),
     }
     v = results["variants"]
-    if {"pepd_joint", "pepd_es", "pepd_iv"} <= set(v):
-        results["table3_order_holds"] = (
-            v["pepd_joint"]["psnr"] > v["pepd_es"]["psnr"] > v["pepd_iv"]["psnr"]
-        )
-    if {"pd_es", "pepd_es"} <= set(v):
-        results["table2_pd_below_pepd"] = v["pd_es"]["psnr"] < v["pepd_es"]["psnr"]
-    if {"splatter_es", "pd_es"} <= set(v):
-        results["table2_splatter_below_pd"] = v["splatter_es"]["psnr"] < v["pd_es"]["psnr"]
-    if {"hybrid_es", "splatter_es"} <= set(v):
-        results["table2_hybrid_below_splatter"] = v["hybrid_es"]["psnr"] < v["splatter_es"]["psnr"]
+    results.update(pairwise_flags(v))
     results["wall_s"] = time.time() - t0
     atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
     for name, row in v.items():

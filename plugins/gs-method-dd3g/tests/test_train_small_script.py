@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_small.py"
+SUMMARISE = Path(__file__).resolve().parents[1] / "scripts" / "summarise_runs.py"
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +99,9 @@ def test_seeds_in_child_processes_evaluated_along_the_way(script, tiny_teacher_d
     assert t3["order"] == ["pepd_iv", "pepd_es"] and isinstance(t3["beyond_spread"], bool)
 
 
-def test_tables_are_read_at_the_last_step_every_run_reached(script):
+def test_tables_are_read_at_the_last_step_every_run_reached():
+    from gs_method_dd3g.tables import aggregate, orderings
+
     def run(variant, seed, curve):
         return {
             "variant": variant,
@@ -115,14 +118,54 @@ def test_tables_are_read_at_the_last_step_every_run_reached(script):
         run("pepd_joint", 1, {100: 12.0, 200: 14.0}),
     ]
     crashed_early = {"variant": "pepd_iv", "seed": 2, "evals": []}
-    agg = script._aggregate([*records, crashed_early])  # left out, not a table-wide failure
+    agg = aggregate([*records, crashed_early])  # left out, not a table-wide failure
     assert agg["step"] == 100
     assert agg["variants"]["pepd_es"]["psnr"] == pytest.approx(12.1)
-    t3 = script._orderings(agg["variants"])["table3"]
+    t3 = orderings(agg["variants"])["table3"]
     assert t3["holds"] is True
     # joint 12.5 (std 0.71) vs es 12.1: the order holds but not beyond the seed spread
     assert t3["beyond_spread"] is False
     assert t3["smallest_margin_db"] == pytest.approx(0.4)
+
+
+def test_leases_with_other_seeds_join_one_table(script, tiny_teacher_dir, tmp_path, capsys):
+    """A later lease trains other seeds (--first-seed); summarise_runs.py joins the two
+    results into one table with the spread over all seeds, and refuses what cannot join."""
+    from gs_core.testing import load_script
+
+    variants = ("--variants", "pepd_es,pd_es")
+    a = script.main(_args(tiny_teacher_dir, tmp_path / "a", *variants))
+    b = script.main(_args(tiny_teacher_dir, tmp_path / "b", *variants, "--first-seed", "1"))
+    assert b["seeds"] == [1] and {r["seed"] for r in b["runs"]} == {1}
+    assert (tmp_path / "b" / "checkpoints" / "pepd_es" / "config.json").is_file()
+
+    summarise = load_script(SUMMARISE, "dd3g_summarise_runs")
+    files = [str(tmp_path / d / "results.json") for d in ("a", "b")]
+    out = tmp_path / "tables.json"
+    joined = summarise.main([*files, "--out", str(out)])
+    assert json.loads(out.read_text())["variants"].keys() == {"pepd_es", "pd_es"}
+    for name in ("pepd_es", "pd_es"):
+        row = joined["variants"][name]
+        assert row["seeds"] == [0, 1]
+        assert row["psnr_per_seed"] == [a["variants"][name]["psnr"], b["variants"][name]["psnr"]]
+        assert row["psnr_std"] > 0
+    t2 = joined["orderings"]["table2"]
+    assert t2["order"] == ["pd_es", "pepd_es"] and isinstance(t2["beyond_spread"], bool)
+    assert "table2_pd_below_pepd" in joined and joined["equal_steps"] == 2
+    assert "pepd_es" in capsys.readouterr().out  # the markdown table
+
+    with pytest.raises(SystemExit):  # the same seeds twice
+        summarise.main([files[0], files[0]])
+    assert "seed 0 is also in" in capsys.readouterr().err
+    other = json.loads((tmp_path / "b" / "results.json").read_text())
+    other["ddim_steps"] = 50
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    with pytest.raises(SystemExit):  # another setup
+        summarise.main([files[0], str(tmp_path / "other.json")])
+    assert "'ddim_steps'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # refuses to overwrite
+        summarise.main([*files, "--out", str(out)])
+    assert "exists" in capsys.readouterr().err
 
 
 def test_fitted_steps_take_the_slowest_run_and_leave_room_for_evaluations(script):

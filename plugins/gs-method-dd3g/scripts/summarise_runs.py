@@ -1,0 +1,143 @@
+"""DD3G's Tables II and III from several ``train_small.py`` runs: leases that trained other
+seeds (``--first-seed``) or other variants (``--variants``) of the same setup join one table, read
+at the largest evaluated step every run reached, with the mean and standard deviation over seeds
+and the orderings' verdicts (``gs_method_dd3g.tables``).
+
+    python3 plugins/gs-method-dd3g/scripts/summarise_runs.py OUT_A/results.json \
+        OUT_B/results.json [--out tables.json [--overwrite]]
+
+The runs must share the setup that makes them comparable (preset, overrides, quadruples, DDIM
+steps, protocol, student and eval seeds); a file that differs is named with the field. The same
+(variant, seed) in two files is refused. Prints a markdown table; ``--out`` also writes the
+numbers (atomically; refused if present unless ``--overwrite``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+# What must match for runs of different leases to share a table.
+SETUP = ("preset", "overrides", "quadruples", "ddim_steps", "protocol", "student_seed", "eval_seed")
+ROW_ORDER = ("pepd_joint", "pepd_es", "pepd_iv", "pd_es", "splatter_es", "hybrid_es")
+
+
+class InputError(ValueError):
+    """A results file that cannot join the table."""
+
+
+def read_results(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError(f"{path}: not a readable results.json ({e})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
+        raise InputError(f"{path}: no 'runs' list (a DD3G train_small.py results.json?)")
+    missing = [k for k in SETUP if k not in data]
+    if missing:
+        raise InputError(
+            f"{path}: lacks {', '.join(missing)} (written by an older train_small.py?)"
+        )
+    return data
+
+
+def join(paths: list[Path]) -> dict:
+    """The runs of every file as one table (see the module docstring)."""
+    from gs_method_dd3g.tables import aggregate, orderings, pairwise_flags
+
+    files = [read_results(p) for p in paths]
+    first = files[0]
+    for path, data in zip(paths[1:], files[1:], strict=True):
+        for key in SETUP:
+            a, b = first[key], data[key]
+            if key == "overrides":
+                a, b = sorted(a), sorted(b)
+            if a != b:
+                raise InputError(
+                    f"{path}: '{key}' is {data[key]!r} where {paths[0]} has {first[key]!r}; "
+                    "runs of different setups do not share a table"
+                )
+    records, owner = [], {}
+    for path, data in zip(paths, files, strict=True):
+        for r in data["runs"]:
+            key = (r["variant"], r["seed"])
+            if key in owner:
+                raise InputError(
+                    f"{path}: {r['variant']} seed {r['seed']} is also in {owner[key]}; "
+                    "give each lease its own seeds (--first-seed)"
+                )
+            owner[key] = path
+            records.append(r)
+    agg = aggregate(records)
+    trained = {(r["variant"], r["seed"]) for r in records}
+    return {
+        "files": [str(p) for p in paths],
+        "setup": {k: first[k] for k in SETUP},
+        "teachers": sorted({str(d.get("teacher")) for d in files}),
+        "equal_steps": agg["step"],
+        "variants": agg["variants"],
+        "orderings": orderings(agg["variants"]),
+        **pairwise_flags(agg["variants"]),
+        "left_out": sorted(
+            f"{n}:{s}"
+            for n, s in trained
+            if n not in agg["variants"] or s not in agg["variants"][n]["seeds"]
+        ),
+        "baselines": first.get("baselines"),
+    }
+
+
+def markdown(summary: dict) -> str:
+    from gs_method_dd3g.tables import VARIANTS
+
+    lines = [
+        f"DD3G tables at step {summary['equal_steps']} (mean ± std over seeds)",
+        "",
+        "| variant | rows | seeds | PSNR | PSNR per seed | SSIM |",
+        "| --- | --- | --- | ---: | --- | ---: |",
+    ]
+    for name in ROW_ORDER:
+        row = summary["variants"].get(name)
+        if row is None:
+            continue
+        per_seed = " / ".join(f"{p:.2f}" for p in row["psnr_per_seed"])
+        lines.append(
+            f"| {name} | {'; '.join(VARIANTS[name][2])} | {', '.join(map(str, row['seeds']))} | "
+            f"{row['psnr']:.2f} ± {row['psnr_std']:.2f} | {per_seed} | "
+            f"{row['ssim']:.3f} ± {row['ssim_std']:.3f} |"
+        )
+    lines.append("")
+    for key, o in summary["orderings"].items():
+        lines.append(
+            f"{key}: {' < '.join(o['order'])}: holds {o['holds']}, smallest margin "
+            f"{o['smallest_margin_db']:+.2f} dB, largest seed std {o['largest_seed_std_db']:.2f} "
+            f"dB, beyond the spread {o['beyond_spread']}"
+        )
+    if summary["left_out"]:
+        lines.append(f"left out (no evaluation at that step): {', '.join(summary['left_out'])}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("results", nargs="+", type=Path, help="train_small.py results.json files")
+    ap.add_argument("--out", type=Path, default=None, help="also write the summary as JSON")
+    ap.add_argument("--overwrite", action="store_true")
+    args = ap.parse_args(argv)
+    if args.out is not None and args.out.exists() and not args.overwrite:
+        ap.exit(2, f"error: {args.out} exists (pass --overwrite to replace it)\n")
+    try:
+        summary = join(args.results)
+    except InputError as e:
+        ap.exit(2, f"error: {e}\n")
+    print(markdown(summary))
+    if args.out is not None:
+        from gs_core.io.atomic import atomic_write_text
+
+        atomic_write_text(args.out, json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""The paper's Tables II and III from per-run evaluation records, so that runs trained in
+different GPU leases (other seeds, other variants) join one table.
+
+A record is what ``scripts/train_small.py`` writes per ``(variant, seed)``: ``{"variant",
+"seed", "evals": [{"step", "psnr", "ssim", "objects"}, ...]}``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+VARIANTS = {
+    # name: (generator, objective, table rows)
+    "pepd_joint": ("pepd", "joint", ["III: joint", "II (d)"]),
+    "pepd_es": ("pepd", "es", ["III: explicit supervision only", "II (d), ES"]),
+    "pepd_iv": ("pepd", "iv", ["III: implicit verification only"]),
+    "pd_es": ("pd", "es", ["II (c): PD only, ES"]),
+    "splatter_es": ("splatter", "es", ["II (b): single-image splatter network, ES"]),
+    "hybrid_es": ("hybrid", "es", ["II (a): TGS / AGG-like hybrid generator, ES"]),
+}
+# Orderings (worst first) as the paper's tables state them.
+ORDERINGS = {
+    "table3": ["pepd_iv", "pepd_es", "pepd_joint"],
+    "table2": ["hybrid_es", "splatter_es", "pd_es", "pepd_es"],
+}
+
+
+def aggregate(records: list[dict]) -> dict:
+    """Per variant, PSNR / SSIM over seeds at the largest evaluated step every run reached
+    (a run that never reached its first evaluation is left out)."""
+    records = [r for r in records if r["evals"]]
+    reached = [{e["step"] for e in r["evals"]} for r in records]
+    common = set.intersection(*reached) if reached else set()
+    if not common:
+        return {"step": None, "variants": {}}
+    step = max(common)
+    by_variant: dict[str, list[dict]] = {}
+    for r in records:
+        e = next(e for e in r["evals"] if e["step"] == step)
+        by_variant.setdefault(r["variant"], []).append({"seed": r["seed"], **e})
+    table = {}
+    for name, rows in by_variant.items():
+        rows.sort(key=lambda x: x["seed"])
+        p = np.array([x["psnr"] for x in rows])
+        q = np.array([x["ssim"] for x in rows])
+        table[name] = {
+            "generator": VARIANTS[name][0],
+            "objective": VARIANTS[name][1],
+            "rows": VARIANTS[name][2],
+            "steps": step,
+            "seeds": [x["seed"] for x in rows],
+            "psnr_per_seed": p.tolist(),
+            "psnr": float(p.mean()),
+            "psnr_std": float(p.std(ddof=1)) if len(p) > 1 else 0.0,
+            "ssim": float(q.mean()),
+            "ssim_std": float(q.std(ddof=1)) if len(q) > 1 else 0.0,
+            "per_object": rows[0]["objects"],
+        }
+    return {"step": step, "variants": table}
+
+
+def orderings(table: dict) -> dict:
+    """Each ordering that the trained variants cover: does it hold on the means, and is its
+    smallest step larger than the largest standard deviation over seeds among its variants?"""
+    out = {}
+    for key, chain in ORDERINGS.items():
+        have = [n for n in chain if n in table]
+        if len(have) < 2:
+            continue
+        means = [table[n]["psnr"] for n in have]
+        steps = [b - a for a, b in zip(means, means[1:], strict=False)]
+        spread = max(table[n]["psnr_std"] for n in have)
+        out[key] = {
+            "order": have,
+            "psnr": means,
+            "holds": all(d > 0 for d in steps),
+            "smallest_margin_db": min(steps),
+            "largest_seed_std_db": spread,
+            # Unknown (None) with one seed: there is no spread to compare against.
+            "beyond_spread": (all(d > 0 for d in steps) and min(steps) > spread)
+            if min(len(table[n]["seeds"]) for n in have) > 1
+            else None,
+        }
+    return out
+
+
+def pairwise_flags(table: dict) -> dict[str, bool]:
+    """The paper's pairwise claims that the trained variants cover, on the PSNR means."""
+    v = table
+    flags = {}
+    if {"pepd_joint", "pepd_es", "pepd_iv"} <= set(v):
+        flags["table3_order_holds"] = (
+            v["pepd_joint"]["psnr"] > v["pepd_es"]["psnr"] > v["pepd_iv"]["psnr"]
+        )
+    if {"pd_es", "pepd_es"} <= set(v):
+        flags["table2_pd_below_pepd"] = v["pd_es"]["psnr"] < v["pepd_es"]["psnr"]
+    if {"splatter_es", "pd_es"} <= set(v):
+        flags["table2_splatter_below_pd"] = v["splatter_es"]["psnr"] < v["pd_es"]["psnr"]
+    if {"hybrid_es", "splatter_es"} <= set(v):
+        flags["table2_hybrid_below_splatter"] = v["hybrid_es"]["psnr"] < v["splatter_es"]["psnr"]
+    return flags
+
+
+__all__ = ["ORDERINGS", "VARIANTS", "aggregate", "orderings", "pairwise_flags"]
