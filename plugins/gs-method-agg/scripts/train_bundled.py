@@ -49,17 +49,13 @@ from pathlib import Path
 
 import torch
 
+from gs_method_agg.ablations import LABELS, VARIANTS, summarise_ablations
+
 ROOT = Path(__file__).resolve().parents[3]
 # Shares of the training time: the warm-up only has to place points, the coarse stage learns
 # most of the shape, the super-resolution stage (which also trains the coarse generator)
 # refines it.
 STAGE_SHARES = {"warmup": 0.07, "coarse": 0.50, "sr": 0.43}
-VARIANTS = {
-    "full": {},
-    "nosr": {"super_resolution": False},
-    "notex": {"super_resolution": False, "texture_field": False},
-}
-LABELS = {"full": "full", "nosr": "w/o Super Resolution", "notex": "w/o Texture Field"}
 # Model sizes of the scaling curve (``--size``): the ``small`` preset's transformer widths
 # (image encoder, geometry and texture generators) scaled, depths and Gaussians kept; the
 # point-voxel super-resolution UNet is left as it is (1.5 M parameters at every size).
@@ -360,56 +356,6 @@ def ablation_seeds(args) -> list[int]:
     if args.seed_list:
         return [int(x) for x in args.seed_list.split(",")]
     return list(range(args.seeds))
-
-
-def summarise_ablations(runs: list[dict]) -> dict:
-    """Table 2 from the ablation runs: per variant the mean and standard deviation (over seeds,
-    complete runs only) of PSNR and SSIM, and whether the paper's order (full > w/o Super
-    Resolution > w/o Texture Field) holds on the means and with every margin larger than the
-    largest standard deviation of the two variants it separates. Runs of the full model that
-    carry ``coarse_end`` (its score before the sr stage) also give ``sr_gain_paired``: the sr
-    stage's gain per seed, its mean and spread."""
-    table: dict[str, dict] = {}
-    for variant in VARIANTS:
-        done = [r for r in runs if r["variant"] == variant and r.get("complete", True)]
-        if not done:
-            continue
-        row: dict = {"seeds": [r["seed"] for r in done]}
-        for metric in ("psnr", "ssim"):
-            vals = torch.tensor([float(r[metric]) for r in done], dtype=torch.float64)
-            row[metric] = float(vals.mean())
-            row[metric + "_std"] = float(vals.std()) if len(done) > 1 else None
-        table[variant] = row
-    summary: dict = {"table": table}
-    # Best first, as in the paper's Table 2; the margins join the rows present (--variants).
-    order = tuple(v for v in ("full", "nosr", "notex") if v in table)
-    if len(order) > 1:
-        for metric in ("psnr", "ssim"):
-            pairs = list(zip(order[:-1], order[1:], strict=True))
-            margins = [table[a][metric] - table[b][metric] for a, b in pairs]
-            stds = [max(table[a][metric + "_std"] or 0.0, table[b][metric + "_std"] or 0.0)
-                    for a, b in pairs]  # fmt: skip
-            summary[metric] = {
-                "margins": dict(zip([f"{a}-{b}" for a, b in pairs], margins, strict=True)),
-                "order_holds": all(m > 0 for m in margins),
-                "beyond_spread": all(m > sd for m, sd in zip(margins, stds, strict=True))
-                and all(table[v][metric + "_std"] is not None for v in order),
-            }
-    paired = [r for r in runs if r["variant"] == "full" and r.get("complete", True)
-              and "coarse_end" in r]  # fmt: skip
-    if paired:
-        # Super resolution's gain on the same model and seed (full minus its own coarse stage):
-        # seed-to-seed spread cancels in the difference.
-        summary["sr_gain_paired"] = {"seeds": [r["seed"] for r in paired]}
-        for metric in ("psnr", "ssim"):
-            d = torch.tensor([float(r[metric]) - float(r["coarse_end"][metric]) for r in paired],
-                             dtype=torch.float64)  # fmt: skip
-            summary["sr_gain_paired"][metric] = {
-                "mean": float(d.mean()),
-                "std": float(d.std()) if len(d) > 1 else None,
-                "every_seed_gains": bool((d > 0).all()),
-            }
-    return summary
 
 
 def merge_ablations(out: Path) -> dict | None:
