@@ -16,12 +16,13 @@ same variant and seed twice. Prints a markdown table; ``--out`` also writes the 
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
+from gs_core.evaluation.record_tables import RecordError, record_table_main
 
-class InputError(ValueError):
+
+class InputError(RecordError):
     """A record that cannot join the table."""
 
 
@@ -101,23 +102,13 @@ def markdown(joined: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("records", nargs="+", type=Path, help="ablation records (JSON)")
-    ap.add_argument("--out", type=Path, default=None, help="also write the table as JSON")
-    ap.add_argument("--overwrite", action="store_true")
-    args = ap.parse_args(argv)
-    if args.out is not None and args.out.exists() and not args.overwrite:
-        ap.exit(2, f"error: {args.out} exists (pass --overwrite to replace it)\n")
-    try:
-        joined = join(args.records)
-    except InputError as e:
-        ap.exit(2, f"error: {e}\n")
-    print(markdown(joined))
-    if args.out is not None:
-        from gs_core.io.atomic import atomic_write_text
-
-        atomic_write_text(args.out, json.dumps(joined, indent=1) + "\n")
-    return joined
+    return record_table_main(
+        argv,
+        description=__doc__.split("\n\n")[0],
+        records_help="ablation records (JSON)",
+        join=join,
+        markdown=markdown,
+    )
 
 
 if __name__ == "__main__":

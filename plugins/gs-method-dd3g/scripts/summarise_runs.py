@@ -14,16 +14,17 @@ numbers (atomically; refused if present unless ``--overwrite``).
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
+
+from gs_core.evaluation.record_tables import RecordError, record_table_main
 
 # What must match for runs of different leases to share a table.
 SETUP = ("preset", "overrides", "quadruples", "ddim_steps", "protocol", "student_seed", "eval_seed")
 ROW_ORDER = ("pepd_joint", "pepd_es", "pepd_iv", "pd_es", "splatter_es", "hybrid_es")
 
 
-class InputError(ValueError):
+class InputError(RecordError):
     """A results file that cannot join the table."""
 
 
@@ -120,23 +121,13 @@ def markdown(summary: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("results", nargs="+", type=Path, help="train_small.py results.json files")
-    ap.add_argument("--out", type=Path, default=None, help="also write the summary as JSON")
-    ap.add_argument("--overwrite", action="store_true")
-    args = ap.parse_args(argv)
-    if args.out is not None and args.out.exists() and not args.overwrite:
-        ap.exit(2, f"error: {args.out} exists (pass --overwrite to replace it)\n")
-    try:
-        summary = join(args.results)
-    except InputError as e:
-        ap.exit(2, f"error: {e}\n")
-    print(markdown(summary))
-    if args.out is not None:
-        from gs_core.io.atomic import atomic_write_text
-
-        atomic_write_text(args.out, json.dumps(summary, indent=2) + "\n")
-    return summary
+    return record_table_main(
+        argv,
+        description=__doc__.split("\n\n")[0],
+        records_help="train_small.py results.json files",
+        join=join,
+        markdown=markdown,
+    )
 
 
 if __name__ == "__main__":

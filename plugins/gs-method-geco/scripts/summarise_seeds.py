@@ -13,11 +13,12 @@ comparison is at equal steps.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 from pathlib import Path
+
+from gs_core.evaluation.record_tables import RecordError, record_table_main
 
 # The paper's Table 2 order, worst first; the 75-step teacher + LGM is Table 1's baseline.
 ORDER = ("teacher_1step_lgm", "geco_without_stage2", "geco")
@@ -31,7 +32,7 @@ LABELS = {
 METRICS = ("psnr", "ssim")
 
 
-class InputError(ValueError):
+class InputError(RecordError):
     """A results file that is missing, unreadable or lacks a score."""
 
 
@@ -126,24 +127,13 @@ def markdown(summary: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("results", nargs="+", type=Path, help="train_small.py results.json files")
-    ap.add_argument("--out", type=Path, default=None, help="also write the summary as JSON")
-    ap.add_argument("--overwrite", action="store_true")
-    args = ap.parse_args(argv)
-    if args.out is not None and args.out.exists() and not args.overwrite:
-        ap.exit(2, f"error: {args.out} exists (pass --overwrite to replace it)\n")
-    try:
-        runs = [read_run(p) for p in args.results]
-    except InputError as e:
-        ap.exit(2, f"error: {e}\n")
-    summary = summarise(runs)
-    print(markdown(summary))
-    if args.out is not None:
-        from gs_core.io.atomic import atomic_write_text
-
-        atomic_write_text(args.out, json.dumps(summary, indent=2) + "\n")
-    return summary
+    return record_table_main(
+        argv,
+        description=__doc__.split("\n\n")[0],
+        records_help="train_small.py results.json files",
+        join=lambda paths: summarise([read_run(p) for p in paths]),
+        markdown=markdown,
+    )
 
 
 if __name__ == "__main__":
