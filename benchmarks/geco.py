@@ -375,14 +375,10 @@ def compile_rows(infer, which, images, parts, device, repeats, row, say) -> None
     """Compile ``which`` of G's U-Net, the VAE decoder and R in place (``nn.Module.compile``,
     static shapes), then time the inference parts and ``generate`` again (eager and graphed) as
     ``compiled (...)`` rows."""
-    modules = {
-        "unet": infer.generator.unet,
-        "vae": infer.generator.vae.decoder,
-        "lgm": infer.reconstructor,
-    }
-    for name in which:
-        modules[name].compile(dynamic=False)
-        say(f"{name}: compile requested (traced on first call)")
+    # The model's own option (``GECOConfig.compile``), so the rows time what users switch on.
+    infer.config = infer.config.model_copy(update={"compile": list(which)})
+    infer.compile_parts()
+    say(f"{', '.join(which)}: compile requested (traced on first call)")
     label = f"compiled ({'+'.join(which)})"
     infer.__dict__["_graphs"] = {}
     for name, fn in parts.items():

@@ -360,6 +360,33 @@ def test_generate_is_seeded(model):
     assert {"condition", "generator", "reconstructor"} <= set(a.timings)
 
 
+def test_compile_option_compiles_the_listed_parts_once(model):
+    """`compile` compiles G's U-Net, the VAE decoder and R in place on the first generate()
+    (the 'eager' backend: dynamo traces, no code generation); the output is unchanged, the
+    state dict keeps its keys, and the next call does not compile again."""
+    images = tiny_rgba_images(1, 32)
+    with torch.no_grad():
+        plain = model.generate(images, seed=5).gaussians.means
+        keys = list(model.state_dict())
+        model.config = model.config.model_copy(
+            update={"compile": ["unet", "vae", "lgm"], "compile_backend": "eager"}
+        )
+        compiled = model.generate(images, seed=5).gaussians.means
+        parts = (model.generator.unet, model.generator.vae.decoder, model.reconstructor)
+        assert all(p._compiled_call_impl is not None for p in parts)
+        first = [p._compiled_call_impl for p in parts]
+        again = model.generate(images, seed=5).gaussians.means
+    assert [p._compiled_call_impl for p in parts] == first
+    assert list(model.state_dict()) == keys
+    torch.testing.assert_close(compiled, plain, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(again, plain, rtol=1e-5, atol=1e-5)
+
+
+def test_compile_option_names_its_parts():
+    with pytest.raises(GS3DError, match=r"field 'compile.0': .*'unet', 'vae' or 'lgm'"):
+        GECOConfig.preset("tiny", compile=["decoder"])
+
+
 def test_bad_inputs_get_one_line(model):
     with pytest.raises(ValidationError, match="images"):
         model.generate(torch.rand(1, 3, 16, 16))
@@ -429,3 +456,28 @@ def test_graphed_generate_matches_eager_on_cuda(teacher_dir):
         eager = model.generate(images, seed=3).gaussians.means
     for g in graphed:
         torch.testing.assert_close(g, eager, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.gpu
+def test_compiled_graphed_generate_matches_eager_on_cuda(teacher_dir):
+    """The benchmark's fastest mode (README, Speed): inductor-compiled parts inside the CUDA
+    graphs give the eager output."""
+    from gs_method_geco.model import GECO
+    from gs_priors.tiny import TINY_ZERO123PLUS_VIEW_SIZE
+    from gs_priors.zero123plus import Zero123PlusGuidance
+
+    teacher = Zero123PlusGuidance.from_pretrained(
+        teacher_dir, view_size=TINY_ZERO123PLUS_VIEW_SIZE, device="cuda"
+    )
+    torch.manual_seed(0)
+    model = GECO.from_teacher(teacher, GECOConfig.preset("tiny")).cuda().eval()
+    images = tiny_rgba_images(1, 24).cuda()
+    with torch.no_grad():
+        model.config = model.config.model_copy(update={"cuda_graphs": False})
+        eager = model.generate(images, seed=3).gaussians.means
+        model.config = model.config.model_copy(
+            update={"cuda_graphs": True, "compile": ["unet", "vae", "lgm"]}
+        )
+        fast = [model.generate(images, seed=3).gaussians.means for _ in range(2)]
+    for g in fast:
+        torch.testing.assert_close(g, eager, rtol=1e-3, atol=1e-3)

@@ -162,6 +162,20 @@ class GECO(Method):
             graphs[key] = GraphedCallable(fn, self)
         return graphs[key]
 
+    def compile_parts(self) -> None:
+        """Compile the parts ``config.compile`` lists, each once (``nn.Module.compile`` keeps
+        the module and its state dict as they are)."""
+        done = self.__dict__.setdefault("_compiled_parts", set())
+        parts = {
+            "unet": self.generator.unet,
+            "vae": self.generator.vae.decoder,
+            "lgm": self.reconstructor,
+        }
+        for name in self.config.compile:
+            if name not in done:
+                parts[name].compile(dynamic=False, backend=self.config.compile_backend)
+                done.add(name)
+
     def _views_from_tensors(self, noise, emb, ref, null_emb, null_ref) -> torch.Tensor:
         cond = Zero123PlusCondition(
             embeddings=emb,
@@ -180,6 +194,7 @@ class GECO(Method):
         if kwargs:
             raise GS3DError(f"geco.generate: unknown arguments {sorted(kwargs)}")
         images = self.check_images(images).to(self.device)
+        self.compile_parts()
         gen = self.seeded_generator(seed)
         timings: dict[str, float] = {}
         dev = self.device
