@@ -361,7 +361,8 @@ def test_generate_is_seeded(model):
 
 
 def test_compile_option_compiles_the_listed_parts_once(model):
-    """`compile` compiles G's U-Net, the VAE decoder and R in place on the first generate()
+    """`compile` compiles the condition encoders, G's U-Net, the VAE decoder and R in place on
+    the first generate()
     (the 'eager' backend: dynamo traces, no code generation); the output is unchanged, the
     state dict keeps its keys, and the next call does not compile again."""
     images = tiny_rgba_images(1, 32)
@@ -369,10 +370,11 @@ def test_compile_option_compiles_the_listed_parts_once(model):
         plain = model.generate(images, seed=5).gaussians.means
         keys = list(model.state_dict())
         model.config = model.config.model_copy(
-            update={"compile": ["unet", "vae", "lgm"], "compile_backend": "eager"}
+            update={"compile": ["condition", "unet", "vae", "lgm"], "compile_backend": "eager"}
         )
         compiled = model.generate(images, seed=5).gaussians.means
-        parts = (model.generator.unet, model.generator.vae.decoder, model.reconstructor)
+        g = model.generator
+        parts = (g.vision_encoder, g.vae.encoder, g.unet, g.vae.decoder, model.reconstructor)
         assert all(p._compiled_call_impl is not None for p in parts)
         first = [p._compiled_call_impl for p in parts]
         again = model.generate(images, seed=5).gaussians.means
@@ -383,7 +385,9 @@ def test_compile_option_compiles_the_listed_parts_once(model):
 
 
 def test_compile_option_names_its_parts():
-    with pytest.raises(GS3DError, match=r"field 'compile.0': .*'unet', 'vae' or 'lgm'"):
+    with pytest.raises(
+        GS3DError, match=r"field 'compile.0': .*'condition', 'unet', 'vae' or 'lgm'"
+    ):
         GECOConfig.preset("tiny", compile=["decoder"])
 
 
@@ -476,7 +480,7 @@ def test_compiled_graphed_generate_matches_eager_on_cuda(teacher_dir):
         model.config = model.config.model_copy(update={"cuda_graphs": False})
         eager = model.generate(images, seed=3).gaussians.means
         model.config = model.config.model_copy(
-            update={"cuda_graphs": True, "compile": ["unet", "vae", "lgm"]}
+            update={"cuda_graphs": True, "compile": ["condition", "unet", "vae", "lgm"]}
         )
         fast = [model.generate(images, seed=3).gaussians.means for _ in range(2)]
     for g in fast:

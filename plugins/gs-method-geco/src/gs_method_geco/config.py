@@ -275,11 +275,12 @@ class GECOConfig(Config):
     cuda_graphs: bool = pydantic.Field(
         True, description="replay G and R as CUDA graphs in generate() on CUDA (static shapes)"
     )
-    compile: list[Literal["unet", "vae", "lgm"]] = pydantic.Field(
+    compile: list[Literal["condition", "unet", "vae", "lgm"]] = pydantic.Field(
         default_factory=list,
         description=(
             "our choice: torch.compile these parts in place (static shapes) on the first "
-            "generate() call: G's U-Net, the VAE decoder, the reconstructor LGM. Off by default "
+            "generate() call: the condition encoders (CLIP vision tower and VAE encoder), G's "
+            "U-Net, the VAE decoder, the reconstructor LGM. Off by default "
             "because the first call compiles for minutes at paper size (U-Net 103 s, VAE "
             "decoder 19 s, LGM 39 s on an H200, 2026-12-03); after it, all three cut the graphed "
             "end to end from 137.1 to 102.5 ms (README, Speed). Compiled parts stay compiled "

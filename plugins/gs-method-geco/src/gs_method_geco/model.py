@@ -166,14 +166,17 @@ class GECO(Method):
         """Compile the parts ``config.compile`` lists, each once (``nn.Module.compile`` keeps
         the module and its state dict as they are)."""
         done = self.__dict__.setdefault("_compiled_parts", set())
+        g = self.generator
         parts = {
-            "unet": self.generator.unet,
-            "vae": self.generator.vae.decoder,
-            "lgm": self.reconstructor,
+            "condition": (g.vision_encoder, g.vae.encoder),
+            "unet": (g.unet,),
+            "vae": (g.vae.decoder,),
+            "lgm": (self.reconstructor,),
         }
         for name in self.config.compile:
             if name not in done:
-                parts[name].compile(dynamic=False, backend=self.config.compile_backend)
+                for module in parts[name]:
+                    module.compile(dynamic=False, backend=self.config.compile_backend)
                 done.add(name)
 
     def _views_from_tensors(self, noise, emb, ref, null_emb, null_ref) -> torch.Tensor:
