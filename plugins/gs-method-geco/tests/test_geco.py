@@ -441,9 +441,8 @@ def test_graph_captured_parts_read_no_host_tensors(model):
     )
 
 
-@pytest.mark.gpu
-def test_graphed_generate_matches_eager_on_cuda(teacher_dir):
-    from gs_method_geco.config import GECOConfig
+def _tiny_on_cuda(teacher_dir):
+    """A tiny GECO on the GPU from the tiny teacher, and one condition image."""
     from gs_method_geco.model import GECO
     from gs_priors.tiny import TINY_ZERO123PLUS_VIEW_SIZE
     from gs_priors.zero123plus import Zero123PlusGuidance
@@ -453,7 +452,12 @@ def test_graphed_generate_matches_eager_on_cuda(teacher_dir):
     )
     torch.manual_seed(0)
     model = GECO.from_teacher(teacher, GECOConfig.preset("tiny")).cuda().eval()
-    images = tiny_rgba_images(1, 24).cuda()
+    return model, tiny_rgba_images(1, 24).cuda()
+
+
+@pytest.mark.gpu
+def test_graphed_generate_matches_eager_on_cuda(teacher_dir):
+    model, images = _tiny_on_cuda(teacher_dir)
     with torch.no_grad():
         graphed = [model.generate(images, seed=3).gaussians.means for _ in range(3)]
         model.config = model.config.model_copy(update={"cuda_graphs": False})
@@ -466,16 +470,7 @@ def test_graphed_generate_matches_eager_on_cuda(teacher_dir):
 def test_compiled_graphed_generate_matches_eager_on_cuda(teacher_dir):
     """The benchmark's fastest mode (README, Speed): inductor-compiled parts inside the CUDA
     graphs give the eager output."""
-    from gs_method_geco.model import GECO
-    from gs_priors.tiny import TINY_ZERO123PLUS_VIEW_SIZE
-    from gs_priors.zero123plus import Zero123PlusGuidance
-
-    teacher = Zero123PlusGuidance.from_pretrained(
-        teacher_dir, view_size=TINY_ZERO123PLUS_VIEW_SIZE, device="cuda"
-    )
-    torch.manual_seed(0)
-    model = GECO.from_teacher(teacher, GECOConfig.preset("tiny")).cuda().eval()
-    images = tiny_rgba_images(1, 24).cuda()
+    model, images = _tiny_on_cuda(teacher_dir)
     with torch.no_grad():
         model.config = model.config.model_copy(update={"cuda_graphs": False})
         eager = model.generate(images, seed=3).gaussians.means
