@@ -6,6 +6,10 @@ and the orderings' verdicts (``gs_method_dd3g.tables``).
     python3 plugins/gs-method-dd3g/scripts/summarise_runs.py OUT_A/results.json \
         OUT_B/results.json [--out tables.json [--overwrite]]
 
+In place of a results.json, a folder holding ``setup.json`` and run records (``train_small.py``'s
+``OUT/work/runs/``, rewritten after every evaluation) joins as it is: a lease that ended before
+its results.json still counts with the evaluations it reached.
+
 The runs must share the setup that makes them comparable (preset, overrides, quadruples, DDIM
 steps, protocol, student and eval seeds); a file that differs is named with the field. The same
 (variant, seed) in two files is refused. Prints a markdown table; ``--out`` also writes the
@@ -28,11 +32,33 @@ class InputError(RecordError):
     """A results file that cannot join the table."""
 
 
-def read_results(path: Path) -> dict:
+def _read_json(path: Path, what: str):
     try:
-        data = json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as e:
-        raise InputError(f"{path}: not a readable results.json ({e})") from None
+        raise InputError(f"{path}: not a readable {what} ({e})") from None
+
+
+def read_runs_folder(path: Path) -> dict:
+    """``OUT/work/runs/`` (``setup.json`` and one record per run) as a results.json would hold
+    it; runs without an evaluation yet are kept (the table leaves them out by name)."""
+    setup_file = path / "setup.json"
+    if not setup_file.is_file():
+        raise InputError(f"{path}: a folder without setup.json (train_small.py's OUT/work/runs?)")
+    data = _read_json(setup_file, "setup.json")
+    runs = []
+    for f in sorted(path.glob("*.json")):
+        if f.name != "setup.json":
+            record = _read_json(f, "run record")
+            if not isinstance(record, dict) or not {"variant", "seed", "evals"} <= set(record):
+                raise InputError(f"{f}: not a run record (variant, seed, evals)")
+            runs.append(record)
+    return {**data, "runs": runs} if isinstance(data, dict) else data
+
+
+def read_results(path: Path) -> dict:
+    path = Path(path)
+    data = read_runs_folder(path) if path.is_dir() else _read_json(path, "results.json")
     if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
         raise InputError(f"{path}: no 'runs' list (a DD3G train_small.py results.json?)")
     missing = [k for k in SETUP if k not in data]
@@ -124,7 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
     return record_table_main(
         argv,
         description=__doc__.split("\n\n")[0],
-        records_help="train_small.py results.json files",
+        records_help="train_small.py results.json files (or OUT/work/runs folders)",
         join=join,
         markdown=markdown,
     )

@@ -25,6 +25,9 @@
    spread.
 5. ``--out``: ``results.json`` and each variant's first seed's fp16 checkpoint in shards <=
    16 MiB. Runs of other leases (``--first-seed``) join it through ``scripts/summarise_runs.py``.
+   Before results.json exists, ``OUT/work/runs/`` holds the setup (``setup.json``) and every
+   run's record as of its last evaluation; ``summarise_runs.py`` reads that folder too, so a
+   lease that ends early brings back what it measured.
 
     python plugins/gs-method-dd3g/scripts/train_small.py --teacher TEACHER_DIR --out OUT \
         [--seeds 2 --jobs 12 --budget-s 900 --evals 4]
@@ -514,6 +517,24 @@ def _launch(a, runs, quads, teacher, eval_root: Path, out: Path, argv: list[str]
     return crashed
 
 
+def _setup(a, quads) -> dict:
+    """What makes runs of different leases comparable (``summarise_runs.SETUP``), with the
+    teacher and device they ran with."""
+    from gs_core.procedural.generator import EVAL_SEED
+
+    return {
+        "preset": a.preset,
+        "overrides": list(a.set),
+        "teacher": str(a.teacher),
+        "device": a.device,
+        "quadruples": len(quads),
+        "ddim_steps": a.ddim_steps,
+        "protocol": "ring12+alignment",
+        "student_seed": STUDENT_SEED,
+        "eval_seed": EVAL_SEED,
+    }
+
+
 def main(argv=None) -> dict:
     a = _parser().parse_args(argv)
     from gs_core.io.atomic import atomic_write_text
@@ -564,6 +585,11 @@ def main(argv=None) -> dict:
     data_s = time.time() - t0
     print(f"data: {len(quads)} quadruples and {a.eval_objects} eval objects in {data_s:.0f} s")
     runs = [(n, s) for s in range(a.first_seed, a.first_seed + a.seeds) for n in names]
+    setup = _setup(a, quads)
+    # Beside the run records, which are rewritten after every evaluation: a lease that ends
+    # before results.json brings back work/runs/ and summarise_runs.py reads it as it is.
+    (work / "runs").mkdir(parents=True, exist_ok=True)
+    atomic_write_text(work / "runs" / "setup.json", json.dumps(setup, indent=1) + "\n")
     forwarded = list(argv if argv is not None else sys.argv[1:])
     probe = None
     probe_failed: list[str] = []
@@ -602,15 +628,7 @@ def main(argv=None) -> dict:
             records.append(json.loads(f.read_text()))
     agg = aggregate(records)
     results = {
-        "preset": a.preset,
-        "overrides": list(a.set),
-        "teacher": str(a.teacher),
-        "device": a.device,
-        "quadruples": len(quads),
-        "ddim_steps": a.ddim_steps,
-        "protocol": "ring12+alignment",
-        "student_seed": STUDENT_SEED,
-        "eval_seed": EVAL_SEED,
+        **setup,
         "seeds": list(range(a.first_seed, a.first_seed + a.seeds)),
         "data_s": data_s,
         "probe": probe,

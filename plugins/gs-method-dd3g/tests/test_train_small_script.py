@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -153,6 +154,24 @@ def test_leases_with_other_seeds_join_one_table(script, tiny_teacher_dir, tmp_pa
     assert t2["order"] == ["pd_es", "pepd_es"] and isinstance(t2["beyond_spread"], bool)
     assert "table2_pd_below_pepd" in joined and joined["equal_steps"] == 2
     assert "pepd_es" in capsys.readouterr().out  # the markdown table
+
+    # A lease cut short: its OUT/work/runs folder (setup.json + run records) joins as it is,
+    # the same table; a run without an evaluation yet is left out by name.
+    runs_b = tmp_path / "b" / "work" / "runs"
+    setup = json.loads((runs_b / "setup.json").read_text())
+    assert {k: setup[k] for k in summarise.SETUP} == {k: b[k] for k in summarise.SETUP}
+    from_folder = summarise.main([files[0], str(runs_b)])
+    assert from_folder["variants"] == joined["variants"]
+    cut = tmp_path / "cut"
+    shutil.copytree(runs_b, cut)
+    record = json.loads((cut / "pd_es-s1.json").read_text())
+    (cut / "pd_es-s1.json").write_text(json.dumps({**record, "evals": []}))
+    partial = summarise.main([files[0], str(cut)])
+    assert partial["left_out"] == ["pd_es:1"] and partial["variants"]["pd_es"]["seeds"] == [0]
+    (cut / "setup.json").unlink()
+    with pytest.raises(SystemExit):
+        summarise.main([files[0], str(cut)])
+    assert "without setup.json" in capsys.readouterr().err
 
     with pytest.raises(SystemExit):  # the same seeds twice
         summarise.main([files[0], files[0]])
