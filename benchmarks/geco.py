@@ -85,11 +85,18 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed(fn, device: torch.device, repeats: int, warmup: int = 2) -> float:
-    """Seconds per call of ``fn`` (after ``warmup`` calls)."""
-    for _ in range(warmup):
+def timed(fn, device: torch.device, repeats: int, warmup: int = 2, warm_s: float = 0.5) -> float:
+    """Seconds per call of ``fn``, after ``warmup`` calls and, on CUDA, at least ``warm_s``
+    seconds of calls. Why the time: the condition row of 2026-12-03 read 25.5 ms straight
+    after the compile requests against 15.5 ms in the eager rows, the same code; a GPU whose
+    clocks had dropped while idle, timed over 2 + 5 calls of 15 ms, is the likely cause (not
+    verified), and a longer warm-up removes it either way."""
+    t0 = time.perf_counter()
+    done = 0
+    while done < warmup or (device.type == "cuda" and time.perf_counter() - t0 < warm_s):
         fn()
-    _sync(device)
+        _sync(device)
+        done += 1
     t0 = time.perf_counter()
     for _ in range(repeats):
         fn()
