@@ -90,7 +90,7 @@ def timed(fn, device: torch.device, repeats: int, warmup: int = 2, warm_s: float
     seconds of calls. Why the time: the condition row of 2026-12-03 read 25.5 ms straight
     after the compile requests against 15.5 ms in the eager rows, the same code; a GPU whose
     clocks had dropped while idle, timed over 2 + 5 calls of 15 ms, is the likely cause (not
-    verified), and a longer warm-up removes it either way."""
+    verified); the next measurement shows whether this warm-up closes the gap."""
     t0 = time.perf_counter()
     done = 0
     while done < warmup or (device.type == "cuda" and time.perf_counter() - t0 < warm_s):
