@@ -160,6 +160,17 @@ def train_vae_stage(args, work: Path, device: str) -> dict:
     return stats
 
 
+def guidance_scales(text: str) -> tuple[float, ...]:
+    """``--guidance``'s value: comma-separated positive numbers."""
+    try:
+        scales = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        scales = ()
+    if not scales or any(g <= 0 for g in scales):
+        raise argparse.ArgumentTypeError(f"expected positive numbers like 1.5,2,3, got {text!r}")
+    return scales
+
+
 def eval_pairs(args, work: Path, name: str, resolution: int):
     from gs_core.evaluation.novel_views import view_pairs
 
@@ -291,7 +302,7 @@ def evaluate_packed(
         write_json(root / "result.json", result)
         log(f"{name}: camera use on held-out objects {json.dumps(camera_eval)}")
     pairs = eval_pairs(args, work, name, cfg.resolution)
-    scales = sorted({1.0, PAPER_GUIDANCE[name]})
+    scales = sorted({1.0, PAPER_GUIDANCE[name], *args.guidance})
     seeds = tuple(range(args.seeds))
     t0 = time.perf_counter()
     reports = evaluate_teacher(
@@ -427,6 +438,13 @@ def main() -> None:
         help="compile each U-Net in place (benchmarks/teachers.py says whether it pays)",
     )
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument(
+        "--guidance",
+        type=guidance_scales,
+        default=(),
+        help="more guidance scales to sample and report, e.g. 1.5,2,3 (the checks read 1 and "
+        "the official scale, which are always sampled)",
+    )
     p.add_argument(
         "--eval-steps", type=int, default=50, help="DDIM steps of the evaluation samples"
     )

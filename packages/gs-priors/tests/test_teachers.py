@@ -282,8 +282,10 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
     assert again["teachers"]["zero123"]["checks"]  # the int8 evaluation still ran
     assert not (tmp_path / "w2" / "data" / "imagedream-train").exists()
     # --eval-only: the brought-back teacher evaluated as it is (same file, no step, no train data).
-    ev = run("3", *resume, "--priors", "imagedream", "--eval-only")["teachers"]["imagedream"]
+    ev = run("3", *resume, "--priors", "imagedream", "--eval-only", "--guidance", "2.5")
+    ev = ev["teachers"]["imagedream"]
     assert ev["train"]["steps"] == 0 and ev["checks"] and ev["fp16_at_paper_scale"] is None
+    assert set(ev["reports"]) == {"1.0", "2.5", "5.0"}  # --guidance adds a scale to report
     assert (tmp_path / "o3" / "imagedream.safetensors").read_bytes() == (
         tmp_path / "o" / "imagedream.safetensors"
     ).read_bytes()
