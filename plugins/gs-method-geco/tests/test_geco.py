@@ -360,6 +360,20 @@ def test_generate_is_seeded(model):
     assert {"condition", "generator", "reconstructor"} <= set(a.timings)
 
 
+def test_generate_draws_as_encode_condition_does(model):
+    """generate() draws the condition's posterior samples apart from their encoding (so the
+    encoding can replay as a CUDA graph): the same views as encode_condition, then the start
+    noise, from one seeded generator."""
+    images = tiny_rgba_images(2, 32)
+    with torch.no_grad():
+        out = model.generate(images, seed=11)
+        gen = model.seeded_generator(11)
+        cond = model.generator.encode_condition(images, gen)
+        noise = model.generator.sample_noise(2, gen)
+        views = model.views(noise, cond)
+    torch.testing.assert_close(out.extras["views"], views, rtol=0, atol=0)
+
+
 def test_compile_option_compiles_the_listed_parts_once(model):
     """`compile` compiles the condition encoders, G's U-Net, the VAE decoder and R in place on
     the first generate()
@@ -434,6 +448,9 @@ def test_graph_captured_parts_read_no_host_tensors(model):
     alpha_bar is a Python number and R's six cameras are built once per device."""
     assert isinstance(model.generator.final_alpha(), float)
     assert model.lgm_cameras() is model.lgm_cameras()
+    g, dev = model.generator, model.device
+    assert g._constants(dev) is g._constants(dev)
+    assert all(t.device == dev for t in g._constants(dev).values())
     views = torch.rand(1, 6, 3, 8, 8)
     x = model._lgm_input(views)
     torch.testing.assert_close(

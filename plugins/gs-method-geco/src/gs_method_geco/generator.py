@@ -168,42 +168,86 @@ class OneStepGenerator(nn.Module):
         ):
             got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
             raise ValidationError("images", "[B, 3|4, H, W] in [0, 1]", str(got))
-        cfg = self.config
         x = images.to(self.device).float()
-        if x.shape[1] == 4:
-            x = x[:, :3] * x[:, 3:] + GRAY * (1 - x[:, 3:])
-        dev = x.device
-        # Normalisation constants move without waiting for the GPU (this runs every step).
-        mean = to_device_async(torch.tensor(cfg.clip_mean).view(1, 3, 1, 1), dev)
-        std = to_device_async(torch.tensor(cfg.clip_std).view(1, 3, 1, 1), dev)
-        clip_in = (square_resize(x, cfg.clip_size, "bicubic") - mean) / std
-        image_embeds = self.vision_encoder(clip_in.to(self.dtype)).image_embeds.float()
-        mean = to_device_async(torch.tensor(cfg.reference_mean).view(1, 3, 1, 1), dev)
-        std = to_device_async(torch.tensor(cfg.reference_std).view(1, 3, 1, 1), dev)
-        ref_in = (square_resize(x, cfg.reference_size, "bilinear") - mean) / std
-        reference = self._vae_sample(ref_in, generator)
-        # The unconditional reference: one latent of an all-zero normalised image, shared by the
-        # batch (the teacher's convention), sampled from moments encoded once.
-        moments = self._zero_moments(cfg.reference_size, dev, self.dtype)
-        null_reference = self._sample(moments, generator).expand(x.shape[0], -1, -1, -1)
-        text = self.prompt_states.float().expand(x.shape[0], -1, -1)
-        ramp = self.ramping.float()[None, :, None]
+        draws = self.condition_draws(x.shape[0], generator)
+        emb, ref, null_emb, null_ref = self.condition_tensors(x, *draws)
         return Zero123PlusCondition(
-            embeddings=text + image_embeds[:, None, :] * ramp,
-            reference_latents=reference,
-            null_embeddings=text.contiguous(),
-            null_reference_latents=null_reference,
+            embeddings=emb,
+            reference_latents=ref,
+            null_embeddings=null_emb,
+            null_reference_latents=null_ref,
             reference_noise=None,
         )
 
-    def _vae_sample(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        return self._sample(self.vae.encode(x.to(self.dtype)).latent_dist.parameters, generator)
+    def condition_draws(
+        self, batch_size: int, generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The standard normals of :meth:`encode_condition`'s two VAE posterior samples, drawn
+        from ``generator`` in its order and as diffusers' ``DiagonalGaussianDistribution.sample``
+        draws them (shape of the posterior mean, the VAE's dtype, on the generator's device):
+        the reference's ``[B, C, r, r]``, then the null reference's ``[1, C, r, r]``. Drawn
+        apart from :meth:`condition_tensors` so that the encoding can replay as a CUDA graph."""
+        c = self.vae.config.latent_channels
+        r = self.config.reference_size // self.vae_scale_factor
+        src = generator.device if generator is not None else self.device
+        dtype = self.vae.dtype
+        return tuple(
+            torch.randn((n, c, r, r), generator=generator, device=src, dtype=dtype).to(self.device)
+            for n in (batch_size, 1)
+        )
 
-    @staticmethod
-    def _sample(moments: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    @torch.no_grad()
+    def condition_tensors(
+        self, x: torch.Tensor, reference_draw: torch.Tensor, null_draw: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Float images ``[B, 3|4, H, W]`` on G's device and :meth:`condition_draws` ->
+        ``(embeddings, reference_latents, null_embeddings, null_reference_latents)``. No host
+        tensor and no random draw inside (its constants move to the device on the first call),
+        so ``generate`` records it as a CUDA graph."""
         from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 
-        return DiagonalGaussianDistribution(moments).sample(generator).float()
+        cfg = self.config
+        if x.shape[1] == 4:
+            x = x[:, :3] * x[:, 3:] + GRAY * (1 - x[:, 3:])
+        k = self._constants(x.device)
+        clip_in = (square_resize(x, cfg.clip_size, "bicubic") - k["clip_mean"]) / k["clip_std"]
+        image_embeds = self.vision_encoder(clip_in.to(self.dtype)).image_embeds.float()
+        ref_in = (square_resize(x, cfg.reference_size, "bilinear") - k["ref_mean"]) / k["ref_std"]
+        posterior = DiagonalGaussianDistribution(
+            self.vae.encode(ref_in.to(self.dtype)).latent_dist.parameters
+        )
+        reference = (posterior.mean + posterior.std * reference_draw).float()
+        # The unconditional reference: one latent of an all-zero normalised image, shared by the
+        # batch (the teacher's convention), sampled from moments encoded once.
+        null = DiagonalGaussianDistribution(
+            self._zero_moments(cfg.reference_size, x.device, self.dtype)
+        )
+        null_reference = (null.mean + null.std * null_draw).float().expand(x.shape[0], -1, -1, -1)
+        text = self.prompt_states.float().expand(x.shape[0], -1, -1)
+        ramp = self.ramping.float()[None, :, None]
+        return (
+            text + image_embeds[:, None, :] * ramp,
+            reference,
+            text.contiguous(),
+            null_reference,
+        )
+
+    def _constants(self, device: torch.device) -> dict[str, torch.Tensor]:
+        # Kept out of the buffers, as the schedule is: a bf16 cast of the module must not round
+        # the normalisation, and a host copy cannot run inside a CUDA-graph capture.
+        cache = self.__dict__.setdefault("_device_constants", {})
+        if device not in cache:
+            cfg = self.config
+            cache[device] = {
+                name: to_device_async(torch.tensor(v, dtype=torch.float32).view(1, 3, 1, 1), device)
+                for name, v in (
+                    ("clip_mean", cfg.clip_mean),
+                    ("clip_std", cfg.clip_std),
+                    ("ref_mean", cfg.reference_mean),
+                    ("ref_std", cfg.reference_std),
+                )
+            }
+        return cache[device]
 
     # ------------------------------------------------------------------ G
     def forward(self, noise: torch.Tensor, condition: Zero123PlusCondition) -> torch.Tensor:
