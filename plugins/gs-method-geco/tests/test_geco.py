@@ -445,7 +445,8 @@ def test_paper_layout_is_zero123plus_and_lgm_big():
 # ---------------------------------------------------------------------------- CUDA graphs
 def test_graph_captured_parts_read_no_host_tensors(model):
     """What the CUDA-graph captures of `generate` read is built before them: the final
-    alpha_bar is a Python number and R's six cameras are built once per device."""
+    alpha_bar is a Python number, R's six cameras and the condition's normalisation constants
+    are built once per device."""
     assert isinstance(model.generator.final_alpha(), float)
     assert model.lgm_cameras() is model.lgm_cameras()
     g, dev = model.generator, model.device
