@@ -382,9 +382,9 @@ def compile_parts(text: str) -> tuple[str, ...]:
 
 
 def compile_rows(infer, which, images, parts, device, repeats, row, say) -> None:
-    """Compile ``which`` of G's U-Net, the VAE decoder and R in place (``nn.Module.compile``,
-    static shapes), then time the inference parts and ``generate`` again (eager and graphed) as
-    ``compiled (...)`` rows."""
+    """Compile ``which`` of the condition encoders, G's U-Net, the VAE decoder and R in place
+    (``nn.Module.compile``, static shapes), then time the inference parts and ``generate`` again
+    (eager and graphed) as ``compiled (...)`` rows."""
     # The model's own option (``GECOConfig.compile``), so the rows time what users switch on.
     infer.config = infer.config.model_copy(update={"compile": list(which)})
     infer.compile_parts()
