@@ -419,10 +419,19 @@ TABLE2_TERMS = {"rgb": "l_rgb", "mask": "l_mask", "depth": "l_depth", "chamfer":
 
 def table2(runs: list[dict], seeds: int) -> dict:
     """Table 2 from the autoencoder runs (``[seed 0 attention, seed 0 no attention, seed 1
-    ...]``): seed 0's runs in full, and over the seeds each score's mean and spread (max - min)
-    per variant; attention is better on a term when its mean is lower, and better beyond the
-    spread when the means differ by more than both variants' spreads."""
+    ...]``): seed 0's runs in full, every seed's steps and scores under ``per_seed``, and over
+    the seeds each score's mean and spread (max - min) per variant; attention is better on a
+    term when its mean is lower, and better beyond the spread when the means differ by more
+    than both variants' spreads."""
     out: dict[str, Any] = {"attention": runs[0], "no_attention": runs[1], "seeds": seeds}
+    out["per_seed"] = [
+        {
+            "seed": i // 2,
+            "variant": "attention" if i % 2 == 0 else "no_attention",
+            **{k: r[k] for k in ("steps", "seconds", "empty_surfaces", "scores") if k in r},
+        }
+        for i, r in enumerate(runs)
+    ]
     per = {"attention": runs[0::2], "no_attention": runs[1::2]}
     scored = {k: [r["scores"] for r in v if r["scores"]] for k, v in per.items()}
     if not all(scored.values()):

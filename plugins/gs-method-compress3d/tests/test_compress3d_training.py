@@ -339,7 +339,16 @@ def test_table2_means_spreads_and_margins_beyond_spread():
         run(1.2, 5.0, 2.2, 3.0),
         run(2.2, 4.5, 1.2, 3.2),
     ]
+    runs[2]["steps"] = 1737
     t = script.table2(runs, 2)
+    assert [(r["seed"], r["variant"]) for r in t["per_seed"]] == [
+        (0, "attention"),
+        (0, "no_attention"),
+        (1, "attention"),
+        (1, "no_attention"),
+    ]
+    assert t["per_seed"][2]["steps"] == 1737
+    assert t["per_seed"][3]["scores"]["l_rgb"] == 2.2
     assert t["mean"]["attention"]["l_rgb"] == pytest.approx(1.1)
     assert t["spread"]["no_attention"]["l_mask"] == pytest.approx(1.0)
     assert t["attention_better"] == {"rgb": True, "mask": False, "depth": False, "chamfer": True}

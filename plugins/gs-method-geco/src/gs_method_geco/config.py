@@ -285,7 +285,7 @@ class GECOConfig(Config):
             "U-Net, the VAE decoder, the reconstructor LGM. Off by default "
             "because the first call compiles for minutes at paper size (U-Net 103 s, VAE "
             "decoder 19 s, LGM 39 s on an H200, 2026-12-03); after it, all four cut the graphed "
-            "end to end from 153.3 to 72.9 ms in one run (README, Speed). Compiled parts stay "
+            "end to end from 120.3 to 67.7 ms in one run (README, Speed). Compiled parts stay "
             "compiled for training calls too"
         ),
     )
