@@ -48,6 +48,7 @@ SHARD_BYTES = 16 * 1024 * 1024
 EVAL_VIEWS = -1
 STAGES = ("encoders", "autoencoder", "prior", "diffusion")
 PRIOR_SEEDS = 3  # noise seeds of the prior's retrieval samples
+CURVE_POINTS = 40  # logged steps kept per training run in results.json
 
 
 # ------------------------------------------------------------------ data
@@ -125,7 +126,30 @@ def train_stage(model, stage: str, data: Path, run: Path, budget_s: float | None
         "steps": result.step,
         "seconds": round(time.perf_counter() - t0, 2),
         "final_metrics": {k: float(v) for k, v in result.metrics.items()},
+        "curve": loss_curve(run / "logs" / "metrics.jsonl"),
     }
+
+
+def loss_curve(path: Path, points: int = CURVE_POINTS) -> dict[str, list]:
+    """The run's logged losses (``loss*`` keys of the engine's ``metrics.jsonl``) at about
+    ``points`` evenly spaced logged steps, under ``step`` and each key: small enough for
+    ``results.json``, enough to see when two seeds' runs part ways."""
+    if not path.is_file():
+        return {}
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if "step" in r and any(k.startswith("loss") for k in r)]
+    if not rows:
+        return {}
+    stride = max(1, -(-len(rows) // points))
+    picked = rows[stride - 1 :: stride]
+    if picked[-1] is not rows[-1]:
+        picked.append(rows[-1])
+    keys = sorted({k for r in picked for k in r if k.startswith("loss")})
+    curve: dict[str, list] = {"step": [int(r["step"]) for r in picked]}
+    for k in keys:  # None where a row lacks the key or is not finite: strict JSON
+        vals = [float(r[k]) if isinstance(r.get(k), (int, float)) else None for r in picked]
+        curve[k] = [v if v is not None and math.isfinite(v) else None for v in vals]
+    return curve
 
 
 def eval_samples(model, root: Path, views: int, resolution: int, points: int) -> list[dict]:
@@ -414,6 +438,7 @@ def ae_dir(variant: str, seed: int) -> str:
     return name if seed == 0 else f"{name}-seed{seed}"
 
 
+PER_SEED_KEYS = ("steps", "seconds", "empty_surfaces", "scores", "curve")
 TABLE2_TERMS = {"rgb": "l_rgb", "mask": "l_mask", "depth": "l_depth", "chamfer": "chamfer"}
 
 
@@ -428,7 +453,7 @@ def table2(runs: list[dict], seeds: int) -> dict:
         {
             "seed": i // 2,
             "variant": "attention" if i % 2 == 0 else "no_attention",
-            **{k: r[k] for k in ("steps", "seconds", "empty_surfaces", "scores") if k in r},
+            **{k: r[k] for k in PER_SEED_KEYS if k in r},
         }
         for i, r in enumerate(runs)
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from torch.utils.data import default_collate
@@ -256,6 +258,9 @@ def test_train_small_script_runs_end_to_end_on_tiny(tiny_data, tmp_path):
     }
     # the spread is over two differently seeded runs of each variant
     assert table2["spread"]["attention"]["l_rgb"] > 0
+    last = table2["per_seed"][3]
+    assert (last["seed"], last["variant"]) == (1, "no_attention")
+    assert last["curve"]["step"][-1] == last["steps"] and "loss/rgb" in last["curve"]
     assert (out / "work" / "autoencoder-no-attention-seed1" / "model").is_dir()
     assert stages["prior"]["steps"] == 2  # --set reached the stage's config
     assert stages["prior"]["latent_scale"] > 0
@@ -361,3 +366,22 @@ def test_table2_means_spreads_and_margins_beyond_spread():
     }
     runs[3]["scores"]["chamfer"] = 3.4  # without: spread 0.3 > margin 0.25
     assert not script.table2(runs, 2)["attention_better_beyond_spread"]["chamfer"]
+
+
+def test_loss_curve_keeps_about_the_asked_points_and_the_last_step(tmp_path):
+    script = _train_small_script()
+    log = tmp_path / "metrics.jsonl"
+    rows = [{"step": i, "loss/rgb": 1.0 / i, "it_s": 3.0} for i in range(1, 101)]
+    rows[99]["loss/kl"] = 5.0
+    rows[50]["loss/rgb"] = float("nan")  # step 51, a picked row
+    log.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    curve = script.loss_curve(log, points=40)
+    assert curve["step"][-1] == 100 and len(curve["step"]) <= 41
+    assert curve["step"] == sorted(curve["step"]) and curve["step"][0] == 3
+    assert set(curve) == {"step", "loss/kl", "loss/rgb"}  # it_s is not a loss
+    assert (
+        curve["loss/kl"][:-1] == [None] * (len(curve["step"]) - 1) and curve["loss/kl"][-1] == 5.0
+    )
+    assert curve["loss/rgb"][curve["step"].index(51)] is None
+    json.loads(json.dumps(curve, allow_nan=False))
+    assert script.loss_curve(tmp_path / "absent.jsonl") == {}
