@@ -1,16 +1,20 @@
 """gs-priors teachers: training throughput of the three procedural teachers (random weights,
 random views, the real trainer) under the speed options, so a GPU lease can pick the fastest
-before training long.
+before training long, and how far each runs from the GPU's peak.
 
 Each (prior, variant) builds a fresh teacher at the ``procedural`` preset's size (``--preset
 tiny`` on a CPU), a synthetic view bank of ``--objects`` objects (random pixels and angles: the
 step's cost does not depend on what the views show), runs ``--warmup`` steps and then times
 ``--steps`` steps. Variants: ``default`` (bf16 autocast, channels-last on CUDA, eager),
 ``contiguous`` (no channels-last), ``compile`` (the U-Net compiled in place; its compile time is
-printed apart), ``batch2x`` (twice the preset's batch). Prints a markdown table of samples/s.
+printed apart), ``batch2x`` (twice the preset's batch). Prints a markdown table of samples/s
+and the step's arithmetic rate: the work of one training step (forward and backward, counted
+once per prior by ``torch.utils.flop_counter`` on an eager step) over its measured time.
+``--profile N`` also prints, per run, the N operators that took the most device time (CPU time
+on a CPU) over three profiled steps: where the step's time goes.
 
     python3 benchmarks/teachers.py                                  # CUDA, every prior
-    python3 benchmarks/teachers.py --priors zero123 --variants default,compile
+    python3 benchmarks/teachers.py --priors zero123 --variants default,compile --profile 15
     python3 benchmarks/teachers.py --preset tiny --device cpu --steps 3 --warmup 1
 """
 
@@ -51,7 +55,32 @@ def run_steps(trainer, steps: int, device: torch.device) -> float:
     return time.perf_counter() - t0
 
 
-def measure(name: str, variant: str, args, device: torch.device, root: Path) -> dict:
+def flops_per_sample(trainer, batch: int) -> float:
+    """Floating-point operations of one eager training step, per sample."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        trainer.step()
+    return counter.get_total_flops() / batch
+
+
+def profile_table(trainer, device: torch.device, rows: int, steps: int = 3) -> str:
+    """The ``rows`` operators with the most device time (CPU time on a CPU) over ``steps``."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        run_steps(trainer, steps, device)
+    key = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
+    return prof.key_averages().table(sort_by=key, row_limit=rows)
+
+
+def measure(
+    name: str, variant: str, args, device: torch.device, root: Path, flops: dict[str, float]
+) -> dict:
     from gs_priors.teachers import (
         TeacherConfig,
         TeacherTrainer,
@@ -78,17 +107,24 @@ def measure(name: str, variant: str, args, device: torch.device, root: Path) -> 
     )
     warmup_s = run_steps(trainer, args.warmup, device)
     seconds = run_steps(trainer, args.steps, device)
-    return {
+    if name not in flops and variant != "compile":  # the same arithmetic in every variant
+        flops[name] = flops_per_sample(trainer, cfg.batch_size)
+    samples_per_s = args.steps * cfg.batch_size / seconds
+    row = {
         "prior": name,
         "variant": variant,
         "batch": cfg.batch_size,
         "ms_per_step": 1e3 * seconds / args.steps,
-        "samples_per_s": args.steps * cfg.batch_size / seconds,
+        "samples_per_s": samples_per_s,
         "warmup_s": warmup_s,
+        "tflop_per_s": flops[name] * samples_per_s / 1e12 if name in flops else None,
     }
+    if args.profile:
+        row["profile"] = profile_table(trainer, device, args.profile)
+    return row
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--priors", default="zero123,zero123plus,imagedream")
     p.add_argument("--variants", default=",".join(VARIANTS))
@@ -97,17 +133,25 @@ def main() -> None:
     p.add_argument("--objects", type=int, default=64)
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5)
-    args = p.parse_args()
+    p.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also print the N operators with the most device time per run",
+    )
+    args = p.parse_args(argv)
     device = torch.device(args.device)
     variants = args.variants.split(",")
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
         raise SystemExit(f"--variants: unknown {unknown} (choose from {', '.join(VARIANTS)})")
-    rows = []
+    rows: list[dict] = []
+    flops: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.priors.split(","):
             for variant in variants:
-                row = measure(name, variant, args, device, Path(tmp))
+                row = measure(name, variant, args, device, Path(tmp), flops)
                 rows.append(row)
                 print(
                     f"{name} {variant}: {row['samples_per_s']:.0f} samples/s "
@@ -115,17 +159,25 @@ def main() -> None:
                     f"warm-up {row['warmup_s']:.1f} s)",
                     flush=True,
                 )
+                if "profile" in row:
+                    print(f"\nwhere {name} {variant}'s step goes:\n{row['profile']}", flush=True)
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"\n{name}, preset {args.preset}, {args.steps} timed steps after {args.warmup}\n")
-    print("| prior | variant | batch | ms / step | samples / s |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| prior | variant | batch | ms / step | samples / s | GFLOP / sample | TFLOP/s |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
+        if r["tflop_per_s"] is None and r["prior"] in flops:  # compiled before its eager count
+            r["tflop_per_s"] = flops[r["prior"]] * r["samples_per_s"] / 1e12
+        per_sample = flops.get(r["prior"])
+        gflop = "-" if per_sample is None else f"{per_sample / 1e9:.2f}"
+        rate = "-" if r["tflop_per_s"] is None else f"{r['tflop_per_s']:.1f}"
         print(
             f"| {r['prior']} | {r['variant']} | {r['batch']} | {r['ms_per_step']:.1f} "
-            f"| {r['samples_per_s']:.0f} |"
+            f"| {r['samples_per_s']:.0f} | {gflop} | {rate} |"
         )
+    return rows
 
 
 if __name__ == "__main__":

@@ -1,0 +1,34 @@
+"""``benchmarks/teachers.py`` runs on a CPU (tiny preset): every row has its arithmetic rate from
+the one step counted per prior, and ``--profile`` says where a step's time goes."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+BENCH = Path(__file__).parents[1] / "benchmarks" / "teachers.py"
+
+
+def test_teacher_benchmark_reports_rates_and_profiles(capsys):
+    import torch
+
+    spec = importlib.util.spec_from_file_location("bench_teachers", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    argv = ["--preset", "tiny", "--device", "cpu", "--priors", "zero123", "--steps", "1"]
+    try:
+        rows = bench.main(
+            [*argv, "--warmup", "1", "--variants", "batch2x,default", "--profile", "3"]
+        )
+    finally:
+        torch.set_num_threads(threads)
+    assert [r["variant"] for r in rows] == ["batch2x", "default"]
+    # batch2x is eager: it counts the prior's work, and both rows get a rate from it
+    assert all(r["tflop_per_s"] > 0 for r in rows)
+    per_sample = [r["tflop_per_s"] / r["samples_per_s"] for r in rows]
+    assert abs(per_sample[0] - per_sample[1]) < 1e-9 * per_sample[0] + 1e-18
+    out = capsys.readouterr().out
+    assert "where zero123 default's step goes" in out and "Self CPU" in out
+    assert "| GFLOP / sample | TFLOP/s |" in out
