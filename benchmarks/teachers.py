@@ -109,15 +109,13 @@ def measure(
     seconds = run_steps(trainer, args.steps, device)
     if name not in flops and variant != "compile":  # the same arithmetic in every variant
         flops[name] = flops_per_sample(trainer, cfg.batch_size)
-    samples_per_s = args.steps * cfg.batch_size / seconds
     row = {
         "prior": name,
         "variant": variant,
         "batch": cfg.batch_size,
         "ms_per_step": 1e3 * seconds / args.steps,
-        "samples_per_s": samples_per_s,
+        "samples_per_s": args.steps * cfg.batch_size / seconds,
         "warmup_s": warmup_s,
-        "tflop_per_s": flops[name] * samples_per_s / 1e12 if name in flops else None,
     }
     if args.profile:
         row["profile"] = profile_table(trainer, device, args.profile)
@@ -168,9 +166,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print("| prior | variant | batch | ms / step | samples / s | GFLOP / sample | TFLOP/s |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        if r["tflop_per_s"] is None and r["prior"] in flops:  # compiled before its eager count
-            r["tflop_per_s"] = flops[r["prior"]] * r["samples_per_s"] / 1e12
-        per_sample = flops.get(r["prior"])
+        per_sample = flops.get(r["prior"])  # None: the prior ran compiled only
+        r["tflop_per_s"] = None if per_sample is None else per_sample * r["samples_per_s"] / 1e12
         gflop = "-" if per_sample is None else f"{per_sample / 1e9:.2f}"
         rate = "-" if r["tflop_per_s"] is None else f"{r['tflop_per_s']:.1f}"
         print(

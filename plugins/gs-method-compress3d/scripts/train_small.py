@@ -147,9 +147,13 @@ def loss_curve(path: Path, points: int = CURVE_POINTS) -> dict[str, list]:
     keys = sorted({k for r in picked for k in r if k.startswith("loss")})
     curve: dict[str, list] = {"step": [int(r["step"]) for r in picked]}
     for k in keys:  # None where a row lacks the key or is not finite: strict JSON
-        vals = [float(r[k]) if isinstance(r.get(k), (int, float)) else None for r in picked]
-        curve[k] = [v if v is not None and math.isfinite(v) else None for v in vals]
+        curve[k] = [_finite_or_none(r.get(k)) for r in picked]
     return curve
+
+
+def _finite_or_none(value: Any) -> float | None:
+    ok = isinstance(value, (int, float)) and math.isfinite(value)
+    return float(value) if ok else None
 
 
 def eval_samples(model, root: Path, views: int, resolution: int, points: int) -> list[dict]:
@@ -444,10 +448,10 @@ TABLE2_TERMS = {"rgb": "l_rgb", "mask": "l_mask", "depth": "l_depth", "chamfer":
 
 def table2(runs: list[dict], seeds: int) -> dict:
     """Table 2 from the autoencoder runs (``[seed 0 attention, seed 0 no attention, seed 1
-    ...]``): seed 0's runs in full, every seed's steps and scores under ``per_seed``, and over
-    the seeds each score's mean and spread (max - min) per variant; attention is better on a
-    term when its mean is lower, and better beyond the spread when the means differ by more
-    than both variants' spreads."""
+    ...]``): seed 0's runs in full, every seed's steps, scores and loss curve under
+    ``per_seed``, and over the seeds each score's mean and spread (max - min) per variant;
+    attention is better on a term when its mean is lower, and better beyond the spread when the
+    means differ by more than both variants' spreads."""
     out: dict[str, Any] = {"attention": runs[0], "no_attention": runs[1], "seeds": seeds}
     out["per_seed"] = [
         {
