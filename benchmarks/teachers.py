@@ -7,7 +7,8 @@ tiny`` on a CPU), a synthetic view bank of ``--objects`` objects (random pixels 
 step's cost does not depend on what the views show), runs ``--warmup`` steps and then times
 ``--steps`` steps. Variants: ``default`` (bf16 autocast, channels-last on CUDA, eager),
 ``contiguous`` (no channels-last), ``compile`` (the U-Net compiled in place; its compile time is
-printed apart), ``batch2x`` (twice the preset's batch). Prints a markdown table of samples/s
+printed apart), ``compile-graphs`` (compiled in ``reduce-overhead`` mode: its forward and
+backward replayed as CUDA graphs; CUDA only), ``batch2x`` (twice the preset's batch). Prints a markdown table of samples/s
 and the step's arithmetic rate: the work of one training step (forward and backward, counted
 once per prior by ``torch.utils.flop_counter`` on an eager step) over its measured time.
 ``--profile N`` also prints, per run, the N operators that took the most device time (CPU time
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-VARIANTS = ("default", "contiguous", "compile", "batch2x")
+VARIANTS = ("default", "contiguous", "compile", "compile-graphs", "batch2x")
 
 
 def synthetic_bank(name: str, objects: int, resolution: int, device: torch.device):
@@ -103,11 +104,13 @@ def measure(
         cfg,
         bank,
         channels_last=(variant != "contiguous") and device.type == "cuda",
-        compile=variant == "compile",
+        compile=variant in ("compile", "compile-graphs"),
+        compile_graphs=variant == "compile-graphs",
     )
     warmup_s = run_steps(trainer, args.warmup, device)
     seconds = run_steps(trainer, args.steps, device)
-    if name not in flops and variant != "compile":  # the same arithmetic in every variant
+    # The same arithmetic in every variant, so it is counted once, on an eager one.
+    if name not in flops and not variant.startswith("compile"):
         flops[name] = flops_per_sample(trainer, cfg.batch_size)
     row = {
         "prior": name,

@@ -181,7 +181,10 @@ class TeacherTrainer:
 
     ``channels_last`` (default: on CUDA) stores the U-Net's convolution weights channels-last;
     ``compile`` compiles the U-Net in place with static shapes (``nn.Module.compile``: the
-    state-dict keys stay the checkpoint's). Both only change speed; ``benchmarks/teachers.py``
+    state-dict keys stay the checkpoint's). ``compile_graphs`` (CUDA, with ``compile``) compiles
+    it in inductor's ``reduce-overhead`` mode, which replays the compiled forward and backward as
+    CUDA graphs: the step is bound by launching kernels, not by arithmetic (the GPU idles for
+    half to three quarters of it, README). All only change speed; ``benchmarks/teachers.py``
     times them."""
 
     def __init__(
@@ -193,7 +196,11 @@ class TeacherTrainer:
         cache_latents: bool = True,
         channels_last: bool | None = None,
         compile: bool = False,
+        compile_graphs: bool = False,
     ):
+        if compile_graphs and not (compile and prior.device.type == "cuda"):
+            raise ValueError("compile_graphs: needs compile=True and a CUDA prior")
+        self.compile_graphs = compile_graphs
         self.prior, self.cfg, self.bank = prior, cfg, bank
         self.name = cfg.prior
         self.modules: dict[str, nn.Module] = {n: getattr(prior, n) for n in TRAINED[self.name]}
@@ -225,7 +232,8 @@ class TeacherTrainer:
             # Static shapes: the batches never change size, and with dynamic shapes inductor's
             # backward for Zero123++ (whose U-Net runs at two shapes, the reference pass and the
             # grid) failed on an H200 with a bad reduction workspace view on the first step.
-            prior.unet.compile(dynamic=False)
+            mode = "reduce-overhead" if compile_graphs else None
+            prior.unet.compile(dynamic=False, mode=mode)
 
     def loss(self) -> torch.Tensor:
         prior, cfg = self.prior, self.cfg
@@ -265,6 +273,9 @@ class TeacherTrainer:
         lr = cfg.lr * min(1.0, (self.step_count + 1) / max(1, cfg.warmup_steps))
         for g in self.opt.param_groups:
             g["lr"] = lr * g["lr_scale"]
+        if self.compile_graphs:
+            # A new step: the graphs' outputs of the last one are no longer read.
+            torch.compiler.cudagraph_mark_step_begin()
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.device.type == "cuda"):
             loss = self.loss()
         self.opt.zero_grad(set_to_none=True)
