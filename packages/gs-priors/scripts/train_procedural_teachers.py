@@ -229,7 +229,14 @@ def run_teacher(args, work: Path, name: str, device: str) -> dict:
         workers=min(16, os.cpu_count() or 1),
     )
     log(f"{name}: {bank.num_objects} objects x {bank.views_per_object} views on {device}")
-    trainer = TeacherTrainer(prior, cfg, bank, seed=args.seed, compile=args.compile)
+    trainer = TeacherTrainer(
+        prior,
+        cfg,
+        bank,
+        seed=args.seed,
+        compile=args.compile or args.compile_graphs,
+        compile_graphs=args.compile_graphs,
+    )
     seconds = args.seconds.get(name) if args.seconds else None
     stats = {"steps": 0, "seconds": 0.0, "history": []}
     while True:
@@ -437,6 +444,12 @@ def main() -> None:
         action="store_true",
         help="compile each U-Net in place (benchmarks/teachers.py says whether it pays)",
     )
+    p.add_argument(
+        "--compile-graphs",
+        action="store_true",
+        help="compile each U-Net in reduce-overhead mode (CUDA graphs; CUDA only): Zero123's "
+        "step 2.7x faster than eager on an H200 (2026-12-03)",
+    )
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument(
         "--guidance",
@@ -471,6 +484,8 @@ def main() -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run's --out")
     p.add_argument("--only", choices=NAMES, nargs="+", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.compile_graphs and not torch.cuda.is_available():
+        p.error("--compile-graphs: needs a CUDA GPU (CUDA graphs)")
     if args.eval_only and args.resume is None:
         p.error("--eval-only: needs --resume DIR, the packed teachers to evaluate")
     if args.eval_only:

@@ -532,3 +532,17 @@ def test_graphed_compiled_unet_trains_like_the_compiled_one(name, teachers, data
         torch._dynamo.reset()
     assert all(math.isfinite(v) for v in losses[True])
     assert losses[True] == pytest.approx(losses[False], rel=0.05, abs=1e-3)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only refusal")
+def test_the_gpu_script_refuses_compile_graphs_without_cuda(tmp_path):
+    script = Path(__file__).parents[1] / "scripts" / "train_procedural_teachers.py"
+    run = subprocess.run(
+        [sys.executable, str(script), "--work", str(tmp_path / "w"), "--out", str(tmp_path / "o")]
+        + ["--compile-graphs"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2
+    assert "--compile-graphs: needs a CUDA GPU" in run.stderr.splitlines()[-1]
+    assert not (tmp_path / "w").exists()
