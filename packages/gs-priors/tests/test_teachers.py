@@ -512,7 +512,7 @@ def test_compile_graphs_needs_a_compiled_cuda_unet(teachers, datasets):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-@pytest.mark.parametrize("name", ["zero123", "imagedream"])
+@pytest.mark.parametrize("name", ["zero123", "imagedream", "zero123plus"])
 def test_graphed_compiled_unet_trains_like_the_compiled_one(name, teachers, datasets, tmp_path):
     """``compile_graphs`` replays the compiled U-Net as CUDA graphs: from the same weights and
     seed its first steps' losses are the plain compiled ones (bf16 tolerance), and it saves."""
