@@ -353,19 +353,17 @@ def evaluate_packed(
 def _camera_gap(prior, name: str, bank, trainer=None) -> dict:
     """Does the prior use its camera yet (:func:`gs_priors.teachers.camera_gap` on one fixed
     batch of ``bank``, in eval mode)?"""
+    import contextlib
+
     from gs_priors.teachers import camera_gap
     from gs_priors.teachers.data import BATCHES
 
     batch = BATCHES[name](bank, 64 if name == "zero123" else 16, torch.Generator(bank.rgba.device))
-    modules = list(trainer.modules.values()) if trainer is not None else []
-    for m in modules:
-        m.eval()
-    try:
-        with torch.autocast(prior.device.type, torch.bfloat16, enabled=prior.device.type == "cuda"):
-            return {str(t): v for t, v in camera_gap(prior, name, batch).items()}
-    finally:
-        for m in modules:
-            m.train()
+    with (
+        trainer.evaluating() if trainer is not None else contextlib.nullcontext(),
+        torch.autocast(prior.device.type, torch.bfloat16, enabled=prior.device.type == "cuda"),
+    ):
+        return {str(t): v for t, v in camera_gap(prior, name, batch).items()}
 
 
 def _report(r) -> dict:

@@ -414,6 +414,17 @@ def test_a_compiled_unet_trains_and_saves_the_checkpoint_layout(name, teachers, 
         prior, cfg, ViewBank.load(datasets[name], 16), channels_last=False, compile=True
     )
     assert trainer.step() > 0 and trainer.step() > 0
+    graphs = dict(torch._dynamo.utils.counters["stats"])
+    with trainer.evaluating():  # a measurement between steps at another batch size runs eagerly
+        assert all(not m.training for m in trainer.modules.values())
+        if name == "zero123":
+            from gs_priors.teachers import camera_gap
+            from gs_priors.teachers.data import BATCHES
+
+            batch = BATCHES[name](trainer.bank, 3, torch.Generator().manual_seed(1))
+            camera_gap(prior, name, batch, timesteps=(500,))
+    assert dict(torch._dynamo.utils.counters["stats"]) == graphs
+    assert all(m.training for m in trainer.modules.values())
     before = set(load_file(next((directory / "unet").glob("*.safetensors"))))
     trainer.save(directory)
     assert set(load_file(next((directory / "unet").glob("*.safetensors")))) == before

@@ -8,6 +8,8 @@ trained conditioning path is exactly the one samplers and score distillation run
 
 from __future__ import annotations
 
+import contextlib
+
 import dataclasses
 import time
 from collections.abc import Callable
@@ -200,7 +202,7 @@ class TeacherTrainer:
     ):
         if compile_graphs and not (compile and prior.device.type == "cuda"):
             raise ValueError("compile_graphs: needs compile=True and a CUDA prior")
-        self.compile_graphs = compile_graphs
+        self.compiled, self.compile_graphs = compile, compile_graphs
         self.prior, self.cfg, self.bank = prior, cfg, bank
         self.name = cfg.prior
         self.modules: dict[str, nn.Module] = {n: getattr(prior, n) for n in TRAINED[self.name]}
@@ -329,6 +331,21 @@ class TeacherTrainer:
             "final_loss": float(torch.stack(losses[-min(len(losses), log_every) :]).mean()),
             "history": history,
         }
+
+    @contextlib.contextmanager
+    def evaluating(self):
+        """The trained modules in eval mode for a measurement between steps (``camera_gap``),
+        and a compiled U-Net run eagerly: with static shapes, another batch would compile (and
+        with ``compile_graphs`` capture) a second graph at every checkpoint."""
+        stance = "force_eager" if self.compiled else "default"
+        for m in self.modules.values():
+            m.eval()
+        try:
+            with torch.compiler.set_stance(stance):
+                yield
+        finally:
+            for m in self.modules.values():
+                m.train()
 
     @torch.no_grad()
     def use_ema(self) -> None:
