@@ -9,7 +9,6 @@ trained conditioning path is exactly the one samplers and score distillation run
 from __future__ import annotations
 
 import contextlib
-
 import dataclasses
 import time
 from collections.abc import Callable
