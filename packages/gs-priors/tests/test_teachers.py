@@ -283,8 +283,13 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
     assert again["teachers"]["zero123"]["checks"]  # the int8 evaluation still ran
     assert not (tmp_path / "w2" / "data" / "imagedream-train").exists()
     # --eval-only: the brought-back teacher evaluated as it is (same file, no step, no train data).
-    ev = run("3", *resume, "--priors", "imagedream", "--eval-only", "--guidance", "2.5")
+    ev = run(
+        "3", *resume, "--priors", "imagedream", "--eval-only", "--guidance", "2.5",
+        "--eval-pairs", "2",
+    )  # fmt: skip
     ev = ev["teachers"]["imagedream"]
+    assert again["teachers"]["zero123"]["reports"]["1.0"]["pairs"] > 2
+    assert ev["reports"]["1.0"]["pairs"] == 2  # --eval-pairs: an even subset
     assert ev["train"]["steps"] == 0 and ev["checks"] and ev["fp16_at_paper_scale"] is None
     assert set(ev["reports"]) == {"1.0", "2.5", "5.0"}  # --guidance adds a scale to report
     assert (tmp_path / "o3" / "imagedream.safetensors").read_bytes() == (
@@ -292,6 +297,17 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
     ).read_bytes()
     assert not (tmp_path / "w3" / "data" / "imagedream-train").exists()
     assert "pose_far_by_gap" in ev["reports"]["1.0"]
+
+
+def test_spread_subset_keeps_evenly_spaced_pairs():
+    from gs_priors.teachers.evaluation import spread_subset
+
+    items = list(range(10))
+    assert spread_subset(items, None) == items and spread_subset(items, 20) == items
+    assert spread_subset(items, 4) == [0, 3, 6, 9]
+    assert spread_subset(items, 1) == [0]
+    with pytest.raises(ValueError, match="at least 1"):
+        spread_subset(items, 0)
 
 
 def test_one_gpu_named_per_teacher_trains_all_three_at_once():

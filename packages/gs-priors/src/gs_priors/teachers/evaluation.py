@@ -207,6 +207,18 @@ def evaluate_teacher(
     return reports
 
 
+def spread_subset(pairs: Sequence[ViewPair], n: int | None) -> list[ViewPair]:
+    """At most ``n`` of ``pairs``, evenly spaced through the list (which runs object by object),
+    so a subset still covers every part of the held-out set; all of them for ``n`` None. A CPU
+    evaluates Zero123's 888 held-out pairs in about 50 minutes per guidance scale."""
+    if n is None or n >= len(pairs):
+        return list(pairs)
+    if n < 1:
+        raise ValueError(f"n: at least 1 pair, got {n}")
+    step = (len(pairs) - 1) / max(n - 1, 1)
+    return [pairs[round(i * step)] for i in range(n)]
+
+
 def usefulness(reports: dict[float, NovelViewReport], paper_scale: float) -> dict[str, dict]:
     """The checks of a useful teacher, each ``{"value", "required", "passed"}``."""
     paper, one = reports[paper_scale], reports[1.0]
