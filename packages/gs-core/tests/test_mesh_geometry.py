@@ -113,6 +113,63 @@ def test_empty_mesh_constructs_but_does_not_validate():
         sample_surface(m, 10)
 
 
+def test_validation_reads_its_values_back_once():
+    # Each scalar read of a CUDA tensor synchronises the host with the GPU; validate() folds
+    # every value check into one transfer (tolist), and scalar reads happen only on failure.
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    reads = []
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func._overloadpacket.__name__ in ("_local_scalar_dense", "item"):
+                reads.append(func)
+            return func(*args, **(kwargs or {}))
+
+    v, f = _tri()
+    mesh = Mesh(v, f, vertex_colors=torch.rand(3, 3), uvs=torch.rand(3, 2))
+    with Count():
+        mesh.validate()
+    assert reads == []
+    with pytest.raises(ValidationError, match="Mesh.uvs"):
+        Mesh(v, f, vertex_colors=torch.rand(3, 3), uvs=torch.full((3, 2), float("inf")))
+
+
+def test_construction_off_the_cpu_leaves_values_to_validate():
+    # A meta tensor has no values: construction must not read them (as on a GPU), validate must.
+    v = torch.empty(3, 3, device="meta")
+    f = torch.empty(1, 3, dtype=torch.long, device="meta")
+    mesh = Mesh(v, f)
+    assert mesh.num_faces == 1
+    with pytest.raises(ValidationError, match="Mesh.faces"):
+        Mesh(v, f.float())
+    with pytest.raises(NotImplementedError):
+        mesh.validate()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_validation_on_cuda_synchronises_once():
+    import warnings
+
+    v, f = _tri()
+    v, f = v.cuda(), f.cuda()
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            mesh = Mesh(v, f, vertex_colors=torch.rand(3, 3, device="cuda"))
+            built = len(caught)
+            mesh.validate()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert built == 0
+    assert len(caught) == 1
+    bad = Mesh(v, torch.tensor([[0, 1, 3]], device="cuda"))
+    with pytest.raises(ValidationError, match="Mesh.faces"):
+        bad.validate()
+
+
 def test_degenerate_faces_are_counted_and_dropped():
     cube = box_mesh((1.0, 0.5, 0.25))
     v = torch.cat(

@@ -33,15 +33,19 @@ class Mesh:
     def __post_init__(self) -> None:
         # Construction allows an empty mesh (a placeholder a method may fill or a caller may
         # reject); everything that renders, samples or scores a mesh calls validate() first.
-        self.validate(allow_empty=True)
+        # On a GPU the value checks wait for validate(), as Cameras' do: reading them back
+        # would synchronise every construction (Compress3D builds a mesh per object per step).
+        self.validate(allow_empty=True, values=self.vertices.device.type == "cpu")
 
-    def validate(self, allow_empty: bool = False) -> Mesh:
+    def validate(self, allow_empty: bool = False, values: bool = True) -> Mesh:
         """Check shapes, dtypes, devices, index ranges and finiteness; return ``self``.
 
         Raises :class:`~gs_core.errors.ValidationError` naming the first bad field: a mesh with
         no vertices or no faces (unless ``allow_empty``), NaN/Inf vertices, colours, UVs or
         texels, face indices that are negative or ``>= V``. Degenerate faces are legal here
-        (see :meth:`degenerate_faces` / :meth:`drop_degenerate`).
+        (see :meth:`degenerate_faces` / :meth:`drop_degenerate`). ``values=False`` checks the
+        structure only. The value checks are read back from the device at once (one
+        synchronisation on a GPU); the message's details are computed only for a failure.
         """
         v, f = self.vertices, self.faces
         if (
@@ -69,33 +73,53 @@ class Mesh:
             raise ValidationError(
                 "Mesh.faces", f"a tensor on {v.device} (as vertices)", str(f.device)
             )
-        if f.numel() and (int(f.min()) < 0 or int(f.max()) >= v.shape[0]):
-            raise ValidationError(
-                "Mesh.faces",
-                f"indices in [0, {v.shape[0]})",
-                f"range [{int(f.min())}, {int(f.max())}]",
-            )
-        if not bool(torch.isfinite(v).all()):
-            bad = int((~torch.isfinite(v)).any(-1).sum())
-            raise ValidationError("Mesh.vertices", "finite values", f"{bad} NaN/Inf vertices")
-        optional = (
+        floats = []  # (field, tensor) whose entries must be finite, in the order reported
+        for name, t, shape in (
             ("vertex_colors", self.vertex_colors, (v.shape[0], 3)),
             ("uvs", self.uvs, (v.shape[0], 2)),
-        )
-        for name, t, shape in optional:
+        ):
             if t is None:
                 continue
             if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape:
                 raise ValidationError(f"Mesh.{name}", f"shape {shape}", _desc(t))
-            _check_float_finite(f"Mesh.{name}", t, v.device)
+            _check_float_on(f"Mesh.{name}", t, v.device)
+            floats.append((f"Mesh.{name}", t))
         if self.texture is not None:
             if self.uvs is None:
                 raise ValidationError("Mesh.texture", "uvs to be given with a texture")
             t = self.texture
             if not isinstance(t, torch.Tensor) or t.ndim != 3 or t.shape[-1] != 3 or 0 in t.shape:
                 raise ValidationError("Mesh.texture", "shape [H, W, 3]", _desc(t))
-            _check_float_finite("Mesh.texture", t, v.device)
+            _check_float_on("Mesh.texture", t, v.device)
+            floats.append(("Mesh.texture", t))
+        if values:
+            self._check_values(floats)
         return self
+
+    def _check_values(self, floats: list[tuple[str, torch.Tensor]]) -> None:
+        v, f = self.vertices, self.faces
+        with torch.no_grad():
+            flags = []
+            if f.numel():
+                flags.append((f.min() < 0) | (f.max() >= v.shape[0]))
+            flags.append(~torch.isfinite(v).all())
+            flags += [~torch.isfinite(t).all() for _, t in floats]
+            bad = torch.stack(flags).tolist()
+        if not any(bad):
+            return
+        if f.numel() and bad.pop(0):
+            raise ValidationError(
+                "Mesh.faces",
+                f"indices in [0, {v.shape[0]})",
+                f"range [{int(f.min())}, {int(f.max())}]",
+            )
+        if bad.pop(0):
+            n = int((~torch.isfinite(v)).any(-1).sum())
+            raise ValidationError("Mesh.vertices", "finite values", f"{n} NaN/Inf vertices")
+        for (name, t), b in zip(floats, bad, strict=True):
+            if b:
+                n = int((~torch.isfinite(t)).sum())
+                raise ValidationError(name, "finite values", f"{n} NaN/Inf entries")
 
     # ------------------------------------------------------------------ geometry
     def _corners(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -167,6 +191,7 @@ class Mesh:
         import trimesh
         from PIL import Image
 
+        self.validate(allow_empty=True)  # a mesh built on a GPU had its values unchecked
         v = self.vertices.detach().cpu().numpy().astype(np.float64)
         f = self.faces.detach().cpu().numpy().astype(np.int64)
         visual = None
@@ -239,15 +264,11 @@ class Mesh:
         return f"Mesh(V={self.num_vertices}, F={self.num_faces}{extra})"
 
 
-def _check_float_finite(field: str, t: torch.Tensor, device: torch.device) -> None:
+def _check_float_on(field: str, t: torch.Tensor, device: torch.device) -> None:
     if not t.is_floating_point():
         raise ValidationError(field, "a float tensor", str(t.dtype))
     if t.device != device:
         raise ValidationError(field, f"a tensor on {device} (as vertices)", str(t.device))
-    if not bool(torch.isfinite(t).all()):
-        raise ValidationError(
-            field, "finite values", f"{int((~torch.isfinite(t)).sum())} NaN/Inf entries"
-        )
 
 
 def _desc(x) -> str:
