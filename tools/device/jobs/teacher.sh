@@ -1,19 +1,34 @@
-# One procedural teacher trained on one GPU in segments (tools/device/segment.sh runs this file
+# Procedural teachers trained on one GPU in segments (tools/device/segment.sh runs this file
 # through job.sh, in the job's copy of the tree). Environment:
-#   TEACHER  zero123 | zero123plus | imagedream (default zero123)
-#   SECONDS_TRAIN  training seconds of this segment's run (default 1000)
+#   TEACHER  one of zero123 | zero123plus | imagedream, or several separated by spaces, trained
+#            at once on the one GPU (default zero123)
+#   SECONDS_TRAIN  training seconds of this segment's run: a number for every teacher, or JSON
+#            per teacher, e.g. '{"zero123": 500, "imagedream": 1300}' (default 1000)
 #   GPU_TESTS  non-empty: also run the graphed U-Nets' GPU tests beside it (/tmp/g/gputest.log)
-# With .teacher/$TEACHER.safetensors carried (a pack an earlier segment brought back), the run
-# continues from it (its VAE kept); otherwise it starts from scratch with a new VAE.
+#   TEACHER_GPU  the --gpus entry of every teacher (default 0; `cpu` with TEACHER_ARGS="--preset
+#            tiny" and COMPILE= runs this file on a CPU in seconds, as its test does)
+#   COMPILE  the compile flag (default --compile-graphs)
+# With .teacher/NAME.safetensors carried (a pack an earlier segment brought back), that teacher
+# continues from it and every teacher of the run takes its VAE; otherwise a new VAE is trained.
 T=${TEACHER:-zero123}
 S=${SECONDS_TRAIN:-1000}
+G=${TEACHER_GPU:-0}
+gpus=""
+for t in $T; do gpus="$gpus${gpus:+,}$G"; done
+[ "$G" = cpu ] && gpus=cpu  # the script's CPU mode names the CPU once
+if [[ $S != \{* ]]; then
+    json=""
+    for t in $T; do json="$json${json:+, }\"$t\": $S"; done
+    S="{$json}"
+fi
 R=""
-[ -f ".teacher/$T.safetensors" ] && R="--resume .teacher"
+for t in $T; do [ -f ".teacher/$t.safetensors" ] && R="--resume .teacher"; done
 if [ -n "$GPU_TESTS" ]; then
     (python3 -m pytest -m gpu -q packages/gs-priors/tests/test_teachers.py -k graphed_compiled \
         > /tmp/g/gputest.log 2>&1 &)
 fi
 # Checkpoints every 60 s: a segment that ends with the machine loses at most that much.
+# shellcheck disable=SC2086  # $T, $R and the optional flags split into words on purpose
 python3 packages/gs-priors/scripts/train_procedural_teachers.py --work /tmp/t/work --out /tmp/t/out \
-    --gpus 0 --priors "$T" --compile-graphs --vae-seconds 120 --seconds "{\"$T\": $S}" \
-    --checkpoint-every 60 --no-fp16-check $R
+    --gpus "$gpus" --priors $T ${COMPILE---compile-graphs} --vae-seconds 120 --seconds "$S" \
+    --checkpoint-every 60 --no-fp16-check $R $TEACHER_ARGS

@@ -1,0 +1,110 @@
+"""The device job that trains procedural teachers in segments (tools/device/jobs): the command it
+builds for one or several teachers, and what a segment brings back for the next to resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import stat
+import subprocess
+from pathlib import Path
+
+from isolated import ROOT
+
+JOB = ROOT / "tools" / "device" / "jobs" / "teacher.sh"
+COLLECT = ROOT / "tools" / "device" / "jobs" / "teacher-collect.sh"
+
+
+def _job_args(tmp_path: Path, env: dict[str, str], packs: tuple[str, ...] = ()) -> list[str]:
+    """The arguments teacher.sh passes to python3, read by a stand-in python3 on PATH."""
+    tree = tmp_path / "tree"
+    (tree / ".teacher").mkdir(parents=True)
+    for name in packs:
+        (tree / ".teacher" / f"{name}.safetensors").write_bytes(b"x")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "python3"
+    fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {shlex.quote(str(tmp_path / "args"))}\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    full = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **env}
+    subprocess.run(["bash", str(JOB)], cwd=tree, env=full, check=True)
+    return (tmp_path / "args").read_text().splitlines()
+
+
+def _value(args: list[str], flag: str) -> str:
+    return args[args.index(flag) + 1]
+
+
+def test_one_teacher_from_scratch(tmp_path):
+    args = _job_args(tmp_path, {"TEACHER": "zero123", "SECONDS_TRAIN": "600"})
+    assert args[0].endswith("train_procedural_teachers.py")
+    assert _value(args, "--gpus") == "0"
+    assert _value(args, "--priors") == "zero123"
+    assert json.loads(_value(args, "--seconds")) == {"zero123": 600}
+    assert "--compile-graphs" in args and "--resume" not in args
+
+
+def test_two_teachers_share_the_gpu_and_resume_from_one_pack(tmp_path):
+    args = _job_args(
+        tmp_path,
+        {"TEACHER": "zero123 imagedream", "SECONDS_TRAIN": '{"zero123": 500, "imagedream": 1300}'},
+        packs=("zero123",),
+    )
+    assert _value(args, "--gpus") == "0,0"
+    i = args.index("--priors")
+    assert args[i + 1 : i + 3] == ["zero123", "imagedream"]
+    assert json.loads(_value(args, "--seconds")) == {"zero123": 500, "imagedream": 1300}
+    assert _value(args, "--resume") == ".teacher"
+
+
+def test_cpu_mode_names_the_cpu_once(tmp_path):
+    args = _job_args(
+        tmp_path,
+        {
+            "TEACHER": "zero123 imagedream",
+            "SECONDS_TRAIN": "4",
+            "TEACHER_GPU": "cpu",
+            "COMPILE": "",
+            "TEACHER_ARGS": "--preset tiny",
+        },
+    )
+    assert _value(args, "--gpus") == "cpu"
+    assert json.loads(_value(args, "--seconds")) == {"zero123": 4, "imagedream": 4}
+    assert "--compile-graphs" not in args and _value(args, "--preset") == "tiny"
+
+
+def test_collect_brings_back_each_pack_in_parts(tmp_path):
+    root, job, out = tmp_path / "t", tmp_path / "g", tmp_path / "out"
+    big = os.urandom(15_000_000 + 1234)
+    (root / "out").mkdir(parents=True)
+    (root / "out" / "zero123.safetensors").write_bytes(big)  # the final pack wins
+    (root / "work" / "zero123").mkdir(parents=True)
+    (root / "work" / "zero123" / "zero123.safetensors").write_bytes(b"older")
+    (root / "work" / "zero123" / "result.json").write_text("{}")
+    (root / "work" / "imagedream").mkdir(parents=True)
+    (root / "work" / "imagedream" / "imagedream.safetensors").write_bytes(b"checkpoint")
+    (root / "out" / "results.json").write_text("{}")
+    job.mkdir()
+    (job / "job.log").write_text("log")
+    (out / "r").mkdir(parents=True)
+    env = {
+        **os.environ,
+        "OUT": str(out),
+        "TEACHER": "zero123 imagedream",
+        "TEACHER_ROOT": str(root),
+        "JOB_ROOT": str(job),
+    }
+    subprocess.run(["bash", str(COLLECT)], env=env, check=True)
+    got = sorted(p.name for p in (out / "r").iterdir())
+    assert got == [
+        "imagedream.safetensors.part-00",
+        "job.log",
+        "results.json",
+        "zero123-result.json",
+        "zero123.safetensors.part-00",
+        "zero123.safetensors.part-01",
+    ]
+    parts = sorted((out / "r").glob("zero123.safetensors.part-*"))
+    assert b"".join(p.read_bytes() for p in parts) == big
+    assert all(p.stat().st_size < 16 * 2**20 for p in parts)
