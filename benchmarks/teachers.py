@@ -8,9 +8,10 @@ step's cost does not depend on what the views show), runs ``--warmup`` steps and
 ``--steps`` steps. Variants: ``default`` (bf16 autocast, channels-last on CUDA, eager),
 ``contiguous`` (no channels-last), ``compile`` (the U-Net compiled in place; its compile time is
 printed apart), ``compile-graphs`` (compiled in ``reduce-overhead`` mode: its forward and
-backward replayed as CUDA graphs; CUDA only), ``batch2x`` (twice the preset's batch). Prints a markdown table of samples/s
-and the step's arithmetic rate: the work of one training step (forward and backward, counted
-once per prior by ``torch.utils.flop_counter`` on an eager step) over its measured time.
+backward replayed as CUDA graphs; CUDA only), ``batch2x`` (twice the preset's batch). Prints a
+markdown table of samples/s and the step's arithmetic rate: the work of one training step
+(forward and backward, counted once per prior by ``torch.utils.flop_counter`` on an eager step)
+over its measured time.
 ``--profile N`` also prints, per run, the N operators that took the most device time (CPU time
 on a CPU) over three profiled steps: where the step's time goes.
 

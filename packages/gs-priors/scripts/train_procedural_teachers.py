@@ -35,6 +35,7 @@ Load a packed teacher with ``gs_priors.teachers.load_teacher(FILE)`` or the prio
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -355,8 +356,6 @@ def evaluate_packed(
 def _camera_gap(prior, name: str, bank, trainer=None) -> dict:
     """Does the prior use its camera yet (:func:`gs_priors.teachers.camera_gap` on one fixed
     batch of ``bank``, in eval mode)?"""
-    import contextlib
-
     from gs_priors.teachers import camera_gap
     from gs_priors.teachers.data import BATCHES
 
