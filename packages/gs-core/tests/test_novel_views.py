@@ -122,6 +122,31 @@ def test_far_pose_accuracy_counts_only_far_pairs(asym_pairs):
     assert "of the" in rep.to_markdown()
 
 
+def test_far_pose_by_turn_separates_side_views_from_near_back_views(asym_pairs):
+    """Right at +-90 degrees, turned the wrong way at +-150: the breakdown by turn shows both,
+    the 90-105 bin all right and the 135-165 bin all wrong."""
+    state = {"k": 0}
+
+    def sides_only(inputs, d_el, d_az, seed):
+        k = state["k"] % len(asym_pairs)
+        state["k"] += len(inputs)
+        chosen = asym_pairs[k : k + len(inputs)]
+        return torch.stack(
+            [p.target_rgb if abs(p.d_azimuth) < 105 else p.mirror_rgb for p in chosen]
+        )
+
+    rep = score_novel_views(sides_only, asym_pairs, seeds=(0,))
+    turns = rep.pose_far_by_turn
+    assert list(turns) == ["90-105", "105-135", "135-165", "165-180"]
+    right, n = turns["90-105"]
+    assert n > 0 and right == n
+    right, n = turns["135-165"]
+    assert n > 0 and right == 0
+    assert turns["105-135"][1] == turns["165-180"][1] == 0
+    assert sum(n for _, n in turns.values()) == rep.pose_pairs_far
+    assert "far pose right by the turn" in rep.to_markdown()
+
+
 def test_far_means_turned_90_degrees_of_azimuth_at_any_elevation():
     """ImageDream's side views: +90 degrees of azimuth on a ring at 20 degrees of elevation are
     83 degrees apart as viewing directions, and are far (the issue's "+90 degree sample")."""

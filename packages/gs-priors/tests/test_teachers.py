@@ -297,6 +297,7 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
     ).read_bytes()
     assert not (tmp_path / "w3" / "data" / "imagedream-train").exists()
     assert "pose_far_by_gap" in ev["reports"]["1.0"]
+    assert "pose_far_by_turn" in ev["reports"]["1.0"]
 
 
 def test_spread_subset_keeps_evenly_spaced_pairs():
@@ -325,6 +326,33 @@ def test_one_gpu_named_per_teacher_trains_all_three_at_once():
     assert module.teacher_chains(2, ["zero123plus", "imagedream"]) == [
         ["imagedream", "zero123plus"]
     ]
+
+
+def test_multiview_evaluation_draws_four_sets_per_object_keeping_the_first():
+    """ImageDream's pose check needs more than one input per held-out object (48 pairs gave a
+    5-point standard error); the added sets leave the first, and so earlier numbers, as they were."""
+    import importlib.util
+
+    import numpy as np
+
+    from gs_core.procedural.generator import camera_angles
+
+    script = Path(__file__).parents[1] / "scripts" / "train_procedural_teachers.py"
+    spec = importlib.util.spec_from_file_location("train_procedural_teachers", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for name, per in (("imagedream", 24), ("zero123plus", 7)):
+        ev = module.eval_config("procedural", name, 128)
+        assert ev.views == 4 * per and ev.asymmetric
+        one = ev.model_copy(update={"views": per})
+        for index in (0, 5):
+            az4, el4, _ = camera_angles(ev, index)
+            az1, el1, _ = camera_angles(one, index)
+            assert np.allclose(az4[:per], az1) and np.allclose(el4[:per], el1)
+            # the other sets are new inputs, not copies of the first
+            assert not np.allclose(az4[per : 2 * per], az1)
+    assert module.eval_config("tiny", "imagedream", 32).views == 24
+    assert module.eval_config("procedural", "zero123", 128).camera_layout == "protocol"
 
 
 def test_v_loss_weight_turns_each_target_loss_into_the_v_loss():

@@ -47,6 +47,10 @@ SAME_IMAGE_DB = 30.0
 # Bins of that gap for the far pose check's breakdown: how the share of right poses depends on
 # how different the +d and -d truths are (a small asymmetric part is a high gap).
 POSE_GAP_BINS_DB = (0.0, 15.0, 20.0, 25.0, SAME_IMAGE_DB)
+# Bins of the turn (|relative azimuth|, degrees) for the same breakdown: at 90 degrees the +d
+# and -d views show opposite sides (the "+90 degree sample"); towards 180 both show the
+# back and differ only where the object does.
+POSE_TURN_BINS_DEG = (FAR_DEG, 105.0, 135.0, 165.0, 180.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -221,6 +225,8 @@ class NovelViewReport:
     # Far pose check by the gap between the +d and -d truths: "lo-hi dB" -> [right, counted]
     # (counted over seeds).
     pose_far_by_gap: dict[str, list[int]] = field(default_factory=dict)
+    # ... and by the turn: "lo-hi" degrees -> [right, counted].
+    pose_far_by_turn: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def margin_far_db(self) -> float:
@@ -257,6 +263,9 @@ class NovelViewReport:
             rows.append(
                 "far pose right by the gap between the +d and -d truths (PSNR): " + ", ".join(parts)
             )
+        if self.pose_far_by_turn:
+            parts = [f"{k} deg {right}/{n}" for k, (right, n) in self.pose_far_by_turn.items() if n]
+            rows.append("far pose right by the turn (|relative azimuth|): " + ", ".join(parts))
         return "\n".join(rows)
 
 
@@ -335,6 +344,8 @@ def score_novel_views(
     right = total = right_far = total_far = 0
     edges = POSE_GAP_BINS_DB
     cells = [[0, 0] for _ in edges[1:]]  # [right, counted] per gap bin
+    turn_edges = POSE_TURN_BINS_DEG
+    turns = [[0, 0] for _ in turn_edges[1:]]  # [right, counted] per turn bin
     for k, pair in enumerate(pairs):
         if pair.mirror_rgb is None:
             continue
@@ -343,6 +354,9 @@ def score_novel_views(
         if gt_gap >= SAME_IMAGE_DB:
             continue
         cell = cells[max(0, bisect.bisect_right(edges, gt_gap) - 1)]
+        # 180 itself (the last edge) belongs to the last bin.
+        t = min(bisect.bisect_right(turn_edges, abs(pair.d_azimuth)), len(turns)) - 1
+        turn = turns[max(0, t)]
         for im in samples:
             hit = int((im[k] - targets[k]).pow(2).mean() < (im[k] - other).pow(2).mean())
             right += hit
@@ -352,6 +366,8 @@ def score_novel_views(
                 total_far += 1
                 cell[0] += hit
                 cell[1] += 1
+                turn[0] += hit
+                turn[1] += 1
     diversity = None
     if len(samples) > 1 and far.any():
         stack = torch.stack(samples)[:, far]  # [S, F, 3, H, W]
@@ -368,6 +384,10 @@ def score_novel_views(
         pose_pairs_far=total_far // max(1, len(samples)),
         pose_far_by_gap={
             f"{lo:.0f}-{hi:.0f}": c for lo, hi, c in zip(edges, edges[1:], cells, strict=False)
+        },
+        pose_far_by_turn={
+            f"{lo:.0f}-{hi:.0f}": c
+            for lo, hi, c in zip(turn_edges, turn_edges[1:], turns, strict=False)
         },
     )
 
