@@ -75,7 +75,15 @@ def teacher_config(args, name: str):
     from gs_priors.teachers import TeacherConfig
 
     cfg = TeacherConfig.preset(name if args.preset == "procedural" else f"tiny-{name}")
-    return cfg.with_overrides(list(args.set)) if args.set else cfg
+    # "KEY=VALUE" for every teacher, "PRIOR:KEY=VALUE" for that one only.
+    items = []
+    for item in args.set:
+        prior, sep, rest = item.partition(":")
+        if not sep:
+            items.append(item)
+        elif prior == name:
+            items.append(rest)
+    return cfg.with_overrides(items) if items else cfg
 
 
 def eval_config(preset: str, name: str, resolution: int):
@@ -248,6 +256,7 @@ def run_teacher(args, work: Path, name: str, device: str) -> dict:
     )
     seconds = args.seconds.get(name) if args.seconds else None
     stats = {"steps": 0, "seconds": 0.0, "history": []}
+    trainer.set_horizon(seconds=seconds, steps=args.steps)
     while True:
         # Segments of --checkpoint-every seconds, each ending in a packed EMA checkpoint, so a
         # run cut short (a lease ending) still leaves weights to bring back.
@@ -430,8 +439,9 @@ def main() -> None:
         "--set",
         action="append",
         default=[],
-        metavar="KEY=VALUE",
-        help="a TeacherConfig field for every teacher, e.g. loss_weighting=v (repeatable)",
+        metavar="[PRIOR:]KEY=VALUE",
+        help="a TeacherConfig field for every teacher, e.g. loss_weighting=v, or for one, e.g. "
+        "zero123:cooldown=1 (repeatable)",
     )
     p.add_argument(
         "--resume",
@@ -503,6 +513,17 @@ def main() -> None:
         p.error(f"--eval-pairs: at least 1, got {args.eval_pairs}")
     if args.eval_only and args.resume is None:
         p.error("--eval-only: needs --resume DIR, the packed teachers to evaluate")
+    for item in args.set:
+        prior, sep, _ = item.partition(":")
+        if sep and prior not in NAMES:
+            p.error(f"--set {item}: unknown prior {prior!r} (expected one of {', '.join(NAMES)})")
+    from gs_core.errors import GS3DError
+
+    try:  # a bad field fails here, not after minutes of data
+        for name in args.priors:
+            teacher_config(args, name)
+    except GS3DError as e:
+        p.error(f"--set: {e}")
     if args.eval_only:
         args.fp16_check = False  # the fp16 weights would be the int8 ones dequantized
     if args.seconds is None and args.steps is None:

@@ -146,6 +146,36 @@ def test_training_lowers_the_loss_and_saves_the_ema(name, teachers, datasets, ro
         torch.testing.assert_close(p.half().float(), q.float())
 
 
+def test_cooldown_decays_the_rate_to_zero_over_the_runs_budget(teachers, datasets):
+    """A run in several train() calls (one per checkpoint) decays over the budget set once:
+    constant before the cooldown's share, linear to 0 at the end; without it, constant."""
+    cfg = TeacherConfig.preset("tiny-zero123", warmup_steps=0, cooldown=0.5, lr=1e-3)
+    prior = load_teacher(teachers["zero123"])
+    trainer = TeacherTrainer(prior, cfg, ViewBank.load(datasets["zero123"], 16), seed=0)
+    assert trainer.lr_factor() == 1.0  # no horizon yet: nothing to decay towards
+    trainer.set_horizon(steps=8)
+    factors = []
+    for _ in range(4):  # four calls of two steps each, as the script's checkpoints split a run
+        for _ in range(2):
+            factors.append(trainer.lr_factor())
+            trainer.step()
+    assert factors[:4] == [1.0] * 4
+    assert factors[4:] == pytest.approx([1.0, 0.75, 0.5, 0.25])
+    assert trainer.lr_factor() == 0.0
+    # the rate is what the optimiser used, and the history logs it
+    stats = trainer.train(steps=2, log=lambda _: None, log_every=1)
+    assert stats["history"][-1]["lr"] == 0.0
+    # time-limited runs decay with the training seconds spent
+    trainer.set_horizon(seconds=100.0)
+    trainer.trained_seconds += 75.0
+    assert trainer.lr_factor() == pytest.approx(0.5)
+    flat = TeacherTrainer(prior, cfg.model_copy(update={"cooldown": 0.0}), trainer.bank, seed=0)
+    flat.set_horizon(steps=2)
+    flat.step()
+    flat.step()
+    assert flat.lr_factor() == 1.0
+
+
 def test_int8_packing_round_trips_the_checkpoint(teachers, tmp_path):
     src = teachers["zero123plus"]
     packed = pack_teacher(src, tmp_path / "t.safetensors")
@@ -353,6 +383,28 @@ def test_multiview_evaluation_draws_four_sets_per_object_keeping_the_first():
             assert not np.allclose(az4[per : 2 * per], az1)
     assert module.eval_config("tiny", "imagedream", 32).views == 24
     assert module.eval_config("procedural", "zero123", 128).camera_layout == "protocol"
+
+
+def test_set_overrides_every_teacher_or_the_one_named():
+    import argparse
+    import importlib.util
+
+    script = Path(__file__).parents[1] / "scripts" / "train_procedural_teachers.py"
+    spec = importlib.util.spec_from_file_location("train_procedural_teachers", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = argparse.Namespace(
+        preset="tiny", set=["lr=0.002", "zero123:cooldown=1", "imagedream:cooldown=0.25"]
+    )
+    z, i, p = (module.teacher_config(args, n) for n in ("zero123", "imagedream", "zero123plus"))
+    assert z.lr == i.lr == p.lr == 0.002
+    assert (z.cooldown, i.cooldown, p.cooldown) == (1.0, 0.25, 0.0)
+    script_run = subprocess.run(
+        [sys.executable, str(script), "--work", "w", "--out", "o", "--set", "zero12:cooldown=1"],
+        capture_output=True,
+        text=True,
+    )
+    assert script_run.returncode == 2 and "unknown prior 'zero12'" in script_run.stderr
 
 
 def test_v_loss_weight_turns_each_target_loss_into_the_v_loss():

@@ -8,6 +8,8 @@
 #   TEACHER_GPU  the --gpus entry of every teacher (default 0; `cpu` with TEACHER_ARGS="--preset
 #            tiny" and COMPILE= runs this file on a CPU in seconds, as its test does)
 #   COMPILE  the compile flag (default --compile-graphs)
+#   TEACHER_ARGS  more flags of train_procedural_teachers.py, e.g. a learning-rate cooldown for
+#            one teacher and a reported guidance scale: "--set zero123:cooldown=1 --guidance 5"
 # With .teacher/NAME.safetensors carried (a pack an earlier segment brought back), that teacher
 # continues from it and every teacher of the run takes its VAE; otherwise a new VAE is trained.
 T=${TEACHER:-zero123}

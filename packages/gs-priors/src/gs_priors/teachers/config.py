@@ -60,6 +60,15 @@ class TeacherConfig(Config):
     batch_size: int = pydantic.Field(256, ge=1, description="samples (objects) per step")
     lr: float = pydantic.Field(3e-4, gt=0, description="AdamW learning rate after warm-up")
     warmup_steps: int = pydantic.Field(200, ge=0)
+    cooldown: float = pydantic.Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="final share of a run's budget (its seconds or steps, whichever runs out "
+        "first) over which the learning rate falls linearly to 0; 0 keeps it constant. The decay "
+        "phase of a warmup-stable-decay schedule, for a continued pack whose pose check stalled "
+        "at a constant rate (the ninth and tenth runs: README)",
+    )
     weight_decay: float = pydantic.Field(0.01, ge=0)
     ema_decay: float = pydantic.Field(
         0.999, ge=0, lt=1, description="EMA of the weights, which is what is saved and sampled"

@@ -223,6 +223,9 @@ class TeacherTrainer:
         self.device = prior.device
         self.generator = torch.Generator(self.device).manual_seed(seed)
         self.step_count = 0
+        # The run's budget for the cooldown (set_horizon) and the training time spent so far.
+        self.trained_seconds = 0.0
+        self._horizon: tuple[int, float, int | None, float | None] | None = None
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.device.type == "cuda"):
             self.cache = latent_cache(prior, cfg.prior, bank) if cache_latents else None
         if channels_last is None:
@@ -269,9 +272,29 @@ class TeacherTrainer:
             return err.mean()
         return (v_loss_weight(prior.prediction_type, ab.flatten()) * err).mean()
 
+    def set_horizon(self, seconds: float | None = None, steps: int | None = None) -> None:
+        """The budget of the run from now on (training seconds, steps), which ``cooldown``
+        decays the learning rate towards; a run trained in several :meth:`train` calls (one per
+        checkpoint) sets it once."""
+        self._horizon = (self.step_count, self.trained_seconds, steps, seconds)
+
+    def lr_factor(self) -> float:
+        """The learning rate's share of ``lr`` at the next step: warm-up, then the cooldown."""
+        cfg = self.cfg
+        f = min(1.0, (self.step_count + 1) / max(1, cfg.warmup_steps))
+        if cfg.cooldown > 0 and self._horizon is not None:
+            n0, s0, steps, seconds = self._horizon
+            done = 0.0
+            if steps:
+                done = max(done, (self.step_count - n0) / steps)
+            if seconds:
+                done = max(done, (self.trained_seconds - s0) / seconds)
+            f *= min(1.0, max(0.0, (1.0 - done) / cfg.cooldown))
+        return f
+
     def step(self) -> float:
         cfg = self.cfg
-        lr = cfg.lr * min(1.0, (self.step_count + 1) / max(1, cfg.warmup_steps))
+        lr = cfg.lr * self.lr_factor()
         for g in self.opt.param_groups:
             g["lr"] = lr * g["lr_scale"]
         if self.compile_graphs:
@@ -303,14 +326,22 @@ class TeacherTrainer:
         t0 = time.perf_counter()
         losses: list[torch.Tensor] = []
         history = []
-        n0 = self.step_count
+        n0, trained0 = self.step_count, self.trained_seconds
         while True:
             losses.append(self.step())
             done = self.step_count - n0
             elapsed = time.perf_counter() - t0
+            self.trained_seconds = trained0 + elapsed
             if done % log_every == 0:
                 mean = float(torch.stack(losses[-log_every:]).mean())
-                history.append({"step": self.step_count, "seconds": elapsed, "loss": mean})
+                history.append(
+                    {
+                        "step": self.step_count,
+                        "seconds": elapsed,
+                        "loss": mean,
+                        "lr": self.opt.param_groups[0]["lr"],
+                    }
+                )
                 log(
                     f"{self.name} step {self.step_count} loss {mean:.4f} "
                     f"{done * self.cfg.batch_size / elapsed:.0f} samples/s"
