@@ -18,10 +18,10 @@ drawn on the device, the module's ``resident_batch`` (sampling the resident view
 the cached embeddings); on CUDA each piece is timed between device synchronisations.
 
 Prints a markdown table (``--json OUT`` also writes the numbers). ``--profile DIR`` records the
-timed steps of each stage with ``torch.profiler`` and writes ``DIR/<stage>.txt``: the operators
-by self device time (self CPU time on a CPU), then by CPU time, with ``--trace`` also a Chrome
-trace (large: 18 MB for two CPU steps of the ``tiny`` preset). The rates of a profiled run
-include the profiler's overhead.
+first ``--profile-steps`` timed steps of each stage (default 5) with ``torch.profiler`` and
+writes ``DIR/<stage>.txt``: the operators by self device time (self CPU time on a CPU), then by
+CPU time, with ``--trace`` also a Chrome trace (large: 18 MB for two CPU steps of the ``tiny``
+preset). The rates of a profiled run include the profiler's overhead.
 """
 
 from __future__ import annotations
@@ -102,7 +102,8 @@ def _profiler(device: torch.device):
     from torch.profiler import ProfilerActivity, profile
 
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    return profile(activities=acts, record_shapes=True)
+    # No shapes: the 30 steps of one H200 run with them did not finish their tables in 120 s.
+    return profile(activities=acts)
 
 
 def write_profile(
@@ -131,6 +132,7 @@ def time_stage(
     skip: int,
     profile_dir: Path | None = None,
     trace: bool = False,
+    profile_steps: int = 5,
 ) -> dict:
     """Steady-state rate and data share of one stage (steps ``skip`` .. ``steps``)."""
     import gs_core.training.trainer as engine
@@ -150,8 +152,11 @@ def time_stage(
                 _sync(device)
                 marks[step] = time.perf_counter()
                 marks[f"data{step}"] = clock.seconds
-                if prof is not None:
-                    (prof.start if step == skip else prof.stop)()
+            if prof is not None and step == skip:
+                prof.start()
+            elif prof is not None and step == min(steps, skip + profile_steps):
+                _sync(device)
+                prof.stop()
 
     module = model.training_module(stage, data_dir=data)
     if hasattr(module, "resident_batch"):
@@ -163,7 +168,8 @@ def time_stage(
     ):
         Trainer(module, Path(tmp) / "run", callbacks=[Clock()]).fit()
     if prof is not None:
-        write_profile(prof, device, profile_dir, stage, steps - skip, trace)
+        n = min(steps, skip + profile_steps) - skip
+        write_profile(prof, device, profile_dir, stage, n, trace)
     wall = marks[steps] - marks[skip]
     data_s = marks[f"data{steps}"] - marks[f"data{skip}"]
     batch = module.trainer_config().batch_size
@@ -193,6 +199,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--profile", type=Path, default=None, help="write profiles to this folder")
     ap.add_argument("--trace", action="store_true", help="with --profile: Chrome traces too")
+    ap.add_argument(
+        "--profile-steps", type=int, default=5, help="with --profile: steps recorded from --skip"
+    )
     args = ap.parse_args(argv)
 
     device = torch.device(args.device)
@@ -211,7 +220,9 @@ def main(argv: list[str] | None = None) -> dict:
         "stages": {},
     }
     for stage in args.stages.split(","):
-        r = time_stage(model, stage, args.data, args.steps, skip, args.profile, args.trace)
+        r = time_stage(
+            model, stage, args.data, args.steps, skip, args.profile, args.trace, args.profile_steps
+        )
         results["stages"][stage] = r
         print(f"{stage}: {r}", flush=True)
     if args.json:
