@@ -97,14 +97,22 @@ def test_collect_brings_back_each_pack_in_parts(tmp_path):
     }
     subprocess.run(["bash", str(COLLECT)], env=env, check=True)
     got = sorted(p.name for p in (out / "r").iterdir())
+    # done: results.json holds every teacher's result, so no NAME-result.json beside it (two
+    # teachers' four parts, results, job.log and wait.sh's smi.log: 7 of the 8 files returned)
     assert got == [
         "imagedream.safetensors.part-00",
         "job.log",
         "results.json",
-        "zero123-result.json",
         "zero123.safetensors.part-00",
         "zero123.safetensors.part-01",
     ]
     parts = sorted((out / "r").glob("zero123.safetensors.part-*"))
     assert b"".join(p.read_bytes() for p in parts) == big
     assert all(p.stat().st_size < 16 * 2**20 for p in parts)
+    # still running: each finished teacher's own result comes back
+    (root / "out" / "results.json").unlink()
+    for p in (out / "r").iterdir():
+        p.unlink()
+    subprocess.run(["bash", str(COLLECT)], env=env, check=True)
+    got = sorted(p.name for p in (out / "r").iterdir())
+    assert "zero123-result.json" in got and "results.json" not in got

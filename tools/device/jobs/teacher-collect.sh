@@ -1,15 +1,16 @@
 # What the next segment of tools/device/jobs/teacher.sh resumes from, under $OUT/r: each
 # teacher's newest pack split into parts under the 16 MiB a returned file may have (join them
 # with `cat NAME.safetensors.part-* > .teacher/NAME.safetensors`), the run's results when it is
-# done, each teacher's result.json as NAME-result.json, and the log: at most 8 files for two
-# teachers, the most the device brings back.
+# done (which hold every teacher's), else each finished teacher's result.json as
+# NAME-result.json, and the log: at most 8 files for two teachers with wait.sh's two logs, the
+# most the device brings back (session 34 lost a part to a ninth file).
 t_root=${TEACHER_ROOT:-/tmp/t}  # the job's --work and --out live here; the log in /tmp/g
 g_root=${JOB_ROOT:-/tmp/g}
 for t in ${TEACHER:-zero123}; do
     p=$t_root/work/$t/$t.safetensors
     [ -f "$t_root/out/$t.safetensors" ] && p=$t_root/out/$t.safetensors
     [ -f "$p" ] && split -b 15000000 -d "$p" "$OUT/r/$t.safetensors.part-"
-    cp "$t_root/work/$t/result.json" "$OUT/r/$t-result.json" 2>/dev/null
+    [ -f "$t_root/out/results.json" ] || cp "$t_root/work/$t/result.json" "$OUT/r/$t-result.json" 2>/dev/null
 done
 cp "$t_root/out/results.json" "$g_root/job.log" "$OUT/r/" 2>/dev/null
 [ -f "$g_root/gputest.log" ] && cp "$g_root/gputest.log" "$OUT/r/" && tail -3 "$g_root/gputest.log"
