@@ -47,6 +47,20 @@ def _oracle(pairs, noise: float = 0.0):
     return predict
 
 
+def _turning(pairs, right):
+    """A predictor that returns each pair's ground truth where ``right(pair)``, else the view
+    turned the other way (its mirrored-azimuth truth), in call order."""
+    state = {"k": 0}
+
+    def predict(inputs, d_el, d_az, seed):
+        k = state["k"] % len(pairs)
+        state["k"] += len(inputs)
+        chosen = pairs[k : k + len(inputs)]
+        return torch.stack([p.target_rgb if right(p) else p.mirror_rgb for p in chosen])
+
+    return predict
+
+
 def test_pairs_follow_the_zero123pp_sets(asym_pairs):
     assert len(asym_pairs) == 3 * 6
     d_az = sorted(round(p.d_azimuth) for p in asym_pairs[:6])
@@ -85,14 +99,7 @@ def test_the_mirror_baseline_as_teacher_has_no_margin_and_no_diversity(asym_pair
 
 
 def test_a_teacher_that_turns_the_wrong_way_gets_no_pose_right(asym_pairs):
-    state = {"k": 0}
-
-    def swapped(inputs, d_el, d_az, seed):
-        k = state["k"] % len(asym_pairs)
-        state["k"] += len(inputs)
-        return torch.stack([p.mirror_rgb for p in asym_pairs[k : k + len(inputs)]])
-
-    rep = score_novel_views(swapped, asym_pairs, seeds=(0,))
+    rep = score_novel_views(_turning(asym_pairs, lambda p: False), asym_pairs, seeds=(0,))
     assert rep.pose_accuracy == 0.0 and rep.pose_pairs > 0
     assert rep.pose_accuracy_far == 0.0
     assert all(right == 0 for right, _ in rep.pose_far_by_gap.values())
@@ -101,16 +108,7 @@ def test_a_teacher_that_turns_the_wrong_way_gets_no_pose_right(asym_pairs):
 def test_far_pose_accuracy_counts_only_far_pairs(asym_pairs):
     """Right on pairs turned >= 90 degrees, turned the wrong way on nearer ones: the far share
     (issue 16's check) is 1 while the all-pairs share is below 1."""
-    state = {"k": 0}
-
-    def far_only(inputs, d_el, d_az, seed):
-        k = state["k"] % len(asym_pairs)
-        state["k"] += len(inputs)
-        chosen = asym_pairs[k : k + len(inputs)]
-        return torch.stack(
-            [p.target_rgb if abs(p.d_azimuth) >= 90 else p.mirror_rgb for p in chosen]
-        )
-
+    far_only = _turning(asym_pairs, lambda p: abs(p.d_azimuth) >= 90)
     rep = score_novel_views(far_only, asym_pairs, seeds=(0,))
     assert rep.pose_accuracy_far == 1.0
     # the breakdown by truth gap covers exactly the far pairs, all right
@@ -125,16 +123,7 @@ def test_far_pose_accuracy_counts_only_far_pairs(asym_pairs):
 def test_far_pose_by_turn_separates_side_views_from_near_back_views(asym_pairs):
     """Right at +-90 degrees, turned the wrong way at +-150: the breakdown by turn shows both,
     the 90-105 bin all right and the 135-165 bin all wrong."""
-    state = {"k": 0}
-
-    def sides_only(inputs, d_el, d_az, seed):
-        k = state["k"] % len(asym_pairs)
-        state["k"] += len(inputs)
-        chosen = asym_pairs[k : k + len(inputs)]
-        return torch.stack(
-            [p.target_rgb if abs(p.d_azimuth) < 105 else p.mirror_rgb for p in chosen]
-        )
-
+    sides_only = _turning(asym_pairs, lambda p: abs(p.d_azimuth) < 105)
     rep = score_novel_views(sides_only, asym_pairs, seeds=(0,))
     turns = rep.pose_far_by_turn
     assert list(turns) == ["90-105", "105-135", "135-165", "165-180"]
