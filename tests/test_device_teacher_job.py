@@ -116,3 +116,17 @@ def test_collect_brings_back_each_pack_in_parts(tmp_path):
     subprocess.run(["bash", str(COLLECT)], env=env, check=True)
     got = sorted(p.name for p in (out / "r").iterdir())
     assert "zero123-result.json" in got and "results.json" not in got
+
+
+def test_teacher_args_reach_the_script_as_separate_flags(tmp_path):
+    args = _job_args(
+        tmp_path,
+        {
+            "TEACHER": "zero123 imagedream",
+            "TEACHER_ARGS": "--set zero123:cooldown=1 --set imagedream:cooldown=0.3 --guidance 5",
+        },
+    )
+    tail = args[-6:]
+    assert tail == [
+        "--set", "zero123:cooldown=1", "--set", "imagedream:cooldown=0.3", "--guidance", "5",
+    ]  # fmt: skip
