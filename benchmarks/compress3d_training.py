@@ -142,6 +142,7 @@ def time_stage(
     clock = DataClock(device)
     marks: dict[str, float] = {}
     prof = _profiler(device) if profile_dir is not None else None
+    profile_stop = min(steps, skip + profile_steps)
 
     class Clock(Callback):
         def on_fit_start(self, trainer):
@@ -154,7 +155,7 @@ def time_stage(
                 marks[f"data{step}"] = clock.seconds
             if prof is not None and step == skip:
                 prof.start()
-            elif prof is not None and step == min(steps, skip + profile_steps):
+            elif prof is not None and step == profile_stop:
                 _sync(device)
                 prof.stop()
 
@@ -168,8 +169,7 @@ def time_stage(
     ):
         Trainer(module, Path(tmp) / "run", callbacks=[Clock()]).fit()
     if prof is not None:
-        n = min(steps, skip + profile_steps) - skip
-        write_profile(prof, device, profile_dir, stage, n, trace)
+        write_profile(prof, device, profile_dir, stage, profile_stop - skip, trace)
     wall = marks[steps] - marks[skip]
     data_s = marks[f"data{steps}"] - marks[f"data{skip}"]
     batch = module.trainer_config().batch_size

@@ -32,6 +32,8 @@ from gs_priors.teachers.evaluation import multiview_samples, usefulness  # noqa:
 from gs_priors.teachers.packing import pack_teacher, unpack_teacher  # noqa: E402
 from gs_priors.teachers.training import _mix, conditioned_batch  # noqa: E402
 
+SCRIPT = Path(__file__).parents[1] / "scripts" / "train_procedural_teachers.py"
+
 NAMES = ("zero123", "zero123plus", "imagedream")
 VIEWS = {"zero123": 4, "zero123plus": 7, "imagedream": 24}
 
@@ -273,13 +275,12 @@ def test_usefulness_checks_follow_the_criteria():
 
 
 def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
-    script = Path(__file__).parents[1] / "scripts" / "train_procedural_teachers.py"
 
     def run(run_name: str, *extra: str) -> dict:
         """The script on the tiny preset into WORK ``w<run_name>`` / OUT ``o<run_name>``."""
         w, o = tmp_path / f"w{run_name}", tmp_path / f"o{run_name}"
         cmd = [
-            sys.executable, str(script), "--work", str(w), "--out", str(o), "--preset", "tiny",
+            sys.executable, str(SCRIPT), "--work", str(w), "--out", str(o), "--preset", "tiny",
             "--gpus", "cpu", "--steps", "2", "--vae-steps", "2", "--seeds", "2",
             "--eval-steps", "1", "--objects", "2", "--set", "loss_weighting=v", *extra,
         ]  # fmt: skip
@@ -341,13 +342,19 @@ def test_spread_subset_keeps_evenly_spaced_pairs():
         spread_subset(items, 0)
 
 
-def test_one_gpu_named_per_teacher_trains_all_three_at_once():
+@pytest.fixture(scope="module")
+def script_module():
+    """The GPU script imported as a module (its helpers, without running it)."""
     import importlib.util
 
-    script = Path(__file__).parents[1] / "scripts" / "train_procedural_teachers.py"
-    spec = importlib.util.spec_from_file_location("train_procedural_teachers", script)
+    spec = importlib.util.spec_from_file_location("train_procedural_teachers", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_one_gpu_named_per_teacher_trains_all_three_at_once(script_module):
+    module = script_module
     for devices, chains in ((1, 1), (2, 2), (3, 3)):
         got = module.teacher_chains(devices)
         assert len(got) == chains
@@ -358,19 +365,14 @@ def test_one_gpu_named_per_teacher_trains_all_three_at_once():
     ]
 
 
-def test_multiview_evaluation_draws_four_sets_per_object_keeping_the_first():
+def test_multiview_evaluation_draws_four_sets_per_object_keeping_the_first(script_module):
     """ImageDream's pose check needs more than one input per held-out object (48 pairs gave a
     5-point standard error); the added sets leave the first, and so earlier numbers, as they were."""
-    import importlib.util
-
     import numpy as np
 
     from gs_core.procedural.generator import camera_angles
 
-    script = Path(__file__).parents[1] / "scripts" / "train_procedural_teachers.py"
-    spec = importlib.util.spec_from_file_location("train_procedural_teachers", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = script_module
     for name, per in (("imagedream", 24), ("zero123plus", 7)):
         ev = module.eval_config("procedural", name, 128)
         assert ev.views == 4 * per and ev.asymmetric
@@ -385,14 +387,10 @@ def test_multiview_evaluation_draws_four_sets_per_object_keeping_the_first():
     assert module.eval_config("procedural", "zero123", 128).camera_layout == "protocol"
 
 
-def test_set_overrides_every_teacher_or_the_one_named():
+def test_set_overrides_every_teacher_or_the_one_named(script_module):
     import argparse
-    import importlib.util
 
-    script = Path(__file__).parents[1] / "scripts" / "train_procedural_teachers.py"
-    spec = importlib.util.spec_from_file_location("train_procedural_teachers", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = script_module
     args = argparse.Namespace(
         preset="tiny", set=["lr=0.002", "zero123:cooldown=1", "imagedream:cooldown=0.25"]
     )
@@ -400,7 +398,7 @@ def test_set_overrides_every_teacher_or_the_one_named():
     assert z.lr == i.lr == p.lr == 0.002
     assert (z.cooldown, i.cooldown, p.cooldown) == (1.0, 0.25, 0.0)
     script_run = subprocess.run(
-        [sys.executable, str(script), "--work", "w", "--out", "o", "--set", "zero12:cooldown=1"],
+        [sys.executable, str(SCRIPT), "--work", "w", "--out", "o", "--set", "zero12:cooldown=1"],
         capture_output=True,
         text=True,
     )
@@ -643,9 +641,8 @@ def test_graphed_compiled_unet_trains_like_the_compiled_one(name, teachers, data
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only refusal")
 def test_the_gpu_script_refuses_compile_graphs_without_cuda(tmp_path):
-    script = Path(__file__).parents[1] / "scripts" / "train_procedural_teachers.py"
     run = subprocess.run(
-        [sys.executable, str(script), "--work", str(tmp_path / "w"), "--out", str(tmp_path / "o")]
+        [sys.executable, str(SCRIPT), "--work", str(tmp_path / "w"), "--out", str(tmp_path / "o")]
         + ["--compile-graphs"],
         capture_output=True,
         text=True,
