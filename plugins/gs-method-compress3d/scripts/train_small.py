@@ -446,16 +446,16 @@ PER_SEED_KEYS = ("steps", "seconds", "empty_surfaces", "scores", "curve")
 TABLE2_TERMS = {"rgb": "l_rgb", "mask": "l_mask", "depth": "l_depth", "chamfer": "chamfer"}
 
 
-def table2(runs: list[dict], seeds: int) -> dict:
-    """Table 2 from the autoencoder runs (``[seed 0 attention, seed 0 no attention, seed 1
-    ...]``): seed 0's runs in full, every seed's steps, scores and loss curve under
-    ``per_seed``, and over the seeds each score's mean and spread (max - min) per variant;
-    attention is better on a term when its mean is lower, and better beyond the spread when the
-    means differ by more than both variants' spreads."""
+def table2(runs: list[dict], seeds: int, first_seed: int = 0) -> dict:
+    """Table 2 from the autoencoder runs (``[seed K attention, seed K no attention, seed K + 1
+    ...]``, K = ``first_seed``): the first seed's runs in full, every seed's steps, scores and
+    loss curve under ``per_seed``, and over the seeds each score's mean and spread (max - min)
+    per variant; attention is better on a term when its mean is lower, and better beyond the
+    spread when the means differ by more than both variants' spreads."""
     out: dict[str, Any] = {"attention": runs[0], "no_attention": runs[1], "seeds": seeds}
     out["per_seed"] = [
         {
-            "seed": i // 2,
+            "seed": first_seed + i // 2,
             "variant": "attention" if i % 2 == 0 else "no_attention",
             **{k: r[k] for k in PER_SEED_KEYS if k in r},
         }
@@ -478,6 +478,58 @@ def table2(runs: list[dict], seeds: int) -> dict:
         t: n[m] - a[m] > max(spread["attention"][m], spread["no_attention"][m])
         for t, m in TABLE2_TERMS.items()
     }
+    out["paired"] = paired_margins(per["attention"], per["no_attention"])
+    return out
+
+
+def paired_margins(attention: list[dict], without: list[dict]) -> dict[str, dict[str, Any]]:
+    """Per Table 2 term, the margins of the seeds' pairs (without - attention: the two variants
+    of one seed share their initial weights and data order, so each pair differs only by the
+    attention): their mean, its standard error and how many seeds attention wins."""
+    out: dict[str, dict[str, Any]] = {}
+    for term, key in TABLE2_TERMS.items():
+        margins = [
+            n["scores"][key] - a["scores"][key]
+            for a, n in zip(attention, without, strict=True)
+            if key in a["scores"] and key in n["scores"]
+        ]
+        k = len(margins)
+        mean = sum(margins) / k if k else math.nan
+        var = sum((m - mean) ** 2 for m in margins) / (k - 1) if k > 1 else math.nan
+        out[term] = {
+            "seeds": k,
+            "mean_margin": mean,
+            "standard_error": math.sqrt(var / k) if k > 1 else None,
+            "attention_wins": sum(m > 0 for m in margins),
+        }
+    return out
+
+
+def merge_table2(results: list[dict]) -> dict:
+    """One Table 2 from the ``per_seed`` runs of several results (e.g. seeds 0-1 from one
+    command and 2-3 from another, ``--ae-first-seed``): each seed once, with both variants."""
+    found: dict[tuple[int, str], dict] = {}
+    for i, res in enumerate(results):
+        for run in res.get("stages", {}).get("autoencoder", {}).get("per_seed", []):
+            key = (run["seed"], run["variant"])
+            if key in found:
+                raise ValueError(f"results {i + 1}: seed {key[0]} {key[1]} appears twice")
+            found[key] = run
+    seeds = sorted({s for s, _ in found})
+    for s in seeds:
+        for variant in ("attention", "no_attention"):
+            if (s, variant) not in found:
+                raise ValueError(f"seed {s} has no {variant} run")
+    if not seeds:
+        raise ValueError("no stages.autoencoder.per_seed runs in the results given")
+    runs = [
+        {k: v for k, v in found[(s, variant)].items() if k not in ("seed", "variant")}
+        for s in seeds
+        for variant in ("attention", "no_attention")
+    ]
+    out = table2(runs, len(seeds))
+    for entry, s in zip(out["per_seed"], [s for s in seeds for _ in range(2)], strict=True):
+        entry["seed"] = s
     return out
 
 
@@ -567,6 +619,22 @@ def main(argv: list[str] | None = None) -> dict:
         "once, spread over --gpus, which may repeat a GPU: '0,0,0,0')",
     )
     ap.add_argument(
+        "--ae-first-seed",
+        type=int,
+        default=0,
+        help="the first Table 2 training seed (seeds K .. K + --ae-seeds - 1), so that seeds "
+        "can be trained by separate commands and joined with --merge-table2",
+    )
+    ap.add_argument(
+        "--merge-table2",
+        nargs="+",
+        type=Path,
+        default=None,
+        metavar="RESULTS",
+        help="no training: join the Table 2 seeds of these results.json files into one "
+        "OUT/results.json",
+    )
+    ap.add_argument(
         "--retrieval-objects",
         type=int,
         default=0,
@@ -613,10 +681,14 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     if args.skip_autoencoder and args.until != "prior":
         ap.error("--skip-autoencoder: only with --until prior (diffusion needs the autoencoder)")
+    if args.ae_first_seed < 0:
+        ap.error(f"--ae-first-seed: expected a seed >= 0, got {args.ae_first_seed}")
     budget = args.budget_s
 
     from gs_core.io.atomic import fresh_output_dir
 
+    if args.merge_table2:
+        return merge_results(ap, args.merge_table2, args.out, args.overwrite)
     out: Path = fresh_output_dir(args.out, args.overwrite)
     if args.gpus:
         devices = [f"cuda:{g.strip()}" for g in args.gpus.split(",") if g.strip()]
@@ -676,11 +748,11 @@ def main(argv: list[str] | None = None) -> dict:
                 "init": str(out / "work" / "encoders"),
                 "out": str(out / "work" / ae_dir(name, seed)),
             }
-            for seed in range(args.ae_seeds)
+            for seed in range(args.ae_first_seed, args.ae_first_seed + args.ae_seeds)
             for name, flag in variants
         ]
         ae = run_jobs(autoencoder_job, jobs, devices)
-        results["stages"]["autoencoder"] = table2(ae, args.ae_seeds)
+        results["stages"]["autoencoder"] = table2(ae, args.ae_seeds, args.ae_first_seed)
         if args.until == "autoencoder":
             return finish(results, out, t_all)
 
@@ -738,6 +810,31 @@ def main(argv: list[str] | None = None) -> dict:
         shards[name] = save_fp16(m, out / f"model-attention-{name}")
     results["checkpoints"] = shards
     return finish(results, out, t_all)
+
+
+def merge_results(ap, paths: list[Path], out: Path, overwrite: bool) -> dict:
+    """``--merge-table2``: read every results file (one line naming a bad one), write the
+    joined Table 2 to ``OUT/results.json``."""
+    from gs_core.io.atomic import fresh_output_dir
+
+    results = []
+    for path in paths:
+        try:
+            results.append(json.loads(path.read_text()))
+        except (OSError, ValueError) as err:
+            ap.error(f"--merge-table2: {path}: expected a train_small.py results.json ({err})")
+    try:
+        merged = merge_table2(results)
+    except ValueError as err:
+        ap.error(f"--merge-table2: {err}")
+    out = fresh_output_dir(out, overwrite)
+    joined = {
+        "preset": results[0].get("preset"),
+        "devices": sorted({d for r in results for d in r.get("devices", [])}),
+        "merged_from": [str(p) for p in paths],
+        "stages": {"autoencoder": merged},
+    }
+    return finish(joined, out, time.perf_counter())
 
 
 def finish(results: dict, out: Path, t_all: float) -> dict:

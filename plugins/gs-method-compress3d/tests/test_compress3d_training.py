@@ -364,8 +364,77 @@ def test_table2_means_spreads_and_margins_beyond_spread():
         "depth": False,
         "chamfer": True,
     }
+    # pairs: rgb margins 1.0 and 1.0; mask -0.5 and 0.5 (one win each way)
+    assert t["paired"]["rgb"] == {
+        "seeds": 2,
+        "mean_margin": pytest.approx(1.0),
+        "standard_error": pytest.approx(0.0),
+        "attention_wins": 2,
+    }
+    assert t["paired"]["mask"]["attention_wins"] == 1
+    assert t["paired"]["mask"]["mean_margin"] == pytest.approx(0.0)
+    assert t["paired"]["mask"]["standard_error"] == pytest.approx(0.5)
     runs[3]["scores"]["chamfer"] = 3.4  # without: spread 0.3 > margin 0.25
     assert not script.table2(runs, 2)["attention_better_beyond_spread"]["chamfer"]
+
+
+def test_table2_seeds_from_separate_commands_join_into_one_table(tmp_path, capsys):
+    script = _train_small_script()
+
+    def run(rgb):
+        return {"scores": {"l_rgb": rgb, "l_mask": 1.0, "l_depth": 1.0, "chamfer": 1.0}}
+
+    first = script.table2([run(1.0), run(2.0), run(1.2), run(2.2)], 2)
+    later = script.table2([run(0.8), run(2.4)], 1, first_seed=2)
+    assert [r["seed"] for r in later["per_seed"]] == [2, 2]
+    files = []
+    for i, table in enumerate((later, first)):  # the order given does not matter
+        files.append(tmp_path / f"r{i}.json")
+        files[-1].write_text(json.dumps({"devices": ["cuda:0"], "stages": {"autoencoder": table}}))
+    merged = script.main(["--out", str(tmp_path / "m"), "--merge-table2", *map(str, files)])
+    t = merged["stages"]["autoencoder"]
+    assert t["seeds"] == 3
+    assert [(r["seed"], r["variant"]) for r in t["per_seed"]] == [
+        (s, v) for s in (0, 1, 2) for v in ("attention", "no_attention")
+    ]
+    assert t["mean"]["attention"]["l_rgb"] == pytest.approx(1.0)
+    assert t["mean"]["no_attention"]["l_rgb"] == pytest.approx(2.2)
+    assert t["spread"]["attention"]["l_rgb"] == pytest.approx(0.4)
+    assert json.loads((tmp_path / "m" / "results.json").read_text())["stages"]["autoencoder"] == t
+    # a seed given twice, or a seed without one of its variants, is refused in one line
+    for bad, message in (
+        ([files[1], files[1]], "seed 0 attention appears twice"),
+        ([files[0]], None),
+    ):
+        if message is None:
+            one = json.loads(files[0].read_text())
+            one["stages"]["autoencoder"]["per_seed"].pop()
+            files[0].write_text(json.dumps(one))
+            message = "seed 2 has no no_attention run"
+        with pytest.raises(SystemExit):
+            script.main(["--out", str(tmp_path / "bad"), "--merge-table2", *map(str, bad)])
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "bad").exists()
+
+
+def test_autoencoder_seeds_can_start_above_zero(tmp_path, tiny_data):
+    script = _train_small_script()
+    out = tmp_path / "run"
+    res = script.main(
+        [
+            "--preset", "tiny", "--data", str(tiny_data), "--eval-data", str(tiny_data),
+            "--out", str(out), "--iou-resolution", "16", "--until", "autoencoder",
+            "--ae-first-seed", "2", "--set", "train.stage_steps.autoencoder=2",
+            "train.stage_steps.encoders=2",
+        ]
+    )  # fmt: skip
+    t = res["stages"]["autoencoder"]
+    assert [(r["seed"], r["variant"]) for r in t["per_seed"]] == [
+        (2, "attention"),
+        (2, "no_attention"),
+    ]
+    assert (out / "work" / "autoencoder-no-attention-seed2" / "model").is_dir()
+    assert not (out / "work" / "autoencoder-attention").exists()
 
 
 def test_loss_curve_keeps_about_the_asked_points_and_the_last_step(tmp_path):
