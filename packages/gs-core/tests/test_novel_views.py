@@ -8,6 +8,7 @@ import torch
 from gs_core.evaluation.novel_views import (
     ViewPair,
     mirror_input,
+    quarter_turn_pairs,
     score_novel_views,
     view_pairs,
 )
@@ -134,6 +135,32 @@ def test_far_pose_by_turn_separates_side_views_from_near_back_views(asym_pairs):
     assert turns["105-135"][1] == turns["165-180"][1] == 0
     assert sum(n for _, n in turns.values()) == rep.pose_pairs_far
     assert "far pose right by the turn" in rep.to_markdown()
+    # the issue's own check, at exactly +-90 degrees, is all right; the far share is not
+    assert rep.pose_accuracy_quarter == 1.0 and rep.pose_accuracy_far < 1.0
+    assert rep.pose_pairs_quarter == sum(p.quarter_turn for p in asym_pairs) == 2 * 3
+    assert "quarter turn (+-90 deg): 100.0% of 6 pairs" in rep.to_markdown()
+
+
+def test_quarter_turn_pairs_are_the_ring_views_at_plus_and_minus_90(tmp_path):
+    """Ray cast at +-90 degrees from a ring view, the targets are the ring's own views there,
+    each pair's mirror the other; a teacher turning the wrong way is always wrong on them."""
+    cfg = ProceduralConfig(
+        objects=2, views=24, resolution=32, points=0, camera_layout="ring24", asymmetric=True
+    )
+    generate(cfg, tmp_path / "ds", workers=0, progress=False)
+    ring = {(p.object_id, round(p.target_angles[0]) % 360): p for p in view_pairs(tmp_path / "ds")}
+    pairs = quarter_turn_pairs(tmp_path / "ds", inputs_per_object=2)
+    assert len(pairs) == 2 * 2 * 2
+    assert [round(p.d_azimuth) for p in pairs[:4]] == [90, -90, 90, -90]
+    assert all(p.quarter_turn and p.far and p.d_elevation == 0 for p in pairs)
+    first = pairs[0]  # object 0, input view 0, turned +90
+    stored = ring[(first.object_id, round(first.target_angles[0]) % 360)].target_rgb
+    assert torch.allclose(first.target_rgb, stored, atol=1 / 255)
+    assert torch.equal(first.mirror_rgb, pairs[1].target_rgb)
+    wrong = score_novel_views(_turning(pairs, lambda p: False), pairs, seeds=(0,))
+    assert wrong.pose_accuracy_quarter == 0.0 and wrong.pose_pairs_quarter > 0
+    with pytest.raises(Exception, match="inputs_per_object"):
+        quarter_turn_pairs(tmp_path / "ds", inputs_per_object=0)
 
 
 def test_far_means_turned_90_degrees_of_azimuth_at_any_elevation():

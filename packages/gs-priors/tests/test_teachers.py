@@ -272,6 +272,14 @@ def test_usefulness_checks_follow_the_criteria():
     assert checks["pose_accuracy"]["passed"] and checks["pose_accuracy"]["value"] == 0.95
     far.pose_accuracy_far = 0.6
     assert not usefulness({1.0: far, 3.0: far}, 3.0)["pose_accuracy"]["passed"]
+    # ... and the +-90 degree pairs when there are any: the issue's words exactly, from the
+    # official scale's own pairs or from a separate report on quarter turns (Zero123)
+    far.pose_accuracy_quarter, far.pose_pairs_quarter = 0.92, 2
+    assert usefulness({1.0: far, 3.0: far}, 3.0)["pose_accuracy"]["value"] == 0.92
+    quarter = report(18.5, 0.5, 5.0)
+    quarter.pose_accuracy_quarter, quarter.pose_pairs_quarter = 0.85, 8
+    checks = usefulness({1.0: far, 3.0: far}, 3.0, quarter)
+    assert checks["pose_accuracy"]["value"] == 0.85 and not checks["pose_accuracy"]["passed"]
 
 
 def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
@@ -301,6 +309,12 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
         assert t["train"]["resumed_from"] is None
         assert t["config"]["loss_weighting"] == "v"
         assert t["fp16_at_paper_scale"]["methods"]["teacher"]["psnr"] > 0
+        # Zero123's pose check on its own +-90 degree pairs: 2 objects x 1 input x 2 turns
+        if name == "zero123":
+            assert t["quarter_turn"]["pairs"] == 4 and t["quarter_turn"]["far_pairs"] == 4
+            assert t["quarter_turn"]["pose_pairs_quarter"] <= 4
+        else:
+            assert t["quarter_turn"] is None
         if name != "zero123plus":
             assert set(t["camera_gap_held_out"]) == {"500", "800", "950"}
             assert t["train"]["camera_gap"][-1]["step"] == 2

@@ -219,10 +219,22 @@ def spread_subset(pairs: Sequence[ViewPair], n: int | None) -> list[ViewPair]:
     return [pairs[round(i * step)] for i in range(n)]
 
 
-def usefulness(reports: dict[float, NovelViewReport], paper_scale: float) -> dict[str, dict]:
-    """The checks of a useful teacher, each ``{"value", "required", "passed"}``."""
+def usefulness(
+    reports: dict[float, NovelViewReport],
+    paper_scale: float,
+    quarter: NovelViewReport | None = None,
+) -> dict[str, dict]:
+    """The checks of a useful teacher, each ``{"value", "required", "passed"}``.
+
+    The pose check is the issue's: samples turned exactly +-90 degrees, from ``quarter`` (a
+    report at the official scale on :func:`~gs_core.evaluation.novel_views.quarter_turn_pairs`,
+    for Zero123, whose held-out pairs turn by random angles) or from the official scale's own
+    pairs at +-90 (the multi-view layouts have them); without any, the far pairs, then all."""
     paper, one = reports[paper_scale], reports[1.0]
     pose = paper.pose_accuracy if paper.pose_accuracy_far is None else paper.pose_accuracy_far
+    for source in (paper, quarter):
+        if source is not None and source.pose_accuracy_quarter is not None:
+            pose = source.pose_accuracy_quarter
     checks = {
         "far_margin_db": (paper.margin_far_db, MIN_MARGIN_DB, paper.margin_far_db >= MIN_MARGIN_DB),
         "paper_scale_vs_1_far_db": (
@@ -230,8 +242,7 @@ def usefulness(reports: dict[float, NovelViewReport], paper_scale: float) -> dic
             0.0,
             paper.methods["teacher"].psnr_far >= one.methods["teacher"].psnr_far,
         ),
-        # On far pairs, as the issue words it (a +90 degree sample against the +90 and -90
-        # ground truths); all pairs when there are no far ones.
+        # As the issue words it: a +90 degree sample against the +90 and -90 ground truths.
         "pose_accuracy": (pose, MIN_POSE_ACCURACY, pose is not None and pose >= MIN_POSE_ACCURACY),
         "seed_diversity_far": (
             paper.seed_diversity_far,
