@@ -125,13 +125,34 @@ def generate_data(args, work: Path) -> None:
             objects=objects, views=views, seed=DATA_SEEDS[name], split="train", **common
         )
         out = work / "data" / f"{name}-train"
-        if not out.exists() and not args.eval_only:
+        if not reusable(out, train) and not args.eval_only:
             s = generate(train, out, workers=workers, progress=False)
             log(f"data {name}: {s['views']} views in {s['seconds']:.1f} s")
         ev = eval_config(args.preset, name, cfg.resolution)
         out = work / "data" / f"{name}-eval"
-        if not out.exists():
+        if not reusable(out, ev):
             generate(ev, out, workers=workers, progress=False)
+
+
+def reusable(out: Path, cfg) -> bool:
+    """Whether ``out`` holds the data ``cfg`` makes (a second run in one WORK reuses it). A
+    folder made by another configuration (an earlier version's evaluation, another --objects)
+    stops the run with one line, rather than being scored as if it were this one's."""
+    from gs_core.data.layout import read_dataset_meta
+    from gs_core.errors import ValidationError
+
+    if not out.exists():
+        return False
+    made = read_dataset_meta(out).get("config")
+    want = json.loads(json.dumps(cfg.model_dump()))
+    if made != want:
+        diff = sorted(k for k in set(want) | set(made or {}) if (made or {}).get(k) != want.get(k))
+        raise ValidationError(
+            str(out),
+            "the data this run's configuration makes (remove the folder or use another --work)",
+            f"data made with other settings ({', '.join(diff) or 'no recorded configuration'})",
+        )
+    return True
 
 
 def train_vae_stage(args, work: Path, device: str) -> dict:
@@ -567,7 +588,10 @@ def main() -> None:
             run_teacher(args, work, name, device)
         return
     t0 = time.perf_counter()
-    generate_data(args, work)
+    try:
+        generate_data(args, work)
+    except GS3DError as e:
+        p.error(str(e))
     log(f"data ready ({time.perf_counter() - t0:.0f} s)")
     gpus = [] if args.gpus == "cpu" else args.gpus.split(",")
     vae = train_vae_stage(args, work, f"cuda:{gpus[0]}" if gpus else "cpu")

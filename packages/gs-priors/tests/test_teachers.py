@@ -664,3 +664,19 @@ def test_the_gpu_script_refuses_compile_graphs_without_cuda(tmp_path):
     assert run.returncode == 2
     assert "--compile-graphs: needs a CUDA GPU" in run.stderr.splitlines()[-1]
     assert not (tmp_path / "w").exists()
+
+
+def test_data_in_work_is_reused_only_when_the_same_configuration_made_it(script_module, tmp_path):
+    """A second run in one WORK reuses its data; data an earlier version made (e.g. one ring per
+    object where the evaluation now draws four) stops the run with one line instead."""
+    from gs_core.errors import ValidationError
+    from gs_core.procedural.generator import ProceduralConfig, generate
+
+    cfg = ProceduralConfig(objects=1, views=4, resolution=16, points=0, antialias=1)
+    out = tmp_path / "data"
+    assert not script_module.reusable(out, cfg)
+    generate(cfg, out, workers=0, progress=False)
+    assert script_module.reusable(out, cfg)
+    other = cfg.model_copy(update={"views": 8})
+    with pytest.raises(ValidationError, match=r"other settings \(views\)"):
+        script_module.reusable(out, other)
