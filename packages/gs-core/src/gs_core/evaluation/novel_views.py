@@ -117,31 +117,13 @@ def view_pairs(
     (same target elevation), ray cast from the object rebuilt from its seed: the dataset must
     come from ``gs3d data procedural``.
     """
-    from gs_core.data.layout import list_objects, read_dataset_meta, read_split
-    from gs_core.data.views import load_object_views
-
-    root = Path(dataset)
-    ids = read_split(root, split) if split else list_objects(root)
-    if max_objects is not None:
-        ids = ids[:max_objects]
-    if not ids:
-        raise ValidationError("dataset", "a dataset with at least one object", str(root))
+    root, ids, config = _dataset(dataset, split, max_objects)
+    config = config if mirrors else {}
     bg = torch.tensor(list(background), dtype=torch.float32)
-    config = read_dataset_meta(root).get("config", {}) if mirrors else {}
     pairs: list[ViewPair] = []
     for oid in ids:
-        views = load_object_views(root / oid, resolution=resolution)
-        rgba = torch.from_numpy(views.rgba).permute(0, 3, 1, 2).float() / 255.0
-        frames = views.record.frames
-        angles = []
-        for f in frames:
-            if "azimuth" not in f.extras or "elevation" not in f.extras:
-                raise ValidationError(
-                    f"{oid}/transforms.json frames[{f.index}]",
-                    "'azimuth' and 'elevation' (a gs3d data procedural dataset)",
-                    "missing",
-                )
-            angles.append((float(f.extras["azimuth"]), float(f.extras["elevation"])))
+        rgba, frames = _object_views(root, oid, resolution)
+        angles = _angles(oid, frames)
         groups: dict[int, list[int]] = {}
         for f in frames:
             groups.setdefault(int(f.extras.get("set", 0)), []).append(f.index)
@@ -179,32 +161,15 @@ def quarter_turn_pairs(
     every object, targets turned +90 and -90 degrees of azimuth at the input's elevation, each
     with the other as its mirror, both ray cast from the object rebuilt from its seed (a
     ``gs3d data procedural`` dataset, any layout). Two pairs per input, +90 first."""
-    from gs_core.data.layout import list_objects, read_dataset_meta, read_split
-    from gs_core.data.views import load_object_views
-
     if inputs_per_object < 1:
         raise ValidationError("inputs_per_object", "at least 1", str(inputs_per_object))
-    root = Path(dataset)
-    ids = read_split(root, split) if split else list_objects(root)
-    if max_objects is not None:
-        ids = ids[:max_objects]
-    if not ids:
-        raise ValidationError("dataset", "a dataset with at least one object", str(root))
+    root, ids, config = _dataset(dataset, split, max_objects)
     bg = torch.tensor(list(background), dtype=torch.float32)
-    config = read_dataset_meta(root).get("config", {})
     pairs: list[ViewPair] = []
     for oid in ids:
-        views = load_object_views(root / oid, resolution=resolution)
-        rgba = torch.from_numpy(views.rgba).permute(0, 3, 1, 2).float() / 255.0
-        frames = views.record.frames[:inputs_per_object]
-        for f in frames:
-            if "azimuth" not in f.extras or "elevation" not in f.extras:
-                raise ValidationError(
-                    f"{oid}/transforms.json frames[{f.index}]",
-                    "'azimuth' and 'elevation' (a gs3d data procedural dataset)",
-                    "missing",
-                )
-        angles = [(float(f.extras["azimuth"]), float(f.extras["elevation"])) for f in frames]
+        rgba, frames = _object_views(root, oid, resolution)
+        frames = frames[:inputs_per_object]
+        angles = _angles(oid, frames)
         turned = [(a + d, e) for a, e in angles for d in (QUARTER_TURN_DEG, -QUARTER_TURN_DEG)]
         truths = _ray_cast(root / oid, config, turned, rgba.shape[-1], bg)
         for n, f in enumerate(frames):
@@ -214,6 +179,42 @@ def quarter_turn_pairs(
                     ViewPair(oid, rgba[f.index], target, angles[n], turned[2 * n + k], mirror)
                 )
     return pairs
+
+
+def _dataset(
+    dataset: str | Path, split: str | None, max_objects: int | None
+) -> tuple[Path, list[str], dict]:
+    """The dataset's root, its object ids (of ``split``, at most ``max_objects``) and the
+    procedural configuration it records (empty when it records none)."""
+    from gs_core.data.layout import list_objects, read_dataset_meta, read_split
+
+    root = Path(dataset)
+    ids = read_split(root, split) if split else list_objects(root)
+    if max_objects is not None:
+        ids = ids[:max_objects]
+    if not ids:
+        raise ValidationError("dataset", "a dataset with at least one object", str(root))
+    return root, ids, read_dataset_meta(root).get("config", {})
+
+
+def _object_views(root: Path, oid: str, resolution: int | None):
+    """One object's views ``[V, 4, H, W]`` in [0, 1] and its frames."""
+    from gs_core.data.views import load_object_views
+
+    views = load_object_views(root / oid, resolution=resolution)
+    return torch.from_numpy(views.rgba).permute(0, 3, 1, 2).float() / 255.0, views.record.frames
+
+
+def _angles(oid: str, frames) -> list[tuple[float, float]]:
+    """(azimuth, elevation) of each frame, as ``gs3d data procedural`` records them."""
+    for f in frames:
+        if "azimuth" not in f.extras or "elevation" not in f.extras:
+            raise ValidationError(
+                f"{oid}/transforms.json frames[{f.index}]",
+                "'azimuth' and 'elevation' (a gs3d data procedural dataset)",
+                "missing",
+            )
+    return [(float(f.extras["azimuth"]), float(f.extras["elevation"])) for f in frames]
 
 
 def _ray_cast(
