@@ -322,12 +322,14 @@ def run_teacher(args, work: Path, name: str, device: str) -> dict:
 def quarter_pairs(args, work: Path, name: str, resolution: int):
     """The issue's pose check for a single-view prior: held-out inputs turned +-90 degrees."""
     from gs_core.evaluation.novel_views import quarter_turn_pairs
+    from gs_priors.teachers.evaluation import spread_subset
 
-    return quarter_turn_pairs(
+    pairs = quarter_turn_pairs(
         work / "data" / f"{name}-eval",
         resolution=resolution,
         inputs_per_object=QUARTER_INPUTS[args.preset],
     )
+    return spread_subset(pairs, args.eval_pairs)  # --eval-pairs bounds these too (a CPU's time)
 
 
 def evaluate_packed(
