@@ -8,7 +8,9 @@ step's cost does not depend on what the views show), runs ``--warmup`` steps and
 ``--steps`` steps. Variants: ``default`` (bf16 autocast, channels-last on CUDA, eager),
 ``contiguous`` (no channels-last), ``compile`` (the U-Net compiled in place; its compile time is
 printed apart), ``compile-graphs`` (compiled in ``reduce-overhead`` mode: its forward and
-backward replayed as CUDA graphs; CUDA only), ``batch2x`` (twice the preset's batch). Prints a
+backward replayed as CUDA graphs; CUDA only), ``compile-graphs-foreach`` (the same with the
+multi-tensor AdamW the trainer used before fused AdamW became its CUDA default), ``batch2x``
+(twice the preset's batch). Prints a
 markdown table of samples/s and the step's arithmetic rate: the work of one training step
 (forward and backward, counted once per prior by ``torch.utils.flop_counter`` on an eager step)
 over its measured time.
@@ -29,7 +31,14 @@ from pathlib import Path
 
 import torch
 
-VARIANTS = ("default", "contiguous", "compile", "compile-graphs", "batch2x")
+VARIANTS = (
+    "default",
+    "contiguous",
+    "compile",
+    "compile-graphs",
+    "compile-graphs-foreach",
+    "batch2x",
+)
 
 
 def synthetic_bank(name: str, objects: int, resolution: int, device: torch.device):
@@ -105,8 +114,10 @@ def measure(
         cfg,
         bank,
         channels_last=(variant != "contiguous") and device.type == "cuda",
-        compile=variant in ("compile", "compile-graphs"),
-        compile_graphs=variant == "compile-graphs",
+        compile=variant.startswith("compile"),
+        compile_graphs=variant.startswith("compile-graphs"),
+        # The optimizer before fused AdamW became the CUDA default: its multi-tensor chain.
+        fused_optimizer=False if variant == "compile-graphs-foreach" else None,
     )
     warmup_s = run_steps(trainer, args.warmup, device)
     seconds = run_steps(trainer, args.steps, device)

@@ -619,6 +619,34 @@ def test_zero123_camera_projection_starts_and_trains_as_the_official(teachers, d
     assert lrs[id(next(prior.image_encoder.parameters()))] == pytest.approx(base)
 
 
+def test_fused_optimizer_takes_the_same_steps(teachers, datasets):
+    """Fused AdamW (the CUDA default; a CPU kernel exists too) is a speed option only: from the
+    same weights and seed, three steps leave the weights where the multi-tensor AdamW does."""
+    cfg = TeacherConfig.preset("tiny-zero123", lr=3e-3)
+    bank = ViewBank.load(datasets["zero123"], 16)
+    weights = {}
+    for fused in (False, True):
+        prior = load_teacher(teachers["zero123"])
+        trainer = TeacherTrainer(prior, cfg, bank, seed=0, fused_optimizer=fused)
+        assert trainer.opt.defaults["fused"] is (True if fused else None)
+        for _ in range(3):
+            trainer.step()
+        weights[fused] = [p.detach().clone() for p in trainer.params]
+    moved = max(
+        float((a - b).abs().max())
+        for a, b in zip(
+            weights[False], load_teacher(teachers["zero123"]).unet.parameters(), strict=False
+        )
+    )
+    assert moved > 3e-3  # the steps moved the weights by about 3 x lr
+    # the two kernels round differently: within 1/30 of that movement
+    for a, b in zip(weights[False], weights[True], strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
+    # the default follows the device: multi-tensor on a CPU
+    cpu = TeacherTrainer(load_teacher(teachers["zero123"]), cfg, bank, seed=0)
+    assert cpu.fused_optimizer is False and not cpu.opt.defaults["fused"]
+
+
 def test_compile_graphs_needs_a_compiled_cuda_unet(teachers, datasets):
     prior = load_teacher(teachers["zero123"])
     cfg = TeacherConfig.preset("tiny-zero123")
