@@ -446,16 +446,20 @@ PER_SEED_KEYS = ("steps", "seconds", "empty_surfaces", "scores", "curve")
 TABLE2_TERMS = {"rgb": "l_rgb", "mask": "l_mask", "depth": "l_depth", "chamfer": "chamfer"}
 
 
-def table2(runs: list[dict], seeds: int, first_seed: int = 0) -> dict:
+def table2(runs: list[dict], seeds: int | list[int], first_seed: int = 0) -> dict:
     """Table 2 from the autoencoder runs (``[seed K attention, seed K no attention, seed K + 1
-    ...]``, K = ``first_seed``): the first seed's runs in full, every seed's steps, scores and
+    ...]``, K = ``first_seed``; or ``seeds`` the list of the pairs' seeds, in order, when they
+    are not consecutive): the first seed's runs in full, every seed's steps, scores and
     loss curve under ``per_seed``, and over the seeds each score's mean and spread (max - min)
     per variant; attention is better on a term when its mean is lower, and better beyond the
     spread when the means differ by more than both variants' spreads."""
-    out: dict[str, Any] = {"attention": runs[0], "no_attention": runs[1], "seeds": seeds}
+    ids = list(seeds) if isinstance(seeds, list) else [first_seed + k for k in range(seeds)]
+    if len(ids) != len(runs) // 2 or len(runs) % 2:
+        raise ValueError(f"{len(runs)} runs are not one attention / no-attention pair per seed")
+    out: dict[str, Any] = {"attention": runs[0], "no_attention": runs[1], "seeds": len(ids)}
     out["per_seed"] = [
         {
-            "seed": first_seed + i // 2,
+            "seed": ids[i // 2],
             "variant": "attention" if i % 2 == 0 else "no_attention",
             **{k: r[k] for k in PER_SEED_KEYS if k in r},
         }
@@ -527,10 +531,7 @@ def merge_table2(results: list[dict]) -> dict:
         for s in seeds
         for variant in ("attention", "no_attention")
     ]
-    out = table2(runs, len(seeds))
-    for entry, s in zip(out["per_seed"], [s for s in seeds for _ in range(2)], strict=True):
-        entry["seed"] = s
-    return out
+    return table2(runs, seeds)
 
 
 def run_jobs(fn, jobs: list[dict], devices: list[str]) -> list[dict]:

@@ -417,6 +417,27 @@ def test_table2_seeds_from_separate_commands_join_into_one_table(tmp_path, capsy
         assert not (tmp_path / "bad").exists()
 
 
+def test_table2_keeps_seeds_that_are_not_consecutive(tmp_path):
+    """Seeds 0 and 4 (two commands, the middle ones left out) keep their own numbers."""
+    script = _train_small_script()
+
+    def run(rgb):
+        return {"scores": {"l_rgb": rgb, "l_mask": 1.0, "l_depth": 1.0, "chamfer": 1.0}}
+
+    t = script.table2([run(1.0), run(2.0), run(0.5), run(3.0)], [0, 4])
+    assert [r["seed"] for r in t["per_seed"]] == [0, 0, 4, 4] and t["seeds"] == 2
+    assert t["paired"]["rgb"]["mean_margin"] == pytest.approx(1.75)
+    files = []
+    for first in (0, 4):
+        one = script.table2([run(1.0), run(2.0)], 1, first_seed=first)
+        files.append(tmp_path / f"s{first}.json")
+        files[-1].write_text(json.dumps({"stages": {"autoencoder": one}}))
+    merged = script.merge_table2([json.loads(f.read_text()) for f in files])
+    assert [r["seed"] for r in merged["per_seed"]] == [0, 0, 4, 4]
+    with pytest.raises(ValueError, match="one attention / no-attention pair per seed"):
+        script.table2([run(1.0), run(2.0), run(0.5)], [0, 4])
+
+
 def test_autoencoder_seeds_can_start_above_zero(tmp_path, tiny_data):
     script = _train_small_script()
     out = tmp_path / "run"
