@@ -130,3 +130,11 @@ def test_teacher_args_reach_the_script_as_separate_flags(tmp_path):
     assert tail == [
         "--set", "zero123:cooldown=1", "--set", "imagedream:cooldown=0.3", "--guidance", "5",
     ]  # fmt: skip
+
+
+def test_a_brought_back_pack_is_evaluated_alone(tmp_path):
+    # The gs-priors README's command for a pack whose lease ended before its evaluation.
+    args = _job_args(
+        tmp_path, {"TEACHER": "zero123", "TEACHER_ARGS": "--eval-only"}, packs=("zero123",)
+    )
+    assert _value(args, "--resume") == ".teacher" and args[-1] == "--eval-only"
