@@ -58,6 +58,13 @@ def test_two_teachers_share_the_gpu_and_resume_from_one_pack(tmp_path):
     assert _value(args, "--resume") == ".teacher"
 
 
+def test_two_gpus_give_each_teacher_its_own(tmp_path):
+    args = _job_args(tmp_path, {"TEACHER": "imagedream zero123plus", "TEACHER_GPU": "0,1"})
+    assert _value(args, "--gpus") == "0,1"
+    i = args.index("--priors")
+    assert args[i + 1 : i + 3] == ["imagedream", "zero123plus"]
+
+
 def test_cpu_mode_names_the_cpu_once(tmp_path):
     args = _job_args(
         tmp_path,

@@ -449,17 +449,16 @@ def _report(r) -> dict:
 
 
 def teacher_chains(devices: int, priors=NAMES) -> list[list[str]]:
-    """The teachers (of ``priors``) each device entry trains, one after another. ``--gpus`` may
-    name a GPU more than once: three processes on one H200 (``--gpus 0,0,0``) each train at
-    about half their speed alone, 1.4x the throughput of one at a time."""
-    if devices >= 3:
-        chains = [["zero123"], ["imagedream"], ["zero123plus"]]
-    elif devices == 2:
-        chains = [["zero123"], ["imagedream", "zero123plus"]]
-    else:
-        chains = [list(NAMES)]
-    chains = [[n for n in chain if n in priors] for chain in chains]
-    return [chain for chain in chains if chain]
+    """The teachers (of ``priors``) each device entry trains, one after another: one teacher per
+    entry while there are enough, else Zero123 (the longest run) alone and the rest shared.
+    ``--gpus`` may name a GPU more than once: three processes on one H200 (``--gpus 0,0,0``)
+    each train at about half their speed alone, 1.4x the throughput of one at a time."""
+    chosen = [n for n in ("zero123", "imagedream", "zero123plus") if n in priors]
+    if devices <= 1 or not chosen:
+        return [chosen] if chosen else []
+    if len(chosen) <= devices:
+        return [[n] for n in chosen]
+    return [[n] for n in chosen[: devices - 1]] + [chosen[devices - 1 :]]
 
 
 def main() -> None:

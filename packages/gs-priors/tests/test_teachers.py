@@ -374,9 +374,14 @@ def test_one_gpu_named_per_teacher_trains_all_three_at_once(script_module):
         assert len(got) == chains
         assert sorted(n for chain in got for n in chain) == sorted(NAMES)
     assert module.teacher_chains(3, ["zero123"]) == [["zero123"]]
+    # Two teachers on two entries (two GPUs, or one named twice) train side by side, not one
+    # after the other on the first entry while the second idles.
     assert module.teacher_chains(2, ["zero123plus", "imagedream"]) == [
-        ["imagedream", "zero123plus"]
+        ["imagedream"],
+        ["zero123plus"],
     ]
+    assert module.teacher_chains(2) == [["zero123"], ["imagedream", "zero123plus"]]
+    assert module.teacher_chains(1, ["zero123plus", "zero123"]) == [["zero123", "zero123plus"]]
 
 
 def test_multiview_evaluation_draws_four_sets_per_object_keeping_the_first(script_module):

@@ -5,8 +5,10 @@
 #   SECONDS_TRAIN  training seconds of this segment's run: a number for every teacher, or JSON
 #            per teacher, e.g. '{"zero123": 500, "imagedream": 1300}' (default 1000)
 #   GPU_TESTS  non-empty: also run the graphed U-Nets' GPU tests beside it (/tmp/g/gputest.log)
-#   TEACHER_GPU  the --gpus entry of every teacher (default 0; `cpu` with TEACHER_ARGS="--preset
-#            tiny" and COMPILE= runs this file on a CPU in seconds, as its test does)
+#   TEACHER_GPU  the --gpus entry of every teacher (default 0), or one per teacher separated by
+#            commas ("0,1" on nvidia-h200-x2: each teacher its own GPU); `cpu` with
+#            TEACHER_ARGS="--preset tiny" and COMPILE= runs this file on a CPU in seconds, as its
+#            test does
 #   COMPILE  the compile flag (default --compile-graphs)
 #   TEACHER_ARGS  more flags of train_procedural_teachers.py, e.g. a learning-rate cooldown for
 #            one teacher and a reported guidance scale: "--set zero123:cooldown=1 --guidance 5"
@@ -17,6 +19,7 @@ S=${SECONDS_TRAIN:-1000}
 G=${TEACHER_GPU:-0}
 gpus=""
 for t in $T; do gpus="$gpus${gpus:+,}$G"; done
+[[ $G == *,* ]] && gpus=$G  # already one entry per teacher
 [ "$G" = cpu ] && gpus=cpu  # the script's CPU mode names the CPU once
 if [[ $S != \{* ]]; then
     json=""
