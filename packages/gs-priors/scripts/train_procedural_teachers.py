@@ -27,6 +27,9 @@ Usage on the GPU machine::
         --work /tmp/teachers --out /tmp/teachers/out > /tmp/teachers.log 2>&1 < /dev/null &
 
 On a CPU, ``--preset tiny --gpus cpu`` runs every step in seconds (the test does).
+``--data-parallel`` trains each teacher over every ``--gpus`` entry at once instead (one process
+per GPU, gradients averaged every step, the teachers one after another): Zero123 on both GPUs
+of ``nvidia-h200-x2``; ``--gpus cpu,cpu`` runs it on a CPU (its test does).
 Load a packed teacher with ``gs_priors.teachers.load_teacher(FILE)`` or the prior's
 ``from_pretrained(FILE)`` (unpacked once into a cache), or unpack it with
 ``gs_priors.teachers.packing.unpack_teacher(FILE, DIR)``.
@@ -65,6 +68,8 @@ QUARTER_INPUTS = {"procedural": 4, "tiny": 1}
 
 
 def log(msg: str) -> None:
+    if data_parallel_rank() > 0:  # rank 0 speaks for a --data-parallel run
+        return
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
@@ -233,21 +238,28 @@ def run_teacher(args, work: Path, name: str, device: str) -> dict:
     from gs_priors.teachers.packing import pack_teacher, unpack_teacher
 
     cfg = teacher_config(args, name)
+    rank = data_parallel_rank()
     root = work / name
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
     resumed = args.resume / f"{name}.safetensors" if args.resume is not None else None
-    if resumed is not None and resumed.exists():
-        # Continue from weights brought back (int8-rounded; the optimiser state starts afresh,
-        # so the learning-rate warm-up runs again).
-        directory = unpack_teacher(resumed, root / "fp16")
-        log(f"{name}: continuing from {resumed}")
-    elif args.eval_only:
-        raise SystemExit(f"--eval-only: {resumed} is missing (the packed {name} to evaluate)")
-    else:
+    if resumed is not None and not resumed.exists():
         resumed = None
-        directory = write_teacher(cfg, root / "fp16", work / "vae", seed=args.seed)
+    directory = root / "fp16"
+    if rank == 0:  # data parallel: rank 0 writes the teacher, every rank loads it
+        if root.exists():
+            shutil.rmtree(root)
+        root.mkdir(parents=True)
+        if resumed is not None:
+            # Continue from weights brought back (int8-rounded; the optimiser state starts
+            # afresh, so the learning-rate warm-up runs again).
+            directory = unpack_teacher(resumed, directory)
+            log(f"{name}: continuing from {resumed}")
+        elif args.eval_only:
+            raise SystemExit(f"--eval-only: {resumed} is missing (the packed {name} to evaluate)")
+        else:
+            directory = write_teacher(cfg, directory, work / "vae", seed=args.seed)
+    data_parallel_barrier()
+    if args.eval_only and rank > 0:
+        return {}
     packed = root / f"{name}.safetensors"
     if args.eval_only:
         # The brought-back teacher as it is: no step, no EMA update, the same int8 file.
@@ -298,10 +310,11 @@ def run_teacher(args, work: Path, name: str, device: str) -> dict:
             "seconds": stats["seconds"] + seg["seconds"],
             "history": stats["history"] + seg["history"],
         }
-        trainer.save(directory)
-        pack_teacher(directory, packed)
-        log(f"{name}: checkpoint after {stats['steps']} steps -> {packed}")
-        if name in CAMERA_PRIORS:
+        if rank == 0:
+            trainer.save(directory)
+            pack_teacher(directory, packed)
+            log(f"{name}: checkpoint after {stats['steps']} steps -> {packed}")
+        if name in CAMERA_PRIORS and rank == 0:
             stats.setdefault("camera_gap", []).append(
                 {"step": stats["steps"], **_camera_gap(prior, name, bank, trainer)}
             )
@@ -310,13 +323,74 @@ def run_teacher(args, work: Path, name: str, device: str) -> dict:
             left_s is not None and seg["seconds"] >= left_s
         ):
             break
-    stats["samples_per_second"] = stats["steps"] * cfg.batch_size / max(stats["seconds"], 1e-9)
+    world = trainer.world
+    stats["samples_per_second"] = (
+        stats["steps"] * cfg.batch_size * world / max(stats["seconds"], 1e-9)
+    )
+    stats["data_parallel_ranks"] = world
     stats["resumed_from"] = None if resumed is None else str(resumed)
     trainer.use_ema()
     del trainer, bank, prior
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
+    if rank > 0:  # rank 0 evaluates; the others wait for the next teacher at its barrier
+        return stats
     return evaluate_packed(args, work, name, device, cfg, packed, directory, stats)
+
+
+def data_parallel_rank() -> int:
+    """This process's rank in a ``--data-parallel`` run (0 otherwise)."""
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def data_parallel_barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def data_parallel_environments(entries: list[str], port: int) -> list[dict[str, str]]:
+    """The environments of a ``--data-parallel`` run's processes, one per ``--gpus`` entry
+    (``cpu`` entries: gloo on the CPU, for tests): ``torch.distributed``'s env:// rendezvous on
+    this machine."""
+    from gs_core.devices import child_environment
+
+    envs = []
+    for rank, entry in enumerate(entries):
+        env = child_environment(len(entries), None if entry == "cpu" else entry)
+        env.update(
+            RANK=str(rank),
+            WORLD_SIZE=str(len(entries)),
+            LOCAL_RANK="0",
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=str(port),
+        )
+        envs.append(env)
+    return envs
+
+
+def wait_all(procs: list[subprocess.Popen], stop_on_failure: bool) -> list[int]:
+    """The children's exit codes. ``stop_on_failure`` (data parallel): one that fails stops the
+    others, which would otherwise wait in their next collective for the one gone."""
+    while stop_on_failure and any(proc.poll() is None for proc in procs):
+        if any(proc.poll() not in (None, 0) for proc in procs):
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.terminate()
+            break
+        time.sleep(1.0)
+    return [proc.wait() for proc in procs]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def quarter_pairs(args, work: Path, name: str, resolution: int):
@@ -513,6 +587,13 @@ def main() -> None:
         help="compile each U-Net in reduce-overhead mode (CUDA graphs; CUDA only): Zero123's "
         "step 2.7x faster than eager on an H200, Zero123++'s 2.6x, ImageDream's 1.9x (README)",
     )
+    p.add_argument(
+        "--data-parallel",
+        action="store_true",
+        help="train each teacher over every --gpus entry at once (one process per GPU, "
+        "gradients averaged each step, a batch per GPU), the teachers one after another; "
+        "'--gpus cpu,cpu' on a CPU",
+    )
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument(
         "--guidance",
@@ -558,8 +639,19 @@ def main() -> None:
         p.error("--compile-graphs: needs a CUDA GPU (CUDA graphs)")
     if args.eval_pairs is not None and args.eval_pairs < 1:
         p.error(f"--eval-pairs: at least 1, got {args.eval_pairs}")
+    entries = args.gpus.split(",")
+    if args.data_parallel and len(entries) < 2:
+        p.error(
+            f"--data-parallel: --gpus names one device ({args.gpus}); name two or more, e.g. 0,1"
+        )
+    if args.data_parallel and len(set(entries)) < len(entries) and "cpu" not in entries:
+        p.error(f"--data-parallel: --gpus {args.gpus} names a GPU twice; one process per GPU")
     if args.eval_only and args.resume is None:
         p.error("--eval-only: needs --resume DIR, the packed teachers to evaluate")
+    if args.eval_only:
+        for name in args.priors:
+            if not (args.resume / f"{name}.safetensors").exists():
+                p.error(f"--eval-only: {args.resume / (name + '.safetensors')} is missing")
     for item in args.set:
         prior, sep, _ = item.partition(":")
         if sep and prior not in NAMES:
@@ -584,9 +676,24 @@ def main() -> None:
         fresh_output_dir(args.out, args.overwrite)
     work.mkdir(parents=True, exist_ok=True)
     if args.only:  # a child process: these teachers, one after another, on its device
-        device = "cuda" if torch.cuda.is_available() and args.gpus != "cpu" else "cpu"
-        for name in args.only:
-            run_teacher(args, work, name, device)
+        device = "cuda" if torch.cuda.is_available() and "cpu" not in entries else "cpu"
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            import datetime
+
+            import torch.distributed as dist
+
+            # Rank 0 evaluates each teacher while the others wait at the next one's barrier.
+            dist.init_process_group(
+                "nccl" if device == "cuda" else "gloo", timeout=datetime.timedelta(hours=2)
+            )
+        try:
+            for name in args.only:
+                run_teacher(args, work, name, device)
+        finally:
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():
+                dist.destroy_process_group()
         return
     t0 = time.perf_counter()
     try:
@@ -594,19 +701,26 @@ def main() -> None:
     except GS3DError as e:
         p.error(str(e))
     log(f"data ready ({time.perf_counter() - t0:.0f} s)")
-    gpus = [] if args.gpus == "cpu" else args.gpus.split(",")
+    gpus = [] if entries[0] == "cpu" else entries
     vae = train_vae_stage(args, work, f"cuda:{gpus[0]}" if gpus else "cpu")
     from gs_core.devices import child_environment
 
-    chains = teacher_chains(len(gpus), args.priors)
     forwarded = [a for a in sys.argv[1:]]
+    if args.data_parallel:
+        chain = teacher_chains(1, args.priors)[0]
+        children = [(chain, env) for env in data_parallel_environments(entries, _free_port())]
+    else:
+        chains = teacher_chains(len(gpus), args.priors)
+        children = [
+            (chain, child_environment(len(chains), gpus[k] if gpus else None))
+            for k, chain in enumerate(chains)
+        ]
     procs = []
-    for k, chain in enumerate(chains):
-        env = child_environment(len(chains), gpus[k] if gpus else None)
+    for chain, env in children:
         procs.append(
             subprocess.Popen([sys.executable, __file__, *forwarded, "--only", *chain], env=env)
         )
-    codes = [proc.wait() for proc in procs]
+    codes = wait_all(procs, stop_on_failure=args.data_parallel)
     results = {}
     for name in args.priors:
         f = work / name / "result.json"

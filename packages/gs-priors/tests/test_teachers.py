@@ -713,3 +713,85 @@ def test_data_in_work_is_reused_only_when_the_same_configuration_made_it(script_
     other = cfg.model_copy(update={"views": 8})
     with pytest.raises(ValidationError, match=r"other settings \(views\)"):
         script_module.reusable(out, other)
+
+
+DATA_PARALLEL_RANK = """
+import json, sys
+import torch
+import torch.distributed as dist
+from safetensors.torch import save_file
+from gs_priors.teachers import TeacherConfig, TeacherTrainer, ViewBank, load_teacher
+
+teacher, data, out = sys.argv[1:4]
+torch.set_num_threads(1)
+if int(__import__("os").environ["WORLD_SIZE"]) > 1:
+    dist.init_process_group("gloo")
+cfg = TeacherConfig.preset("tiny-zero123", lr=3e-3)
+trainer = TeacherTrainer(load_teacher(teacher), cfg, ViewBank.load(data, 16), seed=0)
+steps = trainer.train(steps=3, log=lambda _: None)["steps"]
+timed = trainer.train(seconds=0.3, log=lambda _: None)
+save_file({f"p{i}": p.detach().contiguous() for i, p in enumerate(trainer.params)}
+          | {f"e{i}": e.contiguous() for i, e in enumerate(trainer.ema)}, out + ".safetensors")
+json.dump({"steps": steps, "timed_steps": timed["steps"], "seconds": timed["seconds"],
+           "world": trainer.world}, open(out + ".json", "w"))
+"""
+
+
+def test_data_parallel_ranks_average_gradients_and_stop_together(teachers, datasets, tmp_path):
+    """Two gloo ranks on the CPU (what ``--data-parallel`` runs over NCCL): the same weights and
+    EMA on both after every step, not those of either rank's batches alone, and a budget in
+    seconds ends at the same step on both."""
+    import os
+    import socket
+
+    from safetensors.torch import load_file
+
+    script = tmp_path / "rank.py"
+    script.write_text(DATA_PARALLEL_RANK)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def launch(rank: int, world: int, name: str) -> subprocess.Popen:
+        env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": str(world),
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}  # fmt: skip
+        cmd = [sys.executable, str(script), str(teachers["zero123"]), str(datasets["zero123"]),
+               str(tmp_path / name)]  # fmt: skip
+        return subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+
+    procs = [launch(0, 2, "r0"), launch(1, 2, "r1")]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-2000:]
+    solo = launch(0, 1, "solo")
+    _, err = solo.communicate(timeout=300)
+    assert solo.returncode == 0, err[-2000:]
+    r0, r1, alone = (load_file(tmp_path / f"{n}.safetensors") for n in ("r0", "r1", "solo"))
+    i0, i1 = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("r0", "r1"))
+    assert i0["world"] == i1["world"] == 2
+    assert i0["steps"] == i1["steps"] == 3
+    assert i0["timed_steps"] == i1["timed_steps"] >= 1 and i0["seconds"] == i1["seconds"]
+    for k in r0:
+        torch.testing.assert_close(r0[k], r1[k], rtol=0, atol=0)
+    # Averaged with the other rank's batches: not where rank 0's batches alone lead.
+    assert max(float((r0[k] - alone[k]).abs().max()) for k in r0 if k.startswith("p")) > 1e-4
+
+
+def test_the_gpu_script_trains_data_parallel_on_a_cpu(tmp_path):
+    """``--data-parallel`` end to end, two gloo ranks on the CPU: one teacher over both, rank 0
+    packing and evaluating it; one device named is refused in one line."""
+    w, o = tmp_path / "w", tmp_path / "o"
+    cmd = [
+        sys.executable, str(SCRIPT), "--work", str(w), "--out", str(o), "--preset", "tiny",
+        "--steps", "2", "--vae-steps", "2", "--seeds", "1", "--eval-steps", "1",
+        "--objects", "2", "--eval-pairs", "2", "--priors", "zero123", "--no-fp16-check",
+        "--data-parallel",
+    ]  # fmt: skip
+    bad = subprocess.run([*cmd, "--gpus", "cpu"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--data-parallel: --gpus names one device" in bad.stderr
+    subprocess.run([*cmd, "--gpus", "cpu,cpu"], check=True, capture_output=True, timeout=600)
+    results = json.loads((o / "results.json").read_text())
+    assert results["exit_codes"] == [0, 0]
+    t = results["teachers"]["zero123"]
+    assert t["train"]["steps"] == 2 and t["train"]["data_parallel_ranks"] == 2
+    assert t["checks"] and (o / "zero123.safetensors").stat().st_size > 0

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from gs_priors.teachers.config import TeacherConfig
@@ -28,6 +29,10 @@ TRAINED: dict[str, tuple[str, ...]] = {
 }
 # Where each trained module is saved in the checkpoint layout.
 SUBFOLDERS = {"camera_projection": "clip_camera_projection"}
+# Steps between the data-parallel ranks' agreements on the time trained: every rank must stop
+# at the same step and see the same learning rate, and each agreement waits for the GPU (a
+# host sync), so not every step.
+SYNC_EVERY = 25
 
 
 def _with_grad(method: Callable) -> Callable:
@@ -188,7 +193,14 @@ class TeacherTrainer:
     half to three quarters of it, README). ``fused_optimizer`` (default: on CUDA) updates every
     parameter in one fused AdamW kernel rather than a chain of multi-tensor ones: the optimizer
     step stays eager outside the graphed U-Net, and in the eleventh run the GPU still idled a
-    quarter of the time. All only change speed; ``benchmarks/teachers.py`` times them."""
+    quarter of the time. All only change speed; ``benchmarks/teachers.py`` times them.
+
+    Data parallel: with a ``torch.distributed`` process group initialised (one process per GPU,
+    ``train_procedural_teachers.py --data-parallel``), rank 0's weights are broadcast at the
+    start, each rank draws its own batches, and the gradients are averaged before every clip and
+    step, so every rank holds the same weights and EMA; a batch is then ``batch_size`` per rank.
+    The time trained is rank 0's, agreed every :data:`SYNC_EVERY` steps, so every rank stops at
+    the same step with the same learning rate."""
 
     def __init__(
         self,
@@ -212,6 +224,12 @@ class TeacherTrainer:
             m.requires_grad_(True)
             m.train()
         self.params = [p for m in self.modules.values() for p in m.parameters()]
+        self.world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        self.rank = dist.get_rank() if self.world > 1 else 0
+        if self.world > 1:
+            with torch.no_grad():  # before channels-last: collectives want contiguous tensors
+                for p in self.params:
+                    dist.broadcast(p.data, src=0)
         self.ema = [p.detach().clone() for p in self.params]
         groups = [
             {
@@ -231,7 +249,9 @@ class TeacherTrainer:
             betas=(0.9, 0.99),
             fused=fused_optimizer or None,
         )
-        self.generator = torch.Generator(self.device).manual_seed(seed)
+        # Each rank its own batches: the same stream on every rank would average identical
+        # gradients.
+        self.generator = torch.Generator(self.device).manual_seed(seed + 1_000_003 * self.rank)
         self.step_count = 0
         # The run's budget for the cooldown (set_horizon) and the training time spent so far.
         self.trained_seconds = 0.0
@@ -314,6 +334,8 @@ class TeacherTrainer:
             loss = self.loss()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        if self.world > 1:
+            self._average_gradients()
         torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
         self.opt.step()
         # EMA with a warm-up, so early checkpoints are not dominated by the initialisation.
@@ -322,6 +344,28 @@ class TeacherTrainer:
             torch._foreach_lerp_(self.ema, [p.detach() for p in self.params], 1 - decay)
         self.step_count += 1
         return loss.detach()
+
+    def _average_gradients(self) -> None:
+        """Every rank's gradients replaced by their mean over the ranks, in one collective (a
+        flat copy: the U-Net's convolution gradients are channels-last, which collectives do
+        not take)."""
+        for p in self.params:
+            if p.grad is None:  # a module unused by this rank's batch still takes part
+                p.grad = torch.zeros_like(p)
+        grads = [p.grad for p in self.params]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat.div_(self.world)
+        views = flat.split([g.numel() for g in grads])
+        torch._foreach_copy_(grads, [v.view(g.shape) for v, g in zip(views, grads, strict=True)])
+
+    def _agreed_seconds(self, elapsed: float) -> float:
+        """Rank 0's ``elapsed``, on every rank (itself when not data parallel)."""
+        if self.world == 1:
+            return elapsed
+        t = torch.tensor([elapsed], dtype=torch.float64, device=self.device)
+        dist.broadcast(t, src=0)
+        return float(t.item())
 
     def train(
         self,
@@ -337,10 +381,17 @@ class TeacherTrainer:
         losses: list[torch.Tensor] = []
         history = []
         n0, trained0 = self.step_count, self.trained_seconds
+        agreed = 0.0
         while True:
             losses.append(self.step())
             done = self.step_count - n0
             elapsed = time.perf_counter() - t0
+            if self.world > 1:
+                # Between agreements every rank keeps the last agreed time, so all stop (and
+                # decay the learning rate) at the same step.
+                if done % SYNC_EVERY == 0:
+                    agreed = self._agreed_seconds(elapsed)
+                elapsed = agreed
             self.trained_seconds = trained0 + elapsed
             if done % log_every == 0:
                 mean = float(torch.stack(losses[-log_every:]).mean())
@@ -354,7 +405,8 @@ class TeacherTrainer:
                 )
                 log(
                     f"{self.name} step {self.step_count} loss {mean:.4f} "
-                    f"{done * self.cfg.batch_size / elapsed:.0f} samples/s"
+                    f"{done * self.cfg.batch_size * self.world / max(elapsed, 1e-9):.0f} "
+                    "samples/s"
                 )
             if (steps is not None and done >= steps) or (
                 seconds is not None and elapsed >= seconds
@@ -362,12 +414,12 @@ class TeacherTrainer:
                 break
         if self.device.type == "cuda":
             torch.cuda.synchronize()
-        elapsed = time.perf_counter() - t0
+        elapsed = self._agreed_seconds(time.perf_counter() - t0)
         done = self.step_count - n0
         return {
             "steps": done,
             "seconds": elapsed,
-            "samples_per_second": done * self.cfg.batch_size / elapsed,
+            "samples_per_second": done * self.cfg.batch_size * self.world / elapsed,
             "final_loss": float(torch.stack(losses[-min(len(losses), log_every) :]).mean()),
             "history": history,
         }
