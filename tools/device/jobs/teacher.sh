@@ -4,7 +4,8 @@
 #            at once on the one GPU (default zero123)
 #   SECONDS_TRAIN  training seconds of this segment's run: a number for every teacher, or JSON
 #            per teacher, e.g. '{"zero123": 500, "imagedream": 1300}' (default 1000)
-#   GPU_TESTS  non-empty: also run the graphed U-Nets' GPU tests beside it (/tmp/g/gputest.log)
+#   GPU_TESTS  non-empty: also run the teachers' GPU tests beside it (/tmp/g/gputest.log): the
+#            graphed U-Nets, and on two GPUs the data-parallel ranks over NCCL
 #   TEACHER_GPU  the --gpus entry of every teacher (default 0), or one per teacher separated by
 #            commas ("0,1" on nvidia-h200-x2: each teacher its own GPU); `cpu` with
 #            TEACHER_ARGS="--preset tiny" and COMPILE= runs this file on a CPU in seconds, as its
@@ -29,7 +30,7 @@ fi
 R=""
 for t in $T; do [ -f ".teacher/$t.safetensors" ] && R="--resume .teacher"; done
 if [ -n "$GPU_TESTS" ]; then
-    (python3 -m pytest -m gpu -q packages/gs-priors/tests/test_teachers.py -k graphed_compiled \
+    (python3 -m pytest -m gpu -q packages/gs-priors/tests/test_teachers.py -k "graphed_compiled or nccl" \
         > /tmp/g/gputest.log 2>&1 &)
 fi
 # Checkpoints every 60 s: a segment that ends with the machine loses at most that much.

@@ -210,7 +210,8 @@ def evaluate_teacher(
 def spread_subset(pairs: Sequence[ViewPair], n: int | None) -> list[ViewPair]:
     """At most ``n`` of ``pairs``, evenly spaced through the list (which runs object by object),
     so a subset still covers every part of the held-out set; all of them for ``n`` None. A CPU
-    evaluates Zero123's 888 held-out pairs in about 50 minutes per guidance scale."""
+    evaluates Zero123's 888 held-out pairs in about 80 minutes at guidance 3 and 35 at
+    guidance 1 (the conditional branch alone), per seed."""
     if n is None or n >= len(pairs):
         return list(pairs)
     if n < 1:
