@@ -676,11 +676,11 @@ def main() -> None:
         fresh_output_dir(args.out, args.overwrite)
     work.mkdir(parents=True, exist_ok=True)
     if args.only:  # a child process: these teachers, one after another, on its device
+        import torch.distributed as dist
+
         device = "cuda" if torch.cuda.is_available() and "cpu" not in entries else "cpu"
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             import datetime
-
-            import torch.distributed as dist
 
             # Rank 0 evaluates each teacher while the others wait at the next one's barrier.
             dist.init_process_group(
@@ -690,8 +690,6 @@ def main() -> None:
             for name in args.only:
                 run_teacher(args, work, name, device)
         finally:
-            import torch.distributed as dist
-
             if dist.is_available() and dist.is_initialized():
                 dist.destroy_process_group()
         return
