@@ -8,6 +8,7 @@ import os
 import shlex
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 from isolated import ROOT
@@ -145,3 +146,49 @@ def test_a_brought_back_pack_is_evaluated_alone(tmp_path):
         tmp_path, {"TEACHER": "zero123", "TEACHER_ARGS": "--eval-only"}, packs=("zero123",)
     )
     assert _value(args, "--resume") == ".teacher" and args[-1] == "--eval-only"
+
+
+def test_a_new_teacher_beside_another_pack_resumes_for_its_vae_and_evaluates_it(tmp_path):
+    # ImageDream from scratch on Zero123's carried VAE, and Zero123's pack evaluated beside it.
+    tree, calls = tmp_path / "tree", tmp_path / "calls"
+    (tree / ".teacher").mkdir(parents=True)
+    (tree / ".teacher" / "zero123.safetensors").write_bytes(b"x")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "python3"
+    fake.write_text(f'#!/bin/sh\necho "$*" >> {shlex.quote(str(calls))}\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "TEACHER": "imagedream",
+        "TEACHER_GPU": "1",
+        "EVAL_ALSO": "zero123",
+        "JOB_ROOT": str(tmp_path),
+    }
+    subprocess.run(["bash", str(JOB)], cwd=tree, env=env, check=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len(calls.read_text().splitlines()) < 2:
+        time.sleep(0.1)  # the evaluation runs in the background
+    lines = calls.read_text().splitlines()
+    train = next(shlex.split(x) for x in lines if "--eval-only" not in x)
+    ev = next(shlex.split(x) for x in lines if "--eval-only" in x)
+    assert _value(train, "--priors") == "imagedream" and _value(train, "--resume") == ".teacher"
+    assert _value(ev, "--priors") == "zero123" and _value(ev, "--gpus") == "1"
+    assert _value(ev, "--resume") == ".teacher" and _value(ev, "--out") != _value(train, "--out")
+
+
+def test_collect_brings_back_the_evaluation_beside_the_training(tmp_path):
+    root, job, out = tmp_path / "t", tmp_path / "g", tmp_path / "out"
+    (root / "eval-out").mkdir(parents=True)
+    (root / "eval-out" / "results.json").write_text('{"teachers": {}}')
+    job.mkdir()
+    (out / "r").mkdir(parents=True)
+    env = {
+        **os.environ,
+        "OUT": str(out),
+        "TEACHER": "imagedream",
+        "TEACHER_ROOT": str(root),
+        "JOB_ROOT": str(job),
+    }
+    subprocess.run(["bash", str(COLLECT)], env=env, check=True)
+    assert (out / "r" / "eval-results.json").read_text() == '{"teachers": {}}'

@@ -19,7 +19,8 @@ What it runs, in order:
 
 Packed EMA checkpoints appear in ``WORK/<prior>/<prior>.safetensors`` every
 ``--checkpoint-every`` seconds; ``--resume DIR`` continues from packed teachers brought back
-(``DIR/<prior>.safetensors``; their VAE is kept, the optimiser starts afresh).
+(``DIR/<prior>.safetensors``; their VAE is kept, the optimiser starts afresh); a teacher with no
+pack in DIR trains from scratch on the VAE of a pack that is there.
 
 Usage on the GPU machine::
 
@@ -167,13 +168,15 @@ def train_vae_stage(args, work: Path, device: str) -> dict:
     if (out / "config.json").exists():
         return json.loads((work / "vae.json").read_text())
     if args.resume is not None:
-        # Continuing teachers keep the VAE their latents were trained on.
+        # Continuing teachers keep the VAE their latents were trained on; a teacher new beside
+        # another's pack takes that pack's VAE (one shared VAE, and its two minutes saved).
         from gs_priors.teachers.packing import unpack_teacher
 
+        names = [*args.priors, *(n for n in NAMES if n not in args.priors)]
         packed = next(
             (
                 args.resume / f"{n}.safetensors"
-                for n in args.priors
+                for n in names
                 if (args.resume / f"{n}.safetensors").exists()
             ),
             None,

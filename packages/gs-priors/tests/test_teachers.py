@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -343,6 +344,13 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
     assert not (tmp_path / "w3" / "data" / "imagedream-train").exists()
     assert "pose_far_by_gap" in ev["reports"]["1.0"]
     assert "pose_far_by_turn" in ev["reports"]["1.0"]
+    # A new teacher beside another's pack: trained from scratch on that pack's VAE.
+    other = tmp_path / "only-zero123"
+    other.mkdir()
+    shutil.copy(tmp_path / "o" / "zero123.safetensors", other)
+    new = run("4", "--resume", str(other), "--priors", "imagedream", "--no-fp16-check")
+    assert new["vae"]["resumed_from"].endswith("zero123.safetensors")
+    assert new["teachers"]["imagedream"]["train"]["resumed_from"] is None
 
 
 def test_spread_subset_keeps_evenly_spaced_pairs():

@@ -13,8 +13,13 @@
 #   COMPILE  the compile flag (default --compile-graphs)
 #   TEACHER_ARGS  more flags of train_procedural_teachers.py, e.g. a learning-rate cooldown for
 #            one teacher and a reported guidance scale: "--set zero123:cooldown=1 --guidance 5"
+#   EVAL_ALSO  carried packs (.teacher/NAME.safetensors, names separated by spaces) to evaluate
+#            as they are (--eval-only) in a second process beside the training, on the first
+#            --gpus entry (its log: $JOB_ROOT/eval.log, default /tmp/g); teacher-collect.sh
+#            brings back its results as eval-results.json
 # With .teacher/NAME.safetensors carried (a pack an earlier segment brought back), that teacher
-# continues from it and every teacher of the run takes its VAE; otherwise a new VAE is trained.
+# continues from it and every teacher of the run takes its VAE (a teacher without a pack trains
+# from scratch on it); otherwise a new VAE is trained.
 T=${TEACHER:-zero123}
 S=${SECONDS_TRAIN:-1000}
 G=${TEACHER_GPU:-0}
@@ -28,7 +33,13 @@ if [[ $S != \{* ]]; then
     S="{$json}"
 fi
 R=""
-for t in $T; do [ -f ".teacher/$t.safetensors" ] && R="--resume .teacher"; done
+for p in .teacher/*.safetensors; do [ -f "$p" ] && R="--resume .teacher"; done
+if [ -n "$EVAL_ALSO" ]; then
+    # shellcheck disable=SC2086  # the names split into words on purpose
+    (python3 packages/gs-priors/scripts/train_procedural_teachers.py --work /tmp/t/eval-work \
+        --out /tmp/t/eval-out --gpus "${gpus%%,*}" --priors $EVAL_ALSO --resume .teacher \
+        --eval-only --no-fp16-check > "${JOB_ROOT:-/tmp/g}/eval.log" 2>&1 &)
+fi
 if [ -n "$GPU_TESTS" ]; then
     (python3 -m pytest -m gpu -q packages/gs-priors/tests/test_teachers.py -k "graphed_compiled or nccl" \
         > /tmp/g/gputest.log 2>&1 &)
