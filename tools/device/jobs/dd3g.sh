@@ -1,0 +1,18 @@
+# DD3G's procedural tables (plugins/gs-method-dd3g/scripts/train_small.py) on one GPU lease, in
+# segments (tools/device/segment.sh runs this file through job.sh, in the job's copy of the
+# tree). The ImageDream teacher is the packed file a teacher lease brought back, carried in
+# .teacher; the quadruples are made again from it in every lease (deterministic DDIM, seeded).
+# Environment:
+#   VARIANTS    comma-separated (default: Table III's pepd_joint,pepd_es,pepd_iv)
+#   FIRST_SEED  the lease's first training seed (default 0); SEEDS seeds per variant (default 1)
+#   STEPS       steps per run (default 3000, the small preset's schedule); EVAL_EVERY (1000)
+#   DD3G_ARGS   more flags of train_small.py, e.g. "--set iv_random_background=false"
+# dd3g-collect.sh brings back results.json, or before it exists every run's record so far
+# (work/runs, as one runs.tar), for scripts/summarise_runs.py.
+V=${VARIANTS:-pepd_joint,pepd_es,pepd_iv}
+n=$(( $(tr -cd , <<< "$V" | wc -c) + 1 ))
+s=${SEEDS:-1}
+# shellcheck disable=SC2086  # DD3G_ARGS splits into words on purpose
+python3 plugins/gs-method-dd3g/scripts/train_small.py --teacher "${TEACHER_FILE:-.teacher/imagedream.safetensors}" \
+    --out "${DD3G_ROOT:-/tmp/d}/out" --variants "$V" --first-seed "${FIRST_SEED:-0}" --seeds "$s" \
+    --steps "${STEPS:-3000}" --eval-every "${EVAL_EVERY:-1000}" --jobs $(( n * s )) $DD3G_ARGS
