@@ -3,13 +3,10 @@ command it builds and what a segment brings back for scripts/summarise_runs.py."
 
 from __future__ import annotations
 
-import os
-import shlex
-import stat
-import subprocess
 import tarfile
 from pathlib import Path
 
+from device_jobs import collect, flag_value, job_args
 from isolated import ROOT
 
 JOB = ROOT / "tools" / "device" / "jobs" / "dd3g.sh"
@@ -17,19 +14,10 @@ COLLECT = ROOT / "tools" / "device" / "jobs" / "dd3g-collect.sh"
 
 
 def _job_args(tmp_path: Path, env: dict[str, str]) -> list[str]:
-    """The arguments dd3g.sh passes to python3, read by a stand-in python3 on PATH."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "python3"
-    fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {shlex.quote(str(tmp_path / "args"))}\n')
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    full = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **env}
-    subprocess.run(["bash", str(JOB)], cwd=tmp_path, env=full, check=True)
-    return (tmp_path / "args").read_text().splitlines()
+    return job_args(JOB, tmp_path, tmp_path, env)
 
 
-def _value(args: list[str], flag: str) -> str:
-    return args[args.index(flag) + 1]
+_value = flag_value
 
 
 def test_table_iii_by_default_one_run_per_job(tmp_path):
@@ -65,14 +53,11 @@ def test_collect_brings_back_the_records_then_the_results(tmp_path):
     (runs / "pepd_es-0.json").write_text('{"evals": []}')
     job.mkdir()
     (job / "job.log").write_text("log")
-    (out / "r").mkdir(parents=True)
-    env = {**os.environ, "OUT": str(out), "DD3G_ROOT": str(root), "JOB_ROOT": str(job)}
-    subprocess.run(["bash", str(COLLECT)], env=env, check=True)
-    assert sorted(p.name for p in (out / "r").iterdir()) == ["job.log", "runs.tar"]
+    env = {"DD3G_ROOT": str(root), "JOB_ROOT": str(job)}
+    assert collect(COLLECT, out, **env) == ["job.log", "runs.tar"]
     with tarfile.open(out / "r" / "runs.tar") as tar:
         assert sorted(tar.getnames()) == ["runs", "runs/pepd_es-0.json", "runs/setup.json"]
     for p in (out / "r").iterdir():
         p.unlink()
     (root / "out" / "results.json").write_text('{"tables": {}}')
-    subprocess.run(["bash", str(COLLECT)], env=env, check=True)
-    assert sorted(p.name for p in (out / "r").iterdir()) == ["job.log", "results.json"]
+    assert collect(COLLECT, out, **env) == ["job.log", "results.json"]

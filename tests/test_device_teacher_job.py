@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from device_jobs import collect, flag_value, job_args
 from isolated import ROOT
 
 JOB = ROOT / "tools" / "device" / "jobs" / "teacher.sh"
@@ -18,23 +19,15 @@ COLLECT = ROOT / "tools" / "device" / "jobs" / "teacher-collect.sh"
 
 
 def _job_args(tmp_path: Path, env: dict[str, str], packs: tuple[str, ...] = ()) -> list[str]:
-    """The arguments teacher.sh passes to python3, read by a stand-in python3 on PATH."""
+    """The arguments teacher.sh passes to python3, with ``packs`` carried in .teacher."""
     tree = tmp_path / "tree"
     (tree / ".teacher").mkdir(parents=True)
     for name in packs:
         (tree / ".teacher" / f"{name}.safetensors").write_bytes(b"x")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "python3"
-    fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {shlex.quote(str(tmp_path / "args"))}\n')
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    full = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **env}
-    subprocess.run(["bash", str(JOB)], cwd=tree, env=full, check=True)
-    return (tmp_path / "args").read_text().splitlines()
+    return job_args(JOB, tree, tmp_path, env)
 
 
-def _value(args: list[str], flag: str) -> str:
-    return args[args.index(flag) + 1]
+_value = flag_value
 
 
 def test_one_teacher_from_scratch(tmp_path):
@@ -95,16 +88,8 @@ def test_collect_brings_back_each_pack_in_parts(tmp_path):
     (root / "out" / "results.json").write_text("{}")
     job.mkdir()
     (job / "job.log").write_text("log")
-    (out / "r").mkdir(parents=True)
-    env = {
-        **os.environ,
-        "OUT": str(out),
-        "TEACHER": "zero123 imagedream",
-        "TEACHER_ROOT": str(root),
-        "JOB_ROOT": str(job),
-    }
-    subprocess.run(["bash", str(COLLECT)], env=env, check=True)
-    got = sorted(p.name for p in (out / "r").iterdir())
+    env = {"TEACHER": "zero123 imagedream", "TEACHER_ROOT": str(root), "JOB_ROOT": str(job)}
+    got = collect(COLLECT, out, **env)
     # done: results.json holds every teacher's result, so no NAME-result.json beside it (two
     # teachers' four parts, results, job.log and wait.sh's smi.log: 7 of the 8 files returned)
     assert got == [
@@ -121,8 +106,7 @@ def test_collect_brings_back_each_pack_in_parts(tmp_path):
     (root / "out" / "results.json").unlink()
     for p in (out / "r").iterdir():
         p.unlink()
-    subprocess.run(["bash", str(COLLECT)], env=env, check=True)
-    got = sorted(p.name for p in (out / "r").iterdir())
+    got = collect(COLLECT, out, **env)
     assert "zero123-result.json" in got and "results.json" not in got
 
 
@@ -182,13 +166,5 @@ def test_collect_brings_back_the_evaluation_beside_the_training(tmp_path):
     (root / "eval-out").mkdir(parents=True)
     (root / "eval-out" / "results.json").write_text('{"teachers": {}}')
     job.mkdir()
-    (out / "r").mkdir(parents=True)
-    env = {
-        **os.environ,
-        "OUT": str(out),
-        "TEACHER": "imagedream",
-        "TEACHER_ROOT": str(root),
-        "JOB_ROOT": str(job),
-    }
-    subprocess.run(["bash", str(COLLECT)], env=env, check=True)
+    collect(COLLECT, out, TEACHER="imagedream", TEACHER_ROOT=str(root), JOB_ROOT=str(job))
     assert (out / "r" / "eval-results.json").read_text() == '{"teachers": {}}'
