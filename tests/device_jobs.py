@@ -9,17 +9,39 @@ import stat
 import subprocess
 from pathlib import Path
 
+END = "--end-of-call--"
 
-def job_args(script: Path, cwd: Path, tmp_path: Path, env: dict[str, str]) -> list[str]:
-    """The arguments ``script`` passes to python3, read by a stand-in python3 on PATH."""
+
+def fake_python3(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """A stand-in python3 on PATH that appends each call's arguments, one per line and the call
+    closed by ``END``, to the returned record file; the environment that puts it first."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
+    record = tmp_path / "calls"
     fake = bin_dir / "python3"
-    fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {shlex.quote(str(tmp_path / "args"))}\n')
+    fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" {END} >> {shlex.quote(str(record))}\n')
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    full = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **env}
-    subprocess.run(["bash", str(script)], cwd=cwd, env=full, check=True)
-    return (tmp_path / "args").read_text().splitlines()
+    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}, record
+
+
+def python3_calls(record: Path) -> list[list[str]]:
+    """The calls ``fake_python3`` recorded, each as its argument list."""
+    calls, call = [], []
+    for line in record.read_text().splitlines() if record.exists() else []:
+        if line == END:
+            calls.append(call)
+            call = []
+        else:
+            call.append(line)
+    return calls
+
+
+def job_args(script: Path, cwd: Path, tmp_path: Path, env: dict[str, str]) -> list[str]:
+    """The arguments ``script`` passes to python3 (its one call), read by ``fake_python3``."""
+    path, record = fake_python3(tmp_path)
+    subprocess.run(["bash", str(script)], cwd=cwd, env={**path, **env}, check=True)
+    (call,) = python3_calls(record)
+    return call
 
 
 def flag_value(args: list[str], flag: str) -> str:

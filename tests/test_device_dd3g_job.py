@@ -20,16 +20,13 @@ def _job_args(tmp_path: Path, env: dict[str, str]) -> list[str]:
     return job_args(JOB, tmp_path, tmp_path, env)
 
 
-_value = flag_value
-
-
 def test_table_iii_by_default_one_run_per_job(tmp_path):
     args = _job_args(tmp_path, {})
     assert args[0].endswith("gs-method-dd3g/scripts/train_small.py")
-    assert _value(args, "--teacher") == ".teacher/imagedream.safetensors"
-    assert _value(args, "--variants") == "pepd_joint,pepd_es,pepd_iv"
-    assert _value(args, "--steps") == "3000" and _value(args, "--eval-every") == "1000"
-    assert _value(args, "--first-seed") == "0" and _value(args, "--jobs") == "3"
+    assert flag_value(args, "--teacher") == ".teacher/imagedream.safetensors"
+    assert flag_value(args, "--variants") == "pepd_joint,pepd_es,pepd_iv"
+    assert flag_value(args, "--steps") == "3000" and flag_value(args, "--eval-every") == "1000"
+    assert flag_value(args, "--first-seed") == "0" and flag_value(args, "--jobs") == "3"
 
 
 def test_a_later_lease_trains_other_variants_and_seeds_at_once(tmp_path):
@@ -42,9 +39,9 @@ def test_a_later_lease_trains_other_variants_and_seeds_at_once(tmp_path):
             "DD3G_ARGS": "--set iv_random_background=false",
         },
     )
-    assert _value(args, "--variants") == "hybrid_es,splatter_es,pd_es"
-    assert _value(args, "--first-seed") == "1" and _value(args, "--seeds") == "2"
-    assert _value(args, "--jobs") == "6"  # every run of the lease at once
+    assert flag_value(args, "--variants") == "hybrid_es,splatter_es,pd_es"
+    assert flag_value(args, "--first-seed") == "1" and flag_value(args, "--seeds") == "2"
+    assert flag_value(args, "--jobs") == "6"  # every run of the lease at once
     assert args[-2:] == ["--set", "iv_random_background=false"]
 
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
-import stat
 import subprocess
 import time
 from pathlib import Path
 
-from device_jobs import collect, flag_value, job_args
+from device_jobs import collect, fake_python3, flag_value, job_args, python3_calls
 from isolated import ROOT
 
 JOB = ROOT / "tools" / "device" / "jobs" / "teacher.sh"
@@ -27,15 +25,12 @@ def _job_args(tmp_path: Path, env: dict[str, str], packs: tuple[str, ...] = ()) 
     return job_args(JOB, tree, tmp_path, env)
 
 
-_value = flag_value
-
-
 def test_one_teacher_from_scratch(tmp_path):
     args = _job_args(tmp_path, {"TEACHER": "zero123", "SECONDS_TRAIN": "600"})
     assert args[0].endswith("train_procedural_teachers.py")
-    assert _value(args, "--gpus") == "0"
-    assert _value(args, "--priors") == "zero123"
-    assert json.loads(_value(args, "--seconds")) == {"zero123": 600}
+    assert flag_value(args, "--gpus") == "0"
+    assert flag_value(args, "--priors") == "zero123"
+    assert json.loads(flag_value(args, "--seconds")) == {"zero123": 600}
     assert "--compile-graphs" in args and "--resume" not in args
 
 
@@ -45,16 +40,16 @@ def test_two_teachers_share_the_gpu_and_resume_from_one_pack(tmp_path):
         {"TEACHER": "zero123 imagedream", "SECONDS_TRAIN": '{"zero123": 500, "imagedream": 1300}'},
         packs=("zero123",),
     )
-    assert _value(args, "--gpus") == "0,0"
+    assert flag_value(args, "--gpus") == "0,0"
     i = args.index("--priors")
     assert args[i + 1 : i + 3] == ["zero123", "imagedream"]
-    assert json.loads(_value(args, "--seconds")) == {"zero123": 500, "imagedream": 1300}
-    assert _value(args, "--resume") == ".teacher"
+    assert json.loads(flag_value(args, "--seconds")) == {"zero123": 500, "imagedream": 1300}
+    assert flag_value(args, "--resume") == ".teacher"
 
 
 def test_two_gpus_give_each_teacher_its_own(tmp_path):
     args = _job_args(tmp_path, {"TEACHER": "imagedream zero123plus", "TEACHER_GPU": "0,1"})
-    assert _value(args, "--gpus") == "0,1"
+    assert flag_value(args, "--gpus") == "0,1"
     i = args.index("--priors")
     assert args[i + 1 : i + 3] == ["imagedream", "zero123plus"]
 
@@ -70,9 +65,9 @@ def test_cpu_mode_names_the_cpu_once(tmp_path):
             "TEACHER_ARGS": "--preset tiny",
         },
     )
-    assert _value(args, "--gpus") == "cpu"
-    assert json.loads(_value(args, "--seconds")) == {"zero123": 4, "imagedream": 4}
-    assert "--compile-graphs" not in args and _value(args, "--preset") == "tiny"
+    assert flag_value(args, "--gpus") == "cpu"
+    assert json.loads(flag_value(args, "--seconds")) == {"zero123": 4, "imagedream": 4}
+    assert "--compile-graphs" not in args and flag_value(args, "--preset") == "tiny"
 
 
 def test_collect_brings_back_each_pack_in_parts(tmp_path):
@@ -129,36 +124,28 @@ def test_a_brought_back_pack_is_evaluated_alone(tmp_path):
     args = _job_args(
         tmp_path, {"TEACHER": "zero123", "TEACHER_ARGS": "--eval-only"}, packs=("zero123",)
     )
-    assert _value(args, "--resume") == ".teacher" and args[-1] == "--eval-only"
+    assert flag_value(args, "--resume") == ".teacher" and args[-1] == "--eval-only"
 
 
 def test_a_new_teacher_beside_another_pack_resumes_for_its_vae_and_evaluates_it(tmp_path):
     # ImageDream from scratch on Zero123's carried VAE, and Zero123's pack evaluated beside it.
-    tree, calls = tmp_path / "tree", tmp_path / "calls"
+    tree = tmp_path / "tree"
     (tree / ".teacher").mkdir(parents=True)
     (tree / ".teacher" / "zero123.safetensors").write_bytes(b"x")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "python3"
-    fake.write_text(f'#!/bin/sh\necho "$*" >> {shlex.quote(str(calls))}\n')
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    env = {
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        "TEACHER": "imagedream",
-        "TEACHER_GPU": "1",
-        "EVAL_ALSO": "zero123",
-        "JOB_ROOT": str(tmp_path),
-    }
-    subprocess.run(["bash", str(JOB)], cwd=tree, env=env, check=True)
+    path, record = fake_python3(tmp_path)
+    env = {**path, "TEACHER": "imagedream", "TEACHER_GPU": "1", "EVAL_ALSO": "zero123"}
+    subprocess.run(["bash", str(JOB)], cwd=tree, env={**env, "JOB_ROOT": str(tmp_path)}, check=True)
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and len(calls.read_text().splitlines()) < 2:
+    while time.monotonic() < deadline and len(python3_calls(record)) < 2:
         time.sleep(0.1)  # the evaluation runs in the background
-    lines = calls.read_text().splitlines()
-    train = next(shlex.split(x) for x in lines if "--eval-only" not in x)
-    ev = next(shlex.split(x) for x in lines if "--eval-only" in x)
-    assert _value(train, "--priors") == "imagedream" and _value(train, "--resume") == ".teacher"
-    assert _value(ev, "--priors") == "zero123" and _value(ev, "--gpus") == "1"
-    assert _value(ev, "--resume") == ".teacher" and _value(ev, "--out") != _value(train, "--out")
+    calls = python3_calls(record)
+    train = next(c for c in calls if "--eval-only" not in c)
+    ev = next(c for c in calls if "--eval-only" in c)
+    assert flag_value(train, "--priors") == "imagedream"
+    assert flag_value(train, "--resume") == ".teacher"
+    assert flag_value(ev, "--priors") == "zero123" and flag_value(ev, "--gpus") == "1"
+    assert flag_value(ev, "--resume") == ".teacher"
+    assert flag_value(ev, "--out") != flag_value(train, "--out")
 
 
 def test_collect_brings_back_the_evaluation_beside_the_training(tmp_path):
