@@ -20,7 +20,9 @@ What it runs, in order:
 Packed EMA checkpoints appear in ``WORK/<prior>/<prior>.safetensors`` every
 ``--checkpoint-every`` seconds; ``--resume DIR`` continues from packed teachers brought back
 (``DIR/<prior>.safetensors``; their VAE is kept, the optimiser starts afresh); a teacher with no
-pack in DIR trains from scratch on the VAE of a pack that is there.
+pack in DIR trains from scratch on the VAE of a pack that is there. ``--init-from FILE`` starts a
+new teacher from another's weights instead of random ones where their U-Nets match (Zero123++
+from a useful Zero123: :mod:`gs_priors.teachers.warm_start`).
 
 Usage on the GPU machine::
 
@@ -230,6 +232,22 @@ def eval_pairs(args, work: Path, name: str, resolution: int):
     return spread_subset(pairs, args.eval_pairs)
 
 
+def warm_start_teacher(args, name: str, directory: Path) -> dict | None:
+    """``--init-from``'s weights in the new teacher ``directory`` where its prior can start from
+    them; what was copied, or None."""
+    from gs_priors.teachers.warm_start import can_warm_start, teacher_prior, warm_start
+
+    if args.init_from is None or not can_warm_start(name, teacher_prior(args.init_from)):
+        return None
+    report = warm_start(directory, args.init_from)
+    summary = {
+        sub: {"from": r["from"], "copied": r["copied"], "cut": r["cut"], "kept": len(r["kept"])}
+        for sub, r in report.items()
+    }
+    log(f"{name}: warm start from {args.init_from}: {json.dumps(summary)}")
+    return {"from": str(args.init_from), "modules": summary}
+
+
 def run_teacher(args, work: Path, name: str, device: str) -> dict:
     """Train, pack and evaluate one teacher; writes ``WORK/<name>/result.json``."""
     from gs_priors.teachers import (
@@ -247,6 +265,7 @@ def run_teacher(args, work: Path, name: str, device: str) -> dict:
     if resumed is not None and not resumed.exists():
         resumed = None
     directory = root / "fp16"
+    warm = None
     if rank == 0:  # data parallel: rank 0 writes the teacher, every rank loads it
         if root.exists():
             shutil.rmtree(root)
@@ -260,6 +279,7 @@ def run_teacher(args, work: Path, name: str, device: str) -> dict:
             raise SystemExit(f"--eval-only: {resumed} is missing (the packed {name} to evaluate)")
         else:
             directory = write_teacher(cfg, directory, work / "vae", seed=args.seed)
+            warm = warm_start_teacher(args, name, directory)
     data_parallel_barrier()
     if args.eval_only and rank > 0:
         return {}
@@ -332,6 +352,7 @@ def run_teacher(args, work: Path, name: str, device: str) -> dict:
     )
     stats["data_parallel_ranks"] = world
     stats["resumed_from"] = None if resumed is None else str(resumed)
+    stats["warm_start"] = warm if rank == 0 else None
     trainer.use_ema()
     del trainer, bank, prior
     if device.startswith("cuda"):
@@ -574,6 +595,14 @@ def main() -> None:
         help="a folder of packed teachers (<prior>.safetensors) to continue training",
     )
     p.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="a packed teacher (or its directory) whose weights start the new teachers that can "
+        "take them instead of random ones: Zero123++ from Zero123 (U-Net and CLIP tower); a "
+        "teacher continued by --resume keeps its own",
+    )
+    p.add_argument(
         "--checkpoint-every",
         type=float,
         default=240.0,
@@ -666,6 +695,19 @@ def main() -> None:
             teacher_config(args, name)
     except GS3DError as e:
         p.error(f"--set: {e}")
+    if args.init_from is not None:
+        from gs_priors.teachers.warm_start import SOURCES, can_warm_start, teacher_prior
+
+        try:
+            source = teacher_prior(args.init_from)
+        except GS3DError as e:
+            p.error(f"--init-from: {e}")
+        if args.eval_only or not any(can_warm_start(n, source) for n in args.priors):
+            known = ", ".join(f"{t} from {s}" for t, by in SOURCES.items() for s in by)
+            p.error(
+                f"--init-from: no teacher to train in --priors can start from a {source} teacher "
+                f"(known: {known})"
+            )
     if args.eval_only:
         args.fp16_check = False  # the fp16 weights would be the int8 ones dequantized
     if args.seconds is None and args.steps is None:

@@ -351,6 +351,59 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
     new = run("4", "--resume", str(other), "--priors", "imagedream", "--no-fp16-check")
     assert new["vae"]["resumed_from"].endswith("zero123.safetensors")
     assert new["teachers"]["imagedream"]["train"]["resumed_from"] is None
+    assert new["teachers"]["imagedream"]["train"]["warm_start"] is None
+    # --init-from: a new Zero123++ starts from the Zero123 pack's U-Net and CLIP tower.
+    pack = str(other / "zero123.safetensors")
+    warm = run("5", "--resume", str(other), "--init-from", pack, "--priors", "zero123plus",
+               "--no-fp16-check")  # fmt: skip
+    ws = warm["teachers"]["zero123plus"]["train"]["warm_start"]
+    assert ws["from"] == pack
+    assert ws["modules"]["unet"]["cut"] == ["conv_in.weight"]
+    assert ws["modules"]["unet"]["kept"] == 0 and ws["modules"]["vision_encoder"]["kept"] == 0
+    # ... and refuses, before any data, when no teacher asked for can take the weights.
+    bad = subprocess.run(
+        [sys.executable, str(SCRIPT), "--work", str(tmp_path / "w6"), "--out", str(tmp_path / "o6"),
+         "--preset", "tiny", "--gpus", "cpu", "--init-from", pack, "--priors", "imagedream"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "--init-from: no teacher to train" in bad.stderr
+    assert not (tmp_path / "w6").exists()
+
+
+def test_warm_start_copies_zero123_into_a_new_zero123plus(teachers, tmp_path):
+    from safetensors.torch import load_file
+
+    from gs_priors.teachers.warm_start import can_warm_start, teacher_prior, warm_start
+
+    target = shutil.copytree(teachers["zero123plus"], tmp_path / "target")
+    packed = pack_teacher(teachers["zero123"], tmp_path / "zero123.safetensors")
+    assert teacher_prior(packed) == "zero123" and teacher_prior(target) == "zero123plus"
+    assert can_warm_start("zero123plus", "zero123") and not can_warm_start("zero123", "zero123plus")
+    before = load_file(str(target / "unet" / "diffusion_pytorch_model.safetensors"))
+    report = warm_start(target, teachers["zero123"])
+    assert report["unet"]["cut"] == ["conv_in.weight"] and report["unet"]["kept"] == []
+    ref = load_file(str(teachers["zero123"] / "image_encoder" / "model.safetensors"))
+    assert report["vision_encoder"] == {
+        "from": "image_encoder", "copied": len(ref), "cut": [], "kept": []
+    }  # fmt: skip
+    src = load_file(str(teachers["zero123"] / "unet" / "diffusion_pytorch_model.safetensors"))
+    got = load_file(str(target / "unet" / "diffusion_pytorch_model.safetensors"))
+    assert set(got) == set(before) and report["unet"]["copied"] == len(got) - 1
+    # Zero123 reads [noisy latent, input latent]: Zero123++'s 4 channels are the first four.
+    assert src["conv_in.weight"].shape[1] == 8 and got["conv_in.weight"].shape[1] == 4
+    assert torch.equal(got["conv_in.weight"], src["conv_in.weight"][:, :4])
+    assert all(torch.equal(got[k], src[k]) for k in got if k != "conv_in.weight")
+    assert not torch.equal(got["conv_out.weight"], before["conv_out.weight"])
+    enc = load_file(str(target / "vision_encoder" / "model.safetensors"))
+    assert all(torch.equal(enc[k], ref[k]) for k in enc)
+    # The packed source gives the same weights (int8-rounded), and the teacher still loads.
+    again = shutil.copytree(teachers["zero123plus"], tmp_path / "again")
+    assert warm_start(again, packed)["unet"]["copied"] == report["unet"]["copied"]
+    assert load_teacher(again).unet.conv_in.weight.shape[1] == 4
+    with pytest.raises(ValidationError, match="warm start"):
+        warm_start(shutil.copytree(teachers["imagedream"], tmp_path / "id"), packed)
+    with pytest.raises(FileFormatError, match="not a procedural teacher"):
+        warm_start(target, tmp_path)
 
 
 def test_spread_subset_keeps_evenly_spaced_pairs():
@@ -517,6 +570,25 @@ def test_camera_toy_script_learns_on_a_cpu(tmp_path, teachers):
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     assert rows and rows[-1]["steps"] > rows[0]["steps"] >= 1
     assert set(rows[-1]["gap"]) == {"500", "800", "950"}
+
+
+def test_warm_start_toy_scores_both_starts_on_the_same_held_out_rows(tmp_path, teachers):
+    script = Path(__file__).parents[1] / "scripts" / "warm_start_toy.py"
+    out = tmp_path / "ws.json"
+    subprocess.run(
+        [sys.executable, str(script), "--source", str(teachers["zero123"]), "--preset", "tiny",
+         "--work", str(tmp_path / "w"), "--out", str(out), "--steps", "2", "--eval-every", "1",
+         "--objects", "2", "--eval-objects", "2", "--batch", "2", "--threads", "1"],
+        check=True, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    res = json.loads(out.read_text())
+    assert res["warm_start"]["unet"]["cut"] == ["conv_in.weight"]
+    assert res["warm_start"]["unet"]["kept"] == 0
+    for run in ("scratch", "warm"):
+        assert [r["step"] for r in res["curves"][run]] == [0, 1, 2]
+        assert set(res["curves"][run][0]) == {"step", "100", "300", "500", "700", "900", "mean"}
+    # Different starting weights score differently on the same rows.
+    assert res["curves"]["warm"][0]["mean"] != res["curves"]["scratch"][0]["mean"]
 
 
 @pytest.mark.parametrize("name", ["zero123", "zero123plus"])

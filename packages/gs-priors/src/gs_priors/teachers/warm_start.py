@@ -1,0 +1,117 @@
+"""Start a new procedural teacher from another trained teacher's weights.
+
+Every official prior starts from a pretrained image model rather than from scratch (Zero123 from
+Stable Diffusion image variations, Zero123++ from Stable Diffusion 2, ImageDream from MVDream /
+SD 2.1). The procedural teachers have no such base; a useful teacher of the same U-Net class is
+the closest one here. Zero123's and Zero123++'s procedural U-Nets are both
+``UNet2DConditionModel`` of the same widths, and both have a CLIP vision tower of one
+configuration, so a useful Zero123 can seed Zero123++ (:data:`SOURCES`).
+
+Tensors are copied where the key and shape agree. The one expected mismatch is the U-Net's
+``conv_in``: Zero123 reads 8 channels (the noisy latent, then the input view's latent, as its
+pipeline concatenates them) where Zero123++ reads 4 (the noisy latent; its condition reaches the
+U-Net by reference attention), so the first 4 input channels are kept. Everything else stays as
+initialised and is reported.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from gs_core.errors import FileFormatError, ValidationError
+
+# target prior -> source prior -> {target subfolder: source subfolder}
+SOURCES: dict[str, dict[str, dict[str, str]]] = {
+    "zero123plus": {"zero123": {"unet": "unet", "vision_encoder": "image_encoder"}},
+}
+WEIGHTS = ("diffusion_pytorch_model.safetensors", "model.safetensors")
+
+
+def teacher_prior(path: str | Path) -> str:
+    """The prior of teacher ``path``, a directory or a packed file (its header only)."""
+    from safetensors import SafetensorError, safe_open
+
+    from gs_priors.teachers.packing import is_packed_teacher
+
+    path = Path(path)
+    if is_packed_teacher(path):
+        try:
+            with safe_open(str(path), "pt") as f:
+                text = json.loads((f.metadata() or {})["files"])["teacher_config.json"]
+        except (KeyError, ValueError, OSError, SafetensorError):
+            raise FileFormatError(path, "a packed teacher without teacher_config.json") from None
+    elif (path / "teacher_config.json").is_file():
+        text = (path / "teacher_config.json").read_text()
+    else:
+        raise FileFormatError(
+            path, "not a procedural teacher (a packed file or a directory with teacher_config.json)"
+        )
+    return json.loads(text)["prior"]
+
+
+def can_warm_start(target_prior: str, source_prior: str) -> bool:
+    """Whether a ``target_prior`` teacher can start from a ``source_prior`` one."""
+    return source_prior in SOURCES.get(target_prior, {})
+
+
+def _weights(folder: Path) -> Path:
+    for name in WEIGHTS:
+        if (folder / name).is_file():
+            return folder / name
+    raise FileFormatError(folder, f"no weights file ({' or '.join(WEIGHTS)})")
+
+
+def _leading_input_channels(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+    """``source`` cut to ``target``'s shape when only its input channels (dim 1) are more."""
+    if source.dim() != target.dim() or source.dim() < 2:
+        return None
+    same = source.shape[:1] == target.shape[:1] and source.shape[2:] == target.shape[2:]
+    if not same or source.shape[1] <= target.shape[1]:
+        return None
+    return source[:, : target.shape[1]]
+
+
+def warm_start(target: str | Path, source: str | Path) -> dict:
+    """Overwrite the weights of teacher directory ``target`` with those of teacher ``source``
+    (a directory or a packed file) where :data:`SOURCES` pairs their modules; returns, per
+    target module, how many tensors were ``copied``, ``cut`` (leading input channels) and
+    ``kept`` (left as initialised, with their keys)."""
+    from safetensors.torch import load_file
+
+    from gs_core.io.tensor_file import save_tensors
+    from gs_priors.teachers.packing import is_packed_teacher, unpacked_teacher
+
+    target, source = Path(target), Path(source)
+    to, frm = teacher_prior(target), teacher_prior(source)
+    if is_packed_teacher(source):
+        source = unpacked_teacher(source)
+    pairs = SOURCES.get(to, {}).get(frm)
+    if pairs is None:
+        known = [f"{s} -> {t}" for t, by in SOURCES.items() for s in by]
+        raise ValidationError(
+            "warm start", f"a source teacher one of {', '.join(known)}", f"{frm} -> {to}"
+        )
+    report = {}
+    for sub, src_sub in pairs.items():
+        path = _weights(target / sub)
+        state = load_file(str(path))
+        src = load_file(str(_weights(source / src_sub)))
+        copied, cut, kept = 0, [], []
+        for key, t in state.items():
+            s = src.get(key)
+            if s is not None and s.shape == t.shape:
+                state[key] = s.to(t.dtype)
+                copied += 1
+            elif s is not None and (c := _leading_input_channels(s, t)) is not None:
+                state[key] = c.to(t.dtype).contiguous()
+                cut.append(key)
+            else:
+                kept.append(key)
+        tmp = path.with_name(f".{path.name}.tmp")
+        save_tensors(state, str(tmp), metadata={"format": "pt"})
+        tmp.replace(path)
+        report[sub] = {"from": src_sub, "copied": copied, "cut": cut, "kept": kept}
+    return report
