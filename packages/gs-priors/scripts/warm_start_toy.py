@@ -26,6 +26,8 @@ from pathlib import Path
 import torch
 
 TIMESTEPS = (100, 300, 500, 700, 900)
+# Also scored with the null condition: what the input view is worth where the noise hides most.
+NULL_TIMESTEPS = (700, 900)
 
 
 @contextlib.contextmanager
@@ -47,23 +49,29 @@ def ema_weights(trainer):
 @torch.no_grad()
 def held_out_loss(trainer, batches: list, cache: dict) -> dict[str, float]:
     """The v-prediction MSE of ``trainer``'s EMA weights on ``batches`` with their fixed
-    noise, per timestep of :data:`TIMESTEPS` and their mean."""
+    noise, per timestep of :data:`TIMESTEPS` and their mean, and ``null_<t>`` with the null
+    condition at :data:`NULL_TIMESTEPS` (its excess over ``<t>`` is the condition's use)."""
     from gs_priors.teachers.training import conditioned_batch
 
     prior = trainer.prior
     sums = dict.fromkeys(TIMESTEPS, 0.0)
+    nulls = dict.fromkeys(NULL_TIMESTEPS, 0.0)
     with ema_weights(trainer):
         for batch, noise in batches:
-            x0, cond, _, _ = conditioned_batch(prior, "zero123plus", batch, cache)
+            x0, cond, null, _ = conditioned_batch(prior, "zero123plus", batch, cache)
             for t in TIMESTEPS:
                 tt = torch.full((x0.shape[0],), t, device=x0.device)
                 ab = prior.alphas_cumprod[tt].view(-1, 1, 1, 1)
                 xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
                 target = ab.sqrt() * noise - (1 - ab).sqrt() * x0
-                out = prior.model_output(xt, tt, cond).float()
-                sums[t] += float((out - target).pow(2).mean()) / len(batches)
+                for c, acc in ((cond, sums), (null, nulls)):
+                    if acc is nulls and t not in nulls:
+                        continue
+                    out = prior.model_output(xt, tt, c).float()
+                    acc[t] += float((out - target).pow(2).mean()) / len(batches)
     report = {str(t): round(v, 5) for t, v in sums.items()}
     report["mean"] = round(sum(sums.values()) / len(sums), 5)
+    report |= {f"null_{t}": round(v, 5) for t, v in nulls.items()}
     return report
 
 
