@@ -404,6 +404,11 @@ def test_warm_start_copies_zero123_into_a_new_zero123plus(teachers, tmp_path):
         warm_start(shutil.copytree(teachers["imagedream"], tmp_path / "id"), packed)
     with pytest.raises(FileFormatError, match="not a procedural teacher"):
         warm_start(target, tmp_path)
+    # A source of another size: refused, not a silent partial start.
+    bigger = TeacherConfig.preset("tiny-zero123plus").with_overrides(["unet_channels=[16,48]"])
+    other = write_teacher(bigger, tmp_path / "bigger", teachers["zero123"] / "vae")
+    with pytest.raises(ValidationError, match="tensors of other shapes"):
+        warm_start(other, packed)
 
 
 def test_spread_subset_keeps_evenly_spaced_pairs():

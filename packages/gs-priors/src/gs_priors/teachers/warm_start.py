@@ -7,11 +7,11 @@ the closest one here. Zero123's and Zero123++'s procedural U-Nets are both
 ``UNet2DConditionModel`` of the same widths, and both have a CLIP vision tower of one
 configuration, so a useful Zero123 can seed Zero123++ (:data:`SOURCES`).
 
-Tensors are copied where the key and shape agree. The one expected mismatch is the U-Net's
-``conv_in``: Zero123 reads 8 channels (the noisy latent, then the input view's latent, as its
-pipeline concatenates them) where Zero123++ reads 4 (the noisy latent; its condition reaches the
-U-Net by reference attention), so the first 4 input channels are kept. Everything else stays as
-initialised and is reported.
+Tensors are copied where the key and shape agree; a key of another shape means another size and
+is refused. The one expected mismatch is the U-Net's ``conv_in``: Zero123 reads 8 channels (the
+noisy latent, then the input view's latent, as its pipeline concatenates them) where Zero123++
+reads 4 (the noisy latent; its condition reaches the U-Net by reference attention), so the first
+4 input channels are kept. A key the source lacks stays as initialised and is reported.
 """
 
 from __future__ import annotations
@@ -78,7 +78,8 @@ def warm_start(target: str | Path, source: str | Path) -> dict:
     """Overwrite the weights of teacher directory ``target`` with those of teacher ``source``
     (a directory or a packed file) where :data:`SOURCES` pairs their modules; returns, per
     target module, how many tensors were ``copied``, ``cut`` (leading input channels) and
-    ``kept`` (left as initialised, with their keys)."""
+    ``kept`` (absent from the source, left as initialised, with their keys). A source module of
+    another size raises :class:`~gs_core.errors.ValidationError`."""
     from safetensors.torch import load_file
 
     from gs_core.io.tensor_file import save_tensors
@@ -91,25 +92,32 @@ def warm_start(target: str | Path, source: str | Path) -> dict:
     pairs = SOURCES.get(to, {}).get(frm)
     if pairs is None:
         known = [f"{s} -> {t}" for t, by in SOURCES.items() for s in by]
-        raise ValidationError(
-            "warm start", f"a source teacher one of {', '.join(known)}", f"{frm} -> {to}"
-        )
+        raise ValidationError("warm start", f"one of {', '.join(known)}", f"{frm} -> {to}")
     report = {}
     for sub, src_sub in pairs.items():
         path = _weights(target / sub)
         state = load_file(str(path))
         src = load_file(str(_weights(source / src_sub)))
-        copied, cut, kept = 0, [], []
+        copied, cut, kept, other = 0, [], [], []
         for key, t in state.items():
             s = src.get(key)
-            if s is not None and s.shape == t.shape:
+            if s is None:
+                kept.append(key)
+            elif s.shape == t.shape:
                 state[key] = s.to(t.dtype)
                 copied += 1
-            elif s is not None and (c := _leading_input_channels(s, t)) is not None:
+            elif (c := _leading_input_channels(s, t)) is not None:
                 state[key] = c.to(t.dtype).contiguous()
                 cut.append(key)
             else:
-                kept.append(key)
+                other.append(f"{key} {tuple(s.shape)} for {tuple(t.shape)}")
+        if other:
+            # Another size (e.g. a tiny source for a procedural teacher): half a start is none.
+            raise ValidationError(
+                f"warm start {source / src_sub}",
+                f"the sizes of {target / sub}",
+                f"{len(other)} tensors of other shapes, e.g. {other[0]}",
+            )
         tmp = path.with_name(f".{path.name}.tmp")
         save_tensors(state, str(tmp), metadata={"format": "pt"})
         tmp.replace(path)
