@@ -4,11 +4,12 @@ equal steps on held-out objects.
 Two Zero123++ teachers of the procedural size (the real classes, the VAE of the packed source
 teacher) are written from the same seed; one is then warm-started from the source
 (:func:`gs_priors.teachers.warm_start.warm_start`). Both train on the same batches, one step each
-in turn, and every ``--eval-every`` steps their EMA weights are scored on ``eval-hard`` objects
-(never trained on) by the v-prediction loss at fixed timesteps and noise, per timestep: the
-high-noise rows are where only the condition tells the model what the unseen sides look like.
-It measures the start of training only (the GPU runs take tens of thousands of steps at batch
-192), so it says whether the warm start is a head start, not where either run ends.
+in turn, and every ``--eval-every`` steps their EMA weights are scored on two fixed batches of
+sets drawn from ``eval-hard`` objects (never trained on) by the v-prediction loss at fixed
+timesteps and noise, per timestep: the high-noise rows are where only the condition tells the
+model what the unseen sides look like. It measures the start of training only (the GPU runs
+take tens of thousands of steps at batch 192), so it says whether the warm start is a head
+start, not where either run ends.
 
     python3 packages/gs-priors/scripts/warm_start_toy.py --source .teacher/zero123.safetensors \\
         --work /tmp/ws --steps 300 --eval-every 50 --out warm-start.json
@@ -87,7 +88,10 @@ def main(argv: list[str] | None = None) -> dict:
         help="the teachers' size: the GPU runs' or the CPU tests' (tiny-zero123plus)",
     )
     p.add_argument("--work", type=Path, required=True)
-    p.add_argument("--out", type=Path, default=None, help="the results JSON (default WORK/)")
+    p.add_argument(
+        "--out", type=Path, default=None, help="the results JSON (default WORK/warm-start.json)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier --out")
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--batch", type=int, default=8, help="sets per step (the GPU runs: 192)")
@@ -104,6 +108,14 @@ def main(argv: list[str] | None = None) -> dict:
     )
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
+    from gs_core.errors import GS3DError
+    from gs_core.io.atomic import atomic_write_text, check_overwrite
+
+    out = a.out or a.work / "warm-start.json"
+    try:  # before minutes of training
+        check_overwrite(out, a.overwrite, directory=False)
+    except GS3DError as e:
+        p.error(f"--out: {e}")
 
     from gs_core.procedural.generator import ProceduralConfig, generate
     from gs_priors.teachers import (
@@ -149,7 +161,8 @@ def main(argv: list[str] | None = None) -> dict:
             reports[run] = {k: {**v, "kept": len(v["kept"])} for k, v in report.items()}
         trainers[run] = TeacherTrainer(load_teacher(directory), cfg, bank, seed=0)
     eval_cache = latent_cache(trainers["scratch"].prior, "zero123plus", eval_bank)
-    # Two fixed held-out batches with fixed noise: every evaluation scores the same rows.
+    # Two fixed held-out batches (sets drawn from the eval objects) with fixed noise: every
+    # evaluation scores the same rows.
     g = torch.Generator().manual_seed(7)
     batches = []
     for _ in range(2):
@@ -182,10 +195,7 @@ def main(argv: list[str] | None = None) -> dict:
         "train_seconds": {k: round(v, 1) for k, v in seconds.items()},
         "curves": curves,
     }
-    out = a.out or work / "warm-start.json"
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    tmp.replace(out)
+    atomic_write_text(out, json.dumps(result, indent=1) + "\n")
     return result
 
 

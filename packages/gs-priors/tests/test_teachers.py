@@ -596,6 +596,13 @@ def test_warm_start_toy_scores_both_starts_on_the_same_held_out_rows(tmp_path, t
         }  # fmt: skip
     # Different starting weights score differently on the same rows.
     assert res["curves"]["warm"][0]["mean"] != res["curves"]["scratch"][0]["mean"]
+    again = subprocess.run(
+        [sys.executable, str(script), "--source", str(teachers["zero123"]), "--work",
+         str(tmp_path / "w"), "--out", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    assert json.loads(out.read_text()) == res  # the earlier results are kept
 
 
 @pytest.mark.parametrize("name", ["zero123", "zero123plus"])
