@@ -235,15 +235,16 @@ def eval_pairs(args, work: Path, name: str, resolution: int):
 def warm_start_teacher(args, name: str, directory: Path) -> dict | None:
     """``--init-from``'s weights in the new teacher ``directory`` where its prior can start from
     them; what was copied, or None."""
-    from gs_priors.teachers.warm_start import can_warm_start, teacher_prior, warm_start
+    from gs_priors.teachers.warm_start import (
+        can_warm_start,
+        summarise,
+        teacher_prior,
+        warm_start,
+    )
 
     if args.init_from is None or not can_warm_start(name, teacher_prior(args.init_from)):
         return None
-    report = warm_start(directory, args.init_from)
-    summary = {
-        sub: {"from": r["from"], "copied": r["copied"], "cut": r["cut"], "kept": len(r["kept"])}
-        for sub, r in report.items()
-    }
+    summary = summarise(warm_start(directory, args.init_from))
     log(f"{name}: warm start from {args.init_from}: {json.dumps(summary)}")
     return {"from": str(args.init_from), "modules": summary}
 

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> dict:
     from gs_priors.teachers.data import BATCHES
     from gs_priors.teachers.packing import is_packed_teacher, unpacked_teacher
     from gs_priors.teachers.training import latent_cache
-    from gs_priors.teachers.warm_start import warm_start
+    from gs_priors.teachers.warm_start import summarise, warm_start
 
     preset = "zero123plus" if a.preset == "procedural" else "tiny-zero123plus"
     cfg = TeacherConfig.preset(preset).with_overrides(
@@ -157,8 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
     for run in ("scratch", "warm"):
         directory = write_teacher(cfg, work / run, source / "vae", seed=0)
         if run == "warm":
-            report = warm_start(directory, a.source)
-            reports[run] = {k: {**v, "kept": len(v["kept"])} for k, v in report.items()}
+            reports[run] = summarise(warm_start(directory, a.source))
         trainers[run] = TeacherTrainer(load_teacher(directory), cfg, bank, seed=0)
     eval_cache = latent_cache(trainers["scratch"].prior, "zero123plus", eval_bank)
     # Two fixed held-out batches (sets drawn from the eval objects) with fixed noise: every

@@ -22,12 +22,12 @@ from pathlib import Path
 import torch
 
 from gs_core.errors import FileFormatError, ValidationError
+from gs_priors.teachers.packing import WEIGHT_FILES
 
 # target prior -> source prior -> {target subfolder: source subfolder}
 SOURCES: dict[str, dict[str, dict[str, str]]] = {
     "zero123plus": {"zero123": {"unet": "unet", "vision_encoder": "image_encoder"}},
 }
-WEIGHTS = ("diffusion_pytorch_model.safetensors", "model.safetensors")
 
 
 def teacher_prior(path: str | Path) -> str:
@@ -58,10 +58,10 @@ def can_warm_start(target_prior: str, source_prior: str) -> bool:
 
 
 def _weights(folder: Path) -> Path:
-    for name in WEIGHTS:
+    for name in WEIGHT_FILES:
         if (folder / name).is_file():
             return folder / name
-    raise FileFormatError(folder, f"no weights file ({' or '.join(WEIGHTS)})")
+    raise FileFormatError(folder, f"no weights file ({' or '.join(WEIGHT_FILES)})")
 
 
 def _leading_input_channels(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
@@ -123,3 +123,8 @@ def warm_start(target: str | Path, source: str | Path) -> dict:
         tmp.replace(path)
         report[sub] = {"from": src_sub, "copied": copied, "cut": cut, "kept": kept}
     return report
+
+
+def summarise(report: dict) -> dict:
+    """:func:`warm_start`'s report for a results file: the kept keys counted, not listed."""
+    return {sub: {**r, "kept": len(r["kept"])} for sub, r in report.items()}
