@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import gs_nets as n
+from gs_core.testing import assert_block_trains
 
 
 def _r(*shape):
@@ -102,29 +103,11 @@ CASES = {
 }
 
 
-def _tensors(out):
-    return list(out) if isinstance(out, (tuple, list)) else [out]
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_block_shapes_and_gradients(name):
     torch.manual_seed(0)
     module, inputs, shape = CASES[name]()
-    out = module(*inputs)
-    outs = _tensors(out)
-    if shape is not None:
-        assert tuple(outs[0].shape) == shape
-    assert all(torch.isfinite(o).all() for o in outs)
-    sum(o.float().square().mean() for o in outs if o.requires_grad).backward()
-    missing = [
-        k
-        for k, p in module.named_parameters()
-        if p.grad is None or not torch.isfinite(p.grad).all()
-    ]
-    assert missing == []
-    for x in inputs:
-        if isinstance(x, torch.Tensor) and x.requires_grad:
-            assert x.grad is not None and torch.isfinite(x.grad).all()
+    assert_block_trains(module, inputs, shape)
 
 
 def test_every_public_block_is_covered():

@@ -49,9 +49,10 @@ def ema_weights(trainer):
 
 @torch.no_grad()
 def held_out_loss(trainer, batches: list, cache: dict) -> dict[str, float]:
-    """The v-prediction MSE of ``trainer``'s EMA weights on ``batches`` with their fixed
+    """The MSE of ``trainer``'s EMA weights (Zero123++: v-prediction) on ``batches`` with their fixed
     noise, per timestep of :data:`TIMESTEPS` and their mean, and ``null_<t>`` with the null
     condition at :data:`NULL_TIMESTEPS` (its excess over ``<t>`` is the condition's use)."""
+    from gs_priors.forward_process import add_noise, prediction_target
     from gs_priors.teachers.training import conditioned_batch
 
     prior = trainer.prior
@@ -62,9 +63,10 @@ def held_out_loss(trainer, batches: list, cache: dict) -> dict[str, float]:
             x0, cond, null, _ = conditioned_batch(prior, "zero123plus", batch, cache)
             for t in TIMESTEPS:
                 tt = torch.full((x0.shape[0],), t, device=x0.device)
-                ab = prior.alphas_cumprod[tt].view(-1, 1, 1, 1)
-                xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
-                target = ab.sqrt() * noise - (1 - ab).sqrt() * x0
+                xt = add_noise(x0, noise, tt, prior.alphas_cumprod)
+                target = prediction_target(
+                    x0, noise, tt, prior.alphas_cumprod, prior.prediction_type
+                )
                 for c, acc in ((cond, sums), (null, nulls)):
                     if acc is nulls and t not in nulls:
                         continue

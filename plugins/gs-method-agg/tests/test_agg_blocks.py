@@ -8,6 +8,7 @@ import itertools
 import pytest
 import torch
 
+from gs_core.testing import assert_block_trains
 from gs_method_agg.blocks import AGGBlock, QueryTransformer
 from gs_method_agg.feature_expansion import FeatureExpansion, expand_features, expand_points
 from gs_method_agg.point_upsampler import PointUpsampler, PointUpsamplerConfig
@@ -145,18 +146,4 @@ CASES = {
 def test_block_shapes_and_gradients(name):
     torch.manual_seed(0)
     module, inputs, shape = CASES[name]()
-    out = module(*inputs)
-    outs = list(out) if isinstance(out, (tuple, list)) else [out]
-    if shape is not None:
-        assert tuple(outs[0].shape) == shape
-    assert all(torch.isfinite(o).all() for o in outs)
-    sum(o.float().square().mean() for o in outs if o.requires_grad).backward()
-    missing = [
-        k
-        for k, p in module.named_parameters()
-        if p.grad is None or not torch.isfinite(p.grad).all()
-    ]
-    assert missing == []
-    for x in inputs:
-        if isinstance(x, torch.Tensor) and x.requires_grad:
-            assert x.grad is not None and torch.isfinite(x.grad).all()
+    assert_block_trains(module, inputs, shape)

@@ -211,7 +211,8 @@ def test_a_budget_without_steps_is_probed_then_fitted(script, tiny_teacher_dir, 
     assert {(r["variant"], r["seed"]) for r in probe["runs"]} == {("pepd_es", 0), ("pepd_iv", 0)}
     assert all(r["rate"] > 0 and r["eval_s"] > 0 for r in probe["runs"])
     steps = probe["steps"]
-    assert steps == script.fitted_steps(probe["runs"], 30.0, 3, 0.6) and steps >= 10
+    # >= 3 for three distinct evaluations; how many more depends on the machine's load
+    assert steps == script.fitted_steps(probe["runs"], 30.0, 3, 0.6) and steps >= 3
     every = probe["every"]
     assert every == -(-steps // 3)  # rounded up: three evaluations, the last at the end
     assert res["failed_runs"] == [] and res["equal_steps"] == steps

@@ -1,6 +1,8 @@
 """gs-encoders: pretrained image and shape encoders for gs3d.
 
-- :class:`DinoV2Encoder`: DINOv2 CLS + patch tokens (AGG's image encoder), via timm.
+- :class:`DinoV2Encoder`: DINOv2 CLS + patch tokens, via timm.
+- :class:`ImageTokenEncoder`: a generator's image tokens (AGG's, DD3G's): DINOv2, or a ViT of
+  DINOv2's layout trained from scratch (``gs_nets.SmallViT``) for the offline world.
 - :class:`ClipEncoder`: CLIP image / text embeddings for any open_clip model, and CLIP
   similarity (registered as the ``clip_similarity`` metric of ``gs3d eval``); these need the
   ``clip`` extra (``pip install 'gs-encoders[clip]'``).
@@ -17,6 +19,7 @@ open_clip are imported when an encoder is built, not when this package is import
 from gs_encoders.clip import ClipEncoder, clip_embed_dim
 from gs_encoders.clip_similarity import clip_image_similarity, clip_text_similarity
 from gs_encoders.dinov2 import DINOV2_VARIANTS, DinoV2Encoder, DinoV2Output
+from gs_encoders.image_tokens import ImageTokenEncoder, ImageTokenEncoderConfig
 from gs_encoders.openshape import (
     NUM_POINTS,
     OPENSHAPE_HUB_ID,
@@ -35,6 +38,8 @@ __all__ = [
     "ClipEncoder",
     "DinoV2Encoder",
     "DinoV2Output",
+    "ImageTokenEncoder",
+    "ImageTokenEncoderConfig",
     "OpenShapeConfig",
     "OpenShapeEncoder",
     "clip_embed_dim",

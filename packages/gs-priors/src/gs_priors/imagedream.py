@@ -44,6 +44,7 @@ from gs_core.errors import FileFormatError, ValidationError
 from gs_priors.diffusers_prior import DiffusersPrior, load_component, scheduler_from_dir
 from gs_priors.model_dir import resolve_model_dir
 from gs_priors.prior import Condition
+from gs_priors.text_states import clip_text_states
 from gs_priors.zero123 import CLIP_MEAN, CLIP_STD, _read_preprocessor
 
 COMPONENTS = (
@@ -254,14 +255,7 @@ class ImageDreamGuidance(DiffusersPrior):
     # ------------------------------------------------------------------ conditioning
     @torch.no_grad()
     def _embed_text(self, prompts: list[str]) -> torch.Tensor:
-        tokens = self.tokenizer(
-            prompts,
-            padding="max_length",
-            max_length=self.tokenizer.model_max_length,
-            truncation=True,
-            return_tensors="pt",
-        )
-        return self.text_encoder(tokens.input_ids.to(self.device))[0].float()
+        return clip_text_states(self.tokenizer, self.text_encoder, prompts, self.device)
 
     def _clip_input(self, x: torch.Tensor) -> torch.Tensor:
         # CLIPImageProcessor's shortest-edge resize + centre crop == centre square, then resize.

@@ -8,7 +8,8 @@ A prior wraps a pretrained latent (or pixel) diffusion model. Score distillation
 * ``model_output`` - the raw network prediction for ``(latents_t, t, condition)``, whose meaning
   ``prediction_type`` names (``"epsilon"``, ``"v_prediction"`` or ``"sample"``, as diffusers);
 * ``alphas_cumprod`` - the training schedule ``alpha_bar_t`` ``[T]``, so noising and the
-  conversions between prediction types are done once, by the loss, for every prior;
+  conversions between prediction types are done once, for every prior
+  (:mod:`gs_priors.forward_process`);
 * ``null_condition`` - the unconditional counterpart of a condition, for classifier-free
   guidance.
 

@@ -18,6 +18,7 @@ from gs_core.errors import ValidationError
 from gs_priors.diffusers_prior import DiffusersPrior, load_component, scheduler_from_dir
 from gs_priors.model_dir import resolve_model_dir
 from gs_priors.prior import Condition
+from gs_priors.text_states import clip_text_states
 
 COMPONENTS = ("vae", "unet", "text_encoder", "tokenizer", "scheduler")
 DEFAULT_MODEL_ID = "stabilityai/stable-diffusion-2-1-base"
@@ -70,14 +71,7 @@ class StableDiffusionGuidance(DiffusersPrior):
 
     @torch.no_grad()
     def _embed(self, prompts: list[str]) -> torch.Tensor:
-        tokens = self.tokenizer(
-            prompts,
-            padding="max_length",
-            max_length=self.tokenizer.model_max_length,
-            truncation=True,
-            return_tensors="pt",
-        )
-        return self.text_encoder(tokens.input_ids.to(self.device))[0].float()
+        return clip_text_states(self.tokenizer, self.text_encoder, prompts, self.device)
 
     def encode_text(
         self, prompts: str | Sequence[str], negative_prompts: str | Sequence[str] = ""

@@ -83,6 +83,33 @@ def tiny_clip_tokenizer(max_length: int = 16):
     return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=max_length)
 
 
+def tiny_clip_vision(with_projection: bool = True):
+    """A CLIP vision tower of 32x32 images in 8 px patches, 16 wide, 2 layers (with a
+    ``TINY_CROSS_DIM`` projection, ``CLIPVisionModelWithProjection``, or without), and its
+    processor (shortest edge 32, centre crop 32)."""
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        CLIPVisionModel,
+        CLIPVisionModelWithProjection,
+    )
+
+    config = CLIPVisionConfig(
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=32,
+        patch_size=8,
+        projection_dim=TINY_CROSS_DIM,
+    )
+    model = (CLIPVisionModelWithProjection if with_projection else CLIPVisionModel)(config)
+    processor = CLIPImageProcessor(
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+    )
+    return model, processor
+
+
 def save_tiny_stable_diffusion(
     directory: str | Path,
     seed: int = 0,
@@ -106,29 +133,15 @@ def save_tiny_stable_diffusion(
 def save_tiny_zero123(directory: str | Path, seed: int = 0) -> Path:
     """A Zero123-layout checkpoint (vae, 8-channel unet, image_encoder, feature_extractor,
     clip_camera_projection, scheduler) with CLIP images of 32x32."""
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
     from gs_priors.zero123 import camera_projection_class
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed + 3)
-    image_encoder = CLIPVisionModelWithProjection(
-        CLIPVisionConfig(
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=32,
-            patch_size=8,
-            projection_dim=TINY_CROSS_DIM,
-        )
-    )
+    image_encoder, processor = tiny_clip_vision()
     torch.manual_seed(seed + 4)
     projection = camera_projection_class()(embedding_dim=TINY_CROSS_DIM, additional_embeddings=4)
-    processor = CLIPImageProcessor(
-        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
-    )
     tiny_vae(seed).save_pretrained(directory / "vae")
     tiny_unet(8, TINY_CROSS_DIM, seed).save_pretrained(directory / "unet")
     image_encoder.save_pretrained(directory / "image_encoder")
@@ -202,25 +215,12 @@ def tiny_multiview_unet(
 def save_tiny_imagedream(directory: str | Path, seed: int = 0) -> Path:
     """An ImageDream-layout checkpoint (vae, multi-view unet, text_encoder, tokenizer,
     scheduler, image_encoder, feature_extractor) with 16x16 views and CLIP images of 32x32."""
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tokenizer = tiny_clip_tokenizer()
     torch.manual_seed(seed + 6)
-    image_encoder = CLIPVisionModel(
-        CLIPVisionConfig(
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=32,
-            patch_size=8,
-        )
-    )
-    processor = CLIPImageProcessor(
-        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
-    )
+    image_encoder, processor = tiny_clip_vision(with_projection=False)
     tiny_vae(seed).save_pretrained(directory / "vae")
     tiny_multiview_unet(seed, TINY_CROSS_DIM, 16).save_pretrained(directory / "unet")
     tiny_text_encoder(tokenizer, TINY_CROSS_DIM, seed).save_pretrained(directory / "text_encoder")
@@ -242,37 +242,21 @@ def save_tiny_zero123plus(directory: str | Path, seed: int = 0) -> Path:
     feature_extractor_clip, feature_extractor_vae, scheduler, ``ramping_coefficients`` in
     model_index.json); load it with ``view_size=TINY_ZERO123PLUS_VIEW_SIZE``."""
     from diffusers import EulerAncestralDiscreteScheduler
-    from transformers import (
-        CLIPImageProcessor,
-        CLIPVisionConfig,
-        CLIPVisionModelWithProjection,
-    )
+    from transformers import CLIPImageProcessor
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tokenizer = tiny_clip_tokenizer()
     text_encoder = tiny_text_encoder(tokenizer, TINY_CROSS_DIM, seed + 3)
     # The image embedding is added to the text states: one width for both.
-    vision_encoder = CLIPVisionModelWithProjection(
-        CLIPVisionConfig(
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=32,
-            patch_size=8,
-            projection_dim=TINY_CROSS_DIM,
-        )
-    )
+    vision_encoder, vision_processor = tiny_clip_vision()
     ramping = torch.rand(tokenizer.model_max_length, generator=torch.Generator().manual_seed(seed))
     tiny_vae(seed).save_pretrained(directory / "vae")
     tiny_unet(4, TINY_CROSS_DIM, seed).save_pretrained(directory / "unet")
     text_encoder.save_pretrained(directory / "text_encoder")
     vision_encoder.save_pretrained(directory / "vision_encoder")
     tokenizer.save_pretrained(directory / "tokenizer")
-    CLIPImageProcessor(
-        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
-    ).save_pretrained(directory / "feature_extractor_clip")
+    vision_processor.save_pretrained(directory / "feature_extractor_clip")
     # v1.2's condition normalisation: mean 0.5, std 0.8.
     CLIPImageProcessor(
         size={"shortest_edge": 12},

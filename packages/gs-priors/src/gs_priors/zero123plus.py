@@ -47,6 +47,7 @@ from gs_core.hub import parse_hub_ref, resolve_pretrained
 from gs_priors.diffusers_prior import DiffusersPrior, load_component, scheduler_from_dir
 from gs_priors.model_dir import resolve_model_dir
 from gs_priors.prior import Condition
+from gs_priors.text_states import clip_text_states
 
 COMPONENTS = ("vae", "text_encoder", "tokenizer", "unet", "scheduler", "vision_encoder")
 # Image-processor configs only; model_dir's weight check must not ask them for weights.
@@ -546,14 +547,7 @@ class Zero123PlusGuidance(DiffusersPrior):
         return self._text_cache[key]
 
     def _encode_text(self, prompt: str) -> torch.Tensor:
-        tokens = self.tokenizer(
-            [prompt],
-            padding="max_length",
-            max_length=self.tokenizer.model_max_length,
-            truncation=True,
-            return_tensors="pt",
-        )
-        return self.text_encoder(tokens.input_ids.to(self.device))[0].float()
+        return clip_text_states(self.tokenizer, self.text_encoder, [prompt], self.device)
 
     def _vae_sample(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         moments = self.vae.encode(x.to(self.dtype)).latent_dist.parameters

@@ -30,6 +30,7 @@ from gs_core.config import (
     Width,
 )
 from gs_core.training import ScheduleConfig, TrainerConfig
+from gs_encoders.image_tokens import ImageTokenEncoderConfig
 from gs_method_agg.point_upsampler import PointUpsamplerConfig
 from gs_method_agg.triplane_generator import TriplaneGeneratorConfig
 
@@ -58,7 +59,7 @@ _SMALL_UNET = {
 }
 
 
-class ImageEncoderConfig(Config):
+class ImageEncoderConfig(ImageTokenEncoderConfig):
     """The image encoder: DINOv2 through timm, or a DINOv2-architecture ViT trained from scratch.
 
     ``kind="dinov2"`` is the paper's encoder (``variant="base"``, ``image_size=256``, which
@@ -66,20 +67,10 @@ class ImageEncoderConfig(Config):
     (pre-norm, LayerScale, GELU MLP) whose weights live in the AGG checkpoint; the bundled
     procedural-world model uses it because pretrained DINOv2 weights cannot be fetched on the
     offline machines it was trained on and DINOv2-small alone would exceed the 48 MiB bundle.
+    The fields and the module are gs-encoders' (:class:`gs_encoders.ImageTokenEncoder`).
     """
 
-    kind: Literal["dinov2", "vit"] = "dinov2"
-    variant: str = "base"
-    pretrained: str | None = pydantic.Field(
-        "official", description="DINOv2 weights: 'official', a hub id, a local path, or null"
-    )
-    trainable: bool = pydantic.Field(False, description="fine-tune the encoder (DINOv2 frozen)")
-    image_size: Resolution = 256
-    # kind="vit" only
-    patch_size: Resolution = 8
-    dim: Width = 192
-    depth: Depth = 6
-    num_heads: Depth = 3
+    image_size: Resolution = pydantic.Field(256, description="encoder input side (Sec. 4.1)")
 
 
 class GeometryConfig(Config):

@@ -27,6 +27,7 @@ import pydantic
 
 from gs_core.config import Config, Depth, GaussianCount, Resolution, ViewCount, Width
 from gs_core.training import TrainerConfig
+from gs_encoders.image_tokens import ImageTokenEncoderConfig
 
 # Attributes in decoding order (IV-A): position first, then scale and rotation, then colour and
 # opacity.
@@ -105,21 +106,16 @@ class HybridBaselineConfig(Config):
         return self.num_queries * self.points_per_query
 
 
-class ImageEncoderConfig(Config):
+class ImageEncoderConfig(ImageTokenEncoderConfig):
     """The image encoder: DINOv2 through gs_encoders (the paper's, Sec. IV-F names DINO), or a
     DINOv2-layout ViT trained from scratch (``kind="vit"``) for the offline procedural world,
-    where released DINOv2 weights cannot be fetched."""
+    where released DINOv2 weights cannot be fetched. The fields and the module are gs-encoders'
+    (:class:`gs_encoders.ImageTokenEncoder`)."""
 
-    kind: Literal["dinov2", "vit"] = "dinov2"
     variant: str = pydantic.Field(
         "base",
         description="DINOv2 size (our choice: the paper names DINO without a size; base is "
         "what the amortised generators it compares with, AGG and TGS, condition on)",
-    )
-    pretrained: str | None = pydantic.Field(
-        "official",
-        description="DINOv2 weights: 'official' (timm/<variant>.lvd142m), a hub id, a local "
-        "path, or null (random, for tests only)",
     )
     image_size: Resolution = pydantic.Field(
         224,
@@ -127,12 +123,6 @@ class ImageEncoderConfig(Config):
         "image tokens, which with 50 pattern tokens makes the paper's 307 tokens x 512 = "
         "157,184 Gaussians",
     )
-    trainable: bool = pydantic.Field(False, description="fine-tune the encoder (DINOv2: frozen)")
-    # kind="vit" only
-    patch_size: Resolution = 8
-    dim: Width = 192
-    depth: Depth = 6
-    num_heads: Depth = 3
 
 
 class PatternExtractionConfig(Config):

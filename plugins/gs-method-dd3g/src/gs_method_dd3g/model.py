@@ -16,9 +16,9 @@ from torch import nn
 from gs_core.errors import ValidationError
 from gs_core.gaussians import Gaussians, rgb_to_sh0
 from gs_core.method import GenerationOutput, Method, timed
+from gs_encoders.image_tokens import ImageTokenEncoder
 from gs_method_dd3g.cameras import orbit_views, plucker_inputs, random_view_sets
 from gs_method_dd3g.config import DD3GConfig
-from gs_method_dd3g.image_encoder import ImageEncoder
 from gs_method_dd3g.pattern_extraction import PatternExtraction
 from gs_method_dd3g.progressive_decoding import ProgressiveDecoding
 
@@ -78,10 +78,10 @@ class DD3G(Method):
         elif config.generator == "hybrid":  # Table II (a): points + triplane from the tokens
             from gs_method_dd3g.hybrid_baseline import HybridBaseline
 
-            self.encoder = ImageEncoder(config.encoder)
+            self.encoder = ImageTokenEncoder(config.encoder)
             self.generator = HybridBaseline(config, self.encoder.dim)
         else:
-            self.encoder = ImageEncoder(config.encoder)
+            self.encoder = ImageTokenEncoder(config.encoder)
             self.generator = PEPD(config, self.encoder.dim)
 
     # ------------------------------------------------------------------ pieces

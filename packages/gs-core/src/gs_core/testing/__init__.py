@@ -13,11 +13,15 @@ reproducible with ``seed=``, that ``gs_core.loading.load_method(name, preset="ti
 and that ``save_pretrained`` -> ``from_pretrained`` / ``load_method(checkpoint=...)`` reproduces
 its outputs exactly.
 
+``assert_block_trains(module, inputs, shape)`` checks a network block's output shape and that its
+backward reaches every parameter and input with finite gradients.
+
 The pytest plugin (auto-loaded through the ``pytest11`` entry point) registers the ``gpu``
 marker and skips tests carrying it when CUDA is not available.
 """
 
 from gs_core.testing.conformance import MethodConformanceTests, tiny_rgba_images
+from gs_core.testing.gradients import assert_block_trains
 from gs_core.testing.scripts import load_script
 
-__all__ = ["MethodConformanceTests", "load_script", "tiny_rgba_images"]
+__all__ = ["MethodConformanceTests", "assert_block_trains", "load_script", "tiny_rgba_images"]

@@ -1,10 +1,6 @@
-"""Forward noising, conversions between prediction types, and classifier-free guidance.
-
-With ``a_t = sqrt(alpha_bar_t)`` and ``s_t = sqrt(1 - alpha_bar_t)`` (DDPM, Ho et al. 2020):
-
-* ``x_t = a_t x_0 + s_t eps``;
-* v-prediction (Salimans & Ho 2022): ``v = a_t eps - s_t x_0``, hence ``eps = s_t x_t + a_t v``;
-* x0-prediction: ``eps = (x_t - a_t x_0) / s_t``.
+"""Classifier-free guidance, with the forward noising and the conversions between prediction
+types it rests on (``add_noise``, ``to_epsilon``, ``prediction_target``: gs-priors'
+:mod:`gs_priors.forward_process`, the one place they live, re-exported here).
 
 Classifier-free guidance (Ho & Salimans 2022), generalised to several conditions as in
 composable diffusion (Liu et al. 2022): ``eps = eps_u + sum_i s_i (eps_i - eps_u)``. The weights
@@ -19,61 +15,8 @@ from collections.abc import Sequence
 import torch
 
 from gs_core.errors import ValidationError
+from gs_priors.forward_process import add_noise, prediction_target, to_epsilon
 from gs_priors.prior import Condition, DiffusionPrior
-
-
-def _coeffs(alphas_cumprod: torch.Tensor, t: torch.Tensor, ndim: int, dtype: torch.dtype):
-    ab = alphas_cumprod.to(device=t.device)[t].to(dtype)
-    shape = (-1,) + (1,) * (ndim - 1)
-    return ab.sqrt().view(shape), (1 - ab).sqrt().view(shape)
-
-
-def add_noise(
-    x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, alphas_cumprod: torch.Tensor
-) -> torch.Tensor:
-    """``x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps`` for ``x0 [B, ...]``, ``t [B]``."""
-    a, s = _coeffs(alphas_cumprod, t, x0.ndim, x0.dtype)
-    return a * x0 + s * noise
-
-
-def to_epsilon(
-    output: torch.Tensor,
-    x_t: torch.Tensor,
-    t: torch.Tensor,
-    alphas_cumprod: torch.Tensor,
-    prediction_type: str,
-) -> torch.Tensor:
-    """A model's raw ``output`` of ``prediction_type`` as a noise prediction."""
-    if prediction_type == "epsilon":
-        return output
-    a, s = _coeffs(alphas_cumprod, t, x_t.ndim, x_t.dtype)
-    if prediction_type == "v_prediction":
-        return s * x_t + a * output
-    if prediction_type == "sample":
-        return (x_t - a * output) / s
-    raise ValidationError(
-        "prediction_type", "'epsilon', 'v_prediction' or 'sample'", repr(prediction_type)
-    )
-
-
-def prediction_target(
-    x0: torch.Tensor,
-    noise: torch.Tensor,
-    t: torch.Tensor,
-    alphas_cumprod: torch.Tensor,
-    prediction_type: str,
-) -> torch.Tensor:
-    """What a denoiser of ``prediction_type`` regresses at ``(x_t, t)``: eps, v or x0."""
-    if prediction_type == "epsilon":
-        return noise
-    if prediction_type == "v_prediction":
-        a, s = _coeffs(alphas_cumprod, t, x0.ndim, x0.dtype)
-        return a * noise - s * x0
-    if prediction_type == "sample":
-        return x0
-    raise ValidationError(
-        "prediction_type", "'epsilon', 'v_prediction' or 'sample'", repr(prediction_type)
-    )
 
 
 def _as_lists(
@@ -148,3 +91,6 @@ def guided_noise(
     for s, e in zip(scales, eps[1:], strict=True):
         out = out + s * (e - e_u)
     return out
+
+
+__all__ = ["add_noise", "guided_noise", "prediction_target", "to_epsilon"]

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import torch
 
 from gs_core.errors import ValidationError
+from gs_priors.forward_process import add_noise, to_sample
 from gs_priors.teachers.training import conditioned_batch
 
 CAMERA_PRIORS = ("zero123", "imagedream")
@@ -46,17 +47,11 @@ def camera_gap(
         objects = x0.shape[0] // per
         t = torch.full((objects,), int(t_value), device=x0.device).repeat_interleave(per)
         noise = torch.randn(x0.shape, generator=gen, device=x0.device)
-        ab = prior.alphas_cumprod[t].view(-1, 1, 1, 1).to(x0)
-        xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+        xt = add_noise(x0, noise, t, prior.alphas_cumprod)
 
-        def x0_error(c, xt=xt, t=t, ab=ab):
+        def x0_error(c, xt=xt, t=t):
             raw = prior.model_output(xt, t, c).float()
-            if prior.prediction_type == "epsilon":
-                x0_hat = (xt - (1 - ab).sqrt() * raw) / ab.sqrt()
-            elif prior.prediction_type == "v_prediction":
-                x0_hat = ab.sqrt() * xt - (1 - ab).sqrt() * raw
-            else:
-                x0_hat = raw
+            x0_hat = to_sample(raw, xt, t, prior.alphas_cumprod, prior.prediction_type)
             return (x0_hat - x0).pow(2).flatten(1).mean(1)[keep]
 
         true, mirror = x0_error(cond), x0_error(cond_m)

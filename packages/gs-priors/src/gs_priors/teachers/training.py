@@ -18,6 +18,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from gs_priors.forward_process import add_noise, prediction_target
 from gs_priors.teachers.config import TeacherConfig
 from gs_priors.teachers.data import BATCHES, MultiViewBatch, ViewBank, Zero123Batch
 
@@ -288,19 +289,14 @@ class TeacherTrainer:
             prior.num_train_timesteps, (objects,), device=dev, generator=self.generator
         ).repeat_interleave(per)
         noise = torch.randn(x0.shape, device=dev, generator=self.generator)
-        ab = prior.alphas_cumprod[t].view(-1, 1, 1, 1)
-        xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+        x0 = x0.float()  # the forward process in float32, whatever the encoder returned
+        xt = add_noise(x0, noise, t, prior.alphas_cumprod)
         out = prior.model_output(xt, t, cond)
-        if prior.prediction_type == "epsilon":
-            target = noise
-        elif prior.prediction_type == "v_prediction":
-            target = ab.sqrt() * noise - (1 - ab).sqrt() * x0
-        else:
-            target = x0
+        target = prediction_target(x0, noise, t, prior.alphas_cumprod, prior.prediction_type)
         err = (out.float() - target).pow(2).flatten(1).mean(1)
         if cfg.loss_weighting == "uniform":
             return err.mean()
-        return (v_loss_weight(prior.prediction_type, ab.flatten()) * err).mean()
+        return (v_loss_weight(prior.prediction_type, prior.alphas_cumprod[t]) * err).mean()
 
     def set_horizon(self, seconds: float | None = None, steps: int | None = None) -> None:
         """The budget of the run from now on (training seconds, steps), which ``cooldown``
