@@ -13,13 +13,8 @@ import torch
 from gs_losses import SDS, VSD, SDSConfig, VSDConfig
 from gs_losses.guidance import add_noise, guided_noise
 
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch):
-    import huggingface_hub.constants as hf_constants
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+# Nothing here may reach the hub: the tiny checkpoints are local, official ids must fail at once.
+pytestmark = pytest.mark.usefixtures("offline_hub")
 
 
 @pytest.fixture(scope="module")

@@ -175,12 +175,8 @@ def test_paper_size_modules_match_the_official_checkpoint_layout():
 
 
 # --------------------------------------------------------------------------- tiny checkpoint
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch):
-    import huggingface_hub.constants as hf_constants
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+# Nothing here may reach the hub: the tiny checkpoints are local, official ids must fail at once.
+pytestmark = pytest.mark.usefixtures("offline_hub")
 
 
 @pytest.fixture(scope="module")

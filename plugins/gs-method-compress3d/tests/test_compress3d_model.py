@@ -73,10 +73,9 @@ def test_generate_rejects_unknown_keywords_and_bad_images():
         model.generate(torch.rand(1, 3, 32, 32), seed=0)
 
 
-def test_paper_embedders_fail_clearly_without_weights(monkeypatch):
+def test_paper_embedders_fail_clearly_without_weights(offline_hub):
     from gs_core.errors import WeightsNotFoundError
 
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     cfg = Compress3DConfig.preset("tiny", embeddings={"kind": "openshape", "dim": 16})
     model = Compress3D(cfg).eval()
     assert model.encoders is None

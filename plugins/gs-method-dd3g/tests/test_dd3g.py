@@ -337,9 +337,7 @@ def test_quadruples_are_deterministic(tiny_teacher):
     assert torch.equal(a.outputs, b.outputs) and torch.equal(a.noise, b.noise)
 
 
-def test_dinov2_encoder_offline_error(monkeypatch, tmp_path):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path))
+def test_dinov2_encoder_offline_error(offline_hub):
     cfg = DD3GConfig.preset(
         "tiny",
         encoder={"kind": "dinov2", "variant": "small", "image_size": 28, "pretrained": "official"},

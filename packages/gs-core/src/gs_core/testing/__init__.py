@@ -17,7 +17,8 @@ its outputs exactly.
 backward reaches every parameter and input with finite gradients.
 
 The pytest plugin (auto-loaded through the ``pytest11`` entry point) registers the ``gpu``
-marker and skips tests carrying it when CUDA is not available.
+marker and skips tests carrying it when CUDA is not available, and provides the ``offline_hub``
+fixture (the Hugging Face hub offline, its cache empty).
 """
 
 from gs_core.testing.conformance import MethodConformanceTests, tiny_rgba_images
