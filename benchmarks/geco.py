@@ -53,22 +53,14 @@ def build_teacher(preset: str, device: torch.device, dtype: torch.dtype, tmp: st
         return Zero123PlusGuidance.from_pretrained(
             path, device=device, dtype=dtype, view_size=TINY_ZERO123PLUS_VIEW_SIZE
         )
-    from diffusers import EulerAncestralDiscreteScheduler
 
     from gs_priors.tiny import tiny_clip_tokenizer
-    from gs_priors.zero123plus import PAPER_CONFIGS, build_modules
+    from gs_priors.zero123plus import PAPER_CONFIGS, build_modules, official_scheduler
 
     with torch.device(device):
         modules = build_modules(PAPER_CONFIGS)
     # Timing only: a byte-level tokenizer stands in for the CLIP vocabulary.
-    scheduler = EulerAncestralDiscreteScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="linear",
-        prediction_type="v_prediction",
-        timestep_spacing="linspace",
-        steps_offset=1,
-    )
+    scheduler = official_scheduler()
     return Zero123PlusGuidance(
         modules["vae"],
         modules["unet"],

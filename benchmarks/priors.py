@@ -65,23 +65,20 @@ def build_zero123(device: torch.device, dtype: torch.dtype):
 def build_zero123plus(device: torch.device, dtype: torch.dtype):
     """``sudo-ai/zero123plus-v1.1``: the SD2 U-Net with reference attention over the noised
     512 px condition latent (64x64), the six views as one 120x80 latent; CFG 4."""
-    from diffusers import EulerAncestralDiscreteScheduler
 
     from gs_priors.tiny import tiny_clip_tokenizer
-    from gs_priors.zero123plus import PAPER_CONFIGS, Zero123PlusGuidance, build_modules
+    from gs_priors.zero123plus import (
+        PAPER_CONFIGS,
+        Zero123PlusGuidance,
+        build_modules,
+        official_scheduler,
+    )
 
     with torch.device(device):
         modules = build_modules(PAPER_CONFIGS)
     # Timing only: a byte-level tokenizer stands in for the CLIP vocabulary.
     tokenizer = tiny_clip_tokenizer(max_length=77)
-    scheduler = EulerAncestralDiscreteScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="linear",
-        prediction_type="v_prediction",
-        timestep_spacing="linspace",
-        steps_offset=1,
-    )
+    scheduler = official_scheduler()
     prior = Zero123PlusGuidance(
         modules["vae"],
         modules["unet"],

@@ -161,33 +161,12 @@ def test_ddpm_and_dpmpp_are_seeded(z123, z123_cond):
 
     shape = (2, 4, 8, 8)
     noise = torch.randn(shape, generator=torch.Generator().manual_seed(5))
-    d1 = sample(
-        z123,
-        z123_cond,
-        shape,
-        sampler="ddpm",
-        steps=4,
-        noise=noise,
-        generator=torch.Generator().manual_seed(6),
-    )
-    d2 = sample(
-        z123,
-        z123_cond,
-        shape,
-        sampler="ddpm",
-        steps=4,
-        noise=noise,
-        generator=torch.Generator().manual_seed(6),
-    )
-    d3 = sample(
-        z123,
-        z123_cond,
-        shape,
-        sampler="ddpm",
-        steps=4,
-        noise=noise,
-        generator=torch.Generator().manual_seed(7),
-    )
+
+    def ddpm(seed):
+        g = torch.Generator().manual_seed(seed)
+        return sample(z123, z123_cond, shape, sampler="ddpm", steps=4, noise=noise, generator=g)
+
+    d1, d2, d3 = ddpm(6), ddpm(6), ddpm(7)
     assert torch.equal(d1.latents, d2.latents)
     # Same start, different per-step noise.
     assert not torch.allclose(d1.latents, d3.latents)

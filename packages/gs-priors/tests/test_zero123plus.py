@@ -457,3 +457,21 @@ def test_frozen_conditions_are_encoded_once_and_forgotten_on_new_weights(zpp_dir
     prior.text_encoder.load_state_dict(prior.text_encoder.state_dict())  # new text weights
     prior.encode_reference(rgba)
     assert texts == ["", ""]
+
+
+def test_the_official_scheduler_is_what_v11_ships():
+    from gs_priors.zero123plus import official_scheduler
+
+    c = official_scheduler().config
+    assert type(official_scheduler()).__name__ == "EulerAncestralDiscreteScheduler"
+    assert (c.num_train_timesteps, c.beta_start, c.beta_end, c.beta_schedule) == (
+        1000,
+        0.00085,
+        0.012,
+        "linear",
+    )
+    assert (c.prediction_type, c.timestep_spacing, c.steps_offset) == (
+        "v_prediction",
+        "linspace",
+        1,
+    )

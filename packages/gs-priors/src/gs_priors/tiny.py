@@ -241,8 +241,9 @@ def save_tiny_zero123plus(directory: str | Path, seed: int = 0) -> Path:
     """A Zero123++-layout checkpoint (vae, unet, text_encoder, tokenizer, vision_encoder,
     feature_extractor_clip, feature_extractor_vae, scheduler, ``ramping_coefficients`` in
     model_index.json); load it with ``view_size=TINY_ZERO123PLUS_VIEW_SIZE``."""
-    from diffusers import EulerAncestralDiscreteScheduler
     from transformers import CLIPImageProcessor
+
+    from gs_priors.zero123plus import official_scheduler
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -265,16 +266,7 @@ def save_tiny_zero123plus(directory: str | Path, seed: int = 0) -> Path:
         image_std=0.8,
         resample=2,
     ).save_pretrained(directory / "feature_extractor_vae")
-    # The official scheduler: linear betas, v-prediction.
-    EulerAncestralDiscreteScheduler(
-        num_train_timesteps=1000,
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="linear",
-        prediction_type="v_prediction",
-        timestep_spacing="linspace",
-        steps_offset=1,
-    ).save_pretrained(directory / "scheduler")
+    official_scheduler().save_pretrained(directory / "scheduler")
     write_model_index(
         directory,
         "zero123plus",

@@ -320,6 +320,23 @@ def build_modules(configs: Mapping[str, Mapping[str, Any]]) -> dict[str, nn.Modu
     }
 
 
+def official_scheduler():
+    """The scheduler Zero123++ v1.1 / v1.2 ship (``scheduler/scheduler_config.json``): Euler
+    ancestral over 1,000 linear betas from 0.00085 to 0.012, v-prediction, ``linspace`` timestep
+    spacing, steps offset 1."""
+    from diffusers import EulerAncestralDiscreteScheduler
+
+    return EulerAncestralDiscreteScheduler(
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="linear",
+        prediction_type="v_prediction",
+        timestep_spacing="linspace",
+        steps_offset=1,
+    )
+
+
 # ---------------------------------------------------------------------------- the prior
 class ZeroReferenceMoments:
     """The VAE posterior moments ``[1, 2C, h, w]`` of the all-zero normalised reference image,

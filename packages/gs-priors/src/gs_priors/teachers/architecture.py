@@ -84,21 +84,12 @@ def _processor(size: int, **kwargs):
     )
 
 
-def _scheduler(prediction_type: str, beta_schedule: str = "scaled_linear", euler: bool = False):
-    from diffusers import DDIMScheduler, EulerAncestralDiscreteScheduler
+def _scheduler(prediction_type: str, beta_schedule: str = "scaled_linear"):
+    from diffusers import DDIMScheduler
 
     # Stable Diffusion's training schedule (Zero123 and ImageDream keep it; Zero123++ switches
-    # to linear betas and v-prediction, and ships an Euler-ancestral scheduler config).
-    if euler:
-        return EulerAncestralDiscreteScheduler(
-            num_train_timesteps=1000,
-            beta_start=0.00085,
-            beta_end=0.012,
-            beta_schedule=beta_schedule,
-            prediction_type=prediction_type,
-            timestep_spacing="linspace",
-            steps_offset=1,
-        )
+    # to linear betas and v-prediction, and ships an Euler-ancestral scheduler config:
+    # gs_priors.zero123plus.official_scheduler).
     return DDIMScheduler(
         num_train_timesteps=1000,
         beta_start=0.00085,
@@ -147,6 +138,8 @@ def write_teacher(cfg: TeacherConfig, directory: str | Path, vae_dir: str | Path
         _scheduler("epsilon").save_pretrained(directory / "scheduler")
         write_model_index(directory, "zero123", CLASS_NAME)
     elif cfg.prior == "zero123plus":
+        from gs_priors.zero123plus import official_scheduler
+
         tokenizer = tiny_clip_tokenizer(max_length=TEXT_TOKENS)
         _unet(cfg, 4).save_pretrained(directory / "unet")
         tiny_text_encoder(tokenizer, cfg.context_dim, seed).save_pretrained(
@@ -161,7 +154,7 @@ def write_teacher(cfg: TeacherConfig, directory: str | Path, vae_dir: str | Path
         _processor(cfg.resolution, image_mean=0.5, image_std=0.8, resample=2).save_pretrained(
             directory / "feature_extractor_vae"
         )
-        _scheduler("v_prediction", "linear", euler=True).save_pretrained(directory / "scheduler")
+        official_scheduler().save_pretrained(directory / "scheduler")
         write_model_index(
             directory,
             "zero123plus",
