@@ -9,8 +9,8 @@ With ``a_t = sqrt(alpha_bar_t)`` and ``s_t = sqrt(1 - alpha_bar_t)`` (DDPM, Ho e
 
 ``alphas_cumprod`` is a prior's ``alphas_cumprod`` ``[T]``; ``t`` is ``[B]`` integer timesteps and
 every other tensor ``[B, ...]``. The coefficients take the dtype of the tensor they scale.
-Score distillation (gs-losses), the samplers' checks and the procedural teachers' training all
-noise and convert through these functions.
+Score distillation (gs-losses), the procedural teachers' training and their camera check
+(``gs_priors.teachers``) all noise and convert through these functions.
 """
 
 from __future__ import annotations

@@ -133,7 +133,6 @@ def save_tiny_stable_diffusion(
 def save_tiny_zero123(directory: str | Path, seed: int = 0) -> Path:
     """A Zero123-layout checkpoint (vae, 8-channel unet, image_encoder, feature_extractor,
     clip_camera_projection, scheduler) with CLIP images of 32x32."""
-
     from gs_priors.zero123 import camera_projection_class
 
     directory = Path(directory)
@@ -215,7 +214,6 @@ def tiny_multiview_unet(
 def save_tiny_imagedream(directory: str | Path, seed: int = 0) -> Path:
     """An ImageDream-layout checkpoint (vae, multi-view unet, text_encoder, tokenizer,
     scheduler, image_encoder, feature_extractor) with 16x16 views and CLIP images of 32x32."""
-
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tokenizer = tiny_clip_tokenizer()

@@ -84,7 +84,7 @@ def _processor(size: int, **kwargs):
     )
 
 
-def _scheduler(prediction_type: str, beta_schedule: str = "scaled_linear"):
+def _scheduler(prediction_type: str):
     from diffusers import DDIMScheduler
 
     # Stable Diffusion's training schedule (Zero123 and ImageDream keep it; Zero123++ switches
@@ -94,7 +94,7 @@ def _scheduler(prediction_type: str, beta_schedule: str = "scaled_linear"):
         num_train_timesteps=1000,
         beta_start=0.00085,
         beta_end=0.012,
-        beta_schedule=beta_schedule,
+        beta_schedule="scaled_linear",
         clip_sample=False,
         set_alpha_to_one=False,
         steps_offset=1,
