@@ -119,6 +119,24 @@ def test_teacher_args_reach_the_script_as_separate_flags(tmp_path):
     ]  # fmt: skip
 
 
+def test_the_next_zero123plus_lease_warm_starts_from_the_carried_zero123_pack(tmp_path):
+    # The gs-priors README's "next lease" command: Zero123++ on the Zero123 pack's VAE, its U-Net
+    # and CLIP tower copied from that pack (--init-from), the pack itself not trained.
+    args = _job_args(
+        tmp_path,
+        {
+            "TEACHER": "zero123plus",
+            "SECONDS_TRAIN": "1100",
+            "TEACHER_ARGS": "--set cooldown=0.3 --init-from .teacher/zero123.safetensors",
+        },
+        packs=("zero123",),
+    )
+    assert flag_value(args, "--priors") == "zero123plus" and "zero123" not in args
+    assert json.loads(flag_value(args, "--seconds")) == {"zero123plus": 1100}
+    assert flag_value(args, "--resume") == ".teacher"
+    assert args[-4:] == ["--set", "cooldown=0.3", "--init-from", ".teacher/zero123.safetensors"]
+
+
 def test_a_brought_back_pack_is_evaluated_alone(tmp_path):
     # The gs-priors README's command for a pack whose lease ended before its evaluation.
     args = _job_args(
