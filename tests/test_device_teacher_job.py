@@ -119,9 +119,9 @@ def test_teacher_args_reach_the_script_as_separate_flags(tmp_path):
     ]  # fmt: skip
 
 
-def test_the_next_zero123plus_lease_warm_starts_from_the_carried_zero123_pack(tmp_path):
-    # The gs-priors README's "next lease" command: Zero123++ on the Zero123 pack's VAE, its U-Net
-    # and CLIP tower copied from that pack (--init-from), the pack itself not trained.
+def test_a_zero123plus_lease_warm_starts_from_the_carried_zero123_pack(tmp_path):
+    # The gs-priors README's fourteenth run: Zero123++ on the Zero123 pack's VAE, its U-Net and
+    # CLIP tower copied from that pack (--init-from), the pack itself not trained.
     args = _job_args(
         tmp_path,
         {
