@@ -10,7 +10,8 @@ Issue targets (H200, bf16): Zero123 guided call <= 8 ms; Zero123++ 75-step six-v
 
 ``--channels-last`` stores the U-Net's convolution weights channels-last; ``--compile`` compiles
 the U-Net in place (static shapes) after the plain rows, so the compiled kernels are warm before
-the CUDA graph records them: each adds rows, so one run compares them. ``--sdpa
+the CUDA graph records them: each adds rows, so one run compares them. ``--compile-mode
+max-autotune-no-cudagraphs`` compiles with inductor's autotuned matmul and convolution kernels. ``--sdpa
 flash,efficient,cudnn,math`` adds rows with ``F.scaled_dot_product_attention`` held to each
 named kernel (``torch.nn.attention.sdpa_kernel``) while the denoiser runs and its graph records
 (the default lets torch choose); attention is more than half of Zero123++'s work.
@@ -138,6 +139,12 @@ SDPA_BACKENDS = {
     "math": "MATH",
 }
 
+# torch.compile modes for --compile. Inductor's own CUDA graphs (reduce-overhead, max-autotune)
+# are left out: the graphed rows record the compiled U-Net in GuidedDenoiser's graph. The
+# autotuned mode tries Triton templates against cuBLAS / cuDNN for each matmul and convolution
+# (minutes more of compiling at paper size).
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
+
 
 def sdpa_backends(spec: str | None) -> list[str]:
     """``'cudnn,flash'`` -> ``['cudnn', 'flash']``; one clear error naming the unknown ones."""
@@ -166,10 +173,12 @@ def measure(
     channels_last: bool = False,
     compile: bool = False,
     sdpa: tuple[str, ...] = (),
+    compile_mode: str | None = None,
 ):
     """Rows ``(what, U-Net M params, mode, guided call ms, steps, sample s)``: eager and graphed,
     then (``channels_last``) with channels-last weights, then each ``sdpa`` attention kernel
-    (names of :data:`SDPA_BACKENDS`) in that layout, then (``compile``) compiled as well."""
+    (names of :data:`SDPA_BACKENDS`) in that layout, then (``compile``) compiled as well, in
+    ``compile_mode`` (torch.compile's mode; None is its default)."""
     prior, cond, shape = bench.build(device, dtype)
     params = sum(p.numel() for p in prior.unet.parameters()) / 1e6
     x = torch.randn(shape, device=device)
@@ -193,8 +202,8 @@ def measure(
     if compile:
         # Static shapes: each U-Net shape (Zero123++: its reference pass and its grid) gets its
         # own kernels, compiled during the eager warm-up, before any CUDA graph is recorded.
-        prior.unet.compile(dynamic=False)
-        suffix += ", compiled"
+        prior.unet.compile(dynamic=False, mode=compile_mode)
+        suffix += ", compiled" + (f" ({compile_mode})" if compile_mode else "")
         rows += _rows(bench, prior, cond, shape, x, params, calls, samples, suffix)
     return rows
 
@@ -235,6 +244,13 @@ def main() -> None:
     ap.add_argument("--channels-last", action="store_true", help="add channels-last rows")
     ap.add_argument("--compile", action="store_true", help="add rows with the U-Net compiled")
     ap.add_argument(
+        "--compile-mode",
+        default=None,
+        choices=COMPILE_MODES,
+        help="torch.compile's mode for --compile (default: its default). The CUDA-graph rows "
+        "record their own graph, so a mode with inductor's graphs is not offered",
+    )
+    ap.add_argument(
         "--sdpa",
         default=None,
         help="add rows with attention held to these kernels: flash,efficient,cudnn,math",
@@ -273,6 +289,7 @@ def main() -> None:
                 channels_last=args.channels_last,
                 compile=args.compile,
                 sdpa=sdpa,
+                compile_mode=args.compile_mode,
             )
         ]
         print(f"{name}: measured in {time.perf_counter() - t0:.0f} s", flush=True)

@@ -37,3 +37,16 @@ def test_sdpa_backends_are_named_or_refused():
         assert hasattr(attention.SDPBackend, name)
     with pytest.raises(SystemExit, match="unknown \\['fa3'\\]"):
         bench.sdpa_backends("flash,fa3")
+
+
+def test_compile_modes_are_torch_compile_modes_without_its_cuda_graphs():
+    import torch._inductor
+
+    from gs_core.testing import load_script
+
+    bench = load_script(SCRIPT, "priors_benchmark")
+    modes = torch._inductor.list_mode_options()
+    for mode in bench.COMPILE_MODES:
+        assert mode in modes
+        # The graphed rows record their own CUDA graph around the compiled U-Net.
+        assert not modes[mode].get("triton.cudagraphs", False)
