@@ -52,6 +52,8 @@ from pathlib import Path
 
 import torch
 
+from gs_priors.samplers import SAMPLERS
+
 NAMES = ("zero123", "zero123plus", "imagedream")
 CAMERA_PRIORS = ("zero123", "imagedream")
 DATA_SEEDS = {"zero123": 1001, "zero123plus": 1002, "imagedream": 1003}
@@ -467,8 +469,9 @@ def evaluate_packed(
     seeds = tuple(range(args.seeds))
     t0 = time.perf_counter()
     prior = load_teacher(int8_dir, device=device)
+    sampler = args.eval_sampler
     reports = evaluate_teacher(
-        prior, name, pairs, scales, seeds, steps=args.eval_steps, progress=log
+        prior, name, pairs, scales, seeds, steps=args.eval_steps, progress=log, sampler=sampler
     )
     quarter = None
     if name == "zero123":  # its held-out pairs turn by random angles: +-90 degrees on its own
@@ -480,6 +483,7 @@ def evaluate_packed(
             seeds,
             steps=args.eval_steps,
             progress=log,
+            sampler=sampler,
         )[PAPER_GUIDANCE[name]]
         log(f"{name} quarter turns, guidance {PAPER_GUIDANCE[name]}:\n{quarter.to_markdown()}")
     del prior
@@ -487,6 +491,7 @@ def evaluate_packed(
     result.update(
         {
             "eval_seconds": time.perf_counter() - t0,
+            "eval_sampler": sampler,
             "reports": {str(g): _report(r) for g, r in reports.items()},
             "quarter_turn": None if quarter is None else _report(quarter),
             "fp16_at_paper_scale": None,
@@ -507,6 +512,7 @@ def evaluate_packed(
             seeds,
             steps=args.eval_steps,
             progress=log,
+            sampler=sampler,
         )[PAPER_GUIDANCE[name]]
         result["fp16_at_paper_scale"] = _report(fp16)
         write_json(root / "result.json", result)
@@ -636,7 +642,15 @@ def main() -> None:
         "the official scale, which are always sampled)",
     )
     p.add_argument(
-        "--eval-steps", type=int, default=50, help="DDIM steps of the evaluation samples"
+        "--eval-steps", type=int, default=50, help="sampler steps of the evaluation samples"
+    )
+    p.add_argument(
+        "--eval-sampler",
+        default="ddim",
+        choices=SAMPLERS,
+        help="the evaluation's sampler: DDIM (the usefulness checks' protocol), or e.g. ddpm "
+        "(ancestral, as Zero123++'s shipped Euler-ancestral scheduler) to see whether a result "
+        "is the deterministic sampler's; result.json records it",
     )
     p.add_argument(
         "--eval-pairs",

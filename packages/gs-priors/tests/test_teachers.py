@@ -251,6 +251,33 @@ def test_multiview_samples_score_like_a_predictor(name, teachers, datasets):
         score_novel_views(None, pairs, samples=bad)
 
 
+@pytest.mark.parametrize("name", ["zero123", "zero123plus", "imagedream"])
+def test_the_evaluation_samples_with_the_sampler_it_is_given(name, teachers, datasets):
+    """``sampler`` reaches every teacher's sampling: ancestral DDPM draws other samples than
+    DDIM from the same seed (the default stays DDIM, the checks' protocol)."""
+    from gs_priors.teachers.evaluation import zero123_predictor
+
+    prior = load_teacher(teachers[name])
+    bg = (127 / 255,) * 3 if name == "zero123plus" else (1.0, 1.0, 1.0)
+    pairs = view_pairs(datasets[name], resolution=16, background=bg, mirrors=False)
+    if name == "imagedream":
+        pairs = [p for p in pairs if round(abs(p.d_azimuth)) in (90, 180)]
+    pairs = pairs[:2]
+
+    def draw(**sampler):
+        torch.manual_seed(0)  # Zero123++ noises its reference with the global generator
+        if name == "zero123":
+            predict = zero123_predictor(prior, 2.0, steps=3, **sampler)
+            p = pairs[0]
+            angles = torch.tensor([p.d_elevation]), torch.tensor([p.d_azimuth])
+            return predict(p.input_rgba[None], *angles, seed=0)
+        return multiview_samples(prior, name, pairs, (0,), 2.0, steps=3, **sampler)[0]
+
+    ddim, default, ddpm = draw(sampler="ddim"), draw(), draw(sampler="ddpm")
+    assert torch.equal(ddim, default)
+    assert (ddim - ddpm).abs().max() > 1e-3
+
+
 def test_usefulness_checks_follow_the_criteria():
     from gs_core.evaluation.novel_views import MethodScores, NovelViewReport
 
@@ -331,9 +358,10 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
     # --eval-only: the brought-back teacher evaluated as it is (same file, no step, no train data).
     ev = run(
         "3", *resume, "--priors", "imagedream", "--eval-only", "--guidance", "2.5",
-        "--eval-pairs", "2",
+        "--eval-pairs", "2", "--eval-sampler", "ddpm",
     )  # fmt: skip
     ev = ev["teachers"]["imagedream"]
+    assert ev["eval_sampler"] == "ddpm" and again["teachers"]["zero123"]["eval_sampler"] == "ddim"
     assert again["teachers"]["zero123"]["reports"]["1.0"]["pairs"] > 2
     assert ev["reports"]["1.0"]["pairs"] == 2  # --eval-pairs: an even subset
     assert ev["train"]["steps"] == 0 and ev["checks"] and ev["fp16_at_paper_scale"] is None

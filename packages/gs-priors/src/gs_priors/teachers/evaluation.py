@@ -36,8 +36,9 @@ def _images(prior, latents: torch.Tensor, size: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def zero123_predictor(prior, guidance_scale: float, steps: int = 50):
-    """A :data:`~gs_core.evaluation.novel_views.Predictor` drawing DDIM samples of Zero123."""
+def zero123_predictor(prior, guidance_scale: float, steps: int = 50, sampler: str = "ddim"):
+    """A :data:`~gs_core.evaluation.novel_views.Predictor` drawing samples of Zero123 (DDIM, or
+    another of :data:`gs_priors.samplers.SAMPLERS`)."""
 
     def predict(inputs, d_elevation, d_azimuth, seed):
         dev = prior.device
@@ -50,6 +51,7 @@ def zero123_predictor(prior, guidance_scale: float, steps: int = 50):
                 prior,
                 cond,
                 (inputs.shape[0], 4, h, h),
+                sampler=sampler,
                 steps=steps,
                 guidance_scale=guidance_scale,
                 generator=gen,
@@ -104,6 +106,7 @@ def multiview_samples(
     steps: int = 50,
     batch_size: int = 32,
     progress: Callable[[str], None] | None = None,
+    sampler: str = "ddim",
 ) -> dict[int, torch.Tensor]:
     """Samples of a multi-view teacher (``zero123plus`` / ``imagedream``) for ``pairs``: one
     draw of all views per input and seed, each pair given its view. ``[len(pairs), 3, H, W]``
@@ -127,6 +130,7 @@ def multiview_samples(
                         prior,
                         cond,
                         prior.latent_shape(len(chunk)),
+                        sampler=sampler,
                         steps=steps,
                         guidance_scale=guidance_scale,
                         generator=gen,
@@ -145,6 +149,7 @@ def multiview_samples(
                         prior,
                         cond,
                         (4 * len(chunk), 4, h, h),
+                        sampler=sampler,
                         steps=steps,
                         guidance_scale=guidance_scale,
                         generator=gen,
@@ -177,11 +182,15 @@ def evaluate_teacher(
     steps: int = 50,
     batch_size: int | None = None,
     progress: Callable[[str], None] | None = None,
+    sampler: str = "ddim",
 ) -> dict[float, NovelViewReport]:
     """One :class:`NovelViewReport` per guidance scale (background: the prior's own).
     ``batch_size``: inputs per sampler call (default: 256 for Zero123's single views, 64 for
     the multi-view priors, which draw 4-6 views per input). ``progress``: a line per sampler
-    call of the multi-view priors and per guidance scale."""
+    call of the multi-view priors and per guidance scale. ``sampler``: DDIM by default (the
+    usefulness checks' protocol), or another of :data:`gs_priors.samplers.SAMPLERS`, e.g.
+    ``ddpm`` (ancestral, like Zero123++'s shipped Euler-ancestral scheduler) to see whether a
+    result is the deterministic sampler's."""
     if batch_size is None:
         # The procedural U-Nets are launch-bound at small batches: the third run's Zero123
         # evaluation, 64 inputs per call, did not finish inside its lease.
@@ -191,7 +200,7 @@ def evaluate_teacher(
     for g in guidance_scales:
         if name == "zero123":
             reports[g] = score_novel_views(
-                zero123_predictor(prior, g, steps),
+                zero123_predictor(prior, g, steps, sampler),
                 pairs,
                 seeds=seeds,
                 batch_size=batch_size,
@@ -199,7 +208,7 @@ def evaluate_teacher(
             )
         else:
             samples = multiview_samples(
-                prior, name, pairs, seeds, g, steps, batch_size, progress=progress
+                prior, name, pairs, seeds, g, steps, batch_size, progress=progress, sampler=sampler
             )
             reports[g] = score_novel_views(None, pairs, background=background, samples=samples)
         if progress is not None:
