@@ -152,6 +152,7 @@ def test_a_new_teacher_beside_another_pack_resumes_for_its_vae_and_evaluates_it(
     (tree / ".teacher" / "zero123.safetensors").write_bytes(b"x")
     path, record = fake_python3(tmp_path)
     env = {**path, "TEACHER": "imagedream", "TEACHER_GPU": "1", "EVAL_ALSO": "zero123"}
+    env["EVAL_ARGS"] = "--eval-sampler ddpm --guidance 2,3"  # the evaluation's own flags
     subprocess.run(["bash", str(JOB)], cwd=tree, env={**env, "JOB_ROOT": str(tmp_path)}, check=True)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and len(python3_calls(record)) < 2:
@@ -164,6 +165,8 @@ def test_a_new_teacher_beside_another_pack_resumes_for_its_vae_and_evaluates_it(
     assert flag_value(ev, "--priors") == "zero123" and flag_value(ev, "--gpus") == "1"
     assert flag_value(ev, "--resume") == ".teacher"
     assert flag_value(ev, "--out") != flag_value(train, "--out")
+    assert ev[-4:] == ["--eval-sampler", "ddpm", "--guidance", "2,3"]
+    assert "--eval-sampler" not in train
 
 
 def test_collect_brings_back_the_evaluation_beside_the_training(tmp_path):

@@ -17,6 +17,8 @@
 #            as they are (--eval-only) in a second process beside the training, on the first
 #            --gpus entry (its log: $JOB_ROOT/eval.log, default /tmp/g); teacher-collect.sh
 #            brings back its results as eval-results.json
+#   EVAL_ARGS  more flags of that evaluation, e.g. another sampler and more scales at one seed:
+#            "--eval-sampler ddpm --guidance 2,3 --seeds 1"
 # With .teacher/NAME.safetensors carried (a pack an earlier segment brought back), that teacher
 # continues from it and every teacher of the run takes its VAE (a teacher without a pack trains
 # from scratch on it); otherwise a new VAE is trained.
@@ -38,7 +40,7 @@ if [ -n "$EVAL_ALSO" ]; then
     # shellcheck disable=SC2086  # the names split into words on purpose
     (python3 packages/gs-priors/scripts/train_procedural_teachers.py --work /tmp/t/eval-work \
         --out /tmp/t/eval-out --gpus "${gpus%%,*}" --priors $EVAL_ALSO --resume .teacher \
-        --eval-only --no-fp16-check > "${JOB_ROOT:-/tmp/g}/eval.log" 2>&1 &)
+        --eval-only --no-fp16-check $EVAL_ARGS > "${JOB_ROOT:-/tmp/g}/eval.log" 2>&1 &)
 fi
 if [ -n "$GPU_TESTS" ]; then
     (python3 -m pytest -m gpu -q packages/gs-priors/tests/test_teachers.py -k "graphed_compiled or nccl" \
