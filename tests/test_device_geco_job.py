@@ -4,6 +4,7 @@ builds and what a segment brings back."""
 from __future__ import annotations
 
 import json
+import subprocess
 import tarfile
 
 from device_jobs import collect, fake_python3, flag_value, job_args, python3_calls
@@ -23,8 +24,6 @@ def test_seed_zero_on_the_carried_teacher_with_the_whole_schedule(tmp_path):
 
 
 def test_later_seeds_follow_on_the_first_ones_data_with_one_json_budget(tmp_path):
-    import subprocess
-
     budget = '{"reconstructor": 150, "stage1": 200, "stage2": 110}'
     path, record = fake_python3(tmp_path)
     env = {
@@ -47,8 +46,6 @@ def test_later_seeds_follow_on_the_first_ones_data_with_one_json_budget(tmp_path
 
 
 def test_a_failed_seed_stops_the_job(tmp_path):
-    import subprocess
-
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "python3").write_text(f"#!/bin/sh\necho run >> {tmp_path / 'calls'}\nexit 4\n")
