@@ -53,6 +53,7 @@ from pathlib import Path
 import torch
 
 from gs_priors.samplers import SAMPLERS
+from gs_priors.teachers.evaluation import PRECISIONS
 
 NAMES = ("zero123", "zero123plus", "imagedream")
 CAMERA_PRIORS = ("zero123", "imagedream")
@@ -469,9 +470,17 @@ def evaluate_packed(
     seeds = tuple(range(args.seeds))
     t0 = time.perf_counter()
     prior = load_teacher(int8_dir, device=device)
-    sampler = args.eval_sampler
+    sampler, precision = args.eval_sampler, args.eval_precision
     reports = evaluate_teacher(
-        prior, name, pairs, scales, seeds, steps=args.eval_steps, progress=log, sampler=sampler
+        prior,
+        name,
+        pairs,
+        scales,
+        seeds,
+        steps=args.eval_steps,
+        progress=log,
+        sampler=sampler,
+        precision=precision,
     )
     quarter = None
     if name == "zero123":  # its held-out pairs turn by random angles: +-90 degrees on its own
@@ -484,6 +493,7 @@ def evaluate_packed(
             steps=args.eval_steps,
             progress=log,
             sampler=sampler,
+            precision=precision,
         )[PAPER_GUIDANCE[name]]
         log(f"{name} quarter turns, guidance {PAPER_GUIDANCE[name]}:\n{quarter.to_markdown()}")
     del prior
@@ -492,6 +502,7 @@ def evaluate_packed(
         {
             "eval_seconds": time.perf_counter() - t0,
             "eval_sampler": sampler,
+            "eval_precision": precision,
             "reports": {str(g): _report(r) for g, r in reports.items()},
             "quarter_turn": None if quarter is None else _report(quarter),
             "fp16_at_paper_scale": None,
@@ -513,6 +524,7 @@ def evaluate_packed(
             steps=args.eval_steps,
             progress=log,
             sampler=sampler,
+            precision=precision,
         )[PAPER_GUIDANCE[name]]
         result["fp16_at_paper_scale"] = _report(fp16)
         write_json(root / "result.json", result)
@@ -651,6 +663,14 @@ def main() -> None:
         help="the evaluation's sampler: DDIM (the usefulness checks' protocol), or e.g. ddpm "
         "(ancestral, as Zero123++'s shipped Euler-ancestral scheduler) to see whether a result "
         "is the deterministic sampler's; result.json records it",
+    )
+    p.add_argument(
+        "--eval-precision",
+        default="bf16",
+        choices=PRECISIONS,
+        help="the evaluation's arithmetic on a GPU: bf16 autocast (the default), or fp32 with TF32 "
+        "off, to see whether guidance amplifies bf16's rounding (a CPU always runs fp32); "
+        "result.json records it",
     )
     p.add_argument(
         "--eval-pairs",

@@ -57,7 +57,7 @@ class PointMassPrior:
 
 
 @pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction", "sample"])
-@pytest.mark.parametrize("sampler", ["ddim", "ddpm", "dpmpp"])
+@pytest.mark.parametrize("sampler", ["ddim", "ddpm", "dpmpp", "euler_a"])
 def test_every_sampler_lands_on_a_point_mass_with_guidance(sampler, prediction_type):
     from gs_priors.samplers import sample
 
@@ -65,6 +65,10 @@ def test_every_sampler_lands_on_a_point_mass_with_guidance(sampler, prediction_t
     c, u = torch.randn(1, 4, 3, 3, generator=g), torch.randn(1, 4, 3, 3, generator=g)
     prior = PointMassPrior(prediction_type)
     cond = TargetCondition(target=c, null_target=u)
+    if sampler == "euler_a" and prediction_type == "sample":
+        with pytest.raises(ValidationError, match="Euler ancestral takes epsilon or v"):
+            sample(prior, cond, (2, 4, 3, 3), sampler=sampler, steps=10)
+        return
     # DDIM's last step goes to alpha_bar = 1 only with set_alpha_to_one.
     options = {"set_alpha_to_one": True} if sampler == "ddim" else {}
     for scale, expected in ((1.0, c), (3.0, u + 3.0 * (c - u))):
@@ -97,7 +101,7 @@ def z123_cond(z123):
 def test_schedulers_share_the_priors_schedule(z123):
     from gs_priors.samplers import make_scheduler
 
-    for name in ("ddim", "ddpm", "dpmpp"):
+    for name in ("ddim", "ddpm", "dpmpp", "euler_a"):
         sched = make_scheduler(z123, name)
         assert torch.allclose(sched.alphas_cumprod, z123.alphas_cumprod, rtol=1e-5, atol=1e-7)
         assert sched.config.prediction_type == "epsilon"
@@ -156,7 +160,7 @@ def test_ddim_is_the_deterministic_probability_flow_step(z123, z123_cond):
         sample(z123, z123_cond, shape, steps=5, guidance_scale=2.0, denoiser=denoise)
 
 
-def test_ddpm_and_dpmpp_are_seeded(z123, z123_cond):
+def test_ddpm_euler_a_and_dpmpp_are_seeded(z123, z123_cond):
     from gs_priors.samplers import sample
 
     shape = (2, 4, 8, 8)
@@ -170,6 +174,14 @@ def test_ddpm_and_dpmpp_are_seeded(z123, z123_cond):
     assert torch.equal(d1.latents, d2.latents)
     # Same start, different per-step noise.
     assert not torch.allclose(d1.latents, d3.latents)
+
+    def euler_a(seed):
+        g = torch.Generator().manual_seed(seed)
+        return sample(z123, z123_cond, shape, sampler="euler_a", steps=4, noise=noise, generator=g)
+
+    e1, e2, e3 = euler_a(6), euler_a(6), euler_a(7)
+    assert torch.equal(e1.latents, e2.latents) and not torch.allclose(e1.latents, e3.latents)
+    assert not torch.allclose(e1.latents, d1.latents)  # another sampler, not DDPM renamed
     p1 = sample(z123, z123_cond, shape, sampler="dpmpp", steps=4, noise=noise)
     p2 = sample(z123, z123_cond, shape, sampler="dpmpp", steps=4, noise=noise)
     assert torch.equal(p1.latents, p2.latents) and torch.isfinite(p1.latents).all()
@@ -250,6 +262,12 @@ def test_samplers_run_on_zero123plus(tmp_path):
     assert a.timesteps.tolist() == [999, 500, 0]
     r = refine(zpp, a.latents, cond, strength=0.5, steps=4, guidance_scale=4.0)
     assert r.timesteps.tolist() == [333, 0] and torch.isfinite(r.latents).all()
+    # The shipped scheduler's sampler: Euler ancestral on the checkpoint's linspace timesteps,
+    # which fall between integers (the U-Net gets the nearest).
+    e = sample(zpp, cond, shape, sampler="euler_a", steps=4, guidance_scale=4.0,
+               generator=torch.Generator().manual_seed(12))  # fmt: skip
+    assert e.timesteps.tolist() == pytest.approx([999.0, 666.0, 333.0, 0.0])
+    assert torch.isfinite(e.latents).all() and not torch.allclose(e.latents, a.latents)
 
 
 @pytest.mark.gpu

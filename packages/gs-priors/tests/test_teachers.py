@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -253,8 +254,8 @@ def test_multiview_samples_score_like_a_predictor(name, teachers, datasets):
 
 @pytest.mark.parametrize("name", ["zero123", "zero123plus", "imagedream"])
 def test_the_evaluation_samples_with_the_sampler_it_is_given(name, teachers, datasets):
-    """``sampler`` reaches every teacher's sampling: ancestral DDPM draws other samples than
-    DDIM from the same seed (the default stays DDIM, the checks' protocol)."""
+    """``sampler`` reaches every teacher's sampling: ancestral DDPM and Euler ancestral draw
+    other samples than DDIM from the same seed (the default stays DDIM, the checks' protocol)."""
     from gs_priors.teachers.evaluation import zero123_predictor
 
     prior = load_teacher(teachers[name])
@@ -276,6 +277,57 @@ def test_the_evaluation_samples_with_the_sampler_it_is_given(name, teachers, dat
     ddim, default, ddpm = draw(sampler="ddim"), draw(), draw(sampler="ddpm")
     assert torch.equal(ddim, default)
     assert (ddim - ddpm).abs().max() > 1e-3
+    euler_a = draw(sampler="euler_a")  # Zero123++'s shipped scheduler
+    assert (euler_a - ddim).abs().max() > 1e-3
+    assert not torch.equal(euler_a, ddpm)  # close: both ancestral, on one seed's noise draws
+
+
+def test_fp32_precision_turns_tf32_off_and_restores_it():
+    """``precision="fp32"`` samples without TF32 (a GPU's default for convolutions) and puts the
+    flags back afterwards; an unknown precision is refused."""
+    from gs_priors.teachers.evaluation import _precision
+
+    prior = SimpleNamespace(device=torch.device("cpu"))
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        with _precision(prior, "fp32"):
+            assert not torch.backends.cudnn.allow_tf32
+            assert not torch.backends.cuda.matmul.allow_tf32
+        assert torch.backends.cudnn.allow_tf32 == before[0]
+        assert torch.backends.cuda.matmul.allow_tf32
+        with _precision(prior, "bf16"):
+            assert torch.backends.cuda.matmul.allow_tf32  # bf16 leaves the flags alone
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before[1]
+    with pytest.raises(ValueError, match="precision"), _precision(prior, "fp16"):
+        pass
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", ["zero123", "zero123plus"])
+def test_the_evaluation_samples_in_the_precision_it_is_given(name, teachers, datasets):
+    """On a GPU, bf16 autocast and fp32 draw (slightly) different samples from one seed, and
+    fp32 is deterministic."""
+    from gs_priors.teachers.evaluation import zero123_predictor
+
+    prior = load_teacher(teachers[name], device="cuda")
+    bg = (127 / 255,) * 3 if name == "zero123plus" else (1.0, 1.0, 1.0)
+    pairs = view_pairs(datasets[name], resolution=16, background=bg, mirrors=False)[:2]
+
+    def draw(precision):
+        torch.manual_seed(0)
+        if name == "zero123":
+            predict = zero123_predictor(prior, 4.0, steps=3, precision=precision)
+            p = pairs[0]
+            angles = torch.tensor([p.d_elevation]), torch.tensor([p.d_azimuth])
+            return predict(p.input_rgba[None], *angles, seed=0)
+        return multiview_samples(prior, name, pairs, (0,), 4.0, steps=3, precision=precision)[0]
+
+    fp32, again, bf16 = draw("fp32"), draw("fp32"), draw("bf16")
+    assert torch.allclose(fp32, again, atol=1e-5)
+    assert (fp32 - bf16).abs().max() > 1e-5
 
 
 def test_usefulness_checks_follow_the_criteria():
@@ -358,10 +410,12 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
     # --eval-only: the brought-back teacher evaluated as it is (same file, no step, no train data).
     ev = run(
         "3", *resume, "--priors", "imagedream", "--eval-only", "--guidance", "2.5",
-        "--eval-pairs", "2", "--eval-sampler", "ddpm",
+        "--eval-pairs", "2", "--eval-sampler", "ddpm", "--eval-precision", "fp32",
     )  # fmt: skip
     ev = ev["teachers"]["imagedream"]
     assert ev["eval_sampler"] == "ddpm" and again["teachers"]["zero123"]["eval_sampler"] == "ddim"
+    assert ev["eval_precision"] == "fp32"
+    assert again["teachers"]["zero123"]["eval_precision"] == "bf16"
     assert again["teachers"]["zero123"]["reports"]["1.0"]["pairs"] > 2
     assert ev["reports"]["1.0"]["pairs"] == 2  # --eval-pairs: an even subset
     assert ev["train"]["steps"] == 0 and ev["checks"] and ev["fp16_at_paper_scale"] is None

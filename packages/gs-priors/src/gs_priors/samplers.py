@@ -4,7 +4,11 @@ diffusers schedulers built on the prior's own noise schedule and prediction type
 * ``"ddim"`` - deterministic DDIM (Song et al. 2021, ``eta = 0``): the discretised
   probability-flow ODE, so a start noise maps to one output (DD3G's teacher trajectories);
 * ``"ddpm"`` - ancestral DDPM sampling (Ho et al. 2020), stochastic through ``generator``;
-* ``"dpmpp"`` - DPM-Solver++ multistep (Lu et al. 2022, 2nd order), good samples in 20-25 steps.
+* ``"dpmpp"`` - DPM-Solver++ multistep (Lu et al. 2022, 2nd order), good samples in 20-25 steps;
+* ``"euler_a"`` - Euler ancestral (Karras et al. 2022's Euler step with DDPM's ancestral noise),
+  the scheduler Zero123++ ships (:func:`gs_priors.zero123plus.official_scheduler`; its pipeline
+  samples 75 steps). Its ``linspace`` timesteps may fall between integers: the prior sees the
+  nearest integer timestep, the scheduler keeps its own noise level.
 
 Guidance is ``out_u + s (out_c - out_u)`` on the prior's raw output (epsilon, v or x0): the
 conversions between prediction types are affine in the output with weights that sum to one, so
@@ -35,8 +39,8 @@ import torch
 from gs_core.errors import ValidationError
 from gs_priors.prior import Condition, DiffusionPrior, check_prior
 
-Sampler = Literal["ddim", "ddpm", "dpmpp"]
-SAMPLERS: tuple[str, ...] = ("ddim", "ddpm", "dpmpp")
+Sampler = Literal["ddim", "ddpm", "dpmpp", "euler_a"]
+SAMPLERS: tuple[str, ...] = ("ddim", "ddpm", "dpmpp", "euler_a")
 # Spacing settings a prior's own scheduler config may carry (DiffusersPrior.scheduler_config).
 SPACING_KEYS = ("timestep_spacing", "steps_offset", "set_alpha_to_one")
 # Stable Diffusion's and Zero123's: DDIM at 50 steps visits 981, 961, ..., 1.
@@ -85,7 +89,12 @@ def make_scheduler(prior: DiffusionPrior, sampler: Sampler = "ddim", **options: 
     argument of the scheduler class) override the prior's ``scheduler_config`` where it has one,
     else :data:`DEFAULT_SPACING`.
     """
-    from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
+    from diffusers import (
+        DDIMScheduler,
+        DDPMScheduler,
+        DPMSolverMultistepScheduler,
+        EulerAncestralDiscreteScheduler,
+    )
 
     prior = check_prior(prior)
     own = getattr(prior, "scheduler_config", None) or {}
@@ -107,6 +116,16 @@ def make_scheduler(prior: DiffusionPrior, sampler: Sampler = "ddim", **options: 
         options.pop("set_alpha_to_one", None)
         kwargs = {**common, "algorithm_type": "dpmsolver++", "solver_order": 2}
         return DPMSolverMultistepScheduler(**{**kwargs, **options})
+    if sampler == "euler_a":
+        if prior.prediction_type == "sample":
+            raise ValidationError(
+                "sampler",
+                "ddim, ddpm or dpmpp for a prior predicting x0 (diffusers' Euler ancestral "
+                "takes epsilon or v)",
+                repr(sampler),
+            )
+        options.pop("set_alpha_to_one", None)
+        return EulerAncestralDiscreteScheduler(**{**common, **options})
     raise ValidationError("sampler", f"one of {SAMPLERS}", repr(sampler))
 
 
@@ -177,9 +196,10 @@ class GuidedDenoiser:
         if x.shape[0] != self.batch_size:
             raise ValidationError("latents", f"batch {self.batch_size}", f"batch {x.shape[0]}")
         if isinstance(t, torch.Tensor) and t.device == x.device:
-            tt = t.long().reshape(1).expand(x.shape[0])
+            tt = (t.round() if t.is_floating_point() else t).long().reshape(1).expand(x.shape[0])
         else:  # a host timestep is filled in on the device: no copy to wait for
-            tt = torch.full((x.shape[0],), int(t), dtype=torch.long, device=x.device)
+            # Euler's linspace timesteps fall between integers: the nearest one.
+            tt = torch.full((x.shape[0],), round(float(t)), dtype=torch.long, device=x.device)
         return self._call(x.float().contiguous(), tt.contiguous(), *self._tensors)
 
 
@@ -232,10 +252,10 @@ def sample(
     """Sample latents ``shape = [B, C, h, w]`` from ``prior`` under ``condition`` (batch 1 or B).
 
     Args:
-        sampler: ``"ddim"`` (deterministic), ``"ddpm"`` or ``"dpmpp"``.
+        sampler: ``"ddim"`` (deterministic), ``"ddpm"``, ``"dpmpp"`` or ``"euler_a"``.
         steps: denoising steps.
         guidance_scale: classifier-free guidance (default 1: conditional only).
-        generator: seeds the start noise (and DDPM's per-step noise).
+        generator: seeds the start noise (and DDPM's and Euler ancestral's per-step noise).
         noise: the start ``x_T`` ``[B, C, h, w]`` instead of drawing it.
         graphed: replay the guided denoiser as a CUDA graph (CUDA priors only).
         denoiser: a :class:`GuidedDenoiser` of ``prior`` to reuse (and its recorded graph);

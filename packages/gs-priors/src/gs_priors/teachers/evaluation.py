@@ -5,7 +5,8 @@ official pipeline's scale, checked against the criteria a student or DreamGaussi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -21,11 +22,34 @@ MIN_POSE_ACCURACY = 0.9
 MIN_SEED_DIVERSITY = 1.0
 IMAGEDREAM_AZIMUTHS = (0.0, 90.0, 180.0, 270.0)
 ZERO123_EVAL_BATCH = 256
+# The arithmetic of the evaluation's samples on a GPU: bf16 autocast (the default, as the
+# students sample their teachers), or float32 with TF32 off. A CPU always runs float32.
+PRECISIONS = ("bf16", "fp32")
 
 
-def _autocast(prior):
+@contextlib.contextmanager
+def _precision(prior, precision: str = "bf16") -> Iterator[None]:
+    """Guidance weighs the conditional output by ``s`` and the unconditional by ``1 - s``, so
+    at 4 it amplifies bf16's rounding sevenfold: ``fp32`` measures the samples without it."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision: one of {', '.join(PRECISIONS)}, got {precision!r}")
     dev = prior.device.type
-    return torch.autocast(dev, torch.bfloat16, enabled=dev == "cuda")
+    if precision == "bf16":
+        with torch.autocast(dev, torch.bfloat16, enabled=dev == "cuda"):
+            yield
+        return
+    matmul = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        with torch.backends.cudnn.flags(
+            enabled=torch.backends.cudnn.enabled,
+            benchmark=torch.backends.cudnn.benchmark,
+            deterministic=torch.backends.cudnn.deterministic,
+            allow_tf32=False,
+        ):
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul
 
 
 def _images(prior, latents: torch.Tensor, size: int) -> torch.Tensor:
@@ -36,13 +60,15 @@ def _images(prior, latents: torch.Tensor, size: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def zero123_predictor(prior, guidance_scale: float, steps: int = 50, sampler: str = "ddim"):
+def zero123_predictor(
+    prior, guidance_scale: float, steps: int = 50, sampler: str = "ddim", precision: str = "bf16"
+):
     """A :data:`~gs_core.evaluation.novel_views.Predictor` drawing samples of Zero123 (DDIM, or
-    another of :data:`gs_priors.samplers.SAMPLERS`)."""
+    another of :data:`gs_priors.samplers.SAMPLERS`; ``precision`` one of :data:`PRECISIONS`)."""
 
     def predict(inputs, d_elevation, d_azimuth, seed):
         dev = prior.device
-        with _autocast(prior):
+        with _precision(prior, precision):
             ref = prior.encode_reference(inputs.to(dev))
             cond = prior.camera_condition(ref, d_elevation.to(dev), d_azimuth.to(dev))
             h = prior.image_size // prior.vae_scale_factor
@@ -107,6 +133,7 @@ def multiview_samples(
     batch_size: int = 32,
     progress: Callable[[str], None] | None = None,
     sampler: str = "ddim",
+    precision: str = "bf16",
 ) -> dict[int, torch.Tensor]:
     """Samples of a multi-view teacher (``zero123plus`` / ``imagedream``) for ``pairs``: one
     draw of all views per input and seed, each pair given its view. ``[len(pairs), 3, H, W]``
@@ -121,7 +148,7 @@ def multiview_samples(
         inputs = torch.stack([pairs[g[0]].input_rgba for g in chunk]).to(dev)
         for seed in seeds:
             gen = torch.Generator(dev).manual_seed(int(seed) * 100003 + start)
-            with _autocast(prior):
+            with _precision(prior, precision):
                 if name == "zero123plus":
                     from gs_priors.zero123plus import untile_views
 
@@ -183,6 +210,7 @@ def evaluate_teacher(
     batch_size: int | None = None,
     progress: Callable[[str], None] | None = None,
     sampler: str = "ddim",
+    precision: str = "bf16",
 ) -> dict[float, NovelViewReport]:
     """One :class:`NovelViewReport` per guidance scale (background: the prior's own).
     ``batch_size``: inputs per sampler call (default: 256 for Zero123's single views, 64 for
@@ -190,7 +218,8 @@ def evaluate_teacher(
     call of the multi-view priors and per guidance scale. ``sampler``: DDIM by default (the
     usefulness checks' protocol), or another of :data:`gs_priors.samplers.SAMPLERS`, e.g.
     ``ddpm`` (ancestral, like Zero123++'s shipped Euler-ancestral scheduler) to see whether a
-    result is the deterministic sampler's."""
+    result is the deterministic sampler's. ``precision``: bf16 autocast on a GPU by default, or
+    ``fp32`` (TF32 off) to see whether a result is bf16's rounding, which guidance amplifies."""
     if batch_size is None:
         # The procedural U-Nets are launch-bound at small batches: the third run's Zero123
         # evaluation, 64 inputs per call, did not finish inside its lease.
@@ -200,7 +229,7 @@ def evaluate_teacher(
     for g in guidance_scales:
         if name == "zero123":
             reports[g] = score_novel_views(
-                zero123_predictor(prior, g, steps, sampler),
+                zero123_predictor(prior, g, steps, sampler, precision),
                 pairs,
                 seeds=seeds,
                 batch_size=batch_size,
@@ -208,7 +237,16 @@ def evaluate_teacher(
             )
         else:
             samples = multiview_samples(
-                prior, name, pairs, seeds, g, steps, batch_size, progress=progress, sampler=sampler
+                prior,
+                name,
+                pairs,
+                seeds,
+                g,
+                steps,
+                batch_size,
+                progress=progress,
+                sampler=sampler,
+                precision=precision,
             )
             reports[g] = score_novel_views(None, pairs, background=background, samples=samples)
         if progress is not None:
