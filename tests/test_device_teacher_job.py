@@ -176,3 +176,20 @@ def test_collect_brings_back_the_evaluation_beside_the_training(tmp_path):
     job.mkdir()
     collect(COLLECT, out, TEACHER="imagedream", TEACHER_ROOT=str(root), JOB_ROOT=str(job))
     assert (out / "r" / "eval-results.json").read_text() == '{"teachers": {}}'
+
+
+def test_collect_brings_back_the_sample_sheet_of_a_teacher_trained_alone(tmp_path):
+    root, job, out = tmp_path / "t", tmp_path / "g", tmp_path / "out"
+    (root / "out").mkdir(parents=True)
+    for name in ("zero123plus", "imagedream"):
+        (root / "out" / f"{name}.safetensors").write_bytes(b"pack")
+        (root / "out" / f"{name}-samples.png").write_bytes(b"png")
+    (root / "out" / "results.json").write_text("{}")
+    job.mkdir()
+    env = {"TEACHER_ROOT": str(root), "JOB_ROOT": str(job)}
+    got = collect(COLLECT, out, TEACHER="zero123plus", **env)
+    assert "zero123plus-samples.png" in got and "imagedream-samples.png" not in got
+    # two teachers: their parts, results and logs fill the eight files a call brings back
+    got = collect(COLLECT, tmp_path / "out2", TEACHER="zero123plus imagedream", **env)
+    assert not [n for n in got if n.endswith(".png")]
+    assert "imagedream.safetensors.part-00" in got

@@ -223,7 +223,9 @@ def guidance_scales(text: str) -> tuple[float, ...]:
     return scales
 
 
-def eval_pairs(args, work: Path, name: str, resolution: int):
+def eval_pairs(args, work: Path, name: str, resolution: int, subset: bool = True):
+    """The held-out pairs the evaluation scores: ``--eval-pairs`` of them, or with ``subset``
+    False all of them (the sample sheet shows whole inputs, each with all its views)."""
     from gs_core.evaluation.novel_views import view_pairs
 
     bg = (127 / 255,) * 3 if name == "zero123plus" else (1.0, 1.0, 1.0)
@@ -232,7 +234,7 @@ def eval_pairs(args, work: Path, name: str, resolution: int):
         pairs = [p for p in pairs if round(abs(p.d_azimuth)) in (90, 180)]
     from gs_priors.teachers.evaluation import spread_subset
 
-    return spread_subset(pairs, args.eval_pairs)
+    return spread_subset(pairs, args.eval_pairs if subset else None)
 
 
 def warm_start_teacher(args, name: str, directory: Path) -> dict | None:
@@ -496,6 +498,9 @@ def evaluate_packed(
             precision=precision,
         )[PAPER_GUIDANCE[name]]
         log(f"{name} quarter turns, guidance {PAPER_GUIDANCE[name]}:\n{quarter.to_markdown()}")
+    if args.sheet:
+        every = eval_pairs(args, work, name, cfg.resolution, subset=False)
+        write_sheet(args, root, name, prior, every, scales)
     del prior
     checks = usefulness(reports, PAPER_GUIDANCE[name], quarter)
     result.update(
@@ -529,6 +534,28 @@ def evaluate_packed(
         result["fp16_at_paper_scale"] = _report(fp16)
         write_json(root / "result.json", result)
     return result
+
+
+def write_sheet(args, root: Path, name: str, prior, pairs, scales) -> None:
+    """``WORK/<name>/samples.png``: ``--sheet`` held-out inputs, their true views and seed 0's
+    samples at every evaluated scale, drawn as the evaluation draws them."""
+    from gs_core.imaging import save_image
+    from gs_priors.teachers.sheet import sample_sheet
+
+    bg = (127 / 255,) * 3 if name == "zero123plus" else (1.0, 1.0, 1.0)
+    image = sample_sheet(
+        prior,
+        name,
+        pairs,
+        scales,
+        inputs=args.sheet,
+        steps=args.eval_steps,
+        sampler=args.eval_sampler,
+        precision=args.eval_precision,
+        background=bg,
+    )
+    save_image(root / "samples.png", image)
+    log(f"{name}: samples of {args.sheet} held-out inputs -> {root / 'samples.png'}")
 
 
 def _camera_gap(prior, name: str, bank, trainer=None) -> dict:
@@ -685,6 +712,14 @@ def main() -> None:
         action="store_false",
         help="skip sampling the fp16 teacher at the paper scale (the int8 storage check)",
     )
+    p.add_argument(
+        "--sheet",
+        type=int,
+        default=4,
+        metavar="N",
+        help="draw N held-out inputs' true views and samples (seed 0, every evaluated scale) "
+        "into OUT/<prior>-samples.png; 0: none",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log-every", type=int, default=100)
     p.add_argument(
@@ -704,6 +739,8 @@ def main() -> None:
     args = p.parse_args()
     if args.compile_graphs and not torch.cuda.is_available():
         p.error("--compile-graphs: needs a CUDA GPU (CUDA graphs)")
+    if args.sheet < 0:
+        p.error(f"--sheet: 0 or more inputs, got {args.sheet}")
     if args.eval_pairs is not None and args.eval_pairs < 1:
         p.error(f"--eval-pairs: at least 1, got {args.eval_pairs}")
     entries = args.gpus.split(",")
@@ -808,6 +845,8 @@ def main() -> None:
         packed = work / name / f"{name}.safetensors"
         if packed.exists():
             shutil.copy(packed, args.out / packed.name)
+        if (work / name / "samples.png").exists():
+            shutil.copy(work / name / "samples.png", args.out / f"{name}-samples.png")
     write_json(
         args.out / "results.json",
         {"vae": vae, "teachers": results, "exit_codes": codes, "seconds": time.perf_counter() - t0},

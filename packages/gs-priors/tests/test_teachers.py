@@ -12,13 +12,15 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 pytest.importorskip("diffusers")
 
 from gs_core.errors import FileFormatError, ValidationError  # noqa: E402
-from gs_core.evaluation.novel_views import score_novel_views, view_pairs  # noqa: E402
+from gs_core.evaluation.novel_views import ViewPair, score_novel_views, view_pairs  # noqa: E402
 from gs_core.procedural.generator import ProceduralConfig, generate  # noqa: E402
 from gs_priors.teachers import (  # noqa: E402
     LAYOUTS,
@@ -282,6 +284,56 @@ def test_the_evaluation_samples_with_the_sampler_it_is_given(name, teachers, dat
     assert not torch.equal(euler_a, ddpm)  # close: both ancestral, on one seed's noise draws
 
 
+def test_sheet_pairs_take_whole_inputs_spread_through_the_list():
+    from gs_priors.teachers.sheet import sheet_pairs
+
+    def pair(obj, az_in, az_out):
+        return ViewPair(
+            obj, torch.zeros(4, 2, 2), torch.zeros(3, 2, 2), (az_in, 0.0), (az_out, 0.0)
+        )
+
+    pairs = [pair(f"o{k}", 0.0, d) for k in range(5) for d in (90.0, 180.0)]
+    chosen = sheet_pairs(pairs, 3)
+    assert [(p.object_id, p.target_angles[0]) for p in chosen] == [
+        ("o0", 90.0), ("o0", 180.0), ("o2", 90.0), ("o2", 180.0), ("o4", 90.0), ("o4", 180.0),
+    ]  # fmt: skip
+    assert len(sheet_pairs(pairs, 9)) == 10  # more inputs asked than there are: all of them
+    with pytest.raises(ValueError, match="inputs"):
+        sheet_pairs(pairs, 0)
+
+
+@pytest.mark.parametrize("name", ["zero123", "zero123plus"])
+def test_the_sample_sheet_shows_truths_above_each_scales_samples(name, teachers, datasets):
+    """Rows: each input with its true views, then seed 0's samples per scale, the samples the
+    evaluation draws (same sampler, seed and batching)."""
+    from gs_priors.teachers.sheet import sample_sheet, sheet_pairs
+
+    prior = load_teacher(teachers[name])
+    bg = (127 / 255,) * 3 if name == "zero123plus" else (1.0, 1.0, 1.0)
+    pairs = view_pairs(datasets[name], resolution=16, background=bg, mirrors=False)
+    chosen = sheet_pairs(pairs, 2)
+    groups = {}
+    for p in chosen:
+        groups.setdefault((p.object_id, p.input_angles), []).append(p)
+    assert len(groups) == 2
+    tile, pad = 16, 2
+    torch.manual_seed(0)
+    sheet = sample_sheet(prior, name, pairs, [1.0, 3.0], inputs=2, steps=2, tile=tile,
+                         background=bg)  # fmt: skip
+    ncols = 1 + max(len(g) for g in groups.values())
+    assert sheet.shape == (2 * 3 * (tile + pad) + pad, ncols * (tile + pad) + pad, 3)
+
+    def cell(r, c):
+        y, x = pad + r * (tile + pad), pad + c * (tile + pad)
+        return sheet[y : y + tile, x : x + tile].astype(np.float32) / 255
+
+    first = next(iter(groups.values()))
+    truth = first[0].target_rgb.permute(1, 2, 0).numpy()
+    assert np.abs(cell(0, 1)[13:, :] - truth[13:, :]).max() < 2 / 255  # below the label
+    assert np.abs(cell(1, 1) - cell(2, 1)).max() > 1 / 255  # guidance 1 and 3 differ
+    assert np.abs(cell(1, 1) - truth).max() > 1 / 255  # a sample, not the truth again
+
+
 def test_fp32_precision_turns_tf32_off_and_restores_it():
     """``precision="fp32"`` samples without TF32 (a GPU's default for convolutions) and puts the
     flags back afterwards; an unknown precision is refused."""
@@ -386,6 +438,10 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
             "seed_diversity_far",
         }
         assert (tmp_path / "o" / f"{name}.safetensors").stat().st_size > 0
+        # --sheet's default: up to 4 held-out inputs, each a row of truths and one per scale
+        sheet = np.asarray(Image.open(tmp_path / "o" / f"{name}-samples.png"))
+        rows, rest = divmod(sheet.shape[0] - 2, 96 + 2)
+        assert rest == 0 and rows in (3, 6, 9, 12), rows
         assert t["train"]["resumed_from"] is None
         assert t["config"]["loss_weighting"] == "v"
         assert t["fp16_at_paper_scale"]["methods"]["teacher"]["psnr"] > 0
@@ -413,6 +469,9 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
         "--eval-pairs", "2", "--eval-sampler", "ddpm", "--eval-precision", "fp32",
     )  # fmt: skip
     ev = ev["teachers"]["imagedream"]
+    sheet = np.asarray(Image.open(tmp_path / "o3" / "imagedream-samples.png"))
+    rows, rest = divmod(sheet.shape[0] - 2, 96 + 2)
+    assert rest == 0 and rows in (4, 8), rows  # per input: its truths + the three scales
     assert ev["eval_sampler"] == "ddpm" and again["teachers"]["zero123"]["eval_sampler"] == "ddim"
     assert ev["eval_precision"] == "fp32"
     assert again["teachers"]["zero123"]["eval_precision"] == "bf16"

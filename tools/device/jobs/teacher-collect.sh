@@ -13,6 +13,10 @@ for t in ${TEACHER:-zero123}; do
     [ -f "$t_root/out/results.json" ] || cp "$t_root/work/$t/result.json" "$OUT/r/$t-result.json" 2>/dev/null
 done
 cp "$t_root/out/results.json" "$g_root/job.log" "$OUT/r/" 2>/dev/null
+# The teacher's sample sheet (--sheet) when it trained alone: two teachers' packs, logs and
+# results already fill the eight files (the sheets stay in the job's out/ on the machine).
+t_words=(${TEACHER:-zero123})
+[ "${#t_words[@]}" -eq 1 ] && cp "$t_root/out/${t_words[0]}-samples.png" "$OUT/r/" 2>/dev/null
 # teacher.sh's EVAL_ALSO: the carried packs evaluated beside the training
 [ -f "$t_root/eval-out/results.json" ] && cp "$t_root/eval-out/results.json" "$OUT/r/eval-results.json"
 [ -f "$g_root/gputest.log" ] && cp "$g_root/gputest.log" "$OUT/r/" && tail -3 "$g_root/gputest.log"

@@ -10,6 +10,7 @@ from gs_priors.teachers.camera_use import camera_gap
 from gs_priors.teachers.config import LAYOUTS, PAPER_GUIDANCE, TeacherConfig
 from gs_priors.teachers.data import ViewBank
 from gs_priors.teachers.evaluation import evaluate_teacher, usefulness
+from gs_priors.teachers.sheet import sample_sheet
 from gs_priors.teachers.training import TeacherTrainer
 from gs_priors.teachers.vae import train_vae
 
@@ -23,6 +24,7 @@ __all__ = [
     "camera_gap",
     "evaluate_teacher",
     "load_teacher",
+    "sample_sheet",
     "train_vae",
     "usefulness",
     "write_teacher",

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from gs_core.errors import ValidationError
 from gs_core.evaluation.novel_views import NovelViewReport, ViewPair, score_novel_views
-from gs_priors.samplers import sample
+from gs_priors.samplers import Sampler, sample
 
 # The usefulness criteria (issue 16): far-view margin over the better baseline, pose right
 # on asymmetric objects, and seeds that differ on unseen sides (per-pixel std x 255).
@@ -61,7 +61,11 @@ def _images(prior, latents: torch.Tensor, size: int) -> torch.Tensor:
 
 @torch.no_grad()
 def zero123_predictor(
-    prior, guidance_scale: float, steps: int = 50, sampler: str = "ddim", precision: str = "bf16"
+    prior,
+    guidance_scale: float,
+    steps: int = 50,
+    sampler: Sampler = "ddim",
+    precision: str = "bf16",
 ):
     """A :data:`~gs_core.evaluation.novel_views.Predictor` drawing samples of Zero123 (DDIM, or
     another of :data:`gs_priors.samplers.SAMPLERS`; ``precision`` one of :data:`PRECISIONS`)."""
@@ -87,7 +91,7 @@ def zero123_predictor(
     return predict
 
 
-def _groups(pairs: Sequence[ViewPair]) -> list[list[int]]:
+def input_groups(pairs: Sequence[ViewPair]) -> list[list[int]]:
     """Indices of consecutive pairs sharing one input view."""
     groups: list[list[int]] = []
     for i, p in enumerate(pairs):
@@ -132,13 +136,13 @@ def multiview_samples(
     steps: int = 50,
     batch_size: int = 32,
     progress: Callable[[str], None] | None = None,
-    sampler: str = "ddim",
+    sampler: Sampler = "ddim",
     precision: str = "bf16",
 ) -> dict[int, torch.Tensor]:
     """Samples of a multi-view teacher (``zero123plus`` / ``imagedream``) for ``pairs``: one
     draw of all views per input and seed, each pair given its view. ``[len(pairs), 3, H, W]``
     per seed. ``progress`` gets one line per sampler call (minutes each on a CPU)."""
-    groups = _groups(pairs)
+    groups = input_groups(pairs)
     size = pairs[0].target_rgb.shape[-1]
     dev = prior.device
     out = {s: torch.empty(len(pairs), 3, size, size) for s in seeds}
@@ -209,7 +213,7 @@ def evaluate_teacher(
     steps: int = 50,
     batch_size: int | None = None,
     progress: Callable[[str], None] | None = None,
-    sampler: str = "ddim",
+    sampler: Sampler = "ddim",
     precision: str = "bf16",
 ) -> dict[float, NovelViewReport]:
     """One :class:`NovelViewReport` per guidance scale (background: the prior's own).
