@@ -227,13 +227,12 @@ def eval_pairs(args, work: Path, name: str, resolution: int, subset: bool = True
     """The held-out pairs the evaluation scores: ``--eval-pairs`` of them, or with ``subset``
     False all of them (the sample sheet shows whole inputs, each with all its views)."""
     from gs_core.evaluation.novel_views import view_pairs
+    from gs_priors.teachers.evaluation import spread_subset, teacher_background
 
-    bg = (127 / 255,) * 3 if name == "zero123plus" else (1.0, 1.0, 1.0)
+    bg = teacher_background(name)
     pairs = view_pairs(work / "data" / f"{name}-eval", resolution=resolution, background=bg)
     if name == "imagedream":
         pairs = [p for p in pairs if round(abs(p.d_azimuth)) in (90, 180)]
-    from gs_priors.teachers.evaluation import spread_subset
-
     return spread_subset(pairs, args.eval_pairs if subset else None)
 
 
@@ -542,7 +541,6 @@ def write_sheet(args, root: Path, name: str, prior, pairs, scales) -> None:
     from gs_core.imaging import save_image
     from gs_priors.teachers.sheet import sample_sheet
 
-    bg = (127 / 255,) * 3 if name == "zero123plus" else (1.0, 1.0, 1.0)
     image = sample_sheet(
         prior,
         name,
@@ -552,7 +550,6 @@ def write_sheet(args, root: Path, name: str, prior, pairs, scales) -> None:
         steps=args.eval_steps,
         sampler=args.eval_sampler,
         precision=args.eval_precision,
-        background=bg,
     )
     save_image(root / "samples.png", image)
     log(f"{name}: samples of {args.sheet} held-out inputs -> {root / 'samples.png'}")

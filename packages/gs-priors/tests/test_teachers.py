@@ -298,6 +298,12 @@ def test_sheet_pairs_take_whole_inputs_spread_through_the_list():
         ("o0", 90.0), ("o0", 180.0), ("o2", 90.0), ("o2", 180.0), ("o4", 90.0), ("o4", 180.0),
     ]  # fmt: skip
     assert len(sheet_pairs(pairs, 9)) == 10  # more inputs asked than there are: all of them
+    # at most `views` of an input's pairs, spread through them (Zero123's inputs have 37)
+    many = [pair(f"o{k}", 0.0, float(d)) for k in range(2) for d in range(10, 100, 10)]
+    few = sheet_pairs(many, 1, views=3)
+    assert [(p.object_id, p.target_angles[0]) for p in few] == [
+        ("o0", 10.0), ("o0", 50.0), ("o0", 90.0),
+    ]  # fmt: skip
     with pytest.raises(ValueError, match="inputs"):
         sheet_pairs(pairs, 0)
 

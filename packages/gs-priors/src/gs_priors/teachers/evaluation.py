@@ -27,6 +27,12 @@ ZERO123_EVAL_BATCH = 256
 PRECISIONS = ("bf16", "fp32")
 
 
+def teacher_background(name: str) -> tuple[float, float, float]:
+    """The flat colour ``name``'s views are composited on: Zero123++'s gray (its official
+    background), white for Zero123 and ImageDream."""
+    return (127 / 255,) * 3 if name == "zero123plus" else (1.0, 1.0, 1.0)
+
+
 @contextlib.contextmanager
 def _precision(prior, precision: str = "bf16") -> Iterator[None]:
     """Guidance weighs the conditional output by ``s`` and the unconditional by ``1 - s``, so
@@ -228,7 +234,7 @@ def evaluate_teacher(
         # The procedural U-Nets are launch-bound at small batches: the third run's Zero123
         # evaluation, 64 inputs per call, did not finish inside its lease.
         batch_size = ZERO123_EVAL_BATCH if name == "zero123" else 64
-    background = (127 / 255,) * 3 if name == "zero123plus" else (1.0, 1.0, 1.0)
+    background = teacher_background(name)
     reports = {}
     for g in guidance_scales:
         if name == "zero123":

@@ -13,19 +13,33 @@ import torch.nn.functional as F
 from gs_core.evaluation.novel_views import ViewPair
 from gs_core.imaging import contact_sheet
 from gs_priors.samplers import Sampler
-from gs_priors.teachers.evaluation import input_groups, multiview_samples, zero123_predictor
+from gs_priors.teachers.evaluation import (
+    input_groups,
+    multiview_samples,
+    teacher_background,
+    zero123_predictor,
+)
 
 
-def sheet_pairs(pairs: Sequence[ViewPair], inputs: int) -> list[ViewPair]:
+def _spread(n_items: int, n: int) -> list[int]:
+    """``min(n, n_items)`` indices spread evenly over ``range(n_items)``, first and last kept."""
+    n = min(n, n_items)
+    step = (n_items - 1) / max(n - 1, 1)
+    return sorted({round(i * step) for i in range(n)})
+
+
+def sheet_pairs(pairs: Sequence[ViewPair], inputs: int, views: int = 8) -> list[ViewPair]:
     """The pairs of ``inputs`` input views spread evenly through ``pairs`` (which run object by
-    object), each input with all of its pairs, in order."""
-    if inputs < 1:
-        raise ValueError(f"inputs: at least 1, got {inputs}")
+    object), each input with at most ``views`` of its pairs, spread evenly through them in
+    order (a multi-view layout's 4-6 all; Zero123's held-out inputs have 37 each)."""
+    if inputs < 1 or views < 1:
+        raise ValueError(f"inputs, views: at least 1 each, got {inputs}, {views}")
     groups = input_groups(pairs)
-    n = min(inputs, len(groups))
-    step = (len(groups) - 1) / max(n - 1, 1)
-    chosen = sorted({round(i * step) for i in range(n)})
-    return [pairs[i] for k in chosen for i in groups[k]]
+    return [
+        pairs[groups[k][j]]
+        for k in _spread(len(groups), inputs)
+        for j in _spread(len(groups[k]), views)
+    ]
 
 
 @torch.no_grad()
@@ -51,18 +65,23 @@ def sample_sheet(
     guidance_scales: Sequence[float],
     *,
     inputs: int = 4,
+    views: int = 8,
     seed: int = 0,
     steps: int = 50,
     sampler: Sampler = "ddim",
     precision: str = "bf16",
     tile: int = 96,
-    background: Sequence[float] = (1.0, 1.0, 1.0),
+    background: Sequence[float] | None = None,
 ) -> np.ndarray:
-    """One uint8 image ``[H, W, 3]``: per input of :func:`sheet_pairs`, a row with the input
+    """One uint8 image ``[H, W, 3]``: per input of :func:`sheet_pairs` (``inputs``, ``views``
+    each), a row with the input
     and its true target views (labelled by relative azimuth and elevation), then a row of
     samples per guidance scale (labelled ``g <scale>``, the input's tile left blank). Tiles are
-    resized to ``tile`` px; ``background`` is the composite colour of inputs and blanks."""
-    chosen = sheet_pairs(pairs, inputs)
+    resized to ``tile`` px; ``background`` is the composite colour of inputs and blanks (default:
+    :func:`~gs_priors.teachers.evaluation.teacher_background`, the pairs' own)."""
+    if background is None:
+        background = teacher_background(name)
+    chosen = sheet_pairs(pairs, inputs, views)
     samples = {
         g: _samples(prior, name, chosen, g, seed, steps, sampler, precision)
         for g in guidance_scales
