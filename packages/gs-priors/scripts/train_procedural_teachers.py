@@ -223,17 +223,17 @@ def guidance_scales(text: str) -> tuple[float, ...]:
     return scales
 
 
-def eval_pairs(args, work: Path, name: str, resolution: int, subset: bool = True):
-    """The held-out pairs the evaluation scores: ``--eval-pairs`` of them, or with ``subset``
-    False all of them (the sample sheet shows whole inputs, each with all its views)."""
+def eval_pairs(work: Path, name: str, resolution: int):
+    """Every held-out pair of ``name`` (the evaluation scores ``--eval-pairs`` of them; the
+    sample sheet shows whole inputs, each with all its views)."""
     from gs_core.evaluation.novel_views import view_pairs
-    from gs_priors.teachers.evaluation import spread_subset, teacher_background
+    from gs_priors.teachers.evaluation import teacher_background
 
     bg = teacher_background(name)
     pairs = view_pairs(work / "data" / f"{name}-eval", resolution=resolution, background=bg)
     if name == "imagedream":
         pairs = [p for p in pairs if round(abs(p.d_azimuth)) in (90, 180)]
-    return spread_subset(pairs, args.eval_pairs if subset else None)
+    return pairs
 
 
 def warm_start_teacher(args, name: str, directory: Path) -> dict | None:
@@ -447,6 +447,7 @@ def evaluate_packed(
         load_teacher,
         usefulness,
     )
+    from gs_priors.teachers.evaluation import spread_subset
     from gs_priors.teachers.packing import unpack_teacher
 
     root = work / name
@@ -466,7 +467,8 @@ def evaluate_packed(
         result["camera_gap_held_out"] = camera_eval
         write_json(root / "result.json", result)
         log(f"{name}: camera use on held-out objects {json.dumps(camera_eval)}")
-    pairs = eval_pairs(args, work, name, cfg.resolution)
+    every = eval_pairs(work, name, cfg.resolution)
+    pairs = spread_subset(every, args.eval_pairs)
     scales = sorted({1.0, PAPER_GUIDANCE[name], *args.guidance})
     seeds = tuple(range(args.seeds))
     t0 = time.perf_counter()
@@ -498,7 +500,6 @@ def evaluate_packed(
         )[PAPER_GUIDANCE[name]]
         log(f"{name} quarter turns, guidance {PAPER_GUIDANCE[name]}:\n{quarter.to_markdown()}")
     if args.sheet:
-        every = eval_pairs(args, work, name, cfg.resolution, subset=False)
         write_sheet(args, root, name, prior, every, scales)
     del prior
     checks = usefulness(reports, PAPER_GUIDANCE[name], quarter)
