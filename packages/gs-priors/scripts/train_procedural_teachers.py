@@ -685,9 +685,9 @@ def main() -> None:
         "--eval-sampler",
         default="ddim",
         choices=SAMPLERS,
-        help="the evaluation's sampler: DDIM (the usefulness checks' protocol), or e.g. ddpm "
-        "(ancestral, as Zero123++'s shipped Euler-ancestral scheduler) to see whether a result "
-        "is the deterministic sampler's; result.json records it",
+        help="the evaluation's sampler: DDIM (the usefulness checks' protocol), or e.g. euler_a "
+        "(Zero123++'s shipped Euler-ancestral scheduler) or ddpm to see whether a result is the "
+        "deterministic sampler's; result.json records it",
     )
     p.add_argument(
         "--eval-precision",
