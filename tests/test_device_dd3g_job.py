@@ -45,6 +45,17 @@ def test_a_later_lease_trains_other_variants_and_seeds_at_once(tmp_path):
     assert args[-2:] == ["--set", "iv_random_background=false"]
 
 
+def test_a_budget_lets_the_probe_set_equal_steps_for_all_six(tmp_path):
+    six = "pepd_joint,pepd_es,pepd_iv,hybrid_es,splatter_es,pd_es"
+    args = _job_args(tmp_path, {"VARIANTS": six, "BUDGET_S": "1200"})
+    assert flag_value(args, "--budget-s") == "1200" and flag_value(args, "--evals") == "4"
+    assert "--steps" not in args and "--eval-every" not in args
+    assert flag_value(args, "--jobs") == "6"
+    (tmp_path / "again").mkdir()
+    args = _job_args(tmp_path / "again", {"VARIANTS": six, "BUDGET_S": "900", "EVALS": "3"})
+    assert flag_value(args, "--evals") == "3"
+
+
 def test_collect_brings_back_the_records_then_the_results(tmp_path):
     root, job, out = tmp_path / "d", tmp_path / "g", tmp_path / "out"
     runs = root / "out" / "work" / "runs"

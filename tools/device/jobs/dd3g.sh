@@ -6,13 +6,21 @@
 #   VARIANTS    comma-separated (default: Table III's pepd_joint,pepd_es,pepd_iv)
 #   FIRST_SEED  the lease's first training seed (default 0); SEEDS seeds per variant (default 1)
 #   STEPS       steps per run (default 3000, the small preset's schedule); EVAL_EVERY (1000)
+#   BUDGET_S    instead of STEPS: each run's wall-clock budget in seconds; a rate probe of every
+#               run at once sets the common step count that fits it with EVALS (default 4)
+#               evaluations, so all six variants reach equal steps inside one lease
 #   DD3G_ARGS   more flags of train_small.py, e.g. "--set iv_random_background=false"
 # dd3g-collect.sh brings back results.json, or before it exists every run's record so far
 # (work/runs, as one runs.tar), for scripts/summarise_runs.py.
 V=${VARIANTS:-pepd_joint,pepd_es,pepd_iv}
 n=$(( $(tr -cd , <<< "$V" | wc -c) + 1 ))
 s=${SEEDS:-1}
+if [ -n "$BUDGET_S" ]; then
+    length=(--budget-s "$BUDGET_S" --evals "${EVALS:-4}")
+else
+    length=(--steps "${STEPS:-3000}" --eval-every "${EVAL_EVERY:-1000}")
+fi
 # shellcheck disable=SC2086  # DD3G_ARGS splits into words on purpose
 python3 plugins/gs-method-dd3g/scripts/train_small.py --teacher "${TEACHER_FILE:-.teacher/imagedream.safetensors}" \
     --out "${DD3G_ROOT:-/tmp/d}/out" --variants "$V" --first-seed "${FIRST_SEED:-0}" --seeds "$s" \
-    --steps "${STEPS:-3000}" --eval-every "${EVAL_EVERY:-1000}" --jobs $(( n * s )) $DD3G_ARGS
+    "${length[@]}" --jobs $(( n * s )) $DD3G_ARGS
