@@ -10,7 +10,9 @@ step's cost does not depend on what the views show), runs ``--warmup`` steps and
 printed apart), ``compile-graphs`` (compiled in ``reduce-overhead`` mode: its forward and
 backward replayed as CUDA graphs; CUDA only), ``compile-graphs-foreach`` (the same with the
 multi-tensor AdamW the trainer used before fused AdamW became its CUDA default), ``batch2x``
-(twice the preset's batch). Prints a
+(twice the preset's batch), ``cudnn-benchmark`` (``default`` with
+``torch.backends.cudnn.benchmark`` on: cuDNN times its convolution algorithms for each shape in
+the warm-up steps and keeps the fastest, where by default it picks one by heuristics). Prints a
 markdown table of samples/s and the step's arithmetic rate: the work of one training step
 (forward and backward, counted once per prior by ``torch.utils.flop_counter`` on an eager step)
 over its measured time.
@@ -38,6 +40,7 @@ VARIANTS = (
     "compile-graphs",
     "compile-graphs-foreach",
     "batch2x",
+    "cudnn-benchmark",
 )
 
 
@@ -119,8 +122,13 @@ def measure(
         # The optimizer before fused AdamW became the CUDA default: its multi-tensor chain.
         fused_optimizer=False if variant == "compile-graphs-foreach" else None,
     )
-    warmup_s = run_steps(trainer, args.warmup, device)
-    seconds = run_steps(trainer, args.steps, device)
+    cudnn_before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = variant == "cudnn-benchmark" or cudnn_before
+    try:
+        warmup_s = run_steps(trainer, args.warmup, device)
+        seconds = run_steps(trainer, args.steps, device)
+    finally:
+        torch.backends.cudnn.benchmark = cudnn_before
     # The same arithmetic in every variant, so it is counted once, on an eager one.
     if name not in flops and not variant.startswith("compile"):
         flops[name] = flops_per_sample(trainer, cfg.batch_size)

@@ -32,3 +32,31 @@ def test_teacher_benchmark_reports_rates_and_profiles(capsys):
     out = capsys.readouterr().out
     assert "where zero123 default's step goes" in out and "Self CPU" in out
     assert "| GFLOP / sample | TFLOP/s |" in out
+
+
+def test_cudnn_benchmark_variant_times_with_the_flag_on_and_restores_it(monkeypatch):
+    import torch
+
+    spec = importlib.util.spec_from_file_location("bench_teachers", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    seen = []
+    real = bench.run_steps
+
+    def spy(trainer, steps, device):
+        seen.append(torch.backends.cudnn.benchmark)
+        return real(trainer, steps, device)
+
+    monkeypatch.setattr(bench, "run_steps", spy)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    argv = ["--preset", "tiny", "--device", "cpu", "--priors", "zero123", "--steps", "1"]
+    try:
+        rows = bench.main([*argv, "--warmup", "1", "--variants", "default,cudnn-benchmark"])
+    finally:
+        torch.set_num_threads(threads)
+    assert [r["variant"] for r in rows] == ["default", "cudnn-benchmark"]
+    # warm-up and timed steps: off for default; on for cudnn-benchmark; the counted step off
+    assert seen[:2] == [False, False] and seen[-2:] == [True, True]
+    assert torch.backends.cudnn.benchmark is False
