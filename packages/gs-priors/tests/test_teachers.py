@@ -231,6 +231,31 @@ def test_packed_teacher_loads_like_its_directory(teachers, tmp_path, monkeypatch
         resolve_model_dir(bad, COMPONENTS)
 
 
+def test_teacher_digest_names_the_content_not_the_path(teachers, tmp_path):
+    import hashlib
+
+    from gs_priors.teachers.packing import teacher_digest
+
+    src = teachers["zero123plus"]
+    packed = pack_teacher(src, tmp_path / "t.safetensors")
+    assert teacher_digest(packed) == hashlib.sha256(packed.read_bytes()).hexdigest()
+    copy = tmp_path / "elsewhere" / "t.safetensors"
+    copy.parent.mkdir()
+    copy.write_bytes(packed.read_bytes())
+    assert teacher_digest(copy) == teacher_digest(packed)
+    # The same name with other weights (a pack rebuilt after a loss) is another teacher.
+    pack_teacher(src, tmp_path / "t.safetensors", int8=False)
+    assert teacher_digest(packed) != teacher_digest(copy)
+    # A directory: every file's path and content; a copy agrees, one changed file does not.
+    tree = tmp_path / "tree"
+    shutil.copytree(src, tree)
+    assert teacher_digest(tree) == teacher_digest(src)
+    (tree / "model_index.json").write_text((tree / "model_index.json").read_text() + " ")
+    assert teacher_digest(tree) != teacher_digest(src)
+    with pytest.raises(FileFormatError, match="no such teacher"):
+        teacher_digest(tmp_path / "missing")
+
+
 @pytest.mark.parametrize("name", ["zero123plus", "imagedream"])
 def test_multiview_samples_score_like_a_predictor(name, teachers, datasets):
     prior = load_teacher(teachers[name])

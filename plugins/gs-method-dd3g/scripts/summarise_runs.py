@@ -10,8 +10,10 @@ In place of a results.json, a folder holding ``setup.json`` and run records (``t
 ``OUT/work/runs/``, rewritten after every evaluation) joins as it is: a lease that ended before
 its results.json still counts with the evaluations it reached.
 
-The runs must share the setup that makes them comparable (preset, overrides, quadruples, DDIM
-steps, protocol, student and eval seeds); a file that differs is named with the field. The same
+The runs must share the setup that makes them comparable (preset, overrides, the teacher's
+content hash, quadruples, DDIM steps, protocol, student and eval seeds); a file that differs is
+named with the field. A teacher pack rebuilt after a loss keeps its file name, not its weights,
+so the hash (``gs_priors.teachers.packing.teacher_digest``) is what is compared. The same
 (variant, seed) in two files is refused. Prints a markdown table; ``--out`` also writes the
 numbers (atomically; refused if present unless ``--overwrite``).
 """
@@ -24,7 +26,16 @@ from pathlib import Path
 from gs_core.evaluation.record_tables import RecordError, record_table_main
 
 # What must match for runs of different leases to share a table.
-SETUP = ("preset", "overrides", "quadruples", "ddim_steps", "protocol", "student_seed", "eval_seed")
+SETUP = (
+    "preset",
+    "overrides",
+    "teacher_sha256",
+    "quadruples",
+    "ddim_steps",
+    "protocol",
+    "student_seed",
+    "eval_seed",
+)
 ROW_ORDER = ("pepd_joint", "pepd_es", "pepd_iv", "pd_es", "splatter_es", "hybrid_es")
 
 

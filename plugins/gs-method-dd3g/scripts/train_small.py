@@ -521,11 +521,13 @@ def _setup(a, quads) -> dict:
     """What makes runs of different leases comparable (``summarise_runs.SETUP``), with the
     teacher and device they ran with."""
     from gs_core.procedural.generator import EVAL_SEED
+    from gs_priors.teachers.packing import teacher_digest
 
     return {
         "preset": a.preset,
         "overrides": list(a.set),
         "teacher": str(a.teacher),
+        "teacher_sha256": teacher_digest(a.teacher),
         "device": a.device,
         "quadruples": len(quads),
         "ddim_steps": a.ddim_steps,

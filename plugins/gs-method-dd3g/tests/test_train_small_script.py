@@ -182,6 +182,13 @@ def test_leases_with_other_seeds_join_one_table(script, tiny_teacher_dir, tmp_pa
     with pytest.raises(SystemExit):  # another setup
         summarise.main([files[0], str(tmp_path / "other.json")])
     assert "'ddim_steps'" in capsys.readouterr().err
+    other = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert other["teacher_sha256"] == a["teacher_sha256"] and len(a["teacher_sha256"]) == 64
+    other["teacher_sha256"] = "0" * 64  # a teacher rebuilt under the same file name
+    (tmp_path / "rebuilt.json").write_text(json.dumps(other))
+    with pytest.raises(SystemExit):
+        summarise.main([files[0], str(tmp_path / "rebuilt.json")])
+    assert "'teacher_sha256'" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # refuses to overwrite
         summarise.main([*files, "--out", str(out)])
     assert "exists" in capsys.readouterr().err

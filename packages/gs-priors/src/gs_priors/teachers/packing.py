@@ -110,6 +110,30 @@ def is_packed_teacher(path: str | Path) -> bool:
         return False
 
 
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def teacher_digest(path: str | Path) -> str:
+    """The sha256 that names teacher ``path``'s content: of the file for a packed teacher, and
+    for a teacher directory of every file's relative path and sha256, in sorted order. Runs that
+    must have learnt from one teacher (DD3G's tables joined across leases) compare it, since a
+    pack rebuilt after a loss has the same file name and other weights."""
+    path = Path(path)
+    if path.is_file():
+        return _file_sha256(path)
+    if not path.is_dir():
+        raise FileFormatError(path, "no such teacher file or directory")
+    digest = hashlib.sha256()
+    for f in sorted(q for q in path.rglob("*") if q.is_file()):
+        digest.update(f"{f.relative_to(path).as_posix()}\0{_file_sha256(f)}\n".encode())
+    return digest.hexdigest()
+
+
 def unpacked_teacher(path: str | Path, cache: str | Path | None = None) -> Path:
     """The directory of packed teacher ``path``, unpacked once into ``cache`` (default
     ``$GS3D_TEACHER_CACHE`` or ``~/.cache/gs3d/unpacked-teachers``) under the file's content
@@ -117,11 +141,7 @@ def unpacked_teacher(path: str | Path, cache: str | Path | None = None) -> Path:
     whole or not at all (written beside it, then renamed)."""
     path = Path(path)
     root = Path(cache or os.environ.get(CACHE_ENV) or DEFAULT_CACHE).expanduser()
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    target = root / f"{path.stem}-{digest.hexdigest()[:16]}"
+    target = root / f"{path.stem}-{_file_sha256(path)[:16]}"
     if target.is_dir():
         return target
     root.mkdir(parents=True, exist_ok=True)
