@@ -484,6 +484,7 @@ def evaluate_packed(
         progress=log,
         sampler=sampler,
         precision=precision,
+        guidance_rescale=args.guidance_rescale,
     )
     quarter = None
     if name == "zero123":  # its held-out pairs turn by random angles: +-90 degrees on its own
@@ -497,6 +498,7 @@ def evaluate_packed(
             progress=log,
             sampler=sampler,
             precision=precision,
+            guidance_rescale=args.guidance_rescale,
         )[PAPER_GUIDANCE[name]]
         log(f"{name} quarter turns, guidance {PAPER_GUIDANCE[name]}:\n{quarter.to_markdown()}")
     if args.sheet:
@@ -508,6 +510,7 @@ def evaluate_packed(
             "eval_seconds": time.perf_counter() - t0,
             "eval_sampler": sampler,
             "eval_precision": precision,
+            "eval_guidance_rescale": args.guidance_rescale,
             "reports": {str(g): _report(r) for g, r in reports.items()},
             "quarter_turn": None if quarter is None else _report(quarter),
             "fp16_at_paper_scale": None,
@@ -530,6 +533,7 @@ def evaluate_packed(
             progress=log,
             sampler=sampler,
             precision=precision,
+            guidance_rescale=args.guidance_rescale,
         )[PAPER_GUIDANCE[name]]
         result["fp16_at_paper_scale"] = _report(fp16)
         write_json(root / "result.json", result)
@@ -551,6 +555,7 @@ def write_sheet(args, root: Path, name: str, prior, pairs, scales) -> None:
         steps=args.eval_steps,
         sampler=args.eval_sampler,
         precision=args.eval_precision,
+        guidance_rescale=args.guidance_rescale,
     )
     save_image(root / "samples.png", image)
     log(f"{name}: samples of {args.sheet} held-out inputs -> {root / 'samples.png'}")
@@ -601,6 +606,17 @@ def teacher_chains(devices: int, priors=NAMES) -> list[list[str]]:
     if len(chosen) <= devices:
         return [[n] for n in chosen]
     return [[n] for n in chosen[: devices - 1]] + [chosen[devices - 1 :]]
+
+
+def _unit_float(text: str) -> float:
+    """An argparse type: a float in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a float in [0, 1], got {text!r}")
+    return value
 
 
 def main() -> None:
@@ -696,6 +712,15 @@ def main() -> None:
         help="the evaluation's arithmetic on a GPU: bf16 autocast (the default), or fp32 with TF32 "
         "off, to see whether guidance amplifies bf16's rounding (a CPU always runs fp32); "
         "result.json records it",
+    )
+    p.add_argument(
+        "--guidance-rescale",
+        type=_unit_float,
+        default=0.0,
+        metavar="PHI",
+        help="the evaluation's guidance rescale in [0, 1] (Lin et al. 2024; diffusers' "
+        "guidance_rescale): 0, off, is the usefulness checks' protocol; e.g. 0.7 to see whether "
+        "what guidance costs is its over-saturation; result.json records it",
     )
     p.add_argument(
         "--eval-pairs",

@@ -160,6 +160,49 @@ def test_ddim_is_the_deterministic_probability_flow_step(z123, z123_cond):
         sample(z123, z123_cond, shape, steps=5, guidance_scale=2.0, denoiser=denoise)
 
 
+def test_guidance_rescale_pulls_the_spread_back_to_the_conditional_outputs(z123, z123_cond):
+    from gs_priors.samplers import GuidedDenoiser, sample
+
+    x = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(5))
+    both = z123.model_output(
+        torch.cat([x, x]),
+        torch.full((4,), 700),
+        type(z123_cond).cat([z123.null_condition(z123_cond), z123_cond]),
+    )
+    uncond, cond = both.float().chunk(2)
+    guided = uncond + 5.0 * (cond - uncond)
+    out = {
+        phi: GuidedDenoiser(z123, z123_cond, 5.0, 2, guidance_rescale=phi)(x, 700)
+        for phi in (0.0, 0.5, 1.0)
+    }
+    torch.testing.assert_close(out[0.0], guided, rtol=1e-5, atol=1e-6)
+    # phi 1: each sample's spread is the conditional output's, its direction the guided one's
+    std = lambda v: v.flatten(1).std(dim=1)  # noqa: E731
+    torch.testing.assert_close(std(out[1.0]), std(cond), rtol=1e-4, atol=1e-6)
+    ratio = out[1.0] / guided
+    torch.testing.assert_close(ratio, ratio.flatten(1)[:, :1, None, None].expand_as(ratio))
+    assert (std(guided) > 1.5 * std(cond)).all()  # guidance 5 did inflate it
+    torch.testing.assert_close(out[0.5], (out[0.0] + out[1.0]) / 2, rtol=1e-5, atol=1e-6)
+    # Guidance 1 has no unconditional branch to pull away from: nothing to rescale.
+    torch.testing.assert_close(
+        GuidedDenoiser(z123, z123_cond, 1.0, 2, guidance_rescale=1.0)(x, 700), cond
+    )
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValidationError, match="guidance_rescale"):
+            GuidedDenoiser(z123, z123_cond, 5.0, 2, guidance_rescale=bad)
+    # Through sample(): seeded, different from phi 0, and a reused denoiser keeps its phi.
+    kw = {"steps": 3, "guidance_scale": 5.0}
+    g = torch.Generator().manual_seed(6)
+    a = sample(z123, z123_cond, (2, 4, 8, 8), generator=g, guidance_rescale=0.7, **kw)
+    b = sample(z123, z123_cond, (2, 4, 8, 8), noise=a.noise, **kw)
+    assert not torch.allclose(a.latents, b.latents)
+    d = GuidedDenoiser(z123, z123_cond, 5.0, 2, guidance_rescale=0.7)
+    c = sample(z123, z123_cond, (2, 4, 8, 8), steps=3, noise=a.noise, denoiser=d)
+    torch.testing.assert_close(c.latents, a.latents)
+    with pytest.raises(ValidationError, match="guidance_rescale"):
+        sample(z123, z123_cond, (2, 4, 8, 8), steps=3, denoiser=d, guidance_rescale=0.0)
+
+
 def test_ddpm_euler_a_and_dpmpp_are_seeded(z123, z123_cond):
     from gs_priors.samplers import sample
 

@@ -307,6 +307,11 @@ def test_the_evaluation_samples_with_the_sampler_it_is_given(name, teachers, dat
     euler_a = draw(sampler="euler_a")  # Zero123++'s shipped scheduler
     assert (euler_a - ddim).abs().max() > 1e-3
     assert not torch.equal(euler_a, ddpm)  # close: both ancestral, on one seed's noise draws
+    # guidance_rescale reaches it too (0, the default, is the checks' protocol)
+    assert torch.equal(draw(guidance_rescale=0.0), ddim)
+    if name != "imagedream":  # the untrained tiny ImageDream's U-Net outputs zeros (its
+        # zero-initialised conv_out), so both branches agree and there is nothing to rescale
+        assert (draw(guidance_rescale=1.0) - ddim).abs().max() > 1e-4
 
 
 def test_sheet_pairs_take_whole_inputs_spread_through_the_list():
@@ -363,6 +368,12 @@ def test_the_sample_sheet_shows_truths_above_each_scales_samples(name, teachers,
     assert np.abs(cell(0, 1)[13:, :] - truth[13:, :]).max() < 2 / 255  # below the label
     assert np.abs(cell(1, 1) - cell(2, 1)).max() > 1 / 255  # guidance 1 and 3 differ
     assert np.abs(cell(1, 1) - truth).max() > 1 / 255  # a sample, not the truth again
+    # guidance_rescale reaches the sheet's samples: guidance 3 changes, guidance 1 cannot
+    torch.manual_seed(0)
+    rescaled = sample_sheet(prior, name, pairs, [1.0, 3.0], inputs=2, steps=2, tile=tile,
+                            background=bg, guidance_rescale=1.0)  # fmt: skip
+    assert np.array_equal(rescaled[: 2 * (tile + pad)], sheet[: 2 * (tile + pad)])
+    assert np.abs(rescaled.astype(np.float32) - sheet).max() > 1
 
 
 def test_fp32_precision_turns_tf32_off_and_restores_it():
@@ -498,13 +509,15 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
     ev = run(
         "3", *resume, "--priors", "imagedream", "--eval-only", "--guidance", "2.5",
         "--eval-pairs", "2", "--eval-sampler", "ddpm", "--eval-precision", "fp32",
+        "--guidance-rescale", "0.7",
     )  # fmt: skip
     ev = ev["teachers"]["imagedream"]
     sheet = np.asarray(Image.open(tmp_path / "o3" / "imagedream-samples.png"))
     rows, rest = divmod(sheet.shape[0] - 2, 96 + 2)
     assert rest == 0 and rows in (4, 8), rows  # per input: its truths + the three scales
     assert ev["eval_sampler"] == "ddpm" and again["teachers"]["zero123"]["eval_sampler"] == "ddim"
-    assert ev["eval_precision"] == "fp32"
+    assert ev["eval_precision"] == "fp32" and ev["eval_guidance_rescale"] == 0.7
+    assert again["teachers"]["zero123"]["eval_guidance_rescale"] == 0.0
     assert again["teachers"]["zero123"]["eval_precision"] == "bf16"
     assert again["teachers"]["zero123"]["reports"]["1.0"]["pairs"] > 2
     assert ev["reports"]["1.0"]["pairs"] == 2  # --eval-pairs: an even subset

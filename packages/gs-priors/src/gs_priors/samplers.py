@@ -133,7 +133,12 @@ class GuidedDenoiser:
     """``(x_t [B, C, h, w], t) -> `` the classifier-free-guided raw output (float32) for one
     condition, with the ``[uncond; cond]`` pair batched into one forward.
 
-    ``guidance_scale`` 1 runs the conditional branch alone. ``graphed`` records the call as a
+    ``guidance_scale`` 1 runs the conditional branch alone. ``guidance_rescale`` (phi in [0, 1],
+    default 0: off) pulls the guided output's spread back towards the conditional output's, per
+    sample: ``phi * guided * std(cond) / std(guided) + (1 - phi) * guided`` (Lin et al. 2024,
+    "Common Diffusion Noise Schedules and Sample Steps are Flawed", Sec. 3.4; diffusers'
+    ``guidance_rescale``), against the over-saturated colours that large scales give.
+    ``graphed`` records the call as a
     CUDA graph on first use (inputs: ``x_t``, the timestep and the condition's tensors) and
     replays it afterwards, also for other conditions of the same shapes (:meth:`load`): pass
     one denoiser to many :func:`sample` calls to record once.
@@ -146,9 +151,13 @@ class GuidedDenoiser:
         guidance_scale: float,
         batch_size: int,
         graphed: bool = False,
+        guidance_rescale: float = 0.0,
     ):
         self.prior = check_prior(prior)
         self.scale = float(guidance_scale)
+        self.rescale = float(guidance_rescale)
+        if not 0.0 <= self.rescale <= 1.0:
+            raise ValidationError("guidance_rescale", "a float in [0, 1]", repr(guidance_rescale))
         self.batch_size = int(batch_size)
         self.branches = 1 if self.scale == 1.0 else 2
         self.device = prior.alphas_cumprod.device
@@ -189,7 +198,14 @@ class GuidedDenoiser:
         if n == 1:
             return out
         uncond, conditional = out.chunk(2)
-        return uncond + self.scale * (conditional - uncond)
+        guided = uncond + self.scale * (conditional - uncond)
+        if self.rescale == 0.0:
+            return guided
+        dims = tuple(range(1, guided.ndim))
+        ratio = conditional.std(dim=dims, keepdim=True) / guided.std(
+            dim=dims, keepdim=True
+        ).clamp_min(torch.finfo(guided.dtype).tiny)
+        return self.rescale * guided * ratio + (1.0 - self.rescale) * guided
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
@@ -203,10 +219,13 @@ class GuidedDenoiser:
         return self._call(x.float().contiguous(), tt.contiguous(), *self._tensors)
 
 
-def _denoiser(prior, condition, guidance_scale, batch_size, graphed, denoiser) -> GuidedDenoiser:
+def _denoiser(
+    prior, condition, guidance_scale, batch_size, graphed, denoiser, guidance_rescale=None
+) -> GuidedDenoiser:
     if denoiser is None:
         scale = 1.0 if guidance_scale is None else guidance_scale
-        return GuidedDenoiser(prior, condition, scale, batch_size, graphed)
+        rescale = 0.0 if guidance_rescale is None else guidance_rescale
+        return GuidedDenoiser(prior, condition, scale, batch_size, graphed, rescale)
     if denoiser.prior is not prior or denoiser.batch_size != batch_size:
         raise ValidationError(
             "denoiser",
@@ -218,6 +237,12 @@ def _denoiser(prior, condition, guidance_scale, batch_size, graphed, denoiser) -
             "guidance_scale",
             f"the denoiser's scale {denoiser.scale} (or None)",
             str(guidance_scale),
+        )
+    if guidance_rescale is not None and float(guidance_rescale) != denoiser.rescale:
+        raise ValidationError(
+            "guidance_rescale",
+            f"the denoiser's rescale {denoiser.rescale} (or None)",
+            str(guidance_rescale),
         )
     return denoiser.load(condition)
 
@@ -247,6 +272,7 @@ def sample(
     noise: torch.Tensor | None = None,
     graphed: bool = False,
     denoiser: GuidedDenoiser | None = None,
+    guidance_rescale: float | None = None,
     **scheduler_options: Any,
 ) -> SampleResult:
     """Sample latents ``shape = [B, C, h, w]`` from ``prior`` under ``condition`` (batch 1 or B).
@@ -259,7 +285,8 @@ def sample(
         noise: the start ``x_T`` ``[B, C, h, w]`` instead of drawing it.
         graphed: replay the guided denoiser as a CUDA graph (CUDA priors only).
         denoiser: a :class:`GuidedDenoiser` of ``prior`` to reuse (and its recorded graph);
-            ``condition`` is loaded into it, its scale applies.
+            ``condition`` is loaded into it, its scale and rescale apply.
+        guidance_rescale: :class:`GuidedDenoiser`'s phi (default 0: off).
         scheduler_options: passed to :func:`make_scheduler` (e.g. ``timestep_spacing="trailing"``).
     """
     if steps < 1:
@@ -274,7 +301,9 @@ def sample(
     # Timesteps stay on the host: the scheduler's step indexes its schedule with them and
     # branches on them, which with device timesteps waits for the GPU at every step.
     scheduler.set_timesteps(steps)
-    denoiser = _denoiser(prior, condition, guidance_scale, shape[0], graphed, denoiser)
+    denoiser = _denoiser(
+        prior, condition, guidance_scale, shape[0], graphed, denoiser, guidance_rescale
+    )
     x = _denoise(
         scheduler, denoiser, noise * scheduler.init_noise_sigma, scheduler.timesteps, generator
     )
@@ -293,6 +322,7 @@ def refine(
     generator: torch.Generator | None = None,
     graphed: bool = False,
     denoiser: GuidedDenoiser | None = None,
+    guidance_rescale: float | None = None,
     **scheduler_options: Any,
 ) -> SampleResult:
     """DreamGaussian's image-to-image: skip the first ``int(steps * strength)`` of ``steps``
@@ -313,7 +343,9 @@ def refine(
     noise = _noise(tuple(latents.shape), generator, device)
     # DreamGaussian starts strength 0 from pure noise rather than from the barely noised input.
     x = noise if start == 0 else scheduler.add_noise(latents, noise, timesteps[:1])
-    denoiser = _denoiser(prior, condition, guidance_scale, latents.shape[0], graphed, denoiser)
+    denoiser = _denoiser(
+        prior, condition, guidance_scale, latents.shape[0], graphed, denoiser, guidance_rescale
+    )
     out = _denoise(scheduler, denoiser, x, timesteps, generator)
     return SampleResult(latents=out, noise=x, timesteps=timesteps)
 

@@ -72,9 +72,11 @@ def zero123_predictor(
     steps: int = 50,
     sampler: Sampler = "ddim",
     precision: str = "bf16",
+    guidance_rescale: float = 0.0,
 ):
     """A :data:`~gs_core.evaluation.novel_views.Predictor` drawing samples of Zero123 (DDIM, or
-    another of :data:`gs_priors.samplers.SAMPLERS`; ``precision`` one of :data:`PRECISIONS`)."""
+    another of :data:`gs_priors.samplers.SAMPLERS`; ``precision`` one of :data:`PRECISIONS`;
+    ``guidance_rescale`` as in :class:`gs_priors.samplers.GuidedDenoiser`)."""
 
     def predict(inputs, d_elevation, d_azimuth, seed):
         dev = prior.device
@@ -91,6 +93,7 @@ def zero123_predictor(
                 steps=steps,
                 guidance_scale=guidance_scale,
                 generator=gen,
+                guidance_rescale=guidance_rescale,
             )
             return _images(prior, out.latents, inputs.shape[-1])
 
@@ -144,6 +147,7 @@ def multiview_samples(
     progress: Callable[[str], None] | None = None,
     sampler: Sampler = "ddim",
     precision: str = "bf16",
+    guidance_rescale: float = 0.0,
 ) -> dict[int, torch.Tensor]:
     """Samples of a multi-view teacher (``zero123plus`` / ``imagedream``) for ``pairs``: one
     draw of all views per input and seed, each pair given its view. ``[len(pairs), 3, H, W]``
@@ -171,6 +175,7 @@ def multiview_samples(
                         steps=steps,
                         guidance_scale=guidance_scale,
                         generator=gen,
+                        guidance_rescale=guidance_rescale,
                     )
                     views = untile_views(prior.decode_latents(res.latents).float())
                 else:
@@ -190,6 +195,7 @@ def multiview_samples(
                         steps=steps,
                         guidance_scale=guidance_scale,
                         generator=gen,
+                        guidance_rescale=guidance_rescale,
                     )
                     views = (
                         prior.decode_latents(res.latents)
@@ -221,6 +227,7 @@ def evaluate_teacher(
     progress: Callable[[str], None] | None = None,
     sampler: Sampler = "ddim",
     precision: str = "bf16",
+    guidance_rescale: float = 0.0,
 ) -> dict[float, NovelViewReport]:
     """One :class:`NovelViewReport` per guidance scale (background: the prior's own).
     ``batch_size``: inputs per sampler call (default: 256 for Zero123's single views, 64 for
@@ -229,7 +236,9 @@ def evaluate_teacher(
     usefulness checks' protocol), or another of :data:`gs_priors.samplers.SAMPLERS`, e.g.
     ``ddpm`` (ancestral, like Zero123++'s shipped Euler-ancestral scheduler) to see whether a
     result is the deterministic sampler's. ``precision``: bf16 autocast on a GPU by default, or
-    ``fp32`` (TF32 off) to see whether a result is bf16's rounding, which guidance amplifies."""
+    ``fp32`` (TF32 off) to see whether a result is bf16's rounding, which guidance amplifies.
+    ``guidance_rescale``: phi of :class:`gs_priors.samplers.GuidedDenoiser` (default 0, the
+    checks' protocol), to see whether guidance's cost is its over-saturation."""
     if batch_size is None:
         # The procedural U-Nets are launch-bound at small batches: the third run's Zero123
         # evaluation, 64 inputs per call, did not finish inside its lease.
@@ -239,7 +248,7 @@ def evaluate_teacher(
     for g in guidance_scales:
         if name == "zero123":
             reports[g] = score_novel_views(
-                zero123_predictor(prior, g, steps, sampler, precision),
+                zero123_predictor(prior, g, steps, sampler, precision, guidance_rescale),
                 pairs,
                 seeds=seeds,
                 batch_size=batch_size,
@@ -257,6 +266,7 @@ def evaluate_teacher(
                 progress=progress,
                 sampler=sampler,
                 precision=precision,
+                guidance_rescale=guidance_rescale,
             )
             reports[g] = score_novel_views(None, pairs, background=background, samples=samples)
         if progress is not None:

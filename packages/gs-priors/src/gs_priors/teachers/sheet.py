@@ -43,12 +43,20 @@ def sheet_pairs(pairs: Sequence[ViewPair], inputs: int, views: int = 8) -> list[
 
 
 @torch.no_grad()
-def _samples(prior, name, pairs, scale, seed, steps, sampler, precision) -> torch.Tensor:
+def _samples(prior, name, pairs, scale, seed, steps, sampler, precision, rescale) -> torch.Tensor:
     if name != "zero123":
         return multiview_samples(
-            prior, name, pairs, (seed,), scale, steps, sampler=sampler, precision=precision
+            prior,
+            name,
+            pairs,
+            (seed,),
+            scale,
+            steps,
+            sampler=sampler,
+            precision=precision,
+            guidance_rescale=rescale,
         )[seed]
-    predict = zero123_predictor(prior, scale, steps, sampler, precision)
+    predict = zero123_predictor(prior, scale, steps, sampler, precision, rescale)
     out = []
     for g in input_groups(pairs):
         inputs = torch.stack([pairs[i].input_rgba for i in g])
@@ -70,6 +78,7 @@ def sample_sheet(
     steps: int = 50,
     sampler: Sampler = "ddim",
     precision: str = "bf16",
+    guidance_rescale: float = 0.0,
     tile: int = 96,
     background: Sequence[float] | None = None,
 ) -> np.ndarray:
@@ -78,12 +87,14 @@ def sample_sheet(
     and its true target views (labelled by relative azimuth and elevation), then a row of
     samples per guidance scale (labelled ``g <scale>``, the input's tile left blank). Tiles are
     resized to ``tile`` px; ``background`` is the composite colour of inputs and blanks (default:
-    :func:`~gs_priors.teachers.evaluation.teacher_background`, the pairs' own)."""
+    :func:`~gs_priors.teachers.evaluation.teacher_background`, the pairs' own). ``sampler``,
+    ``precision`` and ``guidance_rescale`` draw the samples as
+    :func:`~gs_priors.teachers.evaluation.evaluate_teacher` does."""
     if background is None:
         background = teacher_background(name)
     chosen = sheet_pairs(pairs, inputs, views)
     samples = {
-        g: _samples(prior, name, chosen, g, seed, steps, sampler, precision)
+        g: _samples(prior, name, chosen, g, seed, steps, sampler, precision, guidance_rescale)
         for g in guidance_scales
     }
     groups = input_groups(chosen)
