@@ -138,10 +138,9 @@ class GuidedDenoiser:
     sample: ``phi * guided * std(cond) / std(guided) + (1 - phi) * guided`` (Lin et al. 2024,
     "Common Diffusion Noise Schedules and Sample Steps are Flawed", Sec. 3.4; diffusers'
     ``guidance_rescale``), against the over-saturated colours that large scales give.
-    ``graphed`` records the call as a
-    CUDA graph on first use (inputs: ``x_t``, the timestep and the condition's tensors) and
-    replays it afterwards, also for other conditions of the same shapes (:meth:`load`): pass
-    one denoiser to many :func:`sample` calls to record once.
+    ``graphed`` records the call as a CUDA graph on first use (inputs: ``x_t``, the timestep and
+    the condition's tensors) and replays it afterwards, also for other conditions of the same
+    shapes (:meth:`load`): pass one denoiser to many :func:`sample` calls to record once.
     """
 
     def __init__(
@@ -232,18 +231,13 @@ def _denoiser(
             f"a GuidedDenoiser of this prior at batch {batch_size}",
             f"one of {type(denoiser.prior).__name__} at batch {denoiser.batch_size}",
         )
-    if guidance_scale is not None and float(guidance_scale) != denoiser.scale:
-        raise ValidationError(
-            "guidance_scale",
-            f"the denoiser's scale {denoiser.scale} (or None)",
-            str(guidance_scale),
-        )
-    if guidance_rescale is not None and float(guidance_rescale) != denoiser.rescale:
-        raise ValidationError(
-            "guidance_rescale",
-            f"the denoiser's rescale {denoiser.rescale} (or None)",
-            str(guidance_rescale),
-        )
+    # A reused denoiser's guidance is fixed (and recorded, when graphed): None takes it.
+    for field, asked, own in (
+        ("guidance_scale", guidance_scale, denoiser.scale),
+        ("guidance_rescale", guidance_rescale, denoiser.rescale),
+    ):
+        if asked is not None and float(asked) != own:
+            raise ValidationError(field, f"the denoiser's {own} (or None)", str(asked))
     return denoiser.load(condition)
 
 
