@@ -193,3 +193,24 @@ def test_collect_brings_back_the_sample_sheet_of_a_teacher_trained_alone(tmp_pat
     got = collect(COLLECT, tmp_path / "out2", TEACHER="zero123plus imagedream", **env)
     assert not [n for n in got if n.endswith(".png")]
     assert "imagedream.safetensors.part-00" in got
+
+
+def test_collect_without_teacher_finds_the_job_s_teachers_in_its_work_folder(tmp_path):
+    # Session 45: a follow-up call left TEACHER out, the collect looked for zero123 only, and
+    # the finished ImageDream pack stayed on the machine.
+    root, job, out = tmp_path / "t", tmp_path / "g", tmp_path / "out"
+    (root / "out").mkdir(parents=True)
+    (root / "work" / "imagedream").mkdir(parents=True)
+    (root / "work" / "imagedream" / "imagedream.safetensors").write_bytes(b"checkpoint")
+    (root / "work" / "vae").mkdir()  # a folder without a pack of its name is no teacher
+    (root / "out" / "imagedream.safetensors").write_bytes(b"final pack")
+    (root / "out" / "imagedream-samples.png").write_bytes(b"png")
+    (root / "out" / "results.json").write_text("{}")
+    job.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "TEACHER"}
+    env.update(OUT=str(out), TEACHER_ROOT=str(root), JOB_ROOT=str(job))
+    (out / "r").mkdir(parents=True)
+    subprocess.run(["bash", str(COLLECT)], env=env, check=True)
+    got = sorted(p.name for p in (out / "r").iterdir())
+    assert got == ["imagedream-samples.png", "imagedream.safetensors.part-00", "results.json"]
+    assert (out / "r" / "imagedream.safetensors.part-00").read_bytes() == b"final pack"
