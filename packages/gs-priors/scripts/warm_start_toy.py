@@ -1,5 +1,5 @@
-"""Does a useful Zero123 teacher start Zero123++ better than random weights? A CPU check at
-equal steps on held-out objects.
+"""Does a useful Zero123 or ImageDream teacher start Zero123++ better than random weights?
+A CPU check at equal steps on held-out objects.
 
 Two Zero123++ teachers of the procedural size (the real classes, the VAE of the packed source
 teacher) are written from the same seed; one is then warm-started from the source
@@ -81,7 +81,10 @@ def held_out_loss(trainer, batches: list, cache: dict) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
-        "--source", type=Path, required=True, help="a Zero123 teacher (packed file or directory)"
+        "--source",
+        type=Path,
+        required=True,
+        help="a Zero123 or ImageDream teacher (packed file or directory)",
     )
     p.add_argument(
         "--preset",

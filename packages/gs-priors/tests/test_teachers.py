@@ -569,8 +569,9 @@ def test_warm_start_copies_zero123_into_a_new_zero123plus(teachers, tmp_path):
     assert report["unet"]["cut"] == ["conv_in.weight"] and report["unet"]["kept"] == []
     ref = load_file(str(teachers["zero123"] / "image_encoder" / "model.safetensors"))
     assert report["vision_encoder"] == {
-        "from": "image_encoder", "copied": len(ref), "cut": [], "kept": []
+        "from": "image_encoder", "copied": len(ref), "cut": [], "kept": [], "unused": 0
     }  # fmt: skip
+    assert report["unet"]["unused"] == 0
     src = load_file(str(teachers["zero123"] / "unet" / "diffusion_pytorch_model.safetensors"))
     got = load_file(str(target / "unet" / "diffusion_pytorch_model.safetensors"))
     assert set(got) == set(before) and report["unet"]["copied"] == len(got) - 1
@@ -594,6 +595,45 @@ def test_warm_start_copies_zero123_into_a_new_zero123plus(teachers, tmp_path):
     other = write_teacher(bigger, tmp_path / "bigger", teachers["zero123"] / "vae")
     with pytest.raises(ValidationError, match="tensors of other shapes"):
         warm_start(other, packed)
+
+
+def test_warm_start_copies_imagedream_into_a_new_zero123plus(teachers, tmp_path):
+    # ImageDream's U-Net in the original layout, renamed (gs_priors.teachers.ldm_unet_keys);
+    # its camera MLP, image-prompt resampler and image-prompt keys / values have no place.
+    from safetensors.torch import load_file
+
+    from gs_priors.teachers.ldm_unet_keys import diffusers_key
+    from gs_priors.teachers.warm_start import can_warm_start, warm_start
+
+    assert can_warm_start("zero123plus", "imagedream")
+    assert not can_warm_start("imagedream", "zero123plus")
+    target = shutil.copytree(teachers["zero123plus"], tmp_path / "target")
+    report = warm_start(target, teachers["imagedream"])
+    src = load_file(str(teachers["imagedream"] / "unet" / "diffusion_pytorch_model.safetensors"))
+    got = load_file(str(target / "unet" / "diffusion_pytorch_model.safetensors"))
+    dropped = [k for k in src if diffusers_key(k, 1) is None]
+    assert report["unet"] == {
+        "from": "unet", "copied": len(got), "cut": [], "kept": [], "unused": len(dropped)
+    }  # fmt: skip
+    assert dropped and all(
+        "_ip." in k or k.startswith(("camera_embed", "image_embed")) for k in dropped
+    )
+    assert torch.equal(got["conv_in.weight"], src["input_blocks.0.0.weight"])
+    assert torch.equal(
+        got["up_blocks.0.resnets.1.conv2.weight"], src["output_blocks.1.0.out_layers.3.weight"]
+    )
+    # The CLIP tower: ImageDream's has no projection, which stays as initialised.
+    ref = load_file(str(teachers["imagedream"] / "image_encoder" / "model.safetensors"))
+    assert report["vision_encoder"]["kept"] == ["visual_projection.weight"]
+    assert report["vision_encoder"]["copied"] == len(ref)
+    # The packed pack gives the same start, and the teacher loads and runs.
+    packed = pack_teacher(teachers["imagedream"], tmp_path / "imagedream.safetensors")
+    again = shutil.copytree(teachers["zero123plus"], tmp_path / "again")
+    assert warm_start(again, packed)["unet"]["copied"] == len(got)
+    prior = load_teacher(again)
+    x = torch.randn(1, 4, 8, 8)
+    out = prior.unet(x, torch.tensor([500]), encoder_hidden_states=torch.randn(1, 77, 16)).sample
+    assert out.shape == x.shape and torch.isfinite(out).all()
 
 
 def test_spread_subset_keeps_evenly_spaced_pairs():

@@ -2,16 +2,22 @@
 
 Every official prior starts from a pretrained image model rather than from scratch (Zero123 from
 Stable Diffusion image variations, Zero123++ from Stable Diffusion 2, ImageDream from MVDream /
-SD 2.1). The procedural teachers have no such base; a useful teacher of the same U-Net class is
-the closest one here. Zero123's and Zero123++'s procedural U-Nets are both
+SD 2.1). The procedural teachers have no such base; a useful teacher of the same widths is the
+closest one here. Zero123's and Zero123++'s procedural U-Nets are both
 ``UNet2DConditionModel`` of the same widths, and both have a CLIP vision tower of one
-configuration, so a useful Zero123 can seed Zero123++ (:data:`SOURCES`).
+configuration, so a useful Zero123 can seed Zero123++ (:data:`SOURCES`). ImageDream's U-Net has
+the same widths in the original Stable Diffusion layout, with a camera MLP, an image-prompt
+resampler and image-prompt keys and values beside it; renamed
+(:mod:`gs_priors.teachers.ldm_unet_keys`) and without those, it seeds Zero123++ too, and its
+CLIP tower is Zero123++'s without the projection. Rebuilding Zero123++ then needs the ImageDream
+pack (one or two leases) instead of a useful Zero123 (two).
 
 Tensors are copied where the key and shape agree; a key of another shape means another size and
 is refused. The one expected mismatch is the U-Net's ``conv_in``: Zero123 reads 8 channels (the
 noisy latent, then the input view's latent, as its pipeline concatenates them) where Zero123++
 reads 4 (the noisy latent; its condition reaches the U-Net by reference attention), so the first
-4 input channels are kept. A key the source lacks stays as initialised and is reported.
+4 input channels are kept. A key the source lacks stays as initialised and is reported, as is
+the number of source tensors left unused.
 """
 
 from __future__ import annotations
@@ -22,12 +28,31 @@ from pathlib import Path
 import torch
 
 from gs_core.errors import FileFormatError, ValidationError
+from gs_priors.teachers.ldm_unet_keys import to_diffusers
 from gs_priors.teachers.packing import WEIGHT_FILES
 
 # target prior -> source prior -> {target subfolder: source subfolder}
 SOURCES: dict[str, dict[str, dict[str, str]]] = {
-    "zero123plus": {"zero123": {"unet": "unet", "vision_encoder": "image_encoder"}},
+    "zero123plus": {
+        "zero123": {"unet": "unet", "vision_encoder": "image_encoder"},
+        "imagedream": {"unet": "unet", "vision_encoder": "image_encoder"},
+    },
 }
+
+
+def _source_names(prior: str, sub: str, src: dict, target: dict, source: Path) -> dict:
+    """``src``, the weights of ``source / sub``, under the names of ``target``'s tensors."""
+    if (prior, sub) == ("imagedream", "unet"):  # the original Stable Diffusion layout
+        layers = json.loads((source / "teacher_config.json").read_text())["unet_layers"]
+        return to_diffusers(src, layers, target)
+    if (prior, sub) == ("imagedream", "image_encoder"):
+        # A CLIPVisionModel saves its tower without the ``vision_model.`` prefix that a
+        # CLIPVisionModelWithProjection's keys carry.
+        return {
+            (f"vision_model.{k}" if k not in target and f"vision_model.{k}" in target else k): v
+            for k, v in src.items()
+        }
+    return src
 
 
 def teacher_prior(path: str | Path) -> str:
@@ -78,7 +103,8 @@ def warm_start(target: str | Path, source: str | Path) -> dict:
     """Overwrite the weights of teacher directory ``target`` with those of teacher ``source``
     (a directory or a packed file) where :data:`SOURCES` pairs their modules; returns, per
     target module, how many tensors were ``copied``, ``cut`` (leading input channels) and
-    ``kept`` (absent from the source, left as initialised, with their keys). A source module of
+    ``kept`` (absent from the source, left as initialised, with their keys), and how many source
+    tensors went ``unused`` (ImageDream's camera and image prompt). A source module of
     another size raises :class:`~gs_core.errors.ValidationError`."""
     from safetensors.torch import load_file
 
@@ -98,6 +124,8 @@ def warm_start(target: str | Path, source: str | Path) -> dict:
         path = _weights(target / sub)
         state = load_file(str(path))
         src = load_file(str(_weights(source / src_sub)))
+        total = len(src)
+        src = _source_names(frm, src_sub, src, state, source)
         copied, cut, kept, other = 0, [], [], []
         for key, t in state.items():
             s = src.get(key)
@@ -121,7 +149,14 @@ def warm_start(target: str | Path, source: str | Path) -> dict:
         tmp = path.with_name(f".{path.name}.tmp")
         save_tensors(state, str(tmp), metadata={"format": "pt"})
         tmp.replace(path)
-        report[sub] = {"from": src_sub, "copied": copied, "cut": cut, "kept": kept}
+        unused = total - copied - len(cut)
+        report[sub] = {
+            "from": src_sub,
+            "copied": copied,
+            "cut": cut,
+            "kept": kept,
+            "unused": unused,
+        }
     return report
 
 
