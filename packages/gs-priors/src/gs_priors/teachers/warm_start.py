@@ -45,14 +45,13 @@ def _source_names(prior: str, sub: str, src: dict, target: dict, source: Path) -
     if (prior, sub) == ("imagedream", "unet"):  # the original Stable Diffusion layout
         layers = json.loads((source / "teacher_config.json").read_text())["unet_layers"]
         return to_diffusers(src, layers, target)
-    if (prior, sub) == ("imagedream", "image_encoder"):
-        # A CLIPVisionModel saves its tower without the ``vision_model.`` prefix that a
-        # CLIPVisionModelWithProjection's keys carry.
-        return {
-            (f"vision_model.{k}" if k not in target and f"vision_model.{k}" in target else k): v
-            for k, v in src.items()
-        }
-    return src
+    # A CLIPVisionModel (ImageDream's tower) saves its weights without the ``vision_model.``
+    # prefix that a CLIPVisionModelWithProjection's keys carry: a property of the class, so it
+    # is matched for every source.
+    return {
+        (f"vision_model.{k}" if k not in target and f"vision_model.{k}" in target else k): v
+        for k, v in src.items()
+    }
 
 
 def teacher_prior(path: str | Path) -> str:
