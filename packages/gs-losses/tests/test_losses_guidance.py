@@ -10,7 +10,13 @@ import torch
 
 from gs_core.errors import GS3DError, ValidationError
 from gs_losses import SDS, VSD, SDSConfig, TimestepSchedule, VSDConfig
-from gs_losses.guidance import add_noise, guided_noise, prediction_target, to_epsilon
+from gs_losses.guidance import (
+    add_noise,
+    guided_noise,
+    prediction_target,
+    surrogate_loss,
+    to_epsilon,
+)
 from gs_priors import Condition, DiffusionPrior
 
 T = 1000
@@ -192,6 +198,28 @@ def test_sds_options_uniform_weighting_batch_mean_clip_and_latents():
     assert set(terms) == {"sds"}
     with pytest.raises(ValidationError, match="exactly one of images or latents"):
         sds.compute(condition=StubCondition(bias=torch.ones(1)))
+
+
+def test_sds_mean_reduction_divides_by_every_latent_entry():
+    """``"mean"`` puts ``grad / numel`` on the latents, commensurate with a mean-reduced image
+    loss (DD3G's implicit verification beside its MSE); same ``t`` and noise as ``"sum"``."""
+    prior = StubPrior()
+    cond = StubCondition(bias=torch.ones(1))
+    grads = {}
+    for reduction in ("sum", "mean"):
+        z = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(1)).requires_grad_()
+        out = SDS(prior, SDSConfig(guidance_scale=2.0, reduction=reduction)).compute(
+            latents=z, condition=cond, generator=torch.Generator().manual_seed(0)
+        )
+        out.loss.backward()
+        grads[reduction] = (z.grad, out)
+    g_sum, o_sum = grads["sum"]
+    g_mean, o_mean = grads["mean"]
+    assert torch.equal(o_sum.grad, o_mean.grad)
+    assert torch.allclose(g_mean, g_sum / 96)
+    assert o_mean.loss.item() == pytest.approx(o_sum.loss.item() / 96, rel=1e-6)
+    with pytest.raises(ValidationError, match="reduction"):
+        surrogate_loss(torch.zeros(1, 1), torch.zeros(1, 1), "median")
 
 
 def test_multiview_sds_shares_t_per_object():

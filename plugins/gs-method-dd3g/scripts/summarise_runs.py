@@ -11,8 +11,8 @@ In place of a results.json, a folder holding ``setup.json`` and run records (``t
 its results.json still counts with the evaluations it reached.
 
 The runs must share the setup that makes them comparable (preset, overrides, the teacher's
-content hash, quadruples, DDIM steps, protocol, student and eval seeds); a file that differs is
-named with the field. A teacher pack rebuilt after a loss keeps its file name, not its weights,
+content hash, quadruples, DDIM steps, protocol, student and eval seeds, and for runs through
+the verifier its normalisation and schedule); a file that differs is named with the field. A teacher pack rebuilt after a loss keeps its file name, not its weights,
 so the hash (``gs_priors.teachers.packing.teacher_digest``) is what is compared. The same
 (variant, seed) in two files is refused. Prints a markdown table; ``--out`` also writes the
 numbers (atomically; refused if present unless ``--overwrite``).
@@ -37,6 +37,9 @@ SETUP = (
     "eval_seed",
 )
 ROW_ORDER = ("pepd_joint", "pepd_es", "pepd_iv", "pd_es", "splatter_es", "hybrid_es")
+# How the verifier was normalised and scheduled; records from before session 46 lack the key
+# and ran with these. It must match only where a file holds a run that used the verifier.
+OLD_VERIFICATION = {"reduction": "batch_mean", "iv_only_schedule": "verification"}
 
 
 class InputError(RecordError):
@@ -80,6 +83,30 @@ def read_results(path: Path) -> dict:
     return data
 
 
+def verification(data: dict) -> dict:
+    """The file's verifier settings (``train_small.py``'s setup ``verification``)."""
+    return data.get("verification", OLD_VERIFICATION)
+
+
+def _uses_verifier(data: dict) -> bool:
+    from gs_method_dd3g.tables import VARIANTS
+
+    return any(VARIANTS[r["variant"]][1] in ("joint", "iv") for r in data["runs"])
+
+
+def _check_verification(paths: list[Path], files: list[dict]) -> None:
+    """Runs trained through the verifier join only under one verifier setting; explicit
+    supervision never runs it, so those runs join whatever the setting."""
+    users = [(p, d) for p, d in zip(paths, files, strict=True) if _uses_verifier(d)]
+    for path, data in users[1:]:
+        first_path, first = users[0]
+        if verification(data) != verification(first):
+            raise InputError(
+                f"{path}: 'verification' is {verification(data)!r} where {first_path} has "
+                f"{verification(first)!r}; runs through different verifiers do not share a table"
+            )
+
+
 def join(paths: list[Path]) -> dict:
     """The runs of every file as one table (see the module docstring)."""
     from gs_method_dd3g.tables import aggregate, orderings, pairwise_flags
@@ -96,6 +123,7 @@ def join(paths: list[Path]) -> dict:
                     f"{path}: '{key}' is {data[key]!r} where {paths[0]} has {first[key]!r}; "
                     "runs of different setups do not share a table"
                 )
+    _check_verification(paths, files)
     records, owner = [], {}
     for path, data in zip(paths, files, strict=True):
         for r in data["runs"]:
@@ -112,6 +140,9 @@ def join(paths: list[Path]) -> dict:
     return {
         "files": [str(p) for p in paths],
         "setup": {k: first[k] for k in SETUP},
+        "verification": sorted(
+            {json.dumps(verification(d), sort_keys=True) for d in files if _uses_verifier(d)}
+        ),
         "teachers": sorted({str(d.get("teacher")) for d in files}),
         "equal_steps": agg["step"],
         "variants": agg["variants"],

@@ -521,8 +521,10 @@ def _setup(a, quads) -> dict:
     """What makes runs of different leases comparable (``summarise_runs.SETUP``), with the
     teacher and device they ran with."""
     from gs_core.procedural.generator import EVAL_SEED
+    from gs_method_dd3g import DD3GConfig
     from gs_priors.teachers.packing import teacher_digest
 
+    cfg = DD3GConfig.preset(a.preset).with_overrides(list(a.set))
     return {
         "preset": a.preset,
         "overrides": list(a.set),
@@ -534,6 +536,9 @@ def _setup(a, quads) -> dict:
         "protocol": "ring12+alignment",
         "student_seed": STUDENT_SEED,
         "eval_seed": EVAL_SEED,
+        # How the verifier was normalised and scheduled (defaults changed in session 46; older
+        # records lack the key and ran 'batch_mean' with IV-A's t for every objective).
+        "verification": {"reduction": cfg.iv_reduction, "iv_only_schedule": cfg.iv_only_schedule},
     }
 
 

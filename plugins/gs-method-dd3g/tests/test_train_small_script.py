@@ -68,6 +68,7 @@ def test_train_small_tiny(script, tiny_teacher_dir, tmp_path):
         assert len(v["per_object"]) == 2 and v["steps"] == 2
     assert res["quadruples"] == 3 and saved["protocol"] == "ring12+alignment"
     assert saved["overrides"] == ["iv_random_background=false"]
+    assert saved["verification"] == {"reduction": "mean", "iv_only_schedule": "prolificdreamer"}
     trained = json.loads((out / "checkpoints" / "pepd_joint" / "config.json").read_text())
     assert trained["iv_random_background"] is False  # applied, not only recorded
     shards = list((out / "checkpoints" / "pepd_joint").glob("*.safetensors"))
@@ -288,3 +289,78 @@ def test_a_step_longer_than_the_probe_window_still_gives_a_rate(script, tmp_path
     assert window.step(2) is None  # t=10: past the end, but only one step timed so far
     assert window.step(3) == "the probe's window closed"
     assert window.rate() == pytest.approx(1 / 10)
+
+
+def test_term_gradients_show_the_verifier_scale_each_reduction_gives(tiny_teacher_dir, tmp_path):
+    """``scripts/term_gradients.py``: every term's gradient norm; ``batch_mean`` is ``mean``
+    times one view's latent entries (4 x 8 x 8 for the tiny teacher), the other terms equal."""
+    from gs_core.testing import load_script
+
+    terms = load_script(SCRIPT.parent / "term_gradients.py", "dd3g_term_gradients")
+    out = terms.main(
+        [
+            "--teacher",
+            str(tiny_teacher_dir),
+            "--preset",
+            "tiny",
+            "--objects",
+            "2",
+            "--ddim-steps",
+            "2",
+            "--draws",
+            "2",
+            "--work",
+            str(tmp_path / "w"),
+            "--json",
+            str(tmp_path / "terms.json"),
+        ]
+    )
+    rows = out["rows"]
+    assert set(rows) == {"batch_mean", "mean"}
+    assert set(rows["mean"]) == {"es_mse", "iv", "opacity"}
+    for (_, g_sum), (_, g_mean) in zip(rows["batch_mean"]["iv"], rows["mean"]["iv"], strict=True):
+        assert g_mean > 0 and g_sum == pytest.approx(g_mean * 4 * 8 * 8, rel=1e-3)
+    for a, b in zip(rows["batch_mean"]["es_mse"], rows["mean"]["es_mse"], strict=True):
+        assert a == pytest.approx(b, rel=1e-5)
+    assert json.loads((tmp_path / "terms.json").read_text())["rows"].keys() == rows.keys()
+
+
+def test_runs_through_different_verifiers_do_not_share_a_table(tmp_path, capsys):
+    """Session 46 changed how L_IV is normalised: joint / IV runs of older records (no
+    'verification' key: batch_mean) do not join newer ones, explicit supervision runs do."""
+    from gs_core.testing import load_script
+
+    summarise = load_script(SUMMARISE, "dd3g_summarise_runs")
+    setup = {
+        "preset": "small",
+        "overrides": [],
+        "teacher_sha256": "a" * 64,
+        "quadruples": 4,
+        "ddim_steps": 2,
+        "protocol": "ring12+alignment",
+        "student_seed": 1919,
+        "eval_seed": 7,
+    }
+
+    def run(variant, seed, psnr):
+        ev = {"step": 10, "psnr": psnr, "ssim": 0.5, "objects": []}
+        return {"variant": variant, "seed": seed, "evals": [ev]}
+
+    new = {"reduction": "mean", "iv_only_schedule": "prolificdreamer"}
+    files = {
+        "old_es": {**setup, "runs": [run("pepd_es", 0, 18.0), run("pd_es", 0, 18.5)]},
+        "old_joint": {**setup, "runs": [run("pepd_joint", 0, 13.6)]},
+        "new_joint": {**setup, "verification": new, "runs": [run("pepd_joint", 1, 18.4)]},
+        "new_iv": {**setup, "verification": new, "runs": [run("pepd_iv", 1, 15.0)]},
+    }
+    paths = {}
+    for name, data in files.items():
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_text(json.dumps(data))
+    joined = summarise.main([str(paths[k]) for k in ("old_es", "new_joint", "new_iv")])
+    assert joined["variants"].keys() == {"pepd_es", "pd_es", "pepd_joint", "pepd_iv"}
+    assert joined["verification"] == [json.dumps(new, sort_keys=True)]
+    with pytest.raises(SystemExit):
+        summarise.main([str(paths[k]) for k in ("old_joint", "new_joint")])
+    err = capsys.readouterr().err
+    assert "'verification'" in err and "batch_mean" in err

@@ -286,6 +286,23 @@ class DD3GConfig(Config):
         "sds", description="w(t) of Eq. 5 (our choice: DreamFusion's 1 - alpha_bar_t)"
     )
     iv_random_background: bool = pydantic.Field(True, description="Eq. 8's random backgrounds")
+    iv_reduction: Literal["mean", "batch_mean"] = pydantic.Field(
+        "mean",
+        description="how L_IV is normalised (our choice; the paper is silent): 'mean' divides "
+        "the surrogate by every latent entry, the scale of L_ES's mean-reduced MSE, so beta_i "
+        "<= eta = 0.4 weighs the two as Eq. 6 reads. 'batch_mean' (threestudio's and "
+        "DreamGaussian's SDS: the sum over a view's latent entries, per view) gave a gradient "
+        "3,500-7,600x L_ES's on the small student (scripts/term_gradients.py), and the joint "
+        "run trained as IV alone from its first steps; DreamGaussian pairs that sum with a "
+        "10,000x MSE weight, DD3G's lambda_1 = 0.5 has none",
+    )
+    iv_only_schedule: Literal["prolificdreamer", "verification"] = pydantic.Field(
+        "prolificdreamer",
+        description="t of the 'iv' ablation (Table III): V-C says IV alone with t in [20, 300] "
+        "fails to converge and redesigns the noise intensity after ProlificDreamer [23], whose "
+        "schedule is taken here: t ~ U[20, 980] for the first 20% of training, then U[20, 500] "
+        "(gs_losses' drop_max). 'verification' keeps iv_t_range",
+    )
 
     # The joint objective (Eq. 6-7).
     objective: Literal["joint", "es", "iv"] = pydantic.Field(

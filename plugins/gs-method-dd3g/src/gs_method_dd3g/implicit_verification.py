@@ -1,8 +1,9 @@
 """Implicit verification ``L_IV`` (Eq. 5, 8): multi-view SDS of the student's renders through
 the teacher, used as a verifier. The renders are at random views (a set of ``n`` views 360/n
 apart, first azimuth in [-180, 180], pitch in [-5, 5]) on random backgrounds (Eq. 8); ``t`` is
-uniform in [20, 300] so the verifier checks the sample without repainting it. gs_losses' SDS
-does the mathematics (one ``t`` per object shared by its views, ``w(t) = 1 - alpha_bar_t``)."""
+uniform in [20, 300] so the verifier checks the sample without repainting it (the 'iv' ablation
+anneals it after ProlificDreamer, V-C). gs_losses' SDS does the mathematics (one ``t`` per object
+shared by its views, ``w(t) = 1 - alpha_bar_t``), normalised per latent entry (``iv_reduction``)."""
 
 from __future__ import annotations
 
@@ -14,19 +15,31 @@ from gs_losses.terms import LossTerms
 from gs_method_dd3g.cameras import orbit_views, random_background, random_verification_views
 
 
+def verification_timesteps(config, num_train_timesteps: int):
+    """Where the verifier samples ``t``: ``iv_t_range`` (IV-A), except in the 'iv' ablation with
+    ``iv_only_schedule='prolificdreamer'`` (V-C: the redesign after ProlificDreamer [23])."""
+    from gs_losses.guidance import TimestepSchedule
+
+    if config.objective == "iv" and config.iv_only_schedule == "prolificdreamer":
+        return TimestepSchedule(
+            t_range=(0.02, 0.98), anneal="drop_max", anneal_t_max=0.5, anneal_start=0.2
+        )
+    t_min, t_max = config.iv_t_range
+    n = num_train_timesteps
+    return TimestepSchedule(t_range=(t_min / n, t_max / n))
+
+
 def verification_sds(teacher, config):
     """gs_losses' :class:`SDS` over ``teacher`` with DD3G's settings from ``config``."""
-    from gs_losses.guidance import SDS, SDSConfig, TimestepSchedule
+    from gs_losses.guidance import SDS, SDSConfig
 
-    t_min, t_max = config.iv_t_range
-    n = teacher.num_train_timesteps
     return SDS(
         teacher,
         SDSConfig(
             guidance_scale=config.iv_guidance_scale,
-            timesteps=TimestepSchedule(t_range=(t_min / n, t_max / n)),
+            timesteps=verification_timesteps(config, teacher.num_train_timesteps),
             weighting=config.iv_weighting,
-            reduction="batch_mean",
+            reduction=config.iv_reduction,
         ),
     )
 
@@ -39,13 +52,15 @@ def implicit_verification(
     config,
     generator: torch.Generator | None = None,
     references=None,
+    step_ratio: float | None = None,
 ) -> LossTerms:
     """``gaussians [B]``, the inputs II ``[B, 4, H, W]`` -> ``{"iv": surrogate}`` whose gradient
     is the verifier's ``w(t) (eps_hat - eps)`` on the renders' latents.
 
     ``references``: a callable giving the teacher's encoding of these inputs (``generator`` ->
     ``ImageDreamReference``, e.g. a bound :meth:`VerifierReferences.reference`); by default
-    ``input_images`` are encoded here."""
+    ``input_images`` are encoded here. ``step_ratio``: the training progress in ``[0, 1]``,
+    needed by an annealed schedule (:func:`verification_timesteps`)."""
     b = input_images.shape[0]
     dev = gaussians.means.device
     v = config.num_views
@@ -69,7 +84,7 @@ def implicit_verification(
         else:
             ref = references(generator)
         cond = teacher.condition(ref, cams)
-    return {"iv": sds(renders.float(), cond, generator=generator)["sds"]}
+    return {"iv": sds(renders.float(), cond, generator=generator, step_ratio=step_ratio)["sds"]}
 
 
-__all__ = ["implicit_verification", "verification_sds"]
+__all__ = ["implicit_verification", "verification_sds", "verification_timesteps"]

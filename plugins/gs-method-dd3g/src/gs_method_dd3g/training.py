@@ -141,6 +141,7 @@ class DD3GTrainingModule(TrainingModule):
                     self.__dict__["_sds"],
                     cfg,
                     references=lambda generator: refs.reference(index, generator),
+                    step_ratio=min(1.0, step / max(1, cfg.train.max_steps)),
                 )
             )
         if "opacity" in weights:

@@ -62,10 +62,11 @@ def sds_weight(t: torch.Tensor, alphas_cumprod: torch.Tensor, weighting: str) ->
 
 
 def surrogate_loss(latents: torch.Tensor, grad: torch.Tensor, reduction: str) -> torch.Tensor:
-    """A scalar whose gradient w.r.t. ``latents`` is exactly ``grad`` (or ``grad / N``).
+    """A scalar whose gradient w.r.t. ``latents`` is exactly ``grad`` (``"sum"``), ``grad / N``
+    (``"batch_mean"``, ``N`` images) or ``grad / latents.numel()`` (``"mean"``).
 
-    Its value is ``0.5 ||grad||^2`` (``/ N``): ``sum(g z) - sg[sum(g z)]`` contributes the
-    gradient and evaluates to exactly zero.
+    Its value is ``0.5 ||grad||^2`` divided likewise: ``sum(g z) - sg[sum(g z)]`` contributes
+    the gradient and evaluates to exactly zero.
     """
     grad = grad.detach()
     z = latents.float()
@@ -75,7 +76,9 @@ def surrogate_loss(latents: torch.Tensor, grad: torch.Tensor, reduction: str) ->
         return loss
     if reduction == "batch_mean":
         return loss / latents.shape[0]
-    raise ValidationError("reduction", "'sum' or 'batch_mean'", repr(reduction))
+    if reduction == "mean":
+        return loss / latents.numel()
+    raise ValidationError("reduction", "'sum', 'batch_mean' or 'mean'", repr(reduction))
 
 
 class SDSConfig(Config):
@@ -83,14 +86,16 @@ class SDSConfig(Config):
 
     ``guidance_scale``: classifier-free guidance, one value or one per condition.
     ``reduction``: ``"sum"`` over the batch (DreamGaussian's Zero123 guidance) or
-    ``"batch_mean"`` (divide by the number of images; DreamGaussian's SD guidance, threestudio).
+    ``"batch_mean"`` (divide by the number of images; DreamGaussian's SD guidance, threestudio)
+    or ``"mean"`` (divide by the number of latent entries, the scale of a mean-reduced image
+    loss beside it; DD3G's implicit verification).
     ``grad_clip``: clamp each gradient entry to ``[-c, c]`` (off by default, as DreamGaussian).
     """
 
     guidance_scale: float | list[float] = 7.5
     timesteps: TimestepSchedule = TimestepSchedule()
     weighting: Literal["sds", "uniform"] = "sds"
-    reduction: Literal["sum", "batch_mean"] = "sum"
+    reduction: Literal["sum", "batch_mean", "mean"] = "sum"
     grad_clip: float | None = None
 
     # Generic settings only: a method's own preset (DreamGaussian's, DD3G's) lives in its plugin.
