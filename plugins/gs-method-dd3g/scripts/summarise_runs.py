@@ -11,11 +11,12 @@ In place of a results.json, a folder holding ``setup.json`` and run records (``t
 its results.json still counts with the evaluations it reached.
 
 The runs must share the setup that makes them comparable (preset, overrides, the teacher's
-content hash, quadruples, DDIM steps, protocol, student and eval seeds, and for runs through
-the verifier its normalisation and schedule); a file that differs is named with the field. A teacher pack rebuilt after a loss keeps its file name, not its weights,
-so the hash (``gs_priors.teachers.packing.teacher_digest``) is what is compared. The same
-(variant, seed) in two files is refused. Prints a markdown table; ``--out`` also writes the
-numbers (atomically; refused if present unless ``--overwrite``).
+content hash, quadruples, DDIM steps, protocol, student and eval seeds, and for runs through the
+verifier its normalisation and schedule); a file that differs is named with the field. A teacher
+pack rebuilt after a loss keeps its file name, not its weights, so the hash
+(``gs_priors.teachers.packing.teacher_digest``) is what is compared. The same (variant, seed) in
+two files is refused. Prints a markdown table; ``--out`` also writes the numbers (atomically;
+refused if present unless ``--overwrite``).
 """
 
 from __future__ import annotations
@@ -98,8 +99,10 @@ def _check_verification(paths: list[Path], files: list[dict]) -> None:
     """Runs trained through the verifier join only under one verifier setting; explicit
     supervision never runs it, so those runs join whatever the setting."""
     users = [(p, d) for p, d in zip(paths, files, strict=True) if _uses_verifier(d)]
+    if not users:
+        return
+    first_path, first = users[0]
     for path, data in users[1:]:
-        first_path, first = users[0]
         if verification(data) != verification(first):
             raise InputError(
                 f"{path}: 'verification' is {verification(data)!r} where {first_path} has "

@@ -9,9 +9,10 @@ joint objective into IV alone. This measures the ratio for a preset with a teach
 
 It makes ``--objects`` student images (procedural seed 1919, as ``train_small.py``) and their
 quadruples by ``--ddim-steps`` DDIM steps, builds the student at initialisation (seed 0), and
-prints one row per term: its value and gradient norm (the range over ``--draws`` draws of the verifier's
-views, backgrounds, ``t`` and noise). The terms are unweighted (multiply by lambda_1 = 0.5 and
-beta_i for their share in Eq. 6). A few minutes on a 2-core CPU for the `small` preset.
+prints one row per term: its value and gradient norm (the range over ``--draws`` draws of the
+verifier's views, backgrounds, ``t`` and noise). The terms are unweighted (multiply by
+lambda_1 = 0.5 and beta_i for their share in Eq. 6). A few minutes on a 2-core CPU for the
+`small` preset.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ddim-steps", type=int, default=5)
     p.add_argument("--draws", type=int, default=3)
     p.add_argument("--reductions", default="batch_mean,mean")
-    p.add_argument("--work", default=None, help="where the procedural objects go (a temp dir)")
+    p.add_argument(
+        "--work", default=None, help="keep the procedural objects here (else a temp dir)"
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", default=None, help="also write the rows here")
     return p
@@ -54,8 +57,15 @@ def term_gradient_norms(module, params, index: torch.Tensor, step: int, draws: i
 
 def main(argv=None) -> dict:
     a = _parser().parse_args(argv)
+    if a.work is not None:
+        return _measure(a, Path(a.work))
     import tempfile
 
+    with tempfile.TemporaryDirectory(prefix="dd3g-terms-") as work:
+        return _measure(a, Path(work))
+
+
+def _measure(a, work: Path) -> dict:
     sys.path.insert(0, str(Path(__file__).parent))
     import train_small
 
@@ -66,7 +76,6 @@ def main(argv=None) -> dict:
 
     teacher = ImageDreamGuidance.from_pretrained(a.teacher, device=a.device)
     size = int(teacher.image_size)
-    work = Path(a.work or tempfile.mkdtemp(prefix="dd3g-terms-"))
     root = train_small._procedural(
         work / "student", a.objects, size, train_small.STUDENT_SEED, "train"
     )
