@@ -21,9 +21,9 @@ def verification_timesteps(config, num_train_timesteps: int):
     from gs_losses.guidance import TimestepSchedule
 
     if config.objective == "iv" and config.iv_only_schedule == "prolificdreamer":
-        return TimestepSchedule(
-            t_range=(0.02, 0.98), anneal="drop_max", anneal_t_max=0.5, anneal_start=0.2
-        )
+        # gs_losses' drop_max defaults are ProlificDreamer's: U[20, 980], then U[20, 500]
+        # from 20% of training.
+        return TimestepSchedule(anneal="drop_max")
     t_min, t_max = config.iv_t_range
     n = num_train_timesteps
     return TimestepSchedule(t_range=(t_min / n, t_max / n))
