@@ -6,6 +6,10 @@ and the orderings' verdicts (``gs_method_dd3g.tables``).
     python3 plugins/gs-method-dd3g/scripts/summarise_runs.py OUT_A/results.json \
         OUT_B/results.json [--out tables.json [--overwrite]]
 
+A record followed by ``@VARIANT,...`` joins with those variants' runs only
+(``old.json@pepd_es,pd_es``): an older lease whose joint and IV runs a later one supersedes,
+or whose seed another lease repeats, still gives its other rows.
+
 In place of a results.json, a folder holding ``setup.json`` and run records (``train_small.py``'s
 ``OUT/work/runs/``, rewritten after every evaluation) joins as it is: a lease that ended before
 its results.json still counts with the evaluations it reached.
@@ -71,11 +75,35 @@ def read_runs_folder(path: Path) -> dict:
     return {**data, "runs": runs} if isinstance(data, dict) else data
 
 
-def read_results(path: Path) -> dict:
-    path = Path(path)
+def split_selection(record: Path | str) -> tuple[Path, list[str] | None]:
+    """``PATH@VARIANT,...`` -> (PATH, the variants kept); a plain path keeps every run."""
+    from gs_method_dd3g.tables import VARIANTS
+
+    text = str(record)
+    head, sep, tail = text.rpartition("@")
+    if not sep or not head or "/" in tail:
+        return Path(text), None
+    names = [n for n in tail.split(",") if n]
+    unknown = [n for n in names if n not in VARIANTS]
+    if not names or unknown:
+        raise InputError(
+            f"{text}: after '@' expected variant names separated by commas "
+            f"({', '.join(VARIANTS)}), got {tail!r}"
+        )
+    return Path(head), names
+
+
+def read_results(record: Path | str) -> dict:
+    path, keep = split_selection(record)
     data = read_runs_folder(path) if path.is_dir() else _read_json(path, "results.json")
     if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
         raise InputError(f"{path}: no 'runs' list (a DD3G train_small.py results.json?)")
+    if keep is not None:
+        runs = [r for r in data["runs"] if r.get("variant") in keep]
+        if not runs:
+            held = sorted({str(r.get("variant")) for r in data["runs"]})
+            raise InputError(f"{record}: no runs of {', '.join(keep)} (it holds {held})")
+        data = {**data, "runs": runs}
     missing = [k for k in SETUP if k not in data]
     if missing:
         raise InputError(
@@ -195,7 +223,8 @@ def main(argv: list[str] | None = None) -> dict:
     return record_table_main(
         argv,
         description=__doc__.split("\n\n")[0],
-        records_help="train_small.py results.json files (or OUT/work/runs folders)",
+        records_help="train_small.py results.json files (or OUT/work/runs folders), each "
+        "optionally followed by @VARIANT,... to join only those variants' runs",
         join=join,
         markdown=markdown,
     )

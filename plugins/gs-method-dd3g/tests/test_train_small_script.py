@@ -364,3 +364,23 @@ def test_runs_through_different_verifiers_do_not_share_a_table(tmp_path, capsys)
         summarise.main([str(paths[k]) for k in ("old_joint", "new_joint")])
     err = capsys.readouterr().err
     assert "'verification'" in err and "batch_mean" in err
+
+    # An older lease whose joint run a newer one supersedes still gives its ES rows when
+    # joined as PATH@VARIANT,...; a selection naming nothing it holds, or no variant, is refused.
+    mixed = tmp_path / "old_mixed.json"
+    mixed.write_text(
+        json.dumps({**setup, "runs": [run("pepd_es", 1, 18.0), run("pepd_joint", 1, 13.6)]})
+    )
+    with pytest.raises(SystemExit):
+        summarise.main([str(paths["new_joint"]), str(mixed)])
+    assert "'verification'" in capsys.readouterr().err
+    selected = summarise.main([str(paths["new_joint"]), f"{mixed}@pepd_es"])
+    assert selected["variants"].keys() == {"pepd_es", "pepd_joint"}
+    assert selected["variants"]["pepd_joint"]["psnr"] == pytest.approx(18.4)
+    assert selected["files"][1].endswith("old_mixed.json@pepd_es")
+    with pytest.raises(SystemExit):
+        summarise.main([str(paths["new_joint"]), f"{mixed}@pd_es"])
+    assert "no runs of pd_es" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        summarise.main([str(paths["new_joint"]), f"{mixed}@pepd"])
+    assert "after '@' expected variant names" in capsys.readouterr().err
