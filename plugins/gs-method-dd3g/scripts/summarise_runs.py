@@ -77,14 +77,21 @@ def read_runs_folder(path: Path) -> dict:
 
 def split_selection(record: Path | str) -> tuple[Path, list[str] | None]:
     """``PATH@VARIANT,...`` -> (PATH, the variants kept); a plain path keeps every run."""
-    from gs_method_dd3g.tables import VARIANTS
+    from gs_method_dd3g.tables import VARIANTS, parse_variant
+
+    def known(name: str) -> bool:
+        try:
+            parse_variant(name)
+        except ValueError:
+            return False
+        return True
 
     text = str(record)
     head, sep, tail = text.rpartition("@")
     if not sep or not head or "/" in tail:
         return Path(text), None
     names = [n for n in tail.split(",") if n]
-    unknown = [n for n in names if n not in VARIANTS]
+    unknown = [n for n in names if not known(n)]
     if not names or unknown:
         raise InputError(
             f"{text}: after '@' expected variant names separated by commas "
@@ -118,9 +125,9 @@ def verification(data: dict) -> dict:
 
 
 def _uses_verifier(data: dict) -> bool:
-    from gs_method_dd3g.tables import VARIANTS
+    from gs_method_dd3g.tables import VARIANTS, parse_variant
 
-    return any(VARIANTS[r["variant"]][1] in ("joint", "iv") for r in data["runs"])
+    return any(VARIANTS[parse_variant(r["variant"])[0]][1] in ("joint", "iv") for r in data["runs"])
 
 
 def _check_verification(paths: list[Path], files: list[dict]) -> None:
@@ -197,13 +204,15 @@ def markdown(summary: dict) -> str:
         "| variant | rows | seeds | PSNR | PSNR per seed | SSIM |",
         "| --- | --- | --- | ---: | --- | ---: |",
     ]
-    for name in ROW_ORDER:
+    # The rows, then probes of one setting (a row's name with +KEY=VALUE) under their rows.
+    probes = sorted(n for n in summary["variants"] if n not in VARIANTS)
+    for name in [*ROW_ORDER, *probes]:
         row = summary["variants"].get(name)
         if row is None:
             continue
         per_seed = " / ".join(f"{p:.2f}" for p in row["psnr_per_seed"])
         lines.append(
-            f"| {name} | {'; '.join(VARIANTS[name][2])} | {', '.join(map(str, row['seeds']))} | "
+            f"| {name} | {'; '.join(row['rows'])} | {', '.join(map(str, row['seeds']))} | "
             f"{row['psnr']:.2f} ± {row['psnr_std']:.2f} | {per_seed} | "
             f"{row['ssim']:.3f} ± {row['ssim_std']:.3f} |"
         )

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gs_method_dd3g.tables import VARIANTS, aggregate, orderings, pairwise_flags
+from gs_method_dd3g.tables import VARIANTS, aggregate, orderings, pairwise_flags, parse_variant
 
 STUDENT_SEED = 1919
 MISSING_VARIANTS: dict[str, str] = {}
@@ -202,7 +202,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-objects", type=int, default=24)
     p.add_argument("--ddim-steps", type=int, default=50)
     p.add_argument("--eval-seeds", type=int, default=1, help="generation seeds per eval object")
-    p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help="comma-separated rows; a row followed by +KEY=VALUE... trains it with settings of "
+        "its own beside the others (a probe, e.g. pepd_joint+eta=0.2), in no ordering",
+    )
     p.add_argument("--seeds", type=int, default=1, help="training seeds per variant (0, 1, ...)")
     p.add_argument(
         "--first-seed",
@@ -265,7 +270,8 @@ def _parser() -> argparse.ArgumentParser:
 def _run_config(a, name: str, seed: int, latent_size: int, size: int, steps: int | None = None):
     from gs_method_dd3g import DD3GConfig
 
-    generator, objective, _ = VARIANTS[name]
+    base, settings = parse_variant(name)
+    generator, objective, _ = VARIANTS[base]
     steps = steps or a.steps or DD3GConfig.preset(a.preset).train.max_steps
     return DD3GConfig.preset(
         a.preset,
@@ -281,7 +287,7 @@ def _run_config(a, name: str, seed: int, latent_size: int, size: int, steps: int
             "tensorboard": "off",
             "seed": seed,
         },
-    ).with_overrides(list(a.set))
+    ).with_overrides([*a.set, *settings])
 
 
 class _ProbeWindow:
@@ -566,9 +572,17 @@ def main(argv=None) -> dict:
         return {}
 
     names = [n for n in a.variants.split(",") if n]
-    unknown = [n for n in names if n not in VARIANTS]
-    if unknown:
-        raise SystemExit(f"--variants: unknown {unknown}; expected some of {sorted(VARIANTS)}")
+    from gs_core.errors import GS3DError
+
+    for n in names:  # every run's config is checked before the data is made
+        try:
+            settings = parse_variant(n)[1]
+        except ValueError as e:
+            raise SystemExit(f"--variants: {e}") from None
+        try:
+            DD3GConfig.preset(a.preset).with_overrides([*a.set, *settings])
+        except GS3DError as e:
+            raise SystemExit(f"--variants: {n!r}: {e}") from None
     from gs_core.io.atomic import fresh_output_dir
 
     fresh_output_dir(out, a.overwrite)

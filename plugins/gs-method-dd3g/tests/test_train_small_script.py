@@ -48,13 +48,20 @@ def test_train_small_tiny(script, tiny_teacher_dir, tmp_path):
             tiny_teacher_dir,
             out,
             "--variants",
-            "pepd_joint,pd_es,splatter_es,hybrid_es",
+            "pepd_joint,pd_es,splatter_es,hybrid_es,pepd_joint+eta=0.1",
             "--set",
             "iv_random_background=false",
         )
     )
     saved = json.loads((out / "results.json").read_text())
-    assert saved["variants"].keys() == {"pepd_joint", "pd_es", "splatter_es", "hybrid_es"}
+    probe = "pepd_joint+eta=0.1"
+    assert saved["variants"].keys() == {"pepd_joint", "pd_es", "splatter_es", "hybrid_es", probe}
+    # A probe trains its row with its own setting on top of the lease's, in no ordering.
+    assert saved["variants"][probe]["settings"] == ["eta=0.1"]
+    assert saved["variants"][probe]["objective"] == "joint"
+    probed = json.loads((out / "checkpoints" / probe / "config.json").read_text())
+    assert probed["eta"] == 0.1 and probed["iv_random_background"] is False
+    assert all(probe not in o["order"] for o in saved["orderings"].values())
     assert {"table2_splatter_below_pd", "table2_hybrid_below_splatter"} <= set(saved)
     assert saved["orderings"]["table2"]["order"] == ["hybrid_es", "splatter_es", "pd_es"]
     assert saved["missing"] == {} and saved["failed_runs"] == []
@@ -71,6 +78,7 @@ def test_train_small_tiny(script, tiny_teacher_dir, tmp_path):
     assert saved["verification"] == {"reduction": "mean", "iv_only_schedule": "prolificdreamer"}
     trained = json.loads((out / "checkpoints" / "pepd_joint" / "config.json").read_text())
     assert trained["iv_random_background"] is False  # applied, not only recorded
+    assert trained["eta"] == 0.4  # the probe's setting stays its own
     shards = list((out / "checkpoints" / "pepd_joint").glob("*.safetensors"))
     assert shards and all(s.stat().st_size <= 16 * 2**20 for s in shards)
 
@@ -350,7 +358,11 @@ def test_runs_through_different_verifiers_do_not_share_a_table(tmp_path, capsys)
     files = {
         "old_es": {**setup, "runs": [run("pepd_es", 0, 18.0), run("pd_es", 0, 18.5)]},
         "old_joint": {**setup, "runs": [run("pepd_joint", 0, 13.6)]},
-        "new_joint": {**setup, "verification": new, "runs": [run("pepd_joint", 1, 18.4)]},
+        "new_joint": {
+            **setup,
+            "verification": new,
+            "runs": [run("pepd_joint", 1, 18.4), run("pepd_joint+eta=0.2", 1, 18.9)],
+        },
         "new_iv": {**setup, "verification": new, "runs": [run("pepd_iv", 1, 15.0)]},
     }
     paths = {}
@@ -358,7 +370,9 @@ def test_runs_through_different_verifiers_do_not_share_a_table(tmp_path, capsys)
         paths[name] = tmp_path / f"{name}.json"
         paths[name].write_text(json.dumps(data))
     joined = summarise.main([str(paths[k]) for k in ("old_es", "new_joint", "new_iv")])
-    assert joined["variants"].keys() == {"pepd_es", "pd_es", "pepd_joint", "pepd_iv"}
+    probe = "pepd_joint+eta=0.2"
+    assert joined["variants"].keys() == {"pepd_es", "pd_es", "pepd_joint", "pepd_iv", probe}
+    assert f"| {probe} | probe of pepd_joint | 1 | 18.90" in capsys.readouterr().out
     assert joined["verification"] == [json.dumps(new, sort_keys=True)]
     with pytest.raises(SystemExit):
         summarise.main([str(paths[k]) for k in ("old_joint", "new_joint")])
@@ -375,7 +389,7 @@ def test_runs_through_different_verifiers_do_not_share_a_table(tmp_path, capsys)
         summarise.main([str(paths["new_joint"]), str(mixed)])
     assert "'verification'" in capsys.readouterr().err
     selected = summarise.main([str(paths["new_joint"]), f"{mixed}@pepd_es"])
-    assert selected["variants"].keys() == {"pepd_es", "pepd_joint"}
+    assert selected["variants"].keys() == {"pepd_es", "pepd_joint", "pepd_joint+eta=0.2"}
     assert selected["variants"]["pepd_joint"]["psnr"] == pytest.approx(18.4)
     assert selected["files"][1].endswith("old_mixed.json@pepd_es")
     with pytest.raises(SystemExit):
@@ -384,3 +398,44 @@ def test_runs_through_different_verifiers_do_not_share_a_table(tmp_path, capsys)
     with pytest.raises(SystemExit):
         summarise.main([str(paths["new_joint"]), f"{mixed}@pepd"])
     assert "after '@' expected variant names" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("variant", "message"),
+    [
+        ("pepd", "unknown variant 'pepd'"),
+        ("pepd_joint+eta", "is not KEY=VALUE"),
+        ("pepd_joint+objective=es", "fixed by the row"),
+        ("pepd_joint+iv_reduction=batch_mean", "fixed by the row"),
+        ("pepd_joint+no_such_field=1", "has no field"),
+        ("pepd_joint+eta=-1", "invalid override"),
+    ],
+)
+def test_a_bad_variant_is_refused_before_any_data(script, tmp_path, capsys, variant, message):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as e:
+        script.main(_args(tmp_path / "no-teacher", out, "--variants", f"pepd_es,{variant}"))
+    assert "--variants" in str(e.value) and message in str(e.value)
+    assert not out.exists()
+
+
+def test_probe_variants_name_their_row_and_settings():
+    from gs_method_dd3g.tables import aggregate, orderings, parse_variant
+
+    assert parse_variant("pepd_joint") == ("pepd_joint", [])
+    assert parse_variant("pepd_joint+eta=0.2+iv_random_background=false") == (
+        "pepd_joint",
+        ["eta=0.2", "iv_random_background=false"],
+    )
+
+    def run(variant, seed, psnr):
+        return {"variant": variant, "seed": seed, "evals": [{"step": 5, "psnr": psnr,
+                "ssim": 0.5, "objects": []}]}  # fmt: skip
+
+    agg = aggregate([run("pepd_es", 0, 17.0), run("pepd_joint", 0, 16.0),
+                     run("pepd_joint+eta=0.2", 0, 18.0), run("pepd_iv", 0, 13.0)])  # fmt: skip
+    row = agg["variants"]["pepd_joint+eta=0.2"]
+    assert row["rows"] == ["probe of pepd_joint"] and row["settings"] == ["eta=0.2"]
+    assert "settings" not in agg["variants"]["pepd_joint"]
+    t3 = orderings(agg["variants"])["table3"]
+    assert t3["order"] == ["pepd_iv", "pepd_es", "pepd_joint"] and t3["holds"] is False

@@ -4,6 +4,7 @@
 # .teacher; the quadruples are made again from it in every lease (deterministic DDIM, seeded).
 # Environment:
 #   VARIANTS    comma-separated (default: Table III's pepd_joint,pepd_es,pepd_iv)
+#               (a row followed by +KEY=VALUE... is a probe with settings of its own)
 #   FIRST_SEED  the lease's first training seed (default 0); SEEDS seeds per variant (default 1)
 #   STEPS       steps per run (default 3000, the small preset's schedule); EVAL_EVERY (1000)
 #   BUDGET_S    instead of STEPS: each run's wall-clock budget in seconds; a rate probe of every

@@ -3,6 +3,10 @@ different GPU leases (other seeds, other variants) join one table.
 
 A record is what ``scripts/train_small.py`` writes per ``(variant, seed)``: ``{"variant",
 "seed", "evals": [{"step", "psnr", "ssim", "objects"}, ...]}``.
+
+A variant name is a table row (:data:`VARIANTS`) optionally followed by config settings of its
+own, ``pepd_joint+eta=0.2+iv_random_background=false``: a probe of one choice the paper leaves
+open, trained beside the rows at equal steps. Such a variant joins no ordering.
 """
 
 from __future__ import annotations
@@ -18,6 +22,31 @@ VARIANTS = {
     "splatter_es": ("splatter", "es", ["II (b): single-image splatter network, ES"]),
     "hybrid_es": ("hybrid", "es", ["II (a): TGS / AGG-like hybrid generator, ES"]),
 }
+# Config fields a variant's own settings may not change: they are what the row's name, or the
+# lease's shared setup (summarise_runs.SETUP and its 'verification'), already fixes.
+FIXED_BY_ROW = ("generator", "objective", "iv_reduction", "iv_only_schedule")
+
+
+def parse_variant(name: str) -> tuple[str, list[str]]:
+    """``"pepd_joint+eta=0.2"`` -> ``("pepd_joint", ["eta=0.2"])``; raises ``ValueError``
+    naming what is wrong (an unknown row, a setting without ``=``, one the row fixes)."""
+    base, *settings = name.split("+")
+    if base not in VARIANTS:
+        raise ValueError(f"{name!r}: unknown variant {base!r}; expected one of {sorted(VARIANTS)}")
+    for s in settings:
+        key, sep, value = s.partition("=")
+        if not sep or not key or not value:
+            raise ValueError(f"{name!r}: setting {s!r} is not KEY=VALUE")
+        if key.split(".")[0] in FIXED_BY_ROW:
+            raise ValueError(
+                f"{name!r}: {key!r} is fixed by the row or the lease's setup "
+                f"({', '.join(FIXED_BY_ROW)}); set it for every run with --set"
+            )
+        if "/" in s:
+            raise ValueError(f"{name!r}: setting {s!r} has a '/' (names are file names)")
+    return base, settings
+
+
 # Orderings (worst first) as the paper's tables state them.
 ORDERINGS = {
     "table3": ["pepd_iv", "pepd_es", "pepd_joint"],
@@ -43,10 +72,12 @@ def aggregate(records: list[dict]) -> dict:
         rows.sort(key=lambda x: x["seed"])
         p = np.array([x["psnr"] for x in rows])
         q = np.array([x["ssim"] for x in rows])
+        base, settings = parse_variant(name)
         table[name] = {
-            "generator": VARIANTS[name][0],
-            "objective": VARIANTS[name][1],
-            "rows": VARIANTS[name][2],
+            "generator": VARIANTS[base][0],
+            "objective": VARIANTS[base][1],
+            "rows": VARIANTS[base][2] if not settings else [f"probe of {base}"],
+            **({"settings": settings} if settings else {}),
             "steps": step,
             "seeds": [x["seed"] for x in rows],
             "psnr_per_seed": p.tolist(),
@@ -101,4 +132,12 @@ def pairwise_flags(table: dict) -> dict[str, bool]:
     return flags
 
 
-__all__ = ["ORDERINGS", "VARIANTS", "aggregate", "orderings", "pairwise_flags"]
+__all__ = [
+    "FIXED_BY_ROW",
+    "ORDERINGS",
+    "VARIANTS",
+    "aggregate",
+    "orderings",
+    "pairwise_flags",
+    "parse_variant",
+]
