@@ -74,6 +74,32 @@ def test_collect_brings_back_the_records_then_the_results(tmp_path):
     assert collect(COLLECT, out, **env) == ["job.log", "results.json"]
 
 
+def test_collect_brings_back_the_checkpoints_asked_for(tmp_path):
+    root, job, out = tmp_path / "d", tmp_path / "g", tmp_path / "out"
+    (root / "out").mkdir(parents=True)
+    (root / "out" / "results.json").write_text("{}")
+    probe = "pepd_joint+eta=0.1"
+    for name, size in (("pepd_es", 1000), (probe, 1000), ("splatter_es", 17 * 2**20)):
+        ckpt = root / "out" / "checkpoints" / name
+        ckpt.mkdir(parents=True)
+        (ckpt / "config.json").write_text("{}")
+        (ckpt / "model.safetensors").write_bytes(b"\0" * size)
+    job.mkdir()
+    env = {"DD3G_ROOT": str(root), "JOB_ROOT": str(job)}
+    bring = f"pepd_es,{probe},pd_es,splatter_es"
+    names = collect(COLLECT, out, BRING=bring, **env)
+    assert names == ["ckpt-1.tar", "ckpt-2.tar", "results.json"]  # no pd_es; splatter too big
+    with tarfile.open(out / "r" / "ckpt-2.tar") as tar:
+        assert f"{probe}/model.safetensors" in tar.getnames()
+    for p in (out / "r").iterdir():
+        p.unlink()
+    assert collect(COLLECT, out, **env) == ["results.json"]  # none asked for
+    (root / "out" / "results.json").unlink()
+    (out / "r" / "results.json").unlink()
+    (root / "out" / "work" / "runs").mkdir(parents=True)
+    assert collect(COLLECT, out, BRING=bring, **env) == ["runs.tar"]  # only with results.json
+
+
 # The wheels tools/device/min-wheels.sh leaves out of .whl-min, by the modules they provide.
 LEFT_OUT = ("open_clip", "ftfy", "wcwidth", "trimesh", "mcubes", "xatlas", "lpips")
 

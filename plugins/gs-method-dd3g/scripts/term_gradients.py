@@ -70,16 +70,15 @@ def _measure(a, work: Path) -> dict:
     import train_small
 
     from gs_method_dd3g import DD3G, DD3GConfig
+    from gs_method_dd3g.procedural_evaluation import input_images, make_objects
     from gs_method_dd3g.quadruples import generate_quadruples
     from gs_method_dd3g.training import DD3GTrainingModule
     from gs_priors import ImageDreamGuidance
 
     teacher = ImageDreamGuidance.from_pretrained(a.teacher, device=a.device)
     size = int(teacher.image_size)
-    root = train_small._procedural(
-        work / "student", a.objects, size, train_small.STUDENT_SEED, "train"
-    )
-    images = train_small._input_images(root, size)
+    root = make_objects(work / "student", a.objects, size, train_small.STUDENT_SEED, "train")
+    images = input_images(root, size)
     t0 = time.time()
     quads = generate_quadruples(
         teacher,

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -46,62 +45,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gs_method_dd3g.procedural_evaluation import (
+    evaluate,
+    input_images,
+    make_objects,
+    object_views,
+    ring12_targets,
+)
 from gs_method_dd3g.tables import VARIANTS, aggregate, orderings, pairwise_flags, parse_variant
 
 STUDENT_SEED = 1919
 MISSING_VARIANTS: dict[str, str] = {}
-
-
-def _procedural(out: Path, objects: int, resolution: int, seed: int, split: str) -> Path:
-    from gs_core.procedural.generator import ProceduralConfig, generate
-
-    cfg = ProceduralConfig(
-        objects=objects,
-        views=24,
-        resolution=resolution,
-        seed=seed,
-        camera_layout="ring24",
-        elevation_range=(0.0, 0.0),
-        points=0,
-        depth=False,
-        normals=False,
-        split=split,
-    )
-    # Every core: 512 objects x 24 views are minutes on one.
-    generate(cfg, out, overwrite=True, workers=min(16, os.cpu_count() or 1), progress=False)
-    return out
-
-
-def _objects(root: Path):
-    from gs_core.data.layout import list_objects
-    from gs_core.data.views import load_object_views
-
-    for oid in list_objects(root):
-        yield load_object_views(root / oid)
-
-
-def _input_images(root: Path, size: int) -> torch.Tensor:
-    ims = []
-    for views in _objects(root):
-        x = torch.from_numpy(views.rgba[0]).float().permute(2, 0, 1) / 255.0
-        ims.append(
-            torch.nn.functional.interpolate(
-                x[None], (size, size), mode="bilinear", antialias=True, align_corners=False
-            )[0]
-        )
-    return torch.stack(ims)
-
-
-def _ring12_targets(views) -> tuple[np.ndarray, torch.Tensor, list[int]]:
-    """One eval object's camera centres ``[V, 3]``, its views on white ``[V, H, W, 3]`` and the
-    indices of its ring12 targets (view 0 is the input)."""
-    from gs_core.evaluation.protocols import select_views
-
-    centers = torch.linalg.inv(views.cameras.viewmats.double())[:, :3, 3].numpy()
-    sel = select_views(centers, "ring12", input_index=0, object_id=views.object_id)
-    rgba = torch.from_numpy(views.rgba).float() / 255.0
-    gt = rgba[..., :3] * rgba[..., 3:] + (1 - rgba[..., 3:])
-    return centers, gt, list(sel.groups["ring12"])
 
 
 def _baselines(root: Path) -> dict:
@@ -113,8 +67,8 @@ def _baselines(root: Path) -> dict:
     from gs_core.metrics.ssim import ssim
 
     rows: dict[str, list[dict]] = {"blank": [], "input_copied": []}
-    for views in _objects(root):
-        _, gt, idx = _ring12_targets(views)
+    for views in object_views(root):
+        _, gt, idx = ring12_targets(views)
         refs = score_references(
             gt[idx], gt[0], torch.ones(3), {"psnr": psnr, "ssim": ssim}, {"ring12": idx}
         )
@@ -123,72 +77,6 @@ def _baselines(root: Path) -> dict:
     return {
         key: {m: float(np.mean([r[m]["ring12"] for r in rows[name]])) for m in ("psnr", "ssim")}
         for key, name in (("blank_white", "blank"), ("input_copied", "input_copied"))
-    }
-
-
-def _evaluate(model, root: Path, seeds: int) -> dict:
-    """Mean PSNR / SSIM over ``root``'s objects (ring12, aligned); leaves ``model`` in eval mode."""
-    from gs_core.evaluation.alignment import rotate_about_y, search_azimuth_offset
-    from gs_core.metrics.psnr import psnr
-    from gs_core.metrics.ssim import ssim
-    from gs_core.rendering import render
-
-    model.eval()
-    rows = []
-    for views in _objects(root):
-        cams = views.cameras
-        centers, gt, tgt_idx = _ring12_targets(views)
-        rgba = torch.from_numpy(views.rgba).float() / 255.0
-        inp = rgba[0].permute(2, 0, 1)[None].to(model.device)
-        for s in range(seeds):
-            with torch.no_grad():
-                g = model.generate(inp, seed=s, cuda_graph=False).gaussians
-            # The prediction's frame: the input camera at azimuth 0 of the object frame.
-            from gs_core.cameras import Cameras
-
-            h = cams.height
-            front = Cameras.orbit(
-                [0.0],
-                [0.0],
-                radius=float(np.linalg.norm(centers[0])),
-                fov_deg=model.config.fov_deg,
-                width=h,
-                height=h,
-            )
-
-            def render_fn(c, g=g):
-                return render(g[0], c.to(model.device), background=1.0).rgb
-
-            al = search_azimuth_offset(render_fn, front, gt[0].to(model.device))
-            az_in = float(np.degrees(np.arctan2(centers[0, 0], centers[0, 2])))
-            # targets relative to the input, in the prediction's frame, then the alignment
-            rel = [
-                float(np.degrees(np.arctan2(centers[i, 0], centers[i, 2]))) - az_in for i in tgt_idx
-            ]
-            tcams = Cameras.orbit(
-                rel,
-                0.0,
-                radius=float(np.linalg.norm(centers[0])),
-                fov_deg=model.config.fov_deg,
-                width=h,
-                height=h,
-            )
-            # metrics where the render is: on the CPU they were most of an evaluation's time
-            pred = render_fn(rotate_about_y(tcams, al.offset_deg)).float().clamp(0, 1)
-            t = gt[tgt_idx].to(pred.device)
-            rows.append(
-                {
-                    "object": views.object_id,
-                    "seed": s,
-                    "offset_deg": al.offset_deg,
-                    "psnr": float(psnr(pred, t).mean()),
-                    "ssim": float(ssim(pred, t).mean()),
-                }
-            )
-    return {
-        "psnr": float(np.mean([r["psnr"] for r in rows])),
-        "ssim": float(np.mean([r["ssim"] for r in rows])),
-        "objects": rows,
     }
 
 
@@ -367,7 +255,7 @@ def _probe_one(
         budget_s=a.probe_s + 900.0,  # a safety net: the window ends the probe
     ).fit().raise_if_signalled()
     t = time.time()
-    _evaluate(model, eval_root, a.eval_seeds)
+    evaluate(model, eval_root, a.eval_seeds)
     record = {"variant": name, "seed": seed, "rate": window.rate(), "eval_s": time.time() - t}
     atomic_write_text(probe_dir / f"{name}-s{seed}.json", json.dumps(record, indent=1) + "\n")
     return record
@@ -417,7 +305,7 @@ def _train_one(a, name: str, seed: int, quads, teacher, eval_root: Path, out: Pa
             if step % every == 0 or step == steps:
                 t = time.time()
                 with trainer.averaged_weights():
-                    m = _evaluate(model, eval_root, a.eval_seeds)
+                    m = evaluate(model, eval_root, a.eval_seeds)
                 model.train()
                 record["evals"].append(
                     {"step": step, "eval_s": time.time() - t, "loss": logs.get("loss"), **m}
@@ -590,10 +478,10 @@ def main(argv=None) -> dict:
     # The objects are ray cast by forked workers before this process starts CUDA (forking a
     # process with a live CUDA context and its threads risks a deadlock in the children).
     size = int(ImageDreamGuidance.from_pretrained(a.teacher, device="cpu").image_size)
-    train_root = _procedural(work / "student", a.student_images, size, STUDENT_SEED, "train")
-    eval_root = _procedural(work / "eval", a.eval_objects, size, EVAL_SEED, "test")
+    train_root = make_objects(work / "student", a.student_images, size, STUDENT_SEED, "train")
+    eval_root = make_objects(work / "eval", a.eval_objects, size, EVAL_SEED, "test")
     teacher = ImageDreamGuidance.from_pretrained(a.teacher, device=a.device)
-    images = _input_images(train_root, size)
+    images = input_images(train_root, size)
     quads = generate_quadruples(
         teacher,
         images,

@@ -7,9 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_small.py"
 SUMMARISE = Path(__file__).resolve().parents[1] / "scripts" / "summarise_runs.py"
+SHEET = Path(__file__).resolve().parents[1] / "scripts" / "student_sheet.py"
+PULL = Path(__file__).resolve().parents[1] / "scripts" / "verifier_pull.py"
 
 
 @pytest.fixture(scope="module")
@@ -439,3 +442,60 @@ def test_probe_variants_name_their_row_and_settings():
     assert "settings" not in agg["variants"]["pepd_joint"]
     t3 = orderings(agg["variants"])["table3"]
     assert t3["order"] == ["pepd_iv", "pepd_es", "pepd_joint"] and t3["holds"] is False
+
+
+def test_student_sheet_shows_students_and_what_their_draws_average_to(tmp_path, capsys):
+    """A generator that sees the noise (PEPD) gives different draws; PD only cannot, so its
+    draws are one and averaging them changes nothing."""
+    from PIL import Image
+
+    from gs_core.testing import load_script
+    from gs_method_dd3g import DD3G, DD3GConfig
+
+    sheet_script = load_script(SHEET, "dd3g_student_sheet")
+    dirs = []
+    for generator in ("pepd", "pd"):
+        torch.manual_seed(0)
+        d = tmp_path / generator
+        DD3G(DD3GConfig.preset("tiny", generator=generator)).save_pretrained(d)
+        dirs.append(str(d))
+    out, js = tmp_path / "sheet.png", tmp_path / "draws.json"
+    args = [*dirs, "--out", str(out), "--json", str(js), "--objects", "2", "--draws", "2"]
+    res = sheet_script.main([*args, "--device", "cpu"])
+    a, b = res["students"]["A"], res["students"]["B"]
+    assert res["checkpoints"] == {"A": dirs[0], "B": dirs[1]}
+    assert a["spread_x255"] > 0 and b["spread_x255"] == 0
+    assert b["psnr_average"] == pytest.approx(b["psnr_single"], abs=1e-4)
+    assert len(a["per_object"]) == 2 and json.loads(js.read_text())["draws"] == 2
+    size = DD3GConfig.preset("tiny").render_resolution
+    with Image.open(out) as im:  # 2 rows of input + 3 views x (truth, A, B), 2 px apart
+        assert im.size == (10 * (size + 2) + 2, 2 * (size + 2) + 2)
+    assert "PSNR of the draws' average" in capsys.readouterr().out
+    with pytest.raises(Exception, match="exists"):
+        sheet_script.main([*args, "--device", "cpu"])
+
+
+def test_verifier_pull_reports_how_the_teacher_pulls_each_image(tiny_teacher_dir, tmp_path):
+    from gs_core.testing import load_script
+
+    pull_script = load_script(PULL, "dd3g_verifier_pull")
+    # The measures themselves: MSE's gradient points straight at the truth, blur keeps a flat
+    # image flat.
+    truth, image = torch.rand(1, 4, 3, 8, 8), torch.rand(1, 4, 3, 8, 8)
+    assert pull_script.pull(image - truth, image, truth)["toward_truth"] == pytest.approx(1.0)
+    assert pull_script.pull(truth - image, image, truth)["toward_truth"] == pytest.approx(-1.0)
+    assert pull_script.pull(image, truth, truth)["toward_truth"] is None
+    flat = torch.full((2, 3, 9, 9), 0.3)
+    assert torch.allclose(pull_script.gaussian_blur(flat, 1.5), flat)
+
+    js = tmp_path / "pull.json"
+    args = ["--teacher", str(tiny_teacher_dir), "--preset", "tiny", "--objects", "1"]
+    res = pull_script.main([*args, "--draws", "2", "--json", str(js)])
+    for background in ("white", "random"):
+        rows = res["rows"][background]
+        assert rows["truth"]["toward_truth"] is None and rows["truth"]["rms_x255"] > 0
+        for version in ("blurred", "input copied"):
+            assert -1 <= rows[version]["toward_truth"] <= 1
+    assert json.loads(js.read_text())["verifier"]["reduction"] == "mean"
+    with pytest.raises(Exception, match="exists"):
+        pull_script.main([*args, "--json", str(js)])

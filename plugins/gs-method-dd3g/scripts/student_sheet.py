@@ -1,0 +1,147 @@
+"""Trained DD3G students side by side on procedural-eval objects: a picture of what each one
+generates, and whether its draws differ and what their average would score.
+
+    python3 plugins/gs-method-dd3g/scripts/student_sheet.py CKPT_DIR [CKPT_DIR ...] \
+        --out sheet.png [--json draws.json] [--objects 4] [--draws 4] [--overwrite]
+
+``CKPT_DIR``: checkpoints that ``train_small.py`` saves under ``OUT/checkpoints/<variant>`` (a
+lease brings them back with ``BRING``, see tools/device/jobs/dd3g-collect.sh). The objects are
+the first ``--objects`` of procedural-eval as ``train_small.py`` renders it (eval seed, 24-view
+ring at elevation 0, the checkpoints' render resolution), scored on ring12 with the automatic
+alignment, as in its tables.
+
+The sheet has a row per object: the input and the ground truth turned +90, 180 and -90 degrees,
+then each checkpoint's render at those views from draw 0 (column letters A, B, ... are printed
+with the checkpoints they stand for, and kept in ``--json``).
+
+The draws answer one question of Table II. A generator that sees the noise (PEPD) learns each
+of the teacher's samples; one that does not (PD only) can only learn their average, and an
+average of plausible views often scores a higher PSNR than any one of them. Per checkpoint:
+the mean PSNR of single draws, the PSNR of the draws' per-pixel average, and the spread between
+draws (per-pixel standard deviation x 255). A generator whose draws never differ has a spread
+of 0 and gains nothing from averaging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import string
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+# The ring12 targets (30 degrees apart, the input first) the sheet shows: +90, 180, -90.
+SHEET_TARGETS = (3, 6, 9)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("checkpoints", nargs="+", type=Path, help="DD3G checkpoint directories")
+    p.add_argument("--out", type=Path, required=True, help="the sheet (PNG)")
+    p.add_argument("--json", type=Path, default=None, help="also write the numbers")
+    p.add_argument("--objects", type=int, default=4, help="procedural-eval objects (rows)")
+    p.add_argument("--draws", type=int, default=4, help="generation seeds per object")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out / --json")
+    return p
+
+
+def _load(path: Path, device: str):
+    from gs_method_dd3g import DD3G
+
+    if not (path / "config.json").is_file():
+        raise SystemExit(f"{path}: not a DD3G checkpoint directory (no config.json)")
+    return DD3G.from_pretrained(path, device=device).float().eval()
+
+
+def draw_scores(preds: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """``preds [D, V, H, W, 3]`` (D draws) and ``target [V, H, W, 3]`` -> the mean PSNR of
+    single draws, the PSNR of their per-pixel average and the spread between draws (per-pixel
+    standard deviation x 255, 0 for one draw)."""
+    from gs_core.metrics.psnr import psnr
+
+    single = float(np.mean([float(psnr(p, target).mean()) for p in preds]))
+    average = float(psnr(preds.mean(0), target).mean())
+    spread = float(preds.std(0, unbiased=False).mean() * 255.0) if len(preds) > 1 else 0.0
+    return {"psnr_single": single, "psnr_average": average, "spread_x255": spread}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    a = _parser().parse_args(argv)
+    from gs_core.imaging import contact_sheet, save_image
+    from gs_core.io.atomic import atomic_write_text, check_overwrite
+    from gs_core.procedural.generator import EVAL_SEED
+    from gs_method_dd3g.procedural_evaluation import make_objects, object_views, ring12_prediction
+
+    for path in (a.out, a.json):
+        if path is not None:
+            check_overwrite(path, a.overwrite, directory=False)
+    if a.objects < 1 or a.draws < 1:
+        raise SystemExit("--objects and --draws: at least 1")
+    if len(a.checkpoints) > len(string.ascii_uppercase):
+        raise SystemExit(f"at most {len(string.ascii_uppercase)} checkpoints")
+    t0 = time.time()
+    models = [_load(p, a.device) for p in a.checkpoints]
+    sizes = {m.config.render_resolution for m in models}
+    if len(sizes) != 1:
+        raise SystemExit(f"the checkpoints render at different resolutions {sorted(sizes)}")
+    letters = dict(zip(string.ascii_uppercase, (str(p) for p in a.checkpoints), strict=False))
+    for letter, path in letters.items():
+        print(f"{letter}: {path}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = make_objects(Path(tmp) / "eval", a.objects, sizes.pop(), EVAL_SEED, "test")
+        tiles, labels = [], []
+        per_model: list[list[dict]] = [[] for _ in models]
+        for views in object_views(root):
+            rgba = views.rgba[0].astype(np.float32) / 255.0
+            tiles.append(rgba[..., :3] * rgba[..., 3:] + (1 - rgba[..., 3:]))
+            labels.append(views.object_id)
+            row = []
+            for k, model in enumerate(models):
+                preds = [ring12_prediction(model, views, seed) for seed in range(a.draws)]
+                target = preds[0].target
+                turns = [(t + 180.0) % 360.0 - 180.0 for t in preds[0].relative_azimuths]
+                if k == 0:
+                    row += [(target[i], f"GT {turns[i]:+.0f}") for i in SHEET_TARGETS]
+                stacked = torch.stack([p.pred for p in preds])
+                per_model[k].append({"object": views.object_id, **draw_scores(stacked, target)})
+                letter = string.ascii_uppercase[k]
+                row += [(preds[0].pred[i], f"{letter} {turns[i]:+.0f}") for i in SHEET_TARGETS]
+            tiles += [t.cpu().numpy() for t, _ in row]
+            labels += [label for _, label in row]
+            print(f"{views.object_id}: done", flush=True)
+    sheet = contact_sheet(tiles, ncols=1 + len(SHEET_TARGETS) * (1 + len(models)), labels=labels)
+    save_image(a.out, sheet, overwrite=a.overwrite)
+    result = {
+        "checkpoints": letters,
+        "objects": a.objects,
+        "draws": a.draws,
+        "device": a.device,
+        "students": {
+            letter: {
+                key: float(np.mean([r[key] for r in rows]))
+                for key in ("psnr_single", "psnr_average", "spread_x255")
+            }
+            | {"per_object": rows}
+            for letter, rows in zip(letters, per_model, strict=True)
+        },
+        "seconds": time.time() - t0,
+    }
+    print("| | checkpoint | PSNR of one draw | PSNR of the draws' average | spread x255 |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for letter, row in result["students"].items():
+        print(
+            f"| {letter} | {letters[letter]} | {row['psnr_single']:.2f} | "
+            f"{row['psnr_average']:.2f} | {row['spread_x255']:.2f} |"
+        )
+    if a.json is not None:
+        atomic_write_text(a.json, json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
