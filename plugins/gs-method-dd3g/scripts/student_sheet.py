@@ -72,7 +72,7 @@ def draw_scores(preds: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> dict:
     a = _parser().parse_args(argv)
-    from gs_core.imaging import contact_sheet, save_image
+    from gs_core.imaging import composite, contact_sheet, save_image
     from gs_core.io.atomic import atomic_write_text, check_overwrite
     from gs_core.procedural.generator import EVAL_SEED
     from gs_method_dd3g.procedural_evaluation import make_objects, object_views, ring12_prediction
@@ -97,8 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
         tiles, labels = [], []
         per_model: list[list[dict]] = [[] for _ in models]
         for views in object_views(root):
-            rgba = views.rgba[0].astype(np.float32) / 255.0
-            tiles.append(rgba[..., :3] * rgba[..., 3:] + (1 - rgba[..., 3:]))
+            tiles.append(composite(views.rgba[0] / 255.0))
             labels.append(views.object_id)
             row = []
             for k, model in enumerate(models):

@@ -79,24 +79,21 @@ def split_selection(record: Path | str) -> tuple[Path, list[str] | None]:
     """``PATH@VARIANT,...`` -> (PATH, the variants kept); a plain path keeps every run."""
     from gs_method_dd3g.tables import VARIANTS, parse_variant
 
-    def known(name: str) -> bool:
-        try:
-            parse_variant(name)
-        except ValueError:
-            return False
-        return True
-
     text = str(record)
     head, sep, tail = text.rpartition("@")
     if not sep or not head or "/" in tail:
         return Path(text), None
     names = [n for n in tail.split(",") if n]
-    unknown = [n for n in names if not known(n)]
-    if not names or unknown:
+    try:
+        if not names:
+            raise ValueError("no names")
+        for n in names:
+            parse_variant(n)
+    except ValueError as e:
         raise InputError(
             f"{text}: after '@' expected variant names separated by commas "
-            f"({', '.join(VARIANTS)}), got {tail!r}"
-        )
+            f"({', '.join(VARIANTS)}), got {tail!r} ({e})"
+        ) from None
     return Path(head), names
 
 
