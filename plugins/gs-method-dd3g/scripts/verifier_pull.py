@@ -10,18 +10,26 @@ image is checked in three versions:
 - ``truth``: the ground truth itself;
 - ``blurred``: the ground truth under a Gaussian blur (``--blur-px``), a stand-in for a
   student's soft renders;
-- ``input copied``: the input image shown at all four views, the no-3D answer.
+- ``input copied``: the input image shown at all four views, the no-3D answer;
+- ``teacher sample`` (white only): the teacher's own deterministic DDIM sample at those cameras
+  (``--ddim-steps``, the quadruples' guidance 5), which is what L_ES (Eq. 3-4) trains the
+  student to render. Its cosine says whether the verifier corrects the teacher's single
+  samples towards the truth, which is what the paper adds L_IV for.
 
 Each version is checked on white, the teacher's own background, and on Eq. 8's random
-backgrounds (``iv_random_background``), with the truth composited on the same colour. Per row,
-over ``--draws`` draws of ``t`` and noise per object, the script reports:
+backgrounds (``iv_random_background``), with the truth composited on the same colour
+(``--backgrounds`` picks). Per row, over ``--draws`` draws of ``t`` and noise per object, the
+script reports:
 
 - the RMS of the mean gradient per pixel (x 255, at weight 1);
 - ``toward truth``: the cosine between minus that gradient and (truth - image). Above 0 means
-  the verifier pulls the image towards the truth; the truth's own row has none.
+  the verifier pulls the image towards the truth; the truth's own row has none;
+- ``signal / bias``: RMS x cosine (the part of the pull that points at the truth) over the
+  RMS of the pull at the truth itself, which a perfect verifier makes 0. Below 1 the verifier
+  pushes a student that has reached the truth harder than it pulls one that has not.
 
     python3 plugins/gs-method-dd3g/scripts/verifier_pull.py --teacher .teacher/imagedream.safetensors \
-        [--objects 8] [--draws 8] [--json pull.json] [--set iv_guidance_scale=1]
+        [--objects 8] [--draws 8] [--json pull.json] [--set iv_guidance_scale=1] [--backgrounds white]
 
 The verifier's settings are the ``small`` preset's (guidance, t range, weighting, reduction),
 changed by ``--set``. A few minutes on a 2-core CPU.
@@ -39,8 +47,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-VERSIONS = ("truth", "blurred", "input copied")
+VERSIONS = ("truth", "blurred", "input copied", "teacher sample")
 BACKGROUNDS = ("white", "random")
+# The teacher draws its samples on white (ImageDream composites on white): no random rows.
+WHITE_ONLY = ("teacher sample",)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--objects", type=int, default=8, help="procedural-eval objects")
     p.add_argument("--draws", type=int, default=8, help="draws of t and noise per image")
     p.add_argument("--blur-px", type=float, default=2.0, help="sigma of the blurred version")
+    p.add_argument(
+        "--backgrounds", default="white,random", help="comma-separated: white, random (Eq. 8)"
+    )
+    p.add_argument(
+        "--ddim-steps", type=int, default=50, help="steps of the teacher sample (IV-A: 50)"
+    )
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", type=Path, default=None, help="also write the rows here")
@@ -92,6 +108,36 @@ def pull(gradient: torch.Tensor, image: torch.Tensor, truth: torch.Tensor) -> di
     return {"rms_x255": rms, "toward_truth": float(cos)}
 
 
+def signal_to_bias(row: dict, truth_row: dict) -> float | None:
+    """The part of a version's pull that points at the truth (RMS x cosine) over the pull at
+    the truth; None for the truth's own row."""
+    if row["toward_truth"] is None:
+        return None
+    return row["rms_x255"] * row["toward_truth"] / max(truth_row["rms_x255"], 1e-12)
+
+
+@torch.no_grad()
+def teacher_sample(teacher, cond, views: int, steps: int, guidance: float, seed: int):
+    """The teacher's deterministic DDIM sample ``[1, V, 3, H, W]`` in [0, 1] for ``cond`` (one
+    object's ``views`` cameras), from noise drawn with ``seed``."""
+    from gs_priors.samplers import sample
+
+    size = int(teacher.image_size)
+    z = teacher.encode_images(torch.ones(1, 3, size, size, device=teacher.device))
+    shape = (views, *z.shape[1:])
+    noise = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+    res = sample(
+        teacher,
+        cond,
+        shape,
+        sampler="ddim",
+        steps=steps,
+        guidance_scale=guidance,
+        noise=noise.to(teacher.device),
+    )
+    return teacher.decode_latents(res.latents).clamp(0, 1).float()[None]
+
+
 def main(argv: list[str] | None = None) -> dict:
     a = _parser().parse_args(argv)
     from gs_core.io.atomic import atomic_write_text, check_overwrite
@@ -104,14 +150,22 @@ def main(argv: list[str] | None = None) -> dict:
 
     if a.json is not None:
         check_overwrite(a.json, a.overwrite, directory=False)
-    if a.objects < 1 or a.draws < 1:
-        raise SystemExit("--objects and --draws: at least 1")
+    if a.objects < 1 or a.draws < 1 or a.ddim_steps < 1:
+        raise SystemExit("--objects, --draws and --ddim-steps: at least 1")
+    backgrounds = [b for b in a.backgrounds.split(",") if b]
+    if not backgrounds or any(b not in BACKGROUNDS for b in backgrounds):
+        raise SystemExit(
+            f"--backgrounds: expected some of {', '.join(BACKGROUNDS)}, got {a.backgrounds!r}"
+        )
     t0 = time.time()
     cfg = DD3GConfig.preset(a.preset).with_overrides(list(a.set))
     teacher = ImageDreamGuidance.from_pretrained(a.teacher, device=a.device)
     sds = verification_sds(teacher, cfg)
     size = int(teacher.image_size)
-    rows: dict[str, dict[str, list[dict]]] = {b: {v: [] for v in VERSIONS} for b in BACKGROUNDS}
+    rows: dict[str, dict[str, list[dict]]] = {
+        b: {v: [] for v in VERSIONS if b == "white" or v not in WHITE_ONLY} for b in backgrounds
+    }
+    sample_psnr: list[float] = []
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         root = make_objects(Path(tmp) / "eval", a.objects, size, EVAL_SEED, "test")
@@ -130,7 +184,10 @@ def main(argv: list[str] | None = None) -> dict:
             )
             with torch.no_grad():
                 cond = teacher.condition(teacher.encode_reference(rgba[:1]), cams)
-            for background in BACKGROUNDS:
+            sampled = None
+            if "white" in backgrounds:
+                sampled = teacher_sample(teacher, cond, len(idx), a.ddim_steps, 5.0, seed=n)
+            for background in backgrounds:
                 if background == "white":
                     bg = torch.ones(3, 1, 1, device=a.device)
                 else:
@@ -143,6 +200,10 @@ def main(argv: list[str] | None = None) -> dict:
                     "blurred": gaussian_blur(truth, a.blur_px),
                     "input copied": shown[:1].expand(len(idx), -1, -1, -1)[None],
                 }
+                if background == "white":
+                    images["teacher sample"] = sampled
+                    mse = float((sampled - truth).pow(2).mean())
+                    sample_psnr.append(-10.0 * float(np.log10(max(mse, 1e-12))))
                 for version, image in images.items():
                     g = mean_gradient(sds, image, cond, a.draws, seed=n)
                     r = pull(g, image, truth)
@@ -161,12 +222,20 @@ def main(argv: list[str] | None = None) -> dict:
         }
         for b, by_version in rows.items()
     }
-    print("| background | image | RMS of the mean gradient x255 | cosine toward the truth |")
-    print("| --- | --- | ---: | ---: |")
+    for by_version in summary.values():
+        for row in by_version.values():
+            row["signal_to_bias"] = signal_to_bias(row, by_version["truth"])
+    print(
+        "| background | image | RMS of the mean gradient x255 | cosine toward the truth | signal / bias |"
+    )
+    print("| --- | --- | ---: | ---: | ---: |")
     for b, by_version in summary.items():
         for v, row in by_version.items():
             cos = "" if row["toward_truth"] is None else f"{row['toward_truth']:+.3f}"
-            print(f"| {b} | {v} | {row['rms_x255']:.4f} | {cos} |")
+            sb = "" if row["signal_to_bias"] is None else f"{row['signal_to_bias']:.2f}"
+            print(f"| {b} | {v} | {row['rms_x255']:.5f} | {cos} | {sb} |")
+    if sample_psnr:
+        print(f"teacher samples against the truth: PSNR {np.mean(sample_psnr):.2f} dB")
     result = {
         "teacher": str(a.teacher),
         "preset": a.preset,
@@ -180,6 +249,8 @@ def main(argv: list[str] | None = None) -> dict:
         "objects": a.objects,
         "draws": a.draws,
         "blur_px": a.blur_px,
+        "ddim_steps": a.ddim_steps,
+        "teacher_sample_psnr": float(np.mean(sample_psnr)) if sample_psnr else None,
         "rows": summary,
         "seconds": time.time() - t0,
     }

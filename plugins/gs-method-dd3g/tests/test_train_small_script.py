@@ -492,12 +492,27 @@ def test_verifier_pull_reports_how_the_teacher_pulls_each_image(tiny_teacher_dir
 
     js = tmp_path / "pull.json"
     args = ["--teacher", str(tiny_teacher_dir), "--preset", "tiny", "--objects", "1"]
-    res = pull_script.main([*args, "--draws", "2", "--json", str(js)])
+    res = pull_script.main([*args, "--draws", "2", "--ddim-steps", "2", "--json", str(js)])
     for background in ("white", "random"):
         rows = res["rows"][background]
         assert rows["truth"]["toward_truth"] is None and rows["truth"]["rms_x255"] > 0
+        assert rows["truth"]["signal_to_bias"] is None
         for version in ("blurred", "input copied"):
             assert -1 <= rows[version]["toward_truth"] <= 1
+            want = rows[version]["rms_x255"] * rows[version]["toward_truth"]
+            assert rows[version]["signal_to_bias"] == pytest.approx(
+                want / rows["truth"]["rms_x255"]
+            )
+    # The teacher's own sample is checked on white only, where the teacher draws it.
+    assert -1 <= res["rows"]["white"]["teacher sample"]["toward_truth"] <= 1
+    assert "teacher sample" not in res["rows"]["random"]
+    assert res["teacher_sample_psnr"] > 0
     assert json.loads(js.read_text())["verifier"]["reduction"] == "mean"
     with pytest.raises(Exception, match="exists"):
         pull_script.main([*args, "--json", str(js)])
+    only_white = pull_script.main(
+        [*args, "--draws", "1", "--ddim-steps", "1", "--backgrounds", "white"]
+    )
+    assert list(only_white["rows"]) == ["white"]
+    with pytest.raises(SystemExit, match="--backgrounds"):
+        pull_script.main([*args, "--backgrounds", "grey"])
