@@ -183,7 +183,10 @@ def main(argv: list[str] | None = None) -> dict:
                 torch.tensor([az]), torch.zeros(1, len(az)), radius, cfg.fov_deg, size, a.device
             )
             with torch.no_grad():
-                cond = teacher.condition(teacher.encode_reference(rgba[:1]), cams)
+                # The reference latent is a VAE posterior draw: seeded per object, so that runs
+                # with other verifier settings condition (and sample) on the same one.
+                ref = teacher.encode_reference(rgba[:1], generator=torch.Generator().manual_seed(n))
+                cond = teacher.condition(ref, cams)
             sampled = None
             if "white" in backgrounds:
                 sampled = teacher_sample(teacher, cond, len(idx), a.ddim_steps, 5.0, seed=n)

@@ -514,5 +514,12 @@ def test_verifier_pull_reports_how_the_teacher_pulls_each_image(tiny_teacher_dir
         [*args, "--draws", "1", "--ddim-steps", "1", "--backgrounds", "white"]
     )
     assert list(only_white["rows"]) == ["white"]
+    # Other settings, the same teacher samples, so runs compare pair by pair: the second
+    # object's reference latent must not depend on how many draws the first one took.
+    two = ["--teacher", str(tiny_teacher_dir), "--preset", "tiny", "--objects", "2"]
+    two += ["--ddim-steps", "1", "--backgrounds", "white"]
+    one_draw = pull_script.main([*two, "--draws", "1"])
+    more = pull_script.main([*two, "--draws", "3", "--set", "iv_guidance_scale=1"])
+    assert more["teacher_sample_psnr"] == one_draw["teacher_sample_psnr"]
     with pytest.raises(SystemExit, match="--backgrounds"):
         pull_script.main([*args, "--backgrounds", "grey"])
