@@ -117,14 +117,20 @@ def signal_to_bias(row: dict, truth_row: dict) -> float | None:
 
 
 @torch.no_grad()
-def teacher_sample(teacher, cond, views: int, steps: int, guidance: float, seed: int):
+def latent_shape(teacher) -> tuple[int, ...]:
+    """``(C, h, w)`` of one view's latent (probed once, as ``generate_quadruples`` does)."""
+    size = int(teacher.image_size)
+    return tuple(
+        teacher.encode_images(torch.ones(1, 3, size, size, device=teacher.device)).shape[1:]
+    )
+
+
+@torch.no_grad()
+def teacher_sample(teacher, cond, shape: tuple[int, ...], steps: int, guidance: float, seed: int):
     """The teacher's deterministic DDIM sample ``[1, V, 3, H, W]`` in [0, 1] for ``cond`` (one
-    object's ``views`` cameras), from noise drawn with ``seed``."""
+    object's ``V`` cameras; ``shape`` is ``(V, C, h, w)``), from noise drawn with ``seed``."""
     from gs_priors.samplers import sample
 
-    size = int(teacher.image_size)
-    z = teacher.encode_images(torch.ones(1, 3, size, size, device=teacher.device))
-    shape = (views, *z.shape[1:])
     noise = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
     res = sample(
         teacher,
@@ -141,6 +147,7 @@ def teacher_sample(teacher, cond, views: int, steps: int, guidance: float, seed:
 def main(argv: list[str] | None = None) -> dict:
     a = _parser().parse_args(argv)
     from gs_core.io.atomic import atomic_write_text, check_overwrite
+    from gs_core.metrics.psnr import psnr
     from gs_core.procedural.generator import EVAL_SEED
     from gs_method_dd3g import DD3GConfig
     from gs_method_dd3g.cameras import orbit_views, random_background
@@ -162,6 +169,7 @@ def main(argv: list[str] | None = None) -> dict:
     teacher = ImageDreamGuidance.from_pretrained(a.teacher, device=a.device)
     sds = verification_sds(teacher, cfg)
     size = int(teacher.image_size)
+    view_latent = latent_shape(teacher)
     rows: dict[str, dict[str, list[dict]]] = {
         b: {v: [] for v in VERSIONS if b == "white" or v not in WHITE_ONLY} for b in backgrounds
     }
@@ -189,7 +197,8 @@ def main(argv: list[str] | None = None) -> dict:
                 cond = teacher.condition(ref, cams)
             sampled = None
             if "white" in backgrounds:
-                sampled = teacher_sample(teacher, cond, len(idx), a.ddim_steps, 5.0, seed=n)
+                shape = (len(idx), *view_latent)
+                sampled = teacher_sample(teacher, cond, shape, a.ddim_steps, 5.0, seed=n)
             for background in backgrounds:
                 if background == "white":
                     bg = torch.ones(3, 1, 1, device=a.device)
@@ -205,8 +214,7 @@ def main(argv: list[str] | None = None) -> dict:
                 }
                 if background == "white":
                     images["teacher sample"] = sampled
-                    mse = float((sampled - truth).pow(2).mean())
-                    sample_psnr.append(-10.0 * float(np.log10(max(mse, 1e-12))))
+                    sample_psnr.append(float(psnr(sampled, truth)))
                 for version, image in images.items():
                     g = mean_gradient(sds, image, cond, a.draws, seed=n)
                     r = pull(g, image, truth)
