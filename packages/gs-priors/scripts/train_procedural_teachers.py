@@ -63,14 +63,17 @@ DATA = {
     "procedural": {"zero123": (3000, 12), "zero123plus": (3000, 14), "imagedream": (2000, 24)},
     "tiny": {"zero123": (4, 4), "zero123plus": (4, 7), "imagedream": (4, 24)},
 }
+# `--preset compact`: the procedural world and protocol, the architecture of the prior's
+# compact-<prior> TeacherConfig preset (one small enough for the repository).
+DATA["compact"] = DATA["procedural"]
 EVAL_VIEWS = {"zero123": None, "zero123plus": 7, "imagedream": 24}
 # Sets (rings for ImageDream) per held-out object in the multi-view priors' evaluation: with one,
 # ImageDream's pose check rested on 48 pairs (a binomial standard error of about 5 points at
 # 85%). The first set is the same as with one (its angles are the object's first draws).
-EVAL_SETS = {"procedural": 4, "tiny": 1}
+EVAL_SETS = {"procedural": 4, "compact": 4, "tiny": 1}
 # Zero123's pose check (the issue's +90 degree sample): inputs per held-out object turned
 # exactly +-90 degrees (ray cast), two pairs each; 4 x 24 eval-hard objects = 192 pairs.
-QUARTER_INPUTS = {"procedural": 4, "tiny": 1}
+QUARTER_INPUTS = {"procedural": 4, "compact": 4, "tiny": 1}
 
 
 def log(msg: str) -> None:
@@ -85,10 +88,15 @@ def write_json(path: Path, data) -> None:
     tmp.replace(path)
 
 
+def preset_name(preset: str, name: str) -> str:
+    """The TeacherConfig preset of prior ``name`` under the script's ``--preset``."""
+    return name if preset == "procedural" else f"{preset}-{name}"
+
+
 def teacher_config(args, name: str):
     from gs_priors.teachers import TeacherConfig
 
-    cfg = TeacherConfig.preset(name if args.preset == "procedural" else f"tiny-{name}")
+    cfg = TeacherConfig.preset(preset_name(args.preset, name))
     # "KEY=VALUE" for every teacher, "PRIOR:KEY=VALUE" for that one only.
     items = []
     for item in args.set:
@@ -193,7 +201,10 @@ def train_vae_stage(args, work: Path, device: str) -> dict:
             write_json(work / "vae.json", stats)
             log(f"vae: taken from {packed}")
             return stats
-    cfg = teacher_config(args, "zero123")
+    # One shared VAE of the procedural size: a compact teacher shrinks its U-Net and towers,
+    # not the VAE its latents come from (there is no compact Zero123 preset to read it from).
+    vae_args = argparse.Namespace(**{**vars(args), "preset": "procedural"})
+    cfg = teacher_config(vae_args if args.preset == "compact" else args, "zero123")
     banks = [
         ViewBank.load(
             work / "data" / f"{n}-train",
@@ -623,7 +634,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--preset", choices=("procedural", "tiny"), default="procedural")
+    p.add_argument(
+        "--preset",
+        choices=("procedural", "compact", "tiny"),
+        default="procedural",
+        help="procedural: the teachers' size; compact: the procedural world and protocol with "
+        "the compact-<prior> architecture (ImageDream only: one small enough for the "
+        "repository); tiny: CPU-sized, for tests",
+    )
     p.add_argument(
         "--gpus",
         default="0,1",
@@ -779,6 +797,12 @@ def main() -> None:
         for name in args.priors:
             if not (args.resume / f"{name}.safetensors").exists():
                 p.error(f"--eval-only: {args.resume / (name + '.safetensors')} is missing")
+    if args.preset == "compact":
+        from gs_priors.teachers import TeacherConfig
+
+        for name in args.priors:
+            if preset_name("compact", name) not in TeacherConfig.presets:
+                p.error(f"--preset compact: {name} has no compact preset (imagedream has)")
     for item in args.set:
         prior, sep, _ = item.partition(":")
         if sep and prior not in NAMES:

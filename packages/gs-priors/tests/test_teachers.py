@@ -715,6 +715,35 @@ def test_set_overrides_every_teacher_or_the_one_named(script_module):
     assert script_run.returncode == 2 and "unknown prior 'zero12'" in script_run.stderr
 
 
+def test_compact_imagedream_fits_the_repository_and_only_imagedream_has_one(
+    script_module, tmp_path
+):
+    """The compact ImageDream is the procedural one shrunk to pack under 18 MB (the 19.3 MB of room beside
+    AGG's bundle in the 32 MiB weight budget), with the procedural world's data and protocol."""
+    import argparse
+
+    from gs_priors.teachers.packing import pack_teacher
+
+    module = script_module
+    cfg = module.teacher_config(argparse.Namespace(preset="compact", set=[]), "imagedream")
+    assert cfg == TeacherConfig.preset("compact-imagedream")
+    assert cfg.unet_channels != TeacherConfig.preset("imagedream").unet_channels
+    assert module.DATA["compact"] == module.DATA["procedural"]
+    vae = build_vae(cfg)
+    vae.save_pretrained(tmp_path / "vae")
+    directory = write_teacher(cfg, tmp_path / "t", tmp_path / "vae")
+    size = pack_teacher(directory, tmp_path / "imagedream.safetensors").stat().st_size
+    assert 10e6 < size < 18e6
+    script_run = subprocess.run(
+        [sys.executable, str(SCRIPT), "--work", "w", "--out", "o", "--preset", "compact",
+         "--priors", "zero123", "imagedream"],
+        capture_output=True,
+        text=True,
+    )
+    assert script_run.returncode == 2
+    assert "--preset compact: zero123 has no compact preset" in script_run.stderr
+
+
 def test_v_loss_weight_turns_each_target_loss_into_the_v_loss():
     from gs_priors.teachers.training import v_loss_weight
 
