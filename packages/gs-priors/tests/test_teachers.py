@@ -735,8 +735,19 @@ def test_compact_imagedream_fits_the_repository_and_only_imagedream_has_one(
     size = pack_teacher(directory, tmp_path / "imagedream.safetensors").stat().st_size
     assert 10e6 < size < 18e6
     script_run = subprocess.run(
-        [sys.executable, str(SCRIPT), "--work", "w", "--out", "o", "--preset", "compact",
-         "--priors", "zero123", "imagedream"],
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--work",
+            "w",
+            "--out",
+            "o",
+            "--preset",
+            "compact",
+            "--priors",
+            "zero123",
+            "imagedream",
+        ],
         capture_output=True,
         text=True,
     )
