@@ -23,7 +23,13 @@ def _job_args(tmp_path: Path, env: dict[str, str]) -> list[str]:
 def test_table_iii_by_default_one_run_per_job(tmp_path):
     args = _job_args(tmp_path, {})
     assert args[0].endswith("gs-method-dd3g/scripts/train_small.py")
-    assert flag_value(args, "--teacher") == ".teacher/imagedream.safetensors"
+    # The compact teacher tracked in the repository: a lease carries none.
+    teacher = flag_value(args, "--teacher")
+    assert teacher == "packages/gs-priors/teachers/imagedream.safetensors"
+    assert (ROOT / teacher).is_file()
+    (tmp_path / "other").mkdir()
+    other = _job_args(tmp_path / "other", {"TEACHER_FILE": ".teacher/imagedream.safetensors"})
+    assert flag_value(other, "--teacher") == ".teacher/imagedream.safetensors"
     assert flag_value(args, "--variants") == "pepd_joint,pepd_es,pepd_iv"
     assert flag_value(args, "--steps") == "3000" and flag_value(args, "--eval-every") == "1000"
     assert flag_value(args, "--first-seed") == "0" and flag_value(args, "--jobs") == "3"

@@ -755,6 +755,34 @@ def test_compact_imagedream_fits_the_repository_and_only_imagedream_has_one(
     assert "--preset compact: zero123 has no compact preset" in script_run.stderr
 
 
+REPOSITORY_TEACHER = Path(__file__).parents[1] / "teachers" / "imagedream.safetensors"
+# The twentieth run's pack, the one the README's checks and DD3G's tables are measured with.
+REPOSITORY_TEACHER_SHA256 = "8743ac1ae3b33722aa5a4c3ee660dfc4add03465787675ce31850caec802464f"
+
+
+def test_the_repository_imagedream_teacher_loads_through_the_real_class(tmp_path, monkeypatch):
+    import hashlib
+
+    from gs_priors.imagedream import ImageDreamGuidance
+    from gs_priors.teachers.packing import CACHE_ENV, unpacked_teacher
+
+    digest = hashlib.sha256(REPOSITORY_TEACHER.read_bytes()).hexdigest()
+    assert digest == REPOSITORY_TEACHER_SHA256, (
+        f"{REPOSITORY_TEACHER} changed: measure it and update the README and this hash"
+    )
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    cfg = TeacherConfig.model_validate_json(
+        (unpacked_teacher(REPOSITORY_TEACHER) / "teacher_config.json").read_text()
+    )
+    compact = TeacherConfig.preset("compact-imagedream")
+    for field in ("prior", "unet_channels", "groups", "head_channels", "context_dim"):
+        assert getattr(cfg, field) == getattr(compact, field), field
+    prior = load_teacher(REPOSITORY_TEACHER)
+    assert isinstance(prior, ImageDreamGuidance)
+    widths = {m.weight.shape[0] for m in prior.unet.modules() if isinstance(m, torch.nn.GroupNorm)}
+    assert max(widths) == 2 * 144  # the widest: the up path's 144 channels and their skip
+
+
 def test_v_loss_weight_turns_each_target_loss_into_the_v_loss():
     from gs_priors.teachers.training import v_loss_weight
 

@@ -1,8 +1,11 @@
 # DD3G's procedural tables (plugins/gs-method-dd3g/scripts/train_small.py) on one GPU lease, in
 # segments (tools/device/segment.sh runs this file through job.sh, in the job's copy of the
-# tree). The ImageDream teacher is the packed file a teacher lease brought back, carried in
-# .teacher; the quadruples are made again from it in every lease (deterministic DDIM, seeded).
+# tree). The ImageDream teacher is the compact pack tracked in the repository
+# (packages/gs-priors/teachers/imagedream.safetensors, gs-priors' twentieth run), so a lease
+# carries none; the quadruples are made again from it in every lease (deterministic DDIM, seeded).
 # Environment:
+#   TEACHER_FILE  another packed teacher, e.g. one carried in .teacher (tables joined across
+#               leases must share one teacher: summarise_runs.py compares the packs' hashes)
 #   VARIANTS    comma-separated (default: Table III's pepd_joint,pepd_es,pepd_iv)
 #               (a row followed by +KEY=VALUE... is a probe with settings of its own)
 #   FIRST_SEED  the lease's first training seed (default 0); SEEDS seeds per variant (default 1)
@@ -22,6 +25,6 @@ else
     length=(--steps "${STEPS:-3000}" --eval-every "${EVAL_EVERY:-1000}")
 fi
 # shellcheck disable=SC2086  # DD3G_ARGS splits into words on purpose
-python3 plugins/gs-method-dd3g/scripts/train_small.py --teacher "${TEACHER_FILE:-.teacher/imagedream.safetensors}" \
+python3 plugins/gs-method-dd3g/scripts/train_small.py --teacher "${TEACHER_FILE:-packages/gs-priors/teachers/imagedream.safetensors}" \
     --out "${DD3G_ROOT:-/tmp/d}/out" --variants "$V" --first-seed "${FIRST_SEED:-0}" --seeds "$s" \
     "${length[@]}" --jobs $(( n * s )) $DD3G_ARGS
