@@ -47,6 +47,23 @@ def test_two_teachers_share_the_gpu_and_resume_from_one_pack(tmp_path):
     assert flag_value(args, "--resume") == ".teacher"
 
 
+def test_the_compact_pack_in_the_repository_continues_in_place(tmp_path):
+    tracked = tmp_path / "tree" / "packages" / "gs-priors" / "teachers"
+    tracked.mkdir(parents=True)
+    (tracked / "imagedream.safetensors").write_bytes(b"x")
+    env = {
+        "TEACHER": "imagedream",
+        "RESUME_DIR": "packages/gs-priors/teachers",
+        "TEACHER_ARGS": "--preset compact --set cooldown=0.3",
+    }
+    args = _job_args(tmp_path, env)
+    assert flag_value(args, "--resume") == "packages/gs-priors/teachers"
+    assert flag_value(args, "--preset") == "compact"
+    (tmp_path / "empty").mkdir()
+    env["RESUME_DIR"] = "nowhere"
+    assert "--resume" not in _job_args(tmp_path / "empty", env)
+
+
 def test_two_gpus_give_each_teacher_its_own(tmp_path):
     args = _job_args(tmp_path, {"TEACHER": "imagedream zero123plus", "TEACHER_GPU": "0,1"})
     assert flag_value(args, "--gpus") == "0,1"

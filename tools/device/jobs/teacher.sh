@@ -19,7 +19,10 @@
 #            brings back its results as eval-results.json
 #   EVAL_ARGS  more flags of that evaluation, e.g. another sampler and more scales at one seed:
 #            "--eval-sampler ddpm --guidance 2,3 --seeds 1"
-# With .teacher/NAME.safetensors carried (a pack an earlier segment brought back), that teacher
+#   RESUME_DIR  the folder of packs to continue (default .teacher), e.g. packages/gs-priors/teachers
+#            for the compact ImageDream tracked in the repository (with TEACHER_ARGS="--preset
+#            compact"): carrying a copy in .teacher as well would exceed what a lease copies
+# With RESUME_DIR/NAME.safetensors there (a pack an earlier segment brought back), that teacher
 # continues from it and every teacher of the run takes its VAE (a teacher without a pack trains
 # from scratch on it); otherwise a new VAE is trained.
 T=${TEACHER:-zero123}
@@ -35,7 +38,8 @@ if [[ $S != \{* ]]; then
     S="{$json}"
 fi
 R=""
-for p in .teacher/*.safetensors; do [ -f "$p" ] && R="--resume .teacher"; done
+D=${RESUME_DIR:-.teacher}
+for p in "$D"/*.safetensors; do [ -f "$p" ] && R="--resume $D"; done
 if [ -n "$EVAL_ALSO" ]; then
     # shellcheck disable=SC2086  # the names split into words on purpose
     (python3 packages/gs-priors/scripts/train_procedural_teachers.py --work /tmp/t/eval-work \
