@@ -639,8 +639,8 @@ def main() -> None:
         choices=("procedural", "compact", "tiny"),
         default="procedural",
         help="procedural: the teachers' size; compact: the procedural world and protocol with "
-        "the compact-<prior> architecture (ImageDream only: one small enough for the "
-        "repository); tiny: CPU-sized, for tests",
+        "the compact-<prior> architecture (ImageDream, small enough for the repository, and "
+        "Zero123++ at its widths, to warm-start from it); tiny: CPU-sized, for tests",
     )
     p.add_argument(
         "--gpus",
@@ -802,7 +802,10 @@ def main() -> None:
 
         for name in args.priors:
             if preset_name("compact", name) not in TeacherConfig.presets:
-                p.error(f"--preset compact: {name} has no compact preset (imagedream has)")
+                p.error(
+                    f"--preset compact: {name} has no compact preset (imagedream and "
+                    "zero123plus have)"
+                )
     for item in args.set:
         prior, sep, _ = item.partition(":")
         if sep and prior not in NAMES:

@@ -783,6 +783,27 @@ def test_the_repository_imagedream_teacher_loads_through_the_real_class(tmp_path
     assert max(widths) == 2 * 144  # the widest: the up path's 144 channels and their skip
 
 
+def test_compact_zero123plus_warm_starts_from_the_repository_imagedream(tmp_path, monkeypatch):
+    """Every U-Net tensor of the tracked compact ImageDream has a place in the compact
+    Zero123++ (renamed from the original layout), so GECO's teacher starts from it."""
+    from gs_priors.teachers.packing import CACHE_ENV
+    from gs_priors.teachers.warm_start import warm_start
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    cfg = TeacherConfig.preset("compact-zero123plus")
+    build_vae(cfg).save_pretrained(tmp_path / "vae")
+    target = write_teacher(cfg, tmp_path / "t", tmp_path / "vae")
+    report = warm_start(target, REPOSITORY_TEACHER)
+    assert report["unet"]["copied"] > 300 and not report["unet"]["cut"]
+    assert not report["unet"]["kept"]  # no U-Net tensor left at its random init
+    assert report["vision_encoder"]["kept"] == ["visual_projection.weight"]
+    prior = load_teacher(target)
+    x = torch.randn(1, 4, 16, 16)
+    context = torch.randn(1, 8, cfg.context_dim)
+    out = prior.unet(x, torch.tensor([500]), encoder_hidden_states=context).sample
+    assert out.shape == x.shape and torch.isfinite(out).all()
+
+
 def test_v_loss_weight_turns_each_target_loss_into_the_v_loss():
     from gs_priors.teachers.training import v_loss_weight
 

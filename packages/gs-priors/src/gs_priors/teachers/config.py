@@ -140,6 +140,20 @@ class TeacherConfig(Config):
             "encoder_width": 192,
             "context_dim": 192,
         },
+        # Zero123++ at the compact ImageDream's widths, so that it warm-starts from the pack in
+        # the repository (every U-Net tensor; the procedural Zero123++ has the procedural
+        # ImageDream's widths and cannot). GECO's teacher is then one lease away from a tracked
+        # pack; the weight budget has no room to track its own pack beside it.
+        "compact-zero123plus": {
+            "prior": "zero123plus",
+            "resolution": 64,
+            "batch_size": 192,
+            "unet_channels": [48, 96, 144],
+            "groups": 16,
+            "head_channels": 48,
+            "encoder_width": 192,
+            "context_dim": 192,
+        },
         "tiny-zero123": {
             "prior": "zero123",
             "resolution": 16,
