@@ -93,10 +93,11 @@ def preset_name(preset: str, name: str) -> str:
     return name if preset == "procedural" else f"{preset}-{name}"
 
 
-def teacher_config(args, name: str):
+def teacher_config(args, name: str, preset: str | None = None):
+    """``name``'s config under ``preset`` (default ``--preset``) with ``--set`` applied."""
     from gs_priors.teachers import TeacherConfig
 
-    cfg = TeacherConfig.preset(preset_name(args.preset, name))
+    cfg = TeacherConfig.preset(preset_name(preset or args.preset, name))
     # "KEY=VALUE" for every teacher, "PRIOR:KEY=VALUE" for that one only.
     items = []
     for item in args.set:
@@ -203,8 +204,7 @@ def train_vae_stage(args, work: Path, device: str) -> dict:
             return stats
     # One shared VAE of the procedural size: a compact teacher shrinks its U-Net and towers,
     # not the VAE its latents come from (there is no compact Zero123 preset to read it from).
-    vae_args = argparse.Namespace(**{**vars(args), "preset": "procedural"})
-    cfg = teacher_config(vae_args if args.preset == "compact" else args, "zero123")
+    cfg = teacher_config(args, "zero123", "procedural" if args.preset == "compact" else None)
     banks = [
         ViewBank.load(
             work / "data" / f"{n}-train",
