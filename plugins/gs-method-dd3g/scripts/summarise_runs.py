@@ -16,7 +16,8 @@ its results.json still counts with the evaluations it reached.
 
 The runs must share the setup that makes them comparable (preset, overrides, the teacher's
 content hash, quadruples, DDIM steps, protocol, student and eval seeds, and for runs through the
-verifier its normalisation and schedule); a file that differs is named with the field. A teacher
+verifier its normalisation, schedule, backgrounds and guidance, compared as the values the runs
+had, whether a preset or ``--set`` gave them); a file that differs is named with the field. A teacher
 pack rebuilt after a loss keeps its file name, not its weights, so the hash
 (``gs_priors.teachers.packing.teacher_digest``) is what is compared. The same (variant, seed) in
 two files is refused. Prints a markdown table; ``--out`` also writes the numbers (atomically;
@@ -45,6 +46,19 @@ ROW_ORDER = ("pepd_joint", "pepd_es", "pepd_iv", "pd_es", "splatter_es", "hybrid
 # How the verifier was normalised and scheduled; records from before session 46 lack the key
 # and ran with these. It must match only where a file holds a run that used the verifier.
 OLD_VERIFICATION = {"reduction": "batch_mean", "iv_only_schedule": "verification"}
+# The verifier's settings a record's 'verification' holds, by the config field an override
+# names. Such overrides are compared there, as effective values, not as 'overrides' text: a
+# lease that set one by --set joins one whose preset has it as its default, and explicit
+# supervision runs (which never run the verifier) join whatever the verifier's settings.
+VERIFIER_FIELDS = {
+    "iv_reduction": "reduction",
+    "iv_only_schedule": "iv_only_schedule",
+    "iv_random_background": "random_background",
+    "iv_guidance_scale": "guidance_scale",
+}
+# What records from before session 50 lack in 'verification': every preset then had Eq. 8's
+# random backgrounds and guidance 5, unless the lease's overrides said otherwise.
+OLD_VERIFIER_DEFAULTS = {"iv_random_background": True, "iv_guidance_scale": 5.0}
 
 
 class InputError(RecordError):
@@ -116,9 +130,31 @@ def read_results(record: Path | str) -> dict:
     return data
 
 
+def _override_field(text: str) -> str:
+    return str(text).partition("=")[0].strip()
+
+
+def setup_overrides(data: dict) -> list[str]:
+    """The lease's overrides less the verifier's settings (compared in :func:`verification`)."""
+    return sorted(o for o in data["overrides"] if _override_field(o) not in VERIFIER_FIELDS)
+
+
 def verification(data: dict) -> dict:
-    """The file's verifier settings (``train_small.py``'s setup ``verification``)."""
-    return data.get("verification", OLD_VERIFICATION)
+    """The file's verifier settings (``train_small.py``'s setup ``verification``); what an older
+    record lacks comes from its overrides, else from the defaults it ran with."""
+    v = dict(data.get("verification", OLD_VERIFICATION))
+    missing = {f: k for f, k in VERIFIER_FIELDS.items() if k not in v}
+    if missing:
+        from gs_method_dd3g import DD3GConfig
+
+        # The paper preset still holds the old defaults; only the lease's verifier overrides
+        # are applied, so an unknown field of a newer record cannot fail here.
+        named = [o for o in data.get("overrides", []) if _override_field(o) in missing]
+        cfg = DD3GConfig.preset("paper").with_overrides(named)
+        for field, key in missing.items():
+            set_here = any(_override_field(o) == field for o in named)
+            v[key] = getattr(cfg, field) if set_here else OLD_VERIFIER_DEFAULTS[field]
+    return v
 
 
 def _uses_verifier(data: dict) -> bool:
@@ -152,7 +188,7 @@ def join(paths: list[Path]) -> dict:
         for key in SETUP:
             a, b = first[key], data[key]
             if key == "overrides":
-                a, b = sorted(a), sorted(b)
+                a, b = setup_overrides(first), setup_overrides(data)
             if a != b:
                 raise InputError(
                     f"{path}: '{key}' is {data[key]!r} where {paths[0]} has {first[key]!r}; "

@@ -430,9 +430,14 @@ def _setup(a, quads) -> dict:
         "protocol": "ring12+alignment",
         "student_seed": STUDENT_SEED,
         "eval_seed": EVAL_SEED,
-        # How the verifier was normalised and scheduled (defaults changed in session 46; older
-        # records lack the key and ran 'batch_mean' with IV-A's t for every objective).
-        "verification": {"reduction": cfg.iv_reduction, "iv_only_schedule": cfg.iv_only_schedule},
+        # How the verifier was normalised, scheduled and run (defaults changed in sessions 46
+        # and 50; summarise_runs.verification fills in what older records lack).
+        "verification": {
+            "reduction": cfg.iv_reduction,
+            "iv_only_schedule": cfg.iv_only_schedule,
+            "random_background": cfg.iv_random_background,
+            "guidance_scale": cfg.iv_guidance_scale,
+        },
     }
 
 

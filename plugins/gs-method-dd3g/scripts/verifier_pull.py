@@ -29,10 +29,11 @@ script reports:
   pushes a student that has reached the truth harder than it pulls one that has not.
 
     python3 plugins/gs-method-dd3g/scripts/verifier_pull.py --teacher .teacher/imagedream.safetensors \
-        [--objects 8] [--draws 8] [--json pull.json] [--set iv_guidance_scale=1] [--backgrounds white]
+        [--objects 8] [--draws 8] [--json pull.json] [--set iv_guidance_scale=5] [--backgrounds white]
 
 The verifier's settings are the ``small`` preset's (guidance, t range, weighting, reduction),
-changed by ``--set``. A few minutes on a 2-core CPU.
+changed by ``--set``. Since session 50 that preset's guidance is 1 (sessions 47-49 measured at
+5: ``--set iv_guidance_scale=5`` repeats them). A few minutes on a 2-core CPU.
 """
 
 from __future__ import annotations

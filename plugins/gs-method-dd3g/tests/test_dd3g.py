@@ -445,3 +445,29 @@ def test_small_preset_ema_leaves_the_initialisation_behind():
     for _ in range(250):
         ema.update()
     assert float(ema.shadow[0].mean()) > 0.95
+
+
+def test_explicit_supervision_runs_whatever_the_verifier_settings(
+    tiny_teacher, tiny_quadruples, tmp_path
+):
+    """summarise_runs.py joins ES runs of leases whose verifier settings differ: that holds
+    only while objective=es never reads them (weights equal after training either way), while
+    a joint run does (so the comparison can fail)."""
+    from gs_core.training import Trainer
+
+    other = {"iv_random_background": False, "iv_guidance_scale": 1.0, "iv_t_range": (50, 60)}
+    for objective, equal in (("es", True), ("joint", False)):
+        states = []
+        for i, iv in enumerate([{}, other]):
+            m = _tiny(objective=objective, train={"max_steps": 3}, **iv)
+            mod = m.training_module(quadruples=tiny_quadruples, teacher=tiny_teacher)
+            Trainer(mod, tmp_path / f"{objective}{i}").fit()
+            states.append({k: v.detach().clone() for k, v in m.state_dict().items()})
+        same = all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+        assert same == equal, objective
+
+
+def test_the_small_preset_verifies_on_white_without_guidance_and_paper_keeps_eq8():
+    small, paper = DD3GConfig.preset("small"), DD3GConfig.preset("paper")
+    assert (small.iv_random_background, small.iv_guidance_scale) == (False, 1.0)
+    assert (paper.iv_random_background, paper.iv_guidance_scale) == (True, 5.0)

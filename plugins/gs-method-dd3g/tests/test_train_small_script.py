@@ -78,7 +78,12 @@ def test_train_small_tiny(script, tiny_teacher_dir, tmp_path):
         assert len(v["per_object"]) == 2 and v["steps"] == 2
     assert res["quadruples"] == 3 and saved["protocol"] == "ring12+alignment"
     assert saved["overrides"] == ["iv_random_background=false"]
-    assert saved["verification"] == {"reduction": "mean", "iv_only_schedule": "prolificdreamer"}
+    assert saved["verification"] == {
+        "reduction": "mean",
+        "iv_only_schedule": "prolificdreamer",
+        "random_background": False,
+        "guidance_scale": 5.0,
+    }
     trained = json.loads((out / "checkpoints" / "pepd_joint" / "config.json").read_text())
     assert trained["iv_random_background"] is False  # applied, not only recorded
     assert trained["eta"] == 0.4  # the probe's setting stays its own
@@ -376,7 +381,8 @@ def test_runs_through_different_verifiers_do_not_share_a_table(tmp_path, capsys)
     probe = "pepd_joint+eta=0.2"
     assert joined["variants"].keys() == {"pepd_es", "pd_es", "pepd_joint", "pepd_iv", probe}
     assert f"| {probe} | probe of pepd_joint | 1 | 18.90" in capsys.readouterr().out
-    assert joined["verification"] == [json.dumps(new, sort_keys=True)]
+    filled = {**new, "random_background": True, "guidance_scale": 5.0}  # before session 50
+    assert joined["verification"] == [json.dumps(filled, sort_keys=True)]
     with pytest.raises(SystemExit):
         summarise.main([str(paths[k]) for k in ("old_joint", "new_joint")])
     err = capsys.readouterr().err
@@ -401,6 +407,75 @@ def test_runs_through_different_verifiers_do_not_share_a_table(tmp_path, capsys)
     with pytest.raises(SystemExit):
         summarise.main([str(paths["new_joint"]), f"{mixed}@pepd"])
     assert "after '@' expected variant names" in capsys.readouterr().err
+
+
+def test_verifier_settings_join_as_values_whether_set_or_preset(tmp_path, capsys):
+    """Session 50 made the small preset verify on white at guidance 1. A lease that set both by
+    --set (its record lacks the keys) joins one that has them from the preset; one that ran
+    Eq. 8's random backgrounds at guidance 5 does not, except for its ES runs; overrides of
+    other fields still split the table."""
+    from gs_core.testing import load_script
+
+    summarise = load_script(SUMMARISE, "dd3g_summarise_runs_settings")
+    setup = {
+        "preset": "small",
+        "teacher_sha256": "b" * 64,
+        "quadruples": 4,
+        "ddim_steps": 2,
+        "protocol": "ring12+alignment",
+        "student_seed": 1919,
+        "eval_seed": 7,
+    }
+    before = {"reduction": "mean", "iv_only_schedule": "prolificdreamer"}
+    white = {**before, "random_background": False, "guidance_scale": 1.0}
+
+    def run(variant, seed, psnr):
+        ev = {"step": 10, "psnr": psnr, "ssim": 0.5, "objects": []}
+        return {"variant": variant, "seed": seed, "evals": [ev]}
+
+    files = {
+        "set": {
+            **setup,
+            "overrides": ["iv_random_background=false", "iv_guidance_scale=1"],
+            "verification": before,
+            "runs": [run("pepd_joint", 1, 18.2), run("pepd_iv", 1, 16.8)],
+        },
+        "preset": {
+            **setup,
+            "overrides": [],
+            "verification": white,
+            "runs": [run("pepd_joint", 2, 18.1), run("pepd_es", 2, 17.9)],
+        },
+        "eq8": {
+            **setup,
+            "overrides": [],
+            "verification": before,
+            "runs": [run("pepd_joint", 0, 16.1), run("pepd_es", 0, 17.6)],
+        },
+        "eta": {**setup, "overrides": ["eta=0.2"], "verification": white, "runs": []},
+    }
+    paths = {}
+    for name, data in files.items():
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_text(json.dumps(data))
+    assert summarise.verification(files["set"]) == white
+    assert summarise.verification(files["eq8"]) == {
+        **before,
+        "random_background": True,
+        "guidance_scale": 5.0,
+    }
+    joined = summarise.main([str(paths["set"]), str(paths["preset"]), f"{paths['eq8']}@pepd_es"])
+    v = joined["variants"]
+    assert v["pepd_joint"]["seeds"] == [1, 2] and v["pepd_es"]["seeds"] == [0, 2]
+    assert joined["verification"] == [json.dumps(white, sort_keys=True)]
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        summarise.main([str(paths["preset"]), str(paths["eq8"])])
+    err = capsys.readouterr().err
+    assert "'verification'" in err and "'random_background': True" in err
+    with pytest.raises(SystemExit):
+        summarise.main([str(paths["preset"]), str(paths["eta"])])
+    assert "'overrides'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -280,12 +280,19 @@ class DD3GConfig(Config):
         (-5.0, 5.0), description="IV-A: pitch of the random views, degrees"
     )
     iv_guidance_scale: float = pydantic.Field(
-        5.0, gt=0, description="CFG of the verifier (our choice: ImageDream's pipeline scale 5)"
+        5.0,
+        gt=0,
+        description="CFG of the verifier (our choice for 'paper': ImageDream's pipeline scale "
+        "5; 'small' uses 1, which pulled toward the truth best with the procedural teacher)",
     )
     iv_weighting: Literal["sds", "uniform"] = pydantic.Field(
         "sds", description="w(t) of Eq. 5 (our choice: DreamFusion's 1 - alpha_bar_t)"
     )
-    iv_random_background: bool = pydantic.Field(True, description="Eq. 8's random backgrounds")
+    iv_random_background: bool = pydantic.Field(
+        True,
+        description="Eq. 8's random backgrounds ('paper'); 'small' verifies on white, the only "
+        "background the procedural teacher was trained on",
+    )
     iv_reduction: Literal["mean", "batch_mean"] = pydantic.Field(
         "mean",
         description="how L_IV is normalised (our choice; the paper is silent): 'mean' divides "
@@ -378,6 +385,14 @@ class DD3GConfig(Config):
             "render_resolution": 128,
             "lambda_lpips": 0.0,
             "lr": 1e-4,
+            # The verifier on white backgrounds without guidance: the procedural teacher saw
+            # only white ones, and on the 2-core CPU (scripts/verifier_pull.py) it pulled a
+            # blurred truth toward the truth with signal / bias 0.95 this way against 0.17 with
+            # Eq. 8's random backgrounds at guidance 5. Trained on an H100 (session 50, 1,550
+            # steps), the joint run went from 16.12 dB below ES's 17.57 to 17.94 above it, and
+            # Table III's ordering held at three seeds (README).
+            "iv_random_background": False,
+            "iv_guidance_scale": 1.0,
             "train": {
                 "max_steps": 3000,
                 "batch_size": 16,
