@@ -15,9 +15,10 @@ In place of a results.json, a folder holding ``setup.json`` and run records (``t
 its results.json still counts with the evaluations it reached.
 
 The runs must share the setup that makes them comparable (preset, overrides, the teacher's
-content hash, quadruples, DDIM steps, protocol, student and eval seeds, and for runs through the
-verifier its normalisation, schedule, backgrounds and guidance, compared as the values the runs
-had, whether a preset or ``--set`` gave them); a file that differs is named with the field. A teacher
+content hash, quadruples and how many per image, DDIM steps, protocol, student and eval seeds,
+and for runs through the verifier its normalisation, schedule, backgrounds and guidance,
+compared as the values the runs had, whether a preset or ``--set`` gave them); a file that
+differs is named with the field. A teacher
 pack rebuilt after a loss keeps its file name, not its weights, so the hash
 (``gs_priors.teachers.packing.teacher_digest``) is what is compared. The same (variant, seed) in
 two files is refused. Prints a markdown table; ``--out`` also writes the numbers (atomically;
@@ -37,6 +38,8 @@ SETUP = (
     "overrides",
     "teacher_sha256",
     "quadruples",
+    "quadruples_per_image",
+    "quadruple_batch",
     "ddim_steps",
     "protocol",
     "student_seed",
@@ -46,6 +49,8 @@ ROW_ORDER = ("pepd_joint", "pepd_es", "pepd_iv", "pd_es", "splatter_es", "hybrid
 # How the verifier was normalised and scheduled; records from before session 46 lack the key
 # and ran with these. It must match only where a file holds a run that used the verifier.
 OLD_VERIFICATION = {"reduction": "batch_mean", "iv_only_schedule": "verification"}
+# How records from before session 50 made their quadruples.
+OLD_DATA = {"quadruples_per_image": 1, "quadruple_batch": 16}
 # The verifier's settings a record's 'verification' holds, by the config field an override
 # names. Such overrides are compared there, as effective values, not as 'overrides' text: a
 # lease that set one by --set joins one whose preset has it as its default, and explicit
@@ -122,6 +127,8 @@ def read_results(record: Path | str) -> dict:
             held = sorted({str(r.get("variant")) for r in data["runs"]})
             raise InputError(f"{record}: no runs of {', '.join(keep)} (it holds {held})")
         data = {**data, "runs": runs}
+    # Records from before session 50 made one quadruple per image, in batches of 16.
+    data = {**OLD_DATA, **data}
     missing = [k for k in SETUP if k not in data]
     if missing:
         raise InputError(

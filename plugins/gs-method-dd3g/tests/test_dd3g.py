@@ -381,6 +381,26 @@ def test_quadruples_are_deterministic(tiny_teacher):
     )
     assert seen == [(2, 3), (3, 3)]  # after each batch
     assert torch.equal(a.outputs, b.outputs) and torch.equal(a.noise, b.noise)
+    assert a.meta["per_image"] == 1
+
+
+def test_several_quadruples_per_image_differ_in_noise_and_outputs(tiny_teacher):
+    """IV-A's ~23 trajectories per image: rows of one image share II, not N, C or OI."""
+    from gs_method_dd3g.quadruples import generate_quadruples
+
+    x = tiny_rgba_images(2, 32)
+    q = generate_quadruples(
+        tiny_teacher, x, steps=2, generator=torch.Generator().manual_seed(1), per_image=3
+    )
+    assert len(q) == 6 and q.meta["per_image"] == 3
+    for i in range(2):
+        rows = q.images[3 * i : 3 * i + 3]
+        assert torch.equal(rows[0], rows[1]) and torch.equal(rows[0], rows[2])
+        assert not torch.equal(q.noise[3 * i], q.noise[3 * i + 1])
+        assert not torch.equal(q.outputs[3 * i], q.outputs[3 * i + 1])
+    assert not torch.equal(q.images[0], q.images[3])
+    with pytest.raises(ValidationError, match="per_image"):
+        generate_quadruples(tiny_teacher, x, steps=2, per_image=0)
 
 
 def test_dinov2_encoder_offline_error(offline_hub):

@@ -54,6 +54,8 @@ def test_train_small_tiny(script, tiny_teacher_dir, tmp_path):
             "pepd_joint,pd_es,splatter_es,hybrid_es,pepd_joint+eta=0.1",
             "--set",
             "iv_random_background=false",
+            "--quadruples-per-image",
+            "2",
         )
     )
     saved = json.loads((out / "results.json").read_text())
@@ -76,7 +78,9 @@ def test_train_small_tiny(script, tiny_teacher_dir, tmp_path):
     for v in saved["variants"].values():
         assert 0 < v["psnr"] < 60 and -1 <= v["ssim"] <= 1
         assert len(v["per_object"]) == 2 and v["steps"] == 2
-    assert res["quadruples"] == 3 and saved["protocol"] == "ring12+alignment"
+    # 3 images x 2 trajectories each (IV-A's several per image), recorded for joining
+    assert res["quadruples"] == 6 and saved["quadruples_per_image"] == 2
+    assert saved["protocol"] == "ring12+alignment"
     assert saved["overrides"] == ["iv_random_background=false"]
     assert saved["verification"] == {
         "reduction": "mean",
@@ -453,6 +457,13 @@ def test_verifier_settings_join_as_values_whether_set_or_preset(tmp_path, capsys
             "runs": [run("pepd_joint", 0, 16.1), run("pepd_es", 0, 17.6)],
         },
         "eta": {**setup, "overrides": ["eta=0.2"], "verification": white, "runs": []},
+        "two_per_image": {
+            **setup,
+            "overrides": [],
+            "verification": white,
+            "quadruples_per_image": 2,
+            "runs": [run("pepd_es", 3, 18.3)],
+        },
     }
     paths = {}
     for name, data in files.items():
@@ -476,6 +487,10 @@ def test_verifier_settings_join_as_values_whether_set_or_preset(tmp_path, capsys
     with pytest.raises(SystemExit):
         summarise.main([str(paths["preset"]), str(paths["eta"])])
     assert "'overrides'" in capsys.readouterr().err
+    # Records without the key made one quadruple per image; other data does not join them.
+    with pytest.raises(SystemExit):
+        summarise.main([str(paths["preset"]), str(paths["two_per_image"])])
+    assert "'quadruples_per_image' is 2" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
