@@ -45,6 +45,27 @@ def test_later_seeds_follow_on_the_first_ones_data_with_one_json_budget(tmp_path
         assert args[-2:] == ["--lgm-steps", "9"]
 
 
+def test_a_teacher_trained_in_the_first_seed_serves_the_later_ones(tmp_path):
+    path, record = fake_python3(tmp_path)
+    env = {
+        **path,
+        "SEEDS": "0 1",
+        "GECO_ROOT": "/x",
+        "TRAIN_TEACHER": "600",
+        "TEACHER_ARGS": "--teacher-preset compact --teacher-init-from pack.safetensors",
+        "GECO_ARGS": "--lgm-steps 9",
+    }
+    subprocess.run(["bash", str(JOB)], cwd=tmp_path, env=env, check=True)
+    first, second = python3_calls(record)
+    assert flag_value(first, "--train-teacher") == "600"
+    assert flag_value(first, "--teacher-preset") == "compact"
+    assert flag_value(first, "--teacher-init-from") == "pack.safetensors"
+    assert ".teacher/zero123plus.safetensors" not in first
+    assert second[1] == "/x/seed0/teacher/work/zero123plus/fp16"
+    assert "--train-teacher" not in second and "--teacher-preset" not in second
+    assert first[-2:] == second[-2:] == ["--lgm-steps", "9"]
+
+
 def test_a_failed_seed_stops_the_job(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

@@ -76,6 +76,23 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=150.0,
         help="with --train-teacher: seconds of the teacher's VAE, trained before it",
     )
+    ap.add_argument(
+        "--teacher-preset",
+        default="procedural",
+        choices=["procedural", "compact"],
+        help="with --train-teacher: the teacher's size (the teacher script's --preset); compact "
+        "has the widths of the compact ImageDream tracked in the repository, so every U-Net and "
+        "CLIP tower tensor can start from it (--teacher-init-from)",
+    )
+    ap.add_argument(
+        "--teacher-init-from",
+        type=Path,
+        default=None,
+        metavar="PACK",
+        help="with --train-teacher: a packed teacher whose weights start the new one (the "
+        "teacher script's --init-from), e.g. packages/gs-priors/teachers/imagedream.safetensors "
+        "with --teacher-preset compact",
+    )
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--preset", default="small", choices=["small", "tiny"])
     ap.add_argument("--view-size", type=int, default=64, help="the teacher's view size")
@@ -120,6 +137,18 @@ def parse_args(argv=None) -> argparse.Namespace:
         ap.error(
             f"--train-teacher: expected a positive number of seconds, got {args.train_teacher}"
         )
+    asked = [
+        name
+        for name, given in (
+            ("--teacher-preset", args.teacher_preset != "procedural"),
+            ("--teacher-init-from", args.teacher_init_from is not None),
+        )
+        if given
+    ]
+    if asked and args.train_teacher is None:
+        ap.error(f"{', '.join(asked)}: only with --train-teacher SECONDS (the teacher it trains)")
+    if args.teacher_init_from is not None and not args.teacher_init_from.is_file():
+        ap.error(f"--teacher-init-from: {args.teacher_init_from} is not a file (a packed teacher)")
     if args.pseudo_batch < 1:
         ap.error(f"--pseudo-batch: expected a positive number of images, got {args.pseudo_batch}")
     return args
@@ -192,6 +221,9 @@ def teacher_command(args) -> list[str]:
         "--no-fp16-check",
         "--seed",
         str(args.seed),
+        "--preset",
+        args.teacher_preset,
+        *(["--init-from", str(args.teacher_init_from)] if args.teacher_init_from else []),
     ]
 
 

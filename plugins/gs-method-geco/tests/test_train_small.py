@@ -243,6 +243,43 @@ def test_teacher_command_trains_zero123plus_on_the_run_device(tmp_path):
     assert opt(cmd, "--work") == str(out / "teacher" / "work") and opt(cmd, "--seed") == "7"
     on_cpu = script.parse_args(["--out", str(out), "--train-teacher", "9", "--device", "cpu"])
     assert opt(script.teacher_command(on_cpu), "--gpus") == "cpu"
+    assert opt(cmd, "--preset") == "procedural" and "--init-from" not in cmd
+
+
+def test_a_compact_teacher_warm_started_from_the_repository_imagedream(tmp_path, capsys):
+    """The same-lease teacher GECO can take without carrying a pack: the compact Zero123++
+    started from the compact ImageDream the repository tracks."""
+    import pytest
+
+    script = _script()
+    pack = script.TEACHER_SCRIPT.parents[1] / "teachers" / "imagedream.safetensors"
+    assert pack.is_file()
+    out = tmp_path / "run"
+    args = script.parse_args(
+        [
+            "--out",
+            str(out),
+            "--train-teacher",
+            "600",
+            "--teacher-preset",
+            "compact",
+            "--teacher-init-from",
+            str(pack),
+        ]
+    )
+    cmd = script.teacher_command(args)
+    assert cmd[cmd.index("--preset") + 1] == "compact"
+    assert cmd[cmd.index("--init-from") + 1] == str(pack)
+    for argv, message in (
+        ([str(tmp_path), "--teacher-preset", "compact"], "only with --train-teacher"),
+        (
+            ["--train-teacher", "9", "--teacher-init-from", str(tmp_path / "no.safetensors")],
+            "is not a file",
+        ),
+    ):
+        with pytest.raises(SystemExit):
+            script.parse_args(["--out", str(out), *argv])
+        assert message in capsys.readouterr().err
 
 
 def test_a_teacher_directory_or_train_teacher_exactly(teacher_dir, tmp_path, capsys):

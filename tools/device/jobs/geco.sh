@@ -11,16 +11,27 @@
 #               whole schedule)
 #   GECO_ARGS   more flags of train_small.py without spaces inside a value, e.g.
 #               "--lgm-steps 1464 --set vsd_iterations=768"
+#   TRAIN_TEACHER  instead of a carried pack: seconds to train the teacher in the first seed's
+#               run (--train-teacher, beside its data and gsplat's build); later seeds read the
+#               teacher it trained
+#   TEACHER_ARGS   with TRAIN_TEACHER, flags of that teacher, e.g. "--teacher-preset compact
+#               --teacher-init-from packages/gs-priors/teachers/imagedream.safetensors"
 # geco-collect.sh brings back each seed's results.json, or before it exists its
 # results.partial.json (the stages' record and every variant scored so far), the log, and the
 # contact sheets of each finished seed.
 root=${GECO_ROOT:-/tmp/geco}
 first=""
+teacher=("${TEACHER_FILE:-.teacher/zero123plus.safetensors}")
+# shellcheck disable=SC2086  # TEACHER_ARGS and GECO_ARGS split into words on purpose
+[ -n "$TRAIN_TEACHER" ] && teacher=(--train-teacher "$TRAIN_TEACHER" $TEACHER_ARGS)
 for s in ${SEEDS:-0}; do
     data=()
-    [ -n "$first" ] && data=(--data "$root/seed$first/data/train" --eval-data "$root/seed$first/data/procedural-eval")
-    # shellcheck disable=SC2086  # GECO_ARGS splits into words on purpose
-    python3 plugins/gs-method-geco/scripts/train_small.py "${TEACHER_FILE:-.teacher/zero123plus.safetensors}" \
+    if [ -n "$first" ]; then
+        data=(--data "$root/seed$first/data/train" --eval-data "$root/seed$first/data/procedural-eval")
+        [ -n "$TRAIN_TEACHER" ] && teacher=("$root/seed$first/teacher/work/zero123plus/fp16")
+    fi
+    # shellcheck disable=SC2086
+    python3 plugins/gs-method-geco/scripts/train_small.py "${teacher[@]}" \
         --out "$root/seed$s" --view-size "${VIEW_SIZE:-64}" --seed "$s" "${data[@]}" \
         ${BUDGET:+--budget-s "$BUDGET"} $GECO_ARGS || exit
     first=${first:-$s}
