@@ -483,6 +483,13 @@ def main(argv=None) -> dict:
     names = [n for n in a.variants.split(",") if n]
     from gs_core.errors import GS3DError
 
+    for flag, value in (
+        ("--quadruples-per-image", a.quadruples_per_image),
+        ("--quadruple-batch", a.quadruple_batch),
+    ):
+        if value < 1:
+            raise SystemExit(f"{flag}: expected a positive integer, got {value}")
+
     for n in names:  # every run's config is checked before the data is made
         try:
             settings = parse_variant(n)[1]

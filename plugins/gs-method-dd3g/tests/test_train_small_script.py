@@ -512,6 +512,15 @@ def test_a_bad_variant_is_refused_before_any_data(script, tmp_path, capsys, vari
     assert not out.exists()
 
 
+@pytest.mark.parametrize("flag", ["--quadruples-per-image", "--quadruple-batch"])
+def test_a_bad_quadruple_count_is_refused_before_any_data(script, tmp_path, flag):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as e:
+        script.main(_args(tmp_path / "no-teacher", out, flag, "0"))
+    assert str(e.value) == f"{flag}: expected a positive integer, got 0"
+    assert not out.exists()
+
+
 def test_probe_variants_name_their_row_and_settings():
     from gs_method_dd3g.tables import aggregate, orderings, parse_variant
 
