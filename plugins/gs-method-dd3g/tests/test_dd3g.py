@@ -334,6 +334,23 @@ def test_verifier_references_encode_once_and_give_the_same_loss(
         VerifierReferences(tiny_teacher, tiny_quadruples.images.float())
 
 
+def test_verifier_references_encode_an_image_once_for_all_its_quadruples(tiny_teacher):
+    from gs_method_dd3g.verifier_references import VerifierReferences
+
+    images = (tiny_rgba_images(2, 32) * 255).round().to(torch.uint8)
+    rows = images.repeat_interleave(3, dim=0)  # generate_quadruples(per_image=3)'s inputs
+    each = VerifierReferences(tiny_teacher, rows)
+    shared = VerifierReferences(tiny_teacher, rows, rows_per_image=3)
+    assert len(shared) == len(each) == 6 and shared.image_tokens.shape[0] == 2
+    index = torch.tensor([5, 0, 4])
+    a = each.reference(index, torch.Generator().manual_seed(3))
+    b = shared.reference(index, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(b.image_tokens, a.image_tokens)
+    torch.testing.assert_close(b.input_latents, a.input_latents)
+    with pytest.raises(ValidationError, match="consecutive rows"):
+        VerifierReferences(tiny_teacher, images.repeat(3, 1, 1, 1), rows_per_image=3)
+
+
 @pytest.mark.parametrize("objective", ["joint", "es", "iv"])
 def test_training_module_runs_each_objective(objective, tiny_teacher, tiny_quadruples, tmp_path):
     from gs_core.training import Trainer

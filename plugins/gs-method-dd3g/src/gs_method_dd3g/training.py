@@ -79,7 +79,13 @@ class DD3GTrainingModule(TrainingModule):
         self.__dict__["_sds"] = verification_sds(t, cfg) if t is not None else None
         # The verifier's encoding of every input image, made once (VerifierReferences).
         self.__dict__["_references"] = (
-            VerifierReferences(t, self.__dict__["_quads"].images) if needs_teacher else None
+            VerifierReferences(
+                t,
+                self.__dict__["_quads"].images,
+                rows_per_image=self.__dict__["_quads"].meta.get("per_image", 1),
+            )
+            if needs_teacher
+            else None
         )
         self._lpips = None
 

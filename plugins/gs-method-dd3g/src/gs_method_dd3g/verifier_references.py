@@ -25,15 +25,29 @@ class VerifierReferences:
 
     ``reference(index)`` gives what ``teacher.encode_reference(images[index] / 255)`` gives,
     with the same draw of the global (or ``generator``'s) random numbers for the latent.
+
+    ``rows_per_image``: consecutive rows that hold one image (``generate_quadruples``'
+    ``per_image``); each image is encoded once and its rows share the encoding.
     """
 
-    def __init__(self, teacher, images: torch.Tensor, chunk: int = 64):
+    def __init__(self, teacher, images: torch.Tensor, chunk: int = 64, rows_per_image: int = 1):
         if images.ndim != 4 or images.shape[1] != 4 or images.dtype != torch.uint8:
             raise ValidationError(
                 "VerifierReferences images",
                 "uint8 RGBA [Q, 4, H, W]",
                 f"{images.dtype} {tuple(images.shape)}",
             )
+        k = int(rows_per_image)
+        if k > 1:
+            groups = images.reshape(-1, k, *images.shape[1:]) if images.shape[0] % k == 0 else None
+            if groups is None or not torch.equal(groups, groups[:, :1].expand_as(groups)):
+                raise ValidationError(
+                    "VerifierReferences images",
+                    f"each image in {k} consecutive rows (rows_per_image={k})",
+                    f"{images.shape[0]} rows that are not",
+                )
+            images = groups[:, 0]
+        self.rows_per_image = k
         self.teacher = teacher
         device = teacher.device
         tokens, moments = [], []
@@ -59,11 +73,12 @@ class VerifierReferences:
         self._type = type(shared)
 
     def __len__(self) -> int:
-        return self.image_tokens.shape[0]
+        """Rows, as in the images given."""
+        return self.image_tokens.shape[0] * self.rows_per_image
 
     def reference(self, index: torch.Tensor, generator: torch.Generator | None = None):
         """The ``ImageDreamReference`` of rows ``index [B]``, with a fresh posterior sample."""
-        index = index.to(self.image_tokens.device)
+        index = index.to(self.image_tokens.device) // self.rows_per_image
         b = index.shape[0]
         latents = self.teacher.latents_from_moments(self.moments[index], generator)
         return self._type(
