@@ -98,3 +98,13 @@ def test_collect_brings_back_partial_records_then_results_and_sheets(tmp_path):
     ]
     with tarfile.open(out / "r" / "eval-seed0.tar") as tar:
         assert "eval/geco/object-000.png" in tar.getnames()
+    # A teacher trained in the lease comes back once its run has written its record.
+    teacher = done / "teacher" / "out"
+    teacher.mkdir(parents=True)
+    (teacher / "zero123plus.safetensors").write_bytes(b"pack")
+    assert "teacher-seed0.safetensors" not in collect(COLLECT, tmp_path / "out2", **env)
+    (teacher / "results.json").write_text('{"teachers": {}}')
+    (teacher / "zero123plus-samples.png").write_bytes(b"png")
+    names = collect(COLLECT, tmp_path / "out3", **env)
+    assert {"teacher-seed0.json", "teacher-seed0.png", "teacher-seed0.safetensors"} <= set(names)
+    assert (tmp_path / "out3" / "r" / "teacher-seed0.safetensors").read_bytes() == b"pack"
