@@ -345,27 +345,31 @@ def test_term_gradients_show_the_verifier_scale_each_reduction_gives(tiny_teache
     assert json.loads((tmp_path / "terms.json").read_text())["rows"].keys() == rows.keys()
 
 
+# A results file's shared setup and one run's record, for the joining tests.
+RECORD_SETUP = {
+    "preset": "small",
+    "overrides": [],
+    "teacher_sha256": "a" * 64,
+    "quadruples": 4,
+    "ddim_steps": 2,
+    "protocol": "ring12+alignment",
+    "student_seed": 1919,
+    "eval_seed": 7,
+}
+
+
+def _run_record(variant, seed, psnr, step=10):
+    ev = {"step": step, "psnr": psnr, "ssim": 0.5, "objects": []}
+    return {"variant": variant, "seed": seed, "evals": [ev]}
+
+
 def test_runs_through_different_verifiers_do_not_share_a_table(tmp_path, capsys):
     """Session 46 changed how L_IV is normalised: joint / IV runs of older records (no
     'verification' key: batch_mean) do not join newer ones, explicit supervision runs do."""
     from gs_core.testing import load_script
 
     summarise = load_script(SUMMARISE, "dd3g_summarise_runs")
-    setup = {
-        "preset": "small",
-        "overrides": [],
-        "teacher_sha256": "a" * 64,
-        "quadruples": 4,
-        "ddim_steps": 2,
-        "protocol": "ring12+alignment",
-        "student_seed": 1919,
-        "eval_seed": 7,
-    }
-
-    def run(variant, seed, psnr):
-        ev = {"step": 10, "psnr": psnr, "ssim": 0.5, "objects": []}
-        return {"variant": variant, "seed": seed, "evals": [ev]}
-
+    setup, run = RECORD_SETUP, _run_record
     new = {"reduction": "mean", "iv_only_schedule": "prolificdreamer"}
     files = {
         "old_es": {**setup, "runs": [run("pepd_es", 0, 18.0), run("pd_es", 0, 18.5)]},
@@ -421,22 +425,9 @@ def test_verifier_settings_join_as_values_whether_set_or_preset(tmp_path, capsys
     from gs_core.testing import load_script
 
     summarise = load_script(SUMMARISE, "dd3g_summarise_runs_settings")
-    setup = {
-        "preset": "small",
-        "teacher_sha256": "b" * 64,
-        "quadruples": 4,
-        "ddim_steps": 2,
-        "protocol": "ring12+alignment",
-        "student_seed": 1919,
-        "eval_seed": 7,
-    }
+    setup, run = RECORD_SETUP, _run_record
     before = {"reduction": "mean", "iv_only_schedule": "prolificdreamer"}
     white = {**before, "random_background": False, "guidance_scale": 1.0}
-
-    def run(variant, seed, psnr):
-        ev = {"step": 10, "psnr": psnr, "ssim": 0.5, "objects": []}
-        return {"variant": variant, "seed": seed, "evals": [ev]}
-
     files = {
         "set": {
             **setup,
@@ -531,8 +522,7 @@ def test_probe_variants_name_their_row_and_settings():
     )
 
     def run(variant, seed, psnr):
-        return {"variant": variant, "seed": seed, "evals": [{"step": 5, "psnr": psnr,
-                "ssim": 0.5, "objects": []}]}  # fmt: skip
+        return _run_record(variant, seed, psnr, step=5)
 
     agg = aggregate([run("pepd_es", 0, 17.0), run("pepd_joint", 0, 16.0),
                      run("pepd_joint+eta=0.2", 0, 18.0), run("pepd_iv", 0, 13.0)])  # fmt: skip
