@@ -40,6 +40,7 @@ SETUP = (
     "quadruples",
     "quadruples_per_image",
     "quadruple_batch",
+    "student_elevation",
     "ddim_steps",
     "protocol",
     "student_seed",
@@ -49,8 +50,8 @@ ROW_ORDER = ("pepd_joint", "pepd_es", "pepd_iv", "pd_es", "splatter_es", "hybrid
 # How the verifier was normalised and scheduled; records from before session 46 lack the key
 # and ran with these. It must match only where a file holds a run that used the verifier.
 OLD_VERIFICATION = {"reduction": "batch_mean", "iv_only_schedule": "verification"}
-# How records from before session 50 made their quadruples.
-OLD_DATA = {"quadruples_per_image": 1, "quadruple_batch": 16}
+# How records from before sessions 50 and 51 made their quadruples.
+OLD_DATA = {"quadruples_per_image": 1, "quadruple_batch": 16, "student_elevation": [0.0, 0.0]}
 # The verifier's settings a record's 'verification' holds, by the config field an override
 # names. Such overrides are compared there, as effective values, not as 'overrides' text: a
 # lease that set one by --set joins one whose preset has it as its default, and explicit
@@ -127,7 +128,7 @@ def read_results(record: Path | str) -> dict:
             held = sorted({str(r.get("variant")) for r in data["runs"]})
             raise InputError(f"{record}: no runs of {', '.join(keep)} (it holds {held})")
         data = {**data, "runs": runs}
-    # Records from before session 50 made one quadruple per image, in batches of 16.
+    # Older records made one quadruple per image, in batches of 16, at elevation 0.
     data = {**OLD_DATA, **data}
     missing = [k for k in SETUP if k not in data]
     if missing:

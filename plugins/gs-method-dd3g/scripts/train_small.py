@@ -47,6 +47,7 @@ import torch
 
 from gs_method_dd3g.procedural_evaluation import (
     evaluate,
+    input_elevations,
     input_images,
     make_objects,
     object_views,
@@ -93,6 +94,18 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="teacher trajectories per student image, each from its own noise and cameras (IV-A: "
         "2.8M quadruples of 120k images, about 23; 1 is what every table so far used)",
+    )
+    p.add_argument(
+        "--student-elevation",
+        type=float,
+        nargs=2,
+        default=(0.0, 0.0),
+        metavar=("LOW", "HIGH"),
+        help="degrees: each student image is seen from one elevation drawn from [LOW, HIGH], "
+        "and the teacher's views C are at that elevation (the procedural ImageDream trained on "
+        "[-30, 30] with input and views at one elevation). The student is not told it, as "
+        "IV-A's input angle is 'a hidden variable'; the splatter baseline keeps its fixed input "
+        "camera at elevation 0 (IV-C). 0 0, the default, is every earlier lease's data",
     )
     p.add_argument(
         "--quadruple-batch",
@@ -442,6 +455,7 @@ def _setup(a, quads) -> dict:
         "quadruples": len(quads),
         "quadruples_per_image": a.quadruples_per_image,
         "quadruple_batch": a.quadruple_batch,
+        "student_elevation": [float(x) for x in a.student_elevation],
         "ddim_steps": a.ddim_steps,
         "protocol": "ring12+alignment",
         "student_seed": STUDENT_SEED,
@@ -489,6 +503,12 @@ def main(argv=None) -> dict:
     ):
         if value < 1:
             raise SystemExit(f"{flag}: expected a positive integer, got {value}")
+    lo, hi = a.student_elevation
+    if not -30.0 <= lo <= hi <= 30.0:
+        raise SystemExit(
+            f"--student-elevation: expected -30 <= LOW <= HIGH <= 30 (the teacher's training "
+            f"elevations), got {lo:g} {hi:g}"
+        )
 
     for n in names:  # every run's config is checked before the data is made
         try:
@@ -506,7 +526,9 @@ def main(argv=None) -> dict:
     # The objects are ray cast by forked workers before this process starts CUDA (forking a
     # process with a live CUDA context and its threads risks a deadlock in the children).
     size = int(ImageDreamGuidance.from_pretrained(a.teacher, device="cpu").image_size)
-    train_root = make_objects(work / "student", a.student_images, size, STUDENT_SEED, "train")
+    train_root = make_objects(
+        work / "student", a.student_images, size, STUDENT_SEED, "train", (lo, hi)
+    )
     eval_root = make_objects(work / "eval", a.eval_objects, size, EVAL_SEED, "test")
     teacher = ImageDreamGuidance.from_pretrained(a.teacher, device=a.device)
     images = input_images(train_root, size)
@@ -517,6 +539,7 @@ def main(argv=None) -> dict:
         generator=torch.Generator().manual_seed(0),
         batch_size=a.quadruple_batch,
         per_image=a.quadruples_per_image,
+        input_elevations=input_elevations(train_root) if (lo, hi) != (0.0, 0.0) else None,
         progress=lambda done, total: print(f"quadruples: {done}/{total}", flush=True),
     )
     quads.save(work / "quadruples")

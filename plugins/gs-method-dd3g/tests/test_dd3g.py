@@ -420,6 +420,26 @@ def test_several_quadruples_per_image_differ_in_noise_and_outputs(tiny_teacher):
         generate_quadruples(tiny_teacher, x, steps=2, per_image=0)
 
 
+def test_quadruples_at_each_images_elevation(tiny_teacher):
+    """A student image seen from elevation e gets C at e (the teacher's rings share one
+    elevation); the noise and azimuths are the draws made without it."""
+    from gs_method_dd3g.quadruples import generate_quadruples
+
+    x = tiny_rgba_images(2, 32)
+    kw = dict(steps=2, per_image=2, batch_size=4)
+    plain = generate_quadruples(tiny_teacher, x, generator=torch.Generator().manual_seed(3), **kw)
+    el = torch.tensor([-12.5, 20.0])
+    q = generate_quadruples(
+        tiny_teacher, x, generator=torch.Generator().manual_seed(3), input_elevations=el, **kw
+    )
+    assert torch.equal(q.elevations, torch.tensor([-12.5, -12.5, 20.0, 20.0])[:, None].expand(4, 4))
+    assert torch.equal(plain.elevations, torch.zeros(4, 4))
+    assert torch.equal(q.noise, plain.noise) and torch.equal(q.azimuths, plain.azimuths)
+    assert not torch.equal(q.outputs, plain.outputs)  # the teacher was asked for other views
+    with pytest.raises(ValidationError, match="input_elevations"):
+        generate_quadruples(tiny_teacher, x, steps=2, input_elevations=torch.zeros(3))
+
+
 def test_dinov2_encoder_offline_error(offline_hub):
     cfg = DD3GConfig.preset(
         "tiny",

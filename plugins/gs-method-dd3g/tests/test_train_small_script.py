@@ -56,9 +56,21 @@ def test_train_small_tiny(script, tiny_teacher_dir, tmp_path):
             "iv_random_background=false",
             "--quadruples-per-image",
             "2",
+            "--student-elevation",
+            "-20",
+            "20",
         )
     )
     saved = json.loads((out / "results.json").read_text())
+    # Each student image is seen from its own hidden elevation, and C is at it.
+    from gs_method_dd3g.procedural_evaluation import input_elevations
+    from gs_method_dd3g.quadruples import QuadrupleSet
+
+    assert saved["student_elevation"] == [-20.0, 20.0]
+    seen = input_elevations(out / "work" / "student")
+    assert seen.shape == (3,) and seen.abs().max() <= 20 and len(set(seen.tolist())) == 3
+    quads = QuadrupleSet.load(out / "work" / "quadruples")
+    torch.testing.assert_close(quads.elevations, seen.repeat_interleave(2)[:, None].expand(6, 4))
     probe = "pepd_joint+eta=0.1"
     assert saved["variants"].keys() == {"pepd_joint", "pd_es", "splatter_es", "hybrid_es", probe}
     # A probe trains its row with its own setting on top of the lease's, in no ordering.
@@ -509,6 +521,15 @@ def test_a_bad_quadruple_count_is_refused_before_any_data(script, tmp_path, flag
     with pytest.raises(SystemExit) as e:
         script.main(_args(tmp_path / "no-teacher", out, flag, "0"))
     assert str(e.value) == f"{flag}: expected a positive integer, got 0"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("low,high", [("-40", "0"), ("10", "-10")])
+def test_a_student_elevation_outside_the_teachers_is_refused(script, tmp_path, low, high):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as e:
+        script.main(_args(tmp_path / "no-teacher", out, "--student-elevation", low, high))
+    assert str(e.value).startswith("--student-elevation: expected -30 <= LOW <= HIGH <= 30")
     assert not out.exists()
 
 

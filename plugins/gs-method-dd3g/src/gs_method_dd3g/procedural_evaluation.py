@@ -15,9 +15,17 @@ import numpy as np
 import torch
 
 
-def make_objects(out: Path, objects: int, resolution: int, seed: int, split: str) -> Path:
+def make_objects(
+    out: Path,
+    objects: int,
+    resolution: int,
+    seed: int,
+    split: str,
+    elevation_range: tuple[float, float] = (0.0, 0.0),
+) -> Path:
     """``objects`` procedural objects of ``split`` under ``out``, each on a 24-view ring at
-    elevation 0 (``seed``: ``gs_core.procedural.generator.EVAL_SEED`` for procedural-eval)."""
+    one elevation drawn from ``elevation_range`` per object (0 for procedural-eval; ``seed``:
+    ``gs_core.procedural.generator.EVAL_SEED`` for procedural-eval)."""
     from gs_core.procedural.generator import ProceduralConfig, generate
 
     cfg = ProceduralConfig(
@@ -26,7 +34,7 @@ def make_objects(out: Path, objects: int, resolution: int, seed: int, split: str
         resolution=resolution,
         seed=seed,
         camera_layout="ring24",
-        elevation_range=(0.0, 0.0),
+        elevation_range=tuple(elevation_range),
         points=0,
         depth=False,
         normals=False,
@@ -58,6 +66,15 @@ def input_images(root: Path, size: int) -> torch.Tensor:
             )[0]
         )
     return torch.stack(ims)
+
+
+def input_elevations(root: Path) -> torch.Tensor:
+    """The camera elevation (degrees) of every object's first view under ``root``: ``[N]``, in
+    the order of :func:`input_images`."""
+    return torch.tensor(
+        [float(v.record.frames[0].extras["elevation"]) for v in object_views(root)],
+        dtype=torch.float32,
+    )
 
 
 def ring12_targets(views) -> tuple[np.ndarray, torch.Tensor, list[int]]:

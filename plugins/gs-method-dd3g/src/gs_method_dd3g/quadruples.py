@@ -132,6 +132,7 @@ def generate_quadruples(
     generator: torch.Generator | None = None,
     batch_size: int = 8,
     per_image: int = 1,
+    input_elevations: torch.Tensor | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> QuadrupleSet:
     """Run the teacher's deterministic DDIM ``per_image`` times per input image.
@@ -148,6 +149,12 @@ def generate_quadruples(
             million quadruples from 120k images, about 23 per image: a student that sees an image
             with a single noise cannot tell what the noise changes from what the image does.
             1 gives exactly the rows of earlier versions.
+        input_elevations: ``[Q]`` degrees, each image's own camera elevation, or ``None``.
+            Given, every view of ``C`` is at its image's elevation instead of one drawn from
+            ``elevation_range`` (the same draws are made, so ``N`` and the azimuths do not
+            change): the procedural ImageDream teacher trained on rings where the input and its
+            four views share one elevation (gs_priors ``imagedream_batch``), so that is what its
+            outputs show. The student is not told the elevation; only ``C`` carries it.
         progress: called as ``progress(done, total)`` after each batch, in rows.
     """
     from gs_priors.samplers import sample
@@ -156,8 +163,18 @@ def generate_quadruples(
         raise ValidationError("images", "RGBA [Q, 4, H, W] in [0, 1]", str(tuple(images.shape)))
     if per_image < 1:
         raise ValidationError("per_image", "an integer >= 1", str(per_image))
+    if input_elevations is not None:
+        input_elevations = torch.as_tensor(input_elevations, dtype=torch.float32).reshape(-1)
+        if input_elevations.shape[0] != images.shape[0]:
+            raise ValidationError(
+                "input_elevations",
+                f"one elevation per image ({images.shape[0]})",
+                str(tuple(input_elevations.shape)),
+            )
     if per_image > 1:
         images = images.repeat_interleave(per_image, dim=0)
+        if input_elevations is not None:
+            input_elevations = input_elevations.repeat_interleave(per_image)
     dev = teacher.device
     shape_lat = None
     sets = []
@@ -165,6 +182,8 @@ def generate_quadruples(
         ii = images[start : start + batch_size].to(dev).float()
         b = ii.shape[0]
         az, el = random_view_sets(b, num_views, elevation_range, generator, "cpu")
+        if input_elevations is not None:
+            el = input_elevations[start : start + b, None].expand(b, num_views).contiguous()
         cams = orbit_views(az, el, 1.0, 49.1, teacher.image_size)
         # The reference latent is a VAE posterior sample: drawn from the same generator.
         cond = teacher.condition(teacher.encode_reference(ii, generator=generator), cams)
