@@ -41,6 +41,7 @@ SETUP = (
     "quadruples_per_image",
     "quadruple_batch",
     "student_elevation",
+    "eval_elevation",
     "ddim_steps",
     "protocol",
     "student_seed",
@@ -51,7 +52,12 @@ ROW_ORDER = ("pepd_joint", "pepd_es", "pepd_iv", "pd_es", "splatter_es", "hybrid
 # and ran with these. It must match only where a file holds a run that used the verifier.
 OLD_VERIFICATION = {"reduction": "batch_mean", "iv_only_schedule": "verification"}
 # How records from before sessions 50 and 51 made their quadruples.
-OLD_DATA = {"quadruples_per_image": 1, "quadruple_batch": 16, "student_elevation": [0.0, 0.0]}
+OLD_DATA = {
+    "quadruples_per_image": 1,
+    "quadruple_batch": 16,
+    "student_elevation": [0.0, 0.0],
+    "eval_elevation": [0.0, 0.0],
+}
 # The verifier's settings a record's 'verification' holds, by the config field an override
 # names. Such overrides are compared there, as effective values, not as 'overrides' text: a
 # lease that set one by --set joins one whose preset has it as its default, and explicit

@@ -49,6 +49,7 @@ from gs_method_dd3g.procedural_evaluation import (
     evaluate,
     input_elevations,
     input_images,
+    input_on_white,
     make_objects,
     object_views,
     ring12_targets,
@@ -59,19 +60,29 @@ STUDENT_SEED = 1919
 MISSING_VARIANTS: dict[str, str] = {}
 
 
-def _baselines(root: Path) -> dict:
+def _eval_inputs(a, eval_root: Path) -> Path | None:
+    """Where the evaluation's inputs at hidden elevations are (``--eval-elevation``), if any."""
+    if tuple(a.eval_elevation) == (0.0, 0.0):
+        return None
+    return eval_root.parent / "eval-inputs"
+
+
+def _baselines(root: Path, inputs: Path | None = None) -> dict:
     """PSNR / SSIM of the two no-3D references (:mod:`gs_core.evaluation.references`) on the
-    students' targets: a blank white view and the input image shown at every target. A student
-    below them has learnt less than nothing about the unseen sides."""
+    students' targets: a blank white view and the input image shown at every target (the
+    input of ``inputs`` where given). A student below them has learnt less than nothing about
+    the unseen sides."""
     from gs_core.evaluation.references import score_references
     from gs_core.metrics.psnr import psnr
     from gs_core.metrics.ssim import ssim
 
     rows: dict[str, list[dict]] = {"blank": [], "input_copied": []}
+    sources = object_views(inputs) if inputs is not None else None
     for views in object_views(root):
         _, gt, idx = ring12_targets(views)
+        shown = gt[0] if sources is None else input_on_white(next(sources))
         refs = score_references(
-            gt[idx], gt[0], torch.ones(3), {"psnr": psnr, "ssim": ssim}, {"ring12": idx}
+            gt[idx], shown, torch.ones(3), {"psnr": psnr, "ssim": ssim}, {"ring12": idx}
         )
         for name, scores in refs.items():
             rows[name].append(scores)
@@ -106,6 +117,17 @@ def _parser() -> argparse.ArgumentParser:
         "[-30, 30] with input and views at one elevation). The student is not told it, as "
         "IV-A's input angle is 'a hidden variable'; the splatter baseline keeps its fixed input "
         "camera at elevation 0 (IV-C). 0 0, the default, is every earlier lease's data",
+    )
+    p.add_argument(
+        "--eval-elevation",
+        type=float,
+        nargs=2,
+        default=(0.0, 0.0),
+        metavar=("LOW", "HIGH"),
+        help="degrees: each evaluation object's input is seen from one elevation drawn from "
+        "[LOW, HIGH] (the same object and input azimuth, rendered again), its ring12 targets "
+        "stay at elevation 0, so the input's angle is hidden at test time too (IV-A). 0 0, "
+        "the default, is procedural-eval's input at elevation 0",
     )
     p.add_argument(
         "--quadruple-batch",
@@ -282,7 +304,7 @@ def _probe_one(
         budget_s=a.probe_s + 900.0,  # a safety net: the window ends the probe
     ).fit().raise_if_signalled()
     t = time.time()
-    evaluate(model, eval_root, a.eval_seeds)
+    evaluate(model, eval_root, a.eval_seeds, _eval_inputs(a, eval_root))
     record = {"variant": name, "seed": seed, "rate": window.rate(), "eval_s": time.time() - t}
     atomic_write_text(probe_dir / f"{name}-s{seed}.json", json.dumps(record, indent=1) + "\n")
     return record
@@ -332,7 +354,7 @@ def _train_one(a, name: str, seed: int, quads, teacher, eval_root: Path, out: Pa
             if step % every == 0 or step == steps:
                 t = time.time()
                 with trainer.averaged_weights():
-                    m = evaluate(model, eval_root, a.eval_seeds)
+                    m = evaluate(model, eval_root, a.eval_seeds, _eval_inputs(a, eval_root))
                 model.train()
                 record["evals"].append(
                     {"step": step, "eval_s": time.time() - t, "loss": logs.get("loss"), **m}
@@ -456,6 +478,7 @@ def _setup(a, quads) -> dict:
         "quadruples_per_image": a.quadruples_per_image,
         "quadruple_batch": a.quadruple_batch,
         "student_elevation": [float(x) for x in a.student_elevation],
+        "eval_elevation": [float(x) for x in a.eval_elevation],
         "ddim_steps": a.ddim_steps,
         "protocol": "ring12+alignment",
         "student_seed": STUDENT_SEED,
@@ -503,12 +526,16 @@ def main(argv=None) -> dict:
     ):
         if value < 1:
             raise SystemExit(f"{flag}: expected a positive integer, got {value}")
+    for flag, (low, high) in (
+        ("--student-elevation", a.student_elevation),
+        ("--eval-elevation", a.eval_elevation),
+    ):
+        if not -30.0 <= low <= high <= 30.0:
+            raise SystemExit(
+                f"{flag}: expected -30 <= LOW <= HIGH <= 30 (the teacher's training "
+                f"elevations), got {low:g} {high:g}"
+            )
     lo, hi = a.student_elevation
-    if not -30.0 <= lo <= hi <= 30.0:
-        raise SystemExit(
-            f"--student-elevation: expected -30 <= LOW <= HIGH <= 30 (the teacher's training "
-            f"elevations), got {lo:g} {hi:g}"
-        )
 
     for n in names:  # every run's config is checked before the data is made
         try:
@@ -530,6 +557,10 @@ def main(argv=None) -> dict:
         work / "student", a.student_images, size, STUDENT_SEED, "train", (lo, hi)
     )
     eval_root = make_objects(work / "eval", a.eval_objects, size, EVAL_SEED, "test")
+    if _eval_inputs(a, eval_root) is not None:
+        make_objects(
+            _eval_inputs(a, eval_root), a.eval_objects, size, EVAL_SEED, "test", a.eval_elevation
+        )
     teacher = ImageDreamGuidance.from_pretrained(a.teacher, device=a.device)
     images = input_images(train_root, size)
     quads = generate_quadruples(
@@ -594,7 +625,7 @@ def main(argv=None) -> dict:
         "data_s": data_s,
         "probe": probe,
         "equal_steps": agg["step"],
-        "baselines": _baselines(eval_root),
+        "baselines": _baselines(eval_root, _eval_inputs(a, eval_root)),
         "variants": agg["variants"],
         "orderings": orderings(agg["variants"]),
         "runs": records,

@@ -59,6 +59,9 @@ def test_train_small_tiny(script, tiny_teacher_dir, tmp_path):
             "--student-elevation",
             "-20",
             "20",
+            "--eval-elevation",
+            "-15",
+            "15",
         )
     )
     saved = json.loads((out / "results.json").read_text())
@@ -67,6 +70,11 @@ def test_train_small_tiny(script, tiny_teacher_dir, tmp_path):
     from gs_method_dd3g.quadruples import QuadrupleSet
 
     assert saved["student_elevation"] == [-20.0, 20.0]
+    # ... and the evaluation's inputs too, their ring12 targets staying at elevation 0
+    assert saved["eval_elevation"] == [-15.0, 15.0]
+    shown = input_elevations(out / "work" / "eval-inputs")
+    assert shown.shape == (2,) and 0 < shown.abs().max() <= 15
+    assert input_elevations(out / "work" / "eval").abs().max() == 0
     seen = input_elevations(out / "work" / "student")
     assert seen.shape == (3,) and seen.abs().max() <= 20 and len(set(seen.tolist())) == 3
     quads = QuadrupleSet.load(out / "work" / "quadruples")
@@ -467,6 +475,25 @@ def test_verifier_settings_join_as_values_whether_set_or_preset(tmp_path, capsys
             "quadruples_per_image": 2,
             "runs": [run("pepd_es", 3, 18.3)],
         },
+        "hidden_student_elevation": {
+            **setup,
+            "verification": white,
+            "student_elevation": [-30.0, 30.0],
+            "runs": [run("pepd_es", 4, 17.6)],
+        },
+        "hidden_eval_elevation": {
+            **setup,
+            "verification": white,
+            "eval_elevation": [-30.0, 30.0],
+            "runs": [run("pepd_es", 5, 17.0)],
+        },
+        "flat": {
+            **setup,
+            "verification": white,
+            "student_elevation": [0.0, 0.0],
+            "eval_elevation": [0.0, 0.0],
+            "runs": [run("pepd_es", 6, 17.8)],
+        },
     }
     paths = {}
     for name, data in files.items():
@@ -494,6 +521,15 @@ def test_verifier_settings_join_as_values_whether_set_or_preset(tmp_path, capsys
     with pytest.raises(SystemExit):
         summarise.main([str(paths["preset"]), str(paths["two_per_image"])])
     assert "'quadruples_per_image' is 2" in capsys.readouterr().err
+    # Records without the keys saw every image at elevation 0, as a record that says so.
+    assert summarise.main([str(paths["preset"]), str(paths["flat"])])["variants"]["pepd_es"][
+        "seeds"
+    ] == [2, 6]
+    for name in ("hidden_student_elevation", "hidden_eval_elevation"):
+        with pytest.raises(SystemExit):
+            summarise.main([str(paths["preset"]), str(paths[name])])
+        key = name.removeprefix("hidden_")
+        assert f"'{key}' is [-30.0, 30.0]" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -524,12 +560,13 @@ def test_a_bad_quadruple_count_is_refused_before_any_data(script, tmp_path, flag
     assert not out.exists()
 
 
+@pytest.mark.parametrize("flag", ["--student-elevation", "--eval-elevation"])
 @pytest.mark.parametrize("low,high", [("-40", "0"), ("10", "-10")])
-def test_a_student_elevation_outside_the_teachers_is_refused(script, tmp_path, low, high):
+def test_an_elevation_outside_the_teachers_is_refused(script, tmp_path, flag, low, high):
     out = tmp_path / "out"
     with pytest.raises(SystemExit) as e:
-        script.main(_args(tmp_path / "no-teacher", out, "--student-elevation", low, high))
-    assert str(e.value).startswith("--student-elevation: expected -30 <= LOW <= HIGH <= 30")
+        script.main(_args(tmp_path / "no-teacher", out, flag, low, high))
+    assert str(e.value).startswith(f"{flag}: expected -30 <= LOW <= HIGH <= 30")
     assert not out.exists()
 
 

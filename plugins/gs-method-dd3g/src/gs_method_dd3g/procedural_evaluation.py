@@ -101,28 +101,45 @@ class Ring12Prediction:
     offset_deg: float
 
 
-def ring12_prediction(model, views, seed: int) -> Ring12Prediction:
-    """Generate from ``views``' input (view 0) with ``seed`` and render at its ring12 targets,
-    aligned to the input; ``model`` in eval mode."""
+def input_on_white(views) -> torch.Tensor:
+    """An object's input (view 0) composited on white: ``[H, W, 3]`` in [0, 1]."""
+    x = torch.from_numpy(views.rgba[0]).float() / 255.0
+    return x[..., :3] * x[..., 3:] + (1 - x[..., 3:])
+
+
+def ring12_prediction(model, views, seed: int, input_views=None) -> Ring12Prediction:
+    """Generate from an input view with ``seed`` and render at ``views``' ring12 targets,
+    aligned to the input; ``model`` in eval mode.
+
+    The input is ``views``' view 0, or with ``input_views`` (the same object rendered on a ring
+    at another elevation: :func:`make_objects` with the same seed) that ring's view 0, seen from
+    the same azimuth at its own elevation. The targets stay ``views``' ring at elevation 0, so
+    the input's elevation is hidden from the model as in IV-A; the alignment renders the
+    prediction at the input's camera, which the evaluation knows."""
     from gs_core.cameras import Cameras
     from gs_core.evaluation.alignment import rotate_about_y, search_azimuth_offset
     from gs_core.rendering import render
 
     centers, gt, tgt_idx = ring12_targets(views)
-    rgba = torch.from_numpy(views.rgba).float() / 255.0
-    inp = rgba[0].permute(2, 0, 1)[None].to(model.device)
+    source = views if input_views is None else input_views
+    if source.object_id != views.object_id:
+        raise ValueError(f"input_views: {source.object_id} is not {views.object_id}")
+    rgba = torch.from_numpy(source.rgba[0]).float() / 255.0
+    inp = rgba.permute(2, 0, 1)[None].to(model.device)
+    input_rgb = input_on_white(source)
+    elevation = float(source.record.frames[0].extras.get("elevation", 0.0))
     with torch.no_grad():
         g = model.generate(inp, seed=seed, cuda_graph=False).gaussians
     radius = float(np.linalg.norm(centers[0]))
     h = views.cameras.height
     fov = model.config.fov_deg
     # The prediction's frame: the input camera at azimuth 0 of the object frame.
-    front = Cameras.orbit([0.0], [0.0], radius=radius, fov_deg=fov, width=h, height=h)
+    front = Cameras.orbit([0.0], [elevation], radius=radius, fov_deg=fov, width=h, height=h)
 
     def render_fn(c):
         return render(g[0], c.to(model.device), background=1.0).rgb
 
-    al = search_azimuth_offset(render_fn, front, gt[0].to(model.device))
+    al = search_azimuth_offset(render_fn, front, input_rgb.to(model.device))
     az_in = float(np.degrees(np.arctan2(centers[0, 0], centers[0, 2])))
     # targets relative to the input, in the prediction's frame, then the alignment
     rel = [float(np.degrees(np.arctan2(centers[i, 0], centers[i, 2]))) - az_in for i in tgt_idx]
@@ -132,17 +149,20 @@ def ring12_prediction(model, views, seed: int) -> Ring12Prediction:
     return Ring12Prediction(pred, gt[tgt_idx].to(pred.device), rel, al.offset_deg)
 
 
-def evaluate(model, root: Path, seeds: int) -> dict:
+def evaluate(model, root: Path, seeds: int, inputs: Path | None = None) -> dict:
     """Mean PSNR / SSIM over ``root``'s objects (ring12, aligned), ``seeds`` generations each,
-    with every object's scores; leaves ``model`` in eval mode."""
+    with every object's scores; leaves ``model`` in eval mode. ``inputs``: the same objects at
+    hidden elevations, whose view 0 is then the input (:func:`ring12_prediction`)."""
     from gs_core.metrics.psnr import psnr
     from gs_core.metrics.ssim import ssim
 
     model.eval()
     rows = []
+    sources = object_views(inputs) if inputs is not None else None
     for views in object_views(root):
+        source = next(sources) if sources is not None else None
         for s in range(seeds):
-            p = ring12_prediction(model, views, s)
+            p = ring12_prediction(model, views, s, source)
             rows.append(
                 {
                     "object": views.object_id,
@@ -162,7 +182,9 @@ def evaluate(model, root: Path, seeds: int) -> dict:
 __all__ = [
     "Ring12Prediction",
     "evaluate",
+    "input_elevations",
     "input_images",
+    "input_on_white",
     "make_objects",
     "object_views",
     "ring12_prediction",
