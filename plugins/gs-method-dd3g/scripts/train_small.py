@@ -104,31 +104,32 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="teacher trajectories per student image, each from its own noise and cameras (IV-A: "
-        "2.8M quadruples of 120k images, about 23; 1 is what every table so far used)",
+        "2.8M quadruples of 120k images, about 23; 1 is what tables before session 51 used)",
     )
-    p.add_argument(
-        "--student-elevation",
-        type=float,
-        nargs=2,
-        default=(0.0, 0.0),
-        metavar=("LOW", "HIGH"),
-        help="degrees: each student image is seen from one elevation drawn from [LOW, HIGH], "
-        "and the teacher's views C are at that elevation (the procedural ImageDream trained on "
-        "[-30, 30] with input and views at one elevation). The student is not told it, as "
-        "IV-A's input angle is 'a hidden variable'; the splatter baseline keeps its fixed input "
-        "camera at elevation 0 (IV-C). 0 0, the default, is every earlier lease's data",
-    )
-    p.add_argument(
-        "--eval-elevation",
-        type=float,
-        nargs=2,
-        default=(0.0, 0.0),
-        metavar=("LOW", "HIGH"),
-        help="degrees: each evaluation object's input is seen from one elevation drawn from "
-        "[LOW, HIGH] (the same object and input azimuth, rendered again), its ring12 targets "
-        "stay at elevation 0, so the input's angle is hidden at test time too (IV-A). 0 0, "
-        "the default, is procedural-eval's input at elevation 0",
-    )
+    for flag, what in (
+        (
+            "--student-elevation",
+            "each student image is seen from one elevation drawn from [LOW, HIGH], and the "
+            "teacher's views C are at that elevation (the procedural ImageDream trained on "
+            "[-30, 30] with input and views at one elevation). The student is not told it; the "
+            "splatter baseline keeps its fixed input camera at elevation 0 (IV-C). 0 0, the "
+            "default, is every earlier lease's data",
+        ),
+        (
+            "--eval-elevation",
+            "each evaluation object's input is seen from one elevation drawn from [LOW, HIGH] "
+            "(the same object and input azimuth, rendered again); its ring12 targets stay at "
+            "elevation 0. 0 0, the default, is procedural-eval's input at elevation 0",
+        ),
+    ):
+        p.add_argument(
+            flag,
+            type=float,
+            nargs=2,
+            default=(0.0, 0.0),
+            metavar=("LOW", "HIGH"),
+            help=f"degrees, the input's angle hidden as in IV-A: {what}",
+        )
     p.add_argument(
         "--quadruple-batch",
         type=int,
