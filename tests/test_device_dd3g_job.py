@@ -94,9 +94,23 @@ def test_collect_brings_back_the_checkpoints_asked_for(tmp_path):
     env = {"DD3G_ROOT": str(root), "JOB_ROOT": str(job)}
     bring = f"pepd_es,{probe},pd_es,splatter_es"
     names = collect(COLLECT, out, BRING=bring, **env)
-    assert names == ["ckpt-1.tar", "ckpt-2.tar", "results.json"]  # no pd_es; splatter too big
+    # no pd_es; splatter's tar is over 16 MiB, so it comes back in two parts
+    assert names == ["ckpt-1.tar", "ckpt-2.tar", "ckpt-4.tar.0", "ckpt-4.tar.1", "results.json"]
     with tarfile.open(out / "r" / "ckpt-2.tar") as tar:
         assert f"{probe}/model.safetensors" in tar.getnames()
+    assert (out / "r" / "ckpt-4.tar.0").stat().st_size == 16 * 2**20
+    joined = tmp_path / "ckpt-4.tar"
+    joined.write_bytes(b"".join((out / "r" / f"ckpt-4.tar.{k}").read_bytes() for k in (0, 1)))
+    with tarfile.open(joined) as tar:
+        member = tar.getmember("splatter_es/model.safetensors")
+        assert member.size == 17 * 2**20
+    for p in (out / "r").iterdir():
+        p.unlink()
+    # what a call cannot bring back (64 MiB) is left out, and the rest still comes
+    (root / "out" / "checkpoints" / "splatter_es" / "model.safetensors").write_bytes(
+        b"\0" * (64 * 2**20)
+    )
+    assert collect(COLLECT, out, BRING=bring, **env) == ["ckpt-1.tar", "ckpt-2.tar", "results.json"]
     for p in (out / "r").iterdir():
         p.unlink()
     assert collect(COLLECT, out, **env) == ["results.json"]  # none asked for

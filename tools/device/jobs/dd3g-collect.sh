@@ -4,7 +4,9 @@
 # BRING (comma-separated variant names, at most 5): with results.json, also those variants'
 # checkpoints (the lease's first seed, fp16), one tar each as ckpt-1.tar, ckpt-2.tar, ... (a
 # variant's name may hold '+' and '=', which a file brought back may not). A tar over the
-# 16 MiB a file may have is left out and named in the output.
+# 16 MiB a file may have comes back in 16 MiB parts, ckpt-N.tar.0, ckpt-N.tar.1, ... (here:
+# cat ckpt-N.tar.* > ckpt-N.tar) while the 8 files and 64 MiB a call brings back allow them
+# (job.log's place kept); otherwise it is left out and named in the output.
 d_root=${DD3G_ROOT:-/tmp/d}
 g_root=${JOB_ROOT:-/tmp/g}
 if [ -f "$d_root/out/results.json" ]; then
@@ -23,11 +25,22 @@ if [ -f "$d_root/out/results.json" ]; then
             continue
         fi
         tar -cf "$OUT/r/ckpt-$i.tar" -C "$d_root/out/checkpoints" "$name"
-        if [ "$(stat -c %s "$OUT/r/ckpt-$i.tar")" -gt $((16 * 1024 * 1024)) ]; then
-            rm "$OUT/r/ckpt-$i.tar"
-            echo "collect: the checkpoint of $name is over 16 MiB; left out"
-        else
+        size=$(stat -c %s "$OUT/r/ckpt-$i.tar")
+        if [ "$size" -le $((16 * 1024 * 1024)) ]; then
             echo "collect: ckpt-$i.tar holds $name"
+            continue
+        fi
+        parts=$(( (size + 16 * 1024 * 1024 - 1) / (16 * 1024 * 1024) ))
+        others=$(find "$OUT/r" -maxdepth 1 -type f ! -name "ckpt-$i.tar" | wc -l)
+        held=$(find "$OUT/r" -maxdepth 1 -type f ! -name "ckpt-$i.tar" -printf '%s\n' \
+            | awk '{s += $1} END {print s + 0}')
+        if [ $((others + parts + 1)) -le 8 ] && [ $((held + size)) -le $((63 * 1024 * 1024)) ]; then
+            split -b 16M -d -a 1 "$OUT/r/ckpt-$i.tar" "$OUT/r/ckpt-$i.tar."
+            rm "$OUT/r/ckpt-$i.tar"
+            echo "collect: ckpt-$i.tar holds $name in $parts parts (cat ckpt-$i.tar.* > ckpt-$i.tar)"
+        else
+            rm "$OUT/r/ckpt-$i.tar"
+            echo "collect: the checkpoint of $name ($size bytes) does not fit what a call brings back (8 files, 64 MiB); left out"
         fi
     done
 elif [ -d "$d_root/out/work/runs" ]; then
