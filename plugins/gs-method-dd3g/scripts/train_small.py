@@ -51,7 +51,7 @@ from gs_method_dd3g.procedural_evaluation import (
     input_images,
     input_on_white,
     make_objects,
-    object_views,
+    paired_views,
     ring12_targets,
 )
 from gs_method_dd3g.tables import VARIANTS, aggregate, orderings, pairwise_flags, parse_variant
@@ -77,12 +77,14 @@ def _baselines(root: Path, inputs: Path | None = None) -> dict:
     from gs_core.metrics.ssim import ssim
 
     rows: dict[str, list[dict]] = {"blank": [], "input_copied": []}
-    sources = object_views(inputs) if inputs is not None else None
-    for views in object_views(root):
+    for views, source in paired_views(root, inputs):
         _, gt, idx = ring12_targets(views)
-        shown = gt[0] if sources is None else input_on_white(next(sources))
         refs = score_references(
-            gt[idx], shown, torch.ones(3), {"psnr": psnr, "ssim": ssim}, {"ring12": idx}
+            gt[idx],
+            input_on_white(source),
+            torch.ones(3),
+            {"psnr": psnr, "ssim": ssim},
+            {"ring12": idx},
         )
         for name, scores in refs.items():
             rows[name].append(scores)

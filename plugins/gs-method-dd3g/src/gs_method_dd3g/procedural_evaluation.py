@@ -68,6 +68,17 @@ def input_images(root: Path, size: int) -> torch.Tensor:
     return torch.stack(ims)
 
 
+def paired_views(root: Path, inputs: Path | None = None) -> Iterator:
+    """``(views, input_views)`` per object under ``root``: the input's views are the same
+    object's under ``inputs`` (rendered again at a hidden elevation), or ``views`` itself."""
+    sources = object_views(inputs) if inputs is not None else None
+    for views in object_views(root):
+        source = views if sources is None else next(sources)
+        if source.object_id != views.object_id:
+            raise ValueError(f"{inputs}: {source.object_id} where {root} has {views.object_id}")
+        yield views, source
+
+
 def input_elevations(root: Path) -> torch.Tensor:
     """The camera elevation (degrees) of every object's first view under ``root``: ``[N]``, in
     the order of :func:`input_images`."""
@@ -158,9 +169,7 @@ def evaluate(model, root: Path, seeds: int, inputs: Path | None = None) -> dict:
 
     model.eval()
     rows = []
-    sources = object_views(inputs) if inputs is not None else None
-    for views in object_views(root):
-        source = next(sources) if sources is not None else None
+    for views, source in paired_views(root, inputs):
         for s in range(seeds):
             p = ring12_prediction(model, views, s, source)
             rows.append(
@@ -187,6 +196,7 @@ __all__ = [
     "input_on_white",
     "make_objects",
     "object_views",
+    "paired_views",
     "ring12_prediction",
     "ring12_targets",
 ]
