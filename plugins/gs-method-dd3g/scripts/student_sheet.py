@@ -2,13 +2,20 @@
 generates, and whether its draws differ and what their average would score.
 
     python3 plugins/gs-method-dd3g/scripts/student_sheet.py CKPT_DIR [CKPT_DIR ...] \
-        --out sheet.png [--json draws.json] [--objects 4] [--draws 4] [--overwrite]
+        --out sheet.png [--json draws.json] [--objects 4] [--draws 4] \
+        [--eval-elevation LOW HIGH] [--overwrite]
 
 ``CKPT_DIR``: checkpoints that ``train_small.py`` saves under ``OUT/checkpoints/<variant>`` (a
 lease brings them back with ``BRING``, see tools/device/jobs/dd3g-collect.sh). The objects are
 the first ``--objects`` of procedural-eval as ``train_small.py`` renders it (eval seed, 24-view
 ring at elevation 0, the checkpoints' render resolution), scored on ring12 with the automatic
 alignment, as in its tables.
+
+``--eval-elevation LOW HIGH`` shows each object's input from a hidden elevation drawn from the
+range, as ``train_small.py --eval-elevation`` does (the same object and input azimuth; the
+ring12 targets stay at elevation 0). With ``--objects 24 --draws 1`` the PSNR of one draw is
+the score ``train_small.py`` reports for seed 0 of its 24 evaluation objects, so brought-back
+checkpoints can be scored under either protocol without training again.
 
 The sheet has a row per object: the input and the ground truth turned +90, 180 and -90 degrees,
 then each checkpoint's render at those views from draw 0 (column letters A, B, ... are printed
@@ -45,6 +52,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, default=None, help="also write the numbers")
     p.add_argument("--objects", type=int, default=4, help="procedural-eval objects (rows)")
     p.add_argument("--draws", type=int, default=4, help="generation seeds per object")
+    p.add_argument(
+        "--eval-elevation",
+        type=float,
+        nargs=2,
+        default=(0.0, 0.0),
+        metavar=("LOW", "HIGH"),
+        help="degrees: each input seen from one elevation drawn from [LOW, HIGH], hidden from "
+        "the students (0 0, the default: procedural-eval's input at elevation 0)",
+    )
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out / --json")
     return p
@@ -75,13 +91,22 @@ def main(argv: list[str] | None = None) -> dict:
     from gs_core.imaging import composite, contact_sheet, save_image
     from gs_core.io.atomic import atomic_write_text, check_overwrite
     from gs_core.procedural.generator import EVAL_SEED
-    from gs_method_dd3g.procedural_evaluation import make_objects, object_views, ring12_prediction
+    from gs_method_dd3g.procedural_evaluation import (
+        check_elevation_range,
+        make_objects,
+        paired_views,
+        ring12_prediction,
+    )
 
     for path in (a.out, a.json):
         if path is not None:
             check_overwrite(path, a.overwrite, directory=False)
     if a.objects < 1 or a.draws < 1:
         raise SystemExit("--objects and --draws: at least 1")
+    try:
+        check_elevation_range("--eval-elevation", *a.eval_elevation)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     if len(a.checkpoints) > len(string.ascii_uppercase):
         raise SystemExit(f"at most {len(string.ascii_uppercase)} checkpoints")
     t0 = time.time()
@@ -93,15 +118,22 @@ def main(argv: list[str] | None = None) -> dict:
     for letter, path in letters.items():
         print(f"{letter}: {path}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        root = make_objects(Path(tmp) / "eval", a.objects, sizes.pop(), EVAL_SEED, "test")
+        size = sizes.pop()
+        root = make_objects(Path(tmp) / "eval", a.objects, size, EVAL_SEED, "test")
+        inputs = None
+        if tuple(a.eval_elevation) != (0.0, 0.0):
+            inputs = make_objects(
+                Path(tmp) / "eval-inputs", a.objects, size, EVAL_SEED, "test", a.eval_elevation
+            )
         tiles, labels = [], []
         per_model: list[list[dict]] = [[] for _ in models]
-        for views in object_views(root):
-            tiles.append(composite(views.rgba[0] / 255.0))
-            labels.append(views.object_id)
+        for views, source in paired_views(root, inputs):
+            tiles.append(composite(source.rgba[0] / 255.0))
+            elevation = float(source.record.frames[0].extras["elevation"])
+            labels.append(views.object_id + (f" el {elevation:+.0f}" if inputs else ""))
             row = []
             for k, model in enumerate(models):
-                preds = [ring12_prediction(model, views, seed) for seed in range(a.draws)]
+                preds = [ring12_prediction(model, views, seed, source) for seed in range(a.draws)]
                 target = preds[0].target
                 turns = [(t + 180.0) % 360.0 - 180.0 for t in preds[0].relative_azimuths]
                 if k == 0:
@@ -119,6 +151,7 @@ def main(argv: list[str] | None = None) -> dict:
         "checkpoints": letters,
         "objects": a.objects,
         "draws": a.draws,
+        "eval_elevation": list(a.eval_elevation),
         "device": a.device,
         "students": {
             letter: {

@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from gs_method_dd3g.procedural_evaluation import (
+    check_elevation_range,
     evaluate,
     input_elevations,
     input_images,
@@ -533,11 +534,10 @@ def main(argv=None) -> dict:
         ("--student-elevation", a.student_elevation),
         ("--eval-elevation", a.eval_elevation),
     ):
-        if not -30.0 <= low <= high <= 30.0:
-            raise SystemExit(
-                f"{flag}: expected -30 <= LOW <= HIGH <= 30 (the teacher's training "
-                f"elevations), got {low:g} {high:g}"
-            )
+        try:
+            check_elevation_range(flag, low, high)
+        except ValueError as e:
+            raise SystemExit(str(e)) from None
     lo, hi = a.student_elevation
 
     for n in names:  # every run's config is checked before the data is made

@@ -622,6 +622,17 @@ def test_student_sheet_shows_students_and_what_their_draws_average_to(tmp_path, 
     assert "PSNR of the draws' average" in capsys.readouterr().out
     with pytest.raises(Exception, match="exists"):
         sheet_script.main([*args, "--device", "cpu"])
+    # The inputs seen from hidden elevations: the same objects, other scores, recorded.
+    hidden = sheet_script.main(
+        [*args, "--device", "cpu", "--overwrite", "--draws", "1", "--eval-elevation", "-30", "30"]
+    )
+    assert hidden["eval_elevation"] == [-30.0, 30.0] and res["eval_elevation"] == [0.0, 0.0]
+    for k in ("A", "B"):
+        before, after = res["students"][k]["per_object"], hidden["students"][k]["per_object"]
+        assert [r["object"] for r in before] == [r["object"] for r in after]
+        assert all(x["psnr_single"] != y["psnr_single"] for x, y in zip(before, after, strict=True))
+    with pytest.raises(SystemExit, match="--eval-elevation: expected -30 <= LOW"):
+        sheet_script.main([*args, "--device", "cpu", "--overwrite", "--eval-elevation", "0", "40"])
 
 
 def test_verifier_pull_reports_how_the_teacher_pulls_each_image(tiny_teacher_dir, tmp_path):

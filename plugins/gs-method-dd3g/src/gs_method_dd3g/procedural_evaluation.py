@@ -14,6 +14,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+# The procedural ImageDream teacher trained on rings at elevations in [-30, 30] degrees; inputs
+# beyond them show the students views that no teacher sample covered.
+ELEVATION_LIMIT_DEG = 30.0
+
+
+def check_elevation_range(flag: str, low: float, high: float) -> None:
+    """Refuse an input-elevation range (degrees) outside the teacher's, naming ``flag``."""
+    if not -ELEVATION_LIMIT_DEG <= low <= high <= ELEVATION_LIMIT_DEG:
+        lim = f"{ELEVATION_LIMIT_DEG:g}"
+        raise ValueError(
+            f"{flag}: expected -{lim} <= LOW <= HIGH <= {lim} (the teacher's training "
+            f"elevations), got {low:g} {high:g}"
+        )
+
 
 def make_objects(
     out: Path,
@@ -189,7 +203,9 @@ def evaluate(model, root: Path, seeds: int, inputs: Path | None = None) -> dict:
 
 
 __all__ = [
+    "ELEVATION_LIMIT_DEG",
     "Ring12Prediction",
+    "check_elevation_range",
     "evaluate",
     "input_elevations",
     "input_images",
