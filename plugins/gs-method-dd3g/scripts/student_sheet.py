@@ -26,7 +26,9 @@ of the teacher's samples; one that does not (PD only) can only learn their avera
 average of plausible views often scores a higher PSNR than any one of them. Per checkpoint:
 the mean PSNR of single draws, the PSNR of the draws' per-pixel average, and the spread between
 draws (per-pixel standard deviation x 255). A generator whose draws never differ has a spread
-of 0 and gains nothing from averaging.
+of 0 and gains nothing from averaging. ``by_turn`` (printed as a second table) is the PSNR of
+one draw at each target view by its turn from the input: whether a student's lead is near the
+input or on the unseen side.
 """
 
 from __future__ import annotations
@@ -139,7 +141,8 @@ def main(argv: list[str] | None = None) -> dict:
                 if k == 0:
                     row += [(target[i], f"GT {turns[i]:+.0f}") for i in SHEET_TARGETS]
                 stacked = torch.stack([p.pred for p in preds])
-                per_model[k].append({"object": views.object_id, **draw_scores(stacked, target)})
+                scores = draw_scores(stacked, target) | {"by_turn": by_turn(stacked, target, turns)}
+                per_model[k].append({"object": views.object_id, **scores})
                 letter = string.ascii_uppercase[k]
                 row += [(preds[0].pred[i], f"{letter} {turns[i]:+.0f}") for i in SHEET_TARGETS]
             tiles += [t.cpu().numpy() for t, _ in row]
@@ -158,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
                 key: float(np.mean([r[key] for r in rows]))
                 for key in ("psnr_single", "psnr_average", "spread_x255")
             }
-            | {"per_object": rows}
+            | {"by_turn": _mean_by_turn(rows), "per_object": rows}
             for letter, rows in zip(letters, per_model, strict=True)
         },
         "seconds": time.time() - t0,
@@ -170,9 +173,32 @@ def main(argv: list[str] | None = None) -> dict:
             f"| {letter} | {letters[letter]} | {row['psnr_single']:.2f} | "
             f"{row['psnr_average']:.2f} | {row['spread_x255']:.2f} |"
         )
+    turns_seen = list(next(iter(result["students"].values()))["by_turn"])
+    print(f"\nPSNR of one draw by turn from the input (degrees), over the {a.objects} objects")
+    print("| turn | " + " | ".join(result["students"]) + " |")
+    print("| ---: |" + " ---: |" * len(result["students"]))
+    for turn in turns_seen:
+        cells = " | ".join(f"{r['by_turn'][turn]:.2f}" for r in result["students"].values())
+        print(f"| {turn} | {cells} |")
     if a.json is not None:
         atomic_write_text(a.json, json.dumps(result, indent=2) + "\n")
     return result
+
+
+def by_turn(preds: torch.Tensor, target: torch.Tensor, turns: list[float]) -> dict[str, float]:
+    """The mean PSNR of single draws at each target view, keyed by its turn from the input
+    (``"+90"``): ``preds [D, V, H, W, 3]``, ``target [V, H, W, 3]``, ``turns`` V degrees.
+    Where a student gains or loses, near the input or on the unseen side."""
+    from gs_core.metrics.psnr import psnr
+
+    per_view = torch.stack([psnr(p, target) for p in preds]).mean(0)
+    return {f"{t:+.0f}": float(v) for t, v in zip(turns, per_view, strict=True)}
+
+
+def _mean_by_turn(rows: list[dict]) -> dict[str, float]:
+    """Objects' ``by_turn`` averaged, the turns in order from -180 to +180 degrees."""
+    keys = sorted({k for r in rows for k in r["by_turn"]}, key=float)
+    return {k: float(np.mean([r["by_turn"][k] for r in rows if k in r["by_turn"]])) for k in keys}
 
 
 if __name__ == "__main__":

@@ -616,6 +616,11 @@ def test_student_sheet_shows_students_and_what_their_draws_average_to(tmp_path, 
     assert a["spread_x255"] > 0 and b["spread_x255"] == 0
     assert b["psnr_average"] == pytest.approx(b["psnr_single"], abs=1e-4)
     assert len(a["per_object"]) == 2 and json.loads(js.read_text())["draws"] == 2
+    # Twelve turns from the input, -180 to +180; their mean is each object's PSNR of one draw.
+    turns = [float(t) for t in a["by_turn"]]
+    assert len(turns) == 12 and turns == sorted(turns) and -180 <= turns[0] < turns[-1] <= 180
+    for row in a["per_object"]:
+        assert sum(row["by_turn"].values()) / 12 == pytest.approx(row["psnr_single"], 1e-5)
     size = DD3GConfig.preset("tiny").render_resolution
     with Image.open(out) as im:  # 2 rows of input + 3 views x (truth, A, B), 2 px apart
         assert im.size == (10 * (size + 2) + 2, 2 * (size + 2) + 2)
