@@ -137,14 +137,14 @@ def main(argv: list[str] | None = None) -> dict:
             for k, model in enumerate(models):
                 preds = [ring12_prediction(model, views, seed, source) for seed in range(a.draws)]
                 target = preds[0].target
-                turns = [(t + 180.0) % 360.0 - 180.0 for t in preds[0].relative_azimuths]
+                turns = [turn_label(t) for t in preds[0].relative_azimuths]
                 if k == 0:
-                    row += [(target[i], f"GT {turns[i]:+.0f}") for i in SHEET_TARGETS]
+                    row += [(target[i], f"GT {turns[i]}") for i in SHEET_TARGETS]
                 stacked = torch.stack([p.pred for p in preds])
                 scores = draw_scores(stacked, target) | {"by_turn": by_turn(stacked, target, turns)}
                 per_model[k].append({"object": views.object_id, **scores})
                 letter = string.ascii_uppercase[k]
-                row += [(preds[0].pred[i], f"{letter} {turns[i]:+.0f}") for i in SHEET_TARGETS]
+                row += [(preds[0].pred[i], f"{letter} {turns[i]}") for i in SHEET_TARGETS]
             tiles += [t.cpu().numpy() for t, _ in row]
             labels += [label for _, label in row]
             print(f"{views.object_id}: done", flush=True)
@@ -185,18 +185,27 @@ def main(argv: list[str] | None = None) -> dict:
     return result
 
 
-def by_turn(preds: torch.Tensor, target: torch.Tensor, turns: list[float]) -> dict[str, float]:
+def turn_label(degrees: float) -> str:
+    """A turn from the input as whole degrees in (-180, 180]: ``"+90"``, ``"-30"``, ``"+180"``
+    (the far side is one label, whichever side of 180 the camera's float azimuth fell)."""
+    whole = round(degrees) % 360
+    return f"{whole - 360 if whole > 180 else whole:+d}"
+
+
+def by_turn(preds: torch.Tensor, target: torch.Tensor, turns: list[str]) -> dict[str, float]:
     """The mean PSNR of single draws at each target view, keyed by its turn from the input
-    (``"+90"``): ``preds [D, V, H, W, 3]``, ``target [V, H, W, 3]``, ``turns`` V degrees.
-    Where a student gains or loses, near the input or on the unseen side."""
+    (:func:`turn_label`): ``preds [D, V, H, W, 3]``, ``target [V, H, W, 3]``, ``turns`` V
+    labels. Where a student gains or loses, near the input or on the unseen side."""
     from gs_core.metrics.psnr import psnr
 
+    if len(set(turns)) != len(turns):
+        raise ValueError(f"two target views share a turn: {turns}")
     per_view = torch.stack([psnr(p, target) for p in preds]).mean(0)
-    return {f"{t:+.0f}": float(v) for t, v in zip(turns, per_view, strict=True)}
+    return {t: float(v) for t, v in zip(turns, per_view, strict=True)}
 
 
 def _mean_by_turn(rows: list[dict]) -> dict[str, float]:
-    """Objects' ``by_turn`` averaged, the turns in order from -180 to +180 degrees."""
+    """Objects' ``by_turn`` averaged, the turns in order from -150 to +180 degrees."""
     keys = sorted({k for r in rows for k in r["by_turn"]}, key=float)
     return {k: float(np.mean([r["by_turn"][k] for r in rows if k in r["by_turn"]])) for k in keys}
 

@@ -103,14 +103,14 @@ def read_runs_folder(path: Path) -> dict:
 
 def split_selection(record: Path | str) -> tuple[Path, list[str] | None]:
     """``PATH@VARIANT,...`` -> (PATH, the variants kept); a plain path keeps every run."""
-    from gs_method_dd3g.tables import VARIANTS, parse_variant
+    from gs_method_dd3g.tables import VARIANTS, parse_variant, split_variants
 
     text = str(record)
     head, sep, tail = text.rpartition("@")
     if not sep or not head or "/" in tail:
         return Path(text), None
-    names = [n for n in tail.split(",") if n]
     try:
+        names = split_variants(tail)
         if not names:
             raise ValueError("no names")
         for n in names:

@@ -55,7 +55,14 @@ from gs_method_dd3g.procedural_evaluation import (
     paired_views,
     ring12_targets,
 )
-from gs_method_dd3g.tables import VARIANTS, aggregate, orderings, pairwise_flags, parse_variant
+from gs_method_dd3g.tables import (
+    VARIANTS,
+    aggregate,
+    orderings,
+    pairwise_flags,
+    parse_variant,
+    split_variants,
+)
 
 STUDENT_SEED = 1919
 MISSING_VARIANTS: dict[str, str] = {}
@@ -147,7 +154,8 @@ def _parser() -> argparse.ArgumentParser:
         "--variants",
         default=",".join(VARIANTS),
         help="comma-separated rows; a row followed by +KEY=VALUE... trains it with settings of "
-        "its own beside the others (a probe, e.g. pepd_joint+eta=0.2), in no ordering",
+        "its own beside the others (a probe, e.g. pepd_joint+eta=0.2, or with a list "
+        "splatter_es+splatter.down_channels=[24,48,96,192]), in no ordering",
     )
     p.add_argument("--seeds", type=int, default=1, help="training seeds per variant (0, 1, ...)")
     p.add_argument(
@@ -419,7 +427,8 @@ def _launch(a, runs, quads, teacher, eval_root: Path, out: Path, argv: list[str]
         gpu = None
         if gpus:  # the GPU with the fewest runs now
             gpu = min(gpus, key=lambda g: sum(x[2] == g for x in active))
-        env = child_environment(a.jobs, gpu)
+        # The cores are shared by the runs there are, when --jobs names more.
+        env = child_environment(min(a.jobs, len(runs)), gpu)
         cmd = [sys.executable, __file__, *argv, "--run", f"{name}:{seed}"]
         active.append(((name, seed), subprocess.Popen(cmd, env=env), gpu))
 
@@ -521,7 +530,10 @@ def main(argv=None) -> dict:
             _train_one(a, name, int(seed), quads, teacher, work / "eval", out)
         return {}
 
-    names = [n for n in a.variants.split(",") if n]
+    try:
+        names = split_variants(a.variants)
+    except ValueError as e:
+        raise SystemExit(f"--variants: {e}") from None
     from gs_core.errors import GS3DError
 
     for flag, value in (

@@ -570,6 +570,30 @@ def test_an_elevation_outside_the_teachers_is_refused(script, tmp_path, flag, lo
     assert not out.exists()
 
 
+def test_a_probe_keeps_a_list_value_whole(script, tmp_path):
+    """A capacity-matched splatter network is a probe with list-valued settings: the list's
+    commas do not split the variants, here or in summarise_runs.py's selections."""
+    from gs_core.testing import load_script
+    from gs_method_dd3g import DD3GConfig
+    from gs_method_dd3g.tables import parse_variant, split_variants
+
+    probe = "splatter_es+splatter.down_channels=[24,48,96,192]+splatter.up_channels=[192,96,48,24]"
+    assert split_variants(f"pd_es,{probe},") == ["pd_es", probe]
+    cfg = DD3GConfig.preset("small", generator="splatter").with_overrides(parse_variant(probe)[1])
+    assert cfg.splatter.down_channels == [24, 48, 96, 192]
+    assert cfg.splatter.up_channels == [192, 96, 48, 24]
+    with pytest.raises(ValueError, match="never closed"):
+        split_variants("pd_es,splatter_es+splatter.down_channels=[24,48")
+    with pytest.raises(ValueError, match="closes no"):
+        split_variants("pd_es],splatter_es")
+    summarise = load_script(SUMMARISE, "dd3g_summarise_runs")
+    assert summarise.split_selection(f"r.json@pd_es,{probe}") == (Path("r.json"), ["pd_es", probe])
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit, match="--variants: .* never closed"):
+        script.main(_args(tmp_path / "no-teacher", out, "--variants", "pd_es,splatter_es+x=[1,2"))
+    assert not out.exists()
+
+
 def test_probe_variants_name_their_row_and_settings():
     from gs_method_dd3g.tables import aggregate, orderings, parse_variant
 
@@ -616,9 +640,8 @@ def test_student_sheet_shows_students_and_what_their_draws_average_to(tmp_path, 
     assert a["spread_x255"] > 0 and b["spread_x255"] == 0
     assert b["psnr_average"] == pytest.approx(b["psnr_single"], abs=1e-4)
     assert len(a["per_object"]) == 2 and json.loads(js.read_text())["draws"] == 2
-    # Twelve turns from the input, -180 to +180; their mean is each object's PSNR of one draw.
-    turns = [float(t) for t in a["by_turn"]]
-    assert len(turns) == 12 and turns == sorted(turns) and -180 <= turns[0] < turns[-1] <= 180
+    # Twelve turns from the input, -150 to +180; their mean is each object's PSNR of one draw.
+    assert list(a["by_turn"]) == [f"{t:+d}" for t in range(-150, 181, 30)]
     for row in a["per_object"]:
         assert sum(row["by_turn"].values()) / 12 == pytest.approx(row["psnr_single"], 1e-5)
     size = DD3GConfig.preset("tiny").render_resolution
@@ -627,6 +650,9 @@ def test_student_sheet_shows_students_and_what_their_draws_average_to(tmp_path, 
     assert "PSNR of the draws' average" in capsys.readouterr().out
     with pytest.raises(Exception, match="exists"):
         sheet_script.main([*args, "--device", "cpu"])
+    # The far side is one turn whichever side of 180 degrees a float azimuth falls.
+    labels = [sheet_script.turn_label(t) for t in (-180.0, 179.9999, 180.0004, -90.0004, 0.0, 390)]
+    assert labels == ["+180", "+180", "+180", "-90", "+0", "+30"]
     # The inputs seen from hidden elevations: the same objects, other scores, recorded.
     hidden = sheet_script.main(
         [*args, "--device", "cpu", "--overwrite", "--draws", "1", "--eval-elevation", "-30", "30"]

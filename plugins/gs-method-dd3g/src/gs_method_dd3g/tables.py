@@ -6,7 +6,9 @@ A record is what ``scripts/train_small.py`` writes per ``(variant, seed)``: ``{"
 
 A variant name is a table row (:data:`VARIANTS`) optionally followed by config settings of its
 own, ``pepd_joint+eta=0.2+iv_random_background=false``: a probe of one choice the paper leaves
-open, trained beside the rows at equal steps. Such a variant joins no ordering.
+open, trained beside the rows at equal steps. Such a variant joins no ordering. A list value
+keeps its commas inside brackets (``splatter_es+splatter.down_channels=[24,48,96,192]``), so
+lists of variants split only at the commas outside them (:func:`split_variants`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,23 @@ def parse_variant(name: str) -> tuple[str, list[str]]:
         if "/" in s:
             raise ValueError(f"{name!r}: setting {s!r} has a '/' (names are file names)")
     return base, settings
+
+
+def split_variants(text: str) -> list[str]:
+    """``"pd_es,splatter_es+splatter.down_channels=[24,48]"`` -> ``["pd_es",
+    "splatter_es+splatter.down_channels=[24,48]"]``: the names between the commas outside
+    brackets, empty ones dropped; raises ``ValueError`` on unbalanced brackets."""
+    names, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if depth < 0:
+            raise ValueError(f"{text!r}: a ']' at character {i + 1} closes no '['")
+        if ch == "," and depth == 0:
+            names.append(text[start:i])
+            start = i + 1
+    if depth:
+        raise ValueError(f"{text!r}: a '[' is never closed")
+    return [n for n in (*names, text[start:]) if n]
 
 
 # Orderings (worst first) as the paper's tables state them.
@@ -140,4 +159,5 @@ __all__ = [
     "orderings",
     "pairwise_flags",
     "parse_variant",
+    "split_variants",
 ]
