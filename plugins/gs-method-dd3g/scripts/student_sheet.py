@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
                     row += [(target[i], f"GT {turns[i]}") for i in SHEET_TARGETS]
                 stacked = torch.stack([p.pred for p in preds])
                 scores = draw_scores(stacked, target) | {"by_turn": by_turn(stacked, target, turns)}
+                scores |= gaussian_stats(preds[0].gaussians, preds[0].pixel)
                 per_model[k].append({"object": views.object_id, **scores})
                 letter = string.ascii_uppercase[k]
                 row += [(preds[0].pred[i], f"{letter} {turns[i]}") for i in SHEET_TARGETS]
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
         "students": {
             letter: {
                 key: float(np.mean([r[key] for r in rows]))
-                for key in ("psnr_single", "psnr_average", "spread_x255")
+                for key in ("psnr_single", "psnr_average", "spread_x255", *GAUSSIAN_STATS)
             }
             | {"by_turn": _mean_by_turn(rows), "per_object": rows}
             for letter, rows in zip(letters, per_model, strict=True)
@@ -173,6 +174,14 @@ def main(argv: list[str] | None = None) -> dict:
             f"| {letter} | {letters[letter]} | {row['psnr_single']:.2f} | "
             f"{row['psnr_average']:.2f} | {row['spread_x255']:.2f} |"
         )
+    print(f"\nWhere each student's Gaussians are (draw 0), mean of the {a.objects} objects")
+    print("| | inside the objects' ball | below half a pixel | median size (px) |")
+    print("| --- | ---: | ---: | ---: |")
+    for letter, row in result["students"].items():
+        print(
+            f"| {letter} | {row['share_inside']:.3f} | {row['share_subpixel']:.3f} | "
+            f"{row['median_size_px']:.2f} |"
+        )
     turns_seen = list(next(iter(result["students"].values()))["by_turn"])
     print(f"\nPSNR of one draw by turn from the input (degrees), over the {a.objects} objects")
     print("| turn | " + " | ".join(result["students"]) + " |")
@@ -183,6 +192,27 @@ def main(argv: list[str] | None = None) -> dict:
     if a.json is not None:
         atomic_write_text(a.json, json.dumps(result, indent=2) + "\n")
     return result
+
+
+# The procedural objects fill the ball of radius 0.5 about the origin (ProgressiveDecodingConfig.
+# position_bound's note); a little margin for Gaussians on the surface.
+OBJECT_BALL = 0.55
+GAUSSIAN_STATS = ("share_inside", "share_subpixel", "median_size_px")
+
+
+def gaussian_stats(gaussians, pixel: float) -> dict[str, float]:
+    """Where one prediction's Gaussians are and how large they are drawn: the share of their
+    means inside the objects' ball (radius :data:`OBJECT_BALL`), the share whose largest axis is
+    below half a pixel (``pixel``: world units per pixel at the camera's distance) and the
+    median largest axis in pixels. A generator can park Gaussians it does not need outside the
+    object or shrink them below a pixel; either way they draw nothing."""
+    size = gaussians.scales.max(-1).values.float()
+    inside = gaussians.means.float().norm(dim=-1) < OBJECT_BALL
+    return {
+        "share_inside": float(inside.float().mean()),
+        "share_subpixel": float((size < pixel / 2).float().mean()),
+        "median_size_px": float(size.median() / pixel),
+    }
 
 
 def turn_label(degrees: float) -> str:

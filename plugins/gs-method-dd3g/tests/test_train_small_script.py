@@ -650,6 +650,22 @@ def test_student_sheet_shows_students_and_what_their_draws_average_to(tmp_path, 
     assert "PSNR of the draws' average" in capsys.readouterr().out
     with pytest.raises(Exception, match="exists"):
         sheet_script.main([*args, "--device", "cpu"])
+    # Where the Gaussians are: shares in [0, 1], sizes in pixels, per object and on average.
+    for row in (a, b, *a["per_object"]):
+        assert 0 <= row["share_inside"] <= 1 and 0 <= row["share_subpixel"] <= 1
+        assert row["median_size_px"] > 0
+    from gs_core.gaussians import Gaussians
+
+    two = Gaussians(
+        means=torch.tensor([[0.0, 0.1, 0.0], [0.0, -0.9, 0.0]]),
+        quats=torch.tensor([[1.0, 0, 0, 0]] * 2),
+        scales=torch.tensor([[0.001, 0.001, 0.002], [0.02, 0.01, 0.01]]),
+        opacities=torch.ones(2),
+        sh=torch.ones(2, 1, 3),
+    )
+    stats = sheet_script.gaussian_stats(two, pixel=0.01)
+    assert stats["share_inside"] == 0.5 and stats["share_subpixel"] == 0.5
+    assert stats["median_size_px"] == pytest.approx(0.2)  # the lower median of 0.2 and 2 px
     # The far side is one turn whichever side of 180 degrees a float azimuth falls.
     labels = [sheet_script.turn_label(t) for t in (-180.0, 179.9999, 180.0004, -90.0004, 0.0, 390)]
     assert labels == ["+180", "+180", "+180", "-90", "+0", "+30"]

@@ -118,12 +118,16 @@ def ring12_targets(views) -> tuple[np.ndarray, torch.Tensor, list[int]]:
 class Ring12Prediction:
     """A prediction at an object's ring12 targets: ``pred`` and ``target`` ``[12, H, W, 3]``
     (on white, on the render's device), the targets' azimuths relative to the input
-    (degrees) and the alignment found (degrees)."""
+    (degrees), the alignment found (degrees), the Gaussians rendered (the prediction's frame,
+    before the alignment) and the pixel size at the input camera's distance (world units per
+    pixel of the renders)."""
 
     pred: torch.Tensor
     target: torch.Tensor
     relative_azimuths: list[float]
     offset_deg: float
+    gaussians: object
+    pixel: float
 
 
 def input_on_white(views) -> torch.Tensor:
@@ -171,7 +175,8 @@ def ring12_prediction(model, views, seed: int, input_views=None) -> Ring12Predic
     tcams = Cameras.orbit(rel, 0.0, radius=radius, fov_deg=fov, width=h, height=h)
     # metrics where the render is: on the CPU they were most of an evaluation's time
     pred = render_fn(rotate_about_y(tcams, al.offset_deg)).float().clamp(0, 1)
-    return Ring12Prediction(pred, gt[tgt_idx].to(pred.device), rel, al.offset_deg)
+    pixel = 2.0 * radius * float(np.tan(np.radians(fov) / 2.0)) / h
+    return Ring12Prediction(pred, gt[tgt_idx].to(pred.device), rel, al.offset_deg, g[0], pixel)
 
 
 def evaluate(model, root: Path, seeds: int, inputs: Path | None = None) -> dict:
