@@ -582,6 +582,10 @@ def test_a_probe_keeps_a_list_value_whole(script, tmp_path):
     cfg = DD3GConfig.preset("small", generator="splatter").with_overrides(parse_variant(probe)[1])
     assert cfg.splatter.down_channels == [24, 48, 96, 192]
     assert cfg.splatter.up_channels == [192, 96, 48, 24]
+    wider = "pd_es+decoder.log_scale_range=[-6.8,-0.8]"  # a tuple, the same way
+    assert split_variants(f"{wider},pd_es") == [wider, "pd_es"]
+    cfg = DD3GConfig.preset("small", generator="pd").with_overrides(parse_variant(wider)[1])
+    assert cfg.decoder.log_scale_range == (-6.8, -0.8)
     with pytest.raises(ValueError, match="never closed"):
         split_variants("pd_es,splatter_es+splatter.down_channels=[24,48")
     with pytest.raises(ValueError, match="closes no"):
