@@ -26,9 +26,10 @@ of the teacher's samples; one that does not (PD only) can only learn their avera
 average of plausible views often scores a higher PSNR than any one of them. Per checkpoint:
 the mean PSNR of single draws, the PSNR of the draws' per-pixel average, and the spread between
 draws (per-pixel standard deviation x 255). A generator whose draws never differ has a spread
-of 0 and gains nothing from averaging. ``by_turn`` (printed as a second table) is the PSNR of
-one draw at each target view by its turn from the input: whether a student's lead is near the
-input or on the unseen side.
+of 0 and gains nothing from averaging. Two more tables: where each student's Gaussians are and
+how large they are drawn (:func:`gaussian_stats`), and ``by_turn``, the PSNR of one draw at
+each target view by its turn from the input: whether a student's lead is near the input or on
+the unseen side.
 """
 
 from __future__ import annotations

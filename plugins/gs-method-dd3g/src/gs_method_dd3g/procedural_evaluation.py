@@ -10,9 +10,13 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from gs_core.gaussians import Gaussians
 
 # The procedural ImageDream teacher trained on rings at elevations in [-30, 30] degrees; inputs
 # beyond them show the students views that no teacher sample covered.
@@ -126,7 +130,7 @@ class Ring12Prediction:
     target: torch.Tensor
     relative_azimuths: list[float]
     offset_deg: float
-    gaussians: object
+    gaussians: Gaussians
     pixel: float
 
 
