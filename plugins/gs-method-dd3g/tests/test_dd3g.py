@@ -454,11 +454,15 @@ def test_dinov2_encoder_offline_error(offline_hub):
     assert out.gaussians.num_gaussians == cfg.num_gaussians()
 
 
-@pytest.mark.parametrize("generator,count", [("splatter", 16 * 16), ("hybrid", 8 * 8)])
-def test_table2_baselines_see_the_image_alone(generator, count):
+@pytest.mark.parametrize(
+    "generator,head,count",
+    [("splatter", "splatter_image", 16 * 16), ("splatter", "lgm", 16 * 16), ("hybrid", "", 8 * 8)],
+)
+def test_table2_baselines_see_the_image_alone(generator, head, count):
     # Table II (a) hybrid and (b) splatter: the image decides the output; noise and cameras
     # do not reach it (generators built for 3D data have no input for them).
-    m = _tiny(generator=generator).eval()
+    extra = {"splatter": {"head": head}} if head else {}
+    m = _tiny(generator=generator, **extra).eval()
     assert m.config.num_gaussians() == count
     if generator == "splatter":  # the image goes to the network itself
         assert not any(n.startswith("encoder.") for n, _ in m.named_parameters())
@@ -467,9 +471,49 @@ def test_table2_baselines_see_the_image_alone(generator, count):
     b = m.generate(x, seed=1).gaussians  # other C and N
     assert a.means.shape == (2, count, 3) and a.opacities.shape == (2, count)
     torch.testing.assert_close(a.means, b.means)
-    assert a.means.abs().max() <= 1.0 and bool((a.scales > 0).all())
+    # LGM's positions are clamped to the unit cube; SI's hang on rays at depths 0.75-2.25.
+    assert a.means.abs().max() <= (2.5 if head == "splatter_image" else 1.0)
+    assert bool((a.scales > 0).all())
     torch.testing.assert_close(a.quats.norm(dim=-1), torch.ones(2, count))
     assert not torch.allclose(a.means[0], a.means[1])  # the two images differ
+
+
+def test_splatter_image_hangs_each_gaussian_on_its_pixels_ray_of_the_fixed_camera():
+    """Table II (b)'s head is Splatter Image's: with no offset each Gaussian lies on the fixed
+    input camera's ray through its own output pixel, at a depth inside (znear, zfar); rotations
+    predicted in the camera frame come out turned by the camera's rotation."""
+    from gs_core.rendering.projection import quat_to_rotmat
+    from gs_method_dd3g.cameras import orbit_views
+
+    m = _tiny(generator="splatter", splatter={"offset_init_gain": 0.0}).eval()
+    gen = m.generator
+    with torch.no_grad():  # rotation channels 8..11 say "identity" in the camera frame
+        gen.head.weight[8:12].zero_()
+        gen.head.bias[8:12].copy_(torch.tensor([1.0, 0.0, 0.0, 0.0]))
+        out = gen(torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0)))
+    side = 16  # the tiny preset: 16 px in, 16 x 16 Gaussians out
+    cams = orbit_views(
+        torch.zeros(1, 1), torch.zeros(1, 1), m.config.camera_radius, m.config.fov_deg, side
+    )
+    view = cams.viewmats[0, 0]
+    local = out["position"] @ view[:3, :3].T + view[:3, 3]  # camera frame, [2, N, 3]
+    near, far = m.config.splatter.depth_range
+    assert bool((local[..., 2] > near).all()) and bool((local[..., 2] < far).all())
+    K = cams.Ks[0, 0]
+    px = local[..., :2] / local[..., 2:] * K.diagonal()[:2] + K[:2, 2]
+    v, u = torch.meshgrid(torch.arange(side) + 0.5, torch.arange(side) + 0.5, indexing="ij")
+    centres = torch.stack([u, v], -1).reshape(-1, 2)
+    torch.testing.assert_close(px, centres.expand_as(px), atol=1e-3, rtol=0)
+    assert local[..., 2].std() > 1e-3  # depths are predicted, not one constant
+    c2w = torch.linalg.inv(view)[:3, :3]
+    turned = quat_to_rotmat(out["rotation"].reshape(-1, 4))
+    torch.testing.assert_close(turned, c2w.expand_as(turned), atol=1e-5, rtol=0)
+    # A wrong fixed pose moves every Gaussian: SI's geometry depends on the camera.
+    low = _tiny(generator="splatter", splatter={"offset_init_gain": 0.0}, camera_radius=2.0)
+    low.generator.load_state_dict(gen.state_dict())
+    with torch.no_grad():
+        moved = low.generator(torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0)))
+    assert (moved["position"] - out["position"]).norm(dim=-1).min() > 0.1
 
 
 @pytest.mark.parametrize("generator", ["splatter", "hybrid"])

@@ -2,19 +2,23 @@
 
 ``SplatterBaseline(config)(rgb [B, 3, H, W], noise, rays)`` -> the attributes PEPD returns
 (``position [B, N, 3]``, ``log_scale``, ``rotation`` (wxyz), ``color``, ``opacity [B, N]``),
-``N = config.splatter.num_gaussians()``. The image goes to the network itself, with the Plücker
-rays of the fixed input camera (azimuth 0, elevation 0: the paper fixes the input pose, IV-C);
-the noise and the random cameras ``C`` are ignored, as a network built for 3D data has no input
-for them. :class:`ImageAsInput` takes the image encoder's place, so training, inference and
-CUDA graphs run unchanged.
+``N = config.splatter.num_gaussians()``. The network sees the input image; its Gaussians are
+placed through the fixed input camera (azimuth 0, elevation 0: the paper fixes the input pose,
+IV-C). The noise and the random cameras ``C`` are ignored, as a network built for 3D data has
+no input for them. :class:`ImageAsInput` takes the image encoder's place, so training,
+inference and CUDA graphs run unchanged. ``config.splatter.head`` picks Splatter Image's
+depth-along-the-ray head or LGM's direct positions (``SplatterBaselineConfig``).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gs_core.rotations import quaternion_multiply, quaternion_of_rotation
 from gs_method_dd3g.cameras import orbit_views, plucker_inputs
 from gs_method_dd3g.config import DD3GConfig
 from gs_nets.splatter_unet import (
@@ -24,8 +28,13 @@ from gs_nets.splatter_unet import (
     ROTATION,
     SCALE,
     SplatterUNet,
+    SplatterUNetBackbone,
     SplatterUNetConfig,
 )
+
+# Splatter Image's output groups, in its order: depth, offset, opacity, scale, rotation, SH DC.
+SI_GROUPS = (1, 3, 1, 3, 4, 3)
+SH_C0 = 0.28209479177387814  # the degree-0 spherical harmonic, Y_0^0
 
 
 class ImageAsInput(nn.Module):
@@ -41,31 +50,66 @@ class ImageAsInput(nn.Module):
 
 
 class SplatterBaseline(nn.Module):
-    """gs_nets' LGM splatter U-Net on the input view (see ``SplatterBaselineConfig``)."""
+    """A splatter U-Net on the input view (see ``SplatterBaselineConfig``)."""
 
     def __init__(self, config: DD3GConfig):
         super().__init__()
         c = config.splatter
+        self.head_kind = c.head
         self.input_size = c.input_size
-        self.unet = SplatterUNet(
-            SplatterUNetConfig(
-                in_channels=9,
-                out_channels=14,
-                input_size=c.input_size,
-                down_channels=c.down_channels,
-                down_attention=c.down_attention,
-                up_channels=c.up_channels,
-                up_attention=c.up_attention,
-                layers_per_block=c.layers_per_block,
-                attention_heads=c.attention_heads,
-                groups=c.groups,
-            )
+        si = c.head == "splatter_image"
+        unet_config = SplatterUNetConfig(
+            in_channels=3 if si else 9,
+            out_channels=sum(SI_GROUPS) if si else 14,
+            input_size=c.input_size,
+            down_channels=c.down_channels,
+            down_attention=c.down_attention,
+            up_channels=c.up_channels,
+            up_attention=c.up_attention,
+            layers_per_block=c.layers_per_block,
+            attention_heads=c.attention_heads,
+            groups=c.groups,
         )
+        side = unet_config.splat_size
         with torch.device("cpu"):  # fixed geometry, also when the model is built on meta
             zero = torch.zeros(1, 1)
             cams = orbit_views(zero, zero, config.camera_radius, config.fov_deg, c.input_size)
-            rays = plucker_inputs(cams, c.input_size)
-        self.register_buffer("rays", rays, persistent=False)
+            if si:
+                self.backbone = SplatterUNetBackbone(unet_config)
+                self.head = nn.Conv2d(sum(SI_GROUPS), sum(SI_GROUPS), 1)
+                self._init_head(c)
+                out = cams.resized(side, side)
+                c2w = out.camtoworlds[0, 0].float()
+                K = out.Ks[0, 0].float()
+                v, u = torch.meshgrid(
+                    torch.arange(side) + 0.5, torch.arange(side) + 0.5, indexing="ij"
+                )
+                # Camera-space directions with z = 1, so the depth is the z-distance (SI's).
+                dirs = torch.stack(
+                    [(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], torch.ones_like(u)], -1
+                ).reshape(-1, 3)
+                self.register_buffer("ray_dirs", dirs, persistent=False)
+                self.register_buffer("cam_rotation", c2w[:3, :3].clone(), persistent=False)
+                self.register_buffer("cam_center", c2w[:3, 3].clone(), persistent=False)
+                q = quaternion_of_rotation(c2w[:3, :3]).float()
+                self.register_buffer("cam_quaternion", q, persistent=False)
+                self.depth_range = c.depth_range
+            else:
+                self.unet = SplatterUNet(unet_config)
+                rays = plucker_inputs(cams, c.input_size)
+                self.register_buffer("rays", rays, persistent=False)
+
+    def _init_head(self, c) -> None:
+        """Each output group starts as Splatter Image's does: Xavier-uniform with the group's
+        gain, a constant bias (small offsets and scales, opacity sigmoid(-2))."""
+        gains = (1.0, c.offset_init_gain, 1.0, c.scale_init_gain, 1.0, c.color_init_gain)
+        biases = (0.0, 0.0, c.opacity_init_bias, math.log(c.scale_init), 0.0, 0.0)
+        start = 0
+        with torch.no_grad():
+            for n, gain, bias in zip(SI_GROUPS, gains, biases, strict=True):
+                nn.init.xavier_uniform_(self.head.weight[start : start + n], gain=gain)
+                self.head.bias[start : start + n].fill_(bias)
+                start += n
 
     def forward(self, rgb: torch.Tensor, noise=None, rays=None) -> dict[str, torch.Tensor]:
         b = rgb.shape[0]
@@ -75,6 +119,8 @@ class SplatterBaseline(nn.Module):
             rgb = F.interpolate(
                 rgb.float(), size=(s, s), mode="bilinear", antialias=True, align_corners=False
             ).to(rgb.dtype)
+        if self.head_kind == "splatter_image":
+            return self._splatter_image(rgb)
         fixed = self.rays.to(rgb.dtype).expand(b, -1, -1, -1, -1)
         views = torch.cat([rgb.unsqueeze(1), fixed], dim=2)  # [B, 1, 9, s, s]
         p = self.unet.gaussian_params(views)  # LGM's activations, [B, N, 14]
@@ -84,6 +130,23 @@ class SplatterBaseline(nn.Module):
             "rotation": p[..., ROTATION],
             "color": p[..., RGB],
             "opacity": p[..., OPACITY].squeeze(-1),
+        }
+
+    def _splatter_image(self, rgb: torch.Tensor) -> dict[str, torch.Tensor]:
+        raw = self.head(self.backbone(rgb, num_views=1))  # [B, 15, S, S]
+        raw = raw.flatten(2).transpose(1, 2)  # [B, N, 15]
+        depth, offset, opacity, scale, rotation, sh_dc = raw.split(SI_GROUPS, dim=-1)
+        near, far = self.depth_range
+        z = torch.sigmoid(depth) * (far - near) + near
+        local = self.ray_dirs.to(raw.dtype) * z + offset  # camera frame, [B, N, 3]
+        position = local @ self.cam_rotation.to(raw.dtype).T + self.cam_center.to(raw.dtype)
+        turn = self.cam_quaternion.to(raw.dtype)
+        return {
+            "position": position,
+            "log_scale": scale,  # SI's exp activation: the raw value is the log-scale
+            "rotation": quaternion_multiply(turn, F.normalize(rotation, dim=-1)),
+            "color": 0.5 + SH_C0 * sh_dc,  # SH DC as RGB (the renderer clamps at 0, as SI's)
+            "opacity": torch.sigmoid(opacity).squeeze(-1),
         }
 
 

@@ -21,6 +21,7 @@ import torch
 from gs_core.errors import GS3DError
 from gs_core.gaussians import Gaussians
 from gs_core.mesh import Mesh
+from gs_core.rotations import quaternion_multiply, quaternion_of_rotation
 
 # The keys of transforms.json's "gs3d" block that rebuild a procedural object.
 PROCEDURAL_KEYS = ("category", "seed", "index")
@@ -36,40 +37,6 @@ def check_procedural(object_dir: Path, meta: dict) -> None:
             f"--geometry needs exact geometry, which only the procedural world has: "
             f"{object_dir / 'transforms.json'} lacks gs3d {lacks} (not made by gs3d data procedural)"
         )
-
-
-def _quat_of_rotation(R: np.ndarray) -> np.ndarray:
-    """Unit quaternion ``wxyz`` of a rotation matrix ``[3, 3]`` (largest-component branch, so
-    no division by a small number)."""
-    t = np.trace(R)
-    cands = [1 + t, 1 + 2 * R[0, 0] - t, 1 + 2 * R[1, 1] - t, 1 + 2 * R[2, 2] - t]
-    k = int(np.argmax(cands))
-    s = 2 * np.sqrt(cands[k])
-    if k == 0:
-        q = [s / 4, (R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s]
-    elif k == 1:
-        q = [(R[2, 1] - R[1, 2]) / s, s / 4, (R[0, 1] + R[1, 0]) / s, (R[0, 2] + R[2, 0]) / s]
-    elif k == 2:
-        q = [(R[0, 2] - R[2, 0]) / s, (R[0, 1] + R[1, 0]) / s, s / 4, (R[1, 2] + R[2, 1]) / s]
-    else:
-        q = [(R[1, 0] - R[0, 1]) / s, (R[0, 2] + R[2, 0]) / s, (R[1, 2] + R[2, 1]) / s, s / 4]
-    q = np.asarray(q)
-    return q / np.linalg.norm(q)
-
-
-def _quat_mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Hamilton product of ``wxyz`` quaternions ``a [..., 4]`` and ``b [..., 4]``."""
-    aw, ax, ay, az = a.unbind(-1)
-    bw, bx, by, bz = b.unbind(-1)
-    return torch.stack(
-        [
-            aw * bw - ax * bx - ay * by - az * bz,
-            aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw,
-        ],
-        -1,
-    )
 
 
 def mesh_to_world(mesh: Mesh, A: np.ndarray) -> Mesh:
@@ -89,8 +56,8 @@ def gaussians_to_world(gaussians: Gaussians, A: np.ndarray) -> Gaussians:
     g = gaussians
     At = torch.as_tensor(A, dtype=torch.float64, device=g.means.device)
     means = g.means.detach().double() @ At[:3, :3].T + At[:3, 3]
-    q = torch.as_tensor(_quat_of_rotation(A[:3, :3]), device=g.quats.device)
-    quats = _quat_mul(q.expand_as(g.quats), g.quats.detach().double())
+    q = quaternion_of_rotation(torch.as_tensor(A[:3, :3])).to(g.quats.device)
+    quats = quaternion_multiply(q, g.quats.detach().double())
     return Gaussians(means.to(g.means.dtype), quats.to(g.quats.dtype), g.scales, g.opacities, g.sh)
 
 

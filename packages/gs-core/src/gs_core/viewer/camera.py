@@ -18,6 +18,7 @@ import torch
 from gs_core.cameras import Cameras, intrinsics
 from gs_core.errors import ValidationError
 from gs_core.rendering.projection import quat_to_rotmat
+from gs_core.rotations import quaternion_of_rotation
 
 # Quaternions shorter than this carry no rotation; viser sends unit ones.
 _MIN_QUAT_NORM = 1e-6
@@ -100,24 +101,8 @@ class ViewerCamera:
 
 
 def wxyz_from_rotation(R: torch.Tensor) -> tuple[float, float, float, float]:
-    """Unit quaternion ``(w, x, y, z)`` of a rotation matrix ``[3, 3]`` (Shepperd's method: the
-    square root is taken of the largest of the trace and the diagonal terms, so it never
-    divides by a small number)."""
-    m = R.double().tolist()
-    trace = m[0][0] + m[1][1] + m[2][2]
-    if trace > 0:
-        s = 2.0 * math.sqrt(trace + 1.0)
-        q = [0.25 * s, (m[2][1] - m[1][2]) / s, (m[0][2] - m[2][0]) / s, (m[1][0] - m[0][1]) / s]
-    else:
-        i = max(range(3), key=lambda k: m[k][k])
-        j, k = (i + 1) % 3, (i + 2) % 3
-        s = 2.0 * math.sqrt(1.0 + m[i][i] - m[j][j] - m[k][k])
-        q = [0.0] * 4
-        q[0] = (m[k][j] - m[j][k]) / s
-        q[1 + i] = 0.25 * s
-        q[1 + j] = (m[j][i] + m[i][j]) / s
-        q[1 + k] = (m[k][i] + m[i][k]) / s
-    return tuple(q)  # type: ignore[return-value]
+    """Unit quaternion ``(w, x, y, z)`` of a rotation matrix ``[3, 3]``, as viser takes it."""
+    return tuple(quaternion_of_rotation(R).tolist())  # type: ignore[return-value]
 
 
 def render_size(aspect: float, resolution: int) -> tuple[int, int]:
