@@ -84,7 +84,7 @@ def test_collect_brings_back_the_checkpoints_asked_for(tmp_path):
     root, job, out = tmp_path / "d", tmp_path / "g", tmp_path / "out"
     (root / "out").mkdir(parents=True)
     (root / "out" / "results.json").write_text("{}")
-    probe = "pepd_joint+eta=0.1"
+    probe = "pepd_joint+eta=0.1+splatter.down_channels=[24,48]"  # a list value's comma
     for name, size in (("pepd_es", 1000), (probe, 1000), ("splatter_es", 17 * 2**20)):
         ckpt = root / "out" / "checkpoints" / name
         ckpt.mkdir(parents=True)

@@ -1,7 +1,7 @@
 # What a segment of tools/device/jobs/dd3g.sh brings back under $OUT/r: results.json when the
 # run is done, else every run's record as of its last evaluation (work/runs as runs.tar, which
 # scripts/summarise_runs.py reads once unpacked), and the log.
-# BRING (comma-separated variant names, at most 5): with results.json, also those variants'
+# BRING (comma-separated variant names, at most 5; commas inside a probe's brackets stay in it): with results.json, also those variants'
 # checkpoints (the lease's first seed, fp16), one tar each as ckpt-1.tar, ckpt-2.tar, ... (a
 # variant's name may hold '+' and '=', which a file brought back may not). A tar over the
 # 16 MiB a file may have comes back in 16 MiB parts, ckpt-N.tar.0, ckpt-N.tar.1, ... (here:
@@ -12,7 +12,22 @@ g_root=${JOB_ROOT:-/tmp/g}
 if [ -f "$d_root/out/results.json" ]; then
     cp "$d_root/out/results.json" "$OUT/r/"
     i=0
-    IFS=, read -ra bring <<< "${BRING:-}"
+    # A probe's name may hold commas inside brackets (a list value): split outside them only.
+    bring=() name='' depth=0 list=${BRING:-}
+    for ((k = 0; k < ${#list}; k++)); do
+        ch=${list:k:1}
+        case $ch in
+            '[' | '(') depth=$((depth + 1)) ;;
+            ']' | ')') depth=$((depth - 1)) ;;
+        esac
+        if [ "$ch" = , ] && [ "$depth" -eq 0 ]; then
+            bring+=("$name")
+            name=''
+        else
+            name+=$ch
+        fi
+    done
+    bring+=("$name")
     for name in "${bring[@]}"; do
         [ -n "$name" ] || continue
         i=$((i + 1))
