@@ -10,6 +10,9 @@ A record followed by ``@VARIANT,...`` joins with those variants' runs only
 (``old.json@pepd_es,pd_es``): an older lease whose joint and IV runs a later one supersedes,
 or whose seed another lease repeats, still gives its other rows.
 
+A results.json may be gzip-compressed (``results.json.gz``: leases' raw records kept in
+``measurements/`` so that a later lease's seeds can join them).
+
 In place of a results.json, a folder holding ``setup.json`` and run records (``train_small.py``'s
 ``OUT/work/runs/``, rewritten after every evaluation) joins as it is: a lease that ended before
 its results.json still counts with the evaluations it reached.
@@ -27,6 +30,7 @@ refused if present unless ``--overwrite``).
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -79,8 +83,10 @@ class InputError(RecordError):
 
 def _read_json(path: Path, what: str):
     try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
+        raw = Path(path).read_bytes()
+        # Leases' raw records are kept in measurements/ gzip-compressed (an eighth the size).
+        return json.loads(gzip.decompress(raw) if Path(path).suffix == ".gz" else raw)
+    except (OSError, EOFError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not a readable {what} ({e})") from None
 
 

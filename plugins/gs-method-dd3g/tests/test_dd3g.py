@@ -516,6 +516,35 @@ def test_splatter_image_hangs_each_gaussian_on_its_pixels_ray_of_the_fixed_camer
     assert (moved["position"] - out["position"]).norm(dim=-1).min() > 0.1
 
 
+def test_a_splatter_checkpoint_saved_before_the_head_existed_loads_as_lgms(tmp_path):
+    """Checkpoints of sessions up to 52 hold the splatter section without `head`: they load
+    as LGM's head, the only one then; a section naming its head keeps it."""
+    import json
+
+    m = _tiny(generator="splatter", splatter={"head": "lgm"})
+    m.save_pretrained(tmp_path / "old")
+    cfg = json.loads((tmp_path / "old" / "config.json").read_text())
+    for key in (
+        "head",
+        "depth_range",
+        "offset_init_gain",
+        "opacity_init_bias",
+        "scale_init",
+        "scale_init_gain",
+        "color_init_gain",
+    ):
+        cfg["splatter"].pop(key)
+    (tmp_path / "old" / "config.json").write_text(json.dumps(cfg))
+    back = DD3G.from_pretrained(tmp_path / "old")
+    assert back.config.splatter.head == "lgm"
+    torch.testing.assert_close(back.state_dict(), m.state_dict())
+    assert DD3GConfig.preset("tiny", generator="splatter").splatter.head == "splatter_image"
+    si = DD3GConfig.preset("tiny", splatter={"head": "splatter_image", "depth_range": (1.0, 2.0)})
+    assert si.splatter.head == "splatter_image"
+    with pytest.raises(GS3DError, match="splatter.depth_range.*znear < zfar"):
+        DD3GConfig.preset("tiny", splatter={"depth_range": (2.0, 1.0)})
+
+
 @pytest.mark.parametrize("generator", ["splatter", "hybrid"])
 def test_table2_baselines_learn_a_quadruple_and_train_through_the_engine(
     generator, tiny_quadruples, tmp_path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from pathlib import Path
@@ -203,6 +204,14 @@ def test_leases_with_other_seeds_join_one_table(script, tiny_teacher_dir, tmp_pa
     assert {k: setup[k] for k in summarise.SETUP} == {k: b[k] for k in summarise.SETUP}
     from_folder = summarise.main([files[0], str(runs_b)])
     assert from_folder["variants"] == joined["variants"]
+    # A record kept gzip-compressed (measurements/*.json.gz) joins as the plain file does.
+    packed = tmp_path / "b.results.json.gz"
+    packed.write_bytes(gzip.compress((tmp_path / "b" / "results.json").read_bytes()))
+    assert summarise.main([files[0], str(packed)])["variants"] == joined["variants"]
+    (tmp_path / "broken.json.gz").write_bytes(b"not gzip")
+    with pytest.raises(SystemExit):
+        summarise.main([files[0], str(tmp_path / "broken.json.gz")])
+    assert "broken.json.gz: not a readable results.json" in capsys.readouterr().err
     cut = tmp_path / "cut"
     shutil.copytree(runs_b, cut)
     record = json.loads((cut / "pd_es-s1.json").read_text())

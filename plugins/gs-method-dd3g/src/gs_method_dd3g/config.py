@@ -44,6 +44,20 @@ PAPER_HEAD_WEIGHTS = {
 GENERATORS = ("pepd", "pd", "splatter", "hybrid")
 
 
+# Every field of SplatterBaselineConfig before `head` came (session 53): a saved section that
+# holds them all and no `head` is a checkpoint of LGM's head.
+_LAYOUT_BEFORE_HEAD = (
+    "input_size",
+    "down_channels",
+    "down_attention",
+    "up_channels",
+    "up_attention",
+    "layers_per_block",
+    "attention_heads",
+    "groups",
+)
+
+
 class SplatterBaselineConfig(Config):
     """Table II (b): a single-image splatter network (Splatter Image, Szymanowicz et al. 2024,
     the paper's "SI" [38]) as the generator: one Gaussian per output pixel of a U-Net that sees
@@ -110,6 +124,19 @@ class SplatterBaselineConfig(Config):
     layers_per_block: Depth = 2
     attention_heads: int = pydantic.Field(16, ge=1)
     groups: int = pydantic.Field(32, ge=1, description="GroupNorm groups")
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _saved_before_the_head_existed(cls, data: Any) -> Any:
+        # Checkpoints saved up to session 52 hold the whole section without `head` or
+        # `depth_range`; LGM's was the only head then, and their weights are laid out for it.
+        if (
+            isinstance(data, dict)
+            and set(_LAYOUT_BEFORE_HEAD) <= set(data)
+            and not {"head", "depth_range"} & set(data)
+        ):
+            data = {**data, "head": "lgm"}
+        return data
 
     @pydantic.field_validator("depth_range")
     @classmethod
@@ -419,6 +446,7 @@ class DD3GConfig(Config):
                 "head_hidden": 128,
             },
             "splatter": {
+                "head": "splatter_image",  # named: a section without it is a pre-53 save
                 "input_size": 64,
                 "down_channels": [32, 64, 128, 256],
                 "down_attention": [False, False, True, True],
@@ -477,6 +505,7 @@ class DD3GConfig(Config):
                 "head_hidden": 16,
             },
             "splatter": {
+                "head": "splatter_image",
                 "input_size": 16,
                 "down_channels": [8, 16],
                 "down_attention": [False, True],
