@@ -49,6 +49,11 @@ def test_a_later_lease_trains_other_variants_and_seeds_at_once(tmp_path):
     assert flag_value(args, "--first-seed") == "1" and flag_value(args, "--seeds") == "2"
     assert flag_value(args, "--jobs") == "6"  # every run of the lease at once
     assert args[-2:] == ["--set", "iv_random_background=false"]
+    (tmp_path / "probe").mkdir()
+    probe = "splatter_es+splatter.down_channels=[24,48]"  # a list value's comma is no new run
+    args = _job_args(tmp_path / "probe", {"VARIANTS": f"pd_es,{probe}", "SEEDS": "2"})
+    assert flag_value(args, "--variants") == f"pd_es,{probe}"
+    assert flag_value(args, "--jobs") == "4"
 
 
 def test_a_budget_lets_the_probe_set_equal_steps_for_all_six(tmp_path):

@@ -12,22 +12,10 @@ g_root=${JOB_ROOT:-/tmp/g}
 if [ -f "$d_root/out/results.json" ]; then
     cp "$d_root/out/results.json" "$OUT/r/"
     i=0
-    # A probe's name may hold commas inside brackets (a list value): split outside them only.
-    bring=() name='' depth=0 list=${BRING:-}
-    for ((k = 0; k < ${#list}; k++)); do
-        ch=${list:k:1}
-        case $ch in
-            '[' | '(') depth=$((depth + 1)) ;;
-            ']' | ')') depth=$((depth - 1)) ;;
-        esac
-        if [ "$ch" = , ] && [ "$depth" -eq 0 ]; then
-            bring+=("$name")
-            name=''
-        else
-            name+=$ch
-        fi
-    done
-    bring+=("$name")
+    # shellcheck source=tools/device/jobs/variant-names.sh
+    source "$(dirname "${BASH_SOURCE[0]}")/variant-names.sh"
+    split_variants "${BRING:-}"
+    bring=("${variants[@]}")
     for name in "${bring[@]}"; do
         [ -n "$name" ] || continue
         i=$((i + 1))

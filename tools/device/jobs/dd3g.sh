@@ -17,7 +17,10 @@
 # dd3g-collect.sh brings back results.json, or before it exists every run's record so far
 # (work/runs, as one runs.tar), for scripts/summarise_runs.py.
 V=${VARIANTS:-pepd_joint,pepd_es,pepd_iv}
-n=$(( $(tr -cd , <<< "$V" | wc -c) + 1 ))
+# shellcheck source=tools/device/jobs/variant-names.sh
+source "$(dirname "${BASH_SOURCE[0]}")/variant-names.sh"
+split_variants "$V"
+n=${#variants[@]}
 s=${SEEDS:-1}
 if [ -n "$BUDGET_S" ]; then
     length=(--budget-s "$BUDGET_S" --evals "${EVALS:-4}")
