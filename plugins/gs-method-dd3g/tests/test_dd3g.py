@@ -479,14 +479,21 @@ def test_table2_baselines_see_the_image_alone(generator, head, count):
 
 
 def test_splatter_image_hangs_each_gaussian_on_its_pixels_ray_of_the_fixed_camera():
-    """Table II (b)'s head is Splatter Image's: with no offset each Gaussian lies on the fixed
-    input camera's ray through its own output pixel, at a depth inside (znear, zfar); rotations
+    """Table II (b)'s head is Splatter Image's: at the start (offsets near zero, uniform opacity
+    and scale) each Gaussian lies on the fixed input camera's ray through its own output pixel,
+    at a depth inside (znear, zfar); rotations
     predicted in the camera frame come out turned by the camera's rotation."""
     from gs_core.rendering.projection import quat_to_rotmat
     from gs_method_dd3g.cameras import orbit_views
 
-    m = _tiny(generator="splatter", splatter={"offset_init_gain": 0.0}).eval()
+    m = _tiny(generator="splatter").eval()
     gen = m.generator
+    with torch.no_grad():  # SI's start for white-background objects: uniform but the depth
+        start = gen(torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1)))
+    sigmoid_bias = torch.sigmoid(torch.tensor(m.config.splatter.opacity_init_bias))
+    torch.testing.assert_close(start["opacity"], sigmoid_bias.expand(2, 256), atol=1e-2, rtol=0)
+    scales = start["log_scale"].exp()
+    torch.testing.assert_close(scales, torch.full_like(scales, 0.02), rtol=0.05, atol=0)
     with torch.no_grad():  # rotation channels 8..11 say "identity" in the camera frame
         gen.head.weight[8:12].zero_()
         gen.head.bias[8:12].copy_(torch.tensor([1.0, 0.0, 0.0, 0.0]))
@@ -509,7 +516,7 @@ def test_splatter_image_hangs_each_gaussian_on_its_pixels_ray_of_the_fixed_camer
     turned = quat_to_rotmat(out["rotation"].reshape(-1, 4))
     torch.testing.assert_close(turned, c2w.expand_as(turned), atol=1e-5, rtol=0)
     # A wrong fixed pose moves every Gaussian: SI's geometry depends on the camera.
-    low = _tiny(generator="splatter", splatter={"offset_init_gain": 0.0}, camera_radius=2.0)
+    low = _tiny(generator="splatter", camera_radius=2.0)
     low.generator.load_state_dict(gen.state_dict())
     with torch.no_grad():
         moved = low.generator(torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0)))
@@ -528,6 +535,7 @@ def test_a_splatter_checkpoint_saved_before_the_head_existed_loads_as_lgms(tmp_p
         "head",
         "depth_range",
         "offset_init_gain",
+        "opacity_init_gain",
         "opacity_init_bias",
         "scale_init",
         "scale_init_gain",

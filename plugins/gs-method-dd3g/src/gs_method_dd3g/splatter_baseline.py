@@ -101,8 +101,16 @@ class SplatterBaseline(nn.Module):
 
     def _init_head(self, c) -> None:
         """Each output group starts as Splatter Image's does: Xavier-uniform with the group's
-        gain, a constant bias (small offsets and scales, opacity sigmoid(-2))."""
-        gains = (1.0, c.offset_init_gain, 1.0, c.scale_init_gain, 1.0, c.color_init_gain)
+        gain, a constant bias (depth mid-range, offsets near zero, scales near 0.02, opacity
+        near sigmoid(-2), colours spread by gain 5)."""
+        gains = (
+            1.0,
+            c.offset_init_gain,
+            c.opacity_init_gain,
+            c.scale_init_gain,
+            1.0,
+            c.color_init_gain,
+        )
         biases = (0.0, 0.0, c.opacity_init_bias, math.log(c.scale_init), 0.0, 0.0)
         start = 0
         with torch.no_grad():
