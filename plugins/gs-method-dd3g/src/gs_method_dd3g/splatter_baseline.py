@@ -80,14 +80,11 @@ class SplatterBaseline(nn.Module):
                 self._init_head(c)
                 out = cams.resized(side, side)
                 c2w = out.camtoworlds[0, 0].float()
-                K = out.Ks[0, 0].float()
-                v, u = torch.meshgrid(
-                    torch.arange(side) + 0.5, torch.arange(side) + 0.5, indexing="ij"
-                )
-                # Camera-space directions with z = 1, so the depth is the z-distance (SI's).
-                dirs = torch.stack(
-                    [(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], torch.ones_like(u)], -1
-                ).reshape(-1, 3)
+                # The camera's pixel rays back in its own frame, scaled to z = 1, so that the
+                # depth is the z-distance (SI's).
+                _, world_dirs = out.rays()
+                dirs = world_dirs[0, 0].reshape(-1, 3).float() @ c2w[:3, :3]
+                dirs = dirs / dirs[:, 2:]
                 self.register_buffer("ray_dirs", dirs, persistent=False)
                 self.register_buffer("cam_rotation", c2w[:3, :3].clone(), persistent=False)
                 self.register_buffer("cam_center", c2w[:3, 3].clone(), persistent=False)
