@@ -521,6 +521,14 @@ def test_splatter_image_hangs_each_gaussian_on_its_pixels_ray_of_the_fixed_camer
     with torch.no_grad():
         moved = low.generator(torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0)))
     assert (moved["position"] - out["position"]).norm(dim=-1).min() > 0.1
+    # Under bf16 autocast the U-Net runs in bf16 and the geometry in float32: the pixel
+    # centres hold to the same tolerance.
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = gen(torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0)))
+    assert all(v.dtype == torch.float32 for v in mixed.values())
+    local = mixed["position"] @ view[:3, :3].T + view[:3, 3]
+    px = local[..., :2] / local[..., 2:] * K.diagonal()[:2] + K[:2, 2]
+    torch.testing.assert_close(px, centres.expand_as(px), atol=1e-3, rtol=0)
 
 
 def test_a_splatter_checkpoint_saved_before_the_head_existed_loads_as_lgms(tmp_path):

@@ -139,13 +139,19 @@ class SplatterBaseline(nn.Module):
 
     def _splatter_image(self, rgb: torch.Tensor) -> dict[str, torch.Tensor]:
         raw = self.head(self.backbone(rgb, num_views=1))  # [B, 15, S, S]
-        raw = raw.flatten(2).transpose(1, 2)  # [B, N, 15]
+        # The geometry in float32 outside autocast (which would run the matmul in bf16): in
+        # bf16 a position near the camera radius (1.5) resolves to about 0.008 world units,
+        # and these few operations are cheap next to the U-Net.
+        with torch.autocast(raw.device.type, enabled=False):
+            return self._activate(raw.float().flatten(2).transpose(1, 2))  # [B, N, 15]
+
+    def _activate(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
         depth, offset, opacity, scale, rotation, sh_dc = raw.split(SI_GROUPS, dim=-1)
         near, far = self.depth_range
         z = torch.sigmoid(depth) * (far - near) + near
-        local = self.ray_dirs.to(raw.dtype) * z + offset  # camera frame, [B, N, 3]
-        position = local @ self.cam_rotation.to(raw.dtype).T + self.cam_center.to(raw.dtype)
-        turn = self.cam_quaternion.to(raw.dtype)
+        local = self.ray_dirs.float() * z + offset  # camera frame, [B, N, 3]
+        position = local @ self.cam_rotation.float().T + self.cam_center.float()
+        turn = self.cam_quaternion.float()
         return {
             "position": position,
             "log_scale": scale,  # SI's exp activation: the raw value is the log-scale
