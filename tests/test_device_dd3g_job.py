@@ -54,6 +54,16 @@ def test_a_later_lease_trains_other_variants_and_seeds_at_once(tmp_path):
     args = _job_args(tmp_path / "probe", {"VARIANTS": f"pd_es,{probe}", "SEEDS": "2"})
     assert flag_value(args, "--variants") == f"pd_es,{probe}"
     assert flag_value(args, "--jobs") == "4"
+    (tmp_path / "more").mkdir()  # one row with more seeds than the others, a probe with fewer
+    args = _job_args(
+        tmp_path / "more",
+        {"VARIANTS": f"pd_es,{probe}", "SEEDS": "2", "SEEDS_OF": f"pd_es=4 {probe}=1"},
+    )
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--seeds-of"] == [
+        "pd_es=4",
+        f"{probe}=1",
+    ]
+    assert flag_value(args, "--jobs") == "5"
 
 
 def test_a_budget_lets_the_probe_set_equal_steps_for_all_six(tmp_path):

@@ -61,6 +61,7 @@ from gs_method_dd3g.tables import (
     orderings,
     pairwise_flags,
     parse_variant,
+    seed_plan,
     split_variants,
 )
 
@@ -164,6 +165,14 @@ def _parser() -> argparse.ArgumentParser:
         default=0,
         help="the first training seed (--seeds 2 --first-seed 2 trains seeds 2 and 3): a later "
         "lease adds seeds, and scripts/summarise_runs.py joins the leases' results",
+    )
+    p.add_argument(
+        "--seeds-of",
+        action="append",
+        default=[],
+        metavar="VARIANT=N",
+        help="this variant trains N seeds from --first-seed instead of --seeds (repeatable): "
+        "a lease adds seeds where a row needs them",
     )
     p.add_argument(
         "--eval-every", type=int, default=None, help="steps between evaluations (default: once)"
@@ -534,6 +543,11 @@ def main(argv=None) -> dict:
         names = split_variants(a.variants)
     except ValueError as e:
         raise SystemExit(f"--variants: {e}") from None
+    try:
+        runs = seed_plan(names, a.first_seed, a.seeds, a.seeds_of)
+    except ValueError as e:
+        raise SystemExit(f"--seeds-of: {e}") from None
+    planned_seeds = sorted({s for _, s in runs})
     from gs_core.errors import GS3DError
 
     for flag, value in (
@@ -591,7 +605,6 @@ def main(argv=None) -> dict:
     quads.save(work / "quadruples")
     data_s = time.time() - t0
     print(f"data: {len(quads)} quadruples and {a.eval_objects} eval objects in {data_s:.0f} s")
-    runs = [(n, s) for s in range(a.first_seed, a.first_seed + a.seeds) for n in names]
     setup = _setup(a, quads)
     # Beside the run records, which are rewritten after every evaluation: a lease that ends
     # before results.json brings back work/runs/ and summarise_runs.py reads it as it is.
@@ -636,7 +649,7 @@ def main(argv=None) -> dict:
     agg = aggregate(records)
     results = {
         **setup,
-        "seeds": list(range(a.first_seed, a.first_seed + a.seeds)),
+        "seeds": planned_seeds,
         "data_s": data_s,
         "probe": probe,
         "equal_steps": agg["step"],

@@ -142,6 +142,38 @@ def test_seeds_in_child_processes_evaluated_along_the_way(script, tiny_teacher_d
     assert t3["order"] == ["pepd_iv", "pepd_es"] and isinstance(t3["beyond_spread"], bool)
 
 
+def test_a_lease_gives_one_row_more_seeds_than_the_others(script, tmp_path):
+    """``--seeds-of`` sets one variant's seed count; the runs go seed by seed. A bad entry
+    stops the script before any data is made, naming the entry."""
+    from gs_method_dd3g.tables import seed_plan
+
+    probe = "splatter_es+splatter.down_channels=[24,48]"
+    plan = seed_plan(["pd_es", "splatter_es", probe], 2, 2, ["splatter_es=4", f"{probe}=1"])
+    assert plan == [
+        ("pd_es", 2),
+        ("splatter_es", 2),
+        (probe, 2),
+        ("pd_es", 3),
+        ("splatter_es", 3),
+        ("splatter_es", 4),
+        ("splatter_es", 5),
+    ]
+    assert seed_plan(["pd_es"], 0, 3) == [("pd_es", 0), ("pd_es", 1), ("pd_es", 2)]
+    for entry, says in (
+        ("hybrid_es=2", "is not one of the variants"),
+        ("pd_es=0", "positive integer"),
+        ("pd_es", "NAME=N"),
+    ):
+        with pytest.raises(ValueError, match=says):
+            seed_plan(["pd_es"], 0, 1, [entry])
+    with pytest.raises(SystemExit, match="--seeds-of: 'pd_es=x'"):
+        script.main(
+            _args(tmp_path / "teacher", tmp_path / "out", "--variants", "pd_es")
+            + ["--seeds-of", "pd_es=x"]
+        )
+    assert not (tmp_path / "out").exists()
+
+
 def test_tables_are_read_at_the_last_step_every_run_reached():
     from gs_method_dd3g.tables import aggregate, orderings
 

@@ -9,6 +9,7 @@
 #   VARIANTS    comma-separated (default: Table III's pepd_joint,pepd_es,pepd_iv)
 #               (a row followed by +KEY=VALUE... is a probe with settings of its own)
 #   FIRST_SEED  the lease's first training seed (default 0); SEEDS seeds per variant (default 1)
+#   SEEDS_OF    space-separated VARIANT=N: those variants train N seeds instead of SEEDS
 #   STEPS       steps per run (default 3000, the small preset's schedule); EVAL_EVERY (1000)
 #   BUDGET_S    instead of STEPS: each run's wall-clock budget in seconds; a rate probe of every
 #               run at once sets the common step count that fits it with EVALS (default 4)
@@ -22,6 +23,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/variant-names.sh"
 split_variants "$V"
 n=${#variants[@]}
 s=${SEEDS:-1}
+runs=$(( n * s ))
+seeds_of=()
+for entry in ${SEEDS_OF:-}; do
+    seeds_of+=(--seeds-of "$entry")
+    runs=$(( runs + ${entry##*=} - s ))  # train_small.py checks the entry itself
+done
 if [ -n "$BUDGET_S" ]; then
     length=(--budget-s "$BUDGET_S" --evals "${EVALS:-4}")
 else
@@ -30,4 +37,4 @@ fi
 # shellcheck disable=SC2086  # DD3G_ARGS splits into words on purpose
 python3 plugins/gs-method-dd3g/scripts/train_small.py --teacher "${TEACHER_FILE:-packages/gs-priors/teachers/imagedream.safetensors}" \
     --out "${DD3G_ROOT:-/tmp/d}/out" --variants "$V" --first-seed "${FIRST_SEED:-0}" --seeds "$s" \
-    "${length[@]}" --jobs $(( n * s )) $DD3G_ARGS
+    "${seeds_of[@]}" "${length[@]}" --jobs "$runs" $DD3G_ARGS

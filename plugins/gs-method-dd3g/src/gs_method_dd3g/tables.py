@@ -66,6 +66,25 @@ def split_variants(text: str) -> list[str]:
     return [n for n in (*names, text[start:]) if n]
 
 
+def seed_plan(
+    names: list[str], first: int, seeds: int, seeds_of: list[str] | None = None
+) -> list[tuple[str, int]]:
+    """The ``(variant, seed)`` runs of one lease: every variant trains seeds ``first``,
+    ``first + 1``, ... -- ``seeds`` of them, or the count ``seeds_of`` gives it (entries
+    ``"NAME=N"``; a probe's name may hold ``=``, so the count is after the last one). Seed by
+    seed, then in the variants' order. Raises ``ValueError`` naming a bad entry."""
+    counts = dict.fromkeys(names, seeds)
+    for entry in seeds_of or []:
+        name, sep, n = entry.rpartition("=")
+        if not sep or not n.strip().isdigit() or int(n) < 1:
+            raise ValueError(f"{entry!r}: expected NAME=N with N a positive integer")
+        if name not in counts:
+            raise ValueError(f"{entry!r}: {name!r} is not one of the variants {names}")
+        counts[name] = int(n)
+    top = max(counts.values(), default=0)
+    return [(n, s) for s in range(first, first + top) for n in names if s < first + counts[n]]
+
+
 # Orderings (worst first) as the paper's tables state them.
 ORDERINGS = {
     "table3": ["pepd_iv", "pepd_es", "pepd_joint"],
@@ -159,5 +178,6 @@ __all__ = [
     "orderings",
     "pairwise_flags",
     "parse_variant",
+    "seed_plan",
     "split_variants",
 ]
