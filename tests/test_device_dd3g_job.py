@@ -55,6 +55,8 @@ def test_a_later_lease_trains_other_variants_and_seeds_at_once(tmp_path):
     assert flag_value(args, "--variants") == f"pd_es,{probe}"
     assert flag_value(args, "--jobs") == "4"
     (tmp_path / "more").mkdir()  # one row with more seeds than the others, a probe with fewer
+    # A file its list value matches as a glob ([24,48] is a bracket expression) changes nothing.
+    (tmp_path / "more" / "splatter_es+splatter.down_channels=2=1").touch()
     args = _job_args(
         tmp_path / "more",
         {"VARIANTS": f"pd_es,{probe}", "SEEDS": "2", "SEEDS_OF": f"pd_es=4 {probe}=1"},

@@ -25,7 +25,9 @@ n=${#variants[@]}
 s=${SEEDS:-1}
 runs=$(( n * s ))
 seeds_of=()
-for entry in ${SEEDS_OF:-}; do
+# split on spaces without globbing: a probe's list value, [24,48], is also a glob bracket
+read -ra entries <<< "${SEEDS_OF:-}"
+for entry in "${entries[@]}"; do
     seeds_of+=(--seeds-of "$entry")
     runs=$(( runs + ${entry##*=} - s ))  # train_small.py checks the entry itself
 done
