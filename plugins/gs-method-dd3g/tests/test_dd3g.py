@@ -456,12 +456,18 @@ def test_dinov2_encoder_offline_error(offline_hub):
 
 @pytest.mark.parametrize(
     "generator,head,count",
-    [("splatter", "splatter_image", 16 * 16), ("splatter", "lgm", 16 * 16), ("hybrid", "", 8 * 8)],
+    [
+        ("splatter", "splatter_image", 16 * 16),
+        ("splatter", "lgm", 16 * 16),
+        ("splatter", "splatter_image+ddpmpp", 16 * 16),
+        ("hybrid", "", 8 * 8),
+    ],
 )
 def test_table2_baselines_see_the_image_alone(generator, head, count):
     # Table II (a) hybrid and (b) splatter: the image decides the output; noise and cameras
     # do not reach it (generators built for 3D data have no input for them).
-    extra = {"splatter": {"head": head}} if head else {}
+    head, _, backbone = head.partition("+")
+    extra = {"splatter": {"head": head, "backbone": backbone or "lgm"}} if head else {}
     m = _tiny(generator=generator, **extra).eval()
     assert m.config.num_gaussians() == count
     if generator == "splatter":  # the image goes to the network itself
@@ -478,7 +484,8 @@ def test_table2_baselines_see_the_image_alone(generator, head, count):
     assert not torch.allclose(a.means[0], a.means[1])  # the two images differ
 
 
-def test_splatter_image_hangs_each_gaussian_on_its_pixels_ray_of_the_fixed_camera():
+@pytest.mark.parametrize("backbone", ["lgm", "ddpmpp"])
+def test_splatter_image_hangs_each_gaussian_on_its_pixels_ray_of_the_fixed_camera(backbone):
     """Table II (b)'s head is Splatter Image's: at the start (offsets near zero, uniform opacity
     and scale) each Gaussian lies on the fixed input camera's ray through its own output pixel,
     at a depth inside (znear, zfar); rotations
@@ -486,7 +493,7 @@ def test_splatter_image_hangs_each_gaussian_on_its_pixels_ray_of_the_fixed_camer
     from gs_core.rendering.projection import quat_to_rotmat
     from gs_method_dd3g.cameras import orbit_views
 
-    m = _tiny(generator="splatter").eval()
+    m = _tiny(generator="splatter", splatter={"backbone": backbone}).eval()
     gen = m.generator
     with torch.no_grad():  # SI's start for white-background objects: uniform but the depth
         start = gen(torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1)))
@@ -516,7 +523,7 @@ def test_splatter_image_hangs_each_gaussian_on_its_pixels_ray_of_the_fixed_camer
     turned = quat_to_rotmat(out["rotation"].reshape(-1, 4))
     torch.testing.assert_close(turned, c2w.expand_as(turned), atol=1e-5, rtol=0)
     # A wrong fixed pose moves every Gaussian: SI's geometry depends on the camera.
-    low = _tiny(generator="splatter", camera_radius=2.0)
+    low = _tiny(generator="splatter", camera_radius=2.0, splatter={"backbone": backbone})
     low.generator.load_state_dict(gen.state_dict())
     with torch.no_grad():
         moved = low.generator(torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0)))
@@ -529,6 +536,39 @@ def test_splatter_image_hangs_each_gaussian_on_its_pixels_ray_of_the_fixed_camer
     local = mixed["position"] @ view[:3, :3].T + view[:3, 3]
     px = local[..., :2] / local[..., 2:] * K.diagonal()[:2] + K[:2, 2]
     torch.testing.assert_close(px, centres.expand_as(px), atol=1e-3, rtol=0)
+
+
+def test_splatter_images_backbone_is_the_ddpmpp_unet_it_configures():
+    """SI's U-Net (EDM's DDPM++ as SI builds it): at SI's ShapeNet setting (128 px, base 128,
+    four blocks per level, attention at 16 px) the output keeps the input's size, attention
+    sits in the four 16 px encoder blocks, the bottom block and the last 16 px decoder block,
+    every residual branch starts near zero, and the input reaches the output."""
+    from gs_method_dd3g.config import DDPMppConfig
+    from gs_method_dd3g.ddpmpp_unet import DDPMppUNet
+
+    net = DDPMppUNet(3, 15, 128, DDPMppConfig())
+    blocks = [*net.encoder, *net.decoder]
+    assert len(net.encoder) == 3 + 4 * 4  # three downsampling blocks, four blocks per level
+    assert len(net.decoder) == 2 + 3 + 4 * 5  # the bottom pair, three up, five per level
+    assert sum(b.attention for b in net.encoder) == 4
+    assert [i for i, b in enumerate(net.decoder) if b.attention] == [0, 6]
+    assert {b.conv1.weight.abs().max().item() < 1e-3 for b in blocks} == {True}
+    assert sum(p.numel() for p in net.parameters()) == 56_367_759
+    tiny = DDPMppUNet(3, 15, 16, DDPMppConfig(model_channels=8, channel_mult=[1, 2], num_blocks=1))
+    x = torch.rand(2, 3, 16, 16, requires_grad=True)
+    y = tiny(x)
+    assert y.shape == (2, 15, 16, 16)
+    y[0, :, 3, 5].sum().backward()
+    assert x.grad[0].abs().sum() > 0 and x.grad[1].abs().sum() == 0  # per image
+    with pytest.raises(ValueError, match="norm groups"):
+        DDPMppUNet(3, 15, 16, DDPMppConfig(model_channels=48, num_blocks=1))
+    with pytest.raises(GS3DError, match="backbone 'ddpmpp' is Splatter Image's"):
+        DD3GConfig.preset("tiny", splatter={"backbone": "ddpmpp", "head": "lgm"})
+    three_levels = {"backbone": "ddpmpp", "input_size": 18, "ddpmpp": {"channel_mult": [1, 2, 2]}}
+    with pytest.raises(GS3DError, match=r"input_size 18 is not divisible by 2\^2"):
+        DD3GConfig.preset("tiny", splatter=three_levels)
+    small = DD3GConfig.preset("small", generator="splatter", splatter={"backbone": "ddpmpp"})
+    assert small.num_gaussians() == 64 * 64  # one per input pixel, as the LGM backbone's
 
 
 def test_a_splatter_checkpoint_saved_before_the_head_existed_loads_as_lgms(tmp_path):
@@ -561,20 +601,23 @@ def test_a_splatter_checkpoint_saved_before_the_head_existed_loads_as_lgms(tmp_p
         DD3GConfig.preset("tiny", splatter={"depth_range": (2.0, 1.0)})
 
 
-@pytest.mark.parametrize("generator", ["splatter", "hybrid"])
+@pytest.mark.parametrize("generator", ["splatter", "splatter+ddpmpp", "hybrid"])
 def test_table2_baselines_learn_a_quadruple_and_train_through_the_engine(
     generator, tiny_quadruples, tmp_path
 ):
     from gs_core.training import Trainer
 
-    m = _tiny(generator=generator)
+    generator, _, backbone = generator.partition("+")
+    extra = {"splatter": {"backbone": backbone}} if backbone else {}
+    m = _tiny(generator=generator, **extra)
     _fit_one_quadruple(m, tiny_quadruples)
     if generator == "hybrid":  # both branches learn
         assert m.generator.points.queries.grad.abs().sum() > 0
         assert m.generator.planes.queries.grad.abs().sum() > 0
 
     # bf16 as the small preset trains (Splatter Image's geometry leaves autocast in float32)
-    m = _tiny(generator=generator, objective="es", train={"max_steps": 2, "precision": "bf16"})
+    train = {"max_steps": 2, "precision": "bf16"}
+    m = _tiny(generator=generator, objective="es", train=train, **extra)
     res = Trainer(m.training_module(quadruples=tiny_quadruples), tmp_path / "run").fit()
     assert res.step == 2 and "loss/es_mse" in res.metrics
 

@@ -58,6 +58,23 @@ _LAYOUT_BEFORE_HEAD = (
 )
 
 
+class DDPMppConfig(Config):
+    """Splatter Image's backbone, EDM's DDPM++ U-Net (``gs_method_dd3g.ddpmpp_unet``); the
+    defaults are Splatter Image's (``configs/default_config.yaml``: ``base_dim`` 128,
+    ``num_blocks`` 4, ``attention_resolutions`` [16]; EDM's ``channel_mult`` [1, 2, 2, 2] and
+    dropout 0.1, which it leaves as they are)."""
+
+    model_channels: int = pydantic.Field(128, ge=4, description="base width (SI: 128)")
+    channel_mult: list[int] = pydantic.Field(
+        [1, 2, 2, 2], min_length=1, description="width multiplier per level (EDM: 1, 2, 2, 2)"
+    )
+    num_blocks: int = pydantic.Field(4, ge=1, description="residual blocks per level (SI: 4)")
+    attention_resolutions: list[int] = pydantic.Field(
+        [16], description="resolutions (px) with self-attention (SI: 16, at 128 px input)"
+    )
+    dropout: float = pydantic.Field(0.1, ge=0, lt=1, description="EDM's default, kept by SI")
+
+
 class SplatterBaselineConfig(Config):
     """Table II (b): a single-image splatter network (Splatter Image, Szymanowicz et al. 2024,
     the paper's "SI" [38]) as the generator: one Gaussian per output pixel of a U-Net that sees
@@ -75,8 +92,9 @@ class SplatterBaselineConfig(Config):
     session 52: LGM's activations (positions in [-1, 1]^3 directly, 0.1 softplus scales) on
     the image and the fixed camera's Plücker rays.
 
-    The backbone is gs_nets' LGM splatter U-Net in both (SI's is EDM's DDPM++ U-Net, 128 base
-    channels, 4 blocks per level); its widths below."""
+    ``backbone="lgm"`` is gs_nets' LGM splatter U-Net (its widths below; the row measured up to
+    session 53); ``backbone="ddpmpp"`` is SI's own, EDM's DDPM++ U-Net (``ddpmpp``), with the
+    SI head only, one Gaussian per input pixel."""
 
     head: Literal["splatter_image", "lgm"] = pydantic.Field(
         "splatter_image",
@@ -124,6 +142,15 @@ class SplatterBaselineConfig(Config):
         5.0, ge=0, description="Xavier gain of the SH DC colour channels' start (SI: 5.0)"
     )
 
+    backbone: Literal["lgm", "ddpmpp"] = pydantic.Field(
+        "lgm",
+        description="'lgm': gs_nets' LGM U-Net (output = input / 2 at paper); 'ddpmpp': SI's "
+        "DDPM++ U-Net (output = input, the SI head only; at paper, input_size 128 gives SI's "
+        "16,384 Gaussians)",
+    )
+    ddpmpp: DDPMppConfig = pydantic.Field(
+        default_factory=DDPMppConfig, description="the DDPM++ backbone's widths"
+    )
     input_size: Resolution = pydantic.Field(
         256, description="network input (paper: 256 px, the render resolution of IV-A)"
     )
@@ -161,7 +188,23 @@ class SplatterBaselineConfig(Config):
             raise ValueError(f"expected 0 < znear < zfar, got {v}")
         return v
 
+    @pydantic.model_validator(mode="after")
+    def _ddpmpp_fits(self) -> SplatterBaselineConfig:
+        if self.backbone == "ddpmpp":
+            if self.head != "splatter_image":
+                raise ValueError("backbone 'ddpmpp' is Splatter Image's: expected head "
+                                 f"'splatter_image', got {self.head!r}")  # fmt: skip
+            levels = len(self.ddpmpp.channel_mult)
+            if self.input_size % 2 ** (levels - 1):
+                raise ValueError(
+                    f"input_size {self.input_size} is not divisible by 2^{levels - 1} "
+                    f"(ddpmpp.channel_mult has {levels} levels)"
+                )
+        return self
+
     def num_gaussians(self) -> int:
+        if self.backbone == "ddpmpp":
+            return self.input_size * self.input_size
         side = self.input_size // 2 ** (len(self.down_channels) - len(self.up_channels))
         return side * side
 
@@ -471,6 +514,9 @@ class DD3GConfig(Config):
                 "layers_per_block": 1,
                 "attention_heads": 4,
                 "groups": 8,
+                # SI's own backbone when backbone="ddpmpp": 11.5 M parameters (the LGM
+                # U-Net above: 10.5 M), attention at the lowest level as SI's 16 px at 128 px
+                "ddpmpp": {"model_channels": 64, "num_blocks": 3, "attention_resolutions": [8]},
             },
             "decoder": {"dim": 192, "depth": 8, "head_hidden": 192, "gaussians_per_token": 128},
             "latent_size": 32,
@@ -530,6 +576,12 @@ class DD3GConfig(Config):
                 "layers_per_block": 1,
                 "attention_heads": 2,
                 "groups": 4,
+                "ddpmpp": {
+                    "model_channels": 8,
+                    "channel_mult": [1, 2],
+                    "num_blocks": 1,
+                    "attention_resolutions": [8],
+                },
             },
             "decoder": {
                 "dim": 32,

@@ -21,6 +21,7 @@ from torch import nn
 from gs_core.rotations import quaternion_multiply, quaternion_of_rotation
 from gs_method_dd3g.cameras import orbit_views, plucker_inputs
 from gs_method_dd3g.config import DD3GConfig
+from gs_method_dd3g.ddpmpp_unet import DDPMppUNet
 from gs_nets.splatter_unet import (
     OPACITY,
     POS,
@@ -70,12 +71,17 @@ class SplatterBaseline(nn.Module):
             attention_heads=c.attention_heads,
             groups=c.groups,
         )
-        side = unet_config.splat_size
+        self.ddpmpp = c.backbone == "ddpmpp"
+        side = c.input_size if self.ddpmpp else unet_config.splat_size
         with torch.device("cpu"):  # fixed geometry, also when the model is built on meta
             zero = torch.zeros(1, 1)
             cams = orbit_views(zero, zero, config.camera_radius, config.fov_deg, c.input_size)
             if si:
-                self.backbone = SplatterUNetBackbone(unet_config)
+                self.backbone = (
+                    DDPMppUNet(3, sum(SI_GROUPS), c.input_size, c.ddpmpp)
+                    if self.ddpmpp
+                    else SplatterUNetBackbone(unet_config)
+                )
                 self.head = nn.Conv2d(sum(SI_GROUPS), sum(SI_GROUPS), 1)
                 self._init_head(c)
                 out = cams.resized(side, side)
@@ -138,7 +144,8 @@ class SplatterBaseline(nn.Module):
         }
 
     def _splatter_image(self, rgb: torch.Tensor) -> dict[str, torch.Tensor]:
-        raw = self.head(self.backbone(rgb, num_views=1))  # [B, 15, S, S]
+        features = self.backbone(rgb) if self.ddpmpp else self.backbone(rgb, num_views=1)
+        raw = self.head(features)  # [B, 15, S, S]
         # The geometry in float32 outside autocast (which would run the matmul in bf16): in
         # bf16 a position near the camera radius (1.5) resolves to about 0.008 world units,
         # and these few operations are cheap next to the U-Net.

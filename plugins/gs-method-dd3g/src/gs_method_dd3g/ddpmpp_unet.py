@@ -1,0 +1,153 @@
+"""Splatter Image's backbone: the DDPM++ U-Net (Song et al. 2021, in the form EDM gives it),
+as Splatter Image builds it -- no noise or label embedding, single-head attention, output at
+the input's resolution.
+
+``DDPMppUNet(in_channels, out_channels, resolution, config)(x [B, C_in, R, R])`` ->
+``[B, C_out, R, R]``. The layout (from Splatter Image's ``scene/gaussian_predictor.py`` and
+EDM's ``SongUNet``, read for facts): per level a 2x downsampling block (after the first), then
+``num_blocks`` residual blocks, attention at the listed resolutions; the decoder mirrors it with
+two blocks at the bottom (the first with attention), a 2x upsampling block per level and
+``num_blocks + 1`` blocks that take the encoder's outputs as skips; a GroupNorm, SiLU and 3x3
+convolution make the output. Residual sums are scaled by sqrt(1/2); resampling is 2x2 averaging
+down and nearest-neighbour up (the filter [1, 1]); the last convolution of each block and the
+attention projection start near zero (Xavier gain 1e-5), the output convolution at gain 0.2.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gs_method_dd3g.config import DDPMppConfig
+
+SKIP_SCALE = math.sqrt(0.5)
+
+
+def _conv(cin: int, cout: int, kernel: int, gain: float = 1.0) -> nn.Conv2d:
+    conv = nn.Conv2d(cin, cout, kernel, padding=kernel // 2)
+    nn.init.xavier_uniform_(conv.weight, gain=gain)
+    nn.init.zeros_(conv.bias)
+    return conv
+
+
+def _norm(channels: int) -> nn.GroupNorm:
+    # EDM's GroupNorm: 32 groups, fewer where a group would hold under 4 channels.
+    groups = min(32, channels // 4)
+    if groups < 1 or channels % groups:
+        raise ValueError(
+            f"ddpmpp: a block of {channels} channels cannot split into {groups} norm groups; "
+            "expected model_channels a multiple of 32 (or a power of two below it)"
+        )
+    return nn.GroupNorm(groups, channels, eps=1e-6)
+
+
+class _Resample(nn.Module):
+    def __init__(self, mode: str | None):
+        super().__init__()
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "down":
+            return F.avg_pool2d(x, 2)
+        if self.mode == "up":
+            return F.interpolate(x, scale_factor=2, mode="nearest")
+        return x
+
+
+class DDPMppBlock(nn.Module):
+    """norm, SiLU, (resample,) 3x3 conv, norm, SiLU, dropout, 3x3 conv, plus the skip (a
+    resampled 1x1 conv where the shape changes), times sqrt(1/2); then, with ``attention``,
+    single-head self-attention over the pixels added the same way."""
+
+    def __init__(self, cin: int, cout: int, resample: str | None, attention: bool, dropout: float):
+        super().__init__()
+        self.in_channels = cin
+        self.resample = _Resample(resample)
+        self.norm0 = _norm(cin)
+        self.conv0 = _conv(cin, cout, 3)
+        self.norm1 = _norm(cout)
+        self.dropout = nn.Dropout(dropout)
+        self.conv1 = _conv(cout, cout, 3, gain=1e-5)
+        self.skip = _conv(cin, cout, 1) if cin != cout or resample else None
+        self.attention = attention
+        if attention:
+            self.norm2 = _norm(cout)
+            self.qkv = _conv(cout, 3 * cout, 1, gain=math.sqrt(0.2))
+            self.proj = _conv(cout, cout, 1, gain=1e-5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        orig = self.resample(x)
+        h = self.conv0(self.resample(F.silu(self.norm0(x))))
+        h = self.conv1(self.dropout(F.silu(self.norm1(h))))
+        x = (h + (self.skip(orig) if self.skip is not None else orig)) * SKIP_SCALE
+        if self.attention:
+            b, c, hh, ww = x.shape
+            q, k, v = self.qkv(self.norm2(x)).reshape(b, 3, c, hh * ww).unbind(1)
+            a = F.scaled_dot_product_attention(
+                q.transpose(1, 2).unsqueeze(1),
+                k.transpose(1, 2).unsqueeze(1),
+                v.transpose(1, 2).unsqueeze(1),
+            )  # [B, 1, HW, C]
+            a = a.squeeze(1).transpose(1, 2).reshape(b, c, hh, ww)
+            x = (self.proj(a) + x) * SKIP_SCALE
+        return x
+
+
+class DDPMppUNet(nn.Module):
+    """Splatter Image's U-Net (see the module docstring); ``config`` sets the widths."""
+
+    def __init__(self, in_channels: int, out_channels: int, resolution: int, config: DDPMppConfig):
+        super().__init__()
+        c = config
+        levels = len(c.channel_mult)
+        if resolution % 2 ** (levels - 1):
+            raise ValueError(
+                f"resolution {resolution} is not divisible by 2^{levels - 1} "
+                f"({levels} levels of channel_mult)"
+            )
+        self.encoder = nn.ModuleList()
+        self.stem = _conv(in_channels, c.model_channels, 3)
+        skips = [c.model_channels]
+        cout = c.model_channels
+        for level, mult in enumerate(c.channel_mult):
+            res = resolution >> level
+            if level > 0:
+                self.encoder.append(DDPMppBlock(cout, cout, "down", False, c.dropout))
+                skips.append(cout)
+            for _ in range(c.num_blocks):
+                cin, cout = cout, c.model_channels * mult
+                attn = res in c.attention_resolutions
+                self.encoder.append(DDPMppBlock(cin, cout, None, attn, c.dropout))
+                skips.append(cout)
+        self.decoder = nn.ModuleList()
+        for level in reversed(range(levels)):
+            mult, res = c.channel_mult[level], resolution >> level
+            if level == levels - 1:
+                self.decoder.append(DDPMppBlock(cout, cout, None, True, c.dropout))
+                self.decoder.append(DDPMppBlock(cout, cout, None, False, c.dropout))
+            else:
+                self.decoder.append(DDPMppBlock(cout, cout, "up", False, c.dropout))
+            for idx in range(c.num_blocks + 1):
+                cin, cout = cout + skips.pop(), c.model_channels * mult
+                attn = idx == c.num_blocks and res in c.attention_resolutions
+                self.decoder.append(DDPMppBlock(cin, cout, None, attn, c.dropout))
+        self.out_norm = _norm(cout)
+        self.out_conv = _conv(cout, out_channels, 3, gain=0.2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        skips = [x]
+        for block in self.encoder:
+            x = block(x)
+            skips.append(x)
+        for block in self.decoder:
+            if block.in_channels != x.shape[1]:  # the blocks that read a skip
+                x = torch.cat([x, skips.pop()], dim=1)
+            x = block(x)
+        return self.out_conv(F.silu(self.out_norm(x)))
+
+
+__all__ = ["DDPMppBlock", "DDPMppUNet"]
