@@ -85,7 +85,8 @@ class SplatterBaselineConfig(Config):
     along the fixed camera's ray (camera-space direction with z = 1), plus a free 3D offset,
     both in the camera's frame and moved to the world by its camera-to-world; rotations
     predicted in the camera frame and turned likewise; ``exp`` scales, ``sigmoid`` opacity, an
-    SH DC colour. The network sees the image alone (SI has no ray input). The output 1x1
+    SH DC colour (SI's configs add SH degree 1; the DC term alone here, as every other row
+    gives one colour per Gaussian). The network sees the image alone (SI has no ray input). The output 1x1
     convolution starts each group as SI does (a Xavier gain and a constant bias per group).
     This is what the paper's argument is about: SI's Gaussians hang on the input camera's rays,
     so a fixed pose that is wrong misplaces them. ``head="lgm"`` is the row measured up to
