@@ -105,6 +105,22 @@ def test_resblock_is_lgm_resnet_block():
     }
 
 
+def test_resblock_in_its_ddpmpp_form():
+    """Per-width norm groups and a projected shortcut where resampling keeps the width (EDM's
+    DDPM++ block): down = average the skip 2x2, then the 1x1 projection."""
+    f = torch.nn.functional
+    blk = ResBlock(8, 8, resample="down", groups=lambda c: c // 4, project_resampled_shortcut=True)
+    assert blk.norm1.num_groups == 2 and isinstance(blk.shortcut, torch.nn.Conv2d)
+    x = torch.randn(1, 8, 6, 6)
+    h = blk.conv2(f.silu(blk.norm2(blk.conv1(f.avg_pool2d(f.silu(blk.norm1(x)), 2)))))
+    torch.testing.assert_close(blk(x), h + blk.shortcut(f.avg_pool2d(x, 2)))
+    assert isinstance(ResBlock(8, 8, resample="down", groups=4).shortcut, torch.nn.Identity)
+    wide = ResBlock(8, 32, groups=lambda c: min(32, c // 4))
+    assert (wide.norm1.num_groups, wide.norm2.num_groups) == (2, 8)
+    with pytest.raises(ValueError, match="groups=3"):
+        ResBlock(8, 8, groups=lambda c: 3)
+
+
 def test_timestep_embedding_formula():
     t = torch.tensor([0, 10, 999])
     e = timestep_embedding(t, 6)

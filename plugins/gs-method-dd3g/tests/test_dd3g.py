@@ -552,7 +552,7 @@ def test_splatter_images_backbone_is_the_ddpmpp_unet_it_configures():
     assert len(net.decoder) == 2 + 3 + 4 * 5  # the bottom pair, three up, five per level
     assert sum(b.attention for b in net.encoder) == 4
     assert [i for i, b in enumerate(net.decoder) if b.attention] == [0, 6]
-    assert {b.conv1.weight.abs().max().item() < 1e-3 for b in blocks} == {True}
+    assert {b.res.conv2.weight.abs().max().item() < 1e-3 for b in blocks} == {True}
     assert sum(p.numel() for p in net.parameters()) == 56_367_759
     tiny = DDPMppUNet(3, 15, 16, DDPMppConfig(model_channels=8, channel_mult=[1, 2], num_blocks=1))
     x = torch.rand(2, 3, 16, 16, requires_grad=True)

@@ -8,9 +8,10 @@ EDM's ``SongUNet``, read for facts): per level a 2x downsampling block (after th
 ``num_blocks`` residual blocks, attention at the listed resolutions; the decoder mirrors it with
 two blocks at the bottom (the first with attention), a 2x upsampling block per level and
 ``num_blocks + 1`` blocks that take the encoder's outputs as skips; a GroupNorm, SiLU and 3x3
-convolution make the output. Residual sums are scaled by sqrt(1/2); resampling is 2x2 averaging
-down and nearest-neighbour up (the filter [1, 1]); the last convolution of each block and the
-attention projection start near zero (Xavier gain 1e-5), the output convolution at gain 0.2.
+convolution make the output. Each residual block is gs_nets' ``ResBlock`` in its DDPM++ form
+(sums scaled by sqrt(1/2), 2x2 averaging down and nearest-neighbour up: EDM's filter [1, 1]);
+the last convolution of each block and the attention projection start near zero (Xavier gain
+1e-5), the output convolution at gain 0.2.
 """
 
 from __future__ import annotations
@@ -22,18 +23,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from gs_method_dd3g.config import DDPMppConfig
+from gs_nets.resblock import ResBlock
 
 SKIP_SCALE = math.sqrt(0.5)
 
 
-def _conv(cin: int, cout: int, kernel: int, gain: float = 1.0) -> nn.Conv2d:
-    conv = nn.Conv2d(cin, cout, kernel, padding=kernel // 2)
-    nn.init.xavier_uniform_(conv.weight, gain=gain)
-    nn.init.zeros_(conv.bias)
-    return conv
-
-
-def _norm(channels: int) -> nn.GroupNorm:
+def _edm_groups(channels: int) -> int:
     # EDM's GroupNorm: 32 groups, fewer where a group would hold under 4 channels.
     groups = min(32, channels // 4)
     if groups < 1 or channels % groups:
@@ -41,58 +36,50 @@ def _norm(channels: int) -> nn.GroupNorm:
             f"ddpmpp: a block of {channels} channels cannot split into {groups} norm groups; "
             "expected model_channels a multiple of 32 (or a power of two below it)"
         )
-    return nn.GroupNorm(groups, channels, eps=1e-6)
+    return groups
 
 
-class _Resample(nn.Module):
-    def __init__(self, mode: str | None):
-        super().__init__()
-        self.mode = mode
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.mode == "down":
-            return F.avg_pool2d(x, 2)
-        if self.mode == "up":
-            return F.interpolate(x, scale_factor=2, mode="nearest")
-        return x
+def _xavier(conv: nn.Conv2d, gain: float = 1.0) -> nn.Conv2d:
+    nn.init.xavier_uniform_(conv.weight, gain=gain)
+    nn.init.zeros_(conv.bias)
+    return conv
 
 
 class DDPMppBlock(nn.Module):
-    """norm, SiLU, (resample,) 3x3 conv, norm, SiLU, dropout, 3x3 conv, plus the skip (a
-    resampled 1x1 conv where the shape changes), times sqrt(1/2); then, with ``attention``,
-    single-head self-attention over the pixels added the same way."""
+    """gs_nets' ``ResBlock`` in its DDPM++ form (see there), Xavier-initialised with the last
+    convolution near zero; then, with ``attention``, single-head self-attention over the
+    pixels, added and scaled the same way."""
 
     def __init__(self, cin: int, cout: int, resample: str | None, attention: bool, dropout: float):
         super().__init__()
         self.in_channels = cin
-        self.resample = _Resample(resample)
-        self.norm0 = _norm(cin)
-        self.conv0 = _conv(cin, cout, 3)
-        self.norm1 = _norm(cout)
-        self.dropout = nn.Dropout(dropout)
-        self.conv1 = _conv(cout, cout, 3, gain=1e-5)
-        self.skip = _conv(cin, cout, 1) if cin != cout or resample else None
+        self.res = ResBlock(
+            cin,
+            cout,
+            resample=resample,
+            dropout=dropout,
+            groups=_edm_groups,
+            eps=1e-6,
+            skip_scale=SKIP_SCALE,
+            project_resampled_shortcut=True,
+        )
+        _xavier(self.res.conv1)
+        _xavier(self.res.conv2, gain=1e-5)
+        if isinstance(self.res.shortcut, nn.Conv2d):
+            _xavier(self.res.shortcut)
         self.attention = attention
         if attention:
-            self.norm2 = _norm(cout)
-            self.qkv = _conv(cout, 3 * cout, 1, gain=math.sqrt(0.2))
-            self.proj = _conv(cout, cout, 1, gain=1e-5)
+            self.norm = nn.GroupNorm(_edm_groups(cout), cout, eps=1e-6)
+            self.qkv = _xavier(nn.Conv2d(cout, 3 * cout, 1), gain=math.sqrt(0.2))
+            self.proj = _xavier(nn.Conv2d(cout, cout, 1), gain=1e-5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        orig = self.resample(x)
-        h = self.conv0(self.resample(F.silu(self.norm0(x))))
-        h = self.conv1(self.dropout(F.silu(self.norm1(h))))
-        x = (h + (self.skip(orig) if self.skip is not None else orig)) * SKIP_SCALE
+        x = self.res(x)
         if self.attention:
-            b, c, hh, ww = x.shape
-            q, k, v = self.qkv(self.norm2(x)).reshape(b, 3, c, hh * ww).unbind(1)
-            a = F.scaled_dot_product_attention(
-                q.transpose(1, 2).unsqueeze(1),
-                k.transpose(1, 2).unsqueeze(1),
-                v.transpose(1, 2).unsqueeze(1),
-            )  # [B, 1, HW, C]
-            a = a.squeeze(1).transpose(1, 2).reshape(b, c, hh, ww)
-            x = (self.proj(a) + x) * SKIP_SCALE
+            b, c, h, w = x.shape
+            q, k, v = self.qkv(self.norm(x)).reshape(b, 3, 1, c, h * w).transpose(-1, -2).unbind(1)
+            a = F.scaled_dot_product_attention(q, k, v)  # one head: [B, 1, HW, C]
+            x = (self.proj(a.squeeze(1).transpose(1, 2).reshape(b, c, h, w)) + x) * SKIP_SCALE
         return x
 
 
@@ -109,7 +96,7 @@ class DDPMppUNet(nn.Module):
                 f"({levels} levels of channel_mult)"
             )
         self.encoder = nn.ModuleList()
-        self.stem = _conv(in_channels, c.model_channels, 3)
+        self.stem = _xavier(nn.Conv2d(in_channels, c.model_channels, 3, padding=1))
         skips = [c.model_channels]
         cout = c.model_channels
         for level, mult in enumerate(c.channel_mult):
@@ -134,8 +121,8 @@ class DDPMppUNet(nn.Module):
                 cin, cout = cout + skips.pop(), c.model_channels * mult
                 attn = idx == c.num_blocks and res in c.attention_resolutions
                 self.decoder.append(DDPMppBlock(cin, cout, None, attn, c.dropout))
-        self.out_norm = _norm(cout)
-        self.out_conv = _conv(cout, out_channels, 3, gain=0.2)
+        self.out_norm = nn.GroupNorm(_edm_groups(cout), cout, eps=1e-6)
+        self.out_conv = _xavier(nn.Conv2d(cout, out_channels, 3, padding=1), gain=0.2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
