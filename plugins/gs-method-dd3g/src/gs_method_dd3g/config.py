@@ -74,6 +74,15 @@ class DDPMppConfig(Config):
     )
     dropout: float = pydantic.Field(0.1, ge=0, lt=1, description="EDM's default, kept by SI")
 
+    def check_resolution(self, resolution: int, name: str = "resolution") -> None:
+        """Raises ``ValueError`` unless every level halves ``resolution`` exactly."""
+        levels = len(self.channel_mult)
+        if resolution % 2 ** (levels - 1):
+            raise ValueError(
+                f"{name} {resolution} is not divisible by 2^{levels - 1} "
+                f"(ddpmpp.channel_mult has {levels} levels)"
+            )
+
 
 class SplatterBaselineConfig(Config):
     """Table II (b): a single-image splatter network (Splatter Image, Szymanowicz et al. 2024,
@@ -86,8 +95,9 @@ class SplatterBaselineConfig(Config):
     both in the camera's frame and moved to the world by its camera-to-world; rotations
     predicted in the camera frame and turned likewise; ``exp`` scales, ``sigmoid`` opacity, an
     SH DC colour (SI's configs add SH degree 1; the DC term alone here, as every other row
-    gives one colour per Gaussian). The network sees the image alone (SI has no ray input). The output 1x1
-    convolution starts each group as SI does (a Xavier gain and a constant bias per group).
+    gives one colour per Gaussian). The network sees the image alone (SI has no ray input).
+    The output 1x1 convolution starts each group as SI does (a Xavier gain and a constant bias
+    per group).
     This is what the paper's argument is about: SI's Gaussians hang on the input camera's rays,
     so a fixed pose that is wrong misplaces them. ``head="lgm"`` is the row measured up to
     session 52: LGM's activations (positions in [-1, 1]^3 directly, 0.1 softplus scales) on
@@ -195,12 +205,7 @@ class SplatterBaselineConfig(Config):
             if self.head != "splatter_image":
                 raise ValueError("backbone 'ddpmpp' is Splatter Image's: expected head "
                                  f"'splatter_image', got {self.head!r}")  # fmt: skip
-            levels = len(self.ddpmpp.channel_mult)
-            if self.input_size % 2 ** (levels - 1):
-                raise ValueError(
-                    f"input_size {self.input_size} is not divisible by 2^{levels - 1} "
-                    f"(ddpmpp.channel_mult has {levels} levels)"
-                )
+            self.ddpmpp.check_resolution(self.input_size, "input_size")
         return self
 
     def num_gaussians(self) -> int:

@@ -89,12 +89,8 @@ class DDPMppUNet(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, resolution: int, config: DDPMppConfig):
         super().__init__()
         c = config
+        c.check_resolution(resolution)
         levels = len(c.channel_mult)
-        if resolution % 2 ** (levels - 1):
-            raise ValueError(
-                f"resolution {resolution} is not divisible by 2^{levels - 1} "
-                f"({levels} levels of channel_mult)"
-            )
         self.encoder = nn.ModuleList()
         self.stem = _xavier(nn.Conv2d(in_channels, c.model_channels, 3, padding=1))
         skips = [c.model_channels]
