@@ -588,6 +588,7 @@ def test_a_splatter_checkpoint_saved_before_the_head_existed_loads_as_lgms(tmp_p
         "scale_init",
         "scale_init_gain",
         "color_init_gain",
+        "sh_degree",
     ):
         cfg["splatter"].pop(key)
     (tmp_path / "old" / "config.json").write_text(json.dumps(cfg))
@@ -599,6 +600,70 @@ def test_a_splatter_checkpoint_saved_before_the_head_existed_loads_as_lgms(tmp_p
     assert si.splatter.head == "splatter_image"
     with pytest.raises(GS3DError, match="splatter.depth_range.*znear < zfar"):
         DD3GConfig.preset("tiny", splatter={"depth_range": (2.0, 1.0)})
+
+
+def test_sh1_turn_keeps_each_colour_with_its_direction():
+    """Band-1 coefficients turned by ``sh1_turn(R)`` show along ``R d`` what they showed along
+    ``d``, for any rotation (the renderer's SH basis, gs_core.rendering.sh)."""
+    from gs_core.rendering.sh import eval_sh
+    from gs_method_dd3g.splatter_baseline import sh1_turn
+
+    gen = torch.Generator().manual_seed(0)
+    q, r = torch.linalg.qr(torch.randn(3, 3, generator=gen, dtype=torch.float64))
+    rot = q * torch.sign(torch.diagonal(r))
+    rot = rot if torch.det(rot) > 0 else -rot  # a proper rotation, not a mirror
+    coeffs = torch.randn(4, 3, generator=gen, dtype=torch.float64)  # [DC + band 1, RGB]
+    dirs = torch.randn(64, 3, generator=gen, dtype=torch.float64)
+    turned = torch.cat([coeffs[:1], sh1_turn(rot) @ coeffs[1:]])
+    torch.testing.assert_close(eval_sh(1, dirs @ rot.T, turned), eval_sh(1, dirs, coeffs))
+    # Turning by the transpose (the likely slip) does not: the test can tell them apart.
+    wrong = torch.cat([coeffs[:1], sh1_turn(rot.T) @ coeffs[1:]])
+    assert (eval_sh(1, dirs @ rot.T, wrong) - eval_sh(1, dirs, coeffs)).abs().max() > 0.1
+
+
+def test_splatter_images_colours_have_sh_degree_1_from_the_camera_frame():
+    """SI's configs predict SH degree 1: nine more head channels starting at zero (weights and
+    bias), coefficients predicted in the fixed camera's frame and turned to the world's, and
+    Gaussians of degree 1. ``sh_degree=0`` is the DC alone, the LGM head has none, and a saved
+    SI section from before the field (sessions 53-54) loads as the DC alone."""
+    import json
+
+    from gs_core.rendering.sh import eval_sh
+    from gs_method_dd3g.cameras import orbit_views
+
+    m = _tiny(generator="splatter").eval()
+    gen = m.generator
+    assert m.config.splatter.colour_sh_degree() == 1 and gen.head.out_channels == 24
+    assert gen.head.weight[15:].abs().max() == 0 and gen.head.bias[15:].abs().max() == 0
+    rgb = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert gen(rgb)["sh_rest"].abs().max() == 0  # the start: view-independent colours
+        cam_coeffs = torch.randn(3, 3, generator=torch.Generator().manual_seed(1))
+        gen.head.bias[15:].copy_(cam_coeffs.flatten())  # [band-1 coefficient, RGB]
+        out = gen(rgb)
+    assert out["sh_rest"].shape == (2, 256, 3, 3)
+    cams = orbit_views(
+        torch.zeros(1, 1), torch.zeros(1, 1), m.config.camera_radius, m.config.fov_deg, 16
+    )
+    c2w = torch.linalg.inv(cams.viewmats[0, 0])[:3, :3]
+    dirs = torch.randn(32, 3, generator=torch.Generator().manual_seed(2))
+    dc = torch.zeros(1, 3)
+    world = eval_sh(1, dirs, torch.cat([dc, out["sh_rest"][0, 0]]))
+    seen_in_camera = eval_sh(1, dirs @ c2w, torch.cat([dc, cam_coeffs]))  # rows: R^T d
+    torch.testing.assert_close(world, seen_in_camera, atol=1e-5, rtol=0)
+    g = gaussians_from_attributes(out)
+    assert g.sh_degree == 1 and g.sh.shape == (2, 256, 4, 3)
+    torch.testing.assert_close(g.sh[..., 1:, :], out["sh_rest"])
+    dc_only = _tiny(generator="splatter", splatter={"sh_degree": 0})
+    assert dc_only.generator.head.out_channels == 15
+    assert "sh_rest" not in dc_only.generator(rgb)
+    with pytest.raises(GS3DError, match="splatter.*expected sh_degree 0"):
+        DD3GConfig.preset("tiny", splatter={"head": "lgm", "sh_degree": 1})
+    assert DD3GConfig.preset("tiny", splatter={"head": "lgm"}).splatter.colour_sh_degree() == 0
+    cfg = json.loads(dc_only.config.model_dump_json())
+    for key in ("sh_degree", "backbone", "ddpmpp"):  # a section saved in session 53
+        cfg["splatter"].pop(key)
+    assert DD3GConfig.model_validate(cfg).splatter.colour_sh_degree() == 0
 
 
 @pytest.mark.parametrize("generator", ["splatter", "splatter+ddpmpp", "hybrid"])

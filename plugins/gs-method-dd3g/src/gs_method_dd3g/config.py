@@ -58,6 +58,11 @@ _LAYOUT_BEFORE_HEAD = (
 )
 
 
+# Fields of SplatterBaselineConfig that only a saved section names (presets leave them at their
+# defaults), all there since the SI head came (session 53).
+_SAVED_BEFORE_SH = ("depth_range", "offset_init_gain", "color_init_gain")
+
+
 class DDPMppConfig(Config):
     """Splatter Image's backbone, EDM's DDPM++ U-Net (``gs_method_dd3g.ddpmpp_unet``); the
     defaults are Splatter Image's (``configs/default_config.yaml``: ``base_dim`` 128,
@@ -94,8 +99,10 @@ class SplatterBaselineConfig(Config):
     along the fixed camera's ray (camera-space direction with z = 1), plus a free 3D offset,
     both in the camera's frame and moved to the world by its camera-to-world; rotations
     predicted in the camera frame and turned likewise; ``exp`` scales, ``sigmoid`` opacity, an
-    SH DC colour (SI's configs add SH degree 1; the DC term alone here, as every other row
-    gives one colour per Gaussian). The network sees the image alone (SI has no ray input).
+    SH colour of degree ``sh_degree`` (SI's configs: 1; the band-1 coefficients are predicted
+    in the camera's frame and turned to the world's as SI's code does, so that a colour seen
+    along a camera-frame direction stays with it). The network sees the image alone (SI has no
+    ray input).
     The output 1x1 convolution starts each group as SI does (a Xavier gain and a constant bias
     per group).
     This is what the paper's argument is about: SI's Gaussians hang on the input camera's rays,
@@ -152,6 +159,13 @@ class SplatterBaselineConfig(Config):
     color_init_gain: float = pydantic.Field(
         5.0, ge=0, description="Xavier gain of the SH DC colour channels' start (SI: 5.0)"
     )
+    sh_degree: Literal[0, 1] | None = pydantic.Field(
+        None,
+        description="SH degree of the SI head's colours (SI's configs: max_sh_degree 1; its "
+        "band-1 channels start at zero, weights and bias, as SI's do; 0: one colour per "
+        "Gaussian, the SI rows of sessions 53-54). None: the head's own, 1 for "
+        "'splatter_image', 0 for 'lgm' (which has no SH channels)",
+    )
 
     backbone: Literal["lgm", "ddpmpp"] = pydantic.Field(
         "lgm",
@@ -181,7 +195,7 @@ class SplatterBaselineConfig(Config):
 
     @pydantic.model_validator(mode="before")
     @classmethod
-    def _saved_before_the_head_existed(cls, data: Any) -> Any:
+    def _what_a_section_leaves_out(cls, data: Any) -> Any:
         # Checkpoints saved up to session 52 hold the whole section without `head` or
         # `depth_range`; LGM's was the only head then, and their weights are laid out for it.
         if (
@@ -190,6 +204,14 @@ class SplatterBaselineConfig(Config):
             and not {"head", "depth_range"} & set(data)
         ):
             data = {**data, "head": "lgm"}
+        # A saved section (it names every start field) without `sh_degree` predates it
+        # (sessions 53-54), when the SI head had the DC colour alone.
+        if (
+            isinstance(data, dict)
+            and set(_SAVED_BEFORE_SH) <= set(data)
+            and "sh_degree" not in data
+        ):
+            data = {**data, "sh_degree": 0}
         return data
 
     @pydantic.field_validator("depth_range")
@@ -200,6 +222,13 @@ class SplatterBaselineConfig(Config):
         return v
 
     @pydantic.model_validator(mode="after")
+    def _sh_with_the_si_head(self) -> SplatterBaselineConfig:
+        if self.head == "lgm" and self.sh_degree == 1:
+            raise ValueError("head 'lgm' predicts one colour per Gaussian: expected "
+                             f"sh_degree 0, got {self.sh_degree}")  # fmt: skip
+        return self
+
+    @pydantic.model_validator(mode="after")
     def _ddpmpp_fits(self) -> SplatterBaselineConfig:
         if self.backbone == "ddpmpp":
             if self.head != "splatter_image":
@@ -207,6 +236,12 @@ class SplatterBaselineConfig(Config):
                                  f"'splatter_image', got {self.head!r}")  # fmt: skip
             self.ddpmpp.check_resolution(self.input_size, "input_size")
         return self
+
+    def colour_sh_degree(self) -> int:
+        """The SH degree of the Gaussians' colours (``sh_degree`` or the head's own)."""
+        if self.sh_degree is not None:
+            return self.sh_degree
+        return 1 if self.head == "splatter_image" else 0
 
     def num_gaussians(self) -> int:
         if self.backbone == "ddpmpp":

@@ -22,15 +22,23 @@ from gs_method_dd3g.config import DD3GConfig
 from gs_method_dd3g.pattern_extraction import PatternExtraction
 from gs_method_dd3g.progressive_decoding import ProgressiveDecoding
 
+# What a generator returns for its Gaussians (``sh_rest`` from Splatter Image's head alone).
+GAUSSIAN_ATTRIBUTES = ("position", "log_scale", "rotation", "color", "opacity", "sh_rest")
+
 
 def gaussians_from_attributes(attrs: dict[str, torch.Tensor]) -> Gaussians:
-    """PD's activated attributes (``[B, N, .]``) -> :class:`Gaussians` ``[B]`` (SH degree 0)."""
+    """A generator's activated attributes (``[B, N, .]``) -> :class:`Gaussians` ``[B]``: SH
+    degree 0, or 1 where they hold band-1 coefficients ``sh_rest [B, N, 3, 3]`` (Splatter
+    Image's head)."""
+    sh = rgb_to_sh0(attrs["color"].float()).unsqueeze(-2)
+    if "sh_rest" in attrs:
+        sh = torch.cat([sh, attrs["sh_rest"].float()], dim=-2)
     return Gaussians.unchecked(
         means=attrs["position"].float(),
         quats=attrs["rotation"].float(),
         scales=torch.exp(attrs["log_scale"].float()),
         opacities=attrs["opacity"].float(),
-        sh=rgb_to_sh0(attrs["color"].float()).unsqueeze(-2),
+        sh=sh,
     )
 
 
@@ -201,14 +209,18 @@ class DD3G(Method):
         encode, pepd = graphs
 
         def run(tokens, noise, rays):
-            keys = ("position", "log_scale", "rotation", "color", "opacity")
-            return dict(zip(keys, pepd(tokens, noise, rays), strict=True))
+            tensors = pepd(tokens, noise, rays)
+            return dict(zip(self.__dict__["_attribute_names"], tensors, strict=True))
 
         return encode, run
 
     def _pepd_tensors(self, tokens, noise, rays):
+        # The Gaussians' attributes alone (PD's `levels` are for inspection), named from the
+        # call that recorded the graph.
         out = self.generator(tokens, noise, rays)
-        return tuple(out[k] for k in ("position", "log_scale", "rotation", "color", "opacity"))
+        names = tuple(k for k in GAUSSIAN_ATTRIBUTES if k in out)
+        self.__dict__["_attribute_names"] = names
+        return tuple(out[k] for k in names)
 
     # ------------------------------------------------------------------ training
     def training_module(self, stage: str | None = None, **kwargs: Any):
