@@ -18,7 +18,7 @@ import torch
 import gs_core.cuda_graphs as cuda_graphs
 from gs_core.errors import ValidationError
 from gs_core.testing import tiny_rgba_images
-from gs_method_dd3g import DD3G, DD3GConfig
+from gs_method_dd3g import DD3G, DD3GConfig, gaussians_from_attributes
 from gs_method_dd3g.cameras import plucker_inputs
 
 BENCHMARK = Path(__file__).resolve().parents[3] / "benchmarks" / "dd3g.py"
@@ -49,9 +49,9 @@ class ContractGraph:
         return cuda_graphs._unflatten(spec, [t.clone() for t in leaves], [0])
 
 
-def _tiny() -> DD3G:
+def _tiny(**overrides) -> DD3G:
     torch.manual_seed(0)
-    return DD3G(DD3GConfig.preset("tiny")).eval()
+    return DD3G(DD3GConfig.preset("tiny", **overrides)).eval()
 
 
 def test_contract_graph_refuses_what_the_real_one_refuses():
@@ -65,9 +65,12 @@ def test_contract_graph_refuses_what_the_real_one_refuses():
     assert torch.equal(g(torch.full((2,), 3.0)), torch.full((2,), 6.0))
 
 
-def test_model_graphed_path_matches_eager_for_new_inputs(monkeypatch):
+@pytest.mark.parametrize("generator", ["pepd", "splatter"])
+def test_model_graphed_path_matches_eager_for_new_inputs(monkeypatch, generator):
+    """Every attribute of the Gaussians comes through the graph, Splatter Image's band-1 SH
+    coefficients included."""
     monkeypatch.setattr(cuda_graphs, "GraphedCallable", ContractGraph)
-    m = _tiny()
+    m = _tiny(generator=generator)
     encode, pepd = m._graphed()
     for seed in (0, 1):  # the second call replays with other inputs
         gen = torch.Generator().manual_seed(seed)
@@ -79,9 +82,14 @@ def test_model_graphed_path_matches_eager_for_new_inputs(monkeypatch):
             got = pepd(tokens, noise, rays)
             want = m(rgb, noise, rays)
         torch.testing.assert_close(tokens, m.encoder(rgb))
-        for k in ("position", "log_scale", "rotation", "color", "opacity"):
+        names = {"position", "log_scale", "rotation", "color", "opacity"}
+        assert set(got) == names | ({"sh_rest"} if generator == "splatter" else set())
+        for k in got:
             torch.testing.assert_close(got[k], want[k])
     assert m.__dict__["_cuda_graphs"][0].calls == 2
+    degree = 1 if generator == "splatter" else 0
+    assert gaussians_from_attributes(got).sh_degree == degree
+    assert m.generate(tiny_rgba_images(1, 32), seed=3).gaussians.sh_degree == degree
 
 
 def _benchmark():
