@@ -5,9 +5,9 @@
 ``N = config.splatter.num_gaussians()``; with SI's head at SH degree 1 also ``sh_rest
 [B, N, 3, 3]`` (band-1 coefficients by colour, world frame). The network sees the input image;
 its Gaussians are placed through the fixed input camera (azimuth 0, elevation 0: the paper
-fixes the input pose, IV-C). The noise and the random cameras ``C`` are ignored, as a network built for 3D data has
-no input for them. :class:`ImageAsInput` takes the image encoder's place, so training,
-inference and CUDA graphs run unchanged. ``config.splatter.head`` picks Splatter Image's
+fixes the input pose, IV-C). The noise and the random cameras ``C`` are ignored, as a network
+built for 3D data has no input for them. :class:`ImageAsInput` takes the image encoder's place,
+so training, inference and CUDA graphs run unchanged. ``config.splatter.head`` picks Splatter Image's
 depth-along-the-ray head or LGM's direct positions (``SplatterBaselineConfig``).
 """
 
