@@ -73,8 +73,7 @@ class SplatterBaseline(nn.Module):
         self.head_kind = c.head
         self.input_size = c.input_size
         si = c.head == "splatter_image"
-        self.sh_degree = c.colour_sh_degree()
-        self.groups = SI_GROUPS + ((SH_REST,) if self.sh_degree else ())
+        self.groups = SI_GROUPS + ((SH_REST,) if c.colour_sh_degree() else ())
         unet_config = SplatterUNetConfig(
             in_channels=3 if si else 9,
             out_channels=sum(self.groups) if si else 14,
