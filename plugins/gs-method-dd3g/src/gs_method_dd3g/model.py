@@ -201,8 +201,11 @@ class DD3G(Method):
 
         graphs = self.__dict__.get("_cuda_graphs")
         if graphs is None:
+            # An encoder without parameters (the splatter baseline's ImageAsInput hands the
+            # image on) launches no kernel: its graph would be empty, and CUDA warns of that.
+            computes = any(True for _ in self.encoder.parameters())
             graphs = (
-                GraphedCallable(self.encoder, self.encoder),
+                GraphedCallable(self.encoder, self.encoder) if computes else self.encoder,
                 GraphedCallable(self._pepd_tensors, self.generator),
             )
             self.__dict__["_cuda_graphs"] = graphs
