@@ -32,7 +32,7 @@ def test_table_iii_by_default_one_run_per_job(tmp_path):
     assert flag_value(other, "--teacher") == ".teacher/imagedream.safetensors"
     assert flag_value(args, "--variants") == "pepd_joint,pepd_es,pepd_iv"
     assert flag_value(args, "--steps") == "3000" and flag_value(args, "--eval-every") == "1000"
-    assert flag_value(args, "--first-seed") == "0" and flag_value(args, "--jobs") == "3"
+    assert flag_value(args, "--first-seed") == "0" and flag_value(args, "--jobs") == "0"
 
 
 def test_a_later_lease_trains_other_variants_and_seeds_at_once(tmp_path):
@@ -47,13 +47,12 @@ def test_a_later_lease_trains_other_variants_and_seeds_at_once(tmp_path):
     )
     assert flag_value(args, "--variants") == "hybrid_es,splatter_es,pd_es"
     assert flag_value(args, "--first-seed") == "1" and flag_value(args, "--seeds") == "2"
-    assert flag_value(args, "--jobs") == "6"  # every run of the lease at once
+    assert flag_value(args, "--jobs") == "0"  # every run of the lease at once: train_small counts
     assert args[-2:] == ["--set", "iv_random_background=false"]
     (tmp_path / "probe").mkdir()
     probe = "splatter_es+splatter.down_channels=[24,48]"  # a list value's comma is no new run
     args = _job_args(tmp_path / "probe", {"VARIANTS": f"pd_es,{probe}", "SEEDS": "2"})
     assert flag_value(args, "--variants") == f"pd_es,{probe}"
-    assert flag_value(args, "--jobs") == "4"
     (tmp_path / "more").mkdir()  # one row with more seeds than the others, a probe with fewer
     # A file its list value matches as a glob ([24,48] is a bracket expression) changes nothing.
     (tmp_path / "more" / "splatter_es+splatter.down_channels=2=1").touch()
@@ -65,7 +64,6 @@ def test_a_later_lease_trains_other_variants_and_seeds_at_once(tmp_path):
         "pd_es=4",
         f"{probe}=1",
     ]
-    assert flag_value(args, "--jobs") == "5"
 
 
 def test_a_budget_lets_the_probe_set_equal_steps_for_all_six(tmp_path):
@@ -73,7 +71,7 @@ def test_a_budget_lets_the_probe_set_equal_steps_for_all_six(tmp_path):
     args = _job_args(tmp_path, {"VARIANTS": six, "BUDGET_S": "1200"})
     assert flag_value(args, "--budget-s") == "1200" and flag_value(args, "--evals") == "4"
     assert "--steps" not in args and "--eval-every" not in args
-    assert flag_value(args, "--jobs") == "6"
+    assert flag_value(args, "--jobs") == "0"
     (tmp_path / "again").mkdir()
     args = _job_args(tmp_path / "again", {"VARIANTS": six, "BUDGET_S": "900", "EVALS": "3"})
     assert flag_value(args, "--evals") == "3"

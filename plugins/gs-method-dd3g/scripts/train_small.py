@@ -209,7 +209,12 @@ def _parser() -> argparse.ArgumentParser:
         default=0.85,
         help="share of the probed budget the steps may fill (start-up, contention changes)",
     )
-    p.add_argument("--jobs", type=int, default=1, help="runs trained at once (child processes)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs trained at once (child processes); 0: every run of --variants and --seeds",
+    )
     p.add_argument("--gpus", default=None, help="e.g. '0,1': children take these in turn")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument(
@@ -547,6 +552,9 @@ def main(argv=None) -> dict:
         runs = seed_plan(names, a.first_seed, a.seeds, a.seeds_of)
     except ValueError as e:
         raise SystemExit(f"--seeds-of: {e}") from None
+    if a.jobs < 0:
+        raise SystemExit(f"--jobs: expected 0 (every run at once) or a count, got {a.jobs}")
+    a.jobs = a.jobs or len(runs)
     planned_seeds = sorted({s for _, s in runs})
     from gs_core.errors import GS3DError
 
@@ -653,6 +661,7 @@ def main(argv=None) -> dict:
         "data_s": data_s,
         "probe": probe,
         "equal_steps": agg["step"],
+        "runs_at_once": min(a.jobs, len(runs)),
         "baselines": _baselines(eval_root, _eval_inputs(a, eval_root)),
         "variants": agg["variants"],
         "orderings": orderings(agg["variants"]),

@@ -291,7 +291,8 @@ def test_a_budget_without_steps_is_probed_then_fitted(script, tiny_teacher_dir, 
     """With --budget-s and no --steps every run is first timed under the same load; the runs
     then share the step count the slowest fits, evaluated --evals times."""
     out = tmp_path / "out"
-    args = _args(tiny_teacher_dir, out, "--variants", "pepd_es,pepd_iv", "--jobs", "2")
+    # --jobs 0: every run at once, as the device job asks
+    args = _args(tiny_teacher_dir, out, "--variants", "pepd_es,pepd_iv", "--jobs", "0")
     args = args[: args.index("--steps")] + args[args.index("--steps") + 2 :]
     # --max-steps lifts the cap of the tiny preset's 4-step schedule.
     probe_args = ["--budget-s", "30", "--probe-s", "4", "--evals", "3", "--margin", "0.6"]
@@ -306,6 +307,9 @@ def test_a_budget_without_steps_is_probed_then_fitted(script, tiny_teacher_dir, 
     assert every == -(-steps // 3)  # rounded up: three evaluations, the last at the end
     assert res["failed_runs"] == [] and res["equal_steps"] == steps
     assert all([e["step"] for e in r["evals"]] == [every, 2 * every, steps] for r in res["runs"])
+    assert res["runs_at_once"] == 2
+    with pytest.raises(SystemExit, match="--jobs: expected 0"):
+        script.main([*args[: args.index("--jobs")], "--jobs", "-1", "--overwrite"])
 
 
 def test_a_probe_fits_at_most_the_preset_schedule(script, tiny_teacher_dir, tmp_path):

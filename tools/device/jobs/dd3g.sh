@@ -18,18 +18,11 @@
 # dd3g-collect.sh brings back results.json, or before it exists every run's record so far
 # (work/runs, as one runs.tar), for scripts/summarise_runs.py.
 V=${VARIANTS:-pepd_joint,pepd_es,pepd_iv}
-# shellcheck source=tools/device/jobs/variant-names.sh
-source "$(dirname "${BASH_SOURCE[0]}")/variant-names.sh"
-split_variants "$V"
-n=${#variants[@]}
-s=${SEEDS:-1}
-runs=$(( n * s ))
 seeds_of=()
 # split on spaces without globbing: a probe's list value, [24,48], is also a glob bracket
 read -ra entries <<< "${SEEDS_OF:-}"
 for entry in "${entries[@]}"; do
-    seeds_of+=(--seeds-of "$entry")
-    runs=$(( runs + ${entry##*=} - s ))  # train_small.py checks the entry itself
+    seeds_of+=(--seeds-of "$entry")  # train_small.py checks the entry itself
 done
 if [ -n "$BUDGET_S" ]; then
     length=(--budget-s "$BUDGET_S" --evals "${EVALS:-4}")
@@ -38,5 +31,5 @@ else
 fi
 # shellcheck disable=SC2086  # DD3G_ARGS splits into words on purpose
 python3 plugins/gs-method-dd3g/scripts/train_small.py --teacher "${TEACHER_FILE:-packages/gs-priors/teachers/imagedream.safetensors}" \
-    --out "${DD3G_ROOT:-/tmp/d}/out" --variants "$V" --first-seed "${FIRST_SEED:-0}" --seeds "$s" \
-    "${seeds_of[@]}" "${length[@]}" --jobs "$runs" $DD3G_ARGS
+    --out "${DD3G_ROOT:-/tmp/d}/out" --variants "$V" --first-seed "${FIRST_SEED:-0}" --seeds "${SEEDS:-1}" \
+    "${seeds_of[@]}" "${length[@]}" --jobs 0 $DD3G_ARGS
