@@ -66,6 +66,28 @@ def test_build_before_children_is_a_no_op_on_the_cpu():
     assert build_before_children("cpu") is None
 
 
+def test_build_in_background_hands_the_build_result_over_from_another_thread(monkeypatch):
+    import threading
+
+    from gs_core.rendering import build_in_background, gsplat_backend
+
+    threads = []
+
+    def build(device):
+        threads.append(threading.current_thread())
+        if device == "broken":
+            raise RuntimeError("nvcc died")
+        return f"no gsplat on {device}"
+
+    monkeypatch.setattr(gsplat_backend, "build_before_children", build)
+    assert build_in_background("cuda:1").result(timeout=10) == "no gsplat on cuda:1"
+    assert threads[0] is not threading.main_thread() and threads[0].daemon
+    with pytest.raises(RuntimeError, match="nvcc died"):
+        build_in_background("broken").result(timeout=10)
+    monkeypatch.undo()
+    assert build_in_background("cpu").result(timeout=10) is None
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_build_before_children_builds_gsplat_on_cuda():

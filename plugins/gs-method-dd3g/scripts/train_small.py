@@ -40,6 +40,7 @@ import json
 import subprocess
 import sys
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -414,10 +415,13 @@ def _train_one(a, name: str, seed: int, quads, teacher, eval_root: Path, out: Pa
     return record
 
 
-def _launch(a, runs, quads, teacher, eval_root: Path, out: Path, argv: list[str]) -> list[str]:
+def _launch(
+    a, runs, quads, teacher, eval_root: Path, out: Path, argv: list[str], gsplat: Future
+) -> list[str]:
     """Every ``(variant, seed)`` of ``runs``: in this process (``--jobs 1``) or as up to
-    ``--jobs`` child processes at once, each given ``argv`` and its ``--run``. Returns the runs
-    whose child exited with an error."""
+    ``--jobs`` child processes at once, each given ``argv`` and its ``--run``; ``gsplat`` is
+    the build started while the data was made (``build_in_background``). Returns the runs whose
+    child exited with an error."""
     from gs_core.io.atomic import atomic_write_text
 
     crashed: list[str] = []
@@ -432,9 +436,8 @@ def _launch(a, runs, quads, teacher, eval_root: Path, out: Path, argv: list[str]
     pending, active = list(runs), []
 
     from gs_core.devices import child_environment
-    from gs_core.rendering import build_before_children
 
-    if (why := build_before_children(a.device)) is not None:
+    if (why := gsplat.result()) is not None:
         print(f"warning: the runs will render with the torch backend: {why}", flush=True)
 
     def start(name: str, seed: int) -> None:
@@ -598,6 +601,11 @@ def main(argv=None) -> dict:
         make_objects(
             _eval_inputs(a, eval_root), a.eval_objects, size, EVAL_SEED, "test", a.eval_elevation
         )
+    from gs_core.rendering import build_in_background
+
+    # Children render with gsplat, whose extension compiles once (about 70 s on the GPU
+    # machine) before they start: it compiles beside the quadruples, now that nothing forks.
+    gsplat = build_in_background(a.device)
     teacher = ImageDreamGuidance.from_pretrained(a.teacher, device=a.device)
     images = input_images(train_root, size)
     quads = generate_quadruples(
@@ -623,7 +631,7 @@ def main(argv=None) -> dict:
     probe_failed: list[str] = []
     if a.budget_s is not None and a.steps is None:
         print(f"probe: {len(runs)} runs for {a.probe_s:g} s each", flush=True)
-        probed = _launch(a, runs, quads, teacher, eval_root, out, [*forwarded, "--probe"])
+        probed = _launch(a, runs, quads, teacher, eval_root, out, [*forwarded, "--probe"], gsplat)
         probes = [
             json.loads(f.read_text())
             for n, s in runs
@@ -648,7 +656,7 @@ def main(argv=None) -> dict:
                  "failed": probe_failed}  # fmt: skip
         print(f"probe: {a.steps} steps per run, evaluated every {a.eval_every}", flush=True)
         forwarded += ["--steps", str(a.steps), "--eval-every", str(a.eval_every)]
-    crashed = _launch(a, runs, quads, teacher, eval_root, out, forwarded)
+    crashed = _launch(a, runs, quads, teacher, eval_root, out, forwarded, gsplat)
     records = []
     for name, seed in runs:
         f = work / "runs" / f"{name}-s{seed}.json"

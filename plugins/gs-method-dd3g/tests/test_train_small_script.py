@@ -116,9 +116,33 @@ def test_train_small_tiny(script, tiny_teacher_dir, tmp_path):
     assert shards and all(s.stat().st_size <= 16 * 2**20 for s in shards)
 
 
-def test_seeds_in_child_processes_evaluated_along_the_way(script, tiny_teacher_dir, tmp_path):
+def test_seeds_in_child_processes_evaluated_along_the_way(
+    script, tiny_teacher_dir, tmp_path, monkeypatch, capsys
+):
     """Two seeds of two variants, two child processes at once, evaluated at every step: the
-    tables carry the spread over seeds and every run's curve."""
+    tables carry the spread over seeds and every run's curve. gsplat's build starts before
+    the quadruples are made, and the children start with its result."""
+    import gs_core.rendering
+    import gs_method_dd3g.quadruples
+
+    order = []
+    real_build = gs_core.rendering.build_in_background
+    real_quadruples = gs_method_dd3g.quadruples.generate_quadruples
+
+    def build(device):
+        order.append("build")
+        future = real_build(device)
+        future.result()  # the CPU's build is None; a GPU's reason would print like this one
+        patched = type(future)()
+        patched.set_result("test: no gsplat")
+        return patched
+
+    def quadruples(*args, **kwargs):
+        order.append("quadruples")
+        return real_quadruples(*args, **kwargs)
+
+    monkeypatch.setattr(gs_core.rendering, "build_in_background", build)
+    monkeypatch.setattr(gs_method_dd3g.quadruples, "generate_quadruples", quadruples)
     out = tmp_path / "out"
     res = script.main(
         _args(
@@ -140,6 +164,8 @@ def test_seeds_in_child_processes_evaluated_along_the_way(script, tiny_teacher_d
         assert v["seeds"] == [0, 1] and len(v["psnr_per_seed"]) == 2 and v["psnr_std"] >= 0
     t3 = res["orderings"]["table3"]
     assert t3["order"] == ["pepd_iv", "pepd_es"] and isinstance(t3["beyond_spread"], bool)
+    assert order == ["build", "quadruples"]
+    assert "render with the torch backend: test: no gsplat" in capsys.readouterr().out
 
 
 def test_a_lease_gives_one_row_more_seeds_than_the_others(script, tmp_path):
@@ -337,7 +363,7 @@ def test_a_run_whose_probe_fails_is_left_out_and_the_rest_go_on(
 ):
     calls = []
 
-    def fake_launch(a, runs, quads, teacher, eval_root, out, argv):
+    def fake_launch(a, runs, quads, teacher, eval_root, out, argv, gsplat):
         calls.append((list(runs), list(argv)))
         work = out / "work"
         if "--probe" in argv:  # pepd_iv's probe crashes; pepd_es's is timed

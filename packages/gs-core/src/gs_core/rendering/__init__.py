@@ -9,6 +9,7 @@ from gs_core.rendering.api import RenderOutput, render
 from gs_core.rendering.gsplat_backend import (
     BackendUnavailableError,
     build_before_children,
+    build_in_background,
     gsplat_available,
 )
 from gs_core.rendering.mesh_antialias import antialias, edge_topology
@@ -35,6 +36,7 @@ __all__ = [
     "RenderOutput",
     "antialias",
     "build_before_children",
+    "build_in_background",
     "edge_topology",
     "eval_sh",
     "gsplat_available",

@@ -9,6 +9,8 @@ one opacity is NaN); ``gs_core.io`` writes PLY files.
 from __future__ import annotations
 
 import functools
+import threading
+from concurrent.futures import Future
 from typing import Any
 
 import torch
@@ -60,6 +62,27 @@ def build_before_children(device: str | torch.device) -> str | None:
     if torch.device(device).type != "cuda":
         return None
     return _probe()
+
+
+def build_in_background(device: str | torch.device) -> Future[str | None]:
+    """:func:`build_before_children` in a daemon thread: the extension compiles (about 70 s on
+    the GPU machine) while this process does other work, e.g. makes the data its child
+    processes train on. Returns the future of its result.
+
+    Start it after this process has forked any workers: a thread alive across ``fork()`` can
+    leave a lock held in the child. An import of gsplat elsewhere in this process meanwhile waits
+    for the build (Python's per-module import lock), so nothing compiles twice.
+    """
+    future: Future[str | None] = Future()
+
+    def build() -> None:
+        try:
+            future.set_result(build_before_children(device))
+        except BaseException as e:  # handed to whoever waits on the future
+            future.set_exception(e)
+
+    threading.Thread(target=build, name="gsplat-build", daemon=True).start()
+    return future
 
 
 def require_gsplat(device: torch.device) -> None:
