@@ -1,7 +1,8 @@
 # DD3G's procedural tables (plugins/gs-method-dd3g/scripts/train_small.py) on one GPU lease, in
 # segments (tools/device/segment.sh runs this file through job.sh, in the job's copy of the
 # tree). The ImageDream teacher is the compact pack tracked in the repository
-# (packages/gs-priors/teachers/imagedream.safetensors, gs-priors' twentieth run), so a lease
+# (packages/gs-priors/teachers/imagedream.safetensors, gs-priors' twenty-first run; the
+# tables were measured with the twentieth), so a lease
 # carries none; the quadruples are made again from it in every lease (deterministic DDIM, seeded).
 # Environment:
 #   TEACHER_FILE  another packed teacher, e.g. one carried in .teacher (tables joined across
