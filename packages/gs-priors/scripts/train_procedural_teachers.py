@@ -203,7 +203,7 @@ def train_vae_stage(args, work: Path, device: str) -> dict:
             log(f"vae: taken from {packed}")
             return stats
     # One shared VAE of the procedural size: a compact teacher shrinks its U-Net and towers,
-    # not the VAE its latents come from (there is no compact Zero123 preset to read it from).
+    # not the VAE its latents come from.
     cfg = teacher_config(args, "zero123", "procedural" if args.preset == "compact" else None)
     banks = [
         ViewBank.load(
@@ -640,7 +640,7 @@ def main() -> None:
         default="procedural",
         help="procedural: the teachers' size; compact: the procedural world and protocol with "
         "the compact-<prior> architecture (ImageDream, small enough for the repository, and "
-        "Zero123++ at its widths, to warm-start from it); tiny: CPU-sized, for tests",
+        "Zero123 and Zero123++ at its widths, to warm-start from it); tiny: CPU-sized, for tests",
     )
     p.add_argument(
         "--gpus",
@@ -677,8 +677,8 @@ def main() -> None:
         type=Path,
         default=None,
         help="a packed teacher (or its directory) whose weights start the new teachers that can "
-        "take them instead of random ones: Zero123++ from Zero123 (U-Net and CLIP tower); a "
-        "teacher continued by --resume keeps its own",
+        "take them instead of random ones: Zero123++ from Zero123 or ImageDream, Zero123 from "
+        "ImageDream (U-Net and CLIP tower); a teacher continued by --resume keeps its own",
     )
     p.add_argument(
         "--checkpoint-every",
@@ -797,15 +797,6 @@ def main() -> None:
         for name in args.priors:
             if not (args.resume / f"{name}.safetensors").exists():
                 p.error(f"--eval-only: {args.resume / (name + '.safetensors')} is missing")
-    if args.preset == "compact":
-        from gs_priors.teachers import TeacherConfig
-
-        for name in args.priors:
-            if preset_name("compact", name) not in TeacherConfig.presets:
-                p.error(
-                    f"--preset compact: {name} has no compact preset (imagedream and "
-                    "zero123plus have)"
-                )
     for item in args.set:
         prior, sep, _ = item.partition(":")
         if sep and prior not in NAMES:

@@ -1,18 +1,21 @@
-"""Does a useful Zero123 or ImageDream teacher start Zero123++ better than random weights?
-A CPU check at equal steps on held-out objects.
+"""Does a useful teacher start another prior's teacher better than random weights? A CPU check
+at equal steps on held-out objects: Zero123++ from Zero123 or ImageDream, Zero123 from
+ImageDream (``--target``).
 
-Two Zero123++ teachers of the procedural size (the real classes, the VAE of the packed source
-teacher) are written from the same seed; one is then warm-started from the source
+Two teachers of the target prior (the real classes, the VAE of the packed source teacher) are
+written from the same seed; one is then warm-started from the source
 (:func:`gs_priors.teachers.warm_start.warm_start`). Both train on the same batches, one step each
-in turn, and every ``--eval-every`` steps their EMA weights are scored on two fixed batches of
-sets drawn from ``eval-hard`` objects (never trained on) by the v-prediction loss at fixed
-timesteps and noise, per timestep: the high-noise rows are where only the condition tells the
-model what the unseen sides look like. It measures the start of training only (the GPU runs
-take tens of thousands of steps at batch 192), so it says whether the warm start is a head
-start, not where either run ends.
+in turn, and every ``--eval-every`` steps their EMA weights are scored on two fixed batches drawn
+from ``eval-hard`` objects (never trained on) by the prior's own training loss (the MSE of its
+prediction: v for Zero123++, the noise for Zero123) at fixed timesteps and noise, per timestep:
+the high-noise rows are where only the condition tells the model what the unseen sides look
+like. It measures the start of training only (the GPU runs take tens of thousands of steps at
+batch 192), so it says whether the warm start is a head start, not where either run ends.
 
     python3 packages/gs-priors/scripts/warm_start_toy.py --source .teacher/zero123.safetensors \\
         --work /tmp/ws --steps 300 --eval-every 50 --out warm-start.json
+    python3 packages/gs-priors/scripts/warm_start_toy.py --target zero123 --preset compact \\
+        --source packages/gs-priors/teachers/imagedream.safetensors --work /tmp/wz --steps 300
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from pathlib import Path
 import torch
 
 TIMESTEPS = (100, 300, 500, 700, 900)
+# The GPU runs' training data (train_procedural_teachers.py's DATA and DATA_SEEDS).
+TRAIN_VIEWS = {"zero123": 12, "zero123plus": 7}
+DATA_SEEDS = {"zero123": 1001, "zero123plus": 1002}
 # Also scored with the null condition: what the input view is worth where the noise hides most.
 NULL_TIMESTEPS = (700, 900)
 
@@ -48,10 +54,11 @@ def ema_weights(trainer):
 
 
 @torch.no_grad()
-def held_out_loss(trainer, batches: list, cache: dict) -> dict[str, float]:
-    """The MSE of ``trainer``'s EMA weights (Zero123++: v-prediction) on ``batches`` with their fixed
-    noise, per timestep of :data:`TIMESTEPS` and their mean, and ``null_<t>`` with the null
-    condition at :data:`NULL_TIMESTEPS` (its excess over ``<t>`` is the condition's use)."""
+def held_out_loss(trainer, name: str, batches: list, cache: dict) -> dict[str, float]:
+    """The MSE of ``trainer``'s EMA weights (prior ``name``'s own prediction) on ``batches``
+    with their fixed noise, per timestep of :data:`TIMESTEPS` and their mean, and
+    ``null_<t>`` with the null condition at :data:`NULL_TIMESTEPS` (its excess over ``<t>`` is
+    the condition's use)."""
     from gs_priors.forward_process import add_noise, prediction_target
     from gs_priors.teachers.training import conditioned_batch
 
@@ -60,7 +67,7 @@ def held_out_loss(trainer, batches: list, cache: dict) -> dict[str, float]:
     nulls = dict.fromkeys(NULL_TIMESTEPS, 0.0)
     with ema_weights(trainer):
         for batch, noise in batches:
-            x0, cond, null, _ = conditioned_batch(prior, "zero123plus", batch, cache)
+            x0, cond, null, _ = conditioned_batch(prior, name, batch, cache)
             for t in TIMESTEPS:
                 tt = torch.full((x0.shape[0],), t, device=x0.device)
                 xt = add_noise(x0, noise, tt, prior.alphas_cumprod)
@@ -87,10 +94,17 @@ def main(argv: list[str] | None = None) -> dict:
         help="a Zero123 or ImageDream teacher (packed file or directory)",
     )
     p.add_argument(
+        "--target",
+        choices=("zero123plus", "zero123"),
+        default="zero123plus",
+        help="the prior of the two teachers compared",
+    )
+    p.add_argument(
         "--preset",
-        choices=("procedural", "tiny"),
+        choices=("procedural", "compact", "tiny"),
         default="procedural",
-        help="the teachers' size: the GPU runs' or the CPU tests' (tiny-zero123plus)",
+        help="the teachers' size: the GPU runs' (the target's preset), compact-<target> (the "
+        "tracked ImageDream's widths) or the CPU tests' (tiny-<target>)",
     )
     p.add_argument("--work", type=Path, required=True)
     p.add_argument(
@@ -124,6 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from gs_core.procedural.generator import ProceduralConfig, generate
     from gs_priors.teachers import (
+        LAYOUTS,
         TeacherConfig,
         TeacherTrainer,
         ViewBank,
@@ -135,20 +150,23 @@ def main(argv: list[str] | None = None) -> dict:
     from gs_priors.teachers.training import latent_cache
     from gs_priors.teachers.warm_start import summarise, warm_start
 
-    preset = "zero123plus" if a.preset == "procedural" else "tiny-zero123plus"
+    target = a.target
+    preset = target if a.preset == "procedural" else f"{a.preset}-{target}"
     cfg = TeacherConfig.preset(preset).with_overrides(
         [f"batch_size={a.batch}", "warmup_steps=50", *a.set]
     )
     work = a.work
     work.mkdir(parents=True, exist_ok=True)
-    common = {"resolution": cfg.resolution, "camera_layout": "zero123pp", "points": 0,
+    common = {"resolution": cfg.resolution, "camera_layout": LAYOUTS[target], "points": 0,
               "depth": False, "normals": False}  # fmt: skip
-    # The training objects of the GPU runs (their first ones: same seed and split).
-    train_cfg = ProceduralConfig(objects=a.objects, views=7, seed=1002, split="train",
-                                 asymmetric=True, **common)  # fmt: skip
+    # The training objects of the GPU runs (their first ones: same seed and split; Zero123's
+    # pairs are drawn from 12 random views per object, Zero123++'s sets are 7 views).
+    views = TRAIN_VIEWS[target]
+    train_cfg = ProceduralConfig(objects=a.objects, views=views, seed=DATA_SEEDS[target],
+                                 split="train", asymmetric=True, **common)  # fmt: skip
     ev = ProceduralConfig.preset("eval-hard")
     eval_cfg = ProceduralConfig.model_validate(
-        ev.model_copy(update={**common, "objects": a.eval_objects, "views": 7}).model_dump()
+        ev.model_copy(update={**common, "objects": a.eval_objects, "views": views}).model_dump()
     )
     t0 = time.perf_counter()
     for name, c in (("train", train_cfg), ("eval", eval_cfg)):
@@ -163,22 +181,27 @@ def main(argv: list[str] | None = None) -> dict:
         directory = write_teacher(cfg, work / run, source / "vae", seed=0)
         if run == "warm":
             reports[run] = summarise(warm_start(directory, a.source))
-        trainers[run] = TeacherTrainer(load_teacher(directory), cfg, bank, seed=0)
-    eval_cache = latent_cache(trainers["scratch"].prior, "zero123plus", eval_bank)
-    # Two fixed held-out batches (sets drawn from the eval objects) with fixed noise: every
+        # Both teachers have the source's VAE, so the latents are the same: encoded once.
+        trainers[run] = TeacherTrainer(
+            load_teacher(directory), cfg, bank, seed=0, cache_latents=run == "scratch"
+        )
+        if run == "warm":
+            trainers[run].cache = trainers["scratch"].cache
+    eval_cache = latent_cache(trainers["scratch"].prior, target, eval_bank)
+    # Two fixed held-out batches (drawn from the eval objects) with fixed noise: every
     # evaluation scores the same rows.
     g = torch.Generator().manual_seed(7)
+    shape = eval_cache["grids" if target == "zero123plus" else "views"].shape[-3:]
     batches = []
     for _ in range(2):
-        batch = BATCHES["zero123plus"](eval_bank, a.eval_objects, g)
-        shape = eval_cache["grids"].shape[-3:]
+        batch = BATCHES[target](eval_bank, a.eval_objects, g)
         batches.append((batch, torch.randn(batch.obj.shape[0], *shape, generator=g)))
     curves: dict[str, list] = {run: [] for run in trainers}
     seconds = dict.fromkeys(trainers, 0.0)
     for step in range(a.steps + 1):
         if step % a.eval_every == 0 or step == a.steps:
             for run, tr in trainers.items():
-                row = {"step": step, **held_out_loss(tr, batches, eval_cache)}
+                row = {"step": step, **held_out_loss(tr, target, batches, eval_cache)}
                 curves[run].append(row)
                 print(json.dumps({"run": run, **row}), flush=True)
         if step == a.steps:
@@ -189,6 +212,7 @@ def main(argv: list[str] | None = None) -> dict:
             tr.step()
             seconds[run] += time.perf_counter() - s
     result = {
+        "target": target,
         "command": "warm_start_toy.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "config": cfg.model_dump(),
         "steps": a.steps,

@@ -569,7 +569,8 @@ def test_warm_start_copies_zero123_into_a_new_zero123plus(teachers, tmp_path):
     assert report["unet"]["cut"] == ["conv_in.weight"] and report["unet"]["kept"] == []
     ref = load_file(str(teachers["zero123"] / "image_encoder" / "model.safetensors"))
     assert report["vision_encoder"] == {
-        "from": "image_encoder", "copied": len(ref), "cut": [], "kept": [], "unused": 0
+        "from": "image_encoder", "copied": len(ref), "cut": [], "widened": [], "kept": [],
+        "unused": 0,
     }  # fmt: skip
     assert report["unet"]["unused"] == 0
     src = load_file(str(teachers["zero123"] / "unet" / "diffusion_pytorch_model.safetensors"))
@@ -613,7 +614,8 @@ def test_warm_start_copies_imagedream_into_a_new_zero123plus(teachers, tmp_path)
     got = load_file(str(target / "unet" / "diffusion_pytorch_model.safetensors"))
     dropped = [k for k in src if diffusers_key(k, 1) is None]
     assert report["unet"] == {
-        "from": "unet", "copied": len(got), "cut": [], "kept": [], "unused": len(dropped)
+        "from": "unet", "copied": len(got), "cut": [], "widened": [], "kept": [],
+        "unused": len(dropped),
     }  # fmt: skip
     assert dropped and all(
         "_ip." in k or k.startswith(("camera_embed", "image_embed")) for k in dropped
@@ -715,11 +717,12 @@ def test_set_overrides_every_teacher_or_the_one_named(script_module):
     assert script_run.returncode == 2 and "unknown prior 'zero12'" in script_run.stderr
 
 
-def test_compact_imagedream_fits_the_repository_and_only_imagedream_has_one(
+def test_compact_imagedream_fits_the_repository_and_every_prior_has_a_compact_preset(
     script_module, tmp_path
 ):
     """The compact ImageDream is the procedural one shrunk to pack under 18 MB (the 19.3 MB of room beside
-    AGG's bundle in the 32 MiB weight budget), with the procedural world's data and protocol."""
+    AGG's bundle in the 32 MiB weight budget), with the procedural world's data and protocol;
+    Zero123 and Zero123++ have its widths, so that they warm-start from it."""
     import argparse
 
     from gs_priors.teachers.packing import pack_teacher
@@ -734,25 +737,14 @@ def test_compact_imagedream_fits_the_repository_and_only_imagedream_has_one(
     directory = write_teacher(cfg, tmp_path / "t", tmp_path / "vae")
     size = pack_teacher(directory, tmp_path / "imagedream.safetensors").stat().st_size
     assert 10e6 < size < 18e6
-    script_run = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            "--work",
-            "w",
-            "--out",
-            "o",
-            "--preset",
-            "compact",
-            "--priors",
-            "zero123",
-            "imagedream",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert script_run.returncode == 2
-    assert "--preset compact: zero123 has no compact preset" in script_run.stderr
+    widths = ("unet_channels", "unet_layers", "groups", "head_channels", "context_dim")
+    for name in module.NAMES:
+        other = module.teacher_config(argparse.Namespace(preset="compact", set=[]), name)
+        assert other == TeacherConfig.preset(f"compact-{name}") and other.prior == name
+        assert [getattr(other, f) for f in widths] == [getattr(cfg, f) for f in widths], name
+    # Zero123's official condition dropout stays (5% whole, 5% CLIP only, 5% image only).
+    zero123 = TeacherConfig.preset("compact-zero123")
+    assert (zero123.condition_dropout, zero123.reference_dropout) == (0.05, 0.05)
 
 
 REPOSITORY_TEACHER = Path(__file__).parents[1] / "teachers" / "imagedream.safetensors"
@@ -803,6 +795,35 @@ def test_compact_zero123plus_warm_starts_from_the_repository_imagedream(tmp_path
     context = torch.randn(1, 8, cfg.context_dim)
     out = prior.unet(x, torch.tensor([500]), encoder_hidden_states=context).sample
     assert out.shape == x.shape and torch.isfinite(out).all()
+
+
+def test_compact_zero123_warm_starts_from_the_repository_imagedream(tmp_path, monkeypatch):
+    """Every U-Net tensor of the tracked compact ImageDream has a place in the compact Zero123;
+    the input latent's 4 extra ``conv_in`` channels start at zero, so at the start the input
+    view's latent does not change the output (only the camera projection starts from scratch)."""
+    from gs_priors.teachers.packing import CACHE_ENV
+    from gs_priors.teachers.warm_start import can_warm_start, warm_start
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    assert can_warm_start("zero123", "imagedream")
+    cfg = TeacherConfig.preset("compact-zero123")
+    build_vae(cfg).save_pretrained(tmp_path / "vae")
+    target = write_teacher(cfg, tmp_path / "t", tmp_path / "vae")
+    report = warm_start(target, REPOSITORY_TEACHER)
+    assert report["unet"]["widened"] == ["conv_in.weight"] and not report["unet"]["cut"]
+    assert report["unet"]["copied"] > 300 and not report["unet"]["kept"]
+    assert report["image_encoder"]["kept"] == ["visual_projection.weight"]
+    prior = load_teacher(target)
+    w = prior.unet.conv_in.weight
+    assert w.shape[1] == 8 and w[:, 4:].abs().max() == 0 and w[:, :4].abs().max() > 0
+    x = torch.randn(1, 4, 16, 16)
+    context = torch.randn(1, 1, cfg.context_dim)
+    outs = [
+        prior.unet(torch.cat([x, z], 1), torch.tensor([500]), encoder_hidden_states=context).sample
+        for z in (torch.zeros(1, 4, 16, 16), torch.randn(1, 4, 16, 16))
+    ]
+    torch.testing.assert_close(outs[0], outs[1])
+    assert outs[0].shape == x.shape and torch.isfinite(outs[0]).all()
 
 
 def test_v_loss_weight_turns_each_target_loss_into_the_v_loss():
@@ -892,17 +913,25 @@ def test_camera_toy_script_learns_on_a_cpu(tmp_path, teachers):
     assert set(rows[-1]["gap"]) == {"500", "800", "950"}
 
 
-def test_warm_start_toy_scores_both_starts_on_the_same_held_out_rows(tmp_path, teachers):
+@pytest.mark.parametrize(
+    ("source", "target", "conv_in"),
+    [("zero123", "zero123plus", "cut"), ("imagedream", "zero123", "widened")],
+)
+def test_warm_start_toy_scores_both_starts_on_the_same_held_out_rows(
+    tmp_path, teachers, source, target, conv_in
+):
     script = Path(__file__).parents[1] / "scripts" / "warm_start_toy.py"
     out = tmp_path / "ws.json"
     subprocess.run(
-        [sys.executable, str(script), "--source", str(teachers["zero123"]), "--preset", "tiny",
-         "--work", str(tmp_path / "w"), "--out", str(out), "--steps", "2", "--eval-every", "1",
-         "--objects", "2", "--eval-objects", "2", "--batch", "2", "--threads", "1"],
+        [sys.executable, str(script), "--source", str(teachers[source]), "--preset", "tiny",
+         "--target", target, "--work", str(tmp_path / "w"), "--out", str(out), "--steps", "2",
+         "--eval-every", "1", "--objects", "2", "--eval-objects", "2", "--batch", "2",
+         "--threads", "1"],
         check=True, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     res = json.loads(out.read_text())
-    assert res["warm_start"]["unet"]["cut"] == ["conv_in.weight"]
+    assert res["target"] == target and res["config"]["prior"] == target
+    assert res["warm_start"]["unet"][conv_in] == ["conv_in.weight"]
     assert res["warm_start"]["unet"]["kept"] == 0
     for run in ("scratch", "warm"):
         assert [r["step"] for r in res["curves"][run]] == [0, 1, 2]

@@ -154,6 +154,20 @@ class TeacherConfig(Config):
             "encoder_width": 192,
             "context_dim": 192,
         },
+        # Zero123 at the same widths, so that it too warm-starts from the tracked ImageDream:
+        # its U-Net from the renamed ImageDream U-Net (the 4 extra input channels of the
+        # concatenated input latent start at zero), its CLIP tower from ImageDream's, and only
+        # the camera projection from scratch. A useful Zero123 then needs one lease, not two.
+        "compact-zero123": {
+            "prior": "zero123",
+            "condition_dropout": 0.05,
+            "reference_dropout": 0.05,
+            "unet_channels": [48, 96, 144],
+            "groups": 16,
+            "head_channels": 48,
+            "encoder_width": 192,
+            "context_dim": 192,
+        },
         "tiny-zero123": {
             "prior": "zero123",
             "resolution": 16,

@@ -10,14 +10,18 @@ the same widths in the original Stable Diffusion layout, with a camera MLP, an i
 resampler and image-prompt keys and values beside it; renamed
 (:mod:`gs_priors.teachers.ldm_unet_keys`) and without those, it seeds Zero123++ too, and its
 CLIP tower is Zero123++'s without the projection. Rebuilding Zero123++ then needs the ImageDream
-pack (one or two leases) instead of a useful Zero123 (two).
+pack (one or two leases) instead of a useful Zero123 (two). The same ImageDream seeds Zero123,
+whose camera projection alone then starts from scratch.
 
 Tensors are copied where the key and shape agree; a key of another shape means another size and
 is refused. The one expected mismatch is the U-Net's ``conv_in``: Zero123 reads 8 channels (the
 noisy latent, then the input view's latent, as its pipeline concatenates them) where Zero123++
-reads 4 (the noisy latent; its condition reaches the U-Net by reference attention), so the first
-4 input channels are kept. A key the source lacks stays as initialised and is reported, as is
-the number of source tensors left unused.
+and ImageDream read 4 (their condition reaches the U-Net by attention). From Zero123 to
+Zero123++ the first 4 input channels are kept (``cut``). From ImageDream to Zero123 the 4 are
+copied and the input latent's 4 start at zero (``widened``): the start computes the source's
+function of the noisy latent, and the input view enters as training moves those weights, as
+InstructPix2Pix starts the image channels it adds to Stable Diffusion. A key the source lacks
+stays as initialised and is reported, as is the number of source tensors left unused.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ SOURCES: dict[str, dict[str, dict[str, str]]] = {
     "zero123plus": {
         "zero123": {"unet": "unet", "vision_encoder": "image_encoder"},
         "imagedream": {"unet": "unet", "vision_encoder": "image_encoder"},
+    },
+    "zero123": {
+        "imagedream": {"unet": "unet", "image_encoder": "image_encoder"},
     },
 }
 
@@ -98,11 +105,25 @@ def _leading_input_channels(source: torch.Tensor, target: torch.Tensor) -> torch
     return source[:, : target.shape[1]]
 
 
+def _zero_extra_input_channels(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+    """``source`` in the leading input channels (dim 1) of zeros of ``target``'s shape when only
+    ``target``'s input channels are more."""
+    if source.dim() != target.dim() or source.dim() < 2:
+        return None
+    same = source.shape[:1] == target.shape[:1] and source.shape[2:] == target.shape[2:]
+    if not same or source.shape[1] >= target.shape[1]:
+        return None
+    out = torch.zeros_like(target)
+    out[:, : source.shape[1]] = source.to(target.dtype)
+    return out
+
+
 def warm_start(target: str | Path, source: str | Path) -> dict:
     """Overwrite the weights of teacher directory ``target`` with those of teacher ``source``
     (a directory or a packed file) where :data:`SOURCES` pairs their modules; returns, per
-    target module, how many tensors were ``copied``, ``cut`` (leading input channels) and
-    ``kept`` (absent from the source, left as initialised, with their keys), and how many source
+    target module, how many tensors were ``copied``, ``cut`` (leading input channels),
+    ``widened`` (more input channels, the extra ones zero) and ``kept`` (absent from the
+    source, left as initialised, with their keys), and how many source
     tensors went ``unused`` (ImageDream's camera and image prompt). A source module of
     another size raises :class:`~gs_core.errors.ValidationError`."""
     from safetensors.torch import load_file
@@ -125,7 +146,7 @@ def warm_start(target: str | Path, source: str | Path) -> dict:
         src = load_file(str(_weights(source / src_sub)))
         total = len(src)
         src = _source_names(frm, src_sub, src, state, source)
-        copied, cut, kept, other = 0, [], [], []
+        copied, cut, widened, kept, other = 0, [], [], [], []
         for key, t in state.items():
             s = src.get(key)
             if s is None:
@@ -136,6 +157,9 @@ def warm_start(target: str | Path, source: str | Path) -> dict:
             elif (c := _leading_input_channels(s, t)) is not None:
                 state[key] = c.to(t.dtype).contiguous()
                 cut.append(key)
+            elif (w := _zero_extra_input_channels(s, t)) is not None:
+                state[key] = w
+                widened.append(key)
             else:
                 other.append(f"{key} {tuple(s.shape)} for {tuple(t.shape)}")
         if other:
@@ -148,11 +172,12 @@ def warm_start(target: str | Path, source: str | Path) -> dict:
         tmp = path.with_name(f".{path.name}.tmp")
         save_tensors(state, str(tmp), metadata={"format": "pt"})
         tmp.replace(path)
-        unused = total - copied - len(cut)
+        unused = total - copied - len(cut) - len(widened)
         report[sub] = {
             "from": src_sub,
             "copied": copied,
             "cut": cut,
+            "widened": widened,
             "kept": kept,
             "unused": unused,
         }
