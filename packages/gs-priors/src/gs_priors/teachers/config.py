@@ -157,7 +157,8 @@ class TeacherConfig(Config):
         # Zero123 at the same widths, so that it too warm-starts from the tracked ImageDream:
         # its U-Net from the renamed ImageDream U-Net (the 4 extra input channels of the
         # concatenated input latent start at zero), its CLIP tower from ImageDream's, and only
-        # the camera projection from scratch. A useful Zero123 then needs one lease, not two.
+        # the camera projection from scratch. Rebuilding Zero123 then starts from a tracked pack,
+        # not from scratch (two leases in the twelfth run, whose pack was lost).
         "compact-zero123": {
             "prior": "zero123",
             "condition_dropout": 0.05,
