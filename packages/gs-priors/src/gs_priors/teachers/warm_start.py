@@ -95,27 +95,22 @@ def _weights(folder: Path) -> Path:
     raise FileFormatError(folder, f"no weights file ({' or '.join(WEIGHT_FILES)})")
 
 
-def _leading_input_channels(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
-    """``source`` cut to ``target``'s shape when only its input channels (dim 1) are more."""
+def _input_channels_matched(source: torch.Tensor, target: torch.Tensor):
+    """``source`` fitted to ``target``'s shape when only their input channels (dim 1) differ:
+    ``("cut", its leading channels)`` or ``("widened", it in the leading channels of zeros)``;
+    None for any other difference."""
     if source.dim() != target.dim() or source.dim() < 2:
         return None
-    same = source.shape[:1] == target.shape[:1] and source.shape[2:] == target.shape[2:]
-    if not same or source.shape[1] <= target.shape[1]:
+    if source.shape[:1] != target.shape[:1] or source.shape[2:] != target.shape[2:]:
         return None
-    return source[:, : target.shape[1]]
-
-
-def _zero_extra_input_channels(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
-    """``source`` in the leading input channels (dim 1) of zeros of ``target``'s shape when only
-    ``target``'s input channels are more."""
-    if source.dim() != target.dim() or source.dim() < 2:
-        return None
-    same = source.shape[:1] == target.shape[:1] and source.shape[2:] == target.shape[2:]
-    if not same or source.shape[1] >= target.shape[1]:
-        return None
-    out = torch.zeros_like(target)
-    out[:, : source.shape[1]] = source.to(target.dtype)
-    return out
+    have, want = source.shape[1], target.shape[1]
+    if have > want:
+        return "cut", source[:, :want].to(target.dtype).contiguous()
+    if have < want:
+        out = torch.zeros_like(target)
+        out[:, :have] = source.to(target.dtype)
+        return "widened", out
+    return None
 
 
 def warm_start(target: str | Path, source: str | Path) -> dict:
@@ -154,12 +149,9 @@ def warm_start(target: str | Path, source: str | Path) -> dict:
             elif s.shape == t.shape:
                 state[key] = s.to(t.dtype)
                 copied += 1
-            elif (c := _leading_input_channels(s, t)) is not None:
-                state[key] = c.to(t.dtype).contiguous()
-                cut.append(key)
-            elif (w := _zero_extra_input_channels(s, t)) is not None:
-                state[key] = w
-                widened.append(key)
+            elif (fit := _input_channels_matched(s, t)) is not None:
+                kind, state[key] = fit
+                (cut if kind == "cut" else widened).append(key)
             else:
                 other.append(f"{key} {tuple(s.shape)} for {tuple(t.shape)}")
         if other:
