@@ -53,11 +53,11 @@ from pathlib import Path
 import torch
 
 from gs_priors.samplers import SAMPLERS
+from gs_priors.teachers.data import TRAIN_SEEDS
 from gs_priors.teachers.evaluation import PRECISIONS
 
 NAMES = ("zero123", "zero123plus", "imagedream")
 CAMERA_PRIORS = ("zero123", "imagedream")
-DATA_SEEDS = {"zero123": 1001, "zero123plus": 1002, "imagedream": 1003}
 # Training sets: objects and views per object (sets of 7 for zero123pp, one ring of 24).
 DATA = {
     "procedural": {"zero123": (3000, 12), "zero123plus": (3000, 14), "imagedream": (2000, 24)},
@@ -142,7 +142,7 @@ def generate_data(args, work: Path) -> None:
             "normals": False,
         }
         train = ProceduralConfig(
-            objects=objects, views=views, seed=DATA_SEEDS[name], split="train", **common
+            objects=objects, views=views, seed=TRAIN_SEEDS[name], split="train", **common
         )
         out = work / "data" / f"{name}-train"
         if not reusable(out, train) and not args.eval_only:

@@ -30,9 +30,8 @@ from pathlib import Path
 import torch
 
 TIMESTEPS = (100, 300, 500, 700, 900)
-# The GPU runs' training data (train_procedural_teachers.py's DATA and DATA_SEEDS).
+# Views per training object: Zero123's as in the GPU runs; one Zero123++ set of 7 (they hold two).
 TRAIN_VIEWS = {"zero123": 12, "zero123plus": 7}
-DATA_SEEDS = {"zero123": 1001, "zero123plus": 1002}
 # Also scored with the null condition: what the input view is worth where the noise hides most.
 NULL_TIMESTEPS = (700, 900)
 
@@ -145,7 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
         load_teacher,
         write_teacher,
     )
-    from gs_priors.teachers.data import BATCHES
+    from gs_priors.teachers.data import BATCHES, TRAIN_SEEDS
     from gs_priors.teachers.packing import is_packed_teacher, unpacked_teacher
     from gs_priors.teachers.training import latent_cache
     from gs_priors.teachers.warm_start import summarise, warm_start
@@ -162,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
     # The training objects of the GPU runs (their first ones: same seed and split; Zero123's
     # pairs are drawn from 12 random views per object, Zero123++'s sets are 7 views).
     views = TRAIN_VIEWS[target]
-    train_cfg = ProceduralConfig(objects=a.objects, views=views, seed=DATA_SEEDS[target],
+    train_cfg = ProceduralConfig(objects=a.objects, views=views, seed=TRAIN_SEEDS[target],
                                  split="train", asymmetric=True, **common)  # fmt: skip
     ev = ProceduralConfig.preset("eval-hard")
     eval_cfg = ProceduralConfig.model_validate(

@@ -166,6 +166,10 @@ def imagedream_batch(bank: ViewBank, b: int, generator: torch.Generator) -> Mult
     )
 
 
+# The seed of each prior's procedural training data (the GPU runs' `train` split); the warm-start
+# toy draws the first of the same objects.
+TRAIN_SEEDS = {"zero123": 1001, "zero123plus": 1002, "imagedream": 1003}
+
 BATCHES = {
     "zero123": zero123_batch,
     "zero123plus": zero123plus_batch,
