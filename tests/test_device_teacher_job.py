@@ -231,3 +231,58 @@ def test_collect_without_teacher_finds_the_job_s_teachers_in_its_work_folder(tmp
     got = sorted(p.name for p in (out / "r").iterdir())
     assert got == ["imagedream-samples.png", "imagedream.safetensors.part-00", "results.json"]
     assert (out / "r" / "imagedream.safetensors.part-00").read_bytes() == b"final pack"
+
+
+def test_a_second_stage_continues_the_first_stage_s_pack(tmp_path):
+    # The gs-priors README's compact Zero123 in one lease: 1,000 s warm-started from the tracked
+    # ImageDream, then 300 s from that pack with the learning rate's warm-up and cooldown again.
+    tree, root = tmp_path / "tree", tmp_path / "t"
+    tree.mkdir()
+    (root / "out").mkdir(parents=True)
+    (root / "out" / "zero123.safetensors").write_bytes(b"stage 1")  # what stage 1 packed
+    (root / "stage1").mkdir()
+    (root / "stage1" / "stale").write_text("an earlier job's")
+    path, record = fake_python3(tmp_path)
+    env = {
+        **path,
+        "TEACHER": "zero123",
+        "TEACHER_ROOT": str(root),
+        "SECONDS_TRAIN": "1000",
+        "TEACHER_ARGS": "--preset compact --set cooldown=0.3",
+        "THEN_SECONDS": "300",
+        "THEN_ARGS": "--preset compact --set cooldown=1",
+    }
+    subprocess.run(["bash", str(JOB)], cwd=tree, env=env, check=True)
+    first, second = python3_calls(record)
+    assert json.loads(flag_value(first, "--seconds")) == {"zero123": 1000}
+    assert first[-4:] == ["--preset", "compact", "--set", "cooldown=0.3"]
+    assert json.loads(flag_value(second, "--seconds")) == {"zero123": 300}
+    assert flag_value(second, "--resume") == str(root / "stage1")
+    assert flag_value(second, "--work") == flag_value(first, "--work")  # data and VAE reused
+    assert flag_value(second, "--out") == str(root / "out")
+    assert second[-4:] == ["--preset", "compact", "--set", "cooldown=1"]
+    assert "--vae-seconds" not in second and "--compile-graphs" in second
+    assert (root / "stage1" / "zero123.safetensors").read_bytes() == b"stage 1"
+    assert not (root / "stage1" / "stale").exists() and not (root / "out").exists()
+
+
+def test_no_second_stage_without_the_first_stage_s_pack(tmp_path):
+    tree, root = tmp_path / "tree", tmp_path / "t"
+    tree.mkdir()
+    path, record = fake_python3(tmp_path)
+    env = {**path, "TEACHER": "zero123", "TEACHER_ROOT": str(root), "THEN_SECONDS": "300"}
+    done = subprocess.run(["bash", str(JOB)], cwd=tree, env=env, capture_output=True, text=True)
+    assert done.returncode == 4 and "no " + str(root / "out" / "zero123.safetensors") in done.stderr
+    assert len(python3_calls(record)) == 1
+
+
+def test_collect_brings_back_the_first_stage_s_results(tmp_path):
+    root, job, out = tmp_path / "t", tmp_path / "g", tmp_path / "out"
+    (root / "stage1").mkdir(parents=True)
+    (root / "stage1" / "results.json").write_text('{"stage": 1}')
+    (root / "work" / "zero123").mkdir(parents=True)
+    (root / "work" / "zero123" / "zero123.safetensors").write_bytes(b"stage 2 checkpoint")
+    job.mkdir()
+    got = collect(COLLECT, out, TEACHER="zero123", TEACHER_ROOT=str(root), JOB_ROOT=str(job))
+    assert "stage1-results.json" in got and "zero123.safetensors.part-00" in got
+    assert (out / "r" / "stage1-results.json").read_text() == '{"stage": 1}'

@@ -26,6 +26,8 @@ cp "$t_root/out/results.json" "$g_root/job.log" "$OUT/r/" 2>/dev/null
 # results already fill the eight files (the sheets stay in the job's out/ on the machine).
 t_words=(${teachers:-zero123})
 [ "${#t_words[@]}" -eq 1 ] && cp "$t_root/out/${t_words[0]}-samples.png" "$OUT/r/" 2>/dev/null
+# teacher.sh's THEN_SECONDS: the first stage's results once the second has begun
+[ -f "$t_root/stage1/results.json" ] && cp "$t_root/stage1/results.json" "$OUT/r/stage1-results.json"
 # teacher.sh's EVAL_ALSO: the carried packs evaluated beside the training
 [ -f "$t_root/eval-out/results.json" ] && cp "$t_root/eval-out/results.json" "$OUT/r/eval-results.json"
 [ -f "$g_root/gputest.log" ] && cp "$g_root/gputest.log" "$OUT/r/" && tail -3 "$g_root/gputest.log"

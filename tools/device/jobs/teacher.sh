@@ -22,6 +22,15 @@
 #   RESUME_DIR  the folder of packs to continue (default .teacher), e.g. packages/gs-priors/teachers
 #            for the compact ImageDream tracked in the repository (with TEACHER_ARGS="--preset
 #            compact"): carrying a copy in .teacher as well would exceed what a lease copies
+#   THEN_SECONDS  a second stage after the first ends well: every teacher continues from the
+#            first stage's pack (moved to $TEACHER_ROOT/stage1, which the collect brings back as
+#            stage1-results.json) for these seconds, in the same work folder (its data and VAE
+#            reused), with its learning-rate warm-up and cooldown run again: a restart. A number
+#            or JSON per teacher, as SECONDS_TRAIN; meant for one lease (a resumed segment would
+#            run the first stage again)
+#   THEN_ARGS  the second stage's flags in place of TEACHER_ARGS (repeat --preset there), e.g.
+#            "--preset compact --set cooldown=1": the compact Zero123 of the gs-priors README
+#   TEACHER_ROOT  the folder of the job's work, output and stages (default /tmp/t)
 # With RESUME_DIR/NAME.safetensors there (a pack an earlier segment brought back), that teacher
 # continues from it and every teacher of the run takes its VAE (a teacher without a pack trains
 # from scratch on it); otherwise a new VAE is trained.
@@ -32,18 +41,21 @@ gpus=""
 for t in $T; do gpus="$gpus${gpus:+,}$G"; done
 [[ $G == *,* ]] && gpus=$G  # already one entry per teacher
 [ "$G" = cpu ] && gpus=cpu  # the script's CPU mode names the CPU once
-if [[ $S != \{* ]]; then
-    json=""
-    for t in $T; do json="$json${json:+, }\"$t\": $S"; done
-    S="{$json}"
-fi
+t_root=${TEACHER_ROOT:-/tmp/t}
+per_teacher() {  # SECONDS_TRAIN's forms: a number for every teacher, or JSON as it is
+    if [[ $1 == \{* ]]; then echo "$1"; return; fi
+    local json=""
+    for t in $T; do json="$json${json:+, }\"$t\": $1"; done
+    echo "{$json}"
+}
+S=$(per_teacher "$S")
 R=""
 D=${RESUME_DIR:-.teacher}
 for p in "$D"/*.safetensors; do [ -f "$p" ] && R="--resume $D"; done
 if [ -n "$EVAL_ALSO" ]; then
     # shellcheck disable=SC2086  # the names split into words on purpose
-    (python3 packages/gs-priors/scripts/train_procedural_teachers.py --work /tmp/t/eval-work \
-        --out /tmp/t/eval-out --gpus "${gpus%%,*}" --priors $EVAL_ALSO --resume .teacher \
+    (python3 packages/gs-priors/scripts/train_procedural_teachers.py --work "$t_root/eval-work" \
+        --out "$t_root/eval-out" --gpus "${gpus%%,*}" --priors $EVAL_ALSO --resume .teacher \
         --eval-only --no-fp16-check $EVAL_ARGS > "${JOB_ROOT:-/tmp/g}/eval.log" 2>&1 &)
 fi
 if [ -n "$GPU_TESTS" ]; then
@@ -52,6 +64,20 @@ if [ -n "$GPU_TESTS" ]; then
 fi
 # Checkpoints every 60 s: a segment that ends with the machine loses at most that much.
 # shellcheck disable=SC2086  # $T, $R and the optional flags split into words on purpose
-python3 packages/gs-priors/scripts/train_procedural_teachers.py --work /tmp/t/work --out /tmp/t/out \
-    --gpus "$gpus" --priors $T ${COMPILE---compile-graphs} --vae-seconds 120 --seconds "$S" \
-    --checkpoint-every 60 --no-fp16-check $R $TEACHER_ARGS
+python3 packages/gs-priors/scripts/train_procedural_teachers.py --work "$t_root/work" \
+    --out "$t_root/out" --gpus "$gpus" --priors $T ${COMPILE---compile-graphs} --vae-seconds 120 \
+    --seconds "$S" --checkpoint-every 60 --no-fp16-check $R $TEACHER_ARGS || exit $?
+[ -n "$THEN_SECONDS" ] || exit 0
+for t in $T; do
+    if [ ! -f "$t_root/out/$t.safetensors" ]; then
+        echo "THEN_SECONDS: the first stage left no $t_root/out/$t.safetensors to continue" >&2
+        exit 4
+    fi
+done
+rm -rf "$t_root/stage1" && mv "$t_root/out" "$t_root/stage1"
+echo "second stage: continuing $T from $t_root/stage1"
+# shellcheck disable=SC2086  # as above
+python3 packages/gs-priors/scripts/train_procedural_teachers.py --work "$t_root/work" \
+    --out "$t_root/out" --gpus "$gpus" --priors $T ${COMPILE---compile-graphs} \
+    --seconds "$(per_teacher "$THEN_SECONDS")" --checkpoint-every 60 --no-fp16-check \
+    --resume "$t_root/stage1" $THEN_ARGS
