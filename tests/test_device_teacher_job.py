@@ -22,7 +22,7 @@ def _job_args(tmp_path: Path, env: dict[str, str], packs: tuple[str, ...] = ()) 
     (tree / ".teacher").mkdir(parents=True)
     for name in packs:
         (tree / ".teacher" / f"{name}.safetensors").write_bytes(b"x")
-    return job_args(JOB, tree, tmp_path, env)
+    return job_args(JOB, tree, tmp_path, {"TEACHER_ROOT": str(tmp_path / "t"), **env})
 
 
 def test_one_teacher_from_scratch(tmp_path):
@@ -170,7 +170,8 @@ def test_a_new_teacher_beside_another_pack_resumes_for_its_vae_and_evaluates_it(
     path, record = fake_python3(tmp_path)
     env = {**path, "TEACHER": "imagedream", "TEACHER_GPU": "1", "EVAL_ALSO": "zero123"}
     env["EVAL_ARGS"] = "--eval-sampler ddpm --guidance 2,3"  # the evaluation's own flags
-    subprocess.run(["bash", str(JOB)], cwd=tree, env={**env, "JOB_ROOT": str(tmp_path)}, check=True)
+    env |= {"JOB_ROOT": str(tmp_path), "TEACHER_ROOT": str(tmp_path / "t")}
+    subprocess.run(["bash", str(JOB)], cwd=tree, env=env, check=True)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and len(python3_calls(record)) < 2:
         time.sleep(0.1)  # the evaluation runs in the background
@@ -238,13 +239,22 @@ def test_a_second_stage_continues_the_first_stage_s_pack(tmp_path):
     # ImageDream, then 300 s from that pack with the learning rate's warm-up and cooldown again.
     tree, root = tmp_path / "tree", tmp_path / "t"
     tree.mkdir()
-    (root / "out").mkdir(parents=True)
-    (root / "out" / "zero123.safetensors").write_bytes(b"stage 1")  # what stage 1 packed
-    (root / "stage1").mkdir()
-    (root / "stage1" / "stale").write_text("an earlier job's")
+    for earlier in ("out", "stage1"):  # an earlier job's folders on a machine still warm
+        (root / earlier).mkdir(parents=True)
+        (root / earlier / "results.json").write_text(f"the earlier {earlier}")
     path, record = fake_python3(tmp_path)
+    packing = tmp_path / "packing"  # python3 that also packs zero123 into its --out, as the script
+    packing.mkdir()
+    (packing / "python3").write_text(
+        "#!/bin/bash\n"
+        f'{path["PATH"].split(os.pathsep)[0]}/python3 "$@"\n'
+        'while [ $# -gt 0 ]; do [ "$1" = --out ] && out=$2; shift; done\n'
+        'mkdir -p "$out" && echo "pack of call $(grep -c -- --end-of-call-- '
+        f'{record})" > "$out/zero123.safetensors"\n'
+    )
+    (packing / "python3").chmod(0o755)
     env = {
-        **path,
+        "PATH": f"{packing}{os.pathsep}{path['PATH']}",
         "TEACHER": "zero123",
         "TEACHER_ROOT": str(root),
         "SECONDS_TRAIN": "1000",
@@ -259,11 +269,17 @@ def test_a_second_stage_continues_the_first_stage_s_pack(tmp_path):
     assert json.loads(flag_value(second, "--seconds")) == {"zero123": 300}
     assert flag_value(second, "--resume") == str(root / "stage1")
     assert flag_value(second, "--work") == flag_value(first, "--work")  # data and VAE reused
-    assert flag_value(second, "--out") == str(root / "out")
+    assert flag_value(first, "--out") == flag_value(second, "--out") == str(root / "out")
     assert second[-4:] == ["--preset", "compact", "--set", "cooldown=1"]
     assert "--vae-seconds" not in second and "--compile-graphs" in second
-    assert (root / "stage1" / "zero123.safetensors").read_bytes() == b"stage 1"
-    assert not (root / "stage1" / "stale").exists() and not (root / "out").exists()
+    assert (root / "stage1" / "zero123.safetensors").read_text() == "pack of call 1\n"
+    assert (root / "out" / "zero123.safetensors").read_text() == "pack of call 2\n"
+    kept = sorted(p.name for p in root.iterdir() if p.name.startswith(("out.", "stage1.")))
+    assert [k.split(".")[0] for k in kept] == ["out", "stage1"]  # nothing of the earlier job lost
+    assert {(root / k / "results.json").read_text() for k in kept} == {
+        "the earlier out",
+        "the earlier stage1",
+    }
 
 
 def test_no_second_stage_without_the_first_stage_s_pack(tmp_path):
@@ -271,6 +287,8 @@ def test_no_second_stage_without_the_first_stage_s_pack(tmp_path):
     tree.mkdir()
     path, record = fake_python3(tmp_path)
     env = {**path, "TEACHER": "zero123", "TEACHER_ROOT": str(root), "THEN_SECONDS": "300"}
+    (root / "out").mkdir(parents=True)
+    (root / "out" / "zero123.safetensors").write_bytes(b"an earlier job's, set aside")
     done = subprocess.run(["bash", str(JOB)], cwd=tree, env=env, capture_output=True, text=True)
     assert done.returncode == 4 and "no " + str(root / "out" / "zero123.safetensors") in done.stderr
     assert len(python3_calls(record)) == 1

@@ -11,8 +11,17 @@
 cmd=${1:?usage: segment.sh CMD_FILE SECONDS [COLLECT_FILE]}
 secs=${2:?usage: segment.sh CMD_FILE SECONDS [COLLECT_FILE]}
 collect=${3:-}
-if [ -e /tmp/g/t0 ]; then
-    echo "segment: following the job started $(( $(date +%s) - $(cat /tmp/g/t0) )) s ago"
+g=${JOB_ROOT:-/tmp/g}
+# FIRST=1 on a machine whose job is over (still warm from it: session 60 followed the finished
+# job instead) starts the new one; that job's folder is kept beside it. While a job runs, FIRST=1
+# follows it: one job at a time.
+if [ -n "$FIRST" ] && [ -e "$g/done" ]; then
+    kept="$g.$(cat "$g/t0")"
+    mv "$g" "$kept"
+    echo "segment: the previous job on this machine is over; its folder is now $kept"
+fi
+if [ -e "$g/t0" ]; then
+    echo "segment: following the job started $(( $(date +%s) - $(cat "$g/t0") )) s ago"
 elif [ -n "$FIRST" ] || { [ -n "$RESUME_FILE" ] && [ -e "$RESUME_FILE" ]; }; then
     echo "segment: starting $cmd${RESUME_FILE:+ (resume file: $RESUME_FILE)}"
     setsid nohup bash tools/device/job.sh "$cmd" >/dev/null 2>&1 </dev/null &
@@ -24,6 +33,6 @@ fi
 bash tools/device/wait.sh "$secs" | tail -c 1500
 if [ -n "$collect" ]; then
     mkdir -p "$OUT/r"
-    (cd /tmp/g/tree && bash "$collect")
+    (cd "$g/tree" && bash "$collect")
     ls -la "$OUT/r"
 fi

@@ -49,6 +49,13 @@ per_teacher() {  # SECONDS_TRAIN's forms: a number for every teacher, or JSON as
     echo "{$json}"
 }
 S=$(per_teacher "$S")
+set_aside() {  # an earlier job's folder on a machine still warm from it: kept, not overwritten
+    local kept
+    kept="$1.$(date +%s)"
+    if [ -e "$1" ]; then mv "$1" "$kept" && echo "teacher.sh: an earlier job's $1 is now $kept"; fi
+}
+set_aside "$t_root/out"
+set_aside "$t_root/eval-out"
 R=""
 D=${RESUME_DIR:-.teacher}
 for p in "$D"/*.safetensors; do [ -f "$p" ] && R="--resume $D"; done
@@ -60,7 +67,7 @@ if [ -n "$EVAL_ALSO" ]; then
 fi
 if [ -n "$GPU_TESTS" ]; then
     (python3 -m pytest -m gpu -q packages/gs-priors/tests/test_teachers.py -k "graphed_compiled or nccl" \
-        > /tmp/g/gputest.log 2>&1 &)
+        > "${JOB_ROOT:-/tmp/g}/gputest.log" 2>&1 &)
 fi
 # Checkpoints every 60 s: a segment that ends with the machine loses at most that much.
 # shellcheck disable=SC2086  # $T, $R and the optional flags split into words on purpose
@@ -74,7 +81,8 @@ for t in $T; do
         exit 4
     fi
 done
-rm -rf "$t_root/stage1" && mv "$t_root/out" "$t_root/stage1"
+set_aside "$t_root/stage1"
+mv "$t_root/out" "$t_root/stage1"
 echo "second stage: continuing $T from $t_root/stage1"
 # shellcheck disable=SC2086  # as above
 python3 packages/gs-priors/scripts/train_procedural_teachers.py --work "$t_root/work" \
