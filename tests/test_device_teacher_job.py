@@ -355,7 +355,9 @@ def test_teacher_wheels_leave_out_only_what_the_teachers_do_not_use(tmp_path):
         assert f"{wheel}-*" in text
     r = _tiny_teachers_without(TEACHER_LEFT_OUT, tmp_path / "teacher")
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
-    assert json.loads((tmp_path / "teacher" / "o" / "results.json").read_text())["exit_codes"] == [0]
+    assert json.loads((tmp_path / "teacher" / "o" / "results.json").read_text())["exit_codes"] == [
+        0
+    ]
     # the hiding is real: without a wheel the teachers need, the same run fails
     r = _tiny_teachers_without(("diffusers",), tmp_path / "needed")
     assert r.returncode != 0
