@@ -53,3 +53,31 @@ def collect(script: Path, out: Path, **env: str) -> list[str]:
     (out / "r").mkdir(parents=True, exist_ok=True)
     subprocess.run(["bash", str(script)], env={**os.environ, "OUT": str(out), **env}, check=True)
     return sorted(p.name for p in (out / "r").iterdir())
+
+
+_HIDE = """
+import sys
+
+class Hide:  # as on a device machine given fewer wheels: the left-out modules are not found
+    def __init__(self, finder):
+        self.finder = finder
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {hidden!r}:
+            return None
+        find = getattr(self.finder, "find_spec", None)
+        return find(name, path, target) if find else None
+    def __getattr__(self, attr):
+        return getattr(self.finder, attr)
+
+sys.meta_path[:] = [Hide(f) for f in sys.meta_path]
+"""
+
+
+def hiding_environment(site: Path, hidden: tuple[str, ...]) -> dict[str, str]:
+    """The environment in which a Python process cannot import the top-level modules ``hidden``
+    (a ``sitecustomize`` written into ``site``), as on a device machine given .whl-min or
+    .whl-teacher (tools/device/min-wheels.sh)."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / "sitecustomize.py").write_text(_HIDE.format(hidden=set(hidden)))
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path}

@@ -3,13 +3,12 @@ command it builds and what a segment brings back for scripts/summarise_runs.py."
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
-from device_jobs import collect, flag_value, job_args
+from device_jobs import collect, flag_value, hiding_environment, job_args
 from isolated import ROOT
 
 JOB = ROOT / "tools" / "device" / "jobs" / "dd3g.sh"
@@ -138,34 +137,13 @@ def test_collect_brings_back_the_checkpoints_asked_for(tmp_path):
 # The wheels tools/device/min-wheels.sh leaves out of .whl-min, by the modules they provide.
 LEFT_OUT = ("open_clip", "ftfy", "wcwidth", "trimesh", "mcubes", "xatlas", "lpips")
 
-_HIDE = """
-import sys
-
-class Hide:  # as on a device machine given .whl-min: the left-out modules are not found
-    def __init__(self, finder):
-        self.finder = finder
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {hidden!r}:
-            return None
-        find = getattr(self.finder, "find_spec", None)
-        return find(name, path, target) if find else None
-    def __getattr__(self, attr):
-        return getattr(self.finder, attr)
-
-sys.meta_path[:] = [Hide(f) for f in sys.meta_path]
-"""
-
 
 def _tiny_dd3g_without(hidden: tuple[str, ...], tmp_path: Path) -> subprocess.CompletedProcess:
     """DD3G's tiny end-to-end script test (teacher quadruples, joint training through the
     teacher, the Table II generators, evaluation) with ``hidden`` modules not importable."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(_HIDE.format(hidden=set(hidden)))
-    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
     test = "plugins/gs-method-dd3g/tests/test_train_small_script.py::test_train_small_tiny"
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test]
-    env = {**os.environ, "PYTHONPATH": path}
+    env = hiding_environment(tmp_path / "site", hidden)
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 

@@ -9,7 +9,14 @@ import subprocess
 import time
 from pathlib import Path
 
-from device_jobs import collect, fake_python3, flag_value, job_args, python3_calls
+from device_jobs import (
+    collect,
+    fake_python3,
+    flag_value,
+    hiding_environment,
+    job_args,
+    python3_calls,
+)
 from isolated import ROOT
 
 JOB = ROOT / "tools" / "device" / "jobs" / "teacher.sh"
@@ -312,40 +319,19 @@ TEACHER_LEFT_OUT = (
     *("gsplat", "plyfile"),
 )
 
-_HIDE = """
-import sys
-
-class Hide:  # as on a device machine given .whl-teacher: the left-out modules are not found
-    def __init__(self, finder):
-        self.finder = finder
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {hidden!r}:
-            return None
-        find = getattr(self.finder, "find_spec", None)
-        return find(name, path, target) if find else None
-    def __getattr__(self, attr):
-        return getattr(self.finder, attr)
-
-sys.meta_path[:] = [Hide(f) for f in sys.meta_path]
-"""
-
 
 def _tiny_teachers_without(hidden: tuple[str, ...], tmp_path: Path) -> subprocess.CompletedProcess:
     """The teacher script end to end on the CPU (data, VAE, the three teachers, evaluation,
     sheet) with ``hidden`` modules not importable."""
     import sys
 
-    site = tmp_path / "site"
-    site.mkdir(parents=True)
-    (site / "sitecustomize.py").write_text(_HIDE.format(hidden=set(hidden)))
-    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
     script = ROOT / "packages" / "gs-priors" / "scripts" / "train_procedural_teachers.py"
     cmd = [
         sys.executable, str(script), "--work", str(tmp_path / "w"), "--out", str(tmp_path / "o"),
         "--preset", "tiny", "--gpus", "cpu", "--steps", "2", "--vae-steps", "2", "--seeds", "1",
         "--eval-steps", "1", "--eval-pairs", "2", "--objects", "2", "--sheet", "1",
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": path}
+    env = hiding_environment(tmp_path / "site", hidden)
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -355,9 +341,8 @@ def test_teacher_wheels_leave_out_only_what_the_teachers_do_not_use(tmp_path):
         assert f"{wheel}-*" in text
     r = _tiny_teachers_without(TEACHER_LEFT_OUT, tmp_path / "teacher")
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
-    assert json.loads((tmp_path / "teacher" / "o" / "results.json").read_text())["exit_codes"] == [
-        0
-    ]
+    results = json.loads((tmp_path / "teacher" / "o" / "results.json").read_text())
+    assert results["exit_codes"] == [0]
     # the hiding is real: without a wheel the teachers need, the same run fails
     r = _tiny_teachers_without(("diffusers",), tmp_path / "needed")
     assert r.returncode != 0
