@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs CMD_FILE (a bash script) detached from the device command, so it outlives it:
 #   setsid nohup bash tools/device/job.sh .devrun/cmd.sh >/dev/null 2>&1 </dev/null &
-# State in $JOB_ROOT (default /tmp/g): t0, job.log (the script's output), smi.log (GPU use every 10 s), rc, t1, done.
+# State in $JOB_ROOT (default /tmp/g): t0, job.log (the script's output), smi.log (GPU use every
+# 10 s), rc, t1, done.
 #
-# The job runs in a private copy of the tree (/tmp/g/tree), not in the repository root: every
+# The job runs in a private copy of the tree ($JOB_ROOT/tree), not in the repository root: every
 # later device command unpacks the working tree over the root again, and a process started
 # while that happens finds modules missing (2026-12-03: a Compress3D run's spawned workers died
 # with "No module named 'gs_core.data.layout'" when a wait.sh call arrived at that moment).
