@@ -55,6 +55,11 @@ def collect(script: Path, out: Path, **env: str) -> list[str]:
     return sorted(p.name for p in (out / "r").iterdir())
 
 
+# The wheels tools/device/min-wheels.sh leaves out of .whl-min, by the modules they provide;
+# its `teacher` variant (.whl-teacher) leaves out gsplat and plyfile too.
+MIN_LEFT_OUT = ("open_clip", "ftfy", "wcwidth", "trimesh", "mcubes", "xatlas", "lpips")
+TEACHER_LEFT_OUT = (*MIN_LEFT_OUT, "gsplat", "plyfile")
+
 _HIDE = """
 import sys
 

@@ -8,7 +8,7 @@ import sys
 import tarfile
 from pathlib import Path
 
-from device_jobs import collect, flag_value, hiding_environment, job_args
+from device_jobs import MIN_LEFT_OUT, collect, flag_value, hiding_environment, job_args
 from isolated import ROOT
 
 JOB = ROOT / "tools" / "device" / "jobs" / "dd3g.sh"
@@ -134,10 +134,6 @@ def test_collect_brings_back_the_checkpoints_asked_for(tmp_path):
     assert collect(COLLECT, out, BRING=bring, **env) == ["runs.tar"]  # only with results.json
 
 
-# The wheels tools/device/min-wheels.sh leaves out of .whl-min, by the modules they provide.
-LEFT_OUT = ("open_clip", "ftfy", "wcwidth", "trimesh", "mcubes", "xatlas", "lpips")
-
-
 def _tiny_dd3g_without(hidden: tuple[str, ...], tmp_path: Path) -> subprocess.CompletedProcess:
     """DD3G's tiny end-to-end script test (teacher quadruples, joint training through the
     teacher, the Table II generators, evaluation) with ``hidden`` modules not importable."""
@@ -151,7 +147,7 @@ def test_min_wheels_leave_out_only_what_dd3g_does_not_use(tmp_path):
     text = (ROOT / "tools" / "device" / "min-wheels.sh").read_text()
     for wheel in ("open_clip_torch", "ftfy", "wcwidth", "trimesh", "PyMCubes", "xatlas", "lpips"):
         assert f"{wheel}-*" in text
-    r = _tiny_dd3g_without(LEFT_OUT, tmp_path)
+    r = _tiny_dd3g_without(MIN_LEFT_OUT, tmp_path)
     assert r.returncode == 0, r.stdout[-3000:]
     assert "1 passed" in r.stdout
     # the hiding is real: without a wheel DD3G needs, the same run fails

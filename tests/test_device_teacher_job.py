@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from device_jobs import (
+    TEACHER_LEFT_OUT,
     collect,
     fake_python3,
     flag_value,
@@ -311,13 +312,6 @@ def test_collect_brings_back_the_first_stage_s_results(tmp_path):
     got = collect(COLLECT, out, TEACHER="zero123", TEACHER_ROOT=str(root), JOB_ROOT=str(job))
     assert "stage1-results.json" in got and "zero123.safetensors.part-00" in got
     assert (out / "r" / "stage1-results.json").read_text() == '{"stage": 1}'
-
-
-# What tools/device/min-wheels.sh's `teacher` variant leaves out of .whl-teacher, by module.
-TEACHER_LEFT_OUT = (
-    *("open_clip", "ftfy", "wcwidth", "trimesh", "mcubes", "xatlas", "lpips"),
-    *("gsplat", "plyfile"),
-)
 
 
 def _tiny_teachers_without(hidden: tuple[str, ...], tmp_path: Path) -> subprocess.CompletedProcess:
