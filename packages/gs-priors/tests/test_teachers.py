@@ -898,6 +898,63 @@ def test_camera_gap_compares_true_and_mirrored_cameras(name, teachers, datasets)
         camera_gap(load_teacher(teachers["zero123plus"]), "zero123plus", batch)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_condition_use_compares_the_condition_with_the_null_one(name, teachers, datasets):
+    from gs_priors.teachers.condition_use import condition_use, condition_use_split
+
+    prior = load_teacher(teachers[name])
+    torch.manual_seed(0)
+    with torch.no_grad():  # an untrained ImageDream U-Net outputs zeros whatever its input
+        for p in prior.unet.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    bank = ViewBank.load(datasets[name], 16)
+    batch = BATCHES[name](bank, 3, torch.Generator().manual_seed(0))
+    rows = condition_use(prior, name, batch, timesteps=(100, 900))
+    assert set(rows) == {100, 900}
+    for row in rows.values():
+        assert row["conditional"] > 0 and row["unconditional"] > 0
+        assert min(abs(3 * row["condition_better"] - k) for k in range(4)) < 1e-5  # objects
+    # A random condition path is not an absent one: the null condition changes the error.
+    assert any(r["conditional"] != r["unconditional"] for r in rows.values())
+    # The same seed draws the same noise: two splits of one batch score the same.
+    split = condition_use_split(prior, name, {"a": batch, "b": batch}, timesteps=(100,))
+    assert split["a"] == split["b"]
+
+
+def test_lowest_gain_names_the_timestep_where_the_condition_helps_least():
+    from gs_priors.teachers.condition_use import lowest_gain
+
+    rows = {
+        50: {"conditional": 0.004, "unconditional": 0.001, "condition_better": 0.0},
+        900: {"conditional": 0.01, "unconditional": 0.1, "condition_better": 1.0},
+    }
+    t, gain = lowest_gain(rows)
+    assert t == 50 and gain == pytest.approx(-6.0206, abs=1e-3)
+    assert lowest_gain({900: rows[900]})[1] == pytest.approx(10.0)
+
+
+def test_condition_use_script_scores_training_and_unseen_objects(tmp_path, teachers):
+    script = Path(__file__).parents[1] / "scripts" / "condition_use.py"
+    out = tmp_path / "cu.json"
+    args = [sys.executable, str(script), "--pack", str(teachers["zero123plus"]), "--prior",
+            "zero123plus", "--work", str(tmp_path / "w"), "--objects", "2", "--timesteps",
+            "100,900", "--threads", "1", "--out", str(out)]  # fmt: skip
+    run = subprocess.run(args, check=True, capture_output=True, text=True, timeout=600)
+    assert "least gain from the condition" in run.stdout
+    res = json.loads(out.read_text())
+    assert res["prior"] == "zero123plus" and res["timesteps"] == [100, 900]
+    assert set(res["splits"]) == {"train", "unseen"} == set(res["least_gain_db"])
+    assert set(res["splits"]["unseen"]) == {"100", "900"}
+    # Training objects and eval-hard objects are different objects: their errors differ.
+    assert res["splits"]["train"] != res["splits"]["unseen"]
+    again = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    bad = subprocess.run(
+        [*args[:-2], "--timesteps", "a,b"], capture_output=True, text=True, timeout=120
+    )
+    assert bad.returncode == 2 and "--timesteps" in bad.stderr
+
+
 def test_camera_toy_script_learns_on_a_cpu(tmp_path, teachers):
     from gs_priors.teachers.packing import pack_teacher
 

@@ -1,0 +1,120 @@
+"""Has a teacher learned its condition or memorised its training objects? A CPU check, no
+sampling: the denoising error with the input's condition against the null condition, per
+timestep, on objects it trained on and on the held-out ``eval-hard`` objects the usefulness
+checks score (:mod:`gs_priors.teachers.condition_use`).
+
+A teacher that generalises is helped by its condition on both. One that memorised is helped on
+its training objects only: on unseen ones its conditional prediction is worse than the
+unconditional one at some timesteps, and guidance, which extrapolates along their difference,
+makes its samples worse (the twenty-second Zero123++ pack: gs-priors README).
+
+    python3 packages/gs-priors/scripts/condition_use.py --pack .teacher/zero123plus.safetensors \\
+        --prior zero123plus --work /tmp/cu --out condition-use.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+# Views per training object as in the GPU runs (train_procedural_teachers.py DATA), so that the
+# first objects generated here are the first objects those runs trained on.
+TRAIN_VIEWS = {"zero123": 12, "zero123plus": 14, "imagedream": 24}
+# Views per held-out object: one Zero123++ set of 7, one ImageDream ring of 24.
+EVAL_VIEWS = {"zero123": 12, "zero123plus": 7, "imagedream": 24}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--pack", type=Path, required=True, help="a teacher (packed file or directory)")
+    p.add_argument("--prior", choices=tuple(TRAIN_VIEWS), required=True)
+    p.add_argument("--work", type=Path, required=True, help="where the two datasets are made")
+    p.add_argument("--out", type=Path, default=None, help="the results JSON (default: print only)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier --out")
+    p.add_argument("--objects", type=int, default=16, help="objects per split")
+    p.add_argument(
+        "--timesteps", default="50,150,300,500,700,900", help="comma-separated timesteps"
+    )
+    p.add_argument("--seed", type=int, default=0, help="the batches' and the noise's seed")
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    from gs_core.errors import GS3DError
+    from gs_core.io.atomic import atomic_write_text, check_overwrite
+
+    try:
+        timesteps = tuple(int(t) for t in a.timesteps.split(","))
+    except ValueError:
+        p.error(f"--timesteps: comma-separated integers expected, got {a.timesteps!r}")
+    if not a.pack.exists():
+        p.error(f"--pack: {a.pack} does not exist")
+    if a.out is not None:
+        try:
+            check_overwrite(a.out, a.overwrite, directory=False)
+        except GS3DError as e:
+            p.error(f"--out: {e}")
+
+    from gs_core.procedural.generator import ProceduralConfig, generate
+    from gs_priors.teachers import LAYOUTS, ViewBank, load_teacher
+    from gs_priors.teachers.condition_use import condition_use_split, lowest_gain
+    from gs_priors.teachers.data import BATCHES, TRAIN_SEEDS
+
+    prior = load_teacher(a.pack)
+    resolution = int(prior.image_size)
+    common = {"resolution": resolution, "camera_layout": LAYOUTS[a.prior], "points": 0,
+              "depth": False, "normals": False, "objects": a.objects}  # fmt: skip
+    configs = {
+        "train": ProceduralConfig(
+            views=TRAIN_VIEWS[a.prior],
+            seed=TRAIN_SEEDS[a.prior],
+            split="train",
+            asymmetric=True,
+            **common,
+        ),  # fmt: skip
+        "unseen": ProceduralConfig.model_validate(
+            ProceduralConfig.preset("eval-hard")
+            .model_copy(update={**common, "views": EVAL_VIEWS[a.prior]})
+            .model_dump()
+        ),
+    }
+    t0 = time.perf_counter()
+    batches = {}
+    for split, cfg in configs.items():
+        folder = a.work / f"{a.prior}-{split}-{a.objects}"
+        if not (folder / "dataset.json").exists():
+            generate(cfg, folder, workers=a.threads, progress=False)
+        bank = ViewBank.load(folder, resolution, "cpu")
+        gen = torch.Generator().manual_seed(a.seed)
+        batches[split] = BATCHES[a.prior](bank, a.objects, gen)
+    result = condition_use_split(prior, a.prior, batches, timesteps, a.seed)
+    print(f"{a.prior}: {a.pack} ({time.perf_counter() - t0:.0f} s)")
+    print("split   t     x0 MSE conditional / unconditional   condition better")
+    for split, rows in result.items():
+        for t, row in rows.items():
+            print(
+                f"{split:7s} {t:4d}  {row['conditional']:.4f} / {row['unconditional']:.4f}"
+                f"   {row['condition_better']:.0%}"
+            )
+        t, gain = lowest_gain(rows)
+        print(f"{split:7s} least gain from the condition: {gain:+.2f} dB at t = {t}")
+    record = {
+        "pack": str(a.pack),
+        "prior": a.prior,
+        "objects": a.objects,
+        "seed": a.seed,
+        "timesteps": list(timesteps),
+        "splits": {k: {str(t): r for t, r in v.items()} for k, v in result.items()},
+        "least_gain_db": {k: lowest_gain(v)[1] for k, v in result.items()},
+    }
+    if a.out is not None:
+        atomic_write_text(a.out, json.dumps(record, indent=2) + "\n")
+    return record
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
