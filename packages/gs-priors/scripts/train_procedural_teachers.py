@@ -478,6 +478,11 @@ def evaluate_packed(
         result["camera_gap_held_out"] = camera_eval
         write_json(root / "result.json", result)
         log(f"{name}: camera use on held-out objects {json.dumps(camera_eval)}")
+    result["condition_use"] = _condition_use(work, name, cfg, device, int8_dir)
+    write_json(root / "result.json", result)
+    log(
+        f"{name}: condition use (least gain, dB) {json.dumps(result['condition_use']['least_gain_db'])}"
+    )
     every = eval_pairs(work, name, cfg.resolution)
     pairs = spread_subset(every, args.eval_pairs)
     scales = sorted({1.0, PAPER_GUIDANCE[name], *args.guidance})
@@ -584,6 +589,30 @@ def _camera_gap(prior, name: str, bank, trainer=None) -> dict:
         torch.autocast(prior.device.type, torch.bfloat16, enabled=prior.device.type == "cuda"),
     ):
         return {str(t): v for t, v in camera_gap(prior, name, batch).items()}
+
+
+def _condition_use(work: Path, name: str, cfg, device: str, teacher_dir: Path) -> dict:
+    """Has the teacher learned its condition or memorised its training objects
+    (:mod:`gs_priors.teachers.condition_use`): its condition against the null one on 32 draws
+    from its first 64 training objects (when this WORK holds them: not after --eval-only in a
+    new WORK) and from the held-out objects, in bf16 on a GPU as the sampling checks."""
+    from gs_priors.teachers import ViewBank, load_teacher
+    from gs_priors.teachers.condition_use import condition_use_split, lowest_gain
+    from gs_priors.teachers.data import BATCHES
+
+    prior = load_teacher(teacher_dir, device=device)
+    batches = {}
+    for split, folder in (("train", f"{name}-train"), ("unseen", f"{name}-eval")):
+        path = work / "data" / folder
+        if (path / "dataset.json").exists():
+            bank = ViewBank.load(path, cfg.resolution, device, max_objects=64)
+            batches[split] = BATCHES[name](bank, 32, torch.Generator(bank.rgba.device))
+    with torch.autocast(prior.device.type, torch.bfloat16, enabled=prior.device.type == "cuda"):
+        rows = condition_use_split(prior, name, batches)
+    return {
+        "splits": {k: {str(t): r for t, r in v.items()} for k, v in rows.items()},
+        "least_gain_db": {k: lowest_gain(v)[1] for k, v in rows.items()},
+    }
 
 
 def _report(r) -> dict:

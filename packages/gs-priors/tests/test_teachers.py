@@ -496,6 +496,16 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
         if name != "zero123plus":
             assert set(t["camera_gap_held_out"]) == {"500", "800", "950"}
             assert t["train"]["camera_gap"][-1]["step"] == 2
+        # Memorisation: the condition against the null one on training and held-out objects
+        assert set(t["condition_use"]["least_gain_db"]) == {"train", "unseen"}
+        assert set(t["condition_use"]["splits"]["unseen"]) == {
+            "50",
+            "150",
+            "300",
+            "500",
+            "700",
+            "900",
+        }
     # Continuing from the packed teachers brought back: same VAE, no fresh initialisation.
     resume = ["--resume", str(tmp_path / "o")]
     again = run("2", *resume, "--priors", "zero123", "--no-fp16-check")
@@ -522,6 +532,7 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
     assert again["teachers"]["zero123"]["reports"]["1.0"]["pairs"] > 2
     assert ev["reports"]["1.0"]["pairs"] == 2  # --eval-pairs: an even subset
     assert ev["train"]["steps"] == 0 and ev["checks"] and ev["fp16_at_paper_scale"] is None
+    assert set(ev["condition_use"]["least_gain_db"]) == {"unseen"}  # no training objects here
     assert set(ev["reports"]) == {"1.0", "2.5", "5.0"}  # --guidance adds a scale to report
     assert (tmp_path / "o3" / "imagedream.safetensors").read_bytes() == (
         tmp_path / "o" / "imagedream.safetensors"
