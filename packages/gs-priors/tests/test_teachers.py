@@ -885,19 +885,24 @@ def test_v_weighting_reaches_the_training_loss(teachers, datasets):
     assert losses["v"] > 1.5 * losses["uniform"]
 
 
-@pytest.mark.parametrize("name", ["zero123", "imagedream"])
-def test_camera_gap_compares_true_and_mirrored_cameras(name, teachers, datasets):
-    from gs_priors.teachers import camera_gap
-
-    prior = load_teacher(teachers[name])
-    # ImageDream's U-Net starts with zero output layers (the LDM initialisation), so an
-    # untrained one ignores everything: give every weight a value first.
+def _perturbed_teacher_and_batch(teacher: Path, dataset: Path, name: str, objects: int):
+    """A tiny teacher with every U-Net weight moved off its init, and a batch of ``dataset``.
+    ImageDream's U-Net starts with zero output layers (the LDM initialisation), so an untrained
+    one ignores its every input."""
+    prior = load_teacher(teacher)
     torch.manual_seed(0)
     with torch.no_grad():
         for p in prior.unet.parameters():
             p.add_(0.05 * torch.randn_like(p))
-    bank = ViewBank.load(datasets[name], 16)
-    batch = BATCHES[name](bank, 4, torch.Generator().manual_seed(0))
+    bank = ViewBank.load(dataset, 16)
+    return prior, BATCHES[name](bank, objects, torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("name", ["zero123", "imagedream"])
+def test_camera_gap_compares_true_and_mirrored_cameras(name, teachers, datasets):
+    from gs_priors.teachers import camera_gap
+
+    prior, batch = _perturbed_teacher_and_batch(teachers[name], datasets[name], name, 4)
     gap = camera_gap(prior, name, batch, timesteps=(300, 900))
     assert set(gap) == {300, 900}
     for row in gap.values():
@@ -913,13 +918,7 @@ def test_camera_gap_compares_true_and_mirrored_cameras(name, teachers, datasets)
 def test_condition_use_compares_the_condition_with_the_null_one(name, teachers, datasets):
     from gs_priors.teachers.condition_use import condition_use, condition_use_split
 
-    prior = load_teacher(teachers[name])
-    torch.manual_seed(0)
-    with torch.no_grad():  # an untrained ImageDream U-Net outputs zeros whatever its input
-        for p in prior.unet.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    bank = ViewBank.load(datasets[name], 16)
-    batch = BATCHES[name](bank, 3, torch.Generator().manual_seed(0))
+    prior, batch = _perturbed_teacher_and_batch(teachers[name], datasets[name], name, 3)
     rows = condition_use(prior, name, batch, timesteps=(100, 900))
     assert set(rows) == {100, 900}
     for row in rows.values():
