@@ -472,13 +472,14 @@ def evaluate_packed(
         "packed_bytes": packed.stat().st_size,
         "camera_gap_held_out": None,
     }
+    prior = load_teacher(int8_dir, device=device)
     if name in CAMERA_PRIORS:
         eval_bank = ViewBank.load(work / "data" / f"{name}-eval", cfg.resolution, device)
-        camera_eval = _camera_gap(load_teacher(int8_dir, device=device), name, eval_bank)
+        camera_eval = _camera_gap(prior, name, eval_bank)
         result["camera_gap_held_out"] = camera_eval
         write_json(root / "result.json", result)
         log(f"{name}: camera use on held-out objects {json.dumps(camera_eval)}")
-    result["condition_use"] = _condition_use(work, name, cfg, device, int8_dir)
+    result["condition_use"] = _condition_use(work, name, cfg, prior)
     write_json(root / "result.json", result)
     log(
         f"{name}: condition use (least gain, dB) {json.dumps(result['condition_use']['least_gain_db'])}"
@@ -488,7 +489,6 @@ def evaluate_packed(
     scales = sorted({1.0, PAPER_GUIDANCE[name], *args.guidance})
     seeds = tuple(range(args.seeds))
     t0 = time.perf_counter()
-    prior = load_teacher(int8_dir, device=device)
     sampler, precision = args.eval_sampler, args.eval_precision
     reports = evaluate_teacher(
         prior,
@@ -591,21 +591,20 @@ def _camera_gap(prior, name: str, bank, trainer=None) -> dict:
         return {str(t): v for t, v in camera_gap(prior, name, batch).items()}
 
 
-def _condition_use(work: Path, name: str, cfg, device: str, teacher_dir: Path) -> dict:
+def _condition_use(work: Path, name: str, cfg, prior) -> dict:
     """Has the teacher learned its condition or memorised its training objects
     (:mod:`gs_priors.teachers.condition_use`): its condition against the null one on 32 draws
     from its first 64 training objects (when this WORK holds them: not after --eval-only in a
     new WORK) and from the held-out objects, in bf16 on a GPU as the sampling checks."""
-    from gs_priors.teachers import ViewBank, load_teacher
+    from gs_priors.teachers import ViewBank
     from gs_priors.teachers.condition_use import condition_use_split, lowest_gain
     from gs_priors.teachers.data import BATCHES
 
-    prior = load_teacher(teacher_dir, device=device)
     batches = {}
     for split, folder in (("train", f"{name}-train"), ("unseen", f"{name}-eval")):
         path = work / "data" / folder
         if (path / "dataset.json").exists():
-            bank = ViewBank.load(path, cfg.resolution, device, max_objects=64)
+            bank = ViewBank.load(path, cfg.resolution, prior.device, max_objects=64)
             batches[split] = BATCHES[name](bank, 32, torch.Generator(bank.rgba.device))
     with torch.autocast(prior.device.type, torch.bfloat16, enabled=prior.device.type == "cuda"):
         rows = condition_use_split(prior, name, batches)

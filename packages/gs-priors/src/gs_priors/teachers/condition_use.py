@@ -14,6 +14,7 @@ a condition that generalises, with no sampling.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -81,7 +82,6 @@ def condition_use_split(
 def lowest_gain(result: dict[int, dict[str, float]]) -> tuple[int, float]:
     """The timestep where the condition helps least and its gain in dB,
     ``10 log10(unconditional / conditional)`` (negative: the condition hurts)."""
-    import math
 
     def gain(row: dict[str, float]) -> float:
         return 10 * math.log10(max(row["unconditional"], 1e-12) / max(row["conditional"], 1e-12))
