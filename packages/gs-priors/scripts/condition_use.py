@@ -61,7 +61,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     from gs_core.procedural.generator import ProceduralConfig, generate
     from gs_priors.teachers import LAYOUTS, ViewBank, load_teacher
-    from gs_priors.teachers.condition_use import condition_use_split, lowest_gain
+    from gs_priors.teachers.condition_use import (
+        condition_use_record,
+        condition_use_split,
+        lowest_gain,
+    )
     from gs_priors.teachers.data import BATCHES, TRAIN_SEEDS
 
     prior = load_teacher(a.pack)
@@ -108,8 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
         "objects": a.objects,
         "seed": a.seed,
         "timesteps": list(timesteps),
-        "splits": {k: {str(t): r for t, r in v.items()} for k, v in result.items()},
-        "least_gain_db": {k: lowest_gain(v)[1] for k, v in result.items()},
+        **condition_use_record(result),
     }
     if a.out is not None:
         atomic_write_text(a.out, json.dumps(record, indent=2) + "\n")

@@ -597,7 +597,7 @@ def _condition_use(work: Path, name: str, cfg, prior) -> dict:
     from its first 64 training objects (when this WORK holds them: not after --eval-only in a
     new WORK) and from the held-out objects, in bf16 on a GPU as the sampling checks."""
     from gs_priors.teachers import ViewBank
-    from gs_priors.teachers.condition_use import condition_use_split, lowest_gain
+    from gs_priors.teachers.condition_use import condition_use_record, condition_use_split
     from gs_priors.teachers.data import BATCHES
 
     batches = {}
@@ -608,10 +608,7 @@ def _condition_use(work: Path, name: str, cfg, prior) -> dict:
             batches[split] = BATCHES[name](bank, 32, torch.Generator(bank.rgba.device))
     with torch.autocast(prior.device.type, torch.bfloat16, enabled=prior.device.type == "cuda"):
         rows = condition_use_split(prior, name, batches)
-    return {
-        "splits": {k: {str(t): r for t, r in v.items()} for k, v in rows.items()},
-        "least_gain_db": {k: lowest_gain(v)[1] for k, v in rows.items()},
-    }
+    return condition_use_record(rows)
 
 
 def _report(r) -> dict:

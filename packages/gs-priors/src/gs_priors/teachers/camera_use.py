@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import torch
 
 from gs_core.errors import ValidationError
-from gs_priors.forward_process import add_noise, to_sample
-from gs_priors.teachers.training import conditioned_batch
+from gs_priors.forward_process import add_noise
+from gs_priors.teachers.training import conditioned_batch, implied_x0
 
 CAMERA_PRIORS = ("zero123", "imagedream")
 
@@ -50,9 +50,7 @@ def camera_gap(
         xt = add_noise(x0, noise, t, prior.alphas_cumprod)
 
         def x0_error(c, xt=xt, t=t):
-            raw = prior.model_output(xt, t, c).float()
-            x0_hat = to_sample(raw, xt, t, prior.alphas_cumprod, prior.prediction_type)
-            return (x0_hat - x0).pow(2).flatten(1).mean(1)[keep]
+            return (implied_x0(prior, xt, t, c) - x0).pow(2).flatten(1).mean(1)[keep]
 
         true, mirror = x0_error(cond), x0_error(cond_m)
         out[int(t_value)] = {

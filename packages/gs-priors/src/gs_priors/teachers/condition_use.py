@@ -19,8 +19,8 @@ from collections.abc import Sequence
 
 import torch
 
-from gs_priors.forward_process import add_noise, to_sample
-from gs_priors.teachers.training import conditioned_batch
+from gs_priors.forward_process import add_noise
+from gs_priors.teachers.training import conditioned_batch, implied_x0
 
 DEFAULT_TIMESTEPS = (50, 150, 300, 500, 700, 900)
 
@@ -54,9 +54,8 @@ def _condition_use(prior, name: str, batch, timesteps: Sequence[int], seed: int)
         xt = add_noise(x0, noise, t, prior.alphas_cumprod)
 
         def x0_error(c, xt=xt, t=t) -> torch.Tensor:  # [objects]
-            raw = prior.model_output(xt, t, c).float()
-            x0_hat = to_sample(raw, xt, t, prior.alphas_cumprod, prior.prediction_type)
-            return (x0_hat - x0).pow(2).flatten(1).mean(1).view(objects, per).mean(1)
+            err = (implied_x0(prior, xt, t, c) - x0).pow(2).flatten(1).mean(1)
+            return err.view(objects, per).mean(1)
 
         conditional, unconditional = x0_error(cond), x0_error(null)
         out[int(t_value)] = {
@@ -90,4 +89,21 @@ def lowest_gain(result: dict[int, dict[str, float]]) -> tuple[int, float]:
     return t, gain(result[t])
 
 
-__all__ = ["DEFAULT_TIMESTEPS", "condition_use", "condition_use_split", "lowest_gain"]
+def condition_use_record(
+    result: dict[str, dict[int, dict[str, float]]],
+) -> dict[str, dict]:
+    """:func:`condition_use_split`'s result as JSON: ``splits`` (timesteps as strings) and each
+    split's ``least_gain_db`` (:func:`lowest_gain`)."""
+    return {
+        "splits": {k: {str(t): r for t, r in v.items()} for k, v in result.items()},
+        "least_gain_db": {k: lowest_gain(v)[1] for k, v in result.items()},
+    }
+
+
+__all__ = [
+    "DEFAULT_TIMESTEPS",
+    "condition_use",
+    "condition_use_record",
+    "condition_use_split",
+    "lowest_gain",
+]

@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from gs_priors.forward_process import add_noise, prediction_target
+from gs_priors.forward_process import add_noise, prediction_target, to_sample
 from gs_priors.teachers.config import TeacherConfig
 from gs_priors.teachers.data import BATCHES, MultiViewBatch, ViewBank, Zero123Batch
 
@@ -168,6 +168,14 @@ def conditioned_batch(
     cams = orbit_cameras(batch.elevation.flatten().cpu(), batch.d_azimuth.flatten().cpu())
     cond = _with_grad(cls.condition)(prior, ref, cams.view(b, v, -1).to(batch.inputs.device))
     return x0, cond, prior.null_condition(cond), v
+
+
+def implied_x0(prior, xt: torch.Tensor, t: torch.Tensor, condition) -> torch.Tensor:
+    """The clean latents ``[N, 4, h, w]`` (float32) the prior's output at ``xt`` / ``t``
+    implies under ``condition``, whatever its prediction type: what the probes of
+    :mod:`~gs_priors.teachers.camera_use` and :mod:`~gs_priors.teachers.condition_use` score."""
+    raw = prior.model_output(xt, t, condition).float()
+    return to_sample(raw, xt, t, prior.alphas_cumprod, prior.prediction_type)
 
 
 def v_loss_weight(prediction_type: str, alpha_bar: torch.Tensor) -> torch.Tensor:
