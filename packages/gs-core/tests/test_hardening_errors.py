@@ -196,6 +196,20 @@ def test_the_next_write_removes_temporaries_of_dead_processes_only(tmp_path):
     assert clean_stale_temps(tmp_path / "scene.ply.bak") == [tmp_path / other]
 
 
+def test_a_write_told_not_to_clean_leaves_the_folder_unlisted(tmp_path):
+    """clean_stale=False: a writer filling a folder of its own skips the listing of the folder
+    (quadratic in its entries when done once per entry, as gs3d data procedural did)."""
+    target = tmp_path / "obj_00001"
+    dead = temp_path_for(target).name.replace(f"-{os.getpid()}-", f"-{_dead_pid()}-")
+    (tmp_path / dead).mkdir()
+    with atomic_path(target, clean_stale=False) as tmp:
+        tmp.mkdir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([dead, "obj_00001"])
+    with atomic_path(target) as tmp:  # the default: the dead process's temporary goes
+        tmp.mkdir()
+    assert [p.name for p in tmp_path.iterdir()] == ["obj_00001"]
+
+
 # ------------------------------------------------------------------- PLY headers, empty PLYs
 _VALID = b"ply\nformat binary_little_endian 1.0\nelement vertex 1\nproperty float x\nproperty float y\nproperty float z\nend_header\n"
 

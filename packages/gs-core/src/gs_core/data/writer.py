@@ -113,6 +113,7 @@ def write_object(
     meta: dict[str, Any] | None = None,
     frame_extras: list[dict[str, Any]] | None = None,
     overwrite: bool = False,
+    clean_stale: bool = True,
 ) -> Path:
     """Write an object folder atomically.
 
@@ -122,6 +123,9 @@ def write_object(
         fl_x, fl_y, cx, cy: shared intrinsics in pixels.
         depth: optional ``[V, H, W]`` z-depth (0 = background); normals: ``[V, H, W, 3]``.
         points, point_colors: optional ``[P, 3]`` surface points and colours in [0, 1].
+        clean_stale: as :func:`gs_core.io.atomic.atomic_path`'s; False for a writer filling a
+            dataset folder of its own (``gs3d data procedural``), so that each object does not
+            list every object written before it.
     """
     directory = Path(directory)
     check_overwrite(directory, overwrite)
@@ -143,7 +147,7 @@ def write_object(
         unit = depth_scale_for(float(np.max(depth)) if depth.size else 1.0)
     digits = max(3, len(str(V - 1)))
     names = [f"{i:0{digits}d}.png" for i in range(V)]
-    with atomic_path(directory) as tmp:
+    with atomic_path(directory, clean_stale=clean_stale) as tmp:
         (tmp / "images").mkdir(parents=True)
         for i, name in enumerate(names):
             (tmp / "images" / name).write_bytes(png_bytes(rgba[i]))

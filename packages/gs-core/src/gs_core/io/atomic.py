@@ -187,12 +187,17 @@ def _is_ours(e: OSError, tmp: Path) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, clean_stale: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it over ``path``.
 
     Works for files and directories; missing parent folders are created. On error the temporary
     is removed and ``path`` is untouched; operating-system failures of the write raise
     :class:`OutputWriteError` naming ``path``.
+
+    ``clean_stale=False`` skips :func:`clean_stale_temps`, which lists the whole parent folder:
+    for a writer filling a folder it made itself (no other process's temporaries can be there)
+    with many entries, where listing it once per entry costs time quadratic in their number
+    (30,000 procedural objects: about 110 ms a listing, 1,600 CPU seconds in all).
     """
     path = Path(path)
     _check_parent(path)
@@ -201,7 +206,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputWriteError(path, f"cannot create {path.parent}: {describe_os_error(e)}") from e
-    clean_stale_temps(path)
+    if clean_stale:
+        clean_stale_temps(path)
     tmp_path = temp_path_for(path)
     done = False
     try:

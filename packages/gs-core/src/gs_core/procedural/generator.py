@@ -228,6 +228,10 @@ def _render_object(task: dict[str, Any]) -> tuple[str, str, int, float]:
         point_colors=cols,
         meta=meta,
         frame_extras=task["extras"],
+        # The root is generate()'s own temporary dataset folder: no other process's
+        # temporaries can be in it, and listing it once per object was quadratic in the
+        # objects (30,000 ran at a quarter of 3,000's views per second).
+        clean_stale=False,
     )
     return oid, cat, int(out.rgba.shape[0]), time.process_time() - cpu0
 
