@@ -22,17 +22,11 @@ from pathlib import Path
 
 import torch
 
-# Views per training object as in the GPU runs (train_procedural_teachers.py DATA), so that the
-# first objects generated here are the first objects those runs trained on.
-TRAIN_VIEWS = {"zero123": 12, "zero123plus": 14, "imagedream": 24}
-# Views per held-out object: one Zero123++ set of 7, one ImageDream ring of 24.
-EVAL_VIEWS = {"zero123": 12, "zero123plus": 7, "imagedream": 24}
-
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pack", type=Path, required=True, help="a teacher (packed file or directory)")
-    p.add_argument("--prior", choices=tuple(TRAIN_VIEWS), required=True)
+    p.add_argument("--prior", choices=("zero123", "zero123plus", "imagedream"), required=True)
     p.add_argument("--work", type=Path, required=True, help="where the two datasets are made")
     p.add_argument("--out", type=Path, default=None, help="the results JSON (default: print only)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier --out")
@@ -59,32 +53,20 @@ def main(argv: list[str] | None = None) -> dict:
         except GS3DError as e:
             p.error(f"--out: {e}")
 
-    from gs_core.procedural.generator import ProceduralConfig, generate
-    from gs_priors.teachers import LAYOUTS, ViewBank, load_teacher
+    from gs_core.procedural.generator import generate
+    from gs_priors.teachers import ViewBank, load_teacher
     from gs_priors.teachers.condition_use import (
         condition_use_record,
         condition_use_split,
         lowest_gain,
     )
-    from gs_priors.teachers.data import BATCHES, TRAIN_SEEDS
+    from gs_priors.teachers.data import BATCHES, probe_dataset_config
 
     prior = load_teacher(a.pack)
     resolution = int(prior.image_size)
-    common = {"resolution": resolution, "camera_layout": LAYOUTS[a.prior], "points": 0,
-              "depth": False, "normals": False, "objects": a.objects}  # fmt: skip
     configs = {
-        "train": ProceduralConfig(
-            views=TRAIN_VIEWS[a.prior],
-            seed=TRAIN_SEEDS[a.prior],
-            split="train",
-            asymmetric=True,
-            **common,
-        ),  # fmt: skip
-        "unseen": ProceduralConfig.model_validate(
-            ProceduralConfig.preset("eval-hard")
-            .model_copy(update={**common, "views": EVAL_VIEWS[a.prior]})
-            .model_dump()
-        ),
+        split: probe_dataset_config(a.prior, split, resolution, a.objects)
+        for split in ("train", "unseen")
     }
     t0 = time.perf_counter()
     batches = {}

@@ -965,6 +965,55 @@ def test_condition_use_script_scores_training_and_unseen_objects(tmp_path, teach
     assert bad.returncode == 2 and "--timesteps" in bad.stderr
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_guidance_effect_samples_each_entry_from_the_same_start(name, teachers, datasets):
+    from gs_priors.teachers.guidance_effect import guidance_effect
+
+    prior, batch = _perturbed_teacher_and_batch(teachers[name], datasets[name], name, 2)
+    entries = [(1.0, None), (4.0, None), (4.0, (0, 10_000)), (4.0, (10_000, 20_000))]
+    res = guidance_effect(prior, name, batch, entries, steps=3)
+    one, four, four_all, four_none = res["entries"]
+    assert res["truth"]["chroma"] > 0 and 0 < res["truth"]["luminance"] <= 1
+    assert res["truth"]["vae_psnr"] > 0
+    for e in res["entries"]:
+        assert e["latent_mse"] > 0 and e["psnr"] > 0 and e["chroma"] >= 0
+    # An interval holding every timestep is guidance everywhere; one holding none is scale 1.
+    assert four_all["psnr"] == pytest.approx(four["psnr"], abs=1e-4)
+    assert four_none["psnr"] == pytest.approx(one["psnr"], abs=1e-4)
+    assert four["latent_mse"] != one["latent_mse"]  # the null branch is a different prediction
+    again = guidance_effect(prior, name, batch, entries[:1], steps=3)
+    assert again["entries"][0] == one  # seeded: the same draws
+
+
+def test_guidance_entries_parse_with_one_clear_error():
+    from gs_priors.teachers.guidance_effect import parse_entry
+
+    assert parse_entry("4") == (4.0, None)
+    assert parse_entry("4@500-1000") == (4.0, (500, 1000))
+    for bad in ("x", "4@500", "4@900-100", "4@a-b"):
+        with pytest.raises(ValidationError, match="guidance entry"):
+            parse_entry(bad)
+
+
+def test_guidance_effect_script_scores_held_out_objects(tmp_path, teachers):
+    script = Path(__file__).parents[1] / "scripts" / "guidance_effect.py"
+    out = tmp_path / "ge.json"
+    args = [sys.executable, str(script), "--pack", str(teachers["zero123plus"]), "--prior",
+            "zero123plus", "--work", str(tmp_path / "w"), "--objects", "2", "--entries",
+            "1,3@0-500", "--steps", "2", "--threads", "1", "--out", str(out)]  # fmt: skip
+    run = subprocess.run(args, check=True, capture_output=True, text=True, timeout=600)
+    assert "guidance 3 at t in [0, 500)" in run.stdout
+    res = json.loads(out.read_text())
+    assert [e["scale"] for e in res["entries"]] == [1.0, 3.0]
+    assert res["entries"][1]["interval"] == [0, 500] and res["prior"] == "zero123plus"
+    again = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    bad = subprocess.run(
+        [*args[:-2], "--entries", "4@9-1"], capture_output=True, text=True, timeout=120
+    )
+    assert bad.returncode == 2 and "--entries" in bad.stderr
+
+
 def test_camera_toy_script_learns_on_a_cpu(tmp_path, teachers):
     from gs_priors.teachers.packing import pack_teacher
 

@@ -175,3 +175,32 @@ BATCHES = {
     "zero123plus": zero123plus_batch,
     "imagedream": imagedream_batch,
 }
+
+# Views per object as in the GPU runs' training sets (train_procedural_teachers.py DATA), so the
+# first objects a probe makes are the first objects those runs trained on; and per held-out
+# object: one Zero123++ set of 7, one ImageDream ring of 24.
+TRAIN_VIEWS = {"zero123": 12, "zero123plus": 14, "imagedream": 24}
+HELD_OUT_VIEWS = {"zero123": 12, "zero123plus": 7, "imagedream": 24}
+
+
+def probe_dataset_config(name: str, split: str, resolution: int, objects: int):
+    """The :class:`~gs_core.procedural.generator.ProceduralConfig` of a teacher probe's objects:
+    ``split`` ``"train"`` (the first of the GPU runs' training objects) or ``"unseen"`` (the
+    held-out ``eval-hard`` objects the usefulness checks score), in ``name``'s layout."""
+    from gs_core.procedural.generator import ProceduralConfig
+    from gs_priors.teachers.config import LAYOUTS
+
+    common = {"resolution": resolution, "camera_layout": LAYOUTS[name], "points": 0,
+              "depth": False, "normals": False, "objects": objects}  # fmt: skip
+    if split == "train":
+        return ProceduralConfig(
+            views=TRAIN_VIEWS[name], seed=TRAIN_SEEDS[name], split="train", asymmetric=True,
+            **common,
+        )  # fmt: skip
+    if split == "unseen":
+        return ProceduralConfig.model_validate(
+            ProceduralConfig.preset("eval-hard")
+            .model_copy(update={**common, "views": HELD_OUT_VIEWS[name]})
+            .model_dump()
+        )
+    raise ValidationError("split", "'train' or 'unseen'", repr(split))
