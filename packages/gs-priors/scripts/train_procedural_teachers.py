@@ -484,6 +484,9 @@ def evaluate_packed(
     log(
         f"{name}: condition use (least gain, dB) {json.dumps(result['condition_use']['least_gain_db'])}"
     )
+    result["guidance_effect"] = _guidance_effect(work, name, cfg, prior, args.eval_steps)
+    write_json(root / "result.json", result)
+    log(f"{name}: guidance effect {_colour_line(result['guidance_effect'])}")
     every = eval_pairs(work, name, cfg.resolution)
     pairs = spread_subset(every, args.eval_pairs)
     scales = sorted({1.0, PAPER_GUIDANCE[name], *args.guidance})
@@ -609,6 +612,30 @@ def _condition_use(work: Path, name: str, cfg, prior) -> dict:
     with torch.autocast(prior.device.type, torch.bfloat16, enabled=prior.device.type == "cuda"):
         rows = condition_use_split(prior, name, batches)
     return condition_use_record(rows)
+
+
+def _guidance_effect(work: Path, name: str, cfg, prior, steps: int) -> dict:
+    """What guidance at the official scale does to 32 held-out draws against guidance 1
+    (:mod:`gs_priors.teachers.guidance_effect`): whether the teacher's colours are washed out at
+    scale 1 (guidance helps) or already right (guidance overshoots), in bf16 on a GPU."""
+    from gs_priors.teachers import PAPER_GUIDANCE, ViewBank
+    from gs_priors.teachers.data import BATCHES
+    from gs_priors.teachers.guidance_effect import guidance_effect
+
+    bank = ViewBank.load(work / "data" / f"{name}-eval", cfg.resolution, prior.device)
+    batch = BATCHES[name](bank, 32, torch.Generator(bank.rgba.device))
+    entries = ((1.0, None), (float(PAPER_GUIDANCE[name]), None))
+    with torch.autocast(prior.device.type, torch.bfloat16, enabled=prior.device.type == "cuda"):
+        return guidance_effect(prior, name, batch, entries, steps=steps)
+
+
+def _colour_line(effect: dict) -> str:
+    t = effect["truth"]
+    parts = [f"truth chroma {t['chroma']:.3f}"] + [
+        f"guidance {e['scale']:g}: chroma {e['chroma']:.3f}, latent MSE {e['latent_mse']:.4f}"
+        for e in effect["entries"]
+    ]
+    return "; ".join(parts)
 
 
 def _report(r) -> dict:

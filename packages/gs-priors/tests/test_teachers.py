@@ -24,6 +24,7 @@ from gs_core.evaluation.novel_views import ViewPair, score_novel_views, view_pai
 from gs_core.procedural.generator import ProceduralConfig, generate  # noqa: E402
 from gs_priors.teachers import (  # noqa: E402
     LAYOUTS,
+    PAPER_GUIDANCE,
     TeacherConfig,
     TeacherTrainer,
     ViewBank,
@@ -506,6 +507,10 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
             "700",
             "900",
         }
+        # What guidance does: scale 1 and the official scale on held-out draws, against the truth
+        ge = t["guidance_effect"]
+        assert [e["scale"] for e in ge["entries"]] == [1.0, float(PAPER_GUIDANCE[name])]
+        assert ge["truth"]["chroma"] > 0 and all(e["latent_mse"] > 0 for e in ge["entries"])
     # Continuing from the packed teachers brought back: same VAE, no fresh initialisation.
     resume = ["--resume", str(tmp_path / "o")]
     again = run("2", *resume, "--priors", "zero123", "--no-fp16-check")
