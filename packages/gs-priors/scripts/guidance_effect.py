@@ -1,8 +1,8 @@
 """What guidance does to a teacher's samples on held-out objects: PSNR, latent error against the
 truth's latents, and the object's colourfulness and brightness against the truth's, per
 guidance scale, optionally applied over an interval of timesteps only
-(:mod:`gs_priors.teachers.guidance_effect`). A CPU diagnosis: 16 Zero123++ objects take about a
-minute per entry on 2 cores.
+(:mod:`gs_priors.teachers.guidance_effect`). A CPU diagnosis: 16 objects take about 1.5 minutes
+per entry on 2 cores for Zero123++, 3.5 for ImageDream, 0.5 for Zero123.
 
     python3 packages/gs-priors/scripts/guidance_effect.py --pack .teacher/zero123plus.safetensors \\
         --prior zero123plus --work /tmp/ge --entries 1,4,4@500-1000,4@0-500 --out effect.json
