@@ -14,44 +14,31 @@ makes its samples worse (the twenty-second Zero123++ pack: gs-priors README).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import torch
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--pack", type=Path, required=True, help="a teacher (packed file or directory)")
-    p.add_argument("--prior", choices=("zero123", "zero123plus", "imagedream"), required=True)
-    p.add_argument("--work", type=Path, required=True, help="where the two datasets are made")
-    p.add_argument("--out", type=Path, default=None, help="the results JSON (default: print only)")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier --out")
-    p.add_argument("--objects", type=int, default=16, help="objects per split")
+    from gs_priors.teachers.probe_arguments import check_probe_paths, probe_parser
+
+    p = probe_parser(
+        __doc__.splitlines()[0], "where the two datasets are made", "objects per split"
+    )
     p.add_argument(
         "--timesteps", default="50,150,300,500,700,900", help="comma-separated timesteps"
     )
-    p.add_argument("--seed", type=int, default=0, help="the batches' and the noise's seed")
-    p.add_argument("--threads", type=int, default=2)
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    from gs_core.errors import GS3DError
-    from gs_core.io.atomic import atomic_write_text, check_overwrite
+    from gs_core.io.atomic import atomic_write_text
 
     try:
         timesteps = tuple(int(t) for t in a.timesteps.split(","))
     except ValueError:
         p.error(f"--timesteps: comma-separated integers expected, got {a.timesteps!r}")
-    if not a.pack.exists():
-        p.error(f"--pack: {a.pack} does not exist")
-    if a.out is not None:
-        try:
-            check_overwrite(a.out, a.overwrite, directory=False)
-        except GS3DError as e:
-            p.error(f"--out: {e}")
+    check_probe_paths(p, a)
 
     from gs_core.procedural.generator import generate
     from gs_priors.teachers import ViewBank, load_teacher

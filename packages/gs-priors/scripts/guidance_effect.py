@@ -10,23 +10,19 @@ per entry on 2 cores for Zero123++, 3.5 for ImageDream, 0.5 for Zero123.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import torch
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--pack", type=Path, required=True, help="a teacher (packed file or directory)")
-    p.add_argument("--prior", choices=("zero123", "zero123plus", "imagedream"), required=True)
-    p.add_argument("--work", type=Path, required=True, help="where the held-out objects are made")
-    p.add_argument("--out", type=Path, default=None, help="the results JSON (default: print only)")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier --out")
-    p.add_argument("--objects", type=int, default=16, help="held-out objects")
+    from gs_priors.teachers.probe_arguments import check_probe_paths, probe_parser
+
+    p = probe_parser(
+        __doc__.splitlines()[0], "where the held-out objects are made", "held-out objects"
+    )
     p.add_argument(
         "--entries",
         default="1,4",
@@ -34,12 +30,10 @@ def main(argv: list[str] | None = None) -> dict:
         "lo <= t < hi (scale 1 elsewhere)",
     )
     p.add_argument("--steps", type=int, default=50, help="DDIM steps")
-    p.add_argument("--seed", type=int, default=0, help="the batch's and the start noise's seed")
-    p.add_argument("--threads", type=int, default=2)
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     from gs_core.errors import GS3DError
-    from gs_core.io.atomic import atomic_write_text, check_overwrite
+    from gs_core.io.atomic import atomic_write_text
     from gs_priors.teachers.guidance_effect import describe, guidance_effect, parse_entry
 
     try:
@@ -48,13 +42,7 @@ def main(argv: list[str] | None = None) -> dict:
         p.error(f"--entries: {e}")
     if not entries:
         p.error("--entries: at least one entry expected")
-    if not a.pack.exists():
-        p.error(f"--pack: {a.pack} does not exist")
-    if a.out is not None:
-        try:
-            check_overwrite(a.out, a.overwrite, directory=False)
-        except GS3DError as e:
-            p.error(f"--out: {e}")
+    check_probe_paths(p, a)
 
     from gs_core.procedural.generator import generate
     from gs_priors.teachers import ViewBank, load_teacher
