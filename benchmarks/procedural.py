@@ -4,6 +4,10 @@ Target (issue 5): >= 200 views/s at 128x128 on the 2-core machine::
 
     python3 benchmarks/procedural.py                      # 48 objects x 32 views, 128x128
     python3 benchmarks/procedural.py --resolution 256 --objects 24
+    # the compact Zero123++ teacher's data, at two dataset sizes in one run (per-object cost
+    # that grows with the objects already written shows as a falling rate)
+    python3 benchmarks/procedural.py --objects 3000 30000 --views 14 --resolution 64 \
+        --camera-layout zero123pp --asymmetric --bare --no-raycast
 
 Measures the full generator (ray casting with anti-aliasing, depth and normal maps, point
 clouds, PNG encoding, atomic writes) end to end, per worker count, and the ray caster alone in
@@ -22,7 +26,9 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--objects", type=int, default=48)
+    ap.add_argument(
+        "--objects", type=int, nargs="+", default=[48], help="one dataset per count, in order"
+    )
     ap.add_argument("--views", type=int, default=32)
     ap.add_argument("--resolution", type=int, default=128)
     ap.add_argument("--antialias", type=int, default=3)
@@ -30,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=int, nargs="*", default=None, help="worker counts to try [1, cores]"
     )
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--camera-layout", default=None, help="e.g. zero123pp (default: the config's)")
+    ap.add_argument("--asymmetric", action="store_true", help="asymmetric objects (teachers' data)")
+    ap.add_argument(
+        "--bare", action="store_true", help="no points, depth or normals (the teachers' data)"
+    )
+    ap.add_argument("--no-raycast", action="store_true", help="skip the ray-casting-only row")
     args = ap.parse_args(argv)
 
     import numpy as np
@@ -39,44 +51,57 @@ def main(argv: list[str] | None = None) -> int:
 
     cores = os.cpu_count() or 1
     workers = args.workers if args.workers else sorted({1, cores})
-    cfg = ProceduralConfig(
-        objects=args.objects,
-        views=args.views,
-        resolution=args.resolution,
-        antialias=args.antialias,
-        seed=args.seed,
-    )
+    extra = {"asymmetric": args.asymmetric}
+    if args.camera_layout:
+        extra["camera_layout"] = args.camera_layout
+    if args.bare:
+        extra |= {"points": 0, "depth": False, "normals": False}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        # Ray casting alone, one process: the cost floor of the generator.
-        tasks = _tasks(cfg, Path(tmp))
-        t0 = time.perf_counter()
-        n = 0
-        for t in tasks:
-            obj = make_object(
-                t["category"], np.random.default_rng([cfg.seed, t["index"], 0]), cfg.object_radius
+        for objects in args.objects:
+            cfg = ProceduralConfig(
+                objects=objects,
+                views=args.views,
+                resolution=args.resolution,
+                antialias=args.antialias,
+                seed=args.seed,
+                **extra,
             )
-            n += render_views(
-                obj, t["c2w_cv"], t["K"], cfg.resolution, cfg.resolution, cfg.antialias
-            ).rgba.shape[0]
-        dt = time.perf_counter() - t0
-        rows.append(("ray casting only (render_views)", 1, n, dt))
-        for w in workers:
-            s = generate(cfg, f"{tmp}/ds{w}", workers=w, progress=False)
-            rows.append(("gs3d data procedural (render + write)", w, s["views"], s["seconds"]))
-            cpu_ms = 1000 * s["cpu_seconds"] / s["views"]
+            if not args.no_raycast:
+                # Ray casting alone, one process: the cost floor of the generator.
+                tasks = _tasks(cfg, Path(tmp))
+                t0 = time.perf_counter()
+                n = 0
+                for t in tasks:
+                    obj = make_object(
+                        t["category"],
+                        np.random.default_rng([cfg.seed, t["index"], 0]),
+                        cfg.object_radius,
+                    )
+                    n += render_views(
+                        obj, t["c2w_cv"], t["K"], cfg.resolution, cfg.resolution, cfg.antialias
+                    ).rgba.shape[0]
+                rows.append(
+                    ("ray casting only (render_views)", objects, 1, n, time.perf_counter() - t0)
+                )
+            for w in workers:
+                s = generate(cfg, f"{tmp}/ds{objects}-{w}", workers=w, progress=False)
+                rows.append(
+                    ("gs3d data procedural (render + write)", objects, w, s["views"], s["seconds"])
+                )
+                cpu_ms = 1000 * s["cpu_seconds"] / s["views"]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"## procedural world: {args.objects} objects x {args.views} views, {args.resolution}x{args.resolution}, antialias {args.antialias}"
+        f"## procedural world: {' / '.join(map(str, args.objects))} objects x {args.views} views, {args.resolution}x{args.resolution}, antialias {args.antialias}, {extra}"
     )
     print()
     print(f"{cores} CPU cores; load average at end: {load:.1f}")
     print()
-    print("| what | processes | views | seconds | views/s |")
-    print("|---|---:|---:|---:|---:|")
-    for what, w, n, dt in rows:
-        print(f"| {what} | {w} | {n} | {dt:.2f} | {n / dt:.0f} |")
-    best = max(n / dt for what, w, n, dt in rows if what.startswith("gs3d"))
+    print("| what | objects | processes | views | seconds | views/s |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for what, objects, w, n, dt in rows:
+        print(f"| {what} | {objects} | {w} | {n} | {dt:.2f} | {n / dt:.0f} |")
+    best = max(n / dt for what, objects, w, n, dt in rows if what.startswith("gs3d"))
     print()
     print(
         f"worker CPU time {cpu_ms:.2f} ms/view (render + write): capacity {1000 * cores / cpu_ms:.0f} views/s "
