@@ -145,7 +145,7 @@ def test_teacher_args_reach_the_script_as_separate_flags(tmp_path):
 
 
 def test_a_zero123plus_lease_warm_starts_from_the_carried_zero123_pack(tmp_path):
-    # The gs-priors README's fourteenth run: Zero123++ on the Zero123 pack's VAE, its U-Net and
+    # The fourteenth run (gs-priors docs/teacher-runs.md): Zero123++ on the Zero123 pack's VAE, its U-Net and
     # CLIP tower copied from that pack (--init-from), the pack itself not trained.
     args = _job_args(
         tmp_path,
@@ -163,7 +163,7 @@ def test_a_zero123plus_lease_warm_starts_from_the_carried_zero123_pack(tmp_path)
 
 
 def test_a_brought_back_pack_is_evaluated_alone(tmp_path):
-    # The gs-priors README's command for a pack whose lease ended before its evaluation.
+    # The command for a pack whose lease ended before its evaluation (gs-priors docs/teacher-runs.md).
     args = _job_args(
         tmp_path, {"TEACHER": "zero123", "TEACHER_ARGS": "--eval-only"}, packs=("zero123",)
     )
@@ -243,7 +243,7 @@ def test_collect_without_teacher_finds_the_job_s_teachers_in_its_work_folder(tmp
 
 
 def test_a_second_stage_continues_the_first_stage_s_pack(tmp_path):
-    # The gs-priors README's compact Zero123 in one lease: 1,000 s warm-started from the tracked
+    # The gs-priors README's compact Zero123 in one lease ("Rebuilding the packs"): 1,000 s warm-started from the tracked
     # ImageDream, then 300 s from that pack with the learning rate's warm-up and cooldown again.
     tree, root = tmp_path / "tree", tmp_path / "t"
     tree.mkdir()

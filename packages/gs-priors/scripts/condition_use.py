@@ -6,7 +6,7 @@ checks score (:mod:`gs_priors.teachers.condition_use`).
 A teacher that generalises is helped by its condition on both. One that memorised is helped on
 its training objects only: on unseen ones its conditional prediction is worse than the
 unconditional one at some timesteps, and guidance, which extrapolates along their difference,
-makes its samples worse (the twenty-second Zero123++ pack: gs-priors README).
+makes its samples worse (the twenty-second Zero123++ pack: gs-priors docs/teacher-runs.md).
 
     python3 packages/gs-priors/scripts/condition_use.py --pack .teacher/zero123plus.safetensors \\
         --prior zero123plus --work /tmp/cu --out condition-use.json
