@@ -243,8 +243,9 @@ def test_collect_without_teacher_finds_the_job_s_teachers_in_its_work_folder(tmp
 
 
 def test_a_second_stage_continues_the_first_stage_s_pack(tmp_path):
-    # The gs-priors README's compact Zero123 in one lease ("Rebuilding the packs"): 1,000 s warm-started from the tracked
-    # ImageDream, then 300 s from that pack with the learning rate's warm-up and cooldown again.
+    # The gs-priors README's compact Zero123 in one lease ("Rebuilding the packs"): 1,000 s
+    # warm-started from the tracked ImageDream, then 300 s from that pack with the learning
+    # rate's warm-up and cooldown again.
     tree, root = tmp_path / "tree", tmp_path / "t"
     tree.mkdir()
     for earlier in ("out", "stage1"):  # an earlier job's folders on a machine still warm

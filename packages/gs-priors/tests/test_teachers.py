@@ -545,6 +545,11 @@ def test_the_gpu_script_runs_end_to_end_on_a_cpu(tmp_path):
     assert not (tmp_path / "w3" / "data" / "imagedream-train").exists()
     assert "pose_far_by_gap" in ev["reports"]["1.0"]
     assert "pose_far_by_turn" in ev["reports"]["1.0"]
+    # --no-eval: trained and packed, no check run (a first stage whose second is evaluated).
+    bare = run("7", *resume, "--priors", "zero123", "--no-eval")["teachers"]["zero123"]
+    assert bare["evaluation"] == "skipped (--no-eval)" and bare["train"]["steps"] == 2
+    assert not {"checks", "reports", "condition_use", "guidance_effect"} & set(bare)
+    assert (tmp_path / "o7" / "zero123.safetensors").stat().st_size == bare["packed_bytes"]
     # A new teacher beside another's pack: trained from scratch on that pack's VAE.
     other = tmp_path / "only-zero123"
     other.mkdir()
@@ -1255,6 +1260,19 @@ def test_the_gpu_script_refuses_compile_graphs_without_cuda(tmp_path):
     )
     assert run.returncode == 2
     assert "--compile-graphs: needs a CUDA GPU" in run.stderr.splitlines()[-1]
+    assert not (tmp_path / "w").exists()
+
+
+def test_the_gpu_script_refuses_no_eval_with_eval_only(tmp_path):
+    (tmp_path / "r").mkdir()
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), "--work", str(tmp_path / "w"), "--out", str(tmp_path / "o")]
+        + ["--resume", str(tmp_path / "r"), "--eval-only", "--no-eval"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2
+    assert "--no-eval: --eval-only does nothing else than evaluate" in run.stderr.splitlines()[-1]
     assert not (tmp_path / "w").exists()
 
 

@@ -27,7 +27,7 @@
 #            stage1-results.json) for these seconds, in the same work folder (its data and VAE
 #            reused), with its learning-rate warm-up and cooldown run again: a restart. A number
 #            or JSON per teacher, as SECONDS_TRAIN; meant for one lease (a resumed segment would
-#            run the first stage again)
+#            run the first stage again); --no-eval in TEACHER_ARGS skips the first stage's checks
 #   THEN_ARGS  the second stage's flags in place of TEACHER_ARGS (repeat --preset there), e.g.
 #            "--preset compact --set cooldown=1": the compact Zero123 of the gs-priors README
 #   TEACHER_ROOT  the folder of the job's work, output and stages (default /tmp/t)
