@@ -376,13 +376,7 @@ def run_teacher(args, work: Path, name: str, device: str) -> dict:
     if rank > 0:  # rank 0 evaluates; the others wait for the next teacher at its barrier
         return stats
     if not args.evaluate:
-        result = {
-            "prior": name,
-            "config": cfg.model_dump(),
-            "train": stats,
-            "packed_bytes": packed.stat().st_size,
-            "evaluation": "skipped (--no-eval)",
-        }
+        result = {**result_head(name, cfg, stats, packed), "evaluation": "skipped (--no-eval)"}
         write_json(root / "result.json", result)
         log(f"{name}: packed after {stats['steps']} steps, not evaluated (--no-eval)")
         return result
@@ -457,6 +451,16 @@ def quarter_pairs(args, work: Path, name: str, resolution: int):
     return spread_subset(pairs, args.eval_pairs)  # --eval-pairs bounds these too (a CPU's time)
 
 
+def result_head(name: str, cfg, stats: dict, packed: Path) -> dict:
+    """What every teacher's ``result.json`` starts with, evaluated or not."""
+    return {
+        "prior": name,
+        "config": cfg.model_dump(),
+        "train": stats,
+        "packed_bytes": packed.stat().st_size,
+    }
+
+
 def evaluate_packed(
     args, work: Path, name: str, device: str, cfg, packed: Path, directory: Path, stats: dict
 ) -> dict:
@@ -476,13 +480,7 @@ def evaluate_packed(
     int8_dir = unpack_teacher(packed, root / "int8")
     # Cheapest first, each written as soon as it is known: a lease that ends during the
     # evaluation still leaves the camera check and the int8 results in result.json.
-    result = {
-        "prior": name,
-        "config": cfg.model_dump(),
-        "train": stats,
-        "packed_bytes": packed.stat().st_size,
-        "camera_gap_held_out": None,
-    }
+    result = {**result_head(name, cfg, stats, packed), "camera_gap_held_out": None}
     prior = load_teacher(int8_dir, device=device)
     if name in CAMERA_PRIORS:
         eval_bank = ViewBank.load(work / "data" / f"{name}-eval", cfg.resolution, device)
