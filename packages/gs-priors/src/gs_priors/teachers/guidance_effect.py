@@ -8,9 +8,10 @@ while Zero123 and ImageDream gain from theirs. For a denoiser that is exact, gui
 add error at every step: with ``e_c`` and ``e_u`` the conditional and unconditional ``x0``
 errors, ``E[e_c . e_u] = E|e_c|^2`` (the conditional mean is the better estimate given
 everything the unconditional one sees), so the guided error is
-``E|e_c|^2 + (w - 1)^2 (E|e_u|^2 - E|e_c|^2)``, growing with ``w``. Guidance can only help the
-samples of a teacher that under-uses its condition (colours washed out at scale 1); this
-module measures which of the two a teacher is.
+``E|e_c|^2 + (w - 1)^2 (E|e_u|^2 - E|e_c|^2)``, growing with ``w``. So, step by step, guidance
+can only help a teacher whose conditional prediction falls short of what its condition allows
+(colours washed out at scale 1); this bounds each step's prediction, not the sampled trajectory,
+which is what this module measures: which of the two a teacher is.
 
 The sampler is DDIM over the prior's own scheduler and prediction type, as
 :func:`gs_priors.samplers.sample`; every entry starts from the same noise.
@@ -24,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from gs_core.errors import ValidationError
+from gs_core.metrics.psnr import psnr
 from gs_priors.teachers.evaluation import teacher_background
 from gs_priors.teachers.training import conditioned_batch
 
@@ -73,11 +75,6 @@ def _object_colour(rgb: torch.Tensor, mask: torch.Tensor) -> tuple[float, float]
     return float((chroma * m).sum() / n), float((lum * m).sum() / n)
 
 
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = (a - b).pow(2).flatten(1).mean(1).clamp(min=1e-10)
-    return float((-10 * torch.log10(mse)).mean())
-
-
 @torch.no_grad()
 def guidance_effect(
     prior,
@@ -112,7 +109,11 @@ def guidance_effect(
 
         chroma, lum = _object_colour(truth, alpha > 0.5)
         out = {
-            "truth": {"chroma": chroma, "luminance": lum, "vae_psnr": _psnr(images(x0), truth)},
+            "truth": {
+                "chroma": chroma,
+                "luminance": lum,
+                "vae_psnr": float(psnr(images(x0), truth).mean()),
+            },
             "entries": [],
         }
         gen = torch.Generator(x0.device).manual_seed(seed)
@@ -137,7 +138,7 @@ def guidance_effect(
                 {
                     "scale": w,
                     "interval": list(interval) if interval is not None else None,
-                    "psnr": _psnr(img, truth),
+                    "psnr": float(psnr(img, truth).mean()),
                     "latent_mse": float((z.float() - x0).pow(2).mean()),
                     "chroma": chroma,
                     "luminance": lum,
