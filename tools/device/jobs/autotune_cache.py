@@ -1,0 +1,60 @@
+"""What Inductor's local autotune cache holds, one line per file, for a max-autotune run that
+spans leases (bench-priors.sh, bench-priors-collect.sh):
+
+    python3 tools/device/jobs/autotune_cache.py DIR
+
+DIR is ``$TORCHINDUCTOR_CACHE_DIR/cache``: one JSON file per machine (named by the hash of its
+GPU, torch, CUDA and Triton versions), ``{"system": ..., "cache": {op: {inputs: {precision:
+{choice: seconds}}}}}``. Each line names the file, the GPU it was tuned on, and how many
+operations it holds by kind; the last line says which file this machine would read, since a
+file tuned on another GPU or torch is ignored rather than reused."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+
+def summary(path: Path) -> str:
+    """``NAME: N operations (kind: n, ...) tuned on GPU`` for one cache file, or why not."""
+    try:
+        data = json.loads(path.read_text())
+        ops = data["cache"]
+        counts = Counter({op: len(shapes) for op, shapes in ops.items()})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        return f"{path.name}: not an Inductor autotune cache ({type(e).__name__}: {e})"
+    system = data.get("system", {}) if isinstance(data.get("system"), dict) else {}
+    device = system.get("device", {})
+    gpu = device.get("name") if isinstance(device, dict) else None
+    kinds = ", ".join(f"{op}: {n}" for op, n in counts.most_common())
+    return f"{path.name}: {sum(counts.values())} operations ({kinds or 'none'}) tuned on {gpu or 'an unnamed device'}"
+
+
+def this_machine() -> str:
+    """The cache file this machine's Inductor reads, or why it cannot say (no torch, no GPU)."""
+    try:
+        from torch._inductor.codecache import CacheBase
+
+        return f"this machine reads {CacheBase.get_local_cache_path().name}"
+    except Exception as e:  # a CPU-only machine without a working Inductor still gets the counts
+        return f"this machine's cache file is unknown ({type(e).__name__}: {e})"
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: autotune_cache.py DIR", file=sys.stderr)
+        return 2
+    folder = Path(argv[0])
+    files = sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
+    for path in files:
+        print(f"autotune: {summary(path)}")
+    if not files:
+        print(f"autotune: {folder} holds no autotune timings yet")
+    print(f"autotune: {this_machine()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
