@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
-from isolated import ROOT
+from isolated import ROOT, run
 
 JOBS = ROOT / "tools" / "device" / "jobs"
 sys.path.insert(0, str(JOBS))
@@ -44,16 +43,7 @@ def _run(script: str, tree: Path, cache: Path, out: Path) -> str:
     env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(cache), "OUT": str(out)}
     env["BENCH_ARGS"] = "--priors zero123plus --compile"
     env["JOB_ROOT"] = str(tree.parent / "g")
-    done = subprocess.run(
-        ["bash", f"tools/device/jobs/{script}"],
-        cwd=tree,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return run(["bash", f"tools/device/jobs/{script}"], cwd=tree, env=env, timeout=120).stdout
 
 
 def test_a_second_lease_resumes_from_the_timings_the_first_brought_back(tmp_path):
