@@ -16,11 +16,13 @@ def uv() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "uv"]
 
 
-def run(cmd, **kw) -> subprocess.CompletedProcess:
+def run(cmd, check_rc: bool = True, **kw) -> subprocess.CompletedProcess:
+    """``subprocess.run`` with output captured as text; a non-zero exit fails with both streams
+    unless ``check_rc`` is false."""
     kw.setdefault("capture_output", True)
     kw.setdefault("text", True)
     r = subprocess.run(cmd, **kw)
-    if kw.get("check_rc", True) and r.returncode != 0:
+    if check_rc and r.returncode != 0:
         raise AssertionError(
             f"command failed ({r.returncode}): {' '.join(map(str, cmd))}\n{r.stdout}\n{r.stderr}"
         )
