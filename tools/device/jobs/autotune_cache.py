@@ -4,10 +4,10 @@ spans leases (bench-priors.sh, bench-priors-collect.sh):
     python3 tools/device/jobs/autotune_cache.py DIR
 
 DIR is ``$TORCHINDUCTOR_CACHE_DIR/cache``: one JSON file per machine (named by the hash of its
-GPU, torch, CUDA and Triton versions), ``{"system": ..., "cache": {op: {inputs: {precision:
+GPU and its CUDA and Triton versions), ``{"system": ..., "cache": {op: {inputs: {precision:
 {choice: seconds}}}}}``. Each line names the file, the GPU it was tuned on, and how many
 operations it holds by kind; the last line says which file this machine would read, since a
-file tuned on another GPU or torch is ignored rather than reused."""
+file tuned on another GPU, CUDA or Triton is ignored rather than reused."""
 
 from __future__ import annotations
 
@@ -25,8 +25,9 @@ def summary(path: Path) -> str:
         counts = Counter({op: len(shapes) for op, shapes in ops.items()})
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         return f"{path.name}: not an Inductor autotune cache ({type(e).__name__}: {e})"
-    system = data.get("system", {}) if isinstance(data.get("system"), dict) else {}
-    device = system.get("device", {})
+    device = (
+        data.get("system", {}).get("device", {}) if isinstance(data.get("system"), dict) else {}
+    )
     gpu = device.get("name") if isinstance(device, dict) else None
     kinds = ", ".join(f"{op}: {n}" for op, n in counts.most_common())
     return f"{path.name}: {sum(counts.values())} operations ({kinds or 'none'}) tuned on {gpu or 'an unnamed device'}"

@@ -4,7 +4,7 @@
 # Environment:
 #   BENCH_ARGS  the benchmark's flags (default: every prior, eager and graphed)
 # Inductor's caches live in TORCHINDUCTOR_CACHE_DIR (default /tmp/inductor-cache). Its autotune
-# timings (cache/<hash>: one JSON file per machine kind, torch and CUDA version) are written
+# timings (cache/<hash>: one JSON file per GPU kind and CUDA and Triton version) are written
 # after each operation is tuned, and an operation whose every candidate is in them is neither
 # compiled nor benchmarked again. bench-priors-collect.sh brings that file back; carried in the
 # next lease as .autotune/<hash>, it is put back here first, so max-autotune resumes where the
