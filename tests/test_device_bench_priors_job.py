@@ -76,3 +76,18 @@ def test_summary_names_a_file_that_is_not_a_cache(tmp_path):
         autotune_cache.summary(good)
         == "h: 3 operations (addmm: 2, mm: 1) tuned on an unnamed device"
     )
+
+
+def test_summary_counts_padding_timings_apart_from_tuned_operations(tmp_path):
+    # torch 2.15 keeps pad_mm's flat entries in the same file (found on the H100, session 65)
+    mixed = tmp_path / "m"
+    cache = {
+        "mm": {"s0": {"highest": {"mm-x": 0.02}}, "s1": {"highest": {"mm-y": 0.03}}},
+        "base mm time: ((torch.Size([154, 1024]), ...))": 0.011,
+        "((torch.Size([154, 1024]), ...), 'exclude_pad:False')": False,
+    }
+    mixed.write_text(json.dumps({"system": {"device": {"name": "NVIDIA H100"}}, "cache": cache}))
+    assert (
+        autotune_cache.summary(mixed)
+        == "m: 2 operations (mm: 2), 2 matmul padding entries tuned on NVIDIA H100"
+    )

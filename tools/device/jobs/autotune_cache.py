@@ -5,9 +5,12 @@ spans leases (bench-priors.sh, bench-priors-collect.sh):
 
 DIR is ``$TORCHINDUCTOR_CACHE_DIR/cache``: one JSON file per machine (named by the hash of its
 GPU and its CUDA and Triton versions), ``{"system": ..., "cache": {op: {inputs: {precision:
-{choice: seconds}}}}}``. Each line names the file, the GPU it was tuned on, and how many
-operations it holds by kind; the last line says which file this machine would read, since a
-file tuned on another GPU, CUDA or Triton is ignored rather than reused."""
+{choice: seconds}}}}}``. The same ``cache`` also holds pad_mm's flat entries (a string key to
+the time of an unpadded matmul, or to whether padding it won), which session 65 found beside
+the tuned operations on an H100 with torch 2.15; they are counted apart. Each line names the
+file, the GPU it was tuned on, and how many operations it holds by kind; the last line says
+which file this machine would read, since a file tuned on another GPU, CUDA or Triton is
+ignored rather than reused."""
 
 from __future__ import annotations
 
@@ -21,8 +24,9 @@ def summary(path: Path) -> str:
     """``NAME: N operations (kind: n, ...) tuned on GPU`` for one cache file, or why not."""
     try:
         data = json.loads(path.read_text())
-        ops = data["cache"]
-        counts = Counter({op: len(shapes) for op, shapes in ops.items()})
+        entries = data["cache"].items()
+        counts = Counter({op: len(shapes) for op, shapes in entries if isinstance(shapes, dict)})
+        padding = sum(1 for _, value in entries if not isinstance(value, dict))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         return f"{path.name}: not an Inductor autotune cache ({type(e).__name__}: {e})"
     device = (
@@ -30,7 +34,11 @@ def summary(path: Path) -> str:
     )
     gpu = device.get("name") if isinstance(device, dict) else None
     kinds = ", ".join(f"{op}: {n}" for op, n in counts.most_common())
-    return f"{path.name}: {sum(counts.values())} operations ({kinds or 'none'}) tuned on {gpu or 'an unnamed device'}"
+    pads = f", {padding} matmul padding entries" if padding else ""
+    return (
+        f"{path.name}: {sum(counts.values())} operations ({kinds or 'none'}){pads}"
+        f" tuned on {gpu or 'an unnamed device'}"
+    )
 
 
 def this_machine() -> str:
