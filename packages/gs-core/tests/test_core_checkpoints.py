@@ -39,15 +39,17 @@ def test_presets_and_overrides():
         cfg.with_overrides(["width=abc"])
 
 
-@pytest.mark.parametrize("shard", [None, 300])
+@pytest.mark.parametrize("shard", [None, 300, 1 << 30])
 def test_save_load_roundtrip(tmp_path, shard):
     torch.manual_seed(0)
     net = Net(NetConfig(width=8, depth=3))
     net.save_pretrained(tmp_path / "ck", max_shard_bytes=shard)
     files = sorted(p.name for p in (tmp_path / "ck").iterdir())
     assert "config.json" in files
-    if shard:
+    if shard == 300:
         assert "model.safetensors.index.json" in files and len(files) > 3
+    else:  # no limit, or one that every weight fits under: one file, no index
+        assert files == ["config.json", "model.safetensors"]
     loaded = Net.from_pretrained(tmp_path / "ck")
     assert loaded.config == net.config
     for (k, a), (k2, b) in zip(net.state_dict().items(), loaded.state_dict().items(), strict=True):

@@ -22,7 +22,8 @@ What it runs, in order (``--gpus 0,1``):
      interleaved (seed 0 of every variant first): "full", "w/o Super Resolution"
      (``super_resolution=false``: warm-up + coarse for as many steps as the full model's coarse
      + sr) and "w/o Texture Field" (``texture_field=false`` as well);
-4. results: ``OUT/ckpt`` (the int8 weight-only checkpoint in <= 15 MiB shards), ``OUT/results.json``.
+4. results: ``OUT/ckpt`` (the int8 weight-only checkpoint: shards of <= 15 MiB, one plain
+   ``model.safetensors`` while it fits one), ``OUT/results.json``.
 
 ``--continue-from CKPT --prior-gpu-s S`` continues a brought-back model (the shipped one, or
 an earlier run's ``OUT/ckpt``) instead of starting afresh: no warm-up, its coarse and sr stages
@@ -193,7 +194,7 @@ def coarse_only(model):
 
 def save_shipped(model, directory: Path) -> Path:
     """The shipped form: int8 weight-only (per-channel fp16 scales) and fp16 for the rest, in
-    <= 15 MiB shards; loads back into fp32. Measured on the 2026-11-30 bundle: the same
+    <= 15 MiB shards (one plain ``model.safetensors`` while it fits); loads back into fp32. Measured on the 2026-11-30 bundle: the same
     procedural-eval PSNR to 0.002 dB as fp16, at half its bytes."""
     from gs_core.pretrained import load_state_dict, save_state_dict
 

@@ -63,6 +63,11 @@ def save_state_dict(
         shards[-1][k] = v
         size += nbytes
     n = len(shards)
+    if n == 1:
+        # Everything fits one shard: a plain model.safetensors, as transformers writes it, spares
+        # an index naming every tensor (72 KB for AGG's bundled model).
+        save_tensors(shards[0], str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+        return
     weight_map = {}
     for i, shard in enumerate(shards, 1):
         name = f"model-{i:05d}-of-{n:05d}.safetensors"
