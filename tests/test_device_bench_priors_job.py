@@ -78,7 +78,7 @@ def test_summary_names_a_file_that_is_not_a_cache(tmp_path):
     )
 
 
-def test_summary_counts_padding_timings_apart_from_tuned_operations(tmp_path):
+def test_summary_counts_padding_entries_apart_from_tuned_operations(tmp_path):
     # torch 2.15 keeps pad_mm's flat entries in the same file (found on the H100, session 65)
     mixed = tmp_path / "m"
     cache = {

@@ -50,14 +50,11 @@ def save_state_dict(
         if ptr in seen and ptr != -1:
             state[k] = v.clone()
         seen[ptr] = k
-    if max_shard_bytes is None:
-        save_tensors(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
-        return
     shards: list[dict[str, torch.Tensor]] = [{}]
     size = 0
     for k, v in state.items():
         nbytes = v.numel() * v.element_size()
-        if shards[-1] and size + nbytes > max_shard_bytes:
+        if max_shard_bytes is not None and shards[-1] and size + nbytes > max_shard_bytes:
             shards.append({})
             size = 0
         shards[-1][k] = v
@@ -66,7 +63,7 @@ def save_state_dict(
     if n == 1:
         # Everything fits one shard: a plain model.safetensors, as transformers writes it, spares
         # an index naming every tensor (72 KB for AGG's bundled model).
-        save_tensors(shards[0], str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+        save_tensors(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
         return
     weight_map = {}
     for i, shard in enumerate(shards, 1):
