@@ -18,6 +18,15 @@ named kernel (``torch.nn.attention.sdpa_kernel``) while the denoiser runs and it
 
     python3 benchmarks/priors.py --priors zero123plus --channels-last --sdpa cudnn,flash
 
+``--inductor-recipes diffusers,freezing`` (with ``--compile``) compiles the U-Net again under each
+named set of Inductor settings (:data:`INDUCTOR_RECIPES`; ``a+b`` joins two) and adds its rows,
+so the recipes compare with the plain compile in one process. ``--profile`` adds, for each eager
+row set, the GPU kernel time of one guided call by kind (attention, convolution, matmul, fused
+Triton, other) beside the graphed call's wall time: where the time goes.
+
+    python3 benchmarks/priors.py --priors zero123plus --channels-last --compile \
+        --inductor-recipes diffusers,freezing --profile
+
 Each row also gives the guided call's floating-point work (counted by
 ``torch.utils.flop_counter`` on the meta device: no memory, no GPU) and the rate the measured
 time implies, so a target can be read against the GPU's peak. ``--flops-only`` prints the
@@ -145,6 +154,85 @@ SDPA_BACKENDS = {
 # (minutes more of compiling at paper size).
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
 
+# Named sets of Inductor settings for --inductor-recipes, passed as torch.compile's ``options``
+# (so they hold for that compile only). Neither autotunes matmuls or convolutions, which took
+# more than a session's device time for Zero123++ (sessions 62 and 65).
+INDUCTOR_RECIPES: dict[str, dict[str, bool]] = {
+    # The settings diffusers' "Accelerate inference of text-to-image diffusion models" tutorial
+    # compiles the SDXL U-Net with: 1x1 convolutions as matmuls, coordinate-descent tuning of
+    # each generated Triton kernel's launch configuration (in every direction), and no fusing
+    # of pointwise epilogues into matmul templates.
+    "diffusers": {
+        "conv_1x1_as_mm": True,
+        "coordinate_descent_tuning": True,
+        "coordinate_descent_check_all_directions": True,
+        "epilogue_fusion": False,
+    },
+    # Inference freezing: parameters become constants, so Inductor folds what depends on them
+    # alone and picks the convolution weights' layout.
+    "freezing": {"freezing": True},
+}
+
+# Kernel kinds for --profile, tried in order on the lower-cased kernel name: Inductor's fused
+# Triton kernels first (their names list the ATen ops fused, which may name attention or a
+# convolution whose output they touch), then attention (its kernels are often CUTLASS ones),
+# then convolution (cuDNN's "fprop" and implicit-GEMM kernels, Inductor's convolution
+# templates), then matmul (cuBLAS's nvjet / xmma / gemm kernels, CUTLASS, Inductor's mm
+# templates "triton_tem"); everything else (ATen's elementwise, norm and copy kernels) is
+# "other".
+KERNEL_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("fused Triton", ("triton_poi", "triton_red", "triton_per")),
+    ("attention", ("fmha", "flash", "attn", "sdpa", "attention")),
+    ("convolution", ("conv", "fprop", "implicit_gemm", "implicit_convolve")),
+    ("matmul", ("gemm", "nvjet", "cutlass", "xmma", "cublas", "triton_tem", "matmul")),
+)
+
+
+def kernel_kind(name: str) -> str:
+    """The kind of one GPU kernel by its name (:data:`KERNEL_KINDS`), ``"other"`` if none."""
+    lower = name.lower()
+    for kind, marks in KERNEL_KINDS:
+        if any(m in lower for m in marks):
+            return kind
+    return "other"
+
+
+def kernel_time_by_kind(kernels: list[tuple[str, float]], calls: int) -> dict[str, float]:
+    """``[(kernel name, GPU time in us)]`` over ``calls`` calls -> ms per call by kind, with
+    ``"total"``; every kind of :data:`KERNEL_KINDS` and ``"other"`` is present."""
+    if calls < 1:
+        raise ValueError(f"calls: expected at least 1, got {calls}")
+    out = {kind: 0.0 for kind, _ in KERNEL_KINDS} | {"other": 0.0}
+    for name, us in kernels:
+        out[kernel_kind(name)] += us / 1e3 / calls
+    out["total"] = sum(out.values())
+    return out
+
+
+def inductor_recipe(spec: str) -> dict[str, bool]:
+    """``'diffusers+freezing'`` -> the named recipes' settings, joined; one clear error naming
+    an unknown recipe."""
+    settings: dict[str, bool] = {}
+    for name in spec.split("+"):
+        if name.strip() not in INDUCTOR_RECIPES:
+            raise SystemExit(
+                f"--inductor-recipes: unknown {name.strip()!r}; expected some of "
+                f"{sorted(INDUCTOR_RECIPES)}, joined by '+' to combine"
+            )
+        settings |= INDUCTOR_RECIPES[name.strip()]
+    return settings
+
+
+def compile_options(mode: str | None, recipe: dict[str, bool]) -> dict:
+    """torch.compile's keywords for ``mode`` plus ``recipe``'s settings: one compile takes a
+    mode or options, not both, so a recipe on top of a mode spells the mode out as options."""
+    if not recipe:
+        return {"mode": mode}
+    import torch._inductor
+
+    base = dict(torch._inductor.list_mode_options(mode)) if mode else {}
+    return {"options": base | recipe}
+
 
 def sdpa_backends(spec: str | None) -> list[str]:
     """``'cudnn,flash'`` -> ``['cudnn', 'flash']``; one clear error naming the unknown ones."""
@@ -174,29 +262,32 @@ def measure(
     compile: bool = False,
     sdpa: tuple[str, ...] = (),
     compile_mode: str | None = None,
+    recipes: tuple[str, ...] = (),
+    profile: bool = False,
 ):
-    """Rows ``(what, U-Net M params, mode, guided call ms, steps, sample s)``: eager and graphed,
-    then (``channels_last``) with channels-last weights, then each ``sdpa`` attention kernel
-    (names of :data:`SDPA_BACKENDS`) in that layout, then (``compile``) compiled as well, in
-    ``compile_mode`` (torch.compile's mode; None is its default)."""
+    """Rows ``(what, U-Net M params, mode, guided call ms, steps, sample s, kernels)``: eager and
+    graphed, then (``channels_last``) with channels-last weights, then each ``sdpa`` attention
+    kernel (names of :data:`SDPA_BACKENDS`) in that layout, then (``compile``) compiled as well,
+    in ``compile_mode`` (torch.compile's mode; None is its default), then compiled again under
+    each of ``recipes`` (:func:`inductor_recipe` specs). ``kernels`` is None, or (``profile``,
+    eager rows) :func:`kernel_time_by_kind` of one guided call."""
     prior, cond, shape = bench.build(device, dtype)
     params = sum(p.numel() for p in prior.unet.parameters()) / 1e6
     x = torch.randn(shape, device=device)
-    rows = _rows(bench, prior, cond, shape, x, params, calls, samples, "")
+    timing = (x, params, calls, samples, profile)
+    rows = _rows(bench, prior, cond, shape, *timing, "")
     suffix = ""
     if channels_last:
         prior.unet.to(memory_format=torch.channels_last)
         suffix += ", channels-last"
-        rows += _rows(bench, prior, cond, shape, x, params, calls, samples, suffix)
+        rows += _rows(bench, prior, cond, shape, *timing, suffix)
     for name in sdpa:
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
         backend = getattr(SDPBackend, SDPA_BACKENDS[name])
         try:
             with sdpa_kernel([backend]):
-                rows += _rows(
-                    bench, prior, cond, shape, x, params, calls, samples, f"{suffix}, sdpa {name}"
-                )
+                rows += _rows(bench, prior, cond, shape, *timing, f"{suffix}, sdpa {name}")
         except RuntimeError as e:  # the kernel does not take these shapes or dtype here
             print(f"sdpa {name}: not run ({str(e).splitlines()[0][:160]})", flush=True)
     if compile:
@@ -204,17 +295,42 @@ def measure(
         # own kernels, compiled during the eager warm-up, before any CUDA graph is recorded.
         prior.unet.compile(dynamic=False, mode=compile_mode)
         suffix += ", compiled" + (f" ({compile_mode})" if compile_mode else "")
-        rows += _rows(bench, prior, cond, shape, x, params, calls, samples, suffix)
+        rows += _rows(bench, prior, cond, shape, *timing, suffix)
+        for spec in recipes:
+            # A fresh compile: dynamo's cached code for the U-Net would otherwise be reused.
+            torch._dynamo.reset()
+            prior.unet.compile(
+                dynamic=False, **compile_options(compile_mode, inductor_recipe(spec))
+            )
+            rows += _rows(bench, prior, cond, shape, *timing, f"{suffix}, recipe {spec}")
     return rows
 
 
-def _rows(bench, prior, cond, shape, x, params, calls, samples, suffix):
+def _profile(denoiser, x, calls: int) -> dict[str, float]:
+    """GPU kernel time of ``calls`` eager calls of ``denoiser``, by kind, in ms per call."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as profiler
+
+    with profiler(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(calls):
+            denoiser(x, 500)
+        torch.cuda.synchronize()
+    kernels = [
+        (e.name, e.device_time_total)
+        for e in prof.events()
+        if e.device_type == torch.autograd.DeviceType.CUDA
+    ]
+    return kernel_time_by_kind(kernels, calls)
+
+
+def _rows(bench, prior, cond, shape, x, params, calls, samples, profile, suffix):
     rows = []
     for graphed in (False, True):
         denoiser = GuidedDenoiser(prior, cond, bench.guidance_scale, shape[0], graphed)
         for _ in range(3):  # warm-up (and the graph's recording)
             denoiser(x, 500)
         call = _time(lambda d=denoiser: d(x, 500), calls)
+        kernels = _profile(denoiser, x, 3) if profile and not graphed else None
 
         def run(denoiser=denoiser):
             # Reusing the denoiser keeps its recorded graph across samples.
@@ -231,7 +347,7 @@ def _rows(bench, prior, cond, shape, x, params, calls, samples, suffix):
         run()
         total = _time(run, samples)
         mode = ("graphed" if graphed else "eager") + suffix
-        rows.append((bench.what, params, mode, call * 1e3, bench.steps, total))
+        rows.append((bench.what, params, mode, call * 1e3, bench.steps, total, kernels))
     return rows
 
 
@@ -255,9 +371,26 @@ def main() -> None:
         default=None,
         help="add rows with attention held to these kernels: flash,efficient,cudnn,math",
     )
+    ap.add_argument(
+        "--inductor-recipes",
+        default=None,
+        help="with --compile: add rows compiled again under each of these Inductor settings "
+        f"({', '.join(sorted(INDUCTOR_RECIPES))}; a+b joins two), comma-separated",
+    )
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="add the GPU kernel time of one eager guided call by kind (attention, convolution, "
+        "matmul, fused Triton, other)",
+    )
     ap.add_argument("--flops-only", action="store_true", help="count FLOPs only (no CUDA needed)")
     args = ap.parse_args()
     sdpa = tuple(sdpa_backends(args.sdpa))
+    recipes = tuple(r.strip() for r in (args.inductor_recipes or "").split(",") if r.strip())
+    for spec in recipes:
+        inductor_recipe(spec)  # an unknown name stops here, before minutes of building
+    if recipes and not args.compile:
+        raise SystemExit("--inductor-recipes: needs --compile (the recipes' rows follow its rows)")
     flops = {}
     for name in args.priors:
         flops[name] = guided_call_flops(PRIORS[name])
@@ -290,6 +423,8 @@ def main() -> None:
                 compile=args.compile,
                 sdpa=sdpa,
                 compile_mode=args.compile_mode,
+                recipes=recipes,
+                profile=args.profile,
             )
         ]
         print(f"{name}: measured in {time.perf_counter() - t0:.0f} s", flush=True)
@@ -300,12 +435,39 @@ def main() -> None:
         "| steps | sample (s) |"
     )
     print("|---|---:|---|---:|---:|---:|---:|---:|")
-    for what, params, mode, ms, steps, s, f in rows:
+    for what, params, mode, ms, steps, s, _, f in rows:
         rate = f / (ms * 1e-3) / 1e12
         print(
             f"| {what} | {params:.0f} | {mode} | {ms:.2f} | {f / 1e12:.3f} | {rate:.0f} "
             f"| {steps} | {s:.3f} |"
         )
+    if args.profile:
+        print(profile_table(rows))
+
+
+def profile_table(rows) -> str:
+    """Markdown: for each eager row with kernel times, its GPU kernel time per guided call by
+    kind, their sum, and the wall time of the graphed row of the same setting."""
+    kinds = [kind for kind, _ in KERNEL_KINDS] + ["other"]
+    graphed = {
+        (r[0], r[2].removeprefix("graphed")): r[3] for r in rows if r[2].startswith("graphed")
+    }
+    lines = [
+        "\nGPU kernel time of one guided call by kind (ms; eager calls under torch.profiler):\n",
+        "| prior | setting | " + " | ".join(kinds) + " | kernels | graphed call |",
+        "|---|---|" + "---:|" * (len(kinds) + 2),
+    ]
+    for what, _, mode, _, _, _, kernels, _ in rows:
+        if kernels is None:
+            continue
+        setting = mode.removeprefix("eager")
+        wall = graphed.get((what, setting))
+        cells = " | ".join(f"{kernels[k]:.2f}" for k in kinds)
+        lines.append(
+            f"| {what} | {setting.removeprefix(', ') or 'plain'} | {cells} | {kernels['total']:.2f} "
+            f"| {'' if wall is None else f'{wall:.2f}'} |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
