@@ -262,14 +262,14 @@ def measure(
     compile: bool = False,
     sdpa: tuple[str, ...] = (),
     compile_mode: str | None = None,
-    recipes: tuple[str, ...] = (),
+    recipes: dict[str, dict[str, bool]] | None = None,
     profile: bool = False,
 ):
     """Rows ``(what, U-Net M params, mode, guided call ms, steps, sample s, kernels)``: eager and
     graphed, then (``channels_last``) with channels-last weights, then each ``sdpa`` attention
     kernel (names of :data:`SDPA_BACKENDS`) in that layout, then (``compile``) compiled as well,
     in ``compile_mode`` (torch.compile's mode; None is its default), then compiled again under
-    each of ``recipes`` (:func:`inductor_recipe` specs). ``kernels`` is None, or (``profile``,
+    each of ``recipes`` (spec -> :func:`inductor_recipe` settings). ``kernels`` is None, or (``profile``,
     eager rows) :func:`kernel_time_by_kind` of one guided call."""
     prior, cond, shape = bench.build(device, dtype)
     params = sum(p.numel() for p in prior.unet.parameters()) / 1e6
@@ -296,12 +296,10 @@ def measure(
         prior.unet.compile(dynamic=False, mode=compile_mode)
         suffix += ", compiled" + (f" ({compile_mode})" if compile_mode else "")
         rows += _rows(bench, prior, cond, shape, *timing, suffix)
-        for spec in recipes:
+        for spec, settings in (recipes or {}).items():
             # A fresh compile: dynamo's cached code for the U-Net would otherwise be reused.
             torch._dynamo.reset()
-            prior.unet.compile(
-                dynamic=False, **compile_options(compile_mode, inductor_recipe(spec))
-            )
+            prior.unet.compile(dynamic=False, **compile_options(compile_mode, settings))
             rows += _rows(bench, prior, cond, shape, *timing, f"{suffix}, recipe {spec}")
     return rows
 
@@ -386,9 +384,9 @@ def main() -> None:
     ap.add_argument("--flops-only", action="store_true", help="count FLOPs only (no CUDA needed)")
     args = ap.parse_args()
     sdpa = tuple(sdpa_backends(args.sdpa))
-    recipes = tuple(r.strip() for r in (args.inductor_recipes or "").split(",") if r.strip())
-    for spec in recipes:
-        inductor_recipe(spec)  # an unknown name stops here, before minutes of building
+    # An unknown recipe stops here, before minutes of building.
+    specs = [r.strip() for r in (args.inductor_recipes or "").split(",") if r.strip()]
+    recipes = {spec: inductor_recipe(spec) for spec in specs}
     if recipes and not args.compile:
         raise SystemExit("--inductor-recipes: needs --compile (the recipes' rows follow its rows)")
     flops = {}
